@@ -1,0 +1,210 @@
+/*
+ * graviton/graviton.h - the store: replicated writes, verified reads,
+ * replica status.  The CLI and the server include only this header (and
+ * the ones it includes).
+ *
+ * A store opens one data directory: its replica index and the sectors the
+ * index registers.  Threads: every call taking a gv_store may run
+ * concurrently from many threads; a gv_put or gv_get handle belongs to one
+ * thread at a time.
+ *
+ * Streaming shape (push for writes, pull for reads), so neither the CLI nor
+ * the HTTP server ever holds a whole blob:
+ *
+ *   gv_put_open(&put, store, &popts);  gv_put_write(put, buf, n) ...
+ *   gv_put_commit(put, &result)        or gv_put_abort(put)
+ *   gv_get_open(&get, store, &key, &gopts);  gv_get_read(get, buf, cap) ...
+ *   gv_get_close(get)
+ */
+#ifndef GRAVITON_GRAVITON_H
+#define GRAVITON_GRAVITON_H
+
+#include <stdint.h>
+#include <stddef.h>
+#include <sys/types.h>
+#include "common.h"
+#include "key.h"
+#include "rangeset.h"
+#include "types.h"
+#include "placement.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define GV_VERSION "0.1.0"
+
+typedef struct gv_store gv_store;
+typedef struct gv_put gv_put;
+typedef struct gv_get gv_get;
+
+/* ---- opening ------------------------------------------------------------ */
+
+#define GV_STORE_OPTS_VERSION 1
+
+typedef struct gv_store_opts {
+	unsigned version;
+	const char *data_dir;     /* required */
+	const char *index_path;   /* NULL: <data_dir>/graviton.db */
+	int create;               /* create data dir and index when missing */
+	/* Placement settings: when placement_set is 0 they come from the
+	 * index's cluster settings (defaults when unset). */
+	int placement_set;
+	gv_placement_opts placement;
+	uint64_t write_timeout_ms; /* 0: 30 s */
+	unsigned copy_threads;     /* 0: factor */
+} gv_store_opts;
+
+#define GV_STORE_OPTS_INIT \
+	{ GV_STORE_OPTS_VERSION, NULL, NULL, 0, 0, GV_PLACEMENT_OPTS_INIT, 0, 0 }
+
+/*
+ * Open the store.  Every registered sector is opened; a sector that cannot
+ * be opened (directory gone, identity of another sector) is marked
+ * unhealthy in the index and the reason logged, and the store still opens.
+ * *out is NULL on failure.
+ */
+int gv_store_open(gv_store **out, const gv_store_opts *opts);
+
+/* Wait for background copies (bounded by the write timeout), then close. */
+void gv_store_free(gv_store *store);
+
+/* Effective placement settings (borrowed; valid until the store is freed). */
+const gv_placement_opts *gv_store_placement(gv_store *store);
+
+/* Persist placement settings as the cluster's (index) and use them now. */
+int gv_store_set_placement(gv_store *store, const gv_placement_opts *opts);
+
+/* ---- sectors ------------------------------------------------------------ */
+
+/* Sector add flags */
+#define GV_SECTOR_ADD_CREATE 0x1 /* create the directory / identity when missing */
+
+/*
+ * Register a sector and open its backend.  For kind "fs" the path is the
+ * sector root; its identity file records id, rack, zone and capacity.
+ * capacity 0 takes the filesystem's size.  Re-adding an id with the same
+ * path updates rack, zone and capacity; a different path is GV_EEXISTS.
+ */
+int gv_store_sector_add(gv_store *store, const gv_sector_info *info, unsigned flags);
+
+int gv_store_sector_list(gv_store *store, gv_sector_info **out, size_t *out_n);
+int gv_store_sector_get(gv_store *store, const char *id, gv_sector_info *out);
+int gv_store_sector_set_health(gv_store *store, const char *id, int healthy);
+int gv_store_sector_set_state(gv_store *store, const char *id, gv_sector_state st);
+
+/* ---- writing ------------------------------------------------------------ */
+
+#define GV_PUT_OPTS_VERSION 1
+
+typedef struct gv_put_opts {
+	unsigned version;
+	/* Expected key (optional): the write fails with GV_ECORRUPT if the
+	 * bytes hash to something else. */
+	const gv_key *expect;
+	uint64_t size_hint; /* 0: unknown; used to pick sectors with room */
+} gv_put_opts;
+
+#define GV_PUT_OPTS_INIT { GV_PUT_OPTS_VERSION, NULL, 0 }
+
+typedef struct gv_put_result {
+	gv_key key;
+	int replicas;          /* durable and indexed when commit returned */
+	int quorum_met;
+	int existed;           /* content was already stored healthy enough */
+	char sectors[8][GV_ID_MAX]; /* the first replicas' sector ids */
+} gv_put_result;
+
+int gv_put_open(gv_put **out, gv_store *store, const gv_put_opts *opts);
+int gv_put_write(gv_put *put, const void *buf, size_t len);
+/*
+ * Finish: commit the primary copy, copy it to the other targets in
+ * parallel, return once min-replicas copies are durable and indexed
+ * (GV_EQUORUM after the write timeout, or when too few targets exist; then
+ * nothing is recorded and no bytes are left behind).  Frees put.
+ */
+int gv_put_commit(gv_put *put, gv_put_result *out);
+void gv_put_abort(gv_put *put);
+
+/* Put a whole file descriptor (reads until EOF). */
+int gv_put_fd(gv_store *store, int fd, gv_put_result *out);
+
+/* ---- reading ------------------------------------------------------------ */
+
+#define GV_GET_OPTS_VERSION 1
+
+typedef struct gv_get_opts {
+	unsigned version;
+	int has_range;
+	uint64_t start;  /* with has_range: [start, end) */
+	uint64_t end;
+	/*
+	 * Full reads are verified against the key while streaming.  Bytes of a
+	 * replica that fails mid-stream have already been handed out, so
+	 * gv_get_read then returns GV_ERESTART: discard everything read so far
+	 * and read again from offset 0 (the next replica).  Callers that cannot
+	 * discard set verify_first: each replica is hashed before its first
+	 * byte is released (two passes).
+	 */
+	int verify_first;
+} gv_get_opts;
+
+#define GV_GET_OPTS_INIT { GV_GET_OPTS_VERSION, 0, 0, 0, 0 }
+
+/*
+ * Open a read.  Replicas are tried healthy first, then most recently
+ * verified.  A replica that fails (missing, I/O error, wrong size, digest
+ * mismatch) is marked unhealthy with the reason.  GV_ENOTFOUND for an
+ * unknown key, GV_EINVAL for a range outside the blob,
+ * GV_EALL_REPLICAS_FAILED when no replica can serve.
+ */
+int gv_get_open(gv_get **out, gv_store *store, const gv_key *key, const gv_get_opts *opts);
+/* Bytes this read delivers in total. */
+uint64_t gv_get_length(const gv_get *get);
+/* Sector serving the read now. */
+const char *gv_get_sector(const gv_get *get);
+/* Up to cap bytes; 0 at the end (after verification); negative gv_error. */
+ssize_t gv_get_read(gv_get *get, void *buf, size_t cap);
+void gv_get_close(gv_get *get);
+
+/* ---- status ------------------------------------------------------------- */
+
+typedef struct gv_blob_status {
+	gv_key key;
+	int64_t created_ms;
+	int target_replicas;
+	int healthy_replicas;
+	gv_replica *replicas;   /* owned by the status */
+	size_t nreplicas;
+	/* per replica: rack and zone of its sector ("" unknown) */
+	char (*racks)[GV_ID_MAX];
+	char (*zones)[GV_ID_MAX];
+	gv_placement_report placement; /* over the healthy replicas */
+	int placement_error;           /* 0 or the GV_EINSUFFICIENT_* code */
+} gv_blob_status;
+
+int gv_stat(gv_blob_status **out, gv_store *store, const gv_key *key);
+void gv_blob_status_free(gv_blob_status *st);
+
+/* Whole-store figures (see gv_index_stats in sys/index.h). */
+typedef struct gv_store_stats {
+	uint64_t blobs;
+	uint64_t replicas;
+	uint64_t healthy_replicas;
+	uint64_t unhealthy_replicas;
+	uint64_t under_replicated;
+	uint64_t over_replicated;
+	uint64_t lost;
+	uint64_t bytes;
+	double avg_factor;
+	int factor;
+	uint64_t sectors;
+	uint64_t healthy_sectors;
+} gv_store_stats;
+
+int gv_status(gv_store *store, gv_store_stats *out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,135 @@
+/*
+ * graviton/sys/index.h - the replica index port, for backend writers.
+ *
+ * The index records sectors, blobs and replicas.  It is the only place the
+ * engine learns where bytes live; it never holds blob bytes itself.
+ * Each call is one transaction: it either happens whole or not at all.
+ *
+ * A backend is a static `struct gv_index_ops` plus an instance struct whose
+ * first member is a `gv_index`.  Every call may be made from any thread;
+ * the backend serialises what it must (sqlite: one connection behind a
+ * mutex, WAL mode so other processes can read meanwhile).
+ *
+ * Arrays returned through `out` are malloc'd and owned by the caller
+ * (free sectors with free(), replicas with gv_replicas_free()).
+ */
+#ifndef GRAVITON_SYS_INDEX_H
+#define GRAVITON_SYS_INDEX_H
+
+#include <stdint.h>
+#include <stddef.h>
+#include "../common.h"
+#include "../key.h"
+#include "../types.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define GV_INDEX_OPS_VERSION 1
+
+typedef struct gv_index gv_index;
+
+typedef struct gv_index_stats {
+	uint64_t blobs;
+	uint64_t replicas;            /* rows, whatever their state */
+	uint64_t healthy_replicas;    /* healthy, complete, on a healthy non-retired sector */
+	uint64_t unhealthy_replicas;  /* replicas - healthy_replicas */
+	uint64_t under_replicated;    /* keys with 1..factor-1 healthy replicas */
+	uint64_t over_replicated;     /* keys with > factor healthy replicas */
+	uint64_t lost;                /* keys with 0 healthy replicas */
+	uint64_t bytes;               /* sum of blob sizes */
+	double avg_factor;            /* healthy replicas / blobs (0 when no blobs) */
+} gv_index_stats;
+
+/* Position in the scrub order (last_verified, key, sector). */
+typedef struct gv_replica_cursor {
+	int64_t last_verified;
+	gv_key key;
+	char sector[GV_ID_MAX];
+	int started; /* 0: from the beginning */
+} gv_replica_cursor;
+
+struct gv_index_ops {
+	unsigned version;
+	const char *name; /* "sqlite", ... */
+
+	/* ---- sectors ---- */
+	/* Insert, or update every field but `used` of an existing id. */
+	int (*sector_upsert)(gv_index *ix, const gv_sector_info *s);
+	int (*sector_get)(gv_index *ix, const char *id, gv_sector_info *out);
+	/* All sectors ordered by id. */
+	int (*sector_list)(gv_index *ix, gv_sector_info **out, size_t *out_n);
+	int (*sector_set_health)(gv_index *ix, const char *id, int healthy);
+	int (*sector_set_state)(gv_index *ix, const char *id, gv_sector_state st);
+	/* Remove a sector; GV_EBUSY while replicas reference it. */
+	int (*sector_remove)(gv_index *ix, const char *id);
+
+	/* ---- blobs and replicas ---- */
+	/*
+	 * Record a replica (creating the blob row if needed), replacing any
+	 * replica of the same key in the same sector.  Adjusts the sector's
+	 * `used` by the blob size in the same transaction.
+	 */
+	int (*replica_put)(gv_index *ix, const gv_replica *r);
+	/* Drop one replica (and adjust `used`); GV_ENOTFOUND if absent. */
+	int (*replica_remove)(gv_index *ix, const gv_key *key, const char *sector);
+	/* Mark healthy/unhealthy with a reason ("" when healthy). */
+	int (*replica_set_health)(gv_index *ix, const gv_key *key, const char *sector,
+	                          int healthy, const char *reason);
+	/* Record a successful verification at `when_ms` with its digest. */
+	int (*replica_set_verified)(gv_index *ix, const gv_key *key, const char *sector,
+	                            int64_t when_ms, const uint8_t digest[GV_DIGEST_LEN]);
+	/* Replace the ranges of an existing replica (resumable copies). */
+	int (*replica_set_ranges)(gv_index *ix, const gv_key *key, const char *sector,
+	                          const gv_rangeset *ranges);
+	/* Every replica of key, any order; *out_n may be 0.  GV_ENOTFOUND when
+	 * the blob itself is unknown. */
+	int (*replicas_find)(gv_index *ix, const gv_key *key, gv_replica **out, size_t *out_n);
+	/* 1 when the blob row exists (with or without replicas), else 0. */
+	int (*blob_exists)(gv_index *ix, const gv_key *key, int64_t *out_created_ms);
+	/* Remove a blob row and all its replica rows. */
+	int (*blob_remove)(gv_index *ix, const gv_key *key);
+
+	/* ---- cursors (keyset pagination; never loads everything) ---- */
+	/* Up to `limit` keys strictly after `after` (NULL: from the start), in
+	 * key order. */
+	int (*keys_next)(gv_index *ix, const gv_key *after, size_t limit,
+	                 gv_key *out, size_t *out_n);
+	/* Same, restricted to keys with a replica in `sector`. */
+	int (*sector_keys_next)(gv_index *ix, const char *sector, const gv_key *after,
+	                        size_t limit, gv_key *out, size_t *out_n);
+	/* Replicas in scrub order (oldest last_verified first) strictly after
+	 * the cursor; `sector` NULL for all.  Advances *cur. */
+	int (*replicas_next)(gv_index *ix, gv_replica_cursor *cur, const char *sector,
+	                     size_t limit, gv_replica **out, size_t *out_n);
+
+	/* ---- whole-index figures ---- */
+	int (*stats)(gv_index *ix, int factor, gv_index_stats *out);
+
+	/* ---- cluster settings (small strings) ---- */
+	/* GV_ENOTFOUND when unset; value copied into buf (cap bytes). */
+	int (*setting_get)(gv_index *ix, const char *name, char *buf, size_t cap);
+	int (*setting_set)(gv_index *ix, const char *name, const char *value);
+
+	void (*close)(gv_index *ix);
+};
+
+struct gv_index {
+	const struct gv_index_ops *ops;
+};
+
+/*
+ * SQLite backend.  Creates the file and schema when missing (with
+ * `create`), migrates older schema versions, refuses a newer one.
+ * Journal mode WAL, synchronous NORMAL, busy timeout 10 s.
+ */
+int gv_index_sqlite_open(gv_index **out, const char *path, int create);
+
+/* Schema version the code writes. */
+#define GV_INDEX_SQLITE_SCHEMA 1
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,199 @@
+/*
+ * graviton/sys/sector.h - the sector store port, for backend writers.
+ *
+ * A sector holds committed blobs by key.  A backend is a static
+ * `struct gv_sector_ops` plus an instance struct whose first member is a
+ * `gv_sector`; writers and readers likewise embed `gv_sector_writer` /
+ * `gv_sector_reader` as their first member.
+ *
+ * Durability contract: after writer_commit returns 0 the blob survives a
+ * crash (fs: temp file, fsync, rename, fsync of the directory).  A blob is
+ * never visible under its key before that.  writer_abort leaves no trace
+ * unless asked to keep a resumable partial.
+ *
+ * Threads: a gv_sector may be used from many threads at once; each writer
+ * and reader belongs to one thread at a time.
+ */
+#ifndef GRAVITON_SYS_SECTOR_H
+#define GRAVITON_SYS_SECTOR_H
+
+#include <stdint.h>
+#include <sys/types.h>
+#include "../common.h"
+#include "../key.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define GV_SECTOR_OPS_VERSION 1
+
+typedef struct gv_sector gv_sector;
+typedef struct gv_sector_writer gv_sector_writer;
+typedef struct gv_sector_reader gv_sector_reader;
+
+typedef struct gv_sector_usage {
+	uint64_t used;      /* bytes of committed blobs (backend's own count) */
+	uint64_t capacity;  /* configured, else what the medium reports */
+	uint64_t avail;     /* what the medium still has free */
+} gv_sector_usage;
+
+/* List callback: return non-zero to stop (that value is returned by list). */
+typedef int (*gv_sector_list_cb)(const gv_key *key, uint64_t bytes, void *payload);
+
+/* Writer flags. */
+#define GV_WRITE_RESUME 0x1 /* key known: continue a kept partial if any */
+
+struct gv_sector_ops {
+	unsigned version;
+	const char *name; /* "fs", "mem", "fault", ... */
+
+	/*
+	 * Start a write.  `key` may be NULL when the content is not known yet
+	 * (streaming put); it must be given with GV_WRITE_RESUME.  With RESUME,
+	 * w->offset is set to the bytes already durable in a kept partial and
+	 * writes continue from there.
+	 */
+	int (*writer_open)(gv_sector_writer **out, gv_sector *s, const gv_key *key,
+	                   unsigned flags);
+	/* Append len bytes at w->offset. */
+	int (*writer_write)(gv_sector_writer *w, const void *buf, size_t len);
+	/* Make what was written so far durable (for resumable copies). */
+	int (*writer_sync)(gv_sector_writer *w);
+	/*
+	 * Make the blob durable under `key` and free w (also on failure).
+	 * Fails with GV_EINVAL if w->offset != key->size.  Committing a key that
+	 * is already present replaces it atomically.
+	 */
+	int (*writer_commit)(gv_sector_writer *w, const gv_key *key);
+	/* Drop the write and free w; keep_partial keeps a RESUME partial. */
+	void (*writer_abort)(gv_sector_writer *w, int keep_partial);
+
+	/*
+	 * Open [off, off+len) of a committed blob for reading.  len may be
+	 * UINT64_MAX for "to the end".  GV_ENOTFOUND when absent; GV_ECORRUPT
+	 * when the stored size differs from key->size.
+	 */
+	int (*reader_open)(gv_sector_reader **out, gv_sector *s, const gv_key *key,
+	                   uint64_t off, uint64_t len);
+	/* Read up to cap bytes; 0 at the end; negative gv_error on failure. */
+	ssize_t (*reader_read)(gv_sector_reader *r, void *buf, size_t cap);
+	void (*reader_close)(gv_sector_reader *r);
+
+	/* Remove a committed blob (and any partial); GV_ENOTFOUND if absent. */
+	int (*del)(gv_sector *s, const gv_key *key);
+	/* Stored size of a committed blob; GV_ENOTFOUND if absent. */
+	int (*stat)(gv_sector *s, const gv_key *key, uint64_t *out_size);
+	/* Call cb for every committed blob, in no particular order. */
+	int (*list)(gv_sector *s, gv_sector_list_cb cb, void *payload);
+	int (*usage)(gv_sector *s, gv_sector_usage *out);
+	void (*close)(gv_sector *s);
+
+	/* Optional (may be NULL): file descriptor behind a reader, for
+	 * zero-copy copies between local sectors. */
+	int (*reader_fd)(gv_sector_reader *r);
+};
+
+struct gv_sector {
+	const struct gv_sector_ops *ops;
+	char id[64];
+};
+
+struct gv_sector_writer {
+	gv_sector *sector;
+	uint64_t offset; /* bytes written so far (incl. resumed ones) */
+};
+
+struct gv_sector_reader {
+	gv_sector *sector;
+	uint64_t remaining;
+};
+
+/* Convenience dispatchers (NULL-safe where they free). */
+int gv_sector_writer_open(gv_sector_writer **out, gv_sector *s, const gv_key *key, unsigned flags);
+int gv_sector_writer_write(gv_sector_writer *w, const void *buf, size_t len);
+int gv_sector_writer_sync(gv_sector_writer *w);
+int gv_sector_writer_commit(gv_sector_writer *w, const gv_key *key);
+void gv_sector_writer_abort(gv_sector_writer *w, int keep_partial);
+int gv_sector_reader_open(gv_sector_reader **out, gv_sector *s, const gv_key *key, uint64_t off, uint64_t len);
+ssize_t gv_sector_reader_read(gv_sector_reader *r, void *buf, size_t cap);
+void gv_sector_reader_close(gv_sector_reader *r);
+int gv_sector_del(gv_sector *s, const gv_key *key);
+int gv_sector_stat(gv_sector *s, const gv_key *key, uint64_t *out_size);
+int gv_sector_list(gv_sector *s, gv_sector_list_cb cb, void *payload);
+int gv_sector_usage_get(gv_sector *s, gv_sector_usage *out);
+void gv_sector_close(gv_sector *s);
+
+/* Write a whole buffer as one blob under key (tests, small copies). */
+int gv_sector_put_buf(gv_sector *s, const gv_key *key, const void *buf, size_t len);
+
+/* ---- backends ----------------------------------------------------------- */
+
+/* Identity of a local sector, kept in <root>/GRAVITON-SECTOR. */
+typedef struct gv_sector_identity {
+	char id[64];
+	char rack[64];
+	char zone[64];
+	uint64_t capacity; /* 0 = from the filesystem */
+	int format;        /* layout version, currently 1 */
+} gv_sector_identity;
+
+/* fs open flags */
+#define GV_FS_CREATE 0x1 /* create root and identity if missing */
+
+/*
+ * Local directory backend.  Opens `root`, whose identity file must name
+ * `ident->id` (GV_EEXISTS with a message when it names another sector).
+ * Without GV_FS_CREATE a missing root or identity is GV_ENOTFOUND: a lost
+ * disk is reported, not silently recreated.  With GV_FS_CREATE the root and
+ * identity are created when absent.  tmp/ is emptied on open; partial/
+ * (resumable copies) is kept.
+ */
+int gv_sector_fs_open(gv_sector **out, const char *root,
+                      const gv_sector_identity *ident, unsigned flags);
+
+/* Read the identity file of a local sector root without opening it. */
+int gv_sector_fs_read_identity(gv_sector_identity *out, const char *root);
+
+/* In-memory backend (tests).  capacity 0 = unlimited. */
+int gv_sector_mem_open(gv_sector **out, const char *id, uint64_t capacity);
+
+/* ---- fault injection (tests) --------------------------------------------- */
+
+typedef enum gv_fault_kind {
+	GV_FAULT_NONE = 0,
+	GV_FAULT_EIO,      /* the call fails with GV_EIO */
+	GV_FAULT_ENOSPC,   /* the call fails with GV_ENOSPACE */
+	GV_FAULT_CORRUPT,  /* reads return bytes with one bit flipped */
+	GV_FAULT_HANG,     /* the call sleeps hang_ms, then fails with GV_ETIMEOUT */
+} gv_fault_kind;
+
+/* Operations that can be targeted (bit mask). */
+#define GV_FAULT_OP_OPEN_WRITE 0x01
+#define GV_FAULT_OP_WRITE      0x02
+#define GV_FAULT_OP_COMMIT     0x04
+#define GV_FAULT_OP_OPEN_READ  0x08
+#define GV_FAULT_OP_READ       0x10
+#define GV_FAULT_OP_DEL        0x20
+#define GV_FAULT_OP_ALL        0xff
+
+typedef struct gv_fault_plan {
+	gv_fault_kind kind;
+	unsigned ops;       /* which calls count (GV_FAULT_OP_*) */
+	unsigned long nth;  /* fail the nth counted call (1-based); 0 = every one */
+	unsigned hang_ms;
+} gv_fault_plan;
+
+/*
+ * Wrap `inner` (taking ownership) in a fault-injecting sector with the same
+ * id.  The plan can be changed later with gv_sector_fault_set.
+ */
+int gv_sector_fault_wrap(gv_sector **out, gv_sector *inner, const gv_fault_plan *plan);
+void gv_sector_fault_set(gv_sector *fault, const gv_fault_plan *plan);
+/* Number of calls that matched the plan's ops so far. */
+unsigned long gv_sector_fault_calls(gv_sector *fault);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

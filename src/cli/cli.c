@@ -1,0 +1,214 @@
+/*
+ * cli.c - helpers shared by the commands.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+
+void cli_err(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("graviton: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+int cli_exit_code(int err)
+{
+	switch (err) {
+	case 0: return 0;
+	case GV_EINVAL: return EXIT_DATAERR;
+	case GV_ENOTFOUND: return EXIT_NOINPUT;
+	case GV_EEXISTS: return EXIT_CANTCREAT;
+	case GV_EIO: return EXIT_IOERR;
+	case GV_ENOSPACE: return EXIT_IOERR;
+	case GV_ECORRUPT: return EXIT_DATAERR;
+	case GV_EQUORUM:
+	case GV_EINSUFFICIENT_SECTORS:
+	case GV_EINSUFFICIENT_RACKS:
+	case GV_EINSUFFICIENT_ZONES:
+	case GV_EALL_REPLICAS_FAILED:
+	case GV_ENO_HEALTHY_SOURCE:
+	case GV_ELOST:
+		return EXIT_UNAVAILABLE;
+	case GV_ETIMEOUT:
+	case GV_EBUSY:
+		return EXIT_TEMPFAIL;
+	default:
+		return EXIT_SOFTWARE;
+	}
+}
+
+int cli_fail(int err, const char *context)
+{
+	const char *msg = gv_error_last();
+
+	if (context && *context)
+		cli_err("%s: %s", context, *msg ? msg : gv_error_name(err));
+	else
+		cli_err("%s", *msg ? msg : gv_error_name(err));
+	return cli_exit_code(err);
+}
+
+int cli_open_store(cli_globals *g, gv_store **out, int create)
+{
+	gv_store_opts opts = GV_STORE_OPTS_INIT;
+	int err;
+
+	opts.data_dir = g->data_dir;
+	opts.create = create;
+	err = gv_store_open(out, &opts);
+	if (err == GV_ENOTFOUND) {
+		cli_err("%s (run 'graviton init' first, or pass --data-dir)", gv_error_last());
+		return EXIT_NOINPUT;
+	}
+	if (err < 0)
+		return cli_fail(err, "cannot open the store");
+	return 0;
+}
+
+int cli_parse_key(gv_key *out, const char *s)
+{
+	if (gv_key_parse(out, s) < 0) {
+		cli_err("%s", gv_error_last());
+		return EXIT_DATAERR;
+	}
+	return 0;
+}
+
+int cli_print_json(json_t *v)
+{
+	int r;
+
+	if (!v) {
+		cli_err("out of memory");
+		return EXIT_SOFTWARE;
+	}
+	r = json_dumpf(v, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+	fputc('\n', stdout);
+	json_decref(v);
+	return r == 0 ? 0 : EXIT_IOERR;
+}
+
+json_t *cli_sector_json(const gv_sector_info *s)
+{
+	return json_pack("{s:s, s:s, s:s, s:I, s:I, s:b, s:s, s:s, s:s}",
+	                 "id", s->id, "kind", s->kind, "path", s->path,
+	                 "capacity", (json_int_t)s->capacity, "used", (json_int_t)s->used,
+	                 "healthy", s->healthy, "rack", s->rack, "zone", s->zone,
+	                 "state", gv_sector_state_name(s->state));
+}
+
+int cli_wants_help(int argc, char **argv)
+{
+	int i;
+
+	for (i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--") == 0)
+			return 0;
+		if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0)
+			return 1;
+	}
+	return 0;
+}
+
+static int parse_int_arg(int *out, const char *name, const char *v, int min, int max)
+{
+	char *end;
+	long x;
+
+	x = strtol(v, &end, 10);
+	if (!*v || *end || x < min || x > max) {
+		cli_err("invalid %s '%s': expected a whole number from %d to %d", name, v, min, max);
+		return -1;
+	}
+	*out = (int)x;
+	return 0;
+}
+
+int cli_placement_flag(cli_globals *g, int argc, char **argv, int *i)
+{
+	static const char *names[] = { "--strategy", "--factor", "--min-replicas",
+	                               "--min-racks", "--min-zones" };
+	const char *arg = argv[*i], *val = NULL;
+	size_t k, len;
+
+	for (k = 0; k < 5; k++) {
+		len = strlen(names[k]);
+		if (strncmp(arg, names[k], len) != 0)
+			continue;
+		if (arg[len] == '=') {
+			val = arg + len + 1;
+		} else if (arg[len] == '\0') {
+			if (*i + 1 >= argc) {
+				cli_err("%s needs a value", names[k]);
+				return -1;
+			}
+			val = argv[++*i];
+		} else {
+			continue;
+		}
+		break;
+	}
+	if (k == 5)
+		return 0;
+	switch (k) {
+	case 0:
+		if (gv_strategy_parse(&g->placement.strategy, val) < 0) {
+			cli_err("%s", gv_error_last());
+			return -1;
+		}
+		break;
+	case 1:
+		if (parse_int_arg(&g->placement.factor, "--factor", val, 1, 16) < 0)
+			return -1;
+		break;
+	case 2:
+		if (parse_int_arg(&g->placement.min_replicas, "--min-replicas", val, 1, 16) < 0)
+			return -1;
+		break;
+	case 3:
+		if (parse_int_arg(&g->placement.min_racks, "--min-racks", val, 1, 64) < 0)
+			return -1;
+		break;
+	case 4:
+		if (parse_int_arg(&g->placement.min_zones, "--min-zones", val, 1, 64) < 0)
+			return -1;
+		break;
+	}
+	g->placement_set = 1;
+	g->placement_flags |= 1 << k;
+	return 1;
+}
+
+int cli_apply_placement(cli_globals *g, gv_store *st)
+{
+	gv_placement_opts p;
+
+	if (!g->placement_set)
+		return 0;
+	p = *gv_store_placement(st);
+	if (g->placement_flags & 1)
+		p.strategy = g->placement.strategy;
+	if (g->placement_flags & 2)
+		p.factor = g->placement.factor;
+	if (g->placement_flags & 4)
+		p.min_replicas = g->placement.min_replicas;
+	if (g->placement_flags & 8)
+		p.min_racks = g->placement.min_racks;
+	if (g->placement_flags & 16)
+		p.min_zones = g->placement.min_zones;
+	/* Lowering the factor below the quorum lowers the quorum with it,
+	 * unless the quorum was given too. */
+	if (!(g->placement_flags & 4) && p.min_replicas > p.factor)
+		p.min_replicas = p.factor;
+	if (gv_store_set_placement(st, &p) < 0)
+		return cli_fail(GV_EINVAL, "placement settings");
+	return 0;
+}

@@ -1,0 +1,89 @@
+/*
+ * cli.h - what the `graviton` commands share: global options, opening
+ * the store, exit codes, output helpers.  Commands include only public
+ * headers plus this one.
+ */
+#ifndef GV_CLI_H
+#define GV_CLI_H
+
+#include <stdio.h>
+#include <jansson.h>
+
+#include "graviton/graviton.h"
+
+/* sysexits.h codes */
+#define EXIT_USAGE 64
+#define EXIT_DATAERR 65
+#define EXIT_NOINPUT 66
+#define EXIT_UNAVAILABLE 69
+#define EXIT_SOFTWARE 70
+#define EXIT_CANTCREAT 73
+#define EXIT_IOERR 74
+#define EXIT_TEMPFAIL 75
+#define EXIT_CONFIG 78
+
+typedef struct cli_globals {
+	const char *data_dir;   /* --data-dir, $GRAVITON_DATA_DIR, ./graviton-data */
+	const char *config;     /* --config FILE or NULL */
+	const char *prog;
+	int log_level;
+	int quiet;
+	/* placement flags given on this command line (--strategy ...) */
+	int placement_set;
+	gv_placement_opts placement;
+	int placement_flags;    /* which of the fields were given (bits) */
+} cli_globals;
+
+typedef int (*cli_cmd_fn)(cli_globals *g, int argc, char **argv);
+
+typedef struct cli_command {
+	const char *name;
+	cli_cmd_fn fn;
+	const char *summary;
+} cli_command;
+
+/* Print "graviton: <msg>" to stderr. */
+void cli_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Map a gv_error to a sysexits code. */
+int cli_exit_code(int gv_err);
+
+/* Report the last library error with a context prefix; return its exit code. */
+int cli_fail(int gv_err, const char *context);
+
+/* Open the store of the data dir (create: for init).  Reports errors. */
+int cli_open_store(cli_globals *g, gv_store **out, int create);
+
+/* Parse a key argument; reports errors (EXIT_DATAERR) */
+int cli_parse_key(gv_key *out, const char *s);
+
+/* Print a JSON value to stdout followed by a newline; frees it. */
+int cli_print_json(json_t *v);
+
+/* JSON of a sector record. */
+json_t *cli_sector_json(const gv_sector_info *s);
+
+/* 1 when -h/--help is in argv (before "--"). */
+int cli_wants_help(int argc, char **argv);
+
+/*
+ * Placement flags shared by init and put: --strategy, --factor,
+ * --min-replicas, --min-racks, --min-zones.  Returns 1 when argv[*i] was
+ * one of them (consuming its value), 0 when not, -1 on a bad value.
+ */
+int cli_placement_flag(cli_globals *g, int argc, char **argv, int *i);
+
+/* Merge the placement flags given into the store's settings and persist
+ * them as the cluster's.  Returns 0 or an exit code. */
+int cli_apply_placement(cli_globals *g, gv_store *st);
+
+/* Commands */
+int cmd_init(cli_globals *g, int argc, char **argv);
+int cmd_sector(cli_globals *g, int argc, char **argv);
+int cmd_put(cli_globals *g, int argc, char **argv);
+int cmd_get(cli_globals *g, int argc, char **argv);
+int cmd_stat(cli_globals *g, int argc, char **argv);
+int cmd_status(cli_globals *g, int argc, char **argv);
+int cmd_placement(cli_globals *g, int argc, char **argv);
+
+#endif

@@ -1,0 +1,152 @@
+/*
+ * cmd_init.c - `graviton init`: create a data directory with N local
+ * sectors spread round-robin over racks, racks over zones.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+
+static void help(void)
+{
+	printf("usage: graviton init [--sectors N] [--racks R] [--zones Z] [--capacity SIZE]\n"
+	       "                     [--strategy S] [--factor N] [--min-replicas N]\n"
+	       "                     [--min-racks N] [--min-zones N]\n"
+	       "\n"
+	       "Create the data directory, its index and N local sectors under DIR/sectors/.\n"
+	       "Sector i goes to rack (i mod R) and that rack to zone (rack mod Z).\n"
+	       "Running it again on the same layout changes nothing; a different\n"
+	       "existing layout is refused.\n"
+	       "\n"
+	       "  --sectors N      number of sectors (default 6)\n"
+	       "  --racks R        number of racks (default 3)\n"
+	       "  --zones Z        number of zones (default 3)\n"
+	       "  --capacity SIZE  capacity of each sector, e.g. 10GiB (default: the filesystem's)\n"
+	       "  --strategy S     simple, rack-aware or zone-aware (default rack-aware)\n"
+	       "  --factor N       replication factor (default 3)\n"
+	       "  --min-replicas N write quorum (default 2)\n"
+	       "  --min-racks N    racks a key must span, rack-aware (default 2)\n"
+	       "  --min-zones N    zones a key must span, zone-aware (default 2)\n");
+}
+
+static int count_arg(int *out, const char *name, const char *v, int max)
+{
+	char *end;
+	long x = strtol(v, &end, 10);
+
+	if (!*v || *end || x < 1 || x > max) {
+		cli_err("invalid %s '%s': expected a whole number from 1 to %d", name, v, max);
+		return -1;
+	}
+	*out = (int)x;
+	return 0;
+}
+
+int cmd_init(cli_globals *g, int argc, char **argv)
+{
+	int nsect = 6, nracks = 3, nzones = 3, i, r, rc;
+	uint64_t capacity = 0;
+	gv_sector_info *have = NULL;
+	size_t nhave = 0;
+	gv_store *st = NULL;
+
+	if (cli_wants_help(argc, argv)) {
+		help();
+		return 0;
+	}
+	for (i = 1; i < argc; i++) {
+		const char *a = argv[i];
+
+		if ((r = cli_placement_flag(g, argc, argv, &i)) != 0) {
+			if (r < 0)
+				return EXIT_USAGE;
+			continue;
+		}
+		if (i + 1 >= argc) {
+			cli_err("init: unexpected argument '%s' (see 'graviton init --help')", a);
+			return EXIT_USAGE;
+		}
+		if (strcmp(a, "--sectors") == 0) {
+			if (count_arg(&nsect, a, argv[++i], 1000) < 0)
+				return EXIT_USAGE;
+		} else if (strcmp(a, "--racks") == 0) {
+			if (count_arg(&nracks, a, argv[++i], 1000) < 0)
+				return EXIT_USAGE;
+		} else if (strcmp(a, "--zones") == 0) {
+			if (count_arg(&nzones, a, argv[++i], 1000) < 0)
+				return EXIT_USAGE;
+		} else if (strcmp(a, "--capacity") == 0) {
+			if (gv_size_parse(&capacity, argv[++i]) < 0) {
+				cli_err("--capacity: %s", gv_error_last());
+				return EXIT_USAGE;
+			}
+		} else {
+			cli_err("init: unknown option '%s' (see 'graviton init --help')", a);
+			return EXIT_USAGE;
+		}
+	}
+
+	if ((rc = cli_open_store(g, &st, 1)) != 0)
+		return rc;
+	if (gv_store_sector_list(st, &have, &nhave) < 0) {
+		rc = cli_fail(GV_ERROR, "init");
+		goto out;
+	}
+	if (nhave > 0 && nhave != (size_t)nsect) {
+		cli_err("init: %s already holds a layout of %zu sector%s; refusing to change it to %d "
+		        "(use 'graviton sector add' to grow it)",
+		        g->data_dir, nhave, nhave == 1 ? "" : "s", nsect);
+		rc = EXIT_CANTCREAT;
+		goto out;
+	}
+	for (i = 0; i < nsect; i++) {
+		gv_sector_info info;
+		int rack = i % nracks, err;
+
+		memset(&info, 0, sizeof(info));
+		snprintf(info.id, sizeof(info.id), "s%02d", i + 1);
+		snprintf(info.kind, sizeof(info.kind), "fs");
+		if (snprintf(info.path, sizeof(info.path), "%s/sectors/%s", g->data_dir, info.id) >=
+		    (int)sizeof(info.path)) {
+			cli_err("init: data directory path too long");
+			rc = EXIT_USAGE;
+			goto out;
+		}
+		snprintf(info.rack, sizeof(info.rack), "rack-%d", rack + 1);
+		snprintf(info.zone, sizeof(info.zone), "zone-%d", rack % nzones + 1);
+		info.capacity = capacity;
+		if (nhave) {
+			const gv_sector_info *old = &have[i];
+
+			if (strcmp(old->id, info.id) != 0 || strcmp(old->path, info.path) != 0 ||
+			    strcmp(old->rack, info.rack) != 0 || strcmp(old->zone, info.zone) != 0 ||
+			    (capacity && old->capacity != capacity)) {
+				cli_err("init: %s already holds a different layout (sector %s at %s, "
+				        "rack %s, zone %s); refusing to change it",
+				        g->data_dir, old->id, old->path, old->rack, old->zone);
+				rc = EXIT_CANTCREAT;
+				goto out;
+			}
+			continue;
+		}
+		err = gv_store_sector_add(st, &info, GV_SECTOR_ADD_CREATE);
+		if (err < 0) {
+			rc = cli_fail(err, "init");
+			goto out;
+		}
+	}
+	if ((rc = cli_apply_placement(g, st)) != 0)
+		goto out;
+	if (!g->quiet)
+		fprintf(stderr, "graviton: %s %s: %d sectors, %d racks, %d zones, strategy %s, factor %d\n",
+		        nhave ? "already initialised" : "initialised", g->data_dir, nsect,
+		        nracks < nsect ? nracks : nsect, nzones,
+		        gv_strategy_name(gv_store_placement(st)->strategy),
+		        gv_store_placement(st)->factor);
+	rc = 0;
+out:
+	free(have);
+	gv_store_free(st);
+	return rc;
+}

@@ -1,0 +1,178 @@
+/*
+ * cmd_sector.c - `graviton sector add|list|set-health`.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+
+static void help(void)
+{
+	printf("usage: graviton sector add ID --path DIR [--capacity SIZE] [--rack R] [--zone Z]\n"
+	       "       graviton sector list [--json]\n"
+	       "       graviton sector set-health ID healthy|unhealthy\n"
+	       "\n"
+	       "add         register a local directory as a sector (created when missing)\n"
+	       "list        show every sector with its capacity, use, health, rack and zone\n"
+	       "set-health  mark a sector healthy (its directory must open) or unhealthy\n");
+}
+
+static int sector_add(cli_globals *g, int argc, char **argv)
+{
+	gv_sector_info info;
+	gv_store *st = NULL;
+	int i, rc, err;
+
+	memset(&info, 0, sizeof(info));
+	snprintf(info.kind, sizeof(info.kind), "fs");
+	if (argc < 2 || argv[1][0] == '-') {
+		cli_err("sector add: missing ID (see 'graviton sector --help')");
+		return EXIT_USAGE;
+	}
+	if (gv_id_validate("sector id", argv[1]) < 0) {
+		cli_err("sector add: %s", gv_error_last());
+		return EXIT_USAGE;
+	}
+	snprintf(info.id, sizeof(info.id), "%s", argv[1]);
+	for (i = 2; i < argc; i++) {
+		const char *a = argv[i];
+
+		if (i + 1 >= argc) {
+			cli_err("sector add: '%s' needs a value or is unknown", a);
+			return EXIT_USAGE;
+		}
+		if (strcmp(a, "--path") == 0) {
+			if (strlen(argv[i + 1]) >= sizeof(info.path) || !argv[i + 1][0]) {
+				cli_err("sector add: invalid --path");
+				return EXIT_USAGE;
+			}
+			snprintf(info.path, sizeof(info.path), "%s", argv[++i]);
+		} else if (strcmp(a, "--capacity") == 0) {
+			if (gv_size_parse(&info.capacity, argv[++i]) < 0) {
+				cli_err("--capacity: %s", gv_error_last());
+				return EXIT_USAGE;
+			}
+		} else if (strcmp(a, "--rack") == 0 || strcmp(a, "--zone") == 0) {
+			char *dst = a[2] == 'r' ? info.rack : info.zone;
+
+			if (gv_id_validate(a + 2, argv[i + 1]) < 0) {
+				cli_err("sector add: %s", gv_error_last());
+				return EXIT_USAGE;
+			}
+			snprintf(dst, GV_ID_MAX, "%s", argv[++i]);
+		} else {
+			cli_err("sector add: unknown option '%s'", a);
+			return EXIT_USAGE;
+		}
+	}
+	if (!info.path[0]) {
+		cli_err("sector add: --path DIR is required");
+		return EXIT_USAGE;
+	}
+	if ((rc = cli_open_store(g, &st, 0)) != 0)
+		return rc;
+	err = gv_store_sector_add(st, &info, GV_SECTOR_ADD_CREATE);
+	if (err < 0)
+		rc = cli_fail(err, "sector add");
+	else if (!g->quiet)
+		fprintf(stderr, "graviton: sector %s added at %s\n", info.id, info.path);
+	gv_store_free(st);
+	return rc;
+}
+
+static int sector_list(cli_globals *g, int argc, char **argv)
+{
+	gv_sector_info *s = NULL;
+	size_t n = 0, i;
+	gv_store *st = NULL;
+	int json = 0, rc, err;
+
+	for (i = 1; i < (size_t)argc; i++) {
+		if (strcmp(argv[i], "--json") == 0) {
+			json = 1;
+		} else {
+			cli_err("sector list: unknown argument '%s'", argv[i]);
+			return EXIT_USAGE;
+		}
+	}
+	if ((rc = cli_open_store(g, &st, 0)) != 0)
+		return rc;
+	if ((err = gv_store_sector_list(st, &s, &n)) < 0) {
+		rc = cli_fail(err, "sector list");
+		goto out;
+	}
+	if (json) {
+		json_t *arr = json_array();
+
+		for (i = 0; i < n; i++)
+			json_array_append_new(arr, cli_sector_json(&s[i]));
+		rc = cli_print_json(arr);
+		goto out;
+	}
+	printf("%-12s %-5s %-10s %-10s %6s %-9s %-9s %-10s %-8s %s\n", "ID", "KIND", "CAPACITY",
+	       "USED", "USE%", "HEALTH", "RACK", "ZONE", "STATE", "PATH");
+	for (i = 0; i < n; i++) {
+		char cap[32], used[32];
+		double pct = s[i].capacity ? 100.0 * (double)s[i].used / (double)s[i].capacity : 0;
+
+		printf("%-12s %-5s %-10s %-10s %5.1f%% %-9s %-9s %-10s %-8s %s\n", s[i].id, s[i].kind,
+		       gv_size_format(cap, sizeof(cap), s[i].capacity),
+		       gv_size_format(used, sizeof(used), s[i].used), pct,
+		       s[i].healthy ? "healthy" : "UNHEALTHY", s[i].rack[0] ? s[i].rack : "-",
+		       s[i].zone[0] ? s[i].zone : "-", gv_sector_state_name(s[i].state), s[i].path);
+	}
+out:
+	free(s);
+	gv_store_free(st);
+	return rc;
+}
+
+static int sector_set_health(cli_globals *g, int argc, char **argv)
+{
+	gv_store *st = NULL;
+	int healthy, rc, err;
+
+	if (argc != 3) {
+		cli_err("usage: graviton sector set-health ID healthy|unhealthy");
+		return EXIT_USAGE;
+	}
+	if (strcmp(argv[2], "healthy") == 0) {
+		healthy = 1;
+	} else if (strcmp(argv[2], "unhealthy") == 0) {
+		healthy = 0;
+	} else {
+		cli_err("sector set-health: expected 'healthy' or 'unhealthy', got '%s'", argv[2]);
+		return EXIT_USAGE;
+	}
+	if (gv_id_validate("sector id", argv[1]) < 0) {
+		cli_err("sector set-health: %s", gv_error_last());
+		return EXIT_USAGE;
+	}
+	if ((rc = cli_open_store(g, &st, 0)) != 0)
+		return rc;
+	if ((err = gv_store_sector_set_health(st, argv[1], healthy)) < 0)
+		rc = cli_fail(err, "sector set-health");
+	gv_store_free(st);
+	return rc;
+}
+
+int cmd_sector(cli_globals *g, int argc, char **argv)
+{
+	if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
+		help();
+		return argc < 2 ? EXIT_USAGE : 0;
+	}
+	if (cli_wants_help(argc - 1, argv + 1)) {
+		help();
+		return 0;
+	}
+	if (strcmp(argv[1], "add") == 0)
+		return sector_add(g, argc - 1, argv + 1);
+	if (strcmp(argv[1], "list") == 0)
+		return sector_list(g, argc - 1, argv + 1);
+	if (strcmp(argv[1], "set-health") == 0)
+		return sector_set_health(g, argc - 1, argv + 1);
+	cli_err("sector: unknown subcommand '%s' (add, list, set-health)", argv[1]);
+	return EXIT_USAGE;
+}

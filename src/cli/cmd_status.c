@@ -1,0 +1,75 @@
+/*
+ * cmd_status.c - `graviton status`: store-wide replication figures.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli/cli.h"
+
+static void help(void)
+{
+	printf("usage: graviton status [--json]\n"
+	       "\n"
+	       "Show blobs, replicas (healthy/unhealthy), under-, over-replicated and lost\n"
+	       "keys, average replication factor and sector health.  Exit 0 when every key\n"
+	       "has at least one healthy replica, 69 when some key is lost.\n");
+}
+
+int cmd_status(cli_globals *g, int argc, char **argv)
+{
+	gv_store_stats s;
+	gv_store *st = NULL;
+	int i, json = 0, rc, err;
+
+	if (cli_wants_help(argc, argv)) {
+		help();
+		return 0;
+	}
+	for (i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--json") == 0) {
+			json = 1;
+		} else {
+			cli_err("status: unexpected argument '%s'", argv[i]);
+			return EXIT_USAGE;
+		}
+	}
+	if ((rc = cli_open_store(g, &st, 0)) != 0)
+		return rc;
+	if ((err = gv_status(st, &s)) < 0) {
+		rc = cli_fail(err, "status");
+		goto out;
+	}
+	if (json) {
+		const gv_placement_opts *p = gv_store_placement(st);
+
+		rc = cli_print_json(json_pack(
+			"{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:f, s:i, s:i, s:s, s:I, s:I}",
+			"blobs", (json_int_t)s.blobs, "replicas", (json_int_t)s.replicas,
+			"healthy_replicas", (json_int_t)s.healthy_replicas, "unhealthy_replicas",
+			(json_int_t)s.unhealthy_replicas, "under_replicated",
+			(json_int_t)s.under_replicated, "over_replicated", (json_int_t)s.over_replicated,
+			"lost", (json_int_t)s.lost, "bytes", (json_int_t)s.bytes, "avg_factor",
+			s.avg_factor, "factor", s.factor, "min_replicas", p->min_replicas, "strategy",
+			gv_strategy_name(p->strategy), "sectors", (json_int_t)s.sectors,
+			"healthy_sectors", (json_int_t)s.healthy_sectors));
+	} else {
+		char bbuf[32];
+
+		printf("blobs:              %llu (%s)\n", (unsigned long long)s.blobs,
+		       gv_size_format(bbuf, sizeof(bbuf), s.bytes));
+		printf("replicas:           %llu (%llu healthy, %llu unhealthy)\n",
+		       (unsigned long long)s.replicas, (unsigned long long)s.healthy_replicas,
+		       (unsigned long long)s.unhealthy_replicas);
+		printf("factor:             %d (average %.2f)\n", s.factor, s.avg_factor);
+		printf("under-replicated:   %llu\n", (unsigned long long)s.under_replicated);
+		printf("over-replicated:    %llu\n", (unsigned long long)s.over_replicated);
+		printf("lost:               %llu\n", (unsigned long long)s.lost);
+		printf("sectors:            %llu (%llu healthy)\n", (unsigned long long)s.sectors,
+		       (unsigned long long)s.healthy_sectors);
+	}
+	if (rc == 0 && s.lost > 0)
+		rc = EXIT_UNAVAILABLE;
+out:
+	gv_store_free(st);
+	return rc;
+}

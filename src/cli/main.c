@@ -1,0 +1,170 @@
+/*
+ * main.c - `graviton`: global options, logging to stderr, dispatch to one
+ * cmd_<name>.c per command.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+
+static const cli_command commands[] = {
+	{ "init", cmd_init, "create a data directory with local sectors" },
+	{ "sector", cmd_sector, "add, list and mark sectors (add|list|set-health)" },
+	{ "put", cmd_put, "store a file (or stdin) and print its key" },
+	{ "get", cmd_get, "write a blob's bytes (verified) to stdout or a file" },
+	{ "stat", cmd_stat, "show a blob's replicas and their health" },
+	{ "status", cmd_status, "show store-wide replication figures" },
+	{ "placement", cmd_placement, "explain where a key's replicas sit (explain KEY)" },
+	{ NULL, NULL, NULL }
+};
+
+static void usage(FILE *f)
+{
+	const cli_command *c;
+
+	fprintf(f,
+	        "usage: graviton [--data-dir DIR] [--config FILE] [-v|-q] [--log-level L]\n"
+	        "                <command> [args]\n"
+	        "\n"
+	        "Replicated, content-addressed blob store.\n"
+	        "\n"
+	        "commands:\n");
+	for (c = commands; c->name; c++)
+		fprintf(f, "  %-10s %s\n", c->name, c->summary);
+	fprintf(f,
+	        "\n"
+	        "global options (anywhere on the line):\n"
+	        "  --data-dir DIR   data directory (default $GRAVITON_DATA_DIR, else ./graviton-data)\n"
+	        "  --config FILE    configuration file (HOCON)\n"
+	        "  -v, --verbose    log info events to stderr (-vv: debug)\n"
+	        "  -q, --quiet      log errors only\n"
+	        "  --log-level L    debug, info, warn or error (default warn)\n"
+	        "  --version        print the version\n"
+	        "\n"
+	        "Run 'graviton <command> --help' for a command's options.\n");
+}
+
+static void log_stderr(gv_log_level level, const char *msg, void *payload)
+{
+	(void)payload;
+	fprintf(stderr, "graviton: %s: %s\n", gv_log_level_name(level), msg);
+}
+
+static int take_value(int *argc, char **argv, int i, const char *name, const char **out)
+{
+	size_t len = strlen(name);
+	int j;
+
+	if (strncmp(argv[i], name, len) == 0 && argv[i][len] == '=') {
+		*out = argv[i] + len + 1;
+		for (j = i; j < *argc - 1; j++)
+			argv[j] = argv[j + 1];
+		(*argc)--;
+		return 1;
+	}
+	if (strcmp(argv[i], name) != 0)
+		return 0;
+	if (i + 1 >= *argc) {
+		cli_err("%s needs a value", name);
+		return -1;
+	}
+	*out = argv[i + 1];
+	for (j = i; j < *argc - 2; j++)
+		argv[j] = argv[j + 2];
+	*argc -= 2;
+	return 1;
+}
+
+static int drop_arg(int *argc, char **argv, int i)
+{
+	int j;
+
+	for (j = i; j < *argc - 1; j++)
+		argv[j] = argv[j + 1];
+	(*argc)--;
+	return 1;
+}
+
+int main(int argc, char **argv)
+{
+	cli_globals g;
+	const cli_command *c;
+	const char *level = NULL;
+	int i, r, verbose = 0;
+
+	memset(&g, 0, sizeof(g));
+	g.prog = "graviton";
+	g.placement = (gv_placement_opts)GV_PLACEMENT_OPTS_INIT;
+
+	/* Global options may appear anywhere before "--". */
+	for (i = 1; i < argc;) {
+		if (strcmp(argv[i], "--") == 0)
+			break;
+		if ((r = take_value(&argc, argv, i, "--data-dir", &g.data_dir)) ||
+		    (r = take_value(&argc, argv, i, "--config", &g.config)) ||
+		    (r = take_value(&argc, argv, i, "--log-level", &level))) {
+			if (r < 0)
+				return EXIT_USAGE;
+			continue;
+		}
+		if (strcmp(argv[i], "-v") == 0 || strcmp(argv[i], "--verbose") == 0) {
+			verbose++;
+			drop_arg(&argc, argv, i);
+			continue;
+		}
+		if (strcmp(argv[i], "-vv") == 0) {
+			verbose += 2;
+			drop_arg(&argc, argv, i);
+			continue;
+		}
+		if (strcmp(argv[i], "-q") == 0 || strcmp(argv[i], "--quiet") == 0) {
+			g.quiet = 1;
+			drop_arg(&argc, argv, i);
+			continue;
+		}
+		i++;
+	}
+
+	g.log_level = g.quiet ? GV_LOG_ERROR : verbose >= 2 ? GV_LOG_DEBUG
+	                                     : verbose == 1 ? GV_LOG_INFO : GV_LOG_WARN;
+	if (level) {
+		if (strcmp(level, "debug") == 0)
+			g.log_level = GV_LOG_DEBUG;
+		else if (strcmp(level, "info") == 0)
+			g.log_level = GV_LOG_INFO;
+		else if (strcmp(level, "warn") == 0)
+			g.log_level = GV_LOG_WARN;
+		else if (strcmp(level, "error") == 0)
+			g.log_level = GV_LOG_ERROR;
+		else {
+			cli_err("invalid --log-level '%s': expected debug, info, warn or error", level);
+			return EXIT_USAGE;
+		}
+	}
+	gv_log_set(log_stderr, (gv_log_level)g.log_level, NULL);
+
+	if (!g.data_dir)
+		g.data_dir = getenv("GRAVITON_DATA_DIR");
+	if (!g.data_dir || !*g.data_dir)
+		g.data_dir = "./graviton-data";
+
+	if (argc < 2) {
+		usage(stderr);
+		return EXIT_USAGE;
+	}
+	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
+	    strcmp(argv[1], "help") == 0) {
+		usage(stdout);
+		return 0;
+	}
+	if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "version") == 0) {
+		printf("graviton %s\n", GV_VERSION);
+		return 0;
+	}
+	for (c = commands; c->name; c++)
+		if (strcmp(argv[1], c->name) == 0)
+			return c->fn(&g, argc - 1, argv + 1);
+	cli_err("unknown command '%s' (see 'graviton --help')", argv[1]);
+	return EXIT_USAGE;
+}

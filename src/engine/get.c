@@ -1,0 +1,328 @@
+/*
+ * get.c - the read path: try replicas in order of trust, verify full reads
+ * against the key while streaming, mark what fails unhealthy.
+ *
+ * Order: effectively healthy replicas first, most recently verified first;
+ * then (full reads only, since the digest guards them) replicas marked
+ * unhealthy, as a last resort.  Range reads cannot be verified, so they use
+ * healthy replicas only (or an incomplete copy that holds the range).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/digest.h"
+#include "core/log.h"
+#include "engine/store.h"
+
+#define VERIFY_BUF (1u << 20)
+
+typedef struct candidate {
+	char sector[GV_ID_MAX];
+	int healthy;            /* effective health when the read began */
+	int64_t last_verified;
+} candidate;
+
+struct gv_get {
+	gv_store *st;
+	gv_key key;
+	uint64_t start, end;    /* bytes delivered: [start, end) */
+	int full;               /* whole blob: verify the digest */
+	int verify_first;
+	candidate *cand;
+	size_t ncand, next;     /* next candidate to open */
+	gv_sector_reader *r;
+	char cur[GV_ID_MAX];
+	uint64_t delivered;
+	gv_sha256 *h;
+	int hashing;            /* verify while streaming (not after verify_first) */
+	int done;
+};
+
+static int cand_cmp(const void *a, const void *b)
+{
+	const candidate *x = a, *y = b;
+
+	if (x->healthy != y->healthy)
+		return y->healthy - x->healthy;
+	if (x->last_verified != y->last_verified)
+		return x->last_verified > y->last_verified ? -1 : 1;
+	return strcmp(x->sector, y->sector);
+}
+
+/* Turn a failure into the reason recorded on the replica. */
+static void reason_of(char *buf, size_t cap, int err)
+{
+	const char *msg = gv_error_last();
+
+	switch (err) {
+	case GV_ENOTFOUND:
+		snprintf(buf, cap, "missing");
+		break;
+	case GV_ECORRUPT:
+		snprintf(buf, cap, "%s", strstr(msg, "size") ? "size mismatch" : "checksum mismatch");
+		break;
+	default:
+		snprintf(buf, cap, "io error: %s", msg);
+		break;
+	}
+}
+
+/* Hash a whole replica; 0 when it matches the key. */
+static int verify_replica(gv_sector *s, const gv_key *key, gv_sha256 *h)
+{
+	gv_sector_reader *r = NULL;
+	uint8_t digest[GV_DIGEST_LEN];
+	uint64_t total = 0;
+	char *buf;
+	int err;
+
+	buf = malloc(VERIFY_BUF);
+	if (!buf)
+		return gv_error_set(GV_ENOMEM, "out of memory");
+	if ((err = gv_sha256_reset(h)) < 0)
+		goto out;
+	if ((err = gv_sector_reader_open(&r, s, key, 0, UINT64_MAX)) < 0)
+		goto out;
+	for (;;) {
+		ssize_t n = gv_sector_reader_read(r, buf, VERIFY_BUF);
+
+		if (n < 0) {
+			err = (int)n;
+			goto out;
+		}
+		if (n == 0)
+			break;
+		gv_sha256_update(h, buf, (size_t)n);
+		total += (uint64_t)n;
+	}
+	if (total != key->size) {
+		err = gv_error_set(GV_ECORRUPT, "size mismatch: read %llu bytes",
+		                   (unsigned long long)total);
+		goto out;
+	}
+	if ((err = gv_sha256_final(h, digest)) < 0)
+		goto out;
+	if (memcmp(digest, key->digest, GV_DIGEST_LEN) != 0)
+		err = gv_error_set(GV_ECORRUPT, "checksum mismatch");
+out:
+	gv_sector_reader_close(r);
+	free(buf);
+	return err;
+}
+
+static void fail_current(gv_get *g, const char *reason)
+{
+	candidate *c = &g->cand[g->next - 1];
+
+	if (c->healthy)
+		gv_store_mark_unhealthy(g->st, &g->key, g->cur, reason);
+	gv_sector_reader_close(g->r);
+	g->r = NULL;
+}
+
+/*
+ * Open the next candidate that works, from the start of the range.
+ * Returns 0, or GV_EALL_REPLICAS_FAILED when none is left.
+ */
+static int open_next(gv_get *g)
+{
+	char reason[GV_REASON_MAX], kbuf[GV_KEY_BUFSIZE];
+	int err;
+
+	while (g->next < g->ncand) {
+		candidate *c = &g->cand[g->next++];
+		gv_sector *s = gv_store_sector_handle(g->st, c->sector, reason, sizeof(reason));
+
+		if (!s) {
+			/* The sector itself is down; its replicas are judged with it. */
+			gv_debug("event=read_skip key=%s sector=%s reason=\"%s\"",
+			         gv_key_format(kbuf, &g->key), c->sector, reason);
+			continue;
+		}
+		snprintf(g->cur, sizeof(g->cur), "%s", c->sector);
+		if (g->verify_first && (err = verify_replica(s, &g->key, g->h)) < 0) {
+			reason_of(reason, sizeof(reason), err);
+			if (c->healthy)
+				gv_store_mark_unhealthy(g->st, &g->key, c->sector, reason);
+			continue;
+		}
+		err = gv_sector_reader_open(&g->r, s, &g->key, g->start, g->end - g->start);
+		if (err < 0) {
+			reason_of(reason, sizeof(reason), err);
+			if (c->healthy)
+				gv_store_mark_unhealthy(g->st, &g->key, c->sector, reason);
+			continue;
+		}
+		g->delivered = 0;
+		/* A replica verified just now is not hashed a second time: blobs
+		 * are immutable, so the second pass only moves bytes. */
+		g->hashing = g->full && !g->verify_first;
+		if (g->hashing)
+			gv_sha256_reset(g->h);
+		return 0;
+	}
+	return gv_error_set(GV_EALL_REPLICAS_FAILED, "all %zu replica%s of %s failed", g->ncand,
+	                    g->ncand == 1 ? "" : "s", gv_key_format(kbuf, &g->key));
+}
+
+int gv_get_open(gv_get **out, gv_store *st, const gv_key *key, const gv_get_opts *opts)
+{
+	gv_sector_info *sectors = NULL;
+	gv_replica *reps = NULL;
+	size_t nsectors = 0, nreps = 0, i;
+	char kbuf[GV_KEY_BUFSIZE];
+	gv_get *g;
+	int err;
+
+	*out = NULL;
+	g = calloc(1, sizeof(*g));
+	if (!g)
+		return gv_error_set(GV_ENOMEM, "out of memory");
+	g->st = st;
+	g->key = *key;
+	g->start = 0;
+	g->end = key->size;
+	if (opts && opts->has_range) {
+		if (opts->end <= opts->start || opts->end > key->size) {
+			err = gv_error_set(GV_EINVAL, "range %llu-%llu is outside the blob's %llu bytes",
+			                   (unsigned long long)opts->start,
+			                   (unsigned long long)(opts->end ? opts->end - 1 : 0),
+			                   (unsigned long long)key->size);
+			goto fail;
+		}
+		g->start = opts->start;
+		g->end = opts->end;
+	}
+	g->full = g->start == 0 && g->end == key->size;
+	g->verify_first = g->full && opts && opts->verify_first;
+
+	err = st->ix->ops->replicas_find(st->ix, key, &reps, &nreps);
+	if (err == GV_ENOTFOUND) {
+		err = gv_error_set(GV_ENOTFOUND, "no such blob: %s", gv_key_format(kbuf, key));
+		goto fail;
+	}
+	if (err < 0)
+		goto fail;
+	if ((err = st->ix->ops->sector_list(st->ix, &sectors, &nsectors)) < 0)
+		goto fail;
+	g->cand = calloc(nreps ? nreps : 1, sizeof(*g->cand));
+	if (!g->cand) {
+		err = gv_error_set(GV_ENOMEM, "out of memory");
+		goto fail;
+	}
+	for (i = 0; i < nreps; i++) {
+		candidate *c = &g->cand[g->ncand];
+		int healthy = gv_replica_effective_health(&reps[i], sectors, nsectors, NULL, 0);
+
+		if (!healthy) {
+			/* Incomplete copies may serve a range they hold; copies
+			 * marked bad only a verified full read. */
+			int holds = reps[i].healthy &&
+			            gv_rangeset_contains(&reps[i].ranges, g->start, g->end);
+
+			if (!(g->full || holds))
+				continue;
+			if (g->full && !gv_rangeset_is_full(&reps[i].ranges, key->size))
+				continue;
+		}
+		snprintf(c->sector, sizeof(c->sector), "%s", reps[i].sector);
+		c->healthy = healthy;
+		c->last_verified = reps[i].last_verified;
+		g->ncand++;
+	}
+	qsort(g->cand, g->ncand, sizeof(*g->cand), cand_cmp);
+	if (g->full && (err = gv_sha256_new(&g->h)) < 0)
+		goto fail;
+	if (g->start == g->end) {
+		/* Empty blob: nothing to read, but a replica must exist. */
+		if (g->ncand == 0) {
+			err = gv_error_set(GV_EALL_REPLICAS_FAILED, "no replica of %s",
+			                   gv_key_format(kbuf, key));
+			goto fail;
+		}
+	} else if ((err = open_next(g)) < 0) {
+		goto fail;
+	}
+	free(sectors);
+	gv_replicas_free(reps, nreps);
+	*out = g;
+	return 0;
+
+fail:
+	free(sectors);
+	gv_replicas_free(reps, nreps);
+	gv_get_close(g);
+	return err;
+}
+
+uint64_t gv_get_length(const gv_get *g)
+{
+	return g->end - g->start;
+}
+
+const char *gv_get_sector(const gv_get *g)
+{
+	return g->cur;
+}
+
+ssize_t gv_get_read(gv_get *g, void *buf, size_t cap)
+{
+	uint64_t want = g->end - g->start;
+	char reason[GV_REASON_MAX];
+	uint8_t digest[GV_DIGEST_LEN];
+	ssize_t n;
+	int err;
+
+	if (g->done || want == 0)
+		return 0;
+	if (!g->r && (err = open_next(g)) < 0)
+		return err;
+	if (g->delivered < want) {
+		n = gv_sector_reader_read(g->r, buf, cap);
+		if (n < 0) {
+			reason_of(reason, sizeof(reason), (int)n);
+			goto restart;
+		}
+		if (n == 0) {
+			gv_error_set(GV_ECORRUPT, "size mismatch: replica ended at byte %llu",
+			             (unsigned long long)(g->start + g->delivered));
+			snprintf(reason, sizeof(reason), "size mismatch");
+			goto restart;
+		}
+		g->delivered += (uint64_t)n;
+		if (g->hashing)
+			gv_sha256_update(g->h, buf, (size_t)n);
+		if (g->delivered < want || !g->hashing)
+			return n;
+		/* Last bytes of a full read: verify before handing them out. */
+		gv_sha256_final(g->h, digest);
+		if (memcmp(digest, g->key.digest, GV_DIGEST_LEN) != 0) {
+			snprintf(reason, sizeof(reason), "checksum mismatch");
+			goto restart;
+		}
+		return n;
+	}
+	g->done = 1;
+	return 0;
+
+restart:
+	fail_current(g, reason);
+	if (g->verify_first && g->delivered == 0 && (err = open_next(g)) == 0)
+		return gv_get_read(g, buf, cap);
+	if (g->next >= g->ncand)
+		return gv_error_set(GV_EALL_REPLICAS_FAILED,
+		                    "replica in %s failed (%s) and no other is left", g->cur, reason);
+	return gv_error_set(GV_ERESTART, "replica in %s failed (%s); read again from the start",
+	                    g->cur, reason);
+}
+
+void gv_get_close(gv_get *g)
+{
+	if (!g)
+		return;
+	gv_sector_reader_close(g->r);
+	gv_sha256_free(g->h);
+	free(g->cand);
+	free(g);
+}

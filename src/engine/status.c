@@ -1,0 +1,113 @@
+/*
+ * status.c - one key's replication status and the store's figures.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine/store.h"
+
+void gv_blob_status_free(gv_blob_status *bs)
+{
+	if (!bs)
+		return;
+	gv_replicas_free(bs->replicas, bs->nreplicas);
+	free(bs->racks);
+	free(bs->zones);
+	free(bs);
+}
+
+int gv_stat(gv_blob_status **out, gv_store *st, const gv_key *key)
+{
+	gv_sector_info *sectors = NULL;
+	const char **holders = NULL;
+	size_t nsectors = 0, i, nh = 0;
+	char kbuf[GV_KEY_BUFSIZE];
+	gv_blob_status *bs;
+	int err;
+
+	*out = NULL;
+	bs = calloc(1, sizeof(*bs));
+	if (!bs)
+		return gv_error_set(GV_ENOMEM, "out of memory");
+	bs->key = *key;
+	bs->target_replicas = gv_store_placement(st)->factor;
+	if (st->ix->ops->blob_exists(st->ix, key, &bs->created_ms) != 1) {
+		err = gv_error_set(GV_ENOTFOUND, "no such blob: %s", gv_key_format(kbuf, key));
+		goto fail;
+	}
+	if ((err = st->ix->ops->replicas_find(st->ix, key, &bs->replicas, &bs->nreplicas)) < 0)
+		goto fail;
+	if ((err = st->ix->ops->sector_list(st->ix, &sectors, &nsectors)) < 0)
+		goto fail;
+	bs->racks = calloc(bs->nreplicas ? bs->nreplicas : 1, sizeof(*bs->racks));
+	bs->zones = calloc(bs->nreplicas ? bs->nreplicas : 1, sizeof(*bs->zones));
+	holders = calloc(bs->nreplicas ? bs->nreplicas : 1, sizeof(*holders));
+	if (!bs->racks || !bs->zones || !holders) {
+		err = gv_error_set(GV_ENOMEM, "out of memory");
+		goto fail;
+	}
+	for (i = 0; i < bs->nreplicas; i++) {
+		gv_replica *r = &bs->replicas[i];
+		long si = gv_placement_find(sectors, nsectors, r->sector);
+		char why[GV_REASON_MAX];
+
+		if (si >= 0) {
+			snprintf(bs->racks[i], GV_ID_MAX, "%s", sectors[si].rack);
+			snprintf(bs->zones[i], GV_ID_MAX, "%s", sectors[si].zone);
+		}
+		/* Report the effective state: a replica on a dead sector is not
+		 * healthy, whatever its own flag says. */
+		if (gv_replica_effective_health(r, sectors, nsectors, why, sizeof(why))) {
+			holders[nh++] = r->sector;
+			bs->healthy_replicas++;
+		} else {
+			r->healthy = 0;
+			if (!r->reason[0])
+				snprintf(r->reason, sizeof(r->reason), "%s", why);
+		}
+	}
+	bs->placement_error = gv_placement_check(&bs->placement, gv_store_placement(st), sectors,
+	                                         nsectors, holders, nh);
+	free(holders);
+	free(sectors);
+	gv_error_clear();
+	*out = bs;
+	return 0;
+
+fail:
+	free(holders);
+	free(sectors);
+	gv_blob_status_free(bs);
+	return err;
+}
+
+int gv_status(gv_store *st, gv_store_stats *out)
+{
+	gv_sector_info *sectors = NULL;
+	size_t nsectors = 0, i;
+	gv_index_stats is;
+	int err;
+
+	memset(out, 0, sizeof(*out));
+	out->factor = gv_store_placement(st)->factor;
+	if ((err = st->ix->ops->stats(st->ix, out->factor, &is)) < 0)
+		return err;
+	if ((err = st->ix->ops->sector_list(st->ix, &sectors, &nsectors)) < 0)
+		return err;
+	out->blobs = is.blobs;
+	out->replicas = is.replicas;
+	out->healthy_replicas = is.healthy_replicas;
+	out->unhealthy_replicas = is.unhealthy_replicas;
+	out->under_replicated = is.under_replicated;
+	out->over_replicated = is.over_replicated;
+	out->lost = is.lost;
+	out->bytes = is.bytes;
+	out->avg_factor = is.avg_factor;
+	out->sectors = nsectors;
+	for (i = 0; i < nsectors; i++)
+		if (sectors[i].healthy && sectors[i].state != GV_SECTOR_RETIRED)
+			out->healthy_sectors++;
+	free(sectors);
+	return 0;
+}

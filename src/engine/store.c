@@ -1,0 +1,491 @@
+/*
+ * store.c - opening a data directory: the index, the registered sectors,
+ * the cluster's placement settings.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "core/log.h"
+#include "engine/store.h"
+
+static int setting_int(gv_index *ix, const char *name, int *val)
+{
+	char buf[64], *end;
+	long v;
+	int err;
+
+	err = ix->ops->setting_get(ix, name, buf, sizeof(buf));
+	if (err == GV_ENOTFOUND)
+		return 0;
+	if (err < 0)
+		return err;
+	errno = 0;
+	v = strtol(buf, &end, 10);
+	if (errno || *end || v < 0 || v > INT_MAX)
+		return gv_error_set(GV_EINVAL, "index setting %s has a bad value '%s'", name, buf);
+	*val = (int)v;
+	return 0;
+}
+
+static int load_placement(gv_index *ix, gv_placement_opts *p)
+{
+	char buf[64];
+	int err;
+
+	err = ix->ops->setting_get(ix, "replication.strategy", buf, sizeof(buf));
+	if (err == 0) {
+		if ((err = gv_strategy_parse(&p->strategy, buf)) < 0)
+			return err;
+	} else if (err != GV_ENOTFOUND) {
+		return err;
+	}
+	if ((err = setting_int(ix, "replication.factor", &p->factor)) < 0 ||
+	    (err = setting_int(ix, "replication.min-replicas", &p->min_replicas)) < 0 ||
+	    (err = setting_int(ix, "replication.min-racks", &p->min_racks)) < 0 ||
+	    (err = setting_int(ix, "replication.min-zones", &p->min_zones)) < 0)
+		return err;
+	return gv_placement_opts_validate(p);
+}
+
+int gv_store_set_placement(gv_store *st, const gv_placement_opts *p)
+{
+	gv_index *ix = st->ix;
+	char buf[32];
+	int err;
+
+	if ((err = gv_placement_opts_validate(p)) < 0)
+		return err;
+	if ((err = ix->ops->setting_set(ix, "replication.strategy", gv_strategy_name(p->strategy))) < 0)
+		return err;
+	snprintf(buf, sizeof(buf), "%d", p->factor);
+	if ((err = ix->ops->setting_set(ix, "replication.factor", buf)) < 0)
+		return err;
+	snprintf(buf, sizeof(buf), "%d", p->min_replicas);
+	if ((err = ix->ops->setting_set(ix, "replication.min-replicas", buf)) < 0)
+		return err;
+	snprintf(buf, sizeof(buf), "%d", p->min_racks);
+	if ((err = ix->ops->setting_set(ix, "replication.min-racks", buf)) < 0)
+		return err;
+	snprintf(buf, sizeof(buf), "%d", p->min_zones);
+	if ((err = ix->ops->setting_set(ix, "replication.min-zones", buf)) < 0)
+		return err;
+	pthread_mutex_lock(&st->lock);
+	st->placement = *p;
+	pthread_mutex_unlock(&st->lock);
+	return 0;
+}
+
+const gv_placement_opts *gv_store_placement(gv_store *st)
+{
+	return &st->placement;
+}
+
+gv_index *gv_store_index(gv_store *st)
+{
+	return st->ix;
+}
+
+int gv_store_open_backend(gv_sector **out, const gv_sector_info *info, unsigned flags)
+{
+	gv_sector_identity ident;
+
+	*out = NULL;
+	if (strcmp(info->kind, "fs") == 0) {
+		memset(&ident, 0, sizeof(ident));
+		snprintf(ident.id, sizeof(ident.id), "%s", info->id);
+		snprintf(ident.rack, sizeof(ident.rack), "%s", info->rack);
+		snprintf(ident.zone, sizeof(ident.zone), "%s", info->zone);
+		ident.capacity = info->capacity;
+		ident.format = 1;
+		return gv_sector_fs_open(out, info->path, &ident,
+		                         (flags & GV_SECTOR_ADD_CREATE) ? GV_FS_CREATE : 0);
+	}
+	if (strcmp(info->kind, "mem") == 0)
+		return gv_sector_mem_open(out, info->id, info->capacity);
+	return gv_error_set(GV_EINVAL, "sector %s: unknown kind '%s' (expected fs or mem)",
+	                    info->id, info->kind);
+}
+
+/* Find or append the slot for id; caller holds st->lock. */
+static gv_sector_slot *slot_get(gv_store *st, const char *id, int create)
+{
+	size_t i;
+
+	for (i = 0; i < st->nslots; i++)
+		if (strcmp(st->slots[i].id, id) == 0)
+			return &st->slots[i];
+	if (!create)
+		return NULL;
+	if (st->nslots == st->slots_cap) {
+		size_t cap = st->slots_cap ? st->slots_cap * 2 : 16;
+		gv_sector_slot *ns = realloc(st->slots, cap * sizeof(*ns));
+
+		if (!ns)
+			return NULL;
+		st->slots = ns;
+		st->slots_cap = cap;
+	}
+	memset(&st->slots[st->nslots], 0, sizeof(st->slots[0]));
+	snprintf(st->slots[st->nslots].id, GV_ID_MAX, "%s", id);
+	return &st->slots[st->nslots++];
+}
+
+/* Keep a replaced backend until the store closes; caller holds st->lock. */
+static void bury(gv_store *st, gv_sector *s)
+{
+	gv_sector **ng;
+
+	if (!s)
+		return;
+	ng = realloc(st->graveyard, (st->ngraveyard + 1) * sizeof(*ng));
+	if (!ng) {
+		/* Leaking beats closing a backend another thread may be using. */
+		return;
+	}
+	st->graveyard = ng;
+	st->graveyard[st->ngraveyard++] = s;
+}
+
+/*
+ * Open the backend of one registered sector into its slot.  A failure is
+ * not fatal to the store: the sector is marked unhealthy with the reason.
+ */
+static int open_slot(gv_store *st, const gv_sector_info *info, unsigned flags)
+{
+	gv_sector *s = NULL;
+	gv_sector_slot *slot;
+	int err;
+
+	err = gv_store_open_backend(&s, info, flags);
+	pthread_mutex_lock(&st->lock);
+	slot = slot_get(st, info->id, 1);
+	if (!slot) {
+		pthread_mutex_unlock(&st->lock);
+		gv_sector_close(s);
+		return gv_error_set(GV_ENOMEM, "out of memory");
+	}
+	if (err < 0) {
+		snprintf(slot->reason, sizeof(slot->reason), "%s", gv_error_last());
+	} else {
+		bury(st, slot->sector);
+		slot->sector = s;
+		slot->reason[0] = '\0';
+	}
+	pthread_mutex_unlock(&st->lock);
+	return err;
+}
+
+gv_sector *gv_store_sector_handle(gv_store *st, const char *id, char *why, size_t cap)
+{
+	gv_sector_slot *slot;
+	gv_sector *s = NULL;
+
+	pthread_mutex_lock(&st->lock);
+	slot = slot_get(st, id, 0);
+	if (slot)
+		s = slot->sector;
+	if (!s && why)
+		snprintf(why, cap, "sector %s unavailable: %s", id,
+		         slot && slot->reason[0] ? slot->reason : "not registered");
+	pthread_mutex_unlock(&st->lock);
+	return s;
+}
+
+int gv_store_sector_attach(gv_store *st, const char *id, gv_sector *s)
+{
+	gv_sector_slot *slot;
+
+	pthread_mutex_lock(&st->lock);
+	slot = slot_get(st, id, 0);
+	if (!slot) {
+		pthread_mutex_unlock(&st->lock);
+		gv_sector_close(s);
+		return gv_error_set(GV_ENOTFOUND, "no sector '%s'", id);
+	}
+	bury(st, slot->sector);
+	slot->sector = s;
+	slot->reason[0] = '\0';
+	pthread_mutex_unlock(&st->lock);
+	return 0;
+}
+
+static int mkdir_p(const char *path)
+{
+	char buf[GV_PATH_MAX];
+	size_t i, len = strlen(path);
+
+	if (len == 0 || len >= sizeof(buf))
+		return gv_error_set(GV_EINVAL, "invalid path '%.64s'", path);
+	memcpy(buf, path, len + 1);
+	for (i = 1; i <= len; i++) {
+		if (buf[i] != '/' && buf[i] != '\0')
+			continue;
+		buf[i] = '\0';
+		if (mkdir(buf, 0755) < 0 && errno != EEXIST)
+			return gv_error_set_errno(GV_EIO, errno, "cannot create directory %s", buf);
+		buf[i] = path[i];
+	}
+	return 0;
+}
+
+int gv_store_open(gv_store **out, const gv_store_opts *opts)
+{
+	gv_sector_info *sectors = NULL;
+	size_t nsectors = 0, i;
+	char ixpath[GV_PATH_MAX];
+	struct stat sb;
+	gv_store *st;
+	int err;
+
+	*out = NULL;
+	if (!opts || !opts->data_dir || !*opts->data_dir)
+		return gv_error_set(GV_EINVAL, "no data directory given");
+	if (strlen(opts->data_dir) > GV_PATH_MAX - 64)
+		return gv_error_set(GV_EINVAL, "data directory path too long");
+	if (stat(opts->data_dir, &sb) < 0) {
+		if (errno != ENOENT || !opts->create)
+			return gv_error_set_errno(errno == ENOENT ? GV_ENOTFOUND : GV_EIO, errno,
+			                          "data directory %s", opts->data_dir);
+		if ((err = mkdir_p(opts->data_dir)) < 0)
+			return err;
+	} else if (!S_ISDIR(sb.st_mode)) {
+		return gv_error_set(GV_EINVAL, "data directory %s is not a directory",
+		                    opts->data_dir);
+	}
+
+	st = calloc(1, sizeof(*st));
+	if (!st)
+		return gv_error_set(GV_ENOMEM, "out of memory");
+	pthread_mutex_init(&st->lock, NULL);
+	pthread_mutex_init(&st->bg_lock, NULL);
+	pthread_cond_init(&st->bg_cond, NULL);
+	st->data_dir = strdup(opts->data_dir);
+	st->write_timeout_ms = opts->write_timeout_ms ? opts->write_timeout_ms : 30000;
+	st->placement = (gv_placement_opts)GV_PLACEMENT_OPTS_INIT;
+	if (!st->data_dir) {
+		err = gv_error_set(GV_ENOMEM, "out of memory");
+		goto out_free;
+	}
+
+	if (opts->index_path)
+		snprintf(ixpath, sizeof(ixpath), "%s", opts->index_path);
+	else
+		snprintf(ixpath, sizeof(ixpath), "%s/graviton.db", opts->data_dir);
+	if ((err = gv_index_sqlite_open(&st->ix, ixpath, opts->create)) < 0)
+		goto out_free;
+
+	if (opts->placement_set) {
+		if ((err = gv_placement_opts_validate(&opts->placement)) < 0)
+			goto out_free;
+		st->placement = opts->placement;
+	} else if ((err = load_placement(st->ix, &st->placement)) < 0) {
+		goto out_free;
+	}
+	st->copy_threads = opts->copy_threads ? opts->copy_threads
+	                                      : (unsigned)st->placement.factor;
+
+	if ((err = st->ix->ops->sector_list(st->ix, &sectors, &nsectors)) < 0)
+		goto out_free;
+	for (i = 0; i < nsectors; i++) {
+		if (open_slot(st, &sectors[i], 0) < 0) {
+			/* Warn once, when a healthy sector is found gone; later
+			 * opens only confirm what the index already says. */
+			gv_log(sectors[i].healthy ? GV_LOG_WARN : GV_LOG_DEBUG,
+			       "event=sector_unavailable sector=%s reason=\"%s\"", sectors[i].id,
+			       gv_error_last());
+			if (sectors[i].healthy)
+				st->ix->ops->sector_set_health(st->ix, sectors[i].id, 0);
+		}
+	}
+	free(sectors);
+	gv_error_clear();
+	*out = st;
+	return 0;
+
+out_free:
+	gv_store_free(st);
+	return err;
+}
+
+void gv_store_bg_enter(gv_store *st)
+{
+	pthread_mutex_lock(&st->bg_lock);
+	st->bg_active++;
+	pthread_mutex_unlock(&st->bg_lock);
+}
+
+void gv_store_bg_leave(gv_store *st)
+{
+	pthread_mutex_lock(&st->bg_lock);
+	if (--st->bg_active == 0)
+		pthread_cond_broadcast(&st->bg_cond);
+	pthread_mutex_unlock(&st->bg_lock);
+}
+
+void gv_store_free(gv_store *st)
+{
+	size_t i;
+
+	if (!st)
+		return;
+	pthread_mutex_lock(&st->bg_lock);
+	while (st->bg_active > 0)
+		pthread_cond_wait(&st->bg_cond, &st->bg_lock);
+	pthread_mutex_unlock(&st->bg_lock);
+
+	for (i = 0; i < st->nslots; i++)
+		gv_sector_close(st->slots[i].sector);
+	free(st->slots);
+	for (i = 0; i < st->ngraveyard; i++)
+		gv_sector_close(st->graveyard[i]);
+	free(st->graveyard);
+	if (st->ix)
+		st->ix->ops->close(st->ix);
+	free(st->data_dir);
+	pthread_cond_destroy(&st->bg_cond);
+	pthread_mutex_destroy(&st->bg_lock);
+	pthread_mutex_destroy(&st->lock);
+	free(st);
+}
+
+/* ---- sectors ------------------------------------------------------------ */
+
+int gv_store_sector_add(gv_store *st, const gv_sector_info *in, unsigned flags)
+{
+	gv_sector_info info = *in, old;
+	gv_sector_usage usage;
+	gv_sector *s;
+	int err, exists;
+
+	if ((err = gv_id_validate("sector id", info.id)) < 0)
+		return err;
+	if (info.rack[0] && (err = gv_id_validate("rack", info.rack)) < 0)
+		return err;
+	if (info.zone[0] && (err = gv_id_validate("zone", info.zone)) < 0)
+		return err;
+	if (!info.kind[0])
+		snprintf(info.kind, sizeof(info.kind), "fs");
+	if (strcmp(info.kind, "fs") == 0 && info.path[0] == '\0')
+		return gv_error_set(GV_EINVAL, "sector %s: a path is required", info.id);
+
+	err = st->ix->ops->sector_get(st->ix, info.id, &old);
+	if (err < 0 && err != GV_ENOTFOUND)
+		return err;
+	exists = err == 0;
+	if (exists && strcmp(old.path, info.path) != 0)
+		return gv_error_set(GV_EEXISTS, "sector %s is already registered at %s", info.id,
+		                    old.path);
+	if (exists && strcmp(old.kind, info.kind) != 0)
+		return gv_error_set(GV_EEXISTS, "sector %s is already registered as kind %s",
+		                    info.id, old.kind);
+
+	/* Open (and maybe create) the backend first: nothing is registered for
+	 * a directory that cannot hold blobs. */
+	if ((err = gv_store_open_backend(&s, &info, flags)) < 0)
+		return err;
+	if (info.capacity == 0 && gv_sector_usage_get(s, &usage) == 0)
+		info.capacity = usage.capacity;
+	gv_sector_close(s);
+
+	info.healthy = exists ? old.healthy : 1;
+	info.state = exists ? old.state : GV_SECTOR_ACTIVE;
+	if ((err = st->ix->ops->sector_upsert(st->ix, &info)) < 0)
+		return err;
+	if ((err = open_slot(st, &info, 0)) < 0)
+		return err;
+	gv_info("event=sector_added sector=%s kind=%s path=%s rack=%s zone=%s", info.id,
+	        info.kind, info.path, info.rack, info.zone);
+	return 0;
+}
+
+int gv_store_sector_list(gv_store *st, gv_sector_info **out, size_t *out_n)
+{
+	return st->ix->ops->sector_list(st->ix, out, out_n);
+}
+
+int gv_store_sector_get(gv_store *st, const char *id, gv_sector_info *out)
+{
+	return st->ix->ops->sector_get(st->ix, id, out);
+}
+
+int gv_store_sector_set_health(gv_store *st, const char *id, int healthy)
+{
+	gv_sector_info info;
+	int err;
+
+	if ((err = st->ix->ops->sector_get(st->ix, id, &info)) < 0)
+		return err;
+	if (healthy) {
+		/* Only a sector whose backend opens can be declared healthy. */
+		if ((err = open_slot(st, &info, 0)) < 0)
+			return gv_error_set(err, "sector %s cannot be marked healthy: %s", id,
+			                    gv_error_last());
+	}
+	if ((err = st->ix->ops->sector_set_health(st->ix, id, healthy)) < 0)
+		return err;
+	gv_info("event=sector_health sector=%s healthy=%d", id, healthy);
+	return 0;
+}
+
+int gv_store_sector_set_state(gv_store *st, const char *id, gv_sector_state state)
+{
+	int err = st->ix->ops->sector_set_state(st->ix, id, state);
+
+	if (err == 0)
+		gv_info("event=sector_state sector=%s state=%s", id, gv_sector_state_name(state));
+	return err;
+}
+
+/* ---- replica helpers ---------------------------------------------------- */
+
+int gv_replica_effective_health(const gv_replica *r, const gv_sector_info *sectors,
+                                size_t nsectors, char *why, size_t cap)
+{
+	long i = gv_placement_find(sectors, nsectors, r->sector);
+
+	if (why && cap)
+		why[0] = '\0';
+	if (!r->healthy) {
+		if (why)
+			snprintf(why, cap, "%s", r->reason[0] ? r->reason : "marked unhealthy");
+		return 0;
+	}
+	if (!gv_rangeset_is_full(&r->ranges, r->key.size)) {
+		if (why)
+			snprintf(why, cap, "incomplete copy");
+		return 0;
+	}
+	if (i < 0) {
+		if (why)
+			snprintf(why, cap, "sector %s is not registered", r->sector);
+		return 0;
+	}
+	if (!sectors[i].healthy) {
+		if (why)
+			snprintf(why, cap, "sector %s is unhealthy", r->sector);
+		return 0;
+	}
+	if (sectors[i].state == GV_SECTOR_RETIRED) {
+		if (why)
+			snprintf(why, cap, "sector %s is retired", r->sector);
+		return 0;
+	}
+	return 1;
+}
+
+void gv_store_mark_unhealthy(gv_store *st, const gv_key *key, const char *sector,
+                             const char *reason)
+{
+	char kbuf[GV_KEY_BUFSIZE];
+
+	gv_warn("event=replica_unhealthy key=%s sector=%s reason=\"%s\"",
+	        gv_key_format(kbuf, key), sector, reason);
+	if (st->ix->ops->replica_set_health(st->ix, key, sector, 0, reason) < 0)
+		gv_errlog("event=index_error op=replica_set_health key=%s sector=%s error=\"%s\"",
+		          kbuf, sector, gv_error_last());
+}

@@ -1,0 +1,75 @@
+/*
+ * store.h - the store's internals, shared by the engine's modules
+ * (put, get, status, repair, scrub, rebalance).
+ *
+ * Locking: `lock` guards the sector slots and the placement settings.
+ * Slots are never freed before the store, so a gv_sector pointer obtained
+ * under the lock stays valid until gv_store_free.  `bg_lock` guards the
+ * count of background copies still running.
+ */
+#ifndef GV_ENGINE_STORE_H
+#define GV_ENGINE_STORE_H
+
+#include <pthread.h>
+
+#include "graviton/graviton.h"
+#include "graviton/sys/index.h"
+#include "graviton/sys/sector.h"
+
+typedef struct gv_sector_slot {
+	char id[GV_ID_MAX];
+	gv_sector *sector;              /* NULL while the backend cannot open */
+	char reason[GV_REASON_MAX];     /* why it could not open */
+} gv_sector_slot;
+
+struct gv_store {
+	char *data_dir;
+	gv_index *ix;
+	uint64_t write_timeout_ms;
+	unsigned copy_threads;
+
+	pthread_mutex_t lock;
+	gv_placement_opts placement;
+	gv_sector_slot *slots;
+	size_t nslots, slots_cap;
+	/* Backends replaced while the store is open; another thread may still
+	 * be using one, so they are closed only by gv_store_free. */
+	gv_sector **graveyard;
+	size_t ngraveyard;
+
+	pthread_mutex_t bg_lock;
+	pthread_cond_t bg_cond;
+	int bg_active;
+};
+
+/* The backend of sector `id`, or NULL (reason copied into why, if given). */
+gv_sector *gv_store_sector_handle(gv_store *st, const char *id, char *why, size_t cap);
+
+/* Replace the backend of a registered sector (tests: fault injection).
+ * The store takes ownership of `s`; the old backend is closed. */
+int gv_store_sector_attach(gv_store *st, const char *id, gv_sector *s);
+
+/* The index (borrowed). */
+gv_index *gv_store_index(gv_store *st);
+
+/* Effective health of a replica: its own flag, complete, and its sector
+ * healthy and not retired.  `sectors` from the index. */
+int gv_replica_effective_health(const gv_replica *r, const gv_sector_info *sectors,
+                                size_t nsectors, char *why, size_t cap);
+
+/* Mark one replica unhealthy with a reason and log it. */
+void gv_store_mark_unhealthy(gv_store *st, const gv_key *key, const char *sector,
+                             const char *reason);
+
+/* Open a sector backend from its registry record. */
+int gv_store_open_backend(gv_sector **out, const gv_sector_info *info, unsigned flags);
+
+/* Background copy accounting. */
+void gv_store_bg_enter(gv_store *st);
+void gv_store_bg_leave(gv_store *st);
+
+/* Copy a committed blob from one sector to another, streaming, with an
+ * optional SHA-256 check of the bytes read.  Durable on return. */
+int gv_copy_blob(gv_sector *from, gv_sector *to, const gv_key *key, int verify);
+
+#endif
