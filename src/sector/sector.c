@@ -1,0 +1,115 @@
+/*
+ * sector.c - dispatchers over struct gv_sector_ops.
+ *
+ * These only forward to the backend; argument checks that every backend
+ * needs (a NULL key with RESUME, a wrong size at commit) live in the
+ * backends, because a wrapper such as the fault sector calls the backend's
+ * ops directly.
+ */
+#include <assert.h>
+#include <stddef.h>
+
+#include "graviton/sys/sector.h"
+
+int gv_sector_writer_open(gv_sector_writer **out, gv_sector *s,
+                          const gv_key *key, unsigned flags)
+{
+	assert(out != NULL && s != NULL && s->ops != NULL);
+	*out = NULL;
+	return s->ops->writer_open(out, s, key, flags);
+}
+
+int gv_sector_writer_write(gv_sector_writer *w, const void *buf, size_t len)
+{
+	assert(w != NULL && (buf != NULL || len == 0));
+	return w->sector->ops->writer_write(w, buf, len);
+}
+
+int gv_sector_writer_sync(gv_sector_writer *w)
+{
+	assert(w != NULL);
+	return w->sector->ops->writer_sync(w);
+}
+
+int gv_sector_writer_commit(gv_sector_writer *w, const gv_key *key)
+{
+	assert(w != NULL);
+	return w->sector->ops->writer_commit(w, key);
+}
+
+void gv_sector_writer_abort(gv_sector_writer *w, int keep_partial)
+{
+	if (w == NULL)
+		return;
+	w->sector->ops->writer_abort(w, keep_partial);
+}
+
+int gv_sector_reader_open(gv_sector_reader **out, gv_sector *s,
+                          const gv_key *key, uint64_t off, uint64_t len)
+{
+	assert(out != NULL && s != NULL && key != NULL);
+	*out = NULL;
+	return s->ops->reader_open(out, s, key, off, len);
+}
+
+ssize_t gv_sector_reader_read(gv_sector_reader *r, void *buf, size_t cap)
+{
+	assert(r != NULL && (buf != NULL || cap == 0));
+	return r->sector->ops->reader_read(r, buf, cap);
+}
+
+void gv_sector_reader_close(gv_sector_reader *r)
+{
+	if (r == NULL)
+		return;
+	r->sector->ops->reader_close(r);
+}
+
+int gv_sector_del(gv_sector *s, const gv_key *key)
+{
+	assert(s != NULL && key != NULL);
+	return s->ops->del(s, key);
+}
+
+int gv_sector_stat(gv_sector *s, const gv_key *key, uint64_t *out_size)
+{
+	assert(s != NULL && key != NULL && out_size != NULL);
+	return s->ops->stat(s, key, out_size);
+}
+
+int gv_sector_list(gv_sector *s, gv_sector_list_cb cb, void *payload)
+{
+	assert(s != NULL && cb != NULL);
+	return s->ops->list(s, cb, payload);
+}
+
+int gv_sector_usage_get(gv_sector *s, gv_sector_usage *out)
+{
+	assert(s != NULL && out != NULL);
+	return s->ops->usage(s, out);
+}
+
+void gv_sector_close(gv_sector *s)
+{
+	if (s == NULL)
+		return;
+	s->ops->close(s);
+}
+
+int gv_sector_put_buf(gv_sector *s, const gv_key *key, const void *buf, size_t len)
+{
+	gv_sector_writer *w;
+	int rc;
+
+	assert(s != NULL && key != NULL && (buf != NULL || len == 0));
+	rc = gv_sector_writer_open(&w, s, key, 0);
+	if (rc < 0)
+		return rc;
+	rc = gv_sector_writer_write(w, buf, len);
+	if (rc < 0) {
+		gv_sector_writer_abort(w, 0);
+		return rc;
+	}
+	/* commit frees w on success and on failure */
+	return gv_sector_writer_commit(w, key);
+}
