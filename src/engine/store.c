@@ -161,6 +161,10 @@ static int open_slot(gv_store *st, const gv_sector_info *info, unsigned flags)
 	gv_sector_slot *slot;
 	int err;
 
+	/* A backend already open stays: local sectors are locked per handle,
+	 * and readers may be using it. */
+	if (gv_store_sector_handle(st, info->id, NULL, 0))
+		return 0;
 	err = gv_store_open_backend(&s, info, flags);
 	pthread_mutex_lock(&st->lock);
 	slot = slot_get(st, info->id, 1);
@@ -386,11 +390,17 @@ int gv_store_sector_add(gv_store *st, const gv_sector_info *in, unsigned flags)
 
 	/* Open (and maybe create) the backend first: nothing is registered for
 	 * a directory that cannot hold blobs. */
-	if ((err = gv_store_open_backend(&s, &info, flags)) < 0)
-		return err;
-	if (info.capacity == 0 && gv_sector_usage_get(s, &usage) == 0)
-		info.capacity = usage.capacity;
-	gv_sector_close(s);
+	s = gv_store_sector_handle(st, info.id, NULL, 0);
+	if (s) {
+		if (info.capacity == 0 && gv_sector_usage_get(s, &usage) == 0)
+			info.capacity = usage.capacity;
+	} else {
+		if ((err = gv_store_open_backend(&s, &info, flags)) < 0)
+			return err;
+		if (info.capacity == 0 && gv_sector_usage_get(s, &usage) == 0)
+			info.capacity = usage.capacity;
+		gv_sector_close(s);
+	}
 
 	info.healthy = exists ? old.healthy : 1;
 	info.state = exists ? old.state : GV_SECTOR_ACTIVE;
