@@ -41,7 +41,7 @@ static void fill(unsigned char *buf, unsigned long i)
 
 static int durable_file(const char *dir, unsigned long i, const unsigned char *buf)
 {
-	char tmp[4096], dst[4096];
+	char tmp[8192], dst[8192];
 	int fd, dfd;
 
 	snprintf(tmp, sizeof(tmp), "%s/tmp-%lu", dir, i);
@@ -62,13 +62,13 @@ int main(int argc, char **argv)
 {
 	gv_store_opts opts = GV_STORE_OPTS_INIT;
 	unsigned char buf[BLOB];
-	char path[4096];
+	char path[2048];
 	unsigned long n = 5000, i;
 	gv_store *st;
 	double t0, floor_s, gv_s;
 	int j;
 
-	if (argc < 2) {
+	if (argc < 2 || strlen(argv[1]) > 1024) {
 		fprintf(stderr, "usage: bench_small_put DIR [COUNT]\n");
 		return 64;
 	}
@@ -76,6 +76,7 @@ int main(int argc, char **argv)
 		n = strtoul(argv[2], NULL, 10);
 
 	/* Floor: three durable files per blob, one directory per copy. */
+	mkdir(argv[1], 0755);
 	for (j = 0; j < 3; j++) {
 		snprintf(path, sizeof(path), "%s/floor%d", argv[1], j);
 		mkdir(path, 0755);

@@ -83,8 +83,8 @@ int gv_store_set_placement(gv_store *store, const gv_placement_opts *opts);
 /*
  * Register a sector and open its backend.  For kind "fs" the path is the
  * sector root; its identity file records id, rack, zone and capacity.
- * capacity 0 takes the filesystem's size.  Re-adding an id with the same
- * path updates rack, zone and capacity; a different path is GV_EEXISTS.
+ * capacity 0 takes the filesystem's size.  An id already registered is
+ * GV_EEXISTS: a replacement disk gets a new id.
  */
 int gv_store_sector_add(gv_store *store, const gv_sector_info *info, unsigned flags);
 

@@ -381,12 +381,13 @@ int gv_store_sector_add(gv_store *st, const gv_sector_info *in, unsigned flags)
 	if (err < 0 && err != GV_ENOTFOUND)
 		return err;
 	exists = err == 0;
-	if (exists && strcmp(old.path, info.path) != 0)
-		return gv_error_set(GV_EEXISTS, "sector %s is already registered at %s", info.id,
-		                    old.path);
-	if (exists && strcmp(old.kind, info.kind) != 0)
-		return gv_error_set(GV_EEXISTS, "sector %s is already registered as kind %s",
-		                    info.id, old.kind);
+	/* An id names one disk for good: re-adding it (say, after its
+	 * directory was lost) must not quietly create an empty one. */
+	if (exists)
+		return gv_error_set(GV_EEXISTS,
+		                    "sector %s is already registered (kind %s, path %s); a replacement "
+		                    "disk needs a new sector id",
+		                    info.id, old.kind, old.path);
 
 	/* Open (and maybe create) the backend first: nothing is registered for
 	 * a directory that cannot hold blobs. */
@@ -402,8 +403,8 @@ int gv_store_sector_add(gv_store *st, const gv_sector_info *in, unsigned flags)
 		gv_sector_close(s);
 	}
 
-	info.healthy = exists ? old.healthy : 1;
-	info.state = exists ? old.state : GV_SECTOR_ACTIVE;
+	info.healthy = 1;
+	info.state = GV_SECTOR_ACTIVE;
 	if ((err = st->ix->ops->sector_upsert(st->ix, &info)) < 0)
 		return err;
 	if ((err = open_slot(st, &info, 0)) < 0)

@@ -4,7 +4,7 @@
  * Layout under the root:
  *
  *   GRAVITON-SECTOR             identity: format, id, rack, zone, capacity
- *   objects/ab/cd/<hex>-<size>  committed blobs (ab, cd: first digest bytes)
+ *   objects/ab/<hex>-<size>     committed blobs (ab: first digest byte)
  *   tmp/                        writes whose key is not known yet; emptied
  *                               on open
  *   partial/<hex>-<size>        resumable writes (GV_WRITE_RESUME); kept
@@ -15,10 +15,14 @@
  * joined into a path, so nothing can escape the root.
  *
  * Durability: a blob is written into tmp/ or partial/, fdatasync'd, renamed
- * into objects/ab/cd/, and that directory is fsync'd before commit returns.
- * Fan-out directories are created on demand; the first commit into a
- * directory after open fsyncs the directories above it as well, so a
- * directory entry made by an earlier crashed process is never trusted.
+ * into objects/ab/, and that directory is fsync'd before commit returns.
+ * The 256 fan-out directories are created on demand (mkdir, then fsync of
+ * objects/).  Open fsyncs objects/ once, so a fan-out directory left by an
+ * earlier crashed process is durable before anything is committed into it;
+ * the commit path then costs what the floor does: fdatasync of the file and
+ * fsync of its directory.  One level of 256 directories keeps directory
+ * creation off the hot path (a second level would mean a new directory, and
+ * its fsyncs, for most of the first 65,536 blobs of every sector).
  *
  * Concurrency: the root directory is flock'd for the lifetime of the handle
  * (tmp/ is emptied on open, so two handles on one root would break each
@@ -56,14 +60,14 @@
 #define FS_IDENTITY_MAX 4096
 #define FS_FORMAT 1
 
-/* "<64 hex>-<20 digits>" + NUL, and "ab/cd/" in front of it. */
+/* "<64 hex>-<20 digits>" + NUL, and "ab/" in front of it. */
 #define FS_NAME_MAX (64 + 1 + 20 + 1)
 #define FS_REL_MAX (6 + FS_NAME_MAX)
 
 /* Writes smaller than this are gathered before reaching the kernel. */
 #define FS_WBUF_SIZE (1024 * 1024)
 
-#define FS_FANOUT_BITS (256 + 65536)
+#define FS_FANOUT_BITS 256
 
 typedef struct fs_sector {
 	gv_sector base;
@@ -81,8 +85,7 @@ typedef struct fs_sector {
 	uint64_t tmp_seq;         /* lock: counter for temp names */
 
 	pthread_mutex_t dir_lock;
-	/* dir_lock: bit i < 256 is objects/<i>, 256 + (a << 8 | b) is
-	 * objects/a/b; set once the directory is known to be durable. */
+	/* dir_lock: bit i is objects/<i>, set once it is known durable. */
 	uint8_t dir_ok[FS_FANOUT_BITS / 8];
 } fs_sector;
 
@@ -130,7 +133,7 @@ static void fs_rel_format(char *buf, const gv_key *key)
 	char name[FS_NAME_MAX];
 
 	fs_name_format(name, key);
-	snprintf(buf, FS_REL_MAX, "%.2s/%.2s/%s", name, name + 2, name);
+	snprintf(buf, FS_REL_MAX, "%.2s/%s", name, name);
 }
 
 /*
@@ -522,15 +525,14 @@ int gv_sector_fs_read_identity(gv_sector_identity *out, const char *root)
 typedef int (*fs_walk_fn)(fs_sector *s, int dirfd, const char *name,
                           const gv_key *key, void *payload);
 
-static int fs_walk_leaf(fs_sector *s, int fd, int a, int b,
-                        fs_walk_fn fn, void *payload)
+static int fs_walk_leaf(fs_sector *s, int fd, int a, fs_walk_fn fn, void *payload)
 {
 	char rel[32];
 	DIR *d;
 	struct dirent *de;
 	int rc = 0;
 
-	snprintf(rel, sizeof(rel), "objects/%02x/%02x", a, b);
+	snprintf(rel, sizeof(rel), "objects/%02x", a);
 	d = fdopendir(fd);
 	if (d == NULL) {
 		rc = fs_err(s, errno, "cannot read", rel);
@@ -548,7 +550,7 @@ static int fs_walk_leaf(fs_sector *s, int fd, int a, int b,
 			break;
 		}
 		if (fs_name_parse(&key, de->d_name) < 0 ||
-		    key.digest[0] != a || key.digest[1] != b ||
+		    key.digest[0] != a ||
 		    dirent_type(dirfd(d), de) != DT_REG)
 			continue;
 		rc = fn(s, dirfd(d), de->d_name, &key, payload);
@@ -560,20 +562,16 @@ static int fs_walk_leaf(fs_sector *s, int fd, int a, int b,
 }
 
 /*
- * Walk objects/ (a < 0) or objects/<a>/ (a >= 0) through fd, which is
- * consumed.  Entries that are not two-hex-digit directories are skipped.
+ * Walk objects/ through fd, which is consumed.  Entries that are not
+ * two-hex-digit directories are skipped.
  */
-static int fs_walk_dir(fs_sector *s, int fd, int a, fs_walk_fn fn, void *payload)
+static int fs_walk_dir(fs_sector *s, int fd, fs_walk_fn fn, void *payload)
 {
-	char rel[32];
+	const char *rel = "objects";
 	DIR *d;
 	struct dirent *de;
 	int rc = 0;
 
-	if (a < 0)
-		snprintf(rel, sizeof(rel), "objects");
-	else
-		snprintf(rel, sizeof(rel), "objects/%02x", a);
 	d = fdopendir(fd);
 	if (d == NULL) {
 		rc = fs_err(s, errno, "cannot read", rel);
@@ -600,10 +598,7 @@ static int fs_walk_dir(fs_sector *s, int fd, int a, fs_walk_fn fn, void *payload
 			rc = fs_err(s, errno, "cannot open a directory in", rel);
 			break;
 		}
-		if (a < 0)
-			rc = fs_walk_dir(s, sub, v, fn, payload);
-		else
-			rc = fs_walk_leaf(s, sub, a, v, fn, payload);
+		rc = fs_walk_leaf(s, sub, v, fn, payload);
 		if (rc != 0)
 			break;
 	}
@@ -617,7 +612,7 @@ static int fs_walk(fs_sector *s, fs_walk_fn fn, void *payload)
 
 	if (fd < 0)
 		return fs_err(s, errno, "cannot open", "objects");
-	return fs_walk_dir(s, fd, -1, fn, payload);
+	return fs_walk_dir(s, fd, fn, payload);
 }
 
 static int count_used(fs_sector *s, int dirfd, const char *name,
@@ -896,6 +891,10 @@ int gv_sector_fs_open(gv_sector **out, const char *root,
 		goto fail;
 	if ((rc = fs_walk(s, count_used, &s->used)) < 0)
 		goto fail;
+	if (fsync(s->objects_fd) < 0) {
+		rc = fs_err(s, errno, "cannot sync", "objects");
+		goto fail;
+	}
 	if (getrandom(&s->rnd, sizeof(s->rnd), GRND_NONBLOCK) != (ssize_t)sizeof(s->rnd)) {
 		struct timespec ts;
 
@@ -1179,45 +1178,31 @@ static void bit_set(uint8_t *bits, unsigned i)
 }
 
 /*
- * Make objects/ab/cd exist durably: created if missing, and the directory
- * holding each level fsync'd, once per directory per handle.
+ * Make objects/ab exist durably.  A directory that already exists was made
+ * durable by the fsync of objects/ at open (one handle per root, and
+ * dir_lock serialises creators within it); one created here is fsync'd in.
  */
 static int fs_fanout_ready(fs_sector *s, const gv_key *key)
 {
 	unsigned a = key->digest[0];
-	unsigned bit = 256 + (a << 8 | key->digest[1]);
 	char rel[8], objrel[16];
 	int rc = 0;
 
 	pthread_mutex_lock(&s->dir_lock);
-	if (bit_get(s->dir_ok, bit))
+	if (bit_get(s->dir_ok, a))
 		goto out;
 	snprintf(rel, sizeof(rel), "%02x", a);
 	snprintf(objrel, sizeof(objrel), "objects/%s", rel);
-	if (!bit_get(s->dir_ok, a)) {
-		if (mkdirat(s->objects_fd, rel, 0755) < 0 && errno != EEXIST) {
+	if (mkdirat(s->objects_fd, rel, 0755) < 0) {
+		if (errno != EEXIST) {
 			rc = fs_err(s, errno, "cannot create", objrel);
 			goto out;
 		}
-		if (fsync(s->objects_fd) < 0) {
-			rc = fs_err(s, errno, "cannot sync", "objects");
-			goto out;
-		}
-		bit_set(s->dir_ok, a);
-	}
-	snprintf(rel, sizeof(rel), "%02x/%02x", a, key->digest[1]);
-	snprintf(objrel, sizeof(objrel), "objects/%s", rel);
-	if (mkdirat(s->objects_fd, rel, 0755) < 0 && errno != EEXIST) {
-		rc = fs_err(s, errno, "cannot create", objrel);
+	} else if (fsync(s->objects_fd) < 0) {
+		rc = fs_err(s, errno, "cannot sync", "objects");
 		goto out;
 	}
-	rel[2] = '\0';
-	objrel[10] = '\0';
-	if (fsync_at(s->objects_fd, rel) < 0) {
-		rc = fs_err(s, errno, "cannot sync", objrel);
-		goto out;
-	}
-	bit_set(s->dir_ok, bit);
+	bit_set(s->dir_ok, a);
 out:
 	pthread_mutex_unlock(&s->dir_lock);
 	return rc;
@@ -1276,7 +1261,7 @@ static int fs_writer_commit(gv_sector_writer *base, const gv_key *key)
 
 	close(w->fd);
 	w->fd = -1;
-	snprintf(dir, sizeof(dir), "%.5s", rel);
+	snprintf(dir, sizeof(dir), "%.2s", rel);
 	fd = openat(s->objects_fd, dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0 || fsync(fd) < 0) {
 		rc = fs_err(s, errno, "cannot sync the directory of", objrel);
@@ -1449,7 +1434,7 @@ static int fs_del(gv_sector *sector, const gv_key *key)
 	s->used -= s->used < key->size ? s->used : key->size;
 	pthread_mutex_unlock(&s->lock);
 
-	snprintf(dir, sizeof(dir), "%.5s", rel);
+	snprintf(dir, sizeof(dir), "%.2s", rel);
 	if (fsync_at(s->objects_fd, dir) < 0)
 		return fs_err(s, errno, "cannot sync the directory of", objrel);
 	return 0;

@@ -84,7 +84,7 @@ static void object_path(char *buf, size_t cap, const char *root, const gv_key *k
 	char hex[GV_HEX_BUFSIZE];
 
 	gv_key_hex(hex, key);
-	snprintf(buf, cap, "%s/objects/%.2s/%.2s/%s-%llu", root, hex, hex + 2, hex,
+	snprintf(buf, cap, "%s/objects/%.2s/%s-%llu", root, hex, hex,
 	         (unsigned long long)key->size);
 }
 
@@ -779,7 +779,7 @@ static void test_io_error_reasons(void **state)
 
 	/* and a file where a fan-out directory should be */
 	assert_int_equal(rmdir(path), 0);
-	snprintf(path, sizeof(path), "%s/objects/%.2s/%.2s", fx->root, hex, hex + 2);
+	snprintf(path, sizeof(path), "%s/objects/%.2s", fx->root, hex);
 	assert_int_equal(rmdir(path), 0);
 	write_file(path, "x", 1);
 	assert_int_equal(gv_sector_reader_open(&r, s, &key, 0, UINT64_MAX), GV_EIO);
