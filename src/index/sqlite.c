@@ -1,0 +1,1499 @@
+/*
+ * sqlite.c - the replica index on SQLite.
+ *
+ * Map of this file:
+ *   schema: the v1 tables and the migration list that builds them
+ *   instance, error mapping, statement cache, transactions
+ *   row readers (sector, replica, key)
+ *   ops: sectors, blobs and replicas, cursors, stats, settings
+ *   open: pragmas, schema check and migration
+ *
+ * Threads: each instance owns one connection.  `lock` guards the
+ * connection and the cached statements; every op holds it from the first
+ * SQLite call to the last, so an op is one transaction on one thread.
+ * WAL mode lets other processes read while this one writes; writers in
+ * other processes wait up to the busy timeout and then get GV_EBUSY.
+ *
+ * Keys are stored in their canonical text form, so `ORDER BY key` is the
+ * cursor order.  It equals gv_key_cmp order except between keys sharing a
+ * digest, whose sizes compare as text; pagination only needs a total order
+ * and the same one each time, which text order is.
+ *
+ * `sectors.used` is kept by triggers on replicas (insert, delete, update of
+ * size or sector), so it moves in the same transaction as the replica rows,
+ * including rows removed by the blob cascade.
+ */
+#include <assert.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <sqlite3.h>
+
+#include "graviton/sys/index.h"
+#include "core/log.h"
+
+#define IX_BUSY_TIMEOUT_MS 10000
+#define IX_SETTING_NAME_MAX 256
+#define IX_SETTING_VALUE_MAX 65536
+
+/* ---- schema ------------------------------------------------------------ */
+
+/*
+ * migrations[v] takes a database from schema version v to v + 1.  A fresh
+ * database starts at 0 (an empty schema_version row), so creating and
+ * upgrading are the same walk.  Append only: never edit a released step.
+ */
+static const char *const migrations[] = {
+	/* 0 -> 1: initial schema */
+	"CREATE TABLE sectors ("
+	"  id TEXT PRIMARY KEY NOT NULL,"
+	"  kind TEXT NOT NULL,"
+	"  path TEXT NOT NULL,"
+	"  capacity INTEGER NOT NULL,"
+	"  used INTEGER NOT NULL DEFAULT 0,"
+	"  healthy INTEGER NOT NULL,"
+	"  rack TEXT NOT NULL DEFAULT '',"
+	"  zone TEXT NOT NULL DEFAULT '',"
+	"  state INTEGER NOT NULL"
+	") WITHOUT ROWID;"
+	"CREATE TABLE blobs ("
+	"  key TEXT PRIMARY KEY NOT NULL,"
+	"  size INTEGER NOT NULL,"
+	"  created INTEGER NOT NULL"
+	") WITHOUT ROWID;"
+	"CREATE TABLE replicas ("
+	"  key TEXT NOT NULL REFERENCES blobs(key) ON DELETE CASCADE,"
+	"  sector TEXT NOT NULL REFERENCES sectors(id),"
+	"  size INTEGER NOT NULL,"
+	"  ranges TEXT NOT NULL,"
+	"  complete INTEGER NOT NULL,"
+	"  healthy INTEGER NOT NULL,"
+	"  last_verified INTEGER NOT NULL DEFAULT 0,"
+	"  checksum BLOB,"
+	"  reason TEXT NOT NULL DEFAULT '',"
+	"  PRIMARY KEY (key, sector)"
+	") WITHOUT ROWID;"
+	"CREATE INDEX replicas_by_sector ON replicas(sector, key);"
+	"CREATE INDEX replicas_by_verified ON replicas(last_verified, key, sector);"
+	"CREATE INDEX replicas_by_sector_verified ON replicas(sector, last_verified, key);"
+	"CREATE TRIGGER replicas_used_insert AFTER INSERT ON replicas BEGIN"
+	"  UPDATE sectors SET used = used + NEW.size WHERE id = NEW.sector;"
+	" END;"
+	"CREATE TRIGGER replicas_used_delete AFTER DELETE ON replicas BEGIN"
+	"  UPDATE sectors SET used = used - OLD.size WHERE id = OLD.sector;"
+	" END;"
+	"CREATE TRIGGER replicas_used_update AFTER UPDATE OF size, sector ON replicas BEGIN"
+	"  UPDATE sectors SET used = used - OLD.size WHERE id = OLD.sector;"
+	"  UPDATE sectors SET used = used + NEW.size WHERE id = NEW.sector;"
+	" END;"
+	"CREATE TABLE settings ("
+	"  name TEXT PRIMARY KEY NOT NULL,"
+	"  value TEXT NOT NULL"
+	") WITHOUT ROWID;",
+};
+
+_Static_assert(sizeof(migrations) / sizeof(migrations[0]) == GV_INDEX_SQLITE_SCHEMA,
+               "one migration step per schema version");
+
+/* ---- instance ---------------------------------------------------------- */
+
+enum ix_stmt_id {
+	ST_BEGIN,
+	ST_COMMIT,
+	ST_ROLLBACK,
+	ST_SECTOR_UPSERT,
+	ST_SECTOR_GET,
+	ST_SECTOR_LIST,
+	ST_SECTOR_SET_HEALTH,
+	ST_SECTOR_SET_STATE,
+	ST_SECTOR_IN_USE,
+	ST_SECTOR_DELETE,
+	ST_BLOB_INSERT,
+	ST_BLOB_GET,
+	ST_BLOB_DELETE,
+	ST_REPLICA_UPSERT,
+	ST_REPLICA_DELETE,
+	ST_REPLICA_SET_HEALTH,
+	ST_REPLICA_SET_VERIFIED,
+	ST_REPLICA_SET_RANGES,
+	ST_REPLICAS_FIND,
+	ST_KEYS_NEXT,
+	ST_SECTOR_KEYS_NEXT,
+	ST_REPLICAS_NEXT,
+	ST_REPLICAS_NEXT_SECTOR,
+	ST_STATS,
+	ST_SETTING_GET,
+	ST_SETTING_SET,
+	ST__COUNT
+};
+
+#define IX_SECTOR_COLS "id, kind, path, capacity, used, healthy, rack, zone, state"
+#define IX_REPLICA_COLS "key, sector, ranges, healthy, last_verified, checksum, reason"
+
+static const char *const stmt_sql[ST__COUNT] = {
+	[ST_BEGIN] = "BEGIN IMMEDIATE",
+	[ST_COMMIT] = "COMMIT",
+	[ST_ROLLBACK] = "ROLLBACK",
+	[ST_SECTOR_UPSERT] =
+		"INSERT INTO sectors (id, kind, path, capacity, used, healthy, rack, zone, state)"
+		" VALUES (?1, ?2, ?3, ?4, 0, ?5, ?6, ?7, ?8)"
+		" ON CONFLICT (id) DO UPDATE SET kind = excluded.kind, path = excluded.path,"
+		" capacity = excluded.capacity, healthy = excluded.healthy,"
+		" rack = excluded.rack, zone = excluded.zone, state = excluded.state",
+	[ST_SECTOR_GET] = "SELECT " IX_SECTOR_COLS " FROM sectors WHERE id = ?1",
+	[ST_SECTOR_LIST] = "SELECT " IX_SECTOR_COLS " FROM sectors ORDER BY id",
+	[ST_SECTOR_SET_HEALTH] = "UPDATE sectors SET healthy = ?2 WHERE id = ?1",
+	[ST_SECTOR_SET_STATE] = "UPDATE sectors SET state = ?2 WHERE id = ?1",
+	[ST_SECTOR_IN_USE] = "SELECT EXISTS (SELECT 1 FROM replicas WHERE sector = ?1)",
+	[ST_SECTOR_DELETE] = "DELETE FROM sectors WHERE id = ?1",
+	[ST_BLOB_INSERT] =
+		"INSERT INTO blobs (key, size, created) VALUES (?1, ?2, ?3)"
+		" ON CONFLICT (key) DO NOTHING",
+	[ST_BLOB_GET] = "SELECT created FROM blobs WHERE key = ?1",
+	[ST_BLOB_DELETE] = "DELETE FROM blobs WHERE key = ?1",
+	[ST_REPLICA_UPSERT] =
+		"INSERT INTO replicas (key, sector, size, ranges, complete, healthy,"
+		" last_verified, checksum, reason)"
+		" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
+		" ON CONFLICT (key, sector) DO UPDATE SET size = excluded.size,"
+		" ranges = excluded.ranges, complete = excluded.complete,"
+		" healthy = excluded.healthy, last_verified = excluded.last_verified,"
+		" checksum = excluded.checksum, reason = excluded.reason",
+	[ST_REPLICA_DELETE] = "DELETE FROM replicas WHERE key = ?1 AND sector = ?2",
+	[ST_REPLICA_SET_HEALTH] =
+		"UPDATE replicas SET healthy = ?3, reason = ?4 WHERE key = ?1 AND sector = ?2",
+	[ST_REPLICA_SET_VERIFIED] =
+		"UPDATE replicas SET last_verified = ?3, checksum = ?4"
+		" WHERE key = ?1 AND sector = ?2",
+	[ST_REPLICA_SET_RANGES] =
+		"UPDATE replicas SET ranges = ?3, complete = ?4 WHERE key = ?1 AND sector = ?2",
+	/* One row per replica, or one row with a NULL sector for a blob
+	 * without replicas; no row when the blob is unknown. */
+	[ST_REPLICAS_FIND] =
+		"SELECT b.key, r.sector, r.ranges, r.healthy, r.last_verified, r.checksum,"
+		" r.reason FROM blobs AS b LEFT JOIN replicas AS r ON r.key = b.key"
+		" WHERE b.key = ?1 ORDER BY r.sector",
+	[ST_KEYS_NEXT] = "SELECT key FROM blobs WHERE key > ?1 ORDER BY key LIMIT ?2",
+	[ST_SECTOR_KEYS_NEXT] =
+		"SELECT key FROM replicas WHERE sector = ?1 AND key > ?2 ORDER BY key LIMIT ?3",
+	[ST_REPLICAS_NEXT] =
+		"SELECT " IX_REPLICA_COLS " FROM replicas"
+		" WHERE (last_verified, key, sector) > (?1, ?2, ?3)"
+		" ORDER BY last_verified, key, sector LIMIT ?4",
+	[ST_REPLICAS_NEXT_SECTOR] =
+		"SELECT " IX_REPLICA_COLS " FROM replicas"
+		" WHERE sector = ?3 AND (last_verified, key) > (?1, ?2)"
+		" ORDER BY last_verified, key LIMIT ?4",
+	/*
+	 * One pass over replicas in primary key order, grouped per key with
+	 * no sort; the blob figures come from one scan of blobs each.  A
+	 * replica counts when healthy, complete and on a `good` sector; the
+	 * set lookup is skipped while every sector is good (the common case,
+	 * and a third of the cost otherwise).  Keys with a healthy replica
+	 * are counted, so lost = blobs - that, including blobs with no
+	 * replica rows.
+	 */
+	[ST_STATS] =
+		"WITH good (id) AS (SELECT id FROM sectors WHERE healthy <> 0 AND state <> 2),"
+		" per (n, h) AS ("
+		"  SELECT COUNT(*), SUM(CASE WHEN healthy = 0 OR complete = 0 THEN 0"
+		"   WHEN (SELECT NOT EXISTS (SELECT 1 FROM sectors WHERE healthy = 0 OR state = 2))"
+		"   THEN 1 ELSE sector IN good END)"
+		"  FROM replicas GROUP BY key)"
+		" SELECT (SELECT COUNT(*) FROM blobs), (SELECT COALESCE(SUM(size), 0) FROM blobs),"
+		"  COALESCE(SUM(n), 0), COALESCE(SUM(h), 0),"
+		"  COALESCE(SUM(h BETWEEN 1 AND ?1 - 1), 0), COALESCE(SUM(h > ?1), 0),"
+		"  COALESCE(SUM(h > 0), 0)"
+		" FROM per",
+	[ST_SETTING_GET] = "SELECT value FROM settings WHERE name = ?1",
+	[ST_SETTING_SET] =
+		"INSERT INTO settings (name, value) VALUES (?1, ?2)"
+		" ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+};
+
+struct ix_sqlite {
+	gv_index base;          /* first: the port sees only this */
+	pthread_mutex_t lock;   /* guards db and stmt[] */
+	sqlite3 *db;
+	sqlite3_stmt *stmt[ST__COUNT]; /* prepared on first use */
+	char *path;             /* immutable after open */
+};
+
+static struct ix_sqlite *ix_of(gv_index *ix)
+{
+	return (struct ix_sqlite *)ix;
+}
+
+/* ---- errors ------------------------------------------------------------ */
+
+static int ix_code(int rc)
+{
+	switch (rc & 0xff) {
+	case SQLITE_BUSY:
+	case SQLITE_LOCKED:
+		return GV_EBUSY;
+	case SQLITE_FULL:
+		return GV_ENOSPACE;
+	case SQLITE_NOMEM:
+		return GV_ENOMEM;
+	case SQLITE_IOERR:
+	case SQLITE_CANTOPEN:
+		return GV_EIO;
+	default:
+		return GV_ERROR;
+	}
+}
+
+/* Record the connection's current error; call before anything else
+ * (ROLLBACK included) touches the connection. */
+static int ix_fail(sqlite3 *db, int rc, const char *what)
+{
+	int code = ix_code(rc);
+
+	if (code == GV_EIO)
+		return gv_error_set_errno(code, sqlite3_system_errno(db), "index: %s: %s", what,
+		                          sqlite3_errmsg(db));
+	return gv_error_set(code, "index: %s: %s", what, sqlite3_errmsg(db));
+}
+
+/* ---- statements and transactions -------------------------------------- */
+
+static int ix_prep(struct ix_sqlite *s, enum ix_stmt_id id, sqlite3_stmt **out)
+{
+	int rc;
+
+	if (!s->stmt[id]) {
+		rc = sqlite3_prepare_v3(s->db, stmt_sql[id], -1, SQLITE_PREPARE_PERSISTENT,
+		                        &s->stmt[id], NULL);
+		if (rc != SQLITE_OK) {
+			s->stmt[id] = NULL;
+			return ix_fail(s->db, rc, "prepare");
+		}
+	}
+	*out = s->stmt[id];
+	return 0;
+}
+
+static void ix_done(sqlite3_stmt *st)
+{
+	if (st) {
+		sqlite3_reset(st);
+		sqlite3_clear_bindings(st);
+	}
+}
+
+/* Run a statement that returns no rows to completion. */
+static int ix_exec(struct ix_sqlite *s, enum ix_stmt_id id, const char *what)
+{
+	sqlite3_stmt *st = NULL;
+	int err, rc;
+
+	if ((err = ix_prep(s, id, &st)) < 0)
+		return err;
+	rc = sqlite3_step(st);
+	err = rc == SQLITE_DONE ? 0 : ix_fail(s->db, rc, what);
+	ix_done(st);
+	return err;
+}
+
+/* Step a cached statement without touching the recorded error; returns
+ * the SQLite result code. */
+static int ix_exec_keep(struct ix_sqlite *s, enum ix_stmt_id id)
+{
+	int rc;
+
+	if (!s->stmt[id]) {
+		rc = sqlite3_prepare_v3(s->db, stmt_sql[id], -1, SQLITE_PREPARE_PERSISTENT,
+		                        &s->stmt[id], NULL);
+		if (rc != SQLITE_OK) {
+			s->stmt[id] = NULL;
+			return rc;
+		}
+	}
+	rc = sqlite3_step(s->stmt[id]);
+	sqlite3_reset(s->stmt[id]);
+	return rc;
+}
+
+static int ix_begin(struct ix_sqlite *s)
+{
+	return ix_exec(s, ST_BEGIN, "begin transaction");
+}
+
+/* Roll back an open transaction, keeping the error already recorded. */
+static void ix_rollback(struct ix_sqlite *s)
+{
+	if (sqlite3_get_autocommit(s->db))
+		return; /* SQLite already rolled back (e.g. SQLITE_FULL) */
+	if (ix_exec_keep(s, ST_ROLLBACK) != SQLITE_DONE)
+		gv_warn("index: rollback failed: %s", sqlite3_errmsg(s->db));
+}
+
+/* Commit; on failure roll back and return the commit's error. */
+static int ix_commit(struct ix_sqlite *s)
+{
+	int err = ix_exec(s, ST_COMMIT, "commit");
+
+	if (err < 0)
+		ix_rollback(s);
+	return err;
+}
+
+/* Finish an op: commit on success, roll back on failure, then unlock. */
+static int ix_end(struct ix_sqlite *s, int err)
+{
+	if (err < 0)
+		ix_rollback(s);
+	else
+		err = ix_commit(s);
+	pthread_mutex_unlock(&s->lock);
+	return err;
+}
+
+/* ---- binding and reading values ---------------------------------------- */
+
+static void bind_text(sqlite3_stmt *st, int i, const char *v)
+{
+	sqlite3_bind_text(st, i, v, -1, SQLITE_STATIC);
+}
+
+/* Length of `s` cut to at most `max` bytes without splitting a UTF-8
+ * sequence. */
+static size_t utf8_cut(const char *s, size_t max)
+{
+	size_t n = strnlen(s, max + 1);
+
+	if (n <= max)
+		return n;
+	n = max;
+	while (n > 0 && ((unsigned char)s[n] & 0xc0) == 0x80)
+		n--;
+	return n;
+}
+
+static void col_copy(char *dst, size_t cap, sqlite3_stmt *st, int col)
+{
+	const unsigned char *v = sqlite3_column_text(st, col);
+	size_t n = v ? (size_t)sqlite3_column_bytes(st, col) : 0;
+
+	if (n >= cap)
+		n = utf8_cut((const char *)v, cap - 1);
+	if (n)
+		memcpy(dst, v, n);
+	dst[n] = '\0';
+}
+
+static int col_key(gv_key *out, sqlite3_stmt *st, int col)
+{
+	const char *v = (const char *)sqlite3_column_text(st, col);
+
+	if (!v || gv_key_parse(out, v) < 0)
+		return gv_error_set(GV_ERROR, "index: malformed key '%.100s' in the index",
+		                    v ? v : "(null)");
+	return 0;
+}
+
+static int id_check(const char *what, const char *id)
+{
+	if (!id || !*id || strnlen(id, GV_ID_MAX) >= GV_ID_MAX)
+		return gv_error_set(GV_EINVAL, "index: invalid %s id '%.64s'", what,
+		                    id ? id : "(null)");
+	return 0;
+}
+
+static int str_check(const char *what, const char *v, size_t cap)
+{
+	if (strnlen(v, cap) >= cap)
+		return gv_error_set(GV_EINVAL, "index: sector %s longer than %zu bytes", what,
+		                    cap - 1);
+	return 0;
+}
+
+static void row_sector(gv_sector_info *out, sqlite3_stmt *st)
+{
+	int64_t state;
+
+	memset(out, 0, sizeof(*out));
+	col_copy(out->id, sizeof(out->id), st, 0);
+	col_copy(out->kind, sizeof(out->kind), st, 1);
+	col_copy(out->path, sizeof(out->path), st, 2);
+	out->capacity = (uint64_t)sqlite3_column_int64(st, 3);
+	out->used = (uint64_t)sqlite3_column_int64(st, 4);
+	out->healthy = sqlite3_column_int64(st, 5) != 0;
+	col_copy(out->rack, sizeof(out->rack), st, 6);
+	col_copy(out->zone, sizeof(out->zone), st, 7);
+	state = sqlite3_column_int64(st, 8);
+	out->state = state == GV_SECTOR_DRAINING ? GV_SECTOR_DRAINING
+	             : state == GV_SECTOR_RETIRED ? GV_SECTOR_RETIRED
+	                                          : GV_SECTOR_ACTIVE;
+}
+
+/*
+ * Fill a replica from columns IX_REPLICA_COLS; `key` given when the caller
+ * already knows it.  Nothing stays allocated when it fails.
+ */
+static int row_replica(gv_replica *out, sqlite3_stmt *st, const gv_key *key)
+{
+	const char *ranges;
+	const void *sum;
+	int err;
+
+	memset(out, 0, sizeof(*out));
+	if (key)
+		out->key = *key;
+	else if ((err = col_key(&out->key, st, 0)) < 0)
+		return err;
+	col_copy(out->sector, sizeof(out->sector), st, 1);
+	ranges = (const char *)sqlite3_column_text(st, 2);
+	if (!ranges && sqlite3_errcode(sqlite3_db_handle(st)) == SQLITE_NOMEM)
+		return gv_error_set(GV_ENOMEM, "index: out of memory reading ranges");
+	if (gv_rangeset_parse(&out->ranges, ranges ? ranges : "") < 0)
+		return gv_error_set(GV_ERROR, "index: malformed ranges '%.64s' of a replica on %s",
+		                    ranges ? ranges : "", out->sector);
+	out->healthy = sqlite3_column_int64(st, 3) != 0;
+	out->last_verified = sqlite3_column_int64(st, 4);
+	sum = sqlite3_column_blob(st, 5);
+	if (sum && sqlite3_column_bytes(st, 5) == GV_DIGEST_LEN) {
+		memcpy(out->checksum, sum, GV_DIGEST_LEN);
+		out->has_checksum = 1;
+	}
+	col_copy(out->reason, sizeof(out->reason), st, 6);
+	return 0;
+}
+
+/* Make room for element n of a growing replica array. */
+static int replicas_grow(gv_replica **arr, size_t n, size_t *cap)
+{
+	gv_replica *p;
+	size_t ncap;
+
+	if (n < *cap)
+		return 0;
+	ncap = *cap ? *cap * 2 : 4;
+	p = realloc(*arr, ncap * sizeof(*p));
+	if (!p)
+		return gv_error_set(GV_ENOMEM, "index: out of memory for %zu replicas", ncap);
+	*arr = p;
+	*cap = ncap;
+	return 0;
+}
+
+/* Validate ranges against the blob size and format them for storage. */
+static int ranges_text(char **out, int *complete, const gv_rangeset *rs, uint64_t size)
+{
+	if (rs->n && rs->r[rs->n - 1].end > size)
+		return gv_error_set(GV_EINVAL,
+		                    "index: ranges end at byte %llu, past the blob size %llu",
+		                    (unsigned long long)rs->r[rs->n - 1].end,
+		                    (unsigned long long)size);
+	*out = gv_rangeset_format(rs);
+	if (!*out)
+		return gv_error_set(GV_ENOMEM, "index: out of memory formatting ranges");
+	*complete = gv_rangeset_is_full(rs, size);
+	return 0;
+}
+
+static int key_check(const gv_key *key)
+{
+	if (key->size > (uint64_t)INT64_MAX)
+		return gv_error_set(GV_EINVAL, "index: blob size %llu out of range",
+		                    (unsigned long long)key->size);
+	return 0;
+}
+
+/* ---- sectors ----------------------------------------------------------- */
+
+static int ix_sector_upsert(gv_index *ix, const gv_sector_info *si)
+{
+	struct ix_sqlite *s = ix_of(ix);
+	sqlite3_stmt *st = NULL;
+	int err, rc;
+
+	assert(si);
+	if ((err = gv_id_validate("sector id", si->id)) < 0)
+		return err;
+	if (si->rack[0] && (err = gv_id_validate("rack", si->rack)) < 0)
+		return err;
+	if (si->zone[0] && (err = gv_id_validate("zone", si->zone)) < 0)
+		return err;
+	if ((err = str_check("kind", si->kind, sizeof(si->kind))) < 0 ||
+	    (err = str_check("path", si->path, sizeof(si->path))) < 0)
+		return err;
+	if (si->capacity > (uint64_t)INT64_MAX)
+		return gv_error_set(GV_EINVAL, "index: sector %s capacity out of range", si->id);
+	if (si->state != GV_SECTOR_ACTIVE && si->state != GV_SECTOR_DRAINING &&
+	    si->state != GV_SECTOR_RETIRED)
+		return gv_error_set(GV_EINVAL, "index: sector %s has invalid state %d", si->id,
+		                    (int)si->state);
+
+	pthread_mutex_lock(&s->lock);
+	if ((err = ix_prep(s, ST_SECTOR_UPSERT, &st)) < 0)
+		goto out;
+	bind_text(st, 1, si->id);
+	bind_text(st, 2, si->kind);
+	bind_text(st, 3, si->path);
+	sqlite3_bind_int64(st, 4, (int64_t)si->capacity);
+	sqlite3_bind_int(st, 5, si->healthy != 0);
+	bind_text(st, 6, si->rack);
+	bind_text(st, 7, si->zone);
+	sqlite3_bind_int(st, 8, (int)si->state);
+	rc = sqlite3_step(st);
+	if (rc != SQLITE_DONE)
+		err = ix_fail(s->db, rc, "sector upsert");
+out:
+	ix_done(st);
+	pthread_mutex_unlock(&s->lock);
+	return err;
+}
+
+static int ix_sector_get(gv_index *ix, const char *id, gv_sector_info *out)
+{
+	struct ix_sqlite *s = ix_of(ix);
+	sqlite3_stmt *st = NULL;
+	int err, rc;
+
+	assert(out);
+	if ((err = id_check("sector", id)) < 0)
+		return err;
+	pthread_mutex_lock(&s->lock);
+	if ((err = ix_prep(s, ST_SECTOR_GET, &st)) < 0)
+		goto out;
+	bind_text(st, 1, id);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		row_sector(out, st);
+	else if (rc == SQLITE_DONE)
+		err = gv_error_set(GV_ENOTFOUND, "index: no sector '%s'", id);
+	else
+		err = ix_fail(s->db, rc, "sector get");
+out:
+	ix_done(st);
+	pthread_mutex_unlock(&s->lock);
+	return err;
+}
+
+static int ix_sector_list(gv_index *ix, gv_sector_info **out, size_t *out_n)
+{
+	struct ix_sqlite *s = ix_of(ix);
+	sqlite3_stmt *st = NULL;
+	gv_sector_info *arr = NULL, *p;
+	size_t n = 0, cap = 0;
+	int err, rc;
+
+	assert(out && out_n);
+	*out = NULL;
+	*out_n = 0;
+	pthread_mutex_lock(&s->lock);
+	if ((err = ix_prep(s, ST_SECTOR_LIST, &st)) < 0)
+		goto out;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (n == cap) {
+			cap = cap ? cap * 2 : 8;
+			p = realloc(arr, cap * sizeof(*p));
+			if (!p) {
+				err = gv_error_set(GV_ENOMEM, "index: out of memory");
+				goto out;
+			}
+			arr = p;
+		}
+		row_sector(&arr[n++], st);
+	}
+	if (rc != SQLITE_DONE) {
+		err = ix_fail(s->db, rc, "sector list");
+		goto out;
+	}
+	*out = arr;
+	*out_n = n;
+	arr = NULL;
+out:
+	ix_done(st);
+	pthread_mutex_unlock(&s->lock);
+	free(arr);
+	return err;
+}
+
+/* UPDATE sectors ... WHERE id = ?1 with one integer ?2. */
+static int sector_update(gv_index *ix, enum ix_stmt_id id_stmt, const char *id, int value,
+                         const char *what)
+{
+	struct ix_sqlite *s = ix_of(ix);
+	sqlite3_stmt *st = NULL;
+	int err, rc;
+
+	if ((err = id_check("sector", id)) < 0)
+		return err;
+	pthread_mutex_lock(&s->lock);
+	if ((err = ix_prep(s, id_stmt, &st)) < 0)
+		goto out;
+	bind_text(st, 1, id);
+	sqlite3_bind_int(st, 2, value);
+	rc = sqlite3_step(st);
+	if (rc != SQLITE_DONE)
+		err = ix_fail(s->db, rc, what);
+	else if (sqlite3_changes(s->db) == 0)
+		err = gv_error_set(GV_ENOTFOUND, "index: no sector '%s'", id);
+out:
+	ix_done(st);
+	pthread_mutex_unlock(&s->lock);
+	return err;
+}
+
+static int ix_sector_set_health(gv_index *ix, const char *id, int healthy)
+{
+	return sector_update(ix, ST_SECTOR_SET_HEALTH, id, healthy != 0, "sector set health");
+}
+
+static int ix_sector_set_state(gv_index *ix, const char *id, gv_sector_state state)
+{
+	if (state != GV_SECTOR_ACTIVE && state != GV_SECTOR_DRAINING &&
+	    state != GV_SECTOR_RETIRED)
+		return gv_error_set(GV_EINVAL, "index: invalid sector state %d", (int)state);
+	return sector_update(ix, ST_SECTOR_SET_STATE, id, (int)state, "sector set state");
+}
+
+static int ix_sector_remove(gv_index *ix, const char *id)
+{
+	struct ix_sqlite *s = ix_of(ix);
+	sqlite3_stmt *st = NULL;
+	int err, rc;
+
+	if ((err = id_check("sector", id)) < 0)
+		return err;
+	pthread_mutex_lock(&s->lock);
+	if ((err = ix_begin(s)) < 0) {
+		pthread_mutex_unlock(&s->lock);
+		return err;
+	}
+	if ((err = ix_prep(s, ST_SECTOR_IN_USE, &st)) < 0)
+		goto out;
+	bind_text(st, 1, id);
+	rc = sqlite3_step(st);
+	if (rc != SQLITE_ROW) {
+		err = ix_fail(s->db, rc, "sector remove");
+		goto out;
+	}
+	if (sqlite3_column_int(st, 0)) {
+		err = gv_error_set(GV_EBUSY,
+		                   "index: sector '%s' still holds replicas; drain it first", id);
+		goto out;
+	}
+	ix_done(st);
+	if ((err = ix_prep(s, ST_SECTOR_DELETE, &st)) < 0)
+		goto out;
+	bind_text(st, 1, id);
+	rc = sqlite3_step(st);
+	if (rc != SQLITE_DONE)
+		err = ix_fail(s->db, rc, "sector remove");
+	else if (sqlite3_changes(s->db) == 0)
+		err = gv_error_set(GV_ENOTFOUND, "index: no sector '%s'", id);
+out:
+	ix_done(st);
+	return ix_end(s, err);
+}
+
+/* ---- blobs and replicas ------------------------------------------------ */
+
+static int ix_replica_put(gv_index *ix, const gv_replica *r)
+{
+	struct ix_sqlite *s = ix_of(ix);
+	char kbuf[GV_KEY_BUFSIZE];
+	sqlite3_stmt *st = NULL;
+	char *ranges = NULL;
+	size_t reason_len;
+	int complete, err, rc;
+
+	assert(r);
+	if ((err = key_check(&r->key)) < 0 || (err = id_check("sector", r->sector)) < 0)
+		return err;
+	if ((err = ranges_text(&ranges, &complete, &r->ranges, r->key.size)) < 0)
+		return err;
+	gv_key_format(kbuf, &r->key);
+	reason_len = utf8_cut(r->reason, sizeof(r->reason) - 1);
+
+	pthread_mutex_lock(&s->lock);
+	if ((err = ix_begin(s)) < 0) {
+		pthread_mutex_unlock(&s->lock);
+		free(ranges);
+		return err;
+	}
+	if ((err = ix_prep(s, ST_SECTOR_GET, &st)) < 0)
+		goto out;
+	bind_text(st, 1, r->sector);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_DONE) {
+		err = gv_error_set(GV_ENOTFOUND, "index: no sector '%s'", r->sector);
+		goto out;
+	} else if (rc != SQLITE_ROW) {
+		err = ix_fail(s->db, rc, "replica put");
+		goto out;
+	}
+	ix_done(st);
+
+	if ((err = ix_prep(s, ST_BLOB_INSERT, &st)) < 0)
+		goto out;
+	bind_text(st, 1, kbuf);
+	sqlite3_bind_int64(st, 2, (int64_t)r->key.size);
+	sqlite3_bind_int64(st, 3, gv_now_ms());
+	rc = sqlite3_step(st);
+	if (rc != SQLITE_DONE) {
+		err = ix_fail(s->db, rc, "replica put (blob)");
+		goto out;
+	}
+	ix_done(st);
+
+	if ((err = ix_prep(s, ST_REPLICA_UPSERT, &st)) < 0)
+		goto out;
+	bind_text(st, 1, kbuf);
+	bind_text(st, 2, r->sector);
+	sqlite3_bind_int64(st, 3, (int64_t)r->key.size);
+	bind_text(st, 4, ranges);
+	sqlite3_bind_int(st, 5, complete);
+	sqlite3_bind_int(st, 6, r->healthy != 0);
+	sqlite3_bind_int64(st, 7, r->last_verified);
+	if (r->has_checksum)
+		sqlite3_bind_blob(st, 8, r->checksum, GV_DIGEST_LEN, SQLITE_STATIC);
+	else
+		sqlite3_bind_null(st, 8);
+	sqlite3_bind_text(st, 9, r->reason, (int)reason_len, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	if (rc != SQLITE_DONE)
+		err = ix_fail(s->db, rc, "replica put");
+out:
+	ix_done(st);
+	err = ix_end(s, err);
+	free(ranges);
+	return err;
+}
+
+/*
+ * Run a single-statement update or delete of one replica (?1 key, ?2
+ * sector, the rest bound by `bind`) and map "no row" to GV_ENOTFOUND.
+ */
+struct replica_args {
+	int healthy;
+	const char *reason;
+	size_t reason_len;
+	int64_t when_ms;
+	const uint8_t *digest;
+	const char *ranges;
+	int complete;
+};
+
+static int replica_change(gv_index *ix, enum ix_stmt_id id_stmt, const gv_key *key,
+                          const char *sector, const struct replica_args *a,
+                          const char *what)
+{
+	struct ix_sqlite *s = ix_of(ix);
+	char kbuf[GV_KEY_BUFSIZE];
+	sqlite3_stmt *st = NULL;
+	int err, rc;
+
+	assert(key);
+	if ((err = id_check("sector", sector)) < 0)
+		return err;
+	gv_key_format(kbuf, key);
+	pthread_mutex_lock(&s->lock);
+	if ((err = ix_prep(s, id_stmt, &st)) < 0)
+		goto out;
+	bind_text(st, 1, kbuf);
+	bind_text(st, 2, sector);
+	switch (id_stmt) {
+	case ST_REPLICA_SET_HEALTH:
+		sqlite3_bind_int(st, 3, a->healthy);
+		sqlite3_bind_text(st, 4, a->reason, (int)a->reason_len, SQLITE_STATIC);
+		break;
+	case ST_REPLICA_SET_VERIFIED:
+		sqlite3_bind_int64(st, 3, a->when_ms);
+		if (a->digest)
+			sqlite3_bind_blob(st, 4, a->digest, GV_DIGEST_LEN, SQLITE_STATIC);
+		else
+			sqlite3_bind_null(st, 4);
+		break;
+	case ST_REPLICA_SET_RANGES:
+		bind_text(st, 3, a->ranges);
+		sqlite3_bind_int(st, 4, a->complete);
+		break;
+	default:
+		break;
+	}
+	rc = sqlite3_step(st);
+	if (rc != SQLITE_DONE)
+		err = ix_fail(s->db, rc, what);
+	else if (sqlite3_changes(s->db) == 0)
+		err = gv_error_set(GV_ENOTFOUND, "index: no replica of %s on sector '%s'", kbuf,
+		                   sector);
+out:
+	ix_done(st);
+	pthread_mutex_unlock(&s->lock);
+	return err;
+}
+
+static int ix_replica_remove(gv_index *ix, const gv_key *key, const char *sector)
+{
+	return replica_change(ix, ST_REPLICA_DELETE, key, sector, NULL, "replica remove");
+}
+
+static int ix_replica_set_health(gv_index *ix, const gv_key *key, const char *sector,
+                                 int healthy, const char *reason)
+{
+	struct replica_args a = { 0 };
+
+	a.healthy = healthy != 0;
+	a.reason = reason ? reason : "";
+	a.reason_len = utf8_cut(a.reason, GV_REASON_MAX - 1);
+	return replica_change(ix, ST_REPLICA_SET_HEALTH, key, sector, &a,
+	                      "replica set health");
+}
+
+static int ix_replica_set_verified(gv_index *ix, const gv_key *key, const char *sector,
+                                   int64_t when_ms, const uint8_t digest[GV_DIGEST_LEN])
+{
+	struct replica_args a = { 0 };
+
+	a.when_ms = when_ms;
+	a.digest = digest;
+	return replica_change(ix, ST_REPLICA_SET_VERIFIED, key, sector, &a,
+	                      "replica set verified");
+}
+
+static int ix_replica_set_ranges(gv_index *ix, const gv_key *key, const char *sector,
+                                 const gv_rangeset *ranges)
+{
+	struct replica_args a = { 0 };
+	char *text = NULL;
+	int err;
+
+	assert(key && ranges);
+	if ((err = ranges_text(&text, &a.complete, ranges, key->size)) < 0)
+		return err;
+	a.ranges = text;
+	err = replica_change(ix, ST_REPLICA_SET_RANGES, key, sector, &a, "replica set ranges");
+	free(text);
+	return err;
+}
+
+static int ix_replicas_find(gv_index *ix, const gv_key *key, gv_replica **out,
+                            size_t *out_n)
+{
+	struct ix_sqlite *s = ix_of(ix);
+	char kbuf[GV_KEY_BUFSIZE];
+	sqlite3_stmt *st = NULL;
+	gv_replica *arr = NULL;
+	size_t n = 0, cap = 0;
+	int err, rc, rows = 0;
+
+	assert(key && out && out_n);
+	*out = NULL;
+	*out_n = 0;
+	gv_key_format(kbuf, key);
+	pthread_mutex_lock(&s->lock);
+	if ((err = ix_prep(s, ST_REPLICAS_FIND, &st)) < 0)
+		goto out;
+	bind_text(st, 1, kbuf);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		rows++;
+		if (sqlite3_column_type(st, 1) == SQLITE_NULL)
+			continue; /* the blob has no replicas */
+		if ((err = replicas_grow(&arr, n, &cap)) < 0)
+			goto out;
+		if ((err = row_replica(&arr[n], st, key)) < 0)
+			goto out;
+		n++;
+	}
+	if (rc != SQLITE_DONE) {
+		err = ix_fail(s->db, rc, "replicas find");
+		goto out;
+	}
+	if (rows == 0) {
+		err = gv_error_set(GV_ENOTFOUND, "index: no blob %s", kbuf);
+		goto out;
+	}
+	*out = arr;
+	*out_n = n;
+	arr = NULL;
+	n = 0;
+out:
+	ix_done(st);
+	pthread_mutex_unlock(&s->lock);
+	gv_replicas_free(arr, n);
+	return err;
+}
+
+static int ix_blob_exists(gv_index *ix, const gv_key *key, int64_t *out_created_ms)
+{
+	struct ix_sqlite *s = ix_of(ix);
+	char kbuf[GV_KEY_BUFSIZE];
+	sqlite3_stmt *st = NULL;
+	int err, rc;
+
+	assert(key);
+	gv_key_format(kbuf, key);
+	pthread_mutex_lock(&s->lock);
+	if ((err = ix_prep(s, ST_BLOB_GET, &st)) < 0)
+		goto out;
+	bind_text(st, 1, kbuf);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		if (out_created_ms)
+			*out_created_ms = sqlite3_column_int64(st, 0);
+		err = 1;
+	} else if (rc == SQLITE_DONE) {
+		err = 0;
+	} else {
+		err = ix_fail(s->db, rc, "blob exists");
+	}
+out:
+	ix_done(st);
+	pthread_mutex_unlock(&s->lock);
+	return err;
+}
+
+static int ix_blob_remove(gv_index *ix, const gv_key *key)
+{
+	struct ix_sqlite *s = ix_of(ix);
+	char kbuf[GV_KEY_BUFSIZE];
+	sqlite3_stmt *st = NULL;
+	int err, rc;
+
+	assert(key);
+	gv_key_format(kbuf, key);
+	pthread_mutex_lock(&s->lock);
+	if ((err = ix_prep(s, ST_BLOB_DELETE, &st)) < 0)
+		goto out;
+	bind_text(st, 1, kbuf);
+	rc = sqlite3_step(st);
+	if (rc != SQLITE_DONE)
+		err = ix_fail(s->db, rc, "blob remove");
+	else if (sqlite3_changes(s->db) == 0)
+		err = gv_error_set(GV_ENOTFOUND, "index: no blob %s", kbuf);
+out:
+	ix_done(st);
+	pthread_mutex_unlock(&s->lock);
+	return err;
+}
+
+/* ---- cursors ----------------------------------------------------------- */
+
+static int64_t limit_of(size_t limit)
+{
+	return limit > (size_t)INT64_MAX ? INT64_MAX : (int64_t)limit;
+}
+
+/* Collect key rows from a prepared, bound statement (key in column 0). */
+static int keys_collect(struct ix_sqlite *s, sqlite3_stmt *st, size_t limit, gv_key *out,
+                        size_t *out_n, const char *what)
+{
+	size_t n = 0;
+	int err, rc = SQLITE_DONE;
+
+	while (n < limit && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if ((err = col_key(&out[n], st, 0)) < 0)
+			return err;
+		n++;
+	}
+	if (n < limit && rc != SQLITE_DONE)
+		return ix_fail(s->db, rc, what);
+	*out_n = n;
+	return 0;
+}
+
+static int ix_keys_next(gv_index *ix, const gv_key *after, size_t limit, gv_key *out,
+                        size_t *out_n)
+{
+	struct ix_sqlite *s = ix_of(ix);
+	char kbuf[GV_KEY_BUFSIZE] = "";
+	sqlite3_stmt *st = NULL;
+	int err;
+
+	assert(out_n);
+	*out_n = 0;
+	if (limit == 0)
+		return 0;
+	assert(out);
+	if (after)
+		gv_key_format(kbuf, after);
+	pthread_mutex_lock(&s->lock);
+	if ((err = ix_prep(s, ST_KEYS_NEXT, &st)) < 0)
+		goto out;
+	bind_text(st, 1, kbuf);
+	sqlite3_bind_int64(st, 2, limit_of(limit));
+	err = keys_collect(s, st, limit, out, out_n, "keys next");
+out:
+	ix_done(st);
+	pthread_mutex_unlock(&s->lock);
+	return err;
+}
+
+static int ix_sector_keys_next(gv_index *ix, const char *sector, const gv_key *after,
+                               size_t limit, gv_key *out, size_t *out_n)
+{
+	struct ix_sqlite *s = ix_of(ix);
+	char kbuf[GV_KEY_BUFSIZE] = "";
+	sqlite3_stmt *st = NULL;
+	int err;
+
+	assert(out_n);
+	*out_n = 0;
+	if ((err = id_check("sector", sector)) < 0)
+		return err;
+	if (limit == 0)
+		return 0;
+	assert(out);
+	if (after)
+		gv_key_format(kbuf, after);
+	pthread_mutex_lock(&s->lock);
+	if ((err = ix_prep(s, ST_SECTOR_KEYS_NEXT, &st)) < 0)
+		goto out;
+	bind_text(st, 1, sector);
+	bind_text(st, 2, kbuf);
+	sqlite3_bind_int64(st, 3, limit_of(limit));
+	err = keys_collect(s, st, limit, out, out_n, "sector keys next");
+out:
+	ix_done(st);
+	pthread_mutex_unlock(&s->lock);
+	return err;
+}
+
+static int ix_replicas_next(gv_index *ix, gv_replica_cursor *cur, const char *sector,
+                            size_t limit, gv_replica **out, size_t *out_n)
+{
+	struct ix_sqlite *s = ix_of(ix);
+	char kbuf[GV_KEY_BUFSIZE] = "";
+	sqlite3_stmt *st = NULL;
+	gv_replica *arr = NULL;
+	size_t n = 0, cap = 0;
+	int err, rc = SQLITE_DONE;
+
+	assert(cur && out && out_n);
+	*out = NULL;
+	*out_n = 0;
+	if (sector && (err = id_check("sector", sector)) < 0)
+		return err;
+	if (limit == 0)
+		return 0;
+	if (cur->started)
+		gv_key_format(kbuf, &cur->key);
+	pthread_mutex_lock(&s->lock);
+	if ((err = ix_prep(s, sector ? ST_REPLICAS_NEXT_SECTOR : ST_REPLICAS_NEXT, &st)) < 0)
+		goto out;
+	/* Before any row: (INT64_MIN, "", "") sorts below every real row,
+	 * since stored keys and sector ids are never empty. */
+	sqlite3_bind_int64(st, 1, cur->started ? cur->last_verified : INT64_MIN);
+	bind_text(st, 2, kbuf);
+	bind_text(st, 3, sector ? sector : cur->started ? cur->sector : "");
+	sqlite3_bind_int64(st, 4, limit_of(limit));
+	while (n < limit && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if ((err = replicas_grow(&arr, n, &cap)) < 0)
+			goto out;
+		if ((err = row_replica(&arr[n], st, NULL)) < 0)
+			goto out;
+		n++;
+	}
+	if (n < limit && rc != SQLITE_DONE) {
+		err = ix_fail(s->db, rc, "replicas next");
+		goto out;
+	}
+	if (n > 0) {
+		const gv_replica *last = &arr[n - 1];
+
+		cur->last_verified = last->last_verified;
+		cur->key = last->key;
+		memcpy(cur->sector, last->sector, sizeof(cur->sector));
+		cur->started = 1;
+	}
+	*out = arr;
+	*out_n = n;
+	arr = NULL;
+	n = 0;
+out:
+	ix_done(st);
+	pthread_mutex_unlock(&s->lock);
+	gv_replicas_free(arr, n);
+	return err;
+}
+
+/* ---- stats ------------------------------------------------------------- */
+
+static uint64_t col_u64(sqlite3_stmt *st, int col)
+{
+	int64_t v = sqlite3_column_int64(st, col);
+
+	return v < 0 ? 0 : (uint64_t)v;
+}
+
+static int ix_stats(gv_index *ix, int factor, gv_index_stats *out)
+{
+	struct ix_sqlite *s = ix_of(ix);
+	sqlite3_stmt *st = NULL;
+	uint64_t with_healthy;
+	int err, rc;
+
+	assert(out);
+	if (factor < 1)
+		return gv_error_set(GV_EINVAL, "index: replication factor %d must be at least 1",
+		                    factor);
+	memset(out, 0, sizeof(*out));
+	pthread_mutex_lock(&s->lock);
+	if ((err = ix_prep(s, ST_STATS, &st)) < 0)
+		goto out;
+	sqlite3_bind_int(st, 1, factor);
+	rc = sqlite3_step(st);
+	if (rc != SQLITE_ROW) {
+		err = ix_fail(s->db, rc, "stats");
+		goto out;
+	}
+	out->blobs = col_u64(st, 0);
+	out->bytes = col_u64(st, 1);
+	out->replicas = col_u64(st, 2);
+	out->healthy_replicas = col_u64(st, 3);
+	out->unhealthy_replicas = out->replicas - out->healthy_replicas;
+	out->under_replicated = col_u64(st, 4);
+	out->over_replicated = col_u64(st, 5);
+	with_healthy = col_u64(st, 6);
+	out->lost = out->blobs > with_healthy ? out->blobs - with_healthy : 0;
+	out->avg_factor = out->blobs ? (double)out->healthy_replicas / (double)out->blobs : 0.0;
+out:
+	ix_done(st);
+	pthread_mutex_unlock(&s->lock);
+	return err;
+}
+
+/* ---- settings ---------------------------------------------------------- */
+
+static int setting_name_check(const char *name)
+{
+	if (!name || !*name || strnlen(name, IX_SETTING_NAME_MAX) >= IX_SETTING_NAME_MAX)
+		return gv_error_set(GV_EINVAL, "index: invalid setting name '%.64s'",
+		                    name ? name : "(null)");
+	return 0;
+}
+
+static int ix_setting_get(gv_index *ix, const char *name, char *buf, size_t cap)
+{
+	struct ix_sqlite *s = ix_of(ix);
+	sqlite3_stmt *st = NULL;
+	size_t len;
+	int err, rc;
+
+	assert(buf || cap == 0);
+	if ((err = setting_name_check(name)) < 0)
+		return err;
+	pthread_mutex_lock(&s->lock);
+	if ((err = ix_prep(s, ST_SETTING_GET, &st)) < 0)
+		goto out;
+	bind_text(st, 1, name);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_DONE) {
+		err = gv_error_set(GV_ENOTFOUND, "index: setting '%s' is not set", name);
+		goto out;
+	} else if (rc != SQLITE_ROW) {
+		err = ix_fail(s->db, rc, "setting get");
+		goto out;
+	}
+	len = (size_t)sqlite3_column_bytes(st, 0);
+	if (len >= cap) {
+		err = gv_error_set(GV_EINVAL, "index: setting '%s' needs %zu bytes, buffer has %zu",
+		                   name, len + 1, cap);
+		goto out;
+	}
+	if (len)
+		memcpy(buf, sqlite3_column_text(st, 0), len);
+	buf[len] = '\0';
+out:
+	ix_done(st);
+	pthread_mutex_unlock(&s->lock);
+	return err;
+}
+
+static int ix_setting_set(gv_index *ix, const char *name, const char *value)
+{
+	struct ix_sqlite *s = ix_of(ix);
+	sqlite3_stmt *st = NULL;
+	int err, rc;
+
+	if ((err = setting_name_check(name)) < 0)
+		return err;
+	if (!value || strnlen(value, IX_SETTING_VALUE_MAX) >= IX_SETTING_VALUE_MAX)
+		return gv_error_set(GV_EINVAL,
+		                    "index: setting '%s': value missing or longer than %d bytes",
+		                    name, IX_SETTING_VALUE_MAX - 1);
+	pthread_mutex_lock(&s->lock);
+	if ((err = ix_prep(s, ST_SETTING_SET, &st)) < 0)
+		goto out;
+	bind_text(st, 1, name);
+	bind_text(st, 2, value);
+	rc = sqlite3_step(st);
+	if (rc != SQLITE_DONE)
+		err = ix_fail(s->db, rc, "setting set");
+out:
+	ix_done(st);
+	pthread_mutex_unlock(&s->lock);
+	return err;
+}
+
+/* ---- open and close ---------------------------------------------------- */
+
+static void ix_free(struct ix_sqlite *s)
+{
+	size_t i;
+
+	if (!s)
+		return;
+	for (i = 0; i < ST__COUNT; i++)
+		sqlite3_finalize(s->stmt[i]);
+	if (s->db && sqlite3_close(s->db) != SQLITE_OK)
+		gv_warn("index %s: close: %s", s->path ? s->path : "", sqlite3_errmsg(s->db));
+	pthread_mutex_destroy(&s->lock);
+	free(s->path);
+	free(s);
+}
+
+static void ix_close(gv_index *ix)
+{
+	ix_free(ix_of(ix));
+}
+
+static const struct gv_index_ops sqlite_ops = {
+	.version = GV_INDEX_OPS_VERSION,
+	.name = "sqlite",
+	.sector_upsert = ix_sector_upsert,
+	.sector_get = ix_sector_get,
+	.sector_list = ix_sector_list,
+	.sector_set_health = ix_sector_set_health,
+	.sector_set_state = ix_sector_set_state,
+	.sector_remove = ix_sector_remove,
+	.replica_put = ix_replica_put,
+	.replica_remove = ix_replica_remove,
+	.replica_set_health = ix_replica_set_health,
+	.replica_set_verified = ix_replica_set_verified,
+	.replica_set_ranges = ix_replica_set_ranges,
+	.replicas_find = ix_replicas_find,
+	.blob_exists = ix_blob_exists,
+	.blob_remove = ix_blob_remove,
+	.keys_next = ix_keys_next,
+	.sector_keys_next = ix_sector_keys_next,
+	.replicas_next = ix_replicas_next,
+	.stats = ix_stats,
+	.setting_get = ix_setting_get,
+	.setting_set = ix_setting_set,
+	.close = ix_close,
+};
+
+/* Run one SQL text that returns at most one integer; *out = -1 when no row. */
+static int sql_int(sqlite3 *db, const char *sql, int64_t *out, const char *what)
+{
+	sqlite3_stmt *st;
+	int rc, err = 0;
+
+	rc = sqlite3_prepare_v2(db, sql, -1, &st, NULL);
+	if (rc != SQLITE_OK)
+		return ix_fail(db, rc, what);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		*out = sqlite3_column_int64(st, 0);
+	else if (rc == SQLITE_DONE)
+		*out = -1;
+	else
+		err = ix_fail(db, rc, what);
+	sqlite3_finalize(st);
+	return err;
+}
+
+static int sql_exec(sqlite3 *db, const char *sql, const char *what)
+{
+	char *msg = NULL;
+	int rc, err = 0;
+
+	rc = sqlite3_exec(db, sql, NULL, NULL, &msg);
+	if (rc != SQLITE_OK)
+		err = gv_error_set(ix_code(rc), "index: %s: %s", what,
+		                   msg ? msg : sqlite3_errstr(rc));
+	sqlite3_free(msg);
+	return err;
+}
+
+/*
+ * Read the schema version: *out -1 when the database has no objects at
+ * all (fresh file), else the stored version.  A database with tables but
+ * no schema_version is not ours.
+ */
+static int schema_version(sqlite3 *db, const char *path, int64_t *out)
+{
+	int64_t has_table, objects;
+	int err;
+
+	if ((err = sql_int(db,
+	                   "SELECT COUNT(*) FROM sqlite_master"
+	                   " WHERE type = 'table' AND name = 'schema_version'",
+	                   &has_table, "read schema")) < 0)
+		return err;
+	if (!has_table) {
+		if ((err = sql_int(db, "SELECT COUNT(*) FROM sqlite_master", &objects,
+		                   "read schema")) < 0)
+			return err;
+		if (objects > 0)
+			return gv_error_set(GV_EINVAL, "index %s: not a graviton index "
+			                    "(no schema_version table)", path);
+		*out = -1;
+		return 0;
+	}
+	if ((err = sql_int(db, "SELECT version FROM schema_version WHERE id = 1", out,
+	                   "read schema version")) < 0)
+		return err;
+	if (*out < 0)
+		return gv_error_set(GV_ERROR, "index %s: schema_version holds no valid version",
+		                    path);
+	return 0;
+}
+
+static int schema_prepare(sqlite3 *db, const char *path, int create)
+{
+	int64_t version, v;
+	char sql[96];
+	int err;
+
+	if ((err = schema_version(db, path, &version)) < 0)
+		return err;
+	if (version == GV_INDEX_SQLITE_SCHEMA)
+		return 0;
+	if (version > GV_INDEX_SQLITE_SCHEMA)
+		return gv_error_set(GV_ERROR, "index %s: schema version %lld is newer than %d, "
+		                    "the newest this build understands; upgrade graviton",
+		                    path, (long long)version, GV_INDEX_SQLITE_SCHEMA);
+	if (version < 0 && !create)
+		return gv_error_set(GV_ENOTFOUND, "index %s: empty database; open with create to "
+		                    "initialise it", path);
+
+	/* Upgrade under the write lock, re-reading what another process may
+	 * have done meanwhile. */
+	if ((err = sql_exec(db, "BEGIN IMMEDIATE", "begin schema upgrade")) < 0)
+		return err;
+	if ((err = schema_version(db, path, &version)) < 0)
+		goto rollback;
+	if (version < 0) {
+		if ((err = sql_exec(db,
+		                    "CREATE TABLE schema_version ("
+		                    "  id INTEGER PRIMARY KEY CHECK (id = 1),"
+		                    "  version INTEGER NOT NULL);"
+		                    "INSERT INTO schema_version (id, version) VALUES (1, 0);",
+		                    "create schema_version")) < 0)
+			goto rollback;
+		version = 0;
+	}
+	if (version > GV_INDEX_SQLITE_SCHEMA) {
+		err = gv_error_set(GV_ERROR, "index %s: schema version %lld is newer than %d",
+		                   path, (long long)version, GV_INDEX_SQLITE_SCHEMA);
+		goto rollback;
+	}
+	for (v = version; v < GV_INDEX_SQLITE_SCHEMA; v++) {
+		if ((err = sql_exec(db, migrations[v], "schema migration")) < 0)
+			goto rollback;
+		snprintf(sql, sizeof(sql), "UPDATE schema_version SET version = %lld WHERE id = 1",
+		         (long long)(v + 1));
+		if ((err = sql_exec(db, sql, "schema migration")) < 0)
+			goto rollback;
+	}
+	if ((err = sql_exec(db, "COMMIT", "commit schema upgrade")) < 0)
+		goto rollback;
+	if (version > 0)
+		gv_info("index %s: schema upgraded from version %lld to %d", path,
+		        (long long)version, GV_INDEX_SQLITE_SCHEMA);
+	return 0;
+rollback:
+	if (!sqlite3_get_autocommit(db))
+		sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+	return err;
+}
+
+static int ix_configure(sqlite3 *db, const char *path, int memory)
+{
+	sqlite3_stmt *st;
+	const char *mode;
+	int rc, err = 0;
+
+	sqlite3_extended_result_codes(db, 1);
+	sqlite3_busy_timeout(db, IX_BUSY_TIMEOUT_MS);
+	rc = sqlite3_prepare_v2(db, "PRAGMA journal_mode = WAL", -1, &st, NULL);
+	if (rc != SQLITE_OK)
+		return ix_fail(db, rc, "set journal mode");
+	rc = sqlite3_step(st);
+	if (rc != SQLITE_ROW) {
+		err = ix_fail(db, rc, "set journal mode");
+	} else {
+		mode = (const char *)sqlite3_column_text(st, 0);
+		if (!mode || (strcmp(mode, "wal") != 0 && !(memory && strcmp(mode, "memory") == 0)))
+			err = gv_error_set(GV_ERROR, "index %s: cannot use WAL journal mode "
+			                   "(got '%s'); is the file on a network file system?",
+			                   path, mode ? mode : "");
+	}
+	sqlite3_finalize(st);
+	if (err < 0)
+		return err;
+	return sql_exec(db,
+	                "PRAGMA synchronous = NORMAL;"
+	                "PRAGMA foreign_keys = ON;"
+	                "PRAGMA cache_size = -32768;"
+	                "PRAGMA temp_store = MEMORY;",
+	                "set pragmas");
+}
+
+int gv_index_sqlite_open(gv_index **out, const char *path, int create)
+{
+	struct ix_sqlite *s = NULL;
+	struct stat sb;
+	int memory, flags, rc, err;
+
+	assert(out);
+	*out = NULL;
+	if (!path || !*path)
+		return gv_error_set(GV_EINVAL, "index: empty path");
+	memory = strcmp(path, ":memory:") == 0;
+	if (!memory && stat(path, &sb) < 0) {
+		if (errno != ENOENT)
+			return gv_error_set_errno(GV_EIO, errno, "index %s: stat", path);
+		if (!create)
+			return gv_error_set(GV_ENOTFOUND, "index %s does not exist", path);
+	} else if (!memory && !S_ISREG(sb.st_mode)) {
+		return gv_error_set(GV_EINVAL, "index %s: not a regular file", path);
+	}
+
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		return gv_error_set(GV_ENOMEM, "index: out of memory");
+	s->path = strdup(path);
+	if (!s->path) {
+		free(s);
+		return gv_error_set(GV_ENOMEM, "index: out of memory");
+	}
+	if ((rc = pthread_mutex_init(&s->lock, NULL)) != 0) {
+		free(s->path);
+		free(s);
+		return gv_error_set_errno(GV_ERROR, rc, "index: mutex init");
+	}
+	s->base.ops = &sqlite_ops;
+
+	flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | (create ? SQLITE_OPEN_CREATE : 0);
+	rc = sqlite3_open_v2(path, &s->db, flags, NULL);
+	if (rc != SQLITE_OK) {
+		if (s->db)
+			err = gv_error_set(ix_code(rc), "index %s: open: %s", path,
+			                   sqlite3_errmsg(s->db));
+		else
+			err = gv_error_set(GV_ENOMEM, "index %s: open: out of memory", path);
+		goto fail;
+	}
+	if ((err = ix_configure(s->db, path, memory)) < 0)
+		goto fail;
+	if ((err = schema_prepare(s->db, path, create)) < 0)
+		goto fail;
+	*out = &s->base;
+	return 0;
+fail:
+	ix_free(s);
+	return err;
+}

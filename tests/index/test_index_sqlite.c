@@ -1,0 +1,1078 @@
+/*
+ * test_index_sqlite.c - the SQLite replica index.
+ *
+ * Each test gets a fresh temporary directory holding one index file.  Raw
+ * SQLite is used only to inspect the file or to fake other schema versions.
+ */
+#include <dirent.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <sqlite3.h>
+
+#include "graviton/sys/index.h"
+
+struct fx {
+	char dir[64];
+	char path[128];
+	gv_index *ix;
+};
+
+static void rm_tree(const char *dir)
+{
+	char p[512];
+	struct dirent *de;
+	DIR *d = opendir(dir);
+
+	if (!d)
+		return;
+	while ((de = readdir(d)) != NULL) {
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+			continue;
+		snprintf(p, sizeof(p), "%s/%s", dir, de->d_name);
+		unlink(p);
+	}
+	closedir(d);
+	rmdir(dir);
+}
+
+static int setup_dir(void **state)
+{
+	struct fx *f = calloc(1, sizeof(*f));
+
+	assert_non_null(f);
+	strcpy(f->dir, "/tmp/gv-index-XXXXXX");
+	assert_non_null(mkdtemp(f->dir));
+	snprintf(f->path, sizeof(f->path), "%s/index.db", f->dir);
+	*state = f;
+	return 0;
+}
+
+static int setup(void **state)
+{
+	struct fx *f;
+
+	setup_dir(state);
+	f = *state;
+	assert_int_equal(gv_index_sqlite_open(&f->ix, f->path, 1), 0);
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fx *f = *state;
+
+	if (f->ix)
+		f->ix->ops->close(f->ix);
+	rm_tree(f->dir);
+	free(f);
+	return 0;
+}
+
+/* ---- helpers ----------------------------------------------------------- */
+
+static gv_key mkkey(uint32_t i)
+{
+	gv_key k;
+	uint64_t x = 0x9e3779b97f4a7c15ull * (i + 1);
+	size_t j;
+
+	for (j = 0; j < GV_DIGEST_LEN; j++) {
+		x ^= x >> 29;
+		x *= 0xbf58476d1ce4e5b9ull;
+		k.digest[j] = (uint8_t)(x >> 56);
+	}
+	k.size = 100 + i;
+	return k;
+}
+
+static void add_sector(gv_index *ix, const char *id, int healthy, gv_sector_state st)
+{
+	gv_sector_info s;
+
+	memset(&s, 0, sizeof(s));
+	snprintf(s.id, sizeof(s.id), "%s", id);
+	strcpy(s.kind, "fs");
+	snprintf(s.path, sizeof(s.path), "/srv/%s", id);
+	s.capacity = 1u << 30;
+	s.healthy = healthy;
+	s.state = st;
+	assert_int_equal(ix->ops->sector_upsert(ix, &s), 0);
+}
+
+/* A complete, healthy replica; caller frees ranges. */
+static void mkrep(gv_replica *r, const gv_key *k, const char *sector)
+{
+	memset(r, 0, sizeof(*r));
+	r->key = *k;
+	snprintf(r->sector, sizeof(r->sector), "%s", sector);
+	gv_rangeset_init(&r->ranges);
+	assert_int_equal(gv_rangeset_add(&r->ranges, 0, k->size), 0);
+	r->healthy = 1;
+}
+
+static void put(gv_index *ix, const gv_key *k, const char *sector)
+{
+	gv_replica r;
+
+	mkrep(&r, k, sector);
+	assert_int_equal(ix->ops->replica_put(ix, &r), 0);
+	gv_rangeset_free(&r.ranges);
+}
+
+static uint64_t used_of(gv_index *ix, const char *id)
+{
+	gv_sector_info s;
+
+	assert_int_equal(ix->ops->sector_get(ix, id, &s), 0);
+	return s.used;
+}
+
+static void sql(const char *path, const char *text)
+{
+	sqlite3 *db;
+
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, text, NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+}
+
+static int64_t sql_int(const char *path, const char *text)
+{
+	sqlite3 *db;
+	sqlite3_stmt *st;
+	int64_t v;
+
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db, text, -1, &st, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	v = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	return v;
+}
+
+static void key_text(char *buf, const gv_key *k)
+{
+	gv_key_format(buf, k);
+}
+
+/* ---- opening ------------------------------------------------------------ */
+
+static void test_open_create_reopen(void **state)
+{
+	struct fx *f = *state;
+	gv_sector_info s;
+	sqlite3 *db;
+	sqlite3_stmt *st;
+
+	assert_string_equal(f->ix->ops->name, "sqlite");
+	assert_int_equal(f->ix->ops->version, GV_INDEX_OPS_VERSION);
+	add_sector(f->ix, "s1", 1, GV_SECTOR_ACTIVE);
+	f->ix->ops->close(f->ix);
+	f->ix = NULL;
+
+	assert_int_equal(gv_index_sqlite_open(&f->ix, f->path, 0), 0);
+	assert_int_equal(f->ix->ops->sector_get(f->ix, "s1", &s), 0);
+	assert_string_equal(s.path, "/srv/s1");
+
+	assert_int_equal(sql_int(f->path, "SELECT version FROM schema_version"),
+	                 GV_INDEX_SQLITE_SCHEMA);
+	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1, &st, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	assert_string_equal((const char *)sqlite3_column_text(st, 0), "wal");
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+
+	/* Opening again with create on an existing index changes nothing. */
+	f->ix->ops->close(f->ix);
+	f->ix = NULL;
+	assert_int_equal(gv_index_sqlite_open(&f->ix, f->path, 1), 0);
+	assert_int_equal(f->ix->ops->sector_get(f->ix, "s1", &s), 0);
+}
+
+static void test_open_missing(void **state)
+{
+	struct fx *f = *state;
+	gv_index *ix = (gv_index *)1;
+
+	assert_int_equal(gv_index_sqlite_open(&ix, f->path, 0), GV_ENOTFOUND);
+	assert_null(ix);
+	assert_non_null(strstr(gv_error_last(), f->path));
+	assert_int_not_equal(access(f->path, F_OK), 0);
+}
+
+static void test_open_empty_file(void **state)
+{
+	struct fx *f = *state;
+	gv_index *ix;
+	FILE *fp = fopen(f->path, "w");
+
+	assert_non_null(fp);
+	fclose(fp);
+	assert_int_equal(gv_index_sqlite_open(&ix, f->path, 0), GV_ENOTFOUND);
+	assert_int_equal(gv_index_sqlite_open(&ix, f->path, 1), 0);
+	ix->ops->close(ix);
+}
+
+static void test_open_newer_schema(void **state)
+{
+	struct fx *f = *state;
+	gv_index *ix;
+
+	f->ix->ops->close(f->ix);
+	f->ix = NULL;
+	sql(f->path, "UPDATE schema_version SET version = 99");
+	assert_true(gv_index_sqlite_open(&ix, f->path, 0) < 0);
+	assert_null(ix);
+	assert_non_null(strstr(gv_error_last(), "newer"));
+	assert_non_null(strstr(gv_error_last(), "99"));
+	assert_true(gv_index_sqlite_open(&ix, f->path, 1) < 0);
+	assert_int_equal(sql_int(f->path, "SELECT version FROM schema_version"), 99);
+}
+
+static void test_open_migrates(void **state)
+{
+	struct fx *f = *state;
+	gv_index *ix;
+
+	/* A database left at version 0 walks the whole migration list. */
+	sql(f->path, "PRAGMA journal_mode = WAL;"
+	             "CREATE TABLE schema_version (id INTEGER PRIMARY KEY CHECK (id = 1),"
+	             " version INTEGER NOT NULL);"
+	             "INSERT INTO schema_version VALUES (1, 0);");
+	assert_int_equal(gv_index_sqlite_open(&ix, f->path, 0), 0);
+	assert_int_equal(sql_int(f->path, "SELECT version FROM schema_version"),
+	                 GV_INDEX_SQLITE_SCHEMA);
+	add_sector(ix, "s1", 1, GV_SECTOR_ACTIVE);
+	ix->ops->close(ix);
+}
+
+static void test_open_foreign_db(void **state)
+{
+	struct fx *f = *state;
+	gv_index *ix;
+
+	sql(f->path, "CREATE TABLE something (x)");
+	assert_int_equal(gv_index_sqlite_open(&ix, f->path, 1), GV_EINVAL);
+	assert_non_null(strstr(gv_error_last(), "not a graviton index"));
+
+	unlink(f->path);
+	sql(f->path, "");
+	assert_int_equal(gv_index_sqlite_open(&ix, "", 1), GV_EINVAL);
+}
+
+static void test_open_not_sqlite(void **state)
+{
+	struct fx *f = *state;
+	gv_index *ix;
+	FILE *fp = fopen(f->path, "w");
+	char junk[4096];
+
+	assert_non_null(fp);
+	memset(junk, 'x', sizeof(junk));
+	fwrite(junk, 1, sizeof(junk), fp);
+	fclose(fp);
+	assert_true(gv_index_sqlite_open(&ix, f->path, 0) < 0);
+	assert_null(ix);
+	assert_non_null(strstr(gv_error_last(), "not a database"));
+}
+
+/* ---- sectors ------------------------------------------------------------ */
+
+static void test_sector_crud(void **state)
+{
+	struct fx *f = *state;
+	gv_index *ix = f->ix;
+	gv_sector_info s, *list;
+	size_t n;
+	gv_key k = mkkey(1);
+
+	add_sector(ix, "b", 1, GV_SECTOR_ACTIVE);
+	add_sector(ix, "a", 1, GV_SECTOR_ACTIVE);
+	add_sector(ix, "c", 0, GV_SECTOR_DRAINING);
+
+	assert_int_equal(ix->ops->sector_list(ix, &list, &n), 0);
+	assert_int_equal(n, 3);
+	assert_string_equal(list[0].id, "a");
+	assert_string_equal(list[1].id, "b");
+	assert_string_equal(list[2].id, "c");
+	assert_int_equal(list[2].healthy, 0);
+	assert_int_equal(list[2].state, GV_SECTOR_DRAINING);
+	free(list);
+
+	/* Update every field; `used` is the index's own. */
+	put(ix, &k, "a");
+	memset(&s, 0, sizeof(s));
+	strcpy(s.id, "a");
+	strcpy(s.kind, "mem");
+	strcpy(s.path, "/elsewhere");
+	s.capacity = 5000;
+	s.used = 123456;
+	s.healthy = 0;
+	strcpy(s.rack, "r1");
+	strcpy(s.zone, "z-1");
+	s.state = GV_SECTOR_RETIRED;
+	assert_int_equal(ix->ops->sector_upsert(ix, &s), 0);
+	memset(&s, 0, sizeof(s));
+	assert_int_equal(ix->ops->sector_get(ix, "a", &s), 0);
+	assert_string_equal(s.kind, "mem");
+	assert_string_equal(s.path, "/elsewhere");
+	assert_int_equal(s.capacity, 5000);
+	assert_int_equal(s.used, k.size);
+	assert_int_equal(s.healthy, 0);
+	assert_string_equal(s.rack, "r1");
+	assert_string_equal(s.zone, "z-1");
+	assert_int_equal(s.state, GV_SECTOR_RETIRED);
+
+	assert_int_equal(ix->ops->sector_set_health(ix, "a", 1), 0);
+	assert_int_equal(ix->ops->sector_set_state(ix, "a", GV_SECTOR_DRAINING), 0);
+	assert_int_equal(ix->ops->sector_get(ix, "a", &s), 0);
+	assert_int_equal(s.healthy, 1);
+	assert_int_equal(s.state, GV_SECTOR_DRAINING);
+	assert_int_equal(ix->ops->sector_set_state(ix, "a", (gv_sector_state)7), GV_EINVAL);
+
+	assert_int_equal(ix->ops->sector_get(ix, "nope", &s), GV_ENOTFOUND);
+	assert_int_equal(ix->ops->sector_set_health(ix, "nope", 1), GV_ENOTFOUND);
+	assert_int_equal(ix->ops->sector_set_state(ix, "nope", GV_SECTOR_ACTIVE), GV_ENOTFOUND);
+	assert_int_equal(ix->ops->sector_remove(ix, "nope"), GV_ENOTFOUND);
+
+	/* Removal waits for the replicas to go. */
+	assert_int_equal(ix->ops->sector_remove(ix, "a"), GV_EBUSY);
+	assert_non_null(strstr(gv_error_last(), "replicas"));
+	assert_int_equal(ix->ops->replica_remove(ix, &k, "a"), 0);
+	assert_int_equal(ix->ops->sector_remove(ix, "a"), 0);
+	assert_int_equal(ix->ops->sector_get(ix, "a", &s), GV_ENOTFOUND);
+	assert_int_equal(ix->ops->sector_list(ix, &list, &n), 0);
+	assert_int_equal(n, 2);
+	free(list);
+
+	/* Invalid ids and fields. */
+	memset(&s, 0, sizeof(s));
+	strcpy(s.id, "-bad");
+	assert_int_equal(ix->ops->sector_upsert(ix, &s), GV_EINVAL);
+	strcpy(s.id, "ok");
+	strcpy(s.rack, "bad rack");
+	assert_int_equal(ix->ops->sector_upsert(ix, &s), GV_EINVAL);
+	strcpy(s.rack, "");
+	s.state = (gv_sector_state)9;
+	assert_int_equal(ix->ops->sector_upsert(ix, &s), GV_EINVAL);
+}
+
+static void test_sector_list_empty(void **state)
+{
+	struct fx *f = *state;
+	gv_sector_info *list = (gv_sector_info *)1;
+	size_t n = 9;
+
+	assert_int_equal(f->ix->ops->sector_list(f->ix, &list, &n), 0);
+	assert_int_equal(n, 0);
+	free(list);
+}
+
+/* ---- replicas ----------------------------------------------------------- */
+
+static void test_replica_roundtrip(void **state)
+{
+	struct fx *f = *state;
+	gv_index *ix = f->ix;
+	gv_key k = mkkey(7), other = mkkey(8);
+	gv_replica r, *out;
+	gv_rangeset rs = GV_RANGESET_INIT;
+	uint8_t sum[GV_DIGEST_LEN];
+	int64_t created = 0;
+	size_t n;
+
+	add_sector(ix, "s1", 1, GV_SECTOR_ACTIVE);
+	add_sector(ix, "s2", 1, GV_SECTOR_ACTIVE);
+
+	mkrep(&r, &k, "s1");
+	r.last_verified = 1234;
+	r.has_checksum = 1;
+	memset(r.checksum, 0xab, sizeof(r.checksum));
+	assert_int_equal(ix->ops->replica_put(ix, &r), 0);
+	gv_rangeset_free(&r.ranges);
+
+	mkrep(&r, &k, "s2");
+	gv_rangeset_clear(&r.ranges);
+	assert_int_equal(gv_rangeset_add(&r.ranges, 0, 10), 0);
+	assert_int_equal(gv_rangeset_add(&r.ranges, 20, 30), 0);
+	r.healthy = 0;
+	strcpy(r.reason, "copying");
+	assert_int_equal(ix->ops->replica_put(ix, &r), 0);
+	gv_rangeset_free(&r.ranges);
+
+	assert_int_equal(ix->ops->blob_exists(ix, &k, &created), 1);
+	assert_true(created > 0);
+	assert_int_equal(ix->ops->blob_exists(ix, &other, NULL), 0);
+
+	assert_int_equal(ix->ops->replicas_find(ix, &k, &out, &n), 0);
+	assert_int_equal(n, 2);
+	assert_string_equal(out[0].sector, "s1");
+	assert_int_equal(gv_key_cmp(&out[0].key, &k), 0);
+	assert_true(gv_rangeset_is_full(&out[0].ranges, k.size));
+	assert_int_equal(out[0].healthy, 1);
+	assert_int_equal(out[0].last_verified, 1234);
+	assert_int_equal(out[0].has_checksum, 1);
+	assert_int_equal(out[0].checksum[31], 0xab);
+	assert_string_equal(out[0].reason, "");
+	assert_string_equal(out[1].sector, "s2");
+	assert_int_equal(out[1].ranges.n, 2);
+	assert_int_equal(out[1].ranges.r[1].start, 20);
+	assert_int_equal(out[1].ranges.r[1].end, 30);
+	assert_int_equal(out[1].healthy, 0);
+	assert_int_equal(out[1].has_checksum, 0);
+	assert_string_equal(out[1].reason, "copying");
+	gv_replicas_free(out, n);
+
+	/* health, verification, ranges */
+	assert_int_equal(ix->ops->replica_set_health(ix, &k, "s1", 0, "bad digest"), 0);
+	memset(sum, 0x11, sizeof(sum));
+	assert_int_equal(ix->ops->replica_set_verified(ix, &k, "s2", 999, sum), 0);
+	assert_int_equal(gv_rangeset_add(&rs, 0, k.size), 0);
+	assert_int_equal(ix->ops->replica_set_ranges(ix, &k, "s2", &rs), 0);
+	assert_int_equal(ix->ops->replica_set_health(ix, &k, "s2", 1, NULL), 0);
+	assert_int_equal(ix->ops->replicas_find(ix, &k, &out, &n), 0);
+	assert_int_equal(n, 2);
+	assert_int_equal(out[0].healthy, 0);
+	assert_string_equal(out[0].reason, "bad digest");
+	assert_int_equal(out[1].last_verified, 999);
+	assert_int_equal(out[1].has_checksum, 1);
+	assert_memory_equal(out[1].checksum, sum, sizeof(sum));
+	assert_true(gv_rangeset_is_full(&out[1].ranges, k.size));
+	assert_int_equal(out[1].healthy, 1);
+	gv_replicas_free(out, n);
+
+	/* Missing rows and bad input. */
+	assert_int_equal(ix->ops->replica_set_health(ix, &other, "s1", 1, ""), GV_ENOTFOUND);
+	assert_int_equal(ix->ops->replica_set_verified(ix, &k, "s9", 1, sum), GV_ENOTFOUND);
+	assert_int_equal(ix->ops->replica_set_ranges(ix, &other, "s1", &rs), GV_ENOTFOUND);
+	gv_rangeset_clear(&rs);
+	assert_int_equal(gv_rangeset_add(&rs, 0, k.size + 1), 0);
+	assert_int_equal(ix->ops->replica_set_ranges(ix, &k, "s1", &rs), GV_EINVAL);
+	gv_rangeset_free(&rs);
+	assert_int_equal(ix->ops->replicas_find(ix, &other, &out, &n), GV_ENOTFOUND);
+	assert_null(out);
+
+	/* A replica on an unknown sector leaves no blob row behind. */
+	mkrep(&r, &other, "s9");
+	assert_int_equal(ix->ops->replica_put(ix, &r), GV_ENOTFOUND);
+	assert_int_equal(ix->ops->blob_exists(ix, &other, NULL), 0);
+	strcpy(r.sector, "s1");
+	gv_rangeset_clear(&r.ranges);
+	assert_int_equal(gv_rangeset_add(&r.ranges, 5, other.size + 5), 0);
+	assert_int_equal(ix->ops->replica_put(ix, &r), GV_EINVAL);
+	assert_int_equal(ix->ops->blob_exists(ix, &other, NULL), 0);
+	gv_rangeset_free(&r.ranges);
+
+	/* Remove one, then the other: the blob row stays, with no replicas. */
+	assert_int_equal(ix->ops->replica_remove(ix, &k, "s1"), 0);
+	assert_int_equal(ix->ops->replica_remove(ix, &k, "s1"), GV_ENOTFOUND);
+	assert_int_equal(ix->ops->replica_remove(ix, &k, "s2"), 0);
+	assert_int_equal(ix->ops->replicas_find(ix, &k, &out, &n), 0);
+	assert_int_equal(n, 0);
+	gv_replicas_free(out, n);
+	assert_int_equal(ix->ops->blob_exists(ix, &k, NULL), 1);
+}
+
+static void test_replica_put_replaces(void **state)
+{
+	struct fx *f = *state;
+	gv_index *ix = f->ix;
+	gv_key k = mkkey(3);
+	gv_replica r, *out;
+	size_t n;
+
+	add_sector(ix, "s1", 1, GV_SECTOR_ACTIVE);
+	mkrep(&r, &k, "s1");
+	r.has_checksum = 1;
+	strcpy(r.reason, "");
+	assert_int_equal(ix->ops->replica_put(ix, &r), 0);
+	r.healthy = 0;
+	r.has_checksum = 0;
+	r.last_verified = 77;
+	strcpy(r.reason, "gone");
+	assert_int_equal(ix->ops->replica_put(ix, &r), 0);
+	gv_rangeset_free(&r.ranges);
+
+	assert_int_equal(ix->ops->replicas_find(ix, &k, &out, &n), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(out[0].healthy, 0);
+	assert_int_equal(out[0].has_checksum, 0);
+	assert_int_equal(out[0].last_verified, 77);
+	assert_string_equal(out[0].reason, "gone");
+	gv_replicas_free(out, n);
+}
+
+static void test_reason_truncated(void **state)
+{
+	struct fx *f = *state;
+	gv_index *ix = f->ix;
+	gv_key k = mkkey(4);
+	gv_replica *out;
+	char reason[1000];
+	size_t n;
+
+	add_sector(ix, "s1", 1, GV_SECTOR_ACTIVE);
+	put(ix, &k, "s1");
+	memset(reason, 'r', sizeof(reason) - 1);
+	reason[sizeof(reason) - 1] = '\0';
+	assert_int_equal(ix->ops->replica_set_health(ix, &k, "s1", 0, reason), 0);
+	assert_int_equal(ix->ops->replicas_find(ix, &k, &out, &n), 0);
+	assert_int_equal(strlen(out[0].reason), GV_REASON_MAX - 1);
+	gv_replicas_free(out, n);
+}
+
+static void test_used_accounting(void **state)
+{
+	struct fx *f = *state;
+	gv_index *ix = f->ix;
+	gv_key a = mkkey(10), b = mkkey(20);
+
+	add_sector(ix, "s1", 1, GV_SECTOR_ACTIVE);
+	add_sector(ix, "s2", 1, GV_SECTOR_ACTIVE);
+	assert_int_equal(used_of(ix, "s1"), 0);
+
+	put(ix, &a, "s1");
+	assert_int_equal(used_of(ix, "s1"), a.size);
+	put(ix, &a, "s1"); /* replace: no double count */
+	put(ix, &a, "s1");
+	assert_int_equal(used_of(ix, "s1"), a.size);
+	put(ix, &b, "s1");
+	put(ix, &b, "s2");
+	assert_int_equal(used_of(ix, "s1"), a.size + b.size);
+	assert_int_equal(used_of(ix, "s2"), b.size);
+
+	add_sector(ix, "s1", 0, GV_SECTOR_DRAINING); /* upsert keeps used */
+	assert_int_equal(used_of(ix, "s1"), a.size + b.size);
+
+	assert_int_equal(ix->ops->replica_remove(ix, &a, "s1"), 0);
+	assert_int_equal(used_of(ix, "s1"), b.size);
+	assert_int_equal(ix->ops->replica_remove(ix, &a, "s1"), GV_ENOTFOUND);
+	assert_int_equal(used_of(ix, "s1"), b.size);
+
+	assert_int_equal(ix->ops->blob_remove(ix, &b), 0);
+	assert_int_equal(used_of(ix, "s1"), 0);
+	assert_int_equal(used_of(ix, "s2"), 0);
+}
+
+static void test_blob_remove_cascades(void **state)
+{
+	struct fx *f = *state;
+	gv_index *ix = f->ix;
+	gv_key k = mkkey(5), keep = mkkey(6), keys[4];
+	gv_replica *out;
+	size_t n;
+
+	add_sector(ix, "s1", 1, GV_SECTOR_ACTIVE);
+	add_sector(ix, "s2", 1, GV_SECTOR_ACTIVE);
+	add_sector(ix, "s3", 1, GV_SECTOR_ACTIVE);
+	put(ix, &k, "s1");
+	put(ix, &k, "s2");
+	put(ix, &k, "s3");
+	put(ix, &keep, "s1");
+
+	assert_int_equal(ix->ops->blob_remove(ix, &k), 0);
+	assert_int_equal(ix->ops->blob_exists(ix, &k, NULL), 0);
+	assert_int_equal(ix->ops->replicas_find(ix, &k, &out, &n), GV_ENOTFOUND);
+	assert_int_equal(ix->ops->sector_keys_next(ix, "s2", NULL, 4, keys, &n), 0);
+	assert_int_equal(n, 0);
+	assert_int_equal(ix->ops->sector_keys_next(ix, "s1", NULL, 4, keys, &n), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(gv_key_cmp(&keys[0], &keep), 0);
+	assert_int_equal(sql_int(f->path, "SELECT COUNT(*) FROM replicas"), 1);
+	assert_int_equal(used_of(ix, "s2"), 0);
+	assert_int_equal(used_of(ix, "s1"), keep.size);
+	assert_int_equal(ix->ops->blob_remove(ix, &k), GV_ENOTFOUND);
+	assert_int_equal(ix->ops->sector_remove(ix, "s3"), 0);
+}
+
+/* ---- cursors ------------------------------------------------------------ */
+
+#define PAGE_KEYS 2500
+
+static void test_keys_next_pagination(void **state)
+{
+	struct fx *f = *state;
+	gv_index *ix = f->ix;
+	gv_key batch[100], last;
+	char prev[GV_KEY_BUFSIZE] = "", cur[GV_KEY_BUFSIZE];
+	unsigned char *seen = calloc(PAGE_KEYS, 1);
+	size_t n, i, total = 0;
+	uint32_t j;
+
+	assert_non_null(seen);
+	add_sector(ix, "s1", 1, GV_SECTOR_ACTIVE);
+	for (j = 0; j < PAGE_KEYS; j++) {
+		gv_key k = mkkey(j);
+
+		put(ix, &k, "s1");
+	}
+
+	assert_int_equal(ix->ops->keys_next(ix, NULL, 0, batch, &n), 0);
+	assert_int_equal(n, 0);
+	assert_int_equal(ix->ops->keys_next(ix, NULL, 100, batch, &n), 0);
+	for (;;) {
+		for (i = 0; i < n; i++) {
+			uint32_t idx = (uint32_t)(batch[i].size - 100);
+
+			key_text(cur, &batch[i]);
+			assert_true(strcmp(prev, cur) < 0);
+			strcpy(prev, cur);
+			assert_true(idx < PAGE_KEYS);
+			assert_int_equal(seen[idx], 0);
+			seen[idx] = 1;
+			total++;
+		}
+		if (n < 100)
+			break;
+		last = batch[n - 1];
+		assert_int_equal(ix->ops->keys_next(ix, &last, 100, batch, &n), 0);
+	}
+	assert_int_equal(total, PAGE_KEYS);
+	free(seen);
+}
+
+static void test_sector_keys_next(void **state)
+{
+	struct fx *f = *state;
+	gv_index *ix = f->ix;
+	gv_key batch[7], *after = NULL, last;
+	char prev[GV_KEY_BUFSIZE] = "", cur[GV_KEY_BUFSIZE];
+	size_t n, i, total = 0;
+	uint32_t j;
+
+	add_sector(ix, "odd", 1, GV_SECTOR_ACTIVE);
+	add_sector(ix, "all", 1, GV_SECTOR_ACTIVE);
+	add_sector(ix, "none", 1, GV_SECTOR_ACTIVE);
+	for (j = 0; j < 60; j++) {
+		gv_key k = mkkey(j);
+
+		put(ix, &k, "all");
+		if (j % 2)
+			put(ix, &k, "odd");
+	}
+	do {
+		assert_int_equal(ix->ops->sector_keys_next(ix, "odd", after, 7, batch, &n), 0);
+		for (i = 0; i < n; i++) {
+			assert_int_equal((batch[i].size - 100) % 2, 1);
+			key_text(cur, &batch[i]);
+			assert_true(strcmp(prev, cur) < 0);
+			strcpy(prev, cur);
+			total++;
+		}
+		if (n) {
+			last = batch[n - 1];
+			after = &last;
+		}
+	} while (n == 7);
+	assert_int_equal(total, 30);
+
+	assert_int_equal(ix->ops->sector_keys_next(ix, "none", NULL, 7, batch, &n), 0);
+	assert_int_equal(n, 0);
+	assert_int_equal(ix->ops->sector_keys_next(ix, "missing", NULL, 7, batch, &n), 0);
+	assert_int_equal(n, 0);
+}
+
+static int cmp_scrub(const gv_replica *a, const gv_replica *b)
+{
+	char ka[GV_KEY_BUFSIZE], kb[GV_KEY_BUFSIZE];
+	int c;
+
+	if (a->last_verified != b->last_verified)
+		return a->last_verified < b->last_verified ? -1 : 1;
+	key_text(ka, &a->key);
+	key_text(kb, &b->key);
+	if ((c = strcmp(ka, kb)) != 0)
+		return c;
+	return strcmp(a->sector, b->sector);
+}
+
+static void test_replicas_next(void **state)
+{
+	struct fx *f = *state;
+	gv_index *ix = f->ix;
+	gv_replica_cursor cur;
+	gv_replica *out, prev;
+	uint8_t sum[GV_DIGEST_LEN] = { 0 };
+	size_t n, i, total;
+	uint32_t j;
+	int have_prev;
+
+	add_sector(ix, "s1", 1, GV_SECTOR_ACTIVE);
+	add_sector(ix, "s2", 1, GV_SECTOR_ACTIVE);
+	/* 40 keys x 2 sectors; timestamps in 3 buckets so many are equal. */
+	for (j = 0; j < 40; j++) {
+		gv_key k = mkkey(j);
+
+		put(ix, &k, "s1");
+		put(ix, &k, "s2");
+		if (j % 3) {
+			int64_t when = (int64_t)(j % 3) * 1000;
+
+			assert_int_equal(ix->ops->replica_set_verified(ix, &k, "s1", when, sum), 0);
+		}
+		if (j % 2)
+			assert_int_equal(ix->ops->replica_set_verified(ix, &k, "s2", 1000, sum), 0);
+	}
+
+	memset(&cur, 0, sizeof(cur));
+	total = 0;
+	have_prev = 0;
+	do {
+		assert_int_equal(ix->ops->replicas_next(ix, &cur, NULL, 3, &out, &n), 0);
+		for (i = 0; i < n; i++) {
+			if (have_prev)
+				assert_true(cmp_scrub(&prev, &out[i]) < 0);
+			prev = out[i];
+			prev.ranges.r = NULL;
+			have_prev = 1;
+			total++;
+		}
+		if (n) {
+			assert_int_equal(cur.started, 1);
+			assert_int_equal(cur.last_verified, out[n - 1].last_verified);
+			assert_string_equal(cur.sector, out[n - 1].sector);
+		}
+		gv_replicas_free(out, n);
+	} while (n == 3);
+	assert_int_equal(total, 80);
+
+	/* The first rows are the never-verified ones. */
+	memset(&cur, 0, sizeof(cur));
+	assert_int_equal(ix->ops->replicas_next(ix, &cur, NULL, 5, &out, &n), 0);
+	assert_int_equal(n, 5);
+	for (i = 0; i < n; i++)
+		assert_int_equal(out[i].last_verified, 0);
+	gv_replicas_free(out, n);
+
+	/* Restricted to one sector. */
+	memset(&cur, 0, sizeof(cur));
+	total = 0;
+	have_prev = 0;
+	do {
+		assert_int_equal(ix->ops->replicas_next(ix, &cur, "s2", 4, &out, &n), 0);
+		for (i = 0; i < n; i++) {
+			assert_string_equal(out[i].sector, "s2");
+			if (have_prev)
+				assert_true(cmp_scrub(&prev, &out[i]) < 0);
+			prev = out[i];
+			prev.ranges.r = NULL;
+			have_prev = 1;
+			total++;
+		}
+		gv_replicas_free(out, n);
+	} while (n == 4);
+	assert_int_equal(total, 40);
+
+	/* At the end the cursor stays put. */
+	{
+		gv_replica_cursor before = cur;
+
+		assert_int_equal(ix->ops->replicas_next(ix, &cur, "s2", 4, &out, &n), 0);
+		assert_int_equal(n, 0);
+		assert_null(out);
+		assert_memory_equal(&before, &cur, sizeof(cur));
+	}
+}
+
+/* ---- stats -------------------------------------------------------------- */
+
+static void test_stats(void **state)
+{
+	struct fx *f = *state;
+	gv_index *ix = f->ix;
+	gv_index_stats st;
+	gv_key k[8];
+	gv_replica r;
+	uint64_t bytes = 0;
+	uint32_t j;
+
+	assert_int_equal(ix->ops->stats(ix, 3, &st), 0);
+	assert_int_equal(st.blobs, 0);
+	assert_int_equal(st.replicas, 0);
+	assert_true(st.avg_factor == 0.0);
+	assert_int_equal(ix->ops->stats(ix, 0, &st), GV_EINVAL);
+
+	for (j = 0; j < 8; j++) {
+		k[j] = mkkey(j);
+		bytes += k[j].size;
+	}
+	add_sector(ix, "a", 1, GV_SECTOR_ACTIVE);
+	add_sector(ix, "b", 1, GV_SECTOR_ACTIVE);
+	add_sector(ix, "c", 1, GV_SECTOR_ACTIVE);
+	add_sector(ix, "d", 1, GV_SECTOR_DRAINING); /* draining still counts */
+	add_sector(ix, "sick", 0, GV_SECTOR_ACTIVE);
+	add_sector(ix, "old", 1, GV_SECTOR_RETIRED);
+
+	/* k0: exactly 3 healthy */
+	put(ix, &k[0], "a");
+	put(ix, &k[0], "b");
+	put(ix, &k[0], "c");
+	/* k1: 2 healthy -> under */
+	put(ix, &k[1], "a");
+	put(ix, &k[1], "b");
+	/* k2: 4 healthy -> over */
+	put(ix, &k[2], "a");
+	put(ix, &k[2], "b");
+	put(ix, &k[2], "c");
+	put(ix, &k[2], "d");
+	/* k3: replicas marked unhealthy -> lost */
+	put(ix, &k[3], "a");
+	put(ix, &k[3], "b");
+	assert_int_equal(ix->ops->replica_set_health(ix, &k[3], "a", 0, "x"), 0);
+	assert_int_equal(ix->ops->replica_set_health(ix, &k[3], "b", 0, "x"), 0);
+	/* k4: blob row without replicas -> lost */
+	put(ix, &k[4], "a");
+	assert_int_equal(ix->ops->replica_remove(ix, &k[4], "a"), 0);
+	/* k5: one good, one on an unhealthy sector, one on a retired one -> under */
+	put(ix, &k[5], "a");
+	put(ix, &k[5], "sick");
+	put(ix, &k[5], "old");
+	/* k6: two complete, one partial -> under */
+	put(ix, &k[6], "a");
+	put(ix, &k[6], "b");
+	mkrep(&r, &k[6], "c");
+	gv_rangeset_clear(&r.ranges);
+	assert_int_equal(gv_rangeset_add(&r.ranges, 0, k[6].size - 1), 0);
+	assert_int_equal(ix->ops->replica_put(ix, &r), 0);
+	gv_rangeset_free(&r.ranges);
+	/* k7: partial made complete via set_ranges -> 3 healthy */
+	put(ix, &k[7], "a");
+	put(ix, &k[7], "b");
+	mkrep(&r, &k[7], "c");
+	gv_rangeset_clear(&r.ranges);
+	assert_int_equal(ix->ops->replica_put(ix, &r), 0);
+	gv_rangeset_clear(&r.ranges);
+	assert_int_equal(gv_rangeset_add(&r.ranges, 0, k[7].size), 0);
+	assert_int_equal(ix->ops->replica_set_ranges(ix, &k[7], "c", &r.ranges), 0);
+	gv_rangeset_free(&r.ranges);
+
+	assert_int_equal(ix->ops->stats(ix, 3, &st), 0);
+	assert_int_equal(st.blobs, 8);
+	assert_int_equal(st.bytes, bytes);
+	assert_int_equal(st.replicas, 3 + 2 + 4 + 2 + 0 + 3 + 3 + 3);
+	/* healthy: 3 + 2 + 4 + 0 + 0 + 1 + 2 + 3 */
+	assert_int_equal(st.healthy_replicas, 15);
+	assert_int_equal(st.unhealthy_replicas, 20 - 15);
+	assert_int_equal(st.under_replicated, 3); /* k1, k5, k6 */
+	assert_int_equal(st.over_replicated, 1);  /* k2 */
+	assert_int_equal(st.lost, 2);             /* k3, k4 */
+	assert_true(st.avg_factor > 1.87 && st.avg_factor < 1.88);
+
+	/* Factor 2 shifts the buckets; sector health changes are seen. */
+	assert_int_equal(ix->ops->stats(ix, 2, &st), 0);
+	assert_int_equal(st.under_replicated, 1); /* k5 */
+	assert_int_equal(st.over_replicated, 3);  /* k0, k2, k7 */
+	assert_int_equal(ix->ops->sector_set_health(ix, "sick", 1), 0);
+	assert_int_equal(ix->ops->sector_set_state(ix, "a", GV_SECTOR_RETIRED), 0);
+	assert_int_equal(ix->ops->stats(ix, 3, &st), 0);
+	/* without a: 2 + 1 + 3 + 0 + 0 + 1 + 1 + 2 */
+	assert_int_equal(st.healthy_replicas, 10);
+	assert_int_equal(st.lost, 2);
+
+	/* Every sector good again: only replica health and completeness. */
+	assert_int_equal(ix->ops->sector_set_state(ix, "a", GV_SECTOR_ACTIVE), 0);
+	assert_int_equal(ix->ops->sector_set_state(ix, "old", GV_SECTOR_DRAINING), 0);
+	assert_int_equal(ix->ops->stats(ix, 3, &st), 0);
+	/* 3 + 2 + 4 + 0 + 0 + 3 + 2 + 3 */
+	assert_int_equal(st.healthy_replicas, 17);
+	assert_int_equal(st.under_replicated, 2); /* k1, k6 */
+	assert_int_equal(st.over_replicated, 1);
+	assert_int_equal(st.lost, 2);
+}
+
+/* ---- settings ----------------------------------------------------------- */
+
+static void test_settings(void **state)
+{
+	struct fx *f = *state;
+	gv_index *ix = f->ix;
+	char buf[16];
+
+	assert_int_equal(ix->ops->setting_get(ix, "placement.factor", buf, sizeof(buf)),
+	                 GV_ENOTFOUND);
+	assert_int_equal(ix->ops->setting_set(ix, "placement.factor", "3"), 0);
+	assert_int_equal(ix->ops->setting_get(ix, "placement.factor", buf, sizeof(buf)), 0);
+	assert_string_equal(buf, "3");
+	assert_int_equal(ix->ops->setting_set(ix, "placement.factor", "5"), 0);
+	assert_int_equal(ix->ops->setting_get(ix, "placement.factor", buf, sizeof(buf)), 0);
+	assert_string_equal(buf, "5");
+	assert_int_equal(ix->ops->setting_set(ix, "empty", ""), 0);
+	assert_int_equal(ix->ops->setting_get(ix, "empty", buf, sizeof(buf)), 0);
+	assert_string_equal(buf, "");
+	assert_int_equal(ix->ops->setting_set(ix, "long", "0123456789abcdef"), 0);
+	assert_int_equal(ix->ops->setting_get(ix, "long", buf, sizeof(buf)), GV_EINVAL);
+	assert_int_equal(ix->ops->setting_set(ix, "", "x"), GV_EINVAL);
+
+	f->ix->ops->close(f->ix);
+	assert_int_equal(gv_index_sqlite_open(&f->ix, f->path, 0), 0);
+	ix = f->ix;
+	assert_int_equal(ix->ops->setting_get(ix, "placement.factor", buf, sizeof(buf)), 0);
+	assert_string_equal(buf, "5");
+}
+
+/* ---- errors ------------------------------------------------------------- */
+
+static void test_read_during_foreign_write(void **state)
+{
+	struct fx *f = *state;
+	gv_sector_info s;
+	sqlite3 *db;
+
+	add_sector(f->ix, "s1", 1, GV_SECTOR_ACTIVE);
+	/* Another process holds the write lock mid-transaction: WAL lets this
+	 * instance keep reading the last committed state. */
+	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, "BEGIN IMMEDIATE; UPDATE sectors SET healthy = 0;",
+	                              NULL, NULL, NULL),
+	                 SQLITE_OK);
+	assert_int_equal(f->ix->ops->sector_get(f->ix, "s1", &s), 0);
+	assert_int_equal(s.healthy, 1);
+	assert_int_equal(sqlite3_exec(db, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+	assert_int_equal(f->ix->ops->sector_get(f->ix, "s1", &s), 0);
+	assert_int_equal(s.healthy, 0);
+}
+
+/* ---- threads ------------------------------------------------------------ */
+
+#define THREADS 4
+#define PER_THREAD 150
+
+struct worker {
+	gv_index *ix;
+	uint32_t base;
+	int failures;
+};
+
+static void *worker_main(void *arg)
+{
+	struct worker *w = arg;
+	gv_index *ix = w->ix;
+	uint8_t sum[GV_DIGEST_LEN] = { 1 };
+	gv_index_stats st;
+	gv_replica r, *out;
+	gv_key batch[16];
+	size_t n;
+	uint32_t j;
+
+	for (j = 0; j < PER_THREAD; j++) {
+		gv_key k = mkkey(w->base + j);
+
+		memset(&r, 0, sizeof(r));
+		r.key = k;
+		r.healthy = 1;
+		gv_rangeset_init(&r.ranges);
+		if (gv_rangeset_add(&r.ranges, 0, k.size) < 0)
+			w->failures++;
+		strcpy(r.sector, "s1");
+		if (ix->ops->replica_put(ix, &r) < 0)
+			w->failures++;
+		strcpy(r.sector, "s2");
+		if (ix->ops->replica_put(ix, &r) < 0)
+			w->failures++;
+		gv_rangeset_free(&r.ranges);
+		if (ix->ops->replica_set_verified(ix, &k, "s1", (int64_t)j, sum) < 0)
+			w->failures++;
+		if (ix->ops->replicas_find(ix, &k, &out, &n) < 0 || n != 2)
+			w->failures++;
+		else
+			gv_replicas_free(out, n);
+		if (j % 10 == 0) {
+			if (ix->ops->stats(ix, 2, &st) < 0)
+				w->failures++;
+			if (ix->ops->keys_next(ix, NULL, 16, batch, &n) < 0)
+				w->failures++;
+		}
+		if (j % 3 == 0 && ix->ops->replica_remove(ix, &k, "s2") < 0)
+			w->failures++;
+	}
+	return NULL;
+}
+
+static void test_concurrent(void **state)
+{
+	struct fx *f = *state;
+	gv_index *second;
+	pthread_t t[THREADS];
+	struct worker w[THREADS];
+	gv_index_stats st;
+	size_t i, removed = 0;
+
+	add_sector(f->ix, "s1", 1, GV_SECTOR_ACTIVE);
+	add_sector(f->ix, "s2", 1, GV_SECTOR_ACTIVE);
+	/* Two threads on this instance, two on a second connection to the
+	 * same file, so both the mutex and SQLite's file locks are used. */
+	assert_int_equal(gv_index_sqlite_open(&second, f->path, 0), 0);
+	for (i = 0; i < THREADS; i++) {
+		w[i].ix = i % 2 ? second : f->ix;
+		w[i].base = (uint32_t)(i * PER_THREAD);
+		w[i].failures = 0;
+		assert_int_equal(pthread_create(&t[i], NULL, worker_main, &w[i]), 0);
+	}
+	for (i = 0; i < THREADS; i++) {
+		pthread_join(t[i], NULL);
+		assert_int_equal(w[i].failures, 0);
+	}
+	second->ops->close(second);
+
+	for (i = 0; i < PER_THREAD; i += 3)
+		removed++;
+	assert_int_equal(f->ix->ops->stats(f->ix, 2, &st), 0);
+	assert_int_equal(st.blobs, THREADS * PER_THREAD);
+	assert_int_equal(st.replicas, THREADS * (2 * PER_THREAD - removed));
+	assert_int_equal(st.under_replicated, THREADS * removed);
+	{
+		uint64_t want1 = 0, want2 = 0;
+		uint32_t j;
+
+		for (j = 0; j < THREADS * PER_THREAD; j++) {
+			gv_key k = mkkey(j);
+
+			want1 += k.size;
+			if ((j % PER_THREAD) % 3)
+				want2 += k.size;
+		}
+		assert_int_equal(used_of(f->ix, "s1"), want1);
+		assert_int_equal(used_of(f->ix, "s2"), want2);
+	}
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_open_create_reopen, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_open_missing, setup_dir, teardown),
+		cmocka_unit_test_setup_teardown(test_open_empty_file, setup_dir, teardown),
+		cmocka_unit_test_setup_teardown(test_open_newer_schema, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_open_migrates, setup_dir, teardown),
+		cmocka_unit_test_setup_teardown(test_open_foreign_db, setup_dir, teardown),
+		cmocka_unit_test_setup_teardown(test_open_not_sqlite, setup_dir, teardown),
+		cmocka_unit_test_setup_teardown(test_sector_crud, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_sector_list_empty, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_replica_roundtrip, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_replica_put_replaces, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reason_truncated, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_used_accounting, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_blob_remove_cascades, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_keys_next_pagination, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_sector_keys_next, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_replicas_next, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_stats, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_settings, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_read_during_foreign_write, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_concurrent, setup, teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
