@@ -27,6 +27,7 @@
 #include "rangeset.h"
 #include "types.h"
 #include "placement.h"
+#include "repair.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -203,6 +204,46 @@ typedef struct gv_store_stats {
 } gv_store_stats;
 
 int gv_status(gv_store *store, gv_store_stats *out);
+
+/* ---- disaster recovery ---------------------------------------------------- */
+
+#define GV_REBUILD_OPTS_VERSION 1
+
+typedef struct gv_rebuild_opts {
+	unsigned version;
+	const char *data_dir;          /* required; sectors under <data_dir>/sectors/ */
+	const char *index_path;        /* NULL: <data_dir>/graviton.db */
+	const char *const *sector_paths; /* more sector roots to scan */
+	size_t nsector_paths;
+	int force;                     /* replace an index that exists */
+	int placement_set;             /* settings to store in the new index */
+	gv_placement_opts placement;
+	/* Called after each blob: blobs and bytes verified so far. */
+	void (*on_progress)(uint64_t blobs, uint64_t bytes, void *payload);
+	void *payload;
+} gv_rebuild_opts;
+
+#define GV_REBUILD_OPTS_INIT \
+	{ GV_REBUILD_OPTS_VERSION, NULL, NULL, NULL, 0, 0, 0, GV_PLACEMENT_OPTS_INIT, NULL, NULL }
+
+typedef struct gv_rebuild_summary {
+	uint64_t sectors;
+	uint64_t blobs;
+	uint64_t replicas;
+	uint64_t unhealthy;   /* files that failed verification */
+	uint64_t bytes;
+	int64_t duration_ms;
+} gv_rebuild_summary;
+
+/*
+ * Rebuild the replica index from the sectors alone: each local sector's
+ * identity file gives its id, rack, zone and capacity; each blob file is
+ * named by its key and hashed while scanning, so a corrupt copy is
+ * recorded unhealthy, not trusted.  The new index is built beside the old
+ * path and renamed into place only when complete.  GV_EEXISTS when an
+ * index exists and force is not set.
+ */
+int gv_index_rebuild(const gv_rebuild_opts *opts, gv_rebuild_summary *out);
 
 #ifdef __cplusplus
 }

@@ -85,5 +85,7 @@ int cmd_get(cli_globals *g, int argc, char **argv);
 int cmd_stat(cli_globals *g, int argc, char **argv);
 int cmd_status(cli_globals *g, int argc, char **argv);
 int cmd_placement(cli_globals *g, int argc, char **argv);
+int cmd_repair(cli_globals *g, int argc, char **argv);
+int cmd_index(cli_globals *g, int argc, char **argv);
 
 #endif

@@ -15,6 +15,8 @@ static const cli_command commands[] = {
 	{ "get", cmd_get, "write a blob's bytes (verified) to stdout or a file" },
 	{ "stat", cmd_stat, "show a blob's replicas and their health" },
 	{ "status", cmd_status, "show store-wide replication figures" },
+	{ "repair", cmd_repair, "restore every key to its replication factor" },
+	{ "index", cmd_index, "rebuild the replica index from the sectors (rebuild)" },
 	{ "placement", cmd_placement, "explain where a key's replicas sit (explain KEY)" },
 	{ NULL, NULL, NULL }
 };

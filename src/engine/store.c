@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "core/log.h"
@@ -268,6 +269,15 @@ int gv_store_open(gv_store **out, const gv_store_opts *opts)
 	pthread_mutex_init(&st->lock, NULL);
 	pthread_mutex_init(&st->bg_lock, NULL);
 	pthread_cond_init(&st->bg_cond, NULL);
+	pthread_mutex_init(&st->stats_lock, NULL);
+	{
+		pthread_condattr_t ca;
+
+		pthread_condattr_init(&ca);
+		pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+		pthread_cond_init(&st->wake_cond, &ca);
+		pthread_condattr_destroy(&ca);
+	}
 	st->data_dir = strdup(opts->data_dir);
 	st->write_timeout_ms = opts->write_timeout_ms ? opts->write_timeout_ms : 30000;
 	st->placement = (gv_placement_opts)GV_PLACEMENT_OPTS_INIT;
@@ -351,6 +361,8 @@ void gv_store_free(gv_store *st)
 	if (st->ix)
 		st->ix->ops->close(st->ix);
 	free(st->data_dir);
+	pthread_cond_destroy(&st->wake_cond);
+	pthread_mutex_destroy(&st->stats_lock);
 	pthread_cond_destroy(&st->bg_cond);
 	pthread_mutex_destroy(&st->bg_lock);
 	pthread_mutex_destroy(&st->lock);

@@ -13,6 +13,7 @@
 #include <pthread.h>
 
 #include "graviton/graviton.h"
+#include "graviton/repair.h"
 #include "graviton/sys/index.h"
 #include "graviton/sys/sector.h"
 
@@ -40,6 +41,12 @@ struct gv_store {
 	pthread_mutex_t bg_lock;
 	pthread_cond_t bg_cond;
 	int bg_active;
+
+	/* stats_lock guards the counters and the wake-up flag. */
+	pthread_mutex_t stats_lock;
+	pthread_cond_t wake_cond;
+	int repair_wake;
+	gv_repair_counters repair;
 };
 
 /* The backend of sector `id`, or NULL (reason copied into why, if given). */

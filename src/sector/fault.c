@@ -212,6 +212,16 @@ static int fault_writer_write(gv_sector_writer *base, const void *buf, size_t le
 	return rc;
 }
 
+static int fault_writer_truncate(gv_sector_writer *base, uint64_t len)
+{
+	fault_writer *w = (fault_writer *)base;
+	int rc = gv_sector_writer_truncate(w->inner, len);
+
+	if (rc == 0)
+		base->offset = len;
+	return rc;
+}
+
 static int fault_writer_sync(gv_sector_writer *base)
 {
 	fault_writer *w = (fault_writer *)base;
@@ -339,6 +349,7 @@ static const struct gv_sector_ops fault_ops = {
 	.writer_open = fault_writer_open,
 	.writer_write = fault_writer_write,
 	.writer_sync = fault_writer_sync,
+	.writer_truncate = fault_writer_truncate,
 	.writer_commit = fault_writer_commit,
 	.writer_abort = fault_writer_abort,
 	.reader_open = fault_reader_open,

@@ -1131,6 +1131,20 @@ static int fs_writer_sync(gv_sector_writer *base)
 	return 0;
 }
 
+static int fs_writer_truncate(gv_sector_writer *base, uint64_t len)
+{
+	fs_writer *w = (fs_writer *)base;
+	int rc;
+
+	if ((rc = fs_writer_flush(w)) < 0)
+		return rc;
+	if (ftruncate(w->fd, (off_t)len) < 0)
+		return fs_writer_err(w, errno, "cannot truncate");
+	w->flushed = len;
+	base->offset = len;
+	return 0;
+}
+
 /*
  * Free w.  A resumable writer keeps its partial when keep is set: what was
  * written is flushed and synced, and the file cut back to the last byte
@@ -1511,6 +1525,7 @@ static const struct gv_sector_ops fs_ops = {
 	.writer_open = fs_writer_open,
 	.writer_write = fs_writer_write,
 	.writer_sync = fs_writer_sync,
+	.writer_truncate = fs_writer_truncate,
 	.writer_commit = fs_writer_commit,
 	.writer_abort = fs_writer_abort,
 	.reader_open = fs_reader_open,

@@ -329,6 +329,16 @@ static int mem_writer_sync(gv_sector_writer *base)
 	return 0;
 }
 
+static int mem_writer_truncate(gv_sector_writer *base, uint64_t len)
+{
+	mem_writer *w = (mem_writer *)base;
+
+	if (w->blob != NULL)
+		w->blob->size = (size_t)len;
+	base->offset = len;
+	return 0;
+}
+
 static void mem_writer_free(mem_writer *w, int keep)
 {
 	mem_sector *s = (mem_sector *)w->base.sector;
@@ -610,6 +620,7 @@ static const struct gv_sector_ops mem_ops = {
 	.writer_open = mem_writer_open,
 	.writer_write = mem_writer_write,
 	.writer_sync = mem_writer_sync,
+	.writer_truncate = mem_writer_truncate,
 	.writer_commit = mem_writer_commit,
 	.writer_abort = mem_writer_abort,
 	.reader_open = mem_reader_open,

@@ -25,6 +25,20 @@ int gv_sector_writer_write(gv_sector_writer *w, const void *buf, size_t len)
 	return w->sector->ops->writer_write(w, buf, len);
 }
 
+int gv_sector_writer_truncate(gv_sector_writer *w, uint64_t len)
+{
+	if (len > w->offset)
+		return gv_error_set(GV_EINVAL, "sector %s: cannot truncate a write of %llu bytes to %llu",
+		                    w->sector->id, (unsigned long long)w->offset,
+		                    (unsigned long long)len);
+	if (len == w->offset)
+		return 0;
+	if (!w->sector->ops->writer_truncate)
+		return gv_error_set(GV_ERROR, "sector %s (%s): truncating a write is not supported",
+		                    w->sector->id, w->sector->ops->name);
+	return w->sector->ops->writer_truncate(w, len);
+}
+
 int gv_sector_writer_sync(gv_sector_writer *w)
 {
 	assert(w != NULL);

@@ -42,6 +42,17 @@ typedef struct gv_index_stats {
 	double avg_factor;            /* healthy replicas / blobs (0 when no blobs) */
 } gv_index_stats;
 
+/* One blob and every replica row it has (repair's gap scan). */
+typedef struct gv_blob_entry {
+	gv_key key;
+	int64_t created_ms;
+	gv_replica *replicas;   /* owned by the entry */
+	size_t nreplicas;       /* may be 0: a blob with no replica row */
+} gv_blob_entry;
+
+/* Free n entries and the array (NULL ok). */
+void gv_blob_entries_free(gv_blob_entry *e, size_t n);
+
 /* Position in the scrub order (last_verified, key, sector). */
 typedef struct gv_replica_cursor {
 	int64_t last_verified;
@@ -99,6 +110,12 @@ struct gv_index_ops {
 	/* Same, restricted to keys with a replica in `sector`. */
 	int (*sector_keys_next)(gv_index *ix, const char *sector, const gv_key *after,
 	                        size_t limit, gv_key *out, size_t *out_n);
+	/* Up to `limit` blobs strictly after `after` (NULL: from the start), in
+	 * index order, each with all its replica rows: one query per batch,
+	 * so a gap scan over millions of keys costs a few statements, not one
+	 * per key. */
+	int (*blobs_next)(gv_index *ix, const gv_key *after, size_t limit,
+	                  gv_blob_entry **out, size_t *out_n);
 	/* Replicas in scrub order (oldest last_verified first) strictly after
 	 * the cursor; `sector` NULL for all.  Advances *cur. */
 	int (*replicas_next)(gv_index *ix, gv_replica_cursor *cur, const char *sector,

@@ -92,6 +92,11 @@ struct gv_sector_ops {
 	/* Optional (may be NULL): file descriptor behind a reader, for
 	 * zero-copy copies between local sectors. */
 	int (*reader_fd)(gv_sector_reader *r);
+
+	/* Optional (may be NULL): cut a write back to len <= w->offset bytes
+	 * and continue from there (a resumed copy trusts only what the index
+	 * recorded as durable). */
+	int (*writer_truncate)(gv_sector_writer *w, uint64_t len);
 };
 
 struct gv_sector {
@@ -113,6 +118,8 @@ struct gv_sector_reader {
 int gv_sector_writer_open(gv_sector_writer **out, gv_sector *s, const gv_key *key, unsigned flags);
 int gv_sector_writer_write(gv_sector_writer *w, const void *buf, size_t len);
 int gv_sector_writer_sync(gv_sector_writer *w);
+/* GV_ERROR when the backend cannot truncate; GV_EINVAL when len > offset. */
+int gv_sector_writer_truncate(gv_sector_writer *w, uint64_t len);
 int gv_sector_writer_commit(gv_sector_writer *w, const gv_key *key);
 void gv_sector_writer_abort(gv_sector_writer *w, int keep_partial);
 int gv_sector_reader_open(gv_sector_reader **out, gv_sector *s, const gv_key *key, uint64_t off, uint64_t len);

@@ -1,0 +1,183 @@
+/*
+ * graviton/config.h - the typed Graviton configuration.
+ *
+ * Every key has a default (gv_config_init), so no file is needed.  A HOCON
+ * file or string is laid over a configuration with gv_config_load_file /
+ * gv_config_load_string: keys it sets replace the current values, keys it
+ * leaves out keep them.  Loading is all or nothing: on any error the
+ * configuration is left exactly as it was, so a daemon can reload on SIGHUP
+ * and keep running on the old settings when the new file is wrong.
+ *
+ * Errors are GV_EINVAL with a message naming the file, line, column and key:
+ *   graviton.conf:12:9: graviton.replication.factor: expected a number, got "three"
+ *   graviton.conf:4:5: unknown key graviton.replication.factr (did you mean
+ *   graviton.replication.factor?)
+ *
+ * Units: durations are milliseconds, sizes are bytes.  Every key, its
+ * default and meaning are listed in docs/configuration.md and
+ * graviton.conf.example.  The GRAVITON_DATA_DIR environment variable and
+ * command-line flags are applied by the CLI on top of what is loaded here.
+ *
+ * Ownership: a gv_config owns its strings and its sector array; free it
+ * with gv_config_free.  Copy with gv_config_copy, never with `=` (the copy
+ * would share the strings).  A gv_config is not thread-safe; a daemon that
+ * reloads builds a new one and swaps it in under its own lock.
+ */
+#ifndef GRAVITON_CONFIG_H
+#define GRAVITON_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "common.h"
+#include "placement.h"
+#include "types.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum gv_log_format {
+	GV_LOG_FORMAT_TEXT = 0, /* key=value on one line */
+	GV_LOG_FORMAT_JSON = 1, /* one JSON object per line */
+} gv_log_format;
+
+/* One entry of graviton.sectors: a sector to register at start-up. */
+typedef struct gv_config_sector {
+	char id[GV_ID_MAX];     /* required; gv_id_validate rules */
+	char path[GV_PATH_MAX]; /* "" means <data-dir>/sectors/<id> */
+	uint64_t capacity;      /* bytes; 0 = the filesystem's size */
+	char rack[GV_ID_MAX];   /* "" when unknown */
+	char zone[GV_ID_MAX];   /* "" when unknown */
+} gv_config_sector;
+
+typedef struct gv_config {
+	char *data_dir;                   /* graviton.data-dir */
+
+	struct {
+		char *backend;            /* "sqlite" */
+		char *path;               /* "" means <data-dir>/graviton.db */
+	} index;
+
+	gv_config_sector *sectors;        /* graviton.sectors, nsectors entries */
+	size_t nsectors;
+
+	struct {
+		char *listen;             /* "HOST:PORT", IPv6 as "[::1]:8787" */
+		char *auth_token;         /* "" disables authentication */
+		uint64_t max_body_size;   /* bytes */
+		int threads;              /* request worker threads */
+		uint64_t idle_timeout_ms; /* close connections idle this long */
+	} server;
+
+	struct {
+		gv_log_level level;
+		gv_log_format format;
+	} log;
+
+	struct {
+		int factor;               /* target healthy replicas */
+		int min_replicas;         /* write quorum */
+		gv_strategy strategy;
+		int min_racks;
+		int min_zones;
+		uint64_t write_timeout_ms; /* wait for the quorum this long */
+
+		struct {
+			int enabled;
+			uint64_t interval_ms;
+			int parallel_jobs;
+			int batch_size;
+			uint64_t max_bytes_per_second; /* 0 = unlimited */
+		} repair;
+
+		struct {
+			int enabled;
+			uint64_t interval_ms;
+			int parallel_reads;
+			uint64_t max_bytes_per_second; /* 0 = unlimited */
+		} scrub;
+
+		struct {
+			int enabled;
+			double threshold;     /* utilisation spread that triggers moves */
+			int max_moves_per_run;
+			double high_water;    /* sectors fuller than this give replicas */
+			double low_water;     /* sectors emptier than this take them */
+		} rebalance;
+	} replication;
+} gv_config;
+
+/*
+ * Fill c with the defaults.  GV_ENOMEM on failure (c is then zeroed and
+ * safe to pass to gv_config_free).
+ */
+int gv_config_init(gv_config *c);
+
+/* Free what c owns and zero it (NULL ok; an all-zero c ok). */
+void gv_config_free(gv_config *c);
+
+/*
+ * Deep copy src into *out (which is overwritten, not freed first).
+ * GV_ENOMEM on failure, leaving *out zeroed.
+ */
+int gv_config_copy(gv_config *out, const gv_config *src);
+
+/*
+ * Lay the HOCON file at `path` over c.  The path as given names the file in
+ * messages.  Files larger than 1 MiB are refused.  Returns 0; GV_EINVAL
+ * (malformed, unknown key, bad value), GV_EIO (cannot read; errno kept, see
+ * gv_error_last_errno), GV_ENOMEM.  On failure c is unchanged.
+ */
+int gv_config_load_file(gv_config *c, const char *path);
+
+/*
+ * As gv_config_load_file for text held in memory; `name` (NULL: "<string>")
+ * names it in messages.  load_string takes a NUL-terminated text,
+ * load_buffer `len` bytes.
+ */
+int gv_config_load_string(gv_config *c, const char *name, const char *text);
+int gv_config_load_buffer(gv_config *c, const char *name, const char *text, size_t len);
+
+/*
+ * Check ranges and relations (factor >= 1, 1 <= min-replicas <= factor,
+ * listen is HOST:PORT, sector ids valid and distinct, ...) of a
+ * configuration built or changed in code.  The loaders already do this.
+ * GV_EINVAL with a message naming the key.
+ */
+int gv_config_validate(const gv_config *c);
+
+/* 1 when a and b hold the same settings. */
+int gv_config_equal(const gv_config *a, const gv_config *b);
+
+#define GV_CONFIG_DUMP_REDACT 0x1 /* print auth-token as a comment, not its value */
+
+/*
+ * The effective configuration as HOCON text listing every key, which
+ * gv_config_load_string reads back to an equal configuration (unless
+ * GV_CONFIG_DUMP_REDACT hid a token).  *out is a NUL-terminated string the
+ * caller frees with free(); NULL on failure (GV_ENOMEM).
+ */
+int gv_config_dump(char **out, const gv_config *c, unsigned flags);
+
+/* The placement settings of graviton.replication. */
+void gv_config_placement(gv_placement_opts *out, const gv_config *c);
+
+/*
+ * The registration record for sector i: kind "fs", the path resolved
+ * against data_dir (NULL: c->data_dir) when the entry has none, healthy,
+ * active.  GV_EINVAL when i is out of range or the path does not fit.
+ */
+int gv_config_sector_info(gv_sector_info *out, const gv_config *c, size_t i,
+                          const char *data_dir);
+
+/*
+ * Split "HOST:PORT" ("[v6]:PORT" for IPv6) into host (NUL-terminated, at
+ * most host_cap - 1 bytes) and port (1..65535).  GV_EINVAL with a message
+ * otherwise.
+ */
+int gv_config_parse_listen(char *host, size_t host_cap, unsigned *port, const char *listen);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,253 @@
+/*
+ * cmd_repair.c - `graviton repair`: restore every key to its factor.
+ */
+#include <signal.h>
+#include <time.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "cli/progress.h"
+
+static volatile int stop_flag;
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	stop_flag = 1;
+}
+
+static void help(void)
+{
+	printf("usage: graviton repair [--once] [--dry-run] [--json] [--parallel-jobs N]\n"
+	       "                       [--batch-size N] [--max-bytes-per-second SIZE]\n"
+	       "                       [--interval DURATION]\n"
+	       "\n"
+	       "Find keys below their replication factor (fewest healthy copies first),\n"
+	       "copy them from a healthy replica to sectors chosen by the placement\n"
+	       "strategy, verify every copy, then drop the bad copies.  Keys above the\n"
+	       "factor lose their surplus; keys that break their rack/zone constraint\n"
+	       "move a copy.  A key with no healthy replica is reported as lost.\n"
+	       "\n"
+	       "  --once                  one run, then exit (default: repeat every interval\n"
+	       "                          until interrupted)\n"
+	       "  --dry-run               print the plan (key, healthy count, source, targets,\n"
+	       "                          bytes) and change nothing\n"
+	       "  --json                  one JSON object per job, then the summary\n"
+	       "  --parallel-jobs N       concurrent jobs (default 4)\n"
+	       "  --batch-size N          keys read from the index at a time (default 100)\n"
+	       "  --max-bytes-per-second SIZE   bandwidth limit, e.g. 50MB (default unlimited)\n"
+	       "  --interval DURATION     pause between runs without --once (default 5 minutes)\n"
+	       "\n"
+	       "Exit status: 0 all good, 69 some key is lost, 75 some job failed.\n");
+}
+
+typedef struct ctx {
+	int json;
+	int dry_run;
+	cli_progress prog;
+} ctx;
+
+static void on_progress(uint64_t b, uint64_t bt, uint64_t j, uint64_t jt, void *payload)
+{
+	ctx *c = payload;
+
+	cli_progress_update(&c->prog, b, bt, j, jt);
+}
+
+static void print_ids(char ids[][GV_ID_MAX], int n)
+{
+	int i;
+
+	for (i = 0; i < n; i++)
+		printf("%s%s", i ? "," : "", ids[i]);
+	if (n == 0)
+		printf("-");
+}
+
+static void on_event(const gv_repair_event *ev, void *payload)
+{
+	ctx *c = payload;
+	char kbuf[GV_KEY_BUFSIZE];
+	int i;
+
+	gv_key_format(kbuf, &ev->key);
+	if (c->json) {
+		json_t *o = json_object(), *t = json_array(), *rm = json_array();
+
+		for (i = 0; i < ev->ntargets; i++)
+			json_array_append_new(t, json_string(ev->targets[i]));
+		for (i = 0; i < ev->nremoved; i++)
+			json_array_append_new(rm, json_string(ev->removed[i]));
+		json_object_set_new(o, "event", json_string("job"));
+		json_object_set_new(o, "action", json_string(gv_repair_action_name(ev->action)));
+		json_object_set_new(o, "phase", json_string(ev->phase == GV_REPAIR_PLANNED ? "planned"
+		                                            : ev->phase == GV_REPAIR_DONE  ? "done"
+		                                                                           : "failed"));
+		json_object_set_new(o, "key", json_string(kbuf));
+		json_object_set_new(o, "healthy", json_integer(ev->healthy));
+		json_object_set_new(o, "target", json_integer(ev->target));
+		json_object_set_new(o, "source", ev->source[0] ? json_string(ev->source) : json_null());
+		json_object_set_new(o, "targets", t);
+		json_object_set_new(o, "removed", rm);
+		json_object_set_new(o, "bytes", json_integer((json_int_t)ev->bytes));
+		json_object_set_new(o, "resumed_bytes", json_integer((json_int_t)ev->resumed_bytes));
+		if (ev->phase == GV_REPAIR_FAILED) {
+			json_object_set_new(o, "error", json_string(gv_error_name(ev->error)));
+			json_object_set_new(o, "message", json_string(ev->message ? ev->message : ""));
+		}
+		cli_progress_done(&c->prog);
+		json_dumpf(o, stdout, JSON_COMPACT | JSON_PRESERVE_ORDER);
+		fputc('\n', stdout);
+		json_decref(o);
+		return;
+	}
+	if (ev->phase == GV_REPAIR_DONE && !c->dry_run)
+		return; /* the summary tells; failures and lost keys are listed */
+	cli_progress_done(&c->prog);
+	printf("%-7s %-8s %s healthy=%d/%d source=%s targets=", ev->phase == GV_REPAIR_FAILED ? "FAILED" : "plan",
+	       gv_repair_action_name(ev->action), kbuf, ev->healthy, ev->target,
+	       ev->source[0] ? ev->source : "-");
+	print_ids((char(*)[GV_ID_MAX])ev->targets, ev->ntargets);
+	printf(" remove=");
+	print_ids((char(*)[GV_ID_MAX])ev->removed, ev->nremoved);
+	printf(" bytes=%llu", (unsigned long long)ev->bytes);
+	if (ev->phase == GV_REPAIR_FAILED)
+		printf(" error=%s: %s", gv_error_name(ev->error), ev->message ? ev->message : "");
+	printf("\n");
+}
+
+static void print_summary(const gv_repair_summary *s, int json, int dry_run)
+{
+	char bbuf[32];
+	double secs = (double)s->duration_ms / 1000.0;
+
+	if (json) {
+		json_t *o = json_pack("{s:s, s:b, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:f}",
+		                      "event", "summary", "dry_run", dry_run,
+		                      "keys_scanned", (json_int_t)s->keys_scanned,
+		                      "keys_needing_repair", (json_int_t)s->keys_needing_repair,
+		                      "keys_repaired", (json_int_t)s->keys_repaired,
+		                      "replicas_written", (json_int_t)s->replicas_written,
+		                      "replicas_removed", (json_int_t)s->replicas_removed,
+		                      "bytes_copied", (json_int_t)s->bytes_copied,
+		                      "lost", (json_int_t)s->lost, "failed", (json_int_t)s->failed,
+		                      "duration_s", secs);
+		json_dumpf(o, stdout, JSON_COMPACT | JSON_PRESERVE_ORDER);
+		fputc('\n', stdout);
+		json_decref(o);
+		fflush(stdout);
+		return;
+	}
+	printf("%s: scanned %llu keys, %llu needing repair, %llu %s, %llu replicas written, "
+	       "%llu removed, %s copied, %llu lost, %llu failed, %.1f s\n",
+	       dry_run ? "repair plan" : "repair", (unsigned long long)s->keys_scanned,
+	       (unsigned long long)s->keys_needing_repair, (unsigned long long)s->keys_repaired,
+	       dry_run ? "planned" : "repaired", (unsigned long long)s->replicas_written,
+	       (unsigned long long)s->replicas_removed, gv_size_format(bbuf, sizeof(bbuf), s->bytes_copied),
+	       (unsigned long long)s->lost, (unsigned long long)s->failed, secs);
+	fflush(stdout);
+}
+
+static int parse_count(unsigned *out, const char *name, const char *v)
+{
+	char *end;
+	long x = strtol(v, &end, 10);
+
+	if (!*v || *end || x < 1 || x > 1024) {
+		cli_err("invalid %s '%s': expected a whole number from 1 to 1024", name, v);
+		return -1;
+	}
+	*out = (unsigned)x;
+	return 0;
+}
+
+int cmd_repair(cli_globals *g, int argc, char **argv)
+{
+	gv_repair_opts o = GV_REPAIR_OPTS_INIT;
+	gv_repair_summary s;
+	uint64_t interval_ms = 5 * 60 * 1000;
+	gv_store *st = NULL;
+	int i, once = 0, rc, err;
+	ctx c;
+
+	memset(&c, 0, sizeof(c));
+	if (cli_wants_help(argc, argv)) {
+		help();
+		return 0;
+	}
+	for (i = 1; i < argc; i++) {
+		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+
+		if (strcmp(a, "--once") == 0) {
+			once = 1;
+		} else if (strcmp(a, "--dry-run") == 0) {
+			o.dry_run = 1;
+		} else if (strcmp(a, "--json") == 0) {
+			c.json = 1;
+		} else if (strcmp(a, "--parallel-jobs") == 0 && v) {
+			if (parse_count(&o.parallel_jobs, a, v) < 0)
+				return EXIT_USAGE;
+			i++;
+		} else if (strcmp(a, "--batch-size") == 0 && v) {
+			if (parse_count(&o.batch_size, a, v) < 0)
+				return EXIT_USAGE;
+			i++;
+		} else if (strcmp(a, "--max-bytes-per-second") == 0 && v) {
+			if (gv_size_parse(&o.max_bytes_per_second, v) < 0) {
+				cli_err("--max-bytes-per-second: %s", gv_error_last());
+				return EXIT_USAGE;
+			}
+			i++;
+		} else if (strcmp(a, "--interval") == 0 && v) {
+			if (gv_duration_parse(&interval_ms, v) < 0 || interval_ms == 0) {
+				cli_err("--interval: %s", gv_error_last());
+				return EXIT_USAGE;
+			}
+			i++;
+		} else {
+			cli_err("repair: unexpected argument '%s' (see 'graviton repair --help')", a);
+			return EXIT_USAGE;
+		}
+	}
+	if (o.dry_run)
+		once = 1;
+	c.dry_run = o.dry_run;
+	o.on_event = on_event;
+	o.on_progress = on_progress;
+	o.payload = &c;
+	o.cancel = &stop_flag;
+	signal(SIGINT, on_signal);
+	signal(SIGTERM, on_signal);
+	if ((rc = cli_open_store(g, &st, 0)) != 0)
+		return rc;
+	do {
+		cli_progress_init(&c.prog, "repair", g->quiet || c.json);
+		err = gv_repair_run(st, &o, &s);
+		cli_progress_done(&c.prog);
+		if (err < 0 && err != GV_ECANCELED) {
+			rc = cli_fail(err, "repair");
+			break;
+		}
+		print_summary(&s, c.json, o.dry_run);
+		rc = s.lost ? EXIT_UNAVAILABLE : s.failed ? EXIT_TEMPFAIL : 0;
+		if (err == GV_ECANCELED) {
+			cli_err("repair: interrupted; the next run resumes");
+			rc = rc ? rc : EXIT_TEMPFAIL;
+			break;
+		}
+		if (!once) {
+			uint64_t waited = 0;
+
+			while (!stop_flag && waited < interval_ms) {
+				struct timespec ts = { 0, 100000000L };
+
+				nanosleep(&ts, NULL);
+				waited += 100;
+			}
+		}
+	} while (!once && !stop_flag);
+	gv_store_free(st);
+	return rc;
+}

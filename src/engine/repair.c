@@ -1,0 +1,1122 @@
+/*
+ * repair.c - gap detection, risk-ordered parallel repair, resumable copies,
+ * surplus trimming, the repair daemon.
+ *
+ * Map:
+ *   classify()       one key's state from its replica rows
+ *   scan()           walk the index in batches with the blobs_next cursor
+ *   run_copy()       a COPY job: pick targets, stream from the best source,
+ *                    record, then drop the bad copies
+ *   copy_to()        one resumable, verified copy into one target
+ *   run_tidy()       TRIM / MOVE / CLEANUP for keys at or above the factor
+ *   gv_repair_run()  survey, copy passes (fewest healthy first), tidy pass
+ *
+ * Crash safety: a new replica is recorded only once committed; a large copy
+ * first records an intent row with empty ranges, then the ranges it has
+ * made durable, so a crash leaves a row the next run resumes (or drops,
+ * deleting its bytes first).  Bad copies lose their row before their bytes.
+ */
+#include <errno.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/digest.h"
+#include "core/log.h"
+#include "engine/store.h"
+#include "engine/workq.h"
+
+#define COPY_BUF (1u << 20)
+/* Copies larger than this record their progress and can resume. */
+#define RESUME_MIN (64ull << 20)
+/* A resumable copy syncs and records its ranges this often. */
+#define RESUME_STEP (64ull << 20)
+
+enum { JOB_COPY, JOB_TIDY };
+
+typedef struct job {
+	gv_key key;
+	int kind;
+	int64_t age;    /* newest verification among healthy replicas */
+} job;
+
+typedef struct run {
+	gv_store *st;
+	gv_repair_opts o;
+	gv_placement_opts popt;
+	int64_t t0;
+
+	pthread_mutex_t mu;          /* guards sum, the progress fields, events */
+	gv_repair_summary sum;
+	uint64_t bytes_total, jobs_total, bytes_done, jobs_done;
+
+	pthread_mutex_t lim_mu;      /* guards lim_next */
+	double lim_next;             /* monotonic seconds when the next byte may go */
+} run;
+
+/* What one key looks like. */
+typedef struct keystate {
+	gv_replica *reps;
+	size_t n;
+	size_t healthy[GV_REPAIR_MAX_TARGETS * 2], nh;   /* indices into reps */
+	size_t partial[GV_REPAIR_MAX_TARGETS * 2], np;   /* resumable copies */
+	size_t bad[GV_REPAIR_MAX_TARGETS * 2], nb;       /* everything else */
+	int64_t age;
+} keystate;
+
+const char *gv_repair_action_name(gv_repair_action a)
+{
+	switch (a) {
+	case GV_REPAIR_COPY: return "copy";
+	case GV_REPAIR_TRIM: return "trim";
+	case GV_REPAIR_MOVE: return "move";
+	case GV_REPAIR_CLEANUP: return "cleanup";
+	case GV_REPAIR_LOST: return "lost";
+	}
+	return "?";
+}
+
+static double mono_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Token bucket over all workers: wait until n more bytes may be written. */
+static void limit(run *r, size_t n)
+{
+	double now, at;
+
+	if (!r->o.max_bytes_per_second)
+		return;
+	pthread_mutex_lock(&r->lim_mu);
+	now = mono_now();
+	at = r->lim_next > now ? r->lim_next : now;
+	r->lim_next = at + (double)n / (double)r->o.max_bytes_per_second;
+	pthread_mutex_unlock(&r->lim_mu);
+	if (at > now) {
+		struct timespec ts;
+		double d = at - now;
+
+		ts.tv_sec = (time_t)d;
+		ts.tv_nsec = (long)((d - (double)ts.tv_sec) * 1e9);
+		while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+			;
+	}
+}
+
+static int cancelled(const run *r)
+{
+	return r->o.cancel && *r->o.cancel;
+}
+
+static int sector_eligible(const gv_sector_info *sectors, size_t n, const char *id)
+{
+	long i = gv_placement_find(sectors, n, id);
+
+	return i >= 0 && sectors[i].healthy && sectors[i].state == GV_SECTOR_ACTIVE;
+}
+
+static void classify(keystate *ks, gv_replica *reps, size_t n, const gv_sector_info *sectors,
+                     size_t nsectors)
+{
+	size_t i;
+
+	memset(ks, 0, sizeof(*ks));
+	ks->reps = reps;
+	ks->n = n;
+	for (i = 0; i < n; i++) {
+		gv_replica *rp = &reps[i];
+
+		if (gv_replica_effective_health(rp, sectors, nsectors, NULL, 0)) {
+			if (ks->nh < GV_REPAIR_MAX_TARGETS * 2)
+				ks->healthy[ks->nh++] = i;
+			if (rp->last_verified > ks->age)
+				ks->age = rp->last_verified;
+		} else if (rp->healthy && !gv_rangeset_is_full(&rp->ranges, rp->key.size) &&
+		           sector_eligible(sectors, nsectors, rp->sector)) {
+			if (ks->np < GV_REPAIR_MAX_TARGETS * 2)
+				ks->partial[ks->np++] = i;
+		} else if (ks->nb < GV_REPAIR_MAX_TARGETS * 2) {
+			ks->bad[ks->nb++] = i;
+		}
+	}
+}
+
+/* Does the healthy set break the strategy's constraint? */
+static int misplaced(const run *r, const keystate *ks, const gv_sector_info *sectors,
+                     size_t nsectors)
+{
+	const char *ids[GV_REPAIR_MAX_TARGETS * 2];
+	gv_placement_report rep;
+	size_t i;
+
+	if (r->popt.strategy == GV_STRATEGY_SIMPLE || ks->nh == 0)
+		return 0;
+	for (i = 0; i < ks->nh; i++)
+		ids[i] = ks->reps[ks->healthy[i]].sector;
+	return gv_placement_check(&rep, &r->popt, sectors, nsectors, ids, ks->nh) < 0;
+}
+
+static void emit(run *r, gv_repair_event *ev, int ok_job)
+{
+	pthread_mutex_lock(&r->mu);
+	if (r->o.on_event)
+		r->o.on_event(ev, r->o.payload);
+	pthread_mutex_unlock(&r->mu);
+	(void)ok_job;
+}
+
+static void event_init(gv_repair_event *ev, const run *r, gv_repair_action a, const gv_key *key,
+                       int healthy)
+{
+	memset(ev, 0, sizeof(*ev));
+	ev->action = a;
+	ev->phase = r->o.dry_run ? GV_REPAIR_PLANNED : GV_REPAIR_DONE;
+	ev->key = *key;
+	ev->healthy = healthy;
+	ev->target = r->popt.factor;
+}
+
+static void event_fail(gv_repair_event *ev, int err, const char *msg)
+{
+	ev->phase = GV_REPAIR_FAILED;
+	ev->error = err;
+	ev->message = msg;
+}
+
+/* Drop one replica: index row first, then bytes (partial rows: bytes first,
+ * since the index never counted on them and a row left behind is retried). */
+static void drop_replica(run *r, const gv_replica *rp, int partial)
+{
+	gv_index *ix = r->st->ix;
+	gv_sector *s = gv_store_sector_handle(r->st, rp->sector, NULL, 0);
+	char kbuf[GV_KEY_BUFSIZE];
+	int err;
+
+	if (partial && s) {
+		err = gv_sector_del(s, &rp->key);
+		if (err < 0 && err != GV_ENOTFOUND)
+			return;
+	}
+	err = ix->ops->replica_remove(ix, &rp->key, rp->sector);
+	if (err < 0 && err != GV_ENOTFOUND) {
+		gv_warn("event=repair_drop_failed key=%s sector=%s error=\"%s\"",
+		        gv_key_format(kbuf, &rp->key), rp->sector, gv_error_last());
+		return;
+	}
+	if (!partial && s) {
+		err = gv_sector_del(s, &rp->key);
+		if (err < 0 && err != GV_ENOTFOUND)
+			gv_debug("event=repair_delete_failed key=%s sector=%s error=\"%s\"",
+			         gv_key_format(kbuf, &rp->key), rp->sector, gv_error_last());
+	}
+	pthread_mutex_lock(&r->mu);
+	r->sum.replicas_removed++;
+	pthread_mutex_unlock(&r->mu);
+}
+
+static int record_full(gv_index *ix, const gv_key *key, const char *sector)
+{
+	gv_replica rp;
+	int err;
+
+	memset(&rp, 0, sizeof(rp));
+	rp.key = *key;
+	snprintf(rp.sector, sizeof(rp.sector), "%s", sector);
+	gv_rangeset_init(&rp.ranges);
+	if ((err = gv_rangeset_add(&rp.ranges, 0, key->size)) < 0)
+		return err;
+	rp.healthy = 1;
+	rp.last_verified = gv_now_ms();
+	rp.has_checksum = 1;
+	memcpy(rp.checksum, key->digest, GV_DIGEST_LEN);
+	err = ix->ops->replica_put(ix, &rp);
+	gv_rangeset_free(&rp.ranges);
+	return err;
+}
+
+static int record_ranges(gv_index *ix, const gv_key *key, const char *sector, uint64_t upto,
+                         int create)
+{
+	gv_rangeset rs = GV_RANGESET_INIT;
+	int err;
+
+	if ((err = gv_rangeset_add(&rs, 0, upto)) < 0)
+		return err;
+	if (create) {
+		gv_replica rp;
+
+		memset(&rp, 0, sizeof(rp));
+		rp.key = *key;
+		snprintf(rp.sector, sizeof(rp.sector), "%s", sector);
+		rp.ranges = rs;
+		rp.healthy = 1;
+		err = ix->ops->replica_put(ix, &rp);
+	} else {
+		err = ix->ops->replica_set_ranges(ix, key, sector, &rs);
+	}
+	gv_rangeset_free(&rs);
+	return err;
+}
+
+/* Hash a committed blob; 0 when it matches its key. */
+static int verify_committed(gv_sector *s, const gv_key *key, char *buf)
+{
+	gv_sector_reader *rd = NULL;
+	gv_sha256 *h = NULL;
+	uint8_t d[GV_DIGEST_LEN];
+	uint64_t total = 0;
+	int err;
+
+	if ((err = gv_sha256_new(&h)) < 0)
+		return err;
+	if ((err = gv_sector_reader_open(&rd, s, key, 0, UINT64_MAX)) < 0)
+		goto out;
+	for (;;) {
+		ssize_t n = gv_sector_reader_read(rd, buf, COPY_BUF);
+
+		if (n < 0) {
+			err = (int)n;
+			goto out;
+		}
+		if (n == 0)
+			break;
+		gv_sha256_update(h, buf, (size_t)n);
+		total += (uint64_t)n;
+	}
+	gv_sha256_final(h, d);
+	if (total != key->size || memcmp(d, key->digest, GV_DIGEST_LEN) != 0)
+		err = gv_error_set(GV_ECORRUPT, "checksum mismatch after a resumed copy");
+out:
+	gv_sector_reader_close(rd);
+	gv_sha256_free(h);
+	return err;
+}
+
+enum { SRC_OK = 0, SRC_READ_ERR = 1, SRC_MISMATCH = 2, DST_ERR = 3 };
+
+/*
+ * Stream `src` into w: hash [0, keep) without writing (those bytes are in
+ * w already), then hash and write [keep, size).  For a resumable copy, sync
+ * and record the durable prefix every RESUME_STEP bytes.
+ */
+static int copy_from(run *r, gv_sector *src, gv_sector_writer *w, const gv_key *key,
+                     uint64_t keep, const char *target, int resumable, char *buf,
+                     uint64_t *written)
+{
+	gv_sector_reader *rd = NULL;
+	gv_sha256 *h = NULL;
+	uint8_t d[GV_DIGEST_LEN];
+	uint64_t pos = 0, last_sync = w->offset;
+	int rc = SRC_OK, err;
+
+	if (gv_sha256_new(&h) < 0)
+		return DST_ERR;
+	if (gv_sector_reader_open(&rd, src, key, 0, UINT64_MAX) < 0) {
+		rc = SRC_READ_ERR;
+		goto out;
+	}
+	while (pos < key->size) {
+		ssize_t n = gv_sector_reader_read(rd, buf, COPY_BUF);
+
+		if (n < 0 || (n == 0 && pos < key->size)) {
+			if (n == 0)
+				gv_error_set(GV_ECORRUPT, "size mismatch: source ended at byte %llu",
+				             (unsigned long long)pos);
+			rc = SRC_READ_ERR;
+			goto out;
+		}
+		gv_sha256_update(h, buf, (size_t)n);
+		if (pos + (uint64_t)n > keep) {
+			uint64_t skip = pos < keep ? keep - pos : 0;
+			size_t len = (size_t)((uint64_t)n - skip);
+
+			limit(r, len);
+			if ((err = gv_sector_writer_write(w, buf + skip, len)) < 0) {
+				rc = DST_ERR;
+				goto out;
+			}
+			*written += len;
+			pthread_mutex_lock(&r->mu);
+			r->bytes_done += len;
+			pthread_mutex_unlock(&r->mu);
+		}
+		pos += (uint64_t)n;
+		if (resumable && w->offset - last_sync >= RESUME_STEP && w->offset < key->size) {
+			if (gv_sector_writer_sync(w) < 0 ||
+			    record_ranges(r->st->ix, key, target, w->offset, 0) < 0) {
+				rc = DST_ERR;
+				goto out;
+			}
+			last_sync = w->offset;
+		}
+		if (cancelled(r)) {
+			rc = DST_ERR;
+			gv_error_set(GV_ECANCELED, "cancelled");
+			goto out;
+		}
+	}
+	gv_sha256_final(h, d);
+	if (memcmp(d, key->digest, GV_DIGEST_LEN) != 0) {
+		gv_error_set(GV_ECORRUPT, "checksum mismatch");
+		rc = SRC_MISMATCH;
+	}
+out:
+	gv_sector_reader_close(rd);
+	gv_sha256_free(h);
+	return rc;
+}
+
+/*
+ * Copy key into `target` from the first source that works.  `row` is the
+ * target's existing (partial) replica row or NULL.  Returns 0 once the copy
+ * is committed and recorded.
+ */
+static int copy_to(run *r, const gv_key *key, char srcs[][GV_ID_MAX], size_t nsrc,
+                   const char *target, const gv_replica *row, uint64_t *written,
+                   uint64_t *resumed, char *buf)
+{
+	gv_store *st = r->st;
+	gv_sector *dst = gv_store_sector_handle(st, target, NULL, 0);
+	gv_sector_writer *w = NULL;
+	int resumable = key->size >= RESUME_MIN;
+	uint64_t keep = 0;
+	size_t i;
+	int err, rc;
+
+	if (!dst)
+		return gv_error_set(GV_EIO, "target sector %s is not available", target);
+	if (resumable) {
+		uint64_t rec = 0;
+
+		if (row && row->ranges.n > 0 && row->ranges.r[0].start == 0)
+			rec = row->ranges.r[0].end;
+		if (!row && (err = record_ranges(st->ix, key, target, 0, 1)) < 0)
+			return err;
+		if ((err = gv_sector_writer_open(&w, dst, key, GV_WRITE_RESUME)) < 0)
+			return err;
+		/* Trust only what the index recorded as durable. */
+		keep = w->offset < rec ? w->offset : rec;
+		if (keep < w->offset && (err = gv_sector_writer_truncate(w, keep)) < 0) {
+			gv_sector_writer_abort(w, 0);
+			w = NULL;
+			if ((err = gv_sector_writer_open(&w, dst, key, GV_WRITE_RESUME)) < 0)
+				return err;
+			keep = 0;
+			if (w->offset && (err = gv_sector_writer_truncate(w, 0)) < 0)
+				goto fail;
+		}
+		*resumed = keep;
+	} else if ((err = gv_sector_writer_open(&w, dst, key, 0)) < 0) {
+		return err;
+	}
+
+	for (i = 0; i < nsrc; i++) {
+		gv_sector *src = gv_store_sector_handle(st, srcs[i], NULL, 0);
+		char reason[GV_REASON_MAX];
+
+		if (!src)
+			continue;
+		rc = copy_from(r, src, w, key, w->offset, target, resumable, buf, written);
+		if (rc == SRC_OK)
+			break;
+		if (rc == DST_ERR) {
+			err = gv_error_last()[0] && strstr(gv_error_last(), "cancelled") ? GV_ECANCELED
+			                                                                : GV_EIO;
+			goto fail;
+		}
+		snprintf(reason, sizeof(reason), "%s",
+		         rc == SRC_MISMATCH ? "checksum mismatch" : gv_error_last());
+		gv_store_mark_unhealthy(st, key, srcs[i], reason);
+		if (rc == SRC_MISMATCH && (err = gv_sector_writer_truncate(w, 0)) < 0)
+			goto fail;
+		/* A read error keeps what was written: the next source goes on
+		 * from there and the digest still covers every byte. */
+	}
+	if (i == nsrc) {
+		err = gv_error_set(GV_ENO_HEALTHY_SOURCE, "NoHealthySource: no source could be read");
+		goto fail;
+	}
+	err = gv_sector_writer_commit(w, key);
+	w = NULL;
+	if (err < 0)
+		goto fail;
+	if (keep > 0 && (err = verify_committed(dst, key, buf)) < 0) {
+		gv_sector_del(dst, key);
+		goto fail_row;
+	}
+	if ((err = record_full(st->ix, key, target)) < 0) {
+		gv_sector_del(dst, key);
+		return err;
+	}
+	return 0;
+
+fail:
+	if (w)
+		gv_sector_writer_abort(w, resumable && err == GV_ECANCELED);
+	if (err == GV_ECANCELED)
+		return err;
+fail_row:
+	if (resumable) {
+		char msg[512];
+
+		snprintf(msg, sizeof(msg), "%s", gv_error_last());
+		gv_sector_del(dst, key);
+		st->ix->ops->replica_remove(st->ix, key, target);
+		gv_error_set(err, "%s", msg);
+	}
+	return err;
+}
+
+static int cmp_verified_desc(const void *a, const void *b, void *reps)
+{
+	const gv_replica *ra = &((gv_replica *)reps)[*(const size_t *)a];
+	const gv_replica *rb = &((gv_replica *)reps)[*(const size_t *)b];
+
+	if (ra->last_verified != rb->last_verified)
+		return ra->last_verified > rb->last_verified ? -1 : 1;
+	return strcmp(ra->sector, rb->sector);
+}
+
+/* Load a key's rows and the sectors; classify. */
+static int load_key(run *r, const gv_key *key, keystate *ks, gv_sector_info **sectors,
+                    size_t *nsectors)
+{
+	gv_index *ix = r->st->ix;
+	gv_replica *reps = NULL;
+	size_t n = 0;
+	int err;
+
+	*sectors = NULL;
+	if ((err = ix->ops->replicas_find(ix, key, &reps, &n)) < 0)
+		return err;
+	if ((err = ix->ops->sector_list(ix, sectors, nsectors)) < 0) {
+		gv_replicas_free(reps, n);
+		return err;
+	}
+	classify(ks, reps, n, *sectors, *nsectors);
+	qsort_r(ks->healthy, ks->nh, sizeof(size_t), cmp_verified_desc, reps);
+	return 0;
+}
+
+/* Drop the bad rows (and unused partials) of a key now at its factor. */
+static int cleanup(run *r, keystate *ks, const char (*keep)[GV_ID_MAX], size_t nkeep,
+                   gv_repair_event *ev)
+{
+	size_t i, j;
+	int n = 0;
+
+	for (i = 0; i < ks->nb; i++) {
+		const gv_replica *rp = &ks->reps[ks->bad[i]];
+
+		if (!r->o.dry_run)
+			drop_replica(r, rp, !gv_rangeset_is_full(&rp->ranges, rp->key.size));
+		if (ev->nremoved < GV_REPAIR_MAX_TARGETS)
+			snprintf(ev->removed[ev->nremoved++], GV_ID_MAX, "%s", rp->sector);
+		n++;
+	}
+	for (i = 0; i < ks->np; i++) {
+		const gv_replica *rp = &ks->reps[ks->partial[i]];
+
+		for (j = 0; j < nkeep; j++)
+			if (strcmp(keep[j], rp->sector) == 0)
+				break;
+		if (j < nkeep)
+			continue;
+		if (!r->o.dry_run)
+			drop_replica(r, rp, 1);
+		if (ev->nremoved < GV_REPAIR_MAX_TARGETS)
+			snprintf(ev->removed[ev->nremoved++], GV_ID_MAX, "%s", rp->sector);
+		n++;
+	}
+	return n;
+}
+
+static void count_job(run *r, int ok, int lost)
+{
+	pthread_mutex_lock(&r->mu);
+	r->jobs_done++;
+	if (lost)
+		r->sum.lost++;
+	else if (ok)
+		r->sum.keys_repaired++;
+	else
+		r->sum.failed++;
+	if (r->o.on_progress)
+		r->o.on_progress(r->bytes_done, r->bytes_total, r->jobs_done, r->jobs_total,
+		                 r->o.payload);
+	pthread_mutex_unlock(&r->mu);
+	pthread_mutex_lock(&r->st->stats_lock);
+	if (!r->o.dry_run) {
+		if (ok)
+			r->st->repair.jobs_completed++;
+		else if (!lost)
+			r->st->repair.jobs_failed++;
+	}
+	if (r->st->repair.queue_size > 0)
+		r->st->repair.queue_size--;
+	pthread_mutex_unlock(&r->st->stats_lock);
+}
+
+static void run_copy(run *r, const gv_key *key)
+{
+	gv_sector_info *sectors = NULL;
+	size_t nsectors = 0, i, npicks = 0;
+	char srcs[GV_REPAIR_MAX_TARGETS * 2][GV_ID_MAX];
+	char chosen[GV_REPAIR_MAX_TARGETS][GV_ID_MAX];
+	const gv_replica *chosen_row[GV_REPAIR_MAX_TARGETS];
+	const char *placed[GV_REPAIR_MAX_TARGETS * 3], *exclude[GV_REPAIR_MAX_TARGETS * 4];
+	size_t picks[GV_REPAIR_MAX_TARGETS], nplaced = 0, nexcl = 0, nchosen = 0;
+	char msg[512] = "";
+	gv_repair_event ev;
+	gv_placement_req req;
+	keystate ks;
+	char *buf = NULL;
+	int need, written = 0, err, perr = 0;
+
+	if ((err = load_key(r, key, &ks, &sectors, &nsectors)) < 0) {
+		event_init(&ev, r, GV_REPAIR_COPY, key, 0);
+		snprintf(msg, sizeof(msg), "%s", gv_error_last());
+		event_fail(&ev, err, msg);
+		emit(r, &ev, 0);
+		count_job(r, 0, 0);
+		return;
+	}
+	event_init(&ev, r, GV_REPAIR_COPY, key, (int)ks.nh);
+	if (ks.nh == 0) {
+		ev.action = GV_REPAIR_LOST;
+		event_fail(&ev, GV_ELOST, "no healthy replica left");
+		emit(r, &ev, 0);
+		count_job(r, 0, 1);
+		goto out;
+	}
+	need = r->popt.factor - (int)ks.nh;
+	if (need > GV_REPAIR_MAX_TARGETS)
+		need = GV_REPAIR_MAX_TARGETS;
+	for (i = 0; i < ks.nh; i++) {
+		snprintf(srcs[i], GV_ID_MAX, "%s", ks.reps[ks.healthy[i]].sector);
+		placed[nplaced++] = ks.reps[ks.healthy[i]].sector;
+	}
+	snprintf(ev.source, sizeof(ev.source), "%s", srcs[0]);
+
+	/* Resume interrupted copies whose sector still takes data and whose
+	 * failure domain is still new to this key. */
+	for (i = 0; i < ks.np && (int)nchosen < need; i++) {
+		const gv_replica *rp = &ks.reps[ks.partial[i]];
+		gv_placement_report before, after;
+		const char *with[GV_REPAIR_MAX_TARGETS * 3];
+		int fresh;
+
+		memcpy(with, placed, nplaced * sizeof(*with));
+		with[nplaced] = rp->sector;
+		gv_placement_check(&before, &r->popt, sectors, nsectors, placed, nplaced);
+		gv_placement_check(&after, &r->popt, sectors, nsectors, with, nplaced + 1);
+		fresh = r->popt.strategy == GV_STRATEGY_SIMPLE ||
+		        (r->popt.strategy == GV_STRATEGY_RACK_AWARE ? after.racks > before.racks
+		                                                    : after.zones > before.zones);
+		if (!fresh)
+			continue; /* dropped by the cleanup once the key is safe */
+		snprintf(chosen[nchosen], GV_ID_MAX, "%s", rp->sector);
+		chosen_row[nchosen++] = rp;
+		placed[nplaced++] = rp->sector;
+	}
+	/* Everything else holding a row is excluded as a target. */
+	for (i = 0; i < ks.n; i++) {
+		size_t j;
+		int in = 0;
+
+		for (j = 0; j < nplaced; j++)
+			if (strcmp(placed[j], ks.reps[i].sector) == 0)
+				in = 1;
+		if (!in)
+			exclude[nexcl++] = ks.reps[i].sector;
+	}
+	if ((int)nchosen < need) {
+		memset(&req, 0, sizeof(req));
+		req.key = key;
+		req.placed = placed;
+		req.nplaced = nplaced;
+		req.exclude = exclude;
+		req.nexclude = nexcl;
+		req.want = (size_t)need - nchosen;
+		perr = gv_placement_choose(picks, &npicks, &r->popt, sectors, nsectors, &req);
+		if (perr < 0)
+			snprintf(msg, sizeof(msg), "%s", gv_error_last());
+		for (i = 0; i < npicks; i++) {
+			snprintf(chosen[nchosen], GV_ID_MAX, "%s", sectors[picks[i]].id);
+			chosen_row[nchosen++] = NULL;
+		}
+	}
+	for (i = 0; i < nchosen; i++)
+		snprintf(ev.targets[ev.ntargets++], GV_ID_MAX, "%.63s", chosen[i]);
+	ev.bytes = key->size * nchosen;
+	if (nchosen == 0) {
+		event_fail(&ev, perr ? perr : GV_EINSUFFICIENT_SECTORS,
+		           msg[0] ? msg : "no eligible target sector");
+		emit(r, &ev, 0);
+		count_job(r, 0, 0);
+		goto out;
+	}
+	if (r->o.dry_run) {
+		if ((int)(ks.nh + nchosen) >= r->popt.factor)
+			cleanup(r, &ks, chosen, nchosen, &ev);
+		emit(r, &ev, 1);
+		count_job(r, 1, 0);
+		goto out;
+	}
+
+	buf = malloc(COPY_BUF);
+	if (!buf) {
+		event_fail(&ev, GV_ENOMEM, "out of memory");
+		emit(r, &ev, 0);
+		count_job(r, 0, 0);
+		goto out;
+	}
+	ev.bytes = 0;
+	err = 0;
+	for (i = 0; i < nchosen && !cancelled(r); i++) {
+		uint64_t w = 0, resumed = 0;
+		int e = copy_to(r, key, srcs, ks.nh, chosen[i], chosen_row[i], &w, &resumed, buf);
+
+		ev.bytes += w;
+		ev.resumed_bytes += resumed;
+		if (e < 0) {
+			err = e;
+			snprintf(msg, sizeof(msg), "target %s: %s", chosen[i], gv_error_last());
+			continue;
+		}
+		written++;
+	}
+	pthread_mutex_lock(&r->mu);
+	r->sum.replicas_written += (uint64_t)written;
+	r->sum.bytes_copied += ev.bytes;
+	pthread_mutex_unlock(&r->mu);
+	pthread_mutex_lock(&r->st->stats_lock);
+	r->st->repair.bytes_copied += ev.bytes;
+	pthread_mutex_unlock(&r->st->stats_lock);
+
+	if ((int)ks.nh + written >= r->popt.factor) {
+		/* Protected again: the bad copies can go (rows, then bytes). */
+		char kept[GV_REPAIR_MAX_TARGETS][GV_ID_MAX];
+		size_t nk = 0;
+
+		for (i = 0; i < nchosen; i++)
+			snprintf(kept[nk++], GV_ID_MAX, "%s", chosen[i]);
+		cleanup(r, &ks, kept, nk, &ev);
+	}
+	if (err < 0 || written == 0) {
+		event_fail(&ev, err < 0 ? err : GV_ERROR, msg[0] ? msg : "no copy succeeded");
+		emit(r, &ev, 0);
+		count_job(r, 0, 0);
+	} else {
+		emit(r, &ev, 1);
+		count_job(r, 1, 0);
+	}
+out:
+	free(buf);
+	free(sectors);
+	gv_replicas_free(ks.reps, ks.n);
+}
+
+/* TRIM surplus, MOVE out of a crowded domain, CLEANUP bad rows. */
+static void run_tidy(run *r, const gv_key *key)
+{
+	gv_sector_info *sectors = NULL;
+	size_t nsectors = 0, i;
+	const char *ids[GV_REPAIR_MAX_TARGETS * 2 + 1];
+	char msg[512] = "";
+	gv_repair_event ev;
+	keystate ks;
+	char *buf = NULL;
+	int err, ok = 1;
+
+	if ((err = load_key(r, key, &ks, &sectors, &nsectors)) < 0) {
+		event_init(&ev, r, GV_REPAIR_CLEANUP, key, 0);
+		snprintf(msg, sizeof(msg), "%s", gv_error_last());
+		event_fail(&ev, err, msg);
+		emit(r, &ev, 0);
+		count_job(r, 0, 0);
+		return;
+	}
+	event_init(&ev, r, GV_REPAIR_CLEANUP, key, (int)ks.nh);
+	if ((int)ks.nh < r->popt.factor) {
+		/* Changed since the scan: a copy pass will see it next run. */
+		count_job(r, 1, 0);
+		goto out;
+	}
+	for (i = 0; i < ks.nh; i++)
+		ids[i] = ks.reps[ks.healthy[i]].sector;
+
+	if ((int)ks.nh == r->popt.factor && misplaced(r, &ks, sectors, nsectors)) {
+		/* Add a copy in a new failure domain; the trim below then drops
+		 * one from the crowded domain. */
+		gv_placement_req req;
+		gv_placement_report before, after;
+		const char *excl[GV_REPAIR_MAX_TARGETS * 2];
+		char srcs[GV_REPAIR_MAX_TARGETS * 2][GV_ID_MAX];
+		size_t pick, npick = 0, ne = 0;
+
+		ev.action = GV_REPAIR_MOVE;
+		for (i = 0; i < ks.nb; i++)
+			excl[ne++] = ks.reps[ks.bad[i]].sector;
+		for (i = 0; i < ks.np; i++)
+			excl[ne++] = ks.reps[ks.partial[i]].sector;
+		memset(&req, 0, sizeof(req));
+		req.key = key;
+		req.placed = ids;
+		req.nplaced = ks.nh;
+		req.exclude = excl;
+		req.nexclude = ne;
+		req.want = 1;
+		gv_placement_choose(&pick, &npick, &r->popt, sectors, nsectors, &req);
+		gv_placement_check(&before, &r->popt, sectors, nsectors, ids, ks.nh);
+		if (npick == 1) {
+			ids[ks.nh] = sectors[pick].id;
+			gv_placement_check(&after, &r->popt, sectors, nsectors, ids, ks.nh + 1);
+		}
+		if (npick == 1 && (after.racks > before.racks || after.zones > before.zones)) {
+			snprintf(ev.source, sizeof(ev.source), "%s", ks.reps[ks.healthy[0]].sector);
+			snprintf(ev.targets[ev.ntargets++], GV_ID_MAX, "%s", sectors[pick].id);
+			ev.bytes = key->size;
+			if (!r->o.dry_run) {
+				uint64_t w = 0, resumed = 0;
+
+				for (i = 0; i < ks.nh; i++)
+					snprintf(srcs[i], GV_ID_MAX, "%s", ks.reps[ks.healthy[i]].sector);
+				buf = malloc(COPY_BUF);
+				err = buf ? copy_to(r, key, srcs, ks.nh, sectors[pick].id, NULL, &w,
+				                    &resumed, buf)
+				          : gv_error_set(GV_ENOMEM, "out of memory");
+				if (err < 0) {
+					snprintf(msg, sizeof(msg), "%s", gv_error_last());
+					ok = 0;
+				} else {
+					pthread_mutex_lock(&r->mu);
+					r->sum.replicas_written++;
+					r->sum.bytes_copied += w;
+					pthread_mutex_unlock(&r->mu);
+				}
+			}
+			if (ok) {
+				/* Re-read: the trim must see the new replica. */
+				free(sectors);
+				gv_replicas_free(ks.reps, ks.n);
+				sectors = NULL;
+				memset(&ks, 0, sizeof(ks));
+				if (!r->o.dry_run) {
+					if ((err = load_key(r, key, &ks, &sectors, &nsectors)) < 0) {
+						snprintf(msg, sizeof(msg), "%s", gv_error_last());
+						ok = 0;
+						goto report;
+					}
+					for (i = 0; i < ks.nh; i++)
+						ids[i] = ks.reps[ks.healthy[i]].sector;
+				} else {
+					/* Dry run: plan the trim as if the copy were made. */
+					if ((err = load_key(r, key, &ks, &sectors, &nsectors)) < 0)
+						goto report;
+					for (i = 0; i < ks.nh; i++)
+						ids[i] = ks.reps[ks.healthy[i]].sector;
+					ids[ks.nh] = ev.targets[0];
+					ks.nh++;
+				}
+			}
+		}
+	}
+
+	if (ok && (int)ks.nh > r->popt.factor) {
+		size_t out[GV_REPAIR_MAX_TARGETS * 2];
+		size_t nrem = ks.nh - (size_t)r->popt.factor;
+
+		if (ev.action == GV_REPAIR_CLEANUP)
+			ev.action = GV_REPAIR_TRIM;
+		if (gv_placement_trim(out, &r->popt, sectors, nsectors, ids, ks.nh, nrem) == 0) {
+			for (i = 0; i < nrem; i++) {
+				size_t h;
+
+				if (ev.nremoved < GV_REPAIR_MAX_TARGETS)
+					snprintf(ev.removed[ev.nremoved++], GV_ID_MAX, "%s", ids[out[i]]);
+				if (r->o.dry_run)
+					continue;
+				for (h = 0; h < ks.nh; h++)
+					if (ks.healthy[h] < ks.n &&
+					    strcmp(ks.reps[ks.healthy[h]].sector, ids[out[i]]) == 0)
+						drop_replica(r, &ks.reps[ks.healthy[h]], 0);
+			}
+		} else {
+			snprintf(msg, sizeof(msg), "%s", gv_error_last());
+			ok = 0;
+		}
+	}
+	if (ok)
+		cleanup(r, &ks, NULL, 0, &ev);
+report:
+	if (!ok)
+		event_fail(&ev, GV_ERROR, msg);
+	emit(r, &ev, ok);
+	count_job(r, ok, 0);
+out:
+	free(buf);
+	free(sectors);
+	gv_replicas_free(ks.reps, ks.n);
+}
+
+static void job_main(void *p, void *payload)
+{
+	job *j = p;
+	run *r = payload;
+
+	if (!cancelled(r)) {
+		if (j->kind == JOB_COPY)
+			run_copy(r, &j->key);
+		else
+			run_tidy(r, &j->key);
+	} else {
+		pthread_mutex_lock(&r->st->stats_lock);
+		if (r->st->repair.queue_size > 0)
+			r->st->repair.queue_size--;
+		pthread_mutex_unlock(&r->st->stats_lock);
+	}
+	free(j);
+}
+
+/* ---- scanning ------------------------------------------------------------ */
+
+enum { PASS_SURVEY, PASS_COPY, PASS_TIDY };
+
+static int cmp_job_age(const void *a, const void *b)
+{
+	const job *x = *(job *const *)a, *y = *(job *const *)b;
+
+	if (x->age != y->age)
+		return x->age < y->age ? -1 : 1;
+	return gv_key_cmp(&x->key, &y->key);
+}
+
+/*
+ * One pass over the index.  PASS_COPY queues keys with exactly `level`
+ * healthy replicas; PASS_TIDY keys at or above the factor that are over,
+ * misplaced or carry bad rows; PASS_SURVEY only counts.
+ */
+static int scan(run *r, int pass, int level, gv_workq *q)
+{
+	gv_index *ix = r->st->ix;
+	gv_sector_info *sectors = NULL;
+	size_t nsectors = 0;
+	gv_key after;
+	int have_after = 0, err = 0;
+	size_t batch = r->o.batch_size ? r->o.batch_size : 100;
+	job **jobs = calloc(batch, sizeof(*jobs));
+
+	if (!jobs)
+		return gv_error_set(GV_ENOMEM, "out of memory");
+	if ((err = ix->ops->sector_list(ix, &sectors, &nsectors)) < 0)
+		goto out;
+	for (;;) {
+		gv_blob_entry *e = NULL;
+		size_t n = 0, i, nj = 0;
+
+		if (cancelled(r)) {
+			err = GV_ECANCELED;
+			break;
+		}
+		if ((err = ix->ops->blobs_next(ix, have_after ? &after : NULL, batch, &e, &n)) < 0)
+			break;
+		if (n == 0) {
+			gv_blob_entries_free(e, n);
+			break;
+		}
+		for (i = 0; i < n; i++) {
+			keystate ks;
+			int h, over, mis;
+
+			classify(&ks, e[i].replicas, e[i].nreplicas, sectors, nsectors);
+			h = (int)ks.nh;
+			over = h > r->popt.factor;
+			mis = h >= r->popt.factor && misplaced(r, &ks, sectors, nsectors);
+			if (pass == PASS_SURVEY) {
+				r->sum.keys_scanned++;
+				if (h == 0) {
+					gv_repair_event ev;
+
+					event_init(&ev, r, GV_REPAIR_LOST, &e[i].key, 0);
+					event_fail(&ev, GV_ELOST, "no healthy replica left");
+					emit(r, &ev, 0);
+					r->sum.lost++;
+				} else if (h < r->popt.factor) {
+					r->sum.keys_needing_repair++;
+					r->jobs_total++;
+					r->bytes_total += e[i].key.size * (uint64_t)(r->popt.factor - h);
+				} else if (over || mis || ks.nb || ks.np) {
+					r->sum.keys_needing_repair++;
+					r->jobs_total++;
+					if (mis)
+						r->bytes_total += e[i].key.size;
+				}
+				continue;
+			}
+			if (pass == PASS_COPY ? h != level
+			                      : !(h >= r->popt.factor && (over || mis || ks.nb || ks.np)))
+				continue;
+			jobs[nj] = malloc(sizeof(**jobs));
+			if (!jobs[nj]) {
+				err = gv_error_set(GV_ENOMEM, "out of memory");
+				break;
+			}
+			jobs[nj]->key = e[i].key;
+			jobs[nj]->kind = pass == PASS_COPY ? JOB_COPY : JOB_TIDY;
+			jobs[nj]->age = ks.age;
+			nj++;
+		}
+		after = e[n - 1].key;
+		have_after = 1;
+		gv_blob_entries_free(e, n);
+		/* Within a batch, the oldest verified go first. */
+		qsort(jobs, nj, sizeof(*jobs), cmp_job_age);
+		for (i = 0; i < nj; i++) {
+			pthread_mutex_lock(&r->st->stats_lock);
+			r->st->repair.queue_size++;
+			pthread_mutex_unlock(&r->st->stats_lock);
+			gv_workq_push(q, jobs[i]);
+			jobs[i] = NULL;
+		}
+		if (err < 0)
+			break;
+	}
+out:
+	free(sectors);
+	free(jobs);
+	return err;
+}
+
+int gv_repair_run(gv_store *st, const gv_repair_opts *opts, gv_repair_summary *out)
+{
+	gv_workq *q = NULL;
+	run *r;
+	int err, level;
+	double dt;
+
+	memset(out, 0, sizeof(*out));
+	r = calloc(1, sizeof(*r));
+	if (!r)
+		return gv_error_set(GV_ENOMEM, "out of memory");
+	r->st = st;
+	if (opts)
+		r->o = *opts;
+	else
+		r->o = (gv_repair_opts)GV_REPAIR_OPTS_INIT;
+	pthread_mutex_lock(&st->lock);
+	r->popt = st->placement;
+	pthread_mutex_unlock(&st->lock);
+	pthread_mutex_init(&r->mu, NULL);
+	pthread_mutex_init(&r->lim_mu, NULL);
+	r->t0 = gv_now_ms();
+
+	gv_info("event=repair_start dry_run=%d parallel_jobs=%u", r->o.dry_run,
+	        r->o.parallel_jobs ? r->o.parallel_jobs : 4);
+	if ((err = scan(r, PASS_SURVEY, 0, NULL)) < 0)
+		goto out;
+	if (r->o.on_progress)
+		r->o.on_progress(0, r->bytes_total, 0, r->jobs_total, r->o.payload);
+	/* A dry run plans in one thread so the plan comes out in risk order. */
+	if ((err = gv_workq_new(&q, r->o.dry_run ? 1 : (r->o.parallel_jobs ? r->o.parallel_jobs : 4),
+	                        (r->o.parallel_jobs ? r->o.parallel_jobs : 4) * 2, job_main, r)) < 0)
+		goto out;
+	for (level = 1; level < r->popt.factor && err == 0; level++) {
+		err = scan(r, PASS_COPY, level, q);
+		gv_workq_wait(q);
+	}
+	if (err == 0) {
+		err = scan(r, PASS_TIDY, 0, q);
+		gv_workq_wait(q);
+	}
+out:
+	gv_workq_free(q);
+	r->sum.duration_ms = gv_now_ms() - r->t0;
+	dt = (double)r->sum.duration_ms / 1000.0;
+	pthread_mutex_lock(&st->stats_lock);
+	st->repair.queue_size = 0;
+	if (!r->o.dry_run) {
+		st->repair.runs++;
+		st->repair.last_run_ms = gv_now_ms();
+		st->repair.rate = dt > 0 ? (double)r->sum.bytes_copied / dt : 0;
+	}
+	pthread_mutex_unlock(&st->stats_lock);
+	*out = r->sum;
+	gv_info("event=repair_end scanned=%llu repaired=%llu written=%llu removed=%llu bytes=%llu "
+	        "lost=%llu failed=%llu ms=%lld",
+	        (unsigned long long)out->keys_scanned, (unsigned long long)out->keys_repaired,
+	        (unsigned long long)out->replicas_written, (unsigned long long)out->replicas_removed,
+	        (unsigned long long)out->bytes_copied, (unsigned long long)out->lost,
+	        (unsigned long long)out->failed, (long long)out->duration_ms);
+	pthread_mutex_destroy(&r->lim_mu);
+	pthread_mutex_destroy(&r->mu);
+	free(r);
+	return err;
+}
+
+void gv_repair_counters_get(gv_store *st, gv_repair_counters *out)
+{
+	pthread_mutex_lock(&st->stats_lock);
+	*out = st->repair;
+	pthread_mutex_unlock(&st->stats_lock);
+}
+
+void gv_repair_wake(gv_store *st)
+{
+	pthread_mutex_lock(&st->stats_lock);
+	st->repair_wake = 1;
+	pthread_cond_broadcast(&st->wake_cond);
+	pthread_mutex_unlock(&st->stats_lock);
+}
+
+void gv_repair_daemon(gv_store *st, const gv_repair_opts *opts, uint64_t interval_ms,
+                      volatile int *stop)
+{
+	gv_repair_opts o = opts ? *opts : (gv_repair_opts)GV_REPAIR_OPTS_INIT;
+
+	o.cancel = stop;
+	while (!*stop) {
+		gv_repair_summary sum;
+		struct timespec deadline;
+		int err = gv_repair_run(st, &o, &sum);
+
+		if (err < 0 && err != GV_ECANCELED)
+			gv_errlog("event=repair_run_failed error=\"%s\"", gv_error_last());
+		clock_gettime(CLOCK_MONOTONIC, &deadline);
+		deadline.tv_sec += (time_t)(interval_ms / 1000);
+		deadline.tv_nsec += (long)(interval_ms % 1000) * 1000000L;
+		if (deadline.tv_nsec >= 1000000000L) {
+			deadline.tv_sec++;
+			deadline.tv_nsec -= 1000000000L;
+		}
+		pthread_mutex_lock(&st->stats_lock);
+		while (!*stop && !st->repair_wake) {
+			struct timespec now, step;
+
+			clock_gettime(CLOCK_MONOTONIC, &now);
+			if (now.tv_sec > deadline.tv_sec ||
+			    (now.tv_sec == deadline.tv_sec && now.tv_nsec >= deadline.tv_nsec))
+				break;
+			/* Wake at least every 100 ms to notice *stop. */
+			step = now;
+			step.tv_nsec += 100000000L;
+			if (step.tv_nsec >= 1000000000L) {
+				step.tv_sec++;
+				step.tv_nsec -= 1000000000L;
+			}
+			if (step.tv_sec > deadline.tv_sec ||
+			    (step.tv_sec == deadline.tv_sec && step.tv_nsec > deadline.tv_nsec))
+				step = deadline;
+			pthread_cond_timedwait(&st->wake_cond, &st->stats_lock, &step);
+		}
+		st->repair_wake = 0;
+		pthread_mutex_unlock(&st->stats_lock);
+	}
+}
