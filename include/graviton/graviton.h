@@ -28,6 +28,7 @@
 #include "types.h"
 #include "placement.h"
 #include "repair.h"
+#include "scrub.h"
 
 #ifdef __cplusplus
 extern "C" {

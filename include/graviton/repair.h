@@ -135,8 +135,18 @@ void gv_repair_counters_get(gv_store *st, gv_repair_counters *out);
 void gv_repair_daemon(gv_store *st, const gv_repair_opts *opts, uint64_t interval_ms,
                       volatile int *stop);
 
-/* Ask a sleeping daemon to run now (e.g. a replica just turned bad). */
+/* Ask a sleeping daemon to run now. */
 void gv_repair_wake(gv_store *st);
+
+/*
+ * Queue one key for repair right away (read-repair: a get or a scrub just
+ * found a bad copy) and wake the daemon, which repairs queued keys before
+ * its next full scan.  Bounded: when full, the key waits for that scan.
+ */
+void gv_repair_enqueue(gv_store *st, const gv_key *key);
+
+/* Repair the queued keys now (what the daemon does on a wake-up). */
+int gv_repair_run_queued(gv_store *st, const gv_repair_opts *opts, gv_repair_summary *out);
 
 #ifdef __cplusplus
 }

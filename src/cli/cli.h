@@ -87,5 +87,6 @@ int cmd_status(cli_globals *g, int argc, char **argv);
 int cmd_placement(cli_globals *g, int argc, char **argv);
 int cmd_repair(cli_globals *g, int argc, char **argv);
 int cmd_index(cli_globals *g, int argc, char **argv);
+int cmd_scrub(cli_globals *g, int argc, char **argv);
 
 #endif

@@ -16,6 +16,7 @@ static const cli_command commands[] = {
 	{ "stat", cmd_stat, "show a blob's replicas and their health" },
 	{ "status", cmd_status, "show store-wide replication figures" },
 	{ "repair", cmd_repair, "restore every key to its replication factor" },
+	{ "scrub", cmd_scrub, "verify every replica's checksum" },
 	{ "index", cmd_index, "rebuild the replica index from the sectors (rebuild)" },
 	{ "placement", cmd_placement, "explain where a key's replicas sit (explain KEY)" },
 	{ NULL, NULL, NULL }

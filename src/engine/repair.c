@@ -27,6 +27,7 @@
 #include "core/digest.h"
 #include "core/log.h"
 #include "engine/store.h"
+#include "engine/limiter.h"
 #include "engine/workq.h"
 
 #define COPY_BUF (1u << 20)
@@ -53,8 +54,7 @@ typedef struct run {
 	gv_repair_summary sum;
 	uint64_t bytes_total, jobs_total, bytes_done, jobs_done;
 
-	pthread_mutex_t lim_mu;      /* guards lim_next */
-	double lim_next;             /* monotonic seconds when the next byte may go */
+	gv_limiter lim;
 } run;
 
 /* What one key looks like. */
@@ -79,35 +79,10 @@ const char *gv_repair_action_name(gv_repair_action a)
 	return "?";
 }
 
-static double mono_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-/* Token bucket over all workers: wait until n more bytes may be written. */
+/* Wait until n more bytes may be written under the run's limit. */
 static void limit(run *r, size_t n)
 {
-	double now, at;
-
-	if (!r->o.max_bytes_per_second)
-		return;
-	pthread_mutex_lock(&r->lim_mu);
-	now = mono_now();
-	at = r->lim_next > now ? r->lim_next : now;
-	r->lim_next = at + (double)n / (double)r->o.max_bytes_per_second;
-	pthread_mutex_unlock(&r->lim_mu);
-	if (at > now) {
-		struct timespec ts;
-		double d = at - now;
-
-		ts.tv_sec = (time_t)d;
-		ts.tv_nsec = (long)((d - (double)ts.tv_sec) * 1e9);
-		while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-			;
-	}
+	gv_limiter_take(&r->lim, n);
 }
 
 static int cancelled(const run *r)
@@ -564,6 +539,8 @@ static void count_job(run *r, int ok, int lost)
 	pthread_mutex_unlock(&r->st->stats_lock);
 }
 
+static void run_tidy(run *r, const gv_key *key);
+
 static void run_copy(run *r, const gv_key *key)
 {
 	gv_sector_info *sectors = NULL;
@@ -597,6 +574,14 @@ static void run_copy(run *r, const gv_key *key)
 		goto out;
 	}
 	need = r->popt.factor - (int)ks.nh;
+	if (need <= 0) {
+		/* Already at the factor (queued keys, or repaired meanwhile):
+		 * only the tidy work can be left. */
+		free(sectors);
+		gv_replicas_free(ks.reps, ks.n);
+		run_tidy(r, key);
+		return;
+	}
 	if (need > GV_REPAIR_MAX_TARGETS)
 		need = GV_REPAIR_MAX_TARGETS;
 	for (i = 0; i < ks.nh; i++) {
@@ -995,49 +980,29 @@ out:
 	return err;
 }
 
-int gv_repair_run(gv_store *st, const gv_repair_opts *opts, gv_repair_summary *out)
+static run *run_new(gv_store *st, const gv_repair_opts *opts)
 {
-	gv_workq *q = NULL;
-	run *r;
-	int err, level;
-	double dt;
+	run *r = calloc(1, sizeof(*r));
 
-	memset(out, 0, sizeof(*out));
-	r = calloc(1, sizeof(*r));
 	if (!r)
-		return gv_error_set(GV_ENOMEM, "out of memory");
+		return NULL;
 	r->st = st;
-	if (opts)
-		r->o = *opts;
-	else
-		r->o = (gv_repair_opts)GV_REPAIR_OPTS_INIT;
+	r->o = opts ? *opts : (gv_repair_opts)GV_REPAIR_OPTS_INIT;
 	pthread_mutex_lock(&st->lock);
 	r->popt = st->placement;
 	pthread_mutex_unlock(&st->lock);
 	pthread_mutex_init(&r->mu, NULL);
-	pthread_mutex_init(&r->lim_mu, NULL);
+	gv_limiter_init(&r->lim, r->o.max_bytes_per_second);
 	r->t0 = gv_now_ms();
+	return r;
+}
 
-	gv_info("event=repair_start dry_run=%d parallel_jobs=%u", r->o.dry_run,
-	        r->o.parallel_jobs ? r->o.parallel_jobs : 4);
-	if ((err = scan(r, PASS_SURVEY, 0, NULL)) < 0)
-		goto out;
-	if (r->o.on_progress)
-		r->o.on_progress(0, r->bytes_total, 0, r->jobs_total, r->o.payload);
-	/* A dry run plans in one thread so the plan comes out in risk order. */
-	if ((err = gv_workq_new(&q, r->o.dry_run ? 1 : (r->o.parallel_jobs ? r->o.parallel_jobs : 4),
-	                        (r->o.parallel_jobs ? r->o.parallel_jobs : 4) * 2, job_main, r)) < 0)
-		goto out;
-	for (level = 1; level < r->popt.factor && err == 0; level++) {
-		err = scan(r, PASS_COPY, level, q);
-		gv_workq_wait(q);
-	}
-	if (err == 0) {
-		err = scan(r, PASS_TIDY, 0, q);
-		gv_workq_wait(q);
-	}
-out:
-	gv_workq_free(q);
+/* Finish a run: counters, log line, summary; frees r. */
+static void run_end(run *r, gv_repair_summary *out)
+{
+	gv_store *st = r->st;
+	double dt;
+
 	r->sum.duration_ms = gv_now_ms() - r->t0;
 	dt = (double)r->sum.duration_ms / 1000.0;
 	pthread_mutex_lock(&st->stats_lock);
@@ -1055,9 +1020,114 @@ out:
 	        (unsigned long long)out->replicas_written, (unsigned long long)out->replicas_removed,
 	        (unsigned long long)out->bytes_copied, (unsigned long long)out->lost,
 	        (unsigned long long)out->failed, (long long)out->duration_ms);
-	pthread_mutex_destroy(&r->lim_mu);
+	gv_limiter_destroy(&r->lim);
 	pthread_mutex_destroy(&r->mu);
 	free(r);
+}
+
+static unsigned workers_of(const run *r)
+{
+	return r->o.parallel_jobs ? r->o.parallel_jobs : 4;
+}
+
+int gv_repair_run(gv_store *st, const gv_repair_opts *opts, gv_repair_summary *out)
+{
+	gv_workq *q = NULL;
+	run *r;
+	int err, level;
+
+	memset(out, 0, sizeof(*out));
+	r = run_new(st, opts);
+	if (!r)
+		return gv_error_set(GV_ENOMEM, "out of memory");
+
+	gv_info("event=repair_start dry_run=%d parallel_jobs=%u", r->o.dry_run,
+	        r->o.parallel_jobs ? r->o.parallel_jobs : 4);
+	if ((err = scan(r, PASS_SURVEY, 0, NULL)) < 0)
+		goto out;
+	if (r->o.on_progress)
+		r->o.on_progress(0, r->bytes_total, 0, r->jobs_total, r->o.payload);
+	/* A dry run plans in one thread so the plan comes out in risk order. */
+	if ((err = gv_workq_new(&q, r->o.dry_run ? 1 : workers_of(r), workers_of(r) * 2, job_main,
+	                        r)) < 0)
+		goto out;
+	for (level = 1; level < r->popt.factor && err == 0; level++) {
+		err = scan(r, PASS_COPY, level, q);
+		gv_workq_wait(q);
+	}
+	if (err == 0) {
+		err = scan(r, PASS_TIDY, 0, q);
+		gv_workq_wait(q);
+	}
+out:
+	gv_workq_free(q);
+	run_end(r, out);
+	return err;
+}
+
+void gv_repair_enqueue(gv_store *st, const gv_key *key)
+{
+	size_t i;
+
+	pthread_mutex_lock(&st->stats_lock);
+	for (i = 0; i < st->repair_queued; i++)
+		if (gv_key_cmp(&st->repair_queue[i], key) == 0)
+			break;
+	if (i == st->repair_queued && st->repair_queued < GV_REPAIR_QUEUE_MAX) {
+		if (!st->repair_queue)
+			st->repair_queue = malloc(GV_REPAIR_QUEUE_MAX * sizeof(*st->repair_queue));
+		if (st->repair_queue)
+			st->repair_queue[st->repair_queued++] = *key;
+	}
+	st->repair_wake = 1;
+	pthread_cond_broadcast(&st->wake_cond);
+	pthread_mutex_unlock(&st->stats_lock);
+}
+
+int gv_repair_run_queued(gv_store *st, const gv_repair_opts *opts, gv_repair_summary *out)
+{
+	gv_key *keys;
+	gv_workq *q = NULL;
+	size_t n, i;
+	run *r;
+	int err;
+
+	memset(out, 0, sizeof(*out));
+	pthread_mutex_lock(&st->stats_lock);
+	keys = st->repair_queue;
+	n = st->repair_queued;
+	st->repair_queue = NULL;
+	st->repair_queued = 0;
+	pthread_mutex_unlock(&st->stats_lock);
+	if (n == 0) {
+		free(keys);
+		return 0;
+	}
+	r = run_new(st, opts);
+	if (!r) {
+		free(keys);
+		return gv_error_set(GV_ENOMEM, "out of memory");
+	}
+	r->jobs_total = n;
+	if ((err = gv_workq_new(&q, workers_of(r), workers_of(r) * 2, job_main, r)) == 0) {
+		for (i = 0; i < n; i++) {
+			job *j = calloc(1, sizeof(*j));
+
+			if (!j)
+				break;
+			j->key = keys[i];
+			j->kind = JOB_COPY;
+			r->sum.keys_scanned++;
+			pthread_mutex_lock(&st->stats_lock);
+			st->repair.queue_size++;
+			pthread_mutex_unlock(&st->stats_lock);
+			gv_workq_push(q, j);
+		}
+		gv_workq_wait(q);
+	}
+	gv_workq_free(q);
+	free(keys);
+	run_end(r, out);
 	return err;
 }
 
@@ -1071,52 +1141,66 @@ void gv_repair_counters_get(gv_store *st, gv_repair_counters *out)
 void gv_repair_wake(gv_store *st)
 {
 	pthread_mutex_lock(&st->stats_lock);
-	st->repair_wake = 1;
+	st->repair_full = 1;
 	pthread_cond_broadcast(&st->wake_cond);
 	pthread_mutex_unlock(&st->stats_lock);
+}
+
+static void deadline_in(struct timespec *ts, uint64_t ms)
+{
+	clock_gettime(CLOCK_MONOTONIC, ts);
+	ts->tv_sec += (time_t)(ms / 1000);
+	ts->tv_nsec += (long)(ms % 1000) * 1000000L;
+	if (ts->tv_nsec >= 1000000000L) {
+		ts->tv_sec++;
+		ts->tv_nsec -= 1000000000L;
+	}
+}
+
+static int before(const struct timespec *a, const struct timespec *b)
+{
+	return a->tv_sec < b->tv_sec || (a->tv_sec == b->tv_sec && a->tv_nsec < b->tv_nsec);
 }
 
 void gv_repair_daemon(gv_store *st, const gv_repair_opts *opts, uint64_t interval_ms,
                       volatile int *stop)
 {
 	gv_repair_opts o = opts ? *opts : (gv_repair_opts)GV_REPAIR_OPTS_INIT;
+	struct timespec next_full;
+	int full = 1;
 
 	o.cancel = stop;
 	while (!*stop) {
 		gv_repair_summary sum;
-		struct timespec deadline;
-		int err = gv_repair_run(st, &o, &sum);
+		int err;
 
+		if (full) {
+			err = gv_repair_run(st, &o, &sum);
+			deadline_in(&next_full, interval_ms);
+		} else {
+			err = gv_repair_run_queued(st, &o, &sum);
+		}
 		if (err < 0 && err != GV_ECANCELED)
 			gv_errlog("event=repair_run_failed error=\"%s\"", gv_error_last());
-		clock_gettime(CLOCK_MONOTONIC, &deadline);
-		deadline.tv_sec += (time_t)(interval_ms / 1000);
-		deadline.tv_nsec += (long)(interval_ms % 1000) * 1000000L;
-		if (deadline.tv_nsec >= 1000000000L) {
-			deadline.tv_sec++;
-			deadline.tv_nsec -= 1000000000L;
-		}
+
+		/* Sleep until the interval ends or a key is queued; wake at least
+		 * every 100 ms to notice *stop. */
 		pthread_mutex_lock(&st->stats_lock);
-		while (!*stop && !st->repair_wake) {
+		for (;;) {
 			struct timespec now, step;
 
 			clock_gettime(CLOCK_MONOTONIC, &now);
-			if (now.tv_sec > deadline.tv_sec ||
-			    (now.tv_sec == deadline.tv_sec && now.tv_nsec >= deadline.tv_nsec))
+			full = !before(&now, &next_full) || st->repair_full;
+			if (*stop || full || st->repair_wake)
 				break;
-			/* Wake at least every 100 ms to notice *stop. */
-			step = now;
-			step.tv_nsec += 100000000L;
-			if (step.tv_nsec >= 1000000000L) {
-				step.tv_sec++;
-				step.tv_nsec -= 1000000000L;
-			}
-			if (step.tv_sec > deadline.tv_sec ||
-			    (step.tv_sec == deadline.tv_sec && step.tv_nsec > deadline.tv_nsec))
-				step = deadline;
+			deadline_in(&step, 100);
+			if (before(&next_full, &step))
+				step = next_full;
 			pthread_cond_timedwait(&st->wake_cond, &st->stats_lock, &step);
 		}
 		st->repair_wake = 0;
+		if (full)
+			st->repair_full = 0;
 		pthread_mutex_unlock(&st->stats_lock);
 	}
 }

@@ -361,6 +361,7 @@ void gv_store_free(gv_store *st)
 	if (st->ix)
 		st->ix->ops->close(st->ix);
 	free(st->data_dir);
+	free(st->repair_queue);
 	pthread_cond_destroy(&st->wake_cond);
 	pthread_mutex_destroy(&st->stats_lock);
 	pthread_cond_destroy(&st->bg_cond);
@@ -511,4 +512,5 @@ void gv_store_mark_unhealthy(gv_store *st, const gv_key *key, const char *sector
 	if (st->ix->ops->replica_set_health(st->ix, key, sector, 0, reason) < 0)
 		gv_errlog("event=index_error op=replica_set_health key=%s sector=%s error=\"%s\"",
 		          kbuf, sector, gv_error_last());
+	gv_repair_enqueue(st, key);
 }

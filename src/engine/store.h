@@ -14,6 +14,7 @@
 
 #include "graviton/graviton.h"
 #include "graviton/repair.h"
+#include "graviton/scrub.h"
 #include "graviton/sys/index.h"
 #include "graviton/sys/sector.h"
 
@@ -45,9 +46,17 @@ struct gv_store {
 	/* stats_lock guards the counters and the wake-up flag. */
 	pthread_mutex_t stats_lock;
 	pthread_cond_t wake_cond;
-	int repair_wake;
+	int repair_wake;                /* something was queued */
+	int repair_full;                /* a full run was asked for */
 	gv_repair_counters repair;
+	gv_scrub_counters scrub;
+	gv_key *repair_queue;           /* keys found bad since the last run */
+	size_t repair_queued;
 };
+
+/* Most keys remembered for read-repair between runs; beyond it the next
+ * full scan finds them anyway. */
+#define GV_REPAIR_QUEUE_MAX 4096
 
 /* The backend of sector `id`, or NULL (reason copied into why, if given). */
 gv_sector *gv_store_sector_handle(gv_store *st, const char *id, char *why, size_t cap);

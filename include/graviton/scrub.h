@@ -1,0 +1,95 @@
+/*
+ * graviton/scrub.h - checksum verification of every replica.
+ *
+ * A scrub re-reads replicas, oldest verification first (so an interrupted
+ * scrub resumes where it matters), checks each one's size and SHA-256
+ * against its key, and records either the verification time or the reason
+ * it is bad ("missing", "size mismatch", "checksum mismatch", "io error:
+ * ...").  A replica that turns bad queues its key for repair at once.
+ * Scrub never writes replica bytes.
+ */
+#ifndef GRAVITON_SCRUB_H
+#define GRAVITON_SCRUB_H
+
+#include <stdint.h>
+#include "common.h"
+#include "key.h"
+#include "types.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct gv_store gv_store;
+
+typedef struct gv_scrub_event {
+	gv_key key;
+	char sector[GV_ID_MAX];
+	int was_healthy;       /* 1: newly unhealthy; 0: was already marked */
+	const char *reason;    /* borrowed for the call */
+} gv_scrub_event;
+
+typedef void (*gv_scrub_event_fn)(const gv_scrub_event *ev, void *payload);
+typedef void (*gv_scrub_progress_fn)(uint64_t bytes_done, uint64_t bytes_total,
+                                     uint64_t replicas_done, uint64_t replicas_total,
+                                     void *payload);
+
+#define GV_SCRUB_OPTS_VERSION 1
+
+typedef struct gv_scrub_opts {
+	unsigned version;
+	unsigned parallel_reads;        /* 0: 8, at most 4 per core */
+	unsigned batch_size;            /* 0: 100 */
+	uint64_t max_bytes_per_second;  /* 0: unlimited */
+	const char *sector;             /* only this sector (NULL: all) */
+	/* Skip replicas verified less than this long ago (the scheduled form;
+	 * 0 checks everything). */
+	uint64_t skip_verified_within_ms;
+	/* Clock for "now" in unix ms (NULL: the wall clock), for tests. */
+	int64_t (*clock_ms)(void *payload);
+	gv_scrub_event_fn on_bad;       /* every bad replica found */
+	gv_scrub_progress_fn on_progress;
+	void *payload;
+	volatile int *cancel;
+} gv_scrub_opts;
+
+#define GV_SCRUB_OPTS_INIT \
+	{ GV_SCRUB_OPTS_VERSION, 0, 0, 0, NULL, 0, NULL, NULL, NULL, NULL, NULL }
+
+typedef struct gv_scrub_summary {
+	uint64_t checked;          /* replicas read */
+	uint64_t bytes;
+	uint64_t healthy;          /* verified good */
+	uint64_t newly_unhealthy;  /* good before, bad now */
+	uint64_t still_unhealthy;  /* already marked, still bad */
+	uint64_t restored;         /* marked bad before, verified good now */
+	uint64_t skipped;          /* incomplete copies (a copy under way) */
+	int64_t duration_ms;
+} gv_scrub_summary;
+
+/* One scrub run.  0, GV_ECANCELED, or an error that stopped the run. */
+int gv_scrub_run(gv_store *st, const gv_scrub_opts *opts, gv_scrub_summary *out);
+
+/* Counters for metrics. */
+typedef struct gv_scrub_counters {
+	uint64_t replicas_checked;
+	uint64_t bytes;
+	uint64_t unhealthy_found;
+	uint64_t runs;
+	int64_t last_run_ms;
+} gv_scrub_counters;
+
+void gv_scrub_counters_get(gv_store *st, gv_scrub_counters *out);
+
+/*
+ * The schedule: a scrub that skips replicas verified within `interval_ms`,
+ * repeated every `interval_ms` (checked each minute, so a long interval
+ * still catches replicas as they age) until *stop.
+ */
+void gv_scrub_daemon(gv_store *st, const gv_scrub_opts *opts, uint64_t interval_ms,
+                     volatile int *stop);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,26 @@
+/*
+ * limiter.h - a bandwidth limit shared by worker threads (token bucket
+ * with a burst of one request).
+ */
+#ifndef GV_ENGINE_LIMITER_H
+#define GV_ENGINE_LIMITER_H
+
+#include <pthread.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct gv_limiter {
+	uint64_t bytes_per_second; /* 0: unlimited */
+	pthread_mutex_t mu;        /* guards next */
+	double next;               /* monotonic seconds when the next byte may go */
+} gv_limiter;
+
+void gv_limiter_init(gv_limiter *l, uint64_t bytes_per_second);
+void gv_limiter_destroy(gv_limiter *l);
+/* Sleep until n more bytes fit under the limit. */
+void gv_limiter_take(gv_limiter *l, size_t n);
+
+/* Monotonic clock in seconds. */
+double gv_mono_now(void);
+
+#endif

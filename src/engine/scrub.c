@@ -1,0 +1,329 @@
+/*
+ * scrub.c - re-read replicas, oldest verification first, and check them
+ * against their keys.
+ *
+ * The walk uses the index's scrub-order cursor (last_verified, key,
+ * sector).  Verifying a replica moves it to the end of that order, so the
+ * walk stops at the first row verified at or after the run's threshold:
+ * the run's start, or now minus the interval for the scheduled form.
+ */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/digest.h"
+#include "core/log.h"
+#include "engine/limiter.h"
+#include "engine/store.h"
+#include "engine/workq.h"
+#include "graviton/scrub.h"
+
+#define SCRUB_BUF (1u << 20)
+
+typedef struct srun {
+	gv_store *st;
+	gv_scrub_opts o;
+	gv_limiter lim;
+	int64_t now;
+
+	pthread_mutex_t mu;        /* guards sum, done counters, callbacks */
+	gv_scrub_summary sum;
+	uint64_t total, done, bytes_done;
+} srun;
+
+typedef struct sjob {
+	gv_key key;
+	char sector[GV_ID_MAX];
+	int was_healthy;
+} sjob;
+
+static int64_t run_now(const srun *r)
+{
+	return r->o.clock_ms ? r->o.clock_ms(r->o.payload) : gv_now_ms();
+}
+
+/* Read and hash one replica; 0 and its digest, or the reason it is bad. */
+static int check(srun *r, gv_sector *s, const gv_key *key, uint8_t digest[GV_DIGEST_LEN],
+                 char *reason, size_t cap, uint64_t *bytes)
+{
+	gv_sector_reader *rd = NULL;
+	gv_sha256 *h = NULL;
+	uint64_t total = 0;
+	char *buf = NULL;
+	int err;
+
+	if ((err = gv_sha256_new(&h)) < 0 || !(buf = malloc(SCRUB_BUF))) {
+		snprintf(reason, cap, "io error: out of memory");
+		err = err < 0 ? err : GV_ENOMEM;
+		goto out;
+	}
+	err = gv_sector_reader_open(&rd, s, key, 0, UINT64_MAX);
+	if (err == GV_ENOTFOUND) {
+		snprintf(reason, cap, "missing");
+		goto out;
+	}
+	if (err == GV_ECORRUPT) {
+		snprintf(reason, cap, "size mismatch");
+		goto out;
+	}
+	if (err < 0) {
+		snprintf(reason, cap, "io error: %s", gv_error_last());
+		goto out;
+	}
+	for (;;) {
+		ssize_t n = gv_sector_reader_read(rd, buf, SCRUB_BUF);
+
+		if (n < 0) {
+			err = (int)n;
+			snprintf(reason, cap, "io error: %s", gv_error_last());
+			goto out;
+		}
+		if (n == 0)
+			break;
+		gv_limiter_take(&r->lim, (size_t)n);
+		gv_sha256_update(h, buf, (size_t)n);
+		total += (uint64_t)n;
+		*bytes += (uint64_t)n;
+		pthread_mutex_lock(&r->mu);
+		r->bytes_done += (uint64_t)n;
+		pthread_mutex_unlock(&r->mu);
+		if (r->o.cancel && *r->o.cancel) {
+			err = GV_ECANCELED;
+			snprintf(reason, cap, "cancelled");
+			goto out;
+		}
+	}
+	gv_sha256_final(h, digest);
+	if (total != key->size) {
+		err = GV_ECORRUPT;
+		snprintf(reason, cap, "size mismatch");
+	} else if (memcmp(digest, key->digest, GV_DIGEST_LEN) != 0) {
+		err = GV_ECORRUPT;
+		snprintf(reason, cap, "checksum mismatch");
+	}
+out:
+	gv_sector_reader_close(rd);
+	gv_sha256_free(h);
+	free(buf);
+	return err;
+}
+
+static void scrub_one(void *p, void *payload)
+{
+	sjob *j = p;
+	srun *r = payload;
+	gv_index *ix = r->st->ix;
+	char reason[GV_REASON_MAX] = "", why[GV_REASON_MAX];
+	uint8_t digest[GV_DIGEST_LEN];
+	uint64_t bytes = 0;
+	gv_sector *s;
+	int err;
+
+	if (r->o.cancel && *r->o.cancel)
+		goto out;
+	s = gv_store_sector_handle(r->st, j->sector, why, sizeof(why));
+	if (!s) {
+		snprintf(reason, sizeof(reason), "io error: %.240s", why);
+		err = GV_EIO;
+	} else {
+		err = check(r, s, &j->key, digest, reason, sizeof(reason), &bytes);
+	}
+	if (err == GV_ECANCELED)
+		goto out;
+
+	pthread_mutex_lock(&r->mu);
+	r->sum.checked++;
+	r->sum.bytes += bytes;
+	pthread_mutex_unlock(&r->mu);
+	if (err == 0) {
+		ix->ops->replica_set_verified(ix, &j->key, j->sector, run_now(r), digest);
+		pthread_mutex_lock(&r->mu);
+		r->sum.healthy++;
+		pthread_mutex_unlock(&r->mu);
+		if (!j->was_healthy) {
+			char kbuf[GV_KEY_BUFSIZE];
+
+			ix->ops->replica_set_health(ix, &j->key, j->sector, 1, "");
+			gv_info("event=replica_restored key=%s sector=%s", gv_key_format(kbuf, &j->key),
+			        j->sector);
+			pthread_mutex_lock(&r->mu);
+			r->sum.restored++;
+			pthread_mutex_unlock(&r->mu);
+		}
+	} else {
+		gv_scrub_event ev;
+
+		if (j->was_healthy) {
+			gv_store_mark_unhealthy(r->st, &j->key, j->sector, reason);
+		} else {
+			/* Refresh the reason; the key is already repair work. */
+			ix->ops->replica_set_health(ix, &j->key, j->sector, 0, reason);
+		}
+		memset(&ev, 0, sizeof(ev));
+		ev.key = j->key;
+		snprintf(ev.sector, sizeof(ev.sector), "%s", j->sector);
+		ev.was_healthy = j->was_healthy;
+		ev.reason = reason;
+		pthread_mutex_lock(&r->mu);
+		if (j->was_healthy)
+			r->sum.newly_unhealthy++;
+		else
+			r->sum.still_unhealthy++;
+		if (r->o.on_bad)
+			r->o.on_bad(&ev, r->o.payload);
+		pthread_mutex_unlock(&r->mu);
+	}
+out:
+	pthread_mutex_lock(&r->mu);
+	r->done++;
+	if (r->o.on_progress)
+		r->o.on_progress(r->bytes_done, 0, r->done, r->total, r->o.payload);
+	pthread_mutex_unlock(&r->mu);
+	free(j);
+}
+
+int gv_scrub_run(gv_store *st, const gv_scrub_opts *opts, gv_scrub_summary *out)
+{
+	gv_index *ix = st->ix;
+	gv_replica_cursor cur;
+	gv_index_stats is;
+	gv_workq *q = NULL;
+	int64_t t0, threshold;
+	unsigned workers;
+	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+	size_t batch;
+	srun *r;
+	int err = 0, stop = 0;
+
+	memset(out, 0, sizeof(*out));
+	r = calloc(1, sizeof(*r));
+	if (!r)
+		return gv_error_set(GV_ENOMEM, "out of memory");
+	r->st = st;
+	r->o = opts ? *opts : (gv_scrub_opts)GV_SCRUB_OPTS_INIT;
+	pthread_mutex_init(&r->mu, NULL);
+	gv_limiter_init(&r->lim, r->o.max_bytes_per_second);
+	batch = r->o.batch_size ? r->o.batch_size : 100;
+	workers = r->o.parallel_reads ? r->o.parallel_reads : 8;
+	if (ncpu > 0 && workers > (unsigned)ncpu * 4)
+		workers = (unsigned)ncpu * 4;
+	t0 = gv_now_ms();
+	r->now = run_now(r);
+	threshold = r->o.skip_verified_within_ms ? r->now - (int64_t)r->o.skip_verified_within_ms
+	                                         : r->now;
+	if (r->o.sector) {
+		gv_sector_info si;
+
+		if ((err = ix->ops->sector_get(ix, r->o.sector, &si)) < 0)
+			goto out;
+	}
+	if (ix->ops->stats(ix, 1, &is) == 0)
+		r->total = is.replicas;
+	gv_info("event=scrub_start parallel_reads=%u sector=%s skip_within_ms=%llu", workers,
+	        r->o.sector ? r->o.sector : "*",
+	        (unsigned long long)r->o.skip_verified_within_ms);
+
+	if ((err = gv_workq_new(&q, workers, (size_t)workers * 4, scrub_one, r)) < 0)
+		goto out;
+	memset(&cur, 0, sizeof(cur));
+	while (!stop) {
+		gv_replica *reps = NULL;
+		size_t n = 0, i;
+
+		if (r->o.cancel && *r->o.cancel) {
+			err = GV_ECANCELED;
+			break;
+		}
+		if ((err = ix->ops->replicas_next(ix, &cur, r->o.sector, batch, &reps, &n)) < 0)
+			break;
+		if (n == 0)
+			break;
+		for (i = 0; i < n; i++) {
+			sjob *j;
+
+			if (reps[i].last_verified >= threshold) {
+				/* Everything from here on is fresh (or verified by this
+				 * run): the walk is done. */
+				stop = 1;
+				break;
+			}
+			if (!gv_rangeset_is_full(&reps[i].ranges, reps[i].key.size)) {
+				pthread_mutex_lock(&r->mu);
+				r->sum.skipped++;
+				pthread_mutex_unlock(&r->mu);
+				continue;
+			}
+			j = calloc(1, sizeof(*j));
+			if (!j) {
+				err = gv_error_set(GV_ENOMEM, "out of memory");
+				stop = 1;
+				break;
+			}
+			j->key = reps[i].key;
+			snprintf(j->sector, sizeof(j->sector), "%s", reps[i].sector);
+			j->was_healthy = reps[i].healthy;
+			gv_workq_push(q, j);
+		}
+		gv_replicas_free(reps, n);
+	}
+	gv_workq_wait(q);
+out:
+	gv_workq_free(q);
+	r->sum.duration_ms = gv_now_ms() - t0;
+	*out = r->sum;
+	if (!(r->o.cancel && *r->o.cancel) || err == 0) {
+		pthread_mutex_lock(&st->stats_lock);
+		st->scrub.replicas_checked += out->checked;
+		st->scrub.bytes += out->bytes;
+		st->scrub.unhealthy_found += out->newly_unhealthy;
+		st->scrub.runs++;
+		st->scrub.last_run_ms = gv_now_ms();
+		pthread_mutex_unlock(&st->stats_lock);
+	}
+	gv_info("event=scrub_end checked=%llu bytes=%llu healthy=%llu newly_unhealthy=%llu "
+	        "still_unhealthy=%llu restored=%llu skipped=%llu ms=%lld",
+	        (unsigned long long)out->checked, (unsigned long long)out->bytes,
+	        (unsigned long long)out->healthy, (unsigned long long)out->newly_unhealthy,
+	        (unsigned long long)out->still_unhealthy, (unsigned long long)out->restored,
+	        (unsigned long long)out->skipped, (long long)out->duration_ms);
+	gv_limiter_destroy(&r->lim);
+	pthread_mutex_destroy(&r->mu);
+	free(r);
+	if (err == 0 && opts && opts->cancel && *opts->cancel)
+		err = GV_ECANCELED;
+	return err;
+}
+
+void gv_scrub_counters_get(gv_store *st, gv_scrub_counters *out)
+{
+	pthread_mutex_lock(&st->stats_lock);
+	*out = st->scrub;
+	pthread_mutex_unlock(&st->stats_lock);
+}
+
+void gv_scrub_daemon(gv_store *st, const gv_scrub_opts *opts, uint64_t interval_ms,
+                     volatile int *stop)
+{
+	gv_scrub_opts o = opts ? *opts : (gv_scrub_opts)GV_SCRUB_OPTS_INIT;
+	uint64_t pause = interval_ms < 60000 ? interval_ms : 60000;
+
+	o.cancel = stop;
+	o.skip_verified_within_ms = interval_ms;
+	while (!*stop) {
+		gv_scrub_summary sum;
+		double until;
+		int err = gv_scrub_run(st, &o, &sum);
+
+		if (err < 0 && err != GV_ECANCELED)
+			gv_errlog("event=scrub_run_failed error=\"%s\"", gv_error_last());
+		until = gv_mono_now() + (double)pause / 1000.0;
+		while (!*stop && gv_mono_now() < until) {
+			struct timespec ts = { 0, 100000000L };
+
+			nanosleep(&ts, NULL);
+		}
+	}
+}
