@@ -13,6 +13,10 @@
  *   graviton.conf:4:5: unknown key graviton.replication.factr (did you mean
  *   graviton.replication.factor?)
  *
+ * Substitutions in the text (${graviton.data-dir}, ${?GRAVITON_TOKEN}) may
+ * name any key, set in the same text or not (then its current value is
+ * used), or an environment variable.
+ *
  * Units: durations are milliseconds, sizes are bytes.  Every key, its
  * default and meaning are listed in docs/configuration.md and
  * graviton.conf.example.  The GRAVITON_DATA_DIR environment variable and
@@ -94,6 +98,7 @@ typedef struct gv_config {
 			int enabled;
 			uint64_t interval_ms;
 			int parallel_reads;
+			int batch_size;
 			uint64_t max_bytes_per_second; /* 0 = unlimited */
 		} scrub;
 

@@ -29,6 +29,7 @@
 #include "placement.h"
 #include "repair.h"
 #include "scrub.h"
+#include "rebalance.h"
 
 #ifdef __cplusplus
 extern "C" {

@@ -88,5 +88,8 @@ int cmd_placement(cli_globals *g, int argc, char **argv);
 int cmd_repair(cli_globals *g, int argc, char **argv);
 int cmd_index(cli_globals *g, int argc, char **argv);
 int cmd_scrub(cli_globals *g, int argc, char **argv);
+int cmd_rebalance(cli_globals *g, int argc, char **argv);
+/* `sector drain ID` (in cmd_rebalance.c) */
+int cli_sector_drain(cli_globals *g, int argc, char **argv);
 
 #endif

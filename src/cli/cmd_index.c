@@ -42,9 +42,13 @@ int cmd_index(cli_globals *g, int argc, char **argv)
 	const char **paths = NULL;
 	int i, r, json = 0, rc = 0, err;
 
-	if (argc < 2 || cli_wants_help(argc, argv)) {
+	if (argc < 2) {
+		cli_err("index: missing subcommand (see 'graviton index --help')");
+		return EXIT_USAGE;
+	}
+	if (cli_wants_help(argc, argv)) {
 		help();
-		return argc < 2 ? EXIT_USAGE : 0;
+		return 0;
 	}
 	if (strcmp(argv[1], "rebuild") != 0) {
 		cli_err("index: unknown subcommand '%s' (expected rebuild)", argv[1]);

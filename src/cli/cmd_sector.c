@@ -12,10 +12,16 @@ static void help(void)
 	printf("usage: graviton sector add ID --path DIR [--capacity SIZE] [--rack R] [--zone Z]\n"
 	       "       graviton sector list [--json]\n"
 	       "       graviton sector set-health ID healthy|unhealthy\n"
+	       "       graviton sector drain ID [--dry-run] [--json]\n"
+	       "       graviton sector remove ID\n"
 	       "\n"
 	       "add         register a local directory as a sector (created when missing)\n"
 	       "list        show every sector with its capacity, use, health, rack and zone\n"
-	       "set-health  mark a sector healthy (its directory must open) or unhealthy\n");
+	       "set-health  mark a sector healthy (its directory must open) or unhealthy\n"
+	       "drain       stop new placements on a sector, move every replica off it\n"
+	       "            (keeping factor and rack/zone constraints), then mark it retired;\n"
+	       "            reads keep working; run again to resume after an interruption\n"
+	       "remove      forget a retired (or empty) sector\n");
 }
 
 static int sector_add(cli_globals *g, int argc, char **argv)
@@ -157,11 +163,35 @@ static int sector_set_health(cli_globals *g, int argc, char **argv)
 	return rc;
 }
 
+static int sector_remove(cli_globals *g, int argc, char **argv)
+{
+	gv_store *st = NULL;
+	int rc, err;
+
+	if (argc != 2 || gv_id_validate("sector id", argv[1]) < 0) {
+		cli_err("usage: graviton sector remove ID%s%s", argc == 2 ? ": " : "",
+		        argc == 2 ? gv_error_last() : "");
+		return EXIT_USAGE;
+	}
+	if ((rc = cli_open_store(g, &st, 0)) != 0)
+		return rc;
+	if ((err = gv_store_sector_remove(st, argv[1])) < 0)
+		rc = cli_fail(err, "sector remove");
+	else if (!g->quiet)
+		fprintf(stderr, "graviton: sector %s removed\n", argv[1]);
+	gv_store_free(st);
+	return rc;
+}
+
 int cmd_sector(cli_globals *g, int argc, char **argv)
 {
 	if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
+		if (argc < 2) {
+			cli_err("sector: missing subcommand (see '--help')");
+			return EXIT_USAGE;
+		}
 		help();
-		return argc < 2 ? EXIT_USAGE : 0;
+		return 0;
 	}
 	if (cli_wants_help(argc - 1, argv + 1)) {
 		help();
@@ -173,6 +203,10 @@ int cmd_sector(cli_globals *g, int argc, char **argv)
 		return sector_list(g, argc - 1, argv + 1);
 	if (strcmp(argv[1], "set-health") == 0)
 		return sector_set_health(g, argc - 1, argv + 1);
-	cli_err("sector: unknown subcommand '%s' (add, list, set-health)", argv[1]);
+	if (strcmp(argv[1], "drain") == 0)
+		return cli_sector_drain(g, argc - 1, argv + 1);
+	if (strcmp(argv[1], "remove") == 0)
+		return sector_remove(g, argc - 1, argv + 1);
+	cli_err("sector: unknown subcommand '%s' (add, list, set-health, drain, remove)", argv[1]);
 	return EXIT_USAGE;
 }

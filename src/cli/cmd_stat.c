@@ -160,8 +160,12 @@ int cmd_stat(cli_globals *g, int argc, char **argv)
 int cmd_placement(cli_globals *g, int argc, char **argv)
 {
 	if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
+		if (argc < 2) {
+			cli_err("placement: missing subcommand (see '--help')");
+			return EXIT_USAGE;
+		}
 		help_placement();
-		return argc < 2 ? EXIT_USAGE : 0;
+		return 0;
 	}
 	if (strcmp(argv[1], "explain") != 0) {
 		cli_err("placement: unknown subcommand '%s' (expected explain)", argv[1]);

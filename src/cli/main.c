@@ -10,12 +10,13 @@
 
 static const cli_command commands[] = {
 	{ "init", cmd_init, "create a data directory with local sectors" },
-	{ "sector", cmd_sector, "add, list and mark sectors (add|list|set-health)" },
+	{ "sector", cmd_sector, "manage sectors (add|list|set-health|drain|remove)" },
 	{ "put", cmd_put, "store a file (or stdin) and print its key" },
 	{ "get", cmd_get, "write a blob's bytes (verified) to stdout or a file" },
 	{ "stat", cmd_stat, "show a blob's replicas and their health" },
 	{ "status", cmd_status, "show store-wide replication figures" },
 	{ "repair", cmd_repair, "restore every key to its replication factor" },
+	{ "rebalance", cmd_rebalance, "move replicas off full sectors toward the mean" },
 	{ "scrub", cmd_scrub, "verify every replica's checksum" },
 	{ "index", cmd_index, "rebuild the replica index from the sectors (rebuild)" },
 	{ "placement", cmd_placement, "explain where a key's replicas sit (explain KEY)" },

@@ -60,7 +60,8 @@ static void reason_of(char *buf, size_t cap, int err)
 		snprintf(buf, cap, "missing");
 		break;
 	case GV_ECORRUPT:
-		snprintf(buf, cap, "%s", strstr(msg, "size") ? "size mismatch" : "checksum mismatch");
+		/* Opening only checks the stored size; hashing says which. */
+		snprintf(buf, cap, "%s", strstr(msg, "checksum") ? "checksum mismatch" : "size mismatch");
 		break;
 	default:
 		snprintf(buf, cap, "io error: %s", msg);

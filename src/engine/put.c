@@ -83,22 +83,8 @@ static void job_unref(put_job *job)
 /* Record one replica of the job's key on `sector`; job->mu held. */
 static int record_replica(put_job *job, const char *sector)
 {
-	gv_index *ix = job->st->ix;
-	gv_replica r;
-	int err;
+	int err = gv_store_record_replica(job->st, &job->key, sector);
 
-	memset(&r, 0, sizeof(r));
-	r.key = job->key;
-	snprintf(r.sector, sizeof(r.sector), "%s", sector);
-	gv_rangeset_init(&r.ranges);
-	if ((err = gv_rangeset_add(&r.ranges, 0, job->key.size)) < 0)
-		return err;
-	r.healthy = 1;
-	r.last_verified = gv_now_ms();
-	r.has_checksum = 1;
-	memcpy(r.checksum, job->key.digest, GV_DIGEST_LEN);
-	err = ix->ops->replica_put(ix, &r);
-	gv_rangeset_free(&r.ranges);
 	if (err == 0) {
 		if (job->recorded < 8)
 			snprintf(job->recorded_ids[job->recorded], GV_ID_MAX, "%s", sector);
@@ -186,19 +172,21 @@ int gv_put_open(gv_put **out, gv_store *st, const gv_put_opts *opts)
 	req.key = &token;
 	req.want = (size_t)popt.factor;
 	perr = gv_placement_choose(picks, &npicks, &popt, sectors, nsectors, &req);
+	/* Too few sectors for the quorum says so first; enough sectors in too
+	 * few failure domains is the strategy's error. */
+	if ((int)npicks < popt.min_replicas) {
+		err = gv_error_set(GV_EQUORUM,
+		                   "quorum not met: %zu eligible sector%s for min-replicas %d (%s)",
+		                   npicks, npicks == 1 ? "" : "s", popt.min_replicas,
+		                   perr < 0 ? gv_error_last() : "too few sectors");
+		goto fail;
+	}
 	if (perr == GV_EINSUFFICIENT_RACKS || perr == GV_EINSUFFICIENT_ZONES) {
 		err = perr;
 		goto fail;
 	}
 	if (perr < 0 && perr != GV_EINSUFFICIENT_SECTORS) {
 		err = perr;
-		goto fail;
-	}
-	if ((int)npicks < popt.min_replicas) {
-		err = gv_error_set(GV_EQUORUM,
-		                   "quorum not met: %zu eligible sector%s for min-replicas %d (%s)",
-		                   npicks, npicks == 1 ? "" : "s", popt.min_replicas,
-		                   perr < 0 ? gv_error_last() : "too few sectors");
 		goto fail;
 	}
 	for (i = 0; i < npicks && !put->primary; i++) {

@@ -196,26 +196,6 @@ static void drop_replica(run *r, const gv_replica *rp, int partial)
 	pthread_mutex_unlock(&r->mu);
 }
 
-static int record_full(gv_index *ix, const gv_key *key, const char *sector)
-{
-	gv_replica rp;
-	int err;
-
-	memset(&rp, 0, sizeof(rp));
-	rp.key = *key;
-	snprintf(rp.sector, sizeof(rp.sector), "%s", sector);
-	gv_rangeset_init(&rp.ranges);
-	if ((err = gv_rangeset_add(&rp.ranges, 0, key->size)) < 0)
-		return err;
-	rp.healthy = 1;
-	rp.last_verified = gv_now_ms();
-	rp.has_checksum = 1;
-	memcpy(rp.checksum, key->digest, GV_DIGEST_LEN);
-	err = ix->ops->replica_put(ix, &rp);
-	gv_rangeset_free(&rp.ranges);
-	return err;
-}
-
 static int record_ranges(gv_index *ix, const gv_key *key, const char *sector, uint64_t upto,
                          int create)
 {
@@ -426,7 +406,7 @@ static int copy_to(run *r, const gv_key *key, char srcs[][GV_ID_MAX], size_t nsr
 		gv_sector_del(dst, key);
 		goto fail_row;
 	}
-	if ((err = record_full(st->ix, key, target)) < 0) {
+	if ((err = gv_store_record_replica(st, key, target)) < 0) {
 		gv_sector_del(dst, key);
 		return err;
 	}
@@ -490,6 +470,12 @@ static int cleanup(run *r, keystate *ks, const char (*keep)[GV_ID_MAX], size_t n
 	for (i = 0; i < ks->nb; i++) {
 		const gv_replica *rp = &ks->reps[ks->bad[i]];
 
+		/* A bad copy that a fresh one just replaced in place stays. */
+		for (j = 0; j < nkeep; j++)
+			if (strcmp(keep[j], rp->sector) == 0)
+				break;
+		if (j < nkeep)
+			continue;
 		if (!r->o.dry_run)
 			drop_replica(r, rp, !gv_rangeset_is_full(&rp->ranges, rp->key.size));
 		if (ev->nremoved < GV_REPAIR_MAX_TARGETS)
@@ -631,6 +617,28 @@ static void run_copy(run *r, const gv_key *key)
 		req.nexclude = nexcl;
 		req.want = (size_t)need - nchosen;
 		perr = gv_placement_choose(picks, &npicks, &r->popt, sectors, nsectors, &req);
+		if (perr < 0 && ks.nb > 0) {
+			/* Not enough room elsewhere: a sector holding a bad copy may
+			 * take a fresh one (the commit replaces the bad bytes, the
+			 * row turns healthy). */
+			size_t picks2[GV_REPAIR_MAX_TARGETS], npicks2 = 0, nex2 = 0, j;
+			int perr2;
+
+			for (i = 0; i < nexcl; i++) {
+				for (j = 0; j < ks.nb; j++)
+					if (strcmp(exclude[i], ks.reps[ks.bad[j]].sector) == 0)
+						break;
+				if (j == ks.nb)
+					exclude[nex2++] = exclude[i];
+			}
+			req.nexclude = nex2;
+			perr2 = gv_placement_choose(picks2, &npicks2, &r->popt, sectors, nsectors, &req);
+			if (perr2 == 0 || npicks2 > npicks) {
+				memcpy(picks, picks2, npicks2 * sizeof(*picks));
+				npicks = npicks2;
+				perr = perr2;
+			}
+		}
 		if (perr < 0)
 			snprintf(msg, sizeof(msg), "%s", gv_error_last());
 		for (i = 0; i < npicks; i++) {

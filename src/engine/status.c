@@ -69,6 +69,23 @@ int gv_stat(gv_blob_status **out, gv_store *st, const gv_key *key)
 	}
 	bs->placement_error = gv_placement_check(&bs->placement, gv_store_placement(st), sectors,
 	                                         nsectors, holders, nh);
+	if (bs->placement_error == 0) {
+		/* A key short of its factor is judged against what the full set
+		 * must span, not against what its few copies can. */
+		const gv_placement_opts *p = gv_store_placement(st);
+		int need_racks = p->min_racks < p->factor ? p->min_racks : p->factor;
+		int need_zones = p->min_zones < p->factor ? p->min_zones : p->factor;
+
+		if (p->strategy == GV_STRATEGY_RACK_AWARE && bs->placement.racks < need_racks)
+			bs->placement_error = gv_error_set(GV_EINSUFFICIENT_RACKS,
+			                                   "InsufficientRackDiversity: %d of %d racks",
+			                                   bs->placement.racks, need_racks);
+		else if (p->strategy == GV_STRATEGY_ZONE_AWARE && bs->placement.zones < need_zones)
+			bs->placement_error = gv_error_set(GV_EINSUFFICIENT_ZONES,
+			                                   "InsufficientZoneDiversity: %d of %d zones",
+			                                   bs->placement.zones, need_zones);
+	}
+	bs->placement.ok = bs->placement_error == 0;
 	free(holders);
 	free(sectors);
 	gv_error_clear();

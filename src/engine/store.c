@@ -404,6 +404,30 @@ int gv_store_sector_add(gv_store *st, const gv_sector_info *in, unsigned flags)
 
 	/* Open (and maybe create) the backend first: nothing is registered for
 	 * a directory that cannot hold blobs. */
+	if (strcmp(info.kind, "fs") == 0) {
+		/* One directory, one sector: refuse a path another id owns. */
+		gv_sector_info *all = NULL;
+		size_t nall = 0, k;
+		char want[PATH_MAX], have[PATH_MAX];
+
+		if (realpath(info.path, want) &&
+		    st->ix->ops->sector_list(st->ix, &all, &nall) == 0) {
+			for (k = 0; k < nall; k++) {
+				if (strcmp(all[k].kind, "fs") != 0)
+					continue;
+				if (strcmp(all[k].path, want) == 0 ||
+				    (realpath(all[k].path, have) && strcmp(have, want) == 0)) {
+					err = gv_error_set(GV_EEXISTS,
+					                   "%s belongs to sector %s; a directory holds one "
+					                   "sector only",
+					                   info.path, all[k].id);
+					free(all);
+					return err;
+				}
+			}
+		}
+		free(all);
+	}
 	s = gv_store_sector_handle(st, info.id, NULL, 0);
 	if (s) {
 		if (info.capacity == 0 && gv_sector_usage_get(s, &usage) == 0)
@@ -414,6 +438,18 @@ int gv_store_sector_add(gv_store *st, const gv_sector_info *in, unsigned flags)
 		if (info.capacity == 0 && gv_sector_usage_get(s, &usage) == 0)
 			info.capacity = usage.capacity;
 		gv_sector_close(s);
+	}
+	if (strcmp(info.kind, "fs") == 0) {
+		/* Record where the directory really is, so the sector opens
+		 * whatever the working directory of a later command. */
+		char abs[PATH_MAX];
+
+		if (!realpath(info.path, abs))
+			return gv_error_set_errno(GV_EIO, errno, "sector %s: cannot resolve %s", info.id,
+			                          info.path);
+		if (strlen(abs) >= sizeof(info.path))
+			return gv_error_set(GV_EINVAL, "sector %s: path too long", info.id);
+		snprintf(info.path, sizeof(info.path), "%s", abs);
 	}
 
 	info.healthy = 1;
@@ -500,6 +536,26 @@ int gv_replica_effective_health(const gv_replica *r, const gv_sector_info *secto
 		return 0;
 	}
 	return 1;
+}
+
+int gv_store_record_replica(gv_store *st, const gv_key *key, const char *sector)
+{
+	gv_replica rp;
+	int err;
+
+	memset(&rp, 0, sizeof(rp));
+	rp.key = *key;
+	snprintf(rp.sector, sizeof(rp.sector), "%s", sector);
+	gv_rangeset_init(&rp.ranges);
+	if ((err = gv_rangeset_add(&rp.ranges, 0, key->size)) < 0)
+		return err;
+	rp.healthy = 1;
+	rp.last_verified = gv_now_ms();
+	rp.has_checksum = 1;
+	memcpy(rp.checksum, key->digest, GV_DIGEST_LEN);
+	err = st->ix->ops->replica_put(st->ix, &rp);
+	gv_rangeset_free(&rp.ranges);
+	return err;
 }
 
 void gv_store_mark_unhealthy(gv_store *st, const gv_key *key, const char *sector,

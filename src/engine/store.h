@@ -15,6 +15,7 @@
 #include "graviton/graviton.h"
 #include "graviton/repair.h"
 #include "graviton/scrub.h"
+#include "graviton/rebalance.h"
 #include "graviton/sys/index.h"
 #include "graviton/sys/sector.h"
 
@@ -73,7 +74,11 @@ gv_index *gv_store_index(gv_store *st);
 int gv_replica_effective_health(const gv_replica *r, const gv_sector_info *sectors,
                                 size_t nsectors, char *why, size_t cap);
 
-/* Mark one replica unhealthy with a reason and log it. */
+/* Record a complete, healthy replica of key in sector (after its bytes
+ * are durable there). */
+int gv_store_record_replica(gv_store *st, const gv_key *key, const char *sector);
+
+/* Mark one replica unhealthy with a reason, log it, queue the key. */
 void gv_store_mark_unhealthy(gv_store *st, const gv_key *key, const char *sector,
                              const char *reason);
 

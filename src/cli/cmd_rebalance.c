@@ -1,0 +1,256 @@
+/*
+ * cmd_rebalance.c - `graviton rebalance` and `graviton sector drain`:
+ * move replicas without ever lowering protection.
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+
+static volatile int stop_flag;
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	stop_flag = 1;
+}
+
+static void help(void)
+{
+	printf("usage: graviton rebalance [--dry-run] [--max-moves N] [--max-bytes SIZE]\n"
+	       "                          [--threshold F] [--high-water F] [--force] [--json]\n"
+	       "\n"
+	       "Move replicas from the fullest sectors toward the mean utilisation, when\n"
+	       "the spread between the fullest and the emptiest active sector exceeds the\n"
+	       "threshold or a sector is above the high-water mark.  Destinations keep the\n"
+	       "rack/zone constraint and never end up fuller than the source.  Each move\n"
+	       "copies and verifies, records the new replica, then drops the old one.\n"
+	       "Refuses while keys are under-replicated (repair first) unless --force.\n"
+	       "\n"
+	       "  --dry-run         print the planned moves and utilisation before/after\n"
+	       "  --max-moves N     at most N moves (default 100)\n"
+	       "  --max-bytes SIZE  at most SIZE bytes moved\n"
+	       "  --threshold F     allowed max-min utilisation spread (default 0.1)\n"
+	       "  --high-water F    utilisation above which a sector is overloaded (default 0.9)\n"
+	       "  --force           run even while keys are under-replicated\n"
+	       "  --json            one JSON object per move, then the summary\n"
+	       "\n"
+	       "Exit status: 0 done (or nothing to do), 75 refused or some move failed.\n");
+}
+
+typedef struct ctx {
+	int json;
+} ctx;
+
+static void on_move(const gv_move_event *ev, void *payload)
+{
+	ctx *c = payload;
+	char kbuf[GV_KEY_BUFSIZE];
+	const char *phase = ev->phase == GV_MOVE_PLANNED ? "planned"
+	                    : ev->phase == GV_MOVE_DONE  ? "done"
+	                                                 : "failed";
+
+	gv_key_format(kbuf, &ev->key);
+	if (c->json) {
+		json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:I}", "event", "move", "phase", phase,
+		                      "key", kbuf, "from", ev->from, "to", ev->to, "bytes",
+		                      (json_int_t)ev->bytes);
+
+		if (ev->phase == GV_MOVE_FAILED)
+			json_object_set_new(o, "message", json_string(ev->message ? ev->message : ""));
+		json_dumpf(o, stdout, JSON_COMPACT | JSON_PRESERVE_ORDER);
+		fputc('\n', stdout);
+		json_decref(o);
+		return;
+	}
+	printf("%-7s %s %s -> %s %llu bytes%s%s\n", phase, kbuf, ev->from, ev->to,
+	       (unsigned long long)ev->bytes, ev->phase == GV_MOVE_FAILED ? ": " : "",
+	       ev->phase == GV_MOVE_FAILED && ev->message ? ev->message : "");
+}
+
+static void print_summary(const gv_rebalance_summary *s, int json, int dry_run, const char *what)
+{
+	size_t i;
+
+	if (json) {
+		json_t *o = json_object(), *arr = json_array();
+
+		for (i = 0; i < s->nsectors; i++) {
+			const gv_sector_util *u = &s->sectors[i];
+			double cap = u->capacity ? (double)u->capacity : 1;
+
+			json_array_append_new(arr, json_pack("{s:s, s:s, s:I, s:I, s:I, s:f, s:f}", "id",
+			                                     u->id, "state", gv_sector_state_name(u->state),
+			                                     "capacity", (json_int_t)u->capacity,
+			                                     "used_before", (json_int_t)u->used_before,
+			                                     "used_after", (json_int_t)u->used_after,
+			                                     "utilisation_before",
+			                                     (double)u->used_before / cap,
+			                                     "utilisation_after",
+			                                     (double)u->used_after / cap));
+		}
+		json_object_set_new(o, "event", json_string("summary"));
+		json_object_set_new(o, "dry_run", json_boolean(dry_run));
+		json_object_set_new(o, "nothing_to_do", json_boolean(s->nothing_to_do));
+		json_object_set_new(o, "planned", json_integer((json_int_t)s->planned));
+		json_object_set_new(o, "moved", json_integer((json_int_t)s->moved));
+		json_object_set_new(o, "failed", json_integer((json_int_t)s->failed));
+		json_object_set_new(o, "bytes", json_integer((json_int_t)s->bytes));
+		json_object_set_new(o, "spread_before", json_real(s->spread_before));
+		json_object_set_new(o, "spread_after", json_real(s->spread_after));
+		json_object_set_new(o, "sectors", arr);
+		json_dumpf(o, stdout, JSON_COMPACT | JSON_PRESERVE_ORDER);
+		fputc('\n', stdout);
+		json_decref(o);
+		fflush(stdout);
+		return;
+	}
+	if (s->nothing_to_do)
+		printf("%s: nothing to do (spread %.3f)\n", what, s->spread_before);
+	else
+		printf("%s: %llu planned, %llu moved, %llu failed, %llu bytes; spread %.3f -> %.3f%s\n",
+		       what, (unsigned long long)s->planned, (unsigned long long)s->moved,
+		       (unsigned long long)s->failed, (unsigned long long)s->bytes, s->spread_before,
+		       s->spread_after, dry_run ? " (planned)" : "");
+	printf("%-12s %-9s %10s %10s\n", "SECTOR", "STATE", "BEFORE", "AFTER");
+	for (i = 0; i < s->nsectors; i++) {
+		const gv_sector_util *u = &s->sectors[i];
+		double cap = u->capacity ? (double)u->capacity : 1;
+
+		printf("%-12s %-9s %9.1f%% %9.1f%%\n", u->id, gv_sector_state_name(u->state),
+		       100.0 * (double)u->used_before / cap, 100.0 * (double)u->used_after / cap);
+	}
+	fflush(stdout);
+}
+
+static int parse_fraction(double *out, const char *name, const char *v)
+{
+	char *end;
+	double x = strtod(v, &end);
+
+	if (!*v || *end || !(x > 0 && x <= 1)) {
+		cli_err("invalid %s '%s': expected a number in (0, 1]", name, v);
+		return -1;
+	}
+	*out = x;
+	return 0;
+}
+
+int cmd_rebalance(cli_globals *g, int argc, char **argv)
+{
+	gv_rebalance_opts o = GV_REBALANCE_OPTS_INIT;
+	gv_rebalance_summary s;
+	gv_store *st = NULL;
+	int i, rc, err;
+	ctx c = { 0 };
+
+	if (cli_wants_help(argc, argv)) {
+		help();
+		return 0;
+	}
+	for (i = 1; i < argc; i++) {
+		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+
+		if (strcmp(a, "--dry-run") == 0) {
+			o.dry_run = 1;
+		} else if (strcmp(a, "--force") == 0) {
+			o.force = 1;
+		} else if (strcmp(a, "--json") == 0) {
+			c.json = 1;
+		} else if (strcmp(a, "--max-moves") == 0 && v) {
+			char *end;
+			long x = strtol(v, &end, 10);
+
+			if (!*v || *end || x < 1 || x > 1000000) {
+				cli_err("invalid --max-moves '%s': expected 1 to 1000000", v);
+				return EXIT_USAGE;
+			}
+			o.max_moves = (unsigned)x;
+			i++;
+		} else if (strcmp(a, "--max-bytes") == 0 && v) {
+			if (gv_size_parse(&o.max_bytes, v) < 0) {
+				cli_err("--max-bytes: %s", gv_error_last());
+				return EXIT_USAGE;
+			}
+			i++;
+		} else if (strcmp(a, "--threshold") == 0 && v) {
+			if (parse_fraction(&o.threshold, a, v) < 0)
+				return EXIT_USAGE;
+			i++;
+		} else if (strcmp(a, "--high-water") == 0 && v) {
+			if (parse_fraction(&o.high_water, a, v) < 0)
+				return EXIT_USAGE;
+			i++;
+		} else {
+			cli_err("rebalance: unexpected argument '%s' (see 'graviton rebalance --help')", a);
+			return EXIT_USAGE;
+		}
+	}
+	o.on_move = on_move;
+	o.payload = &c;
+	o.cancel = &stop_flag;
+	signal(SIGINT, on_signal);
+	signal(SIGTERM, on_signal);
+	if ((rc = cli_open_store(g, &st, 0)) != 0)
+		return rc;
+	err = gv_rebalance_run(st, &o, &s);
+	if (err < 0 && err != GV_ECANCELED) {
+		rc = cli_fail(err, "rebalance");
+	} else {
+		print_summary(&s, c.json, o.dry_run, "rebalance");
+		rc = err == GV_ECANCELED || s.failed ? EXIT_TEMPFAIL : 0;
+	}
+	gv_rebalance_summary_free(&s);
+	gv_store_free(st);
+	return rc;
+}
+
+int cli_sector_drain(cli_globals *g, int argc, char **argv)
+{
+	gv_rebalance_opts o = GV_REBALANCE_OPTS_INIT;
+	gv_rebalance_summary s;
+	const char *id = NULL;
+	gv_store *st = NULL;
+	int i, rc, err;
+	ctx c = { 0 };
+
+	for (i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--json") == 0)
+			c.json = 1;
+		else if (strcmp(argv[i], "--dry-run") == 0)
+			o.dry_run = 1;
+		else if (!id && argv[i][0] != '-')
+			id = argv[i];
+		else {
+			cli_err("sector drain: unexpected argument '%s'", argv[i]);
+			return EXIT_USAGE;
+		}
+	}
+	if (!id || gv_id_validate("sector id", id) < 0) {
+		cli_err("sector drain: %s", id ? gv_error_last() : "missing ID");
+		return EXIT_USAGE;
+	}
+	o.on_move = on_move;
+	o.payload = &c;
+	o.cancel = &stop_flag;
+	signal(SIGINT, on_signal);
+	signal(SIGTERM, on_signal);
+	if ((rc = cli_open_store(g, &st, 0)) != 0)
+		return rc;
+	err = gv_sector_drain(st, id, &o, &s);
+	if (err < 0 && err != GV_EBUSY && err != GV_ECANCELED) {
+		rc = cli_fail(err, "sector drain");
+	} else {
+		print_summary(&s, c.json, o.dry_run, "drain");
+		if (err == GV_EBUSY)
+			cli_err("sector drain: %s", gv_error_last());
+		else if (err == 0 && !o.dry_run && !g->quiet)
+			fprintf(stderr, "graviton: sector %s retired\n", id);
+		rc = err < 0 ? EXIT_TEMPFAIL : 0;
+	}
+	gv_rebalance_summary_free(&s);
+	gv_store_free(st);
+	return rc;
+}
