@@ -24,9 +24,12 @@
  * creation off the hot path (a second level would mean a new directory, and
  * its fsyncs, for most of the first 65,536 blobs of every sector).
  *
- * Concurrency: the root directory is flock'd for the lifetime of the handle
- * (tmp/ is emptied on open, so two handles on one root would break each
- * other's writes): a second open gets GV_EBUSY.  Within the handle,
+ * Concurrency: several handles (in one process or several, e.g. the server
+ * and a CLI command) may share a root.  Each holds a shared flock on the
+ * root for its lifetime; tmp/ is emptied only by an open that first gets
+ * the lock exclusively - no other handle exists, so no write of another
+ * is under way - and then downgrades it.  Temp names carry the pid and a
+ * random part, so sharers never collide.  Within the handle,
  * s->lock guards the byte counters and s->dir_lock the fan-out bitmap; file
  * I/O runs outside both.  A resumable partial is flock'd by the writer that
  * continues it, so two writers cannot append to the same partial.
@@ -78,6 +81,7 @@ typedef struct fs_sector {
 	int partial_fd;
 	gv_sector_identity ident; /* stored identity, overrides applied */
 	uint64_t rnd;             /* random part of temp names, fixed at open */
+	int sole;                 /* no other handle held the root at open */
 
 	pthread_mutex_t lock;
 	uint64_t used;            /* lock: key sizes of committed blobs */
@@ -750,7 +754,8 @@ static int fs_check_ident(const gv_sector_identity *ident)
  * GV_FS_CREATE writes an identity only into a root that holds nothing but
  * lost+found and this layout's own directories (so a root whose identity
  * file was lost can be re-adopted on purpose); anything else is GV_EEXISTS.
- * A second open of a root that is open already is GV_EBUSY.
+ * Opening a root that another handle holds works; it then leaves tmp/
+ * alone (the other handle may be writing there).
  */
 int gv_sector_fs_open(gv_sector **out, const char *root,
                       const gv_sector_identity *ident, unsigned flags)
@@ -809,12 +814,10 @@ int gv_sector_fs_open(gv_sector **out, const char *root,
 			rc = gv_error_set_errno(GV_EIO, errno, "cannot open sector root %s: io error", root);
 		goto fail;
 	}
-	if (flock(s->root_fd, LOCK_EX | LOCK_NB) < 0) {
-		if (errno == EWOULDBLOCK)
-			rc = gv_error_set(GV_EBUSY, "sector root %s is already open (by this or another process)",
-			                  root);
-		else
-			rc = gv_error_set_errno(GV_EIO, errno, "cannot lock sector root %s: io error", root);
+	if (flock(s->root_fd, LOCK_EX | LOCK_NB) == 0) {
+		s->sole = 1;
+	} else if (errno != EWOULDBLOCK || flock(s->root_fd, LOCK_SH) < 0) {
+		rc = gv_error_set_errno(GV_EIO, errno, "cannot lock sector root %s: io error", root);
 		goto fail;
 	}
 
@@ -887,8 +890,16 @@ int gv_sector_fs_open(gv_sector **out, const char *root,
 		rc = fs_err(s, errno, "cannot open", "partial");
 		goto fail;
 	}
-	if ((rc = fs_clean_tmp(s)) < 0)
-		goto fail;
+	if (s->sole) {
+		if ((rc = fs_clean_tmp(s)) < 0)
+			goto fail;
+		/* Let other handles share the root from now on. */
+		if (flock(s->root_fd, LOCK_SH) < 0) {
+			rc = gv_error_set_errno(GV_EIO, errno, "cannot lock sector root %s: io error",
+			                        root);
+			goto fail;
+		}
+	}
 	if ((rc = fs_walk(s, count_used, &s->used)) < 0)
 		goto fail;
 	if (fsync(s->objects_fd) < 0) {

@@ -460,16 +460,36 @@ static void test_bad_open_args(void **state)
 	unlink(fx->root);
 }
 
-static void test_second_open_busy(void **state)
+static void test_second_open_shares(void **state)
 {
 	fixture *fx = *state;
-	gv_sector *s = create(fx->root, "solo"), *s2 = (gv_sector *)1;
+	gv_sector *s = create(fx->root, "solo"), *s2 = NULL, *s3 = NULL;
+	gv_sector_writer *w;
+	gv_key key;
+	unsigned char *data = make(5000, 7, &key);
+	char tmp[700], stray[800];
+	uint64_t size = 0;
 
-	assert_int_equal(gv_sector_fs_open(&s2, fx->root, NULL, 0), GV_EBUSY);
-	assert_null(s2);
-	gv_sector_close(s);
+	/* A write under way in the first handle survives a second open. */
+	snprintf(tmp, sizeof(tmp), "%s/tmp", fx->root);
+	assert_int_equal(gv_sector_writer_open(&w, s, NULL, 0), 0);
+	assert_int_equal(gv_sector_writer_write(w, data, 5000), 0);
 	assert_int_equal(gv_sector_fs_open(&s2, fx->root, NULL, 0), 0);
+	assert_int_equal(count_entries(tmp), 1);
+	assert_int_equal(gv_sector_writer_commit(w, &key), 0);
+	/* and both handles see the blob */
+	assert_int_equal(gv_sector_stat(s2, &key, &size), 0);
+	assert_int_equal(size, 5000);
+	gv_sector_close(s);
 	gv_sector_close(s2);
+
+	/* A stray temp file is swept by an open that holds the root alone. */
+	snprintf(stray, sizeof(stray), "%s/tmp/stray", fx->root);
+	write_file(stray, "x", 1);
+	assert_int_equal(gv_sector_fs_open(&s3, fx->root, NULL, 0), 0);
+	assert_int_equal(count_entries(tmp), 0);
+	gv_sector_close(s3);
+	free(data);
 }
 
 /* ---- layout and recovery ------------------------------------------------- */
@@ -1054,7 +1074,7 @@ int main(void)
 		T(test_missing_objects_dir),
 		T(test_bad_identity),
 		T(test_bad_open_args),
-		T(test_second_open_busy),
+		T(test_second_open_shares),
 		T(test_layout),
 		T(test_tmp_cleaned_partial_kept),
 		T(test_oversized_partial_restarts),
