@@ -124,6 +124,7 @@ enum ix_stmt_id {
 	ST_REPLICAS_FIND,
 	ST_KEYS_NEXT,
 	ST_SECTOR_KEYS_NEXT,
+	ST_BLOBS_NEXT,
 	ST_REPLICAS_NEXT,
 	ST_REPLICAS_NEXT_SECTOR,
 	ST_STATS,
@@ -181,6 +182,23 @@ static const char *const stmt_sql[ST__COUNT] = {
 	[ST_KEYS_NEXT] = "SELECT key FROM blobs WHERE key > ?1 ORDER BY key LIMIT ?2",
 	[ST_SECTOR_KEYS_NEXT] =
 		"SELECT key FROM replicas WHERE sector = ?1 AND key > ?2 ORDER BY key LIMIT ?3",
+	/*
+	 * The next ?2 blobs after ?1 with their replica rows.  The scalar
+	 * subquery finds the last key of the batch (or, near the end, the
+	 * last key of all), so the join is a plain range of the blobs
+	 * primary key with one replicas primary-key probe per blob: rows come
+	 * out in (key, sector) order with no sort and no temporary table,
+	 * and a batch never stops halfway through a blob's replicas.
+	 * Columns 0-6 are IX_REPLICA_COLS for row_replica (NULL sector: the
+	 * blob has no replica rows); column 7 is the blob's created time.
+	 */
+	[ST_BLOBS_NEXT] =
+		"SELECT b.key, r.sector, r.ranges, r.healthy, r.last_verified, r.checksum,"
+		" r.reason, b.created FROM blobs AS b LEFT JOIN replicas AS r ON r.key = b.key"
+		" WHERE b.key > ?1 AND b.key <= COALESCE("
+		"  (SELECT key FROM blobs WHERE key > ?1 ORDER BY key LIMIT 1 OFFSET ?2 - 1),"
+		"  (SELECT MAX(key) FROM blobs))"
+		" ORDER BY b.key, r.sector",
 	[ST_REPLICAS_NEXT] =
 		"SELECT " IX_REPLICA_COLS " FROM replicas"
 		" WHERE (last_verified, key, sector) > (?1, ?2, ?3)"
@@ -388,10 +406,55 @@ static void col_copy(char *dst, size_t cap, sqlite3_stmt *st, int col)
 	dst[n] = '\0';
 }
 
+/* Value + 1 of a lowercase hex digit, 0 for anything else. */
+static const uint8_t hex_plus1[256] = {
+	['0'] = 1, ['1'] = 2, ['2'] = 3, ['3'] = 4, ['4'] = 5,
+	['5'] = 6, ['6'] = 7, ['7'] = 8, ['8'] = 9, ['9'] = 10,
+	['a'] = 11, ['b'] = 12, ['c'] = 13, ['d'] = 14, ['e'] = 15, ['f'] = 16,
+};
+
+/*
+ * Decode the canonical key text the index writes ("sha256:", 64
+ * lowercase hex digits, ':', a decimal size without leading zeros of at
+ * most 18 digits, so it cannot overflow).  Returns 0 when the text is
+ * not in exactly that form, leaving the verdict to gv_key_parse; what
+ * this accepts, gv_key_parse accepts with the same result.  A gap scan
+ * decodes a key per blob, and the general parser cost a tenth of it.
+ */
+static int key_decode_canonical(gv_key *out, const char *v, size_t len)
+{
+	const unsigned char *p = (const unsigned char *)v;
+	uint64_t size = 0;
+	size_t i, nd;
+
+	if (len < 7 + 64 + 2 || len > 7 + 64 + 1 + 18 || memcmp(v, "sha256:", 7) != 0 ||
+	    v[71] != ':')
+		return 0;
+	for (i = 0; i < GV_DIGEST_LEN; i++) {
+		unsigned hi = hex_plus1[p[7 + 2 * i]], lo = hex_plus1[p[8 + 2 * i]];
+
+		if (!hi || !lo)
+			return 0;
+		out->digest[i] = (uint8_t)(((hi - 1) << 4) | (lo - 1));
+	}
+	nd = len - 72;
+	if (nd > 1 && p[72] == '0')
+		return 0;
+	for (i = 72; i < len; i++) {
+		if (p[i] < '0' || p[i] > '9')
+			return 0;
+		size = size * 10 + (uint64_t)(p[i] - '0');
+	}
+	out->size = size;
+	return 1;
+}
+
 static int col_key(gv_key *out, sqlite3_stmt *st, int col)
 {
 	const char *v = (const char *)sqlite3_column_text(st, col);
 
+	if (v && key_decode_canonical(out, v, (size_t)sqlite3_column_bytes(st, col)))
+		return 0;
 	if (!v || gv_key_parse(out, v) < 0)
 		return gv_error_set(GV_ERROR, "index: malformed key '%.100s' in the index",
 		                    v ? v : "(null)");
@@ -433,6 +496,39 @@ static void row_sector(gv_sector_info *out, sqlite3_stmt *st)
 	                                          : GV_SECTOR_ACTIVE;
 }
 
+/* Digits of a decimal at *pp (at most 19, so no overflow), advancing it;
+ * 0 when there are none or too many. */
+static int dec19(uint64_t *out, const char **pp)
+{
+	const char *p = *pp;
+	uint64_t v = 0;
+	size_t n = 0;
+
+	for (; *p >= '0' && *p <= '9'; p++, n++)
+		v = v * 10 + (uint64_t)(*p - '0');
+	if (n == 0 || n > 19)
+		return 0;
+	*out = v;
+	*pp = p;
+	return 1;
+}
+
+/*
+ * The common stored ranges text, one range "A-B", straight into the empty
+ * set `out` (one allocation; gv_rangeset_parse makes two and copies).
+ * Returns 0 for any other text, or when out of memory (leaving `out`
+ * empty), so gv_rangeset_parse decides; it accepts what this accepts,
+ * with the same result.
+ */
+static int ranges_decode_single(gv_rangeset *out, const char *v)
+{
+	uint64_t a, b;
+
+	if (!dec19(&a, &v) || *v++ != '-' || !dec19(&b, &v) || *v || b < a)
+		return 0;
+	return gv_rangeset_add(out, a, b + 1) == 0; /* b < 10^19: b + 1 fits */
+}
+
 /*
  * Fill a replica from columns IX_REPLICA_COLS; `key` given when the caller
  * already knows it.  Nothing stays allocated when it fails.
@@ -452,7 +548,8 @@ static int row_replica(gv_replica *out, sqlite3_stmt *st, const gv_key *key)
 	ranges = (const char *)sqlite3_column_text(st, 2);
 	if (!ranges && sqlite3_errcode(sqlite3_db_handle(st)) == SQLITE_NOMEM)
 		return gv_error_set(GV_ENOMEM, "index: out of memory reading ranges");
-	if (gv_rangeset_parse(&out->ranges, ranges ? ranges : "") < 0)
+	if (!(ranges && ranges_decode_single(&out->ranges, ranges)) &&
+	    gv_rangeset_parse(&out->ranges, ranges ? ranges : "") < 0)
 		return gv_error_set(GV_ERROR, "index: malformed ranges '%.64s' of a replica on %s",
 		                    ranges ? ranges : "", out->sector);
 	out->healthy = sqlite3_column_int64(st, 3) != 0;
@@ -705,7 +802,7 @@ static int ix_replica_put(gv_index *ix, const gv_replica *r)
 	sqlite3_stmt *st = NULL;
 	char *ranges = NULL;
 	size_t reason_len;
-	int complete, err, rc;
+	int complete = 0, err, rc;
 
 	assert(r);
 	if ((err = key_check(&r->key)) < 0 || (err = id_check("sector", r->sector)) < 0)
@@ -1059,6 +1156,92 @@ out:
 	return err;
 }
 
+/* Make room for element n of a growing entry array. */
+static int entries_grow(gv_blob_entry **arr, size_t n, size_t *cap)
+{
+	gv_blob_entry *p;
+	size_t ncap;
+
+	if (n < *cap)
+		return 0;
+	ncap = *cap ? *cap * 2 : 64;
+	p = realloc(*arr, ncap * sizeof(*p));
+	if (!p)
+		return gv_error_set(GV_ENOMEM, "index: out of memory for %zu blob entries", ncap);
+	*arr = p;
+	*cap = ncap;
+	return 0;
+}
+
+/*
+ * Rows arrive grouped by key; a new entry starts whenever the key text
+ * changes.  Every entry in arr[0..n) is consistent at all times (its
+ * replicas are all filled), so a failure part way frees cleanly.
+ */
+static int ix_blobs_next(gv_index *ix, const gv_key *after, size_t limit,
+                         gv_blob_entry **out, size_t *out_n)
+{
+	struct ix_sqlite *s = ix_of(ix);
+	char kbuf[GV_KEY_BUFSIZE] = "", cur[GV_KEY_BUFSIZE];
+	sqlite3_stmt *st = NULL;
+	gv_blob_entry *arr = NULL, *e = NULL;
+	size_t n = 0, cap = 0, rcap = 0, cur_len = 0;
+	int err, rc;
+
+	assert(out && out_n);
+	*out = NULL;
+	*out_n = 0;
+	if (limit == 0)
+		return 0;
+	if (after)
+		gv_key_format(kbuf, after);
+	pthread_mutex_lock(&s->lock);
+	if ((err = ix_prep(s, ST_BLOBS_NEXT, &st)) < 0)
+		goto out;
+	bind_text(st, 1, kbuf);
+	sqlite3_bind_int64(st, 2, limit_of(limit));
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		const char *k = (const char *)sqlite3_column_text(st, 0);
+		size_t klen = k ? (size_t)sqlite3_column_bytes(st, 0) : 0;
+
+		if (!e || klen != cur_len || memcmp(k, cur, klen) != 0) {
+			if (n == limit)
+				break; /* cannot happen: the bound stops at the limit-th key */
+			if ((err = entries_grow(&arr, n, &cap)) < 0)
+				goto out;
+			e = &arr[n];
+			memset(e, 0, sizeof(*e));
+			if ((err = col_key(&e->key, st, 0)) < 0)
+				goto out;
+			e->created_ms = sqlite3_column_int64(st, 7);
+			n++;
+			rcap = 0;
+			memcpy(cur, k, klen); /* col_key accepted it, so it fits */
+			cur_len = klen;
+		}
+		if (sqlite3_column_type(st, 1) == SQLITE_NULL)
+			continue; /* the blob has no replicas */
+		if ((err = replicas_grow(&e->replicas, e->nreplicas, &rcap)) < 0)
+			goto out;
+		if ((err = row_replica(&e->replicas[e->nreplicas], st, &e->key)) < 0)
+			goto out;
+		e->nreplicas++;
+	}
+	if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
+		err = ix_fail(s->db, rc, "blobs next");
+		goto out;
+	}
+	*out = arr;
+	*out_n = n;
+	arr = NULL;
+	n = 0;
+out:
+	ix_done(st);
+	pthread_mutex_unlock(&s->lock);
+	gv_blob_entries_free(arr, n);
+	return err;
+}
+
 static int ix_replicas_next(gv_index *ix, gv_replica_cursor *cur, const char *sector,
                             size_t limit, gv_replica **out, size_t *out_n)
 {
@@ -1277,6 +1460,7 @@ static const struct gv_index_ops sqlite_ops = {
 	.blob_remove = ix_blob_remove,
 	.keys_next = ix_keys_next,
 	.sector_keys_next = ix_sector_keys_next,
+	.blobs_next = ix_blobs_next,
 	.replicas_next = ix_replicas_next,
 	.stats = ix_stats,
 	.setting_get = ix_setting_get,
@@ -1324,7 +1508,7 @@ static int sql_exec(sqlite3 *db, const char *sql, const char *what)
  */
 static int schema_version(sqlite3 *db, const char *path, int64_t *out)
 {
-	int64_t has_table, objects;
+	int64_t has_table = 0, objects = 0;
 	int err;
 
 	if ((err = sql_int(db,

@@ -683,6 +683,296 @@ static void test_sector_keys_next(void **state)
 	assert_int_equal(n, 0);
 }
 
+/* The replica rows test_blobs_next_pagination gives blob j. */
+static size_t blob_nrep(uint32_t j)
+{
+	return j % 4; /* 0: the blob row stays with no replica */
+}
+
+static void blob_fill(gv_index *ix, uint32_t j)
+{
+	static const char *const sec[] = { "s1", "s2", "s3" };
+	gv_key k = mkkey(j);
+	uint8_t sum[GV_DIGEST_LEN];
+	gv_rangeset rs = GV_RANGESET_INIT;
+	size_t i, n = blob_nrep(j);
+
+	if (n == 0) {
+		put(ix, &k, "s1");
+		assert_int_equal(ix->ops->replica_remove(ix, &k, "s1"), 0);
+		return;
+	}
+	for (i = 0; i < n; i++)
+		put(ix, &k, sec[i]);
+	if (j % 5 == 1)
+		assert_int_equal(ix->ops->replica_set_health(ix, &k, "s1", 0, "digest mismatch"),
+		                 0);
+	if (j % 3 == 0) {
+		memset(sum, (int)(j & 0xff), sizeof(sum));
+		assert_int_equal(ix->ops->replica_set_verified(ix, &k, "s1", 1000 + j, sum), 0);
+	}
+	if (n >= 2 && j % 7 == 2) {
+		assert_int_equal(gv_rangeset_add(&rs, 0, 10), 0);
+		assert_int_equal(gv_rangeset_add(&rs, 20, 30), 0);
+		assert_int_equal(ix->ops->replica_set_ranges(ix, &k, "s2", &rs), 0);
+		gv_rangeset_free(&rs);
+	}
+}
+
+static void blob_check(gv_index *ix, const gv_blob_entry *e, uint32_t j)
+{
+	static const char *const sec[] = { "s1", "s2", "s3" };
+	gv_key k = mkkey(j);
+	int64_t created = 0;
+	size_t i;
+
+	assert_int_equal(gv_key_cmp(&e->key, &k), 0);
+	assert_int_equal(ix->ops->blob_exists(ix, &k, &created), 1);
+	assert_int_equal(e->created_ms, created);
+	assert_int_equal(e->nreplicas, blob_nrep(j));
+	if (e->nreplicas == 0)
+		assert_null(e->replicas);
+	for (i = 0; i < e->nreplicas; i++) {
+		const gv_replica *r = &e->replicas[i];
+		int sick = i == 0 && j % 5 == 1, verified = i == 0 && j % 3 == 0;
+
+		assert_int_equal(gv_key_cmp(&r->key, &k), 0);
+		assert_string_equal(r->sector, sec[i]); /* sector order within a blob */
+		assert_int_equal(r->healthy, !sick);
+		assert_string_equal(r->reason, sick ? "digest mismatch" : "");
+		assert_int_equal(r->last_verified, verified ? 1000 + (int64_t)j : 0);
+		assert_int_equal(r->has_checksum, verified);
+		if (verified) {
+			assert_int_equal(r->checksum[0], j & 0xff);
+			assert_int_equal(r->checksum[GV_DIGEST_LEN - 1], j & 0xff);
+		}
+		if (i == 1 && j % 7 == 2) {
+			assert_int_equal(r->ranges.n, 2);
+			assert_int_equal(r->ranges.r[0].start, 0);
+			assert_int_equal(r->ranges.r[0].end, 10);
+			assert_int_equal(r->ranges.r[1].start, 20);
+			assert_int_equal(r->ranges.r[1].end, 30);
+		} else {
+			assert_true(gv_rangeset_is_full(&r->ranges, k.size));
+		}
+	}
+}
+
+static void test_blobs_next_pagination(void **state)
+{
+	struct fx *f = *state;
+	gv_index *ix = f->ix;
+	gv_blob_entry *out;
+	gv_key last;
+	char prev[GV_KEY_BUFSIZE] = "", cur[GV_KEY_BUFSIZE];
+	unsigned char *seen = calloc(PAGE_KEYS, 1);
+	size_t n, i, total = 0, batches = 0, empty = 0;
+	uint32_t j;
+
+	assert_non_null(seen);
+	add_sector(ix, "s1", 1, GV_SECTOR_ACTIVE);
+	add_sector(ix, "s2", 1, GV_SECTOR_ACTIVE);
+	add_sector(ix, "s3", 1, GV_SECTOR_ACTIVE);
+	for (j = 0; j < PAGE_KEYS; j++)
+		blob_fill(ix, j);
+
+	assert_int_equal(ix->ops->blobs_next(ix, NULL, 100, &out, &n), 0);
+	for (;;) {
+		batches++;
+		assert_true(n <= 100);
+		for (i = 0; i < n; i++) {
+			uint32_t idx = (uint32_t)(out[i].key.size - 100);
+
+			key_text(cur, &out[i].key);
+			assert_true(strcmp(prev, cur) < 0);
+			strcpy(prev, cur);
+			assert_true(idx < PAGE_KEYS);
+			assert_int_equal(seen[idx], 0);
+			seen[idx] = 1;
+			blob_check(ix, &out[i], idx);
+			empty += out[i].nreplicas == 0;
+			total++;
+		}
+		if (n < 100) {
+			gv_blob_entries_free(out, n);
+			break;
+		}
+		last = out[n - 1].key;
+		gv_blob_entries_free(out, n);
+		assert_int_equal(ix->ops->blobs_next(ix, &last, 100, &out, &n), 0);
+	}
+	assert_int_equal(total, PAGE_KEYS);
+	assert_int_equal(empty, PAGE_KEYS / 4);
+	/* 25 full batches, then an empty one says the scan is over. */
+	assert_int_equal(batches, PAGE_KEYS / 100 + 1);
+	assert_int_equal(n, 0);
+	assert_null(out);
+
+	/* The same walk agrees with keys_next and replicas_find. */
+	{
+		gv_key keys[100];
+		gv_replica *reps;
+		size_t nk, nr;
+
+		assert_int_equal(ix->ops->keys_next(ix, NULL, 100, keys, &nk), 0);
+		assert_int_equal(ix->ops->blobs_next(ix, NULL, 100, &out, &n), 0);
+		assert_int_equal(n, nk);
+		for (i = 0; i < n; i++) {
+			assert_int_equal(gv_key_cmp(&out[i].key, &keys[i]), 0);
+			assert_int_equal(ix->ops->replicas_find(ix, &keys[i], &reps, &nr), 0);
+			assert_int_equal(nr, out[i].nreplicas);
+			gv_replicas_free(reps, nr);
+		}
+		gv_blob_entries_free(out, n);
+	}
+	free(seen);
+}
+
+/* Keys of blobs_next in text order with their replica counts. */
+static size_t walk_all(gv_index *ix, size_t limit, gv_key *keys, size_t *nreps, size_t cap)
+{
+	gv_blob_entry *out;
+	gv_key last;
+	size_t n, i, total = 0;
+
+	assert_int_equal(ix->ops->blobs_next(ix, NULL, limit, &out, &n), 0);
+	while (n > 0) {
+		assert_true(n <= limit);
+		for (i = 0; i < n; i++) {
+			assert_true(total < cap);
+			keys[total] = out[i].key;
+			nreps[total] = out[i].nreplicas;
+			total++;
+		}
+		last = out[n - 1].key;
+		gv_blob_entries_free(out, n);
+		if (n < limit)
+			break;
+		assert_int_equal(ix->ops->blobs_next(ix, &last, limit, &out, &n), 0);
+	}
+	return total;
+}
+
+static void test_blobs_next_limits(void **state)
+{
+	struct fx *f = *state;
+	gv_index *ix = f->ix;
+	gv_blob_entry *out = (gv_blob_entry *)&out;
+	gv_key k[12], got[16], walked[16], one, before_all;
+	size_t nreps[16], ref_n[16], n = 99, i, total;
+	gv_replica r;
+	uint32_t j;
+
+	/* Empty index, and a zero limit. */
+	assert_int_equal(ix->ops->blobs_next(ix, NULL, 100, &out, &n), 0);
+	assert_int_equal(n, 0);
+	assert_null(out);
+	gv_blob_entries_free(NULL, 0);
+
+	add_sector(ix, "s1", 1, GV_SECTOR_ACTIVE);
+	add_sector(ix, "s2", 1, GV_SECTOR_ACTIVE);
+	for (j = 0; j < 10; j++) {
+		k[j] = mkkey(j);
+		put(ix, &k[j], "s1");
+		if (j % 2)
+			put(ix, &k[j], "s2");
+		if (j % 3 == 0)
+			assert_int_equal(ix->ops->replica_remove(ix, &k[j], "s1"), 0);
+	}
+	/* Sizes of 0 and of 19 digits, and ranges of several pieces or none. */
+	k[10] = mkkey(10);
+	k[10].size = 0;
+	mkrep(&r, &k[10], "s1");
+	assert_int_equal(ix->ops->replica_put(ix, &r), 0);
+	gv_rangeset_free(&r.ranges);
+	k[11] = mkkey(11);
+	k[11].size = 5000000000000000000ull;
+	mkrep(&r, &k[11], "s2");
+	gv_rangeset_clear(&r.ranges);
+	assert_int_equal(gv_rangeset_add(&r.ranges, 0, 7), 0);
+	assert_int_equal(gv_rangeset_add(&r.ranges, 9, 12), 0);
+	assert_int_equal(ix->ops->replica_put(ix, &r), 0);
+	gv_rangeset_clear(&r.ranges);
+	strcpy(r.sector, "s1");
+	assert_int_equal(ix->ops->replica_put(ix, &r), 0);
+	gv_rangeset_free(&r.ranges);
+
+	out = (gv_blob_entry *)&out;
+	n = 99;
+	assert_int_equal(ix->ops->blobs_next(ix, NULL, 0, &out, &n), 0);
+	assert_int_equal(n, 0);
+	assert_null(out);
+
+	/* One batch far larger than the index holds. */
+	assert_int_equal(ix->ops->blobs_next(ix, NULL, SIZE_MAX, &out, &n), 0);
+	assert_int_equal(n, 12);
+	for (i = 0; i < n; i++) {
+		for (j = 0; j < 12 && gv_key_cmp(&out[i].key, &k[j]) != 0; j++)
+			;
+		assert_true(j < 12);
+		ref_n[i] = j == 10 ? 1 : j == 11 ? 2 : (j % 2 ? 2 : 1) - (j % 3 == 0);
+		assert_int_equal(out[i].nreplicas, ref_n[i]);
+		if (j == 10) {
+			assert_int_equal(out[i].key.size, 0);
+			assert_int_equal(out[i].replicas[0].ranges.n, 0);
+		}
+		if (j == 11) {
+			assert_int_equal(out[i].key.size, 5000000000000000000ull);
+			assert_string_equal(out[i].replicas[0].sector, "s1");
+			assert_int_equal(out[i].replicas[0].ranges.n, 0);
+			assert_string_equal(out[i].replicas[1].sector, "s2");
+			assert_int_equal(out[i].replicas[1].ranges.n, 2);
+			assert_int_equal(out[i].replicas[1].ranges.r[1].start, 9);
+			assert_int_equal(out[i].replicas[1].ranges.r[1].end, 12);
+		}
+		got[i] = out[i].key;
+	}
+	gv_blob_entries_free(out, n);
+
+	/* Every batch size walks the same keys with the same rows. */
+	for (i = 1; i <= 13; i++) {
+		size_t m;
+
+		total = walk_all(ix, i, walked, nreps, 16);
+		assert_int_equal(total, 12);
+		for (m = 0; m < total; m++) {
+			assert_int_equal(gv_key_cmp(&walked[m], &got[m]), 0);
+			assert_int_equal(nreps[m], ref_n[m]);
+		}
+	}
+
+	/* After the last key: nothing.  After a key not in the index: the
+	 * next one up. */
+	assert_int_equal(ix->ops->blobs_next(ix, &got[11], 5, &out, &n), 0);
+	assert_int_equal(n, 0);
+	assert_null(out);
+	one = got[4];
+	one.size++; /* text order: same digest, a size text after got[4]'s */
+	assert_int_equal(ix->ops->blobs_next(ix, &one, 2, &out, &n), 0);
+	assert_int_equal(n, 2);
+	assert_int_equal(gv_key_cmp(&out[0].key, &got[5]), 0);
+	assert_int_equal(gv_key_cmp(&out[1].key, &got[6]), 0);
+	gv_blob_entries_free(out, n);
+	memset(&before_all, 0, sizeof(before_all));
+	assert_int_equal(ix->ops->blobs_next(ix, &before_all, 1, &out, &n), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(gv_key_cmp(&out[0].key, &got[0]), 0);
+	gv_blob_entries_free(out, n);
+
+	/* A malformed key in the file (it sorts last) fails the batch that
+	 * reaches it and hands back nothing. */
+	sql(f->path, "INSERT INTO blobs (key, size, created) VALUES ('sha256:zz', 1, 1)");
+	out = (gv_blob_entry *)&out;
+	n = 99;
+	assert_int_equal(ix->ops->blobs_next(ix, NULL, 100, &out, &n), GV_ERROR);
+	assert_int_equal(n, 0);
+	assert_null(out);
+	/* The keys before it are still reachable. */
+	assert_int_equal(ix->ops->blobs_next(ix, NULL, 12, &out, &n), 0);
+	assert_int_equal(n, 12);
+	gv_blob_entries_free(out, n);
+}
+
 static int cmp_scrub(const gv_replica *a, const gv_replica *b)
 {
 	char ka[GV_KEY_BUFSIZE], kb[GV_KEY_BUFSIZE];
@@ -1067,6 +1357,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_blob_remove_cascades, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_keys_next_pagination, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_sector_keys_next, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_blobs_next_pagination, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_blobs_next_limits, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_replicas_next, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stats, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_settings, setup, teardown),
