@@ -85,6 +85,9 @@ void gv_log_set(gv_log_fn fn, gv_log_level min_level, void *payload);
 
 const char *gv_log_level_name(gv_log_level level);
 
+/* Send one line through the installed sink (if `level` passes it). */
+void gv_log_message(gv_log_level level, const char *msg);
+
 /* Parse "10GiB", "512MB", "4k", "1234" into bytes; GV_EINVAL otherwise. */
 int gv_size_parse(uint64_t *out, const char *s);
 

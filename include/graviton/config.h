@@ -128,7 +128,8 @@ void gv_config_free(gv_config *c);
 int gv_config_copy(gv_config *out, const gv_config *src);
 
 /*
- * Lay the HOCON file at `path` over c.  The path as given names the file in
+ * Lay the HOCON file at `path` over c (initialised with gv_config_init,
+ * possibly loaded before).  The path as given names the file in
  * messages.  Files larger than 1 MiB are refused.  Returns 0; GV_EINVAL
  * (malformed, unknown key, bad value), GV_EIO (cannot read; errno kept, see
  * gv_error_last_errno), GV_ENOMEM.  On failure c is unchanged.

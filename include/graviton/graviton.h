@@ -207,6 +207,20 @@ typedef struct gv_store_stats {
 
 int gv_status(gv_store *store, gv_store_stats *out);
 
+/*
+ * The store's figures in the Prometheus text format (gauges of the index,
+ * this process's repair and scrub counters, per-sector gauges).  *out is
+ * malloc'd; the caller frees it.
+ */
+int gv_metrics_text(gv_store *store, char **out, size_t *out_len);
+
+/*
+ * Delete a blob: its index rows first (so nothing counts on the bytes),
+ * then the bytes in every sector that can be reached.  GV_ENOTFOUND when
+ * the key is unknown.
+ */
+int gv_delete(gv_store *store, const gv_key *key);
+
 /* ---- disaster recovery ---------------------------------------------------- */
 
 #define GV_REBUILD_OPTS_VERSION 1

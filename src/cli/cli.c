@@ -212,3 +212,63 @@ int cli_apply_placement(cli_globals *g, gv_store *st)
 		return cli_fail(GV_EINVAL, "placement settings");
 	return 0;
 }
+
+#include <time.h>
+#include "graviton/config.h"
+
+int cli_load_config(cli_globals *g, gv_config *cfg)
+{
+	if (gv_config_init(cfg) < 0) {
+		cli_err("out of memory");
+		return EXIT_SOFTWARE;
+	}
+	if (g->config && gv_config_load_file(cfg, g->config) < 0) {
+		cli_err("%s", gv_error_last());
+		gv_config_free(cfg);
+		return EXIT_CONFIG;
+	}
+	if (!g->data_dir_given && cfg->data_dir && *cfg->data_dir)
+		g->data_dir = cfg->data_dir;
+	return 0;
+}
+
+void cli_apply_log_config(cli_globals *g, const gv_config *cfg)
+{
+	g->log_json = cfg->log.format == GV_LOG_FORMAT_JSON;
+	if (!g->log_level_given)
+		g->log_level = (int)cfg->log.level;
+	gv_log_set(cli_log_sink, (gv_log_level)g->log_level, g);
+}
+
+void cli_log_sink(gv_log_level level, const char *msg, void *payload)
+{
+	cli_globals *g = payload;
+	struct timespec ts;
+	struct tm tm;
+	char when[40];
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	gmtime_r(&ts.tv_sec, &tm);
+	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &tm);
+	if (g && g->log_json) {
+		json_t *o = json_pack("{s:s, s:s, s:s}", "level", gv_log_level_name(level), "msg", msg,
+		                      "ts", when);
+		char *s = o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+
+		if (s)
+			fprintf(stderr, "%s\n", s);
+		free(s);
+		json_decref(o);
+		return;
+	}
+	if (g && g->log_time)
+		fprintf(stderr, "%s.%03ldZ %s %s\n", when, ts.tv_nsec / 1000000L,
+		        gv_log_level_name(level), msg);
+	else
+		fprintf(stderr, "graviton: %s: %s\n", gv_log_level_name(level), msg);
+}
+
+void cli_log_line(gv_log_level level, const char *msg)
+{
+	gv_log_message(level, msg);
+}

@@ -23,7 +23,11 @@
 #define EXIT_CONFIG 78
 
 typedef struct cli_globals {
-	const char *data_dir;   /* --data-dir, $GRAVITON_DATA_DIR, ./graviton-data */
+	const char *data_dir;   /* --data-dir, $GRAVITON_DATA_DIR, config, ./graviton-data */
+	int data_dir_given;     /* from the flag or the environment */
+	int log_level_given;    /* -v, -q or --log-level */
+	int log_json;           /* log lines as JSON objects */
+	int log_time;           /* text lines start with a timestamp (serve) */
 	const char *config;     /* --config FILE or NULL */
 	const char *prog;
 	int log_level;
@@ -41,6 +45,22 @@ typedef struct cli_command {
 	cli_cmd_fn fn;
 	const char *summary;
 } cli_command;
+
+struct gv_config;
+
+/*
+ * Defaults, then --config FILE if given; the data directory comes from
+ * --data-dir or $GRAVITON_DATA_DIR first, else from the file.  Returns 0
+ * or an exit code (the error reported).  Free cfg with gv_config_free.
+ */
+int cli_load_config(cli_globals *g, struct gv_config *cfg);
+
+/* Log level and format from the configuration, unless given on the line. */
+void cli_apply_log_config(cli_globals *g, const struct gv_config *cfg);
+
+/* The log sink: "<time> <level> <msg>" or one JSON object per line. */
+void cli_log_sink(gv_log_level level, const char *msg, void *payload);
+void cli_log_line(gv_log_level level, const char *msg);
 
 /* Print "graviton: <msg>" to stderr. */
 void cli_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -88,6 +108,9 @@ int cmd_placement(cli_globals *g, int argc, char **argv);
 int cmd_repair(cli_globals *g, int argc, char **argv);
 int cmd_index(cli_globals *g, int argc, char **argv);
 int cmd_scrub(cli_globals *g, int argc, char **argv);
+int cmd_serve(cli_globals *g, int argc, char **argv);
+int cmd_metrics(cli_globals *g, int argc, char **argv);
+int cmd_config(cli_globals *g, int argc, char **argv);
 int cmd_rebalance(cli_globals *g, int argc, char **argv);
 /* `sector drain ID` (in cmd_rebalance.c) */
 int cli_sector_drain(cli_globals *g, int argc, char **argv);

@@ -17,6 +17,9 @@ static const cli_command commands[] = {
 	{ "status", cmd_status, "show store-wide replication figures" },
 	{ "repair", cmd_repair, "restore every key to its replication factor" },
 	{ "rebalance", cmd_rebalance, "move replicas off full sectors toward the mean" },
+	{ "serve", cmd_serve, "run the HTTP API and the background repair, scrub, rebalance" },
+	{ "metrics", cmd_metrics, "print the Prometheus metrics without a server" },
+	{ "config", cmd_config, "validate a configuration file and print it (check FILE)" },
 	{ "scrub", cmd_scrub, "verify every replica's checksum" },
 	{ "index", cmd_index, "rebuild the replica index from the sectors (rebuild)" },
 	{ "placement", cmd_placement, "explain where a key's replicas sit (explain KEY)" },
@@ -47,12 +50,6 @@ static void usage(FILE *f)
 	        "  --version        print the version\n"
 	        "\n"
 	        "Run 'graviton <command> --help' for a command's options.\n");
-}
-
-static void log_stderr(gv_log_level level, const char *msg, void *payload)
-{
-	(void)payload;
-	fprintf(stderr, "graviton: %s: %s\n", gv_log_level_name(level), msg);
 }
 
 static int take_value(int *argc, char **argv, int i, const char *name, const char **out)
@@ -146,11 +143,13 @@ int main(int argc, char **argv)
 			return EXIT_USAGE;
 		}
 	}
-	gv_log_set(log_stderr, (gv_log_level)g.log_level, NULL);
+	g.log_level_given = verbose || g.quiet || level;
+	gv_log_set(cli_log_sink, (gv_log_level)g.log_level, &g);
 
 	if (!g.data_dir)
 		g.data_dir = getenv("GRAVITON_DATA_DIR");
-	if (!g.data_dir || !*g.data_dir)
+	g.data_dir_given = g.data_dir && *g.data_dir;
+	if (!g.data_dir_given)
 		g.data_dir = "./graviton-data";
 
 	if (argc < 2) {

@@ -12,7 +12,7 @@
  * and/or new lines, trailing comma allowed; value concatenation of simple
  * values on one line (`5 minutes` is the string "5 minutes"); substitutions
  * `${path}` / `${?path}` resolved against the whole merged document, then
- * the environment; later keys override earlier ones (objects merge, other
+ * an optional fallback tree (the defaults), then the environment; later keys override earlier ones (objects merge, other
  * values replace; an optional substitution that resolves to nothing leaves
  * the earlier value in place).
  *
@@ -93,6 +93,15 @@ struct gv_hocon_value {
  * malformed input, GV_ENOMEM.
  */
 int gv_hocon_parse(gv_hocon_value **out, const char *name, const char *text, size_t len);
+
+/*
+ * As gv_hocon_parse; a substitution naming a path the text does not define
+ * is looked up in `fallback` (a tree from gv_hocon_parse, borrowed for the
+ * call; NULL for none) before the environment, the way HOCON resolves a
+ * file against its defaults.
+ */
+int gv_hocon_parse_with_fallback(gv_hocon_value **out, const char *name, const char *text,
+                                 size_t len, const gv_hocon_value *fallback);
 
 /* Free a tree (NULL ok). */
 void gv_hocon_free(gv_hocon_value *v);

@@ -34,6 +34,12 @@ int gv_log_enabled(gv_log_level level)
 	return log_fn != NULL && level >= log_min;
 }
 
+void gv_log_message(gv_log_level level, const char *msg)
+{
+	if (gv_log_enabled(level))
+		log_fn(level, msg, log_payload);
+}
+
 void gv_log(gv_log_level level, const char *fmt, ...)
 {
 	char line[1024];

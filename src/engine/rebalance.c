@@ -491,6 +491,71 @@ out:
 	return err;
 }
 
+typedef struct leftovers {
+	gv_key *keys;
+	size_t n, cap;
+} leftovers;
+
+static int collect_leftover(const gv_key *key, uint64_t bytes, void *payload)
+{
+	leftovers *l = payload;
+
+	(void)bytes;
+	if (l->n == l->cap) {
+		size_t ncap = l->cap ? 2 * l->cap : 64;
+		gv_key *nk = realloc(l->keys, ncap * sizeof(*nk));
+
+		if (!nk)
+			return gv_error_set(GV_ENOMEM, "out of memory");
+		l->keys = nk;
+		l->cap = ncap;
+	}
+	l->keys[l->n++] = *key;
+	return 0;
+}
+
+/*
+ * A drained sector has no replica row left, but a move interrupted between
+ * dropping the old row and deleting its bytes leaves the file behind.  Such
+ * a file is deleted when the key is fully protected elsewhere.
+ */
+static void sweep_leftovers(gv_store *st, rbal *b, const char *id)
+{
+	gv_sector *s = gv_store_sector_handle(st, id, NULL, 0);
+	leftovers l = { NULL, 0, 0 };
+	size_t i;
+
+	if (!s || gv_sector_list(s, collect_leftover, &l) < 0) {
+		free(l.keys);
+		return;
+	}
+	for (i = 0; i < l.n; i++) {
+		gv_replica *reps = NULL;
+		size_t nreps = 0, r;
+		int good = 0, mine = 0;
+
+		if (st->ix->ops->replicas_find(st->ix, &l.keys[i], &reps, &nreps) < 0)
+			continue;
+		for (r = 0; r < nreps; r++) {
+			if (strcmp(reps[r].sector, id) == 0)
+				mine = 1;
+			else if (gv_replica_effective_health(&reps[r], b->sectors, b->nsectors, NULL, 0))
+				good++;
+		}
+		gv_replicas_free(reps, nreps);
+		if (!mine && good >= b->popt.factor) {
+			int e = gv_sector_del(s, &l.keys[i]);
+
+			if (e < 0 && e != GV_ENOTFOUND)
+				gv_warn("event=drain_leftover_delete_failed sector=%s error=\"%s\"", id,
+				        gv_error_last());
+		} else if (!mine) {
+			gv_warn("event=drain_leftover_kept sector=%s healthy_elsewhere=%d", id, good);
+		}
+	}
+	free(l.keys);
+}
+
 int gv_sector_drain(gv_store *st, const char *id, const gv_rebalance_opts *opts,
                     gv_rebalance_summary *out)
 {
@@ -532,21 +597,33 @@ int gv_sector_drain(gv_store *st, const char *id, const gv_rebalance_opts *opts,
 			gv_replica *reps = NULL;
 			size_t nreps = 0, r, others = 0;
 			const gv_replica *mine = NULL;
+			const char *held[64];
+			gv_placement_report prep;
 			char msg[512];
 			long dest = -1;
 
 			if ((err = ix->ops->replicas_find(ix, &keys[i], &reps, &nreps)) < 0)
 				break;
 			for (r = 0; r < nreps; r++) {
-				if (strcmp(reps[r].sector, id) == 0)
+				if (strcmp(reps[r].sector, id) == 0) {
 					mine = &reps[r];
-				else if (gv_replica_effective_health(&reps[r], b.sectors, b.nsectors, NULL, 0))
+				} else if (gv_replica_effective_health(&reps[r], b.sectors, b.nsectors, NULL,
+				                                       0)) {
+					if (others < 64)
+						held[others] = reps[r].sector;
 					others++;
+				}
 			}
 			out->planned++;
+			/*
+			 * A copy the key does not need - a bad one, or a surplus one
+			 * whose move an interrupted run already made - is just
+			 * forgotten: the others meet the factor and the constraint.
+			 */
 			if (mine && (int)others >= b.popt.factor &&
-			    !gv_replica_effective_health(mine, b.sectors, b.nsectors, NULL, 0)) {
-				/* A bad copy the key does not need: just forget it. */
+			    (!gv_replica_effective_health(mine, b.sectors, b.nsectors, NULL, 0) ||
+			     (others <= 64 && gv_placement_check(&prep, &b.popt, b.sectors, b.nsectors,
+			                                         held, others) == 0))) {
 				if (!b.o.dry_run) {
 					ix->ops->replica_remove(ix, &keys[i], id);
 					if (gv_store_sector_handle(st, id, NULL, 0))
@@ -592,6 +669,7 @@ int gv_sector_drain(gv_store *st, const char *id, const gv_rebalance_opts *opts,
 		size_t n = 0;
 
 		if ((err = ix->ops->sector_keys_next(ix, id, NULL, 1, keys, &n)) == 0 && n == 0) {
+			sweep_leftovers(st, &b, id);
 			err = gv_store_sector_set_state(st, id, GV_SECTOR_RETIRED);
 		} else if (err == 0) {
 			err = gv_error_set(GV_EBUSY, "sector %s still holds replicas that could not move; "

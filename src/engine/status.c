@@ -128,3 +128,28 @@ int gv_status(gv_store *st, gv_store_stats *out)
 	free(sectors);
 	return 0;
 }
+
+int gv_delete(gv_store *st, const gv_key *key)
+{
+	gv_replica *reps = NULL;
+	size_t n = 0, i;
+	char kbuf[GV_KEY_BUFSIZE];
+	int err;
+
+	err = st->ix->ops->replicas_find(st->ix, key, &reps, &n);
+	if (err == GV_ENOTFOUND)
+		return gv_error_set(GV_ENOTFOUND, "no such blob: %s", gv_key_format(kbuf, key));
+	if (err < 0)
+		return err;
+	if ((err = st->ix->ops->blob_remove(st->ix, key)) < 0)
+		goto out;
+	for (i = 0; i < n; i++) {
+		gv_sector *s = gv_store_sector_handle(st, reps[i].sector, NULL, 0);
+
+		if (s)
+			gv_sector_del(s, key); /* a copy left behind is only extra bytes */
+	}
+out:
+	gv_replicas_free(reps, n);
+	return err;
+}

@@ -447,9 +447,11 @@ int gv_store_sector_add(gv_store *st, const gv_sector_info *in, unsigned flags)
 		if (!realpath(info.path, abs))
 			return gv_error_set_errno(GV_EIO, errno, "sector %s: cannot resolve %s", info.id,
 			                          info.path);
-		if (strlen(abs) >= sizeof(info.path))
+		size_t alen = strlen(abs);
+
+		if (alen >= sizeof(info.path))
 			return gv_error_set(GV_EINVAL, "sector %s: path too long", info.id);
-		snprintf(info.path, sizeof(info.path), "%s", abs);
+		memcpy(info.path, abs, alen + 1);
 	}
 
 	info.healthy = 1;

@@ -1,0 +1,71 @@
+/*
+ * graviton/server.h - the HTTP API over a store, and the JSON documents
+ * the server and the command-line tool share.
+ *
+ * Endpoints (JSON errors {error, message} with the matching status):
+ *   PUT    /v1/blobs                  body = bytes -> 201 {key, size, replicas, quorum_met}
+ *   GET    /v1/blobs/{key}            bytes; Range: bytes=... -> 206 / 416
+ *   HEAD   /v1/blobs/{key}
+ *   DELETE /v1/blobs/{key}            removes every replica
+ *   GET    /v1/blobs/{key}/replicas   replication status (as `stat --json`)
+ *   GET    /v1/sectors, POST /v1/sectors, PATCH /v1/sectors/{id}
+ *   POST   /v1/repair|scrub|rebalance[?dry_run=1] -> 202 {job}; GET /v1/jobs/{id}
+ *   GET    /v1/status, /healthz, /readyz, /metrics
+ * With an auth token set, every request but /healthz and /metrics needs
+ * "Authorization: Bearer <token>" (compared in constant time).
+ */
+#ifndef GRAVITON_SERVER_H
+#define GRAVITON_SERVER_H
+
+#include <stdint.h>
+#include "graviton.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct gv_server gv_server;
+
+#define GV_SERVER_OPTS_VERSION 1
+
+typedef struct gv_server_opts {
+	unsigned version;
+	const char *host;          /* NULL: 127.0.0.1 */
+	unsigned port;             /* 0: any free port (see gv_server_port) */
+	const char *auth_token;    /* NULL or "": no authentication */
+	uint64_t max_body_size;    /* 0: 10 GiB */
+	unsigned max_connections;  /* 0: 1024 */
+	uint64_t idle_timeout_ms;  /* 0: 60 s */
+} gv_server_opts;
+
+#define GV_SERVER_OPTS_INIT { GV_SERVER_OPTS_VERSION, NULL, 0, NULL, 0, 0, 0 }
+
+/* Start serving `store` (borrowed: it must outlive the server). */
+int gv_server_start(gv_server **out, gv_store *store, const gv_server_opts *opts);
+
+/* The port actually bound. */
+unsigned gv_server_port(const gv_server *srv);
+
+/* Replace the auth token (SIGHUP reload); NULL or "" turns auth off. */
+int gv_server_set_token(gv_server *srv, const char *token);
+
+/*
+ * Stop: stop accepting, let requests in flight finish (uploads not yet
+ * committed are aborted, recording nothing), wait for running jobs to
+ * reach a safe point, free the server.  NULL ok.
+ */
+void gv_server_stop(gv_server *srv);
+
+/* ---- JSON documents (malloc'd strings; the caller frees) ------------------ */
+
+/* `stat --json` / GET /v1/blobs/{key}/replicas */
+char *gv_json_blob_status(const gv_blob_status *bs, const gv_placement_opts *p, int pretty);
+/* `status --json` / GET /v1/status */
+char *gv_json_store_stats(const gv_store_stats *s, const gv_placement_opts *p, int pretty);
+/* `sector list --json` / GET /v1/sectors */
+char *gv_json_sectors(const gv_sector_info *s, size_t n, int pretty);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

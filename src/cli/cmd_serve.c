@@ -1,0 +1,347 @@
+/*
+ * cmd_serve.c - `graviton serve`: the daemon.  Loads the configuration,
+ * opens (and on first start initialises) the data directory, serves the
+ * HTTP API and runs the repair loop, the scrub schedule, the rebalancer
+ * and the metrics updater in background threads.
+ *
+ * Signals are blocked in every thread and taken by the main thread with
+ * sigwait: SIGTERM/SIGINT stop (no new connections, requests in flight
+ * finish, background work stops at a safe point, exit 0); SIGHUP reloads
+ * the configuration (log level, token, placement, schedules).
+ */
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cli/cli.h"
+#include "graviton/config.h"
+#include "graviton/server.h"
+
+static void help(void)
+{
+	printf("usage: graviton serve [--listen HOST:PORT] [--config FILE]\n"
+	       "\n"
+	       "Serve the HTTP API (see docs/http-api.md) and run the background work:\n"
+	       "the repair loop, the scrub schedule, the rebalancer and the metrics\n"
+	       "updater.  The first start on an empty data directory creates the default\n"
+	       "layout (6 local sectors over 3 racks and 3 zones) unless the\n"
+	       "configuration lists sectors.\n"
+	       "\n"
+	       "  --listen HOST:PORT   address to bind (default graviton.server.listen,\n"
+	       "                       127.0.0.1:8787)\n"
+	       "\n"
+	       "Signals: SIGTERM/SIGINT stop cleanly (exit 0); SIGHUP reloads the\n"
+	       "configuration file.\n");
+}
+
+/* One background loop and its stop flag. */
+typedef struct bg {
+	pthread_t tid;
+	int running;
+	volatile int stop;
+	gv_store *st;
+	gv_config cfg; /* this loop's own copy */
+	void (*fn)(struct bg *b);
+} bg;
+
+static void *bg_main(void *p)
+{
+	bg *b = p;
+
+	b->fn(b);
+	return NULL;
+}
+
+static void repair_loop(bg *b)
+{
+	gv_repair_opts o = GV_REPAIR_OPTS_INIT;
+
+	o.parallel_jobs = (unsigned)b->cfg.replication.repair.parallel_jobs;
+	o.batch_size = (unsigned)b->cfg.replication.repair.batch_size;
+	o.max_bytes_per_second = b->cfg.replication.repair.max_bytes_per_second;
+	gv_repair_daemon(b->st, &o, b->cfg.replication.repair.interval_ms, &b->stop);
+}
+
+static void scrub_loop(bg *b)
+{
+	gv_scrub_opts o = GV_SCRUB_OPTS_INIT;
+
+	o.parallel_reads = (unsigned)b->cfg.replication.scrub.parallel_reads;
+	o.batch_size = (unsigned)b->cfg.replication.scrub.batch_size;
+	o.max_bytes_per_second = b->cfg.replication.scrub.max_bytes_per_second;
+	gv_scrub_daemon(b->st, &o, b->cfg.replication.scrub.interval_ms, &b->stop);
+}
+
+static void rebalance_loop(bg *b)
+{
+	gv_rebalance_opts o = GV_REBALANCE_OPTS_INIT;
+
+	o.threshold = b->cfg.replication.rebalance.threshold;
+	o.max_moves = (unsigned)b->cfg.replication.rebalance.max_moves_per_run;
+	o.high_water = b->cfg.replication.rebalance.high_water;
+	o.low_water = b->cfg.replication.rebalance.low_water;
+	/* Runs on the repair interval: moves wait until repair has run. */
+	gv_rebalance_daemon(b->st, &o, b->cfg.replication.repair.interval_ms, &b->stop);
+}
+
+/* Every minute: refresh the figures and log them (scrapes compute their
+ * own, from one index query). */
+static void metrics_loop(bg *b)
+{
+	while (!b->stop) {
+		gv_store_stats s;
+		int i;
+
+		if (gv_status(b->st, &s) == 0) {
+			char line[256];
+
+			snprintf(line, sizeof(line),
+			         "event=stats blobs=%llu healthy_replicas=%llu unhealthy_replicas=%llu "
+			         "under_replicated=%llu over_replicated=%llu lost=%llu",
+			         (unsigned long long)s.blobs, (unsigned long long)s.healthy_replicas,
+			         (unsigned long long)s.unhealthy_replicas,
+			         (unsigned long long)s.under_replicated,
+			         (unsigned long long)s.over_replicated, (unsigned long long)s.lost);
+			cli_log_line(GV_LOG_INFO, line);
+		}
+		for (i = 0; i < 600 && !b->stop; i++) {
+			struct timespec ts = { 0, 100000000L };
+
+			nanosleep(&ts, NULL);
+		}
+	}
+}
+
+static int bg_start(bg *b, gv_store *st, const gv_config *cfg, void (*fn)(bg *))
+{
+	memset(b, 0, sizeof(*b));
+	b->st = st;
+	b->fn = fn;
+	if (gv_config_copy(&b->cfg, cfg) < 0)
+		return -1;
+	if (pthread_create(&b->tid, NULL, bg_main, b) != 0) {
+		gv_config_free(&b->cfg);
+		return -1;
+	}
+	b->running = 1;
+	return 0;
+}
+
+static void bg_stop(bg *b)
+{
+	if (!b->running)
+		return;
+	b->stop = 1;
+	pthread_join(b->tid, NULL);
+	gv_config_free(&b->cfg);
+	b->running = 0;
+}
+
+enum { BG_REPAIR, BG_SCRUB, BG_REBALANCE, BG_METRICS, BG_COUNT };
+
+static void start_loops(bg *loops, gv_store *st, const gv_config *cfg)
+{
+	if (cfg->replication.repair.enabled)
+		bg_start(&loops[BG_REPAIR], st, cfg, repair_loop);
+	if (cfg->replication.scrub.enabled)
+		bg_start(&loops[BG_SCRUB], st, cfg, scrub_loop);
+	if (cfg->replication.rebalance.enabled)
+		bg_start(&loops[BG_REBALANCE], st, cfg, rebalance_loop);
+	bg_start(&loops[BG_METRICS], st, cfg, metrics_loop);
+}
+
+static void stop_loops(bg *loops)
+{
+	int i;
+
+	/* Ask all, then wait for each: they stop at their next safe point. */
+	for (i = 0; i < BG_COUNT; i++)
+		if (loops[i].running)
+			loops[i].stop = 1;
+	for (i = 0; i < BG_COUNT; i++)
+		bg_stop(&loops[i]);
+}
+
+/* First start on an empty data directory: the default layout. */
+static int ensure_layout(gv_store *st, const gv_config *cfg, const char *data_dir)
+{
+	gv_sector_info *have = NULL;
+	size_t nhave = 0, i;
+	int err;
+
+	if ((err = gv_store_sector_list(st, &have, &nhave)) < 0)
+		return err;
+	free(have);
+	for (i = 0; i < cfg->nsectors; i++) {
+		gv_sector_info info;
+
+		if ((err = gv_config_sector_info(&info, cfg, i, data_dir)) < 0)
+			return err;
+		err = gv_store_sector_add(st, &info, GV_SECTOR_ADD_CREATE);
+		if (err == GV_EEXISTS)
+			continue; /* registered at an earlier start */
+		if (err < 0)
+			return err;
+	}
+	if (nhave == 0 && cfg->nsectors == 0) {
+		for (i = 0; i < 6; i++) {
+			gv_sector_info info;
+
+			memset(&info, 0, sizeof(info));
+			snprintf(info.id, sizeof(info.id), "s%02zu", i + 1);
+			snprintf(info.kind, sizeof(info.kind), "fs");
+			snprintf(info.path, sizeof(info.path), "%s/sectors/%s", data_dir, info.id);
+			snprintf(info.rack, sizeof(info.rack), "rack-%zu", i % 3 + 1);
+			snprintf(info.zone, sizeof(info.zone), "zone-%zu", i % 3 + 1);
+			if ((err = gv_store_sector_add(st, &info, GV_SECTOR_ADD_CREATE)) < 0)
+				return err;
+		}
+		cli_log_line(GV_LOG_INFO, "event=initialised layout=default sectors=6 racks=3 zones=3");
+	}
+	return 0;
+}
+
+int cmd_serve(cli_globals *g, int argc, char **argv)
+{
+	gv_store_opts so = GV_STORE_OPTS_INIT;
+	gv_server_opts vo = GV_SERVER_OPTS_INIT;
+	gv_placement_opts popt;
+	const char *listen = NULL;
+	char host[256], line[512];
+	unsigned port;
+	bg loops[BG_COUNT];
+	gv_server *srv = NULL;
+	gv_store *st = NULL;
+	gv_config cfg;
+	sigset_t sigs;
+	int i, rc = 0, err, sig;
+
+	memset(loops, 0, sizeof(loops));
+	if (cli_wants_help(argc, argv)) {
+		help();
+		return 0;
+	}
+	for (i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--listen") == 0 && i + 1 < argc) {
+			listen = argv[++i];
+		} else if (strncmp(argv[i], "--listen=", 9) == 0) {
+			listen = argv[i] + 9;
+		} else {
+			cli_err("serve: unexpected argument '%s' (see 'graviton serve --help')", argv[i]);
+			return EXIT_USAGE;
+		}
+	}
+	if ((rc = cli_load_config(g, &cfg)) != 0)
+		return rc;
+	if (!listen)
+		listen = cfg.server.listen;
+	if (gv_config_parse_listen(host, sizeof(host), &port, listen) < 0) {
+		cli_err("serve: %s", gv_error_last());
+		gv_config_free(&cfg);
+		return EXIT_USAGE;
+	}
+	g->log_time = 1;
+	cli_apply_log_config(g, &cfg);
+
+	so.data_dir = g->data_dir;
+	so.create = 1;
+	so.write_timeout_ms = cfg.replication.write_timeout_ms;
+	if (cfg.index.path && *cfg.index.path)
+		so.index_path = cfg.index.path;
+	if ((err = gv_store_open(&st, &so)) < 0) {
+		rc = cli_fail(err, "serve: cannot open the store");
+		goto out;
+	}
+	if ((err = ensure_layout(st, &cfg, g->data_dir)) < 0) {
+		rc = cli_fail(err, "serve: sectors");
+		goto out;
+	}
+	if (g->config) {
+		/* A configuration file states the cluster's placement. */
+		gv_config_placement(&popt, &cfg);
+		if ((err = gv_store_set_placement(st, &popt)) < 0) {
+			rc = cli_fail(err, "serve: placement");
+			goto out;
+		}
+	}
+
+	/* Block the signals before any thread starts, so all of them inherit
+	 * the mask and only sigwait below sees them. */
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGINT);
+	sigaddset(&sigs, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	vo.host = host;
+	vo.port = port;
+	vo.auth_token = cfg.server.auth_token;
+	vo.max_body_size = cfg.server.max_body_size;
+	vo.idle_timeout_ms = cfg.server.idle_timeout_ms;
+	if ((err = gv_server_start(&srv, st, &vo)) < 0) {
+		rc = cli_fail(err, "serve");
+		goto out;
+	}
+	start_loops(loops, st, &cfg);
+	snprintf(line, sizeof(line),
+	         "event=listening url=http://%s%s%s:%u data_dir=%s auth=%s repair=%s scrub=%s "
+	         "rebalance=%s",
+	         strchr(host, ':') ? "[" : "", host, strchr(host, ':') ? "]" : "",
+	         gv_server_port(srv), g->data_dir, cfg.server.auth_token && *cfg.server.auth_token ? "on" : "off",
+	         cfg.replication.repair.enabled ? "on" : "off",
+	         cfg.replication.scrub.enabled ? "on" : "off",
+	         cfg.replication.rebalance.enabled ? "on" : "off");
+	cli_log_line(GV_LOG_WARN, line);
+
+	for (;;) {
+		if (sigwait(&sigs, &sig) != 0)
+			continue;
+		if (sig == SIGHUP) {
+			gv_config fresh;
+
+			if (!g->config) {
+				cli_log_line(GV_LOG_WARN, "event=reload result=skipped reason=\"no --config file\"");
+				continue;
+			}
+			if (cli_load_config(g, &fresh) != 0) {
+				cli_log_line(GV_LOG_ERROR, "event=reload result=failed reason=\"keeping the "
+				                           "running configuration\"");
+				continue;
+			}
+			cli_apply_log_config(g, &fresh);
+			gv_server_set_token(srv, fresh.server.auth_token);
+			gv_config_placement(&popt, &fresh);
+			if (gv_store_set_placement(st, &popt) < 0)
+				cli_log_line(GV_LOG_ERROR, "event=reload placement=rejected");
+			stop_loops(loops);
+			start_loops(loops, st, &fresh);
+			if (strcmp(fresh.server.listen, cfg.server.listen) != 0)
+				cli_log_line(GV_LOG_WARN, "event=reload note=\"a new listen address takes a "
+				                          "restart\"");
+			gv_config_free(&cfg);
+			cfg = fresh;
+			cli_log_line(GV_LOG_WARN, "event=reload result=ok");
+			continue;
+		}
+		snprintf(line, sizeof(line), "event=stopping signal=%s",
+		         sig == SIGTERM ? "SIGTERM" : "SIGINT");
+		cli_log_line(GV_LOG_WARN, line);
+		break;
+	}
+	/* Stop accepting and finish what is in flight, then the loops. */
+	gv_server_stop(srv);
+	srv = NULL;
+	stop_loops(loops);
+	cli_log_line(GV_LOG_WARN, "event=stopped");
+	rc = 0;
+out:
+	gv_server_stop(srv);
+	stop_loops(loops);
+	gv_store_free(st);
+	gv_config_free(&cfg);
+	return rc;
+}

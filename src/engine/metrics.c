@@ -1,0 +1,136 @@
+/*
+ * metrics.c - the store's figures in the Prometheus text exposition format
+ * (version 0.0.4): the seed's replication gauges and repair counters
+ * (dots become underscores, prefixed graviton_), scrub counters and
+ * per-sector gauges.  The server appends its request metrics.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine/store.h"
+
+static void metric(FILE *f, const char *name, const char *type, const char *help, double v)
+{
+	fprintf(f, "# HELP %s %s\n# TYPE %s %s\n%s %.17g\n", name, help, name, type, name, v);
+}
+
+static void header(FILE *f, const char *name, const char *type, const char *help)
+{
+	fprintf(f, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+/* Label values here are validated ids; escape anyway, as the format asks. */
+static void label(FILE *f, const char *name, const char *v, int first)
+{
+	fprintf(f, "%s%s=\"", first ? "" : ",", name);
+	for (; *v; v++) {
+		if (*v == '\\' || *v == '"')
+			fputc('\\', f);
+		if (*v == '\n')
+			fputs("\\n", f);
+		else
+			fputc(*v, f);
+	}
+	fputc('"', f);
+}
+
+static void sector_labels(FILE *f, const gv_sector_info *s)
+{
+	fputc('{', f);
+	label(f, "sector", s->id, 1);
+	label(f, "rack", s->rack, 0);
+	label(f, "zone", s->zone, 0);
+	label(f, "state", gv_sector_state_name(s->state), 0);
+	fputc('}', f);
+}
+
+int gv_metrics_text(gv_store *st, char **out, size_t *out_len)
+{
+	gv_store_stats s;
+	gv_repair_counters rc;
+	gv_scrub_counters sc;
+	gv_sector_info *sectors = NULL;
+	size_t nsectors = 0, i, len = 0;
+	char *buf = NULL;
+	FILE *f;
+	int err;
+
+	*out = NULL;
+	if ((err = gv_status(st, &s)) < 0)
+		return err;
+	if ((err = gv_store_sector_list(st, &sectors, &nsectors)) < 0)
+		return err;
+	gv_repair_counters_get(st, &rc);
+	gv_scrub_counters_get(st, &sc);
+	f = open_memstream(&buf, &len);
+	if (!f) {
+		free(sectors);
+		return gv_error_set(GV_ENOMEM, "out of memory");
+	}
+	metric(f, "graviton_replication_factor", "gauge",
+	       "Average healthy replicas per blob.", s.avg_factor);
+	metric(f, "graviton_replication_target_factor", "gauge",
+	       "Configured replication factor.", s.factor);
+	metric(f, "graviton_replication_under_replicated", "gauge",
+	       "Blobs with fewer healthy replicas than the factor (but at least one).",
+	       (double)s.under_replicated);
+	metric(f, "graviton_replication_over_replicated", "gauge",
+	       "Blobs with more healthy replicas than the factor.", (double)s.over_replicated);
+	metric(f, "graviton_replication_lost", "gauge", "Blobs with no healthy replica.",
+	       (double)s.lost);
+	metric(f, "graviton_replication_healthy_replicas", "gauge", "Healthy replicas.",
+	       (double)s.healthy_replicas);
+	metric(f, "graviton_replication_unhealthy_replicas", "gauge",
+	       "Replicas that are not healthy (bad, incomplete, or on a bad sector).",
+	       (double)s.unhealthy_replicas);
+	metric(f, "graviton_blobs", "gauge", "Blobs in the index.", (double)s.blobs);
+	metric(f, "graviton_blob_bytes", "gauge", "Sum of blob sizes.", (double)s.bytes);
+	metric(f, "graviton_repair_queue_size", "gauge", "Repair jobs queued or running.",
+	       (double)rc.queue_size);
+	metric(f, "graviton_repair_rate", "gauge",
+	       "Bytes per second copied by the last repair run.", rc.rate);
+	metric(f, "graviton_repair_jobs_completed_total", "counter", "Repair jobs completed.",
+	       (double)rc.jobs_completed);
+	metric(f, "graviton_repair_jobs_failed_total", "counter", "Repair jobs failed.",
+	       (double)rc.jobs_failed);
+	metric(f, "graviton_repair_bytes_total", "counter", "Bytes copied by repair.",
+	       (double)rc.bytes_copied);
+	metric(f, "graviton_repair_runs_total", "counter", "Repair runs finished.",
+	       (double)rc.runs);
+	metric(f, "graviton_scrub_replicas_checked_total", "counter", "Replicas read by scrub.",
+	       (double)sc.replicas_checked);
+	metric(f, "graviton_scrub_bytes_total", "counter", "Bytes read by scrub.",
+	       (double)sc.bytes);
+	metric(f, "graviton_scrub_unhealthy_found_total", "counter",
+	       "Replicas scrub found bad that were healthy before.", (double)sc.unhealthy_found);
+	metric(f, "graviton_scrub_runs_total", "counter", "Scrub runs finished.", (double)sc.runs);
+
+	header(f, "graviton_sector_capacity_bytes", "gauge", "Sector capacity.");
+	for (i = 0; i < nsectors; i++) {
+		fputs("graviton_sector_capacity_bytes", f);
+		sector_labels(f, &sectors[i]);
+		fprintf(f, " %llu\n", (unsigned long long)sectors[i].capacity);
+	}
+	header(f, "graviton_sector_used_bytes", "gauge", "Bytes of replicas recorded in a sector.");
+	for (i = 0; i < nsectors; i++) {
+		fputs("graviton_sector_used_bytes", f);
+		sector_labels(f, &sectors[i]);
+		fprintf(f, " %llu\n", (unsigned long long)sectors[i].used);
+	}
+	header(f, "graviton_sector_healthy", "gauge", "1 when the sector is healthy.");
+	for (i = 0; i < nsectors; i++) {
+		fputs("graviton_sector_healthy", f);
+		sector_labels(f, &sectors[i]);
+		fprintf(f, " %d\n", sectors[i].healthy ? 1 : 0);
+	}
+	free(sectors);
+	if (fclose(f) != 0) {
+		free(buf);
+		return gv_error_set(GV_ENOMEM, "out of memory");
+	}
+	*out = buf;
+	if (out_len)
+		*out_len = len;
+	return 0;
+}

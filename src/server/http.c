@@ -1,0 +1,1287 @@
+/*
+ * http.c - the HTTP API on libmicrohttpd.
+ *
+ * Map:
+ *   on_request()     routing, authentication, upload handling (the body
+ *                    arrives in pieces and is pushed into a gv_put; JSON
+ *                    bodies are gathered up to BODY_MAX)
+ *   blob_get()       streaming reads: MHD pulls from gv_get_read; blobs up
+ *                    to VERIFY_FIRST_MAX are verified before the first byte
+ *                    (a bad replica is then skipped invisibly), larger ones
+ *                    while streaming (a bad replica aborts the connection,
+ *                    so the client sees a short body, never wrong bytes
+ *                    past the Content-Length it was promised)
+ *   jobs             POST /v1/repair|scrub|rebalance run in a thread each;
+ *                    GET /v1/jobs/{id} reports them
+ *   request metrics  counters and latency histograms per route, appended
+ *                    to the store's metrics on GET /metrics
+ *
+ * Threads: MHD runs a thread per connection, so a handler may block (a put
+ * waits for its quorum).  `mu` guards the token, the jobs list and the
+ * request metrics.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <jansson.h>
+#include <microhttpd.h>
+#include <openssl/crypto.h>
+
+#include "graviton/server.h"
+
+#define BODY_MAX (64 * 1024)
+#define VERIFY_FIRST_MAX (8ull << 20)
+#define MAX_JOBS 64
+#define JOB_EVENTS_MAX 1000
+
+/* ---- request metrics ----------------------------------------------------- */
+
+enum route {
+	R_UNKNOWN, R_HEALTHZ, R_READYZ, R_METRICS, R_STATUS, R_BLOBS, R_BLOB, R_REPLICAS,
+	R_SECTORS, R_SECTOR, R_REPAIR, R_SCRUB, R_REBALANCE, R_JOB, R_COUNT
+};
+
+static const char *const route_names[R_COUNT] = {
+	"unknown", "/healthz", "/readyz", "/metrics", "/v1/status", "/v1/blobs",
+	"/v1/blobs/{key}", "/v1/blobs/{key}/replicas", "/v1/sectors", "/v1/sectors/{id}",
+	"/v1/repair", "/v1/scrub", "/v1/rebalance", "/v1/jobs/{id}",
+};
+
+static const double buckets[] = { 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
+	                          0.1, 0.25, 0.5, 1, 2.5, 5, 10 };
+#define NBUCKETS (sizeof(buckets) / sizeof(buckets[0]))
+
+typedef struct route_stats {
+	uint64_t by_class[6];          /* 1xx..5xx by status / 100; [0] unused */
+	uint64_t hist[NBUCKETS + 1];   /* cumulative at render time */
+	double sum;
+	uint64_t count;
+	uint64_t bytes_in, bytes_out;
+} route_stats;
+
+/* ---- jobs ---------------------------------------------------------------- */
+
+typedef struct job {
+	unsigned id;
+	char kind[16];
+	int dry_run;
+	int state;              /* 0 running, 1 done, 2 failed */
+	char *result;           /* JSON summary when finished */
+	json_t *events;         /* planned or failed items, bounded */
+	pthread_t tid;
+	int running_thread;     /* tid is joinable */
+	struct gv_server *srv;
+	char sector[GV_ID_MAX]; /* drain */
+} job;
+
+struct gv_server {
+	gv_store *st;
+	struct MHD_Daemon *d;
+	unsigned port;
+	uint64_t max_body;
+	volatile int stopping;
+
+	pthread_mutex_t mu;
+	char *token;
+	job *jobs[MAX_JOBS];
+	unsigned next_job;
+	route_stats rs[R_COUNT];
+};
+
+/* Per-request state, kept in MHD's con_cls. */
+typedef struct req {
+	enum route route;
+	double t0;
+	int status;
+	int started;
+	gv_put *put;
+	uint64_t received;
+	int put_failed;
+	char *body;
+	size_t body_len;
+	int too_large;
+	char arg[GV_KEY_BUFSIZE + 16]; /* key or id from the path */
+} req;
+
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* ---- responses ----------------------------------------------------------- */
+
+static enum MHD_Result send_buf(struct MHD_Connection *c, req *r, int status, const char *type,
+                                char *body, size_t len)
+{
+	struct MHD_Response *resp =
+		MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
+	enum MHD_Result ret;
+
+	if (!resp) {
+		free(body);
+		return MHD_NO;
+	}
+	MHD_add_response_header(resp, "Content-Type", type);
+	if (status == MHD_HTTP_UNAUTHORIZED)
+		MHD_add_response_header(resp, "WWW-Authenticate", "Bearer realm=\"graviton\"");
+	r->status = status;
+	ret = MHD_queue_response(c, (unsigned)status, resp);
+	MHD_destroy_response(resp);
+	return ret;
+}
+
+static enum MHD_Result send_json(struct MHD_Connection *c, req *r, int status, char *json)
+{
+	size_t len;
+	char *body;
+
+	if (!json)
+		return MHD_NO;
+	len = strlen(json);
+	body = malloc(len + 2);
+	if (!body) {
+		free(json);
+		return MHD_NO;
+	}
+	memcpy(body, json, len);
+	body[len] = '\n';
+	body[len + 1] = '\0';
+	free(json);
+	return send_buf(c, r, status, "application/json", body, len + 1);
+}
+
+static enum MHD_Result send_jsonv(struct MHD_Connection *c, req *r, int status, json_t *o)
+{
+	char *s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+
+	json_decref(o);
+	return send_json(c, r, status, s);
+}
+
+static enum MHD_Result send_error(struct MHD_Connection *c, req *r, int status,
+                                  const char *code, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	return send_jsonv(c, r, status, json_pack("{s:s, s:s}", "error", code, "message", msg));
+}
+
+static int http_status_of(int err)
+{
+	switch (err) {
+	case GV_EINVAL: return MHD_HTTP_BAD_REQUEST;
+	case GV_ECORRUPT: return MHD_HTTP_BAD_REQUEST;
+	case GV_ENOTFOUND: return MHD_HTTP_NOT_FOUND;
+	case GV_EEXISTS: return MHD_HTTP_CONFLICT;
+	case GV_EBUSY: return MHD_HTTP_CONFLICT;
+	case GV_ENOSPACE: return MHD_HTTP_INSUFFICIENT_STORAGE;
+	case GV_EQUORUM:
+	case GV_EINSUFFICIENT_SECTORS:
+	case GV_EINSUFFICIENT_RACKS:
+	case GV_EINSUFFICIENT_ZONES:
+	case GV_EALL_REPLICAS_FAILED:
+	case GV_ENO_HEALTHY_SOURCE:
+	case GV_ETIMEOUT:
+		return MHD_HTTP_SERVICE_UNAVAILABLE;
+	default:
+		return MHD_HTTP_INTERNAL_SERVER_ERROR;
+	}
+}
+
+static const char *code_of(int err)
+{
+	switch (err) {
+	case GV_EINVAL: return "invalid";
+	case GV_ECORRUPT: return "corrupt";
+	case GV_ENOTFOUND: return "not_found";
+	case GV_EEXISTS: return "exists";
+	case GV_EBUSY: return "busy";
+	case GV_ENOSPACE: return "no_space";
+	case GV_EQUORUM: return "quorum_not_met";
+	case GV_EINSUFFICIENT_SECTORS: return "insufficient_sectors";
+	case GV_EINSUFFICIENT_RACKS: return "insufficient_rack_diversity";
+	case GV_EINSUFFICIENT_ZONES: return "insufficient_zone_diversity";
+	case GV_EALL_REPLICAS_FAILED: return "all_replicas_failed";
+	case GV_ENO_HEALTHY_SOURCE: return "no_healthy_source";
+	case GV_ETIMEOUT: return "timeout";
+	default: return "internal";
+	}
+}
+
+static enum MHD_Result send_gv_error(struct MHD_Connection *c, req *r, int err)
+{
+	return send_error(c, r, http_status_of(err), code_of(err), "%s", gv_error_last());
+}
+
+/* ---- routing ------------------------------------------------------------- */
+
+/* Match "/prefix/{arg}[/suffix]"; copies arg (bounded) and returns 1. */
+static int match_arg(const char *url, const char *prefix, const char *suffix, char *arg,
+                     size_t cap)
+{
+	size_t pl = strlen(prefix), al;
+	const char *a, *end;
+
+	if (strncmp(url, prefix, pl) != 0)
+		return 0;
+	a = url + pl;
+	end = strchr(a, '/');
+	if (suffix) {
+		if (!end || strcmp(end, suffix) != 0)
+			return 0;
+	} else if (end) {
+		return 0;
+	}
+	al = end ? (size_t)(end - a) : strlen(a);
+	if (al == 0 || al >= cap)
+		return al >= cap ? (arg[0] = '\0', 1) : 0;
+	memcpy(arg, a, al);
+	arg[al] = '\0';
+	return 1;
+}
+
+static enum route route_of(const char *url, char *arg, size_t cap)
+{
+	arg[0] = '\0';
+	if (strcmp(url, "/healthz") == 0)
+		return R_HEALTHZ;
+	if (strcmp(url, "/readyz") == 0)
+		return R_READYZ;
+	if (strcmp(url, "/metrics") == 0)
+		return R_METRICS;
+	if (strcmp(url, "/v1/status") == 0)
+		return R_STATUS;
+	if (strcmp(url, "/v1/blobs") == 0 || strcmp(url, "/v1/blobs/") == 0)
+		return R_BLOBS;
+	if (match_arg(url, "/v1/blobs/", "/replicas", arg, cap))
+		return R_REPLICAS;
+	if (match_arg(url, "/v1/blobs/", NULL, arg, cap))
+		return R_BLOB;
+	if (strcmp(url, "/v1/sectors") == 0)
+		return R_SECTORS;
+	if (match_arg(url, "/v1/sectors/", NULL, arg, cap))
+		return R_SECTOR;
+	if (strcmp(url, "/v1/repair") == 0)
+		return R_REPAIR;
+	if (strcmp(url, "/v1/scrub") == 0)
+		return R_SCRUB;
+	if (strcmp(url, "/v1/rebalance") == 0)
+		return R_REBALANCE;
+	if (match_arg(url, "/v1/jobs/", NULL, arg, cap))
+		return R_JOB;
+	return R_UNKNOWN;
+}
+
+static int authorized(gv_server *srv, struct MHD_Connection *c)
+{
+	const char *h = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization");
+	size_t tl, hl;
+	int ok;
+
+	pthread_mutex_lock(&srv->mu);
+	if (!srv->token) {
+		pthread_mutex_unlock(&srv->mu);
+		return 1;
+	}
+	ok = 0;
+	if (h && strncmp(h, "Bearer ", 7) == 0) {
+		h += 7;
+		tl = strlen(srv->token);
+		hl = strlen(h);
+		/* Constant time over the token's length. */
+		ok = hl == tl && CRYPTO_memcmp(h, srv->token, tl) == 0;
+	}
+	pthread_mutex_unlock(&srv->mu);
+	return ok;
+}
+
+static int query_flag(struct MHD_Connection *c, const char *name)
+{
+	const char *v = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, name);
+
+	return v && (strcmp(v, "1") == 0 || strcmp(v, "true") == 0 || *v == '\0');
+}
+
+/* ---- blobs --------------------------------------------------------------- */
+
+typedef struct stream {
+	gv_get *get;
+	uint64_t len;
+	gv_server *srv;
+} stream;
+
+static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+	stream *s = cls;
+	ssize_t n;
+
+	(void)pos;
+	if (!s->get)
+		return MHD_CONTENT_READER_END_WITH_ERROR;
+	n = gv_get_read(s->get, buf, max);
+	if (n > 0)
+		return n;
+	if (n == 0)
+		return MHD_CONTENT_READER_END_OF_STREAM;
+	/* A replica failed after bytes went out: they cannot be taken back,
+	 * so the connection is cut short of its Content-Length. */
+	return MHD_CONTENT_READER_END_WITH_ERROR;
+}
+
+static void stream_free(void *cls)
+{
+	stream *s = cls;
+
+	gv_get_close(s->get);
+	free(s);
+}
+
+/* Parse "bytes=..." into [start, end); 0 ok, 1 ignore (multi-range),
+ * -1 malformed, -2 unsatisfiable. */
+static int parse_range_header(const char *h, uint64_t size, uint64_t *start, uint64_t *end)
+{
+	gv_range r;
+
+	if (strncmp(h, "bytes=", 6) != 0)
+		return -1;
+	h += 6;
+	if (strchr(h, ','))
+		return 1;
+	if (gv_range_parse(&r, h, size) < 0) {
+		/* Tell syntax from satisfiability: a well-formed range that
+		 * starts past the end is 416. */
+		const char *p = h;
+		int digits = 0;
+
+		if (*p == '-')
+			p++;
+		while (*p >= '0' && *p <= '9') {
+			p++;
+			digits++;
+		}
+		if (digits && (*p == '\0' || *p == '-'))
+			return -2;
+		return -1;
+	}
+	*start = r.start;
+	*end = r.end;
+	return 0;
+}
+
+static enum MHD_Result blob_get(gv_server *srv, struct MHD_Connection *c, req *r, int head)
+{
+	gv_get_opts go = GV_GET_OPTS_INIT;
+	struct MHD_Response *resp;
+	const char *rh;
+	char hex[GV_HEX_BUFSIZE], etag[GV_HEX_BUFSIZE + 2], cr[96];
+	enum MHD_Result ret;
+	int status = MHD_HTTP_OK, err;
+	stream *s;
+	gv_key key;
+
+	if (gv_key_parse(&key, r->arg) < 0)
+		return send_error(c, r, MHD_HTTP_BAD_REQUEST, "invalid_key", "%s", gv_error_last());
+	rh = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Range");
+	if (rh) {
+		int pr = parse_range_header(rh, key.size, &go.start, &go.end);
+
+		if (pr == -1)
+			return send_error(c, r, MHD_HTTP_BAD_REQUEST, "invalid_range",
+			                  "malformed Range header '%.64s'", rh);
+		if (pr == -2) {
+			char body[64];
+
+			snprintf(cr, sizeof(cr), "bytes */%llu", (unsigned long long)key.size);
+			snprintf(body, sizeof(body), "{\"error\":\"range_not_satisfiable\"}\n");
+			resp = MHD_create_response_from_buffer(strlen(body), body, MHD_RESPMEM_MUST_COPY);
+			MHD_add_response_header(resp, "Content-Range", cr);
+			MHD_add_response_header(resp, "Content-Type", "application/json");
+			r->status = MHD_HTTP_RANGE_NOT_SATISFIABLE;
+			ret = MHD_queue_response(c, MHD_HTTP_RANGE_NOT_SATISFIABLE, resp);
+			MHD_destroy_response(resp);
+			return ret;
+		}
+		if (pr == 0 && !(go.start == 0 && go.end == key.size)) {
+			go.has_range = 1;
+			status = MHD_HTTP_PARTIAL_CONTENT;
+		}
+	}
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		return MHD_NO;
+	s->srv = srv;
+	if (head) {
+		gv_blob_status *bs = NULL;
+
+		err = gv_stat(&bs, srv->st, &key);
+		if (err == 0 && bs->healthy_replicas == 0 && bs->nreplicas == 0) {
+			gv_blob_status_free(bs);
+			free(s);
+			return send_error(c, r, MHD_HTTP_SERVICE_UNAVAILABLE, "all_replicas_failed",
+			                  "no replica of the blob");
+		}
+		gv_blob_status_free(bs);
+		s->len = go.has_range ? go.end - go.start : key.size;
+	} else {
+		go.verify_first = !go.has_range && key.size <= VERIFY_FIRST_MAX;
+		err = gv_get_open(&s->get, srv->st, &key, &go);
+		if (err == 0)
+			s->len = gv_get_length(s->get);
+	}
+	if (err < 0) {
+		free(s);
+		return send_gv_error(c, r, err);
+	}
+	resp = MHD_create_response_from_callback(s->len, 256 * 1024, stream_read, s, stream_free);
+	if (!resp) {
+		stream_free(s);
+		return MHD_NO;
+	}
+	snprintf(etag, sizeof(etag), "\"%s\"", gv_key_hex(hex, &key));
+	MHD_add_response_header(resp, "Content-Type", "application/octet-stream");
+	MHD_add_response_header(resp, "Accept-Ranges", "bytes");
+	MHD_add_response_header(resp, "ETag", etag);
+	if (status == MHD_HTTP_PARTIAL_CONTENT) {
+		snprintf(cr, sizeof(cr), "bytes %llu-%llu/%llu", (unsigned long long)go.start,
+		         (unsigned long long)(go.end - 1), (unsigned long long)key.size);
+		MHD_add_response_header(resp, "Content-Range", cr);
+	}
+	r->status = status;
+	pthread_mutex_lock(&srv->mu);
+	srv->rs[r->route].bytes_out += head ? 0 : s->len;
+	pthread_mutex_unlock(&srv->mu);
+	ret = MHD_queue_response(c, (unsigned)status, resp);
+	MHD_destroy_response(resp);
+	return ret;
+}
+
+static enum MHD_Result blob_put_finish(gv_server *srv, struct MHD_Connection *c, req *r)
+{
+	gv_put_result res;
+	char kbuf[GV_KEY_BUFSIZE];
+	json_t *o, *secs;
+	int i, err;
+
+	err = gv_put_commit(r->put, &res);
+	r->put = NULL;
+	if (err < 0)
+		return send_gv_error(c, r, err);
+	secs = json_array();
+	for (i = 0; i < res.replicas && i < 8; i++)
+		json_array_append_new(secs, json_string(res.sectors[i]));
+	o = json_object();
+	json_object_set_new(o, "key", json_string(gv_key_format(kbuf, &res.key)));
+	json_object_set_new(o, "size", json_integer((json_int_t)res.key.size));
+	json_object_set_new(o, "replicas", secs);
+	json_object_set_new(o, "replica_count", json_integer(res.replicas));
+	json_object_set_new(o, "quorum_met", json_boolean(res.quorum_met));
+	json_object_set_new(o, "existed", json_boolean(res.existed));
+	(void)srv;
+	return send_jsonv(c, r, MHD_HTTP_CREATED, o);
+}
+
+/* ---- jobs ---------------------------------------------------------------- */
+
+static void job_event(job *j, json_t *ev)
+{
+	pthread_mutex_lock(&j->srv->mu);
+	if (json_array_size(j->events) < JOB_EVENTS_MAX)
+		json_array_append(j->events, ev);
+	pthread_mutex_unlock(&j->srv->mu);
+	json_decref(ev);
+}
+
+static void on_repair_event(const gv_repair_event *ev, void *payload)
+{
+	job *j = payload;
+	char kbuf[GV_KEY_BUFSIZE];
+	json_t *t = json_array();
+	int i;
+
+	if (ev->phase == GV_REPAIR_DONE)
+		return;
+	for (i = 0; i < ev->ntargets; i++)
+		json_array_append_new(t, json_string(ev->targets[i]));
+	job_event(j, json_pack("{s:s, s:s, s:s, s:i, s:s, s:o, s:I, s:s}", "action",
+	                       gv_repair_action_name(ev->action), "phase",
+	                       ev->phase == GV_REPAIR_PLANNED ? "planned" : "failed", "key",
+	                       gv_key_format(kbuf, &ev->key), "healthy", ev->healthy, "source",
+	                       ev->source, "targets", t, "bytes", (json_int_t)ev->bytes, "message",
+	                       ev->message ? ev->message : ""));
+}
+
+static void on_scrub_bad(const gv_scrub_event *ev, void *payload)
+{
+	job *j = payload;
+	char kbuf[GV_KEY_BUFSIZE];
+
+	job_event(j, json_pack("{s:s, s:s, s:s, s:b}", "key", gv_key_format(kbuf, &ev->key),
+	                       "sector", ev->sector, "reason", ev->reason, "newly_unhealthy",
+	                       ev->was_healthy));
+}
+
+static void on_move(const gv_move_event *ev, void *payload)
+{
+	job *j = payload;
+	char kbuf[GV_KEY_BUFSIZE];
+
+	if (ev->phase == GV_MOVE_DONE)
+		return;
+	job_event(j, json_pack("{s:s, s:s, s:s, s:s, s:I, s:s}", "phase",
+	                       ev->phase == GV_MOVE_PLANNED ? "planned" : "failed", "key",
+	                       gv_key_format(kbuf, &ev->key), "from", ev->from, "to", ev->to,
+	                       "bytes", (json_int_t)ev->bytes, "message",
+	                       ev->message ? ev->message : ""));
+}
+
+static json_t *rebalance_json(const gv_rebalance_summary *s)
+{
+	return json_pack("{s:I, s:I, s:I, s:I, s:f, s:f, s:b}", "planned", (json_int_t)s->planned,
+	                 "moved", (json_int_t)s->moved, "failed", (json_int_t)s->failed, "bytes",
+	                 (json_int_t)s->bytes, "spread_before", s->spread_before, "spread_after",
+	                 s->spread_after, "nothing_to_do", s->nothing_to_do);
+}
+
+static void *job_main(void *p)
+{
+	job *j = p;
+	gv_server *srv = j->srv;
+	json_t *sum = NULL;
+	int err = 0;
+
+	if (strcmp(j->kind, "repair") == 0) {
+		gv_repair_opts o = GV_REPAIR_OPTS_INIT;
+		gv_repair_summary s;
+
+		o.dry_run = j->dry_run;
+		o.on_event = on_repair_event;
+		o.payload = j;
+		o.cancel = &srv->stopping;
+		err = gv_repair_run(srv->st, &o, &s);
+		sum = json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "keys_scanned",
+		                (json_int_t)s.keys_scanned, "keys_needing_repair",
+		                (json_int_t)s.keys_needing_repair, "keys_repaired",
+		                (json_int_t)s.keys_repaired, "replicas_written",
+		                (json_int_t)s.replicas_written, "replicas_removed",
+		                (json_int_t)s.replicas_removed, "bytes_copied",
+		                (json_int_t)s.bytes_copied, "lost", (json_int_t)s.lost, "failed",
+		                (json_int_t)s.failed, "duration_ms", (json_int_t)s.duration_ms);
+	} else if (strcmp(j->kind, "scrub") == 0) {
+		gv_scrub_opts o = GV_SCRUB_OPTS_INIT;
+		gv_scrub_summary s;
+
+		o.on_bad = on_scrub_bad;
+		o.payload = j;
+		o.cancel = &srv->stopping;
+		err = gv_scrub_run(srv->st, &o, &s);
+		sum = json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "checked",
+		                (json_int_t)s.checked, "bytes", (json_int_t)s.bytes, "healthy",
+		                (json_int_t)s.healthy, "newly_unhealthy", (json_int_t)s.newly_unhealthy,
+		                "still_unhealthy", (json_int_t)s.still_unhealthy, "restored",
+		                (json_int_t)s.restored, "duration_ms", (json_int_t)s.duration_ms);
+	} else {
+		gv_rebalance_opts o = GV_REBALANCE_OPTS_INIT;
+		gv_rebalance_summary s;
+
+		o.dry_run = j->dry_run;
+		o.on_move = on_move;
+		o.payload = j;
+		o.cancel = &srv->stopping;
+		if (strcmp(j->kind, "drain") == 0)
+			err = gv_sector_drain(srv->st, j->sector, &o, &s);
+		else
+			err = gv_rebalance_run(srv->st, &o, &s);
+		sum = rebalance_json(&s);
+		gv_rebalance_summary_free(&s);
+	}
+	if (err < 0)
+		json_object_set_new(sum, "error", json_pack("{s:s, s:s}", "code", code_of(err),
+		                                            "message", gv_error_last()));
+	pthread_mutex_lock(&srv->mu);
+	j->result = json_dumps(sum, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	j->state = err < 0 ? 2 : 1;
+	pthread_mutex_unlock(&srv->mu);
+	json_decref(sum);
+	return NULL;
+}
+
+static void job_free(job *j)
+{
+	if (!j)
+		return;
+	free(j->result);
+	json_decref(j->events);
+	free(j);
+}
+
+static enum MHD_Result start_job(gv_server *srv, struct MHD_Connection *c, req *r,
+                                 const char *kind, int dry_run, const char *sector)
+{
+	job *j = calloc(1, sizeof(*j)), *old = NULL;
+	unsigned slot;
+	size_t i;
+
+	if (!j)
+		return MHD_NO;
+	snprintf(j->kind, sizeof(j->kind), "%s", kind);
+	if (sector)
+		snprintf(j->sector, sizeof(j->sector), "%s", sector);
+	j->dry_run = dry_run;
+	j->srv = srv;
+	j->events = json_array();
+	pthread_mutex_lock(&srv->mu);
+	for (i = 0; i < MAX_JOBS; i++) {
+		job *o = srv->jobs[i];
+
+		if (o && o->state == 0 && strcmp(o->kind, kind) == 0) {
+			unsigned id = o->id;
+
+			pthread_mutex_unlock(&srv->mu);
+			job_free(j);
+			return send_jsonv(c, r, MHD_HTTP_CONFLICT,
+			                  json_pack("{s:s, s:s, s:i}", "error", "busy", "message",
+			                            "a job of this kind is running", "job", id));
+		}
+	}
+	j->id = ++srv->next_job;
+	slot = j->id % MAX_JOBS;
+	old = srv->jobs[slot];
+	if (old && old->state == 0) {
+		pthread_mutex_unlock(&srv->mu);
+		job_free(j);
+		return send_error(c, r, MHD_HTTP_SERVICE_UNAVAILABLE, "busy", "too many jobs running");
+	}
+	srv->jobs[slot] = j;
+	pthread_mutex_unlock(&srv->mu);
+	if (old) {
+		if (old->running_thread)
+			pthread_join(old->tid, NULL);
+		job_free(old);
+	}
+	if (pthread_create(&j->tid, NULL, job_main, j) == 0) {
+		j->running_thread = 1;
+	} else {
+		pthread_mutex_lock(&srv->mu);
+		j->state = 2;
+		j->result = strdup("{\"error\":\"cannot start a thread\"}");
+		pthread_mutex_unlock(&srv->mu);
+		return send_error(c, r, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal",
+		                  "cannot start the job");
+	}
+	return send_jsonv(c, r, MHD_HTTP_ACCEPTED,
+	                  json_pack("{s:i, s:s, s:b, s:s}", "job", j->id, "kind", kind, "dry_run",
+	                            dry_run, "status_url", "/v1/jobs/"));
+}
+
+static enum MHD_Result job_get(gv_server *srv, struct MHD_Connection *c, req *r)
+{
+	char *end;
+	unsigned long id = strtoul(r->arg, &end, 10);
+	json_t *o;
+	job *j;
+
+	if (!r->arg[0] || *end)
+		return send_error(c, r, MHD_HTTP_BAD_REQUEST, "invalid", "bad job id");
+	pthread_mutex_lock(&srv->mu);
+	j = srv->jobs[id % MAX_JOBS];
+	if (!j || j->id != id) {
+		pthread_mutex_unlock(&srv->mu);
+		return send_error(c, r, MHD_HTTP_NOT_FOUND, "not_found", "no job %lu", id);
+	}
+	o = json_pack("{s:i, s:s, s:b, s:s}", "job", j->id, "kind", j->kind, "dry_run", j->dry_run,
+	              "state", j->state == 0 ? "running" : j->state == 1 ? "done" : "failed");
+	if (j->result)
+		json_object_set_new(o, "summary", json_loads(j->result, 0, NULL));
+	json_object_set(o, "events", j->events);
+	pthread_mutex_unlock(&srv->mu);
+	return send_jsonv(c, r, MHD_HTTP_OK, o);
+}
+
+/* ---- sectors ------------------------------------------------------------- */
+
+static enum MHD_Result sectors_get(gv_server *srv, struct MHD_Connection *c, req *r)
+{
+	gv_sector_info *s = NULL;
+	size_t n = 0;
+	int err = gv_store_sector_list(srv->st, &s, &n);
+	char *js;
+
+	if (err < 0)
+		return send_gv_error(c, r, err);
+	js = gv_json_sectors(s, n, 0);
+	free(s);
+	return send_json(c, r, MHD_HTTP_OK, js);
+}
+
+static const char *str_field(json_t *o, const char *name)
+{
+	json_t *v = json_object_get(o, name);
+
+	return json_is_string(v) ? json_string_value(v) : NULL;
+}
+
+static enum MHD_Result sectors_post(gv_server *srv, struct MHD_Connection *c, req *r)
+{
+	gv_sector_info info;
+	json_error_t je;
+	json_t *o, *cap;
+	const char *v;
+	int err;
+
+	o = json_loadb(r->body ? r->body : "", r->body_len, 0, &je);
+	if (!json_is_object(o)) {
+		json_decref(o);
+		return send_error(c, r, MHD_HTTP_BAD_REQUEST, "invalid",
+		                  "body must be a JSON object {id, path, capacity, rack, zone}: %s",
+		                  je.text);
+	}
+	memset(&info, 0, sizeof(info));
+	snprintf(info.kind, sizeof(info.kind), "fs");
+	if (!(v = str_field(o, "id")) || strlen(v) >= sizeof(info.id)) {
+		json_decref(o);
+		return send_error(c, r, MHD_HTTP_BAD_REQUEST, "invalid", "'id' (a string) is required");
+	}
+	snprintf(info.id, sizeof(info.id), "%s", v);
+	if (!(v = str_field(o, "path")) || strlen(v) >= sizeof(info.path)) {
+		json_decref(o);
+		return send_error(c, r, MHD_HTTP_BAD_REQUEST, "invalid", "'path' (a string) is required");
+	}
+	snprintf(info.path, sizeof(info.path), "%s", v);
+	if ((v = str_field(o, "rack")) && strlen(v) < sizeof(info.rack))
+		snprintf(info.rack, sizeof(info.rack), "%s", v);
+	if ((v = str_field(o, "zone")) && strlen(v) < sizeof(info.zone))
+		snprintf(info.zone, sizeof(info.zone), "%s", v);
+	cap = json_object_get(o, "capacity");
+	if (json_is_integer(cap) && json_integer_value(cap) >= 0) {
+		info.capacity = (uint64_t)json_integer_value(cap);
+	} else if (json_is_string(cap)) {
+		if (gv_size_parse(&info.capacity, json_string_value(cap)) < 0) {
+			json_decref(o);
+			return send_gv_error(c, r, GV_EINVAL);
+		}
+	} else if (cap) {
+		json_decref(o);
+		return send_error(c, r, MHD_HTTP_BAD_REQUEST, "invalid",
+		                  "'capacity' must be bytes or a size string");
+	}
+	json_decref(o);
+	if ((err = gv_store_sector_add(srv->st, &info, GV_SECTOR_ADD_CREATE)) < 0)
+		return send_gv_error(c, r, err);
+	if ((err = gv_store_sector_get(srv->st, info.id, &info)) < 0)
+		return send_gv_error(c, r, err);
+	return send_json(c, r, MHD_HTTP_CREATED, gv_json_sectors(&info, 1, 0));
+}
+
+static enum MHD_Result sector_patch(gv_server *srv, struct MHD_Connection *c, req *r)
+{
+	json_error_t je;
+	json_t *o, *h;
+	const char *state;
+	gv_sector_info info;
+	int err;
+
+	if (gv_id_validate("sector id", r->arg) < 0)
+		return send_gv_error(c, r, GV_EINVAL);
+	o = json_loadb(r->body ? r->body : "", r->body_len, 0, &je);
+	if (!json_is_object(o)) {
+		json_decref(o);
+		return send_error(c, r, MHD_HTTP_BAD_REQUEST, "invalid",
+		                  "body must be a JSON object {healthy: bool} or {state: \"draining\"}");
+	}
+	h = json_object_get(o, "healthy");
+	state = str_field(o, "state");
+	if (h && !json_is_boolean(h)) {
+		json_decref(o);
+		return send_error(c, r, MHD_HTTP_BAD_REQUEST, "invalid", "'healthy' must be a boolean");
+	}
+	if (h && (err = gv_store_sector_set_health(srv->st, r->arg, json_is_true(h))) < 0) {
+		json_decref(o);
+		return send_gv_error(c, r, err);
+	}
+	if (state) {
+		if (strcmp(state, "draining") == 0) {
+			char id[GV_ID_MAX];
+
+			snprintf(id, sizeof(id), "%.63s", r->arg);
+			json_decref(o);
+			if ((err = gv_store_sector_get(srv->st, id, &info)) < 0)
+				return send_gv_error(c, r, err);
+			return start_job(srv, c, r, "drain", 0, id);
+		}
+		if (strcmp(state, "active") != 0) {
+			json_decref(o);
+			return send_error(c, r, MHD_HTTP_BAD_REQUEST, "invalid",
+			                  "'state' may be \"draining\" or \"active\"");
+		}
+		if ((err = gv_store_sector_set_state(srv->st, r->arg, GV_SECTOR_ACTIVE)) < 0) {
+			json_decref(o);
+			return send_gv_error(c, r, err);
+		}
+	}
+	json_decref(o);
+	if ((err = gv_store_sector_get(srv->st, r->arg, &info)) < 0)
+		return send_gv_error(c, r, err);
+	return send_json(c, r, MHD_HTTP_OK, gv_json_sectors(&info, 1, 0));
+}
+
+/* ---- status, health, metrics ---------------------------------------------- */
+
+static enum MHD_Result status_get(gv_server *srv, struct MHD_Connection *c, req *r)
+{
+	gv_store_stats s;
+	int err = gv_status(srv->st, &s);
+
+	if (err < 0)
+		return send_gv_error(c, r, err);
+	return send_json(c, r, MHD_HTTP_OK, gv_json_store_stats(&s, gv_store_placement(srv->st), 0));
+}
+
+static enum MHD_Result readyz(gv_server *srv, struct MHD_Connection *c, req *r)
+{
+	gv_sector_info *s = NULL;
+	size_t n = 0, i, healthy = 0;
+	int need = gv_store_placement(srv->st)->min_replicas;
+
+	if (gv_store_sector_list(srv->st, &s, &n) < 0)
+		return send_error(c, r, MHD_HTTP_SERVICE_UNAVAILABLE, "not_ready",
+		                  "index unavailable: %s", gv_error_last());
+	for (i = 0; i < n; i++)
+		if (s[i].healthy && s[i].state == GV_SECTOR_ACTIVE)
+			healthy++;
+	free(s);
+	if ((int)healthy < need)
+		return send_error(c, r, MHD_HTTP_SERVICE_UNAVAILABLE, "not_ready",
+		                  "%zu healthy sectors, min-replicas needs %d", healthy, need);
+	return send_jsonv(c, r, MHD_HTTP_OK,
+	                  json_pack("{s:s, s:I}", "status", "ready", "healthy_sectors",
+	                            (json_int_t)healthy));
+}
+
+static void append_request_metrics(gv_server *srv, FILE *f)
+{
+	size_t i, b;
+
+	fprintf(f, "# HELP graviton_http_requests_total HTTP requests by route and status class.\n"
+	           "# TYPE graviton_http_requests_total counter\n");
+	pthread_mutex_lock(&srv->mu);
+	for (i = 1; i < R_COUNT; i++)
+		for (b = 1; b < 6; b++)
+			if (srv->rs[i].by_class[b])
+				fprintf(f, "graviton_http_requests_total{route=\"%s\",code=\"%zuxx\"} %llu\n",
+				        route_names[i], b, (unsigned long long)srv->rs[i].by_class[b]);
+	fprintf(f, "# HELP graviton_http_request_duration_seconds Request latency by route.\n"
+	           "# TYPE graviton_http_request_duration_seconds histogram\n");
+	for (i = 1; i < R_COUNT; i++) {
+		uint64_t cum = 0;
+
+		if (!srv->rs[i].count)
+			continue;
+		for (b = 0; b < NBUCKETS; b++) {
+			cum += srv->rs[i].hist[b];
+			fprintf(f, "graviton_http_request_duration_seconds_bucket{route=\"%s\",le=\"%g\"} %llu\n",
+			        route_names[i], buckets[b], (unsigned long long)cum);
+		}
+		fprintf(f, "graviton_http_request_duration_seconds_bucket{route=\"%s\",le=\"+Inf\"} %llu\n",
+		        route_names[i], (unsigned long long)srv->rs[i].count);
+		fprintf(f, "graviton_http_request_duration_seconds_sum{route=\"%s\"} %.9f\n",
+		        route_names[i], srv->rs[i].sum);
+		fprintf(f, "graviton_http_request_duration_seconds_count{route=\"%s\"} %llu\n",
+		        route_names[i], (unsigned long long)srv->rs[i].count);
+	}
+	fprintf(f, "# HELP graviton_http_bytes_total Body bytes by route and direction.\n"
+	           "# TYPE graviton_http_bytes_total counter\n");
+	for (i = 1; i < R_COUNT; i++) {
+		if (srv->rs[i].bytes_in)
+			fprintf(f, "graviton_http_bytes_total{route=\"%s\",direction=\"in\"} %llu\n",
+			        route_names[i], (unsigned long long)srv->rs[i].bytes_in);
+		if (srv->rs[i].bytes_out)
+			fprintf(f, "graviton_http_bytes_total{route=\"%s\",direction=\"out\"} %llu\n",
+			        route_names[i], (unsigned long long)srv->rs[i].bytes_out);
+	}
+	pthread_mutex_unlock(&srv->mu);
+}
+
+static enum MHD_Result metrics_get(gv_server *srv, struct MHD_Connection *c, req *r)
+{
+	char *text = NULL, *all = NULL;
+	size_t len = 0, alen = 0;
+	FILE *f;
+	int err = gv_metrics_text(srv->st, &text, &len);
+
+	if (err < 0)
+		return send_gv_error(c, r, err);
+	f = open_memstream(&all, &alen);
+	if (!f) {
+		free(text);
+		return MHD_NO;
+	}
+	fwrite(text, 1, len, f);
+	free(text);
+	append_request_metrics(srv, f);
+	fclose(f);
+	return send_buf(c, r, MHD_HTTP_OK, "text/plain; version=0.0.4; charset=utf-8", all, alen);
+}
+
+/* ---- the request handler --------------------------------------------------- */
+
+static enum MHD_Result method_not_allowed(struct MHD_Connection *c, req *r, const char *allow)
+{
+	struct MHD_Response *resp;
+	char *body = strdup("{\"error\":\"method_not_allowed\",\"message\":\"method not allowed\"}\n");
+	enum MHD_Result ret;
+
+	if (!body)
+		return MHD_NO;
+	resp = MHD_create_response_from_buffer(strlen(body), body, MHD_RESPMEM_MUST_FREE);
+	MHD_add_response_header(resp, "Allow", allow);
+	MHD_add_response_header(resp, "Content-Type", "application/json");
+	r->status = MHD_HTTP_METHOD_NOT_ALLOWED;
+	ret = MHD_queue_response(c, MHD_HTTP_METHOD_NOT_ALLOWED, resp);
+	MHD_destroy_response(resp);
+	return ret;
+}
+
+static int is(const char *m, const char *want)
+{
+	return strcmp(m, want) == 0;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
+                                  const char *method, const char *version,
+                                  const char *upload_data, size_t *upload_data_size,
+                                  void **con_cls)
+{
+	gv_server *srv = cls;
+	req *r = *con_cls;
+
+	(void)version;
+	if (!r) {
+		r = calloc(1, sizeof(*r));
+		if (!r)
+			return MHD_NO;
+		r->t0 = now_s();
+		*con_cls = r;
+		r->route = route_of(url, r->arg, sizeof(r->arg));
+		if (r->route != R_HEALTHZ && r->route != R_METRICS && !authorized(srv, c)) {
+			r->started = 1;
+			return send_error(c, r, MHD_HTTP_UNAUTHORIZED, "unauthorized",
+			                  "a valid 'Authorization: Bearer <token>' header is required");
+		}
+		if (r->route == R_BLOBS && (is(method, "PUT") || is(method, "POST"))) {
+			const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+			                                             "Content-Length");
+			gv_put_opts po = GV_PUT_OPTS_INIT;
+			int err;
+
+			if (cl) {
+				char *end;
+				unsigned long long n = strtoull(cl, &end, 10);
+
+				if (*end == '\0' && n > srv->max_body) {
+					r->started = 1;
+					return send_error(c, r, MHD_HTTP_CONTENT_TOO_LARGE, "too_large",
+					                  "body of %llu bytes exceeds max-body-size %llu",
+					                  n, (unsigned long long)srv->max_body);
+				}
+				if (*end == '\0')
+					po.size_hint = n;
+			}
+			if ((err = gv_put_open(&r->put, srv->st, &po)) < 0) {
+				r->started = 1;
+				return send_gv_error(c, r, err);
+			}
+		}
+		return MHD_YES;
+	}
+	if (r->started) {
+		/* A response is queued already; drop the rest of the body. */
+		*upload_data_size = 0;
+		return MHD_YES;
+	}
+
+	if (*upload_data_size > 0) {
+		size_t n = *upload_data_size;
+
+		*upload_data_size = 0;
+		pthread_mutex_lock(&srv->mu);
+		srv->rs[r->route].bytes_in += n;
+		pthread_mutex_unlock(&srv->mu);
+		if (r->put) {
+			r->received += n;
+			if (r->received > srv->max_body) {
+				gv_put_abort(r->put);
+				r->put = NULL;
+				r->started = 1;
+				return send_error(c, r, MHD_HTTP_CONTENT_TOO_LARGE, "too_large",
+				                  "body exceeds max-body-size %llu",
+				                  (unsigned long long)srv->max_body);
+			}
+			if (gv_put_write(r->put, upload_data, n) < 0) {
+				int err = GV_EIO;
+				char msg[512];
+
+				snprintf(msg, sizeof(msg), "%s", gv_error_last());
+				gv_put_abort(r->put);
+				r->put = NULL;
+				r->started = 1;
+				return send_error(c, r, http_status_of(err), "io_error", "%s", msg);
+			}
+			return MHD_YES;
+		}
+		if (r->body_len + n > BODY_MAX) {
+			r->started = 1;
+			return send_error(c, r, MHD_HTTP_CONTENT_TOO_LARGE, "too_large",
+			                  "request body over %d bytes", BODY_MAX);
+		}
+		{
+			char *nb = realloc(r->body, r->body_len + n + 1);
+
+			if (!nb)
+				return MHD_NO;
+			r->body = nb;
+			memcpy(r->body + r->body_len, upload_data, n);
+			r->body_len += n;
+			r->body[r->body_len] = '\0';
+		}
+		return MHD_YES;
+	}
+
+	r->started = 1;
+	switch (r->route) {
+	case R_HEALTHZ:
+		return send_jsonv(c, r, MHD_HTTP_OK, json_pack("{s:s}", "status", "ok"));
+	case R_READYZ:
+		return readyz(srv, c, r);
+	case R_METRICS:
+		if (!is(method, "GET") && !is(method, "HEAD"))
+			return method_not_allowed(c, r, "GET, HEAD");
+		return metrics_get(srv, c, r);
+	case R_STATUS:
+		if (!is(method, "GET"))
+			return method_not_allowed(c, r, "GET");
+		return status_get(srv, c, r);
+	case R_BLOBS:
+		if (r->put)
+			return blob_put_finish(srv, c, r);
+		return method_not_allowed(c, r, "PUT, POST");
+	case R_BLOB:
+		if (!r->arg[0])
+			return send_error(c, r, MHD_HTTP_BAD_REQUEST, "invalid_key", "key too long");
+		if (is(method, "GET") || is(method, "HEAD"))
+			return blob_get(srv, c, r, is(method, "HEAD"));
+		if (is(method, "DELETE")) {
+			gv_key key;
+			int err;
+
+			if (gv_key_parse(&key, r->arg) < 0)
+				return send_error(c, r, MHD_HTTP_BAD_REQUEST, "invalid_key", "%s",
+				                  gv_error_last());
+			if ((err = gv_delete(srv->st, &key)) < 0)
+				return send_gv_error(c, r, err);
+			return send_jsonv(c, r, MHD_HTTP_OK,
+			                  json_pack("{s:s, s:b}", "key", r->arg, "deleted", 1));
+		}
+		return method_not_allowed(c, r, "GET, HEAD, DELETE");
+	case R_REPLICAS: {
+		gv_blob_status *bs = NULL;
+		gv_key key;
+		int err;
+
+		if (!is(method, "GET"))
+			return method_not_allowed(c, r, "GET");
+		if (!r->arg[0] || gv_key_parse(&key, r->arg) < 0)
+			return send_error(c, r, MHD_HTTP_BAD_REQUEST, "invalid_key", "%s",
+			                  gv_error_last());
+		if ((err = gv_stat(&bs, srv->st, &key)) < 0)
+			return send_gv_error(c, r, err);
+		{
+			char *js = gv_json_blob_status(bs, gv_store_placement(srv->st), 0);
+
+			gv_blob_status_free(bs);
+			return send_json(c, r, MHD_HTTP_OK, js);
+		}
+	}
+	case R_SECTORS:
+		if (is(method, "GET"))
+			return sectors_get(srv, c, r);
+		if (is(method, "POST"))
+			return sectors_post(srv, c, r);
+		return method_not_allowed(c, r, "GET, POST");
+	case R_SECTOR:
+		if (is(method, "PATCH"))
+			return sector_patch(srv, c, r);
+		return method_not_allowed(c, r, "PATCH");
+	case R_REPAIR:
+	case R_SCRUB:
+	case R_REBALANCE:
+		if (!is(method, "POST"))
+			return method_not_allowed(c, r, "POST");
+		return start_job(srv, c, r, r->route == R_REPAIR ? "repair"
+		                            : r->route == R_SCRUB ? "scrub" : "rebalance",
+		                 query_flag(c, "dry_run"), NULL);
+	case R_JOB:
+		if (!is(method, "GET"))
+			return method_not_allowed(c, r, "GET");
+		return job_get(srv, c, r);
+	default:
+		return send_error(c, r, MHD_HTTP_NOT_FOUND, "not_found", "no such endpoint");
+	}
+}
+
+static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+	gv_server *srv = cls;
+	req *r = *con_cls;
+	double dt;
+	size_t b;
+
+	(void)c;
+	(void)toe;
+	if (!r)
+		return;
+	/* An upload that never reached its commit records nothing. */
+	gv_put_abort(r->put);
+	dt = now_s() - r->t0;
+	pthread_mutex_lock(&srv->mu);
+	if (r->status >= 100 && r->status < 600)
+		srv->rs[r->route].by_class[r->status / 100]++;
+	for (b = 0; b < NBUCKETS && dt > buckets[b]; b++)
+		;
+	srv->rs[r->route].hist[b]++;
+	srv->rs[r->route].sum += dt;
+	srv->rs[r->route].count++;
+	pthread_mutex_unlock(&srv->mu);
+	free(r->body);
+	free(r);
+	*con_cls = NULL;
+}
+
+/* ---- lifecycle ------------------------------------------------------------ */
+
+int gv_server_set_token(gv_server *srv, const char *token)
+{
+	char *t = NULL;
+
+	if (token && *token && !(t = strdup(token)))
+		return gv_error_set(GV_ENOMEM, "out of memory");
+	pthread_mutex_lock(&srv->mu);
+	free(srv->token);
+	srv->token = t;
+	pthread_mutex_unlock(&srv->mu);
+	return 0;
+}
+
+unsigned gv_server_port(const gv_server *srv)
+{
+	return srv->port;
+}
+
+int gv_server_start(gv_server **out, gv_store *st, const gv_server_opts *o)
+{
+	struct sockaddr_storage ss;
+	struct addrinfo hints, *ai = NULL;
+	char portstr[16];
+	const char *host;
+	gv_server *srv;
+	const union MHD_DaemonInfo *info;
+	int rc;
+
+	*out = NULL;
+	srv = calloc(1, sizeof(*srv));
+	if (!srv)
+		return gv_error_set(GV_ENOMEM, "out of memory");
+	pthread_mutex_init(&srv->mu, NULL);
+	srv->st = st;
+	srv->max_body = o && o->max_body_size ? o->max_body_size : (10ull << 30);
+	if (o && o->auth_token && *o->auth_token && gv_server_set_token(srv, o->auth_token) < 0)
+		goto fail_nomem;
+
+	host = o && o->host && *o->host ? o->host : "127.0.0.1";
+	snprintf(portstr, sizeof(portstr), "%u", o ? o->port : 0);
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+	if ((rc = getaddrinfo(host, portstr, &hints, &ai)) != 0 || !ai) {
+		gv_error_set(GV_EINVAL, "cannot resolve listen address %s: %s", host, gai_strerror(rc));
+		goto fail;
+	}
+	memset(&ss, 0, sizeof(ss));
+	memcpy(&ss, ai->ai_addr, ai->ai_addrlen);
+	srv->d = MHD_start_daemon(
+		MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
+			MHD_USE_ERROR_LOG | (ai->ai_family == AF_INET6 ? MHD_USE_IPv6 : 0),
+		0, NULL, NULL, on_request, srv,
+		MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+		MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
+		MHD_OPTION_CONNECTION_LIMIT, (unsigned)(o && o->max_connections ? o->max_connections : 1024),
+		MHD_OPTION_CONNECTION_TIMEOUT,
+		(unsigned)((o && o->idle_timeout_ms ? o->idle_timeout_ms : 60000) / 1000 ?
+		                   (o && o->idle_timeout_ms ? o->idle_timeout_ms : 60000) / 1000 : 1),
+		/* Bounds what a client's headers may take (header floods). */
+		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024),
+		MHD_OPTION_LISTENING_ADDRESS_REUSE, 1,
+		MHD_OPTION_END);
+	freeaddrinfo(ai);
+	ai = NULL;
+	if (!srv->d) {
+		gv_error_set_errno(GV_EIO, errno, "cannot listen on %s:%u", host, o ? o->port : 0);
+		goto fail;
+	}
+	info = MHD_get_daemon_info(srv->d, MHD_DAEMON_INFO_BIND_PORT);
+	srv->port = info ? info->port : (o ? o->port : 0);
+	*out = srv;
+	return 0;
+
+fail_nomem:
+	gv_error_set(GV_ENOMEM, "out of memory");
+fail:
+	if (ai)
+		freeaddrinfo(ai);
+	free(srv->token);
+	pthread_mutex_destroy(&srv->mu);
+	free(srv);
+	return GV_EIO;
+}
+
+void gv_server_stop(gv_server *srv)
+{
+	size_t i;
+
+	if (!srv)
+		return;
+	/* No new connections; running jobs see `stopping` at their next safe
+	 * point; MHD_stop_daemon waits for the connection threads, so every
+	 * put either committed (quorum recorded) or aborted (nothing). */
+	if (srv->d)
+		MHD_quiesce_daemon(srv->d);
+	srv->stopping = 1;
+	if (srv->d)
+		MHD_stop_daemon(srv->d);
+	for (i = 0; i < MAX_JOBS; i++) {
+		if (srv->jobs[i]) {
+			if (srv->jobs[i]->running_thread)
+				pthread_join(srv->jobs[i]->tid, NULL);
+			job_free(srv->jobs[i]);
+		}
+	}
+	free(srv->token);
+	pthread_mutex_destroy(&srv->mu);
+	free(srv);
+}
