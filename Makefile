@@ -5,7 +5,7 @@ ASAN_BUILD ?= build-asan
 JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 PREFIX     ?= /usr/local
 
-.PHONY: all deps build run test test-fast test-asan bench torture install clean
+.PHONY: all deps build run demo test test-fast test-asan bench torture install clean
 
 all: build
 
@@ -19,6 +19,9 @@ build: deps $(BUILD)/Makefile
 	@cmake --build $(BUILD) -j$(JOBS)
 
 run: build
+	@bash scripts/run.sh $(BUILD)/graviton
+
+demo: build
 	@bash scripts/demo.sh $(BUILD)/graviton
 
 test: build

@@ -252,6 +252,29 @@ static int contains_id(char ids[][GV_ID_MAX], size_t n, const char *id)
 	return 0;
 }
 
+/*
+ * Enough durable copies for the quorum, and spread as the strategy asks
+ * of that many copies?  job->mu held.
+ */
+static int quorum_ok(const put_job *job, char healthy[][GV_ID_MAX], size_t nhealthy,
+                     const char *primary, const gv_placement_opts *popt,
+                     const gv_sector_info *sectors, size_t nsectors)
+{
+	const char *ids[MAX_TARGETS * 3 + 1];
+	gv_placement_report rep;
+	size_t n = 0, i;
+
+	if (job->healthy_before + 1 + job->ncommitted < popt->min_replicas)
+		return 0;
+	for (i = 0; i < nhealthy; i++)
+		if (strcmp(healthy[i], primary) != 0)
+			ids[n++] = healthy[i];
+	ids[n++] = primary;
+	for (i = 0; i < (size_t)job->ncommitted; i++)
+		ids[n++] = job->committed[i];
+	return gv_placement_check(&rep, popt, sectors, nsectors, ids, n) == 0;
+}
+
 static void deadline_after(struct timespec *ts, uint64_t ms)
 {
 	clock_gettime(CLOCK_MONOTONIC, ts);
@@ -417,10 +440,13 @@ int gv_put_commit(gv_put *put, gv_put_result *res)
 		pthread_detach(tid);
 	}
 
-	/* Wait for the quorum: healthy before + primary + committed copies. */
+	/* Wait for the quorum: healthy before + primary + committed copies,
+	 * spread over the failure domains the strategy asks of that many
+	 * copies (while copies still running could give that spread). */
 	deadline_after(&deadline, st->write_timeout_ms);
 	pthread_mutex_lock(&job->mu);
-	while (job->healthy_before + 1 + job->ncommitted < popt.min_replicas && job->pending > 0) {
+	while (job->pending > 0 && !quorum_ok(job, healthy_ids, nhealthy, put->primary_id, &popt,
+	                                      sectors, nsectors)) {
 		if (pthread_cond_timedwait(&job->cv, &job->mu, &deadline) == ETIMEDOUT)
 			break;
 	}

@@ -78,7 +78,10 @@ static int check(srun *r, gv_sector *s, const gv_key *key, uint8_t digest[GV_DIG
 
 		if (n < 0) {
 			err = (int)n;
-			snprintf(reason, cap, "io error: %s", gv_error_last());
+			if (err == GV_ECORRUPT)
+				snprintf(reason, cap, "size mismatch");
+			else
+				snprintf(reason, cap, "io error: %s", gv_error_last());
 			goto out;
 		}
 		if (n == 0)

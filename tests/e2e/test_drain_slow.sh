@@ -142,8 +142,8 @@ for i in $(seq 1 "$KILLS"); do
 	"$GV" --data-dir "$D" sector drain "$SRC" >"$T/drain.$i.out" 2>"$T/drain.$i.err" </dev/null &
 	pid=$!
 	# reads go on while the drain runs
-	read_bad=$((read_bad + $(read_check 2)))
-	reads=$((reads + 2))
+	read_check 2 >"$T/reads.$i" &
+	rpid=$!
 	polls=0
 	while kill -0 "$pid" 2>/dev/null && [ "$polls" -lt 3000 ]; do
 		n=$(rows_on "$SRC")
@@ -155,6 +155,9 @@ for i in $(seq 1 "$KILLS"); do
 		killed=$((killed + 1))
 	fi
 	wait "$pid" 2>/dev/null
+	wait "$rpid"
+	read_bad=$((read_bad + $(cat "$T/reads.$i")))
+	reads=$((reads + 2))
 	n=$(rows_on "$SRC")
 	w=$(weak_keys)
 	if [ "$w" != 0 ]; then

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# `make run`: serve the embedded default - local sector directories under
+# ./graviton-data (created with 6 sectors over 3 racks and 3 zones on the
+# first start) and a SQLite index - on 127.0.0.1:8787.  Ctrl-C stops it.
+set -euo pipefail
+GV=${1:-build/graviton}
+export GRAVITON_DATA_DIR=${GRAVITON_DATA_DIR:-$PWD/graviton-data}
+LISTEN=${GRAVITON_LISTEN:-127.0.0.1:8787}
+URL=http://$LISTEN
+
+cat <<MSG
+Graviton is starting on $URL (data in $GRAVITON_DATA_DIR).  Try, from another shell:
+
+  echo 'hello, graviton' > /tmp/hello.txt
+  KEY=\$(curl -s -X PUT --data-binary @/tmp/hello.txt $URL/v1/blobs | python3 -c 'import json,sys; print(json.load(sys.stdin)["key"])')
+  curl -s $URL/v1/blobs/\$KEY
+  curl -s $URL/v1/blobs/\$KEY/replicas
+  curl -s $URL/v1/status
+  curl -s $URL/metrics | grep ^graviton_replication
+
+Ctrl-C stops the server cleanly.
+MSG
+exec "$GV" serve --listen "$LISTEN"
