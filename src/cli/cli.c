@@ -96,13 +96,17 @@ int cli_print_json(json_t *v)
 	return r == 0 ? 0 : EXIT_IOERR;
 }
 
-json_t *cli_sector_json(const gv_sector_info *s)
+int cli_print_text(char *text)
 {
-	return json_pack("{s:s, s:s, s:s, s:I, s:I, s:b, s:s, s:s, s:s}",
-	                 "id", s->id, "kind", s->kind, "path", s->path,
-	                 "capacity", (json_int_t)s->capacity, "used", (json_int_t)s->used,
-	                 "healthy", s->healthy, "rack", s->rack, "zone", s->zone,
-	                 "state", gv_sector_state_name(s->state));
+	int r;
+
+	if (!text) {
+		cli_err("out of memory");
+		return EXIT_SOFTWARE;
+	}
+	r = fputs(text, stdout) < 0 || fputc('\n', stdout) == EOF || fflush(stdout) != 0;
+	free(text);
+	return r ? EXIT_IOERR : 0;
 }
 
 int cli_wants_help(int argc, char **argv)

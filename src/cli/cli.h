@@ -80,8 +80,8 @@ int cli_parse_key(gv_key *out, const char *s);
 /* Print a JSON value to stdout followed by a newline; frees it. */
 int cli_print_json(json_t *v);
 
-/* JSON of a sector record. */
-json_t *cli_sector_json(const gv_sector_info *s);
+/* Print a malloc'd text (a JSON document) and a newline; frees it. */
+int cli_print_text(char *text);
 
 /* 1 when -h/--help is in argv (before "--"). */
 int cli_wants_help(int argc, char **argv);

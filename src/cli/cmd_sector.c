@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "graviton/server.h"
 
 static void help(void)
 {
@@ -109,11 +110,7 @@ static int sector_list(cli_globals *g, int argc, char **argv)
 		goto out;
 	}
 	if (json) {
-		json_t *arr = json_array();
-
-		for (i = 0; i < n; i++)
-			json_array_append_new(arr, cli_sector_json(&s[i]));
-		rc = cli_print_json(arr);
+		rc = cli_print_text(gv_json_sectors(s, n, 1));
 		goto out;
 	}
 	printf("%-12s %-5s %-10s %-10s %6s %-9s %-9s %-10s %-8s %s\n", "ID", "KIND", "CAPACITY",

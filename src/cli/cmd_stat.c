@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "cli/cli.h"
+#include "graviton/server.h"
 
 static void help_stat(void)
 {
@@ -37,46 +38,6 @@ static const char *fmt_time(char *buf, size_t cap, int64_t ms)
 	gmtime_r(&t, &tm);
 	strftime(buf, cap, "%Y-%m-%dT%H:%M:%SZ", &tm);
 	return buf;
-}
-
-static json_t *status_json(const gv_blob_status *bs, const gv_placement_opts *p)
-{
-	char kbuf[GV_KEY_BUFSIZE], tbuf[32];
-	json_t *o = json_object(), *arr = json_array(), *pl;
-	size_t i;
-
-	json_object_set_new(o, "key", json_string(gv_key_format(kbuf, &bs->key)));
-	json_object_set_new(o, "size", json_integer((json_int_t)bs->key.size));
-	json_object_set_new(o, "created", json_string(fmt_time(tbuf, sizeof(tbuf), bs->created_ms)));
-	json_object_set_new(o, "target_replicas", json_integer(bs->target_replicas));
-	json_object_set_new(o, "healthy_replicas", json_integer(bs->healthy_replicas));
-	for (i = 0; i < bs->nreplicas; i++) {
-		const gv_replica *r = &bs->replicas[i];
-		char *ranges = gv_rangeset_format(&r->ranges);
-		json_t *ro = json_object();
-
-		json_object_set_new(ro, "sector", json_string(r->sector));
-		json_object_set_new(ro, "rack", json_string(bs->racks[i]));
-		json_object_set_new(ro, "zone", json_string(bs->zones[i]));
-		json_object_set_new(ro, "healthy", json_boolean(r->healthy));
-		json_object_set_new(ro, "ranges", json_string(ranges ? ranges : ""));
-		json_object_set_new(ro, "last_verified",
-		                    r->last_verified > 0
-		                            ? json_string(fmt_time(tbuf, sizeof(tbuf), r->last_verified))
-		                            : json_null());
-		json_object_set_new(ro, "last_verified_ms", json_integer(r->last_verified));
-		json_object_set_new(ro, "reason", r->reason[0] ? json_string(r->reason) : json_null());
-		json_array_append_new(arr, ro);
-		free(ranges);
-	}
-	json_object_set_new(o, "replicas", arr);
-	pl = json_pack("{s:s, s:i, s:i, s:i, s:i, s:b, s:s}", "strategy",
-	               gv_strategy_name(p->strategy), "min_racks", p->min_racks, "min_zones",
-	               p->min_zones, "racks", bs->placement.racks, "zones", bs->placement.zones,
-	               "constraints_met", bs->placement_error == 0,
-	               "problem", bs->placement_error ? gv_error_name(bs->placement_error) : "");
-	json_object_set_new(o, "placement", pl);
-	return o;
 }
 
 static void status_text(const gv_blob_status *bs, const gv_placement_opts *p)
@@ -142,7 +103,7 @@ static int show(cli_globals *g, int argc, char **argv, void (*help)(void))
 	if (err < 0) {
 		rc = cli_fail(err, argv[0]);
 	} else if (json) {
-		rc = cli_print_json(status_json(bs, gv_store_placement(st)));
+		rc = cli_print_text(gv_json_blob_status(bs, gv_store_placement(st), 1));
 	} else {
 		status_text(bs, gv_store_placement(st));
 		rc = 0;

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "graviton/server.h"
 
 static void help(void)
 {
@@ -40,18 +41,7 @@ int cmd_status(cli_globals *g, int argc, char **argv)
 		goto out;
 	}
 	if (json) {
-		const gv_placement_opts *p = gv_store_placement(st);
-
-		rc = cli_print_json(json_pack(
-			"{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:f, s:i, s:i, s:s, s:I, s:I}",
-			"blobs", (json_int_t)s.blobs, "replicas", (json_int_t)s.replicas,
-			"healthy_replicas", (json_int_t)s.healthy_replicas, "unhealthy_replicas",
-			(json_int_t)s.unhealthy_replicas, "under_replicated",
-			(json_int_t)s.under_replicated, "over_replicated", (json_int_t)s.over_replicated,
-			"lost", (json_int_t)s.lost, "bytes", (json_int_t)s.bytes, "avg_factor",
-			s.avg_factor, "factor", s.factor, "min_replicas", p->min_replicas, "strategy",
-			gv_strategy_name(p->strategy), "sectors", (json_int_t)s.sectors,
-			"healthy_sectors", (json_int_t)s.healthy_sectors));
+		rc = cli_print_text(gv_json_store_stats(&s, gv_store_placement(st), 1));
 	} else {
 		char bbuf[32];
 

@@ -1,10 +1,12 @@
 /*
  * copy.c - stream one committed blob from a sector to another.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/digest.h"
+#include "engine/limiter.h"
 #include "engine/store.h"
 
 #define COPY_BUF (1u << 20)
@@ -63,6 +65,82 @@ int gv_copy_blob(gv_sector *from, gv_sector *to, const gv_key *key, int verify)
 out:
 	if (w)
 		gv_sector_writer_abort(w, 0);
+	gv_sector_reader_close(r);
+	gv_sha256_free(h);
+	free(buf);
+	return err;
+}
+
+int gv_replica_verify(gv_sector *s, const gv_key *key, char *reason, size_t cap,
+                      uint64_t *bytes, gv_limiter *lim, volatile int *cancel)
+{
+	gv_sector_reader *r = NULL;
+	gv_sha256 *h = NULL;
+	uint8_t digest[GV_DIGEST_LEN];
+	uint64_t total = 0;
+	char why[GV_REASON_MAX] = "";
+	char *buf;
+	int err;
+
+	buf = malloc(COPY_BUF);
+	if (!buf || (err = gv_sha256_new(&h)) < 0) {
+		err = gv_error_set(GV_ENOMEM, "out of memory");
+		snprintf(why, sizeof(why), "io error: out of memory");
+		goto out;
+	}
+	err = gv_sector_reader_open(&r, s, key, 0, UINT64_MAX);
+	if (err < 0) {
+		/* Opening checks presence and the stored size only. */
+		if (err == GV_ENOTFOUND)
+			snprintf(why, sizeof(why), "missing");
+		else if (err == GV_ECORRUPT)
+			snprintf(why, sizeof(why), "size mismatch");
+		else
+			snprintf(why, sizeof(why), "io error: %.240s", gv_error_last());
+		goto out;
+	}
+	for (;;) {
+		ssize_t n = gv_sector_reader_read(r, buf, COPY_BUF);
+
+		if (n < 0) {
+			err = (int)n;
+			if (err == GV_ECORRUPT)
+				snprintf(why, sizeof(why), "size mismatch");
+			else
+				snprintf(why, sizeof(why), "io error: %.240s", gv_error_last());
+			goto out;
+		}
+		if (n == 0)
+			break;
+		if (lim)
+			gv_limiter_take(lim, (size_t)n);
+		gv_sha256_update(h, buf, (size_t)n);
+		total += (uint64_t)n;
+		if (bytes)
+			*bytes += (uint64_t)n;
+		if (cancel && *cancel) {
+			err = gv_error_set(GV_ECANCELED, "cancelled");
+			snprintf(why, sizeof(why), "cancelled");
+			goto out;
+		}
+	}
+	if (total != key->size) {
+		err = gv_error_set(GV_ECORRUPT, "size mismatch: read %llu bytes, expected %llu",
+		                   (unsigned long long)total, (unsigned long long)key->size);
+		snprintf(why, sizeof(why), "size mismatch");
+		goto out;
+	}
+	if ((err = gv_sha256_final(h, digest)) < 0) {
+		snprintf(why, sizeof(why), "io error: %.240s", gv_error_last());
+		goto out;
+	}
+	if (memcmp(digest, key->digest, GV_DIGEST_LEN) != 0) {
+		err = gv_error_set(GV_ECORRUPT, "checksum mismatch in sector %s", s->id);
+		snprintf(why, sizeof(why), "checksum mismatch");
+	}
+out:
+	if (reason && cap)
+		snprintf(reason, cap, "%s", why);
 	gv_sector_reader_close(r);
 	gv_sha256_free(h);
 	free(buf);

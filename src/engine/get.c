@@ -15,8 +15,6 @@
 #include "core/log.h"
 #include "engine/store.h"
 
-#define VERIFY_BUF (1u << 20)
-
 typedef struct candidate {
 	char sector[GV_ID_MAX];
 	int healthy;            /* effective health when the read began */
@@ -69,49 +67,6 @@ static void reason_of(char *buf, size_t cap, int err)
 	}
 }
 
-/* Hash a whole replica; 0 when it matches the key. */
-static int verify_replica(gv_sector *s, const gv_key *key, gv_sha256 *h)
-{
-	gv_sector_reader *r = NULL;
-	uint8_t digest[GV_DIGEST_LEN];
-	uint64_t total = 0;
-	char *buf;
-	int err;
-
-	buf = malloc(VERIFY_BUF);
-	if (!buf)
-		return gv_error_set(GV_ENOMEM, "out of memory");
-	if ((err = gv_sha256_reset(h)) < 0)
-		goto out;
-	if ((err = gv_sector_reader_open(&r, s, key, 0, UINT64_MAX)) < 0)
-		goto out;
-	for (;;) {
-		ssize_t n = gv_sector_reader_read(r, buf, VERIFY_BUF);
-
-		if (n < 0) {
-			err = (int)n;
-			goto out;
-		}
-		if (n == 0)
-			break;
-		gv_sha256_update(h, buf, (size_t)n);
-		total += (uint64_t)n;
-	}
-	if (total != key->size) {
-		err = gv_error_set(GV_ECORRUPT, "size mismatch: read %llu bytes",
-		                   (unsigned long long)total);
-		goto out;
-	}
-	if ((err = gv_sha256_final(h, digest)) < 0)
-		goto out;
-	if (memcmp(digest, key->digest, GV_DIGEST_LEN) != 0)
-		err = gv_error_set(GV_ECORRUPT, "checksum mismatch");
-out:
-	gv_sector_reader_close(r);
-	free(buf);
-	return err;
-}
-
 static void fail_current(gv_get *g, const char *reason)
 {
 	candidate *c = &g->cand[g->next - 1];
@@ -142,8 +97,8 @@ static int open_next(gv_get *g)
 			continue;
 		}
 		snprintf(g->cur, sizeof(g->cur), "%s", c->sector);
-		if (g->verify_first && (err = verify_replica(s, &g->key, g->h)) < 0) {
-			reason_of(reason, sizeof(reason), err);
+		if (g->verify_first &&
+		    gv_replica_verify(s, &g->key, reason, sizeof(reason), NULL, NULL, NULL) < 0) {
 			if (c->healthy)
 				gv_store_mark_unhealthy(g->st, &g->key, c->sector, reason);
 			continue;

@@ -28,46 +28,6 @@ typedef struct rb {
 	int err;
 } rb;
 
-/* Hash one blob: "" when it matches its key, else the reason. */
-static void verify(rb *b, const gv_key *key, char *reason, size_t cap)
-{
-	gv_sector_reader *r = NULL;
-	uint8_t d[GV_DIGEST_LEN];
-	uint64_t total = 0;
-	int err;
-
-	reason[0] = '\0';
-	gv_sha256_reset(b->h);
-	err = gv_sector_reader_open(&r, b->s, key, 0, UINT64_MAX);
-	if (err == GV_ECORRUPT) {
-		snprintf(reason, cap, "size mismatch");
-		return;
-	}
-	if (err < 0) {
-		snprintf(reason, cap, "io error: %s", gv_error_last());
-		return;
-	}
-	for (;;) {
-		ssize_t n = gv_sector_reader_read(r, b->buf, VERIFY_BUF);
-
-		if (n < 0) {
-			snprintf(reason, cap, "io error: %s", gv_error_last());
-			goto out;
-		}
-		if (n == 0)
-			break;
-		gv_sha256_update(b->h, b->buf, (size_t)n);
-		total += (uint64_t)n;
-	}
-	gv_sha256_final(b->h, d);
-	if (total != key->size)
-		snprintf(reason, cap, "size mismatch");
-	else if (memcmp(d, key->digest, GV_DIGEST_LEN) != 0)
-		snprintf(reason, cap, "checksum mismatch");
-out:
-	gv_sector_reader_close(r);
-}
-
 static int on_blob(const gv_key *key, uint64_t bytes, void *payload)
 {
 	rb *b = payload;
@@ -77,7 +37,8 @@ static int on_blob(const gv_key *key, uint64_t bytes, void *payload)
 	int err;
 
 	(void)bytes;
-	verify(b, key, reason, sizeof(reason));
+	if (gv_replica_verify(b->s, key, reason, sizeof(reason), NULL, NULL, NULL) == 0)
+		reason[0] = '\0';
 	memset(&rp, 0, sizeof(rp));
 	rp.key = *key;
 	snprintf(rp.sector, sizeof(rp.sector), "%s", b->s->id);

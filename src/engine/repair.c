@@ -220,40 +220,6 @@ static int record_ranges(gv_index *ix, const gv_key *key, const char *sector, ui
 	return err;
 }
 
-/* Hash a committed blob; 0 when it matches its key. */
-static int verify_committed(gv_sector *s, const gv_key *key, char *buf)
-{
-	gv_sector_reader *rd = NULL;
-	gv_sha256 *h = NULL;
-	uint8_t d[GV_DIGEST_LEN];
-	uint64_t total = 0;
-	int err;
-
-	if ((err = gv_sha256_new(&h)) < 0)
-		return err;
-	if ((err = gv_sector_reader_open(&rd, s, key, 0, UINT64_MAX)) < 0)
-		goto out;
-	for (;;) {
-		ssize_t n = gv_sector_reader_read(rd, buf, COPY_BUF);
-
-		if (n < 0) {
-			err = (int)n;
-			goto out;
-		}
-		if (n == 0)
-			break;
-		gv_sha256_update(h, buf, (size_t)n);
-		total += (uint64_t)n;
-	}
-	gv_sha256_final(h, d);
-	if (total != key->size || memcmp(d, key->digest, GV_DIGEST_LEN) != 0)
-		err = gv_error_set(GV_ECORRUPT, "checksum mismatch after a resumed copy");
-out:
-	gv_sector_reader_close(rd);
-	gv_sha256_free(h);
-	return err;
-}
-
 enum { SRC_OK = 0, SRC_READ_ERR = 1, SRC_MISMATCH = 2, DST_ERR = 3 };
 
 /*
@@ -402,7 +368,7 @@ static int copy_to(run *r, const gv_key *key, char srcs[][GV_ID_MAX], size_t nsr
 	w = NULL;
 	if (err < 0)
 		goto fail;
-	if (keep > 0 && (err = verify_committed(dst, key, buf)) < 0) {
+	if (keep > 0 && (err = gv_replica_verify(dst, key, NULL, 0, NULL, NULL, NULL)) < 0) {
 		gv_sector_del(dst, key);
 		goto fail_row;
 	}

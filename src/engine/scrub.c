@@ -21,8 +21,6 @@
 #include "engine/workq.h"
 #include "graviton/scrub.h"
 
-#define SCRUB_BUF (1u << 20)
-
 typedef struct srun {
 	gv_store *st;
 	gv_scrub_opts o;
@@ -45,75 +43,6 @@ static int64_t run_now(const srun *r)
 	return r->o.clock_ms ? r->o.clock_ms(r->o.payload) : gv_now_ms();
 }
 
-/* Read and hash one replica; 0 and its digest, or the reason it is bad. */
-static int check(srun *r, gv_sector *s, const gv_key *key, uint8_t digest[GV_DIGEST_LEN],
-                 char *reason, size_t cap, uint64_t *bytes)
-{
-	gv_sector_reader *rd = NULL;
-	gv_sha256 *h = NULL;
-	uint64_t total = 0;
-	char *buf = NULL;
-	int err;
-
-	if ((err = gv_sha256_new(&h)) < 0 || !(buf = malloc(SCRUB_BUF))) {
-		snprintf(reason, cap, "io error: out of memory");
-		err = err < 0 ? err : GV_ENOMEM;
-		goto out;
-	}
-	err = gv_sector_reader_open(&rd, s, key, 0, UINT64_MAX);
-	if (err == GV_ENOTFOUND) {
-		snprintf(reason, cap, "missing");
-		goto out;
-	}
-	if (err == GV_ECORRUPT) {
-		snprintf(reason, cap, "size mismatch");
-		goto out;
-	}
-	if (err < 0) {
-		snprintf(reason, cap, "io error: %s", gv_error_last());
-		goto out;
-	}
-	for (;;) {
-		ssize_t n = gv_sector_reader_read(rd, buf, SCRUB_BUF);
-
-		if (n < 0) {
-			err = (int)n;
-			if (err == GV_ECORRUPT)
-				snprintf(reason, cap, "size mismatch");
-			else
-				snprintf(reason, cap, "io error: %s", gv_error_last());
-			goto out;
-		}
-		if (n == 0)
-			break;
-		gv_limiter_take(&r->lim, (size_t)n);
-		gv_sha256_update(h, buf, (size_t)n);
-		total += (uint64_t)n;
-		*bytes += (uint64_t)n;
-		pthread_mutex_lock(&r->mu);
-		r->bytes_done += (uint64_t)n;
-		pthread_mutex_unlock(&r->mu);
-		if (r->o.cancel && *r->o.cancel) {
-			err = GV_ECANCELED;
-			snprintf(reason, cap, "cancelled");
-			goto out;
-		}
-	}
-	gv_sha256_final(h, digest);
-	if (total != key->size) {
-		err = GV_ECORRUPT;
-		snprintf(reason, cap, "size mismatch");
-	} else if (memcmp(digest, key->digest, GV_DIGEST_LEN) != 0) {
-		err = GV_ECORRUPT;
-		snprintf(reason, cap, "checksum mismatch");
-	}
-out:
-	gv_sector_reader_close(rd);
-	gv_sha256_free(h);
-	free(buf);
-	return err;
-}
-
 static void scrub_one(void *p, void *payload)
 {
 	sjob *j = p;
@@ -132,7 +61,12 @@ static void scrub_one(void *p, void *payload)
 		snprintf(reason, sizeof(reason), "io error: %.240s", why);
 		err = GV_EIO;
 	} else {
-		err = check(r, s, &j->key, digest, reason, sizeof(reason), &bytes);
+		err = gv_replica_verify(s, &j->key, reason, sizeof(reason), &bytes, &r->lim,
+		                        r->o.cancel);
+		memcpy(digest, j->key.digest, GV_DIGEST_LEN);
+		pthread_mutex_lock(&r->mu);
+		r->bytes_done += bytes;
+		pthread_mutex_unlock(&r->mu);
 	}
 	if (err == GV_ECANCELED)
 		goto out;

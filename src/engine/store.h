@@ -89,6 +89,19 @@ int gv_store_open_backend(gv_sector **out, const gv_sector_info *info, unsigned 
 void gv_store_bg_enter(gv_store *st);
 void gv_store_bg_leave(gv_store *st);
 
+struct gv_limiter;
+
+/*
+ * Read a whole committed blob and check its size and SHA-256 against its
+ * key.  0 when it matches; otherwise the error, with the reason recorded
+ * on replicas ("missing", "size mismatch", "checksum mismatch",
+ * "io error: ...") copied into `reason` (NULL ok).  `bytes` (NULL ok)
+ * counts bytes read, `lim` (NULL ok) limits the rate, `cancel` (NULL ok)
+ * stops early with GV_ECANCELED.
+ */
+int gv_replica_verify(gv_sector *s, const gv_key *key, char *reason, size_t cap,
+                      uint64_t *bytes, struct gv_limiter *lim, volatile int *cancel);
+
 /* Copy a committed blob from one sector to another, streaming, with an
  * optional SHA-256 check of the bytes read.  Durable on return. */
 int gv_copy_blob(gv_sector *from, gv_sector *to, const gv_key *key, int verify);

@@ -363,20 +363,42 @@ static int parse_range_header(const char *h, uint64_t size, uint64_t *start, uin
 	if (strchr(h, ','))
 		return 1;
 	if (gv_range_parse(&r, h, size) < 0) {
-		/* Tell syntax from satisfiability: a well-formed range that
-		 * starts past the end is 416. */
+		/* Tell syntax from satisfiability: only a well-formed range
+		 * ("A-", "A-B" with A <= B, "-N") is 416; anything else
+		 * ("1-2-3", "5-x", "5-2") is malformed. */
 		const char *p = h;
-		int digits = 0;
+		int da = 0, db = 0, cmp = 0;
 
-		if (*p == '-')
-			p++;
 		while (*p >= '0' && *p <= '9') {
 			p++;
-			digits++;
+			da++;
 		}
-		if (digits && (*p == '\0' || *p == '-'))
-			return -2;
-		return -1;
+		if (*p != '-')
+			return -1;
+		p++;
+		while (p[db] >= '0' && p[db] <= '9')
+			db++;
+		if (p[db] != '\0' || (!da && !db))
+			return -1;
+		if (da && db) {
+			/* compare A and B as decimal strings (either may
+			 * overflow 64 bits) */
+			const char *a = h, *b = p;
+			int la = da, lb = db;
+
+			while (la > 1 && *a == '0') {
+				a++;
+				la--;
+			}
+			while (lb > 1 && *b == '0') {
+				b++;
+				lb--;
+			}
+			cmp = la != lb ? (la < lb ? -1 : 1) : strncmp(a, b, (size_t)la);
+			if (cmp > 0)
+				return -1;
+		}
+		return -2;
 	}
 	*start = r.start;
 	*end = r.end;
@@ -404,10 +426,13 @@ static enum MHD_Result blob_get(gv_server *srv, struct MHD_Connection *c, req *r
 			return send_error(c, r, MHD_HTTP_BAD_REQUEST, "invalid_range",
 			                  "malformed Range header '%.64s'", rh);
 		if (pr == -2) {
-			char body[64];
+			char body[160];
 
 			snprintf(cr, sizeof(cr), "bytes */%llu", (unsigned long long)key.size);
-			snprintf(body, sizeof(body), "{\"error\":\"range_not_satisfiable\"}\n");
+			snprintf(body, sizeof(body),
+			         "{\"error\":\"range_not_satisfiable\",\"message\":\"range not "
+			         "satisfiable: the blob has %llu bytes\"}\n",
+			         (unsigned long long)key.size);
 			resp = MHD_create_response_from_buffer(strlen(body), body, MHD_RESPMEM_MUST_COPY);
 			MHD_add_response_header(resp, "Content-Range", cr);
 			MHD_add_response_header(resp, "Content-Type", "application/json");
