@@ -6,7 +6,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <time.h>
+
 #include "cli/cli.h"
+#include "graviton/config.h"
 
 void cli_err(const char *fmt, ...)
 {
@@ -59,11 +62,29 @@ int cli_fail(int err, const char *context)
 int cli_open_store(cli_globals *g, gv_store **out, int create)
 {
 	gv_store_opts opts = GV_STORE_OPTS_INIT;
-	int err;
+	gv_config cfg;
+	int err, rc;
 
+	/* A configuration file names the data directory (unless given on the
+	 * line), the index, the write timeout and the cluster's placement. */
+	if ((rc = cli_load_config(g, &cfg)) != 0)
+		return rc;
 	opts.data_dir = g->data_dir;
 	opts.create = create;
+	if (g->config) {
+		if (cfg.index.path && *cfg.index.path)
+			opts.index_path = cfg.index.path;
+		opts.write_timeout_ms = cfg.replication.write_timeout_ms;
+		opts.placement_set = 1;
+		gv_config_placement(&opts.placement, &cfg);
+	}
 	err = gv_store_open(out, &opts);
+	if (g->data_dir == cfg.data_dir) {
+		/* The configuration is freed here; keep its data directory. */
+		g->data_dir_owned = strdup(cfg.data_dir);
+		g->data_dir = g->data_dir_owned ? g->data_dir_owned : "./graviton-data";
+	}
+	gv_config_free(&cfg);
 	if (err == GV_ENOTFOUND) {
 		cli_err("%s (run 'graviton init' first, or pass --data-dir)", gv_error_last());
 		return EXIT_NOINPUT;
@@ -217,8 +238,6 @@ int cli_apply_placement(cli_globals *g, gv_store *st)
 	return 0;
 }
 
-#include <time.h>
-#include "graviton/config.h"
 
 int cli_load_config(cli_globals *g, gv_config *cfg)
 {

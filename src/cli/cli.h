@@ -25,6 +25,7 @@
 typedef struct cli_globals {
 	const char *data_dir;   /* --data-dir, $GRAVITON_DATA_DIR, config, ./graviton-data */
 	int data_dir_given;     /* from the flag or the environment */
+	char *data_dir_owned;   /* a copy of the configuration's, when used */
 	int log_level_given;    /* -v, -q or --log-level */
 	int log_json;           /* log lines as JSON objects */
 	int log_time;           /* text lines start with a timestamp (serve) */

@@ -165,9 +165,13 @@ int main(int argc, char **argv)
 		printf("graviton %s\n", GV_VERSION);
 		return 0;
 	}
-	for (c = commands; c->name; c++)
-		if (strcmp(argv[1], c->name) == 0)
-			return c->fn(&g, argc - 1, argv + 1);
+	for (c = commands; c->name; c++) {
+		if (strcmp(argv[1], c->name) == 0) {
+			r = c->fn(&g, argc - 1, argv + 1);
+			free(g.data_dir_owned);
+			return r;
+		}
+	}
 	cli_err("unknown command '%s' (see 'graviton --help')", argv[1]);
 	return EXIT_USAGE;
 }
