@@ -20,6 +20,7 @@
 #define EXIT_CANTCREAT 73
 #define EXIT_IOERR 74
 #define EXIT_TEMPFAIL 75
+#define EXIT_NOPERM 77
 #define EXIT_CONFIG 78
 
 typedef struct cli_globals {
@@ -30,6 +31,11 @@ typedef struct cli_globals {
 	int log_json;           /* log lines as JSON objects */
 	int log_time;           /* text lines start with a timestamp (serve) */
 	const char *config;     /* --config FILE or NULL */
+	/* --server URL or $GRAVITON_SERVER: the commands marked remote (put,
+	 * get, stat, placement, status, repair, scrub, rebalance) talk to that
+	 * server instead of opening the data directory; NULL otherwise. */
+	const char *server;
+	const char *token;      /* --token or $GRAVITON_TOKEN; NULL: none */
 	const char *prog;
 	int log_level;
 	int quiet;
@@ -45,6 +51,7 @@ typedef struct cli_command {
 	const char *name;
 	cli_cmd_fn fn;
 	const char *summary;
+	int remote;             /* works against a server with --server */
 } cli_command;
 
 struct gv_config;

@@ -96,6 +96,16 @@ int cli_client_get_blob(cli_client *c, const gv_key *key, int has_range, uint64_
 int cli_client_run_job(cli_client *c, const char *kind, int dry_run, volatile int *stop,
                        json_t **out);
 
+/*
+ * The summary object of a finished job document (borrowed from job, NULL
+ * when absent).  *rc is 0, or, for a job whose state is "failed", the exit
+ * code of its error, which is reported.
+ */
+json_t *cli_client_job_summary(const cli_client *c, json_t *job, int *rc);
+
+/* A non-negative integer field of o, 0 when absent or of another type. */
+uint64_t cli_client_u64(json_t *o, const char *name);
+
 /* The command name this client reports errors under (borrowed). */
 const char *cli_client_cmd(const cli_client *c);
 

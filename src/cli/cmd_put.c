@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "cli/client.h"
 
 static void help(void)
 {
@@ -21,6 +22,63 @@ static void help(void)
 	       "  --json           print {key, size, replicas, quorum_met, existed, sectors}\n"
 	       "  --strategy S, --factor N, --min-replicas N, --min-racks N, --min-zones N\n"
 	       "                   change the cluster's placement settings (kept in the index)\n");
+}
+
+/*
+ * The server's answer {key, size, replicas: [sector...], replica_count,
+ * quorum_met, existed} in the local command's shape {key, size, replicas:
+ * count, quorum_met, existed, sectors}.  Takes doc.
+ */
+static json_t *local_shape(json_t *doc)
+{
+	json_t *o = json_object(), *secs = json_object_get(doc, "replicas");
+	json_t *count = json_object_get(doc, "replica_count");
+	json_t *v;
+
+	if (!json_is_array(secs))
+		secs = NULL;
+	v = json_object_get(doc, "key");
+	json_object_set(o, "key", v ? v : json_null());
+	v = json_object_get(doc, "size");
+	json_object_set(o, "size", v ? v : json_null());
+	json_object_set_new(o, "replicas", json_integer(json_is_integer(count)
+	                                                        ? json_integer_value(count)
+	                                                        : (json_int_t)json_array_size(secs)));
+	v = json_object_get(doc, "quorum_met");
+	json_object_set(o, "quorum_met", v ? v : json_null());
+	v = json_object_get(doc, "existed");
+	json_object_set(o, "existed", v ? v : json_null());
+	json_object_set_new(o, "sectors", secs ? json_incref(secs) : json_array());
+	json_decref(doc);
+	return o;
+}
+
+/* PUT /v1/blobs from fd; prints what the local command prints. */
+static int put_remote(cli_globals *g, int fd, int json)
+{
+	cli_client *c = NULL;
+	json_t *doc = NULL;
+	int64_t size = -1;
+	struct stat sb;
+	off_t pos;
+	int rc;
+
+	/* A regular file (or stdin redirected from one) has a known length:
+	 * Content-Length; anything else goes chunked. */
+	if (fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode) && (pos = lseek(fd, 0, SEEK_CUR)) >= 0 &&
+	    pos <= sb.st_size)
+		size = (int64_t)(sb.st_size - pos);
+	if ((rc = cli_client_open(&c, g, "put")) != 0)
+		return rc;
+	rc = cli_client_put(c, fd, size, &doc);
+	cli_client_free(c);
+	if (rc != 0)
+		return rc;
+	if (json)
+		return cli_print_json(local_shape(doc));
+	printf("%s\n", json_string_value(json_object_get(doc, "key")));
+	json_decref(doc);
+	return fflush(stdout) == 0 ? 0 : EXIT_IOERR;
 }
 
 int cmd_put(cli_globals *g, int argc, char **argv)
@@ -70,6 +128,16 @@ int cmd_put(cli_globals *g, int argc, char **argv)
 			return EXIT_DATAERR;
 		}
 		posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+	}
+	if (g->server) {
+		if (g->placement_set) {
+			cli_err("put: placement options change the cluster's settings, which --server "
+			        "cannot do; set graviton.replication.* in the server's configuration");
+			rc = EXIT_USAGE;
+		} else {
+			rc = put_remote(g, fd, json);
+		}
+		goto out;
 	}
 	if ((rc = cli_open_store(g, &st, 0)) != 0)
 		goto out;

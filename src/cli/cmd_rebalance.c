@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "cli/client.h"
 
 static volatile int stop_flag;
 
@@ -36,6 +37,10 @@ static void help(void)
 	       "  --high-water F    utilisation above which a sector is overloaded (default 0.9)\n"
 	       "  --force           run even while keys are under-replicated\n"
 	       "  --json            one JSON object per move, then the summary\n"
+	       "\n"
+	       "With --server URL: a run as a job on that server, with its settings (only\n"
+	       "--dry-run and --json apply); --json prints the job document\n"
+	       "{job, kind, dry_run, state, summary, events}.\n"
 	       "\n"
 	       "Exit status: 0 done (or nothing to do), 75 refused or some move failed.\n");
 }
@@ -114,7 +119,8 @@ static void print_summary(const gv_rebalance_summary *s, int json, int dry_run, 
 		       what, (unsigned long long)s->planned, (unsigned long long)s->moved,
 		       (unsigned long long)s->failed, (unsigned long long)s->bytes, s->spread_before,
 		       s->spread_after, dry_run ? " (planned)" : "");
-	printf("%-12s %-9s %10s %10s\n", "SECTOR", "STATE", "BEFORE", "AFTER");
+	if (s->nsectors)
+		printf("%-12s %-9s %10s %10s\n", "SECTOR", "STATE", "BEFORE", "AFTER");
 	for (i = 0; i < s->nsectors; i++) {
 		const gv_sector_util *u = &s->sectors[i];
 		double cap = u->capacity ? (double)u->capacity : 1;
@@ -138,12 +144,73 @@ static int parse_fraction(double *out, const char *name, const char *v)
 	return 0;
 }
 
+/* ---- --server: POST /v1/rebalance, poll the job, print like a local run -- */
+
+static const char *jstr(json_t *o, const char *name, const char *dflt)
+{
+	json_t *v = json_object_get(o, name);
+
+	return json_is_string(v) && *json_string_value(v) ? json_string_value(v) : dflt;
+}
+
+/* The server reports no per-sector utilisation, so the text form has the
+ * summary line without the sector table. */
+static int rebalance_remote(cli_globals *g, int dry_run, int json)
+{
+	gv_rebalance_summary s;
+	cli_client *c = NULL;
+	json_t *job = NULL, *sum = NULL, *ev;
+	size_t i;
+	int rc, job_failed;
+
+	if ((rc = cli_client_open(&c, g, "rebalance")) != 0)
+		return rc;
+	rc = cli_client_run_job(c, "rebalance", dry_run, &stop_flag, &job);
+	if (rc == 0)
+		sum = cli_client_job_summary(c, job, &rc);
+	cli_client_free(c);
+	if (!job)
+		return rc;
+	/* A job that failed was reported with its error, as a local run
+	 * reports the error instead of a summary. */
+	job_failed = rc != 0;
+	memset(&s, 0, sizeof(s));
+	s.planned = cli_client_u64(sum, "planned");
+	s.moved = cli_client_u64(sum, "moved");
+	s.failed = cli_client_u64(sum, "failed");
+	s.bytes = cli_client_u64(sum, "bytes");
+	s.spread_before = json_number_value(json_object_get(sum, "spread_before"));
+	s.spread_after = json_number_value(json_object_get(sum, "spread_after"));
+	s.nothing_to_do = json_is_true(json_object_get(sum, "nothing_to_do"));
+	if (rc == 0)
+		rc = s.failed ? EXIT_TEMPFAIL : 0;
+	if (json) {
+		int prc = cli_print_json(job);
+
+		return rc ? rc : prc;
+	}
+	if (sum && !job_failed) {
+		json_array_foreach(json_object_get(job, "events"), i, ev) {
+			int failed = strcmp(jstr(ev, "phase", ""), "failed") == 0;
+
+			printf("%-7s %s %s -> %s %llu bytes%s%s\n", failed ? "failed" : "planned",
+			       jstr(ev, "key", "?"), jstr(ev, "from", "?"), jstr(ev, "to", "?"),
+			       (unsigned long long)cli_client_u64(ev, "bytes"), failed ? ": " : "",
+			       failed ? jstr(ev, "message", "") : "");
+		}
+		print_summary(&s, 0, dry_run, "rebalance");
+	}
+	json_decref(job);
+	return rc;
+}
+
 int cmd_rebalance(cli_globals *g, int argc, char **argv)
 {
 	gv_rebalance_opts o = GV_REBALANCE_OPTS_INIT;
 	gv_rebalance_summary s;
 	gv_store *st = NULL;
 	int i, rc, err;
+	const char *local_only = NULL;
 	ctx c = { 0 };
 
 	if (cli_wants_help(argc, argv)) {
@@ -157,9 +224,11 @@ int cmd_rebalance(cli_globals *g, int argc, char **argv)
 			o.dry_run = 1;
 		} else if (strcmp(a, "--force") == 0) {
 			o.force = 1;
+			local_only = a;
 		} else if (strcmp(a, "--json") == 0) {
 			c.json = 1;
 		} else if (strcmp(a, "--max-moves") == 0 && v) {
+			local_only = a;
 			char *end;
 			long x = strtol(v, &end, 10);
 
@@ -170,16 +239,19 @@ int cmd_rebalance(cli_globals *g, int argc, char **argv)
 			o.max_moves = (unsigned)x;
 			i++;
 		} else if (strcmp(a, "--max-bytes") == 0 && v) {
+			local_only = a;
 			if (gv_size_parse(&o.max_bytes, v) < 0) {
 				cli_err("--max-bytes: %s", gv_error_last());
 				return EXIT_USAGE;
 			}
 			i++;
 		} else if (strcmp(a, "--threshold") == 0 && v) {
+			local_only = a;
 			if (parse_fraction(&o.threshold, a, v) < 0)
 				return EXIT_USAGE;
 			i++;
 		} else if (strcmp(a, "--high-water") == 0 && v) {
+			local_only = a;
 			if (parse_fraction(&o.high_water, a, v) < 0)
 				return EXIT_USAGE;
 			i++;
@@ -193,6 +265,14 @@ int cmd_rebalance(cli_globals *g, int argc, char **argv)
 	o.cancel = &stop_flag;
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
+	if (g->server) {
+		if (local_only) {
+			cli_err("rebalance: %s cannot be given with --server: the server runs "
+			        "rebalance with its own settings", local_only);
+			return EXIT_USAGE;
+		}
+		return rebalance_remote(g, o.dry_run, c.json);
+	}
 	if ((rc = cli_open_store(g, &st, 0)) != 0)
 		return rc;
 	err = gv_rebalance_run(st, &o, &s);

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "cli/client.h"
 #include "cli/progress.h"
 
 static volatile int stop_flag;
@@ -39,6 +40,10 @@ static void help(void)
 	       "  --batch-size N          keys read from the index at a time (default 100)\n"
 	       "  --max-bytes-per-second SIZE   bandwidth limit, e.g. 50MB (default unlimited)\n"
 	       "  --interval DURATION     pause between runs without --once (default 5 minutes)\n"
+	       "\n"
+	       "With --server URL: one run, as a job on that server (it runs its own\n"
+	       "repair loop on its configured interval); --json prints the job document\n"
+	       "{job, kind, dry_run, state, summary, events}.\n"
 	       "\n"
 	       "Exit status: 0 all good, 69 some key is lost, 75 some job failed.\n");
 }
@@ -150,6 +155,85 @@ static void print_summary(const gv_repair_summary *s, int json, int dry_run)
 	fflush(stdout);
 }
 
+/* ---- --server: POST /v1/repair, poll the job, print like a local run ---- */
+
+static const char *jstr(json_t *o, const char *name, const char *dflt)
+{
+	json_t *v = json_object_get(o, name);
+
+	return json_is_string(v) && *json_string_value(v) ? json_string_value(v) : dflt;
+}
+
+/* The job's events as the local run prints them: every failure, and the
+ * plan of a dry run.  The server does not report the key's target count
+ * nor the copies removed. */
+static void print_remote_events(json_t *events, int dry_run)
+{
+	json_t *ev, *t;
+	size_t i, k;
+
+	json_array_foreach(events, i, ev) {
+		int failed = strcmp(jstr(ev, "phase", ""), "failed") == 0;
+
+		if (!failed && !dry_run)
+			continue;
+		printf("%-7s %-8s %s healthy=%llu source=%s targets=", failed ? "FAILED" : "plan",
+		       jstr(ev, "action", "?"), jstr(ev, "key", "?"),
+		       (unsigned long long)cli_client_u64(ev, "healthy"), jstr(ev, "source", "-"));
+		json_array_foreach(json_object_get(ev, "targets"), k, t)
+			printf("%s%s", k ? "," : "", json_is_string(t) ? json_string_value(t) : "?");
+		if (json_array_size(json_object_get(ev, "targets")) == 0)
+			printf("-");
+		printf(" bytes=%llu", (unsigned long long)cli_client_u64(ev, "bytes"));
+		if (failed)
+			printf(" error=%s", jstr(ev, "message", "?"));
+		printf("\n");
+	}
+}
+
+static int repair_remote(cli_globals *g, int dry_run, int json)
+{
+	gv_repair_summary s;
+	cli_client *c = NULL;
+	json_t *job = NULL, *sum = NULL;
+	int rc, job_failed;
+
+	if ((rc = cli_client_open(&c, g, "repair")) != 0)
+		return rc;
+	rc = cli_client_run_job(c, "repair", dry_run, &stop_flag, &job);
+	if (rc == 0)
+		sum = cli_client_job_summary(c, job, &rc);
+	cli_client_free(c);
+	if (!job)
+		return rc;
+	/* A job that failed was reported with its error, as a local run
+	 * reports the error instead of a summary. */
+	job_failed = rc != 0;
+	memset(&s, 0, sizeof(s));
+	s.keys_scanned = cli_client_u64(sum, "keys_scanned");
+	s.keys_needing_repair = cli_client_u64(sum, "keys_needing_repair");
+	s.keys_repaired = cli_client_u64(sum, "keys_repaired");
+	s.replicas_written = cli_client_u64(sum, "replicas_written");
+	s.replicas_removed = cli_client_u64(sum, "replicas_removed");
+	s.bytes_copied = cli_client_u64(sum, "bytes_copied");
+	s.lost = cli_client_u64(sum, "lost");
+	s.failed = cli_client_u64(sum, "failed");
+	s.duration_ms = (int64_t)cli_client_u64(sum, "duration_ms");
+	if (rc == 0)
+		rc = s.lost ? EXIT_UNAVAILABLE : s.failed ? EXIT_TEMPFAIL : 0;
+	if (json) {
+		int prc = cli_print_json(job);
+
+		return rc ? rc : prc;
+	}
+	if (sum && !job_failed) {
+		print_remote_events(json_object_get(job, "events"), dry_run);
+		print_summary(&s, 0, dry_run);
+	}
+	json_decref(job);
+	return rc;
+}
+
 static int parse_count(unsigned *out, const char *name, const char *v)
 {
 	char *end;
@@ -170,6 +254,7 @@ int cmd_repair(cli_globals *g, int argc, char **argv)
 	uint64_t interval_ms = 5 * 60 * 1000;
 	gv_store *st = NULL;
 	int i, once = 0, rc, err;
+	const char *local_only = NULL;
 	ctx c;
 
 	memset(&c, 0, sizeof(c));
@@ -187,20 +272,24 @@ int cmd_repair(cli_globals *g, int argc, char **argv)
 		} else if (strcmp(a, "--json") == 0) {
 			c.json = 1;
 		} else if (strcmp(a, "--parallel-jobs") == 0 && v) {
+			local_only = a;
 			if (parse_count(&o.parallel_jobs, a, v) < 0)
 				return EXIT_USAGE;
 			i++;
 		} else if (strcmp(a, "--batch-size") == 0 && v) {
+			local_only = a;
 			if (parse_count(&o.batch_size, a, v) < 0)
 				return EXIT_USAGE;
 			i++;
 		} else if (strcmp(a, "--max-bytes-per-second") == 0 && v) {
+			local_only = a;
 			if (gv_size_parse(&o.max_bytes_per_second, v) < 0) {
 				cli_err("--max-bytes-per-second: %s", gv_error_last());
 				return EXIT_USAGE;
 			}
 			i++;
 		} else if (strcmp(a, "--interval") == 0 && v) {
+			local_only = a;
 			if (gv_duration_parse(&interval_ms, v) < 0 || interval_ms == 0) {
 				cli_err("--interval: %s", gv_error_last());
 				return EXIT_USAGE;
@@ -220,6 +309,14 @@ int cmd_repair(cli_globals *g, int argc, char **argv)
 	o.cancel = &stop_flag;
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
+	if (g->server) {
+		if (local_only) {
+			cli_err("repair: %s cannot be given with --server: the server's configuration "
+			        "(graviton.replication.repair) sets it", local_only);
+			return EXIT_USAGE;
+		}
+		return repair_remote(g, o.dry_run, c.json);
+	}
 	if ((rc = cli_open_store(g, &st, 0)) != 0)
 		return rc;
 	do {

@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "cli/cli.h"
+#include "cli/client.h"
 #include "cli/progress.h"
 
 static volatile int stop_flag;
@@ -37,6 +38,10 @@ static void help(void)
 	       "  --parallel-reads N     concurrent reads (default 8)\n"
 	       "  --max-bytes-per-second SIZE  read bandwidth limit (default unlimited)\n"
 	       "  --interval DURATION    schedule interval (default 7 days)\n"
+	       "\n"
+	       "With --server URL: one full pass (as --once), as a job on that server\n"
+	       "(it runs its own schedule); --json prints the job document\n"
+	       "{job, kind, dry_run, state, summary, events}.\n"
 	       "\n"
 	       "Exit status: 0 nothing bad found, 65 some replica is bad.\n");
 }
@@ -103,6 +108,62 @@ static void print_summary(const gv_scrub_summary *s, int json)
 	fflush(stdout);
 }
 
+/* ---- --server: POST /v1/scrub, poll the job, print like a local run ----- */
+
+static const char *jstr(json_t *o, const char *name, const char *dflt)
+{
+	json_t *v = json_object_get(o, name);
+
+	return json_is_string(v) && *json_string_value(v) ? json_string_value(v) : dflt;
+}
+
+static int scrub_remote(cli_globals *g, int json)
+{
+	gv_scrub_summary s;
+	cli_client *c = NULL;
+	json_t *job = NULL, *sum = NULL, *ev;
+	size_t i;
+	int rc, job_failed;
+
+	if ((rc = cli_client_open(&c, g, "scrub")) != 0)
+		return rc;
+	rc = cli_client_run_job(c, "scrub", 0, &stop_flag, &job);
+	if (rc == 0)
+		sum = cli_client_job_summary(c, job, &rc);
+	cli_client_free(c);
+	if (!job)
+		return rc;
+	/* A job that failed was reported with its error, as a local run
+	 * reports the error instead of a summary. */
+	job_failed = rc != 0;
+	memset(&s, 0, sizeof(s));
+	s.checked = cli_client_u64(sum, "checked");
+	s.bytes = cli_client_u64(sum, "bytes");
+	s.healthy = cli_client_u64(sum, "healthy");
+	s.newly_unhealthy = cli_client_u64(sum, "newly_unhealthy");
+	s.still_unhealthy = cli_client_u64(sum, "still_unhealthy");
+	s.restored = cli_client_u64(sum, "restored");
+	s.skipped = cli_client_u64(sum, "skipped");
+	s.duration_ms = (int64_t)cli_client_u64(sum, "duration_ms");
+	if (rc == 0)
+		rc = s.newly_unhealthy || s.still_unhealthy ? EXIT_DATAERR : 0;
+	if (json) {
+		int prc = cli_print_json(job);
+
+		return rc ? rc : prc;
+	}
+	if (sum && !job_failed) {
+		json_array_foreach(json_object_get(job, "events"), i, ev)
+			printf("BAD %s sector=%s reason=\"%s\"%s\n", jstr(ev, "key", "?"),
+			       jstr(ev, "sector", "?"), jstr(ev, "reason", ""),
+			       json_is_false(json_object_get(ev, "newly_unhealthy")) ? " (already marked)"
+			                                                             : "");
+		print_summary(&s, 0);
+	}
+	json_decref(job);
+	return rc;
+}
+
 int cmd_scrub(cli_globals *g, int argc, char **argv)
 {
 	gv_scrub_opts o = GV_SCRUB_OPTS_INIT;
@@ -110,6 +171,7 @@ int cmd_scrub(cli_globals *g, int argc, char **argv)
 	uint64_t interval_ms = 7ull * 24 * 3600 * 1000;
 	gv_store *st = NULL;
 	int i, once = 0, rc = 0, err;
+	const char *local_only = NULL;
 	ctx c;
 
 	memset(&c, 0, sizeof(c));
@@ -125,12 +187,14 @@ int cmd_scrub(cli_globals *g, int argc, char **argv)
 		} else if (strcmp(a, "--json") == 0) {
 			c.json = 1;
 		} else if (strcmp(a, "--sector") == 0 && v) {
+			local_only = a;
 			if (gv_id_validate("sector id", v) < 0) {
 				cli_err("scrub: %s", gv_error_last());
 				return EXIT_USAGE;
 			}
 			o.sector = argv[++i];
 		} else if (strcmp(a, "--parallel-reads") == 0 && v) {
+			local_only = a;
 			char *end;
 			long x = strtol(v, &end, 10);
 
@@ -141,12 +205,14 @@ int cmd_scrub(cli_globals *g, int argc, char **argv)
 			o.parallel_reads = (unsigned)x;
 			i++;
 		} else if (strcmp(a, "--max-bytes-per-second") == 0 && v) {
+			local_only = a;
 			if (gv_size_parse(&o.max_bytes_per_second, v) < 0) {
 				cli_err("--max-bytes-per-second: %s", gv_error_last());
 				return EXIT_USAGE;
 			}
 			i++;
 		} else if (strcmp(a, "--interval") == 0 && v) {
+			local_only = a;
 			if (gv_duration_parse(&interval_ms, v) < 0 || interval_ms == 0) {
 				cli_err("--interval: %s", gv_error_last());
 				return EXIT_USAGE;
@@ -165,6 +231,15 @@ int cmd_scrub(cli_globals *g, int argc, char **argv)
 		o.skip_verified_within_ms = interval_ms;
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
+	if (g->server) {
+		if (local_only) {
+			cli_err("scrub: %s cannot be given with --server: a server scrub checks every "
+			        "replica with the settings of its configuration "
+			        "(graviton.replication.scrub)", local_only);
+			return EXIT_USAGE;
+		}
+		return scrub_remote(g, c.json);
+	}
 	if ((rc = cli_open_store(g, &st, 0)) != 0)
 		return rc;
 	do {

@@ -4,10 +4,12 @@
  * its strategy's constraints.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "cli/cli.h"
+#include "cli/client.h"
 #include "graviton/server.h"
 
 static void help_stat(void)
@@ -26,47 +28,72 @@ static void help_placement(void)
 	       "the healthy replicas meet the strategy's constraints (min-racks/min-zones).\n");
 }
 
-static const char *fmt_time(char *buf, size_t cap, int64_t ms)
+static const char *str_of(json_t *o, const char *name, const char *dflt)
 {
-	time_t t = (time_t)(ms / 1000);
-	struct tm tm;
+	json_t *v = json_object_get(o, name);
 
-	if (ms <= 0) {
-		snprintf(buf, cap, "never");
-		return buf;
-	}
-	gmtime_r(&t, &tm);
-	strftime(buf, cap, "%Y-%m-%dT%H:%M:%SZ", &tm);
-	return buf;
+	return json_is_string(v) && *json_string_value(v) ? json_string_value(v) : dflt;
 }
 
-static void status_text(const gv_blob_status *bs, const gv_placement_opts *p)
+static long long int_of(json_t *o, const char *name)
 {
-	char kbuf[GV_KEY_BUFSIZE], tbuf[32], sbuf[32];
+	json_t *v = json_object_get(o, name);
+
+	return json_is_integer(v) ? (long long)json_integer_value(v) : 0;
+}
+
+/*
+ * The text form, drawn from the JSON document (gv_json_blob_status, or
+ * the server's GET /v1/blobs/{key}/replicas) so both modes print alike.
+ */
+static void status_text(json_t *doc)
+{
+	json_t *pl = json_object_get(doc, "placement"), *reps = json_object_get(doc, "replicas"), *r;
+	long long size = int_of(doc, "size"), racks = int_of(pl, "racks"), zones = int_of(pl, "zones");
+	char sbuf[32];
 	size_t i;
 
-	printf("key:       %s\n", gv_key_format(kbuf, &bs->key));
-	printf("size:      %llu (%s)\n", (unsigned long long)bs->key.size,
-	       gv_size_format(sbuf, sizeof(sbuf), bs->key.size));
-	printf("created:   %s\n", fmt_time(tbuf, sizeof(tbuf), bs->created_ms));
-	printf("replicas:  %d healthy of %d target\n", bs->healthy_replicas, bs->target_replicas);
-	printf("placement: %s, %d rack%s, %d zone%s: %s\n", gv_strategy_name(p->strategy),
-	       bs->placement.racks, bs->placement.racks == 1 ? "" : "s", bs->placement.zones,
-	       bs->placement.zones == 1 ? "" : "s",
-	       bs->placement_error ? "constraints NOT met" : "constraints met");
+	printf("key:       %s\n", str_of(doc, "key", "?"));
+	printf("size:      %lld (%s)\n", size,
+	       gv_size_format(sbuf, sizeof(sbuf), size > 0 ? (uint64_t)size : 0));
+	printf("created:   %s\n", str_of(doc, "created", "never"));
+	printf("replicas:  %lld healthy of %lld target\n", int_of(doc, "healthy_replicas"),
+	       int_of(doc, "target_replicas"));
+	printf("placement: %s, %lld rack%s, %lld zone%s: %s\n", str_of(pl, "strategy", "?"), racks,
+	       racks == 1 ? "" : "s", zones, zones == 1 ? "" : "s",
+	       json_is_true(json_object_get(pl, "constraints_met")) ? "constraints met"
+	                                                            : "constraints NOT met");
 	printf("\n%-12s %-10s %-10s %-9s %-21s %-20s %s\n", "SECTOR", "RACK", "ZONE", "HEALTH",
 	       "LAST VERIFIED", "RANGES", "REASON");
-	for (i = 0; i < bs->nreplicas; i++) {
-		const gv_replica *r = &bs->replicas[i];
-		char *ranges = gv_rangeset_format(&r->ranges);
-
-		printf("%-12s %-10s %-10s %-9s %-21s %-20s %s\n", r->sector,
-		       bs->racks[i][0] ? bs->racks[i] : "-", bs->zones[i][0] ? bs->zones[i] : "-",
-		       r->healthy ? "healthy" : "UNHEALTHY",
-		       fmt_time(tbuf, sizeof(tbuf), r->last_verified),
-		       ranges && *ranges ? ranges : "-", r->reason[0] ? r->reason : "");
-		free(ranges);
+	json_array_foreach(reps, i, r) {
+		printf("%-12s %-10s %-10s %-9s %-21s %-20s %s\n", str_of(r, "sector", "?"),
+		       str_of(r, "rack", "-"), str_of(r, "zone", "-"),
+		       json_is_true(json_object_get(r, "healthy")) ? "healthy" : "UNHEALTHY",
+		       str_of(r, "last_verified", "never"), str_of(r, "ranges", "-"),
+		       str_of(r, "reason", ""));
 	}
+}
+
+/* GET /v1/blobs/{key}/replicas. */
+static int show_remote(cli_globals *g, const char *cmd, const gv_key *key, int json)
+{
+	char path[32 + GV_KEY_BUFSIZE], kbuf[GV_KEY_BUFSIZE];
+	cli_client *c = NULL;
+	json_t *doc = NULL;
+	int rc;
+
+	if ((rc = cli_client_open(&c, g, cmd)) != 0)
+		return rc;
+	snprintf(path, sizeof(path), "/v1/blobs/%s/replicas", gv_key_format(kbuf, key));
+	rc = cli_client_json(c, "GET", path, &doc, NULL);
+	cli_client_free(c);
+	if (rc != 0)
+		return rc;
+	if (json)
+		return cli_print_json(doc);
+	status_text(doc);
+	json_decref(doc);
+	return fflush(stdout) == 0 ? 0 : EXIT_IOERR;
 }
 
 static int show(cli_globals *g, int argc, char **argv, void (*help)(void))
@@ -97,6 +124,8 @@ static int show(cli_globals *g, int argc, char **argv, void (*help)(void))
 	}
 	if ((rc = cli_parse_key(&key, keystr)) != 0)
 		return rc;
+	if (g->server)
+		return show_remote(g, argv[0], &key, json);
 	if ((rc = cli_open_store(g, &st, 0)) != 0)
 		return rc;
 	err = gv_stat(&bs, st, &key);
@@ -105,8 +134,17 @@ static int show(cli_globals *g, int argc, char **argv, void (*help)(void))
 	} else if (json) {
 		rc = cli_print_text(gv_json_blob_status(bs, gv_store_placement(st), 1));
 	} else {
-		status_text(bs, gv_store_placement(st));
-		rc = 0;
+		char *text = gv_json_blob_status(bs, gv_store_placement(st), 0);
+		json_t *doc = text ? json_loads(text, 0, NULL) : NULL;
+
+		free(text);
+		if (!doc) {
+			rc = cli_fail(GV_ENOMEM, argv[0]);
+		} else {
+			status_text(doc);
+			json_decref(doc);
+			rc = fflush(stdout) == 0 ? 0 : EXIT_IOERR;
+		}
 	}
 	gv_blob_status_free(bs);
 	gv_store_free(st);

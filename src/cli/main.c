@@ -7,23 +7,24 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "cli/client.h"
 
 static const cli_command commands[] = {
-	{ "init", cmd_init, "create a data directory with local sectors" },
-	{ "sector", cmd_sector, "manage sectors (add|list|set-health|drain|remove)" },
-	{ "put", cmd_put, "store a file (or stdin) and print its key" },
-	{ "get", cmd_get, "write a blob's bytes (verified) to stdout or a file" },
-	{ "stat", cmd_stat, "show a blob's replicas and their health" },
-	{ "status", cmd_status, "show store-wide replication figures" },
-	{ "repair", cmd_repair, "restore every key to its replication factor" },
-	{ "rebalance", cmd_rebalance, "move replicas off full sectors toward the mean" },
-	{ "serve", cmd_serve, "run the HTTP API and the background repair, scrub, rebalance" },
-	{ "metrics", cmd_metrics, "print the Prometheus metrics without a server" },
-	{ "config", cmd_config, "validate a configuration file and print it (check FILE)" },
-	{ "scrub", cmd_scrub, "verify every replica's checksum" },
-	{ "index", cmd_index, "rebuild the replica index from the sectors (rebuild)" },
-	{ "placement", cmd_placement, "explain where a key's replicas sit (explain KEY)" },
-	{ NULL, NULL, NULL }
+	{ "init", cmd_init, "create a data directory with local sectors", 0 },
+	{ "sector", cmd_sector, "manage sectors (add|list|set-health|drain|remove)", 0 },
+	{ "put", cmd_put, "store a file (or stdin) and print its key", 1 },
+	{ "get", cmd_get, "write a blob's bytes (verified) to stdout or a file", 1 },
+	{ "stat", cmd_stat, "show a blob's replicas and their health", 1 },
+	{ "status", cmd_status, "show store-wide replication figures", 1 },
+	{ "repair", cmd_repair, "restore every key to its replication factor", 1 },
+	{ "rebalance", cmd_rebalance, "move replicas off full sectors toward the mean", 1 },
+	{ "serve", cmd_serve, "run the HTTP API and the background repair, scrub, rebalance", 0 },
+	{ "metrics", cmd_metrics, "print the Prometheus metrics without a server", 0 },
+	{ "config", cmd_config, "validate a configuration file and print it (check FILE)", 0 },
+	{ "scrub", cmd_scrub, "verify every replica's checksum", 1 },
+	{ "index", cmd_index, "rebuild the replica index from the sectors (rebuild)", 0 },
+	{ "placement", cmd_placement, "explain where a key's replicas sit (explain KEY)", 1 },
+	{ NULL, NULL, NULL, 0 }
 };
 
 static void usage(FILE *f)
@@ -31,8 +32,8 @@ static void usage(FILE *f)
 	const cli_command *c;
 
 	fprintf(f,
-	        "usage: graviton [--data-dir DIR] [--config FILE] [-v|-q] [--log-level L]\n"
-	        "                <command> [args]\n"
+	        "usage: graviton [--data-dir DIR | --server URL [--token T]] [--config FILE]\n"
+	        "                [-v|-q] [--log-level L] <command> [args]\n"
 	        "\n"
 	        "Replicated, content-addressed blob store.\n"
 	        "\n"
@@ -43,6 +44,10 @@ static void usage(FILE *f)
 	        "\n"
 	        "global options (anywhere on the line):\n"
 	        "  --data-dir DIR   data directory (default $GRAVITON_DATA_DIR, else ./graviton-data)\n"
+	        "  --server URL     talk to a running 'graviton serve' (http:// or https://)\n"
+	        "                   instead of the data directory (default $GRAVITON_SERVER);\n"
+	        "                   put, get, stat, placement, status, repair, scrub, rebalance\n"
+	        "  --token T        bearer token for --server (default $GRAVITON_TOKEN)\n"
 	        "  --config FILE    configuration file (HOCON)\n"
 	        "  -v, --verbose    log info events to stderr (-vv: debug)\n"
 	        "  -q, --quiet      log errors only\n"
@@ -87,6 +92,51 @@ static int drop_arg(int *argc, char **argv, int i)
 	return 1;
 }
 
+/*
+ * --server from the line or $GRAVITON_SERVER, --token or $GRAVITON_TOKEN.
+ * A command that only works on the data directory refuses a --server flag
+ * and ignores the environment (so `serve` runs with both set).  Returns 0
+ * or an exit code.
+ */
+static int pick_server(cli_globals *g, const cli_command *c)
+{
+	int flag = g->server != NULL;
+	const char *env;
+	char why[256];
+
+	if (flag && !*g->server) {
+		cli_err("--server needs a URL");
+		return EXIT_USAGE;
+	}
+	if (!flag && (env = getenv("GRAVITON_SERVER")) && *env)
+		g->server = env;
+	if (!g->token && (env = getenv("GRAVITON_TOKEN")) && *env)
+		g->token = env;
+	if (g->token && !*g->token)
+		g->token = NULL;
+	if (!g->server)
+		return 0;
+	if (!c->remote) {
+		if (flag) {
+			cli_err("%s: --server is not supported: this command works on the data "
+			        "directory (--data-dir)", c->name);
+			return EXIT_USAGE;
+		}
+		g->server = NULL;
+		return 0;
+	}
+	if (cli_client_check_url(g->server, why, sizeof(why)) < 0) {
+		cli_err("invalid %s URL '%.200s': %s", flag ? "--server" : "GRAVITON_SERVER",
+		        g->server, why);
+		return EXIT_USAGE;
+	}
+	if (g->token && cli_client_check_token(g->token, why, sizeof(why)) < 0) {
+		cli_err("invalid token: %s", why);
+		return EXIT_USAGE;
+	}
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	cli_globals g;
@@ -104,6 +154,8 @@ int main(int argc, char **argv)
 			break;
 		if ((r = take_value(&argc, argv, i, "--data-dir", &g.data_dir)) ||
 		    (r = take_value(&argc, argv, i, "--config", &g.config)) ||
+		    (r = take_value(&argc, argv, i, "--server", &g.server)) ||
+		    (r = take_value(&argc, argv, i, "--token", &g.token)) ||
 		    (r = take_value(&argc, argv, i, "--log-level", &level))) {
 			if (r < 0)
 				return EXIT_USAGE;
@@ -167,6 +219,8 @@ int main(int argc, char **argv)
 	}
 	for (c = commands; c->name; c++) {
 		if (strcmp(argv[1], c->name) == 0) {
+			if ((r = pick_server(&g, c)) != 0)
+				return r;
 			r = c->fn(&g, argc - 1, argv + 1);
 			free(g.data_dir_owned);
 			return r;
