@@ -52,3 +52,4 @@ echo "  graviton get > /dev/null:     $(secs "$get_pipe") s   ratio $(ratio "$(s
 echo "== small puts"
 "$BUILD/bench_small_put" "$W/small" "${BENCH_SMALL_COUNT:-5000}"
 bash "$HERE/bench_scrub.sh" "$BUILD"
+bash "$HERE/bench_http.sh" "$BUILD"

@@ -167,6 +167,9 @@ static void event_fail(gv_repair_event *ev, int err, const char *msg)
 
 /* Drop one replica: index row first, then bytes (partial rows: bytes first,
  * since the index never counted on them and a row left behind is retried). */
+static int record_ranges(gv_index *ix, const gv_key *key, const char *sector, uint64_t upto,
+                         int create);
+
 static void drop_replica(run *r, const gv_replica *rp, int partial)
 {
 	gv_index *ix = r->st->ix;
@@ -175,6 +178,12 @@ static void drop_replica(run *r, const gv_replica *rp, int partial)
 	int err;
 
 	if (partial && s) {
+		/* Claim nothing before the bytes go (see copy_to). */
+		if (rp->ranges.n > 0) {
+			err = record_ranges(ix, &rp->key, rp->sector, 0, 0);
+			if (err < 0 && err != GV_ENOTFOUND)
+				return;
+		}
 		err = gv_sector_del(s, &rp->key);
 		if (err < 0 && err != GV_ENOTFOUND)
 			return;
@@ -334,6 +343,11 @@ static int copy_to(run *r, const gv_key *key, char srcs[][GV_ID_MAX], size_t nsr
 				goto fail;
 		}
 		*resumed = keep;
+		/* The index must never claim more than the partial holds (the
+		 * row outlived its bytes: a kill after the commit, or after a
+		 * failed copy dropped them). */
+		if (keep < rec && (err = record_ranges(st->ix, key, target, keep, 0)) < 0)
+			goto fail;
 	} else if ((err = gv_sector_writer_open(&w, dst, key, 0)) < 0) {
 		return err;
 	}
@@ -388,6 +402,9 @@ fail_row:
 		char msg[512];
 
 		snprintf(msg, sizeof(msg), "%s", gv_error_last());
+		/* Claim nothing, drop the bytes, then the row: a kill in
+		 * between never leaves ranges recorded without their bytes. */
+		record_ranges(st->ix, key, target, 0, 0);
 		gv_sector_del(dst, key);
 		st->ix->ops->replica_remove(st->ix, key, target);
 		gv_error_set(err, "%s", msg);
@@ -611,6 +628,21 @@ static void run_copy(run *r, const gv_key *key)
 			snprintf(chosen[nchosen], GV_ID_MAX, "%s", sectors[picks[i]].id);
 			chosen_row[nchosen++] = NULL;
 		}
+	}
+	/* Still short: an interrupted copy that adds no new domain still
+	 * brings the key back to its factor (else its row would keep its
+	 * sector from ever being chosen). */
+	for (i = 0; i < ks.np && (int)nchosen < need; i++) {
+		const gv_replica *rp = &ks.reps[ks.partial[i]];
+		size_t j;
+
+		for (j = 0; j < nchosen; j++)
+			if (strcmp(chosen[j], rp->sector) == 0)
+				break;
+		if (j < nchosen)
+			continue;
+		snprintf(chosen[nchosen], GV_ID_MAX, "%s", rp->sector);
+		chosen_row[nchosen++] = rp;
 	}
 	for (i = 0; i < nchosen; i++)
 		snprintf(ev.targets[ev.ntargets++], GV_ID_MAX, "%.63s", chosen[i]);

@@ -472,7 +472,11 @@ static enum MHD_Result blob_get(gv_server *srv, struct MHD_Connection *c, req *r
 		free(s);
 		return send_gv_error(c, r, err);
 	}
-	resp = MHD_create_response_from_callback(s->len, 256 * 1024, stream_read, s, stream_free);
+	/* MHD allocates a buffer of the block size for every response: no
+	 * bigger than the body, so small reads stay cheap. */
+	resp = MHD_create_response_from_callback(
+		s->len, s->len < 256 * 1024 ? (size_t)(s->len ? s->len : 1) : 256 * 1024,
+		stream_read, s, stream_free);
 	if (!resp) {
 		stream_free(s);
 		return MHD_NO;
@@ -1030,6 +1034,19 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 				r->started = 1;
 				return send_gv_error(c, r, err);
 			}
+		} else {
+			/* JSON bodies: refuse an announced oversize body now, while
+			 * a response can still be sent (MHD cannot queue one in
+			 * the middle of an upload; it closes the connection). */
+			const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+			                                             "Content-Length");
+			char *end;
+
+			if (cl && strtoull(cl, &end, 10) > BODY_MAX && *end == '\0') {
+				r->started = 1;
+				return send_error(c, r, MHD_HTTP_CONTENT_TOO_LARGE, "too_large",
+				                  "request body over %d bytes", BODY_MAX);
+			}
 		}
 		return MHD_YES;
 	}
@@ -1261,7 +1278,10 @@ int gv_server_start(gv_server **out, gv_store *st, const gv_server_opts *o)
 		                   (o && o->idle_timeout_ms ? o->idle_timeout_ms : 60000) / 1000 : 1),
 		/* Bounds what a client's headers may take (header floods). */
 		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024),
-		MHD_OPTION_LISTENING_ADDRESS_REUSE, 1,
+		/* No MHD_OPTION_LISTENING_ADDRESS_REUSE: it adds SO_REUSEPORT,
+		 * letting a second server bind the same port and silently take
+		 * half the connections.  MHD's default SO_REUSEADDR is enough
+		 * for a quick restart. */
 		MHD_OPTION_END);
 	freeaddrinfo(ai);
 	ai = NULL;

@@ -447,3 +447,100 @@ if bad > 5:
 sys.exit(1 if bad else 0)
 PYEOF
 }
+
+# ---- a running server -----------------------------------------------------
+
+_SERVE_PIDS=()
+
+# _proc_gone PID: PID has exited (gone, or a zombie waiting to be reaped).
+_proc_gone() {
+	local st
+
+	[ -e "/proc/$1" ] || return 0
+	st=$(sed -n 's/^[0-9]* (.*) \([A-Za-z]\) .*/\1/p' "/proc/$1/stat" 2>/dev/null)
+	[ -z "$st" ] || [ "$st" = Z ] || [ "$st" = X ]
+}
+
+# Kill whatever serve_start started and the test left running; keeps the
+# exit status for _on_exit.
+_serve_reap() {
+	local rc=$? p
+
+	for p in "${_SERVE_PIDS[@]}"; do
+		_proc_gone "$p" || kill -KILL "$p" 2>/dev/null
+	done
+	return "$rc"
+}
+
+# free_port: a TCP port on 127.0.0.1 nothing listens on right now.
+free_port() {
+	"$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
+}
+
+# http_up URL: URL answers 200 within 2 s (no proxy).
+http_up() {
+	"$PY" - "$1" <<'PYEOF' 2>/dev/null
+import http.client, sys, urllib.parse
+u = urllib.parse.urlsplit(sys.argv[1])
+c = http.client.HTTPConnection(u.hostname, u.port, timeout=2)
+c.request("GET", u.path or "/")
+sys.exit(0 if c.getresponse().status == 200 else 1)
+PYEOF
+}
+
+# serve_start LOG [GLOBAL_ARGS...]: start `graviton GLOBAL_ARGS serve` on the
+# data directory $D and a free 127.0.0.1 port, in the background, stderr
+# and stdout appended to LOG; wait (at most 30 s) for /healthz.  Sets
+# SERVE_PID, SERVE_PORT and SERVE_URL (http://127.0.0.1:PORT).  Fails
+# when the server does not come up (three ports tried).  Every server
+# started this way is killed when the test exits.
+serve_start() {
+	local log=$1 try i
+	shift
+
+	if [ "${#_SERVE_PIDS[@]}" = 0 ]; then
+		trap '_serve_reap; _on_exit' EXIT
+	fi
+	for try in 1 2 3; do
+		SERVE_PORT=$(free_port) || return 1
+		SERVE_URL=http://127.0.0.1:$SERVE_PORT
+		"$GV" --data-dir "$D" "$@" serve --listen "127.0.0.1:$SERVE_PORT" >>"$log" 2>&1 </dev/null &
+		SERVE_PID=$!
+		_SERVE_PIDS+=("$SERVE_PID")
+		for ((i = 0; i < 300; i++)); do
+			_proc_gone "$SERVE_PID" && break
+			http_up "$SERVE_URL/healthz" && return 0
+			sleep 0.1
+		done
+		_proc_gone "$SERVE_PID" || kill -KILL "$SERVE_PID" 2>/dev/null
+		wait "$SERVE_PID" 2>/dev/null
+		echo "serve_start: no server on port $SERVE_PORT (try $try); log:" >&2
+		tail -n 5 "$log" >&2
+	done
+	return 1
+}
+
+# serve_stop [SIGNAL]: send SIGNAL (default TERM) to $SERVE_PID and wait at
+# most ${SERVE_STOP_WAIT:-60} s for it to exit, then SIGKILL.  Sets
+# SERVE_RC (its exit status, "killed" when it had to be killed) and
+# SERVE_STOP_SECS (seconds it took).
+serve_stop() {
+	local sig=${1:-TERM} i t0 t1 lim=$((${SERVE_STOP_WAIT:-60} * 10))
+
+	t0=$(date +%s%N)
+	kill -s "$sig" "$SERVE_PID" 2>/dev/null
+	for ((i = 0; i < lim; i++)); do
+		_proc_gone "$SERVE_PID" && break
+		sleep 0.1
+	done
+	t1=$(date +%s%N)
+	SERVE_STOP_SECS=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", (b - a) / 1e9 }')
+	if _proc_gone "$SERVE_PID"; then
+		wait "$SERVE_PID"
+		SERVE_RC=$?
+	else
+		kill -KILL "$SERVE_PID" 2>/dev/null
+		wait "$SERVE_PID" 2>/dev/null
+		SERVE_RC=killed
+	fi
+}

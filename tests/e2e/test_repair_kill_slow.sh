@@ -87,9 +87,10 @@ for line in sys.stdin:
         recorded = max(recorded, int(b or a) + 1)
     if recorded == 0:
         continue  # an intent row: nothing promised yet
-    if os.path.isfile(part) and os.path.getsize(part) >= recorded:
-        continue
-    if os.path.isfile(obj) and os.path.getsize(obj) == size:
+    if os.path.isfile(part):
+        if os.path.getsize(part) >= recorded:
+            continue
+    elif os.path.isfile(obj) and os.path.getsize(obj) == size:
         continue  # committed, killed before the row said so
     problems.append("incomplete row %s %s records %d bytes, partial/ has %s" % (
         key, sector, recorded,
@@ -198,6 +199,37 @@ while [ "$kills" -lt "$ROUNDS" ] && [ "$iter" -lt $((ROUNDS * 3 + 10)) ]; do
 		fi
 	fi
 done
+# One more kill at a chosen moment: once a run has recorded a durable
+# prefix of the big copy, so the final run has to resume it.
+if [ "$(q "SELECT COUNT(*) FROM replicas r JOIN sectors s ON s.id = r.sector
+          WHERE r.key = '$BIG' AND r.healthy = 1 AND r.complete = 1 AND s.healthy = 1")" -ge 3 ]; then
+	flap || finish
+fi
+"$GV" --data-dir "$D" -q repair --once --json --parallel-jobs 2 \
+	--max-bytes-per-second "$RATE" >"$T/logs/prefix.jsonl" 2>"$T/logs/prefix.err" &
+pid=$!
+recorded=""
+for ((n = 0; n < 400; n++)); do
+	recorded=$(q "SELECT sector || ' ' || ranges FROM replicas
+	              WHERE key = '$BIG' AND complete = 0 AND ranges != '' LIMIT 1" 2>/dev/null)
+	[ -n "$recorded" ] && break
+	kill -0 "$pid" 2>/dev/null || break
+	sleep 0.05
+done
+if kill -KILL "$pid" 2>/dev/null; then
+	kills=$((kills + 1))
+fi
+wait "$pid" 2>/dev/null
+if [ -n "$recorded" ]; then
+	ok "killed a run once it had recorded part of the big copy ($recorded)"
+else
+	fail "a run records part of the big copy before it ends" "an incomplete row with ranges" "none"
+fi
+if ! out=$(check_state "$LOST" 0); then
+	bad_state=$((bad_state + 1))
+	note "after the chosen kill: $out"
+fi
+
 elapsed=$(( $(date +%s) - t0 ))
 note "$kills kills, $selfexit runs ended by themselves, $CYCLES damage cycles, $iter rounds in $elapsed s"
 expect_true "killed the repair at least $ROUNDS times" [ "$kills" -ge "$ROUNDS" ]
@@ -232,23 +264,28 @@ while read -r s; do
 done < <(q "SELECT sector FROM replicas WHERE key = '$BIG'")
 expect_eq "the big blob's 3 replica files match its key" 0 "$nbad"
 
-resumed=$(cat "$T"/logs/*.jsonl | "$PY" -c '
+resumed=$("$PY" -c '
 import json, sys
 n = b = 0
-for l in sys.stdin:
-    try:
-        o = json.loads(l)
-    except ValueError:
-        continue  # a line cut by the kill
-    if o.get("event") == "job" and o.get("resumed_bytes", 0) > 0:
-        n += 1
-        b += o["resumed_bytes"]
+for path in sys.argv[1:]:
+    for l in open(path):
+        try:
+            o = json.loads(l)
+        except ValueError:
+            continue  # the last line of a killed run
+        if o.get("event") == "job" and o.get("resumed_bytes", 0) > 0:
+            n += 1
+            b += o["resumed_bytes"]
 print(n, b // 1048576)
-')
+' "$T"/logs/*.jsonl)
 note "copies resumed from an earlier run: ${resumed% *} (${resumed#* } MiB kept)"
-if [ "$ROUNDS" -ge 20 ]; then
-	expect_true "at least one copy was resumed from the ranges a killed run recorded" [ "${resumed% *}" -gt 0 ]
-fi
+final_resumed=$("$PY" -c '
+import json, sys
+print(sum(o.get("resumed_bytes", 0) for o in map(json.loads, filter(str.strip, open(sys.argv[1])))
+          if o.get("event") == "job" and o["key"] == sys.argv[2]))
+' "$T/logs/final.jsonl" "$BIG")
+expect_true "the final run resumed the big copy from its recorded ranges ($final_resumed bytes kept)" \
+	[ "$final_resumed" -ge 67108864 ]
 
 bad=0
 for i in "${!KEYS[@]}"; do
