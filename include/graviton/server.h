@@ -36,9 +36,15 @@ typedef struct gv_server_opts {
 	uint64_t max_body_size;    /* 0: 10 GiB */
 	unsigned max_connections;  /* 0: 1024 */
 	uint64_t idle_timeout_ms;  /* 0: 60 s */
+	/* What POST /v1/repair|scrub|rebalance jobs start from (NULL: the
+	 * library defaults); callbacks and cancel are the server's own. */
+	const gv_repair_opts *repair;
+	const gv_scrub_opts *scrub;
+	const gv_rebalance_opts *rebalance;
 } gv_server_opts;
 
-#define GV_SERVER_OPTS_INIT { GV_SERVER_OPTS_VERSION, NULL, 0, NULL, 0, 0, 0 }
+#define GV_SERVER_OPTS_INIT \
+	{ GV_SERVER_OPTS_VERSION, NULL, 0, NULL, 0, 0, 0, NULL, NULL, NULL }
 
 /* Start serving `store` (borrowed: it must outlive the server). */
 int gv_server_start(gv_server **out, gv_store *store, const gv_server_opts *opts);

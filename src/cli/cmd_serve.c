@@ -55,34 +55,53 @@ static void *bg_main(void *p)
 	return NULL;
 }
 
+/* The configuration's settings for each kind of run. */
+static void repair_opts(gv_repair_opts *o, const gv_config *cfg)
+{
+	*o = (gv_repair_opts)GV_REPAIR_OPTS_INIT;
+	o->parallel_jobs = (unsigned)cfg->replication.repair.parallel_jobs;
+	o->batch_size = (unsigned)cfg->replication.repair.batch_size;
+	o->max_bytes_per_second = cfg->replication.repair.max_bytes_per_second;
+}
+
+static void scrub_opts(gv_scrub_opts *o, const gv_config *cfg)
+{
+	*o = (gv_scrub_opts)GV_SCRUB_OPTS_INIT;
+	o->parallel_reads = (unsigned)cfg->replication.scrub.parallel_reads;
+	o->batch_size = (unsigned)cfg->replication.scrub.batch_size;
+	o->max_bytes_per_second = cfg->replication.scrub.max_bytes_per_second;
+}
+
+static void rebalance_opts(gv_rebalance_opts *o, const gv_config *cfg)
+{
+	*o = (gv_rebalance_opts)GV_REBALANCE_OPTS_INIT;
+	o->threshold = cfg->replication.rebalance.threshold;
+	o->max_moves = (unsigned)cfg->replication.rebalance.max_moves_per_run;
+	o->high_water = cfg->replication.rebalance.high_water;
+	o->low_water = cfg->replication.rebalance.low_water;
+}
+
 static void repair_loop(bg *b)
 {
-	gv_repair_opts o = GV_REPAIR_OPTS_INIT;
+	gv_repair_opts o;
 
-	o.parallel_jobs = (unsigned)b->cfg.replication.repair.parallel_jobs;
-	o.batch_size = (unsigned)b->cfg.replication.repair.batch_size;
-	o.max_bytes_per_second = b->cfg.replication.repair.max_bytes_per_second;
+	repair_opts(&o, &b->cfg);
 	gv_repair_daemon(b->st, &o, b->cfg.replication.repair.interval_ms, &b->stop);
 }
 
 static void scrub_loop(bg *b)
 {
-	gv_scrub_opts o = GV_SCRUB_OPTS_INIT;
+	gv_scrub_opts o;
 
-	o.parallel_reads = (unsigned)b->cfg.replication.scrub.parallel_reads;
-	o.batch_size = (unsigned)b->cfg.replication.scrub.batch_size;
-	o.max_bytes_per_second = b->cfg.replication.scrub.max_bytes_per_second;
+	scrub_opts(&o, &b->cfg);
 	gv_scrub_daemon(b->st, &o, b->cfg.replication.scrub.interval_ms, &b->stop);
 }
 
 static void rebalance_loop(bg *b)
 {
-	gv_rebalance_opts o = GV_REBALANCE_OPTS_INIT;
+	gv_rebalance_opts o;
 
-	o.threshold = b->cfg.replication.rebalance.threshold;
-	o.max_moves = (unsigned)b->cfg.replication.rebalance.max_moves_per_run;
-	o.high_water = b->cfg.replication.rebalance.high_water;
-	o.low_water = b->cfg.replication.rebalance.low_water;
+	rebalance_opts(&o, &b->cfg);
 	/* Runs on the repair interval: moves wait until repair has run. */
 	gv_rebalance_daemon(b->st, &o, b->cfg.replication.repair.interval_ms, &b->stop);
 }
@@ -208,6 +227,9 @@ int cmd_serve(cli_globals *g, int argc, char **argv)
 {
 	gv_store_opts so = GV_STORE_OPTS_INIT;
 	gv_server_opts vo = GV_SERVER_OPTS_INIT;
+	gv_repair_opts jrepair;
+	gv_scrub_opts jscrub;
+	gv_rebalance_opts jrebalance;
 	gv_placement_opts popt;
 	const char *listen = NULL;
 	char host[256], line[512];
@@ -282,6 +304,12 @@ int cmd_serve(cli_globals *g, int argc, char **argv)
 	vo.auth_token = cfg.server.auth_token;
 	vo.max_body_size = cfg.server.max_body_size;
 	vo.idle_timeout_ms = cfg.server.idle_timeout_ms;
+	repair_opts(&jrepair, &cfg);
+	scrub_opts(&jscrub, &cfg);
+	rebalance_opts(&jrebalance, &cfg);
+	vo.repair = &jrepair;
+	vo.scrub = &jscrub;
+	vo.rebalance = &jrebalance;
 	if ((err = gv_server_start(&srv, st, &vo)) < 0) {
 		rc = cli_fail(err, "serve");
 		goto out;

@@ -89,6 +89,11 @@ struct gv_server {
 	uint64_t max_body;
 	volatile int stopping;
 
+	/* Settings the jobs start from (the daemon's configuration). */
+	gv_repair_opts repair;
+	gv_scrub_opts scrub;
+	gv_rebalance_opts rebalance;
+
 	pthread_mutex_t mu;
 	char *token;
 	job *jobs[MAX_JOBS];
@@ -539,11 +544,12 @@ static void on_repair_event(const gv_repair_event *ev, void *payload)
 {
 	job *j = payload;
 	char kbuf[GV_KEY_BUFSIZE];
-	json_t *t = json_array();
+	json_t *t;
 	int i;
 
 	if (ev->phase == GV_REPAIR_DONE)
 		return;
+	t = json_array();
 	for (i = 0; i < ev->ntargets; i++)
 		json_array_append_new(t, json_string(ev->targets[i]));
 	job_event(j, json_pack("{s:s, s:s, s:s, s:i, s:s, s:o, s:I, s:s}", "action",
@@ -594,7 +600,7 @@ static void *job_main(void *p)
 	int err = 0;
 
 	if (strcmp(j->kind, "repair") == 0) {
-		gv_repair_opts o = GV_REPAIR_OPTS_INIT;
+		gv_repair_opts o = srv->repair;
 		gv_repair_summary s;
 
 		o.dry_run = j->dry_run;
@@ -611,7 +617,7 @@ static void *job_main(void *p)
 		                (json_int_t)s.bytes_copied, "lost", (json_int_t)s.lost, "failed",
 		                (json_int_t)s.failed, "duration_ms", (json_int_t)s.duration_ms);
 	} else if (strcmp(j->kind, "scrub") == 0) {
-		gv_scrub_opts o = GV_SCRUB_OPTS_INIT;
+		gv_scrub_opts o = srv->scrub;
 		gv_scrub_summary s;
 
 		o.on_bad = on_scrub_bad;
@@ -624,7 +630,7 @@ static void *job_main(void *p)
 		                "still_unhealthy", (json_int_t)s.still_unhealthy, "restored",
 		                (json_int_t)s.restored, "duration_ms", (json_int_t)s.duration_ms);
 	} else {
-		gv_rebalance_opts o = GV_REBALANCE_OPTS_INIT;
+		gv_rebalance_opts o = srv->rebalance;
 		gv_rebalance_summary s;
 
 		o.dry_run = j->dry_run;
@@ -1251,6 +1257,13 @@ int gv_server_start(gv_server **out, gv_store *st, const gv_server_opts *o)
 	pthread_mutex_init(&srv->mu, NULL);
 	srv->st = st;
 	srv->max_body = o && o->max_body_size ? o->max_body_size : (10ull << 30);
+	srv->repair = o && o->repair ? *o->repair : (gv_repair_opts)GV_REPAIR_OPTS_INIT;
+	srv->scrub = o && o->scrub ? *o->scrub : (gv_scrub_opts)GV_SCRUB_OPTS_INIT;
+	srv->rebalance = o && o->rebalance ? *o->rebalance : (gv_rebalance_opts)GV_REBALANCE_OPTS_INIT;
+	/* Jobs report through their own callbacks and stop with the server. */
+	srv->repair.on_progress = NULL;
+	srv->scrub.on_progress = NULL;
+	srv->scrub.skip_verified_within_ms = 0;
 	if (o && o->auth_token && *o->auth_token && gv_server_set_token(srv, o->auth_token) < 0)
 		goto fail_nomem;
 
