@@ -151,6 +151,7 @@ static void unlink_db(const char *path)
 int gv_index_rebuild(const gv_rebuild_opts *o, gv_rebuild_summary *sum)
 {
 	char ixpath[GV_PATH_MAX], tmp[GV_PATH_MAX + 16], dir[GV_PATH_MAX + 16], root[GV_PATH_MAX];
+	char side[GV_PATH_MAX + 16];
 	struct stat sb;
 	DIR *d = NULL;
 	struct dirent *de;
@@ -216,7 +217,13 @@ int gv_index_rebuild(const gv_rebuild_opts *o, gv_rebuild_summary *sum)
 	}
 	b.ix->ops->close(b.ix);
 	b.ix = NULL;
-	unlink_db(ixpath);
+	/* The old index's WAL and shared memory go first (they must never be
+	 * replayed into the new file); the main file is then replaced in one
+	 * rename, so a crash leaves the old index or the new one, never none. */
+	snprintf(side, sizeof(side), "%s-wal", ixpath);
+	unlink(side);
+	snprintf(side, sizeof(side), "%s-shm", ixpath);
+	unlink(side);
 	if (rename(tmp, ixpath) < 0) {
 		err = gv_error_set_errno(GV_EIO, errno, "cannot move the new index into %s", ixpath);
 		goto out;
