@@ -80,14 +80,15 @@ static int apply_unit(uint64_t *out, uint64_t v, const char *u, size_t ul,
 #define EiB (1024ULL * PiB)
 
 /*
- * Exactly HOCON's spellings: single letters of either case and the "i"
- * forms are powers of two ("4k" is 4096); "kB", "MB" ... are powers of ten.
+ * HOCON's spellings: single letters of either case and the "i" forms are
+ * powers of two ("4k" is 4096); "kB", "MB" ... are powers of ten.  "KB" is
+ * not HOCON's but what operators write; it reads as 1000, like "kB".
  * Units past 2^64 (ZB, YB, ZiB, YiB) would overflow any count and are left
  * out.
  */
 static const struct unit size_units[] = {
 	{ "", 1 }, { "B", 1 }, { "b", 1 }, { "byte", 1 }, { "bytes", 1 },
-	{ "kB", 1000ULL }, { "kilobyte", 1000ULL }, { "kilobytes", 1000ULL },
+	{ "kB", 1000ULL }, { "KB", 1000ULL }, { "kilobyte", 1000ULL }, { "kilobytes", 1000ULL },
 	{ "MB", 1000000ULL }, { "megabyte", 1000000ULL }, { "megabytes", 1000000ULL },
 	{ "GB", 1000000000ULL }, { "gigabyte", 1000000000ULL },
 	{ "gigabytes", 1000000000ULL },

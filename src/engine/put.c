@@ -399,6 +399,21 @@ int gv_put_commit(gv_put *put, gv_put_result *res)
 	req.want = need > 0 ? (size_t)need : 0;
 	npicks = 0;
 	perr = req.want ? gv_placement_choose(picks, &npicks, &popt, sectors, nsectors, &req) : 0;
+	if (perr < 0 && nother > 0) {
+		/* Sectors holding a bad copy may take a fresh one (the commit
+		 * replaces the bytes, the record the row) when nothing else can. */
+		size_t alt[MAX_TARGETS], nalt = 0;
+		int aerr;
+
+		req.exclude = NULL;
+		req.nexclude = 0;
+		aerr = gv_placement_choose(alt, &nalt, &popt, sectors, nsectors, &req);
+		if (aerr == 0 || nalt > npicks) {
+			memcpy(picks, alt, nalt * sizeof(*alt));
+			npicks = nalt;
+			perr = aerr;
+		}
+	}
 	if (perr < 0)
 		gv_warn("event=placement_degraded key=%s wanted=%zu got=%zu reason=\"%s\"", kbuf,
 		        req.want, npicks, gv_error_last());
