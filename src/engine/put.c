@@ -189,18 +189,25 @@ int gv_put_open(gv_put **out, gv_store *st, const gv_put_opts *opts)
 		err = perr;
 		goto fail;
 	}
-	for (i = 0; i < npicks && !put->primary; i++) {
-		put->primary = gv_store_sector_handle(st, sectors[picks[i]].id, NULL, 0);
-		if (put->primary)
-			snprintf(put->primary_id, sizeof(put->primary_id), "%s", sectors[picks[i]].id);
-	}
-	if (!put->primary) {
-		err = gv_error_set(GV_EQUORUM, "quorum not met: no placed sector can be opened");
-		goto fail;
-	}
 	if ((err = gv_sha256_new(&put->h)) < 0)
 		goto fail;
-	if ((err = gv_sector_writer_open(&put->w, put->primary, NULL, 0)) < 0)
+	/* The first placed sector that takes a write is the primary: one
+	 * broken disk must not fail every put that picks it. */
+	err = gv_error_set(GV_EQUORUM, "quorum not met: no placed sector can be opened");
+	for (i = 0; i < npicks && !put->w; i++) {
+		gv_sector *s = gv_store_sector_handle(st, sectors[picks[i]].id, NULL, 0);
+
+		if (!s)
+			continue;
+		if ((err = gv_sector_writer_open(&put->w, s, NULL, 0)) < 0) {
+			gv_warn("event=primary_unavailable sector=%s error=\"%s\"",
+			        sectors[picks[i]].id, gv_error_last());
+			continue;
+		}
+		put->primary = s;
+		snprintf(put->primary_id, sizeof(put->primary_id), "%s", sectors[picks[i]].id);
+	}
+	if (!put->w)
 		goto fail;
 	free(sectors);
 	*out = put;

@@ -510,6 +510,18 @@ static void count_job(run *r, int ok, int lost)
 
 static void run_tidy(run *r, const gv_key *key);
 
+/* A job that found nothing to do: done, neither repaired nor failed. */
+static void count_skip(run *r)
+{
+	pthread_mutex_lock(&r->mu);
+	r->jobs_done++;
+	pthread_mutex_unlock(&r->mu);
+	pthread_mutex_lock(&r->st->stats_lock);
+	if (r->st->repair.queue_size > 0)
+		r->st->repair.queue_size--;
+	pthread_mutex_unlock(&r->st->stats_lock);
+}
+
 static void run_copy(run *r, const gv_key *key)
 {
 	gv_sector_info *sectors = NULL;
@@ -526,7 +538,13 @@ static void run_copy(run *r, const gv_key *key)
 	char *buf = NULL;
 	int need, written = 0, err, perr = 0;
 
-	if ((err = load_key(r, key, &ks, &sectors, &nsectors)) < 0) {
+	err = load_key(r, key, &ks, &sectors, &nsectors);
+	if (err == GV_ENOTFOUND) {
+		/* Deleted since it was queued or scanned: nothing to repair. */
+		count_skip(r);
+		return;
+	}
+	if (err < 0) {
 		event_init(&ev, r, GV_REPAIR_COPY, key, 0);
 		snprintf(msg, sizeof(msg), "%s", gv_error_last());
 		event_fail(&ev, err, msg);
@@ -727,7 +745,12 @@ static void run_tidy(run *r, const gv_key *key)
 	char *buf = NULL;
 	int err, ok = 1;
 
-	if ((err = load_key(r, key, &ks, &sectors, &nsectors)) < 0) {
+	err = load_key(r, key, &ks, &sectors, &nsectors);
+	if (err == GV_ENOTFOUND) {
+		count_skip(r);
+		return;
+	}
+	if (err < 0) {
 		event_init(&ev, r, GV_REPAIR_CLEANUP, key, 0);
 		snprintf(msg, sizeof(msg), "%s", gv_error_last());
 		event_fail(&ev, err, msg);
