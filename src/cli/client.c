@@ -895,3 +895,20 @@ uint64_t cli_client_u64(json_t *o, const char *name)
 
 	return json_is_integer(v) && json_integer_value(v) > 0 ? (uint64_t)json_integer_value(v) : 0;
 }
+
+int cli_client_job(const cli_globals *g, const char *kind, int dry_run, volatile int *stop,
+                   json_t **job, json_t **sum)
+{
+	cli_client *c = NULL;
+	int rc;
+
+	*job = NULL;
+	*sum = NULL;
+	if ((rc = cli_client_open(&c, g, kind)) != 0)
+		return rc;
+	rc = cli_client_run_job(c, kind, dry_run, stop, job);
+	if (rc == 0)
+		*sum = cli_client_job_summary(c, *job, &rc);
+	cli_client_free(c);
+	return rc;
+}

@@ -103,6 +103,15 @@ int cli_client_run_job(cli_client *c, const char *kind, int dry_run, volatile in
  */
 json_t *cli_client_job_summary(const cli_client *c, json_t *job, int *rc);
 
+/*
+ * All of the above for one command: open a client for `kind` ("repair",
+ * "scrub", "rebalance"), run the job to its end and hand back its document
+ * (*job, owned by the caller; NULL when none came back) and its summary
+ * (*sum, borrowed from *job).  Returns 0 or an exit code.
+ */
+int cli_client_job(const cli_globals *g, const char *kind, int dry_run, volatile int *stop,
+                   json_t **job, json_t **sum);
+
 /* A non-negative integer field of o, 0 when absent or of another type. */
 uint64_t cli_client_u64(json_t *o, const char *name);
 

@@ -194,16 +194,10 @@ static void print_remote_events(json_t *events, int dry_run)
 static int repair_remote(cli_globals *g, int dry_run, int json)
 {
 	gv_repair_summary s;
-	cli_client *c = NULL;
 	json_t *job = NULL, *sum = NULL;
 	int rc, job_failed;
 
-	if ((rc = cli_client_open(&c, g, "repair")) != 0)
-		return rc;
-	rc = cli_client_run_job(c, "repair", dry_run, &stop_flag, &job);
-	if (rc == 0)
-		sum = cli_client_job_summary(c, job, &rc);
-	cli_client_free(c);
+	rc = cli_client_job(g, "repair", dry_run, &stop_flag, &job, &sum);
 	if (!job)
 		return rc;
 	/* A job that failed was reported with its error, as a local run

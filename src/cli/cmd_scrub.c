@@ -120,17 +120,11 @@ static const char *jstr(json_t *o, const char *name, const char *dflt)
 static int scrub_remote(cli_globals *g, int json)
 {
 	gv_scrub_summary s;
-	cli_client *c = NULL;
 	json_t *job = NULL, *sum = NULL, *ev;
 	size_t i;
 	int rc, job_failed;
 
-	if ((rc = cli_client_open(&c, g, "scrub")) != 0)
-		return rc;
-	rc = cli_client_run_job(c, "scrub", 0, &stop_flag, &job);
-	if (rc == 0)
-		sum = cli_client_job_summary(c, job, &rc);
-	cli_client_free(c);
+	rc = cli_client_job(g, "scrub", 0, &stop_flag, &job, &sum);
 	if (!job)
 		return rc;
 	/* A job that failed was reported with its error, as a local run
