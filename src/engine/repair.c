@@ -643,8 +643,15 @@ static void run_copy(run *r, const gv_key *key)
 		if (perr < 0)
 			snprintf(msg, sizeof(msg), "%s", gv_error_last());
 		for (i = 0; i < npicks; i++) {
+			size_t k;
+
 			snprintf(chosen[nchosen], GV_ID_MAX, "%s", sectors[picks[i]].id);
-			chosen_row[nchosen++] = NULL;
+			chosen_row[nchosen] = NULL;
+			/* A pick that holds an interrupted copy resumes it. */
+			for (k = 0; k < ks.np; k++)
+				if (strcmp(ks.reps[ks.partial[k]].sector, chosen[nchosen]) == 0)
+					chosen_row[nchosen] = &ks.reps[ks.partial[k]];
+			nchosen++;
 		}
 	}
 	/* Still short: an interrupted copy that adds no new domain still
