@@ -295,3 +295,34 @@ void cli_log_line(gv_log_level level, const char *msg)
 {
 	gv_log_message(level, msg);
 }
+
+int cli_size_arg(uint64_t *out, const char *name, const char *v)
+{
+	if (gv_size_parse(out, v) < 0) {
+		cli_err("%s: %s", name, gv_error_last());
+		return -1;
+	}
+	return 0;
+}
+
+int cli_duration_arg(uint64_t *out_ms, const char *name, const char *v)
+{
+	gv_error_clear();
+	if (gv_duration_parse(out_ms, v) < 0 || *out_ms == 0) {
+		cli_err("%s: %s", name, *gv_error_last() ? gv_error_last() : "must be above zero");
+		return -1;
+	}
+	return 0;
+}
+
+void cli_pause(uint64_t ms, volatile int *stop)
+{
+	uint64_t waited = 0;
+
+	while (!*stop && waited < ms) {
+		struct timespec ts = { 0, 100000000L };
+
+		nanosleep(&ts, NULL);
+		waited += 100;
+	}
+}

@@ -105,6 +105,14 @@ int cli_placement_flag(cli_globals *g, int argc, char **argv, int *i);
  * them as the cluster's.  Returns 0 or an exit code. */
 int cli_apply_placement(cli_globals *g, gv_store *st);
 
+/* Parse a size / a non-zero duration option value; report and return -1
+ * when malformed. */
+int cli_size_arg(uint64_t *out, const char *name, const char *v);
+int cli_duration_arg(uint64_t *out_ms, const char *name, const char *v);
+
+/* Sleep up to ms, waking every 100 ms to notice *stop. */
+void cli_pause(uint64_t ms, volatile int *stop);
+
 /* Commands */
 int cmd_init(cli_globals *g, int argc, char **argv);
 int cmd_sector(cli_globals *g, int argc, char **argv);

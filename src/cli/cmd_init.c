@@ -77,10 +77,8 @@ int cmd_init(cli_globals *g, int argc, char **argv)
 			if (count_arg(&nzones, a, argv[++i], 1000) < 0)
 				return EXIT_USAGE;
 		} else if (strcmp(a, "--capacity") == 0) {
-			if (gv_size_parse(&capacity, argv[++i]) < 0) {
-				cli_err("--capacity: %s", gv_error_last());
+			if (cli_size_arg(&capacity, a, argv[++i]) < 0)
 				return EXIT_USAGE;
-			}
 		} else {
 			cli_err("init: unknown option '%s' (see 'graviton init --help')", a);
 			return EXIT_USAGE;

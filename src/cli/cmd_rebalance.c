@@ -234,10 +234,8 @@ int cmd_rebalance(cli_globals *g, int argc, char **argv)
 			i++;
 		} else if (strcmp(a, "--max-bytes") == 0 && v) {
 			local_only = a;
-			if (gv_size_parse(&o.max_bytes, v) < 0) {
-				cli_err("--max-bytes: %s", gv_error_last());
+			if (cli_size_arg(&o.max_bytes, a, v) < 0)
 				return EXIT_USAGE;
-			}
 			i++;
 		} else if (strcmp(a, "--threshold") == 0 && v) {
 			local_only = a;

@@ -200,17 +200,13 @@ int cmd_scrub(cli_globals *g, int argc, char **argv)
 			i++;
 		} else if (strcmp(a, "--max-bytes-per-second") == 0 && v) {
 			local_only = a;
-			if (gv_size_parse(&o.max_bytes_per_second, v) < 0) {
-				cli_err("--max-bytes-per-second: %s", gv_error_last());
+			if (cli_size_arg(&o.max_bytes_per_second, a, v) < 0)
 				return EXIT_USAGE;
-			}
 			i++;
 		} else if (strcmp(a, "--interval") == 0 && v) {
 			local_only = a;
-			if (gv_duration_parse(&interval_ms, v) < 0 || interval_ms == 0) {
-				cli_err("--interval: %s", gv_error_last());
+			if (cli_duration_arg(&interval_ms, a, v) < 0)
 				return EXIT_USAGE;
-			}
 			i++;
 		} else {
 			cli_err("scrub: unexpected argument '%s' (see 'graviton scrub --help')", a);
@@ -251,16 +247,8 @@ int cmd_scrub(cli_globals *g, int argc, char **argv)
 			rc = rc ? rc : EXIT_TEMPFAIL;
 			break;
 		}
-		if (!once) {
-			uint64_t waited = 0, pause = interval_ms < 60000 ? interval_ms : 60000;
-
-			while (!stop_flag && waited < pause) {
-				struct timespec ts = { 0, 100000000L };
-
-				nanosleep(&ts, NULL);
-				waited += 100;
-			}
-		}
+		if (!once)
+			cli_pause(interval_ms < 60000 ? interval_ms : 60000, &stop_flag);
 	} while (!once && !stop_flag);
 	gv_store_free(st);
 	return rc;

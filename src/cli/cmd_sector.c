@@ -56,10 +56,8 @@ static int sector_add(cli_globals *g, int argc, char **argv)
 			}
 			snprintf(info.path, sizeof(info.path), "%s", argv[++i]);
 		} else if (strcmp(a, "--capacity") == 0) {
-			if (gv_size_parse(&info.capacity, argv[++i]) < 0) {
-				cli_err("--capacity: %s", gv_error_last());
+			if (cli_size_arg(&info.capacity, a, argv[++i]) < 0)
 				return EXIT_USAGE;
-			}
 		} else if (strcmp(a, "--rack") == 0 || strcmp(a, "--zone") == 0) {
 			char *dst = a[2] == 'r' ? info.rack : info.zone;
 

@@ -116,7 +116,6 @@ static void metrics_loop(bg *b)
 {
 	while (!b->stop) {
 		gv_store_stats s;
-		int i;
 
 		if (gv_status(b->st, &s) == 0) {
 			char line[256];
@@ -130,11 +129,7 @@ static void metrics_loop(bg *b)
 			         (unsigned long long)s.over_replicated, (unsigned long long)s.lost);
 			cli_log_line(GV_LOG_INFO, line);
 		}
-		for (i = 0; i < 600 && !b->stop; i++) {
-			struct timespec ts = { 0, 100000000L };
-
-			nanosleep(&ts, NULL);
-		}
+		cli_pause(60000, &b->stop);
 	}
 }
 
