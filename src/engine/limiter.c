@@ -49,3 +49,14 @@ void gv_limiter_take(gv_limiter *l, size_t n)
 			;
 	}
 }
+
+void gv_pause_ms(uint64_t ms, volatile int *stop)
+{
+	double until = gv_mono_now() + (double)ms / 1000.0;
+
+	while (!*stop && gv_mono_now() < until) {
+		struct timespec ts = { 0, 100000000L };
+
+		nanosleep(&ts, NULL);
+	}
+}

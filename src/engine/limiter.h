@@ -20,6 +20,9 @@ void gv_limiter_destroy(gv_limiter *l);
 /* Sleep until n more bytes fit under the limit. */
 void gv_limiter_take(gv_limiter *l, size_t n);
 
+/* Sleep up to ms, waking every 100 ms to notice *stop (daemon loops). */
+void gv_pause_ms(uint64_t ms, volatile int *stop);
+
 /* Monotonic clock in seconds. */
 double gv_mono_now(void);
 

@@ -19,6 +19,7 @@
 #include <time.h>
 
 #include "core/log.h"
+#include "engine/limiter.h"
 #include "engine/store.h"
 #include "graviton/rebalance.h"
 
@@ -727,7 +728,6 @@ void gv_rebalance_daemon(gv_store *st, const gv_rebalance_opts *opts, uint64_t i
 	o.force = 0;
 	while (!*stop) {
 		gv_rebalance_summary sum;
-		uint64_t waited = 0;
 		int err = gv_rebalance_run(st, &o, &sum);
 
 		if (err == GV_EBUSY)
@@ -735,11 +735,6 @@ void gv_rebalance_daemon(gv_store *st, const gv_rebalance_opts *opts, uint64_t i
 		else if (err < 0 && err != GV_ECANCELED)
 			gv_errlog("event=rebalance_failed error=\"%s\"", gv_error_last());
 		gv_rebalance_summary_free(&sum);
-		while (!*stop && waited < interval_ms) {
-			struct timespec ts = { 0, 100000000L };
-
-			nanosleep(&ts, NULL);
-			waited += 100;
-		}
+		gv_pause_ms(interval_ms, stop);
 	}
 }

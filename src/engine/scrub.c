@@ -251,16 +251,10 @@ void gv_scrub_daemon(gv_store *st, const gv_scrub_opts *opts, uint64_t interval_
 	o.skip_verified_within_ms = interval_ms;
 	while (!*stop) {
 		gv_scrub_summary sum;
-		double until;
 		int err = gv_scrub_run(st, &o, &sum);
 
 		if (err < 0 && err != GV_ECANCELED)
 			gv_errlog("event=scrub_run_failed error=\"%s\"", gv_error_last());
-		until = gv_mono_now() + (double)pause / 1000.0;
-		while (!*stop && gv_mono_now() < until) {
-			struct timespec ts = { 0, 100000000L };
-
-			nanosleep(&ts, NULL);
-		}
+		gv_pause_ms(pause, stop);
 	}
 }
