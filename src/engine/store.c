@@ -285,6 +285,8 @@ int gv_store_open(gv_store **out, const gv_store_opts *opts)
 		err = gv_error_set(GV_ENOMEM, "out of memory");
 		goto out_free;
 	}
+	if ((err = gv_keylock_init(st)) < 0)
+		goto out_free;
 
 	if (opts->index_path)
 		snprintf(ixpath, sizeof(ixpath), "%s", opts->index_path);
@@ -362,6 +364,7 @@ void gv_store_free(gv_store *st)
 		st->ix->ops->close(st->ix);
 	free(st->data_dir);
 	free(st->repair_queue);
+	gv_keylock_destroy(st);
 	pthread_cond_destroy(&st->wake_cond);
 	pthread_mutex_destroy(&st->stats_lock);
 	pthread_cond_destroy(&st->bg_cond);

@@ -53,6 +53,15 @@ struct gv_store {
 	gv_scrub_counters scrub;
 	gv_key *repair_queue;           /* keys found bad since the last run */
 	size_t repair_queued;
+
+	/* Per-key locks (keylock.c): keylock_mu guards the keys held by
+	 * this process; keylock_fd is DIR/keys.lock, or -1. */
+	pthread_mutex_t keylock_mu;
+	pthread_cond_t keylock_cv;
+	gv_key *keylock_held;
+	size_t keylock_n, keylock_cap;
+	int keylock_fd;
+	int keylock_ready;
 };
 
 /* Most keys remembered for read-repair between runs; beyond it the next
@@ -84,6 +93,19 @@ void gv_store_mark_unhealthy(gv_store *st, const gv_key *key, const char *sector
 
 /* Open a sector backend from its registry record. */
 int gv_store_open_backend(gv_sector **out, const gv_sector_info *info, unsigned flags);
+
+/*
+ * Exclusive lock on one key, across the threads of this process and the
+ * processes sharing the data directory (keylock.c).  Held around every
+ * decision that reads the key's rows and then writes or deletes its bytes
+ * or rows: recording a replica, dropping one, deleting the blob, undoing a
+ * failed put.  A thread holds at most one key at a time; never hold
+ * st->lock or an index transaction while waiting for it.
+ */
+int gv_key_lock(gv_store *st, const gv_key *key);
+void gv_key_unlock(gv_store *st, const gv_key *key);
+int gv_keylock_init(gv_store *st);
+void gv_keylock_destroy(gv_store *st);
 
 /* Background copy accounting. */
 void gv_store_bg_enter(gv_store *st);
