@@ -88,7 +88,7 @@ int gv_metrics_text(gv_store *st, char **out, size_t *out_len)
 	metric(f, "graviton_blob_bytes", "gauge", "Sum of blob sizes.", (double)s.bytes);
 	metric(f, "graviton_repair_queue_size", "gauge", "Repair jobs queued or running.",
 	       (double)rc.queue_size);
-	metric(f, "graviton_repair_rate", "gauge",
+	metric(f, "graviton_repair_rate_bytes_per_second", "gauge",
 	       "Bytes per second copied by the last repair run.", rc.rate);
 	metric(f, "graviton_repair_jobs_completed_total", "counter", "Repair jobs completed.",
 	       (double)rc.jobs_completed);

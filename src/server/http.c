@@ -718,9 +718,14 @@ static enum MHD_Result start_job(gv_server *srv, struct MHD_Connection *c, req *
 		return send_error(c, r, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal",
 		                  "cannot start the job");
 	}
-	return send_jsonv(c, r, MHD_HTTP_ACCEPTED,
-	                  json_pack("{s:i, s:s, s:b, s:s}", "job", j->id, "kind", kind, "dry_run",
-	                            dry_run, "status_url", "/v1/jobs/"));
+	{
+		char url[32];
+
+		snprintf(url, sizeof(url), "/v1/jobs/%u", j->id);
+		return send_jsonv(c, r, MHD_HTTP_ACCEPTED,
+		                  json_pack("{s:i, s:s, s:b, s:s}", "job", j->id, "kind", kind,
+		                            "dry_run", dry_run, "status_url", url));
+	}
 }
 
 static enum MHD_Result job_get(gv_server *srv, struct MHD_Connection *c, req *r)
@@ -742,7 +747,9 @@ static enum MHD_Result job_get(gv_server *srv, struct MHD_Connection *c, req *r)
 	              "state", j->state == 0 ? "running" : j->state == 1 ? "done" : "failed");
 	if (j->result)
 		json_object_set_new(o, "summary", json_loads(j->result, 0, NULL));
-	json_object_set(o, "events", j->events);
+	/* A copy: the job thread keeps appending (and reallocating) the
+	 * array after the lock is released. */
+	json_object_set_new(o, "events", json_deep_copy(j->events));
 	pthread_mutex_unlock(&srv->mu);
 	return send_jsonv(c, r, MHD_HTTP_OK, o);
 }
@@ -825,51 +832,67 @@ static enum MHD_Result sectors_post(gv_server *srv, struct MHD_Connection *c, re
 static enum MHD_Result sector_patch(gv_server *srv, struct MHD_Connection *c, req *r)
 {
 	json_error_t je;
-	json_t *o, *h;
-	const char *state;
+	json_t *o, *h, *sv;
+	const char *state = NULL, *field;
+	char id[GV_ID_MAX];
 	gv_sector_info info;
 	int err;
 
 	if (gv_id_validate("sector id", r->arg) < 0)
 		return send_gv_error(c, r, GV_EINVAL);
+	snprintf(id, sizeof(id), "%.63s", r->arg);
 	o = json_loadb(r->body ? r->body : "", r->body_len, 0, &je);
 	if (!json_is_object(o)) {
 		json_decref(o);
 		return send_error(c, r, MHD_HTTP_BAD_REQUEST, "invalid",
 		                  "body must be a JSON object {healthy: bool} or {state: \"draining\"}");
 	}
+	/* The whole body is checked before anything changes. */
+	json_object_foreach(o, field, sv) {
+		if (strcmp(field, "healthy") != 0 && strcmp(field, "state") != 0) {
+			err = send_error(c, r, MHD_HTTP_BAD_REQUEST, "invalid",
+			                 "unknown field '%.64s' (expected healthy, state)", field);
+			json_decref(o);
+			return err;
+		}
+	}
 	h = json_object_get(o, "healthy");
-	state = str_field(o, "state");
+	sv = json_object_get(o, "state");
 	if (h && !json_is_boolean(h)) {
 		json_decref(o);
 		return send_error(c, r, MHD_HTTP_BAD_REQUEST, "invalid", "'healthy' must be a boolean");
 	}
-	if (h && (err = gv_store_sector_set_health(srv->st, r->arg, json_is_true(h))) < 0) {
-		json_decref(o);
-		return send_gv_error(c, r, err);
-	}
-	if (state) {
-		if (strcmp(state, "draining") == 0) {
-			char id[GV_ID_MAX];
-
-			snprintf(id, sizeof(id), "%.63s", r->arg);
-			json_decref(o);
-			if ((err = gv_store_sector_get(srv->st, id, &info)) < 0)
-				return send_gv_error(c, r, err);
-			return start_job(srv, c, r, "drain", 0, id);
-		}
-		if (strcmp(state, "active") != 0) {
+	if (sv) {
+		state = json_string_value(sv);
+		if (!state || (strcmp(state, "draining") != 0 && strcmp(state, "active") != 0)) {
 			json_decref(o);
 			return send_error(c, r, MHD_HTTP_BAD_REQUEST, "invalid",
 			                  "'state' may be \"draining\" or \"active\"");
 		}
-		if ((err = gv_store_sector_set_state(srv->st, r->arg, GV_SECTOR_ACTIVE)) < 0) {
-			json_decref(o);
-			return send_gv_error(c, r, err);
-		}
+	}
+	if (!h && !sv) {
+		json_decref(o);
+		return send_error(c, r, MHD_HTTP_BAD_REQUEST, "invalid",
+		                  "nothing to change: give 'healthy' or 'state'");
+	}
+	if ((err = gv_store_sector_get(srv->st, id, &info)) < 0) {
+		json_decref(o);
+		return send_gv_error(c, r, err);
+	}
+	if (h && (err = gv_store_sector_set_health(srv->st, id, json_is_true(h))) < 0) {
+		json_decref(o);
+		return send_gv_error(c, r, err);
+	}
+	if (state && strcmp(state, "draining") == 0) {
+		json_decref(o);
+		return start_job(srv, c, r, "drain", 0, id);
+	}
+	if (state && (err = gv_store_sector_set_state(srv->st, id, GV_SECTOR_ACTIVE)) < 0) {
+		json_decref(o);
+		return send_gv_error(c, r, err);
 	}
 	json_decref(o);
-	if ((err = gv_store_sector_get(srv->st, r->arg, &info)) < 0)
+	if ((err = gv_store_sector_get(srv->st, id, &info)) < 0)
 		return send_gv_error(c, r, err);
 	return send_json(c, r, MHD_HTTP_OK, gv_json_sectors(&info, 1, 0));
 }
@@ -1112,6 +1135,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 	r->started = 1;
 	switch (r->route) {
 	case R_HEALTHZ:
+		if (!is(method, "GET") && !is(method, "HEAD"))
+			return method_not_allowed(c, r, "GET, HEAD");
 		return send_jsonv(c, r, MHD_HTTP_OK, json_pack("{s:s}", "status", "ok"));
 	case R_READYZ:
 		return readyz(srv, c, r);

@@ -470,7 +470,7 @@ REQUIRED_METRICS = {
     "graviton_replication_healthy_replicas": "gauge",
     "graviton_replication_unhealthy_replicas": "gauge",
     "graviton_repair_queue_size": "gauge",
-    "graviton_repair_rate": "gauge",
+    "graviton_repair_rate_bytes_per_second": "gauge",
     "graviton_repair_jobs_completed_total": "counter",
     "graviton_repair_jobs_failed_total": "counter",
     "graviton_sector_capacity_bytes": "gauge",
@@ -726,6 +726,23 @@ def cmd_api(url, gv, data_dir, extra_dir):
     check("PATCH an unknown sector -> 404", r.status == 404 and is_json_error(r), 404, r)
     r = c.request("PATCH", "/v1/sectors/s07", body='{"healthy":"no"}')
     check("PATCH with a non-boolean 'healthy' -> 400", r.status == 400 and is_json_error(r), 400, r)
+    # The whole body is validated before anything changes.
+    c.request("PATCH", "/v1/sectors/s07", body='{"healthy":false}')
+    for body, what in (('{"healthy":true,"state":"bogus"}', "a bad state"),
+                       ('{"healthy":true,"colour":"red"}', "an unknown field"),
+                       ('{"healthy":true,"state":7}', "a non-string state")):
+        r = c.request("PATCH", "/v1/sectors/s07", body=body)
+        check("PATCH {healthy:true} with %s -> 400" % what, r.status == 400 and is_json_error(r), 400, r)
+        r = c.request("GET", "/v1/sectors")
+        s07 = [x for x in r.json() if x.get("id") == "s07"] if r.status == 200 else []
+        check("... and s07 stays unhealthy (nothing applied)",
+              len(s07) == 1 and s07[0].get("healthy") is False, "healthy false", s07)
+    r = c.request("PATCH", "/v1/sectors/s07", body='{"healthy":true}')
+    check("PATCH {healthy:true} -> 200", r.status == 200, 200, r)
+    for m in ("POST", "PUT", "DELETE"):
+        r = c.request(m, "/healthz")
+        check("%s /healthz -> 405 with Allow: GET, HEAD" % m,
+              r.status == 405 and "GET" in r.headers.get("allow", ""), 405, r)
 
     # readyz: fewer healthy sectors than min-replicas (2) -> 503
     ids = ["s01", "s02", "s03", "s04", "s05", "s06", "s07"]
@@ -755,6 +772,8 @@ def cmd_api(url, gv, data_dir, extra_dir):
         if not check("POST /v1/%s?dry_run=1 -> 202 with a job id" % kind,
                      r.status == 202 and isinstance(jid, int), "202 {job: N}", r):
             continue
+        check("the job's status_url names it", r.json().get("status_url") == "/v1/jobs/%d" % jid,
+              "/v1/jobs/%d" % jid, r.json().get("status_url"))
         r, j = poll_job(c, jid)
         check("GET /v1/jobs/%d reaches state done (%s)" % (jid, kind),
               j is not None and j.get("state") == "done" and j.get("kind") == kind
