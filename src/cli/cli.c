@@ -239,7 +239,7 @@ int cli_apply_placement(cli_globals *g, gv_store *st)
 }
 
 
-int cli_load_config(cli_globals *g, gv_config *cfg)
+int cli_settings(cli_globals *g, gv_config *cfg)
 {
 	if (gv_config_init(cfg) < 0) {
 		cli_err("out of memory");
@@ -250,6 +250,40 @@ int cli_load_config(cli_globals *g, gv_config *cfg)
 		gv_config_free(cfg);
 		return EXIT_CONFIG;
 	}
+	return 0;
+}
+
+void cli_repair_opts(gv_repair_opts *o, const gv_config *cfg)
+{
+	*o = (gv_repair_opts)GV_REPAIR_OPTS_INIT;
+	o->parallel_jobs = (unsigned)cfg->replication.repair.parallel_jobs;
+	o->batch_size = (unsigned)cfg->replication.repair.batch_size;
+	o->max_bytes_per_second = cfg->replication.repair.max_bytes_per_second;
+}
+
+void cli_scrub_opts(gv_scrub_opts *o, const gv_config *cfg)
+{
+	*o = (gv_scrub_opts)GV_SCRUB_OPTS_INIT;
+	o->parallel_reads = (unsigned)cfg->replication.scrub.parallel_reads;
+	o->batch_size = (unsigned)cfg->replication.scrub.batch_size;
+	o->max_bytes_per_second = cfg->replication.scrub.max_bytes_per_second;
+}
+
+void cli_rebalance_opts(gv_rebalance_opts *o, const gv_config *cfg)
+{
+	*o = (gv_rebalance_opts)GV_REBALANCE_OPTS_INIT;
+	o->threshold = cfg->replication.rebalance.threshold;
+	o->max_moves = (unsigned)cfg->replication.rebalance.max_moves_per_run;
+	o->high_water = cfg->replication.rebalance.high_water;
+	o->low_water = cfg->replication.rebalance.low_water;
+}
+
+int cli_load_config(cli_globals *g, gv_config *cfg)
+{
+	int rc;
+
+	if ((rc = cli_settings(g, cfg)) != 0)
+		return rc;
 	if (!g->data_dir_given && cfg->data_dir && *cfg->data_dir)
 		g->data_dir = cfg->data_dir;
 	return 0;

@@ -10,6 +10,9 @@
 #include <jansson.h>
 
 #include "graviton/graviton.h"
+#include "graviton/rebalance.h"
+#include "graviton/repair.h"
+#include "graviton/scrub.h"
 
 /* sysexits.h codes */
 #define EXIT_USAGE 64
@@ -62,6 +65,16 @@ struct gv_config;
  * or an exit code (the error reported).  Free cfg with gv_config_free.
  */
 int cli_load_config(cli_globals *g, struct gv_config *cfg);
+
+/* The configuration (--config FILE, else the defaults) without taking its
+ * data directory; free with gv_config_free.  0 or an exit code. */
+int cli_settings(cli_globals *g, struct gv_config *cfg);
+
+/* The configuration's settings for each kind of background run; flags
+ * given on a command line override them. */
+void cli_repair_opts(gv_repair_opts *o, const struct gv_config *cfg);
+void cli_scrub_opts(gv_scrub_opts *o, const struct gv_config *cfg);
+void cli_rebalance_opts(gv_rebalance_opts *o, const struct gv_config *cfg);
 
 /* Log level and format from the configuration, unless given on the line. */
 void cli_apply_log_config(cli_globals *g, const struct gv_config *cfg);

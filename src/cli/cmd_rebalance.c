@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "graviton/config.h"
 #include "cli/client.h"
 
 static volatile int stop_flag;
@@ -35,6 +36,7 @@ static void help(void)
 	       "  --max-bytes SIZE  at most SIZE bytes moved\n"
 	       "  --threshold F     allowed max-min utilisation spread (default 0.1)\n"
 	       "  --high-water F    utilisation above which a sector is overloaded (default 0.9)\n"
+	       "Defaults come from graviton.replication.rebalance in the --config file.\n"
 	       "  --force           run even while keys are under-replicated\n"
 	       "  --json            one JSON object per move, then the summary\n"
 	       "\n"
@@ -210,6 +212,15 @@ int cmd_rebalance(cli_globals *g, int argc, char **argv)
 	if (cli_wants_help(argc, argv)) {
 		help();
 		return 0;
+	}
+	{
+		/* The configuration's rebalance settings; flags override them. */
+		gv_config cfg;
+
+		if ((rc = cli_settings(g, &cfg)) != 0)
+			return rc;
+		cli_rebalance_opts(&o, &cfg);
+		gv_config_free(&cfg);
 	}
 	for (i = 1; i < argc; i++) {
 		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;

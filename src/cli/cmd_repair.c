@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "graviton/config.h"
 #include "cli/client.h"
 #include "cli/progress.h"
 
@@ -40,6 +41,7 @@ static void help(void)
 	       "  --batch-size N          keys read from the index at a time (default 100)\n"
 	       "  --max-bytes-per-second SIZE   bandwidth limit, e.g. 50MB (default unlimited)\n"
 	       "  --interval DURATION     pause between runs without --once (default 5 minutes)\n"
+	       "Defaults come from graviton.replication.repair in the --config file.\n"
 	       "\n"
 	       "With --server URL: one run, as a job on that server (it runs its own\n"
 	       "repair loop on its configured interval); --json prints the job document\n"
@@ -255,6 +257,16 @@ int cmd_repair(cli_globals *g, int argc, char **argv)
 	if (cli_wants_help(argc, argv)) {
 		help();
 		return 0;
+	}
+	{
+		/* The configuration's repair settings; flags override them. */
+		gv_config cfg;
+
+		if ((rc = cli_settings(g, &cfg)) != 0)
+			return rc;
+		cli_repair_opts(&o, &cfg);
+		interval_ms = cfg.replication.repair.interval_ms;
+		gv_config_free(&cfg);
 	}
 	for (i = 1; i < argc; i++) {
 		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;

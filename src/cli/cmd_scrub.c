@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "cli/cli.h"
+#include "graviton/config.h"
 #include "cli/client.h"
 #include "cli/progress.h"
 
@@ -38,6 +39,7 @@ static void help(void)
 	       "  --parallel-reads N     concurrent reads (default 8)\n"
 	       "  --max-bytes-per-second SIZE  read bandwidth limit (default unlimited)\n"
 	       "  --interval DURATION    schedule interval (default 7 days)\n"
+	       "Defaults come from graviton.replication.scrub in the --config file.\n"
 	       "\n"
 	       "With --server URL: one full pass (as --once), as a job on that server\n"
 	       "(it runs its own schedule); --json prints the job document\n"
@@ -172,6 +174,16 @@ int cmd_scrub(cli_globals *g, int argc, char **argv)
 	if (cli_wants_help(argc, argv)) {
 		help();
 		return 0;
+	}
+	{
+		/* The configuration's scrub settings; flags override them. */
+		gv_config cfg;
+
+		if ((rc = cli_settings(g, &cfg)) != 0)
+			return rc;
+		cli_scrub_opts(&o, &cfg);
+		interval_ms = cfg.replication.scrub.interval_ms;
+		gv_config_free(&cfg);
 	}
 	for (i = 1; i < argc; i++) {
 		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;

@@ -59,37 +59,11 @@ static void *bg_main(void *p)
 	return NULL;
 }
 
-/* The configuration's settings for each kind of run. */
-static void repair_opts(gv_repair_opts *o, const gv_config *cfg)
-{
-	*o = (gv_repair_opts)GV_REPAIR_OPTS_INIT;
-	o->parallel_jobs = (unsigned)cfg->replication.repair.parallel_jobs;
-	o->batch_size = (unsigned)cfg->replication.repair.batch_size;
-	o->max_bytes_per_second = cfg->replication.repair.max_bytes_per_second;
-}
-
-static void scrub_opts(gv_scrub_opts *o, const gv_config *cfg)
-{
-	*o = (gv_scrub_opts)GV_SCRUB_OPTS_INIT;
-	o->parallel_reads = (unsigned)cfg->replication.scrub.parallel_reads;
-	o->batch_size = (unsigned)cfg->replication.scrub.batch_size;
-	o->max_bytes_per_second = cfg->replication.scrub.max_bytes_per_second;
-}
-
-static void rebalance_opts(gv_rebalance_opts *o, const gv_config *cfg)
-{
-	*o = (gv_rebalance_opts)GV_REBALANCE_OPTS_INIT;
-	o->threshold = cfg->replication.rebalance.threshold;
-	o->max_moves = (unsigned)cfg->replication.rebalance.max_moves_per_run;
-	o->high_water = cfg->replication.rebalance.high_water;
-	o->low_water = cfg->replication.rebalance.low_water;
-}
-
 static void repair_loop(bg *b)
 {
 	gv_repair_opts o;
 
-	repair_opts(&o, &b->cfg);
+	cli_repair_opts(&o, &b->cfg);
 	gv_repair_daemon(b->st, &o, b->cfg.replication.repair.interval_ms, &b->stop);
 }
 
@@ -97,7 +71,7 @@ static void scrub_loop(bg *b)
 {
 	gv_scrub_opts o;
 
-	scrub_opts(&o, &b->cfg);
+	cli_scrub_opts(&o, &b->cfg);
 	gv_scrub_daemon(b->st, &o, b->cfg.replication.scrub.interval_ms, &b->stop);
 }
 
@@ -105,7 +79,7 @@ static void rebalance_loop(bg *b)
 {
 	gv_rebalance_opts o;
 
-	rebalance_opts(&o, &b->cfg);
+	cli_rebalance_opts(&o, &b->cfg);
 	/* Runs on the repair interval: moves wait until repair has run. */
 	gv_rebalance_daemon(b->st, &o, b->cfg.replication.repair.interval_ms, &b->stop);
 }
@@ -335,9 +309,9 @@ int cmd_serve(cli_globals *g, int argc, char **argv)
 	vo.auth_token = cfg.server.auth_token;
 	vo.max_body_size = cfg.server.max_body_size;
 	vo.idle_timeout_ms = cfg.server.idle_timeout_ms;
-	repair_opts(&jrepair, &cfg);
-	scrub_opts(&jscrub, &cfg);
-	rebalance_opts(&jrebalance, &cfg);
+	cli_repair_opts(&jrepair, &cfg);
+	cli_scrub_opts(&jscrub, &cfg);
+	cli_rebalance_opts(&jrebalance, &cfg);
 	vo.repair = &jrepair;
 	vo.scrub = &jscrub;
 	vo.rebalance = &jrebalance;
