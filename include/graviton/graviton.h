@@ -73,7 +73,7 @@ int gv_store_open(gv_store **out, const gv_store_opts *opts);
 void gv_store_free(gv_store *store);
 
 /* Effective placement settings (borrowed; valid until the store is freed). */
-const gv_placement_opts *gv_store_placement(gv_store *store);
+gv_placement_opts gv_store_placement(gv_store *store);
 
 /* Persist placement settings as the cluster's (index) and use them now. */
 int gv_store_set_placement(gv_store *store, const gv_placement_opts *opts);

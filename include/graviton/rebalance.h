@@ -13,6 +13,7 @@
 #ifndef GRAVITON_REBALANCE_H
 #define GRAVITON_REBALANCE_H
 
+#include <stdatomic.h>
 #include <stdint.h>
 #include "common.h"
 #include "key.h"
@@ -64,7 +65,7 @@ typedef struct gv_rebalance_opts {
 	uint64_t max_bytes;      /* 0: no byte budget */
 	gv_move_event_fn on_move;
 	void *payload;
-	volatile int *cancel;
+	atomic_int *cancel;
 } gv_rebalance_opts;
 
 #define GV_REBALANCE_OPTS_INIT \
@@ -110,7 +111,7 @@ int gv_store_sector_remove(gv_store *st, const char *id);
  * skipped while keys are under-replicated.
  */
 void gv_rebalance_daemon(gv_store *st, const gv_rebalance_opts *opts, uint64_t interval_ms,
-                         volatile int *stop);
+                         atomic_int *stop);
 
 #ifdef __cplusplus
 }

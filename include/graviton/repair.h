@@ -22,6 +22,7 @@
 #ifndef GRAVITON_REPAIR_H
 #define GRAVITON_REPAIR_H
 
+#include <stdatomic.h>
 #include <stdint.h>
 #include "common.h"
 #include "key.h"
@@ -89,7 +90,7 @@ typedef struct gv_repair_opts {
 	void *payload;
 	/* Set to non-zero (from any thread) to stop early; jobs under way
 	 * finish or leave a resumable partial. */
-	volatile int *cancel;
+	atomic_int *cancel;
 } gv_repair_opts;
 
 #define GV_REPAIR_OPTS_INIT { GV_REPAIR_OPTS_VERSION, 0, 0, 0, 0, NULL, NULL, NULL, NULL }
@@ -133,7 +134,7 @@ void gv_repair_counters_get(gv_store *st, gv_repair_counters *out);
  * gv_repair_wake() asks for an early run.  Errors are logged, never fatal.
  */
 void gv_repair_daemon(gv_store *st, const gv_repair_opts *opts, uint64_t interval_ms,
-                      volatile int *stop);
+                      atomic_int *stop);
 
 /* Ask a sleeping daemon to run now. */
 void gv_repair_wake(gv_store *st);

@@ -11,6 +11,7 @@
 #ifndef GRAVITON_SCRUB_H
 #define GRAVITON_SCRUB_H
 
+#include <stdatomic.h>
 #include <stdint.h>
 #include "common.h"
 #include "key.h"
@@ -50,7 +51,7 @@ typedef struct gv_scrub_opts {
 	gv_scrub_event_fn on_bad;       /* every bad replica found */
 	gv_scrub_progress_fn on_progress;
 	void *payload;
-	volatile int *cancel;
+	atomic_int *cancel;
 } gv_scrub_opts;
 
 #define GV_SCRUB_OPTS_INIT \
@@ -87,7 +88,7 @@ void gv_scrub_counters_get(gv_store *st, gv_scrub_counters *out);
  * still catches replicas as they age) until *stop.
  */
 void gv_scrub_daemon(gv_store *st, const gv_scrub_opts *opts, uint64_t interval_ms,
-                     volatile int *stop);
+                     atomic_int *stop);
 
 #ifdef __cplusplus
 }

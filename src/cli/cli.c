@@ -1,6 +1,8 @@
 /*
  * cli.c - helpers shared by the commands.
  */
+#include <stdatomic.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -218,7 +220,7 @@ int cli_apply_placement(cli_globals *g, gv_store *st)
 
 	if (!g->placement_set)
 		return 0;
-	p = *gv_store_placement(st);
+	p = gv_store_placement(st);
 	if (g->placement_flags & 1)
 		p.strategy = g->placement.strategy;
 	if (g->placement_flags & 2)
@@ -349,7 +351,41 @@ int cli_duration_arg(uint64_t *out_ms, const char *name, const char *v)
 	return 0;
 }
 
-void cli_pause(uint64_t ms, volatile int *stop)
+/* The flag SIGINT and SIGTERM set; storing a lock-free atomic_int is
+ * async-signal-safe. */
+static atomic_int *stop_target;
+
+static void on_stop_signal(int sig)
+{
+	(void)sig;
+	if (stop_target)
+		atomic_store(stop_target, 1);
+}
+
+void cli_trap_stop_signals(atomic_int *flag)
+{
+	struct sigaction sa;
+
+	stop_target = flag;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_stop_signal;
+	sigemptyset(&sa.sa_mask);
+	sa.sa_flags = SA_RESTART;
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+}
+
+void cli_ignore_sigpipe(void)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = SIG_IGN;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGPIPE, &sa, NULL);
+}
+
+void cli_pause(uint64_t ms, atomic_int *stop)
 {
 	uint64_t waited = 0;
 

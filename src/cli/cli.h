@@ -6,6 +6,7 @@
 #ifndef GV_CLI_H
 #define GV_CLI_H
 
+#include <stdatomic.h>
 #include <stdio.h>
 #include <jansson.h>
 
@@ -31,8 +32,9 @@ typedef struct cli_globals {
 	int data_dir_given;     /* from the flag or the environment */
 	char *data_dir_owned;   /* a copy of the configuration's, when used */
 	int log_level_given;    /* -v, -q or --log-level */
-	int log_json;           /* log lines as JSON objects */
-	int log_time;           /* text lines start with a timestamp (serve) */
+	/* Read by the log sink on any thread while a reload may change them. */
+	atomic_int log_json;    /* log lines as JSON objects */
+	atomic_int log_time;    /* text lines start with a timestamp (serve) */
 	const char *config;     /* --config FILE or NULL */
 	/* --server URL or $GRAVITON_SERVER: the commands marked remote (put,
 	 * get, stat, placement, status, repair, scrub, rebalance) talk to that
@@ -124,7 +126,12 @@ int cli_size_arg(uint64_t *out, const char *name, const char *v);
 int cli_duration_arg(uint64_t *out_ms, const char *name, const char *v);
 
 /* Sleep up to ms, waking every 100 ms to notice *stop. */
-void cli_pause(uint64_t ms, volatile int *stop);
+void cli_pause(uint64_t ms, atomic_int *stop);
+
+/* SIGINT and SIGTERM set *flag from now on (sigaction, SA_RESTART). */
+void cli_trap_stop_signals(atomic_int *flag);
+/* Writes to a closed pipe or socket fail with EPIPE instead of killing. */
+void cli_ignore_sigpipe(void);
 
 /* Commands */
 int cmd_init(cli_globals *g, int argc, char **argv);

@@ -22,6 +22,7 @@
  * LOW_SPEED_TIME seconds is abandoned, so a dead server is noticed.
  * One easy handle per client keeps its connection alive between requests.
  */
+#include <stdatomic.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -815,7 +816,7 @@ static void sleep_ms(unsigned ms)
 		;
 }
 
-int cli_client_run_job(cli_client *c, const char *kind, int dry_run, volatile int *stop,
+int cli_client_run_job(cli_client *c, const char *kind, int dry_run, atomic_int *stop,
                        json_t **out)
 {
 	char path[128];
@@ -896,7 +897,7 @@ uint64_t cli_client_u64(json_t *o, const char *name)
 	return json_is_integer(v) && json_integer_value(v) > 0 ? (uint64_t)json_integer_value(v) : 0;
 }
 
-int cli_client_job(const cli_globals *g, const char *kind, int dry_run, volatile int *stop,
+int cli_client_job(const cli_globals *g, const char *kind, int dry_run, atomic_int *stop,
                    json_t **job, json_t **sum)
 {
 	cli_client *c = NULL;

@@ -14,6 +14,7 @@
 #ifndef GV_CLI_CLIENT_H
 #define GV_CLI_CLIENT_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <jansson.h>
@@ -93,7 +94,7 @@ int cli_client_get_blob(cli_client *c, const gv_key *key, int has_range, uint64_
  * goes on on the server).  *out is the final job document
  * {job, kind, dry_run, state, summary, events}.
  */
-int cli_client_run_job(cli_client *c, const char *kind, int dry_run, volatile int *stop,
+int cli_client_run_job(cli_client *c, const char *kind, int dry_run, atomic_int *stop,
                        json_t **out);
 
 /*
@@ -109,7 +110,7 @@ json_t *cli_client_job_summary(const cli_client *c, json_t *job, int *rc);
  * (*job, owned by the caller; NULL when none came back) and its summary
  * (*sum, borrowed from *job).  Returns 0 or an exit code.
  */
-int cli_client_job(const cli_globals *g, const char *kind, int dry_run, volatile int *stop,
+int cli_client_job(const cli_globals *g, const char *kind, int dry_run, atomic_int *stop,
                    json_t **job, json_t **sum);
 
 /* A non-negative integer field of o, 0 when absent or of another type. */

@@ -140,8 +140,8 @@ int cmd_init(cli_globals *g, int argc, char **argv)
 		fprintf(stderr, "graviton: %s %s: %d sectors, %d racks, %d zones, strategy %s, factor %d\n",
 		        nhave ? "already initialised" : "initialised", g->data_dir, nsect,
 		        nracks < nsect ? nracks : nsect, nzones,
-		        gv_strategy_name(gv_store_placement(st)->strategy),
-		        gv_store_placement(st)->factor);
+		        gv_strategy_name(gv_store_placement(st).strategy),
+		        gv_store_placement(st).factor);
 	rc = 0;
 out:
 	free(have);

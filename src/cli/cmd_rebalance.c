@@ -2,6 +2,7 @@
  * cmd_rebalance.c - `graviton rebalance` and `graviton sector drain`:
  * move replicas without ever lowering protection.
  */
+#include <stdatomic.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,13 +12,8 @@
 #include "graviton/config.h"
 #include "cli/client.h"
 
-static volatile int stop_flag;
+static atomic_int stop_flag;
 
-static void on_signal(int sig)
-{
-	(void)sig;
-	stop_flag = 1;
-}
 
 static void help(void)
 {
@@ -266,8 +262,7 @@ int cmd_rebalance(cli_globals *g, int argc, char **argv)
 	o.on_move = on_move;
 	o.payload = &c;
 	o.cancel = &stop_flag;
-	signal(SIGINT, on_signal);
-	signal(SIGTERM, on_signal);
+	cli_trap_stop_signals(&stop_flag);
 	if (g->server) {
 		if (local_only) {
 			cli_err("rebalance: %s cannot be given with --server: the server runs "
@@ -318,8 +313,7 @@ int cli_sector_drain(cli_globals *g, int argc, char **argv)
 	o.on_move = on_move;
 	o.payload = &c;
 	o.cancel = &stop_flag;
-	signal(SIGINT, on_signal);
-	signal(SIGTERM, on_signal);
+	cli_trap_stop_signals(&stop_flag);
 	if ((rc = cli_open_store(g, &st, 0)) != 0)
 		return rc;
 	err = gv_sector_drain(st, id, &o, &s);

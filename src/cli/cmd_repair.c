@@ -1,6 +1,7 @@
 /*
  * cmd_repair.c - `graviton repair`: restore every key to its factor.
  */
+#include <stdatomic.h>
 #include <signal.h>
 #include <time.h>
 #include <stdio.h>
@@ -12,13 +13,8 @@
 #include "cli/client.h"
 #include "cli/progress.h"
 
-static volatile int stop_flag;
+static atomic_int stop_flag;
 
-static void on_signal(int sig)
-{
-	(void)sig;
-	stop_flag = 1;
-}
 
 static void help(void)
 {
@@ -309,8 +305,7 @@ int cmd_repair(cli_globals *g, int argc, char **argv)
 	o.on_progress = on_progress;
 	o.payload = &c;
 	o.cancel = &stop_flag;
-	signal(SIGINT, on_signal);
-	signal(SIGTERM, on_signal);
+	cli_trap_stop_signals(&stop_flag);
 	if (g->server) {
 		if (local_only) {
 			cli_err("repair: %s cannot be given with --server: the server's configuration "

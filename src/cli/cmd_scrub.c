@@ -1,6 +1,7 @@
 /*
  * cmd_scrub.c - `graviton scrub`: verify every replica against its key.
  */
+#include <stdatomic.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,13 +13,8 @@
 #include "cli/client.h"
 #include "cli/progress.h"
 
-static volatile int stop_flag;
+static atomic_int stop_flag;
 
-static void on_signal(int sig)
-{
-	(void)sig;
-	stop_flag = 1;
-}
 
 static void help(void)
 {
@@ -231,8 +227,7 @@ int cmd_scrub(cli_globals *g, int argc, char **argv)
 	o.cancel = &stop_flag;
 	if (!once)
 		o.skip_verified_within_ms = interval_ms;
-	signal(SIGINT, on_signal);
-	signal(SIGTERM, on_signal);
+	cli_trap_stop_signals(&stop_flag);
 	if (g->server) {
 		if (local_only) {
 			cli_err("scrub: %s cannot be given with --server: a server scrub checks every "

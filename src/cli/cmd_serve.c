@@ -9,6 +9,7 @@
  * finish, background work stops at a safe point, exit 0); SIGHUP reloads
  * the configuration (log level, token, placement, schedules).
  */
+#include <stdatomic.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -45,7 +46,7 @@ static void help(void)
 typedef struct bg {
 	pthread_t tid;
 	int running;
-	volatile int stop;
+	atomic_int stop;
 	gv_store *st;
 	gv_config cfg; /* this loop's own copy */
 	void (*fn)(struct bg *b);
@@ -302,7 +303,7 @@ int cmd_serve(cli_globals *g, int argc, char **argv)
 	sigaddset(&sigs, SIGINT);
 	sigaddset(&sigs, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
-	signal(SIGPIPE, SIG_IGN);
+	cli_ignore_sigpipe();
 
 	vo.host = host;
 	vo.port = port;

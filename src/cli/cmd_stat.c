@@ -100,6 +100,7 @@ static int show(cli_globals *g, int argc, char **argv, void (*help)(void))
 {
 	const char *keystr = NULL;
 	gv_blob_status *bs = NULL;
+	gv_placement_opts popt;
 	gv_store *st = NULL;
 	gv_key key;
 	int i, json = 0, rc, err;
@@ -129,12 +130,13 @@ static int show(cli_globals *g, int argc, char **argv, void (*help)(void))
 	if ((rc = cli_open_store(g, &st, 0)) != 0)
 		return rc;
 	err = gv_stat(&bs, st, &key);
+	popt = gv_store_placement(st);
 	if (err < 0) {
 		rc = cli_fail(err, argv[0]);
 	} else if (json) {
-		rc = cli_print_text(gv_json_blob_status(bs, gv_store_placement(st), 1));
+		rc = cli_print_text(gv_json_blob_status(bs, &popt, 1));
 	} else {
-		char *text = gv_json_blob_status(bs, gv_store_placement(st), 0);
+		char *text = gv_json_blob_status(bs, &popt, 0);
 		json_t *doc = text ? json_loads(text, 0, NULL) : NULL;
 
 		free(text);

@@ -106,7 +106,9 @@ int cmd_status(cli_globals *g, int argc, char **argv)
 		goto out;
 	}
 	if (json) {
-		rc = cli_print_text(gv_json_store_stats(&s, gv_store_placement(st), 1));
+		gv_placement_opts p = gv_store_placement(st);
+
+		rc = cli_print_text(gv_json_store_stats(&s, &p, 1));
 	} else {
 		print_text(&s);
 	}

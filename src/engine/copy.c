@@ -1,6 +1,7 @@
 /*
  * copy.c - stream one committed blob from a sector to another.
  */
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -72,7 +73,7 @@ out:
 }
 
 int gv_replica_verify(gv_sector *s, const gv_key *key, char *reason, size_t cap,
-                      uint64_t *bytes, gv_limiter *lim, volatile int *cancel)
+                      uint64_t *bytes, gv_limiter *lim, atomic_int *cancel)
 {
 	gv_sector_reader *r = NULL;
 	gv_sha256 *h = NULL;

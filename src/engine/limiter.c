@@ -3,6 +3,7 @@
  * the previous one and sleeps until its slot, so the average rate holds
  * across any number of threads.
  */
+#include <stdatomic.h>
 #include <errno.h>
 #include <time.h>
 
@@ -50,7 +51,7 @@ void gv_limiter_take(gv_limiter *l, size_t n)
 	}
 }
 
-void gv_pause_ms(uint64_t ms, volatile int *stop)
+void gv_pause_ms(uint64_t ms, atomic_int *stop)
 {
 	double until = gv_mono_now() + (double)ms / 1000.0;
 

@@ -5,6 +5,7 @@
 #ifndef GV_ENGINE_LIMITER_H
 #define GV_ENGINE_LIMITER_H
 
+#include <stdatomic.h>
 #include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -21,7 +22,7 @@ void gv_limiter_destroy(gv_limiter *l);
 void gv_limiter_take(gv_limiter *l, size_t n);
 
 /* Sleep up to ms, waking every 100 ms to notice *stop (daemon loops). */
-void gv_pause_ms(uint64_t ms, volatile int *stop);
+void gv_pause_ms(uint64_t ms, atomic_int *stop);
 
 /* Monotonic clock in seconds. */
 double gv_mono_now(void);

@@ -139,9 +139,7 @@ int gv_put_open(gv_put **out, gv_store *st, const gv_put_opts *opts)
 	int err, perr;
 
 	*out = NULL;
-	pthread_mutex_lock(&st->lock);
-	popt = st->placement;
-	pthread_mutex_unlock(&st->lock);
+	popt = gv_store_placement(st);
 	if (popt.factor > MAX_TARGETS)
 		return gv_error_set(GV_EINVAL, "factor %d exceeds %d", popt.factor, MAX_TARGETS);
 
@@ -329,9 +327,7 @@ int gv_put_commit(gv_put *put, gv_put_result *res)
 		goto out_abort;
 	}
 	res->key = key;
-	pthread_mutex_lock(&st->lock);
-	popt = st->placement;
-	pthread_mutex_unlock(&st->lock);
+	popt = gv_store_placement(st);
 
 	/* What exists already? */
 	if ((err = ix->ops->sector_list(ix, &sectors, &nsectors)) < 0)

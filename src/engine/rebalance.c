@@ -11,6 +11,7 @@
  *
  * Memory is bounded by max_moves plus one batch of keys per source.
  */
+#include <stdatomic.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -394,9 +395,7 @@ static void rbal_init(rbal *b, gv_store *st, const gv_rebalance_opts *opts,
 	b->st = st;
 	b->o = opts ? *opts : (gv_rebalance_opts)GV_REBALANCE_OPTS_INIT;
 	b->sum = out;
-	pthread_mutex_lock(&st->lock);
-	b->popt = st->placement;
-	pthread_mutex_unlock(&st->lock);
+	b->popt = gv_store_placement(st);
 }
 
 static void rbal_free(rbal *b)
@@ -719,7 +718,7 @@ int gv_store_sector_remove(gv_store *st, const char *id)
 }
 
 void gv_rebalance_daemon(gv_store *st, const gv_rebalance_opts *opts, uint64_t interval_ms,
-                         volatile int *stop)
+                         atomic_int *stop)
 {
 	gv_rebalance_opts o = opts ? *opts : (gv_rebalance_opts)GV_REBALANCE_OPTS_INIT;
 

@@ -16,6 +16,7 @@
  * made durable, so a crash leaves a row the next run resumes (or drops,
  * deleting its bytes first).  Bad copies lose their row before their bytes.
  */
+#include <stdatomic.h>
 #include <errno.h>
 #include <math.h>
 #include <pthread.h>
@@ -1024,9 +1025,7 @@ static run *run_new(gv_store *st, const gv_repair_opts *opts)
 		return NULL;
 	r->st = st;
 	r->o = opts ? *opts : (gv_repair_opts)GV_REPAIR_OPTS_INIT;
-	pthread_mutex_lock(&st->lock);
-	r->popt = st->placement;
-	pthread_mutex_unlock(&st->lock);
+	r->popt = gv_store_placement(st);
 	pthread_mutex_init(&r->mu, NULL);
 	gv_limiter_init(&r->lim, r->o.max_bytes_per_second);
 	r->t0 = gv_now_ms();
@@ -1199,7 +1198,7 @@ static int before(const struct timespec *a, const struct timespec *b)
 }
 
 void gv_repair_daemon(gv_store *st, const gv_repair_opts *opts, uint64_t interval_ms,
-                      volatile int *stop)
+                      atomic_int *stop)
 {
 	gv_repair_opts o = opts ? *opts : (gv_repair_opts)GV_REPAIR_OPTS_INIT;
 	struct timespec next_full;

@@ -7,6 +7,7 @@
  * walk stops at the first row verified at or after the run's threshold:
  * the run's start, or now minus the interval for the scheduled form.
  */
+#include <stdatomic.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -242,7 +243,7 @@ void gv_scrub_counters_get(gv_store *st, gv_scrub_counters *out)
 }
 
 void gv_scrub_daemon(gv_store *st, const gv_scrub_opts *opts, uint64_t interval_ms,
-                     volatile int *stop)
+                     atomic_int *stop)
 {
 	gv_scrub_opts o = opts ? *opts : (gv_scrub_opts)GV_SCRUB_OPTS_INIT;
 	uint64_t pause = interval_ms < 60000 ? interval_ms : 60000;

@@ -24,6 +24,7 @@ int gv_stat(gv_blob_status **out, gv_store *st, const gv_key *key)
 	size_t nsectors = 0, i, nh = 0;
 	char kbuf[GV_KEY_BUFSIZE];
 	gv_blob_status *bs;
+	gv_placement_opts popt;
 	int err;
 
 	*out = NULL;
@@ -31,7 +32,8 @@ int gv_stat(gv_blob_status **out, gv_store *st, const gv_key *key)
 	if (!bs)
 		return gv_error_set(GV_ENOMEM, "out of memory");
 	bs->key = *key;
-	bs->target_replicas = gv_store_placement(st)->factor;
+	popt = gv_store_placement(st);
+	bs->target_replicas = popt.factor;
 	if (st->ix->ops->blob_exists(st->ix, key, &bs->created_ms) != 1) {
 		err = gv_error_set(GV_ENOTFOUND, "no such blob: %s", gv_key_format(kbuf, key));
 		goto fail;
@@ -67,12 +69,12 @@ int gv_stat(gv_blob_status **out, gv_store *st, const gv_key *key)
 				snprintf(r->reason, sizeof(r->reason), "%s", why);
 		}
 	}
-	bs->placement_error = gv_placement_check(&bs->placement, gv_store_placement(st), sectors,
+	bs->placement_error = gv_placement_check(&bs->placement, &popt, sectors,
 	                                         nsectors, holders, nh);
 	if (bs->placement_error == 0) {
 		/* A key short of its factor is judged against what the full set
 		 * must span, not against what its few copies can. */
-		const gv_placement_opts *p = gv_store_placement(st);
+		const gv_placement_opts *p = &popt;
 		int need_racks = p->min_racks < p->factor ? p->min_racks : p->factor;
 		int need_zones = p->min_zones < p->factor ? p->min_zones : p->factor;
 
@@ -107,7 +109,7 @@ int gv_status(gv_store *st, gv_store_stats *out)
 	int err;
 
 	memset(out, 0, sizeof(*out));
-	out->factor = gv_store_placement(st)->factor;
+	out->factor = gv_store_placement(st).factor;
 	if ((err = st->ix->ops->stats(st->ix, out->factor, &is)) < 0)
 		return err;
 	if ((err = st->ix->ops->sector_list(st->ix, &sectors, &nsectors)) < 0)

@@ -81,9 +81,14 @@ int gv_store_set_placement(gv_store *st, const gv_placement_opts *p)
 	return 0;
 }
 
-const gv_placement_opts *gv_store_placement(gv_store *st)
+gv_placement_opts gv_store_placement(gv_store *st)
 {
-	return &st->placement;
+	gv_placement_opts p;
+
+	pthread_mutex_lock(&st->lock);
+	p = st->placement;
+	pthread_mutex_unlock(&st->lock);
+	return p;
 }
 
 gv_index *gv_store_index(gv_store *st)

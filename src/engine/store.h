@@ -10,6 +10,7 @@
 #ifndef GV_ENGINE_STORE_H
 #define GV_ENGINE_STORE_H
 
+#include <stdatomic.h>
 #include <pthread.h>
 
 #include "graviton/graviton.h"
@@ -122,7 +123,7 @@ struct gv_limiter;
  * stops early with GV_ECANCELED.
  */
 int gv_replica_verify(gv_sector *s, const gv_key *key, char *reason, size_t cap,
-                      uint64_t *bytes, struct gv_limiter *lim, volatile int *cancel);
+                      uint64_t *bytes, struct gv_limiter *lim, atomic_int *cancel);
 
 /* Copy a committed blob from one sector to another, streaming, with an
  * optional SHA-256 check of the bytes read.  Durable on return. */

@@ -20,6 +20,7 @@
  * waits for its quorum).  `mu` guards the token, the jobs list and the
  * request metrics.
  */
+#include <stdatomic.h>
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netdb.h>
@@ -87,7 +88,7 @@ struct gv_server {
 	struct MHD_Daemon *d;
 	unsigned port;
 	uint64_t max_body;
-	volatile int stopping;
+	atomic_int stopping;
 
 	/* Settings the jobs start from (the daemon's configuration). */
 	gv_repair_opts repair;
@@ -906,14 +907,16 @@ static enum MHD_Result status_get(gv_server *srv, struct MHD_Connection *c, req 
 
 	if (err < 0)
 		return send_gv_error(c, r, err);
-	return send_json(c, r, MHD_HTTP_OK, gv_json_store_stats(&s, gv_store_placement(srv->st), 0));
+	gv_placement_opts p = gv_store_placement(srv->st);
+
+	return send_json(c, r, MHD_HTTP_OK, gv_json_store_stats(&s, &p, 0));
 }
 
 static enum MHD_Result readyz(gv_server *srv, struct MHD_Connection *c, req *r)
 {
 	gv_sector_info *s = NULL;
 	size_t n = 0, i, healthy = 0;
-	int need = gv_store_placement(srv->st)->min_replicas;
+	int need = gv_store_placement(srv->st).min_replicas;
 
 	if (gv_store_sector_list(srv->st, &s, &n) < 0)
 		return send_error(c, r, MHD_HTTP_SERVICE_UNAVAILABLE, "not_ready",
@@ -1183,7 +1186,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		if ((err = gv_stat(&bs, srv->st, &key)) < 0)
 			return send_gv_error(c, r, err);
 		{
-			char *js = gv_json_blob_status(bs, gv_store_placement(srv->st), 0);
+			gv_placement_opts p = gv_store_placement(srv->st);
+			char *js = gv_json_blob_status(bs, &p, 0);
 
 			gv_blob_status_free(bs);
 			return send_json(c, r, MHD_HTTP_OK, js);
