@@ -71,7 +71,7 @@ jcheck "stat shows 3 healthy copies" "j['healthy_replicas'] == 3"
 # ---- the index's disk fills up during puts -----------------------------------
 
 if [ "$(id -u)" = 0 ] && mkdir -p "$T/ixfs" && mount -t tmpfs -o size=2m tmpfs "$T/ixfs"; then
-	trap 'umount "$T/ixfs" 2>/dev/null; _on_exit' EXIT
+	trap 'rc=$?; umount "$T/ixfs" 2>/dev/null; (exit $rc); _on_exit' EXIT
 	D=$T/full
 	cat >"$T/full.conf" <<CONF
 graviton { index { path = "$T/ixfs/graviton.db" } }
@@ -95,6 +95,7 @@ CONF
 	rm -f "$T/ixfs/filler"
 	expect_eq "no replica row points at missing bytes" "" "$(rows_without_bytes "$T/ixfs/graviton.db")"
 	umount "$T/ixfs"
+	trap _on_exit EXIT
 else
 	note "skipped the full index disk (needs root and tmpfs)"
 fi
