@@ -13,8 +13,15 @@
  * Quorum bookkeeping lives in a reference-counted job shared with the copy
  * threads.  Until the committing thread decides, committed copies are only
  * listed; once the quorum is met they are recorded and later copies record
- * themselves; if it is not met, every committed byte is deleted and nothing
- * is recorded.
+ * themselves; if it is not met, the bytes committed here are deleted and
+ * nothing is recorded.
+ *
+ * The committing thread holds the key lock from "what exists already?"
+ * to the decision, so identical puts, deletes and repairs of the key take
+ * turns.  A copy finishing after the decision takes the key lock itself:
+ * it records itself only while the blob is still in the index (a DELETE
+ * meanwhile wins), and deletes its bytes only when no row counts on them
+ * (an identical put may have recorded the same file).
  */
 #include <errno.h>
 #include <pthread.h>
@@ -57,7 +64,7 @@ typedef struct put_job {
 	char committed[MAX_TARGETS][GV_ID_MAX]; /* committed, not yet recorded */
 	int ncommitted;
 	int recorded;            /* replicas recorded by this put */
-	char recorded_ids[8][GV_ID_MAX];
+	char recorded_ids[MAX_TARGETS + 1][GV_ID_MAX];
 } put_job;
 
 typedef struct copy_arg {
@@ -80,17 +87,43 @@ static void job_unref(put_job *job)
 	free(job);
 }
 
-/* Record one replica of the job's key on `sector`; job->mu held. */
+/* Record one replica of the job's key on `sector`; key lock held. */
 static int record_replica(put_job *job, const char *sector)
 {
 	int err = gv_store_record_replica(job->st, &job->key, sector);
 
-	if (err == 0) {
-		if (job->recorded < 8)
-			snprintf(job->recorded_ids[job->recorded], GV_ID_MAX, "%s", sector);
-		job->recorded++;
-	}
+	if (err == 0 && job->recorded < MAX_TARGETS + 1)
+		snprintf(job->recorded_ids[job->recorded++], GV_ID_MAX, "%.*s",
+		         (int)GV_ID_MAX - 1, sector);
 	return err;
+}
+
+/* A copy that finished after the put decided: record it (the put
+ * succeeded and the blob is still there) or delete its bytes (the put
+ * failed, or the blob was deleted meanwhile) unless a row counts on them. */
+static void copy_late(put_job *job, const char *sector, int decided)
+{
+	char kbuf[GV_KEY_BUFSIZE];
+	int err;
+
+	gv_key_format(kbuf, &job->key);
+	if ((err = gv_key_lock(job->st, &job->key)) < 0) {
+		gv_errlog("event=late_copy_kept key=%s sector=%s error=\"%s\"", kbuf, sector,
+		          gv_error_last());
+		return;
+	}
+	if (decided > 0) {
+		err = gv_store_record_late(job->st, &job->key, sector);
+		if (err == GV_ENOTFOUND)
+			gv_info("event=late_copy_dropped key=%s sector=%s reason=deleted", kbuf,
+			        sector);
+		else if (err < 0)
+			gv_errlog("event=index_error op=replica_put key=%s sector=%s error=\"%s\"",
+			          kbuf, sector, gv_error_last());
+	} else {
+		gv_store_drop_unrecorded(job->st, &job->key, sector);
+	}
+	gv_key_unlock(job->st, &job->key);
 }
 
 static void *copy_main(void *p)
@@ -98,29 +131,26 @@ static void *copy_main(void *p)
 	copy_arg *a = p;
 	put_job *job = a->job;
 	char kbuf[GV_KEY_BUFSIZE];
-	int err;
+	int err, decided;
 
 	err = gv_copy_blob(job->src, a->dst, &job->key, 0);
 	gv_key_format(kbuf, &job->key);
 	pthread_mutex_lock(&job->mu);
-	if (err < 0) {
+	decided = job->decided;
+	if (err < 0)
 		gv_warn("event=copy_failed key=%s sector=%s error=\"%s\"", kbuf, a->dst_id,
 		        gv_error_last());
-	} else if (job->decided > 0) {
-		if (record_replica(job, a->dst_id) < 0) {
-			gv_errlog("event=index_error op=replica_put key=%s sector=%s error=\"%s\"",
-			          kbuf, a->dst_id, gv_error_last());
-			gv_sector_del(a->dst, &job->key);
-		}
-	} else if (job->decided < 0) {
-		/* The put failed: leave no bytes behind. */
-		gv_sector_del(a->dst, &job->key);
-	} else if (job->ncommitted < MAX_TARGETS) {
+	else if (decided == 0 && job->ncommitted < MAX_TARGETS)
 		snprintf(job->committed[job->ncommitted++], GV_ID_MAX, "%s", a->dst_id);
-	}
+	else if (decided == 0)
+		decided = -1;
 	job->pending--;
 	pthread_cond_broadcast(&job->cv);
 	pthread_mutex_unlock(&job->mu);
+	/* The committing thread holds the key until it has decided; only
+	 * after that may this thread wait for it. */
+	if (err == 0 && decided != 0)
+		copy_late(job, a->dst_id, decided);
 
 	gv_store_bg_leave(job->st);
 	job_unref(job);
@@ -291,6 +321,63 @@ static void deadline_after(struct timespec *ts, uint64_t ms)
 	}
 }
 
+/*
+ * Do the bytes of a recorded healthy replica still exist with the key's
+ * size?  A copy that is missing or the wrong size is marked unhealthy and
+ * not counted; one that cannot be checked is not counted either.
+ */
+static int replica_present(gv_store *st, const gv_key *key, const char *sector)
+{
+	gv_sector *s = gv_store_sector_handle(st, sector, NULL, 0);
+	uint64_t size = 0;
+	int err;
+
+	if (!s)
+		return 0;
+	err = gv_sector_stat(s, key, &size);
+	if (err == GV_ENOTFOUND || (err == 0 && size != key->size)) {
+		gv_store_mark_unhealthy(st, key, sector, err ? "missing" : "size mismatch");
+		return 0;
+	}
+	return err == 0;
+}
+
+/*
+ * The put failed after committing bytes: drop the rows it recorded (not
+ * rows that existed before it), then the bytes it committed that no row
+ * counts on.  Key lock held.  A row that cannot be removed keeps its bytes.
+ */
+static void put_undo(put_job *job, const char *primary, char before[][GV_ID_MAX],
+                     size_t nbefore, char committed[][GV_ID_MAX], int ncommitted)
+{
+	gv_index *ix = job->st->ix;
+	char kbuf[GV_KEY_BUFSIZE];
+	gv_replica *reps = NULL;
+	size_t nreps = 0;
+	int m, e;
+
+	gv_key_format(kbuf, &job->key);
+	for (m = 0; m < job->recorded; m++) {
+		if (contains_id(before, nbefore, job->recorded_ids[m]))
+			continue;
+		e = ix->ops->replica_remove(ix, &job->key, job->recorded_ids[m]);
+		if (e < 0 && e != GV_ENOTFOUND)
+			gv_errlog("event=index_error op=replica_remove key=%s sector=%s error=\"%s\"",
+			          kbuf, job->recorded_ids[m], gv_error_last());
+	}
+	gv_store_drop_unrecorded(job->st, &job->key, primary);
+	for (m = 0; m < ncommitted; m++)
+		gv_store_drop_unrecorded(job->st, &job->key, committed[m]);
+	if (nbefore > 0 || job->recorded == 0)
+		return;
+	/* The blob row this put created goes once no row is left. */
+	e = ix->ops->replicas_find(ix, &job->key, &reps, &nreps);
+	if (e == 0 && nreps == 0 && (e = ix->ops->blob_remove(ix, &job->key)) < 0)
+		gv_errlog("event=index_error op=blob_remove key=%s error=\"%s\"", kbuf,
+		          gv_error_last());
+	gv_replicas_free(reps, nreps);
+}
+
 int gv_put_commit(gv_put *put, gv_put_result *res)
 {
 	gv_store *st = put->st;
@@ -300,43 +387,53 @@ int gv_put_commit(gv_put *put, gv_put_result *res)
 	size_t nsectors = 0, nreps = 0, i, npicks = 0;
 	size_t picks[MAX_TARGETS];
 	char healthy_ids[MAX_TARGETS * 2][GV_ID_MAX], other_ids[MAX_TARGETS * 2][GV_ID_MAX];
+	char before_ids[MAX_TARGETS * 2][GV_ID_MAX], committed[MAX_TARGETS][GV_ID_MAX];
 	const char *placed[MAX_TARGETS * 2 + 1], *exclude[MAX_TARGETS * 2];
-	size_t nhealthy = 0, nother = 0;
+	size_t nhealthy = 0, nother = 0, nbefore = 0;
 	char kbuf[GV_KEY_BUFSIZE];
 	gv_placement_opts popt;
 	gv_placement_req req;
 	put_job *job = NULL;
 	struct timespec deadline;
 	gv_key key;
-	int err, perr, need;
+	int err, perr, need, locked = 0, ncommitted = 0;
 
 	memset(res, 0, sizeof(*res));
 	if (put->failed) {
 		err = gv_error_set(GV_ERROR, "an earlier write to this put failed");
-		goto out_abort;
+		goto out;
 	}
 	key.size = put->size;
 	if ((err = gv_sha256_final(put->h, key.digest)) < 0)
-		goto out_abort;
+		goto out;
 	gv_key_format(kbuf, &key);
 	if (put->has_expect && gv_key_cmp(&key, &put->expect) != 0) {
 		char ebuf[GV_KEY_BUFSIZE];
 
 		err = gv_error_set(GV_ECORRUPT, "content hashes to %s, expected %s", kbuf,
 		                   gv_key_format(ebuf, &put->expect));
-		goto out_abort;
+		goto out;
 	}
 	res->key = key;
 	popt = gv_store_placement(st);
 
-	/* What exists already? */
+	/* From here to the decision the key is ours: no identical put,
+	 * delete or repair acts on its rows or bytes meanwhile. */
+	if ((err = gv_key_lock(st, &key)) < 0)
+		goto out;
+	locked = 1;
+
+	/* What exists already?  A recorded healthy copy counts only if its
+	 * bytes are still there. */
 	if ((err = ix->ops->sector_list(ix, &sectors, &nsectors)) < 0)
-		goto out_abort;
+		goto out;
 	err = ix->ops->replicas_find(ix, &key, &reps, &nreps);
 	if (err < 0 && err != GV_ENOTFOUND)
-		goto out_abort;
-	for (i = 0; i < nreps && nhealthy + nother < MAX_TARGETS * 2; i++) {
-		if (gv_replica_effective_health(&reps[i], sectors, nsectors, NULL, 0))
+		goto out;
+	for (i = 0; i < nreps && nbefore < MAX_TARGETS * 2; i++) {
+		snprintf(before_ids[nbefore++], GV_ID_MAX, "%s", reps[i].sector);
+		if (gv_replica_effective_health(&reps[i], sectors, nsectors, NULL, 0) &&
+		    replica_present(st, &key, reps[i].sector))
 			snprintf(healthy_ids[nhealthy++], GV_ID_MAX, "%s", reps[i].sector);
 		else
 			snprintf(other_ids[nother++], GV_ID_MAX, "%s", reps[i].sector);
@@ -354,20 +451,20 @@ int gv_put_commit(gv_put *put, gv_put_result *res)
 			snprintf(res->sectors[i], GV_ID_MAX, "%s", healthy_ids[i]);
 		gv_debug("event=put_exists key=%s healthy=%zu", kbuf, nhealthy);
 		err = res->quorum_met ? 0 : gv_error_set(GV_EQUORUM, "quorum not met");
-		goto out_free;
+		goto out;
 	}
 
 	/* Commit the primary. */
 	err = gv_sector_writer_commit(put->w, &key);
 	put->w = NULL;
 	if (err < 0)
-		goto out_free;
+		goto out;
 
 	job = calloc(1, sizeof(*job));
 	if (!job) {
-		gv_sector_del(put->primary, &key);
+		gv_store_drop_unrecorded(st, &key, put->primary_id);
 		err = gv_error_set(GV_ENOMEM, "out of memory");
-		goto out_free;
+		goto out;
 	}
 	pthread_mutex_init(&job->mu, NULL);
 	{
@@ -422,9 +519,8 @@ int gv_put_commit(gv_put *put, gv_put_result *res)
 		        req.want, npicks, gv_error_last());
 	if (perr == GV_EINSUFFICIENT_RACKS || perr == GV_EINSUFFICIENT_ZONES) {
 		err = perr;
-		if (!job->primary_held)
-			gv_sector_del(put->primary, &key);
-		goto out_free;
+		gv_store_drop_unrecorded(st, &key, put->primary_id);
+		goto out;
 	}
 
 	/* Start the copies. */
@@ -468,44 +564,44 @@ int gv_put_commit(gv_put *put, gv_put_result *res)
 		if (pthread_cond_timedwait(&job->cv, &job->mu, &deadline) == ETIMEDOUT)
 			break;
 	}
-	if (job->healthy_before + 1 + job->ncommitted >= popt.min_replicas) {
-		int n;
-
-		err = record_replica(job, put->primary_id);
-		for (n = 0; err == 0 && n < job->ncommitted; n++)
-			err = record_replica(job, job->committed[n]);
-		if (err == 0) {
-			job->decided = 1;
-			res->quorum_met = 1;
-		}
-	} else {
+	/* Decide, and snapshot the copies committed so far: those finishing
+	 * later see the decision and act for themselves. */
+	ncommitted = job->ncommitted;
+	memcpy(committed, job->committed, sizeof(committed));
+	need = job->healthy_before + 1 + ncommitted >= popt.min_replicas;
+	job->decided = need ? 1 : -1;
+	if (!need)
 		err = gv_error_set(GV_EQUORUM,
 		                   "quorum not met: %d of %d required replicas durable%s",
-		                   job->healthy_before + 1 + job->ncommitted, popt.min_replicas,
+		                   job->healthy_before + 1 + ncommitted, popt.min_replicas,
 		                   job->pending ? " before the write timeout" :
 		                   (npicks + 1 + (size_t)job->healthy_before < (size_t)popt.min_replicas
 		                            ? " (too few eligible sectors)" : ""));
+	pthread_mutex_unlock(&job->mu);
+
+	if (need) {
+		int n;
+
+		err = record_replica(job, put->primary_id);
+		for (n = 0; err == 0 && n < ncommitted; n++)
+			err = record_replica(job, committed[n]);
+		if (err < 0) {
+			char msg[512];
+
+			/* A put not recorded whole is not acknowledged; late
+			 * copies must not record themselves either. */
+			snprintf(msg, sizeof(msg), "%s", gv_error_last());
+			pthread_mutex_lock(&job->mu);
+			job->decided = -1;
+			pthread_mutex_unlock(&job->mu);
+			gv_errlog("event=index_error op=replica_put key=%s error=\"%s\"", kbuf, msg);
+			err = gv_error_set(err, "cannot record the put of %s: %s", kbuf, msg);
+		}
 	}
 	if (err < 0) {
-		int n, m;
-
-		/* Nothing of this put may remain: drop what was recorded and
-		 * every byte committed here. */
-		job->decided = -1;
-		for (m = 0; m < job->recorded && m < 8; m++)
-			if (!(job->primary_held && strcmp(job->recorded_ids[m], put->primary_id) == 0))
-				ix->ops->replica_remove(ix, &key, job->recorded_ids[m]);
-		if (!job->primary_held)
-			gv_sector_del(put->primary, &key);
-		for (n = 0; n < job->ncommitted; n++) {
-			gv_sector *s = gv_store_sector_handle(st, job->committed[n], NULL, 0);
-
-			if (s)
-				gv_sector_del(s, &key);
-		}
-		if (job->healthy_before == 0 && job->recorded > 0)
-			ix->ops->blob_remove(ix, &key);
+		put_undo(job, put->primary_id, before_ids, nbefore, committed, ncommitted);
 	} else {
+		res->quorum_met = 1;
 		res->replicas = job->healthy_before + job->recorded;
 		for (i = 0; i < nhealthy && i < 8; i++)
 			snprintf(res->sectors[i], GV_ID_MAX, "%s", healthy_ids[i]);
@@ -513,17 +609,14 @@ int gv_put_commit(gv_put *put, gv_put_result *res)
 			snprintf(res->sectors[nhealthy + i], GV_ID_MAX, "%s", job->recorded_ids[i]);
 		gv_info("event=put key=%s replicas=%d", kbuf, res->replicas);
 	}
-	pthread_mutex_unlock(&job->mu);
 
-out_free:
+out:
+	if (locked)
+		gv_key_unlock(st, &key);
 	if (job)
 		job_unref(job);
 	free(sectors);
 	gv_replicas_free(reps, nreps);
-	gv_put_abort(put);
-	return err;
-
-out_abort:
 	gv_put_abort(put);
 	return err;
 }

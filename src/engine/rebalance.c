@@ -308,13 +308,15 @@ static int move_one(gv_store *st, const gv_key *key, const char *from, const cha
 		                   gv_error_last());
 		goto out;
 	}
-	if ((err = gv_store_record_replica(st, key, to)) < 0) {
-		gv_sector_del(dst, key);
+	/* Record the new copy and drop the old under the key lock: a DELETE
+	 * that ran during the copy wins (the copy's bytes go), and the old
+	 * bytes go only once their row is gone. */
+	if ((err = gv_key_lock(st, key)) < 0)
 		goto out;
-	}
-	/* The new copy is durable and counted: now the old one may go. */
+	if ((err = gv_store_record_late(st, key, to)) < 0)
+		goto unlock;
 	if ((err = ix->ops->replica_remove(ix, key, from)) < 0 && err != GV_ENOTFOUND)
-		goto out;
+		goto unlock;
 	old = gv_store_sector_handle(st, from, NULL, 0);
 	if (old) {
 		int e = gv_sector_del(old, key);
@@ -323,6 +325,8 @@ static int move_one(gv_store *st, const gv_key *key, const char *from, const cha
 			gv_warn("event=move_delete_failed sector=%s error=\"%s\"", from, gv_error_last());
 	}
 	err = 0;
+unlock:
+	gv_key_unlock(st, key);
 out:
 	free(sectors);
 	gv_replicas_free(reps, nreps);
@@ -534,8 +538,13 @@ static void sweep_leftovers(gv_store *st, rbal *b, const char *id)
 		size_t nreps = 0, r;
 		int good = 0, mine = 0;
 
-		if (st->ix->ops->replicas_find(st->ix, &l.keys[i], &reps, &nreps) < 0)
+		/* Under the key lock: a put of the key may be committing here. */
+		if (gv_key_lock(st, &l.keys[i]) < 0)
 			continue;
+		if (st->ix->ops->replicas_find(st->ix, &l.keys[i], &reps, &nreps) < 0) {
+			gv_key_unlock(st, &l.keys[i]);
+			continue;
+		}
 		for (r = 0; r < nreps; r++) {
 			if (strcmp(reps[r].sector, id) == 0)
 				mine = 1;
@@ -552,8 +561,28 @@ static void sweep_leftovers(gv_store *st, rbal *b, const char *id)
 		} else if (!mine) {
 			gv_warn("event=drain_leftover_kept sector=%s healthy_elsewhere=%d", id, good);
 		}
+		gv_key_unlock(st, &l.keys[i]);
 	}
 	free(l.keys);
+}
+
+/* Drop a copy the key does not need: its row, then (only once the row is
+ * gone) its bytes, under the key lock. */
+static int forget(gv_store *st, const gv_key *key, const char *id)
+{
+	gv_sector *s;
+	int err;
+
+	if ((err = gv_key_lock(st, key)) < 0)
+		return err;
+	err = st->ix->ops->replica_remove(st->ix, key, id);
+	if (err == 0 || err == GV_ENOTFOUND) {
+		if ((s = gv_store_sector_handle(st, id, NULL, 0)) != NULL)
+			gv_sector_del(s, key);
+		err = 0;
+	}
+	gv_key_unlock(st, key);
+	return err;
 }
 
 int gv_sector_drain(gv_store *st, const char *id, const gv_rebalance_opts *opts,
@@ -624,15 +653,18 @@ int gv_sector_drain(gv_store *st, const char *id, const gv_rebalance_opts *opts,
 			    (!gv_replica_effective_health(mine, b.sectors, b.nsectors, NULL, 0) ||
 			     (others <= 64 && gv_placement_check(&prep, &b.popt, b.sectors, b.nsectors,
 			                                         held, others) == 0))) {
-				if (!b.o.dry_run) {
-					ix->ops->replica_remove(ix, &keys[i], id);
-					if (gv_store_sector_handle(st, id, NULL, 0))
-						gv_sector_del(gv_store_sector_handle(st, id, NULL, 0), &keys[i]);
+				int ferr = b.o.dry_run ? 0 : forget(st, &keys[i], id);
+
+				gv_replicas_free(reps, nreps);
+				if (ferr < 0) {
+					snprintf(msg, sizeof(msg), "%s", gv_error_last());
+					out->failed++;
+					emit(&b, GV_MOVE_FAILED, &keys[i], id, "", ferr, msg);
+					continue;
 				}
 				emit(&b, b.o.dry_run ? GV_MOVE_PLANNED : GV_MOVE_DONE, &keys[i], id, "-",
 				     0, NULL);
 				out->moved++;
-				gv_replicas_free(reps, nreps);
 				continue;
 			}
 			dest = choose_dest(&b, &keys[i], reps, nreps, -1, id);

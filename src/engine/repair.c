@@ -171,7 +171,23 @@ static void event_fail(gv_repair_event *ev, int err, const char *msg)
 static int record_ranges(gv_index *ix, const gv_key *key, const char *sector, uint64_t upto,
                          int create);
 
+static void drop_replica_locked(run *r, const gv_replica *rp, int partial);
+
+/* Under the key lock: a put or delete of the key never sees half of it. */
 static void drop_replica(run *r, const gv_replica *rp, int partial)
+{
+	char kbuf[GV_KEY_BUFSIZE];
+
+	if (gv_key_lock(r->st, &rp->key) < 0) {
+		gv_warn("event=repair_drop_failed key=%s sector=%s error=\"%s\"",
+		        gv_key_format(kbuf, &rp->key), rp->sector, gv_error_last());
+		return;
+	}
+	drop_replica_locked(r, rp, partial);
+	gv_key_unlock(r->st, &rp->key);
+}
+
+static void drop_replica_locked(run *r, const gv_replica *rp, int partial)
 {
 	gv_index *ix = r->st->ix;
 	gv_sector *s = gv_store_sector_handle(r->st, rp->sector, NULL, 0);
@@ -227,6 +243,24 @@ static int record_ranges(gv_index *ix, const gv_key *key, const char *sector, ui
 		err = ix->ops->replica_set_ranges(ix, key, sector, &rs);
 	}
 	gv_rangeset_free(&rs);
+	return err;
+}
+
+/* The empty row of a resumable copy, while the blob is still in the index
+ * (recording a replica creates a missing blob row: a repair must not bring
+ * back a deleted blob). */
+static int start_partial(gv_store *st, const gv_key *key, const char *target)
+{
+	int err;
+
+	if ((err = gv_key_lock(st, key)) < 0)
+		return err;
+	err = st->ix->ops->blob_exists(st->ix, key, NULL);
+	if (err == 0)
+		err = gv_error_set(GV_ENOTFOUND, "the blob was deleted meanwhile");
+	else if (err > 0)
+		err = record_ranges(st->ix, key, target, 0, 1);
+	gv_key_unlock(st, key);
 	return err;
 }
 
@@ -328,7 +362,7 @@ static int copy_to(run *r, const gv_key *key, char srcs[][GV_ID_MAX], size_t nsr
 
 		if (row && row->ranges.n > 0 && row->ranges.r[0].start == 0)
 			rec = row->ranges.r[0].end;
-		if (!row && (err = record_ranges(st->ix, key, target, 0, 1)) < 0)
+		if (!row && (err = start_partial(st, key, target)) < 0)
 			return err;
 		if ((err = gv_sector_writer_open(&w, dst, key, GV_WRITE_RESUME)) < 0)
 			return err;
@@ -387,11 +421,13 @@ static int copy_to(run *r, const gv_key *key, char srcs[][GV_ID_MAX], size_t nsr
 		gv_sector_del(dst, key);
 		goto fail_row;
 	}
-	if ((err = gv_store_record_replica(st, key, target)) < 0) {
-		gv_sector_del(dst, key);
+	/* The copy counts only if the blob is still there: a DELETE that ran
+	 * meanwhile wins, and the copy's bytes go. */
+	if ((err = gv_key_lock(st, key)) < 0)
 		return err;
-	}
-	return 0;
+	err = gv_store_record_late(st, key, target);
+	gv_key_unlock(st, key);
+	return err;
 
 fail:
 	if (w)

@@ -77,16 +77,24 @@ static void scrub_one(void *p, void *payload)
 	r->sum.bytes += bytes;
 	pthread_mutex_unlock(&r->mu);
 	if (err == 0) {
-		ix->ops->replica_set_verified(ix, &j->key, j->sector, run_now(r), digest);
+		char kbuf[GV_KEY_BUFSIZE];
+
+		gv_key_format(kbuf, &j->key);
+		/* A row removed meanwhile (a delete, a move) is not an error. */
+		err = ix->ops->replica_set_verified(ix, &j->key, j->sector, run_now(r), digest);
+		if (err < 0 && err != GV_ENOTFOUND)
+			gv_errlog("event=index_error op=replica_set_verified key=%s sector=%s "
+			          "error=\"%s\"", kbuf, j->sector, gv_error_last());
 		pthread_mutex_lock(&r->mu);
 		r->sum.healthy++;
 		pthread_mutex_unlock(&r->mu);
-		if (!j->was_healthy) {
-			char kbuf[GV_KEY_BUFSIZE];
-
-			ix->ops->replica_set_health(ix, &j->key, j->sector, 1, "");
-			gv_info("event=replica_restored key=%s sector=%s", gv_key_format(kbuf, &j->key),
-			        j->sector);
+		if (!j->was_healthy &&
+		    (err = ix->ops->replica_set_health(ix, &j->key, j->sector, 1, "")) < 0) {
+			if (err != GV_ENOTFOUND)
+				gv_errlog("event=index_error op=replica_set_health key=%s sector=%s "
+				          "error=\"%s\"", kbuf, j->sector, gv_error_last());
+		} else if (!j->was_healthy) {
+			gv_info("event=replica_restored key=%s sector=%s", kbuf, j->sector);
 			pthread_mutex_lock(&r->mu);
 			r->sum.restored++;
 			pthread_mutex_unlock(&r->mu);
@@ -98,7 +106,11 @@ static void scrub_one(void *p, void *payload)
 			gv_store_mark_unhealthy(r->st, &j->key, j->sector, reason);
 		} else {
 			/* Refresh the reason; the key is already repair work. */
-			ix->ops->replica_set_health(ix, &j->key, j->sector, 0, reason);
+			int e = ix->ops->replica_set_health(ix, &j->key, j->sector, 0, reason);
+
+			if (e < 0 && e != GV_ENOTFOUND)
+				gv_errlog("event=index_error op=replica_set_health sector=%s "
+				          "error=\"%s\"", j->sector, gv_error_last());
 		}
 		memset(&ev, 0, sizeof(ev));
 		ev.key = j->key;

@@ -131,6 +131,11 @@ int gv_status(gv_store *st, gv_store_stats *out)
 	return 0;
 }
 
+/*
+ * Rows first, then bytes, all under the key lock: a put of the same key
+ * waits, and a copy of an earlier put that finishes later finds the blob
+ * gone and drops its bytes instead of recording them.
+ */
 int gv_delete(gv_store *st, const gv_key *key)
 {
 	gv_replica *reps = NULL;
@@ -138,11 +143,15 @@ int gv_delete(gv_store *st, const gv_key *key)
 	char kbuf[GV_KEY_BUFSIZE];
 	int err;
 
-	err = st->ix->ops->replicas_find(st->ix, key, &reps, &n);
-	if (err == GV_ENOTFOUND)
-		return gv_error_set(GV_ENOTFOUND, "no such blob: %s", gv_key_format(kbuf, key));
-	if (err < 0)
+	if ((err = gv_key_lock(st, key)) < 0)
 		return err;
+	err = st->ix->ops->replicas_find(st->ix, key, &reps, &n);
+	if (err == GV_ENOTFOUND) {
+		err = gv_error_set(GV_ENOTFOUND, "no such blob: %s", gv_key_format(kbuf, key));
+		goto out;
+	}
+	if (err < 0)
+		goto out;
 	if ((err = st->ix->ops->blob_remove(st->ix, key)) < 0)
 		goto out;
 	for (i = 0; i < n; i++) {
@@ -152,6 +161,7 @@ int gv_delete(gv_store *st, const gv_key *key)
 			gv_sector_del(s, key); /* a copy left behind is only extra bytes */
 	}
 out:
+	gv_key_unlock(st, key);
 	gv_replicas_free(reps, n);
 	return err;
 }

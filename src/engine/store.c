@@ -568,6 +568,68 @@ int gv_store_record_replica(gv_store *st, const gv_key *key, const char *sector)
 	return err;
 }
 
+int gv_store_has_row(gv_store *st, const gv_key *key, const char *sector)
+{
+	gv_replica *reps = NULL;
+	size_t n = 0, i;
+	int err, found = 0;
+
+	err = st->ix->ops->replicas_find(st->ix, key, &reps, &n);
+	if (err == GV_ENOTFOUND)
+		return 0;
+	if (err < 0)
+		return err;
+	for (i = 0; i < n; i++)
+		if (strcmp(reps[i].sector, sector) == 0)
+			found = 1;
+	gv_replicas_free(reps, n);
+	return found;
+}
+
+int gv_store_drop_unrecorded(gv_store *st, const gv_key *key, const char *sector)
+{
+	gv_sector *s = gv_store_sector_handle(st, sector, NULL, 0);
+	char kbuf[GV_KEY_BUFSIZE];
+	int err;
+
+	if (!s)
+		return 0;
+	if ((err = gv_store_has_row(st, key, sector)) != 0) {
+		if (err < 0)
+			gv_errlog("event=bytes_kept key=%s sector=%s error=\"%s\"",
+			          gv_key_format(kbuf, key), sector, gv_error_last());
+		return err < 0 ? err : 0;
+	}
+	err = gv_sector_del(s, key);
+	return err == GV_ENOTFOUND ? 0 : err;
+}
+
+int gv_store_record_late(gv_store *st, const gv_key *key, const char *sector)
+{
+	gv_sector *s = gv_store_sector_handle(st, sector, NULL, 0);
+	uint64_t size = 0;
+	int err;
+
+	if (!s)
+		return gv_error_set(GV_EIO, "sector %s is not available", sector);
+	err = st->ix->ops->blob_exists(st->ix, key, NULL);
+	if (err < 0)
+		return err;
+	if (err == 0) {
+		gv_store_drop_unrecorded(st, key, sector);
+		return gv_error_set(GV_ENOTFOUND, "the blob was deleted meanwhile");
+	}
+	/* Another operation's undo may have removed these bytes before this
+	 * one took the key. */
+	if ((err = gv_sector_stat(s, key, &size)) < 0)
+		return err;
+	if (size != key->size)
+		return gv_error_set(GV_ECORRUPT, "size mismatch in sector %s", sector);
+	if ((err = gv_store_record_replica(st, key, sector)) < 0)
+		gv_store_drop_unrecorded(st, key, sector);
+	return err;
+}
+
 void gv_store_mark_unhealthy(gv_store *st, const gv_key *key, const char *sector,
                              const char *reason)
 {

@@ -88,6 +88,27 @@ int gv_replica_effective_health(const gv_replica *r, const gv_sector_info *secto
  * are durable there). */
 int gv_store_record_replica(gv_store *st, const gv_key *key, const char *sector);
 
+/*
+ * Helpers for callers holding the key lock (gv_key_lock).
+ *
+ * gv_store_has_row: 1 when key has a replica row in sector, 0 when not,
+ * else the index error.
+ *
+ * gv_store_drop_unrecorded: delete the bytes of key in sector that the
+ * caller committed, unless a row counts on them (another operation
+ * recorded the same bytes).  An index error keeps the bytes (extra bytes
+ * are harmless; a row without bytes is not) and is returned.
+ *
+ * gv_store_record_late: record bytes the caller committed earlier
+ * without holding the key (a late put copy, a repair or move copy): only
+ * while the blob is still in the index and the bytes are still there.
+ * GV_ENOTFOUND when the blob was deleted meanwhile (the bytes are then
+ * dropped); a failed record drops the bytes no row counts on.
+ */
+int gv_store_has_row(gv_store *st, const gv_key *key, const char *sector);
+int gv_store_drop_unrecorded(gv_store *st, const gv_key *key, const char *sector);
+int gv_store_record_late(gv_store *st, const gv_key *key, const char *sector);
+
 /* Mark one replica unhealthy with a reason, log it, queue the key. */
 void gv_store_mark_unhealthy(gv_store *st, const gv_key *key, const char *sector,
                              const char *reason);

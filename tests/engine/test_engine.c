@@ -1334,6 +1334,187 @@ static void assert_row_good(gv_store *st, const gv_key *key, const char *id)
 	gv_replicas_free(reps, n);
 }
 
+/* ---- one key at a time: the key lock and the races it orders ------------- */
+
+typedef struct lock_arg {
+	gv_store *st;
+	gv_key key;
+	volatile int done;
+} lock_arg;
+
+static void *lock_main(void *p)
+{
+	lock_arg *a = p;
+
+	if (gv_key_lock(a->st, &a->key) == 0) {
+		__atomic_store_n(&a->done, 1, __ATOMIC_SEQ_CST);
+		gv_key_unlock(a->st, &a->key);
+	} else {
+		__atomic_store_n(&a->done, -1, __ATOMIC_SEQ_CST);
+	}
+	return NULL;
+}
+
+/* Wait (bounded) until *flag is nonzero; its value. */
+static int wait_flag(volatile int *flag, unsigned ms)
+{
+	int64_t end = mono_ms() + ms;
+
+	while (!__atomic_load_n(flag, __ATOMIC_SEQ_CST) && mono_ms() < end)
+		sleep_ms(5);
+	return __atomic_load_n(flag, __ATOMIC_SEQ_CST);
+}
+
+static void test_key_lock(void **state)
+{
+	fx *f = *state;
+	lock_arg same, other;
+	pthread_t t1, t2;
+	gv_key k1;
+	unsigned char *b;
+
+	open_store(f, NULL);
+	b = make(100, 1, &k1);
+	memset(&same, 0, sizeof(same));
+	memset(&other, 0, sizeof(other));
+	same.st = other.st = f->st;
+	same.key = k1;
+	tfree(make(100, 2, &other.key));
+	assert_int_equal(gv_key_lock(f->st, &k1), 0);
+	assert_int_equal(pthread_create(&t1, NULL, lock_main, &same), 0);
+	assert_int_equal(pthread_create(&t2, NULL, lock_main, &other), 0);
+	/* Another key is free while k1 is held... */
+	assert_int_equal(wait_flag(&other.done, 10000), 1);
+	/* ...k1 is not, however long we wait. */
+	sleep_ms(150);
+	assert_int_equal(__atomic_load_n(&same.done, __ATOMIC_SEQ_CST), 0);
+	gv_key_unlock(f->st, &k1);
+	assert_int_equal(wait_flag(&same.done, 10000), 1);
+	pthread_join(t1, NULL);
+	pthread_join(t2, NULL);
+	tfree(b);
+}
+
+typedef struct put_arg {
+	gv_store *st;
+	const unsigned char *buf;
+	size_t len;
+	gv_put_result res;
+	int rc;
+} put_arg;
+
+static void *put_main(void *p)
+{
+	put_arg *a = p;
+
+	a->rc = put_buf(a->st, a->buf, a->len, &a->res);
+	return NULL;
+}
+
+/*
+ * Two identical puts: the first misses its quorum (its copy to f2 hangs
+ * past the write timeout), the second starts meanwhile and succeeds.  The
+ * failing put's undo must not delete the bytes the successful one recorded.
+ */
+static void test_failed_put_keeps_identical_put(void **state)
+{
+	fx *f = *state;
+	gv_placement_opts p = GV_PLACEMENT_OPTS_INIT;
+	gv_sector *f1, *f2;
+	put_arg a;
+	gv_put_result res;
+	pthread_t t;
+	gv_key key;
+	unsigned char *buf;
+	int64_t end;
+
+	p.factor = 3;
+	p.min_replicas = 3;
+	open_store(f, &p);
+	add_mem(f->st, "h", "r1", 1ull << 50);
+	add_mem(f->st, "f1", "r2", 1ull << 30);
+	add_mem(f->st, "f2", "r3", 1ull << 30);
+	f1 = wrap_fault(f->st, "f1", 1ull << 30);
+	f2 = wrap_fault(f->st, "f2", 1ull << 30);
+	(void)f1;
+	buf = make(40 * KiB, 81, &key);
+	/* Only the first commit on f2 (the failing put's) hangs. */
+	plan(f2, GV_FAULT_HANG, GV_FAULT_OP_COMMIT, 1, 3 * TIMEOUT_MS);
+	memset(&a, 0, sizeof(a));
+	a.st = f->st;
+	a.buf = buf;
+	a.len = 40 * KiB;
+	assert_int_equal(pthread_create(&t, NULL, put_main, &a), 0);
+	end = mono_ms() + 10000;
+	while (gv_sector_fault_calls(f2) < 1 && mono_ms() < end)
+		sleep_ms(2);
+	assert_int_equal(gv_sector_fault_calls(f2), 1);
+	assert_int_equal(put_buf(f->st, buf, 40 * KiB, &res), 0);
+	assert_int_equal(res.quorum_met, 1);
+	pthread_join(t, NULL);
+	assert_int_equal(a.rc, GV_EQUORUM);
+	wait_bg(f->st);
+	/* The acknowledged put's rows all have their bytes. */
+	assert_replicas_exactly(f->st, &key, HFF, 3, HFF, 3);
+	assert_store_consistent(f->st);
+	assert_reads_back(f->st, &key, buf);
+	tfree(buf);
+}
+
+/* DELETE answers before the put's last copy lands: the blob stays gone. */
+static void test_delete_beats_late_copy(void **state)
+{
+	fx *f = *state;
+	gv_put_result res;
+	gv_blob_status *bs = NULL;
+	gv_key key;
+	unsigned char *buf;
+
+	open_store(f, NULL);
+	add_mem(f->st, "h", "r1", 1ull << 50);
+	add_mem(f->st, "f1", "r2", 1ull << 30);
+	add_mem(f->st, "f2", "r3", 1ull << 30);
+	attach_slow(f->st, "f2", 1ull << 30, 3 * TIMEOUT_MS);
+	buf = make(30 * KiB, 82, &key);
+	assert_int_equal(put_buf(f->st, buf, 30 * KiB, &res), 0);
+	assert_int_equal(res.replicas, 2);
+	assert_int_equal(gv_delete(f->st, &key), 0);
+	wait_bg(f->st);
+	assert_int_equal(gv_stat(&bs, f->st, &key), GV_ENOTFOUND);
+	assert_nothing_of(f->st, &key, HFF, 3);
+	assert_store_consistent(f->st);
+	tfree(buf);
+}
+
+/* A re-put of a blob whose files are gone stores the bytes again. */
+static void test_reput_after_files_vanished(void **state)
+{
+	fx *f = *state;
+	gv_put_result res;
+	gv_blob_status *bs = NULL;
+	gv_key key;
+	unsigned char *buf;
+	size_t i;
+
+	open_store(f, NULL);
+	for (i = 0; i < 3; i++)
+		add_mem(f->st, ABC[i], ABC[i], 1ull << 30);
+	buf = put_new(f->st, 20 * KiB, 83, &key);
+	wait_bg(f->st);
+	for (i = 0; i < 3; i++)
+		assert_int_equal(gv_sector_del(gv_store_sector_handle(f->st, ABC[i], NULL, 0), &key),
+		                 0);
+	assert_int_equal(put_buf(f->st, buf, 20 * KiB, &res), 0);
+	assert_int_equal(res.existed, 0);
+	wait_bg(f->st);
+	assert_reads_back(f->st, &key, buf);
+	assert_int_equal(gv_stat(&bs, f->st, &key), 0);
+	assert_int_equal(bs->healthy_replicas, 3);
+	gv_blob_status_free(bs);
+	assert_store_consistent(f->st);
+	tfree(buf);
+}
+
 static void test_read_corrupt_restarts_once(void **state)
 {
 	fx *f = *state;
@@ -2414,6 +2595,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_quorum_too_few_sectors, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_quorum_primary_fails, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_concurrent_puts, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_key_lock, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_failed_put_keeps_identical_put, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_delete_beats_late_copy, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reput_after_files_vanished, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_read_corrupt_restarts_once, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_read_verify_first, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_read_all_fail, setup, teardown),
