@@ -129,7 +129,7 @@ int gv_put_write(gv_put *put, const void *buf, size_t len);
 int gv_put_commit(gv_put *put, gv_put_result *out);
 void gv_put_abort(gv_put *put);
 
-/* Put a whole file descriptor (reads until EOF). */
+/* Put what a file descriptor holds from its current offset to EOF. */
 int gv_put_fd(gv_store *store, int fd, gv_put_result *out);
 
 /* ---- reading ------------------------------------------------------------ */
