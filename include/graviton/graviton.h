@@ -148,9 +148,17 @@ typedef struct gv_get_opts {
 	 * and read again from offset 0 (the next replica).  Callers that cannot
 	 * discard set verify_first: each replica is hashed before its first
 	 * byte is released (two passes).
+	 *
+	 * A range cannot be checked against the key by itself: for blobs up
+	 * to GV_GET_RANGE_VERIFY_MAX bytes the whole replica is verified
+	 * before any byte of the range is released, whatever verify_first
+	 * says.  Ranges of larger blobs are served unverified from replicas
+	 * believed healthy (a known limit until per-block checksums exist).
 	 */
 	int verify_first;
 } gv_get_opts;
+
+#define GV_GET_RANGE_VERIFY_MAX (8ull << 20)
 
 #define GV_GET_OPTS_INIT { GV_GET_OPTS_VERSION, 0, 0, 0, 0 }
 
