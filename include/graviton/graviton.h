@@ -129,7 +129,7 @@ int gv_put_write(gv_put *put, const void *buf, size_t len);
 int gv_put_commit(gv_put *put, gv_put_result *out);
 void gv_put_abort(gv_put *put);
 
-/* Put a whole file descriptor (reads until EOF). */
+/* Put what a file descriptor holds from its current offset to EOF. */
 int gv_put_fd(gv_store *store, int fd, gv_put_result *out);
 
 /* ---- reading ------------------------------------------------------------ */
@@ -148,9 +148,17 @@ typedef struct gv_get_opts {
 	 * and read again from offset 0 (the next replica).  Callers that cannot
 	 * discard set verify_first: each replica is hashed before its first
 	 * byte is released (two passes).
+	 *
+	 * A range cannot be checked against the key by itself: for blobs up
+	 * to GV_GET_RANGE_VERIFY_MAX bytes the whole replica is verified
+	 * before any byte of the range is released, whatever verify_first
+	 * says.  Ranges of larger blobs are served unverified from replicas
+	 * believed healthy (a known limit until per-block checksums exist).
 	 */
 	int verify_first;
 } gv_get_opts;
+
+#define GV_GET_RANGE_VERIFY_MAX (8ull << 20)
 
 #define GV_GET_OPTS_INIT { GV_GET_OPTS_VERSION, 0, 0, 0, 0 }
 

@@ -3,9 +3,10 @@
  *
  * Full reads are verified while streaming.  When a replica turns out bad
  * after bytes were written, the output is rewound and rewritten from the
- * next replica; so -o FILE goes through a temporary file renamed into
- * place on success, and a stdout that cannot be rewound (pipe, terminal)
- * is served with each replica verified before its first byte.
+ * next replica, but only ever back to where this command began writing:
+ * see get_out below for what each kind of output allows.  Outputs that
+ * cannot be rewound are served with each replica verified before its
+ * first byte.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -25,16 +26,148 @@ static void help(void)
 	       "\n"
 	       "Write a blob's bytes to stdout (or FILE).  Replicas are tried healthy\n"
 	       "first; a full read is checked against the key's SHA-256 and a bad\n"
-	       "replica is marked unhealthy and skipped.\n"
+	       "replica is marked unhealthy and skipped.  A range of a blob up to\n"
+	       "8 MiB is served only from a replica verified whole.\n"
 	       "\n"
-	       "  -o, --output FILE  write to FILE (replaced atomically on success)\n"
-	       "  --range A-B        only bytes A..B inclusive; also A- and -N (last N)\n");
+	       "  -o, --output FILE  write to FILE: a new or regular file is replaced\n"
+	       "                     atomically on success; a FIFO or device is written\n"
+	       "                     into; a symlink is followed (the link stays) and a\n"
+	       "                     file with several hard links is rewritten in place,\n"
+	       "                     once a replica has been verified; a directory is\n"
+	       "                     refused\n"
+	       "  --range A-B        only bytes A..B inclusive; also A- and -N (last N)\n"
+	       "\n"
+	       "A standard output appended to (>>), or a file written in its middle, is\n"
+	       "never truncated: the read is verified before its first byte.\n");
+}
+
+/*
+ * Where the bytes go, and how far back a failed replica's bytes may be
+ * taken:
+ *   -o FILE absent, or a regular file with one link: a temporary file
+ *           beside it, renamed over it on success (rewound to 0);
+ *   -o FILE a symlink or a hard-linked regular file: opened through the
+ *           link, truncated once a replica is verified and written in
+ *           place (rewound to 0);
+ *   stdout  a regular file written at its end, not in append mode:
+ *           rewound to the offset it had when the command started;
+ *   anything else (FIFO, device, socket, pipe, terminal, a stdout in
+ *           append mode or inside a file): written as it comes, never
+ *           rewound, so every replica is verified before its first byte.
+ */
+typedef struct get_out {
+	const char *path;       /* -o FILE, or NULL for stdout */
+	char tmp[4096];         /* temporary file renamed over path, or "" */
+	int fd;
+	int rewindable;         /* may be truncated back to start */
+	off_t start;
+	int trunc_pending;      /* in place: truncate to start before the first byte */
+} get_out;
+
+static int out_open(get_out *o, const char *path)
+{
+	struct stat sb;
+	int absent;
+
+	memset(o, 0, sizeof(*o));
+	o->path = path;
+	o->fd = STDOUT_FILENO;
+	if (!path) {
+		int fl = fcntl(STDOUT_FILENO, F_GETFL);
+		off_t cur = lseek(STDOUT_FILENO, 0, SEEK_CUR);
+
+		o->rewindable = fstat(STDOUT_FILENO, &sb) == 0 && S_ISREG(sb.st_mode) &&
+		                fl >= 0 && !(fl & O_APPEND) && cur >= 0 && cur == sb.st_size;
+		o->start = o->rewindable ? cur : 0;
+		return 0;
+	}
+	absent = lstat(path, &sb) < 0;
+	if (absent && errno != ENOENT) {
+		cli_err("get: cannot use %s: %s", path, strerror(errno));
+		return EXIT_CANTCREAT;
+	}
+	if (absent || (S_ISREG(sb.st_mode) && sb.st_nlink == 1)) {
+		if (snprintf(o->tmp, sizeof(o->tmp), "%s.graviton-tmp-%ld", path, (long)getpid()) >=
+		    (int)sizeof(o->tmp)) {
+			o->tmp[0] = '\0';
+			cli_err("get: output path too long");
+			return EXIT_USAGE;
+		}
+		o->fd = open(o->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
+		if (o->fd < 0) {
+			o->tmp[0] = '\0';
+			cli_err("get: cannot create %s: %s", path, strerror(errno));
+			return EXIT_CANTCREAT;
+		}
+		o->rewindable = 1;
+		return 0;
+	}
+	if (S_ISDIR(sb.st_mode)) {
+		o->fd = -1;
+		cli_err("get: %s is a directory", path);
+		return EXIT_CANTCREAT;
+	}
+	/* A FIFO blocks here until a reader opens it, as for any writer. */
+	o->fd = open(path, O_WRONLY | O_CLOEXEC | (S_ISLNK(sb.st_mode) ? O_CREAT : 0), 0644);
+	if (o->fd < 0 || fstat(o->fd, &sb) < 0) {
+		cli_err("get: cannot open %s: %s", path, strerror(errno));
+		return EXIT_CANTCREAT;
+	}
+	o->rewindable = o->trunc_pending = S_ISREG(sb.st_mode);
+	return 0;
+}
+
+/* Truncate an in-place target, once the first verified byte is due. */
+static int out_begin(get_out *o)
+{
+	if (!o->trunc_pending)
+		return 0;
+	o->trunc_pending = 0;
+	if (ftruncate(o->fd, o->start) < 0) {
+		cli_err("get: cannot truncate %s: %s", o->path, strerror(errno));
+		return EXIT_IOERR;
+	}
+	return 0;
+}
+
+/* Take back what a failed replica wrote (writer drained by the caller). */
+static int out_rewind(get_out *o)
+{
+	if (ftruncate(o->fd, o->start) < 0 || lseek(o->fd, o->start, SEEK_SET) < 0) {
+		cli_err("get: cannot rewind output: %s", strerror(errno));
+		return EXIT_IOERR;
+	}
+	return 0;
+}
+
+/* Close the output; on success (rc 0) put the temporary file in place. */
+static int out_close(get_out *o, int rc)
+{
+	if (o->path && o->fd >= 0) {
+		if (close(o->fd) < 0 && rc == 0) {
+			cli_err("get: cannot write %s: %s", o->path, strerror(errno));
+			rc = EXIT_IOERR;
+		}
+		o->fd = -1;
+	}
+	if (rc == 0 && o->tmp[0]) {
+		if (rename(o->tmp, o->path) < 0) {
+			cli_err("get: cannot rename into %s: %s", o->path, strerror(errno));
+			rc = EXIT_CANTCREAT;
+		} else {
+			o->tmp[0] = '\0';
+		}
+	}
+	if (o->tmp[0])
+		unlink(o->tmp);
+	return rc;
 }
 
 /* ---- --server: GET /v1/blobs/{key} streamed into the async writer ------- */
 
 typedef struct get_sink {
 	aw *w;
+	get_out *o;
 	char *buf;      /* the writer's buffer being filled, or NULL */
 	size_t len;
 } get_sink;
@@ -42,7 +175,10 @@ typedef struct get_sink {
 static int sink_write(const char *p, size_t n, void *payload)
 {
 	get_sink *s = payload;
+	int rc;
 
+	if ((rc = out_begin(s->o)) != 0)
+		return rc;
 	while (n) {
 		size_t k;
 
@@ -69,33 +205,26 @@ static int sink_write(const char *p, size_t n, void *payload)
 }
 
 /*
- * The remote read: into stdout, or into tmp renamed over out on success.
- * The client checks a full read against the key; a bad one never reaches
- * out (on stdout the exit status tells).
+ * The remote read.  The client checks a full read against the key; with a
+ * temporary file a bad one never reaches the target, elsewhere the exit
+ * status tells (the server verifies blobs up to 8 MiB before sending).
  */
-static int get_remote(cli_globals *g, const gv_key *key, const gv_get_opts *opts,
-                      const char *out, char *tmp)
+static int get_remote(cli_globals *g, const gv_key *key, const gv_get_opts *opts, get_out *o)
 {
 	cli_client *c = NULL;
-	get_sink s = { NULL, NULL, 0 };
-	int fd = STDOUT_FILENO, rc;
+	get_sink s = { NULL, o, NULL, 0 };
+	int rc;
 
 	if ((rc = cli_client_open(&c, g, "get")) != 0)
 		return rc;
-	if (out) {
-		fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-		if (fd < 0) {
-			cli_err("get: cannot create %s: %s", out, strerror(errno));
-			cli_client_free(c);
-			return EXIT_CANTCREAT;
-		}
-	}
-	s.w = aw_open(fd);
+	s.w = aw_open(o->fd);
 	if (!s.w) {
 		rc = cli_fail(GV_ENOMEM, "get");
 		goto out;
 	}
 	rc = cli_client_get_blob(c, key, opts->has_range, opts->start, opts->end, sink_write, &s);
+	if (rc == 0)
+		rc = out_begin(o);
 	if (rc == 0 && s.buf && s.len && aw_submit(s.w, s.buf, s.len) < 0) {
 		cli_err("get: write failed: %s", strerror(errno));
 		rc = EXIT_IOERR;
@@ -104,40 +233,79 @@ static int get_remote(cli_globals *g, const gv_key *key, const gv_get_opts *opts
 		cli_err("get: write failed: %s", strerror(errno));
 		rc = EXIT_IOERR;
 	}
-	if (rc == 0 && out) {
-		int e = close(fd);
+out:
+	cli_client_free(c);
+	return rc;
+}
 
-		fd = -1;
-		if (e < 0) {
-			cli_err("get: cannot write %s: %s", out, strerror(errno));
+static int get_local(cli_globals *g, const gv_key *key, gv_get_opts *opts, get_out *o)
+{
+	gv_store *st = NULL;
+	gv_get *get = NULL;
+	aw *writer = NULL;
+	int rc, err;
+
+	if ((rc = cli_open_store(g, &st, 0)) != 0)
+		return rc;
+	opts->verify_first = !o->rewindable || o->trunc_pending;
+	err = gv_get_open(&get, st, key, opts);
+	if (err < 0) {
+		rc = cli_fail(err, "get");
+		goto out;
+	}
+	if ((rc = out_begin(o)) != 0)
+		goto out;
+	writer = aw_open(o->fd);
+	if (!writer) {
+		rc = cli_fail(GV_ENOMEM, "get");
+		goto out;
+	}
+	for (;;) {
+		char *buf = aw_buffer(writer);
+		ssize_t n = gv_get_read(get, buf, AW_BUFSZ);
+
+		if (n == GV_ERESTART && o->rewindable) {
+			if (aw_drain(writer) < 0) {
+				cli_err("get: write failed: %s", strerror(errno));
+				rc = EXIT_IOERR;
+				goto out;
+			}
+			if ((rc = out_rewind(o)) != 0)
+				goto out;
+			continue;
+		}
+		if (n < 0) {
+			rc = cli_fail((int)n, "get");
+			goto out;
+		}
+		if (n == 0)
+			break;
+		if (aw_submit(writer, buf, (size_t)n) < 0) {
+			cli_err("get: write failed: %s", strerror(errno));
 			rc = EXIT_IOERR;
-		} else if (rename(tmp, out) < 0) {
-			cli_err("get: cannot rename into %s: %s", out, strerror(errno));
-			rc = EXIT_CANTCREAT;
-		} else {
-			tmp[0] = '\0';
+			goto out;
 		}
 	}
+	err = aw_close(writer);
+	writer = NULL;
+	if (err < 0) {
+		cli_err("get: write failed: %s", strerror(errno));
+		rc = EXIT_IOERR;
+	}
 out:
-	if (out && fd >= 0)
-		close(fd);
-	if (out && tmp[0])
-		unlink(tmp);
-	cli_client_free(c);
+	aw_close(writer);
+	gv_get_close(get);
+	gv_store_free(st);
 	return rc;
 }
 
 int cmd_get(cli_globals *g, int argc, char **argv)
 {
-	const char *keystr = NULL, *out = NULL, *range = NULL;
+	const char *keystr = NULL, *path = NULL, *range = NULL;
 	gv_get_opts opts = GV_GET_OPTS_INIT;
-	char tmp[4096] = "";
-	gv_store *st = NULL;
-	gv_get *get = NULL;
-	struct stat sb;
-	aw *writer = NULL;
+	get_out o;
 	gv_key key;
-	int i, fd = STDOUT_FILENO, rc, err, rewindable;
+	int i, rc;
 
 	if (cli_wants_help(argc, argv)) {
 		help();
@@ -145,7 +313,7 @@ int cmd_get(cli_globals *g, int argc, char **argv)
 	}
 	for (i = 1; i < argc; i++) {
 		if ((strcmp(argv[i], "-o") == 0 || strcmp(argv[i], "--output") == 0) && i + 1 < argc) {
-			out = argv[++i];
+			path = argv[++i];
 		} else if (strcmp(argv[i], "--range") == 0 && i + 1 < argc) {
 			range = argv[++i];
 		} else if (strncmp(argv[i], "--range=", 8) == 0) {
@@ -174,93 +342,8 @@ int cmd_get(cli_globals *g, int argc, char **argv)
 		opts.start = r.start;
 		opts.end = r.end;
 	}
-	if (out) {
-		if (snprintf(tmp, sizeof(tmp), "%s.graviton-tmp-%ld", out, (long)getpid()) >=
-		    (int)sizeof(tmp)) {
-			cli_err("get: output path too long");
-			return EXIT_USAGE;
-		}
-	}
-	if (g->server)
-		return get_remote(g, &key, &opts, out, tmp);
-	if ((rc = cli_open_store(g, &st, 0)) != 0)
-		return rc;
-	if (out) {
-		fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-		if (fd < 0) {
-			cli_err("get: cannot create %s: %s", out, strerror(errno));
-			rc = EXIT_CANTCREAT;
-			goto out;
-		}
-	}
-	rewindable = fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode) &&
-	             lseek(fd, 0, SEEK_CUR) == 0;
-	opts.verify_first = !rewindable;
-	err = gv_get_open(&get, st, &key, &opts);
-	if (err < 0) {
-		rc = cli_fail(err, "get");
-		goto out;
-	}
-	writer = aw_open(fd);
-	if (!writer) {
-		rc = cli_fail(GV_ENOMEM, "get");
-		goto out;
-	}
-	for (;;) {
-		char *buf = aw_buffer(writer);
-		ssize_t n = gv_get_read(get, buf, AW_BUFSZ);
-
-		if (n == GV_ERESTART && rewindable) {
-			if (aw_drain(writer) < 0 || ftruncate(fd, 0) < 0 ||
-			    lseek(fd, 0, SEEK_SET) < 0) {
-				cli_err("get: cannot rewind output: %s", strerror(errno));
-				rc = EXIT_IOERR;
-				goto out;
-			}
-			continue;
-		}
-		if (n < 0) {
-			rc = cli_fail((int)n, "get");
-			goto out;
-		}
-		if (n == 0)
-			break;
-		if (aw_submit(writer, buf, (size_t)n) < 0) {
-			cli_err("get: write failed: %s", strerror(errno));
-			rc = EXIT_IOERR;
-			goto out;
-		}
-	}
-	if (aw_close(writer) < 0) {
-		writer = NULL;
-		cli_err("get: write failed: %s", strerror(errno));
-		rc = EXIT_IOERR;
-		goto out;
-	}
-	writer = NULL;
-	if (out) {
-		if (close(fd) < 0) {
-			fd = -1;
-			cli_err("get: cannot write %s: %s", out, strerror(errno));
-			rc = EXIT_IOERR;
-			goto out;
-		}
-		fd = -1;
-		if (rename(tmp, out) < 0) {
-			cli_err("get: cannot rename into %s: %s", out, strerror(errno));
-			rc = EXIT_CANTCREAT;
-			goto out;
-		}
-		tmp[0] = '\0';
-	}
-	rc = 0;
-out:
-	aw_close(writer);
-	if (out && fd >= 0)
-		close(fd);
-	if (tmp[0])
-		unlink(tmp);
-	gv_get_close(get);
-	gv_store_free(st);
-	return rc;
+	if ((rc = out_open(&o, path)) != 0)
+		return out_close(&o, rc);
+	rc = g->server ? get_remote(g, &key, &opts, &o) : get_local(g, &key, &opts, &o);
+	return out_close(&o, rc);
 }

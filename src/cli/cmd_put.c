@@ -15,7 +15,8 @@ static void help(void)
 {
 	printf("usage: graviton put [--json] [placement options] FILE|-\n"
 	       "\n"
-	       "Store FILE (or standard input with '-') and print its key on stdout.\n"
+	       "Store FILE (or standard input with '-', from where it stands) and print\n"
+	       "its key on stdout.\n"
 	       "Succeeds (exit 0) once min-replicas copies are durable and indexed;\n"
 	       "otherwise nothing is kept and the exit code is 69 (EX_UNAVAILABLE).\n"
 	       "\n"

@@ -91,11 +91,12 @@ int gv_replica_verify(gv_sector *s, const gv_key *key, char *reason, size_t cap,
 	}
 	err = gv_sector_reader_open(&r, s, key, 0, UINT64_MAX);
 	if (err < 0) {
-		/* Opening checks presence and the stored size only. */
+		/* Opening checks presence, the file's type and its size only. */
 		if (err == GV_ENOTFOUND)
 			snprintf(why, sizeof(why), "missing");
 		else if (err == GV_ECORRUPT)
-			snprintf(why, sizeof(why), "size mismatch");
+			snprintf(why, sizeof(why), "%s", strstr(gv_error_last(), "not a regular file")
+			                                          ? "not a regular file" : "size mismatch");
 		else
 			snprintf(why, sizeof(why), "io error: %.240s", gv_error_last());
 		goto out;

@@ -4,8 +4,11 @@
  *
  * Order: effectively healthy replicas first, most recently verified first;
  * then (full reads only, since the digest guards them) replicas marked
- * unhealthy, as a last resort.  Range reads cannot be verified, so they use
- * healthy replicas only (or an incomplete copy that holds the range).
+ * unhealthy, as a last resort.  A range of a blob up to
+ * GV_GET_RANGE_VERIFY_MAX is served only from a replica verified whole
+ * first, so it is tried like a full read.  Ranges of larger blobs cannot be
+ * verified (until per-block checksums exist): they use healthy replicas
+ * only (or an incomplete copy that holds the range).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,7 +29,7 @@ struct gv_get {
 	gv_key key;
 	uint64_t start, end;    /* bytes delivered: [start, end) */
 	int full;               /* whole blob: verify the digest */
-	int verify_first;
+	int verify_first;       /* verify each replica whole before its first byte */
 	candidate *cand;
 	size_t ncand, next;     /* next candidate to open */
 	gv_sector_reader *r;
@@ -58,8 +61,10 @@ static void reason_of(char *buf, size_t cap, int err)
 		snprintf(buf, cap, "missing");
 		break;
 	case GV_ECORRUPT:
-		/* Opening only checks the stored size; hashing says which. */
-		snprintf(buf, cap, "%s", strstr(msg, "checksum") ? "checksum mismatch" : "size mismatch");
+		/* Opening checks the file's type and size; hashing the rest. */
+		snprintf(buf, cap, "%s", strstr(msg, "checksum")             ? "checksum mismatch"
+		                         : strstr(msg, "not a regular file") ? "not a regular file"
+		                                                             : "size mismatch");
 		break;
 	default:
 		snprintf(buf, cap, "io error: %s", msg);
@@ -151,7 +156,10 @@ int gv_get_open(gv_get **out, gv_store *st, const gv_key *key, const gv_get_opts
 		g->end = opts->end;
 	}
 	g->full = g->start == 0 && g->end == key->size;
-	g->verify_first = g->full && opts && opts->verify_first;
+	if (g->full)
+		g->verify_first = opts && opts->verify_first;
+	else
+		g->verify_first = key->size <= GV_GET_RANGE_VERIFY_MAX;
 
 	err = st->ix->ops->replicas_find(st->ix, key, &reps, &nreps);
 	if (err == GV_ENOTFOUND) {
@@ -172,14 +180,15 @@ int gv_get_open(gv_get **out, gv_store *st, const gv_key *key, const gv_get_opts
 		int healthy = gv_replica_effective_health(&reps[i], sectors, nsectors, NULL, 0);
 
 		if (!healthy) {
-			/* Incomplete copies may serve a range they hold; copies
-			 * marked bad only a verified full read. */
+			/* Incomplete copies may serve an unverified range they
+			 * hold; copies marked bad only a verified read. */
+			int checked = g->full || g->verify_first;
 			int holds = reps[i].healthy &&
 			            gv_rangeset_contains(&reps[i].ranges, g->start, g->end);
 
-			if (!(g->full || holds))
+			if (!(checked || holds))
 				continue;
-			if (g->full && !gv_rangeset_is_full(&reps[i].ranges, key->size))
+			if (checked && !gv_rangeset_is_full(&reps[i].ranges, key->size))
 				continue;
 		}
 		snprintf(c->sector, sizeof(c->sector), "%s", reps[i].sector);

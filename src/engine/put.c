@@ -631,12 +631,19 @@ int gv_put_fd(gv_store *st, int fd, gv_put_result *res)
 	buf = malloc(1u << 20);
 	if (!buf)
 		return gv_error_set(GV_ENOMEM, "out of memory");
+	/* The bytes from the current offset on, as a reader of a pipe would
+	 * get them: a caller may have consumed the start already.  A seekable
+	 * input tells how many are left. */
 	{
-		off_t end = lseek(fd, 0, SEEK_END);
+		off_t cur = lseek(fd, 0, SEEK_CUR), end;
 
-		if (end > 0) {
-			opts.size_hint = (uint64_t)end;
-			lseek(fd, 0, SEEK_SET);
+		if (cur >= 0 && (end = lseek(fd, 0, SEEK_END)) >= 0) {
+			if (lseek(fd, cur, SEEK_SET) != cur) {
+				err = gv_error_set_errno(GV_EIO, errno, "cannot seek back in the input");
+				goto out;
+			}
+			if (end > cur)
+				opts.size_hint = (uint64_t)(end - cur);
 		}
 	}
 	if ((err = gv_put_open(&put, st, &opts)) < 0)

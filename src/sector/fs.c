@@ -1305,6 +1305,13 @@ fail:
 
 /* ---- readers ------------------------------------------------------------- */
 
+/* A symlink or special file in a replica's place: a corrupt replica. */
+static int fs_not_regular(const fs_sector *s, const char *objrel)
+{
+	return gv_error_set(GV_ECORRUPT, "sector %s: %s/%s is not a regular file", s->base.id,
+	                    s->root, objrel);
+}
+
 static int fs_reader_open(gv_sector_reader **out, gv_sector *sector,
                           const gv_key *key, uint64_t off, uint64_t len)
 {
@@ -1317,13 +1324,19 @@ static int fs_reader_open(gv_sector_reader **out, gv_sector *sector,
 	*out = NULL;
 	fs_rel_format(rel, key);
 	snprintf(objrel, sizeof(objrel), "objects/%s", rel);
-	fd = openat(s->objects_fd, rel, O_RDONLY | O_CLOEXEC);
+	/* A replica is a regular file of the sector: a symlink (to anything,
+	 * inside the sector or out) or a special file is never read.
+	 * O_NONBLOCK keeps a FIFO put there from blocking the open; it has
+	 * no effect on a regular file. */
+	fd = openat(s->objects_fd, rel, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
 	if (fd < 0) {
 		char kbuf[GV_KEY_BUFSIZE];
 
 		if (errno == ENOENT)
 			return gv_error_set(GV_ENOTFOUND, "sector %s: no blob %s", s->base.id,
 			                    gv_key_format(kbuf, key));
+		if (errno == ELOOP)
+			return fs_not_regular(s, objrel);
 		return fs_err(s, errno, "cannot open", objrel);
 	}
 	if (fstat(fd, &st) < 0) {
@@ -1331,7 +1344,8 @@ static int fs_reader_open(gv_sector_reader **out, gv_sector *sector,
 		goto fail;
 	}
 	if (!S_ISREG(st.st_mode)) {
-		rc = fs_err(s, S_ISDIR(st.st_mode) ? EISDIR : EINVAL, "cannot read", objrel);
+		rc = S_ISDIR(st.st_mode) ? fs_err(s, EISDIR, "cannot read", objrel)
+		                         : fs_not_regular(s, objrel);
 		goto fail;
 	}
 	if ((uint64_t)st.st_size != key->size) {
@@ -1473,7 +1487,7 @@ static int fs_stat(gv_sector *sector, const gv_key *key, uint64_t *out_size)
 	struct stat st;
 
 	fs_rel_format(rel, key);
-	if (fstatat(s->objects_fd, rel, &st, 0) < 0) {
+	if (fstatat(s->objects_fd, rel, &st, AT_SYMLINK_NOFOLLOW) < 0) {
 		if (errno == ENOENT)
 			return gv_error_set(GV_ENOTFOUND, "sector %s: no blob %s", s->base.id,
 			                    gv_key_format(kbuf, key));
@@ -1482,7 +1496,8 @@ static int fs_stat(gv_sector *sector, const gv_key *key, uint64_t *out_size)
 	}
 	if (!S_ISREG(st.st_mode)) {
 		snprintf(objrel, sizeof(objrel), "objects/%s", rel);
-		return fs_err(s, S_ISDIR(st.st_mode) ? EISDIR : EINVAL, "cannot stat", objrel);
+		return S_ISDIR(st.st_mode) ? fs_err(s, EISDIR, "cannot stat", objrel)
+		                           : fs_not_regular(s, objrel);
 	}
 	*out_size = (uint64_t)st.st_size;
 	return 0;

@@ -815,6 +815,43 @@ static void test_io_error_reasons(void **state)
 	free(data);
 }
 
+/*
+ * A symlink in a replica's place is never followed, even to a file of the
+ * right size; a FIFO there neither blocks nor is read.  Both are corrupt
+ * replicas, for readers and for stat.
+ */
+static void test_not_regular_is_corrupt(void **state)
+{
+	fixture *fx = *state;
+	gv_sector *s = create(fx->root, "nofollow");
+	gv_sector_reader *r = (gv_sector_reader *)1;
+	gv_key key;
+	unsigned char *data = make(2000, 13, &key);
+	char path[800], outside[800];
+	uint64_t size;
+
+	assert_int_equal(gv_sector_put_buf(s, &key, data, 2000), 0);
+	object_path(path, sizeof(path), fx->root, &key);
+	snprintf(outside, sizeof(outside), "%s/outside", fx->root);
+	write_file(outside, data, 2000);
+
+	assert_int_equal(unlink(path), 0);
+	assert_int_equal(symlink(outside, path), 0);
+	assert_int_equal(gv_sector_reader_open(&r, s, &key, 0, UINT64_MAX), GV_ECORRUPT);
+	assert_null(r);
+	assert_non_null(strstr(gv_error_last(), "not a regular file"));
+	assert_int_equal(gv_sector_stat(s, &key, &size), GV_ECORRUPT);
+
+	assert_int_equal(unlink(path), 0);
+	assert_int_equal(mkfifo(path, 0644), 0);
+	r = (gv_sector_reader *)1;
+	assert_int_equal(gv_sector_reader_open(&r, s, &key, 10, 100), GV_ECORRUPT);
+	assert_null(r);
+	assert_int_equal(gv_sector_stat(s, &key, &size), GV_ECORRUPT);
+	gv_sector_close(s);
+	free(data);
+}
+
 static void test_reader_fd(void **state)
 {
 	fixture *fx = *state;
@@ -1083,6 +1120,7 @@ int main(void)
 		T(test_wrong_size_is_corrupt),
 		T(test_truncated_while_reading),
 		T(test_io_error_reasons),
+		T(test_not_regular_is_corrupt),
 		T(test_reader_fd),
 		T(test_fault_eio_nth),
 		T(test_fault_every_call),
