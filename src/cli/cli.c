@@ -75,10 +75,14 @@ int cli_open_store(cli_globals *g, gv_store **out, int create)
 		if (cfg.index.path && *cfg.index.path)
 			opts.index_path = cfg.index.path;
 		opts.write_timeout_ms = cfg.replication.write_timeout_ms;
-		opts.placement_set = 1;
-		gv_config_placement(&opts.placement, &cfg);
 	}
 	err = gv_store_open(out, &opts);
+	if (err == 0 && (rc = cli_apply_placement(g, *out, &cfg)) != 0) {
+		gv_store_free(*out);
+		*out = NULL;
+		gv_config_free(&cfg);
+		return rc;
+	}
 	if (g->data_dir == cfg.data_dir) {
 		/* The configuration is freed here; keep its data directory. */
 		g->data_dir_owned = strdup(cfg.data_dir);
@@ -212,32 +216,52 @@ int cli_placement_flag(cli_globals *g, int argc, char **argv, int *i)
 	return 1;
 }
 
-int cli_apply_placement(cli_globals *g, gv_store *st)
+/* Lay the fields of src named by the bits of mask (the order of
+ * cli_placement_flag's names) over *p. */
+static void merge_placement(gv_placement_opts *p, const gv_placement_opts *src, unsigned mask)
 {
-	gv_placement_opts p;
-
-	if (!g->placement_set)
-		return 0;
-	p = *gv_store_placement(st);
-	if (g->placement_flags & 1)
-		p.strategy = g->placement.strategy;
-	if (g->placement_flags & 2)
-		p.factor = g->placement.factor;
-	if (g->placement_flags & 4)
-		p.min_replicas = g->placement.min_replicas;
-	if (g->placement_flags & 8)
-		p.min_racks = g->placement.min_racks;
-	if (g->placement_flags & 16)
-		p.min_zones = g->placement.min_zones;
-	/* Lowering the factor below the quorum lowers the quorum with it,
-	 * unless the quorum was given too. */
-	if (!(g->placement_flags & 4) && p.min_replicas > p.factor)
-		p.min_replicas = p.factor;
-	if (gv_store_set_placement(st, &p) < 0)
-		return cli_fail(GV_EINVAL, "placement settings");
-	return 0;
+	if (mask & 1)
+		p->strategy = src->strategy;
+	if (mask & 2)
+		p->factor = src->factor;
+	if (mask & 4)
+		p->min_replicas = src->min_replicas;
+	if (mask & 8)
+		p->min_racks = src->min_racks;
+	if (mask & 16)
+		p->min_zones = src->min_zones;
 }
 
+void cli_placement_given(gv_placement_opts *p, const cli_globals *g, const gv_config *cfg)
+{
+	gv_placement_opts file;
+	unsigned mask = g->placement_flags;
+
+	if (cfg && g->config) {
+		gv_config_placement(&file, cfg);
+		merge_placement(p, &file, cfg->replication.placement_given);
+		mask |= cfg->replication.placement_given;
+	}
+	merge_placement(p, &g->placement, g->placement_flags);
+	/* Lowering the factor below the quorum lowers the quorum with it,
+	 * unless the quorum was given too. */
+	if (!(mask & 4) && p->min_replicas > p->factor)
+		p->min_replicas = p->factor;
+}
+
+int cli_apply_placement(cli_globals *g, gv_store *st, const gv_config *cfg)
+{
+	gv_placement_opts p;
+	int err;
+
+	if (!g->placement_set && !(cfg && g->config && cfg->replication.placement_given))
+		return 0;
+	p = *gv_store_placement(st);
+	cli_placement_given(&p, g, cfg);
+	if ((err = gv_store_set_placement(st, &p)) < 0)
+		return cli_fail(err, "placement settings");
+	return 0;
+}
 
 int cli_load_config(cli_globals *g, gv_config *cfg)
 {

@@ -101,9 +101,14 @@ int cli_wants_help(int argc, char **argv);
  */
 int cli_placement_flag(cli_globals *g, int argc, char **argv, int *i);
 
-/* Merge the placement flags given into the store's settings and persist
- * them as the cluster's.  Returns 0 or an exit code. */
-int cli_apply_placement(cli_globals *g, gv_store *st);
+/* Lay the placement settings given (keys the --config file sets, then the
+ * flags on the line) over *p.  cfg may be NULL. */
+void cli_placement_given(gv_placement_opts *p, const cli_globals *g,
+                         const struct gv_config *cfg);
+
+/* Store the placement settings given as the cluster's (cli_open_store does
+ * this for every command).  Returns 0 or an exit code. */
+int cli_apply_placement(cli_globals *g, gv_store *st, const struct gv_config *cfg);
 
 /* Parse a size / a non-zero duration option value; report and return -1
  * when malformed. */
@@ -128,6 +133,8 @@ int cmd_serve(cli_globals *g, int argc, char **argv);
 int cmd_metrics(cli_globals *g, int argc, char **argv);
 int cmd_config(cli_globals *g, int argc, char **argv);
 int cmd_rebalance(cli_globals *g, int argc, char **argv);
+/* `placement set` (cmd_placement.c) */
+int cli_placement_set(cli_globals *g, int argc, char **argv);
 /* `sector drain ID` (in cmd_rebalance.c) */
 int cli_sector_drain(cli_globals *g, int argc, char **argv);
 

@@ -2,6 +2,7 @@
  * cmd_init.c - `graviton init`: create a data directory with N local
  * sectors spread round-robin over racks, racks over zones.
  */
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,6 +42,21 @@ static int count_arg(int *out, const char *name, const char *v, int max)
 	}
 	*out = (int)x;
 	return 0;
+}
+
+/* The registered path (relative to the data directory, or absolute in a
+ * store from before relative paths) names the directory at path. */
+static int same_dir(const char *data_dir, const char *registered, const char *path)
+{
+	char a[PATH_MAX], b[PATH_MAX], full[GV_PATH_MAX];
+
+	if (registered[0] == '/')
+		snprintf(full, sizeof(full), "%s", registered);
+	else if (snprintf(full, sizeof(full), "%s/%s", data_dir, registered) >= (int)sizeof(full))
+		return 0;
+	if (!realpath(full, a) || !realpath(path, b))
+		return strcmp(full, path) == 0;
+	return strcmp(a, b) == 0;
 }
 
 int cmd_init(cli_globals *g, int argc, char **argv)
@@ -117,7 +133,7 @@ int cmd_init(cli_globals *g, int argc, char **argv)
 		if (nhave) {
 			const gv_sector_info *old = &have[i];
 
-			if (strcmp(old->id, info.id) != 0 || strcmp(old->path, info.path) != 0 ||
+			if (strcmp(old->id, info.id) != 0 || !same_dir(g->data_dir, old->path, info.path) ||
 			    strcmp(old->rack, info.rack) != 0 || strcmp(old->zone, info.zone) != 0 ||
 			    (capacity && old->capacity != capacity)) {
 				cli_err("init: %s already holds a different layout (sector %s at %s, "
@@ -134,8 +150,6 @@ int cmd_init(cli_globals *g, int argc, char **argv)
 			goto out;
 		}
 	}
-	if ((rc = cli_apply_placement(g, st)) != 0)
-		goto out;
 	if (!g->quiet)
 		fprintf(stderr, "graviton: %s %s: %d sectors, %d racks, %d zones, strategy %s, factor %d\n",
 		        nhave ? "already initialised" : "initialised", g->data_dir, nsect,

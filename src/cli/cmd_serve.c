@@ -110,14 +110,19 @@ static void rebalance_loop(bg *b)
 	gv_rebalance_daemon(b->st, &o, b->cfg.replication.repair.interval_ms, &b->stop);
 }
 
-/* Every minute: refresh the figures and log them (scrapes compute their
- * own, from one index query). */
+/* Every 5 s: pick up placement settings another command stored in the
+ * index.  Every minute: refresh the figures and log them (scrapes compute
+ * their own, from one index query). */
 static void metrics_loop(bg *b)
 {
-	while (!b->stop) {
+	unsigned tick;
+
+	for (tick = 0; !b->stop; tick++) {
 		gv_store_stats s;
 
-		if (gv_status(b->st, &s) == 0) {
+		if (gv_store_reload_placement(b->st) < 0)
+			cli_log_line(GV_LOG_ERROR, "event=placement_reload result=failed");
+		if (tick % 12 == 0 && gv_status(b->st, &s) == 0) {
 			char line[256];
 
 			snprintf(line, sizeof(line),
@@ -129,7 +134,7 @@ static void metrics_loop(bg *b)
 			         (unsigned long long)s.over_replicated, (unsigned long long)s.lost);
 			cli_log_line(GV_LOG_INFO, line);
 		}
-		cli_pause(60000, &b->stop);
+		cli_pause(5000, &b->stop);
 	}
 }
 
@@ -256,7 +261,6 @@ int cmd_serve(cli_globals *g, int argc, char **argv)
 	gv_repair_opts jrepair;
 	gv_scrub_opts jscrub;
 	gv_rebalance_opts jrebalance;
-	gv_placement_opts popt;
 	const char *listen = NULL;
 	char host[256], line[512];
 	unsigned port;
@@ -312,14 +316,9 @@ int cmd_serve(cli_globals *g, int argc, char **argv)
 		rc = cli_fail(err, "serve: sectors");
 		goto out;
 	}
-	if (g->config) {
-		/* A configuration file states the cluster's placement. */
-		gv_config_placement(&popt, &cfg);
-		if ((err = gv_store_set_placement(st, &popt)) < 0) {
-			rc = cli_fail(err, "serve: placement");
-			goto out;
-		}
-	}
+	/* The placement keys a configuration file sets become the cluster's. */
+	if ((rc = cli_apply_placement(g, st, &cfg)) != 0)
+		goto out;
 
 	/* Block the signals before any thread starts, so all of them inherit
 	 * the mask and only sigwait below sees them. */
@@ -373,8 +372,7 @@ int cmd_serve(cli_globals *g, int argc, char **argv)
 			}
 			cli_apply_log_config(g, &fresh);
 			gv_server_set_token(srv, fresh.server.auth_token);
-			gv_config_placement(&popt, &fresh);
-			if (gv_store_set_placement(st, &popt) < 0)
+			if (cli_apply_placement(g, st, &fresh) != 0)
 				cli_log_line(GV_LOG_ERROR, "event=reload placement=rejected");
 			stop_loops(loops);
 			start_loops(loops, st, &fresh);

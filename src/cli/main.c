@@ -23,7 +23,7 @@ static const cli_command commands[] = {
 	{ "config", cmd_config, "validate a configuration file and print it (check FILE)", 0 },
 	{ "scrub", cmd_scrub, "verify every replica's checksum", 1 },
 	{ "index", cmd_index, "rebuild the replica index from the sectors (rebuild)", 0 },
-	{ "placement", cmd_placement, "explain where a key's replicas sit (explain KEY)", 1 },
+	{ "placement", cmd_placement, "explain a key's replicas (explain KEY), set the cluster's (set)", 1 },
 	{ NULL, NULL, NULL, 0 }
 };
 
