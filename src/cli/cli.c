@@ -1,12 +1,16 @@
 /*
  * cli.c - helpers shared by the commands.
  */
+#include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
+#include <sys/random.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "cli/cli.h"
 #include "graviton/config.h"
@@ -349,4 +353,93 @@ void cli_pause(uint64_t ms, volatile int *stop)
 		nanosleep(&ts, NULL);
 		waited += 100;
 	}
+}
+
+/* ---- the server's bearer token -------------------------------------------- */
+
+int cli_token_read(const char *data_dir, char *buf, size_t cap)
+{
+	char path[4096];
+	ssize_t n;
+	int fd;
+
+	buf[0] = '\0';
+	if (snprintf(path, sizeof(path), "%s/token", data_dir) >= (int)sizeof(path))
+		return -1;
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0)
+		return errno == ENOENT ? 0 : -1;
+	n = read(fd, buf, cap - 1);
+	close(fd);
+	if (n < 0)
+		return -1;
+	buf[n] = '\0';
+	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r' || buf[n - 1] == ' '))
+		buf[--n] = '\0';
+	return n > 0 ? 1 : 0;
+}
+
+int cli_token_create(const char *data_dir)
+{
+	unsigned char r[32];
+	char path[4096], text[sizeof(r) * 2 + 2];
+	size_t i;
+	int fd, ok;
+
+	if (snprintf(path, sizeof(path), "%s/token", data_dir) >= (int)sizeof(path))
+		return -1;
+	if (getrandom(r, sizeof(r), 0) != (ssize_t)sizeof(r)) {
+		cli_err("cannot draw a token: %s", strerror(errno));
+		return -1;
+	}
+	for (i = 0; i < sizeof(r); i++)
+		snprintf(text + 2 * i, 3, "%02x", r[i]);
+	text[2 * sizeof(r)] = '\n';
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0 && errno == EEXIST)
+		return 0;
+	if (fd < 0) {
+		cli_err("cannot create %s: %s", path, strerror(errno));
+		return -1;
+	}
+	ok = fchmod(fd, 0600) == 0 && write(fd, text, sizeof(text) - 1) == (ssize_t)sizeof(text) - 1 &&
+	     fsync(fd) == 0;
+	if (close(fd) != 0 || !ok) {
+		cli_err("cannot write %s: %s", path, strerror(errno));
+		unlink(path);
+		return -1;
+	}
+	explicit_bzero(text, sizeof(text));
+	cli_log_line(GV_LOG_INFO, "event=token_created file=token mode=0600");
+	return 0;
+}
+
+int cli_server_token(const cli_globals *g, const gv_config *cfg, char *buf, size_t cap,
+                     const char **source)
+{
+	const char *env = getenv("GRAVITON_TOKEN");
+	int r;
+
+	buf[0] = '\0';
+	*source = "off";
+	if (!cfg->server.auth)
+		return 0;
+	if (cfg->server.auth_token && *cfg->server.auth_token) {
+		*source = "config";
+		snprintf(buf, cap, "%s", cfg->server.auth_token);
+		return 0;
+	}
+	if (env && *env) {
+		*source = "GRAVITON_TOKEN";
+		snprintf(buf, cap, "%s", env);
+		return 0;
+	}
+	if (cli_token_create(g->data_dir) < 0)
+		return -1;
+	if ((r = cli_token_read(g->data_dir, buf, cap)) <= 0) {
+		cli_err("cannot read %s/token%s", g->data_dir, r < 0 ? "" : ": empty");
+		return -1;
+	}
+	*source = "file";
+	return 0;
 }

@@ -118,6 +118,26 @@ int cli_duration_arg(uint64_t *out_ms, const char *name, const char *v);
 /* Sleep up to ms, waking every 100 ms to notice *stop. */
 void cli_pause(uint64_t ms, volatile int *stop);
 
+/* The bearer token in DATA_DIR/token into buf: 1 found, 0 none, -1 when
+ * unreadable. */
+int cli_token_read(const char *data_dir, char *buf, size_t cap);
+
+/* Write a new random token (32 bytes, hex) into DATA_DIR/token, mode 0600;
+ * an existing file is kept.  0, or -1 with the reason reported. */
+int cli_token_create(const char *data_dir);
+
+/*
+ * The token `serve` requires: graviton.server.auth-token, else
+ * $GRAVITON_TOKEN, else DIR/token (created, random, mode 0600, when
+ * missing).  buf is "" when graviton.server.auth is off.  *source names
+ * where it came from ("config", "GRAVITON_TOKEN", "file", "off").  Returns
+ * 0, or -1 with the reason reported.
+ */
+int cli_server_token(const cli_globals *g, const struct gv_config *cfg, char *buf, size_t cap,
+                     const char **source);
+
+#define CLI_TOKEN_MAX 4100 /* the configuration allows 4096 bytes */
+
 /* Commands */
 int cmd_init(cli_globals *g, int argc, char **argv);
 int cmd_sector(cli_globals *g, int argc, char **argv);

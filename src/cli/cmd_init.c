@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "graviton/config.h"
 
 static void help(void)
 {
@@ -18,7 +19,9 @@ static void help(void)
 	       "Create the data directory, its index and N local sectors under DIR/sectors/.\n"
 	       "Sector i goes to rack (i mod R) and that rack to zone (rack mod Z).\n"
 	       "Running it again on the same layout changes nothing; a different\n"
-	       "existing layout is refused.\n"
+	       "existing layout is refused.  DIR/token (mode 0600) gets a random bearer\n"
+	       "token for 'graviton serve' unless the configuration sets one\n"
+	       "(graviton.server.auth-token) or turns authentication off.\n"
 	       "\n"
 	       "  --sectors N      number of sectors (default 6)\n"
 	       "  --racks R        number of racks (default 3)\n"
@@ -42,6 +45,23 @@ static int count_arg(int *out, const char *name, const char *v, int max)
 	}
 	*out = (int)x;
 	return 0;
+}
+
+/* DIR/token for `serve`, unless the configuration names a token or turns
+ * authentication off.  Returns 0 or an exit code. */
+static int init_token(cli_globals *g)
+{
+	const char *dir = g->data_dir;
+	gv_config cfg;
+	int rc;
+
+	if ((rc = cli_load_config(g, &cfg)) != 0)
+		return rc;
+	g->data_dir = dir; /* cfg's copy goes with cfg */
+	if (cfg.server.auth && !*cfg.server.auth_token && cli_token_create(dir) < 0)
+		rc = EXIT_CANTCREAT;
+	gv_config_free(&cfg);
+	return rc;
 }
 
 /* The registered path (relative to the data directory, or absolute in a
@@ -150,6 +170,8 @@ int cmd_init(cli_globals *g, int argc, char **argv)
 			goto out;
 		}
 	}
+	if ((rc = init_token(g)) != 0)
+		goto out;
 	if (!g->quiet)
 		fprintf(stderr, "graviton: %s %s: %d sectors, %d racks, %d zones, strategy %s, factor %d\n",
 		        nhave ? "already initialised" : "initialised", g->data_dir, nsect,

@@ -188,6 +188,16 @@ static void stop_loops(bg *loops)
 		bg_stop(&loops[i]);
 }
 
+/* Authentication off is a choice (graviton.server.auth = off): say so. */
+static void auth_warning(const char *token)
+{
+	if (!token[0])
+		cli_log_line(GV_LOG_WARN,
+		             "event=auth_off reason=\"graviton.server.auth = off\" note=\"any "
+		             "process that reaches the listen address may write, delete and add "
+		             "sectors\"");
+}
+
 /* First start on an empty data directory: the default layout. */
 static int ensure_layout(gv_store *st, const gv_config *cfg, const char *data_dir)
 {
@@ -261,8 +271,8 @@ int cmd_serve(cli_globals *g, int argc, char **argv)
 	gv_repair_opts jrepair;
 	gv_scrub_opts jscrub;
 	gv_rebalance_opts jrebalance;
-	const char *listen = NULL;
-	char host[256], line[512];
+	const char *listen = NULL, *token_from;
+	char host[256], line[512], token[CLI_TOKEN_MAX];
 	unsigned port;
 	bg loops[BG_COUNT];
 	int lock_fd = -1;
@@ -331,7 +341,11 @@ int cmd_serve(cli_globals *g, int argc, char **argv)
 
 	vo.host = host;
 	vo.port = port;
-	vo.auth_token = cfg.server.auth_token;
+	if (cli_server_token(g, &cfg, token, sizeof(token), &token_from) < 0) {
+		rc = EXIT_CANTCREAT;
+		goto out;
+	}
+	vo.auth_token = token[0] ? token : NULL;
 	vo.max_body_size = cfg.server.max_body_size;
 	vo.idle_timeout_ms = cfg.server.idle_timeout_ms;
 	repair_opts(&jrepair, &cfg);
@@ -346,20 +360,22 @@ int cmd_serve(cli_globals *g, int argc, char **argv)
 	}
 	start_loops(loops, st, &cfg);
 	snprintf(line, sizeof(line),
-	         "event=listening url=http://%s%s%s:%u data_dir=%s auth=%s repair=%s scrub=%s "
-	         "rebalance=%s",
+	         "event=listening url=http://%s%s%s:%u data_dir=%s auth=%s token_from=%s repair=%s "
+	         "scrub=%s rebalance=%s",
 	         strchr(host, ':') ? "[" : "", host, strchr(host, ':') ? "]" : "",
-	         gv_server_port(srv), g->data_dir, cfg.server.auth_token && *cfg.server.auth_token ? "on" : "off",
+	         gv_server_port(srv), g->data_dir, token[0] ? "on" : "off", token_from,
 	         cfg.replication.repair.enabled ? "on" : "off",
 	         cfg.replication.scrub.enabled ? "on" : "off",
 	         cfg.replication.rebalance.enabled ? "on" : "off");
 	cli_log_line(GV_LOG_WARN, line);
+	auth_warning(token);
 
 	for (;;) {
 		if (sigwait(&sigs, &sig) != 0)
 			continue;
 		if (sig == SIGHUP) {
 			gv_config fresh;
+			const char *data_dir = g->data_dir;
 
 			if (!g->config) {
 				cli_log_line(GV_LOG_WARN, "event=reload result=skipped reason=\"no --config file\"");
@@ -371,7 +387,15 @@ int cmd_serve(cli_globals *g, int argc, char **argv)
 				continue;
 			}
 			cli_apply_log_config(g, &fresh);
-			gv_server_set_token(srv, fresh.server.auth_token);
+			if (cli_server_token(g, &fresh, token, sizeof(token), &token_from) < 0) {
+				cli_log_line(GV_LOG_ERROR, "event=reload result=failed reason=\"no token; "
+				                           "keeping the running configuration\"");
+				g->data_dir = data_dir;
+				gv_config_free(&fresh);
+				continue;
+			}
+			gv_server_set_token(srv, token[0] ? token : NULL);
+			auth_warning(token);
 			if (cli_apply_placement(g, st, &fresh) != 0)
 				cli_log_line(GV_LOG_ERROR, "event=reload placement=rejected");
 			stop_loops(loops);
@@ -400,6 +424,7 @@ out:
 	stop_loops(loops);
 	gv_store_free(st);
 	gv_config_free(&cfg);
+	explicit_bzero(token, sizeof(token));
 	if (lock_fd >= 0)
 		close(lock_fd);
 	return rc;
