@@ -8,15 +8,20 @@ export GRAVITON_DATA_DIR=${GRAVITON_DATA_DIR:-$PWD/graviton-data}
 LISTEN=${GRAVITON_LISTEN:-127.0.0.1:8787}
 URL=http://$LISTEN
 
+# The first start writes the bearer token the server requires into
+# $GRAVITON_DATA_DIR/token (mode 0600); the lines below read it from there.
 cat <<MSG
-Graviton is starting on $URL (data in $GRAVITON_DATA_DIR).  Try, from another shell:
+Graviton is starting on $URL (data in $GRAVITON_DATA_DIR).  Requests need
+the token in $GRAVITON_DATA_DIR/token.  Try, from another shell:
 
+  AUTH="Authorization: Bearer \$(cat $GRAVITON_DATA_DIR/token)"
   echo 'hello, graviton' > /tmp/hello.txt
-  KEY=\$(curl -s -X PUT --data-binary @/tmp/hello.txt $URL/v1/blobs | python3 -c 'import json,sys; print(json.load(sys.stdin)["key"])')
-  curl -s $URL/v1/blobs/\$KEY
-  curl -s $URL/v1/blobs/\$KEY/replicas
-  curl -s $URL/v1/status
+  KEY=\$(curl -s -H "\$AUTH" -X PUT --data-binary @/tmp/hello.txt $URL/v1/blobs | python3 -c 'import json,sys; print(json.load(sys.stdin)["key"])')
+  curl -s -H "\$AUTH" $URL/v1/blobs/\$KEY
+  curl -s -H "\$AUTH" $URL/v1/blobs/\$KEY/replicas
+  curl -s -H "\$AUTH" $URL/v1/status
   curl -s $URL/metrics | grep ^graviton_replication
+  $GV --server $URL status     # the CLI finds the token by itself
 
 Ctrl-C stops the server cleanly.
 MSG

@@ -67,7 +67,8 @@ typedef struct gv_config {
 
 	struct {
 		char *listen;             /* "HOST:PORT", IPv6 as "[::1]:8787" */
-		char *auth_token;         /* "" disables authentication */
+		int auth;                 /* 0: no authentication (explicitly off) */
+		char *auth_token;         /* "": the data directory's token file */
 		uint64_t max_body_size;   /* bytes */
 		int threads;              /* request worker threads */
 		uint64_t idle_timeout_ms; /* close connections idle this long */
@@ -109,6 +110,10 @@ typedef struct gv_config {
 			double high_water;    /* sectors fuller than this give replicas */
 			double low_water;     /* sectors emptier than this take them */
 		} rebalance;
+
+		/* Which placement keys a loaded file set (GV_CONFIG_GIVEN_*):
+		 * only those change the cluster's stored settings. */
+		unsigned placement_given;
 	} replication;
 } gv_config;
 
@@ -164,6 +169,13 @@ int gv_config_equal(const gv_config *a, const gv_config *b);
  * caller frees with free(); NULL on failure (GV_ENOMEM).
  */
 int gv_config_dump(char **out, const gv_config *c, unsigned flags);
+
+/* Bits of replication.placement_given, one per placement key. */
+#define GV_CONFIG_GIVEN_STRATEGY 0x01
+#define GV_CONFIG_GIVEN_FACTOR 0x02
+#define GV_CONFIG_GIVEN_MIN_REPLICAS 0x04
+#define GV_CONFIG_GIVEN_MIN_RACKS 0x08
+#define GV_CONFIG_GIVEN_MIN_ZONES 0x10
 
 /* The placement settings of graviton.replication. */
 void gv_config_placement(gv_placement_opts *out, const gv_config *c);

@@ -50,8 +50,9 @@ typedef struct gv_store_opts {
 	const char *data_dir;     /* required */
 	const char *index_path;   /* NULL: <data_dir>/graviton.db */
 	int create;               /* create data dir and index when missing */
-	/* Placement settings: when placement_set is 0 they come from the
-	 * index's cluster settings (defaults when unset). */
+	/* Placement settings come from the index's cluster settings
+	 * (defaults when unset); placement_set stores these as the cluster's
+	 * first (gv_store_set_placement), so no command runs with others. */
 	int placement_set;
 	gv_placement_opts placement;
 	uint64_t write_timeout_ms; /* 0: 30 s */
@@ -75,17 +76,29 @@ void gv_store_free(gv_store *store);
 /* Effective placement settings (borrowed; valid until the store is freed). */
 gv_placement_opts gv_store_placement(gv_store *store);
 
-/* Persist placement settings as the cluster's (index) and use them now. */
+/* Persist placement settings as the cluster's (index) and use them now;
+ * a change is logged (event=placement_changed, old->new). */
 int gv_store_set_placement(gv_store *store, const gv_placement_opts *opts);
+
+/* Re-read the cluster's placement settings from the index (another process
+ * may have changed them). */
+int gv_store_reload_placement(gv_store *store);
+
+/* The cluster id (a UUID kept in the index and in every local sector's
+ * identity); borrowed. */
+const char *gv_store_cluster_id(gv_store *store);
 
 /* ---- sectors ------------------------------------------------------------ */
 
 /* Sector add flags */
 #define GV_SECTOR_ADD_CREATE 0x1 /* create the directory / identity when missing */
+#define GV_SECTOR_ADD_ADOPT 0x2  /* take over a directory of another cluster */
 
 /*
  * Register a sector and open its backend.  For kind "fs" the path is the
- * sector root; its identity file records id, rack, zone and capacity.
+ * sector root; its identity file records id, rack, zone, capacity and the
+ * cluster id.  A root of another cluster is GV_EEXISTS unless
+ * GV_SECTOR_ADD_ADOPT (which rewrites its identity).
  * capacity 0 takes the filesystem's size.  An id already registered is
  * GV_EEXISTS: a replacement disk gets a new id.
  */

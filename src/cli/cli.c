@@ -1,14 +1,18 @@
 /*
  * cli.c - helpers shared by the commands.
  */
-#include <stdatomic.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
+#include <sys/random.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "cli/cli.h"
 #include "graviton/config.h"
@@ -77,10 +81,14 @@ int cli_open_store(cli_globals *g, gv_store **out, int create)
 		if (cfg.index.path && *cfg.index.path)
 			opts.index_path = cfg.index.path;
 		opts.write_timeout_ms = cfg.replication.write_timeout_ms;
-		opts.placement_set = 1;
-		gv_config_placement(&opts.placement, &cfg);
 	}
 	err = gv_store_open(out, &opts);
+	if (err == 0 && (rc = cli_apply_placement(g, *out, &cfg)) != 0) {
+		gv_store_free(*out);
+		*out = NULL;
+		gv_config_free(&cfg);
+		return rc;
+	}
 	if (g->data_dir == cfg.data_dir) {
 		/* The configuration is freed here; keep its data directory. */
 		g->data_dir_owned = strdup(cfg.data_dir);
@@ -214,32 +222,52 @@ int cli_placement_flag(cli_globals *g, int argc, char **argv, int *i)
 	return 1;
 }
 
-int cli_apply_placement(cli_globals *g, gv_store *st)
+/* Lay the fields of src named by the bits of mask (the order of
+ * cli_placement_flag's names) over *p. */
+static void merge_placement(gv_placement_opts *p, const gv_placement_opts *src, unsigned mask)
 {
-	gv_placement_opts p;
-
-	if (!g->placement_set)
-		return 0;
-	p = gv_store_placement(st);
-	if (g->placement_flags & 1)
-		p.strategy = g->placement.strategy;
-	if (g->placement_flags & 2)
-		p.factor = g->placement.factor;
-	if (g->placement_flags & 4)
-		p.min_replicas = g->placement.min_replicas;
-	if (g->placement_flags & 8)
-		p.min_racks = g->placement.min_racks;
-	if (g->placement_flags & 16)
-		p.min_zones = g->placement.min_zones;
-	/* Lowering the factor below the quorum lowers the quorum with it,
-	 * unless the quorum was given too. */
-	if (!(g->placement_flags & 4) && p.min_replicas > p.factor)
-		p.min_replicas = p.factor;
-	if (gv_store_set_placement(st, &p) < 0)
-		return cli_fail(GV_EINVAL, "placement settings");
-	return 0;
+	if (mask & 1)
+		p->strategy = src->strategy;
+	if (mask & 2)
+		p->factor = src->factor;
+	if (mask & 4)
+		p->min_replicas = src->min_replicas;
+	if (mask & 8)
+		p->min_racks = src->min_racks;
+	if (mask & 16)
+		p->min_zones = src->min_zones;
 }
 
+void cli_placement_given(gv_placement_opts *p, const cli_globals *g, const gv_config *cfg)
+{
+	gv_placement_opts file;
+	unsigned mask = g->placement_flags;
+
+	if (cfg && g->config) {
+		gv_config_placement(&file, cfg);
+		merge_placement(p, &file, cfg->replication.placement_given);
+		mask |= cfg->replication.placement_given;
+	}
+	merge_placement(p, &g->placement, g->placement_flags);
+	/* Lowering the factor below the quorum lowers the quorum with it,
+	 * unless the quorum was given too. */
+	if (!(mask & 4) && p->min_replicas > p->factor)
+		p->min_replicas = p->factor;
+}
+
+int cli_apply_placement(cli_globals *g, gv_store *st, const gv_config *cfg)
+{
+	gv_placement_opts p;
+	int err;
+
+	if (!g->placement_set && !(cfg && g->config && cfg->replication.placement_given))
+		return 0;
+	p = gv_store_placement(st);
+	cli_placement_given(&p, g, cfg);
+	if ((err = gv_store_set_placement(st, &p)) < 0)
+		return cli_fail(err, "placement settings");
+	return 0;
+}
 
 int cli_settings(cli_globals *g, gv_config *cfg)
 {
@@ -395,4 +423,93 @@ void cli_pause(uint64_t ms, atomic_int *stop)
 		nanosleep(&ts, NULL);
 		waited += 100;
 	}
+}
+
+/* ---- the server's bearer token -------------------------------------------- */
+
+int cli_token_read(const char *data_dir, char *buf, size_t cap)
+{
+	char path[4096];
+	ssize_t n;
+	int fd;
+
+	buf[0] = '\0';
+	if (snprintf(path, sizeof(path), "%s/token", data_dir) >= (int)sizeof(path))
+		return -1;
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0)
+		return errno == ENOENT ? 0 : -1;
+	n = read(fd, buf, cap - 1);
+	close(fd);
+	if (n < 0)
+		return -1;
+	buf[n] = '\0';
+	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r' || buf[n - 1] == ' '))
+		buf[--n] = '\0';
+	return n > 0 ? 1 : 0;
+}
+
+int cli_token_create(const char *data_dir)
+{
+	unsigned char r[32];
+	char path[4096], text[sizeof(r) * 2 + 2];
+	size_t i;
+	int fd, ok;
+
+	if (snprintf(path, sizeof(path), "%s/token", data_dir) >= (int)sizeof(path))
+		return -1;
+	if (getrandom(r, sizeof(r), 0) != (ssize_t)sizeof(r)) {
+		cli_err("cannot draw a token: %s", strerror(errno));
+		return -1;
+	}
+	for (i = 0; i < sizeof(r); i++)
+		snprintf(text + 2 * i, 3, "%02x", r[i]);
+	text[2 * sizeof(r)] = '\n';
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0 && errno == EEXIST)
+		return 0;
+	if (fd < 0) {
+		cli_err("cannot create %s: %s", path, strerror(errno));
+		return -1;
+	}
+	ok = fchmod(fd, 0600) == 0 && write(fd, text, sizeof(text) - 1) == (ssize_t)sizeof(text) - 1 &&
+	     fsync(fd) == 0;
+	if (close(fd) != 0 || !ok) {
+		cli_err("cannot write %s: %s", path, strerror(errno));
+		unlink(path);
+		return -1;
+	}
+	explicit_bzero(text, sizeof(text));
+	cli_log_line(GV_LOG_INFO, "event=token_created file=token mode=0600");
+	return 0;
+}
+
+int cli_server_token(const cli_globals *g, const gv_config *cfg, char *buf, size_t cap,
+                     const char **source)
+{
+	const char *env = getenv("GRAVITON_TOKEN");
+	int r;
+
+	buf[0] = '\0';
+	*source = "off";
+	if (!cfg->server.auth)
+		return 0;
+	if (cfg->server.auth_token && *cfg->server.auth_token) {
+		*source = "config";
+		snprintf(buf, cap, "%s", cfg->server.auth_token);
+		return 0;
+	}
+	if (env && *env) {
+		*source = "GRAVITON_TOKEN";
+		snprintf(buf, cap, "%s", env);
+		return 0;
+	}
+	if (cli_token_create(g->data_dir) < 0)
+		return -1;
+	if ((r = cli_token_read(g->data_dir, buf, cap)) <= 0) {
+		cli_err("cannot read %s/token%s", g->data_dir, r < 0 ? "" : ": empty");
+		return -1;
+	}
+	*source = "file";
+	return 0;
 }

@@ -116,9 +116,14 @@ int cli_wants_help(int argc, char **argv);
  */
 int cli_placement_flag(cli_globals *g, int argc, char **argv, int *i);
 
-/* Merge the placement flags given into the store's settings and persist
- * them as the cluster's.  Returns 0 or an exit code. */
-int cli_apply_placement(cli_globals *g, gv_store *st);
+/* Lay the placement settings given (keys the --config file sets, then the
+ * flags on the line) over *p.  cfg may be NULL. */
+void cli_placement_given(gv_placement_opts *p, const cli_globals *g,
+                         const struct gv_config *cfg);
+
+/* Store the placement settings given as the cluster's (cli_open_store does
+ * this for every command).  Returns 0 or an exit code. */
+int cli_apply_placement(cli_globals *g, gv_store *st, const struct gv_config *cfg);
 
 /* Parse a size / a non-zero duration option value; report and return -1
  * when malformed. */
@@ -132,6 +137,26 @@ void cli_pause(uint64_t ms, atomic_int *stop);
 void cli_trap_stop_signals(atomic_int *flag);
 /* Writes to a closed pipe or socket fail with EPIPE instead of killing. */
 void cli_ignore_sigpipe(void);
+
+/* The bearer token in DATA_DIR/token into buf: 1 found, 0 none, -1 when
+ * unreadable. */
+int cli_token_read(const char *data_dir, char *buf, size_t cap);
+
+/* Write a new random token (32 bytes, hex) into DATA_DIR/token, mode 0600;
+ * an existing file is kept.  0, or -1 with the reason reported. */
+int cli_token_create(const char *data_dir);
+
+/*
+ * The token `serve` requires: graviton.server.auth-token, else
+ * $GRAVITON_TOKEN, else DIR/token (created, random, mode 0600, when
+ * missing).  buf is "" when graviton.server.auth is off.  *source names
+ * where it came from ("config", "GRAVITON_TOKEN", "file", "off").  Returns
+ * 0, or -1 with the reason reported.
+ */
+int cli_server_token(const cli_globals *g, const struct gv_config *cfg, char *buf, size_t cap,
+                     const char **source);
+
+#define CLI_TOKEN_MAX 4100 /* the configuration allows 4096 bytes */
 
 /* Commands */
 int cmd_init(cli_globals *g, int argc, char **argv);
@@ -148,6 +173,8 @@ int cmd_serve(cli_globals *g, int argc, char **argv);
 int cmd_metrics(cli_globals *g, int argc, char **argv);
 int cmd_config(cli_globals *g, int argc, char **argv);
 int cmd_rebalance(cli_globals *g, int argc, char **argv);
+/* `placement set` (cmd_placement.c) */
+int cli_placement_set(cli_globals *g, int argc, char **argv);
 /* `sector drain ID` (in cmd_rebalance.c) */
 int cli_sector_drain(cli_globals *g, int argc, char **argv);
 

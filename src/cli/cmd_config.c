@@ -1,6 +1,7 @@
 /*
  * cmd_config.c - `graviton config check FILE`: validate a configuration and
- * print the effective settings (every key) as HOCON that reads back equal.
+ * print the effective settings (every key) as HOCON, secrets redacted
+ * unless --show-secrets (then it reads back equal).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,16 +14,17 @@ int cmd_config(cli_globals *g, int argc, char **argv)
 {
 	gv_config cfg;
 	char *text = NULL;
-	int i, redact = 0, rc = 0;
+	int i, redact = 1, rc = 0;
 	const char *file = NULL;
 
 	(void)g;
 	if (cli_wants_help(argc, argv)) {
-		printf("usage: graviton config check [FILE] [--redact]\n\n"
+		printf("usage: graviton config check [FILE] [--show-secrets]\n\n"
 		       "Validate FILE (default: --config, else the built-in defaults) and print\n"
 		       "the effective configuration, every key included.  Errors name the file,\n"
 		       "line, column and key; exit 78 when the file is invalid.\n\n"
-		       "  --redact   print the auth token as a comment instead of its value\n");
+		       "Secrets (the auth token) print as a comment, not their value.\n\n"
+		       "  --show-secrets  print them (the output then reads back equal)\n");
 		return 0;
 	}
 	if (argc < 2 || strcmp(argv[1], "check") != 0) {
@@ -31,7 +33,9 @@ int cmd_config(cli_globals *g, int argc, char **argv)
 	}
 	for (i = 2; i < argc; i++) {
 		if (strcmp(argv[i], "--redact") == 0)
-			redact = 1;
+			redact = 1; /* the default; kept for scripts that ask */
+		else if (strcmp(argv[i], "--show-secrets") == 0)
+			redact = 0;
 		else if (!file)
 			file = argv[i];
 		else {

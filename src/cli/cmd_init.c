@@ -2,11 +2,13 @@
  * cmd_init.c - `graviton init`: create a data directory with N local
  * sectors spread round-robin over racks, racks over zones.
  */
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cli/cli.h"
+#include "graviton/config.h"
 
 static void help(void)
 {
@@ -17,7 +19,9 @@ static void help(void)
 	       "Create the data directory, its index and N local sectors under DIR/sectors/.\n"
 	       "Sector i goes to rack (i mod R) and that rack to zone (rack mod Z).\n"
 	       "Running it again on the same layout changes nothing; a different\n"
-	       "existing layout is refused.\n"
+	       "existing layout is refused.  DIR/token (mode 0600) gets a random bearer\n"
+	       "token for 'graviton serve' unless the configuration sets one\n"
+	       "(graviton.server.auth-token) or turns authentication off.\n"
 	       "\n"
 	       "  --sectors N      number of sectors (default 6)\n"
 	       "  --racks R        number of racks (default 3)\n"
@@ -41,6 +45,38 @@ static int count_arg(int *out, const char *name, const char *v, int max)
 	}
 	*out = (int)x;
 	return 0;
+}
+
+/* DIR/token for `serve`, unless the configuration names a token or turns
+ * authentication off.  Returns 0 or an exit code. */
+static int init_token(cli_globals *g)
+{
+	const char *dir = g->data_dir;
+	gv_config cfg;
+	int rc;
+
+	if ((rc = cli_load_config(g, &cfg)) != 0)
+		return rc;
+	g->data_dir = dir; /* cfg's copy goes with cfg */
+	if (cfg.server.auth && !*cfg.server.auth_token && cli_token_create(dir) < 0)
+		rc = EXIT_CANTCREAT;
+	gv_config_free(&cfg);
+	return rc;
+}
+
+/* The registered path (relative to the data directory, or absolute in a
+ * store from before relative paths) names the directory at path. */
+static int same_dir(const char *data_dir, const char *registered, const char *path)
+{
+	char a[PATH_MAX], b[PATH_MAX], full[GV_PATH_MAX];
+
+	if (registered[0] == '/')
+		snprintf(full, sizeof(full), "%s", registered);
+	else if (snprintf(full, sizeof(full), "%s/%s", data_dir, registered) >= (int)sizeof(full))
+		return 0;
+	if (!realpath(full, a) || !realpath(path, b))
+		return strcmp(full, path) == 0;
+	return strcmp(a, b) == 0;
 }
 
 int cmd_init(cli_globals *g, int argc, char **argv)
@@ -117,7 +153,7 @@ int cmd_init(cli_globals *g, int argc, char **argv)
 		if (nhave) {
 			const gv_sector_info *old = &have[i];
 
-			if (strcmp(old->id, info.id) != 0 || strcmp(old->path, info.path) != 0 ||
+			if (strcmp(old->id, info.id) != 0 || !same_dir(g->data_dir, old->path, info.path) ||
 			    strcmp(old->rack, info.rack) != 0 || strcmp(old->zone, info.zone) != 0 ||
 			    (capacity && old->capacity != capacity)) {
 				cli_err("init: %s already holds a different layout (sector %s at %s, "
@@ -134,7 +170,7 @@ int cmd_init(cli_globals *g, int argc, char **argv)
 			goto out;
 		}
 	}
-	if ((rc = cli_apply_placement(g, st)) != 0)
+	if ((rc = init_token(g)) != 0)
 		goto out;
 	if (!g->quiet)
 		fprintf(stderr, "graviton: %s %s: %d sectors, %d racks, %d zones, strategy %s, factor %d\n",

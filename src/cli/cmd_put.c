@@ -142,8 +142,6 @@ int cmd_put(cli_globals *g, int argc, char **argv)
 	}
 	if ((rc = cli_open_store(g, &st, 0)) != 0)
 		goto out;
-	if ((rc = cli_apply_placement(g, st)) != 0)
-		goto out;
 	err = gv_put_fd(st, fd, &res);
 	if (err < 0) {
 		rc = cli_fail(err, "put");

@@ -11,12 +11,14 @@
 static void help(void)
 {
 	printf("usage: graviton sector add ID --path DIR [--capacity SIZE] [--rack R] [--zone Z]\n"
+	       "                           [--adopt]\n"
 	       "       graviton sector list [--json]\n"
 	       "       graviton sector set-health ID healthy|unhealthy\n"
 	       "       graviton sector drain ID [--dry-run] [--json]\n"
 	       "       graviton sector remove ID\n"
 	       "\n"
-	       "add         register a local directory as a sector (created when missing)\n"
+	       "add         register a local directory as a sector (created when missing);\n"
+	       "            --adopt takes over a directory of another store (cluster)\n"
 	       "list        show every sector with its capacity, use, health, rack and zone\n"
 	       "set-health  mark a sector healthy (its directory must open) or unhealthy\n"
 	       "drain       stop new placements on a sector, move every replica off it\n"
@@ -29,6 +31,7 @@ static int sector_add(cli_globals *g, int argc, char **argv)
 {
 	gv_sector_info info;
 	gv_store *st = NULL;
+	unsigned flags = GV_SECTOR_ADD_CREATE;
 	int i, rc, err;
 
 	memset(&info, 0, sizeof(info));
@@ -45,6 +48,10 @@ static int sector_add(cli_globals *g, int argc, char **argv)
 	for (i = 2; i < argc; i++) {
 		const char *a = argv[i];
 
+		if (strcmp(a, "--adopt") == 0) {
+			flags |= GV_SECTOR_ADD_ADOPT;
+			continue;
+		}
 		if (i + 1 >= argc) {
 			cli_err("sector add: '%s' needs a value or is unknown", a);
 			return EXIT_USAGE;
@@ -77,9 +84,14 @@ static int sector_add(cli_globals *g, int argc, char **argv)
 	}
 	if ((rc = cli_open_store(g, &st, 0)) != 0)
 		return rc;
-	err = gv_store_sector_add(st, &info, GV_SECTOR_ADD_CREATE);
-	if (err < 0)
+	err = gv_store_sector_add(st, &info, flags);
+	if (err < 0) {
+		int other = strstr(gv_error_last(), "another cluster") != NULL;
+
 		rc = cli_fail(err, "sector add");
+		if (other)
+			cli_err("sector add: --adopt takes the directory over (its blobs join this store)");
+	}
 	else if (!g->quiet)
 		fprintf(stderr, "graviton: sector %s added at %s\n", info.id, info.path);
 	gv_store_free(st);

@@ -85,14 +85,19 @@ static void rebalance_loop(bg *b)
 	gv_rebalance_daemon(b->st, &o, b->cfg.replication.repair.interval_ms, &b->stop);
 }
 
-/* Every minute: refresh the figures and log them (scrapes compute their
- * own, from one index query). */
+/* Every 5 s: pick up placement settings another command stored in the
+ * index.  Every minute: refresh the figures and log them (scrapes compute
+ * their own, from one index query). */
 static void metrics_loop(bg *b)
 {
-	while (!b->stop) {
+	unsigned tick;
+
+	for (tick = 0; !b->stop; tick++) {
 		gv_store_stats s;
 
-		if (gv_status(b->st, &s) == 0) {
+		if (gv_store_reload_placement(b->st) < 0)
+			cli_log_line(GV_LOG_ERROR, "event=placement_reload result=failed");
+		if (tick % 12 == 0 && gv_status(b->st, &s) == 0) {
 			char line[256];
 
 			snprintf(line, sizeof(line),
@@ -104,7 +109,7 @@ static void metrics_loop(bg *b)
 			         (unsigned long long)s.over_replicated, (unsigned long long)s.lost);
 			cli_log_line(GV_LOG_INFO, line);
 		}
-		cli_pause(60000, &b->stop);
+		cli_pause(5000, &b->stop);
 	}
 }
 
@@ -156,6 +161,16 @@ static void stop_loops(bg *loops)
 			loops[i].stop = 1;
 	for (i = 0; i < BG_COUNT; i++)
 		bg_stop(&loops[i]);
+}
+
+/* Authentication off is a choice (graviton.server.auth = off): say so. */
+static void auth_warning(const char *token)
+{
+	if (!token[0])
+		cli_log_line(GV_LOG_WARN,
+		             "event=auth_off reason=\"graviton.server.auth = off\" note=\"any "
+		             "process that reaches the listen address may write, delete and add "
+		             "sectors\"");
 }
 
 /* First start on an empty data directory: the default layout. */
@@ -231,9 +246,8 @@ int cmd_serve(cli_globals *g, int argc, char **argv)
 	gv_repair_opts jrepair;
 	gv_scrub_opts jscrub;
 	gv_rebalance_opts jrebalance;
-	gv_placement_opts popt;
-	const char *listen = NULL;
-	char host[256], line[512];
+	const char *listen = NULL, *token_from;
+	char host[256], line[512], token[CLI_TOKEN_MAX];
 	unsigned port;
 	bg loops[BG_COUNT];
 	int lock_fd = -1;
@@ -287,14 +301,9 @@ int cmd_serve(cli_globals *g, int argc, char **argv)
 		rc = cli_fail(err, "serve: sectors");
 		goto out;
 	}
-	if (g->config) {
-		/* A configuration file states the cluster's placement. */
-		gv_config_placement(&popt, &cfg);
-		if ((err = gv_store_set_placement(st, &popt)) < 0) {
-			rc = cli_fail(err, "serve: placement");
-			goto out;
-		}
-	}
+	/* The placement keys a configuration file sets become the cluster's. */
+	if ((rc = cli_apply_placement(g, st, &cfg)) != 0)
+		goto out;
 
 	/* Block the signals before any thread starts, so all of them inherit
 	 * the mask and only sigwait below sees them. */
@@ -307,7 +316,11 @@ int cmd_serve(cli_globals *g, int argc, char **argv)
 
 	vo.host = host;
 	vo.port = port;
-	vo.auth_token = cfg.server.auth_token;
+	if (cli_server_token(g, &cfg, token, sizeof(token), &token_from) < 0) {
+		rc = EXIT_CANTCREAT;
+		goto out;
+	}
+	vo.auth_token = token[0] ? token : NULL;
 	vo.max_body_size = cfg.server.max_body_size;
 	vo.idle_timeout_ms = cfg.server.idle_timeout_ms;
 	cli_repair_opts(&jrepair, &cfg);
@@ -322,20 +335,22 @@ int cmd_serve(cli_globals *g, int argc, char **argv)
 	}
 	start_loops(loops, st, &cfg);
 	snprintf(line, sizeof(line),
-	         "event=listening url=http://%s%s%s:%u data_dir=%s auth=%s repair=%s scrub=%s "
-	         "rebalance=%s",
+	         "event=listening url=http://%s%s%s:%u data_dir=%s auth=%s token_from=%s repair=%s "
+	         "scrub=%s rebalance=%s",
 	         strchr(host, ':') ? "[" : "", host, strchr(host, ':') ? "]" : "",
-	         gv_server_port(srv), g->data_dir, cfg.server.auth_token && *cfg.server.auth_token ? "on" : "off",
+	         gv_server_port(srv), g->data_dir, token[0] ? "on" : "off", token_from,
 	         cfg.replication.repair.enabled ? "on" : "off",
 	         cfg.replication.scrub.enabled ? "on" : "off",
 	         cfg.replication.rebalance.enabled ? "on" : "off");
 	cli_log_line(GV_LOG_WARN, line);
+	auth_warning(token);
 
 	for (;;) {
 		if (sigwait(&sigs, &sig) != 0)
 			continue;
 		if (sig == SIGHUP) {
 			gv_config fresh;
+			const char *data_dir = g->data_dir;
 
 			if (!g->config) {
 				cli_log_line(GV_LOG_WARN, "event=reload result=skipped reason=\"no --config file\"");
@@ -347,9 +362,16 @@ int cmd_serve(cli_globals *g, int argc, char **argv)
 				continue;
 			}
 			cli_apply_log_config(g, &fresh);
-			gv_server_set_token(srv, fresh.server.auth_token);
-			gv_config_placement(&popt, &fresh);
-			if (gv_store_set_placement(st, &popt) < 0)
+			if (cli_server_token(g, &fresh, token, sizeof(token), &token_from) < 0) {
+				cli_log_line(GV_LOG_ERROR, "event=reload result=failed reason=\"no token; "
+				                           "keeping the running configuration\"");
+				g->data_dir = data_dir;
+				gv_config_free(&fresh);
+				continue;
+			}
+			gv_server_set_token(srv, token[0] ? token : NULL);
+			auth_warning(token);
+			if (cli_apply_placement(g, st, &fresh) != 0)
 				cli_log_line(GV_LOG_ERROR, "event=reload placement=rejected");
 			stop_loops(loops);
 			start_loops(loops, st, &fresh);
@@ -377,6 +399,7 @@ out:
 	stop_loops(loops);
 	gv_store_free(st);
 	gv_config_free(&cfg);
+	explicit_bzero(token, sizeof(token));
 	if (lock_fd >= 0)
 		close(lock_fd);
 	return rc;

@@ -23,7 +23,11 @@ static void help_stat(void)
 static void help_placement(void)
 {
 	printf("usage: graviton placement explain KEY [--json]\n"
+	       "       graviton placement set [--factor N] [--min-replicas N] [--strategy S]\n"
+	       "                              [--min-racks N] [--min-zones N] [--json]\n"
 	       "\n"
+	       "set: store the cluster's placement settings (see 'placement set --help').\n"
+	       "explain: "
 	       "Show which sector, rack and zone each replica of KEY sits in, and whether\n"
 	       "the healthy replicas meet the strategy's constraints (min-racks/min-zones).\n");
 }
@@ -168,8 +172,10 @@ int cmd_placement(cli_globals *g, int argc, char **argv)
 		help_placement();
 		return 0;
 	}
+	if (strcmp(argv[1], "set") == 0)
+		return cli_placement_set(g, argc - 1, argv + 1);
 	if (strcmp(argv[1], "explain") != 0) {
-		cli_err("placement: unknown subcommand '%s' (expected explain)", argv[1]);
+		cli_err("placement: unknown subcommand '%s' (expected explain or set)", argv[1]);
 		return EXIT_USAGE;
 	}
 	return show(g, argc - 1, argv + 1, help_placement);

@@ -8,6 +8,7 @@
 
 #include "cli/cli.h"
 #include "cli/client.h"
+#include "graviton/config.h"
 
 static const cli_command commands[] = {
 	{ "init", cmd_init, "create a data directory with local sectors", 0 },
@@ -23,7 +24,7 @@ static const cli_command commands[] = {
 	{ "config", cmd_config, "validate a configuration file and print it (check FILE)", 0 },
 	{ "scrub", cmd_scrub, "verify every replica's checksum", 1 },
 	{ "index", cmd_index, "rebuild the replica index from the sectors (rebuild)", 0 },
-	{ "placement", cmd_placement, "explain where a key's replicas sit (explain KEY)", 1 },
+	{ "placement", cmd_placement, "explain a key's replicas (explain KEY), set the cluster's (set)", 1 },
 	{ NULL, NULL, NULL, 0 }
 };
 
@@ -47,7 +48,8 @@ static void usage(FILE *f)
 	        "  --server URL     talk to a running 'graviton serve' (http:// or https://)\n"
 	        "                   instead of the data directory (default $GRAVITON_SERVER);\n"
 	        "                   put, get, stat, placement, status, repair, scrub, rebalance\n"
-	        "  --token T        bearer token for --server (default $GRAVITON_TOKEN)\n"
+	        "  --token T        bearer token for --server (default $GRAVITON_TOKEN, else\n"
+	        "                   the configuration's auth-token, else DIR/token)\n"
 	        "  --config FILE    configuration file (HOCON)\n"
 	        "  -v, --verbose    log info events to stderr (-vv: debug)\n"
 	        "  -q, --quiet      log errors only\n"
@@ -93,7 +95,31 @@ static int drop_arg(int *argc, char **argv, int i)
 }
 
 /*
- * --server from the line or $GRAVITON_SERVER, --token or $GRAVITON_TOKEN.
+ * With no --token nor $GRAVITON_TOKEN: the configuration's
+ * graviton.server.auth-token, else the data directory's token file (what
+ * `serve` on that directory requires).  Quietly none when neither exists.
+ */
+static void pick_token(cli_globals *g)
+{
+	static char buf[CLI_TOKEN_MAX];
+	const char *dir = g->data_dir;
+	gv_config cfg;
+
+	if (cli_load_config(g, &cfg) != 0)
+		return; /* the command reports a bad configuration itself */
+	if (cfg.server.auth_token && *cfg.server.auth_token)
+		snprintf(buf, sizeof(buf), "%s", cfg.server.auth_token);
+	else if (cli_token_read(g->data_dir, buf, sizeof(buf)) <= 0)
+		buf[0] = '\0';
+	g->data_dir = dir; /* cfg's copy goes with cfg */
+	gv_config_free(&cfg);
+	if (buf[0])
+		g->token = buf;
+}
+
+/*
+ * --server from the line or $GRAVITON_SERVER, --token or $GRAVITON_TOKEN
+ * (else the configuration's or the data directory's, see pick_token).
  * A command that only works on the data directory refuses a --server flag
  * and ignores the environment (so `serve` runs with both set).  Returns 0
  * or an exit code.
@@ -130,6 +156,8 @@ static int pick_server(cli_globals *g, const cli_command *c)
 		        g->server, why);
 		return EXIT_USAGE;
 	}
+	if (!g->token)
+		pick_token(g);
 	if (g->token && cli_client_check_token(g->token, why, sizeof(why)) < 0) {
 		cli_err("invalid token: %s", why);
 		return EXIT_USAGE;

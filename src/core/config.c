@@ -90,6 +90,7 @@ static const struct key keys[] = {
 	{ .path = "graviton.sectors", .kind = K_SECTORS },
 	OBJ("graviton.server"),
 	STR("graviton.server.listen", server.listen, "127.0.0.1:8787", F_LISTEN),
+	BOOL("graviton.server.auth", server.auth, 1),
 	STR("graviton.server.auth-token", server.auth_token, "", F_EMPTY_OK | F_TOKEN | F_SECRET),
 	SIZE("graviton.server.max-body-size", server.max_body_size, 10 * GiB, 1),
 	INT("graviton.server.threads", server.threads, 8, 1, 1024),
@@ -912,6 +913,22 @@ static const struct key *find_key(const char *path)
 	return NULL;
 }
 
+/* The GV_CONFIG_GIVEN_* bit of a placement key, 0 for any other. */
+static unsigned placement_bit(const char *path)
+{
+	static const char *const paths[] = {
+		"graviton.replication.strategy", "graviton.replication.factor",
+		"graviton.replication.min-replicas", "graviton.replication.min-racks",
+		"graviton.replication.min-zones",
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(paths) / sizeof(paths[0]); i++)
+		if (strcmp(path, paths[i]) == 0)
+			return 1u << i;
+	return 0;
+}
+
 static int apply_object(gv_config *c, const char *name, const gv_hocon_value *obj,
                         const char *prefix)
 {
@@ -936,6 +953,7 @@ static int apply_object(gv_config *c, const char *name, const gv_hocon_value *ob
 			err = apply_sectors(c, name, f->value, path);
 		} else {
 			err = apply_leaf(c, name, k, f->value, path);
+			c->replication.placement_given |= placement_bit(path);
 		}
 		if (err < 0)
 			return err;

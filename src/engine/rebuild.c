@@ -25,6 +25,7 @@ typedef struct rb {
 	gv_sha256 *h;
 	char *buf;
 	gv_rebuild_summary *sum;
+	char cluster[GV_CLUSTER_ID_MAX]; /* the store's; "" until known */
 	int err;
 } rb;
 
@@ -84,12 +85,21 @@ static int rebuild_sector(rb *b, const char *root)
 
 	if ((err = gv_sector_fs_read_identity(&ident, root)) < 0)
 		return err;
+	/* Only this store's sectors: the first identity naming a cluster
+	 * names it when the old index did not. */
+	if (b->cluster[0] && ident.cluster[0] && strcmp(b->cluster, ident.cluster) != 0)
+		return gv_error_set(GV_EEXISTS, "%s belongs to another cluster (%s, not %s)", root,
+		                    ident.cluster, b->cluster);
+	if (!b->cluster[0] && ident.cluster[0]) {
+		if ((err = b->ix->ops->setting_set(b->ix, "cluster.id", ident.cluster)) < 0)
+			return err;
+		memcpy(b->cluster, ident.cluster, sizeof(b->cluster));
+	}
 	memset(&info, 0, sizeof(info));
 	snprintf(info.id, sizeof(info.id), "%s", ident.id);
 	snprintf(info.kind, sizeof(info.kind), "fs");
-	if (strlen(root) >= sizeof(info.path))
-		return gv_error_set(GV_EINVAL, "sector path too long: %.64s...", root);
-	snprintf(info.path, sizeof(info.path), "%s", root);
+	if ((err = gv_store_index_path(b->o->data_dir, root, info.path, sizeof(info.path))) < 0)
+		return err;
 	snprintf(info.rack, sizeof(info.rack), "%s", ident.rack);
 	snprintf(info.zone, sizeof(info.zone), "%s", ident.zone);
 	info.capacity = ident.capacity;
@@ -183,7 +193,8 @@ int gv_index_rebuild(const gv_rebuild_opts *o, gv_rebuild_summary *sum)
 		err = gv_error_set(GV_ENOMEM, "out of memory");
 		goto out;
 	}
-	if ((err = gv_index_sqlite_open(&b.ix, tmp, 1)) < 0)
+	if ((err = gv_index_sqlite_open(&b.ix, tmp, 1)) < 0 ||
+	    (err = gv_store_settings_carry(b.ix, ixpath, b.cluster, sizeof(b.cluster))) < 0)
 		goto out;
 	if (o->placement_set && (err = set_placement(b.ix, &o->placement)) < 0)
 		goto out;

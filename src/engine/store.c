@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -53,14 +54,11 @@ static int load_placement(gv_index *ix, gv_placement_opts *p)
 	return gv_placement_opts_validate(p);
 }
 
-int gv_store_set_placement(gv_store *st, const gv_placement_opts *p)
+static int store_placement(gv_index *ix, const gv_placement_opts *p)
 {
-	gv_index *ix = st->ix;
 	char buf[32];
 	int err;
 
-	if ((err = gv_placement_opts_validate(p)) < 0)
-		return err;
 	if ((err = ix->ops->setting_set(ix, "replication.strategy", gv_strategy_name(p->strategy))) < 0)
 		return err;
 	snprintf(buf, sizeof(buf), "%d", p->factor);
@@ -73,12 +71,75 @@ int gv_store_set_placement(gv_store *st, const gv_placement_opts *p)
 	if ((err = ix->ops->setting_set(ix, "replication.min-racks", buf)) < 0)
 		return err;
 	snprintf(buf, sizeof(buf), "%d", p->min_zones);
-	if ((err = ix->ops->setting_set(ix, "replication.min-zones", buf)) < 0)
+	return ix->ops->setting_set(ix, "replication.min-zones", buf);
+}
+
+/* Append " name=old->new" to buf when the two differ. */
+static void change_note(char *buf, size_t cap, const char *name, const char *was, const char *now)
+{
+	size_t len = strlen(buf);
+
+	if (strcmp(was, now) != 0 && len < cap)
+		snprintf(buf + len, cap - len, " %s=%s->%s", name, was, now);
+}
+
+static void change_note_int(char *buf, size_t cap, const char *name, int was, int now)
+{
+	char a[16], b[16];
+
+	snprintf(a, sizeof(a), "%d", was);
+	snprintf(b, sizeof(b), "%d", now);
+	change_note(buf, cap, name, a, b);
+}
+
+int gv_store_set_placement(gv_store *st, const gv_placement_opts *p)
+{
+	gv_placement_opts was;
+	char what[256] = "";
+	int err;
+
+	if ((err = gv_placement_opts_validate(p)) < 0)
+		return err;
+	/* What the index holds now, not this handle's copy: another process
+	 * may have changed it since the store opened. */
+	if ((err = gv_store_reload_placement(st)) < 0)
+		return err;
+	pthread_mutex_lock(&st->lock);
+	was = st->placement;
+	pthread_mutex_unlock(&st->lock);
+	change_note(what, sizeof(what), "strategy", gv_strategy_name(was.strategy),
+	            gv_strategy_name(p->strategy));
+	change_note_int(what, sizeof(what), "factor", was.factor, p->factor);
+	change_note_int(what, sizeof(what), "min_replicas", was.min_replicas, p->min_replicas);
+	change_note_int(what, sizeof(what), "min_racks", was.min_racks, p->min_racks);
+	change_note_int(what, sizeof(what), "min_zones", was.min_zones, p->min_zones);
+	if (!what[0])
+		return 0;
+	if ((err = store_placement(st->ix, p)) < 0)
 		return err;
 	pthread_mutex_lock(&st->lock);
 	st->placement = *p;
 	pthread_mutex_unlock(&st->lock);
+	gv_log(GV_LOG_WARN, "event=placement_changed%s", what);
 	return 0;
+}
+
+int gv_store_reload_placement(gv_store *st)
+{
+	gv_placement_opts p = GV_PLACEMENT_OPTS_INIT;
+	int err;
+
+	if ((err = load_placement(st->ix, &p)) < 0)
+		return err;
+	pthread_mutex_lock(&st->lock);
+	st->placement = p;
+	pthread_mutex_unlock(&st->lock);
+	return 0;
+}
+
+const char *gv_store_cluster_id(gv_store *st)
+{
+	return st->cluster_id;
 }
 
 gv_placement_opts gv_store_placement(gv_store *st)
@@ -96,25 +157,164 @@ gv_index *gv_store_index(gv_store *st)
 	return st->ix;
 }
 
-int gv_store_open_backend(gv_sector **out, const gv_sector_info *info, unsigned flags)
+/* The directory of a sector path as the index keeps it: relative ones are
+ * under the data directory. */
+static int sector_root(const char *data_dir, const char *path, char *out, size_t cap)
+{
+	int n = path[0] == '/' ? snprintf(out, cap, "%s", path)
+	                       : snprintf(out, cap, "%s/%s", data_dir, path);
+
+	if (n < 0 || (size_t)n >= cap)
+		return gv_error_set(GV_EINVAL, "sector path too long: %.64s...", path);
+	return 0;
+}
+
+int gv_store_index_path(const char *data_dir, const char *path, char *out, size_t cap)
+{
+	char abs[PATH_MAX], dir[PATH_MAX];
+	const char *keep = abs;
+	size_t dlen;
+
+	if (!realpath(path, abs))
+		return gv_error_set_errno(GV_EIO, errno, "cannot resolve %s", path);
+	if (realpath(data_dir, dir)) {
+		dlen = strlen(dir);
+		if (strncmp(abs, dir, dlen) == 0 && abs[dlen] == '/' && abs[dlen + 1])
+			keep = abs + dlen + 1;
+	}
+	if (strlen(keep) >= cap)
+		return gv_error_set(GV_EINVAL, "sector path too long: %.64s...", keep);
+	memcpy(out, keep, strlen(keep) + 1);
+	return 0;
+}
+
+int gv_store_open_backend(gv_store *st, gv_sector **out, const gv_sector_info *info,
+                          unsigned flags)
 {
 	gv_sector_identity ident;
+	char root[GV_PATH_MAX];
+	int err;
 
 	*out = NULL;
 	if (strcmp(info->kind, "fs") == 0) {
+		if ((err = sector_root(st->data_dir, info->path, root, sizeof(root))) < 0)
+			return err;
 		memset(&ident, 0, sizeof(ident));
 		snprintf(ident.id, sizeof(ident.id), "%s", info->id);
 		snprintf(ident.rack, sizeof(ident.rack), "%s", info->rack);
 		snprintf(ident.zone, sizeof(ident.zone), "%s", info->zone);
+		snprintf(ident.cluster, sizeof(ident.cluster), "%s", st->cluster_id);
 		ident.capacity = info->capacity;
 		ident.format = 1;
-		return gv_sector_fs_open(out, info->path, &ident,
-		                         (flags & GV_SECTOR_ADD_CREATE) ? GV_FS_CREATE : 0);
+		return gv_sector_fs_open(out, root, &ident,
+		                         ((flags & GV_SECTOR_ADD_CREATE) ? GV_FS_CREATE : 0) |
+		                         ((flags & GV_SECTOR_ADD_ADOPT) ? GV_FS_ADOPT : 0));
 	}
 	if (strcmp(info->kind, "mem") == 0)
 		return gv_sector_mem_open(out, info->id, info->capacity);
 	return gv_error_set(GV_EINVAL, "sector %s: unknown kind '%s' (expected fs or mem)",
 	                    info->id, info->kind);
+}
+
+/* A new cluster id: a random (version 4) UUID. */
+static int cluster_id_new(char *out, size_t cap)
+{
+	unsigned char r[16];
+
+	if (getrandom(r, sizeof(r), 0) != (ssize_t)sizeof(r))
+		return gv_error_set_errno(GV_EIO, errno, "cannot draw a cluster id");
+	r[6] = (unsigned char)((r[6] & 0x0f) | 0x40);
+	r[8] = (unsigned char)((r[8] & 0x3f) | 0x80);
+	snprintf(out, cap,
+	         "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", r[0], r[1],
+	         r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9], r[10], r[11], r[12], r[13], r[14],
+	         r[15]);
+	return 0;
+}
+
+/*
+ * A data directory from before cluster ids kept absolute sector paths.
+ * Keep under the data directory what is under it; an absolute
+ * ".../sectors/<id>" outside it whose twin DIR/sectors/<id> carries the same
+ * identity is a copy of another data directory: use the twin, never the
+ * original's sectors.
+ */
+static int relocate_sectors(gv_store *st, gv_sector_info *sectors, size_t n)
+{
+	gv_sector_identity ident;
+	char twin[GV_PATH_MAX], rel[sizeof(sectors[0].path)];
+	size_t i;
+	int err;
+
+	for (i = 0; i < n; i++) {
+		gv_sector_info *si = &sectors[i];
+		const char *base = strrchr(si->path, '/');
+
+		if (strcmp(si->kind, "fs") != 0 || si->path[0] != '/')
+			continue;
+		if (gv_store_index_path(st->data_dir, si->path, rel, sizeof(rel)) < 0 ||
+		    rel[0] == '/') {
+			if (!base || base - si->path < 8 || strncmp(base - 8, "/sectors", 8) != 0 ||
+			    snprintf(twin, sizeof(twin), "%s/sectors%s", st->data_dir, base) >=
+			            (int)sizeof(twin) ||
+			    gv_sector_fs_read_identity(&ident, twin) < 0 || strcmp(ident.id, si->id) != 0 ||
+			    gv_store_index_path(st->data_dir, twin, rel, sizeof(rel)) < 0 || rel[0] == '/')
+				continue;
+		}
+		gv_info("event=sector_path_relative sector=%s was=%s now=%s", si->id, si->path, rel);
+		memcpy(si->path, rel, strlen(rel) + 1);
+		if ((err = st->ix->ops->sector_upsert(st->ix, si)) < 0)
+			return err;
+	}
+	return 0;
+}
+
+/* The cluster id from the index; a store without one gets one now. */
+static int load_cluster_id(gv_store *st, gv_sector_info *sectors, size_t n)
+{
+	gv_index *ix = st->ix;
+	int err;
+
+	err = ix->ops->setting_get(ix, "cluster.id", st->cluster_id, sizeof(st->cluster_id));
+	if (err == 0 && gv_id_validate("cluster id", st->cluster_id) == 0)
+		return 0;
+	if (err == 0)
+		return gv_error_set(GV_ECORRUPT, "index setting cluster.id has a bad value");
+	if (err != GV_ENOTFOUND)
+		return err;
+	if ((err = relocate_sectors(st, sectors, n)) < 0 ||
+	    (err = cluster_id_new(st->cluster_id, sizeof(st->cluster_id))) < 0 ||
+	    (err = ix->ops->setting_set(ix, "cluster.id", st->cluster_id)) < 0)
+		return err;
+	gv_info("event=cluster_id cluster=%s", st->cluster_id);
+	return 0;
+}
+
+int gv_store_settings_carry(gv_index *ix, const char *old_path, char *cluster, size_t cap)
+{
+	static const char *const names[] = { "cluster.id", "replication.strategy",
+	                                     "replication.factor", "replication.min-replicas",
+	                                     "replication.min-racks", "replication.min-zones" };
+	gv_index *old = NULL;
+	char buf[GV_CLUSTER_ID_MAX];
+	size_t i;
+	int err = 0;
+
+	cluster[0] = '\0';
+	if (gv_index_sqlite_open(&old, old_path, 0) < 0) {
+		gv_error_clear();
+		return 0; /* no old index, or not readable: nothing to carry */
+	}
+	for (i = 0; i < sizeof(names) / sizeof(names[0]) && err == 0; i++) {
+		if (old->ops->setting_get(old, names[i], buf, sizeof(buf)) < 0)
+			continue;
+		if (i == 0)
+			snprintf(cluster, cap, "%s", buf);
+		err = ix->ops->setting_set(ix, names[i], buf);
+	}
+	old->ops->close(old);
+	gv_error_clear();
+	return err;
 }
 
 /* Find or append the slot for id; caller holds st->lock. */
@@ -171,7 +371,7 @@ static int open_slot(gv_store *st, const gv_sector_info *info, unsigned flags)
 	 * and readers may be using it. */
 	if (gv_store_sector_handle(st, info->id, NULL, 0))
 		return 0;
-	err = gv_store_open_backend(&s, info, flags);
+	err = gv_store_open_backend(st, &s, info, flags);
 	pthread_mutex_lock(&st->lock);
 	slot = slot_get(st, info->id, 1);
 	if (!slot) {
@@ -300,18 +500,18 @@ int gv_store_open(gv_store **out, const gv_store_opts *opts)
 	if ((err = gv_index_sqlite_open(&st->ix, ixpath, opts->create)) < 0)
 		goto out_free;
 
-	if (opts->placement_set) {
-		if ((err = gv_placement_opts_validate(&opts->placement)) < 0)
-			goto out_free;
-		st->placement = opts->placement;
-	} else if ((err = load_placement(st->ix, &st->placement)) < 0) {
+	if ((err = load_placement(st->ix, &st->placement)) < 0 ||
+	    (opts->placement_set && (err = gv_store_set_placement(st, &opts->placement)) < 0))
 		goto out_free;
-	}
 	st->copy_threads = opts->copy_threads ? opts->copy_threads
 	                                      : (unsigned)st->placement.factor;
 
 	if ((err = st->ix->ops->sector_list(st->ix, &sectors, &nsectors)) < 0)
 		goto out_free;
+	if ((err = load_cluster_id(st, sectors, nsectors)) < 0) {
+		free(sectors);
+		goto out_free;
+	}
 	for (i = 0; i < nsectors; i++) {
 		if (open_slot(st, &sectors[i], 0) < 0) {
 			/* Warn once, when a healthy sector is found gone; later
@@ -416,15 +616,16 @@ int gv_store_sector_add(gv_store *st, const gv_sector_info *in, unsigned flags)
 		/* One directory, one sector: refuse a path another id owns. */
 		gv_sector_info *all = NULL;
 		size_t nall = 0, k;
-		char want[PATH_MAX], have[PATH_MAX];
+		char want[PATH_MAX], have[PATH_MAX], root[GV_PATH_MAX];
 
 		if (realpath(info.path, want) &&
 		    st->ix->ops->sector_list(st->ix, &all, &nall) == 0) {
 			for (k = 0; k < nall; k++) {
-				if (strcmp(all[k].kind, "fs") != 0)
+				if (strcmp(all[k].kind, "fs") != 0 ||
+				    sector_root(st->data_dir, all[k].path, root, sizeof(root)) < 0)
 					continue;
-				if (strcmp(all[k].path, want) == 0 ||
-				    (realpath(all[k].path, have) && strcmp(have, want) == 0)) {
+				if (strcmp(root, want) == 0 ||
+				    (realpath(root, have) && strcmp(have, want) == 0)) {
 					err = gv_error_set(GV_EEXISTS,
 					                   "%s belongs to sector %s; a directory holds one "
 					                   "sector only",
@@ -441,25 +642,29 @@ int gv_store_sector_add(gv_store *st, const gv_sector_info *in, unsigned flags)
 		if (info.capacity == 0 && gv_sector_usage_get(s, &usage) == 0)
 			info.capacity = usage.capacity;
 	} else {
-		if ((err = gv_store_open_backend(&s, &info, flags)) < 0)
+		/* The path as given: relative to the working directory. */
+		gv_sector_info given = info;
+		char cwd[PATH_MAX];
+
+		if (strcmp(info.kind, "fs") == 0 && info.path[0] != '/' &&
+		    (!getcwd(cwd, sizeof(cwd)) ||
+		     (size_t)snprintf(given.path, sizeof(given.path), "%s/%s", cwd, info.path) >=
+		             sizeof(given.path)))
+			return gv_error_set(GV_EINVAL, "sector %s: path too long", info.id);
+		if ((err = gv_store_open_backend(st, &s, &given, flags)) < 0)
 			return err;
 		if (info.capacity == 0 && gv_sector_usage_get(s, &usage) == 0)
 			info.capacity = usage.capacity;
 		gv_sector_close(s);
 	}
 	if (strcmp(info.kind, "fs") == 0) {
-		/* Record where the directory really is, so the sector opens
-		 * whatever the working directory of a later command. */
-		char abs[PATH_MAX];
+		/* Record where the directory really is: relative to the data
+		 * directory when under it, absolute elsewhere. */
+		char path[sizeof(info.path)];
 
-		if (!realpath(info.path, abs))
-			return gv_error_set_errno(GV_EIO, errno, "sector %s: cannot resolve %s", info.id,
-			                          info.path);
-		size_t alen = strlen(abs);
-
-		if (alen >= sizeof(info.path))
-			return gv_error_set(GV_EINVAL, "sector %s: path too long", info.id);
-		memcpy(info.path, abs, alen + 1);
+		if ((err = gv_store_index_path(st->data_dir, info.path, path, sizeof(path))) < 0)
+			return gv_error_set(err, "sector %s: %s", info.id, gv_error_last());
+		memcpy(info.path, path, strlen(path) + 1);
 	}
 
 	info.healthy = 1;

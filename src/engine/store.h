@@ -28,6 +28,7 @@ typedef struct gv_sector_slot {
 
 struct gv_store {
 	char *data_dir;
+	char cluster_id[GV_CLUSTER_ID_MAX]; /* index setting cluster.id */
 	gv_index *ix;
 	uint64_t write_timeout_ms;
 	unsigned copy_threads;
@@ -113,8 +114,23 @@ int gv_store_record_late(gv_store *st, const gv_key *key, const char *sector);
 void gv_store_mark_unhealthy(gv_store *st, const gv_key *key, const char *sector,
                              const char *reason);
 
-/* Open a sector backend from its registry record. */
-int gv_store_open_backend(gv_sector **out, const gv_sector_info *info, unsigned flags);
+/* Open a sector backend from its registry record: a relative path is
+ * under the data directory; a local sector must belong to this cluster. */
+int gv_store_open_backend(gv_store *st, gv_sector **out, const gv_sector_info *info,
+                          unsigned flags);
+
+/*
+ * The path the index keeps for a sector root: resolved (realpath), and
+ * relative to the data directory when under it, so that a copy of the
+ * directory works on its own sectors.  GV_EIO when path cannot be resolved.
+ */
+int gv_store_index_path(const char *data_dir, const char *path, char *out, size_t cap);
+
+/*
+ * Copy the cluster settings (cluster id, placement) of the index at
+ * old_path, when it opens, into ix; *cluster gets the id ("" when none).
+ */
+int gv_store_settings_carry(gv_index *ix, const char *old_path, char *cluster, size_t cap);
 
 /*
  * Exclusive lock on one key, across the threads of this process and the

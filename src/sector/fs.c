@@ -345,7 +345,8 @@ static int parse_u64(uint64_t *out, const char *s)
  */
 static int identity_parse(gv_sector_identity *out, char *text, const char *path)
 {
-	enum { SEEN_FORMAT = 1, SEEN_ID = 2, SEEN_RACK = 4, SEEN_ZONE = 8, SEEN_CAP = 16 };
+	enum { SEEN_FORMAT = 1, SEEN_ID = 2, SEEN_RACK = 4, SEEN_ZONE = 8, SEEN_CAP = 16,
+	       SEEN_CLUSTER = 32 };
 	unsigned seen = 0;
 	char *line = text;
 	int lineno = 0;
@@ -397,6 +398,12 @@ static int identity_parse(gv_sector_identity *out, char *text, const char *path)
 				return gv_error_set(GV_EINVAL, "%s: line %d: %s is too long",
 				                    path, lineno, line);
 			memcpy(dst, val, vlen + 1);
+		} else if (strcmp(line, "cluster") == 0) {
+			bit = SEEN_CLUSTER;
+			if (vlen >= sizeof(out->cluster) || (vlen && gv_id_validate("cluster", val) < 0))
+				return gv_error_set(GV_EINVAL, "%s: line %d: bad cluster '%.64s'",
+				                    path, lineno, val);
+			memcpy(out->cluster, val, vlen + 1);
 		} else {
 			line = next;
 			continue;
@@ -466,8 +473,10 @@ static int identity_write_at(int root_fd, const char *root, const gv_sector_iden
 	char text[512];
 	int fd, n, err;
 
-	n = snprintf(text, sizeof(text), "format=%d\nid=%s\nrack=%s\nzone=%s\ncapacity=%" PRIu64 "\n",
-	             FS_FORMAT, id->id, id->rack, id->zone, id->capacity);
+	n = snprintf(text, sizeof(text),
+	             "format=%d\nid=%s\nrack=%s\nzone=%s\ncapacity=%" PRIu64 "\n%s%s%s",
+	             FS_FORMAT, id->id, id->rack, id->zone, id->capacity,
+	             id->cluster[0] ? "cluster=" : "", id->cluster, id->cluster[0] ? "\n" : "");
 	assert(n > 0 && (size_t)n < sizeof(text));
 	fd = openat(root_fd, FS_IDENTITY_TMP, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
 	if (fd < 0)
@@ -746,6 +755,35 @@ static int fs_check_ident(const gv_sector_identity *ident)
 }
 
 /*
+ * Check the stored identity against the one asked for: the same id, and
+ * the same cluster when both name one.  A stored identity without a
+ * cluster gets ident's written (sectors made before cluster ids);
+ * GV_FS_ADOPT rewrites an identity naming another id or cluster.
+ */
+static int fs_claim(fs_sector *s, const char *root, gv_sector_identity *stored,
+                    const gv_sector_identity *ident, unsigned flags)
+{
+	int other_id = strcmp(stored->id, ident->id) != 0;
+	int other_cluster = ident->cluster[0] && stored->cluster[0] &&
+	                    strcmp(stored->cluster, ident->cluster) != 0;
+
+	if ((other_id || other_cluster) && !(flags & GV_FS_ADOPT)) {
+		if (other_cluster)
+			return gv_error_set(GV_EEXISTS,
+			                    "sector root %s belongs to another cluster (%s, not %s); "
+			                    "refusing to use it", root, stored->cluster, ident->cluster);
+		return gv_error_set(GV_EEXISTS, "sector root %s belongs to sector '%s', not '%s'",
+		                    root, stored->id, ident->id);
+	}
+	if (!other_id && !other_cluster && (stored->cluster[0] || !ident->cluster[0]))
+		return 0;
+	memcpy(stored->id, ident->id, sizeof(stored->id));
+	if (ident->cluster[0])
+		memcpy(stored->cluster, ident->cluster, sizeof(stored->cluster));
+	return identity_write_at(s->root_fd, root, stored);
+}
+
+/*
  * `ident` may be NULL without GV_FS_CREATE: the sector then takes whatever
  * identity the root holds.  Otherwise ident->id must match the stored id;
  * a non-empty rack or zone and a non-zero capacity in `ident` override the
@@ -773,7 +811,7 @@ int gv_sector_fs_open(gv_sector **out, const char *root,
 	if (strlen(root) >= GV_PATH_MAX)
 		return gv_error_set(GV_EINVAL, "sector root path is longer than %d bytes",
 		                    GV_PATH_MAX - 1);
-	if (flags & ~(unsigned)GV_FS_CREATE)
+	if (flags & ~(unsigned)(GV_FS_CREATE | GV_FS_ADOPT))
 		return gv_error_set(GV_EINVAL, "unknown fs sector flags 0x%x", flags);
 	if (ident == NULL && create)
 		return gv_error_set(GV_EINVAL, "creating sector root %s needs an identity", root);
@@ -848,13 +886,12 @@ int gv_sector_fs_open(gv_sector **out, const char *root,
 		memcpy(stored.zone, ident->zone, sizeof(stored.zone));
 		stored.capacity = ident->capacity;
 		stored.format = FS_FORMAT;
+		memcpy(stored.cluster, ident->cluster, sizeof(stored.cluster));
 		if ((rc = identity_write_at(s->root_fd, root, &stored)) < 0)
 			goto fail;
 	} else if (rc < 0) {
 		goto fail;
-	} else if (ident != NULL && strcmp(stored.id, ident->id) != 0) {
-		rc = gv_error_set(GV_EEXISTS, "sector root %s belongs to sector '%s', not '%s'",
-		                  root, stored.id, ident->id);
+	} else if (ident != NULL && (rc = fs_claim(s, root, &stored, ident, flags)) < 0) {
 		goto fail;
 	}
 	unlinkat(s->root_fd, FS_IDENTITY_TMP, 0);

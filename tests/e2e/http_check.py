@@ -92,7 +92,9 @@ class Client:
         u = urllib.parse.urlsplit(url)
         self.host = u.hostname
         self.port = u.port
-        self.token = token
+        # The server's token, as serve_start (lib.sh) exports it; token=""
+        # on a request sends none.
+        self.token = token if token is not None else os.environ.get("GRAVITON_TOKEN")
         self.timeout = timeout
         self.conn = None
 
@@ -139,9 +141,29 @@ def is_json_error(resp):
     return isinstance(j, dict) and isinstance(j.get("error"), str) and isinstance(j.get("message"), str)
 
 
+def auth_headers(h):
+    """h plus the server's token (GRAVITON_TOKEN), when there is one."""
+    tok = os.environ.get("GRAVITON_TOKEN")
+    return dict(h, Authorization="Bearer " + tok) if tok else h
+
+
+def with_auth(head):
+    """A raw request's bytes with the server's token (GRAVITON_TOKEN) as an
+    Authorization header after the request line, unless it has one."""
+    tok = os.environ.get("GRAVITON_TOKEN")
+    if not tok or b"\r\n" not in head or b"\nAuthorization:" in head:
+        return head
+    line, rest = head.split(b"\r\n", 1)
+    return line + b"\r\nAuthorization: Bearer " + tok.encode() + b"\r\n" + rest
+
+
 def raw_exchange(url, payload, read_timeout=10.0, chunks=None):
     """Send raw bytes on a fresh socket and read until the server closes or
     the timeout passes.  Returns (status or None, closed, raw bytes)."""
+    if chunks is None:
+        payload = with_auth(payload)
+    else:
+        chunks = [with_auth(chunks[0])] + list(chunks[1:])
     u = urllib.parse.urlsplit(url)
     s = socket.create_connection((u.hostname, u.port), timeout=read_timeout)
     got = b""
@@ -1071,7 +1093,7 @@ def cmd_malformed(url, max_body, idle_s):
     try:
         conn = http.client.HTTPConnection(u.hostname, u.port, timeout=30)
         conn.request("POST", "/v1/sectors", body=iter([b"{" + b" " * 65536] * 4 + [b"}"]),
-                     encode_chunked=True, headers={"Transfer-Encoding": "chunked"})
+                     encode_chunked=True, headers=auth_headers({"Transfer-Encoding": "chunked"}))
         st = conn.getresponse().status
         conn.close()
     except (ConnectionError, OSError, http.client.HTTPException) as e:
@@ -1089,8 +1111,8 @@ def cmd_malformed(url, max_body, idle_s):
         slow.append(s)
     part = os.urandom(4000)
     s = socket.create_connection((u.hostname, u.port), timeout=idle_s * 4 + 30)
-    s.sendall(("PUT /v1/blobs HTTP/1.1\r\nHost: %s\r\nContent-Length: 8000\r\n\r\n" % hostport).encode()
-              + part)
+    s.sendall(with_auth(("PUT /v1/blobs HTTP/1.1\r\nHost: %s\r\nContent-Length: 8000\r\n\r\n"
+                         % hostport).encode()) + part)
     slow.append(s)
     t_stall = time.monotonic()
     worst = 0.0
@@ -1159,8 +1181,8 @@ def cmd_sigterm_load(url, ready_file, out_dir, nslow, nfull):
         data = os.urandom(size)
         partial_keys.append(blob_key(data))
         s = socket.create_connection((u.hostname, u.port), timeout=30)
-        s.sendall(("PUT /v1/blobs HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % size).encode()
-                  + data[: size // 2])
+        s.sendall(with_auth(("PUT /v1/blobs HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n"
+                             % size).encode()) + data[: size // 2])
         slow.append([s, size // 2, data, False])
     with open(os.path.join(out_dir, "partial.keys"), "w") as f:
         f.write("\n".join(partial_keys) + "\n")
@@ -1214,7 +1236,8 @@ def cmd_after_sigterm(gv, data_dir, out_dir, min_replicas):
              p.stdout[:200] + p.stderr[:300])
         st = None
     db = sqlite3.connect(os.path.join(data_dir, "graviton.db"), timeout=30)
-    sectors = dict(db.execute("SELECT id, path FROM sectors"))
+    # Paths under the data directory are kept relative to it.
+    sectors = {i: os.path.join(data_dir, p) for i, p in db.execute("SELECT id, path FROM sectors")}
     rows = db.execute("SELECT key, sector, size, complete FROM replicas").fetchall()
     nblobs = db.execute("SELECT count(*) FROM blobs").fetchone()[0]
     orphans = db.execute("SELECT key FROM blobs WHERE key NOT IN (SELECT key FROM replicas)").fetchall()

@@ -494,6 +494,10 @@ PYEOF
 # SERVE_PID, SERVE_PORT and SERVE_URL (http://127.0.0.1:PORT).  Fails
 # when the server does not come up (three ports tried).  Every server
 # started this way is killed when the test exits.
+# Authentication is on by default: the server's token ($GRAVITON_TOKEN when
+# set, else $D/token) is exported as GRAVITON_TOKEN (the CLI and
+# http_check.py send it) and written to $T/.curlrc with CURL_HOME=$T, so
+# every curl carries it (curl -q skips it).
 serve_start() {
 	local log=$1 try i
 	shift
@@ -509,7 +513,7 @@ serve_start() {
 		_SERVE_PIDS+=("$SERVE_PID")
 		for ((i = 0; i < 300; i++)); do
 			_proc_gone "$SERVE_PID" && break
-			http_up "$SERVE_URL/healthz" && return 0
+			http_up "$SERVE_URL/healthz" && { _serve_token; return 0; }
 			sleep 0.1
 		done
 		_proc_gone "$SERVE_PID" || kill -KILL "$SERVE_PID" 2>/dev/null
@@ -518,6 +522,16 @@ serve_start() {
 		tail -n 5 "$log" >&2
 	done
 	return 1
+}
+
+_serve_token() {
+	local tok=${GRAVITON_TOKEN:-}
+
+	[ -n "$tok" ] || tok=$(cat "$D/token" 2>/dev/null) || return 0
+	[ -n "$tok" ] || return 0
+	export GRAVITON_TOKEN=$tok
+	printf 'header = "Authorization: Bearer %s"\n' "$tok" >"$T/.curlrc"
+	export CURL_HOME=$T
 }
 
 # serve_stop [SIGNAL]: send SIGNAL (default TERM) to $SERVE_PID and wait at

@@ -262,10 +262,12 @@ expect_rc "rebalance --dry-run" 0
 expect_match "rebalance prints a summary" "^rebalance: " "$OUT"
 
 # A sector marked unhealthy through the API; a repair run restores the factor.
-"$PY" - "$URL" <<'PYEOF' >"$T/.patch" 2>&1
+"$PY" - "$URL" "$D/token" <<'PYEOF' >"$T/.patch" 2>&1
 import sys, urllib.request
+tok = open(sys.argv[2]).read().strip()  # the token init wrote for serve
 req = urllib.request.Request(sys.argv[1] + "/v1/sectors/s01", data=b'{"healthy": false}',
-                             method="PATCH", headers={"Content-Type": "application/json"})
+                             method="PATCH", headers={"Content-Type": "application/json",
+                                                      "Authorization": "Bearer " + tok})
 print(urllib.request.urlopen(req).status)
 PYEOF
 expect_eq "PATCH /v1/sectors/s01 healthy=false" 200 "$(cat "$T/.patch")"

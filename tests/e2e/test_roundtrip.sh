@@ -225,6 +225,7 @@ jcheck "sector list: used counts the stored bytes (>= 3 x 1 MiB in all)" \
 	"sum(s['used'] for s in j) >= 3 * 1048576"
 paths_ok=1
 for p in $(jget '" ".join(s["path"] for s in j)'); do
+	case $p in /*) ;; *) p=$D/$p ;; esac # relative to the data directory
 	[ -d "$p" ] && [ -f "$p/GRAVITON-SECTOR" ] || paths_ok=0
 done
 expect_eq "sector list: every path is a directory with a GRAVITON-SECTOR identity" 1 "$paths_ok"

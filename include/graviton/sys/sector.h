@@ -136,6 +136,8 @@ int gv_sector_put_buf(gv_sector *s, const gv_key *key, const void *buf, size_t l
 
 /* ---- backends ----------------------------------------------------------- */
 
+#define GV_CLUSTER_ID_MAX 40 /* a UUID and its NUL, rounded up */
+
 /* Identity of a local sector, kept in <root>/GRAVITON-SECTOR. */
 typedef struct gv_sector_identity {
 	char id[64];
@@ -143,14 +145,21 @@ typedef struct gv_sector_identity {
 	char zone[64];
 	uint64_t capacity; /* 0 = from the filesystem */
 	int format;        /* layout version, currently 1 */
+	/* The store (cluster) the sector belongs to: a UUID, "" when unknown
+	 * (a sector written before cluster ids). */
+	char cluster[GV_CLUSTER_ID_MAX];
 } gv_sector_identity;
 
 /* fs open flags */
 #define GV_FS_CREATE 0x1 /* create root and identity if missing */
+#define GV_FS_ADOPT 0x2  /* take over a root of another cluster or id */
 
 /*
  * Local directory backend.  Opens `root`, whose identity file must name
- * `ident->id` (GV_EEXISTS with a message when it names another sector).
+ * `ident->id` (GV_EEXISTS with a message when it names another sector)
+ * and, when ident->cluster is set, that cluster: an identity without one
+ * gets it written, one naming another cluster is GV_EEXISTS.  GV_FS_ADOPT
+ * rewrites the id and cluster of a root that names others instead.
  * Without GV_FS_CREATE a missing root or identity is GV_ENOTFOUND: a lost
  * disk is reported, not silently recreated.  With GV_FS_CREATE the root and
  * identity are created when absent.  tmp/ is emptied on open; partial/
