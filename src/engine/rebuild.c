@@ -6,6 +6,7 @@
  */
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -158,6 +159,25 @@ static int set_placement(gv_index *ix, const gv_placement_opts *p)
 		return err;
 	snprintf(v, sizeof(v), "%d", p->min_zones);
 	return ix->ops->setting_set(ix, "replication.min-zones", v);
+}
+
+/* Make a rename into `path` durable: fsync the directory holding it. */
+static int sync_parent(const char *path)
+{
+	char dir[GV_PATH_MAX];
+	char *slash;
+	int fd, err = 0;
+
+	snprintf(dir, sizeof(dir), "%s", path);
+	slash = strrchr(dir, '/');
+	if (slash)
+		*slash = '\0';
+	fd = open(slash ? (*dir ? dir : "/") : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0 || fsync(fd) < 0)
+		err = gv_error_set_errno(GV_EIO, errno, "cannot sync the directory of %s", path);
+	if (fd >= 0)
+		close(fd);
+	return err;
 }
 
 static void unlink_db(const char *path)
@@ -313,7 +333,7 @@ int gv_index_rebuild(const gv_rebuild_opts *o, gv_rebuild_summary *sum)
 	if ((err = collect_roots(o, &roots, &nroots)) < 0)
 		goto out;
 	load_old(&b, ixpath);
-	if ((err = gv_index_sqlite_open(&b.ix, tmp, 1)) < 0)
+	if ((err = gv_index_sqlite_open_bulk(&b.ix, tmp)) < 0)
 		goto out;
 	if (o->placement_set && (err = set_placement(b.ix, &o->placement)) < 0)
 		goto out;
@@ -353,6 +373,8 @@ int gv_index_rebuild(const gv_rebuild_opts *o, gv_rebuild_summary *sum)
 		err = gv_error_set_errno(GV_EIO, errno, "cannot move the new index into %s", ixpath);
 		goto out;
 	}
+	if ((err = sync_parent(ixpath)) < 0)
+		goto out;
 	sum->duration_ms = gv_now_ms() - t0;
 	gv_info("event=rebuild_done sectors=%llu blobs=%llu replicas=%llu unhealthy=%llu "
 	        "skipped=%llu",
