@@ -73,6 +73,15 @@ int gv_store_open(gv_store **out, const gv_store_opts *opts);
 /* Wait for background copies (bounded by the write timeout), then close. */
 void gv_store_free(gv_store *store);
 
+/*
+ * The data directory's serve lock (DIR/serve.lock), held by `graviton
+ * serve` for its lifetime and by gv_index_rebuild while it runs.  On
+ * success *fd_out is the lock's descriptor (close-on-exec), for
+ * gv_serve_unlock; GV_EBUSY while another process holds it.
+ */
+int gv_serve_lock(const char *data_dir, int *fd_out);
+void gv_serve_unlock(int fd);
+
 /* Effective placement settings (borrowed; valid until the store is freed). */
 gv_placement_opts gv_store_placement(gv_store *store);
 
@@ -270,6 +279,7 @@ typedef struct gv_rebuild_summary {
 	uint64_t unhealthy;   /* files that failed verification */
 	uint64_t bytes;
 	int64_t duration_ms;
+	uint64_t skipped;     /* directories the old index did not register */
 } gv_rebuild_summary;
 
 /*
@@ -278,7 +288,12 @@ typedef struct gv_rebuild_summary {
  * named by its key and hashed while scanning, so a corrupt copy is
  * recorded unhealthy, not trusted.  The new index is built beside the old
  * path and renamed into place only when complete.  GV_EEXISTS when an
- * index exists and force is not set.
+ * index exists and force is not set; GV_EBUSY while a server holds the
+ * data directory's serve lock (the rebuild holds it while it runs);
+ * GV_EINVAL when two directories carry the same sector identity.  When
+ * the old index reads, each sector keeps its state (draining, retired)
+ * and a directory under <data_dir>/sectors/ it does not register (a
+ * removed sector) is skipped; sector_paths are always scanned.
  */
 int gv_index_rebuild(const gv_rebuild_opts *opts, gv_rebuild_summary *out);
 

@@ -18,7 +18,13 @@ static void help(void)
 	       "DIR/sectors/ and every --sector PATH.  Each sector's identity file gives\n"
 	       "its id, rack, zone and capacity; each blob file is hashed, and a copy that\n"
 	       "does not match its key is recorded unhealthy.  The new index replaces the\n"
-	       "old one only when complete.\n"
+	       "old one only when complete.  When the old index reads, each sector keeps\n"
+	       "its state (draining, retired), and a directory under DIR/sectors/ that it\n"
+	       "does not register (a removed sector) is skipped unless named with --sector.\n"
+	       "\n"
+	       "Refused, changing nothing: while 'graviton serve' runs on DIR (exit 75);\n"
+	       "when two directories carry the same sector identity (exit 65); when the\n"
+	       "index exists and --force is not given (exit 73).\n"
 	       "\n"
 	       "  --sector PATH   another sector root to scan (repeatable)\n"
 	       "  --force         replace an index that exists\n"
@@ -94,19 +100,21 @@ int cmd_index(cli_globals *g, int argc, char **argv)
 		goto out;
 	}
 	if (json) {
-		rc = cli_print_json(json_pack("{s:I, s:I, s:I, s:I, s:I, s:f}", "sectors",
+		rc = cli_print_json(json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:f}", "sectors",
 		                              (json_int_t)s.sectors, "blobs", (json_int_t)s.blobs,
 		                              "replicas", (json_int_t)s.replicas, "unhealthy",
 		                              (json_int_t)s.unhealthy, "bytes", (json_int_t)s.bytes,
+		                              "skipped", (json_int_t)s.skipped,
 		                              "duration_s", (double)s.duration_ms / 1000.0));
 	} else {
 		char bbuf[32];
 
 		printf("index rebuilt: %llu sectors, %llu blobs, %llu replicas (%s), %llu unhealthy, "
-		       "%.1f s\n",
+		       "%llu skipped, %.1f s\n",
 		       (unsigned long long)s.sectors, (unsigned long long)s.blobs,
 		       (unsigned long long)s.replicas, gv_size_format(bbuf, sizeof(bbuf), s.bytes),
-		       (unsigned long long)s.unhealthy, (double)s.duration_ms / 1000.0);
+		       (unsigned long long)s.unhealthy, (unsigned long long)s.skipped,
+		       (double)s.duration_ms / 1000.0);
 	}
 out:
 	free(paths);

@@ -11,10 +11,8 @@
  */
 #include <stdatomic.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
-#include <sys/file.h>
 #include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -212,33 +210,6 @@ static int ensure_layout(gv_store *st, const gv_config *cfg, const char *data_di
 	return 0;
 }
 
-/*
- * One daemon per data directory: two would run their repair and rebalance
- * loops over the same replicas.  (Commands may still share it.)  Returns
- * the lock's descriptor, or -1 with the reason reported.
- */
-static int lock_data_dir(const char *data_dir)
-{
-	char path[4096];
-	int fd;
-
-	if (snprintf(path, sizeof(path), "%s/serve.lock", data_dir) >= (int)sizeof(path)) {
-		cli_err("serve: data directory path too long");
-		return -1;
-	}
-	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-	if (fd < 0) {
-		cli_err("serve: cannot open %s: %s", path, strerror(errno));
-		return -1;
-	}
-	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
-		cli_err("serve: another graviton serve is running on %s", data_dir);
-		close(fd);
-		return -1;
-	}
-	return fd;
-}
-
 int cmd_serve(cli_globals *g, int argc, char **argv)
 {
 	gv_store_opts so = GV_STORE_OPTS_INIT;
@@ -293,8 +264,9 @@ int cmd_serve(cli_globals *g, int argc, char **argv)
 		rc = cli_fail(err, "serve: cannot open the store");
 		goto out;
 	}
-	if ((lock_fd = lock_data_dir(g->data_dir)) < 0) {
-		rc = EXIT_TEMPFAIL;
+	/* One daemon per data directory, and none while an index rebuild runs. */
+	if ((err = gv_serve_lock(g->data_dir, &lock_fd)) < 0) {
+		rc = cli_fail(err, "serve");
 		goto out;
 	}
 	if ((err = ensure_layout(st, &cfg, g->data_dir)) < 0) {
@@ -400,7 +372,6 @@ out:
 	gv_store_free(st);
 	gv_config_free(&cfg);
 	explicit_bzero(token, sizeof(token));
-	if (lock_fd >= 0)
-		close(lock_fd);
+	gv_serve_unlock(lock_fd);
 	return rc;
 }

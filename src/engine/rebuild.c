@@ -6,6 +6,7 @@
  */
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,8 +27,19 @@ typedef struct rb {
 	char *buf;
 	gv_rebuild_summary *sum;
 	char cluster[GV_CLUSTER_ID_MAX]; /* the store's; "" until known */
+	gv_sector_info *old;     /* the old index's sectors, when readable */
+	size_t nold;
 	int err;
 } rb;
+
+/* One sector root to scan, with the identity it carries. */
+typedef struct rb_root {
+	char path[GV_PATH_MAX];
+	gv_sector_identity ident;
+	dev_t dev;
+	ino_t ino;
+	int named;               /* given with --sector */
+} rb_root;
 
 static int on_blob(const gv_key *key, uint64_t bytes, void *payload)
 {
@@ -76,15 +88,25 @@ static int on_blob(const gv_key *key, uint64_t bytes, void *payload)
 	return 0;
 }
 
-static int rebuild_sector(rb *b, const char *root)
+static const gv_sector_info *old_sector(const rb *b, const char *id)
 {
-	gv_sector_identity ident;
+	size_t i;
+
+	for (i = 0; i < b->nold; i++)
+		if (strcmp(b->old[i].id, id) == 0)
+			return &b->old[i];
+	return NULL;
+}
+
+static int rebuild_sector(rb *b, const rb_root *r)
+{
+	const gv_sector_info *was = old_sector(b, r->ident.id);
+	const char *root = r->path;
+	gv_sector_identity ident = r->ident;
 	gv_sector_info info;
 	gv_sector_usage usage;
 	int err;
 
-	if ((err = gv_sector_fs_read_identity(&ident, root)) < 0)
-		return err;
 	/* Only this store's sectors: the first identity naming a cluster
 	 * names it when the old index did not. */
 	if (b->cluster[0] && ident.cluster[0] && strcmp(b->cluster, ident.cluster) != 0)
@@ -104,14 +126,16 @@ static int rebuild_sector(rb *b, const char *root)
 	snprintf(info.zone, sizeof(info.zone), "%s", ident.zone);
 	info.capacity = ident.capacity;
 	info.healthy = 1;
-	info.state = GV_SECTOR_ACTIVE;
+	/* A draining or retired sector stays so: the old index says. */
+	info.state = was ? was->state : GV_SECTOR_ACTIVE;
 	if ((err = gv_sector_fs_open(&b->s, root, &ident, 0)) < 0)
 		return err;
 	if (!info.capacity && gv_sector_usage_get(b->s, &usage) == 0)
 		info.capacity = usage.capacity;
 	if ((err = b->ix->ops->sector_upsert(b->ix, &info)) < 0)
 		goto out;
-	gv_info("event=rebuild_sector sector=%s path=%s", info.id, root);
+	gv_info("event=rebuild_sector sector=%s path=%s state=%s", info.id, root,
+	        gv_sector_state_name(info.state));
 	b->err = 0;
 	err = gv_sector_list(b->s, on_blob, b);
 	if (b->err < 0)
@@ -147,6 +171,25 @@ static int set_placement(gv_index *ix, const gv_placement_opts *p)
 	return ix->ops->setting_set(ix, "replication.min-zones", v);
 }
 
+/* Make a rename into `path` durable: fsync the directory holding it. */
+static int sync_parent(const char *path)
+{
+	char dir[GV_PATH_MAX];
+	char *slash;
+	int fd, err = 0;
+
+	snprintf(dir, sizeof(dir), "%s", path);
+	slash = strrchr(dir, '/');
+	if (slash)
+		*slash = '\0';
+	fd = open(slash ? (*dir ? dir : "/") : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0 || fsync(fd) < 0)
+		err = gv_error_set_errno(GV_EIO, errno, "cannot sync the directory of %s", path);
+	if (fd >= 0)
+		close(fd);
+	return err;
+}
+
 static void unlink_db(const char *path)
 {
 	char p[GV_PATH_MAX + 32];
@@ -158,17 +201,116 @@ static void unlink_db(const char *path)
 	unlink(p);
 }
 
+/* The old index's sectors, when it exists and reads: their states carry
+ * over, and a directory it does not register is not brought back. */
+static void load_old(rb *b, const char *ixpath)
+{
+	gv_index *old = NULL;
+	struct stat sb;
+
+	if (stat(ixpath, &sb) < 0)
+		return;
+	if (gv_index_sqlite_open(&old, ixpath, 0) < 0 ||
+	    old->ops->sector_list(old, &b->old, &b->nold) < 0) {
+		gv_warn("event=rebuild_old_index_unreadable path=%s reason=\"%s\"", ixpath,
+		        gv_error_last());
+		b->old = NULL;
+		b->nold = 0;
+	}
+	if (old)
+		old->ops->close(old);
+}
+
+/*
+ * Add one sector root to scan.  The same directory twice (a --sector that
+ * is also under DIR/sectors) counts once; two directories carrying one
+ * identity are refused: merging them would record rows for bytes only one
+ * of them holds.  A directory under DIR/sectors without a readable
+ * identity is reported and skipped; a named one is an error.
+ */
+static int add_root(rb_root **roots, size_t *n, const char *path, int named)
+{
+	rb_root r, *grown;
+	struct stat sb;
+	size_t i;
+	int err;
+
+	memset(&r, 0, sizeof(r));
+	if (strlen(path) >= sizeof(r.path))
+		return gv_error_set(GV_EINVAL, "sector path too long: %.64s...", path);
+	snprintf(r.path, sizeof(r.path), "%s", path);
+	r.named = named;
+	if ((err = gv_sector_fs_read_identity(&r.ident, path)) < 0 || stat(path, &sb) < 0) {
+		if (err == 0)
+			err = gv_error_set_errno(GV_EIO, errno, "cannot stat %s", path);
+		if (named)
+			return gv_error_set(err, "sector %s: %s", path, gv_error_last());
+		gv_warn("event=rebuild_skip path=%s reason=\"%s\"", path, gv_error_last());
+		return 0;
+	}
+	r.dev = sb.st_dev;
+	r.ino = sb.st_ino;
+	for (i = 0; i < *n; i++) {
+		if ((*roots)[i].dev == r.dev && (*roots)[i].ino == r.ino) {
+			(*roots)[i].named |= named;
+			return 0;
+		}
+		/* Another cluster's sector of the same name is no duplicate:
+		 * rebuild_sector skips it. */
+		if (strcmp((*roots)[i].ident.id, r.ident.id) == 0 &&
+		    strcmp((*roots)[i].ident.cluster, r.ident.cluster) == 0)
+			return gv_error_set(GV_EINVAL,
+			                    "%s and %s both carry sector identity %s; move the "
+			                    "copy that is not the sector away and rebuild again",
+			                    (*roots)[i].path, path, r.ident.id);
+	}
+	grown = realloc(*roots, (*n + 1) * sizeof(**roots));
+	if (!grown)
+		return gv_error_set(GV_ENOMEM, "out of memory");
+	*roots = grown;
+	(*roots)[(*n)++] = r;
+	return 0;
+}
+
+/* Every directory under DIR/sectors/, then every --sector path. */
+static int collect_roots(const gv_rebuild_opts *o, rb_root **roots, size_t *n)
+{
+	char dir[GV_PATH_MAX + 16], root[GV_PATH_MAX];
+	struct stat sb;
+	struct dirent *de;
+	DIR *d;
+	size_t i;
+	int err = 0;
+
+	snprintf(dir, sizeof(dir), "%s/sectors", o->data_dir);
+	d = opendir(dir);
+	if (!d && errno != ENOENT)
+		return gv_error_set_errno(GV_EIO, errno, "cannot read %s", dir);
+	while (d && err == 0 && (de = readdir(d)) != NULL) {
+		if (de->d_name[0] == '.')
+			continue;
+		if (snprintf(root, sizeof(root), "%s/%s", dir, de->d_name) >= (int)sizeof(root))
+			continue;
+		if (stat(root, &sb) < 0 || !S_ISDIR(sb.st_mode))
+			continue;
+		err = add_root(roots, n, root, 0);
+	}
+	if (d)
+		closedir(d);
+	for (i = 0; err == 0 && i < o->nsector_paths; i++)
+		err = add_root(roots, n, o->sector_paths[i], 1);
+	return err;
+}
+
 int gv_index_rebuild(const gv_rebuild_opts *o, gv_rebuild_summary *sum)
 {
-	char ixpath[GV_PATH_MAX], tmp[GV_PATH_MAX + 16], dir[GV_PATH_MAX + 16], root[GV_PATH_MAX];
-	char side[GV_PATH_MAX + 16];
+	char ixpath[GV_PATH_MAX], tmp[GV_PATH_MAX + 16], side[GV_PATH_MAX + 16];
 	struct stat sb;
-	DIR *d = NULL;
-	struct dirent *de;
+	rb_root *roots = NULL;
+	size_t i, nroots = 0;
 	rb b;
-	size_t i;
 	int64_t t0 = gv_now_ms();
-	int err;
+	int lock_fd = -1, err;
 
 	memset(sum, 0, sizeof(*sum));
 	memset(&b, 0, sizeof(b));
@@ -183,6 +325,14 @@ int gv_index_rebuild(const gv_rebuild_opts *o, gv_rebuild_summary *sum)
 	if (stat(ixpath, &sb) == 0 && !o->force)
 		return gv_error_set(GV_EEXISTS,
 		                    "index %s exists; rebuilding would replace it (use --force)", ixpath);
+	/* A running server would keep writing to the replaced index's unlinked
+	 * file: what it acknowledged afterwards would be lost. */
+	if ((err = gv_serve_lock(o->data_dir, &lock_fd)) < 0) {
+		if (err == GV_EBUSY)
+			err = gv_error_set(GV_EBUSY, "a graviton serve is running on %s; stop it "
+			                   "before rebuilding the index", o->data_dir);
+		return err;
+	}
 	snprintf(tmp, sizeof(tmp), "%s.rebuild", ixpath);
 	unlink_db(tmp);
 
@@ -193,37 +343,35 @@ int gv_index_rebuild(const gv_rebuild_opts *o, gv_rebuild_summary *sum)
 		err = gv_error_set(GV_ENOMEM, "out of memory");
 		goto out;
 	}
-	if ((err = gv_index_sqlite_open(&b.ix, tmp, 1)) < 0 ||
+	if ((err = collect_roots(o, &roots, &nroots)) < 0)
+		goto out;
+	load_old(&b, ixpath);
+	if ((err = gv_index_sqlite_open_bulk(&b.ix, tmp)) < 0 ||
 	    (err = gv_store_settings_carry(b.ix, ixpath, b.cluster, sizeof(b.cluster))) < 0)
 		goto out;
 	if (o->placement_set && (err = set_placement(b.ix, &o->placement)) < 0)
 		goto out;
 
-	snprintf(dir, sizeof(dir), "%s/sectors", o->data_dir);
-	d = opendir(dir);
-	if (!d && errno != ENOENT) {
-		err = gv_error_set_errno(GV_EIO, errno, "cannot read %s", dir);
-		goto out;
-	}
-	while (d && (de = readdir(d)) != NULL) {
-		if (de->d_name[0] == '.')
+	for (i = 0; i < nroots; i++) {
+		if (b.nold > 0 && !roots[i].named && !old_sector(&b, roots[i].ident.id)) {
+			/* A removed sector's directory left behind. */
+			gv_warn("event=rebuild_skip_unregistered sector=%s path=%s reason=\"not in the "
+			        "old index (removed?); name it with --sector to bring it back\"",
+			        roots[i].ident.id, roots[i].path);
+			sum->skipped++;
 			continue;
-		if (snprintf(root, sizeof(root), "%s/%s", dir, de->d_name) >= (int)sizeof(root))
-			continue;
-		if (stat(root, &sb) < 0 || !S_ISDIR(sb.st_mode))
-			continue;
-		err = rebuild_sector(&b, root);
+		}
+		err = rebuild_sector(&b, &roots[i]);
+		if (err < 0 && roots[i].named) {
+			err = gv_error_set(err, "sector %s: %s", roots[i].path, gv_error_last());
+			goto out;
+		}
 		if (err < 0) {
 			/* A directory that is not a readable sector is reported and
 			 * skipped: the rest can still be recovered. */
-			gv_warn("event=rebuild_skip path=%s reason=\"%s\"", root, gv_error_last());
+			gv_warn("event=rebuild_skip path=%s reason=\"%s\"", roots[i].path,
+			        gv_error_last());
 			err = 0;
-		}
-	}
-	for (i = 0; i < o->nsector_paths; i++) {
-		if ((err = rebuild_sector(&b, o->sector_paths[i])) < 0) {
-			err = gv_error_set(err, "sector %s: %s", o->sector_paths[i], gv_error_last());
-			goto out;
 		}
 	}
 	b.ix->ops->close(b.ix);
@@ -239,19 +387,24 @@ int gv_index_rebuild(const gv_rebuild_opts *o, gv_rebuild_summary *sum)
 		err = gv_error_set_errno(GV_EIO, errno, "cannot move the new index into %s", ixpath);
 		goto out;
 	}
+	if ((err = sync_parent(ixpath)) < 0)
+		goto out;
 	sum->duration_ms = gv_now_ms() - t0;
-	gv_info("event=rebuild_done sectors=%llu blobs=%llu replicas=%llu unhealthy=%llu",
+	gv_info("event=rebuild_done sectors=%llu blobs=%llu replicas=%llu unhealthy=%llu "
+	        "skipped=%llu",
 	        (unsigned long long)sum->sectors, (unsigned long long)sum->blobs,
-	        (unsigned long long)sum->replicas, (unsigned long long)sum->unhealthy);
+	        (unsigned long long)sum->replicas, (unsigned long long)sum->unhealthy,
+	        (unsigned long long)sum->skipped);
 	err = 0;
 out:
-	if (d)
-		closedir(d);
 	if (b.ix) {
 		b.ix->ops->close(b.ix);
 		unlink_db(tmp);
 	}
+	free(roots);
+	free(b.old);
 	gv_sha256_free(b.h);
 	free(b.buf);
+	gv_serve_unlock(lock_fd);
 	return err;
 }

@@ -14,6 +14,15 @@
  * WAL mode lets other processes read while this one writes; writers in
  * other processes wait up to the busy timeout and then get GV_EBUSY.
  *
+ * Durability (group commit): the connection runs synchronous=NORMAL, so a
+ * commit appends to the WAL without syncing it.  An op whose commit
+ * changed rows takes a ticket before it lets the connection go, and
+ * returns only once the WAL has been synced after that commit: the first
+ * waiter leads and fdatasyncs the WAL for every ticket issued before it
+ * started, so concurrent commits (8 puts at once) share one sync instead
+ * of each syncing in turn under `lock`.  A failed sync is sticky: every
+ * later write op fails until the index is reopened.
+ *
  * Keys are stored in their canonical text form, so `ORDER BY key` is the
  * cursor order.  It equals gv_key_cmp order except between keys sharing a
  * digest, whose sizes compare as text; pagination only needs a total order
@@ -30,7 +39,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <sqlite3.h>
 
@@ -240,6 +251,17 @@ struct ix_sqlite {
 	sqlite3 *db;
 	sqlite3_stmt *stmt[ST__COUNT]; /* prepared on first use */
 	char *path;             /* immutable after open */
+	int durable;            /* sync each commit (group commit); immutable */
+	int64_t changes;        /* total changes at the last ticket (under lock) */
+	pthread_mutex_t sync_lock; /* guards the group-commit state below */
+	pthread_cond_t sync_cond;
+	uint64_t ticket;        /* commits that changed rows, issued in order */
+	uint64_t synced;        /* tickets whose commit is durable */
+	int syncing;            /* a leader is syncing */
+	int sync_errno;         /* sticky: a sync failed */
+	int wal_fd;             /* the leader's descriptor of the WAL */
+	dev_t wal_dev;
+	ino_t wal_ino;
 };
 
 static struct ix_sqlite *ix_of(gv_index *ix)
@@ -362,6 +384,115 @@ static int ix_commit(struct ix_sqlite *s)
 	return err;
 }
 
+/* ---- group commit -------------------------------------------------------- */
+
+/* fsync the directory holding `path`, so a new file's name is durable. */
+static int dir_sync(const char *path)
+{
+	char dir[4096];
+	char *slash;
+	int fd, e = 0;
+
+	snprintf(dir, sizeof(dir), "%s", path);
+	slash = strrchr(dir, '/');
+	if (slash == dir)
+		slash[1] = '\0';
+	else if (slash)
+		*slash = '\0';
+	else
+		snprintf(dir, sizeof(dir), ".");
+	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return errno;
+	if (fsync(fd) < 0)
+		e = errno;
+	close(fd);
+	return e;
+}
+
+/* Sync the WAL as it is now (the main file when there is no WAL): reopened
+ * when the file was replaced, its directory synced when newly seen.
+ * Called by the leader only; returns 0 or an errno. */
+static int wal_sync(struct ix_sqlite *s)
+{
+	char wal[4096];
+	const char *p = wal;
+	struct stat sb;
+	int e;
+
+	snprintf(wal, sizeof(wal), "%s-wal", s->path);
+	if (stat(p, &sb) < 0) {
+		if (errno != ENOENT)
+			return errno;
+		p = s->path;
+		if (stat(p, &sb) < 0)
+			return errno;
+	}
+	if (s->wal_fd < 0 || sb.st_dev != s->wal_dev || sb.st_ino != s->wal_ino) {
+		if (s->wal_fd >= 0)
+			close(s->wal_fd);
+		s->wal_fd = open(p, O_RDONLY | O_CLOEXEC);
+		if (s->wal_fd < 0 || fstat(s->wal_fd, &sb) < 0)
+			return errno;
+		s->wal_dev = sb.st_dev;
+		s->wal_ino = sb.st_ino;
+		if ((e = dir_sync(p)) != 0)
+			return e;
+	}
+	return fdatasync(s->wal_fd) < 0 ? errno : 0;
+}
+
+/* Wait until ticket t is durable, leading a sync when no one is. */
+static int ix_wait_durable(struct ix_sqlite *s, uint64_t t)
+{
+	uint64_t upto;
+	int e, err = 0;
+
+	pthread_mutex_lock(&s->sync_lock);
+	while (s->synced < t && !s->sync_errno) {
+		if (s->syncing) {
+			pthread_cond_wait(&s->sync_cond, &s->sync_lock);
+			continue;
+		}
+		upto = s->ticket; /* every commit before this sync starts */
+		s->syncing = 1;
+		pthread_mutex_unlock(&s->sync_lock);
+		e = wal_sync(s);
+		pthread_mutex_lock(&s->sync_lock);
+		s->syncing = 0;
+		if (e)
+			s->sync_errno = e;
+		else if (upto > s->synced)
+			s->synced = upto;
+		pthread_cond_broadcast(&s->sync_cond);
+	}
+	if (s->synced < t)
+		err = gv_error_set_errno(GV_EIO, s->sync_errno,
+		                         "index %s: cannot sync the write-ahead log", s->path);
+	pthread_mutex_unlock(&s->sync_lock);
+	return err;
+}
+
+/* End an op: release the connection; when the op's commit changed rows,
+ * return only once that commit is durable. */
+static int ix_unlock(struct ix_sqlite *s, int err)
+{
+	int64_t changes = sqlite3_total_changes64(s->db);
+	uint64_t t = 0;
+	int serr;
+
+	if (s->durable && changes != s->changes && sqlite3_get_autocommit(s->db)) {
+		s->changes = changes;
+		pthread_mutex_lock(&s->sync_lock);
+		t = ++s->ticket;
+		pthread_mutex_unlock(&s->sync_lock);
+	}
+	pthread_mutex_unlock(&s->lock);
+	if (t && (serr = ix_wait_durable(s, t)) < 0 && err >= 0)
+		err = serr;
+	return err;
+}
+
 /* Finish an op: commit on success, roll back on failure, then unlock. */
 static int ix_end(struct ix_sqlite *s, int err)
 {
@@ -369,8 +500,7 @@ static int ix_end(struct ix_sqlite *s, int err)
 		ix_rollback(s);
 	else
 		err = ix_commit(s);
-	pthread_mutex_unlock(&s->lock);
-	return err;
+	return ix_unlock(s, err);
 }
 
 /* ---- binding and reading values ---------------------------------------- */
@@ -644,8 +774,7 @@ static int ix_sector_upsert(gv_index *ix, const gv_sector_info *si)
 		err = ix_fail(s->db, rc, "sector upsert");
 out:
 	ix_done(st);
-	pthread_mutex_unlock(&s->lock);
-	return err;
+	return ix_unlock(s, err);
 }
 
 static int ix_sector_get(gv_index *ix, const char *id, gv_sector_info *out)
@@ -670,8 +799,7 @@ static int ix_sector_get(gv_index *ix, const char *id, gv_sector_info *out)
 		err = ix_fail(s->db, rc, "sector get");
 out:
 	ix_done(st);
-	pthread_mutex_unlock(&s->lock);
-	return err;
+	return ix_unlock(s, err);
 }
 
 static int ix_sector_list(gv_index *ix, gv_sector_info **out, size_t *out_n)
@@ -736,8 +864,7 @@ static int sector_update(gv_index *ix, enum ix_stmt_id id_stmt, const char *id, 
 		err = gv_error_set(GV_ENOTFOUND, "index: no sector '%s'", id);
 out:
 	ix_done(st);
-	pthread_mutex_unlock(&s->lock);
-	return err;
+	return ix_unlock(s, err);
 }
 
 static int ix_sector_set_health(gv_index *ix, const char *id, int healthy)
@@ -926,8 +1053,7 @@ static int replica_change(gv_index *ix, enum ix_stmt_id id_stmt, const gv_key *k
 		                   sector);
 out:
 	ix_done(st);
-	pthread_mutex_unlock(&s->lock);
-	return err;
+	return ix_unlock(s, err);
 }
 
 static int ix_replica_remove(gv_index *ix, const gv_key *key, const char *sector)
@@ -1046,8 +1172,7 @@ static int ix_blob_exists(gv_index *ix, const gv_key *key, int64_t *out_created_
 	}
 out:
 	ix_done(st);
-	pthread_mutex_unlock(&s->lock);
-	return err;
+	return ix_unlock(s, err);
 }
 
 static int ix_blob_remove(gv_index *ix, const gv_key *key)
@@ -1070,8 +1195,7 @@ static int ix_blob_remove(gv_index *ix, const gv_key *key)
 		err = gv_error_set(GV_ENOTFOUND, "index: no blob %s", kbuf);
 out:
 	ix_done(st);
-	pthread_mutex_unlock(&s->lock);
-	return err;
+	return ix_unlock(s, err);
 }
 
 /* ---- cursors ----------------------------------------------------------- */
@@ -1122,8 +1246,7 @@ static int ix_keys_next(gv_index *ix, const gv_key *after, size_t limit, gv_key 
 	err = keys_collect(s, st, limit, out, out_n, "keys next");
 out:
 	ix_done(st);
-	pthread_mutex_unlock(&s->lock);
-	return err;
+	return ix_unlock(s, err);
 }
 
 static int ix_sector_keys_next(gv_index *ix, const char *sector, const gv_key *after,
@@ -1152,8 +1275,7 @@ static int ix_sector_keys_next(gv_index *ix, const char *sector, const gv_key *a
 	err = keys_collect(s, st, limit, out, out_n, "sector keys next");
 out:
 	ix_done(st);
-	pthread_mutex_unlock(&s->lock);
-	return err;
+	return ix_unlock(s, err);
 }
 
 /* Make room for element n of a growing entry array. */
@@ -1342,8 +1464,7 @@ static int ix_stats(gv_index *ix, int factor, gv_index_stats *out)
 	out->avg_factor = out->blobs ? (double)out->healthy_replicas / (double)out->blobs : 0.0;
 out:
 	ix_done(st);
-	pthread_mutex_unlock(&s->lock);
-	return err;
+	return ix_unlock(s, err);
 }
 
 /* ---- settings ---------------------------------------------------------- */
@@ -1389,8 +1510,7 @@ static int ix_setting_get(gv_index *ix, const char *name, char *buf, size_t cap)
 	buf[len] = '\0';
 out:
 	ix_done(st);
-	pthread_mutex_unlock(&s->lock);
-	return err;
+	return ix_unlock(s, err);
 }
 
 static int ix_setting_set(gv_index *ix, const char *name, const char *value)
@@ -1415,8 +1535,7 @@ static int ix_setting_set(gv_index *ix, const char *name, const char *value)
 		err = ix_fail(s->db, rc, "setting set");
 out:
 	ix_done(st);
-	pthread_mutex_unlock(&s->lock);
-	return err;
+	return ix_unlock(s, err);
 }
 
 /* ---- open and close ---------------------------------------------------- */
@@ -1431,6 +1550,10 @@ static void ix_free(struct ix_sqlite *s)
 		sqlite3_finalize(s->stmt[i]);
 	if (s->db && sqlite3_close(s->db) != SQLITE_OK)
 		gv_warn("index %s: close: %s", s->path ? s->path : "", sqlite3_errmsg(s->db));
+	if (s->wal_fd >= 0)
+		close(s->wal_fd);
+	pthread_cond_destroy(&s->sync_cond);
+	pthread_mutex_destroy(&s->sync_lock);
 	pthread_mutex_destroy(&s->lock);
 	free(s->path);
 	free(s);
@@ -1626,7 +1749,7 @@ static int ix_configure(sqlite3 *db, const char *path, int memory)
 	                "set pragmas");
 }
 
-int gv_index_sqlite_open(gv_index **out, const char *path, int create)
+static int ix_open(gv_index **out, const char *path, int create, int durable)
 {
 	struct ix_sqlite *s = NULL;
 	struct stat sb;
@@ -1654,12 +1777,22 @@ int gv_index_sqlite_open(gv_index **out, const char *path, int create)
 		free(s);
 		return gv_error_set(GV_ENOMEM, "index: out of memory");
 	}
+	s->wal_fd = -1;
 	if ((rc = pthread_mutex_init(&s->lock, NULL)) != 0) {
 		free(s->path);
 		free(s);
 		return gv_error_set_errno(GV_ERROR, rc, "index: mutex init");
 	}
+	if ((rc = pthread_mutex_init(&s->sync_lock, NULL)) != 0 ||
+	    (rc = pthread_cond_init(&s->sync_cond, NULL)) != 0) {
+		/* (a failed init leaves nothing to destroy on Linux) */
+		pthread_mutex_destroy(&s->lock);
+		free(s->path);
+		free(s);
+		return gv_error_set_errno(GV_ERROR, rc, "index: mutex init");
+	}
 	s->base.ops = &sqlite_ops;
+	s->durable = durable && !memory;
 
 	flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | (create ? SQLITE_OPEN_CREATE : 0);
 	rc = sqlite3_open_v2(path, &s->db, flags, NULL);
@@ -1675,9 +1808,25 @@ int gv_index_sqlite_open(gv_index **out, const char *path, int create)
 		goto fail;
 	if ((err = schema_prepare(s->db, path, create)) < 0)
 		goto fail;
+	s->changes = sqlite3_total_changes64(s->db);
+	/* What the schema step committed is made durable before first use. */
+	if (s->durable && (rc = wal_sync(s)) != 0) {
+		err = gv_error_set_errno(GV_EIO, rc, "index %s: sync", path);
+		goto fail;
+	}
 	*out = &s->base;
 	return 0;
 fail:
 	ix_free(s);
 	return err;
+}
+
+int gv_index_sqlite_open(gv_index **out, const char *path, int create)
+{
+	return ix_open(out, path, create, 1);
+}
+
+int gv_index_sqlite_open_bulk(gv_index **out, const char *path)
+{
+	return ix_open(out, path, 1, 0);
 }

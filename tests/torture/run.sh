@@ -4,10 +4,14 @@
 #     (tests/e2e/test_repair_kill_slow.sh), with 2 and with 4 parallel jobs
 #   index rebuild killed with SIGKILL, with and without --force
 #     (tests/torture/rebuild_kill.sh)
+#   SIGKILL of CLI puts, of `serve` under PUT load, of drain and of scrub
+#     (tests/torture/kill.sh): every acknowledged blob reads back
 #
 # usage: bash tests/torture/run.sh path/to/graviton
 #   TORTURE_ROUNDS=N   kills per loop (default 100)
 #   TORTURE_SEED=N     seed for the kill moments (default: random, printed)
+#   TORTURE_PUT_KILLS=N, TORTURE_SERVE_KILLS=N, TORTURE_DRAIN_KILLS=N,
+#   TORTURE_SCRUB_KILLS=N   kills of each (defaults 30, 10, 15, 15)
 set -u -o pipefail
 if [ $# -lt 1 ] || [ ! -x "$1" ]; then
 	echo "usage: bash $0 path/to/graviton" >&2
@@ -44,6 +48,10 @@ loop() {
 loop "repair kill, 2 jobs" "$E2E/test_repair_kill_slow.sh"
 loop "repair kill, 4 jobs, 96 MiB/s" "$E2E/test_repair_kill_slow.sh" KILL_PARALLEL=4 KILL_RATE=96MiB
 loop "index rebuild kill" "$HERE/rebuild_kill.sh"
+loop "CLI put kill" "$HERE/kill.sh" KILL_MODE=put
+loop "serve kill under PUT load" "$HERE/kill.sh" KILL_MODE=serve
+loop "drain kill" "$HERE/kill.sh" KILL_MODE=drain
+loop "scrub kill" "$HERE/kill.sh" KILL_MODE=scrub
 
 echo
 echo "== torture summary"

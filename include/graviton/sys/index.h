@@ -139,9 +139,19 @@ struct gv_index {
 /*
  * SQLite backend.  Creates the file and schema when missing (with
  * `create`), migrates older schema versions, refuses a newer one.
- * Journal mode WAL, synchronous NORMAL, busy timeout 10 s.
+ * Journal mode WAL, busy timeout 10 s.  Every op whose commit changed rows
+ * returns only once that commit is durable (the WAL synced after it;
+ * concurrent commits share one sync), so what an op acknowledged survives
+ * a power failure.
  */
 int gv_index_sqlite_open(gv_index **out, const char *path, int create);
+
+/*
+ * The same for a new file built in bulk and made durable as a whole
+ * before use (index rebuild): commits are not synced one by one; closing
+ * the last connection checkpoints the WAL into the file and syncs it.
+ */
+int gv_index_sqlite_open_bulk(gv_index **out, const char *path);
 
 /* Schema version the code writes. */
 #define GV_INDEX_SQLITE_SCHEMA 1
