@@ -487,7 +487,7 @@ static void fill_reason(gv_store *st, gv_sector_info *info)
 		return;
 	pthread_mutex_lock(&st->lock);
 	slot = slot_get(st, info->id, 0);
-	if (slot && !slot->sector && slot->reason[0])
+	if (slot && slot->reason[0])
 		snprintf(info->reason, sizeof(info->reason), "%s", slot->reason);
 	pthread_mutex_unlock(&st->lock);
 	if (info->reason[0])
@@ -506,11 +506,11 @@ void gv_store_sector_down(gv_store *st, const char *id, const char *reason)
 	char name[GV_ID_MAX + 32];
 	int was_healthy;
 
+	/* The backend stays open: reads of its replicas may still work, and
+	 * set-health healthy reopens it if it is no longer reachable. */
 	pthread_mutex_lock(&st->lock);
 	slot = slot_get(st, id, 0);
 	if (slot) {
-		bury(st, slot->sector);
-		slot->sector = NULL;
 		snprintf(slot->reason, sizeof(slot->reason), "%s", reason);
 		slot->failures = 0;
 	}
@@ -543,7 +543,7 @@ void gv_store_sector_result(gv_store *st, const char *id, int err)
 	slot = slot_get(st, id, 0);
 	if (slot && err == 0) {
 		slot->failures = 0;
-	} else if (slot && slot->sector && ++slot->failures >= GV_SECTOR_FAILURES_MAX) {
+	} else if (slot && ++slot->failures >= GV_SECTOR_FAILURES_MAX) {
 		snprintf(reason, sizeof(reason), "%u writes in a row failed, the last: %s",
 		         slot->failures, gv_error_last());
 		down = 1;
@@ -608,7 +608,21 @@ int gv_store_sector_set_health(gv_store *st, const char *id, int healthy)
 	if ((err = st->ix->ops->sector_get(st->ix, id, &info)) < 0)
 		return err;
 	if (healthy) {
-		/* Only a sector whose backend opens can be declared healthy. */
+		gv_sector *s = gv_store_sector_handle(st, id, NULL, 0);
+
+		/* Only a sector whose backend opens can be declared healthy; one
+		 * no longer reachable where it was opened is opened afresh. */
+		if (s && gv_sector_check(s) < 0) {
+			gv_sector_slot *slot;
+
+			pthread_mutex_lock(&st->lock);
+			slot = slot_get(st, id, 0);
+			if (slot && slot->sector == s) {
+				bury(st, s);
+				slot->sector = NULL;
+			}
+			pthread_mutex_unlock(&st->lock);
+		}
 		if ((err = open_slot(st, &info, 0)) < 0)
 			return gv_error_set(err, "sector %s cannot be marked healthy: %s", id,
 			                    gv_error_last());
@@ -618,9 +632,18 @@ int gv_store_sector_set_health(gv_store *st, const char *id, int healthy)
 	if (healthy) {
 		char name[GV_ID_MAX + 32];
 
+		gv_sector_slot *slot;
+
 		reason_setting(name, sizeof(name), id);
 		if ((err = st->ix->ops->setting_set(st->ix, name, "")) < 0)
 			return err;
+		pthread_mutex_lock(&st->lock);
+		slot = slot_get(st, id, 0);
+		if (slot) {
+			slot->reason[0] = '\0';
+			slot->failures = 0;
+		}
+		pthread_mutex_unlock(&st->lock);
 	}
 	gv_info("event=sector_health sector=%s healthy=%d", id, healthy);
 	return 0;

@@ -107,9 +107,9 @@ void gv_store_sector_result(gv_store *st, const char *id, int err);
 
 /*
  * Declare a sector unhealthy: mark it so in the index with the reason
- * (kept as the index setting sector.<id>.unhealthy-reason), log it once,
- * and drop this process's backend so that only a reopen (set-health
- * healthy) brings it back.  Placement and repair then skip it.
+ * (kept as the index setting sector.<id>.unhealthy-reason) and log it
+ * once.  Placement and repair then skip it; its backend stays open for
+ * reads until set-health healthy reopens it (when it no longer checks).
  */
 void gv_store_sector_down(gv_store *st, const char *id, const char *reason);
 
