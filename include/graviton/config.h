@@ -105,6 +105,12 @@ typedef struct gv_config {
 
 		struct {
 			int enabled;
+			uint64_t interval_ms;
+			uint64_t grace_ms;    /* unrecorded files younger are kept */
+		} reclaim;
+
+		struct {
+			int enabled;
 			double threshold;     /* utilisation spread that triggers moves */
 			int max_moves_per_run;
 			double high_water;    /* sectors fuller than this give replicas */

@@ -117,6 +117,14 @@ int gv_store_sector_list(gv_store *store, gv_sector_info **out, size_t *out_n);
 int gv_store_sector_get(gv_store *store, const char *id, gv_sector_info *out);
 int gv_store_sector_set_health(gv_store *store, const char *id, int healthy);
 int gv_store_sector_set_state(gv_store *store, const char *id, gv_sector_state st);
+/*
+ * Check every healthy sector: its backend is open and still reachable where
+ * it was opened (fs: the root is the same directory, its identity file is
+ * there).  A sector that fails is marked unhealthy with the reason
+ * (gv_sector_info.reason) and logged once; *down counts them.  Sectors are
+ * also declared unhealthy after 3 consecutive failed writes.
+ */
+int gv_store_sector_check(gv_store *store, unsigned *down);
 
 /* ---- writing ------------------------------------------------------------ */
 

@@ -48,6 +48,7 @@ typedef struct gv_sector_info {
 	char rack[GV_ID_MAX];    /* "" when unknown */
 	char zone[GV_ID_MAX];    /* "" when unknown */
 	gv_sector_state state;
+	char reason[GV_REASON_MAX]; /* why unhealthy, when known; "" otherwise */
 } gv_sector_info;
 
 typedef struct gv_replica {

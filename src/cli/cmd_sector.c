@@ -1,11 +1,14 @@
 /*
- * cmd_sector.c - `graviton sector add|list|set-health`.
+ * cmd_sector.c - `graviton sector add|list|set-health|drain|remove|sweep`.
  */
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cli/cli.h"
+#include "graviton/config.h"
+#include "graviton/reclaim.h"
 #include "graviton/server.h"
 
 static void help(void)
@@ -16,6 +19,7 @@ static void help(void)
 	       "       graviton sector set-health ID healthy|unhealthy\n"
 	       "       graviton sector drain ID [--dry-run] [--json]\n"
 	       "       graviton sector remove ID\n"
+	       "       graviton sector sweep [ID] [--dry-run] [--json] [--grace DURATION]\n"
 	       "\n"
 	       "add         register a local directory as a sector (created when missing);\n"
 	       "            --adopt takes over a directory of another store (cluster)\n"
@@ -24,7 +28,12 @@ static void help(void)
 	       "drain       stop new placements on a sector, move every replica off it\n"
 	       "            (keeping factor and rack/zone constraints), then mark it retired;\n"
 	       "            reads keep working; run again to resume after an interruption\n"
-	       "remove      forget a retired (or empty) sector\n");
+	       "remove      forget a retired (or empty) sector\n"
+	       "sweep       reclaim space now (as 'serve' does every reclaim interval):\n"
+	       "            temporary files of writers that are gone, and committed files\n"
+	       "            no replica row counts on once older than the grace (default\n"
+	       "            graviton.replication.reclaim.grace, 1 hour); safe while a\n"
+	       "            server or other commands use the data directory\n");
 }
 
 static int sector_add(cli_globals *g, int argc, char **argv)
@@ -190,6 +199,66 @@ static int sector_remove(cli_globals *g, int argc, char **argv)
 	return rc;
 }
 
+static int sector_sweep(cli_globals *g, int argc, char **argv)
+{
+	gv_reclaim_opts o = GV_RECLAIM_OPTS_INIT;
+	gv_reclaim_summary sum;
+	gv_config cfg;
+	gv_store *st = NULL;
+	int i, json = 0, grace_given = 0, rc, err;
+
+	for (i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--dry-run") == 0) {
+			o.dry_run = 1;
+		} else if (strcmp(argv[i], "--json") == 0) {
+			json = 1;
+		} else if (strcmp(argv[i], "--grace") == 0 && i + 1 < argc) {
+			if (cli_duration_arg(&o.grace_ms, "--grace", argv[++i]) < 0)
+				return EXIT_USAGE;
+			grace_given = 1;
+		} else if (argv[i][0] != '-' && !o.sector && gv_id_validate("sector id", argv[i]) == 0) {
+			o.sector = argv[i];
+		} else {
+			cli_err("sector sweep: unexpected argument '%s' (see 'graviton sector --help')",
+			        argv[i]);
+			return EXIT_USAGE;
+		}
+	}
+	if (!grace_given) {
+		if ((rc = cli_load_config(g, &cfg)) != 0)
+			return rc;
+		o.grace_ms = cfg.replication.reclaim.grace_ms;
+		gv_config_free(&cfg);
+	}
+	if ((rc = cli_open_store(g, &st, 0)) != 0)
+		return rc;
+	if ((err = gv_reclaim_run(st, &o, &sum)) < 0) {
+		rc = cli_fail(err, "sector sweep");
+	} else if (json) {
+		rc = cli_print_json(json_pack(
+			"{s:b, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "dry_run", o.dry_run,
+			"grace_ms", (json_int_t)o.grace_ms, "sectors", (json_int_t)sum.sectors,
+			"tmp_files", (json_int_t)sum.tmp_files, "tmp_bytes", (json_int_t)sum.tmp_bytes,
+			"orphan_files", (json_int_t)sum.orphan_files, "orphan_bytes",
+			(json_int_t)sum.orphan_bytes, "young", (json_int_t)sum.young, "failed",
+			(json_int_t)sum.failed, "ms", (json_int_t)sum.duration_ms));
+	} else {
+		char tb[32], ob[32];
+
+		printf("%s %" PRIu64 " temporary files (%s) and %" PRIu64 " unrecorded files (%s) "
+		       "in %" PRIu64 " sectors; %" PRIu64 " unrecorded files within the grace kept, "
+		       "%" PRIu64 " failed\n",
+		       o.dry_run ? "would reclaim" : "reclaimed", sum.tmp_files,
+		       gv_size_format(tb, sizeof(tb), sum.tmp_bytes), sum.orphan_files,
+		       gv_size_format(ob, sizeof(ob), sum.orphan_bytes), sum.sectors, sum.young,
+		       sum.failed);
+	}
+	if (rc == 0 && sum.failed)
+		rc = EXIT_IOERR;
+	gv_store_free(st);
+	return rc;
+}
+
 int cmd_sector(cli_globals *g, int argc, char **argv)
 {
 	if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
@@ -214,6 +283,9 @@ int cmd_sector(cli_globals *g, int argc, char **argv)
 		return cli_sector_drain(g, argc - 1, argv + 1);
 	if (strcmp(argv[1], "remove") == 0)
 		return sector_remove(g, argc - 1, argv + 1);
-	cli_err("sector: unknown subcommand '%s' (add, list, set-health, drain, remove)", argv[1]);
+	if (strcmp(argv[1], "sweep") == 0)
+		return sector_sweep(g, argc - 1, argv + 1);
+	cli_err("sector: unknown subcommand '%s' (add, list, set-health, drain, remove, sweep)",
+	        argv[1]);
 	return EXIT_USAGE;
 }

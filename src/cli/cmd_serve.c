@@ -1,8 +1,9 @@
 /*
  * cmd_serve.c - `graviton serve`: the daemon.  Loads the configuration,
  * opens (and on first start initialises) the data directory, serves the
- * HTTP API and runs the repair loop, the scrub schedule, the rebalancer
- * and the metrics updater in background threads.
+ * HTTP API and runs the repair loop, the scrub schedule, the rebalancer,
+ * the reclaim of leftover files, the sector health check and the metrics
+ * updater in background threads.
  *
  * Signals are blocked in every thread and taken by the main thread with
  * sigwait: SIGTERM/SIGINT stop (no new connections, requests in flight
@@ -21,6 +22,7 @@
 
 #include "cli/cli.h"
 #include "graviton/config.h"
+#include "graviton/reclaim.h"
 #include "graviton/server.h"
 
 static void help(void)
@@ -28,10 +30,10 @@ static void help(void)
 	printf("usage: graviton serve [--listen HOST:PORT] [--config FILE]\n"
 	       "\n"
 	       "Serve the HTTP API (see docs/http-api.md) and run the background work:\n"
-	       "the repair loop, the scrub schedule, the rebalancer and the metrics\n"
-	       "updater.  The first start on an empty data directory creates the default\n"
-	       "layout (6 local sectors over 3 racks and 3 zones) unless the\n"
-	       "configuration lists sectors.\n"
+	       "the repair loop, the scrub schedule, the rebalancer, the reclaim of\n"
+	       "leftover files, the sector health check and the metrics updater.  The\n"
+	       "first start on an empty data directory creates the default layout (6 local\n"
+	       "sectors over 3 racks and 3 zones) unless the configuration lists sectors.\n"
 	       "\n"
 	       "  --listen HOST:PORT   address to bind (default graviton.server.listen,\n"
 	       "                       127.0.0.1:8787)\n"
@@ -81,6 +83,30 @@ static void rebalance_loop(bg *b)
 	cli_rebalance_opts(&o, &b->cfg);
 	/* Runs on the repair interval: moves wait until repair has run. */
 	gv_rebalance_daemon(b->st, &o, b->cfg.replication.repair.interval_ms, &b->stop);
+}
+
+static void reclaim_loop(bg *b)
+{
+	gv_reclaim_opts o = GV_RECLAIM_OPTS_INIT;
+
+	o.grace_ms = b->cfg.replication.reclaim.grace_ms;
+	gv_reclaim_daemon(b->st, &o, b->cfg.replication.reclaim.interval_ms, &b->stop);
+}
+
+/* Each repair interval (at most a minute): a sector that vanished with no
+ * traffic to notice it is marked unhealthy before repair picks it. */
+static void health_loop(bg *b)
+{
+	uint64_t every = b->cfg.replication.repair.interval_ms;
+
+	if (every > 60000)
+		every = 60000;
+	while (!b->stop) {
+		unsigned down;
+
+		gv_store_sector_check(b->st, &down);
+		cli_pause(every, &b->stop);
+	}
 }
 
 /* Every 5 s: pick up placement settings another command stored in the
@@ -136,7 +162,7 @@ static void bg_stop(bg *b)
 	b->running = 0;
 }
 
-enum { BG_REPAIR, BG_SCRUB, BG_REBALANCE, BG_METRICS, BG_COUNT };
+enum { BG_REPAIR, BG_SCRUB, BG_REBALANCE, BG_RECLAIM, BG_HEALTH, BG_METRICS, BG_COUNT };
 
 static void start_loops(bg *loops, gv_store *st, const gv_config *cfg)
 {
@@ -146,6 +172,9 @@ static void start_loops(bg *loops, gv_store *st, const gv_config *cfg)
 		bg_start(&loops[BG_SCRUB], st, cfg, scrub_loop);
 	if (cfg->replication.rebalance.enabled)
 		bg_start(&loops[BG_REBALANCE], st, cfg, rebalance_loop);
+	if (cfg->replication.reclaim.enabled)
+		bg_start(&loops[BG_RECLAIM], st, cfg, reclaim_loop);
+	bg_start(&loops[BG_HEALTH], st, cfg, health_loop);
 	bg_start(&loops[BG_METRICS], st, cfg, metrics_loop);
 }
 

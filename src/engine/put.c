@@ -134,6 +134,7 @@ static void *copy_main(void *p)
 	int err, decided;
 
 	err = gv_copy_blob(job->src, a->dst, &job->key, 0);
+	gv_store_sector_result(job->st, a->dst_id, err);
 	gv_key_format(kbuf, &job->key);
 	pthread_mutex_lock(&job->mu);
 	decided = job->decided;
@@ -230,6 +231,7 @@ int gv_put_open(gv_put **out, gv_store *st, const gv_put_opts *opts)
 		if ((err = gv_sector_writer_open(&put->w, s, NULL, 0)) < 0) {
 			gv_warn("event=primary_unavailable sector=%s error=\"%s\"",
 			        sectors[picks[i]].id, gv_error_last());
+			gv_store_sector_result(st, sectors[picks[i]].id, err);
 			continue;
 		}
 		put->primary = s;
@@ -457,6 +459,7 @@ int gv_put_commit(gv_put *put, gv_put_result *res)
 	/* Commit the primary. */
 	err = gv_sector_writer_commit(put->w, &key);
 	put->w = NULL;
+	gv_store_sector_result(st, put->primary_id, err);
 	if (err < 0)
 		goto out;
 

@@ -678,14 +678,136 @@ int gv_store_sector_add(gv_store *st, const gv_sector_info *in, unsigned flags)
 	return 0;
 }
 
+/* ---- sector health --------------------------------------------------------- */
+
+static void reason_setting(char *buf, size_t cap, const char *id)
+{
+	snprintf(buf, cap, "sector.%s.unhealthy-reason", id);
+}
+
+/* Why an unhealthy sector is so: this process's finding, else the one
+ * recorded in the index. */
+static void fill_reason(gv_store *st, gv_sector_info *info)
+{
+	gv_sector_slot *slot;
+	char name[GV_ID_MAX + 32];
+
+	info->reason[0] = '\0';
+	if (info->healthy)
+		return;
+	pthread_mutex_lock(&st->lock);
+	slot = slot_get(st, info->id, 0);
+	if (slot && slot->reason[0])
+		snprintf(info->reason, sizeof(info->reason), "%s", slot->reason);
+	pthread_mutex_unlock(&st->lock);
+	if (info->reason[0])
+		return;
+	reason_setting(name, sizeof(name), info->id);
+	if (st->ix->ops->setting_get(st->ix, name, info->reason, sizeof(info->reason)) < 0) {
+		info->reason[0] = '\0';
+		gv_error_clear();
+	}
+}
+
+void gv_store_sector_down(gv_store *st, const char *id, const char *reason)
+{
+	gv_sector_slot *slot;
+	gv_sector_info info;
+	char name[GV_ID_MAX + 32];
+	int was_healthy;
+
+	/* The backend stays open: reads of its replicas may still work, and
+	 * set-health healthy reopens it if it is no longer reachable. */
+	pthread_mutex_lock(&st->lock);
+	slot = slot_get(st, id, 0);
+	if (slot) {
+		snprintf(slot->reason, sizeof(slot->reason), "%s", reason);
+		slot->failures = 0;
+	}
+	pthread_mutex_unlock(&st->lock);
+	was_healthy = st->ix->ops->sector_get(st->ix, id, &info) == 0 && info.healthy;
+	if (!was_healthy) {
+		gv_error_clear();
+		return; /* already down: logged when it went */
+	}
+	reason_setting(name, sizeof(name), id);
+	if (st->ix->ops->setting_set(st->ix, name, reason) < 0 ||
+	    st->ix->ops->sector_set_health(st->ix, id, 0) < 0) {
+		gv_errlog("event=index_error op=sector_set_health sector=%s error=\"%s\"", id,
+		          gv_error_last());
+		return;
+	}
+	gv_warn("event=sector_unhealthy sector=%s reason=\"%s\"", id, reason);
+}
+
+void gv_store_sector_result(gv_store *st, const char *id, int err)
+{
+	gv_sector_slot *slot;
+	char reason[GV_REASON_MAX];
+	int down = 0;
+
+	if (err == GV_ENOSPACE || err == GV_ETIMEOUT || err == GV_ECANCELED || err == GV_EINVAL ||
+	    err == GV_EBUSY || err == GV_ENOMEM)
+		return;
+	pthread_mutex_lock(&st->lock);
+	slot = slot_get(st, id, 0);
+	if (slot && err == 0) {
+		slot->failures = 0;
+	} else if (slot && ++slot->failures >= GV_SECTOR_FAILURES_MAX) {
+		snprintf(reason, sizeof(reason), "%u writes in a row failed, the last: %s",
+		         slot->failures, gv_error_last());
+		down = 1;
+	}
+	pthread_mutex_unlock(&st->lock);
+	if (down)
+		gv_store_sector_down(st, id, reason);
+}
+
+int gv_store_sector_check(gv_store *st, unsigned *down)
+{
+	gv_sector_info *sectors = NULL;
+	size_t n = 0, i;
+	int err;
+
+	*down = 0;
+	if ((err = st->ix->ops->sector_list(st->ix, &sectors, &n)) < 0)
+		return err;
+	for (i = 0; i < n; i++) {
+		char why[GV_REASON_MAX];
+		gv_sector *s;
+
+		if (!sectors[i].healthy || sectors[i].state == GV_SECTOR_RETIRED)
+			continue;
+		s = gv_store_sector_handle(st, sectors[i].id, why, sizeof(why));
+		if (s && gv_sector_check(s) == 0)
+			continue;
+		if (s)
+			snprintf(why, sizeof(why), "%s", gv_error_last());
+		gv_store_sector_down(st, sectors[i].id, why);
+		(*down)++;
+	}
+	free(sectors);
+	gv_error_clear();
+	return 0;
+}
+
 int gv_store_sector_list(gv_store *st, gv_sector_info **out, size_t *out_n)
 {
-	return st->ix->ops->sector_list(st->ix, out, out_n);
+	size_t i;
+	int err = st->ix->ops->sector_list(st->ix, out, out_n);
+
+	for (i = 0; err == 0 && i < *out_n; i++)
+		fill_reason(st, &(*out)[i]);
+	return err;
 }
 
 int gv_store_sector_get(gv_store *st, const char *id, gv_sector_info *out)
 {
-	return st->ix->ops->sector_get(st->ix, id, out);
+	int err = st->ix->ops->sector_get(st->ix, id, out);
+
+	if (err == 0)
+		fill_reason(st, out);
+	return err;
 }
 
 int gv_store_sector_set_health(gv_store *st, const char *id, int healthy)
@@ -696,13 +818,43 @@ int gv_store_sector_set_health(gv_store *st, const char *id, int healthy)
 	if ((err = st->ix->ops->sector_get(st->ix, id, &info)) < 0)
 		return err;
 	if (healthy) {
-		/* Only a sector whose backend opens can be declared healthy. */
+		gv_sector *s = gv_store_sector_handle(st, id, NULL, 0);
+
+		/* Only a sector whose backend opens can be declared healthy; one
+		 * no longer reachable where it was opened is opened afresh. */
+		if (s && gv_sector_check(s) < 0) {
+			gv_sector_slot *slot;
+
+			pthread_mutex_lock(&st->lock);
+			slot = slot_get(st, id, 0);
+			if (slot && slot->sector == s) {
+				bury(st, s);
+				slot->sector = NULL;
+			}
+			pthread_mutex_unlock(&st->lock);
+		}
 		if ((err = open_slot(st, &info, 0)) < 0)
 			return gv_error_set(err, "sector %s cannot be marked healthy: %s", id,
 			                    gv_error_last());
 	}
 	if ((err = st->ix->ops->sector_set_health(st->ix, id, healthy)) < 0)
 		return err;
+	if (healthy) {
+		char name[GV_ID_MAX + 32];
+
+		gv_sector_slot *slot;
+
+		reason_setting(name, sizeof(name), id);
+		if ((err = st->ix->ops->setting_set(st->ix, name, "")) < 0)
+			return err;
+		pthread_mutex_lock(&st->lock);
+		slot = slot_get(st, id, 0);
+		if (slot) {
+			slot->reason[0] = '\0';
+			slot->failures = 0;
+		}
+		pthread_mutex_unlock(&st->lock);
+	}
 	gv_info("event=sector_health sector=%s healthy=%d", id, healthy);
 	return 0;
 }

@@ -23,8 +23,13 @@
 typedef struct gv_sector_slot {
 	char id[GV_ID_MAX];
 	gv_sector *sector;              /* NULL while the backend cannot open */
-	char reason[GV_REASON_MAX];     /* why it could not open */
+	char reason[GV_REASON_MAX];     /* why it could not open, or was
+	                                 * declared unhealthy */
+	unsigned failures;              /* consecutive write failures */
 } gv_sector_slot;
+
+/* Consecutive write failures that declare a sector unhealthy. */
+#define GV_SECTOR_FAILURES_MAX 3
 
 struct gv_store {
 	char *data_dir;
@@ -113,6 +118,23 @@ int gv_store_record_late(gv_store *st, const gv_key *key, const char *sector);
 /* Mark one replica unhealthy with a reason, log it, queue the key. */
 void gv_store_mark_unhealthy(gv_store *st, const gv_key *key, const char *sector,
                              const char *reason);
+
+/*
+ * Sector health from the writes that use it: a failure (err < 0, reason
+ * from gv_error_last) counts; GV_SECTOR_FAILURES_MAX in a row declare the
+ * sector unhealthy (gv_store_sector_down); a success resets the count.
+ * Errors that say nothing of the medium (no space, timeouts, cancels,
+ * bad input) are ignored.
+ */
+void gv_store_sector_result(gv_store *st, const char *id, int err);
+
+/*
+ * Declare a sector unhealthy: mark it so in the index with the reason
+ * (kept as the index setting sector.<id>.unhealthy-reason) and log it
+ * once.  Placement and repair then skip it; its backend stays open for
+ * reads until set-health healthy reopens it (when it no longer checks).
+ */
+void gv_store_sector_down(gv_store *st, const char *id, const char *reason);
 
 /* Open a sector backend from its registry record: a relative path is
  * under the data directory; a local sector must belong to this cluster. */

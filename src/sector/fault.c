@@ -14,8 +14,9 @@
  *
  * A failed commit aborts the inner writer keeping any RESUME partial, as a
  * real failed commit would.  Counted operations are writer_open, write,
- * commit, reader_open, read and del; sync, abort, stat, list, usage pass
- * through uncounted.  reader_fd is not offered: bytes moved through a
+ * commit, reader_open, read and del; sync, abort, stat, list, usage,
+ * sweep, written_at and check pass through uncounted.  reader_fd is not
+ * offered: bytes moved through a
  * descriptor would bypass the faults.
  *
  * s->lock guards the plan and the call counter.
@@ -343,6 +344,21 @@ static int fault_usage(gv_sector *s, gv_sector_usage *out)
 	return f->inner->ops->usage(f->inner, out);
 }
 
+static int fault_sweep(gv_sector *s, int dry_run, uint64_t *files, uint64_t *bytes)
+{
+	return gv_sector_sweep(((fault_sector *)s)->inner, dry_run, files, bytes);
+}
+
+static int fault_written_at(gv_sector *s, const gv_key *key, int64_t *out_ms)
+{
+	return gv_sector_written_at(((fault_sector *)s)->inner, key, out_ms);
+}
+
+static int fault_reachable(gv_sector *s)
+{
+	return gv_sector_check(((fault_sector *)s)->inner);
+}
+
 static const struct gv_sector_ops fault_ops = {
 	.version = GV_SECTOR_OPS_VERSION,
 	.name = "fault",
@@ -361,4 +377,7 @@ static const struct gv_sector_ops fault_ops = {
 	.usage = fault_usage,
 	.close = fault_close,
 	.reader_fd = NULL,
+	.sweep = fault_sweep,
+	.written_at = fault_written_at,
+	.check = fault_reachable,
 };

@@ -5,8 +5,9 @@
  *
  *   GRAVITON-SECTOR             identity: format, id, rack, zone, capacity
  *   objects/ab/<hex>-<size>     committed blobs (ab: first digest byte)
- *   tmp/                        writes whose key is not known yet; emptied
- *                               on open
+ *   tmp/                        writes whose key is not known yet, each
+ *                               flock'd by its writer; emptied on open,
+ *                               swept of dead writers' files by sweep
  *   partial/<hex>-<size>        resumable writes (GV_WRITE_RESUME); kept
  *
  * Every path below the root is built from a gv_key (hex digits and a decimal
@@ -29,7 +30,10 @@
  * root for its lifetime; tmp/ is emptied only by an open that first gets
  * the lock exclusively - no other handle exists, so no write of another
  * is under way - and then downgrades it.  Temp names carry the pid and a
- * random part, so sharers never collide.  Within the handle,
+ * random part, so sharers never collide.  Each writer holds an exclusive
+ * flock on its temp file until commit or abort, so sweep (any process, any
+ * time) removes exactly the files no live writer holds: a writer that
+ * finds its new file already unlinked by a sweep starts another.  Within the handle,
  * s->lock guards the byte counters and s->dir_lock the fan-out bitmap; file
  * I/O runs outside both.  A resumable partial is flock'd by the writer that
  * continues it, so two writers cannot append to the same partial.
@@ -82,6 +86,8 @@ typedef struct fs_sector {
 	gv_sector_identity ident; /* stored identity, overrides applied */
 	uint64_t rnd;             /* random part of temp names, fixed at open */
 	int sole;                 /* no other handle held the root at open */
+	dev_t root_dev;           /* the root directory opened, for check */
+	ino_t root_ino;
 
 	pthread_mutex_t lock;
 	uint64_t used;            /* lock: key sizes of committed blobs */
@@ -852,6 +858,17 @@ int gv_sector_fs_open(gv_sector **out, const char *root,
 			rc = gv_error_set_errno(GV_EIO, errno, "cannot open sector root %s: io error", root);
 		goto fail;
 	}
+	{
+		struct stat rst;
+
+		if (fstat(s->root_fd, &rst) < 0) {
+			rc = gv_error_set_errno(GV_EIO, errno, "cannot stat sector root %s: io error",
+			                        root);
+			goto fail;
+		}
+		s->root_dev = rst.st_dev;
+		s->root_ino = rst.st_ino;
+	}
 	if (flock(s->root_fd, LOCK_EX | LOCK_NB) == 0) {
 		s->sole = 1;
 	} else if (errno != EWOULDBLOCK || flock(s->root_fd, LOCK_SH) < 0) {
@@ -964,6 +981,47 @@ static void fs_close(gv_sector *sector)
 
 /* ---- writers ------------------------------------------------------------- */
 
+/*
+ * Lock a temp file just created.  -1 when a sweep holds it or has already
+ * unlinked it (the writer then starts another).
+ */
+static int fs_tmp_claim(int fd)
+{
+	struct stat st;
+
+	if (flock(fd, LOCK_EX | LOCK_NB) < 0)
+		return -1;
+	if (fstat(fd, &st) < 0 || st.st_nlink == 0)
+		return -1;
+	return 0;
+}
+
+/*
+ * The root path still names the directory opened, with its identity file
+ * in it.  Catches a disk unmounted, a root moved away or replaced, an
+ * identity file removed: the handle's descriptors would otherwise keep
+ * writing into a directory nobody will find again.
+ */
+static int fs_check(gv_sector *sector)
+{
+	fs_sector *s = (fs_sector *)sector;
+	struct stat st;
+
+	if (stat(s->root, &st) < 0)
+		return gv_error_set_errno(errno == ENOENT ? GV_ENOTFOUND : GV_EIO, errno,
+		                          "sector %s: root %s is gone: %s", s->base.id, s->root,
+		                          strerror(errno));
+	if (!S_ISDIR(st.st_mode) || st.st_dev != s->root_dev || st.st_ino != s->root_ino)
+		return gv_error_set(GV_ENOTFOUND, "sector %s: root %s is no longer the directory "
+		                    "this sector was opened from (moved, replaced or unmounted)",
+		                    s->base.id, s->root);
+	if (fstatat(s->root_fd, FS_IDENTITY, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return gv_error_set_errno(errno == ENOENT ? GV_ENOTFOUND : GV_EIO, errno,
+		                          "sector %s: identity file %s/%s is gone: %s", s->base.id,
+		                          s->root, FS_IDENTITY, strerror(errno));
+	return 0;
+}
+
 static void fs_release(fs_sector *s, uint64_t bytes)
 {
 	pthread_mutex_lock(&s->lock);
@@ -983,6 +1041,8 @@ static int fs_writer_open(gv_sector_writer **out, gv_sector *sector,
 		return gv_error_set(GV_EINVAL, "sector %s: unknown writer flags 0x%x", s->base.id, flags);
 	if ((flags & GV_WRITE_RESUME) && key == NULL)
 		return gv_error_set(GV_EINVAL, "sector %s: a resumable write needs its key", s->base.id);
+	if ((rc = fs_check(sector)) < 0)
+		return rc;
 	w = calloc(1, sizeof(*w));
 	if (w == NULL)
 		return gv_error_set(GV_ENOMEM, "sector %s: out of memory", s->base.id);
@@ -1042,8 +1102,14 @@ static int fs_writer_open(gv_sector_writer **out, gv_sector *sector,
 			         (long)getpid(), seq, s->rnd);
 			w->fd = openat(s->tmp_fd, w->name,
 			               O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0644);
-			if (w->fd >= 0)
-				break;
+			if (w->fd >= 0) {
+				if (fs_tmp_claim(w->fd) == 0)
+					break;
+				/* A sweep got there between create and lock. */
+				close(w->fd);
+				w->fd = -1;
+				errno = EEXIST;
+			}
 			if (errno != EEXIST || tries >= 16) {
 				char rel[sizeof("tmp/") + FS_NAME_MAX];
 
@@ -1582,6 +1648,77 @@ static int fs_usage(gv_sector *sector, gv_sector_usage *out)
 	return 0;
 }
 
+/*
+ * Remove tmp/ files no writer holds: a writer keeps its temp file flock'd
+ * until commit or abort, and a lock is released when its process dies.
+ * The entry is unlinked only if it is still the file locked here.
+ */
+static int fs_sweep(gv_sector *sector, int dry_run, uint64_t *files, uint64_t *bytes)
+{
+	fs_sector *s = (fs_sector *)sector;
+	DIR *d = opendir_at(s->tmp_fd, ".");
+	struct dirent *de;
+	int rc = 0;
+
+	if (d == NULL)
+		return fs_err(s, errno, "cannot open", "tmp");
+	for (;;) {
+		struct stat st, now;
+		int fd;
+
+		errno = 0;
+		de = readdir(d);
+		if (de == NULL) {
+			if (errno != 0)
+				rc = fs_err(s, errno, "cannot read", "tmp");
+			break;
+		}
+		if (de->d_name[0] == '.')
+			continue;
+		fd = openat(dirfd(d), de->d_name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+		if (fd < 0)
+			continue; /* gone, or not ours to open */
+		if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_nlink > 0 &&
+		    flock(fd, LOCK_EX | LOCK_NB) == 0 &&
+		    fstatat(dirfd(d), de->d_name, &now, AT_SYMLINK_NOFOLLOW) == 0 &&
+		    now.st_ino == st.st_ino && now.st_dev == st.st_dev) {
+			if (dry_run || unlinkat(dirfd(d), de->d_name, 0) == 0) {
+				*files += 1;
+				*bytes += (uint64_t)st.st_size;
+			} else if (errno != ENOENT) {
+				gv_warn("sector %s: cannot remove %s/tmp/%s: %s", s->base.id, s->root,
+				        de->d_name, strerror(errno));
+			}
+		}
+		close(fd);
+	}
+	closedir(d);
+	if (*files > 0 && !dry_run)
+		gv_info("sector %s: removed %" PRIu64 " files (%" PRIu64 " bytes) of writers that "
+		        "are gone from %s/tmp", s->base.id, *files, *bytes, s->root);
+	return rc;
+}
+
+/* The file's mtime: the last write before its commit's rename. */
+static int fs_written_at(gv_sector *sector, const gv_key *key, int64_t *out_ms)
+{
+	fs_sector *s = (fs_sector *)sector;
+	char rel[FS_REL_MAX], objrel[sizeof("objects/") + FS_REL_MAX];
+	char kbuf[GV_KEY_BUFSIZE];
+	struct stat st;
+
+	fs_rel_format(rel, key);
+	if (fstatat(s->objects_fd, rel, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+		if (errno == ENOENT)
+			return gv_error_set(GV_ENOTFOUND, "sector %s: no blob %s", s->base.id,
+			                    gv_key_format(kbuf, key));
+		snprintf(objrel, sizeof(objrel), "objects/%s", rel);
+		return fs_err(s, errno, "cannot stat", objrel);
+	}
+	*out_ms = (int64_t)st.st_mtim.tv_sec * 1000 + st.st_mtim.tv_nsec / 1000000;
+	return 0;
+}
+
 static const struct gv_sector_ops fs_ops = {
 	.version = GV_SECTOR_OPS_VERSION,
 	.name = "fs",
@@ -1600,4 +1737,7 @@ static const struct gv_sector_ops fs_ops = {
 	.usage = fs_usage,
 	.close = fs_close,
 	.reader_fd = fs_reader_fd,
+	.sweep = fs_sweep,
+	.written_at = fs_written_at,
+	.check = fs_check,
 };

@@ -37,6 +37,7 @@ typedef struct mem_entry {
 	struct mem_entry *next;
 	gv_key key;
 	mem_blob *blob;
+	int64_t written_ms;      /* unix ms of the last commit */
 } mem_entry;
 
 typedef struct mem_partial {
@@ -411,6 +412,7 @@ static int mem_writer_commit(gv_sector_writer *base, const gv_key *key)
 	if (*pp != NULL) {
 		mem_unref((*pp)->blob);
 		(*pp)->blob = b;
+		(*pp)->written_ms = gv_now_ms();
 	} else {
 		e = malloc(sizeof(*e));
 		if (e == NULL) {
@@ -420,6 +422,7 @@ static int mem_writer_commit(gv_sector_writer *base, const gv_key *key)
 		}
 		e->key = *key;
 		e->blob = b;
+		e->written_ms = gv_now_ms();
 		e->next = NULL;
 		*pp = e;
 		s->count++;
@@ -569,6 +572,23 @@ static int mem_stat(gv_sector *sector, const gv_key *key, uint64_t *out_size)
 	return 0;
 }
 
+static int mem_written_at(gv_sector *sector, const gv_key *key, int64_t *out_ms)
+{
+	mem_sector *s = (mem_sector *)sector;
+	char kbuf[GV_KEY_BUFSIZE];
+	mem_entry *e;
+
+	pthread_mutex_lock(&s->lock);
+	e = *mem_find(s, key);
+	if (e != NULL)
+		*out_ms = e->written_ms;
+	pthread_mutex_unlock(&s->lock);
+	if (e == NULL)
+		return gv_error_set(GV_ENOTFOUND, "sector %s: no blob %s", s->base.id,
+		                    gv_key_format(kbuf, key));
+	return 0;
+}
+
 /* Snapshot under the lock, then call back without it (cb may use s). */
 static int mem_list(gv_sector *sector, gv_sector_list_cb cb, void *payload)
 {
@@ -632,4 +652,5 @@ static const struct gv_sector_ops mem_ops = {
 	.usage = mem_usage,
 	.close = mem_close,
 	.reader_fd = NULL,
+	.written_at = mem_written_at,
 };

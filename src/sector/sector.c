@@ -110,6 +110,26 @@ void gv_sector_close(gv_sector *s)
 	s->ops->close(s);
 }
 
+int gv_sector_sweep(gv_sector *s, int dry_run, uint64_t *files, uint64_t *bytes)
+{
+	assert(s != NULL && files != NULL && bytes != NULL);
+	*files = *bytes = 0;
+	return s->ops->sweep ? s->ops->sweep(s, dry_run, files, bytes) : 0;
+}
+
+int gv_sector_written_at(gv_sector *s, const gv_key *key, int64_t *out_ms)
+{
+	assert(s != NULL && key != NULL && out_ms != NULL);
+	*out_ms = 0;
+	return s->ops->written_at ? s->ops->written_at(s, key, out_ms) : 0;
+}
+
+int gv_sector_check(gv_sector *s)
+{
+	assert(s != NULL);
+	return s->ops->check ? s->ops->check(s) : 0;
+}
+
 int gv_sector_put_buf(gv_sector *s, const gv_key *key, const void *buf, size_t len)
 {
 	gv_sector_writer *w;

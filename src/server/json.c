@@ -94,12 +94,16 @@ char *gv_json_sectors(const gv_sector_info *s, size_t n, int pretty)
 	json_t *arr = json_array();
 	size_t i;
 
-	for (i = 0; i < n; i++)
-		json_array_append_new(
-			arr, json_pack("{s:s, s:s, s:s, s:I, s:I, s:b, s:s, s:s, s:s}", "id", s[i].id,
-			               "kind", s[i].kind, "path", s[i].path, "capacity",
-			               (json_int_t)s[i].capacity, "used", (json_int_t)s[i].used,
-			               "healthy", s[i].healthy, "rack", s[i].rack, "zone", s[i].zone,
-			               "state", gv_sector_state_name(s[i].state)));
+	for (i = 0; i < n; i++) {
+		json_t *o = json_pack("{s:s, s:s, s:s, s:I, s:I, s:b, s:s, s:s, s:s}", "id", s[i].id,
+		                      "kind", s[i].kind, "path", s[i].path, "capacity",
+		                      (json_int_t)s[i].capacity, "used", (json_int_t)s[i].used,
+		                      "healthy", s[i].healthy, "rack", s[i].rack, "zone", s[i].zone,
+		                      "state", gv_sector_state_name(s[i].state));
+
+		if (o && !s[i].healthy && s[i].reason[0])
+			json_object_set_new(o, "reason", json_string(s[i].reason));
+		json_array_append_new(arr, o);
+	}
 	return dump(arr, pretty);
 }

@@ -97,6 +97,23 @@ struct gv_sector_ops {
 	 * and continue from there (a resumed copy trusts only what the index
 	 * recorded as durable). */
 	int (*writer_truncate)(gv_sector_writer *w, uint64_t len);
+
+	/* Optional (may be NULL: nothing to sweep): remove temporary files
+	 * whose writer is gone (in this process or any other); a live
+	 * writer's file is never touched.  With dry_run only count them.
+	 * *files and *bytes receive what was (or would be) removed. */
+	int (*sweep)(gv_sector *s, int dry_run, uint64_t *files, uint64_t *bytes);
+
+	/* Optional (may be NULL: ages unknown, nothing is reclaimed): when a
+	 * committed blob was last written, in unix milliseconds; a commit
+	 * that replaces or keeps an existing blob makes it recent again.
+	 * GV_ENOTFOUND when absent. */
+	int (*written_at)(gv_sector *s, const gv_key *key, int64_t *out_ms);
+
+	/* Optional (may be NULL: always reachable): check that the sector is
+	 * still where it was opened (fs: the root path is the same directory
+	 * and holds its identity file).  An error says why not. */
+	int (*check)(gv_sector *s);
 };
 
 struct gv_sector {
@@ -131,6 +148,12 @@ int gv_sector_list(gv_sector *s, gv_sector_list_cb cb, void *payload);
 int gv_sector_usage_get(gv_sector *s, gv_sector_usage *out);
 void gv_sector_close(gv_sector *s);
 
+/* The optional ops: 0 with nothing done (zero counts, *out_ms 0) when the
+ * backend does not offer them. */
+int gv_sector_sweep(gv_sector *s, int dry_run, uint64_t *files, uint64_t *bytes);
+int gv_sector_written_at(gv_sector *s, const gv_key *key, int64_t *out_ms);
+int gv_sector_check(gv_sector *s);
+
 /* Write a whole buffer as one blob under key (tests, small copies). */
 int gv_sector_put_buf(gv_sector *s, const gv_key *key, const void *buf, size_t len);
 
@@ -162,8 +185,9 @@ typedef struct gv_sector_identity {
  * rewrites the id and cluster of a root that names others instead.
  * Without GV_FS_CREATE a missing root or identity is GV_ENOTFOUND: a lost
  * disk is reported, not silently recreated.  With GV_FS_CREATE the root and
- * identity are created when absent.  tmp/ is emptied on open; partial/
- * (resumable copies) is kept.
+ * identity are created when absent.  tmp/ is emptied by an open that
+ * holds the root alone, and by sweep (files of writers that are gone) while
+ * others share it; partial/ (resumable copies) is kept.
  */
 int gv_sector_fs_open(gv_sector **out, const char *root,
                       const gv_sector_identity *ident, unsigned flags);
