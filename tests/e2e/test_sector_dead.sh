@@ -14,10 +14,10 @@
 # http_get PATH: GET $SERVE_URL/PATH; the body in OUT, the status in HTTP_CODE.
 http_get() {
 	"$PY" - "$SERVE_URL$1" >"$T/.http" <<'PYEOF'
-import http.client, sys, urllib.parse
+import http.client, os, sys, urllib.parse
 u = urllib.parse.urlsplit(sys.argv[1])
 c = http.client.HTTPConnection(u.hostname, u.port, timeout=10)
-c.request("GET", u.path)
+c.request("GET", u.path, headers={"Authorization": "Bearer " + os.environ.get("GRAVITON_TOKEN", "")})
 r = c.getresponse()
 print(r.status)
 sys.stdout.write(r.read().decode())
