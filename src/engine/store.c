@@ -475,6 +475,7 @@ int gv_store_open(gv_store **out, const gv_store_opts *opts)
 	pthread_mutex_init(&st->bg_lock, NULL);
 	pthread_cond_init(&st->bg_cond, NULL);
 	pthread_mutex_init(&st->stats_lock, NULL);
+	pthread_mutex_init(&st->metrics_mu, NULL);
 	{
 		pthread_condattr_t ca;
 
@@ -569,6 +570,8 @@ void gv_store_free(gv_store *st)
 		st->ix->ops->close(st->ix);
 	free(st->data_dir);
 	free(st->repair_queue);
+	free(st->metrics_sectors);
+	pthread_mutex_destroy(&st->metrics_mu);
 	gv_keylock_destroy(st);
 	pthread_cond_destroy(&st->wake_cond);
 	pthread_mutex_destroy(&st->stats_lock);

@@ -69,6 +69,16 @@ struct gv_store {
 	size_t keylock_n, keylock_cap;
 	int keylock_fd;
 	int keylock_ready;
+
+	/* The whole-index gauges of /metrics (metrics.c), computed at most
+	 * once per GV_METRICS_CACHE_MS and shared by concurrent scrapers;
+	 * metrics_mu guards them. */
+	pthread_mutex_t metrics_mu;
+	long long metrics_at_ms;        /* monotonic; 0: never computed */
+	gv_store_stats metrics_stats;
+	gv_sector_info *metrics_sectors;
+	size_t metrics_nsectors;
+	uint64_t metrics_computations;
 };
 
 /* Most keys remembered for read-repair between runs; beyond it the next
