@@ -70,8 +70,12 @@ typedef struct gv_config {
 		int auth;                 /* 0: no authentication (explicitly off) */
 		char *auth_token;         /* "": the data directory's token file */
 		uint64_t max_body_size;   /* bytes */
-		int threads;              /* request worker threads */
+		int threads;              /* deprecated, ignored (thread per connection) */
 		uint64_t idle_timeout_ms; /* close connections idle this long */
+		int max_connections;      /* open connections at most */
+		int max_connections_per_address; /* from one client address */
+		uint64_t header_timeout_ms; /* a request's headers must arrive within */
+		uint64_t shutdown_grace_ms; /* requests in flight may finish within */
 	} server;
 
 	struct {

@@ -41,10 +41,19 @@ typedef struct gv_server_opts {
 	const gv_repair_opts *repair;
 	const gv_scrub_opts *scrub;
 	const gv_rebalance_opts *rebalance;
+	/* Connections from one client address at most (0: 128); more are
+	 * closed at accept. */
+	unsigned max_connections_per_address;
+	/* A connection must deliver a request's complete headers within this
+	 * time of opening or of the end of its previous response, else it is
+	 * closed (0: 10 s).  So an idle keep-alive connection lasts this long. */
+	uint64_t header_timeout_ms;
+	/* gv_server_stop waits this long for requests in flight (0: 10 s). */
+	uint64_t shutdown_grace_ms;
 } gv_server_opts;
 
 #define GV_SERVER_OPTS_INIT \
-	{ GV_SERVER_OPTS_VERSION, NULL, 0, NULL, 0, 0, 0, NULL, NULL, NULL }
+	{ GV_SERVER_OPTS_VERSION, NULL, 0, NULL, 0, 0, 0, NULL, NULL, NULL, 0, 0, 0 }
 
 /* Start serving `store` (borrowed: it must outlive the server). */
 int gv_server_start(gv_server **out, gv_store *store, const gv_server_opts *opts);
@@ -56,9 +65,10 @@ unsigned gv_server_port(const gv_server *srv);
 int gv_server_set_token(gv_server *srv, const char *token);
 
 /*
- * Stop: stop accepting, let requests in flight finish (uploads not yet
- * committed are aborted, recording nothing), wait for running jobs to
- * reach a safe point, free the server.  NULL ok.
+ * Stop: stop accepting, let requests in flight finish (for at most
+ * shutdown_grace_ms; then their connections are closed, and uploads not yet
+ * committed are aborted, recording nothing), wait for running jobs to reach
+ * a safe point, free the server.  NULL ok.
  */
 void gv_server_stop(gv_server *srv);
 

@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 
 #include "cli/cli.h"
@@ -190,6 +191,32 @@ static void stop_loops(bg *loops)
 		bg_stop(&loops[i]);
 }
 
+/*
+ * Every connection holds a descriptor: raise the soft RLIMIT_NOFILE to the
+ * hard limit, and say so when even that leaves too few for max-connections
+ * (plus room for the index, the sectors and the copies).
+ */
+static void raise_nofile(unsigned max_connections)
+{
+	struct rlimit rl;
+	char line[256];
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+		return;
+	if (rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+		getrlimit(RLIMIT_NOFILE, &rl);
+	}
+	if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < (rlim_t)max_connections + 256) {
+		snprintf(line, sizeof(line),
+		         "event=fd_limit open_files=%llu max_connections=%u note=\"raise the hard "
+		         "limit (ulimit -Hn) or lower graviton.server.max-connections\"",
+		         (unsigned long long)rl.rlim_cur, max_connections);
+		cli_log_line(GV_LOG_WARN, line);
+	}
+}
+
 /* Authentication off is a choice (graviton.server.auth = off): say so. */
 static void auth_warning(const char *token)
 {
@@ -324,6 +351,16 @@ int cmd_serve(cli_globals *g, int argc, char **argv)
 	vo.auth_token = token[0] ? token : NULL;
 	vo.max_body_size = cfg.server.max_body_size;
 	vo.idle_timeout_ms = cfg.server.idle_timeout_ms;
+	vo.max_connections = (unsigned)cfg.server.max_connections;
+	vo.max_connections_per_address = (unsigned)cfg.server.max_connections_per_address;
+	vo.header_timeout_ms = cfg.server.header_timeout_ms;
+	vo.shutdown_grace_ms = cfg.server.shutdown_grace_ms;
+	raise_nofile(vo.max_connections);
+	/* A thread per connection: a pool size has no meaning. */
+	if (cfg.server.threads != 8)
+		cli_log_line(GV_LOG_WARN, "event=deprecated key=graviton.server.threads "
+		                          "note=\"ignored: the server runs a thread per connection, "
+		                          "bounded by graviton.server.max-connections\"");
 	cli_repair_opts(&jrepair, &cfg);
 	cli_scrub_opts(&jscrub, &cfg);
 	cli_rebalance_opts(&jrebalance, &cfg);

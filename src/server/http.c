@@ -18,9 +18,15 @@
  *   request metrics  counters and latency histograms per route, appended
  *                    to the store's metrics on GET /metrics
  *
- * Threads: MHD runs a thread per connection, so a handler may block (a put
- * waits for its quorum).  `mu` guards the token, the jobs list and the
- * request metrics.
+ *   connections      a watchdog closes connections whose request headers
+ *                    are not complete within header_timeout of their
+ *                    opening or of their previous response (slow-header
+ *                    floods); MHD caps connections per client address
+ *
+ * Threads: MHD runs a thread per connection (each waits with poll(), so
+ * descriptors past FD_SETSIZE work), so a handler may block (a put waits
+ * for its quorum).  `mu` guards the token, the jobs list and the request
+ * metrics; `cmu` the list of connections the watchdog scans.
  */
 #include <stdatomic.h>
 #include <arpa/inet.h>
@@ -32,8 +38,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 #include <jansson.h>
 #include <microhttpd.h>
 #include <openssl/crypto.h>
@@ -44,6 +52,9 @@
 #define VERIFY_FIRST_MAX GV_GET_RANGE_VERIFY_MAX
 #define MAX_JOBS 64
 #define JOB_EVENTS_MAX 1000
+/* What a refused upload may still send (read and discarded, so that the
+ * error can be answered); past this the connection is closed. */
+#define DISCARD_MAX (64ull << 20)
 
 /* ---- request metrics ----------------------------------------------------- */
 
@@ -85,6 +96,15 @@ typedef struct job {
 	char sector[GV_ID_MAX]; /* drain */
 } job;
 
+/* A connection as the watchdog sees it (MHD's socket context). */
+typedef struct conn {
+	struct conn *prev, *next;  /* under cmu */
+	int fd;
+	int cut;                   /* shut down by the watchdog (under cmu) */
+	atomic_int waiting;        /* its request headers are incomplete */
+	atomic_llong since_ms;     /* opened, or its last response ended */
+} conn;
+
 struct gv_server {
 	gv_store *st;
 	struct MHD_Daemon *d;
@@ -102,6 +122,17 @@ struct gv_server {
 	job *jobs[MAX_JOBS];
 	unsigned next_job;
 	route_stats rs[R_COUNT];
+
+	atomic_int inflight;       /* requests between headers and completion */
+	uint64_t grace_ms;
+	long long header_timeout_ms;
+	pthread_mutex_t cmu;
+	pthread_cond_t ccv;
+	conn *conns;
+	int wd_stop;               /* under cmu */
+	int wd_running;
+	pthread_t wd;
+	uint64_t header_timeouts;  /* under cmu */
 };
 
 /* Per-request state, kept in MHD's con_cls. */
@@ -115,7 +146,9 @@ typedef struct req {
 	int put_failed;
 	char *body;
 	size_t body_len;
-	int too_large;
+	char *refusal;          /* JSON error to answer once the body is consumed */
+	int refusal_status;
+	uint64_t discarded;
 	char arg[GV_KEY_BUFSIZE + 16]; /* key or id from the path */
 } req;
 
@@ -125,6 +158,14 @@ static double now_s(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static long long now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 /* ---- responses ----------------------------------------------------------- */
@@ -189,51 +230,80 @@ static enum MHD_Result send_error(struct MHD_Connection *c, req *r, int status,
 	return send_jsonv(c, r, status, json_pack("{s:s, s:s}", "error", code, "message", msg));
 }
 
-static int http_status_of(int err)
+/* Engine errors as HTTP answers: the one place they are mapped.  The CLI
+ * maps codes back to its exit codes (src/cli/client.c), so `--server`
+ * commands exit as local ones do. */
+static const struct err_http {
+	int err;
+	int status;
+	const char *code;
+} err_http[] = {
+	{ GV_EINVAL, MHD_HTTP_BAD_REQUEST, "invalid" },
+	{ GV_ECORRUPT, MHD_HTTP_BAD_REQUEST, "corrupt" },
+	{ GV_ENOTFOUND, MHD_HTTP_NOT_FOUND, "not_found" },
+	{ GV_EEXISTS, MHD_HTTP_CONFLICT, "exists" },
+	{ GV_EBUSY, MHD_HTTP_CONFLICT, "busy" },
+	{ GV_ENOSPACE, MHD_HTTP_INSUFFICIENT_STORAGE, "no_space" },
+	{ GV_EQUORUM, MHD_HTTP_SERVICE_UNAVAILABLE, "quorum_not_met" },
+	{ GV_EINSUFFICIENT_SECTORS, MHD_HTTP_SERVICE_UNAVAILABLE, "insufficient_sectors" },
+	{ GV_EINSUFFICIENT_RACKS, MHD_HTTP_SERVICE_UNAVAILABLE, "insufficient_rack_diversity" },
+	{ GV_EINSUFFICIENT_ZONES, MHD_HTTP_SERVICE_UNAVAILABLE, "insufficient_zone_diversity" },
+	{ GV_EALL_REPLICAS_FAILED, MHD_HTTP_SERVICE_UNAVAILABLE, "all_replicas_failed" },
+	{ GV_ENO_HEALTHY_SOURCE, MHD_HTTP_SERVICE_UNAVAILABLE, "no_healthy_source" },
+	{ GV_ETIMEOUT, MHD_HTTP_SERVICE_UNAVAILABLE, "timeout" },
+	{ GV_EIO, MHD_HTTP_INTERNAL_SERVER_ERROR, "io_error" },
+};
+
+static const struct err_http *err_http_of(int err)
 {
-	switch (err) {
-	case GV_EINVAL: return MHD_HTTP_BAD_REQUEST;
-	case GV_ECORRUPT: return MHD_HTTP_BAD_REQUEST;
-	case GV_ENOTFOUND: return MHD_HTTP_NOT_FOUND;
-	case GV_EEXISTS: return MHD_HTTP_CONFLICT;
-	case GV_EBUSY: return MHD_HTTP_CONFLICT;
-	case GV_ENOSPACE: return MHD_HTTP_INSUFFICIENT_STORAGE;
-	case GV_EQUORUM:
-	case GV_EINSUFFICIENT_SECTORS:
-	case GV_EINSUFFICIENT_RACKS:
-	case GV_EINSUFFICIENT_ZONES:
-	case GV_EALL_REPLICAS_FAILED:
-	case GV_ENO_HEALTHY_SOURCE:
-	case GV_ETIMEOUT:
-		return MHD_HTTP_SERVICE_UNAVAILABLE;
-	default:
-		return MHD_HTTP_INTERNAL_SERVER_ERROR;
-	}
+	static const struct err_http internal = { 0, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal" };
+	size_t i;
+
+	for (i = 0; i < sizeof(err_http) / sizeof(err_http[0]); i++)
+		if (err_http[i].err == err)
+			return &err_http[i];
+	return &internal;
 }
 
 static const char *code_of(int err)
 {
-	switch (err) {
-	case GV_EINVAL: return "invalid";
-	case GV_ECORRUPT: return "corrupt";
-	case GV_ENOTFOUND: return "not_found";
-	case GV_EEXISTS: return "exists";
-	case GV_EBUSY: return "busy";
-	case GV_ENOSPACE: return "no_space";
-	case GV_EQUORUM: return "quorum_not_met";
-	case GV_EINSUFFICIENT_SECTORS: return "insufficient_sectors";
-	case GV_EINSUFFICIENT_RACKS: return "insufficient_rack_diversity";
-	case GV_EINSUFFICIENT_ZONES: return "insufficient_zone_diversity";
-	case GV_EALL_REPLICAS_FAILED: return "all_replicas_failed";
-	case GV_ENO_HEALTHY_SOURCE: return "no_healthy_source";
-	case GV_ETIMEOUT: return "timeout";
-	default: return "internal";
-	}
+	return err_http_of(err)->code;
 }
 
 static enum MHD_Result send_gv_error(struct MHD_Connection *c, req *r, int err)
 {
-	return send_error(c, r, http_status_of(err), code_of(err), "%s", gv_error_last());
+	const struct err_http *e = err_http_of(err);
+
+	return send_error(c, r, e->status, e->code, "%s", gv_error_last());
+}
+
+/*
+ * Refuse a request whose body is still arriving.  MHD queues a response
+ * only once the body is consumed, so the error is kept, the rest of the
+ * body read and discarded (up to DISCARD_MAX, then the connection is
+ * closed), and the error answered at the end (see on_request).
+ */
+static void refuse_upload(req *r, int status, const char *code, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+	json_t *o;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	o = json_pack("{s:s, s:s}", "error", code, "message", msg);
+	free(r->refusal);
+	r->refusal = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	r->refusal_status = status;
+	json_decref(o);
+}
+
+static void refuse_upload_gv(req *r, int err)
+{
+	const struct err_http *e = err_http_of(err);
+
+	refuse_upload(r, e->status, e->code, "%s", gv_error_last());
 }
 
 /* ---- routing ------------------------------------------------------------- */
@@ -307,8 +377,10 @@ static int authorized(gv_server *srv, struct MHD_Connection *c)
 		return 1;
 	}
 	ok = 0;
-	if (h && strncmp(h, "Bearer ", 7) == 0) {
-		h += 7;
+	/* The scheme is case-insensitive (RFC 9110 11.1). */
+	if (h && strncasecmp(h, "Bearer", 6) == 0 && (h[6] == ' ' || h[6] == '\t')) {
+		for (h += 6; *h == ' ' || *h == '\t'; h++)
+			;
 		tl = strlen(srv->token);
 		hl = strlen(h);
 		/* Constant time over the token's length. */
@@ -359,57 +431,72 @@ static void stream_free(void *cls)
 	free(s);
 }
 
-/* Parse "bytes=..." into [start, end); 0 ok, 1 ignore (multi-range),
- * -1 malformed, -2 unsatisfiable. */
+/* Decimal digits at *p: their value in *v (UINT64_MAX and *big set when it
+ * does not fit); returns how many digits. */
+static int range_digits(const char **p, uint64_t *v, int *big)
+{
+	int n = 0;
+
+	*v = 0;
+	*big = 0;
+	for (; **p >= '0' && **p <= '9'; (*p)++, n++) {
+		unsigned d = (unsigned)(**p - '0');
+
+		if (*big || *v > (UINT64_MAX - d) / 10) {
+			*big = 1;
+			*v = UINT64_MAX;
+		} else {
+			*v = *v * 10 + d;
+		}
+	}
+	return n;
+}
+
+/*
+ * Parse a Range header (RFC 9110 14.1.2) for a blob of `size` bytes into
+ * [start, end): 0 ok, 1 ignore (several ranges: the whole blob), -1
+ * malformed, -2 unsatisfiable.  The unit is case-insensitive; a last
+ * position past the end, of any length, is clamped to the end; "-N" is the
+ * last N bytes (the whole blob when N >= size).
+ */
 static int parse_range_header(const char *h, uint64_t size, uint64_t *start, uint64_t *end)
 {
-	gv_range r;
+	uint64_t a, b;
+	int na, nb, abig, bbig;
 
-	if (strncmp(h, "bytes=", 6) != 0)
+	if (strncasecmp(h, "bytes", 5) != 0)
 		return -1;
-	h += 6;
+	for (h += 5; *h == ' ' || *h == '\t'; h++)
+		;
+	if (*h++ != '=')
+		return -1;
+	while (*h == ' ' || *h == '\t')
+		h++;
 	if (strchr(h, ','))
 		return 1;
-	if (gv_range_parse(&r, h, size) < 0) {
-		/* Tell syntax from satisfiability: only a well-formed range
-		 * ("A-", "A-B" with A <= B, "-N") is 416; anything else
-		 * ("1-2-3", "5-x", "5-2") is malformed. */
-		const char *p = h;
-		int da = 0, db = 0, cmp = 0;
-
-		while (*p >= '0' && *p <= '9') {
-			p++;
-			da++;
-		}
-		if (*p != '-')
-			return -1;
-		p++;
-		while (p[db] >= '0' && p[db] <= '9')
-			db++;
-		if (p[db] != '\0' || (!da && !db))
-			return -1;
-		if (da && db) {
-			/* compare A and B as decimal strings (either may
-			 * overflow 64 bits) */
-			const char *a = h, *b = p;
-			int la = da, lb = db;
-
-			while (la > 1 && *a == '0') {
-				a++;
-				la--;
-			}
-			while (lb > 1 && *b == '0') {
-				b++;
-				lb--;
-			}
-			cmp = la != lb ? (la < lb ? -1 : 1) : strncmp(a, b, (size_t)la);
-			if (cmp > 0)
-				return -1;
-		}
-		return -2;
+	na = range_digits(&h, &a, &abig);
+	if (*h++ != '-')
+		return -1;
+	nb = range_digits(&h, &b, &bbig);
+	while (*h == ' ' || *h == '\t')
+		h++;
+	if (*h || (!na && !nb))
+		return -1;
+	if (!na) {
+		if (b == 0 || size == 0)
+			return -2;
+		*start = b >= size ? 0 : size - b;
+		*end = size;
+		return 0;
 	}
-	*start = r.start;
-	*end = r.end;
+	/* first > last is malformed; two numbers past 64 bits are both past
+	 * the end, so unsatisfiable whatever their order */
+	if (nb && !(abig && bbig) && (abig || a > b))
+		return -1;
+	if (a >= size)
+		return -2;
+	*start = a;
+	*end = !nb || b >= size - 1 ? size : b + 1;
 	return 0;
 }
 
@@ -458,24 +545,12 @@ static enum MHD_Result blob_get(gv_server *srv, struct MHD_Connection *c, req *r
 	if (!s)
 		return MHD_NO;
 	s->srv = srv;
-	if (head) {
-		gv_blob_status *bs = NULL;
-
-		err = gv_stat(&bs, srv->st, &key);
-		if (err == 0 && bs->healthy_replicas == 0 && bs->nreplicas == 0) {
-			gv_blob_status_free(bs);
-			free(s);
-			return send_error(c, r, MHD_HTTP_SERVICE_UNAVAILABLE, "all_replicas_failed",
-			                  "no replica of the blob");
-		}
-		gv_blob_status_free(bs);
-		s->len = go.has_range ? go.end - go.start : key.size;
-	} else {
-		go.verify_first = key.size <= VERIFY_FIRST_MAX;
-		err = gv_get_open(&s->get, srv->st, &key, &go);
-		if (err == 0)
-			s->len = gv_get_length(s->get);
-	}
+	/* HEAD opens the read as GET does, so it answers the same status and
+	 * headers (503 when no replica can serve); MHD sends no body. */
+	go.verify_first = key.size <= VERIFY_FIRST_MAX;
+	err = gv_get_open(&s->get, srv->st, &key, &go);
+	if (err == 0)
+		s->len = gv_get_length(s->get);
 	if (err < 0) {
 		free(s);
 		return send_gv_error(c, r, err);
@@ -966,6 +1041,15 @@ static void append_request_metrics(gv_server *srv, FILE *f)
 		fprintf(f, "graviton_http_request_duration_seconds_count{route=\"%s\"} %llu\n",
 		        route_names[i], (unsigned long long)srv->rs[i].count);
 	}
+	pthread_mutex_unlock(&srv->mu);
+	pthread_mutex_lock(&srv->cmu);
+	fprintf(f, "# HELP graviton_http_header_timeouts_total Connections closed because a "
+	           "request's headers did not arrive within header-timeout.\n"
+	           "# TYPE graviton_http_header_timeouts_total counter\n"
+	           "graviton_http_header_timeouts_total %llu\n",
+	        (unsigned long long)srv->header_timeouts);
+	pthread_mutex_unlock(&srv->cmu);
+	pthread_mutex_lock(&srv->mu);
 	fprintf(f, "# HELP graviton_http_bytes_total Body bytes by route and direction.\n"
 	           "# TYPE graviton_http_bytes_total counter\n");
 	for (i = 1; i < R_COUNT; i++) {
@@ -998,6 +1082,154 @@ static enum MHD_Result metrics_get(gv_server *srv, struct MHD_Connection *c, req
 	append_request_metrics(srv, f);
 	fclose(f);
 	return send_buf(c, r, MHD_HTTP_OK, "text/plain; version=0.0.4; charset=utf-8", all, alen);
+}
+
+/* ---- connections ------------------------------------------------------------ */
+
+static conn *conn_of(struct MHD_Connection *c)
+{
+	const union MHD_ConnectionInfo *ci =
+		MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+
+	return ci ? ci->socket_context : NULL;
+}
+
+/* The request's headers are in: the header deadline no longer applies. */
+static void conn_headers_done(struct MHD_Connection *c)
+{
+	conn *cn = conn_of(c);
+
+	if (cn)
+		atomic_store(&cn->waiting, 0);
+}
+
+/* A response ended: the next request's headers are due within the deadline. */
+static void conn_idle(struct MHD_Connection *c)
+{
+	conn *cn = conn_of(c);
+
+	if (cn) {
+		atomic_store(&cn->since_ms, now_ms());
+		atomic_store(&cn->waiting, 1);
+	}
+}
+
+/*
+ * MHD reports a connection STARTED before its first read and CLOSED before
+ * it closes the socket; the watchdog shuts a socket down only under `cmu`,
+ * which CLOSED takes too, so it never touches a descriptor reused by
+ * another connection.
+ */
+static void on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
+                          enum MHD_ConnectionNotificationCode code)
+{
+	gv_server *srv = cls;
+	conn *cn;
+
+	if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+		const union MHD_ConnectionInfo *ci =
+			MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+
+		*socket_context = NULL;
+		if (!ci || !(cn = calloc(1, sizeof(*cn))))
+			return; /* untracked: only the idle timeout applies */
+		cn->fd = ci->connect_fd;
+		atomic_init(&cn->waiting, 1);
+		atomic_init(&cn->since_ms, now_ms());
+		pthread_mutex_lock(&srv->cmu);
+		cn->next = srv->conns;
+		if (cn->next)
+			cn->next->prev = cn;
+		srv->conns = cn;
+		pthread_mutex_unlock(&srv->cmu);
+		*socket_context = cn;
+		return;
+	}
+	cn = *socket_context;
+	if (!cn)
+		return;
+	pthread_mutex_lock(&srv->cmu);
+	if (cn->prev)
+		cn->prev->next = cn->next;
+	else
+		srv->conns = cn->next;
+	if (cn->next)
+		cn->next->prev = cn->prev;
+	pthread_mutex_unlock(&srv->cmu);
+	free(cn);
+	*socket_context = NULL;
+}
+
+/*
+ * The header deadline: MHD's connection timeout counts idle time only, so
+ * a client trickling a header byte now and then would hold its connection
+ * (and thread) for ever.  Scans a few times per deadline; shutting the
+ * socket down wakes the connection's thread, which closes it.
+ */
+static void *watchdog_main(void *p)
+{
+	gv_server *srv = p;
+	long long tick = srv->header_timeout_ms / 4;
+	struct timespec ts;
+	conn *cn;
+
+	if (tick < 50)
+		tick = 50;
+	if (tick > 1000)
+		tick = 1000;
+	pthread_mutex_lock(&srv->cmu);
+	while (!srv->wd_stop) {
+		long long now = now_ms();
+
+		for (cn = srv->conns; cn; cn = cn->next) {
+			if (cn->cut || !atomic_load(&cn->waiting) ||
+			    now - atomic_load(&cn->since_ms) < srv->header_timeout_ms)
+				continue;
+			shutdown(cn->fd, SHUT_RDWR);
+			cn->cut = 1;
+			srv->header_timeouts++;
+		}
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_sec += tick / 1000;
+		ts.tv_nsec += (tick % 1000) * 1000000;
+		if (ts.tv_nsec >= 1000000000) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000;
+		}
+		pthread_cond_timedwait(&srv->ccv, &srv->cmu, &ts);
+	}
+	pthread_mutex_unlock(&srv->cmu);
+	return NULL;
+}
+
+typedef struct cl_scan {
+	const char *first;
+	int conflict;
+} cl_scan;
+
+static enum MHD_Result cl_header(void *cls, enum MHD_ValueKind kind, const char *key,
+                                 const char *value)
+{
+	cl_scan *sc = cls;
+
+	(void)kind;
+	if (strcasecmp(key, "Content-Length") != 0 || !value)
+		return MHD_YES;
+	if (!sc->first)
+		sc->first = value;
+	else if (strcmp(sc->first, value) != 0)
+		sc->conflict = 1;
+	return MHD_YES;
+}
+
+/* Two different Content-Length headers make the body's end ambiguous
+ * (request smuggling): RFC 9112 6.3 says reject. */
+static int content_length_conflict(struct MHD_Connection *c)
+{
+	cl_scan sc = { NULL, 0 };
+
+	MHD_get_connection_values(c, MHD_HEADER_KIND, cl_header, &sc);
+	return sc.conflict;
 }
 
 /* ---- the request handler --------------------------------------------------- */
@@ -1039,7 +1271,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 			return MHD_NO;
 		r->t0 = now_s();
 		*con_cls = r;
+		atomic_fetch_add(&srv->inflight, 1);
+		conn_headers_done(c);
 		r->route = route_of(url, r->arg, sizeof(r->arg));
+		if (content_length_conflict(c)) {
+			r->started = 1;
+			return send_error(c, r, MHD_HTTP_BAD_REQUEST, "invalid",
+			                  "conflicting Content-Length headers");
+		}
 		if (r->route != R_HEALTHZ && r->route != R_METRICS && !authorized(srv, c)) {
 			r->started = 1;
 			return send_error(c, r, MHD_HTTP_UNAUTHORIZED, "unauthorized",
@@ -1089,9 +1328,23 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		*upload_data_size = 0;
 		return MHD_YES;
 	}
+	if (r->refusal) {
+		char *js;
+
+		if (*upload_data_size > 0) {
+			r->discarded += *upload_data_size;
+			*upload_data_size = 0;
+			return r->discarded > DISCARD_MAX ? MHD_NO : MHD_YES;
+		}
+		r->started = 1;
+		js = r->refusal;
+		r->refusal = NULL;
+		return send_json(c, r, r->refusal_status, js);
+	}
 
 	if (*upload_data_size > 0) {
 		size_t n = *upload_data_size;
+		int err;
 
 		*upload_data_size = 0;
 		pthread_mutex_lock(&srv->mu);
@@ -1102,27 +1355,22 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 			if (r->received > srv->max_body) {
 				gv_put_abort(r->put);
 				r->put = NULL;
-				r->started = 1;
-				return send_error(c, r, MHD_HTTP_CONTENT_TOO_LARGE, "too_large",
-				                  "body exceeds max-body-size %llu",
-				                  (unsigned long long)srv->max_body);
+				refuse_upload(r, MHD_HTTP_CONTENT_TOO_LARGE, "too_large",
+				              "body exceeds max-body-size %llu",
+				              (unsigned long long)srv->max_body);
+				return MHD_YES;
 			}
-			if (gv_put_write(r->put, upload_data, n) < 0) {
-				int err = GV_EIO;
-				char msg[512];
-
-				snprintf(msg, sizeof(msg), "%s", gv_error_last());
+			if ((err = gv_put_write(r->put, upload_data, n)) < 0) {
+				refuse_upload_gv(r, err);
 				gv_put_abort(r->put);
 				r->put = NULL;
-				r->started = 1;
-				return send_error(c, r, http_status_of(err), "io_error", "%s", msg);
 			}
 			return MHD_YES;
 		}
 		if (r->body_len + n > BODY_MAX) {
-			r->started = 1;
-			return send_error(c, r, MHD_HTTP_CONTENT_TOO_LARGE, "too_large",
-			                  "request body over %d bytes", BODY_MAX);
+			refuse_upload(r, MHD_HTTP_CONTENT_TOO_LARGE, "too_large",
+			              "request body over %d bytes", BODY_MAX);
+			return MHD_YES;
 		}
 		{
 			char *nb = realloc(r->body, r->body_len + n + 1);
@@ -1236,6 +1484,9 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 		return;
 	/* An upload that never reached its commit records nothing. */
 	gv_put_abort(r->put);
+	free(r->refusal);
+	conn_idle(c);
+	atomic_fetch_sub(&srv->inflight, 1);
 	dt = now_s() - r->t0;
 	pthread_mutex_lock(&srv->mu);
 	if (r->status >= 100 && r->status < 600)
@@ -1286,7 +1537,12 @@ int gv_server_start(gv_server **out, gv_store *st, const gv_server_opts *o)
 	if (!srv)
 		return gv_error_set(GV_ENOMEM, "out of memory");
 	pthread_mutex_init(&srv->mu, NULL);
+	pthread_mutex_init(&srv->cmu, NULL);
+	pthread_cond_init(&srv->ccv, NULL);
 	srv->st = st;
+	srv->grace_ms = o && o->shutdown_grace_ms ? o->shutdown_grace_ms : 10000;
+	srv->header_timeout_ms =
+		(long long)(o && o->header_timeout_ms ? o->header_timeout_ms : 10000);
 	srv->max_body = o && o->max_body_size ? o->max_body_size : (10ull << 30);
 	srv->repair = o && o->repair ? *o->repair : (gv_repair_opts)GV_REPAIR_OPTS_INIT;
 	srv->scrub = o && o->scrub ? *o->scrub : (gv_scrub_opts)GV_SCRUB_OPTS_INIT;
@@ -1310,13 +1566,18 @@ int gv_server_start(gv_server **out, gv_store *st, const gv_server_opts *o)
 	}
 	memset(&ss, 0, sizeof(ss));
 	memcpy(&ss, ai->ai_addr, ai->ai_addrlen);
+	/* poll(), not select(): descriptors past FD_SETSIZE (1024) work.  ITC
+	 * lets gv_server_stop quiesce the listening thread. */
 	srv->d = MHD_start_daemon(
-		MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
+		MHD_USE_POLL_INTERNAL_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_ITC |
 			MHD_USE_ERROR_LOG | (ai->ai_family == AF_INET6 ? MHD_USE_IPv6 : 0),
 		0, NULL, NULL, on_request, srv,
 		MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
 		MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
+		MHD_OPTION_NOTIFY_CONNECTION, on_connection, srv,
 		MHD_OPTION_CONNECTION_LIMIT, (unsigned)(o && o->max_connections ? o->max_connections : 1024),
+		MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+		(unsigned)(o && o->max_connections_per_address ? o->max_connections_per_address : 128),
 		MHD_OPTION_CONNECTION_TIMEOUT,
 		(unsigned)((o && o->idle_timeout_ms ? o->idle_timeout_ms : 60000) / 1000 ?
 		                   (o && o->idle_timeout_ms ? o->idle_timeout_ms : 60000) / 1000 : 1),
@@ -1335,6 +1596,12 @@ int gv_server_start(gv_server **out, gv_store *st, const gv_server_opts *o)
 	}
 	info = MHD_get_daemon_info(srv->d, MHD_DAEMON_INFO_BIND_PORT);
 	srv->port = info ? info->port : (o ? o->port : 0);
+	if (pthread_create(&srv->wd, NULL, watchdog_main, srv) != 0) {
+		MHD_stop_daemon(srv->d);
+		gv_error_set(GV_ERROR, "cannot start the connection watchdog");
+		goto fail;
+	}
+	srv->wd_running = 1;
 	*out = srv;
 	return 0;
 
@@ -1344,6 +1611,8 @@ fail:
 	if (ai)
 		freeaddrinfo(ai);
 	free(srv->token);
+	pthread_cond_destroy(&srv->ccv);
+	pthread_mutex_destroy(&srv->cmu);
 	pthread_mutex_destroy(&srv->mu);
 	free(srv);
 	return GV_EIO;
@@ -1351,18 +1620,34 @@ fail:
 
 void gv_server_stop(gv_server *srv)
 {
+	long long deadline;
+	MHD_socket lfd;
 	size_t i;
 
 	if (!srv)
 		return;
-	/* No new connections; running jobs see `stopping` at their next safe
-	 * point; MHD_stop_daemon waits for the connection threads, so every
-	 * put either committed (quorum recorded) or aborted (nothing). */
-	if (srv->d)
-		MHD_quiesce_daemon(srv->d);
+	/* No new connections (the listening socket closes now); requests in
+	 * flight get the grace to finish, responses included; running jobs
+	 * see `stopping` at their next safe point; MHD_stop_daemon then closes
+	 * what is left and waits for the connection threads, so every put
+	 * either committed (quorum recorded) or aborted (nothing). */
+	lfd = MHD_quiesce_daemon(srv->d);
+	if (lfd != MHD_INVALID_SOCKET)
+		close(lfd);
 	srv->stopping = 1;
-	if (srv->d)
-		MHD_stop_daemon(srv->d);
+	deadline = now_ms() + (long long)srv->grace_ms;
+	while (atomic_load(&srv->inflight) > 0 && now_ms() < deadline) {
+		struct timespec ts = { 0, 10 * 1000000 };
+
+		nanosleep(&ts, NULL);
+	}
+	MHD_stop_daemon(srv->d);
+	pthread_mutex_lock(&srv->cmu);
+	srv->wd_stop = 1;
+	pthread_cond_signal(&srv->ccv);
+	pthread_mutex_unlock(&srv->cmu);
+	if (srv->wd_running)
+		pthread_join(srv->wd, NULL);
 	for (i = 0; i < MAX_JOBS; i++) {
 		if (srv->jobs[i]) {
 			if (srv->jobs[i]->running_thread)
@@ -1371,6 +1656,8 @@ void gv_server_stop(gv_server *srv)
 		}
 	}
 	free(srv->token);
+	pthread_cond_destroy(&srv->ccv);
+	pthread_mutex_destroy(&srv->cmu);
 	pthread_mutex_destroy(&srv->mu);
 	free(srv);
 }

@@ -1288,6 +1288,373 @@ def cmd_after_sigterm(gv, data_dir, out_dir, min_replicas):
           n_all > 0 and n_ok == n_all, n_all, n_ok)
 
 
+# ---- limits: many clients, slow headers, drain, refusals, ranges, metrics ---
+
+
+def _raise_nofile(n):
+    import resource
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY and soft < n:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(n, hard), hard))
+
+
+def _connect_from(url, src, timeout=30.0):
+    """A socket to the server bound to the source address src."""
+    u = urllib.parse.urlsplit(url)
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.settimeout(timeout)
+    s.bind((src, 0))
+    s.connect((u.hostname, u.port))
+    return s
+
+
+def _request_bytes(method, path, extra=b""):
+    return with_auth(b"%s %s HTTP/1.1\r\nHost: t\r\n%s\r\n" % (method.encode(), path.encode(), extra))
+
+
+def _closed_without_answer(s, wait_s):
+    """True when the server closes s (EOF or reset) without a byte of answer
+    within wait_s; False when it answers or leaves it open."""
+    s.settimeout(wait_s)
+    try:
+        return s.recv(1) == b""
+    except ConnectionResetError:
+        return True
+    except socket.timeout:
+        return False
+
+
+def cmd_many(url, nclients, key):
+    """nclients connections open at once (from 127.0.1.x, 100 per address),
+    then each GETs the blob `key`: every one must answer 200 with its bytes."""
+    import selectors
+    n = int(nclients)
+    _raise_nofile(n + 256)
+    want = None
+    c = Client(url)
+    r = c.request("GET", "/v1/blobs/" + key)
+    want = r.body
+    deadline = time.monotonic() + 120
+    socks = []
+    refused = 0
+    for i in range(n):
+        try:
+            socks.append(_connect_from(url, "127.0.1.%d" % (i // 100 + 1)))
+        except OSError:
+            refused += 1
+    expect_eq("%d connections opened at once" % n, 0, refused)
+    req = _request_bytes("GET", "/v1/blobs/" + key)
+    sel = selectors.DefaultSelector()
+    bufs = {}
+    for s in socks:
+        try:
+            s.sendall(req)
+        except OSError:
+            continue
+        s.setblocking(False)
+        sel.register(s, selectors.EVENT_READ)
+        bufs[s] = b""
+    done = 0
+    good = 0
+    while bufs and time.monotonic() < deadline:
+        for k, _ in sel.select(timeout=1.0):
+            s = k.fileobj
+            try:
+                b = s.recv(65536)
+            except (BlockingIOError, InterruptedError):
+                continue
+            except OSError:
+                b = b""
+            if b:
+                bufs[s] += b
+                got = bufs[s]
+                if b"\r\n\r\n" not in got:
+                    continue
+                head, body = got.split(b"\r\n\r\n", 1)
+                m = re.search(rb"(?i)\r\ncontent-length:\s*(\d+)", head)
+                if not m or len(body) < int(m.group(1)):
+                    continue
+                good += head.startswith(b"HTTP/1.1 200") and body == want
+            sel.unregister(s)
+            del bufs[s]
+            done += 1
+    for s in socks:
+        s.close()
+    expect_eq("all %d concurrent clients got the blob (200, right bytes)" % n, n, good)
+
+
+def cmd_per_address(url, limit, key):
+    """`limit` downloads from 127.0.0.2 stalled (never read) hold that
+    address's connections; one more from it is refused at once, while
+    127.0.0.1 keeps being answered."""
+    limit = int(limit)
+    held = []
+    for _ in range(limit):
+        s = _connect_from(url, "127.0.0.2")
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        s.sendall(_request_bytes("GET", "/v1/blobs/" + key))
+        held.append(s)
+    # the server has taken all of them (each answered its headers)
+    for s in held:
+        s.settimeout(30)
+        s.recv(16)
+    extra = _connect_from(url, "127.0.0.2")
+    try:
+        extra.sendall(_request_bytes("GET", "/healthz"))
+    except OSError:
+        pass
+    check("connection %d from 127.0.0.2 is closed without an answer" % (limit + 1),
+          _closed_without_answer(extra, 20), "closed", "answered or left open")
+    extra.close()
+    c = Client(url)
+    expect_eq("/healthz from 127.0.0.1 while 127.0.0.2 is at its limit", 200,
+              c.request("GET", "/healthz").status)
+    expect_eq("/metrics from 127.0.0.1 while 127.0.0.2 is at its limit", 200,
+              c.request("GET", "/metrics").status)
+    c.close()
+    for s in held:
+        s.close()
+
+
+def _metric(url, name):
+    fams, _ = scrape(Client(url))
+    return metric_value(fams, name)
+
+
+def cmd_slow_headers(url, nslow, timeout_s):
+    """nslow connections from 127.0.0.2 trickle a header byte every 0.3 s:
+    the server closes each past its header timeout (well before 20 s),
+    while 127.0.0.1 keeps being answered."""
+    nslow, timeout_s = int(nslow), float(timeout_s)
+    before = _metric(url, "graviton_http_header_timeouts_total")
+    text = _request_bytes("GET", "/healthz").replace(b"\r\n\r\n", b"\r\nX-Slow: " + b"a" * 200)
+    opened = time.monotonic()
+    socks = [_connect_from(url, "127.0.0.2") for _ in range(nslow)]
+    closed_at = {}
+    answered = 0
+    c = Client(url)
+    pos = 0
+    while len(closed_at) < nslow and time.monotonic() - opened < 20 and pos < len(text):
+        for i, s in enumerate(socks):
+            if i in closed_at:
+                continue
+            try:
+                s.sendall(text[pos:pos + 1])
+            except OSError:
+                closed_at[i] = time.monotonic() - opened
+                continue
+            s.setblocking(False)
+            try:
+                if s.recv(1) == b"":
+                    closed_at[i] = time.monotonic() - opened
+            except (BlockingIOError, InterruptedError):
+                pass
+            except OSError:
+                closed_at[i] = time.monotonic() - opened
+            s.setblocking(True)
+        pos += 1
+        answered += c.request("GET", "/healthz").status == 200
+        time.sleep(0.3)
+    asked = pos
+    check("every /healthz from 127.0.0.1 answered while %d slow-header clients trickle" % nslow,
+          answered == asked and asked > 0, asked, answered)
+    expect_eq("the server closed all %d slow-header connections within 20 s" % nslow,
+              nslow, len(closed_at))
+    if closed_at:
+        check("none closed before the header timeout (%.0f s)" % timeout_s,
+              min(closed_at.values()) >= timeout_s * 0.9, ">= %.1f s" % timeout_s,
+              "%.1f s" % min(closed_at.values()))
+    after = _metric(url, "graviton_http_header_timeouts_total")
+    check("graviton_http_header_timeouts_total counts them",
+          after is not None and before is not None and after - before >= nslow,
+          "+%d" % nslow, "%r -> %r" % (before, after))
+    for s in socks:
+        s.close()
+
+
+def cmd_drain(url, key, pid, out_file):
+    """A slow reader downloads `key`; SIGTERM reaches the server after the
+    first MiB: the download still completes, right bytes; new connections
+    are refused meanwhile."""
+    import signal
+    u = urllib.parse.urlsplit(url)
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+    s.settimeout(30)
+    s.connect((u.hostname, u.port))
+    s.sendall(_request_bytes("GET", "/v1/blobs/" + key))
+    got = b""
+    signalled = False
+    refused_seen = False
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < 120:
+        try:
+            b = s.recv(65536)
+        except OSError:
+            break
+        if not b:
+            break
+        got += b
+        if not signalled and len(got) > (1 << 20):
+            os.kill(int(pid), signal.SIGTERM)
+            signalled = True
+        elif signalled and not refused_seen:
+            try:
+                socket.create_connection((u.hostname, u.port), timeout=2).close()
+            except OSError:
+                refused_seen = True
+        if b"\r\n\r\n" in got:
+            head, body = got.split(b"\r\n\r\n", 1)
+            m = re.search(rb"(?i)\r\ncontent-length:\s*(\d+)", head)
+            if m and len(body) >= int(m.group(1)):
+                break
+        time.sleep(0.005)
+    s.close()
+    check("SIGTERM was sent during the download", signalled, "sent", "not sent")
+    body = got.split(b"\r\n\r\n", 1)[1] if b"\r\n\r\n" in got else b""
+    expect_eq("the download in flight at SIGTERM got every byte",
+              key, blob_key(body) if body else "nothing")
+    check("new connections are refused while the server drains", refused_seen,
+          "refused", "accepted")
+
+
+def cmd_refusals(url, max_body):
+    """Bodies refused mid-upload are answered with the JSON error."""
+    max_body = int(max_body)
+    chunk = b"x" * 65536
+    n = max_body // len(chunk) + 8
+    head = b"PUT /v1/blobs HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n"
+    pieces = [head] + [b"10000\r\n" + chunk + b"\r\n"] * n + [b"0\r\n\r\n"]
+    st, closed, raw = raw_exchange(url, None, chunks=pieces)
+    body = raw.split(b"\r\n\r\n", 1)[1] if b"\r\n\r\n" in raw else b""
+    expect_eq("chunked upload over max-body-size -> 413", 413, st)
+    check("... with a JSON error", is_json_error(Resp(st or 0, {}, body)), "JSON error", body[:200])
+    head = b"POST /v1/sectors HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n"
+    pieces = [head] + [b"10000\r\n" + chunk + b"\r\n"] * 3 + [b"0\r\n\r\n"]
+    st, closed, raw = raw_exchange(url, None, chunks=pieces)
+    body = raw.split(b"\r\n\r\n", 1)[1] if b"\r\n\r\n" in raw else b""
+    expect_eq("chunked JSON body over 64 KiB -> 413", 413, st)
+    check("... with a JSON error", is_json_error(Resp(st or 0, {}, body)), "JSON error", body[:200])
+
+
+def cmd_full_put(url, size):
+    """A chunked upload onto full sectors: 507 with the JSON error."""
+    size = int(size)
+    data = os.urandom(size)
+    head = b"PUT /v1/blobs HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n"
+    pieces = [head]
+    for i in range(0, size, 65536):
+        c = data[i:i + 65536]
+        pieces.append(b"%x\r\n" % len(c) + c + b"\r\n")
+    pieces.append(b"0\r\n\r\n")
+    st, closed, raw = raw_exchange(url, None, chunks=pieces)
+    body = raw.split(b"\r\n\r\n", 1)[1] if b"\r\n\r\n" in raw else b""
+    expect_eq("chunked upload onto full sectors -> 507", 507, st)
+    r = Resp(st or 0, {}, body)
+    check("... with the JSON error no_space", is_json_error(r) and r.json()["error"] == "no_space",
+          "no_space", body[:200])
+
+
+def cmd_ranges(url):
+    c = Client(url)
+    data = bytes(range(100))
+    r = c.request("PUT", "/v1/blobs", body=data)
+    key = r.json()["key"]
+    path = "/v1/blobs/" + key
+
+    def get(rng, method="GET", headers=None):
+        h = dict(headers or {})
+        if rng is not None:
+            h["Range"] = rng
+        return c.request(method, path, headers=h)
+
+    for rng, want, body in [
+        ("bytes=2-18446744073709551615", 206, data[2:]),
+        ("bytes=2-18446744073709551616", 206, data[2:]),
+        ("bytes=2-99999999999999999999999999", 206, data[2:]),
+        ("bytes=-7", 206, data[-7:]),
+        ("Bytes=0-1", 206, data[0:2]),
+        ("BYTES=10-19", 206, data[10:20]),
+        ("bytes=-1000", 200, data),
+    ]:
+        r = get(rng)
+        check("Range %s -> %d" % (rng, want), r.status == want and r.body == body,
+              "%d, %d bytes" % (want, len(body)), "%d, %d bytes" % (r.status, len(r.body)))
+    r = get("bytes=-7")
+    expect_eq("Range bytes=-7: Content-Range", "bytes 93-99/100", r.headers.get("content-range"))
+    for rng in ("bytes=100-", "bytes=200-300", "bytes=-0", "bytes=18446744073709551616-"):
+        r = get(rng)
+        check("Range %s -> 416 with Content-Range bytes */100" % rng,
+              r.status == 416 and r.headers.get("content-range") == "bytes */100",
+              "416 bytes */100", "%d %s" % (r.status, r.headers.get("content-range")))
+    for rng in ("bytes=5-2", "items=0-1", "bytes=1-2-3", "bytes=x"):
+        expect_eq("Range %s -> 400" % rng, 400, get(rng).status)
+    tok = os.environ.get("GRAVITON_TOKEN", "")
+    for scheme in ("bearer", "BEARER", "Bearer"):
+        r = c.request("GET", path, headers={"Authorization": scheme + " " + tok})
+        expect_eq("Authorization scheme %r is accepted" % scheme, 200, r.status)
+    g = get("bytes=-7")
+    h = get("bytes=-7", method="HEAD")
+    check("HEAD with a Range answers as GET (206, same headers, no body)",
+          h.status == g.status and not h.body and all(
+              h.headers.get(k) == g.headers.get(k)
+              for k in ("content-range", "content-length", "etag", "content-type")),
+          g.headers, "%d %r" % (h.status, h.headers))
+    st, closed, raw = raw_exchange(url, b"PUT /v1/blobs HTTP/1.1\r\nHost: t\r\n"
+                                   b"Content-Length: 3\r\nContent-Length: 5\r\n\r\nabcde")
+    expect_eq("two different Content-Length headers -> 400", 400, st)
+    return key
+
+
+def cmd_head_unhealthy(url, key):
+    c = Client(url)
+    g = c.request("GET", "/v1/blobs/" + key)
+    h = c.request("HEAD", "/v1/blobs/" + key)
+    check("with no healthy replica GET -> 503", g.status == 503, 503, g.status)
+    check("... and HEAD -> the same status, no body", h.status == g.status and not h.body,
+          g.status, "%d %d bytes" % (h.status, len(h.body)))
+
+
+def cmd_metrics_cache(url, nscrapers):
+    """nscrapers parallel scrapes share the cached gauges: at most one
+    computation per started second of the burst; past the window the
+    gauges move."""
+    n = int(nscrapers)
+    before = _metric(url, "graviton_metrics_gauge_computations_total")
+    blobs0 = _metric(url, "graviton_blobs")
+    errors = []
+
+    def worker():
+        try:
+            scrape(Client(url))
+        except Exception as e:  # noqa: BLE001 - reported below
+            errors.append(str(e))
+
+    t0 = time.monotonic()
+    ts = [threading.Thread(target=worker) for _ in range(n)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join(120)
+    elapsed = time.monotonic() - t0
+    after = _metric(url, "graviton_metrics_gauge_computations_total")
+    expect_eq("%d parallel scrapes all parse" % n, [], errors)
+    bound = 2 + math.ceil(elapsed)
+    check("%d parallel scrapes in %.2f s computed the gauges at most %d times" % (n, elapsed, bound),
+          after is not None and before is not None and after - before <= bound,
+          "<= %d" % bound, "%r -> %r" % (before, after))
+    Client(url).request("PUT", "/v1/blobs", body=os.urandom(1000))
+    deadline = time.monotonic() + 30
+    blobs1 = blobs0
+    while time.monotonic() < deadline and blobs1 <= blobs0:
+        time.sleep(0.3)
+        blobs1 = _metric(url, "graviton_blobs")
+    check("graviton_blobs rises after a put, past the cache window", blobs1 > blobs0,
+          "> %r" % blobs0, blobs1)
+    final = _metric(url, "graviton_metrics_gauge_computations_total")
+    check("... computed afresh", final is not None and final > after, "> %r" % after, final)
+
+
 def main(argv):
     if len(argv) < 2:
         sys.exit(__doc__)
@@ -1302,6 +1669,15 @@ def main(argv):
         "malformed": cmd_malformed,
         "sigterm-load": cmd_sigterm_load,
         "after-sigterm": cmd_after_sigterm,
+        "many": cmd_many,
+        "per-address": cmd_per_address,
+        "slow-headers": cmd_slow_headers,
+        "drain": cmd_drain,
+        "refusals": cmd_refusals,
+        "full-put": cmd_full_put,
+        "ranges": cmd_ranges,
+        "head-unhealthy": cmd_head_unhealthy,
+        "metrics-cache": cmd_metrics_cache,
     }
     if cmd not in table:
         sys.exit("http_check.py: unknown command %s" % cmd)

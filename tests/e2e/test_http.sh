@@ -18,34 +18,6 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 . "$HERE/lib.sh"
 HC=$HERE/http_check.py
 
-# pyreport OUTFILE RC NAME: turn http_check.py's lines into passes and
-# failures; a non-zero RC (the helper crashed) is a failure too.
-pyreport() {
-	local kind a b c
-
-	while IFS=$'\x1f' read -r kind a b c; do
-		case $kind in
-		ok) ok "$a" ;;
-		FAIL) fail "$a" "$b" "$c" ;;
-		'#') note "$a" ;;
-		*) note "$kind $a" ;;
-		esac
-	done <"$1"
-	if [ "$2" != 0 ]; then
-		fail "http_check.py $3 ran to the end" "exit 0" \
-			"exit $2: $(tail -n 6 "$1.err" 2>/dev/null | tr '\n' ' ' | head -c 800)"
-	fi
-}
-
-# pyc COMMAND ARGS...: run one http_check.py command and report it.
-pyc() {
-	local out=$T/.hc.$1.out rc
-
-	"$PY" "$HC" "$@" >"$out" 2>"$out.err" </dev/null
-	rc=$?
-	pyreport "$out" "$rc" "$1"
-}
-
 # stop_ok DESC [SIGNAL]: stop the current server, expect exit 0.
 stop_ok() {
 	serve_stop "${2:-TERM}"
