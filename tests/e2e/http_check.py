@@ -541,6 +541,10 @@ def cmd_under_replicated(url, sector, deadline_s):
     before = metric_value(fams, "graviton_replication_under_replicated")
     expect_eq("under-replicated gauge is 0 before", 0.0, before)
     done0 = metric_value(fams, "graviton_repair_jobs_completed_total") or 0
+    # The gauges are cached for a second after a scrape: let the window
+    # pass, so the next scrape computes them right after the PATCH (before
+    # the background repair can undo it).
+    time.sleep(1.2)
     r = c.request("PATCH", "/v1/sectors/" + sector, body=json.dumps({"healthy": False}),
                   headers={"Content-Type": "application/json"})
     check("PATCH /v1/sectors/%s {healthy:false} -> 200" % sector, r.status == 200, 200, r)
