@@ -201,11 +201,12 @@ int cli_placement_flag(cli_globals *g, int argc, char **argv, int *i)
 		}
 		break;
 	case 1:
-		if (parse_int_arg(&g->placement.factor, "--factor", val, 1, 16) < 0)
+		if (parse_int_arg(&g->placement.factor, "--factor", val, 1, GV_MAX_REPLICAS) < 0)
 			return -1;
 		break;
 	case 2:
-		if (parse_int_arg(&g->placement.min_replicas, "--min-replicas", val, 1, 16) < 0)
+		if (parse_int_arg(&g->placement.min_replicas, "--min-replicas", val, 1,
+		                  GV_MAX_REPLICAS) < 0)
 			return -1;
 		break;
 	case 3:

@@ -719,6 +719,51 @@ static void test_roundtrip(void **state)
 	assert_store_consistent(f->st);
 }
 
+/* The largest factor the settings accept is written in full: every per-key
+ * array of the write path holds GV_MAX_REPLICAS. */
+static void test_put_max_replicas(void **state)
+{
+	gv_placement_opts p = GV_PLACEMENT_OPTS_INIT;
+	fx *f = *state;
+	gv_put_result res;
+	gv_index *ix;
+	gv_replica *reps = NULL;
+	size_t n = 0;
+	gv_key key;
+	unsigned char *buf, *got;
+	char id[8];
+	int i, restarts;
+
+	p.strategy = GV_STRATEGY_SIMPLE;
+	p.factor = GV_MAX_REPLICAS;
+	p.min_replicas = GV_MAX_REPLICAS;
+	open_store(f, &p);
+	for (i = 0; i < GV_MAX_REPLICAS + 2; i++) {
+		snprintf(id, sizeof(id), "m%02d", i);
+		add_mem(f->st, id, id, 1ull << 30);
+	}
+	buf = make(20 * KiB, 77, &key);
+	assert_int_equal(put_buf(f->st, buf, 20 * KiB, &res), 0);
+	assert_int_equal(res.quorum_met, 1);
+	assert_int_equal(res.replicas, GV_MAX_REPLICAS);
+	wait_bg(f->st);
+	ix = gv_store_index(f->st);
+	assert_int_equal(ix->ops->replicas_find(ix, &key, &reps, &n), 0);
+	assert_int_equal(n, GV_MAX_REPLICAS);
+	gv_replicas_free(reps, n);
+	assert_int_equal(read_blob(f->st, &key, NULL, &got, &n, &restarts, NULL, 0), 0);
+	assert_int_equal(n, 20 * KiB);
+	assert_memory_equal(got, buf, n);
+	tfree(got);
+	tfree(buf);
+
+	/* One more is refused by the settings, which stay as they were. */
+	p.factor = GV_MAX_REPLICAS + 1;
+	assert_int_equal(gv_store_set_placement(f->st, &p), GV_EINVAL);
+	assert_int_equal(gv_store_placement(f->st).factor, GV_MAX_REPLICAS);
+	assert_store_consistent(f->st);
+}
+
 static void test_range_reads(void **state)
 {
 	static const uint64_t ranges[][2] = {
@@ -2582,6 +2627,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_roundtrip, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_put_max_replicas, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_range_reads, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reput_idempotent, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_put_expect_and_delete, setup, teardown),
