@@ -70,7 +70,13 @@ typedef struct gv_store_opts {
  */
 int gv_store_open(gv_store **out, const gv_store_opts *opts);
 
-/* Wait for background copies (bounded by the write timeout), then close. */
+/*
+ * Wait for the put's background copies, for at most the write timeout
+ * (write_timeout_ms, 30 s by default), then close.  Copies still running
+ * then (a hung disk) are left to finish on their own: they keep the
+ * store's memory, sectors and index open and the last of them closes it;
+ * the caller must not use the handle after this call either way.
+ */
 void gv_store_free(gv_store *store);
 
 /*

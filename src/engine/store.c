@@ -473,7 +473,6 @@ int gv_store_open(gv_store **out, const gv_store_opts *opts)
 		return gv_error_set(GV_ENOMEM, "out of memory");
 	pthread_mutex_init(&st->lock, NULL);
 	pthread_mutex_init(&st->bg_lock, NULL);
-	pthread_cond_init(&st->bg_cond, NULL);
 	pthread_mutex_init(&st->stats_lock, NULL);
 	{
 		pthread_condattr_t ca;
@@ -481,6 +480,7 @@ int gv_store_open(gv_store **out, const gv_store_opts *opts)
 		pthread_condattr_init(&ca);
 		pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 		pthread_cond_init(&st->wake_cond, &ca);
+		pthread_cond_init(&st->bg_cond, &ca);
 		pthread_condattr_destroy(&ca);
 	}
 	st->data_dir = strdup(opts->data_dir);
@@ -540,24 +540,64 @@ void gv_store_bg_enter(gv_store *st)
 	pthread_mutex_unlock(&st->bg_lock);
 }
 
+static void store_destroy(gv_store *st);
+
+/* The last background copy of a store that gv_store_free left behind
+ * closes it. */
 void gv_store_bg_leave(gv_store *st)
 {
+	int last;
+
 	pthread_mutex_lock(&st->bg_lock);
-	if (--st->bg_active == 0)
+	last = --st->bg_active == 0;
+	if (last)
 		pthread_cond_broadcast(&st->bg_cond);
+	last = last && st->detached;
 	pthread_mutex_unlock(&st->bg_lock);
+	if (last)
+		store_destroy(st);
 }
 
+/*
+ * Wait for the background copies for at most the store's write timeout,
+ * then close.  Copies still running
+ * then (a hung disk) keep the store: it is marked detached and the last of
+ * them closes it, so none touches freed memory and the caller does not
+ * wait for a disk that may never answer.
+ */
 void gv_store_free(gv_store *st)
 {
-	size_t i;
+	struct timespec deadline;
+	int left;
 
 	if (!st)
 		return;
+	clock_gettime(CLOCK_MONOTONIC, &deadline);
+	deadline.tv_sec += (time_t)(st->write_timeout_ms / 1000);
+	deadline.tv_nsec += (long)(st->write_timeout_ms % 1000) * 1000000L;
+	if (deadline.tv_nsec >= 1000000000L) {
+		deadline.tv_sec++;
+		deadline.tv_nsec -= 1000000000L;
+	}
 	pthread_mutex_lock(&st->bg_lock);
-	while (st->bg_active > 0)
-		pthread_cond_wait(&st->bg_cond, &st->bg_lock);
+	while (st->bg_active > 0 &&
+	       pthread_cond_timedwait(&st->bg_cond, &st->bg_lock, &deadline) != ETIMEDOUT)
+		;
+	left = st->bg_active;
+	if (left > 0)
+		st->detached = 1;
 	pthread_mutex_unlock(&st->bg_lock);
+	if (left > 0) {
+		gv_warn("event=store_closed_with_copies_running copies=%d waited_ms=%llu", left,
+		        (unsigned long long)st->write_timeout_ms);
+		return;
+	}
+	store_destroy(st);
+}
+
+static void store_destroy(gv_store *st)
+{
+	size_t i;
 
 	for (i = 0; i < st->nslots; i++)
 		gv_sector_close(st->slots[i].sector);
