@@ -12,7 +12,7 @@
 
 static const cli_command commands[] = {
 	{ "init", cmd_init, "create a data directory with local sectors", 0 },
-	{ "sector", cmd_sector, "manage sectors (add|list|set-health|drain|remove)", 0 },
+	{ "sector", cmd_sector, "manage sectors (add|list|set-health|replace|drain|remove|sweep)", 0 },
 	{ "put", cmd_put, "store a file (or stdin) and print its key", 1 },
 	{ "get", cmd_get, "write a blob's bytes (verified) to stdout or a file", 1 },
 	{ "stat", cmd_stat, "show a blob's replicas and their health", 1 },

@@ -899,6 +899,57 @@ int gv_store_sector_set_health(gv_store *st, const char *id, int healthy)
 	return 0;
 }
 
+int gv_store_sector_replace(gv_store *st, const char *old_id, const gv_sector_info *in,
+                            unsigned flags)
+{
+	gv_sector_info old, cur, info = *in;
+	gv_sector *s;
+	char reason[GV_REASON_MAX];
+	int err;
+
+	if ((err = gv_id_validate("sector id", old_id)) < 0 ||
+	    (err = gv_id_validate("sector id", info.id)) < 0)
+		return err;
+	if (strcmp(old_id, info.id) == 0)
+		return gv_error_set(GV_EINVAL, "sector %s cannot replace itself: the replacement "
+		                    "disk needs a new sector id", old_id);
+	if ((err = st->ix->ops->sector_get(st->ix, old_id, &old)) < 0)
+		return err == GV_ENOTFOUND ? gv_error_set(err, "no sector %s is registered", old_id)
+		                           : err;
+	if (old.state == GV_SECTOR_RETIRED)
+		return gv_error_set(GV_EINVAL, "sector %s is retired already", old_id);
+	/* Retiring a disk that still answers would drop copies it holds:
+	 * that one is drained instead. */
+	s = gv_store_sector_handle(st, old_id, NULL, 0);
+	if (s && gv_sector_check(s) == 0)
+		return gv_error_set(GV_EINVAL, "sector %s is still reachable; replace only a lost "
+		                    "disk (drain a working one instead)", old_id);
+	snprintf(info.rack, sizeof(info.rack), "%s", old.rack);
+	snprintf(info.zone, sizeof(info.zone), "%s", old.zone);
+	if (!info.kind[0])
+		snprintf(info.kind, sizeof(info.kind), "fs");
+
+	/* NEW first: when it cannot be added nothing changes.  A NEW already
+	 * registered in OLD's place is an interrupted replace, resumed. */
+	err = st->ix->ops->sector_get(st->ix, info.id, &cur);
+	if (err < 0 && err != GV_ENOTFOUND)
+		return err;
+	if (err == 0 && (strcmp(cur.rack, old.rack) != 0 || strcmp(cur.zone, old.zone) != 0))
+		return gv_error_set(GV_EEXISTS, "sector %s is already registered elsewhere (rack %s, "
+		                    "zone %s)", info.id, cur.rack, cur.zone);
+	if (err == GV_ENOTFOUND && (err = gv_store_sector_add(st, &info, flags)) < 0)
+		return err;
+	gv_error_clear();
+
+	if ((err = gv_store_sector_set_state(st, old_id, GV_SECTOR_RETIRED)) < 0)
+		return err;
+	snprintf(reason, sizeof(reason), "replaced by %s", info.id);
+	gv_store_sector_down(st, old_id, reason);
+	gv_info("event=sector_replaced old=%s new=%s rack=%s zone=%s", old_id, info.id, info.rack,
+	        info.zone);
+	return 0;
+}
+
 int gv_store_sector_set_state(gv_store *st, const char *id, gv_sector_state state)
 {
 	int err = st->ix->ops->sector_set_state(st->ix, id, state);
