@@ -160,7 +160,7 @@ int gv_config_load_string(gv_config *c, const char *name, const char *text);
 int gv_config_load_buffer(gv_config *c, const char *name, const char *text, size_t len);
 
 /*
- * Check ranges and relations (factor >= 1, 1 <= min-replicas <= factor,
+ * Check ranges and relations (1 <= factor <= GV_MAX_REPLICAS, 1 <= min-replicas <= factor,
  * listen is HOST:PORT, sector ids valid and distinct, ...) of a
  * configuration built or changed in code.  The loaders already do this.
  * GV_EINVAL with a message naming the key.

@@ -70,7 +70,13 @@ typedef struct gv_store_opts {
  */
 int gv_store_open(gv_store **out, const gv_store_opts *opts);
 
-/* Wait for background copies (bounded by the write timeout), then close. */
+/*
+ * Wait for the put's background copies, for at most the write timeout
+ * (write_timeout_ms, 30 s by default), then close.  Copies still running
+ * then (a hung disk) are left to finish on their own: they keep the
+ * store's memory, sectors and index open and the last of them closes it;
+ * the caller must not use the handle after this call either way.
+ */
 void gv_store_free(gv_store *store);
 
 /*
@@ -117,6 +123,17 @@ int gv_store_sector_list(gv_store *store, gv_sector_info **out, size_t *out_n);
 int gv_store_sector_get(gv_store *store, const char *id, gv_sector_info *out);
 int gv_store_sector_set_health(gv_store *store, const char *id, int healthy);
 int gv_store_sector_set_state(gv_store *store, const char *id, gv_sector_state st);
+/*
+ * Replace a lost sector: register `info` (a new id and path; kind "fs" when
+ * empty) with old_id's rack and zone, then mark old_id retired and
+ * unhealthy ("replaced by NEW"), so its rows no longer count and repair
+ * restores each key's factor onto the new sector and others.  Refused,
+ * changing nothing, when old_id is unknown (GV_ENOTFOUND), retired already
+ * or still reachable (GV_EINVAL: drain a working disk instead), or when
+ * the new sector cannot be added.  Run again after an interruption.
+ */
+int gv_store_sector_replace(gv_store *store, const char *old_id, const gv_sector_info *info,
+                            unsigned flags);
 /*
  * Check every healthy sector: its backend is open and still reachable where
  * it was opened (fs: the root is the same directory, its identity file is

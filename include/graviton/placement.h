@@ -49,7 +49,8 @@ typedef struct gv_placement_opts {
 #define GV_PLACEMENT_OPTS_INIT \
 	{ GV_PLACEMENT_OPTS_VERSION, GV_STRATEGY_RACK_AWARE, 3, 2, 2, 2 }
 
-/* GV_EINVAL when factor < 1, min_replicas outside 1..factor, min_* < 1. */
+/* GV_EINVAL when factor is outside 1..GV_MAX_REPLICAS, min_replicas outside
+ * 1..factor, min_* < 1. */
 int gv_placement_opts_validate(const gv_placement_opts *o);
 
 typedef struct gv_placement_req {

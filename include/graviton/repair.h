@@ -34,7 +34,7 @@ extern "C" {
 
 typedef struct gv_store gv_store;
 
-#define GV_REPAIR_MAX_TARGETS 16
+#define GV_REPAIR_MAX_TARGETS GV_MAX_REPLICAS
 
 typedef enum gv_repair_action {
 	GV_REPAIR_COPY = 0,    /* add replicas to reach the factor */

@@ -23,6 +23,13 @@ extern "C" {
 #define GV_KIND_MAX 16
 #define GV_REASON_MAX 256
 
+/*
+ * The most replicas of one key that placement, the configuration and the
+ * CLI accept (replication factor and min-replicas): the engine sizes its
+ * per-key arrays by it.
+ */
+#define GV_MAX_REPLICAS 16
+
 typedef enum gv_sector_state {
 	GV_SECTOR_ACTIVE = 0,   /* takes new replicas */
 	GV_SECTOR_DRAINING = 1, /* serves reads, takes nothing new, being emptied */

@@ -54,15 +54,36 @@ int cli_exit_code(int err)
 	}
 }
 
-int cli_fail(int err, const char *context)
+#define REBUILD_HINT "; run 'graviton index rebuild --force' to rebuild it from the sectors"
+
+/* The message of the last error, with what to do about a damaged index. */
+static void fail_message(char *buf, size_t cap, int err)
 {
 	const char *msg = gv_error_last();
 
+	snprintf(buf, cap, "%s%s", *msg ? msg : gv_error_name(err),
+	         err == GV_ECORRUPT && strncmp(msg, "index", 5) == 0 ? REBUILD_HINT : "");
+}
+
+int cli_fail(int err, const char *context)
+{
+	return cli_fail_json(err, context, 0);
+}
+
+int cli_fail_json(int err, const char *context, int json)
+{
+	char msg[1024];
+	int rc = cli_exit_code(err);
+
+	fail_message(msg, sizeof(msg), err);
 	if (context && *context)
-		cli_err("%s: %s", context, *msg ? msg : gv_error_name(err));
+		cli_err("%s: %s", context, msg);
 	else
-		cli_err("%s", *msg ? msg : gv_error_name(err));
-	return cli_exit_code(err);
+		cli_err("%s", msg);
+	if (json && cli_print_json(json_pack("{s:s, s:s, s:i}", "error", gv_error_name(err),
+	                                     "message", msg, "exit_code", rc)) != 0)
+		return EXIT_IOERR;
+	return rc;
 }
 
 int cli_open_store(cli_globals *g, gv_store **out, int create)
@@ -201,11 +222,12 @@ int cli_placement_flag(cli_globals *g, int argc, char **argv, int *i)
 		}
 		break;
 	case 1:
-		if (parse_int_arg(&g->placement.factor, "--factor", val, 1, 16) < 0)
+		if (parse_int_arg(&g->placement.factor, "--factor", val, 1, GV_MAX_REPLICAS) < 0)
 			return -1;
 		break;
 	case 2:
-		if (parse_int_arg(&g->placement.min_replicas, "--min-replicas", val, 1, 16) < 0)
+		if (parse_int_arg(&g->placement.min_replicas, "--min-replicas", val, 1,
+		                  GV_MAX_REPLICAS) < 0)
 			return -1;
 		break;
 	case 3:

@@ -91,8 +91,13 @@ void cli_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Map a gv_error to a sysexits code. */
 int cli_exit_code(int gv_err);
 
-/* Report the last library error with a context prefix; return its exit code. */
+/* Report the last library error with a context prefix; return its exit
+ * code.  A damaged index (GV_ECORRUPT from the index) says how to rebuild it. */
 int cli_fail(int gv_err, const char *context);
+
+/* As cli_fail; with json, also print the error document
+ * {"error": "GV_...", "message": "...", "exit_code": N} on stdout. */
+int cli_fail_json(int gv_err, const char *context, int json);
 
 /* Open the store of the data dir (create: for init).  Reports errors. */
 int cli_open_store(cli_globals *g, gv_store **out, int create);

@@ -24,7 +24,8 @@ static void help(void)
 	       "\n"
 	       "Refused, changing nothing: while 'graviton serve' runs on DIR (exit 75);\n"
 	       "when two directories carry the same sector identity (exit 65); when the\n"
-	       "index exists and --force is not given (exit 73).\n"
+	       "index exists and --force is not given (exit 73).  With --json a refusal\n"
+	       "prints {\"error\", \"message\", \"exit_code\"} on stdout as well.\n"
 	       "\n"
 	       "  --sector PATH   another sector root to scan (repeatable)\n"
 	       "  --force         replace an index that exists\n"
@@ -96,7 +97,7 @@ int cmd_index(cli_globals *g, int argc, char **argv)
 	err = gv_index_rebuild(&o, &s);
 	cli_progress_done(&prog);
 	if (err < 0) {
-		rc = cli_fail(err, "index rebuild");
+		rc = cli_fail_json(err, "index rebuild", json);
 		goto out;
 	}
 	if (json) {

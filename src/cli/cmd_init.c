@@ -28,7 +28,7 @@ static void help(void)
 	       "  --zones Z        number of zones (default 3)\n"
 	       "  --capacity SIZE  capacity of each sector, e.g. 10GiB (default: the filesystem's)\n"
 	       "  --strategy S     simple, rack-aware or zone-aware (default rack-aware)\n"
-	       "  --factor N       replication factor (default 3)\n"
+	       "  --factor N       replication factor, 1 to 16 (default 3)\n"
 	       "  --min-replicas N write quorum (default 2)\n"
 	       "  --min-racks N    racks a key must span, rack-aware (default 2)\n"
 	       "  --min-zones N    zones a key must span, zone-aware (default 2)\n");

@@ -1,5 +1,5 @@
 /*
- * cmd_sector.c - `graviton sector add|list|set-health|drain|remove|sweep`.
+ * cmd_sector.c - `graviton sector add|list|set-health|replace|drain|remove|sweep`.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -17,6 +17,8 @@ static void help(void)
 	       "                           [--adopt]\n"
 	       "       graviton sector list [--json]\n"
 	       "       graviton sector set-health ID healthy|unhealthy\n"
+	       "       graviton sector replace OLD NEW --path DIR [--capacity SIZE] [--adopt]\n"
+	       "                               [--repair]\n"
 	       "       graviton sector drain ID [--dry-run] [--json]\n"
 	       "       graviton sector remove ID\n"
 	       "       graviton sector sweep [ID] [--dry-run] [--json] [--grace DURATION]\n"
@@ -25,6 +27,11 @@ static void help(void)
 	       "            --adopt takes over a directory of another store (cluster)\n"
 	       "list        show every sector with its capacity, use, health, rack and zone\n"
 	       "set-health  mark a sector healthy (its directory must open) or unhealthy\n"
+	       "replace     replace a lost disk: register NEW at DIR in OLD's rack and zone\n"
+	       "            (capacity: --capacity, else the filesystem's size), mark OLD\n"
+	       "            retired so its copies no longer count; 'repair' then restores\n"
+	       "            every key's factor (--repair runs it now); refused while OLD's\n"
+	       "            directory still answers (drain a working disk instead)\n"
 	       "drain       stop new placements on a sector, move every replica off it\n"
 	       "            (keeping factor and rack/zone constraints), then mark it retired;\n"
 	       "            reads keep working; run again to resume after an interruption\n"
@@ -36,61 +43,85 @@ static void help(void)
 	       "            server or other commands use the data directory\n");
 }
 
+/*
+ * The options of `sector add` (from argv[i] on) into info and flags; with
+ * repair (sector replace) --rack and --zone are not taken (they are the
+ * old sector's) and --repair is.  Returns 0 or EXIT_USAGE, having said why.
+ */
+static int sector_opts(const char *cmd, int argc, char **argv, int i, gv_sector_info *info,
+                       unsigned *flags, int *repair)
+{
+	for (; i < argc; i++) {
+		const char *a = argv[i];
+
+		if (strcmp(a, "--adopt") == 0) {
+			*flags |= GV_SECTOR_ADD_ADOPT;
+			continue;
+		}
+		if (repair && strcmp(a, "--repair") == 0) {
+			*repair = 1;
+			continue;
+		}
+		if (i + 1 >= argc) {
+			cli_err("sector %s: '%s' needs a value or is unknown", cmd, a);
+			return EXIT_USAGE;
+		}
+		if (strcmp(a, "--path") == 0) {
+			if (strlen(argv[i + 1]) >= sizeof(info->path) || !argv[i + 1][0]) {
+				cli_err("sector %s: invalid --path", cmd);
+				return EXIT_USAGE;
+			}
+			snprintf(info->path, sizeof(info->path), "%s", argv[++i]);
+		} else if (strcmp(a, "--capacity") == 0) {
+			if (cli_size_arg(&info->capacity, a, argv[++i]) < 0)
+				return EXIT_USAGE;
+		} else if (!repair && (strcmp(a, "--rack") == 0 || strcmp(a, "--zone") == 0)) {
+			char *dst = a[2] == 'r' ? info->rack : info->zone;
+
+			if (gv_id_validate(a + 2, argv[i + 1]) < 0) {
+				cli_err("sector %s: %s", cmd, gv_error_last());
+				return EXIT_USAGE;
+			}
+			snprintf(dst, GV_ID_MAX, "%s", argv[++i]);
+		} else {
+			cli_err("sector %s: unknown option '%s'", cmd, a);
+			return EXIT_USAGE;
+		}
+	}
+	if (!info->path[0]) {
+		cli_err("sector %s: --path DIR is required", cmd);
+		return EXIT_USAGE;
+	}
+	return 0;
+}
+
+/* A sector id argument (argv[i]), or EXIT_USAGE having said why. */
+static int sector_id_arg(const char *cmd, const char *what, int argc, char **argv, int i)
+{
+	if (i >= argc || argv[i][0] == '-') {
+		cli_err("sector %s: missing %s (see 'graviton sector --help')", cmd, what);
+		return EXIT_USAGE;
+	}
+	if (gv_id_validate("sector id", argv[i]) < 0) {
+		cli_err("sector %s: %s", cmd, gv_error_last());
+		return EXIT_USAGE;
+	}
+	return 0;
+}
+
 static int sector_add(cli_globals *g, int argc, char **argv)
 {
 	gv_sector_info info;
 	gv_store *st = NULL;
 	unsigned flags = GV_SECTOR_ADD_CREATE;
-	int i, rc, err;
+	int rc, err;
 
 	memset(&info, 0, sizeof(info));
 	snprintf(info.kind, sizeof(info.kind), "fs");
-	if (argc < 2 || argv[1][0] == '-') {
-		cli_err("sector add: missing ID (see 'graviton sector --help')");
-		return EXIT_USAGE;
-	}
-	if (gv_id_validate("sector id", argv[1]) < 0) {
-		cli_err("sector add: %s", gv_error_last());
-		return EXIT_USAGE;
-	}
+	if ((rc = sector_id_arg("add", "ID", argc, argv, 1)) != 0 ||
+	    (rc = sector_opts("add", argc, argv, 2, &info, &flags, NULL)) != 0)
+		return rc;
 	snprintf(info.id, sizeof(info.id), "%s", argv[1]);
-	for (i = 2; i < argc; i++) {
-		const char *a = argv[i];
-
-		if (strcmp(a, "--adopt") == 0) {
-			flags |= GV_SECTOR_ADD_ADOPT;
-			continue;
-		}
-		if (i + 1 >= argc) {
-			cli_err("sector add: '%s' needs a value or is unknown", a);
-			return EXIT_USAGE;
-		}
-		if (strcmp(a, "--path") == 0) {
-			if (strlen(argv[i + 1]) >= sizeof(info.path) || !argv[i + 1][0]) {
-				cli_err("sector add: invalid --path");
-				return EXIT_USAGE;
-			}
-			snprintf(info.path, sizeof(info.path), "%s", argv[++i]);
-		} else if (strcmp(a, "--capacity") == 0) {
-			if (cli_size_arg(&info.capacity, a, argv[++i]) < 0)
-				return EXIT_USAGE;
-		} else if (strcmp(a, "--rack") == 0 || strcmp(a, "--zone") == 0) {
-			char *dst = a[2] == 'r' ? info.rack : info.zone;
-
-			if (gv_id_validate(a + 2, argv[i + 1]) < 0) {
-				cli_err("sector add: %s", gv_error_last());
-				return EXIT_USAGE;
-			}
-			snprintf(dst, GV_ID_MAX, "%s", argv[++i]);
-		} else {
-			cli_err("sector add: unknown option '%s'", a);
-			return EXIT_USAGE;
-		}
-	}
-	if (!info.path[0]) {
-		cli_err("sector add: --path DIR is required");
-		return EXIT_USAGE;
-	}
 	if ((rc = cli_open_store(g, &st, 0)) != 0)
 		return rc;
 	err = gv_store_sector_add(st, &info, flags);
@@ -103,6 +134,61 @@ static int sector_add(cli_globals *g, int argc, char **argv)
 	}
 	else if (!g->quiet)
 		fprintf(stderr, "graviton: sector %s added at %s\n", info.id, info.path);
+	gv_store_free(st);
+	return rc;
+}
+
+/* sector replace OLD NEW --path DIR [--capacity SIZE] [--adopt] [--repair] */
+static int sector_replace(cli_globals *g, int argc, char **argv)
+{
+	gv_sector_info info;
+	gv_repair_opts ro;
+	gv_repair_summary sum;
+	gv_config cfg;
+	gv_store *st = NULL;
+	unsigned flags = GV_SECTOR_ADD_CREATE;
+	int repair = 0, rc, err;
+
+	memset(&info, 0, sizeof(info));
+	snprintf(info.kind, sizeof(info.kind), "fs");
+	if ((rc = sector_id_arg("replace", "OLD", argc, argv, 1)) != 0 ||
+	    (rc = sector_id_arg("replace", "NEW", argc, argv, 2)) != 0 ||
+	    (rc = sector_opts("replace", argc, argv, 3, &info, &flags, &repair)) != 0)
+		return rc;
+	snprintf(info.id, sizeof(info.id), "%s", argv[2]);
+	if ((rc = cli_settings(g, &cfg)) != 0)
+		return rc;
+	cli_repair_opts(&ro, &cfg);
+	gv_config_free(&cfg);
+	if ((rc = cli_open_store(g, &st, 0)) != 0)
+		return rc;
+	if ((err = gv_store_sector_replace(st, argv[1], &info, flags)) < 0) {
+		rc = cli_fail(err, "sector replace");
+		goto out;
+	}
+	if (gv_store_sector_get(st, info.id, &info) < 0)
+		gv_error_clear(); /* registered: only the message lacks its rack */
+	if (!g->quiet)
+		fprintf(stderr, "graviton: sector %s replaces %s (rack %s, zone %s) at %s; %s is "
+		        "retired\n", info.id, argv[1], info.rack[0] ? info.rack : "-",
+		        info.zone[0] ? info.zone : "-", info.path, argv[1]);
+	if (!repair) {
+		if (!g->quiet)
+			fprintf(stderr, "graviton: run 'graviton repair --once' (or let 'serve' repair) "
+			        "to restore every key's factor, then 'graviton sector remove %s'\n",
+			        argv[1]);
+		goto out;
+	}
+	if ((err = gv_repair_run(st, &ro, &sum)) < 0) {
+		rc = cli_fail(err, "sector replace: repair");
+		goto out;
+	}
+	if (!g->quiet)
+		fprintf(stderr, "graviton: repair: %" PRIu64 " keys repaired, %" PRIu64 " replicas "
+		        "written, %" PRIu64 " lost, %" PRIu64 " failed\n", sum.keys_repaired,
+		        sum.replicas_written, sum.lost, sum.failed);
+	rc = sum.lost ? EXIT_UNAVAILABLE : sum.failed ? EXIT_TEMPFAIL : 0;
+out:
 	gv_store_free(st);
 	return rc;
 }
@@ -173,8 +259,15 @@ static int sector_set_health(cli_globals *g, int argc, char **argv)
 	}
 	if ((rc = cli_open_store(g, &st, 0)) != 0)
 		return rc;
-	if ((err = gv_store_sector_set_health(st, argv[1], healthy)) < 0)
+	if ((err = gv_store_sector_set_health(st, argv[1], healthy)) < 0) {
+		gv_sector_info si;
+
 		rc = cli_fail(err, "sector set-health");
+		if (healthy && gv_store_sector_get(st, argv[1], &si) == 0)
+			cli_err("sector set-health: if the disk of %s is lost, replace it: 'graviton "
+			        "sector replace %s NEW --path DIR', then 'graviton repair --once'",
+			        argv[1], argv[1]);
+	}
 	gv_store_free(st);
 	return rc;
 }
@@ -279,13 +372,16 @@ int cmd_sector(cli_globals *g, int argc, char **argv)
 		return sector_list(g, argc - 1, argv + 1);
 	if (strcmp(argv[1], "set-health") == 0)
 		return sector_set_health(g, argc - 1, argv + 1);
+	if (strcmp(argv[1], "replace") == 0)
+		return sector_replace(g, argc - 1, argv + 1);
 	if (strcmp(argv[1], "drain") == 0)
 		return cli_sector_drain(g, argc - 1, argv + 1);
 	if (strcmp(argv[1], "remove") == 0)
 		return sector_remove(g, argc - 1, argv + 1);
 	if (strcmp(argv[1], "sweep") == 0)
 		return sector_sweep(g, argc - 1, argv + 1);
-	cli_err("sector: unknown subcommand '%s' (add, list, set-health, drain, remove, sweep)",
+	cli_err("sector: unknown subcommand '%s' (add, list, set-health, replace, drain, remove, "
+	        "sweep)",
 	        argv[1]);
 	return EXIT_USAGE;
 }

@@ -20,6 +20,8 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <time.h>
+#include <netdb.h>
+#include <sys/socket.h>
 
 #include "cli/cli.h"
 #include "graviton/config.h"
@@ -227,6 +229,41 @@ static void auth_warning(const char *token)
 		             "sectors\"");
 }
 
+/*
+ * Can the listen address be bound?  Checked before the data directory is
+ * opened, so a busy port leaves nothing behind (a first start would
+ * create the directory, the index and the sectors).  Returns 0 or an exit
+ * code, having said why.
+ */
+static int check_listen(const char *host, unsigned port)
+{
+	struct addrinfo hints, *ai = NULL;
+	char portstr[16];
+	int fd, one = 1, e = 0, rc;
+
+	snprintf(portstr, sizeof(portstr), "%u", port);
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+	if ((rc = getaddrinfo(host, portstr, &hints, &ai)) != 0 || !ai) {
+		cli_err("serve: cannot resolve listen address %s: %s", host, gai_strerror(rc));
+		return EXIT_USAGE;
+	}
+	fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
+	    bind(fd, ai->ai_addr, ai->ai_addrlen) < 0)
+		e = errno;
+	if (fd >= 0)
+		close(fd);
+	freeaddrinfo(ai);
+	if (!e)
+		return 0;
+	cli_err("serve: cannot listen on %s:%u: %s%s; nothing was changed", host, port,
+	        strerror(e), e == EADDRINUSE ? " (another server may be running there)" : "");
+	return e == EADDRINUSE ? EXIT_TEMPFAIL : e == EACCES ? EXIT_NOPERM : EXIT_UNAVAILABLE;
+}
+
 /* First start on an empty data directory: the default layout. */
 static int ensure_layout(gv_store *st, const gv_config *cfg, const char *data_dir)
 {
@@ -310,6 +347,10 @@ int cmd_serve(cli_globals *g, int argc, char **argv)
 	}
 	g->log_time = 1;
 	cli_apply_log_config(g, &cfg);
+	if ((rc = check_listen(host, port)) != 0) {
+		gv_config_free(&cfg);
+		return rc;
+	}
 
 	so.data_dir = g->data_dir;
 	so.create = 1;

@@ -12,7 +12,7 @@
 
 static const cli_command commands[] = {
 	{ "init", cmd_init, "create a data directory with local sectors", 0 },
-	{ "sector", cmd_sector, "manage sectors (add|list|set-health|drain|remove)", 0 },
+	{ "sector", cmd_sector, "manage sectors (add|list|set-health|replace|drain|remove|sweep)", 0 },
 	{ "put", cmd_put, "store a file (or stdin) and print its key", 1 },
 	{ "get", cmd_get, "write a blob's bytes (verified) to stdout or a file", 1 },
 	{ "stat", cmd_stat, "show a blob's replicas and their health", 1 },
@@ -44,7 +44,8 @@ static void usage(FILE *f)
 	fprintf(f,
 	        "\n"
 	        "global options (anywhere on the line):\n"
-	        "  --data-dir DIR   data directory (default $GRAVITON_DATA_DIR, else ./graviton-data)\n"
+	        "  --data-dir DIR   data directory, not empty (default $GRAVITON_DATA_DIR when\n"
+	        "                   set and not empty, else ./graviton-data)\n"
 	        "  --server URL     talk to a running 'graviton serve' (http:// or https://)\n"
 	        "                   instead of the data directory (default $GRAVITON_SERVER);\n"
 	        "                   put, get, stat, placement, status, repair, scrub, rebalance\n"
@@ -55,6 +56,12 @@ static void usage(FILE *f)
 	        "  -q, --quiet      log errors only\n"
 	        "  --log-level L    debug, info, warn or error (default warn)\n"
 	        "  --version        print the version\n"
+	        "\n"
+	        "exit codes (sysexits): 0 success, 64 usage, 65 bad data (malformed input,\n"
+	        "corrupt content or index, scrub found damage), 66 not found, 69 unavailable\n"
+	        "(quorum not met, every replica failed, a key lost), 70 internal error,\n"
+	        "73 cannot create, 74 I/O error, 75 try again (busy, a port in use,\n"
+	        "interrupted, a job failed), 77 permission denied, 78 bad configuration.\n"
 	        "\n"
 	        "Run 'graviton <command> --help' for a command's options.\n");
 }
@@ -226,6 +233,11 @@ int main(int argc, char **argv)
 	g.log_level_given = verbose || g.quiet || level;
 	gv_log_set(cli_log_sink, (gv_log_level)g.log_level, &g);
 
+	if (g.data_dir && !*g.data_dir) {
+		/* Never a silent fall-back to ./graviton-data. */
+		cli_err("--data-dir needs a directory, got an empty string");
+		return EXIT_USAGE;
+	}
 	if (!g.data_dir)
 		g.data_dir = getenv("GRAVITON_DATA_DIR");
 	g.data_dir_given = g.data_dir && *g.data_dir;

@@ -36,8 +36,6 @@
 #include "core/log.h"
 #include "engine/store.h"
 
-#define MAX_TARGETS 16
-
 struct gv_put {
 	gv_store *st;
 	gv_sha256 *h;
@@ -61,10 +59,10 @@ typedef struct put_job {
 	int primary_held;        /* the primary already held a healthy copy */
 	int pending;             /* copies still running */
 	int decided;             /* 0 open, 1 quorum met, -1 failed */
-	char committed[MAX_TARGETS][GV_ID_MAX]; /* committed, not yet recorded */
+	char committed[GV_MAX_REPLICAS][GV_ID_MAX]; /* committed, not yet recorded */
 	int ncommitted;
 	int recorded;            /* replicas recorded by this put */
-	char recorded_ids[MAX_TARGETS + 1][GV_ID_MAX];
+	char recorded_ids[GV_MAX_REPLICAS + 1][GV_ID_MAX];
 } put_job;
 
 typedef struct copy_arg {
@@ -92,7 +90,7 @@ static int record_replica(put_job *job, const char *sector)
 {
 	int err = gv_store_record_replica(job->st, &job->key, sector);
 
-	if (err == 0 && job->recorded < MAX_TARGETS + 1)
+	if (err == 0 && job->recorded < GV_MAX_REPLICAS + 1)
 		snprintf(job->recorded_ids[job->recorded++], GV_ID_MAX, "%.*s",
 		         (int)GV_ID_MAX - 1, sector);
 	return err;
@@ -141,7 +139,7 @@ static void *copy_main(void *p)
 	if (err < 0)
 		gv_warn("event=copy_failed key=%s sector=%s error=\"%s\"", kbuf, a->dst_id,
 		        gv_error_last());
-	else if (decided == 0 && job->ncommitted < MAX_TARGETS)
+	else if (decided == 0 && job->ncommitted < GV_MAX_REPLICAS)
 		snprintf(job->committed[job->ncommitted++], GV_ID_MAX, "%s", a->dst_id);
 	else if (decided == 0)
 		decided = -1;
@@ -162,7 +160,7 @@ static void *copy_main(void *p)
 int gv_put_open(gv_put **out, gv_store *st, const gv_put_opts *opts)
 {
 	gv_sector_info *sectors = NULL;
-	size_t nsectors = 0, picks[MAX_TARGETS], npicks = 0, i;
+	size_t nsectors = 0, picks[GV_MAX_REPLICAS], npicks = 0, i;
 	gv_placement_opts popt;
 	gv_placement_req req;
 	gv_key token;
@@ -171,8 +169,8 @@ int gv_put_open(gv_put **out, gv_store *st, const gv_put_opts *opts)
 
 	*out = NULL;
 	popt = gv_store_placement(st);
-	if (popt.factor > MAX_TARGETS)
-		return gv_error_set(GV_EINVAL, "factor %d exceeds %d", popt.factor, MAX_TARGETS);
+	if (popt.factor > GV_MAX_REPLICAS)
+		return gv_error_set(GV_EINVAL, "factor %d exceeds %d", popt.factor, GV_MAX_REPLICAS);
 
 	put = calloc(1, sizeof(*put));
 	if (!put)
@@ -297,7 +295,7 @@ static int quorum_ok(const put_job *job, char healthy[][GV_ID_MAX], size_t nheal
                      const char *primary, const gv_placement_opts *popt,
                      const gv_sector_info *sectors, size_t nsectors)
 {
-	const char *ids[MAX_TARGETS * 3 + 1];
+	const char *ids[GV_MAX_REPLICAS * 3 + 1];
 	gv_placement_report rep;
 	size_t n = 0, i;
 
@@ -387,10 +385,12 @@ int gv_put_commit(gv_put *put, gv_put_result *res)
 	gv_sector_info *sectors = NULL;
 	gv_replica *reps = NULL;
 	size_t nsectors = 0, nreps = 0, i, npicks = 0;
-	size_t picks[MAX_TARGETS];
-	char healthy_ids[MAX_TARGETS * 2][GV_ID_MAX], other_ids[MAX_TARGETS * 2][GV_ID_MAX];
-	char before_ids[MAX_TARGETS * 2][GV_ID_MAX], committed[MAX_TARGETS][GV_ID_MAX];
-	const char *placed[MAX_TARGETS * 2 + 1], *exclude[MAX_TARGETS * 2];
+	size_t picks[GV_MAX_REPLICAS];
+	char healthy_ids[GV_MAX_REPLICAS * 2][GV_ID_MAX];
+	char other_ids[GV_MAX_REPLICAS * 2][GV_ID_MAX];
+	char before_ids[GV_MAX_REPLICAS * 2][GV_ID_MAX];
+	char committed[GV_MAX_REPLICAS][GV_ID_MAX];
+	const char *placed[GV_MAX_REPLICAS * 2 + 1], *exclude[GV_MAX_REPLICAS * 2];
 	size_t nhealthy = 0, nother = 0, nbefore = 0;
 	char kbuf[GV_KEY_BUFSIZE];
 	gv_placement_opts popt;
@@ -417,7 +417,13 @@ int gv_put_commit(gv_put *put, gv_put_result *res)
 		goto out;
 	}
 	res->key = key;
+	/* Re-read: the settings may have changed since the open.  Every
+	 * array below is sized by GV_MAX_REPLICAS, which validation enforces. */
 	popt = gv_store_placement(st);
+	if (popt.factor > GV_MAX_REPLICAS) {
+		err = gv_error_set(GV_EINVAL, "factor %d exceeds %d", popt.factor, GV_MAX_REPLICAS);
+		goto out;
+	}
 
 	/* From here to the decision the key is ours: no identical put,
 	 * delete or repair acts on its rows or bytes meanwhile. */
@@ -432,7 +438,7 @@ int gv_put_commit(gv_put *put, gv_put_result *res)
 	err = ix->ops->replicas_find(ix, &key, &reps, &nreps);
 	if (err < 0 && err != GV_ENOTFOUND)
 		goto out;
-	for (i = 0; i < nreps && nbefore < MAX_TARGETS * 2; i++) {
+	for (i = 0; i < nreps && nbefore < GV_MAX_REPLICAS * 2; i++) {
 		snprintf(before_ids[nbefore++], GV_ID_MAX, "%s", reps[i].sector);
 		if (gv_replica_effective_health(&reps[i], sectors, nsectors, NULL, 0) &&
 		    replica_present(st, &key, reps[i].sector))
@@ -505,7 +511,7 @@ int gv_put_commit(gv_put *put, gv_put_result *res)
 	if (perr < 0 && nother > 0) {
 		/* Sectors holding a bad copy may take a fresh one (the commit
 		 * replaces the bytes, the record the row) when nothing else can. */
-		size_t alt[MAX_TARGETS], nalt = 0;
+		size_t alt[GV_MAX_REPLICAS], nalt = 0;
 		int aerr;
 
 		req.exclude = NULL;

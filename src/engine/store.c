@@ -473,7 +473,6 @@ int gv_store_open(gv_store **out, const gv_store_opts *opts)
 		return gv_error_set(GV_ENOMEM, "out of memory");
 	pthread_mutex_init(&st->lock, NULL);
 	pthread_mutex_init(&st->bg_lock, NULL);
-	pthread_cond_init(&st->bg_cond, NULL);
 	pthread_mutex_init(&st->stats_lock, NULL);
 	pthread_mutex_init(&st->metrics_mu, NULL);
 	{
@@ -482,6 +481,7 @@ int gv_store_open(gv_store **out, const gv_store_opts *opts)
 		pthread_condattr_init(&ca);
 		pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 		pthread_cond_init(&st->wake_cond, &ca);
+		pthread_cond_init(&st->bg_cond, &ca);
 		pthread_condattr_destroy(&ca);
 	}
 	st->data_dir = strdup(opts->data_dir);
@@ -541,24 +541,64 @@ void gv_store_bg_enter(gv_store *st)
 	pthread_mutex_unlock(&st->bg_lock);
 }
 
+static void store_destroy(gv_store *st);
+
+/* The last background copy of a store that gv_store_free left behind
+ * closes it. */
 void gv_store_bg_leave(gv_store *st)
 {
+	int last;
+
 	pthread_mutex_lock(&st->bg_lock);
-	if (--st->bg_active == 0)
+	last = --st->bg_active == 0;
+	if (last)
 		pthread_cond_broadcast(&st->bg_cond);
+	last = last && st->detached;
 	pthread_mutex_unlock(&st->bg_lock);
+	if (last)
+		store_destroy(st);
 }
 
+/*
+ * Wait for the background copies for at most the store's write timeout,
+ * then close.  Copies still running
+ * then (a hung disk) keep the store: it is marked detached and the last of
+ * them closes it, so none touches freed memory and the caller does not
+ * wait for a disk that may never answer.
+ */
 void gv_store_free(gv_store *st)
 {
-	size_t i;
+	struct timespec deadline;
+	int left;
 
 	if (!st)
 		return;
+	clock_gettime(CLOCK_MONOTONIC, &deadline);
+	deadline.tv_sec += (time_t)(st->write_timeout_ms / 1000);
+	deadline.tv_nsec += (long)(st->write_timeout_ms % 1000) * 1000000L;
+	if (deadline.tv_nsec >= 1000000000L) {
+		deadline.tv_sec++;
+		deadline.tv_nsec -= 1000000000L;
+	}
 	pthread_mutex_lock(&st->bg_lock);
-	while (st->bg_active > 0)
-		pthread_cond_wait(&st->bg_cond, &st->bg_lock);
+	while (st->bg_active > 0 &&
+	       pthread_cond_timedwait(&st->bg_cond, &st->bg_lock, &deadline) != ETIMEDOUT)
+		;
+	left = st->bg_active;
+	if (left > 0)
+		st->detached = 1;
 	pthread_mutex_unlock(&st->bg_lock);
+	if (left > 0) {
+		gv_warn("event=store_closed_with_copies_running copies=%d waited_ms=%llu", left,
+		        (unsigned long long)st->write_timeout_ms);
+		return;
+	}
+	store_destroy(st);
+}
+
+static void store_destroy(gv_store *st)
+{
+	size_t i;
 
 	for (i = 0; i < st->nslots; i++)
 		gv_sector_close(st->slots[i].sector);
@@ -859,6 +899,57 @@ int gv_store_sector_set_health(gv_store *st, const char *id, int healthy)
 		pthread_mutex_unlock(&st->lock);
 	}
 	gv_info("event=sector_health sector=%s healthy=%d", id, healthy);
+	return 0;
+}
+
+int gv_store_sector_replace(gv_store *st, const char *old_id, const gv_sector_info *in,
+                            unsigned flags)
+{
+	gv_sector_info old, cur, info = *in;
+	gv_sector *s;
+	char reason[GV_REASON_MAX];
+	int err;
+
+	if ((err = gv_id_validate("sector id", old_id)) < 0 ||
+	    (err = gv_id_validate("sector id", info.id)) < 0)
+		return err;
+	if (strcmp(old_id, info.id) == 0)
+		return gv_error_set(GV_EINVAL, "sector %s cannot replace itself: the replacement "
+		                    "disk needs a new sector id", old_id);
+	if ((err = st->ix->ops->sector_get(st->ix, old_id, &old)) < 0)
+		return err == GV_ENOTFOUND ? gv_error_set(err, "no sector %s is registered", old_id)
+		                           : err;
+	if (old.state == GV_SECTOR_RETIRED)
+		return gv_error_set(GV_EINVAL, "sector %s is retired already", old_id);
+	/* Retiring a disk that still answers would drop copies it holds:
+	 * that one is drained instead. */
+	s = gv_store_sector_handle(st, old_id, NULL, 0);
+	if (s && gv_sector_check(s) == 0)
+		return gv_error_set(GV_EINVAL, "sector %s is still reachable; replace only a lost "
+		                    "disk (drain a working one instead)", old_id);
+	snprintf(info.rack, sizeof(info.rack), "%s", old.rack);
+	snprintf(info.zone, sizeof(info.zone), "%s", old.zone);
+	if (!info.kind[0])
+		snprintf(info.kind, sizeof(info.kind), "fs");
+
+	/* NEW first: when it cannot be added nothing changes.  A NEW already
+	 * registered in OLD's place is an interrupted replace, resumed. */
+	err = st->ix->ops->sector_get(st->ix, info.id, &cur);
+	if (err < 0 && err != GV_ENOTFOUND)
+		return err;
+	if (err == 0 && (strcmp(cur.rack, old.rack) != 0 || strcmp(cur.zone, old.zone) != 0))
+		return gv_error_set(GV_EEXISTS, "sector %s is already registered elsewhere (rack %s, "
+		                    "zone %s)", info.id, cur.rack, cur.zone);
+	if (err == GV_ENOTFOUND && (err = gv_store_sector_add(st, &info, flags)) < 0)
+		return err;
+	gv_error_clear();
+
+	if ((err = gv_store_sector_set_state(st, old_id, GV_SECTOR_RETIRED)) < 0)
+		return err;
+	snprintf(reason, sizeof(reason), "replaced by %s", info.id);
+	gv_store_sector_down(st, old_id, reason);
+	gv_info("event=sector_replaced old=%s new=%s rack=%s zone=%s", old_id, info.id, info.rack,
+	        info.zone);
 	return 0;
 }
 

@@ -4,8 +4,9 @@
  *
  * Locking: `lock` guards the sector slots and the placement settings.
  * Slots are never freed before the store, so a gv_sector pointer obtained
- * under the lock stays valid until gv_store_free.  `bg_lock` guards the
- * count of background copies still running.
+ * under the lock stays valid until the store is closed.  `bg_lock` guards
+ * the count of background copies still running: each holds the store, and
+ * a store that gv_store_free left to them (detached) is closed by the last.
  */
 #ifndef GV_ENGINE_STORE_H
 #define GV_ENGINE_STORE_H
@@ -50,6 +51,8 @@ struct gv_store {
 	pthread_mutex_t bg_lock;
 	pthread_cond_t bg_cond;
 	int bg_active;
+	int detached;                   /* gv_store_free gave up waiting: the
+	                                 * last copy closes the store */
 
 	/* stats_lock guards the counters and the wake-up flag. */
 	pthread_mutex_t stats_lock;

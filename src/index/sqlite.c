@@ -284,6 +284,9 @@ static int ix_code(int rc)
 	case SQLITE_IOERR:
 	case SQLITE_CANTOPEN:
 		return GV_EIO;
+	case SQLITE_CORRUPT:
+	case SQLITE_NOTADB:
+		return GV_ECORRUPT; /* the CLI says how to rebuild it */
 	default:
 		return GV_ERROR;
 	}

@@ -70,9 +70,9 @@ int gv_placement_opts_validate(const gv_placement_opts *o)
 	    o->strategy != GV_STRATEGY_ZONE_AWARE)
 		return gv_error_set(GV_EINVAL, "unknown replication strategy %d",
 		                    (int)o->strategy);
-	if (o->factor < 1)
-		return gv_error_set(GV_EINVAL, "replication factor must be at least 1, got %d",
-		                    o->factor);
+	if (o->factor < 1 || o->factor > GV_MAX_REPLICAS)
+		return gv_error_set(GV_EINVAL, "replication factor must be between 1 and %d, got %d",
+		                    GV_MAX_REPLICAS, o->factor);
 	if (o->min_replicas < 1 || o->min_replicas > o->factor)
 		return gv_error_set(GV_EINVAL,
 		                    "min-replicas must be between 1 and the factor (%d), got %d",

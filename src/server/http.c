@@ -1522,6 +1522,21 @@ unsigned gv_server_port(const gv_server *srv)
 	return srv->port;
 }
 
+/* libmicrohttpd's own error lines go to the log, never to raw stderr. */
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+{
+	char msg[512], line[600];
+	size_t n;
+
+	(void)cls;
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	n = strlen(msg);
+	while (n > 0 && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
+		msg[--n] = '\0';
+	snprintf(line, sizeof(line), "event=http_daemon_error message=\"%s\"", msg);
+	gv_log_message(GV_LOG_WARN, line);
+}
+
 int gv_server_start(gv_server **out, gv_store *st, const gv_server_opts *o)
 {
 	struct sockaddr_storage ss;
@@ -1587,6 +1602,7 @@ int gv_server_start(gv_server **out, gv_store *st, const gv_server_opts *o)
 		 * letting a second server bind the same port and silently take
 		 * half the connections.  MHD's default SO_REUSEADDR is enough
 		 * for a quick restart. */
+		MHD_OPTION_EXTERNAL_LOGGER, mhd_log, srv,
 		MHD_OPTION_END);
 	freeaddrinfo(ai);
 	ai = NULL;

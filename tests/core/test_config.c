@@ -785,6 +785,10 @@ static const struct bad bad_cases[] = {
 	/* ranges and relations */
 	{ "graviton {\n  replication {\n    factor = 0\n  }\n}\n", "3:14",
 	  "graviton.replication.factor", "must be at least 1, got 0" },
+	{ "graviton.replication.factor = 17\n", "1:31", "graviton.replication.factor",
+	  "must be at most 16, got 17" },
+	{ "graviton.replication.min-replicas = 17\n", "1:37",
+	  "graviton.replication.min-replicas", "must be at most 16, got 17" },
 	{ "graviton.replication { factor = 2, min-replicas = 3 }\n", "1:51",
 	  "graviton.replication.min-replicas", "min-replicas (3) must not exceed factor (2)" },
 	{ "graviton.replication.factor = 1\n", "1:31", "graviton.replication.factor",

@@ -208,6 +208,11 @@ static void test_opts_validate(void **state)
 	o = d; o.factor = 0;
 	assert_int_equal(gv_placement_opts_validate(&o), GV_EINVAL);
 	expect_msg("factor");
+	o = d; o.factor = GV_MAX_REPLICAS + 1; /* the engine sizes its arrays by it */
+	assert_int_equal(gv_placement_opts_validate(&o), GV_EINVAL);
+	expect_msg("between 1 and 16");
+	o = d; o.factor = GV_MAX_REPLICAS;
+	assert_int_equal(gv_placement_opts_validate(&o), 0);
 	o = d; o.min_replicas = 0;
 	assert_int_equal(gv_placement_opts_validate(&o), GV_EINVAL);
 	expect_msg("min-replicas");
