@@ -119,6 +119,8 @@ const char *gv_store_cluster_id(gv_store *store);
  */
 int gv_store_sector_add(gv_store *store, const gv_sector_info *info, unsigned flags);
 
+/* The registered sectors, each with its measured free space and device
+ * (gv_sector_info free, free_known, device). */
 int gv_store_sector_list(gv_store *store, gv_sector_info **out, size_t *out_n);
 int gv_store_sector_get(gv_store *store, const char *id, gv_sector_info *out);
 int gv_store_sector_set_health(gv_store *store, const char *id, int healthy);

@@ -3,8 +3,11 @@
  * clock, no randomness beyond hashing the key; the same input always gives
  * the same answer.  Shared by write, repair, rebalance and drain.
  *
- * Eligible sector: healthy, state active, free space (capacity - used) at
- * least the blob size, not excluded, not already counted as placed.
+ * Eligible sector: healthy, state active, free space at least the blob
+ * size, not excluded, not already counted as placed.  Free space is
+ * capacity - used, and at most the sector's measured `free` when
+ * `free_known` (the engine measures it from the filesystem; placement
+ * only reads it).
  *
  * Choice among eligible sectors is weighted rendezvous hashing on
  * (key, sector id) with weight = free space, so sectors fill evenly and

@@ -8,7 +8,10 @@
  * repair trims any surplus.  Destinations are chosen by the placement
  * module: never a sector already holding the key, never one that breaks
  * the rack/zone constraint, never one that would end up fuller than the
- * source.
+ * source; underloaded sectors (below low_water) first.  Utilisation is
+ * replica bytes over room: replica bytes plus the free space measured on
+ * the sector's filesystem (shared fairly between sectors on one
+ * filesystem), at most the configured capacity.
  */
 #ifndef GRAVITON_REBALANCE_H
 #define GRAVITON_REBALANCE_H
@@ -43,11 +46,13 @@ typedef struct gv_move_event {
 
 typedef void (*gv_move_event_fn)(const gv_move_event *ev, void *payload);
 
-/* One sector's utilisation before and after (planned or done). */
+/* One sector's utilisation before and after (planned or done):
+ * used / capacity. */
 typedef struct gv_sector_util {
 	char id[GV_ID_MAX];
 	gv_sector_state state;
-	uint64_t capacity;
+	uint64_t capacity;       /* its room: replica bytes plus measured free
+	                          * space, at most the configured capacity */
 	uint64_t used_before;
 	uint64_t used_after;
 } gv_sector_util;
@@ -60,7 +65,9 @@ typedef struct gv_rebalance_opts {
 	int force;               /* run even while keys are under-replicated */
 	double threshold;        /* 0: 0.1 - max-min utilisation spread allowed */
 	double high_water;       /* 0: 0.9 - a sector above it is overloaded */
-	double low_water;        /* 0: 0.5 - a sector below it is underloaded */
+	double low_water;        /* a sector below it is underloaded and receives
+	                          * moves first; 0: none is (the configuration's
+	                          * default is 0.5) */
 	unsigned max_moves;      /* 0: 100 */
 	uint64_t max_bytes;      /* 0: no byte budget */
 	gv_move_event_fn on_move;

@@ -56,6 +56,15 @@ typedef struct gv_sector_info {
 	char zone[GV_ID_MAX];    /* "" when unknown */
 	gv_sector_state state;
 	char reason[GV_REASON_MAX]; /* why unhealthy, when known; "" otherwise */
+	/* Measured by the engine from the sector's backend (not kept in the
+	 * index): the bytes a new replica can still use - the smaller of
+	 * capacity minus what the sector holds and its share of the free
+	 * space of the filesystem it is on - and that filesystem's device,
+	 * "major:minor" ("" for a sector with a medium of its own).  With
+	 * free_known 0 (not measured) placement uses capacity - used. */
+	uint64_t free;
+	int free_known;
+	char device[32];
 } gv_sector_info;
 
 typedef struct gv_replica {

@@ -25,7 +25,8 @@ static void help(void)
 	       "\n"
 	       "add         register a local directory as a sector (created when missing);\n"
 	       "            --adopt takes over a directory of another store (cluster)\n"
-	       "list        show every sector with its capacity, use, health, rack and zone\n"
+	       "list        show every sector with its capacity, use, free space, device (a '*'\n"
+	       "            marks sectors sharing a filesystem), health, rack and zone\n"
 	       "set-health  mark a sector healthy (its directory must open) or unhealthy\n"
 	       "replace     replace a lost disk: register NEW at DIR in OLD's rack and zone\n"
 	       "            (capacity: --capacity, else the filesystem's size), mark OLD\n"
@@ -193,12 +194,23 @@ out:
 	return rc;
 }
 
+/* 1 when another sector of the list is on the same filesystem as s[i]. */
+static int device_shared(const gv_sector_info *s, size_t n, size_t i)
+{
+	size_t j;
+
+	for (j = 0; j < n && s[i].device[0]; j++)
+		if (j != i && strcmp(s[j].device, s[i].device) == 0)
+			return 1;
+	return 0;
+}
+
 static int sector_list(cli_globals *g, int argc, char **argv)
 {
 	gv_sector_info *s = NULL;
 	size_t n = 0, i;
 	gv_store *st = NULL;
-	int json = 0, rc, err;
+	int json = 0, shared = 0, rc, err;
 
 	for (i = 1; i < (size_t)argc; i++) {
 		if (strcmp(argv[i], "--json") == 0) {
@@ -218,18 +230,30 @@ static int sector_list(cli_globals *g, int argc, char **argv)
 		rc = cli_print_text(gv_json_sectors(s, n, 1));
 		goto out;
 	}
-	printf("%-12s %-5s %-10s %-10s %6s %-9s %-9s %-10s %-8s %s\n", "ID", "KIND", "CAPACITY",
-	       "USED", "USE%", "HEALTH", "RACK", "ZONE", "STATE", "PATH");
+	printf("%-12s %-5s %-10s %-10s %6s %-10s %-9s %-9s %-9s %-10s %-8s %s\n", "ID", "KIND",
+	       "CAPACITY", "USED", "USE%", "FREE", "DEVICE", "HEALTH", "RACK", "ZONE", "STATE",
+	       "PATH");
 	for (i = 0; i < n; i++) {
-		char cap[32], used[32];
+		char cap[32], used[32], fr[32], dev[40];
 		double pct = s[i].capacity ? 100.0 * (double)s[i].used / (double)s[i].capacity : 0;
 
-		printf("%-12s %-5s %-10s %-10s %5.1f%% %-9s %-9s %-10s %-8s %s\n", s[i].id, s[i].kind,
-		       gv_size_format(cap, sizeof(cap), s[i].capacity),
-		       gv_size_format(used, sizeof(used), s[i].used), pct,
+		if (s[i].free_known)
+			gv_size_format(fr, sizeof(fr), s[i].free);
+		else
+			snprintf(fr, sizeof(fr), "-");
+		snprintf(dev, sizeof(dev), "%s%s", s[i].device[0] ? s[i].device : "-",
+		         device_shared(s, n, i) ? "*" : "");
+		if (device_shared(s, n, i))
+			shared = 1;
+		printf("%-12s %-5s %-10s %-10s %5.1f%% %-10s %-9s %-9s %-9s %-10s %-8s %s\n",
+		       s[i].id, s[i].kind, gv_size_format(cap, sizeof(cap), s[i].capacity),
+		       gv_size_format(used, sizeof(used), s[i].used), pct, fr, dev,
 		       s[i].healthy ? "healthy" : "UNHEALTHY", s[i].rack[0] ? s[i].rack : "-",
 		       s[i].zone[0] ? s[i].zone : "-", gv_sector_state_name(s[i].state), s[i].path);
 	}
+	if (shared)
+		printf("* shares its filesystem with another sector: FREE is its share of the "
+		       "filesystem's free space\n");
 out:
 	free(s);
 	gv_store_free(st);

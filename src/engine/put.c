@@ -1,9 +1,10 @@
 /*
  * put.c - the write path.
  *
- *   open    choose the primary sector (capacity-weighted, through the
- *           placement module with a random token, so an infeasible layout
- *           fails before any byte is read)
+ *   open    choose the primary sector (weighted by measured free space,
+ *           through the placement module with a random token whose size
+ *           is the expected size, so sectors without room for it are
+ *           skipped and an infeasible layout fails before any byte is read)
  *   write   stream into the primary's temporary file, hashing as it goes
  *   commit  key known: if enough healthy replicas exist, drop the temp
  *           (idempotent re-put); else commit the primary, choose the other
@@ -182,7 +183,9 @@ int gv_put_open(gv_put **out, gv_store *st, const gv_put_opts *opts)
 	}
 
 	/* A random token stands in for the unknown key: weighted rendezvous
-	 * on it is a capacity-weighted random choice of the primary. */
+	 * on it is a random choice of the primary weighted by real free space
+	 * (gv_store_sectors_measured), among sectors with room for the
+	 * expected size when it is known. */
 	memset(&token, 0, sizeof(token));
 	if (getrandom(token.digest, sizeof(token.digest), 0) != (ssize_t)sizeof(token.digest)) {
 		struct timespec ts;
@@ -193,7 +196,7 @@ int gv_put_open(gv_put **out, gv_store *st, const gv_put_opts *opts)
 	}
 	token.size = put->has_expect ? put->expect.size : (opts ? opts->size_hint : 0);
 
-	if ((err = st->ix->ops->sector_list(st->ix, &sectors, &nsectors)) < 0)
+	if ((err = gv_store_sectors_measured(st, &sectors, &nsectors)) < 0)
 		goto fail;
 	memset(&req, 0, sizeof(req));
 	req.key = &token;
@@ -433,7 +436,7 @@ int gv_put_commit(gv_put *put, gv_put_result *res)
 
 	/* What exists already?  A recorded healthy copy counts only if its
 	 * bytes are still there. */
-	if ((err = ix->ops->sector_list(ix, &sectors, &nsectors)) < 0)
+	if ((err = gv_store_sectors_measured(st, &sectors, &nsectors)) < 0)
 		goto out;
 	err = ix->ops->replicas_find(ix, &key, &reps, &nreps);
 	if (err < 0 && err != GV_ENOTFOUND)

@@ -2,10 +2,13 @@
  * rebalance.c - load-based rebalancing and sector drain.
  *
  * Map:
+ *   load         sectors with their free space measured; a sector's room
+ *                is what it holds plus its free space (room(), below)
  *   plan()       greedy: take the fullest active sector, try its keys
  *                largest first, and plan a move to the destination the
  *                placement module picks among sectors that stay no fuller
- *                than the source; projections are updated move by move
+ *                than the source, underloaded ones (below low-water)
+ *                first; projections are updated move by move
  *   move_one()   copy (verified) -> record -> drop old row -> delete bytes
  *   drain        every key of one sector, same move, then "retired"
  *
@@ -65,6 +68,26 @@ static double util(const gv_sector_info *s)
 	return s->capacity ? (double)s->used / (double)s->capacity : 0;
 }
 
+/*
+ * Utilisation is used / capacity, where the capacity rebalance works with
+ * is the sector's room: the bytes its replicas hold plus its measured free
+ * space.  A sector whose filesystem is smaller than its configured
+ * capacity, or shared with other sectors, so weighs what it can really
+ * take.  A move shifts bytes from the destination's free space to its
+ * used bytes, so the room stays fixed while the plan projects moves.
+ */
+static void room(gv_sector_info *s)
+{
+	uint64_t headroom = s->capacity > s->used ? s->capacity - s->used : 0;
+
+	if (!s->free_known)
+		return;
+	if (s->free < headroom)
+		headroom = s->free;
+	s->capacity = headroom > UINT64_MAX - s->used ? UINT64_MAX : s->used + headroom;
+	s->free_known = 0; /* placement: capacity - used, as projected */
+}
+
 /* max - min utilisation over active sectors; index of the fullest. */
 static double spread(const gv_sector_info *s, size_t n, const unsigned char *skip, long *fullest,
                      double *mean)
@@ -115,21 +138,34 @@ static int cmp_size_desc(const void *a, const void *b)
 	return gv_key_cmp(x, y);
 }
 
+/* Placement's pick of one destination among the sectors of view. */
+static long pick_one(rbal *b, const gv_sector_info *view, const gv_placement_req *req)
+{
+	size_t pick, npick = 0;
+
+	if (gv_placement_choose(&pick, &npick, &b->popt, view, b->nsectors, req) == 0 &&
+	    npick == 1)
+		return (long)pick;
+	return -1;
+}
+
 /*
  * Choose a destination for the replica of `key` on sectors[src], among
  * sectors that end no fuller than the source.  Returns its index or -1.
- * With src < 0 (drain) any eligible sector will do.
+ * With src < 0 (drain) any eligible sector will do.  Underloaded sectors
+ * (utilisation below low-water) are asked first; the others only when
+ * none of those can take the key.
  */
 static long choose_dest(rbal *b, const gv_key *key, const gv_replica *reps, size_t nreps,
                         long src, const char *from)
 {
 	const char *placed[64], *excl[64];
-	size_t np = 0, ne = 0, i, pick, npick = 0;
+	size_t np = 0, ne = 0, i, nlow = 0;
 	gv_sector_info *view;
 	gv_placement_req req;
 	long best = -1;
 
-	view = malloc(b->nsectors * sizeof(*view));
+	view = malloc(2 * b->nsectors * sizeof(*view));
 	if (!view)
 		return -1;
 	memcpy(view, b->sectors, b->nsectors * sizeof(*view));
@@ -164,9 +200,21 @@ static long choose_dest(rbal *b, const gv_key *key, const gv_replica *reps, size
 	req.exclude = excl;
 	req.nexclude = ne;
 	req.want = 1;
-	if (gv_placement_choose(&pick, &npick, &b->popt, view, b->nsectors, &req) == 0 &&
-	    npick == 1)
-		best = (long)pick;
+	if (b->o.low_water > 0) {
+		gv_sector_info *low = view + b->nsectors;
+
+		memcpy(low, view, b->nsectors * sizeof(*low));
+		for (i = 0; i < b->nsectors; i++) {
+			if (low[i].healthy && counts(&low[i]) && util(&low[i]) < b->o.low_water)
+				nlow++;
+			else
+				low[i].healthy = 0;
+		}
+		if (nlow)
+			best = pick_one(b, low, &req);
+	}
+	if (best < 0)
+		best = pick_one(b, view, &req);
 	free(view);
 	return best;
 }
@@ -358,8 +406,10 @@ static int load_sectors(rbal *b)
 
 	free(b->sectors);
 	b->sectors = NULL;
-	if ((err = b->st->ix->ops->sector_list(b->st->ix, &b->sectors, &b->nsectors)) < 0)
+	if ((err = gv_store_sectors_measured(b->st, &b->sectors, &b->nsectors)) < 0)
 		return err;
+	for (i = 0; i < b->nsectors; i++)
+		room(&b->sectors[i]);
 	if (!b->used0) {
 		b->used0 = calloc(b->nsectors ? b->nsectors : 1, sizeof(*b->used0));
 		if (!b->used0)

@@ -471,7 +471,7 @@ static int load_key(run *r, const gv_key *key, keystate *ks, gv_sector_info **se
 	*sectors = NULL;
 	if ((err = ix->ops->replicas_find(ix, key, &reps, &n)) < 0)
 		return err;
-	if ((err = ix->ops->sector_list(ix, sectors, nsectors)) < 0) {
+	if ((err = gv_store_sectors_measured(r->st, sectors, nsectors)) < 0) {
 		gv_replicas_free(reps, n);
 		return err;
 	}

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/random.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -834,10 +835,88 @@ int gv_store_sector_check(gv_store *st, unsigned *down)
 	return 0;
 }
 
+/* ---- free space ------------------------------------------------------------ */
+
+/* What a sector may still grow by: capacity minus what its backend holds. */
+static uint64_t headroom(const gv_sector_usage *u)
+{
+	return u->capacity > u->used ? u->capacity - u->used : 0;
+}
+
+void gv_store_sector_space(gv_store *st, gv_sector_info *sectors, size_t n)
+{
+	gv_sector_usage small[16], *u = small;
+	unsigned char small_ok[16], *ok = small_ok;
+	size_t i, j;
+
+	if (n > 16) {
+		u = calloc(n, sizeof(*u));
+		ok = calloc(n, 1);
+		if (!u || !ok) {
+			free(u);
+			free(ok);
+			return; /* free_known stays 0: capacity - used */
+		}
+	}
+	for (i = 0; i < n; i++) {
+		gv_sector *s = gv_store_sector_handle(st, sectors[i].id, NULL, 0);
+
+		sectors[i].free = 0;
+		sectors[i].free_known = 0;
+		sectors[i].device[0] = '\0';
+		ok[i] = s && gv_sector_usage_get(s, &u[i]) == 0;
+		if (!ok[i])
+			gv_error_clear();
+	}
+	/*
+	 * Sectors on one filesystem share its free space in proportion to
+	 * their headroom, so none of it counts twice: the filesystem as a
+	 * whole weighs what it has free, and a sector with little headroom
+	 * leaves the rest to the others.
+	 */
+	for (i = 0; i < n; i++) {
+		double total = 0;
+		uint64_t medium = UINT64_MAX, room;
+
+		if (!ok[i])
+			continue;
+		for (j = 0; j < n; j++) {
+			if (!ok[j] || (j != i && (u[i].device == 0 || u[j].device != u[i].device)))
+				continue;
+			total += (double)headroom(&u[j]);
+			if (u[j].avail < medium)
+				medium = u[j].avail;
+		}
+		room = headroom(&u[i]);
+		if (room > medium)
+			room = medium;
+		if (total > 0 && (double)medium * ((double)headroom(&u[i]) / total) < (double)room)
+			room = (uint64_t)((double)medium * ((double)headroom(&u[i]) / total));
+		sectors[i].free = room;
+		sectors[i].free_known = 1;
+		if (u[i].device != 0)
+			snprintf(sectors[i].device, sizeof(sectors[i].device), "%u:%u",
+			         major((dev_t)u[i].device), minor((dev_t)u[i].device));
+	}
+	if (u != small) {
+		free(u);
+		free(ok);
+	}
+}
+
+int gv_store_sectors_measured(gv_store *st, gv_sector_info **out, size_t *out_n)
+{
+	int err = st->ix->ops->sector_list(st->ix, out, out_n);
+
+	if (err == 0)
+		gv_store_sector_space(st, *out, *out_n);
+	return err;
+}
+
 int gv_store_sector_list(gv_store *st, gv_sector_info **out, size_t *out_n)
 {
 	size_t i;
-	int err = st->ix->ops->sector_list(st->ix, out, out_n);
+	int err = gv_store_sectors_measured(st, out, out_n);
 
 	for (i = 0; err == 0 && i < *out_n; i++)
 		fill_reason(st, &(*out)[i]);
@@ -846,11 +925,24 @@ int gv_store_sector_list(gv_store *st, gv_sector_info **out, size_t *out_n)
 
 int gv_store_sector_get(gv_store *st, const char *id, gv_sector_info *out)
 {
+	gv_sector_info *all = NULL;
+	size_t n = 0;
+	long k;
 	int err = st->ix->ops->sector_get(st->ix, id, out);
 
-	if (err == 0)
-		fill_reason(st, out);
-	return err;
+	if (err < 0)
+		return err;
+	fill_reason(st, out);
+	/* Its share of a filesystem depends on the sectors beside it. */
+	if (gv_store_sectors_measured(st, &all, &n) == 0 &&
+	    (k = gv_placement_find(all, n, id)) >= 0) {
+		out->free = all[k].free;
+		out->free_known = all[k].free_known;
+		memcpy(out->device, all[k].device, sizeof(out->device));
+	}
+	gv_error_clear();
+	free(all);
+	return 0;
 }
 
 int gv_store_sector_set_health(gv_store *st, const char *id, int healthy)

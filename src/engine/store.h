@@ -149,6 +149,19 @@ void gv_store_sector_result(gv_store *st, const char *id, int err);
  */
 void gv_store_sector_down(gv_store *st, const char *id, const char *reason);
 
+/*
+ * Measure each sector's free space and device from its backend (the
+ * free, free_known and device of gv_sector_info): the smaller of its
+ * headroom (capacity minus what the backend holds) and the filesystem's
+ * free space, which sectors on one filesystem share in proportion to
+ * their headroom.  A sector whose backend is not open keeps free_known 0.
+ */
+void gv_store_sector_space(gv_store *st, gv_sector_info *sectors, size_t n);
+
+/* The registered sectors with their free space measured: what placement
+ * is given (index sector_list, then gv_store_sector_space). */
+int gv_store_sectors_measured(gv_store *st, gv_sector_info **out, size_t *out_n);
+
 /* Open a sector backend from its registry record: a relative path is
  * under the data directory; a local sector must belong to this cluster. */
 int gv_store_open_backend(gv_store *st, gv_sector **out, const gv_sector_info *info,

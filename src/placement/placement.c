@@ -93,9 +93,14 @@ static int id_eq(const char *a, const char *b)
 	return strncmp(a, b, GV_ID_MAX) == 0;
 }
 
+/* Capacity minus used, and no more than the measured free space when the
+ * caller measured it (a filesystem fuller than the configured capacity
+ * says, or shared with other sectors). */
 static uint64_t free_space(const gv_sector_info *s)
 {
-	return s->capacity > s->used ? s->capacity - s->used : 0;
+	uint64_t f = s->capacity > s->used ? s->capacity - s->used : 0;
+
+	return s->free_known && s->free < f ? s->free : f;
 }
 
 static size_t min_size(size_t a, size_t b)

@@ -1645,6 +1645,7 @@ static int fs_usage(gv_sector *sector, gv_sector_usage *out)
 	out->capacity = s->ident.capacity != 0 ? s->ident.capacity
 	                                       : (uint64_t)vfs.f_blocks * vfs.f_frsize;
 	out->avail = (uint64_t)vfs.f_bavail * vfs.f_frsize;
+	out->device = (uint64_t)s->root_dev;
 	return 0;
 }
 

@@ -631,6 +631,7 @@ static int mem_usage(gv_sector *sector, gv_sector_usage *out)
 	pthread_mutex_unlock(&s->lock);
 	out->capacity = s->capacity != 0 ? s->capacity : UINT64_MAX;
 	out->avail = out->capacity > held ? out->capacity - held : 0;
+	out->device = 0;
 	return 0;
 }
 

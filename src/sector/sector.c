@@ -8,6 +8,7 @@
  */
 #include <assert.h>
 #include <stddef.h>
+#include <string.h>
 
 #include "graviton/sys/sector.h"
 
@@ -100,6 +101,7 @@ int gv_sector_list(gv_sector *s, gv_sector_list_cb cb, void *payload)
 int gv_sector_usage_get(gv_sector *s, gv_sector_usage *out)
 {
 	assert(s != NULL && out != NULL);
+	memset(out, 0, sizeof(*out));
 	return s->ops->usage(s, out);
 }
 

@@ -103,6 +103,10 @@ char *gv_json_sectors(const gv_sector_info *s, size_t n, int pretty)
 
 		if (o && !s[i].healthy && s[i].reason[0])
 			json_object_set_new(o, "reason", json_string(s[i].reason));
+		if (o && s[i].free_known)
+			json_object_set_new(o, "free", json_integer((json_int_t)s[i].free));
+		if (o && s[i].device[0])
+			json_object_set_new(o, "device", json_string(s[i].device));
 		json_array_append_new(arr, o);
 	}
 	return dump(arr, pretty);

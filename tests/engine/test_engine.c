@@ -2563,6 +2563,69 @@ static void test_rebalance(void **state)
 	rb_free(&rb);
 }
 
+/* Where the planned moves of a dry run go. */
+typedef struct destlog {
+	int to_s4, to_s5, other;
+} destlog;
+
+static void on_dest(const gv_move_event *ev, void *payload)
+{
+	destlog *l = payload;
+
+	if (ev->phase != GV_MOVE_PLANNED)
+		return;
+	if (strcmp(ev->to, "s4") == 0)
+		l->to_s4++;
+	else if (strcmp(ev->to, "s5") == 0)
+		l->to_s5++;
+	else
+		l->other++;
+}
+
+/*
+ * Underloaded sectors (below low-water) receive moves first.  s4 is empty
+ * and small; s5 has four times s4's free space but is 60% full, above
+ * low-water 0.5: weighted by free space alone most moves would go to s5.
+ */
+static void test_rebalance_low_water(void **state)
+{
+	fx *f = *state;
+	gv_rebalance_opts o = GV_REBALANCE_OPTS_INIT;
+	gv_rebalance_summary sum;
+	destlog dl;
+	gv_key big;
+	rbset rb;
+
+	rb_store(f, &rb, 0);
+	add_mem(f->st, "s4", "r1", RB_CAP);
+	add_mem(f->st, "s5", "r1", 10 * RB_CAP);
+	/* A row of 6 x RB_CAP on s5 (its bytes are not needed by a dry run). */
+	memset(&big, 0x5a, sizeof(big));
+	big.size = 6 * RB_CAP;
+	assert_int_equal(gv_store_record_replica(f->st, &big, "s5"), 0);
+
+	o.dry_run = 1;
+	o.force = 1; /* the made-up row is under-replicated */
+	o.max_moves = 10;
+	o.on_move = on_dest;
+	o.payload = &dl;
+	o.low_water = 0.5;
+	memset(&dl, 0, sizeof(dl));
+	assert_int_equal(gv_rebalance_run(f->st, &o, &sum), 0);
+	gv_rebalance_summary_free(&sum);
+	assert_int_equal(dl.to_s4, 10);
+	assert_int_equal(dl.to_s5 + dl.other, 0);
+
+	/* low-water 0: no sector is underloaded, free space alone decides. */
+	o.low_water = 0;
+	memset(&dl, 0, sizeof(dl));
+	assert_int_equal(gv_rebalance_run(f->st, &o, &sum), 0);
+	gv_rebalance_summary_free(&sum);
+	assert_int_equal(dl.to_s4 + dl.to_s5, 10);
+	assert_true(dl.to_s5 > 0);
+	rb_free(&rb);
+}
+
 static void test_rebalance_failed_moves_keep_protection(void **state)
 {
 	fx *f = *state;
@@ -2698,6 +2761,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_scrub_skips_fresh, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_scrub_io_error_and_restore, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rebalance, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_rebalance_low_water, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rebalance_failed_moves_keep_protection, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_drain_and_remove, setup, teardown),
 	};

@@ -380,6 +380,75 @@ static void test_prefers_free_space(void **state)
 	assert_in_range(wins, 9800, 10200);
 }
 
+/* Measured free space (a filesystem smaller than the configured capacity,
+ * or shared) bounds capacity - used: for eligibility and for the weight. */
+static void test_measured_free_space(void **state)
+{
+	gv_placement_opts o = opts_of(GV_STRATEGY_SIMPLE, 1, 1, 1);
+	gv_sector_info s[3];
+	size_t out[3], n, i, wins = 0;
+	gv_key k;
+
+	(void)state;
+	rng_seed(31);
+	/* Both registered with 1 GB; the small one's filesystem has 100,000
+	 * bytes free, the roomy one's 1,000,000. */
+	mk_sector(&s[0], "roomy", "", "", 1000000000, 0);
+	s[0].free = 1000000;
+	s[0].free_known = 1;
+	mk_sector(&s[1], "small-fs", "", "", 1000000000, 0);
+	s[1].free = 100000;
+	s[1].free_known = 1;
+	for (i = 0; i < 11000; i++) {
+		mk_key(&k, 1);
+		assert_int_equal(choose(out, &n, &o, s, 2, &k, NULL, 0, NULL, 0, 1), 0);
+		wins += out[0] == 0;
+	}
+	/* Weighted by measured free space: expected 10/11 of 11000. */
+	assert_in_range(wins, 9800, 10200);
+
+	/* A blob larger than the measured free space skips the sector, even
+	 * though its configured capacity has room. */
+	for (i = 0; i < 200; i++) {
+		mk_key(&k, 100001);
+		assert_int_equal(choose(out, &n, &o, s, 2, &k, NULL, 0, NULL, 0, 1), 0);
+		assert_int_equal(out[0], 0);
+	}
+	mk_key(&k, 100001);
+	assert_int_equal(choose(out, &n, &o, s + 1, 1, &k, NULL, 0, NULL, 0, 1),
+	                 GV_EINSUFFICIENT_SECTORS);
+	expect_msg("1 without 97.7 KiB free");
+
+	/* capacity - used still bounds it when the filesystem has more free;
+	 * unmeasured sectors (free_known 0) use capacity - used alone. */
+	mk_sector(&s[2], "configured", "", "", 1000, 900);
+	s[2].free = 1000000;
+	s[2].free_known = 1;
+	mk_key(&k, 101);
+	assert_int_equal(choose(out, &n, &o, s + 2, 1, &k, NULL, 0, NULL, 0, 1),
+	                 GV_EINSUFFICIENT_SECTORS);
+	s[1].free_known = 0;
+	mk_key(&k, 100001);
+	assert_int_equal(choose(out, &n, &o, s + 1, 1, &k, NULL, 0, NULL, 0, 1), 0);
+}
+
+/* Trim drops the copy on the sector with the least measured free space. */
+static void test_trim_measured_free_space(void **state)
+{
+	gv_placement_opts o = opts_of(GV_STRATEGY_SIMPLE, 1, 1, 1);
+	gv_sector_info s[2];
+	const char *holders[] = { "a", "b" };
+	size_t out[1];
+
+	(void)state;
+	mk_sector(&s[0], "a", "", "", 1000000, 0);
+	s[0].free = 10;
+	s[0].free_known = 1;
+	mk_sector(&s[1], "b", "", "", 1000000, 500000);
+	assert_int_equal(gv_placement_trim(out, &o, s, 2, holders, 2, 1), 0);
+	assert_int_equal(out[0], 0);
+}
+
 /* ------------------------------------------------------------- rack-aware */
 
 static void test_rack_aware_spreads(void **state)
@@ -1291,6 +1360,8 @@ int main(void)
 		cmocka_unit_test(test_zero_size_and_zero_want),
 		cmocka_unit_test(test_duplicate_sector_ids_never_twice),
 		cmocka_unit_test(test_prefers_free_space),
+		cmocka_unit_test(test_measured_free_space),
+		cmocka_unit_test(test_trim_measured_free_space),
 		cmocka_unit_test(test_rack_aware_spreads),
 		cmocka_unit_test(test_rack_aware_unhealthy_racks),
 		cmocka_unit_test(test_rack_aware_precedence),

@@ -35,7 +35,11 @@ typedef struct gv_sector_reader gv_sector_reader;
 typedef struct gv_sector_usage {
 	uint64_t used;      /* bytes of committed blobs (backend's own count) */
 	uint64_t capacity;  /* configured, else what the medium reports */
-	uint64_t avail;     /* what the medium still has free */
+	uint64_t avail;     /* what the medium still has free (statvfs f_bavail) */
+	/* The medium's device (st_dev of the root for fs): sectors on one
+	 * filesystem report the same one and share its avail.  0: a medium
+	 * of the sector's own (mem). */
+	uint64_t device;
 } gv_sector_usage;
 
 /* List callback: return non-zero to stop (that value is returned by list). */
