@@ -37,7 +37,7 @@ trap '_rc=$?; _umount_all; (exit $_rc); _on_exit' EXIT
 if [ "$(id -u)" != 0 ] || ! mount_tmpfs "$T/probe" 1m; then
 	note "SKIP: mounting tmpfs needs root"
 	_FINISHED=1
-	exit 0
+	exit 77
 fi
 
 # fs_avail DIR: the filesystem's free bytes for unprivileged users (f_bavail).
