@@ -1582,6 +1582,71 @@ static void test_put_index_fails_midway(void **state)
 	tfree(buf);
 }
 
+typedef struct repair_arg {
+	gv_store *st;
+	gv_repair_summary sum;
+	int rc;
+} repair_arg;
+
+static void *repair_main(void *p)
+{
+	repair_arg *a = p;
+	gv_repair_opts o = GV_REPAIR_OPTS_INIT;
+
+	a->rc = gv_repair_run(a->st, &o, &a->sum);
+	return NULL;
+}
+
+/*
+ * A resumable repair copy into sector t fails while an identical put
+ * stores and records its own copy in t.  The failed copy's cleanup must
+ * leave the put's row and bytes alone.
+ */
+static void test_repair_failed_copy_keeps_put(void **state)
+{
+	fx *f = *state;
+	gv_placement_opts p = GV_PLACEMENT_OPTS_INIT;
+	const char *const at[] = { "a", "t" };
+	gv_put_result res;
+	repair_arg ra;
+	gv_sector *t;
+	pthread_t th;
+	gv_key key;
+	unsigned char *buf;
+	int64_t end;
+
+	p.strategy = GV_STRATEGY_SIMPLE;
+	p.factor = 2;
+	p.min_replicas = 1;
+	open_store(f, &p);
+	f->st->write_timeout_ms = 30000;
+	add_mem(f->st, "a", "ra", 200ull * MiB);
+	buf = put_new(f->st, 64 * MiB + 5, 85, &key);
+	wait_bg(f->st);
+	/* t dwarfs a: the put's primary is t (a already holds a copy). */
+	add_mem(f->st, "t", "rt", 1ull << 50);
+	t = wrap_fault(f->st, "t", 1ull << 50);
+	/* The repair's first write into t hangs, then fails. */
+	plan(t, GV_FAULT_HANG, GV_FAULT_OP_WRITE, 1, 20 * TIMEOUT_MS);
+	memset(&ra, 0, sizeof(ra));
+	ra.st = f->st;
+	assert_int_equal(pthread_create(&th, NULL, repair_main, &ra), 0);
+	end = mono_ms() + 30000;
+	while (gv_sector_fault_calls(t) < 1 && mono_ms() < end)
+		sleep_ms(2);
+	assert_int_equal(gv_sector_fault_calls(t), 1);
+	assert_int_equal(put_buf(f->st, buf, 64 * MiB + 5, &res), 0);
+	assert_int_equal(res.existed, 0);
+	pthread_join(th, NULL);
+	assert_int_equal(ra.rc, 0);
+	assert_int_equal(ra.sum.failed, 1);
+	wait_bg(f->st);
+	assert_replicas_exactly(f->st, &key, at, 2, at, 2);
+	assert_store_consistent(f->st);
+	assert_reads_back(f->st, &key, buf);
+	tfree(buf);
+}
+
 static void test_read_corrupt_restarts_once(void **state)
 {
 	fx *f = *state;
@@ -2667,6 +2732,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_delete_beats_late_copy, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reput_after_files_vanished, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_put_index_fails_midway, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_repair_failed_copy_keeps_put, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_read_corrupt_restarts_once, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_read_verify_first, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_read_all_fail, setup, teardown),
