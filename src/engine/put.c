@@ -113,7 +113,9 @@ static void copy_late(put_job *job, const char *sector, int decided)
 	}
 	if (decided > 0) {
 		err = gv_store_record_late(job->st, &job->key, sector);
-		if (err == GV_ENOTFOUND)
+		if (err == 0)
+			gv_debug("event=late_copy_recorded key=%s sector=%s", kbuf, sector);
+		else if (err == GV_ENOTFOUND)
 			gv_info("event=late_copy_dropped key=%s sector=%s reason=deleted", kbuf,
 			        sector);
 		else if (err < 0)

@@ -14,7 +14,9 @@
  * Crash safety: a new replica is recorded only once committed; a large copy
  * first records an intent row with empty ranges, then the ranges it has
  * made durable, so a crash leaves a row the next run resumes (or drops,
- * deleting its bytes first).  Bad copies lose their row before their bytes.
+ * deleting its bytes first).  Bad copies, and copies that failed, lose
+ * their row before their bytes, under the key lock; a failed copy leaves a
+ * complete row recorded meanwhile by another operation alone.
  */
 #include <stdatomic.h>
 #include <errno.h>
@@ -264,6 +266,49 @@ static int start_partial(gv_store *st, const gv_key *key, const char *target)
 	return err;
 }
 
+/*
+ * A resumable copy into `target` failed: under the key lock, drop its
+ * partial row, then the bytes no row counts on.  A complete row there is
+ * not this copy's (an identical put recorded its own bytes meanwhile) and
+ * stays with its bytes; so do bytes whose row cannot be removed (extra
+ * bytes are harmless, a row without bytes is not).
+ */
+static void drop_partial(gv_store *st, const gv_key *key, const char *target)
+{
+	gv_index *ix = st->ix;
+	gv_replica *reps = NULL, *row = NULL;
+	char kbuf[GV_KEY_BUFSIZE];
+	size_t n = 0, i;
+	int err;
+
+	gv_key_format(kbuf, key);
+	if ((err = gv_key_lock(st, key)) < 0) {
+		gv_warn("event=repair_partial_kept key=%s sector=%s error=\"%s\"", kbuf, target,
+		        gv_error_last());
+		return;
+	}
+	err = ix->ops->replicas_find(ix, key, &reps, &n);
+	if (err < 0 && err != GV_ENOTFOUND)
+		goto out_kept;
+	for (i = 0; i < n; i++)
+		if (strcmp(reps[i].sector, target) == 0)
+			row = &reps[i];
+	if (row && gv_rangeset_is_full(&row->ranges, key->size))
+		goto out;
+	if (row && (err = ix->ops->replica_remove(ix, key, target)) < 0 && err != GV_ENOTFOUND)
+		goto out_kept;
+	if (gv_store_drop_unrecorded(st, key, target) < 0)
+		goto out_kept;
+	goto out;
+
+out_kept:
+	gv_errlog("event=index_error op=repair_drop_partial key=%s sector=%s error=\"%s\"", kbuf,
+	          target, gv_error_last());
+out:
+	gv_key_unlock(st, key);
+	gv_replicas_free(reps, n);
+}
+
 enum { SRC_OK = 0, SRC_READ_ERR = 1, SRC_MISMATCH = 2, DST_ERR = 3 };
 
 /*
@@ -417,10 +462,8 @@ static int copy_to(run *r, const gv_key *key, char srcs[][GV_ID_MAX], size_t nsr
 	w = NULL;
 	if (err < 0)
 		goto fail;
-	if (keep > 0 && (err = gv_replica_verify(dst, key, NULL, 0, NULL, NULL, NULL)) < 0) {
-		gv_sector_del(dst, key);
+	if (keep > 0 && (err = gv_replica_verify(dst, key, NULL, 0, NULL, NULL, NULL)) < 0)
 		goto fail_row;
-	}
 	/* The copy counts only if the blob is still there: a DELETE that ran
 	 * meanwhile wins, and the copy's bytes go. */
 	if ((err = gv_key_lock(st, key)) < 0)
@@ -439,11 +482,7 @@ fail_row:
 		char msg[512];
 
 		snprintf(msg, sizeof(msg), "%s", gv_error_last());
-		/* Claim nothing, drop the bytes, then the row: a kill in
-		 * between never leaves ranges recorded without their bytes. */
-		record_ranges(st->ix, key, target, 0, 0);
-		gv_sector_del(dst, key);
-		st->ix->ops->replica_remove(st->ix, key, target);
+		drop_partial(st, key, target);
 		gv_error_set(err, "%s", msg);
 	}
 	return err;

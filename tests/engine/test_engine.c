@@ -26,6 +26,7 @@
 
 #include "core/digest.h"
 #include "engine/store.h"
+#include "index/fault.h"
 
 #define KiB (1024u)
 #define MiB (1024u * 1024u)
@@ -1598,6 +1599,137 @@ static void test_reput_after_files_vanished(void **state)
 	tfree(buf);
 }
 
+/* Wrap the store's index in a fault injector with no fault planned yet;
+ * the store owns it. */
+static gv_index *wrap_index(gv_store *st)
+{
+	gv_index *fi = NULL;
+
+	assert_int_equal(gv_index_fault_wrap(&fi, st->ix, NULL), 0);
+	st->ix = fi;
+	return fi;
+}
+
+static void ixplan(gv_index *fi, unsigned long ops, unsigned long nth, unsigned long count,
+                   int error)
+{
+	gv_index_fault_plan p;
+
+	memset(&p, 0, sizeof(p));
+	p.ops = ops;
+	p.nth = nth;
+	p.count = count;
+	p.error = error;
+	gv_index_fault_set(fi, &p);
+}
+
+/*
+ * The index's disk fills up in the middle of a put: the first replica is
+ * recorded, recording the second fails, and so does every removal the
+ * cleanup tries.  The put is not acknowledged, and no replica row is left
+ * without its bytes: the row that could not go keeps them.
+ */
+static void test_put_index_fails_midway(void **state)
+{
+	fx *f = *state;
+	gv_placement_opts p = GV_PLACEMENT_OPTS_INIT;
+	gv_put_result res;
+	gv_index *fi;
+	gv_replica *reps = NULL;
+	size_t n = 0;
+	unsigned long failed = 0;
+	gv_key key;
+	unsigned char *buf;
+
+	p.factor = 2;
+	p.min_replicas = 2;
+	open_store(f, &p);
+	/* The quorum waits for the copy however loaded the machine is. */
+	f->st->write_timeout_ms = 30000;
+	add_mem(f->st, "a", "ra", 1ull << 30);
+	add_mem(f->st, "b", "rb", 1ull << 30);
+	fi = wrap_index(f->st);
+	ixplan(fi, GV_IXFAULT_WRITES, 2, 0, GV_EIO);
+	buf = make(50 * KiB, 84, &key);
+	assert_int_equal(put_buf(f->st, buf, 50 * KiB, &res), GV_EIO);
+	wait_bg(f->st);
+	/* The second record failed, and at least the cleanup's removal. */
+	gv_index_fault_counts(fi, NULL, &failed);
+	assert_true(failed >= 2);
+	gv_index_fault_set(fi, NULL);
+	assert_store_consistent(f->st);
+	assert_int_equal(fi->ops->replicas_find(fi, &key, &reps, &n), 0);
+	assert_int_equal(n, 1);
+	gv_replicas_free(reps, n);
+	assert_reads_back(f->st, &key, buf);
+	tfree(buf);
+}
+
+typedef struct repair_arg {
+	gv_store *st;
+	gv_repair_summary sum;
+	int rc;
+} repair_arg;
+
+static void *repair_main(void *p)
+{
+	repair_arg *a = p;
+	gv_repair_opts o = GV_REPAIR_OPTS_INIT;
+
+	a->rc = gv_repair_run(a->st, &o, &a->sum);
+	return NULL;
+}
+
+/*
+ * A resumable repair copy into sector t fails while an identical put
+ * stores and records its own copy in t.  The failed copy's cleanup must
+ * leave the put's row and bytes alone.
+ */
+static void test_repair_failed_copy_keeps_put(void **state)
+{
+	fx *f = *state;
+	gv_placement_opts p = GV_PLACEMENT_OPTS_INIT;
+	const char *const at[] = { "a", "t" };
+	gv_put_result res;
+	repair_arg ra;
+	gv_sector *t;
+	pthread_t th;
+	gv_key key;
+	unsigned char *buf;
+	int64_t end;
+
+	p.strategy = GV_STRATEGY_SIMPLE;
+	p.factor = 2;
+	p.min_replicas = 1;
+	open_store(f, &p);
+	f->st->write_timeout_ms = 30000;
+	add_mem(f->st, "a", "ra", 200ull * MiB);
+	buf = put_new(f->st, 64 * MiB + 5, 85, &key);
+	wait_bg(f->st);
+	/* t dwarfs a: the put's primary is t (a already holds a copy). */
+	add_mem(f->st, "t", "rt", 1ull << 50);
+	t = wrap_fault(f->st, "t", 1ull << 50);
+	/* The repair's first write into t hangs, then fails. */
+	plan(t, GV_FAULT_HANG, GV_FAULT_OP_WRITE, 1, 20 * TIMEOUT_MS);
+	memset(&ra, 0, sizeof(ra));
+	ra.st = f->st;
+	assert_int_equal(pthread_create(&th, NULL, repair_main, &ra), 0);
+	end = mono_ms() + 30000;
+	while (gv_sector_fault_calls(t) < 1 && mono_ms() < end)
+		sleep_ms(2);
+	assert_int_equal(gv_sector_fault_calls(t), 1);
+	assert_int_equal(put_buf(f->st, buf, 64 * MiB + 5, &res), 0);
+	assert_int_equal(res.existed, 0);
+	pthread_join(th, NULL);
+	assert_int_equal(ra.rc, 0);
+	assert_int_equal(ra.sum.failed, 1);
+	wait_bg(f->st);
+	assert_replicas_exactly(f->st, &key, at, 2, at, 2);
+	assert_store_consistent(f->st);
+	assert_reads_back(f->st, &key, buf);
+	tfree(buf);
+}
+
 static void test_read_corrupt_restarts_once(void **state)
 {
 	fx *f = *state;
@@ -2747,6 +2879,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_failed_put_keeps_identical_put, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_delete_beats_late_copy, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reput_after_files_vanished, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_put_index_fails_midway, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_repair_failed_copy_keeps_put, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_read_corrupt_restarts_once, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_read_verify_first, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_read_all_fail, setup, teardown),
