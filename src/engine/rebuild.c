@@ -73,9 +73,9 @@ static int on_blob(const gv_key *key, uint64_t bytes, void *payload)
 		gv_warn("event=rebuild_bad_copy key=%s sector=%s reason=\"%s\"",
 		        gv_key_format(kbuf, key), b->s->id, reason);
 	}
-	if (b->ix->ops->blob_exists(b->ix, key, &created) != 1)
+	if (gv_index_blob_exists(b->ix, key, &created) != 1)
 		b->sum->blobs++;
-	err = b->ix->ops->replica_put(b->ix, &rp);
+	err = gv_index_replica_put(b->ix, &rp);
 	gv_rangeset_free(&rp.ranges);
 	if (err < 0) {
 		b->err = err;
@@ -113,7 +113,7 @@ static int rebuild_sector(rb *b, const rb_root *r)
 		return gv_error_set(GV_EEXISTS, "%s belongs to another cluster (%s, not %s)", root,
 		                    ident.cluster, b->cluster);
 	if (!b->cluster[0] && ident.cluster[0]) {
-		if ((err = b->ix->ops->setting_set(b->ix, "cluster.id", ident.cluster)) < 0)
+		if ((err = gv_index_setting_set(b->ix, "cluster.id", ident.cluster)) < 0)
 			return err;
 		memcpy(b->cluster, ident.cluster, sizeof(b->cluster));
 	}
@@ -132,7 +132,7 @@ static int rebuild_sector(rb *b, const rb_root *r)
 		return err;
 	if (!info.capacity && gv_sector_usage_get(b->s, &usage) == 0)
 		info.capacity = usage.capacity;
-	if ((err = b->ix->ops->sector_upsert(b->ix, &info)) < 0)
+	if ((err = gv_index_sector_upsert(b->ix, &info)) < 0)
 		goto out;
 	gv_info("event=rebuild_sector sector=%s path=%s state=%s", info.id, root,
 	        gv_sector_state_name(info.state));
@@ -156,19 +156,19 @@ static int set_placement(gv_index *ix, const gv_placement_opts *p)
 
 	if ((err = gv_placement_opts_validate(p)) < 0)
 		return err;
-	if ((err = ix->ops->setting_set(ix, "replication.strategy", gv_strategy_name(p->strategy))) < 0)
+	if ((err = gv_index_setting_set(ix, "replication.strategy", gv_strategy_name(p->strategy))) < 0)
 		return err;
 	snprintf(v, sizeof(v), "%d", p->factor);
-	if ((err = ix->ops->setting_set(ix, "replication.factor", v)) < 0)
+	if ((err = gv_index_setting_set(ix, "replication.factor", v)) < 0)
 		return err;
 	snprintf(v, sizeof(v), "%d", p->min_replicas);
-	if ((err = ix->ops->setting_set(ix, "replication.min-replicas", v)) < 0)
+	if ((err = gv_index_setting_set(ix, "replication.min-replicas", v)) < 0)
 		return err;
 	snprintf(v, sizeof(v), "%d", p->min_racks);
-	if ((err = ix->ops->setting_set(ix, "replication.min-racks", v)) < 0)
+	if ((err = gv_index_setting_set(ix, "replication.min-racks", v)) < 0)
 		return err;
 	snprintf(v, sizeof(v), "%d", p->min_zones);
-	return ix->ops->setting_set(ix, "replication.min-zones", v);
+	return gv_index_setting_set(ix, "replication.min-zones", v);
 }
 
 /* Make a rename into `path` durable: fsync the directory holding it. */
@@ -211,14 +211,14 @@ static void load_old(rb *b, const char *ixpath)
 	if (stat(ixpath, &sb) < 0)
 		return;
 	if (gv_index_sqlite_open(&old, ixpath, 0) < 0 ||
-	    old->ops->sector_list(old, &b->old, &b->nold) < 0) {
+	    gv_index_sector_list(old, &b->old, &b->nold) < 0) {
 		gv_warn("event=rebuild_old_index_unreadable path=%s reason=\"%s\"", ixpath,
 		        gv_error_last());
 		b->old = NULL;
 		b->nold = 0;
 	}
 	if (old)
-		old->ops->close(old);
+		gv_index_close(old);
 }
 
 /*
@@ -374,7 +374,7 @@ int gv_index_rebuild(const gv_rebuild_opts *o, gv_rebuild_summary *sum)
 			err = 0;
 		}
 	}
-	b.ix->ops->close(b.ix);
+	gv_index_close(b.ix);
 	b.ix = NULL;
 	/* The old index's WAL and shared memory go first (they must never be
 	 * replayed into the new file); the main file is then replaced in one
@@ -398,7 +398,7 @@ int gv_index_rebuild(const gv_rebuild_opts *o, gv_rebuild_summary *sum)
 	err = 0;
 out:
 	if (b.ix) {
-		b.ix->ops->close(b.ix);
+		gv_index_close(b.ix);
 		unlink_db(tmp);
 	}
 	free(roots);

@@ -22,7 +22,7 @@ static int setting_int(gv_index *ix, const char *name, int *val)
 	long v;
 	int err;
 
-	err = ix->ops->setting_get(ix, name, buf, sizeof(buf));
+	err = gv_index_setting_get(ix, name, buf, sizeof(buf));
 	if (err == GV_ENOTFOUND)
 		return 0;
 	if (err < 0)
@@ -40,7 +40,7 @@ static int load_placement(gv_index *ix, gv_placement_opts *p)
 	char buf[64];
 	int err;
 
-	err = ix->ops->setting_get(ix, "replication.strategy", buf, sizeof(buf));
+	err = gv_index_setting_get(ix, "replication.strategy", buf, sizeof(buf));
 	if (err == 0) {
 		if ((err = gv_strategy_parse(&p->strategy, buf)) < 0)
 			return err;
@@ -60,19 +60,19 @@ static int store_placement(gv_index *ix, const gv_placement_opts *p)
 	char buf[32];
 	int err;
 
-	if ((err = ix->ops->setting_set(ix, "replication.strategy", gv_strategy_name(p->strategy))) < 0)
+	if ((err = gv_index_setting_set(ix, "replication.strategy", gv_strategy_name(p->strategy))) < 0)
 		return err;
 	snprintf(buf, sizeof(buf), "%d", p->factor);
-	if ((err = ix->ops->setting_set(ix, "replication.factor", buf)) < 0)
+	if ((err = gv_index_setting_set(ix, "replication.factor", buf)) < 0)
 		return err;
 	snprintf(buf, sizeof(buf), "%d", p->min_replicas);
-	if ((err = ix->ops->setting_set(ix, "replication.min-replicas", buf)) < 0)
+	if ((err = gv_index_setting_set(ix, "replication.min-replicas", buf)) < 0)
 		return err;
 	snprintf(buf, sizeof(buf), "%d", p->min_racks);
-	if ((err = ix->ops->setting_set(ix, "replication.min-racks", buf)) < 0)
+	if ((err = gv_index_setting_set(ix, "replication.min-racks", buf)) < 0)
 		return err;
 	snprintf(buf, sizeof(buf), "%d", p->min_zones);
-	return ix->ops->setting_set(ix, "replication.min-zones", buf);
+	return gv_index_setting_set(ix, "replication.min-zones", buf);
 }
 
 /* Append " name=old->new" to buf when the two differ. */
@@ -264,7 +264,7 @@ static int relocate_sectors(gv_store *st, gv_sector_info *sectors, size_t n)
 		}
 		gv_info("event=sector_path_relative sector=%s was=%s now=%s", si->id, si->path, rel);
 		memcpy(si->path, rel, strlen(rel) + 1);
-		if ((err = st->ix->ops->sector_upsert(st->ix, si)) < 0)
+		if ((err = gv_index_sector_upsert(st->ix, si)) < 0)
 			return err;
 	}
 	return 0;
@@ -276,7 +276,7 @@ static int load_cluster_id(gv_store *st, gv_sector_info *sectors, size_t n)
 	gv_index *ix = st->ix;
 	int err;
 
-	err = ix->ops->setting_get(ix, "cluster.id", st->cluster_id, sizeof(st->cluster_id));
+	err = gv_index_setting_get(ix, "cluster.id", st->cluster_id, sizeof(st->cluster_id));
 	if (err == 0 && gv_id_validate("cluster id", st->cluster_id) == 0)
 		return 0;
 	if (err == 0)
@@ -285,7 +285,7 @@ static int load_cluster_id(gv_store *st, gv_sector_info *sectors, size_t n)
 		return err;
 	if ((err = relocate_sectors(st, sectors, n)) < 0 ||
 	    (err = cluster_id_new(st->cluster_id, sizeof(st->cluster_id))) < 0 ||
-	    (err = ix->ops->setting_set(ix, "cluster.id", st->cluster_id)) < 0)
+	    (err = gv_index_setting_set(ix, "cluster.id", st->cluster_id)) < 0)
 		return err;
 	gv_info("event=cluster_id cluster=%s", st->cluster_id);
 	return 0;
@@ -307,13 +307,13 @@ int gv_store_settings_carry(gv_index *ix, const char *old_path, char *cluster, s
 		return 0; /* no old index, or not readable: nothing to carry */
 	}
 	for (i = 0; i < sizeof(names) / sizeof(names[0]) && err == 0; i++) {
-		if (old->ops->setting_get(old, names[i], buf, sizeof(buf)) < 0)
+		if (gv_index_setting_get(old, names[i], buf, sizeof(buf)) < 0)
 			continue;
 		if (i == 0)
 			snprintf(cluster, cap, "%s", buf);
-		err = ix->ops->setting_set(ix, names[i], buf);
+		err = gv_index_setting_set(ix, names[i], buf);
 	}
-	old->ops->close(old);
+	gv_index_close(old);
 	gv_error_clear();
 	return err;
 }
@@ -508,7 +508,7 @@ int gv_store_open(gv_store **out, const gv_store_opts *opts)
 	st->copy_threads = opts->copy_threads ? opts->copy_threads
 	                                      : (unsigned)st->placement.factor;
 
-	if ((err = st->ix->ops->sector_list(st->ix, &sectors, &nsectors)) < 0)
+	if ((err = gv_index_sector_list(st->ix, &sectors, &nsectors)) < 0)
 		goto out_free;
 	if ((err = load_cluster_id(st, sectors, nsectors)) < 0) {
 		free(sectors);
@@ -522,7 +522,7 @@ int gv_store_open(gv_store **out, const gv_store_opts *opts)
 			       "event=sector_unavailable sector=%s reason=\"%s\"", sectors[i].id,
 			       gv_error_last());
 			if (sectors[i].healthy)
-				st->ix->ops->sector_set_health(st->ix, sectors[i].id, 0);
+				gv_index_sector_set_health(st->ix, sectors[i].id, 0);
 		}
 	}
 	free(sectors);
@@ -608,7 +608,7 @@ static void store_destroy(gv_store *st)
 		gv_sector_close(st->graveyard[i]);
 	free(st->graveyard);
 	if (st->ix)
-		st->ix->ops->close(st->ix);
+		gv_index_close(st->ix);
 	free(st->data_dir);
 	free(st->repair_queue);
 	free(st->metrics_sectors);
@@ -642,7 +642,7 @@ int gv_store_sector_add(gv_store *st, const gv_sector_info *in, unsigned flags)
 	if (strcmp(info.kind, "fs") == 0 && info.path[0] == '\0')
 		return gv_error_set(GV_EINVAL, "sector %s: a path is required", info.id);
 
-	err = st->ix->ops->sector_get(st->ix, info.id, &old);
+	err = gv_index_sector_get(st->ix, info.id, &old);
 	if (err < 0 && err != GV_ENOTFOUND)
 		return err;
 	exists = err == 0;
@@ -663,7 +663,7 @@ int gv_store_sector_add(gv_store *st, const gv_sector_info *in, unsigned flags)
 		char want[PATH_MAX], have[PATH_MAX], root[GV_PATH_MAX];
 
 		if (realpath(info.path, want) &&
-		    st->ix->ops->sector_list(st->ix, &all, &nall) == 0) {
+		    gv_index_sector_list(st->ix, &all, &nall) == 0) {
 			for (k = 0; k < nall; k++) {
 				if (strcmp(all[k].kind, "fs") != 0 ||
 				    sector_root(st->data_dir, all[k].path, root, sizeof(root)) < 0)
@@ -713,7 +713,7 @@ int gv_store_sector_add(gv_store *st, const gv_sector_info *in, unsigned flags)
 
 	info.healthy = 1;
 	info.state = GV_SECTOR_ACTIVE;
-	if ((err = st->ix->ops->sector_upsert(st->ix, &info)) < 0)
+	if ((err = gv_index_sector_upsert(st->ix, &info)) < 0)
 		return err;
 	if ((err = open_slot(st, &info, 0)) < 0)
 		return err;
@@ -747,7 +747,7 @@ static void fill_reason(gv_store *st, gv_sector_info *info)
 	if (info->reason[0])
 		return;
 	reason_setting(name, sizeof(name), info->id);
-	if (st->ix->ops->setting_get(st->ix, name, info->reason, sizeof(info->reason)) < 0) {
+	if (gv_index_setting_get(st->ix, name, info->reason, sizeof(info->reason)) < 0) {
 		info->reason[0] = '\0';
 		gv_error_clear();
 	}
@@ -769,14 +769,14 @@ void gv_store_sector_down(gv_store *st, const char *id, const char *reason)
 		slot->failures = 0;
 	}
 	pthread_mutex_unlock(&st->lock);
-	was_healthy = st->ix->ops->sector_get(st->ix, id, &info) == 0 && info.healthy;
+	was_healthy = gv_index_sector_get(st->ix, id, &info) == 0 && info.healthy;
 	if (!was_healthy) {
 		gv_error_clear();
 		return; /* already down: logged when it went */
 	}
 	reason_setting(name, sizeof(name), id);
-	if (st->ix->ops->setting_set(st->ix, name, reason) < 0 ||
-	    st->ix->ops->sector_set_health(st->ix, id, 0) < 0) {
+	if (gv_index_setting_set(st->ix, name, reason) < 0 ||
+	    gv_index_sector_set_health(st->ix, id, 0) < 0) {
 		gv_errlog("event=index_error op=sector_set_health sector=%s error=\"%s\"", id,
 		          gv_error_last());
 		return;
@@ -814,7 +814,7 @@ int gv_store_sector_check(gv_store *st, unsigned *down)
 	int err;
 
 	*down = 0;
-	if ((err = st->ix->ops->sector_list(st->ix, &sectors, &n)) < 0)
+	if ((err = gv_index_sector_list(st->ix, &sectors, &n)) < 0)
 		return err;
 	for (i = 0; i < n; i++) {
 		char why[GV_REASON_MAX];
@@ -906,7 +906,7 @@ void gv_store_sector_space(gv_store *st, gv_sector_info *sectors, size_t n)
 
 int gv_store_sectors_measured(gv_store *st, gv_sector_info **out, size_t *out_n)
 {
-	int err = st->ix->ops->sector_list(st->ix, out, out_n);
+	int err = gv_index_sector_list(st->ix, out, out_n);
 
 	if (err == 0)
 		gv_store_sector_space(st, *out, *out_n);
@@ -928,7 +928,7 @@ int gv_store_sector_get(gv_store *st, const char *id, gv_sector_info *out)
 	gv_sector_info *all = NULL;
 	size_t n = 0;
 	long k;
-	int err = st->ix->ops->sector_get(st->ix, id, out);
+	int err = gv_index_sector_get(st->ix, id, out);
 
 	if (err < 0)
 		return err;
@@ -950,7 +950,7 @@ int gv_store_sector_set_health(gv_store *st, const char *id, int healthy)
 	gv_sector_info info;
 	int err;
 
-	if ((err = st->ix->ops->sector_get(st->ix, id, &info)) < 0)
+	if ((err = gv_index_sector_get(st->ix, id, &info)) < 0)
 		return err;
 	if (healthy) {
 		gv_sector *s = gv_store_sector_handle(st, id, NULL, 0);
@@ -972,7 +972,7 @@ int gv_store_sector_set_health(gv_store *st, const char *id, int healthy)
 			return gv_error_set(err, "sector %s cannot be marked healthy: %s", id,
 			                    gv_error_last());
 	}
-	if ((err = st->ix->ops->sector_set_health(st->ix, id, healthy)) < 0)
+	if ((err = gv_index_sector_set_health(st->ix, id, healthy)) < 0)
 		return err;
 	if (healthy) {
 		char name[GV_ID_MAX + 32];
@@ -980,7 +980,7 @@ int gv_store_sector_set_health(gv_store *st, const char *id, int healthy)
 		gv_sector_slot *slot;
 
 		reason_setting(name, sizeof(name), id);
-		if ((err = st->ix->ops->setting_set(st->ix, name, "")) < 0)
+		if ((err = gv_index_setting_set(st->ix, name, "")) < 0)
 			return err;
 		pthread_mutex_lock(&st->lock);
 		slot = slot_get(st, id, 0);
@@ -1008,7 +1008,7 @@ int gv_store_sector_replace(gv_store *st, const char *old_id, const gv_sector_in
 	if (strcmp(old_id, info.id) == 0)
 		return gv_error_set(GV_EINVAL, "sector %s cannot replace itself: the replacement "
 		                    "disk needs a new sector id", old_id);
-	if ((err = st->ix->ops->sector_get(st->ix, old_id, &old)) < 0)
+	if ((err = gv_index_sector_get(st->ix, old_id, &old)) < 0)
 		return err == GV_ENOTFOUND ? gv_error_set(err, "no sector %s is registered", old_id)
 		                           : err;
 	if (old.state == GV_SECTOR_RETIRED)
@@ -1026,7 +1026,7 @@ int gv_store_sector_replace(gv_store *st, const char *old_id, const gv_sector_in
 
 	/* NEW first: when it cannot be added nothing changes.  A NEW already
 	 * registered in OLD's place is an interrupted replace, resumed. */
-	err = st->ix->ops->sector_get(st->ix, info.id, &cur);
+	err = gv_index_sector_get(st->ix, info.id, &cur);
 	if (err < 0 && err != GV_ENOTFOUND)
 		return err;
 	if (err == 0 && (strcmp(cur.rack, old.rack) != 0 || strcmp(cur.zone, old.zone) != 0))
@@ -1047,7 +1047,7 @@ int gv_store_sector_replace(gv_store *st, const char *old_id, const gv_sector_in
 
 int gv_store_sector_set_state(gv_store *st, const char *id, gv_sector_state state)
 {
-	int err = st->ix->ops->sector_set_state(st->ix, id, state);
+	int err = gv_index_sector_set_state(st->ix, id, state);
 
 	if (err == 0)
 		gv_info("event=sector_state sector=%s state=%s", id, gv_sector_state_name(state));
@@ -1106,7 +1106,7 @@ int gv_store_record_replica(gv_store *st, const gv_key *key, const char *sector)
 	rp.last_verified = gv_now_ms();
 	rp.has_checksum = 1;
 	memcpy(rp.checksum, key->digest, GV_DIGEST_LEN);
-	err = st->ix->ops->replica_put(st->ix, &rp);
+	err = gv_index_replica_put(st->ix, &rp);
 	gv_rangeset_free(&rp.ranges);
 	return err;
 }
@@ -1117,7 +1117,7 @@ int gv_store_has_row(gv_store *st, const gv_key *key, const char *sector)
 	size_t n = 0, i;
 	int err, found = 0;
 
-	err = st->ix->ops->replicas_find(st->ix, key, &reps, &n);
+	err = gv_index_replicas_find(st->ix, key, &reps, &n);
 	if (err == GV_ENOTFOUND)
 		return 0;
 	if (err < 0)
@@ -1155,7 +1155,7 @@ int gv_store_record_late(gv_store *st, const gv_key *key, const char *sector)
 
 	if (!s)
 		return gv_error_set(GV_EIO, "sector %s is not available", sector);
-	err = st->ix->ops->blob_exists(st->ix, key, NULL);
+	err = gv_index_blob_exists(st->ix, key, NULL);
 	if (err < 0)
 		return err;
 	if (err == 0) {
@@ -1180,7 +1180,7 @@ void gv_store_mark_unhealthy(gv_store *st, const gv_key *key, const char *sector
 
 	gv_warn("event=replica_unhealthy key=%s sector=%s reason=\"%s\"",
 	        gv_key_format(kbuf, key), sector, reason);
-	if (st->ix->ops->replica_set_health(st->ix, key, sector, 0, reason) < 0)
+	if (gv_index_replica_set_health(st->ix, key, sector, 0, reason) < 0)
 		gv_errlog("event=index_error op=replica_set_health key=%s sector=%s error=\"%s\"",
 		          kbuf, sector, gv_error_last());
 	gv_repair_enqueue(st, key);
