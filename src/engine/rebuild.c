@@ -103,7 +103,8 @@ static int rebuild_sector(rb *b, const rb_root *r)
 	const gv_sector_info *was = old_sector(b, r->ident.id);
 	const char *root = r->path;
 	gv_sector_identity ident = r->ident;
-	gv_sector_info info;
+	gv_sector_info info, at;
+	gv_sector_open_opts o;
 	gv_sector_usage usage;
 	int err;
 
@@ -119,7 +120,7 @@ static int rebuild_sector(rb *b, const rb_root *r)
 	}
 	memset(&info, 0, sizeof(info));
 	snprintf(info.id, sizeof(info.id), "%s", ident.id);
-	snprintf(info.kind, sizeof(info.kind), "fs");
+	snprintf(info.kind, sizeof(info.kind), "%s", GV_SECTOR_KIND_DEFAULT);
 	if ((err = gv_store_index_path(b->o->data_dir, root, info.path, sizeof(info.path))) < 0)
 		return err;
 	snprintf(info.rack, sizeof(info.rack), "%s", ident.rack);
@@ -128,7 +129,13 @@ static int rebuild_sector(rb *b, const rb_root *r)
 	info.healthy = 1;
 	/* A draining or retired sector stays so: the old index says. */
 	info.state = was ? was->state : GV_SECTOR_ACTIVE;
-	if ((err = gv_sector_fs_open(&b->s, root, &ident, 0)) < 0)
+	/* Opened at the root scanned, with the identity it carries. */
+	at = info;
+	snprintf(at.path, sizeof(at.path), "%s", root);
+	o.info = &at;
+	o.cluster = ident.cluster;
+	o.flags = 0;
+	if ((err = gv_sector_kind_open(&b->s, &o)) < 0)
 		return err;
 	if (!info.capacity && gv_sector_usage_get(b->s, &usage) == 0)
 		info.capacity = usage.capacity;
@@ -203,14 +210,14 @@ static void unlink_db(const char *path)
 
 /* The old index's sectors, when it exists and reads: their states carry
  * over, and a directory it does not register is not brought back. */
-static void load_old(rb *b, const char *ixpath)
+static void load_old(rb *b, const char *backend, const char *ixurl, const char *ixpath)
 {
 	gv_index *old = NULL;
 	struct stat sb;
 
 	if (stat(ixpath, &sb) < 0)
 		return;
-	if (gv_index_sqlite_open(&old, ixpath, 0) < 0 ||
+	if (gv_index_open(&old, backend, ixurl, 0) < 0 ||
 	    gv_index_sector_list(old, &b->old, &b->nold) < 0) {
 		gv_warn("event=rebuild_old_index_unreadable path=%s reason=\"%s\"", ixpath,
 		        gv_error_last());
@@ -240,7 +247,8 @@ static int add_root(rb_root **roots, size_t *n, const char *path, int named)
 		return gv_error_set(GV_EINVAL, "sector path too long: %.64s...", path);
 	snprintf(r.path, sizeof(r.path), "%s", path);
 	r.named = named;
-	if ((err = gv_sector_fs_read_identity(&r.ident, path)) < 0 || stat(path, &sb) < 0) {
+	if ((err = gv_sector_kind_read_identity(&r.ident, GV_SECTOR_KIND_DEFAULT, path)) < 0 ||
+	    stat(path, &sb) < 0) {
 		if (err == 0)
 			err = gv_error_set_errno(GV_EIO, errno, "cannot stat %s", path);
 		if (named)
@@ -304,7 +312,8 @@ static int collect_roots(const gv_rebuild_opts *o, rb_root **roots, size_t *n)
 
 int gv_index_rebuild(const gv_rebuild_opts *o, gv_rebuild_summary *sum)
 {
-	char ixpath[GV_PATH_MAX], tmp[GV_PATH_MAX + 16], side[GV_PATH_MAX + 16];
+	char ixurl[GV_PATH_MAX], ixpath[GV_PATH_MAX], tmpurl[GV_PATH_MAX + 16],
+	        tmp[GV_PATH_MAX + 16], side[GV_PATH_MAX + 16];
 	struct stat sb;
 	rb_root *roots = NULL;
 	size_t i, nroots = 0;
@@ -319,9 +328,11 @@ int gv_index_rebuild(const gv_rebuild_opts *o, gv_rebuild_summary *sum)
 	if (strlen(o->data_dir) > GV_PATH_MAX - 64)
 		return gv_error_set(GV_EINVAL, "data directory path too long");
 	if (o->index_path)
-		snprintf(ixpath, sizeof(ixpath), "%s", o->index_path);
+		snprintf(ixurl, sizeof(ixurl), "%s", o->index_path);
 	else
-		snprintf(ixpath, sizeof(ixpath), "%s/graviton.db", o->data_dir);
+		snprintf(ixurl, sizeof(ixurl), "%s/graviton.db", o->data_dir);
+	/* The backend's locator is the index file. */
+	snprintf(ixpath, sizeof(ixpath), "%s", gv_index_url_locator(ixurl));
 	if (stat(ixpath, &sb) == 0 && !o->force)
 		return gv_error_set(GV_EEXISTS,
 		                    "index %s exists; rebuilding would replace it (use --force)", ixpath);
@@ -333,7 +344,8 @@ int gv_index_rebuild(const gv_rebuild_opts *o, gv_rebuild_summary *sum)
 			                   "before rebuilding the index", o->data_dir);
 		return err;
 	}
-	snprintf(tmp, sizeof(tmp), "%s.rebuild", ixpath);
+	snprintf(tmpurl, sizeof(tmpurl), "%s.rebuild", ixurl);
+	snprintf(tmp, sizeof(tmp), "%s", gv_index_url_locator(tmpurl));
 	unlink_db(tmp);
 
 	b.o = o;
@@ -345,9 +357,10 @@ int gv_index_rebuild(const gv_rebuild_opts *o, gv_rebuild_summary *sum)
 	}
 	if ((err = collect_roots(o, &roots, &nroots)) < 0)
 		goto out;
-	load_old(&b, ixpath);
-	if ((err = gv_index_sqlite_open_bulk(&b.ix, tmp)) < 0 ||
-	    (err = gv_store_settings_carry(b.ix, ixpath, b.cluster, sizeof(b.cluster))) < 0)
+	load_old(&b, o->index_backend, ixurl, ixpath);
+	if ((err = gv_index_open(&b.ix, o->index_backend, tmpurl, GV_INDEX_OPEN_BULK)) < 0 ||
+	    (err = gv_store_settings_carry(b.ix, o->index_backend, ixurl, b.cluster,
+	                                   sizeof(b.cluster))) < 0)
 		goto out;
 	if (o->placement_set && (err = set_placement(b.ix, &o->placement)) < 0)
 		goto out;

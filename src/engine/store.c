@@ -189,32 +189,45 @@ int gv_store_index_path(const char *data_dir, const char *path, char *out, size_
 	return 0;
 }
 
+/* The kind of a registration record, NULL with the error set when unknown. */
+static const gv_sector_kind *kind_of(const gv_sector_info *info)
+{
+	const gv_sector_kind *k = gv_sector_kind_find(info->kind);
+
+	if (k == NULL)
+		gv_error_set(GV_EINVAL, "sector %s: %s", info->id, gv_error_last());
+	return k;
+}
+
 int gv_store_open_backend(gv_store *st, gv_sector **out, const gv_sector_info *info,
                           unsigned flags)
 {
-	gv_sector_identity ident;
-	char root[GV_PATH_MAX];
+	const gv_sector_kind *k;
+	gv_sector_info at = *info;
+	gv_sector_open_opts o;
 	int err;
 
 	*out = NULL;
-	if (strcmp(info->kind, "fs") == 0) {
-		if ((err = sector_root(st->data_dir, info->path, root, sizeof(root))) < 0)
-			return err;
-		memset(&ident, 0, sizeof(ident));
-		snprintf(ident.id, sizeof(ident.id), "%s", info->id);
-		snprintf(ident.rack, sizeof(ident.rack), "%s", info->rack);
-		snprintf(ident.zone, sizeof(ident.zone), "%s", info->zone);
-		snprintf(ident.cluster, sizeof(ident.cluster), "%s", st->cluster_id);
-		ident.capacity = info->capacity;
-		ident.format = 1;
-		return gv_sector_fs_open(out, root, &ident,
-		                         ((flags & GV_SECTOR_ADD_CREATE) ? GV_FS_CREATE : 0) |
-		                         ((flags & GV_SECTOR_ADD_ADOPT) ? GV_FS_ADOPT : 0));
-	}
-	if (strcmp(info->kind, "mem") == 0)
-		return gv_sector_mem_open(out, info->id, info->capacity);
-	return gv_error_set(GV_EINVAL, "sector %s: unknown kind '%s' (expected fs or mem)",
-	                    info->id, info->kind);
+	if ((k = kind_of(info)) == NULL)
+		return GV_EINVAL;
+	if ((k->flags & GV_SECTOR_KIND_LOCAL) &&
+	    (err = sector_root(st->data_dir, info->path, at.path, sizeof(at.path))) < 0)
+		return err;
+	o.info = &at;
+	o.cluster = st->cluster_id;
+	o.flags = ((flags & GV_SECTOR_ADD_CREATE) ? GV_SECTOR_OPEN_CREATE : 0) |
+	          ((flags & GV_SECTOR_ADD_ADOPT) ? GV_SECTOR_OPEN_ADOPT : 0);
+	return gv_sector_kind_open(out, &o);
+}
+
+/* 1 when the record's locator is a local directory. */
+static int kind_is_local(const gv_sector_info *info)
+{
+	const gv_sector_kind *k = gv_sector_kind_find(info->kind);
+
+	if (k == NULL)
+		gv_error_clear();
+	return k != NULL && (k->flags & GV_SECTOR_KIND_LOCAL);
 }
 
 /* A new cluster id: a random (version 4) UUID. */
@@ -251,14 +264,14 @@ static int relocate_sectors(gv_store *st, gv_sector_info *sectors, size_t n)
 		gv_sector_info *si = &sectors[i];
 		const char *base = strrchr(si->path, '/');
 
-		if (strcmp(si->kind, "fs") != 0 || si->path[0] != '/')
+		if (!kind_is_local(si) || si->path[0] != '/')
 			continue;
 		if (gv_store_index_path(st->data_dir, si->path, rel, sizeof(rel)) < 0 ||
 		    rel[0] == '/') {
 			if (!base || base - si->path < 8 || strncmp(base - 8, "/sectors", 8) != 0 ||
 			    snprintf(twin, sizeof(twin), "%s/sectors%s", st->data_dir, base) >=
 			            (int)sizeof(twin) ||
-			    gv_sector_fs_read_identity(&ident, twin) < 0 || strcmp(ident.id, si->id) != 0 ||
+			    gv_sector_kind_read_identity(&ident, si->kind, twin) < 0 || strcmp(ident.id, si->id) != 0 ||
 			    gv_store_index_path(st->data_dir, twin, rel, sizeof(rel)) < 0 || rel[0] == '/')
 				continue;
 		}
@@ -291,7 +304,8 @@ static int load_cluster_id(gv_store *st, gv_sector_info *sectors, size_t n)
 	return 0;
 }
 
-int gv_store_settings_carry(gv_index *ix, const char *old_path, char *cluster, size_t cap)
+int gv_store_settings_carry(gv_index *ix, const char *backend, const char *old_path,
+                            char *cluster, size_t cap)
 {
 	static const char *const names[] = { "cluster.id", "replication.strategy",
 	                                     "replication.factor", "replication.min-replicas",
@@ -302,7 +316,7 @@ int gv_store_settings_carry(gv_index *ix, const char *old_path, char *cluster, s
 	int err = 0;
 
 	cluster[0] = '\0';
-	if (gv_index_sqlite_open(&old, old_path, 0) < 0) {
+	if (gv_index_open(&old, backend, old_path, 0) < 0) {
 		gv_error_clear();
 		return 0; /* no old index, or not readable: nothing to carry */
 	}
@@ -499,7 +513,8 @@ int gv_store_open(gv_store **out, const gv_store_opts *opts)
 		snprintf(ixpath, sizeof(ixpath), "%s", opts->index_path);
 	else
 		snprintf(ixpath, sizeof(ixpath), "%s/graviton.db", opts->data_dir);
-	if ((err = gv_index_sqlite_open(&st->ix, ixpath, opts->create)) < 0)
+	if ((err = gv_index_open(&st->ix, opts->index_backend, ixpath,
+	                         opts->create ? GV_INDEX_OPEN_CREATE : 0)) < 0)
 		goto out_free;
 
 	if ((err = load_placement(st->ix, &st->placement)) < 0 ||
@@ -627,9 +642,10 @@ static void store_destroy(gv_store *st)
 int gv_store_sector_add(gv_store *st, const gv_sector_info *in, unsigned flags)
 {
 	gv_sector_info info = *in, old;
+	const gv_sector_kind *kind;
 	gv_sector_usage usage;
 	gv_sector *s;
-	int err, exists;
+	int err, exists, local;
 
 	if ((err = gv_id_validate("sector id", info.id)) < 0)
 		return err;
@@ -638,8 +654,11 @@ int gv_store_sector_add(gv_store *st, const gv_sector_info *in, unsigned flags)
 	if (info.zone[0] && (err = gv_id_validate("zone", info.zone)) < 0)
 		return err;
 	if (!info.kind[0])
-		snprintf(info.kind, sizeof(info.kind), "fs");
-	if (strcmp(info.kind, "fs") == 0 && info.path[0] == '\0')
+		snprintf(info.kind, sizeof(info.kind), "%s", GV_SECTOR_KIND_DEFAULT);
+	if ((kind = kind_of(&info)) == NULL)
+		return GV_EINVAL;
+	local = (kind->flags & GV_SECTOR_KIND_LOCAL) != 0;
+	if (local && info.path[0] == '\0')
 		return gv_error_set(GV_EINVAL, "sector %s: a path is required", info.id);
 
 	err = gv_index_sector_get(st->ix, info.id, &old);
@@ -656,7 +675,7 @@ int gv_store_sector_add(gv_store *st, const gv_sector_info *in, unsigned flags)
 
 	/* Open (and maybe create) the backend first: nothing is registered for
 	 * a directory that cannot hold blobs. */
-	if (strcmp(info.kind, "fs") == 0) {
+	if (local) {
 		/* One directory, one sector: refuse a path another id owns. */
 		gv_sector_info *all = NULL;
 		size_t nall = 0, k;
@@ -665,7 +684,7 @@ int gv_store_sector_add(gv_store *st, const gv_sector_info *in, unsigned flags)
 		if (realpath(info.path, want) &&
 		    gv_index_sector_list(st->ix, &all, &nall) == 0) {
 			for (k = 0; k < nall; k++) {
-				if (strcmp(all[k].kind, "fs") != 0 ||
+				if (!kind_is_local(&all[k]) ||
 				    sector_root(st->data_dir, all[k].path, root, sizeof(root)) < 0)
 					continue;
 				if (strcmp(root, want) == 0 ||
@@ -690,7 +709,7 @@ int gv_store_sector_add(gv_store *st, const gv_sector_info *in, unsigned flags)
 		gv_sector_info given = info;
 		char cwd[PATH_MAX];
 
-		if (strcmp(info.kind, "fs") == 0 && info.path[0] != '/' &&
+		if (local && info.path[0] != '/' &&
 		    (!getcwd(cwd, sizeof(cwd)) ||
 		     (size_t)snprintf(given.path, sizeof(given.path), "%s/%s", cwd, info.path) >=
 		             sizeof(given.path)))
@@ -701,7 +720,7 @@ int gv_store_sector_add(gv_store *st, const gv_sector_info *in, unsigned flags)
 			info.capacity = usage.capacity;
 		gv_sector_close(s);
 	}
-	if (strcmp(info.kind, "fs") == 0) {
+	if (local) {
 		/* Record where the directory really is: relative to the data
 		 * directory when under it, absolute elsewhere. */
 		char path[sizeof(info.path)];
@@ -1022,7 +1041,7 @@ int gv_store_sector_replace(gv_store *st, const char *old_id, const gv_sector_in
 	snprintf(info.rack, sizeof(info.rack), "%s", old.rack);
 	snprintf(info.zone, sizeof(info.zone), "%s", old.zone);
 	if (!info.kind[0])
-		snprintf(info.kind, sizeof(info.kind), "fs");
+		snprintf(info.kind, sizeof(info.kind), "%s", GV_SECTOR_KIND_DEFAULT);
 
 	/* NEW first: when it cannot be added nothing changes.  A NEW already
 	 * registered in OLD's place is an interrupted replace, resumed. */

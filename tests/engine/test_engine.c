@@ -2856,6 +2856,112 @@ static void test_drain_and_remove(void **state)
 	rb_free(&rb);
 }
 
+/* ---- backend registry ----------------------------------------------------- */
+
+static void open_store_index(fx *f, const char *backend, const char *path, int want)
+{
+	gv_store_opts o = GV_STORE_OPTS_INIT;
+
+	o.data_dir = f->dir;
+	o.create = 1;
+	o.index_backend = backend;
+	o.index_path = path;
+	assert_int_equal(gv_store_open(&f->st, &o), want);
+}
+
+/* An unknown index backend is refused naming the registered ones, and
+ * nothing is created; a URL picks its backend; a URL and a backend that
+ * disagree are refused. */
+static void test_index_backend_by_name(void **state)
+{
+	fx *f = *state;
+	char url[256], db[256];
+
+	snprintf(db, sizeof(db), "%s/graviton.db", f->dir);
+	open_store_index(f, "postgresql", NULL, GV_EINVAL);
+	assert_non_null(strstr(gv_error_last(), "unknown index backend 'postgresql'"));
+	assert_non_null(strstr(gv_error_last(), "registered: sqlite"));
+	assert_int_equal(access(db, F_OK), -1);
+	snprintf(url, sizeof(url), "nosuch:%s/x.db", f->dir);
+	open_store_index(f, NULL, url, GV_EINVAL);
+	assert_non_null(strstr(gv_error_last(), "unknown index backend 'nosuch'"));
+	snprintf(url, sizeof(url), "sqlite:%s/other.db", f->dir);
+	open_store_index(f, "mysql", url, GV_EINVAL);
+	open_store_index(f, "sqlite", url, 0);
+	gv_store_free(f->st);
+	f->st = NULL;
+	snprintf(db, sizeof(db), "%s/other.db", f->dir);
+	assert_int_equal(access(db, F_OK), 0);
+	open_store_index(f, NULL, url, 0);
+}
+
+static int open_count;
+
+static int counting_sqlite_open(gv_index **out, const char *locator, unsigned flags)
+{
+	open_count++;
+	return gv_index_sqlite_open(out, locator, (flags & GV_INDEX_OPEN_CREATE) != 0);
+}
+
+static const gv_index_backend counting_backend = { GV_INDEX_OPS_VERSION, "counting",
+	                                            counting_sqlite_open };
+
+/* A registered backend is what the store opens; names are unique. */
+static void test_index_backend_register(void **state)
+{
+	fx *f = *state;
+	static const gv_index_backend dup = { GV_INDEX_OPS_VERSION, "sqlite", counting_sqlite_open };
+	static const gv_index_backend old = { GV_INDEX_OPS_VERSION + 1, "old", counting_sqlite_open };
+
+	assert_int_equal(gv_index_backend_register(&dup), GV_EEXISTS);
+	assert_int_equal(gv_index_backend_register(&old), GV_EINVAL);
+	assert_int_equal(gv_index_backend_register(&counting_backend), 0);
+	assert_int_equal(gv_index_backend_register(&counting_backend), GV_EEXISTS);
+	open_count = 0;
+	open_store_index(f, "counting", NULL, 0);
+	assert_int_equal(open_count, 1);
+}
+
+static int mem2_open(gv_sector **out, const gv_sector_open_opts *o)
+{
+	return gv_sector_mem_open(out, o->info->id, o->info->capacity);
+}
+
+static const gv_sector_kind mem2_kind = { GV_SECTOR_OPS_VERSION, "mem2", 0, mem2_open, NULL };
+
+/* Sector kinds: an unknown one is refused naming the registered ones and
+ * registers nothing; a registered one stores blobs. */
+static void test_sector_kind_registry(void **state)
+{
+	fx *f = *state;
+	gv_placement_opts p = GV_PLACEMENT_OPTS_INIT;
+	gv_sector_info si, got;
+	gv_put_result res;
+	gv_key key;
+	unsigned char *buf;
+
+	p.factor = 1;
+	p.min_replicas = 1;
+	open_store(f, &p);
+	memset(&si, 0, sizeof(si));
+	snprintf(si.id, sizeof(si.id), "x");
+	snprintf(si.kind, sizeof(si.kind), "s3");
+	si.capacity = 1ull << 30;
+	assert_int_equal(gv_store_sector_add(f->st, &si, GV_SECTOR_ADD_CREATE), GV_EINVAL);
+	assert_non_null(strstr(gv_error_last(), "unknown sector kind 's3' (registered: fs, mem"));
+	assert_int_equal(gv_index_sector_get(gv_store_index(f->st), "x", &got), GV_ENOTFOUND);
+	assert_int_equal(gv_sector_kind_register(&mem2_kind), 0);
+	assert_int_equal(gv_sector_kind_register(&mem2_kind), GV_EEXISTS);
+	snprintf(si.kind, sizeof(si.kind), "mem2");
+	assert_int_equal(gv_store_sector_add(f->st, &si, GV_SECTOR_ADD_CREATE), 0);
+	assert_string_equal(gv_store_sector_handle(f->st, "x", NULL, 0)->ops->name, "mem");
+	buf = make(10 * KiB, 7, &key);
+	assert_int_equal(put_buf(f->st, buf, 10 * KiB, &res), 0);
+	wait_bg(f->st);
+	assert_reads_back(f->st, &key, buf);
+	tfree(buf);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -2898,6 +3004,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_rebalance_low_water, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rebalance_failed_moves_keep_protection, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_drain_and_remove, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_index_backend_by_name, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_index_backend_register, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_sector_kind_registry, setup, teardown),
 	};
 
 	if (getenv("GV_TEST_LOG"))

@@ -188,6 +188,44 @@ int gv_index_sqlite_open(gv_index **out, const char *path, int create);
  */
 int gv_index_sqlite_open_bulk(gv_index **out, const char *path);
 
+/* ---- backends: the registry the engine opens the index through ------------ */
+
+#define GV_INDEX_BACKEND_DEFAULT "sqlite"
+
+/* Open flags. */
+#define GV_INDEX_OPEN_CREATE 0x1 /* create the index when missing */
+#define GV_INDEX_OPEN_BULK   0x2 /* a new index built in bulk (rebuild): see
+                                  * gv_index_sqlite_open_bulk; implies CREATE */
+
+typedef struct gv_index_backend {
+	unsigned version; /* GV_INDEX_OPS_VERSION */
+	const char *name; /* "sqlite", ...: the scheme of its URLs, no ':' */
+	/* Open the index at `locator` (a URL without its scheme: for sqlite a
+	 * file path) with ops of version GV_INDEX_OPS_VERSION. */
+	int (*open)(gv_index **out, const char *locator, unsigned flags);
+} gv_index_backend;
+
+/*
+ * Register a backend (`b` must outlive every use: a static).  sqlite is
+ * built in.  GV_EEXISTS when the name is taken, GV_EINVAL for a record of
+ * another version.
+ */
+int gv_index_backend_register(const gv_index_backend *b);
+
+/*
+ * Open an index.  `url` is "BACKEND:LOCATOR" ("sqlite:/data/graviton.db")
+ * or a bare locator for `backend` (NULL or "": GV_INDEX_BACKEND_DEFAULT).
+ * A URL naming another backend than `backend` is GV_EINVAL, and so is an
+ * unknown backend, with a message listing the registered ones.  The
+ * index's ops version is checked.  A bare path that contains ':' before
+ * any '/' reads as a URL: write it "./a:b" or "sqlite:a:b".
+ */
+int gv_index_open(gv_index **out, const char *backend, const char *url, unsigned flags);
+/* gv_index_open(out, NULL, url, flags). */
+int gv_index_open_url(gv_index **out, const char *url, unsigned flags);
+/* The locator part of a URL (url itself when it has no scheme). */
+const char *gv_index_url_locator(const char *url);
+
 /* Schema version the code writes. */
 #define GV_INDEX_SQLITE_SCHEMA 1
 
