@@ -2856,6 +2856,116 @@ static void test_drain_and_remove(void **state)
 	rb_free(&rb);
 }
 
+/* ---- index faults during repair, scrub, rebalance and drain ---------------- */
+
+static int run_repair(gv_store *st)
+{
+	gv_repair_opts o = GV_REPAIR_OPTS_INIT;
+	gv_repair_summary sum;
+
+	return gv_repair_run(st, &o, &sum);
+}
+
+static int run_scrub(gv_store *st)
+{
+	gv_scrub_opts o = GV_SCRUB_OPTS_INIT;
+	gv_scrub_summary sum;
+
+	return gv_scrub_run(st, &o, &sum);
+}
+
+static int run_rebalance(gv_store *st)
+{
+	gv_rebalance_opts o = GV_REBALANCE_OPTS_INIT;
+	gv_rebalance_summary sum;
+	int err;
+
+	o.force = 1;
+	err = gv_rebalance_run(st, &o, &sum);
+	gv_rebalance_summary_free(&sum);
+	return err;
+}
+
+static int run_drain(gv_store *st)
+{
+	gv_rebalance_opts o = GV_REBALANCE_OPTS_INIT;
+	gv_rebalance_summary sum;
+	int err;
+
+	err = gv_sector_drain(st, "s1", &o, &sum);
+	gv_rebalance_summary_free(&sum);
+	return err;
+}
+
+/*
+ * Run op with the index failing (or hanging, then failing) every write
+ * from the nth on, for nth = 1, 2, ...: after each run no row is left
+ * without its bytes and no bytes a row counts on are gone.  A last run
+ * without faults must leave the store consistent too.
+ */
+static void index_fault_sweep(fx *f, int (*op)(gv_store *), unsigned hang_ms)
+{
+	gv_index *fi = wrap_index(f->st);
+	gv_index_fault_plan p;
+	unsigned long nth, failed = 0;
+
+	for (nth = 1; nth <= 6; nth++) {
+		memset(&p, 0, sizeof(p));
+		p.ops = GV_IXFAULT_WRITES;
+		p.nth = nth;
+		p.error = GV_EIO;
+		p.hang_ms = hang_ms;
+		gv_index_fault_set(fi, &p);
+		(void)op(f->st);
+		wait_bg(f->st);
+		gv_index_fault_counts(fi, NULL, &failed);
+		assert_true(nth > 1 || failed > 0); /* the op does write */
+		gv_index_fault_set(fi, NULL);
+		assert_store_consistent(f->st);
+	}
+	assert_int_equal(op(f->st), 0);
+	wait_bg(f->st);
+	assert_store_consistent(f->st);
+}
+
+static void test_repair_index_fails(void **state)
+{
+	fx *f = *state;
+	keyset ks;
+
+	six_sectors(f, &ks, NKEYS);
+	assert_int_equal(gv_store_sector_set_health(f->st, "s3", 0), 0);
+	index_fault_sweep(f, run_repair, 0);
+}
+
+static void test_scrub_index_fails(void **state)
+{
+	fx *f = *state;
+	keyset ks;
+
+	six_sectors(f, &ks, NKEYS);
+	index_fault_sweep(f, run_scrub, 20);
+}
+
+static void test_rebalance_index_fails(void **state)
+{
+	fx *f = *state;
+	rbset rb;
+
+	rb_store(f, &rb, 1);
+	index_fault_sweep(f, run_rebalance, 0);
+}
+
+static void test_drain_index_fails(void **state)
+{
+	fx *f = *state;
+	rbset rb;
+
+	rb_store(f, &rb, 0);
+	add_mem(f->st, "s4", "r1", RB_CAP);
+	index_fault_sweep(f, run_drain, 0);
+}
+
 /* ---- backend registry ----------------------------------------------------- */
 
 static void open_store_index(fx *f, const char *backend, const char *path, int want)
@@ -3004,6 +3114,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_rebalance_low_water, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rebalance_failed_moves_keep_protection, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_drain_and_remove, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_repair_index_fails, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_scrub_index_fails, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_rebalance_index_fails, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_drain_index_fails, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_index_backend_by_name, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_index_backend_register, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_sector_kind_registry, setup, teardown),
