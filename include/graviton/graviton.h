@@ -48,7 +48,7 @@ typedef struct gv_get gv_get;
 typedef struct gv_store_opts {
 	unsigned version;
 	const char *data_dir;     /* required */
-	const char *index_path;   /* NULL: <data_dir>/graviton.db */
+	const char *index_path;   /* NULL: <data_dir>/graviton.db; or a URL, "sqlite:PATH" */
 	int create;               /* create data dir and index when missing */
 	/* Placement settings come from the index's cluster settings
 	 * (defaults when unset); placement_set stores these as the cluster's
@@ -57,10 +57,13 @@ typedef struct gv_store_opts {
 	gv_placement_opts placement;
 	uint64_t write_timeout_ms; /* 0: 30 s */
 	unsigned copy_threads;     /* 0: factor */
+	/* The index backend (graviton.index.backend): NULL for the scheme of
+	 * index_path when it is a URL ("sqlite:PATH"), else "sqlite". */
+	const char *index_backend;
 } gv_store_opts;
 
 #define GV_STORE_OPTS_INIT \
-	{ GV_STORE_OPTS_VERSION, NULL, NULL, 0, 0, GV_PLACEMENT_OPTS_INIT, 0, 0 }
+	{ GV_STORE_OPTS_VERSION, NULL, NULL, 0, 0, GV_PLACEMENT_OPTS_INIT, 0, 0, NULL }
 
 /*
  * Open the store.  Every registered sector is opened; a sector that cannot
@@ -294,10 +297,13 @@ typedef struct gv_rebuild_opts {
 	/* Called after each blob: blobs and bytes verified so far. */
 	void (*on_progress)(uint64_t blobs, uint64_t bytes, void *payload);
 	void *payload;
+	/* As gv_store_opts.index_backend; the backend's locator must be a file
+	 * path (the new index is built beside it and renamed over it). */
+	const char *index_backend;
 } gv_rebuild_opts;
 
 #define GV_REBUILD_OPTS_INIT \
-	{ GV_REBUILD_OPTS_VERSION, NULL, NULL, NULL, 0, 0, 0, GV_PLACEMENT_OPTS_INIT, NULL, NULL }
+	{ GV_REBUILD_OPTS_VERSION, NULL, NULL, NULL, 0, 0, 0, GV_PLACEMENT_OPTS_INIT, NULL, NULL, NULL }
 
 typedef struct gv_rebuild_summary {
 	uint64_t sectors;

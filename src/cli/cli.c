@@ -101,6 +101,7 @@ int cli_open_store(cli_globals *g, gv_store **out, int create)
 	if (g->config) {
 		if (cfg.index.path && *cfg.index.path)
 			opts.index_path = cfg.index.path;
+		opts.index_backend = cfg.index.backend;
 		opts.write_timeout_ms = cfg.replication.write_timeout_ms;
 	}
 	err = gv_store_open(out, &opts);

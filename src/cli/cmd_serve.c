@@ -357,6 +357,7 @@ int cmd_serve(cli_globals *g, int argc, char **argv)
 	so.write_timeout_ms = cfg.replication.write_timeout_ms;
 	if (cfg.index.path && *cfg.index.path)
 		so.index_path = cfg.index.path;
+	so.index_backend = cfg.index.backend;
 	if ((err = gv_store_open(&st, &so)) < 0) {
 		rc = cli_fail(err, "serve: cannot open the store");
 		goto out;

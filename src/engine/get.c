@@ -161,14 +161,14 @@ int gv_get_open(gv_get **out, gv_store *st, const gv_key *key, const gv_get_opts
 	else
 		g->verify_first = key->size <= GV_GET_RANGE_VERIFY_MAX;
 
-	err = st->ix->ops->replicas_find(st->ix, key, &reps, &nreps);
+	err = gv_index_replicas_find(st->ix, key, &reps, &nreps);
 	if (err == GV_ENOTFOUND) {
 		err = gv_error_set(GV_ENOTFOUND, "no such blob: %s", gv_key_format(kbuf, key));
 		goto fail;
 	}
 	if (err < 0)
 		goto fail;
-	if ((err = st->ix->ops->sector_list(st->ix, &sectors, &nsectors)) < 0)
+	if ((err = gv_index_sector_list(st->ix, &sectors, &nsectors)) < 0)
 		goto fail;
 	g->cand = calloc(nreps ? nreps : 1, sizeof(*g->cand));
 	if (!g->cand) {

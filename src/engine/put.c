@@ -365,7 +365,7 @@ static void put_undo(put_job *job, const char *primary, char before[][GV_ID_MAX]
 	for (m = 0; m < job->recorded; m++) {
 		if (contains_id(before, nbefore, job->recorded_ids[m]))
 			continue;
-		e = ix->ops->replica_remove(ix, &job->key, job->recorded_ids[m]);
+		e = gv_index_replica_remove(ix, &job->key, job->recorded_ids[m]);
 		if (e < 0 && e != GV_ENOTFOUND)
 			gv_errlog("event=index_error op=replica_remove key=%s sector=%s error=\"%s\"",
 			          kbuf, job->recorded_ids[m], gv_error_last());
@@ -376,8 +376,8 @@ static void put_undo(put_job *job, const char *primary, char before[][GV_ID_MAX]
 	if (nbefore > 0 || job->recorded == 0)
 		return;
 	/* The blob row this put created goes once no row is left. */
-	e = ix->ops->replicas_find(ix, &job->key, &reps, &nreps);
-	if (e == 0 && nreps == 0 && (e = ix->ops->blob_remove(ix, &job->key)) < 0)
+	e = gv_index_replicas_find(ix, &job->key, &reps, &nreps);
+	if (e == 0 && nreps == 0 && (e = gv_index_blob_remove(ix, &job->key)) < 0)
 		gv_errlog("event=index_error op=blob_remove key=%s error=\"%s\"", kbuf,
 		          gv_error_last());
 	gv_replicas_free(reps, nreps);
@@ -440,7 +440,7 @@ int gv_put_commit(gv_put *put, gv_put_result *res)
 	 * bytes are still there. */
 	if ((err = gv_store_sectors_measured(st, &sectors, &nsectors)) < 0)
 		goto out;
-	err = ix->ops->replicas_find(ix, &key, &reps, &nreps);
+	err = gv_index_replicas_find(ix, &key, &reps, &nreps);
 	if (err < 0 && err != GV_ENOTFOUND)
 		goto out;
 	for (i = 0; i < nreps && nbefore < GV_MAX_REPLICAS * 2; i++) {

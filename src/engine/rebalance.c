@@ -253,7 +253,7 @@ static int plan(rbal *b)
 		while (dest < 0 && scanned < SCAN_LIMIT) {
 			size_t n = 0, i;
 
-			if ((err = ix->ops->sector_keys_next(ix, b->sectors[src].id,
+			if ((err = gv_index_sector_keys_next(ix, b->sectors[src].id,
 			                                     have_after ? &after : NULL, KEY_BATCH,
 			                                     keys, &n)) < 0)
 				goto out;
@@ -272,7 +272,7 @@ static int plan(rbal *b)
 					continue;
 				if (b->o.max_bytes && bytes + keys[i].size > b->o.max_bytes)
 					continue;
-				if (ix->ops->replicas_find(ix, &keys[i], &reps, &nreps) < 0)
+				if (gv_index_replicas_find(ix, &keys[i], &reps, &nreps) < 0)
 					continue;
 				for (r = 0; r < nreps; r++)
 					if (strcmp(reps[r].sector, b->sectors[src].id) == 0)
@@ -314,9 +314,9 @@ static int move_one(gv_store *st, const gv_key *key, const char *from, const cha
 	gv_sector *dst, *old;
 	int err, copied = 0;
 
-	if ((err = ix->ops->replicas_find(ix, key, &reps, &nreps)) < 0)
+	if ((err = gv_index_replicas_find(ix, key, &reps, &nreps)) < 0)
 		return err;
-	if ((err = ix->ops->sector_list(ix, &sectors, &nsectors)) < 0)
+	if ((err = gv_index_sector_list(ix, &sectors, &nsectors)) < 0)
 		goto out;
 	dst = gv_store_sector_handle(st, to, NULL, 0);
 	if (!dst) {
@@ -363,7 +363,7 @@ static int move_one(gv_store *st, const gv_key *key, const char *from, const cha
 		goto out;
 	if ((err = gv_store_record_late(st, key, to)) < 0)
 		goto unlock;
-	if ((err = ix->ops->replica_remove(ix, key, from)) < 0 && err != GV_ENOTFOUND)
+	if ((err = gv_index_replica_remove(ix, key, from)) < 0 && err != GV_ENOTFOUND)
 		goto unlock;
 	old = gv_store_sector_handle(st, from, NULL, 0);
 	if (old) {
@@ -482,7 +482,7 @@ int gv_rebalance_run(gv_store *st, const gv_rebalance_opts *opts, gv_rebalance_s
 		err = fill_util(&b);
 		goto out;
 	}
-	if ((err = st->ix->ops->stats(st->ix, b.popt.factor, &is)) < 0)
+	if ((err = gv_index_stats_get(st->ix, b.popt.factor, &is)) < 0)
 		goto out;
 	if ((is.under_replicated || is.lost) && !b.o.force) {
 		err = gv_error_set(GV_EBUSY,
@@ -591,7 +591,7 @@ static void sweep_leftovers(gv_store *st, rbal *b, const char *id)
 		/* Under the key lock: a put of the key may be committing here. */
 		if (gv_key_lock(st, &l.keys[i]) < 0)
 			continue;
-		if (st->ix->ops->replicas_find(st->ix, &l.keys[i], &reps, &nreps) < 0) {
+		if (gv_index_replicas_find(st->ix, &l.keys[i], &reps, &nreps) < 0) {
 			gv_key_unlock(st, &l.keys[i]);
 			continue;
 		}
@@ -625,7 +625,7 @@ static int forget(gv_store *st, const gv_key *key, const char *id)
 
 	if ((err = gv_key_lock(st, key)) < 0)
 		return err;
-	err = st->ix->ops->replica_remove(st->ix, key, id);
+	err = gv_index_replica_remove(st->ix, key, id);
 	if (err == 0 || err == GV_ENOTFOUND) {
 		if ((s = gv_store_sector_handle(st, id, NULL, 0)) != NULL)
 			gv_sector_del(s, key);
@@ -646,7 +646,7 @@ int gv_sector_drain(gv_store *st, const char *id, const gv_rebalance_opts *opts,
 	rbal b;
 
 	rbal_init(&b, st, opts, out);
-	if ((err = ix->ops->sector_get(ix, id, &si)) < 0)
+	if ((err = gv_index_sector_get(ix, id, &si)) < 0)
 		goto out;
 	if (si.state == GV_SECTOR_RETIRED) {
 		out->nothing_to_do = 1;
@@ -665,7 +665,7 @@ int gv_sector_drain(gv_store *st, const char *id, const gv_rebalance_opts *opts,
 			err = GV_ECANCELED;
 			break;
 		}
-		if ((err = ix->ops->sector_keys_next(ix, id, have_after ? &after : NULL, 128, keys,
+		if ((err = gv_index_sector_keys_next(ix, id, have_after ? &after : NULL, 128, keys,
 		                                     &n)) < 0)
 			break;
 		if (n == 0)
@@ -681,7 +681,7 @@ int gv_sector_drain(gv_store *st, const char *id, const gv_rebalance_opts *opts,
 			char msg[512];
 			long dest = -1;
 
-			if ((err = ix->ops->replicas_find(ix, &keys[i], &reps, &nreps)) < 0)
+			if ((err = gv_index_replicas_find(ix, &keys[i], &reps, &nreps)) < 0)
 				break;
 			for (r = 0; r < nreps; r++) {
 				if (strcmp(reps[r].sector, id) == 0) {
@@ -750,7 +750,7 @@ int gv_sector_drain(gv_store *st, const char *id, const gv_rebalance_opts *opts,
 	if (err == 0 && !b.o.dry_run) {
 		size_t n = 0;
 
-		if ((err = ix->ops->sector_keys_next(ix, id, NULL, 1, keys, &n)) == 0 && n == 0) {
+		if ((err = gv_index_sector_keys_next(ix, id, NULL, 1, keys, &n)) == 0 && n == 0) {
 			sweep_leftovers(st, &b, id);
 			err = gv_store_sector_set_state(st, id, GV_SECTOR_RETIRED);
 		} else if (err == 0) {
@@ -783,9 +783,9 @@ int gv_store_sector_remove(gv_store *st, const char *id)
 	size_t n = 0;
 	int err;
 
-	if ((err = st->ix->ops->sector_get(st->ix, id, &si)) < 0)
+	if ((err = gv_index_sector_get(st->ix, id, &si)) < 0)
 		return err;
-	if ((err = st->ix->ops->sector_keys_next(st->ix, id, NULL, 1, &k, &n)) < 0)
+	if ((err = gv_index_sector_keys_next(st->ix, id, NULL, 1, &k, &n)) < 0)
 		return err;
 	if (si.state != GV_SECTOR_RETIRED && n > 0)
 		return gv_error_set(GV_EBUSY, "sector %s is %s and holds replicas; drain it first "
@@ -793,7 +793,7 @@ int gv_store_sector_remove(gv_store *st, const char *id)
 		                    id, gv_sector_state_name(si.state), id);
 	if (n > 0)
 		return gv_error_set(GV_EBUSY, "sector %s is retired but still holds replicas", id);
-	if ((err = st->ix->ops->sector_remove(st->ix, id)) < 0)
+	if ((err = gv_index_sector_remove(st->ix, id)) < 0)
 		return err;
 	gv_info("event=sector_removed sector=%s", id);
 	return 0;

@@ -73,9 +73,9 @@ static int on_blob(const gv_key *key, uint64_t bytes, void *payload)
 		gv_warn("event=rebuild_bad_copy key=%s sector=%s reason=\"%s\"",
 		        gv_key_format(kbuf, key), b->s->id, reason);
 	}
-	if (b->ix->ops->blob_exists(b->ix, key, &created) != 1)
+	if (gv_index_blob_exists(b->ix, key, &created) != 1)
 		b->sum->blobs++;
-	err = b->ix->ops->replica_put(b->ix, &rp);
+	err = gv_index_replica_put(b->ix, &rp);
 	gv_rangeset_free(&rp.ranges);
 	if (err < 0) {
 		b->err = err;
@@ -103,7 +103,8 @@ static int rebuild_sector(rb *b, const rb_root *r)
 	const gv_sector_info *was = old_sector(b, r->ident.id);
 	const char *root = r->path;
 	gv_sector_identity ident = r->ident;
-	gv_sector_info info;
+	gv_sector_info info, at;
+	gv_sector_open_opts o;
 	gv_sector_usage usage;
 	int err;
 
@@ -113,13 +114,13 @@ static int rebuild_sector(rb *b, const rb_root *r)
 		return gv_error_set(GV_EEXISTS, "%s belongs to another cluster (%s, not %s)", root,
 		                    ident.cluster, b->cluster);
 	if (!b->cluster[0] && ident.cluster[0]) {
-		if ((err = b->ix->ops->setting_set(b->ix, "cluster.id", ident.cluster)) < 0)
+		if ((err = gv_index_setting_set(b->ix, "cluster.id", ident.cluster)) < 0)
 			return err;
 		memcpy(b->cluster, ident.cluster, sizeof(b->cluster));
 	}
 	memset(&info, 0, sizeof(info));
 	snprintf(info.id, sizeof(info.id), "%s", ident.id);
-	snprintf(info.kind, sizeof(info.kind), "fs");
+	snprintf(info.kind, sizeof(info.kind), "%s", GV_SECTOR_KIND_DEFAULT);
 	if ((err = gv_store_index_path(b->o->data_dir, root, info.path, sizeof(info.path))) < 0)
 		return err;
 	snprintf(info.rack, sizeof(info.rack), "%s", ident.rack);
@@ -128,11 +129,17 @@ static int rebuild_sector(rb *b, const rb_root *r)
 	info.healthy = 1;
 	/* A draining or retired sector stays so: the old index says. */
 	info.state = was ? was->state : GV_SECTOR_ACTIVE;
-	if ((err = gv_sector_fs_open(&b->s, root, &ident, 0)) < 0)
+	/* Opened at the root scanned, with the identity it carries. */
+	at = info;
+	snprintf(at.path, sizeof(at.path), "%s", root);
+	o.info = &at;
+	o.cluster = ident.cluster;
+	o.flags = 0;
+	if ((err = gv_sector_kind_open(&b->s, &o)) < 0)
 		return err;
 	if (!info.capacity && gv_sector_usage_get(b->s, &usage) == 0)
 		info.capacity = usage.capacity;
-	if ((err = b->ix->ops->sector_upsert(b->ix, &info)) < 0)
+	if ((err = gv_index_sector_upsert(b->ix, &info)) < 0)
 		goto out;
 	gv_info("event=rebuild_sector sector=%s path=%s state=%s", info.id, root,
 	        gv_sector_state_name(info.state));
@@ -156,19 +163,19 @@ static int set_placement(gv_index *ix, const gv_placement_opts *p)
 
 	if ((err = gv_placement_opts_validate(p)) < 0)
 		return err;
-	if ((err = ix->ops->setting_set(ix, "replication.strategy", gv_strategy_name(p->strategy))) < 0)
+	if ((err = gv_index_setting_set(ix, "replication.strategy", gv_strategy_name(p->strategy))) < 0)
 		return err;
 	snprintf(v, sizeof(v), "%d", p->factor);
-	if ((err = ix->ops->setting_set(ix, "replication.factor", v)) < 0)
+	if ((err = gv_index_setting_set(ix, "replication.factor", v)) < 0)
 		return err;
 	snprintf(v, sizeof(v), "%d", p->min_replicas);
-	if ((err = ix->ops->setting_set(ix, "replication.min-replicas", v)) < 0)
+	if ((err = gv_index_setting_set(ix, "replication.min-replicas", v)) < 0)
 		return err;
 	snprintf(v, sizeof(v), "%d", p->min_racks);
-	if ((err = ix->ops->setting_set(ix, "replication.min-racks", v)) < 0)
+	if ((err = gv_index_setting_set(ix, "replication.min-racks", v)) < 0)
 		return err;
 	snprintf(v, sizeof(v), "%d", p->min_zones);
-	return ix->ops->setting_set(ix, "replication.min-zones", v);
+	return gv_index_setting_set(ix, "replication.min-zones", v);
 }
 
 /* Make a rename into `path` durable: fsync the directory holding it. */
@@ -203,22 +210,22 @@ static void unlink_db(const char *path)
 
 /* The old index's sectors, when it exists and reads: their states carry
  * over, and a directory it does not register is not brought back. */
-static void load_old(rb *b, const char *ixpath)
+static void load_old(rb *b, const char *backend, const char *ixurl, const char *ixpath)
 {
 	gv_index *old = NULL;
 	struct stat sb;
 
 	if (stat(ixpath, &sb) < 0)
 		return;
-	if (gv_index_sqlite_open(&old, ixpath, 0) < 0 ||
-	    old->ops->sector_list(old, &b->old, &b->nold) < 0) {
+	if (gv_index_open(&old, backend, ixurl, 0) < 0 ||
+	    gv_index_sector_list(old, &b->old, &b->nold) < 0) {
 		gv_warn("event=rebuild_old_index_unreadable path=%s reason=\"%s\"", ixpath,
 		        gv_error_last());
 		b->old = NULL;
 		b->nold = 0;
 	}
 	if (old)
-		old->ops->close(old);
+		gv_index_close(old);
 }
 
 /*
@@ -240,7 +247,8 @@ static int add_root(rb_root **roots, size_t *n, const char *path, int named)
 		return gv_error_set(GV_EINVAL, "sector path too long: %.64s...", path);
 	snprintf(r.path, sizeof(r.path), "%s", path);
 	r.named = named;
-	if ((err = gv_sector_fs_read_identity(&r.ident, path)) < 0 || stat(path, &sb) < 0) {
+	if ((err = gv_sector_kind_read_identity(&r.ident, GV_SECTOR_KIND_DEFAULT, path)) < 0 ||
+	    stat(path, &sb) < 0) {
 		if (err == 0)
 			err = gv_error_set_errno(GV_EIO, errno, "cannot stat %s", path);
 		if (named)
@@ -304,7 +312,8 @@ static int collect_roots(const gv_rebuild_opts *o, rb_root **roots, size_t *n)
 
 int gv_index_rebuild(const gv_rebuild_opts *o, gv_rebuild_summary *sum)
 {
-	char ixpath[GV_PATH_MAX], tmp[GV_PATH_MAX + 16], side[GV_PATH_MAX + 16];
+	char ixurl[GV_PATH_MAX], ixpath[GV_PATH_MAX], tmpurl[GV_PATH_MAX + 16],
+	        tmp[GV_PATH_MAX + 16], side[GV_PATH_MAX + 16];
 	struct stat sb;
 	rb_root *roots = NULL;
 	size_t i, nroots = 0;
@@ -319,9 +328,11 @@ int gv_index_rebuild(const gv_rebuild_opts *o, gv_rebuild_summary *sum)
 	if (strlen(o->data_dir) > GV_PATH_MAX - 64)
 		return gv_error_set(GV_EINVAL, "data directory path too long");
 	if (o->index_path)
-		snprintf(ixpath, sizeof(ixpath), "%s", o->index_path);
+		snprintf(ixurl, sizeof(ixurl), "%s", o->index_path);
 	else
-		snprintf(ixpath, sizeof(ixpath), "%s/graviton.db", o->data_dir);
+		snprintf(ixurl, sizeof(ixurl), "%s/graviton.db", o->data_dir);
+	/* The backend's locator is the index file. */
+	snprintf(ixpath, sizeof(ixpath), "%s", gv_index_url_locator(ixurl));
 	if (stat(ixpath, &sb) == 0 && !o->force)
 		return gv_error_set(GV_EEXISTS,
 		                    "index %s exists; rebuilding would replace it (use --force)", ixpath);
@@ -333,7 +344,8 @@ int gv_index_rebuild(const gv_rebuild_opts *o, gv_rebuild_summary *sum)
 			                   "before rebuilding the index", o->data_dir);
 		return err;
 	}
-	snprintf(tmp, sizeof(tmp), "%s.rebuild", ixpath);
+	snprintf(tmpurl, sizeof(tmpurl), "%s.rebuild", ixurl);
+	snprintf(tmp, sizeof(tmp), "%s", gv_index_url_locator(tmpurl));
 	unlink_db(tmp);
 
 	b.o = o;
@@ -345,9 +357,10 @@ int gv_index_rebuild(const gv_rebuild_opts *o, gv_rebuild_summary *sum)
 	}
 	if ((err = collect_roots(o, &roots, &nroots)) < 0)
 		goto out;
-	load_old(&b, ixpath);
-	if ((err = gv_index_sqlite_open_bulk(&b.ix, tmp)) < 0 ||
-	    (err = gv_store_settings_carry(b.ix, ixpath, b.cluster, sizeof(b.cluster))) < 0)
+	load_old(&b, o->index_backend, ixurl, ixpath);
+	if ((err = gv_index_open(&b.ix, o->index_backend, tmpurl, GV_INDEX_OPEN_BULK)) < 0 ||
+	    (err = gv_store_settings_carry(b.ix, o->index_backend, ixurl, b.cluster,
+	                                   sizeof(b.cluster))) < 0)
 		goto out;
 	if (o->placement_set && (err = set_placement(b.ix, &o->placement)) < 0)
 		goto out;
@@ -374,7 +387,7 @@ int gv_index_rebuild(const gv_rebuild_opts *o, gv_rebuild_summary *sum)
 			err = 0;
 		}
 	}
-	b.ix->ops->close(b.ix);
+	gv_index_close(b.ix);
 	b.ix = NULL;
 	/* The old index's WAL and shared memory go first (they must never be
 	 * replayed into the new file); the main file is then replaced in one
@@ -398,7 +411,7 @@ int gv_index_rebuild(const gv_rebuild_opts *o, gv_rebuild_summary *sum)
 	err = 0;
 out:
 	if (b.ix) {
-		b.ix->ops->close(b.ix);
+		gv_index_close(b.ix);
 		unlink_db(tmp);
 	}
 	free(roots);

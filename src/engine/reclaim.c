@@ -40,7 +40,7 @@ static int has_row(gv_index *ix, const gv_key *key, const char *sector)
 	size_t n = 0, i;
 	int err, found = 0;
 
-	err = ix->ops->replicas_find(ix, key, &reps, &n);
+	err = gv_index_replicas_find(ix, key, &reps, &n);
 	if (err == GV_ENOTFOUND) {
 		gv_error_clear();
 		return 0;

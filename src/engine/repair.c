@@ -207,7 +207,7 @@ static void drop_replica_locked(run *r, const gv_replica *rp, int partial)
 		if (err < 0 && err != GV_ENOTFOUND)
 			return;
 	}
-	err = ix->ops->replica_remove(ix, &rp->key, rp->sector);
+	err = gv_index_replica_remove(ix, &rp->key, rp->sector);
 	if (err < 0 && err != GV_ENOTFOUND) {
 		gv_warn("event=repair_drop_failed key=%s sector=%s error=\"%s\"",
 		        gv_key_format(kbuf, &rp->key), rp->sector, gv_error_last());
@@ -240,9 +240,9 @@ static int record_ranges(gv_index *ix, const gv_key *key, const char *sector, ui
 		snprintf(rp.sector, sizeof(rp.sector), "%s", sector);
 		rp.ranges = rs;
 		rp.healthy = 1;
-		err = ix->ops->replica_put(ix, &rp);
+		err = gv_index_replica_put(ix, &rp);
 	} else {
-		err = ix->ops->replica_set_ranges(ix, key, sector, &rs);
+		err = gv_index_replica_set_ranges(ix, key, sector, &rs);
 	}
 	gv_rangeset_free(&rs);
 	return err;
@@ -257,7 +257,7 @@ static int start_partial(gv_store *st, const gv_key *key, const char *target)
 
 	if ((err = gv_key_lock(st, key)) < 0)
 		return err;
-	err = st->ix->ops->blob_exists(st->ix, key, NULL);
+	err = gv_index_blob_exists(st->ix, key, NULL);
 	if (err == 0)
 		err = gv_error_set(GV_ENOTFOUND, "the blob was deleted meanwhile");
 	else if (err > 0)
@@ -287,7 +287,7 @@ static void drop_partial(gv_store *st, const gv_key *key, const char *target)
 		        gv_error_last());
 		return;
 	}
-	err = ix->ops->replicas_find(ix, key, &reps, &n);
+	err = gv_index_replicas_find(ix, key, &reps, &n);
 	if (err < 0 && err != GV_ENOTFOUND)
 		goto out_kept;
 	for (i = 0; i < n; i++)
@@ -295,7 +295,7 @@ static void drop_partial(gv_store *st, const gv_key *key, const char *target)
 			row = &reps[i];
 	if (row && gv_rangeset_is_full(&row->ranges, key->size))
 		goto out;
-	if (row && (err = ix->ops->replica_remove(ix, key, target)) < 0 && err != GV_ENOTFOUND)
+	if (row && (err = gv_index_replica_remove(ix, key, target)) < 0 && err != GV_ENOTFOUND)
 		goto out_kept;
 	if (gv_store_drop_unrecorded(st, key, target) < 0)
 		goto out_kept;
@@ -508,7 +508,7 @@ static int load_key(run *r, const gv_key *key, keystate *ks, gv_sector_info **se
 	int err;
 
 	*sectors = NULL;
-	if ((err = ix->ops->replicas_find(ix, key, &reps, &n)) < 0)
+	if ((err = gv_index_replicas_find(ix, key, &reps, &n)) < 0)
 		return err;
 	if ((err = gv_store_sectors_measured(r->st, sectors, nsectors)) < 0) {
 		gv_replicas_free(reps, n);
@@ -1013,7 +1013,7 @@ static int scan(run *r, int pass, int level, gv_workq *q)
 
 	if (!jobs)
 		return gv_error_set(GV_ENOMEM, "out of memory");
-	if ((err = ix->ops->sector_list(ix, &sectors, &nsectors)) < 0)
+	if ((err = gv_index_sector_list(ix, &sectors, &nsectors)) < 0)
 		goto out;
 	for (;;) {
 		gv_blob_entry *e = NULL;
@@ -1023,7 +1023,7 @@ static int scan(run *r, int pass, int level, gv_workq *q)
 			err = GV_ECANCELED;
 			break;
 		}
-		if ((err = ix->ops->blobs_next(ix, have_after ? &after : NULL, batch, &e, &n)) < 0)
+		if ((err = gv_index_blobs_next(ix, have_after ? &after : NULL, batch, &e, &n)) < 0)
 			break;
 		if (n == 0) {
 			gv_blob_entries_free(e, n);

@@ -81,7 +81,7 @@ static void scrub_one(void *p, void *payload)
 
 		gv_key_format(kbuf, &j->key);
 		/* A row removed meanwhile (a delete, a move) is not an error. */
-		err = ix->ops->replica_set_verified(ix, &j->key, j->sector, run_now(r), digest);
+		err = gv_index_replica_set_verified(ix, &j->key, j->sector, run_now(r), digest);
 		if (err < 0 && err != GV_ENOTFOUND)
 			gv_errlog("event=index_error op=replica_set_verified key=%s sector=%s "
 			          "error=\"%s\"", kbuf, j->sector, gv_error_last());
@@ -89,7 +89,7 @@ static void scrub_one(void *p, void *payload)
 		r->sum.healthy++;
 		pthread_mutex_unlock(&r->mu);
 		if (!j->was_healthy &&
-		    (err = ix->ops->replica_set_health(ix, &j->key, j->sector, 1, "")) < 0) {
+		    (err = gv_index_replica_set_health(ix, &j->key, j->sector, 1, "")) < 0) {
 			if (err != GV_ENOTFOUND)
 				gv_errlog("event=index_error op=replica_set_health key=%s sector=%s "
 				          "error=\"%s\"", kbuf, j->sector, gv_error_last());
@@ -106,7 +106,7 @@ static void scrub_one(void *p, void *payload)
 			gv_store_mark_unhealthy(r->st, &j->key, j->sector, reason);
 		} else {
 			/* Refresh the reason; the key is already repair work. */
-			int e = ix->ops->replica_set_health(ix, &j->key, j->sector, 0, reason);
+			int e = gv_index_replica_set_health(ix, &j->key, j->sector, 0, reason);
 
 			if (e < 0 && e != GV_ENOTFOUND)
 				gv_errlog("event=index_error op=replica_set_health sector=%s "
@@ -167,10 +167,10 @@ int gv_scrub_run(gv_store *st, const gv_scrub_opts *opts, gv_scrub_summary *out)
 	if (r->o.sector) {
 		gv_sector_info si;
 
-		if ((err = ix->ops->sector_get(ix, r->o.sector, &si)) < 0)
+		if ((err = gv_index_sector_get(ix, r->o.sector, &si)) < 0)
 			goto out;
 	}
-	if (ix->ops->stats(ix, 1, &is) == 0)
+	if (gv_index_stats_get(ix, 1, &is) == 0)
 		r->total = is.replicas;
 	gv_info("event=scrub_start parallel_reads=%u sector=%s skip_within_ms=%llu", workers,
 	        r->o.sector ? r->o.sector : "*",
@@ -187,7 +187,7 @@ int gv_scrub_run(gv_store *st, const gv_scrub_opts *opts, gv_scrub_summary *out)
 			err = GV_ECANCELED;
 			break;
 		}
-		if ((err = ix->ops->replicas_next(ix, &cur, r->o.sector, batch, &reps, &n)) < 0)
+		if ((err = gv_index_replicas_next(ix, &cur, r->o.sector, batch, &reps, &n)) < 0)
 			break;
 		if (n == 0)
 			break;

@@ -34,13 +34,13 @@ int gv_stat(gv_blob_status **out, gv_store *st, const gv_key *key)
 	bs->key = *key;
 	popt = gv_store_placement(st);
 	bs->target_replicas = popt.factor;
-	if (st->ix->ops->blob_exists(st->ix, key, &bs->created_ms) != 1) {
+	if (gv_index_blob_exists(st->ix, key, &bs->created_ms) != 1) {
 		err = gv_error_set(GV_ENOTFOUND, "no such blob: %s", gv_key_format(kbuf, key));
 		goto fail;
 	}
-	if ((err = st->ix->ops->replicas_find(st->ix, key, &bs->replicas, &bs->nreplicas)) < 0)
+	if ((err = gv_index_replicas_find(st->ix, key, &bs->replicas, &bs->nreplicas)) < 0)
 		goto fail;
-	if ((err = st->ix->ops->sector_list(st->ix, &sectors, &nsectors)) < 0)
+	if ((err = gv_index_sector_list(st->ix, &sectors, &nsectors)) < 0)
 		goto fail;
 	bs->racks = calloc(bs->nreplicas ? bs->nreplicas : 1, sizeof(*bs->racks));
 	bs->zones = calloc(bs->nreplicas ? bs->nreplicas : 1, sizeof(*bs->zones));
@@ -110,9 +110,9 @@ int gv_status(gv_store *st, gv_store_stats *out)
 
 	memset(out, 0, sizeof(*out));
 	out->factor = gv_store_placement(st).factor;
-	if ((err = st->ix->ops->stats(st->ix, out->factor, &is)) < 0)
+	if ((err = gv_index_stats_get(st->ix, out->factor, &is)) < 0)
 		return err;
-	if ((err = st->ix->ops->sector_list(st->ix, &sectors, &nsectors)) < 0)
+	if ((err = gv_index_sector_list(st->ix, &sectors, &nsectors)) < 0)
 		return err;
 	out->blobs = is.blobs;
 	out->replicas = is.replicas;
@@ -145,14 +145,14 @@ int gv_delete(gv_store *st, const gv_key *key)
 
 	if ((err = gv_key_lock(st, key)) < 0)
 		return err;
-	err = st->ix->ops->replicas_find(st->ix, key, &reps, &n);
+	err = gv_index_replicas_find(st->ix, key, &reps, &n);
 	if (err == GV_ENOTFOUND) {
 		err = gv_error_set(GV_ENOTFOUND, "no such blob: %s", gv_key_format(kbuf, key));
 		goto out;
 	}
 	if (err < 0)
 		goto out;
-	if ((err = st->ix->ops->blob_remove(st->ix, key)) < 0)
+	if ((err = gv_index_blob_remove(st->ix, key)) < 0)
 		goto out;
 	for (i = 0; i < n; i++) {
 		gv_sector *s = gv_store_sector_handle(st, reps[i].sector, NULL, 0);

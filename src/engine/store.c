@@ -22,7 +22,7 @@ static int setting_int(gv_index *ix, const char *name, int *val)
 	long v;
 	int err;
 
-	err = ix->ops->setting_get(ix, name, buf, sizeof(buf));
+	err = gv_index_setting_get(ix, name, buf, sizeof(buf));
 	if (err == GV_ENOTFOUND)
 		return 0;
 	if (err < 0)
@@ -40,7 +40,7 @@ static int load_placement(gv_index *ix, gv_placement_opts *p)
 	char buf[64];
 	int err;
 
-	err = ix->ops->setting_get(ix, "replication.strategy", buf, sizeof(buf));
+	err = gv_index_setting_get(ix, "replication.strategy", buf, sizeof(buf));
 	if (err == 0) {
 		if ((err = gv_strategy_parse(&p->strategy, buf)) < 0)
 			return err;
@@ -60,19 +60,19 @@ static int store_placement(gv_index *ix, const gv_placement_opts *p)
 	char buf[32];
 	int err;
 
-	if ((err = ix->ops->setting_set(ix, "replication.strategy", gv_strategy_name(p->strategy))) < 0)
+	if ((err = gv_index_setting_set(ix, "replication.strategy", gv_strategy_name(p->strategy))) < 0)
 		return err;
 	snprintf(buf, sizeof(buf), "%d", p->factor);
-	if ((err = ix->ops->setting_set(ix, "replication.factor", buf)) < 0)
+	if ((err = gv_index_setting_set(ix, "replication.factor", buf)) < 0)
 		return err;
 	snprintf(buf, sizeof(buf), "%d", p->min_replicas);
-	if ((err = ix->ops->setting_set(ix, "replication.min-replicas", buf)) < 0)
+	if ((err = gv_index_setting_set(ix, "replication.min-replicas", buf)) < 0)
 		return err;
 	snprintf(buf, sizeof(buf), "%d", p->min_racks);
-	if ((err = ix->ops->setting_set(ix, "replication.min-racks", buf)) < 0)
+	if ((err = gv_index_setting_set(ix, "replication.min-racks", buf)) < 0)
 		return err;
 	snprintf(buf, sizeof(buf), "%d", p->min_zones);
-	return ix->ops->setting_set(ix, "replication.min-zones", buf);
+	return gv_index_setting_set(ix, "replication.min-zones", buf);
 }
 
 /* Append " name=old->new" to buf when the two differ. */
@@ -189,32 +189,45 @@ int gv_store_index_path(const char *data_dir, const char *path, char *out, size_
 	return 0;
 }
 
+/* The kind of a registration record, NULL with the error set when unknown. */
+static const gv_sector_kind *kind_of(const gv_sector_info *info)
+{
+	const gv_sector_kind *k = gv_sector_kind_find(info->kind);
+
+	if (k == NULL)
+		gv_error_set(GV_EINVAL, "sector %s: %s", info->id, gv_error_last());
+	return k;
+}
+
 int gv_store_open_backend(gv_store *st, gv_sector **out, const gv_sector_info *info,
                           unsigned flags)
 {
-	gv_sector_identity ident;
-	char root[GV_PATH_MAX];
+	const gv_sector_kind *k;
+	gv_sector_info at = *info;
+	gv_sector_open_opts o;
 	int err;
 
 	*out = NULL;
-	if (strcmp(info->kind, "fs") == 0) {
-		if ((err = sector_root(st->data_dir, info->path, root, sizeof(root))) < 0)
-			return err;
-		memset(&ident, 0, sizeof(ident));
-		snprintf(ident.id, sizeof(ident.id), "%s", info->id);
-		snprintf(ident.rack, sizeof(ident.rack), "%s", info->rack);
-		snprintf(ident.zone, sizeof(ident.zone), "%s", info->zone);
-		snprintf(ident.cluster, sizeof(ident.cluster), "%s", st->cluster_id);
-		ident.capacity = info->capacity;
-		ident.format = 1;
-		return gv_sector_fs_open(out, root, &ident,
-		                         ((flags & GV_SECTOR_ADD_CREATE) ? GV_FS_CREATE : 0) |
-		                         ((flags & GV_SECTOR_ADD_ADOPT) ? GV_FS_ADOPT : 0));
-	}
-	if (strcmp(info->kind, "mem") == 0)
-		return gv_sector_mem_open(out, info->id, info->capacity);
-	return gv_error_set(GV_EINVAL, "sector %s: unknown kind '%s' (expected fs or mem)",
-	                    info->id, info->kind);
+	if ((k = kind_of(info)) == NULL)
+		return GV_EINVAL;
+	if ((k->flags & GV_SECTOR_KIND_LOCAL) &&
+	    (err = sector_root(st->data_dir, info->path, at.path, sizeof(at.path))) < 0)
+		return err;
+	o.info = &at;
+	o.cluster = st->cluster_id;
+	o.flags = ((flags & GV_SECTOR_ADD_CREATE) ? GV_SECTOR_OPEN_CREATE : 0) |
+	          ((flags & GV_SECTOR_ADD_ADOPT) ? GV_SECTOR_OPEN_ADOPT : 0);
+	return gv_sector_kind_open(out, &o);
+}
+
+/* 1 when the record's locator is a local directory. */
+static int kind_is_local(const gv_sector_info *info)
+{
+	const gv_sector_kind *k = gv_sector_kind_find(info->kind);
+
+	if (k == NULL)
+		gv_error_clear();
+	return k != NULL && (k->flags & GV_SECTOR_KIND_LOCAL);
 }
 
 /* A new cluster id: a random (version 4) UUID. */
@@ -251,20 +264,20 @@ static int relocate_sectors(gv_store *st, gv_sector_info *sectors, size_t n)
 		gv_sector_info *si = &sectors[i];
 		const char *base = strrchr(si->path, '/');
 
-		if (strcmp(si->kind, "fs") != 0 || si->path[0] != '/')
+		if (!kind_is_local(si) || si->path[0] != '/')
 			continue;
 		if (gv_store_index_path(st->data_dir, si->path, rel, sizeof(rel)) < 0 ||
 		    rel[0] == '/') {
 			if (!base || base - si->path < 8 || strncmp(base - 8, "/sectors", 8) != 0 ||
 			    snprintf(twin, sizeof(twin), "%s/sectors%s", st->data_dir, base) >=
 			            (int)sizeof(twin) ||
-			    gv_sector_fs_read_identity(&ident, twin) < 0 || strcmp(ident.id, si->id) != 0 ||
+			    gv_sector_kind_read_identity(&ident, si->kind, twin) < 0 || strcmp(ident.id, si->id) != 0 ||
 			    gv_store_index_path(st->data_dir, twin, rel, sizeof(rel)) < 0 || rel[0] == '/')
 				continue;
 		}
 		gv_info("event=sector_path_relative sector=%s was=%s now=%s", si->id, si->path, rel);
 		memcpy(si->path, rel, strlen(rel) + 1);
-		if ((err = st->ix->ops->sector_upsert(st->ix, si)) < 0)
+		if ((err = gv_index_sector_upsert(st->ix, si)) < 0)
 			return err;
 	}
 	return 0;
@@ -276,7 +289,7 @@ static int load_cluster_id(gv_store *st, gv_sector_info *sectors, size_t n)
 	gv_index *ix = st->ix;
 	int err;
 
-	err = ix->ops->setting_get(ix, "cluster.id", st->cluster_id, sizeof(st->cluster_id));
+	err = gv_index_setting_get(ix, "cluster.id", st->cluster_id, sizeof(st->cluster_id));
 	if (err == 0 && gv_id_validate("cluster id", st->cluster_id) == 0)
 		return 0;
 	if (err == 0)
@@ -285,13 +298,14 @@ static int load_cluster_id(gv_store *st, gv_sector_info *sectors, size_t n)
 		return err;
 	if ((err = relocate_sectors(st, sectors, n)) < 0 ||
 	    (err = cluster_id_new(st->cluster_id, sizeof(st->cluster_id))) < 0 ||
-	    (err = ix->ops->setting_set(ix, "cluster.id", st->cluster_id)) < 0)
+	    (err = gv_index_setting_set(ix, "cluster.id", st->cluster_id)) < 0)
 		return err;
 	gv_info("event=cluster_id cluster=%s", st->cluster_id);
 	return 0;
 }
 
-int gv_store_settings_carry(gv_index *ix, const char *old_path, char *cluster, size_t cap)
+int gv_store_settings_carry(gv_index *ix, const char *backend, const char *old_path,
+                            char *cluster, size_t cap)
 {
 	static const char *const names[] = { "cluster.id", "replication.strategy",
 	                                     "replication.factor", "replication.min-replicas",
@@ -302,18 +316,18 @@ int gv_store_settings_carry(gv_index *ix, const char *old_path, char *cluster, s
 	int err = 0;
 
 	cluster[0] = '\0';
-	if (gv_index_sqlite_open(&old, old_path, 0) < 0) {
+	if (gv_index_open(&old, backend, old_path, 0) < 0) {
 		gv_error_clear();
 		return 0; /* no old index, or not readable: nothing to carry */
 	}
 	for (i = 0; i < sizeof(names) / sizeof(names[0]) && err == 0; i++) {
-		if (old->ops->setting_get(old, names[i], buf, sizeof(buf)) < 0)
+		if (gv_index_setting_get(old, names[i], buf, sizeof(buf)) < 0)
 			continue;
 		if (i == 0)
 			snprintf(cluster, cap, "%s", buf);
-		err = ix->ops->setting_set(ix, names[i], buf);
+		err = gv_index_setting_set(ix, names[i], buf);
 	}
-	old->ops->close(old);
+	gv_index_close(old);
 	gv_error_clear();
 	return err;
 }
@@ -499,7 +513,8 @@ int gv_store_open(gv_store **out, const gv_store_opts *opts)
 		snprintf(ixpath, sizeof(ixpath), "%s", opts->index_path);
 	else
 		snprintf(ixpath, sizeof(ixpath), "%s/graviton.db", opts->data_dir);
-	if ((err = gv_index_sqlite_open(&st->ix, ixpath, opts->create)) < 0)
+	if ((err = gv_index_open(&st->ix, opts->index_backend, ixpath,
+	                         opts->create ? GV_INDEX_OPEN_CREATE : 0)) < 0)
 		goto out_free;
 
 	if ((err = load_placement(st->ix, &st->placement)) < 0 ||
@@ -508,7 +523,7 @@ int gv_store_open(gv_store **out, const gv_store_opts *opts)
 	st->copy_threads = opts->copy_threads ? opts->copy_threads
 	                                      : (unsigned)st->placement.factor;
 
-	if ((err = st->ix->ops->sector_list(st->ix, &sectors, &nsectors)) < 0)
+	if ((err = gv_index_sector_list(st->ix, &sectors, &nsectors)) < 0)
 		goto out_free;
 	if ((err = load_cluster_id(st, sectors, nsectors)) < 0) {
 		free(sectors);
@@ -522,7 +537,7 @@ int gv_store_open(gv_store **out, const gv_store_opts *opts)
 			       "event=sector_unavailable sector=%s reason=\"%s\"", sectors[i].id,
 			       gv_error_last());
 			if (sectors[i].healthy)
-				st->ix->ops->sector_set_health(st->ix, sectors[i].id, 0);
+				gv_index_sector_set_health(st->ix, sectors[i].id, 0);
 		}
 	}
 	free(sectors);
@@ -608,7 +623,7 @@ static void store_destroy(gv_store *st)
 		gv_sector_close(st->graveyard[i]);
 	free(st->graveyard);
 	if (st->ix)
-		st->ix->ops->close(st->ix);
+		gv_index_close(st->ix);
 	free(st->data_dir);
 	free(st->repair_queue);
 	free(st->metrics_sectors);
@@ -627,9 +642,10 @@ static void store_destroy(gv_store *st)
 int gv_store_sector_add(gv_store *st, const gv_sector_info *in, unsigned flags)
 {
 	gv_sector_info info = *in, old;
+	const gv_sector_kind *kind;
 	gv_sector_usage usage;
 	gv_sector *s;
-	int err, exists;
+	int err, exists, local;
 
 	if ((err = gv_id_validate("sector id", info.id)) < 0)
 		return err;
@@ -638,11 +654,14 @@ int gv_store_sector_add(gv_store *st, const gv_sector_info *in, unsigned flags)
 	if (info.zone[0] && (err = gv_id_validate("zone", info.zone)) < 0)
 		return err;
 	if (!info.kind[0])
-		snprintf(info.kind, sizeof(info.kind), "fs");
-	if (strcmp(info.kind, "fs") == 0 && info.path[0] == '\0')
+		snprintf(info.kind, sizeof(info.kind), "%s", GV_SECTOR_KIND_DEFAULT);
+	if ((kind = kind_of(&info)) == NULL)
+		return GV_EINVAL;
+	local = (kind->flags & GV_SECTOR_KIND_LOCAL) != 0;
+	if (local && info.path[0] == '\0')
 		return gv_error_set(GV_EINVAL, "sector %s: a path is required", info.id);
 
-	err = st->ix->ops->sector_get(st->ix, info.id, &old);
+	err = gv_index_sector_get(st->ix, info.id, &old);
 	if (err < 0 && err != GV_ENOTFOUND)
 		return err;
 	exists = err == 0;
@@ -656,16 +675,16 @@ int gv_store_sector_add(gv_store *st, const gv_sector_info *in, unsigned flags)
 
 	/* Open (and maybe create) the backend first: nothing is registered for
 	 * a directory that cannot hold blobs. */
-	if (strcmp(info.kind, "fs") == 0) {
+	if (local) {
 		/* One directory, one sector: refuse a path another id owns. */
 		gv_sector_info *all = NULL;
 		size_t nall = 0, k;
 		char want[PATH_MAX], have[PATH_MAX], root[GV_PATH_MAX];
 
 		if (realpath(info.path, want) &&
-		    st->ix->ops->sector_list(st->ix, &all, &nall) == 0) {
+		    gv_index_sector_list(st->ix, &all, &nall) == 0) {
 			for (k = 0; k < nall; k++) {
-				if (strcmp(all[k].kind, "fs") != 0 ||
+				if (!kind_is_local(&all[k]) ||
 				    sector_root(st->data_dir, all[k].path, root, sizeof(root)) < 0)
 					continue;
 				if (strcmp(root, want) == 0 ||
@@ -690,7 +709,7 @@ int gv_store_sector_add(gv_store *st, const gv_sector_info *in, unsigned flags)
 		gv_sector_info given = info;
 		char cwd[PATH_MAX];
 
-		if (strcmp(info.kind, "fs") == 0 && info.path[0] != '/' &&
+		if (local && info.path[0] != '/' &&
 		    (!getcwd(cwd, sizeof(cwd)) ||
 		     (size_t)snprintf(given.path, sizeof(given.path), "%s/%s", cwd, info.path) >=
 		             sizeof(given.path)))
@@ -701,7 +720,7 @@ int gv_store_sector_add(gv_store *st, const gv_sector_info *in, unsigned flags)
 			info.capacity = usage.capacity;
 		gv_sector_close(s);
 	}
-	if (strcmp(info.kind, "fs") == 0) {
+	if (local) {
 		/* Record where the directory really is: relative to the data
 		 * directory when under it, absolute elsewhere. */
 		char path[sizeof(info.path)];
@@ -713,7 +732,7 @@ int gv_store_sector_add(gv_store *st, const gv_sector_info *in, unsigned flags)
 
 	info.healthy = 1;
 	info.state = GV_SECTOR_ACTIVE;
-	if ((err = st->ix->ops->sector_upsert(st->ix, &info)) < 0)
+	if ((err = gv_index_sector_upsert(st->ix, &info)) < 0)
 		return err;
 	if ((err = open_slot(st, &info, 0)) < 0)
 		return err;
@@ -747,7 +766,7 @@ static void fill_reason(gv_store *st, gv_sector_info *info)
 	if (info->reason[0])
 		return;
 	reason_setting(name, sizeof(name), info->id);
-	if (st->ix->ops->setting_get(st->ix, name, info->reason, sizeof(info->reason)) < 0) {
+	if (gv_index_setting_get(st->ix, name, info->reason, sizeof(info->reason)) < 0) {
 		info->reason[0] = '\0';
 		gv_error_clear();
 	}
@@ -769,14 +788,14 @@ void gv_store_sector_down(gv_store *st, const char *id, const char *reason)
 		slot->failures = 0;
 	}
 	pthread_mutex_unlock(&st->lock);
-	was_healthy = st->ix->ops->sector_get(st->ix, id, &info) == 0 && info.healthy;
+	was_healthy = gv_index_sector_get(st->ix, id, &info) == 0 && info.healthy;
 	if (!was_healthy) {
 		gv_error_clear();
 		return; /* already down: logged when it went */
 	}
 	reason_setting(name, sizeof(name), id);
-	if (st->ix->ops->setting_set(st->ix, name, reason) < 0 ||
-	    st->ix->ops->sector_set_health(st->ix, id, 0) < 0) {
+	if (gv_index_setting_set(st->ix, name, reason) < 0 ||
+	    gv_index_sector_set_health(st->ix, id, 0) < 0) {
 		gv_errlog("event=index_error op=sector_set_health sector=%s error=\"%s\"", id,
 		          gv_error_last());
 		return;
@@ -814,7 +833,7 @@ int gv_store_sector_check(gv_store *st, unsigned *down)
 	int err;
 
 	*down = 0;
-	if ((err = st->ix->ops->sector_list(st->ix, &sectors, &n)) < 0)
+	if ((err = gv_index_sector_list(st->ix, &sectors, &n)) < 0)
 		return err;
 	for (i = 0; i < n; i++) {
 		char why[GV_REASON_MAX];
@@ -906,7 +925,7 @@ void gv_store_sector_space(gv_store *st, gv_sector_info *sectors, size_t n)
 
 int gv_store_sectors_measured(gv_store *st, gv_sector_info **out, size_t *out_n)
 {
-	int err = st->ix->ops->sector_list(st->ix, out, out_n);
+	int err = gv_index_sector_list(st->ix, out, out_n);
 
 	if (err == 0)
 		gv_store_sector_space(st, *out, *out_n);
@@ -928,7 +947,7 @@ int gv_store_sector_get(gv_store *st, const char *id, gv_sector_info *out)
 	gv_sector_info *all = NULL;
 	size_t n = 0;
 	long k;
-	int err = st->ix->ops->sector_get(st->ix, id, out);
+	int err = gv_index_sector_get(st->ix, id, out);
 
 	if (err < 0)
 		return err;
@@ -950,7 +969,7 @@ int gv_store_sector_set_health(gv_store *st, const char *id, int healthy)
 	gv_sector_info info;
 	int err;
 
-	if ((err = st->ix->ops->sector_get(st->ix, id, &info)) < 0)
+	if ((err = gv_index_sector_get(st->ix, id, &info)) < 0)
 		return err;
 	if (healthy) {
 		gv_sector *s = gv_store_sector_handle(st, id, NULL, 0);
@@ -972,7 +991,7 @@ int gv_store_sector_set_health(gv_store *st, const char *id, int healthy)
 			return gv_error_set(err, "sector %s cannot be marked healthy: %s", id,
 			                    gv_error_last());
 	}
-	if ((err = st->ix->ops->sector_set_health(st->ix, id, healthy)) < 0)
+	if ((err = gv_index_sector_set_health(st->ix, id, healthy)) < 0)
 		return err;
 	if (healthy) {
 		char name[GV_ID_MAX + 32];
@@ -980,7 +999,7 @@ int gv_store_sector_set_health(gv_store *st, const char *id, int healthy)
 		gv_sector_slot *slot;
 
 		reason_setting(name, sizeof(name), id);
-		if ((err = st->ix->ops->setting_set(st->ix, name, "")) < 0)
+		if ((err = gv_index_setting_set(st->ix, name, "")) < 0)
 			return err;
 		pthread_mutex_lock(&st->lock);
 		slot = slot_get(st, id, 0);
@@ -1008,7 +1027,7 @@ int gv_store_sector_replace(gv_store *st, const char *old_id, const gv_sector_in
 	if (strcmp(old_id, info.id) == 0)
 		return gv_error_set(GV_EINVAL, "sector %s cannot replace itself: the replacement "
 		                    "disk needs a new sector id", old_id);
-	if ((err = st->ix->ops->sector_get(st->ix, old_id, &old)) < 0)
+	if ((err = gv_index_sector_get(st->ix, old_id, &old)) < 0)
 		return err == GV_ENOTFOUND ? gv_error_set(err, "no sector %s is registered", old_id)
 		                           : err;
 	if (old.state == GV_SECTOR_RETIRED)
@@ -1022,11 +1041,11 @@ int gv_store_sector_replace(gv_store *st, const char *old_id, const gv_sector_in
 	snprintf(info.rack, sizeof(info.rack), "%s", old.rack);
 	snprintf(info.zone, sizeof(info.zone), "%s", old.zone);
 	if (!info.kind[0])
-		snprintf(info.kind, sizeof(info.kind), "fs");
+		snprintf(info.kind, sizeof(info.kind), "%s", GV_SECTOR_KIND_DEFAULT);
 
 	/* NEW first: when it cannot be added nothing changes.  A NEW already
 	 * registered in OLD's place is an interrupted replace, resumed. */
-	err = st->ix->ops->sector_get(st->ix, info.id, &cur);
+	err = gv_index_sector_get(st->ix, info.id, &cur);
 	if (err < 0 && err != GV_ENOTFOUND)
 		return err;
 	if (err == 0 && (strcmp(cur.rack, old.rack) != 0 || strcmp(cur.zone, old.zone) != 0))
@@ -1047,7 +1066,7 @@ int gv_store_sector_replace(gv_store *st, const char *old_id, const gv_sector_in
 
 int gv_store_sector_set_state(gv_store *st, const char *id, gv_sector_state state)
 {
-	int err = st->ix->ops->sector_set_state(st->ix, id, state);
+	int err = gv_index_sector_set_state(st->ix, id, state);
 
 	if (err == 0)
 		gv_info("event=sector_state sector=%s state=%s", id, gv_sector_state_name(state));
@@ -1106,7 +1125,7 @@ int gv_store_record_replica(gv_store *st, const gv_key *key, const char *sector)
 	rp.last_verified = gv_now_ms();
 	rp.has_checksum = 1;
 	memcpy(rp.checksum, key->digest, GV_DIGEST_LEN);
-	err = st->ix->ops->replica_put(st->ix, &rp);
+	err = gv_index_replica_put(st->ix, &rp);
 	gv_rangeset_free(&rp.ranges);
 	return err;
 }
@@ -1117,7 +1136,7 @@ int gv_store_has_row(gv_store *st, const gv_key *key, const char *sector)
 	size_t n = 0, i;
 	int err, found = 0;
 
-	err = st->ix->ops->replicas_find(st->ix, key, &reps, &n);
+	err = gv_index_replicas_find(st->ix, key, &reps, &n);
 	if (err == GV_ENOTFOUND)
 		return 0;
 	if (err < 0)
@@ -1155,7 +1174,7 @@ int gv_store_record_late(gv_store *st, const gv_key *key, const char *sector)
 
 	if (!s)
 		return gv_error_set(GV_EIO, "sector %s is not available", sector);
-	err = st->ix->ops->blob_exists(st->ix, key, NULL);
+	err = gv_index_blob_exists(st->ix, key, NULL);
 	if (err < 0)
 		return err;
 	if (err == 0) {
@@ -1180,7 +1199,7 @@ void gv_store_mark_unhealthy(gv_store *st, const gv_key *key, const char *sector
 
 	gv_warn("event=replica_unhealthy key=%s sector=%s reason=\"%s\"",
 	        gv_key_format(kbuf, key), sector, reason);
-	if (st->ix->ops->replica_set_health(st->ix, key, sector, 0, reason) < 0)
+	if (gv_index_replica_set_health(st->ix, key, sector, 0, reason) < 0)
 		gv_errlog("event=index_error op=replica_set_health key=%s sector=%s error=\"%s\"",
 		          kbuf, sector, gv_error_last());
 	gv_repair_enqueue(st, key);

@@ -178,7 +178,8 @@ int gv_store_index_path(const char *data_dir, const char *path, char *out, size_
  * Copy the cluster settings (cluster id, placement) of the index at
  * old_path, when it opens, into ix; *cluster gets the id ("" when none).
  */
-int gv_store_settings_carry(gv_index *ix, const char *old_path, char *cluster, size_t cap);
+int gv_store_settings_carry(gv_index *ix, const char *backend, const char *old_path,
+                            char *cluster, size_t cap);
 
 /*
  * Exclusive lock on one key, across the threads of this process and the

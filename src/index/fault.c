@@ -11,6 +11,7 @@
 #include <assert.h>
 #include <pthread.h>
 #include <stdlib.h>
+#include <time.h>
 
 #include "index/fault.h"
 
@@ -30,6 +31,7 @@ static int fault_enter(gv_index *ix, unsigned long op, const char *what)
 {
 	fault_index *f = (fault_index *)ix;
 	unsigned long first;
+	unsigned hang_ms = 0;
 	int err = 0;
 
 	pthread_mutex_lock(&f->lock);
@@ -38,10 +40,17 @@ static int fault_enter(gv_index *ix, unsigned long op, const char *what)
 		first = f->plan.nth ? f->plan.nth : 1;
 		if (f->calls >= first && (f->plan.count == 0 || f->calls < first + f->plan.count)) {
 			f->failed++;
-			err = f->plan.error ? f->plan.error : GV_EIO;
+			hang_ms = f->plan.hang_ms;
+			err = f->plan.error ? f->plan.error : hang_ms ? 0 : GV_EIO;
 		}
 	}
 	pthread_mutex_unlock(&f->lock);
+	if (hang_ms) {
+		struct timespec ts = { (time_t)(hang_ms / 1000), (long)(hang_ms % 1000) * 1000000L };
+
+		while (nanosleep(&ts, &ts) < 0)
+			;
+	}
 	return err ? gv_error_set(err, "index: %s: injected fault", what) : 0;
 }
 

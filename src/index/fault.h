@@ -2,7 +2,8 @@
  * index/fault.h - an index that wraps another and fails on purpose (tests).
  *
  * Each call whose operation is in plan.ops is counted; the counted calls
- * from the nth on (1-based; 0 is the same as 1) fail with plan.error,
+ * from the nth on (1-based; 0 is the same as 1) fail with plan.error
+ * (after sleeping plan.hang_ms, when set),
  * `count` of them (0: every one from the nth on), without reaching the
  * inner index.  Other calls pass through.  A full disk, say, is "every
  * write from the second on": GV_IXFAULT_WRITES, nth 2, count 0, GV_EIO.
@@ -47,6 +48,9 @@ typedef struct gv_index_fault_plan {
 	unsigned long nth;      /* the first counted call that fails (1-based) */
 	unsigned long count;    /* how many fail from there; 0: all */
 	int error;              /* what they return (GV_EIO, GV_ENOSPACE, ...) */
+	/* Picked calls first sleep this long (a hung index); then they fail
+	 * with `error`, or, when error is 0, go ahead (a slow index). */
+	unsigned hang_ms;
 } gv_index_fault_plan;
 
 /*

@@ -540,7 +540,7 @@ static void assert_replicas_exactly(gv_store *st, const gv_key *key, const char 
 	gv_replica *reps = NULL;
 	size_t n = 0, i, j;
 
-	assert_int_equal(ix->ops->replicas_find(ix, key, &reps, &n), 0);
+	assert_int_equal(gv_index_replicas_find(ix, key, &reps, &n), 0);
 	assert_int_equal(n, nids);
 	for (i = 0; i < nids; i++) {
 		gv_replica *r = row_of(reps, n, ids[i]);
@@ -568,8 +568,8 @@ static void assert_nothing_of(gv_store *st, const gv_key *key, const char *const
 	size_t n = 0, i;
 	int64_t created;
 
-	assert_int_equal(ix->ops->blob_exists(ix, key, &created), 0);
-	assert_int_equal(ix->ops->replicas_find(ix, key, &reps, &n), GV_ENOTFOUND);
+	assert_int_equal(gv_index_blob_exists(ix, key, &created), 0);
+	assert_int_equal(gv_index_replicas_find(ix, key, &reps, &n), GV_ENOTFOUND);
 	gv_replicas_free(reps, n);
 	for (i = 0; i < nall; i++)
 		assert_int_equal(sector_has(st, all[i], key), 0);
@@ -636,7 +636,7 @@ static void assert_store_consistent(gv_store *st)
 			gv_replica *reps = NULL;
 			size_t n = 0;
 
-			assert_int_equal(ix->ops->replicas_find(ix, &l->keys[k], &reps, &n), 0);
+			assert_int_equal(gv_index_replicas_find(ix, &l->keys[k], &reps, &n), 0);
 			assert_non_null(row_of(reps, n, secs[i].id));
 			gv_replicas_free(reps, n);
 		}
@@ -646,7 +646,7 @@ static void assert_store_consistent(gv_store *st)
 	for (;;) {
 		size_t n = 0;
 
-		assert_int_equal(ix->ops->blobs_next(ix, have_after ? &after : NULL, 64, &e, &n), 0);
+		assert_int_equal(gv_index_blobs_next(ix, have_after ? &after : NULL, 64, &e, &n), 0);
 		if (n == 0) {
 			gv_blob_entries_free(e, n);
 			break;
@@ -672,7 +672,7 @@ static void index_stats(gv_store *st, gv_index_stats *out)
 {
 	gv_index *ix = gv_store_index(st);
 
-	assert_int_equal(ix->ops->stats(ix, 3, out), 0);
+	assert_int_equal(gv_index_stats_get(ix, 3, out), 0);
 }
 
 /* ---- 1. round trip --------------------------------------------------------- */
@@ -754,7 +754,7 @@ static void test_put_max_replicas(void **state)
 	assert_int_equal(res.replicas, GV_MAX_REPLICAS);
 	wait_bg(f->st);
 	ix = gv_store_index(f->st);
-	assert_int_equal(ix->ops->replicas_find(ix, &key, &reps, &n), 0);
+	assert_int_equal(gv_index_replicas_find(ix, &key, &reps, &n), 0);
 	assert_int_equal(n, GV_MAX_REPLICAS);
 	gv_replicas_free(reps, n);
 	assert_int_equal(read_blob(f->st, &key, NULL, &got, &n, &restarts, NULL, 0), 0);
@@ -947,7 +947,7 @@ static void test_reput_restores_lost_blob(void **state)
 		                 0);
 		assert_int_equal(gv_sector_writer_write(w, junk, 40 * KiB + 9), 0);
 		assert_int_equal(gv_sector_writer_commit(w, &key), 0);
-		assert_int_equal(ix->ops->replica_set_health(ix, &key, ABC[i], 0, "checksum mismatch"),
+		assert_int_equal(gv_index_replica_set_health(ix, &key, ABC[i], 0, "checksum mismatch"),
 		                 0);
 	}
 	tfree(junk);
@@ -1384,8 +1384,8 @@ static void read_first(gv_store *st, const gv_key *key, const char *id)
 {
 	gv_index *ix = gv_store_index(st);
 
-	assert_int_equal(ix->ops->replica_set_health(ix, key, id, 1, ""), 0);
-	assert_int_equal(ix->ops->replica_set_verified(ix, key, id, gv_now_ms() + 3600 * 1000,
+	assert_int_equal(gv_index_replica_set_health(ix, key, id, 1, ""), 0);
+	assert_int_equal(gv_index_replica_set_verified(ix, key, id, gv_now_ms() + 3600 * 1000,
 	                                               key->digest),
 	                 0);
 }
@@ -1396,7 +1396,7 @@ static void assert_row_bad(gv_store *st, const gv_key *key, const char *id, cons
 	gv_replica *reps = NULL, *r;
 	size_t n = 0;
 
-	assert_int_equal(ix->ops->replicas_find(ix, key, &reps, &n), 0);
+	assert_int_equal(gv_index_replicas_find(ix, key, &reps, &n), 0);
 	r = row_of(reps, n, id);
 	assert_non_null(r);
 	assert_int_equal(r->healthy, 0);
@@ -1411,7 +1411,7 @@ static void assert_row_good(gv_store *st, const gv_key *key, const char *id)
 	gv_replica *reps = NULL, *r;
 	size_t n = 0;
 
-	assert_int_equal(ix->ops->replicas_find(ix, key, &reps, &n), 0);
+	assert_int_equal(gv_index_replicas_find(ix, key, &reps, &n), 0);
 	r = row_of(reps, n, id);
 	assert_non_null(r);
 	assert_int_equal(r->healthy, 1);
@@ -1658,7 +1658,7 @@ static void test_put_index_fails_midway(void **state)
 	assert_true(failed >= 2);
 	gv_index_fault_set(fi, NULL);
 	assert_store_consistent(f->st);
-	assert_int_equal(fi->ops->replicas_find(fi, &key, &reps, &n), 0);
+	assert_int_equal(gv_index_replicas_find(fi, &key, &reps, &n), 0);
 	assert_int_equal(n, 1);
 	gv_replicas_free(reps, n);
 	assert_reads_back(f->st, &key, buf);
@@ -1820,7 +1820,7 @@ static void test_read_all_fail(void **state)
 	/* Every replica reads corrupt: two restarts, then nothing is left. */
 	for (i = 0; i < 3; i++) {
 		plan(fs[i], GV_FAULT_CORRUPT, GV_FAULT_OP_READ, 0, 0);
-		assert_int_equal(ix->ops->replica_set_health(ix, &key, ABC[i], 1, ""), 0);
+		assert_int_equal(gv_index_replica_set_health(ix, &key, ABC[i], 1, ""), 0);
 	}
 	assert_int_equal(read_blob(f->st, &key, NULL, &got, &n, &restarts, NULL, 0),
 	                 GV_EALL_REPLICAS_FAILED);
@@ -1884,7 +1884,7 @@ static int holds_row(gv_store *st, const gv_key *key, const char *id)
 	size_t n = 0;
 	int has;
 
-	assert_int_equal(ix->ops->replicas_find(ix, key, &reps, &n), 0);
+	assert_int_equal(gv_index_replicas_find(ix, key, &reps, &n), 0);
 	has = row_of(reps, n, id) != NULL;
 	gv_replicas_free(reps, n);
 	return has;
@@ -2024,10 +2024,10 @@ static void test_repair_lost_key(void **state)
 
 	six_sectors(f, &ks, 6);
 	ix = gv_store_index(f->st);
-	assert_int_equal(ix->ops->replicas_find(ix, &ks.keys[2], &reps, &n), 0);
+	assert_int_equal(gv_index_replicas_find(ix, &ks.keys[2], &reps, &n), 0);
 	assert_int_equal(n, 3);
 	for (i = 0; i < n; i++)
-		assert_int_equal(ix->ops->replica_set_health(ix, &ks.keys[2], reps[i].sector, 0,
+		assert_int_equal(gv_index_replica_set_health(ix, &ks.keys[2], reps[i].sector, 0,
 		                                             "checksum mismatch"),
 		                 0);
 	memset(&ev, 0, sizeof(ev));
@@ -2115,7 +2115,7 @@ static void test_repair_moves_misplaced(void **state)
 	six_sectors(f, &ks, 4);
 	ix = gv_store_index(f->st);
 	k = &ks.keys[3];
-	assert_int_equal(ix->ops->replicas_find(ix, k, &reps, &n), 0);
+	assert_int_equal(gv_index_replicas_find(ix, k, &reps, &n), 0);
 	snprintf(moved, sizeof(moved), "%s", reps[0].sector);
 	snprintf(crowd, sizeof(crowd), "%s", reps[1].sector);
 	gv_replicas_free(reps, n);
@@ -2127,7 +2127,7 @@ static void test_repair_moves_misplaced(void **state)
 	                                   ks.bufs[3], (size_t)k->size),
 	                 0);
 	assert_int_equal(gv_store_record_replica(f->st, k, to), 0);
-	assert_int_equal(ix->ops->replica_remove(ix, k, moved), 0);
+	assert_int_equal(gv_index_replica_remove(ix, k, moved), 0);
 	assert_int_equal(gv_sector_del(gv_store_sector_handle(f->st, moved, NULL, 0), k), 0);
 	key_health(f->st, k, &h, &r);
 	assert_int_equal(h, 3);
@@ -2183,14 +2183,14 @@ static void test_repair_queue(void **state)
 	ix = gv_store_index(f->st);
 	assert_int_equal(queued(f->st), 0);
 	/* Two keys lose a copy (marked in the index directly: nothing queued). */
-	assert_int_equal(ix->ops->replicas_find(ix, &ks.keys[0], &reps, &n), 0);
+	assert_int_equal(gv_index_replicas_find(ix, &ks.keys[0], &reps, &n), 0);
 	snprintf(bad1, sizeof(bad1), "%s", reps[0].sector);
 	gv_replicas_free(reps, n);
-	assert_int_equal(ix->ops->replicas_find(ix, &ks.keys[3], &reps, &n), 0);
+	assert_int_equal(gv_index_replicas_find(ix, &ks.keys[3], &reps, &n), 0);
 	snprintf(bad2, sizeof(bad2), "%s", reps[1].sector);
 	gv_replicas_free(reps, n);
-	assert_int_equal(ix->ops->replica_set_health(ix, &ks.keys[0], bad1, 0, "missing"), 0);
-	assert_int_equal(ix->ops->replica_set_health(ix, &ks.keys[3], bad2, 0, "missing"), 0);
+	assert_int_equal(gv_index_replica_set_health(ix, &ks.keys[0], bad1, 0, "missing"), 0);
+	assert_int_equal(gv_index_replica_set_health(ix, &ks.keys[3], bad2, 0, "missing"), 0);
 	assert_int_equal(queued(f->st), 0);
 
 	gv_repair_enqueue(f->st, &ks.keys[0]);
@@ -2251,11 +2251,11 @@ static void test_repair_bad_source_and_target(void **state)
 
 	/* k1 lost a copy, and the newest-verified survivor reads corrupt: the
 	 * copy comes from the other survivor, the corrupt one is marked. */
-	assert_int_equal(ix->ops->replicas_find(ix, &k1, &reps, &n), 0);
+	assert_int_equal(gv_index_replicas_find(ix, &k1, &reps, &n), 0);
 	snprintf(lost1, sizeof(lost1), "%s", reps[0].sector);
 	snprintf(src_bad, sizeof(src_bad), "%s", reps[1].sector);
 	gv_replicas_free(reps, n);
-	assert_int_equal(ix->ops->replica_set_health(ix, &k1, lost1, 0, "missing"), 0);
+	assert_int_equal(gv_index_replica_set_health(ix, &k1, lost1, 0, "missing"), 0);
 	read_first(f->st, &k1, src_bad);
 	for (i = 0; i < 6; i++)
 		if (strcmp(SIX[i], src_bad) == 0)
@@ -2280,7 +2280,7 @@ static void test_repair_bad_source_and_target(void **state)
 
 	/* k2 lost a copy and its only possible target (the other sector in
 	 * that rack) fails to commit: reported, nothing half-made left. */
-	assert_int_equal(ix->ops->replicas_find(ix, &k2, &reps, &n), 0);
+	assert_int_equal(gv_index_replicas_find(ix, &k2, &reps, &n), 0);
 	snprintf(lost2, sizeof(lost2), "%s", reps[2].sector);
 	gv_replicas_free(reps, n);
 	for (i = 0; i < 6; i++)
@@ -2288,7 +2288,7 @@ static void test_repair_bad_source_and_target(void **state)
 			it = i ^ 1;
 	snprintf(target2, sizeof(target2), "%s", SIX[it]);
 	assert_false(holds_row(f->st, &k2, target2));
-	assert_int_equal(ix->ops->replica_set_health(ix, &k2, lost2, 0, "missing"), 0);
+	assert_int_equal(gv_index_replica_set_health(ix, &k2, lost2, 0, "missing"), 0);
 	plan(fs[it], GV_FAULT_EIO, GV_FAULT_OP_COMMIT, 0, 0);
 	memset(&ev, 0, sizeof(ev));
 	o.on_event = on_repair_event;
@@ -2373,7 +2373,7 @@ static void test_scrub_finds_bad(void **state)
 	six_sectors(f, &ks, 8);
 	ix = gv_store_index(f->st);
 	/* Different bytes of the right size under key 2 in one replica. */
-	assert_int_equal(ix->ops->replicas_find(ix, &ks.keys[2], &reps, &n), 0);
+	assert_int_equal(gv_index_replicas_find(ix, &ks.keys[2], &reps, &n), 0);
 	snprintf(corrupt_on, sizeof(corrupt_on), "%s", reps[0].sector);
 	gv_replicas_free(reps, n);
 	junk = malloc((size_t)ks.keys[2].size);
@@ -2387,7 +2387,7 @@ static void test_scrub_finds_bad(void **state)
 	assert_int_equal(gv_sector_writer_commit(w, &ks.keys[2]), 0);
 	tfree(junk);
 	/* Key 5 loses one replica's bytes. */
-	assert_int_equal(ix->ops->replicas_find(ix, &ks.keys[5], &reps, &n), 0);
+	assert_int_equal(gv_index_replicas_find(ix, &ks.keys[5], &reps, &n), 0);
 	snprintf(missing_on, sizeof(missing_on), "%s", reps[2].sector);
 	gv_replicas_free(reps, n);
 	assert_int_equal(gv_sector_del(gv_store_sector_handle(f->st, missing_on, NULL, 0),
@@ -2513,7 +2513,7 @@ static void test_scrub_io_error_and_restore(void **state)
 	b2 = put_new(f->st, 6 * KiB, 96, &k2);
 	wait_bg(f->st);
 	/* k2's copy on "a" is flagged although its bytes are fine. */
-	assert_int_equal(ix->ops->replica_set_health(ix, &k2, "a", 0, "io error: earlier"), 0);
+	assert_int_equal(gv_index_replica_set_health(ix, &k2, "a", 0, "io error: earlier"), 0);
 	/* "c" cannot be read at all. */
 	plan(fs[2], GV_FAULT_EIO, GV_FAULT_OP_OPEN_READ, 0, 0);
 	sleep_ms(3);
@@ -2636,10 +2636,10 @@ static void test_rebalance(void **state)
 	assert_true(index_spread(f->st) > 0.9);
 
 	/* Under-replicated: refused, unless forced. */
-	assert_int_equal(ix->ops->replicas_find(ix, &rb.keys[0], &reps, &n), 0);
+	assert_int_equal(gv_index_replicas_find(ix, &rb.keys[0], &reps, &n), 0);
 	snprintf(bad, sizeof(bad), "%s", reps[0].sector);
 	gv_replicas_free(reps, n);
-	assert_int_equal(ix->ops->replica_set_health(ix, &rb.keys[0], bad, 0, "missing"), 0);
+	assert_int_equal(gv_index_replica_set_health(ix, &rb.keys[0], bad, 0, "missing"), 0);
 	index_stats(f->st, &s0);
 	memset(&sum, 0, sizeof(sum));
 	assert_int_equal(gv_rebalance_run(f->st, &o, &sum), GV_EBUSY);
@@ -2658,7 +2658,7 @@ static void test_rebalance(void **state)
 	gv_rebalance_summary_free(&sum);
 	index_stats(f->st, &s1);
 	assert_stats_equal(&s0, &s1);
-	assert_int_equal(ix->ops->replica_set_health(ix, &rb.keys[0], bad, 1, ""), 0);
+	assert_int_equal(gv_index_replica_set_health(ix, &rb.keys[0], bad, 1, ""), 0);
 
 	/* max_moves bounds one run. */
 	o.force = 0;
@@ -2836,7 +2836,7 @@ static void test_drain_and_remove(void **state)
 	assert_int_equal(gv_store_sector_get(f->st, "s1", &si), 0);
 	assert_int_equal(si.state, GV_SECTOR_RETIRED);
 	assert_int_equal(si.used, 0);
-	assert_int_equal(ix->ops->sector_keys_next(ix, "s1", NULL, 1, &k, &n), 0);
+	assert_int_equal(gv_index_sector_keys_next(ix, "s1", NULL, 1, &k, &n), 0);
 	assert_int_equal(n, 0);
 	assert_int_equal(sector_bytes(f->st, "s1"), 0);
 	for (i = 0; i < RB_KEYS; i++) {
@@ -2854,6 +2854,222 @@ static void test_drain_and_remove(void **state)
 	assert_int_equal(gv_store_sector_get(f->st, "s1", &si), GV_ENOTFOUND);
 	assert_int_equal(gv_store_sector_remove(f->st, "s2"), GV_EBUSY);
 	rb_free(&rb);
+}
+
+/* ---- index faults during repair, scrub, rebalance and drain ---------------- */
+
+static int run_repair(gv_store *st)
+{
+	gv_repair_opts o = GV_REPAIR_OPTS_INIT;
+	gv_repair_summary sum;
+
+	return gv_repair_run(st, &o, &sum);
+}
+
+static int run_scrub(gv_store *st)
+{
+	gv_scrub_opts o = GV_SCRUB_OPTS_INIT;
+	gv_scrub_summary sum;
+
+	return gv_scrub_run(st, &o, &sum);
+}
+
+static int run_rebalance(gv_store *st)
+{
+	gv_rebalance_opts o = GV_REBALANCE_OPTS_INIT;
+	gv_rebalance_summary sum;
+	int err;
+
+	o.force = 1;
+	err = gv_rebalance_run(st, &o, &sum);
+	gv_rebalance_summary_free(&sum);
+	return err;
+}
+
+static int run_drain(gv_store *st)
+{
+	gv_rebalance_opts o = GV_REBALANCE_OPTS_INIT;
+	gv_rebalance_summary sum;
+	int err;
+
+	err = gv_sector_drain(st, "s1", &o, &sum);
+	gv_rebalance_summary_free(&sum);
+	return err;
+}
+
+/*
+ * Run op with the index failing (or hanging, then failing) every write
+ * from the nth on, for nth = 1, 2, ...: after each run no row is left
+ * without its bytes and no bytes a row counts on are gone.  A last run
+ * without faults must leave the store consistent too.
+ */
+static void index_fault_sweep(fx *f, int (*op)(gv_store *), unsigned hang_ms)
+{
+	gv_index *fi = wrap_index(f->st);
+	gv_index_fault_plan p;
+	unsigned long nth, failed = 0;
+
+	for (nth = 1; nth <= 6; nth++) {
+		memset(&p, 0, sizeof(p));
+		p.ops = GV_IXFAULT_WRITES;
+		p.nth = nth;
+		p.error = GV_EIO;
+		p.hang_ms = hang_ms;
+		gv_index_fault_set(fi, &p);
+		(void)op(f->st);
+		wait_bg(f->st);
+		gv_index_fault_counts(fi, NULL, &failed);
+		assert_true(nth > 1 || failed > 0); /* the op does write */
+		gv_index_fault_set(fi, NULL);
+		assert_store_consistent(f->st);
+	}
+	assert_int_equal(op(f->st), 0);
+	wait_bg(f->st);
+	assert_store_consistent(f->st);
+}
+
+static void test_repair_index_fails(void **state)
+{
+	fx *f = *state;
+	keyset ks;
+
+	six_sectors(f, &ks, NKEYS);
+	assert_int_equal(gv_store_sector_set_health(f->st, "s3", 0), 0);
+	index_fault_sweep(f, run_repair, 0);
+}
+
+static void test_scrub_index_fails(void **state)
+{
+	fx *f = *state;
+	keyset ks;
+
+	six_sectors(f, &ks, NKEYS);
+	index_fault_sweep(f, run_scrub, 20);
+}
+
+static void test_rebalance_index_fails(void **state)
+{
+	fx *f = *state;
+	rbset rb;
+
+	rb_store(f, &rb, 1);
+	index_fault_sweep(f, run_rebalance, 0);
+}
+
+static void test_drain_index_fails(void **state)
+{
+	fx *f = *state;
+	rbset rb;
+
+	rb_store(f, &rb, 0);
+	add_mem(f->st, "s4", "r1", RB_CAP);
+	index_fault_sweep(f, run_drain, 0);
+}
+
+/* ---- backend registry ----------------------------------------------------- */
+
+static void open_store_index(fx *f, const char *backend, const char *path, int want)
+{
+	gv_store_opts o = GV_STORE_OPTS_INIT;
+
+	o.data_dir = f->dir;
+	o.create = 1;
+	o.index_backend = backend;
+	o.index_path = path;
+	assert_int_equal(gv_store_open(&f->st, &o), want);
+}
+
+/* An unknown index backend is refused naming the registered ones, and
+ * nothing is created; a URL picks its backend; a URL and a backend that
+ * disagree are refused. */
+static void test_index_backend_by_name(void **state)
+{
+	fx *f = *state;
+	char url[256], db[256];
+
+	snprintf(db, sizeof(db), "%s/graviton.db", f->dir);
+	open_store_index(f, "postgresql", NULL, GV_EINVAL);
+	assert_non_null(strstr(gv_error_last(), "unknown index backend 'postgresql'"));
+	assert_non_null(strstr(gv_error_last(), "registered: sqlite"));
+	assert_int_equal(access(db, F_OK), -1);
+	snprintf(url, sizeof(url), "nosuch:%s/x.db", f->dir);
+	open_store_index(f, NULL, url, GV_EINVAL);
+	assert_non_null(strstr(gv_error_last(), "unknown index backend 'nosuch'"));
+	snprintf(url, sizeof(url), "sqlite:%s/other.db", f->dir);
+	open_store_index(f, "mysql", url, GV_EINVAL);
+	open_store_index(f, "sqlite", url, 0);
+	gv_store_free(f->st);
+	f->st = NULL;
+	snprintf(db, sizeof(db), "%s/other.db", f->dir);
+	assert_int_equal(access(db, F_OK), 0);
+	open_store_index(f, NULL, url, 0);
+}
+
+static int open_count;
+
+static int counting_sqlite_open(gv_index **out, const char *locator, unsigned flags)
+{
+	open_count++;
+	return gv_index_sqlite_open(out, locator, (flags & GV_INDEX_OPEN_CREATE) != 0);
+}
+
+static const gv_index_backend counting_backend = { GV_INDEX_OPS_VERSION, "counting",
+	                                            counting_sqlite_open };
+
+/* A registered backend is what the store opens; names are unique. */
+static void test_index_backend_register(void **state)
+{
+	fx *f = *state;
+	static const gv_index_backend dup = { GV_INDEX_OPS_VERSION, "sqlite", counting_sqlite_open };
+	static const gv_index_backend old = { GV_INDEX_OPS_VERSION + 1, "old", counting_sqlite_open };
+
+	assert_int_equal(gv_index_backend_register(&dup), GV_EEXISTS);
+	assert_int_equal(gv_index_backend_register(&old), GV_EINVAL);
+	assert_int_equal(gv_index_backend_register(&counting_backend), 0);
+	assert_int_equal(gv_index_backend_register(&counting_backend), GV_EEXISTS);
+	open_count = 0;
+	open_store_index(f, "counting", NULL, 0);
+	assert_int_equal(open_count, 1);
+}
+
+static int mem2_open(gv_sector **out, const gv_sector_open_opts *o)
+{
+	return gv_sector_mem_open(out, o->info->id, o->info->capacity);
+}
+
+static const gv_sector_kind mem2_kind = { GV_SECTOR_OPS_VERSION, "mem2", 0, mem2_open, NULL };
+
+/* Sector kinds: an unknown one is refused naming the registered ones and
+ * registers nothing; a registered one stores blobs. */
+static void test_sector_kind_registry(void **state)
+{
+	fx *f = *state;
+	gv_placement_opts p = GV_PLACEMENT_OPTS_INIT;
+	gv_sector_info si, got;
+	gv_put_result res;
+	gv_key key;
+	unsigned char *buf;
+
+	p.factor = 1;
+	p.min_replicas = 1;
+	open_store(f, &p);
+	memset(&si, 0, sizeof(si));
+	snprintf(si.id, sizeof(si.id), "x");
+	snprintf(si.kind, sizeof(si.kind), "s3");
+	si.capacity = 1ull << 30;
+	assert_int_equal(gv_store_sector_add(f->st, &si, GV_SECTOR_ADD_CREATE), GV_EINVAL);
+	assert_non_null(strstr(gv_error_last(), "unknown sector kind 's3' (registered: fs, mem"));
+	assert_int_equal(gv_index_sector_get(gv_store_index(f->st), "x", &got), GV_ENOTFOUND);
+	assert_int_equal(gv_sector_kind_register(&mem2_kind), 0);
+	assert_int_equal(gv_sector_kind_register(&mem2_kind), GV_EEXISTS);
+	snprintf(si.kind, sizeof(si.kind), "mem2");
+	assert_int_equal(gv_store_sector_add(f->st, &si, GV_SECTOR_ADD_CREATE), 0);
+	assert_string_equal(gv_store_sector_handle(f->st, "x", NULL, 0)->ops->name, "mem");
+	buf = make(10 * KiB, 7, &key);
+	assert_int_equal(put_buf(f->st, buf, 10 * KiB, &res), 0);
+	wait_bg(f->st);
+	assert_reads_back(f->st, &key, buf);
+	tfree(buf);
 }
 
 int main(void)
@@ -2898,6 +3114,13 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_rebalance_low_water, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rebalance_failed_moves_keep_protection, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_drain_and_remove, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_repair_index_fails, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_scrub_index_fails, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_rebalance_index_fails, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_drain_index_fails, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_index_backend_by_name, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_index_backend_register, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_sector_kind_registry, setup, teardown),
 	};
 
 	if (getenv("GV_TEST_LOG"))

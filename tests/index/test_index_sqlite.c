@@ -71,7 +71,7 @@ static int teardown(void **state)
 	struct fx *f = *state;
 
 	if (f->ix)
-		f->ix->ops->close(f->ix);
+		gv_index_close(f->ix);
 	rm_tree(f->dir);
 	free(f);
 	return 0;
@@ -105,7 +105,7 @@ static void add_sector(gv_index *ix, const char *id, int healthy, gv_sector_stat
 	s.capacity = 1u << 30;
 	s.healthy = healthy;
 	s.state = st;
-	assert_int_equal(ix->ops->sector_upsert(ix, &s), 0);
+	assert_int_equal(gv_index_sector_upsert(ix, &s), 0);
 }
 
 /* A complete, healthy replica; caller frees ranges. */
@@ -124,7 +124,7 @@ static void put(gv_index *ix, const gv_key *k, const char *sector)
 	gv_replica r;
 
 	mkrep(&r, k, sector);
-	assert_int_equal(ix->ops->replica_put(ix, &r), 0);
+	assert_int_equal(gv_index_replica_put(ix, &r), 0);
 	gv_rangeset_free(&r.ranges);
 }
 
@@ -132,7 +132,7 @@ static uint64_t used_of(gv_index *ix, const char *id)
 {
 	gv_sector_info s;
 
-	assert_int_equal(ix->ops->sector_get(ix, id, &s), 0);
+	assert_int_equal(gv_index_sector_get(ix, id, &s), 0);
 	return s.used;
 }
 
@@ -177,11 +177,11 @@ static void test_open_create_reopen(void **state)
 	assert_string_equal(f->ix->ops->name, "sqlite");
 	assert_int_equal(f->ix->ops->version, GV_INDEX_OPS_VERSION);
 	add_sector(f->ix, "s1", 1, GV_SECTOR_ACTIVE);
-	f->ix->ops->close(f->ix);
+	gv_index_close(f->ix);
 	f->ix = NULL;
 
 	assert_int_equal(gv_index_sqlite_open(&f->ix, f->path, 0), 0);
-	assert_int_equal(f->ix->ops->sector_get(f->ix, "s1", &s), 0);
+	assert_int_equal(gv_index_sector_get(f->ix, "s1", &s), 0);
 	assert_string_equal(s.path, "/srv/s1");
 
 	assert_int_equal(sql_int(f->path, "SELECT version FROM schema_version"),
@@ -194,10 +194,10 @@ static void test_open_create_reopen(void **state)
 	sqlite3_close(db);
 
 	/* Opening again with create on an existing index changes nothing. */
-	f->ix->ops->close(f->ix);
+	gv_index_close(f->ix);
 	f->ix = NULL;
 	assert_int_equal(gv_index_sqlite_open(&f->ix, f->path, 1), 0);
-	assert_int_equal(f->ix->ops->sector_get(f->ix, "s1", &s), 0);
+	assert_int_equal(gv_index_sector_get(f->ix, "s1", &s), 0);
 }
 
 static void test_open_missing(void **state)
@@ -221,7 +221,7 @@ static void test_open_empty_file(void **state)
 	fclose(fp);
 	assert_int_equal(gv_index_sqlite_open(&ix, f->path, 0), GV_ENOTFOUND);
 	assert_int_equal(gv_index_sqlite_open(&ix, f->path, 1), 0);
-	ix->ops->close(ix);
+	gv_index_close(ix);
 }
 
 static void test_open_newer_schema(void **state)
@@ -229,7 +229,7 @@ static void test_open_newer_schema(void **state)
 	struct fx *f = *state;
 	gv_index *ix;
 
-	f->ix->ops->close(f->ix);
+	gv_index_close(f->ix);
 	f->ix = NULL;
 	sql(f->path, "UPDATE schema_version SET version = 99");
 	assert_true(gv_index_sqlite_open(&ix, f->path, 0) < 0);
@@ -254,7 +254,7 @@ static void test_open_migrates(void **state)
 	assert_int_equal(sql_int(f->path, "SELECT version FROM schema_version"),
 	                 GV_INDEX_SQLITE_SCHEMA);
 	add_sector(ix, "s1", 1, GV_SECTOR_ACTIVE);
-	ix->ops->close(ix);
+	gv_index_close(ix);
 }
 
 static void test_open_foreign_db(void **state)
@@ -301,7 +301,7 @@ static void test_sector_crud(void **state)
 	add_sector(ix, "a", 1, GV_SECTOR_ACTIVE);
 	add_sector(ix, "c", 0, GV_SECTOR_DRAINING);
 
-	assert_int_equal(ix->ops->sector_list(ix, &list, &n), 0);
+	assert_int_equal(gv_index_sector_list(ix, &list, &n), 0);
 	assert_int_equal(n, 3);
 	assert_string_equal(list[0].id, "a");
 	assert_string_equal(list[1].id, "b");
@@ -322,9 +322,9 @@ static void test_sector_crud(void **state)
 	strcpy(s.rack, "r1");
 	strcpy(s.zone, "z-1");
 	s.state = GV_SECTOR_RETIRED;
-	assert_int_equal(ix->ops->sector_upsert(ix, &s), 0);
+	assert_int_equal(gv_index_sector_upsert(ix, &s), 0);
 	memset(&s, 0, sizeof(s));
-	assert_int_equal(ix->ops->sector_get(ix, "a", &s), 0);
+	assert_int_equal(gv_index_sector_get(ix, "a", &s), 0);
 	assert_string_equal(s.kind, "mem");
 	assert_string_equal(s.path, "/elsewhere");
 	assert_int_equal(s.capacity, 5000);
@@ -334,38 +334,38 @@ static void test_sector_crud(void **state)
 	assert_string_equal(s.zone, "z-1");
 	assert_int_equal(s.state, GV_SECTOR_RETIRED);
 
-	assert_int_equal(ix->ops->sector_set_health(ix, "a", 1), 0);
-	assert_int_equal(ix->ops->sector_set_state(ix, "a", GV_SECTOR_DRAINING), 0);
-	assert_int_equal(ix->ops->sector_get(ix, "a", &s), 0);
+	assert_int_equal(gv_index_sector_set_health(ix, "a", 1), 0);
+	assert_int_equal(gv_index_sector_set_state(ix, "a", GV_SECTOR_DRAINING), 0);
+	assert_int_equal(gv_index_sector_get(ix, "a", &s), 0);
 	assert_int_equal(s.healthy, 1);
 	assert_int_equal(s.state, GV_SECTOR_DRAINING);
-	assert_int_equal(ix->ops->sector_set_state(ix, "a", (gv_sector_state)7), GV_EINVAL);
+	assert_int_equal(gv_index_sector_set_state(ix, "a", (gv_sector_state)7), GV_EINVAL);
 
-	assert_int_equal(ix->ops->sector_get(ix, "nope", &s), GV_ENOTFOUND);
-	assert_int_equal(ix->ops->sector_set_health(ix, "nope", 1), GV_ENOTFOUND);
-	assert_int_equal(ix->ops->sector_set_state(ix, "nope", GV_SECTOR_ACTIVE), GV_ENOTFOUND);
-	assert_int_equal(ix->ops->sector_remove(ix, "nope"), GV_ENOTFOUND);
+	assert_int_equal(gv_index_sector_get(ix, "nope", &s), GV_ENOTFOUND);
+	assert_int_equal(gv_index_sector_set_health(ix, "nope", 1), GV_ENOTFOUND);
+	assert_int_equal(gv_index_sector_set_state(ix, "nope", GV_SECTOR_ACTIVE), GV_ENOTFOUND);
+	assert_int_equal(gv_index_sector_remove(ix, "nope"), GV_ENOTFOUND);
 
 	/* Removal waits for the replicas to go. */
-	assert_int_equal(ix->ops->sector_remove(ix, "a"), GV_EBUSY);
+	assert_int_equal(gv_index_sector_remove(ix, "a"), GV_EBUSY);
 	assert_non_null(strstr(gv_error_last(), "replicas"));
-	assert_int_equal(ix->ops->replica_remove(ix, &k, "a"), 0);
-	assert_int_equal(ix->ops->sector_remove(ix, "a"), 0);
-	assert_int_equal(ix->ops->sector_get(ix, "a", &s), GV_ENOTFOUND);
-	assert_int_equal(ix->ops->sector_list(ix, &list, &n), 0);
+	assert_int_equal(gv_index_replica_remove(ix, &k, "a"), 0);
+	assert_int_equal(gv_index_sector_remove(ix, "a"), 0);
+	assert_int_equal(gv_index_sector_get(ix, "a", &s), GV_ENOTFOUND);
+	assert_int_equal(gv_index_sector_list(ix, &list, &n), 0);
 	assert_int_equal(n, 2);
 	free(list);
 
 	/* Invalid ids and fields. */
 	memset(&s, 0, sizeof(s));
 	strcpy(s.id, "-bad");
-	assert_int_equal(ix->ops->sector_upsert(ix, &s), GV_EINVAL);
+	assert_int_equal(gv_index_sector_upsert(ix, &s), GV_EINVAL);
 	strcpy(s.id, "ok");
 	strcpy(s.rack, "bad rack");
-	assert_int_equal(ix->ops->sector_upsert(ix, &s), GV_EINVAL);
+	assert_int_equal(gv_index_sector_upsert(ix, &s), GV_EINVAL);
 	strcpy(s.rack, "");
 	s.state = (gv_sector_state)9;
-	assert_int_equal(ix->ops->sector_upsert(ix, &s), GV_EINVAL);
+	assert_int_equal(gv_index_sector_upsert(ix, &s), GV_EINVAL);
 }
 
 static void test_sector_list_empty(void **state)
@@ -374,7 +374,7 @@ static void test_sector_list_empty(void **state)
 	gv_sector_info *list = (gv_sector_info *)1;
 	size_t n = 9;
 
-	assert_int_equal(f->ix->ops->sector_list(f->ix, &list, &n), 0);
+	assert_int_equal(gv_index_sector_list(f->ix, &list, &n), 0);
 	assert_int_equal(n, 0);
 	free(list);
 }
@@ -399,7 +399,7 @@ static void test_replica_roundtrip(void **state)
 	r.last_verified = 1234;
 	r.has_checksum = 1;
 	memset(r.checksum, 0xab, sizeof(r.checksum));
-	assert_int_equal(ix->ops->replica_put(ix, &r), 0);
+	assert_int_equal(gv_index_replica_put(ix, &r), 0);
 	gv_rangeset_free(&r.ranges);
 
 	mkrep(&r, &k, "s2");
@@ -408,14 +408,14 @@ static void test_replica_roundtrip(void **state)
 	assert_int_equal(gv_rangeset_add(&r.ranges, 20, 30), 0);
 	r.healthy = 0;
 	strcpy(r.reason, "copying");
-	assert_int_equal(ix->ops->replica_put(ix, &r), 0);
+	assert_int_equal(gv_index_replica_put(ix, &r), 0);
 	gv_rangeset_free(&r.ranges);
 
-	assert_int_equal(ix->ops->blob_exists(ix, &k, &created), 1);
+	assert_int_equal(gv_index_blob_exists(ix, &k, &created), 1);
 	assert_true(created > 0);
-	assert_int_equal(ix->ops->blob_exists(ix, &other, NULL), 0);
+	assert_int_equal(gv_index_blob_exists(ix, &other, NULL), 0);
 
-	assert_int_equal(ix->ops->replicas_find(ix, &k, &out, &n), 0);
+	assert_int_equal(gv_index_replicas_find(ix, &k, &out, &n), 0);
 	assert_int_equal(n, 2);
 	assert_string_equal(out[0].sector, "s1");
 	assert_int_equal(gv_key_cmp(&out[0].key, &k), 0);
@@ -435,13 +435,13 @@ static void test_replica_roundtrip(void **state)
 	gv_replicas_free(out, n);
 
 	/* health, verification, ranges */
-	assert_int_equal(ix->ops->replica_set_health(ix, &k, "s1", 0, "bad digest"), 0);
+	assert_int_equal(gv_index_replica_set_health(ix, &k, "s1", 0, "bad digest"), 0);
 	memset(sum, 0x11, sizeof(sum));
-	assert_int_equal(ix->ops->replica_set_verified(ix, &k, "s2", 999, sum), 0);
+	assert_int_equal(gv_index_replica_set_verified(ix, &k, "s2", 999, sum), 0);
 	assert_int_equal(gv_rangeset_add(&rs, 0, k.size), 0);
-	assert_int_equal(ix->ops->replica_set_ranges(ix, &k, "s2", &rs), 0);
-	assert_int_equal(ix->ops->replica_set_health(ix, &k, "s2", 1, NULL), 0);
-	assert_int_equal(ix->ops->replicas_find(ix, &k, &out, &n), 0);
+	assert_int_equal(gv_index_replica_set_ranges(ix, &k, "s2", &rs), 0);
+	assert_int_equal(gv_index_replica_set_health(ix, &k, "s2", 1, NULL), 0);
+	assert_int_equal(gv_index_replicas_find(ix, &k, &out, &n), 0);
 	assert_int_equal(n, 2);
 	assert_int_equal(out[0].healthy, 0);
 	assert_string_equal(out[0].reason, "bad digest");
@@ -453,35 +453,35 @@ static void test_replica_roundtrip(void **state)
 	gv_replicas_free(out, n);
 
 	/* Missing rows and bad input. */
-	assert_int_equal(ix->ops->replica_set_health(ix, &other, "s1", 1, ""), GV_ENOTFOUND);
-	assert_int_equal(ix->ops->replica_set_verified(ix, &k, "s9", 1, sum), GV_ENOTFOUND);
-	assert_int_equal(ix->ops->replica_set_ranges(ix, &other, "s1", &rs), GV_ENOTFOUND);
+	assert_int_equal(gv_index_replica_set_health(ix, &other, "s1", 1, ""), GV_ENOTFOUND);
+	assert_int_equal(gv_index_replica_set_verified(ix, &k, "s9", 1, sum), GV_ENOTFOUND);
+	assert_int_equal(gv_index_replica_set_ranges(ix, &other, "s1", &rs), GV_ENOTFOUND);
 	gv_rangeset_clear(&rs);
 	assert_int_equal(gv_rangeset_add(&rs, 0, k.size + 1), 0);
-	assert_int_equal(ix->ops->replica_set_ranges(ix, &k, "s1", &rs), GV_EINVAL);
+	assert_int_equal(gv_index_replica_set_ranges(ix, &k, "s1", &rs), GV_EINVAL);
 	gv_rangeset_free(&rs);
-	assert_int_equal(ix->ops->replicas_find(ix, &other, &out, &n), GV_ENOTFOUND);
+	assert_int_equal(gv_index_replicas_find(ix, &other, &out, &n), GV_ENOTFOUND);
 	assert_null(out);
 
 	/* A replica on an unknown sector leaves no blob row behind. */
 	mkrep(&r, &other, "s9");
-	assert_int_equal(ix->ops->replica_put(ix, &r), GV_ENOTFOUND);
-	assert_int_equal(ix->ops->blob_exists(ix, &other, NULL), 0);
+	assert_int_equal(gv_index_replica_put(ix, &r), GV_ENOTFOUND);
+	assert_int_equal(gv_index_blob_exists(ix, &other, NULL), 0);
 	strcpy(r.sector, "s1");
 	gv_rangeset_clear(&r.ranges);
 	assert_int_equal(gv_rangeset_add(&r.ranges, 5, other.size + 5), 0);
-	assert_int_equal(ix->ops->replica_put(ix, &r), GV_EINVAL);
-	assert_int_equal(ix->ops->blob_exists(ix, &other, NULL), 0);
+	assert_int_equal(gv_index_replica_put(ix, &r), GV_EINVAL);
+	assert_int_equal(gv_index_blob_exists(ix, &other, NULL), 0);
 	gv_rangeset_free(&r.ranges);
 
 	/* Remove one, then the other: the blob row stays, with no replicas. */
-	assert_int_equal(ix->ops->replica_remove(ix, &k, "s1"), 0);
-	assert_int_equal(ix->ops->replica_remove(ix, &k, "s1"), GV_ENOTFOUND);
-	assert_int_equal(ix->ops->replica_remove(ix, &k, "s2"), 0);
-	assert_int_equal(ix->ops->replicas_find(ix, &k, &out, &n), 0);
+	assert_int_equal(gv_index_replica_remove(ix, &k, "s1"), 0);
+	assert_int_equal(gv_index_replica_remove(ix, &k, "s1"), GV_ENOTFOUND);
+	assert_int_equal(gv_index_replica_remove(ix, &k, "s2"), 0);
+	assert_int_equal(gv_index_replicas_find(ix, &k, &out, &n), 0);
 	assert_int_equal(n, 0);
 	gv_replicas_free(out, n);
-	assert_int_equal(ix->ops->blob_exists(ix, &k, NULL), 1);
+	assert_int_equal(gv_index_blob_exists(ix, &k, NULL), 1);
 }
 
 static void test_replica_put_replaces(void **state)
@@ -496,15 +496,15 @@ static void test_replica_put_replaces(void **state)
 	mkrep(&r, &k, "s1");
 	r.has_checksum = 1;
 	strcpy(r.reason, "");
-	assert_int_equal(ix->ops->replica_put(ix, &r), 0);
+	assert_int_equal(gv_index_replica_put(ix, &r), 0);
 	r.healthy = 0;
 	r.has_checksum = 0;
 	r.last_verified = 77;
 	strcpy(r.reason, "gone");
-	assert_int_equal(ix->ops->replica_put(ix, &r), 0);
+	assert_int_equal(gv_index_replica_put(ix, &r), 0);
 	gv_rangeset_free(&r.ranges);
 
-	assert_int_equal(ix->ops->replicas_find(ix, &k, &out, &n), 0);
+	assert_int_equal(gv_index_replicas_find(ix, &k, &out, &n), 0);
 	assert_int_equal(n, 1);
 	assert_int_equal(out[0].healthy, 0);
 	assert_int_equal(out[0].has_checksum, 0);
@@ -526,8 +526,8 @@ static void test_reason_truncated(void **state)
 	put(ix, &k, "s1");
 	memset(reason, 'r', sizeof(reason) - 1);
 	reason[sizeof(reason) - 1] = '\0';
-	assert_int_equal(ix->ops->replica_set_health(ix, &k, "s1", 0, reason), 0);
-	assert_int_equal(ix->ops->replicas_find(ix, &k, &out, &n), 0);
+	assert_int_equal(gv_index_replica_set_health(ix, &k, "s1", 0, reason), 0);
+	assert_int_equal(gv_index_replicas_find(ix, &k, &out, &n), 0);
 	assert_int_equal(strlen(out[0].reason), GV_REASON_MAX - 1);
 	gv_replicas_free(out, n);
 }
@@ -555,12 +555,12 @@ static void test_used_accounting(void **state)
 	add_sector(ix, "s1", 0, GV_SECTOR_DRAINING); /* upsert keeps used */
 	assert_int_equal(used_of(ix, "s1"), a.size + b.size);
 
-	assert_int_equal(ix->ops->replica_remove(ix, &a, "s1"), 0);
+	assert_int_equal(gv_index_replica_remove(ix, &a, "s1"), 0);
 	assert_int_equal(used_of(ix, "s1"), b.size);
-	assert_int_equal(ix->ops->replica_remove(ix, &a, "s1"), GV_ENOTFOUND);
+	assert_int_equal(gv_index_replica_remove(ix, &a, "s1"), GV_ENOTFOUND);
 	assert_int_equal(used_of(ix, "s1"), b.size);
 
-	assert_int_equal(ix->ops->blob_remove(ix, &b), 0);
+	assert_int_equal(gv_index_blob_remove(ix, &b), 0);
 	assert_int_equal(used_of(ix, "s1"), 0);
 	assert_int_equal(used_of(ix, "s2"), 0);
 }
@@ -581,19 +581,19 @@ static void test_blob_remove_cascades(void **state)
 	put(ix, &k, "s3");
 	put(ix, &keep, "s1");
 
-	assert_int_equal(ix->ops->blob_remove(ix, &k), 0);
-	assert_int_equal(ix->ops->blob_exists(ix, &k, NULL), 0);
-	assert_int_equal(ix->ops->replicas_find(ix, &k, &out, &n), GV_ENOTFOUND);
-	assert_int_equal(ix->ops->sector_keys_next(ix, "s2", NULL, 4, keys, &n), 0);
+	assert_int_equal(gv_index_blob_remove(ix, &k), 0);
+	assert_int_equal(gv_index_blob_exists(ix, &k, NULL), 0);
+	assert_int_equal(gv_index_replicas_find(ix, &k, &out, &n), GV_ENOTFOUND);
+	assert_int_equal(gv_index_sector_keys_next(ix, "s2", NULL, 4, keys, &n), 0);
 	assert_int_equal(n, 0);
-	assert_int_equal(ix->ops->sector_keys_next(ix, "s1", NULL, 4, keys, &n), 0);
+	assert_int_equal(gv_index_sector_keys_next(ix, "s1", NULL, 4, keys, &n), 0);
 	assert_int_equal(n, 1);
 	assert_int_equal(gv_key_cmp(&keys[0], &keep), 0);
 	assert_int_equal(sql_int(f->path, "SELECT COUNT(*) FROM replicas"), 1);
 	assert_int_equal(used_of(ix, "s2"), 0);
 	assert_int_equal(used_of(ix, "s1"), keep.size);
-	assert_int_equal(ix->ops->blob_remove(ix, &k), GV_ENOTFOUND);
-	assert_int_equal(ix->ops->sector_remove(ix, "s3"), 0);
+	assert_int_equal(gv_index_blob_remove(ix, &k), GV_ENOTFOUND);
+	assert_int_equal(gv_index_sector_remove(ix, "s3"), 0);
 }
 
 /* ---- cursors ------------------------------------------------------------ */
@@ -618,9 +618,9 @@ static void test_keys_next_pagination(void **state)
 		put(ix, &k, "s1");
 	}
 
-	assert_int_equal(ix->ops->keys_next(ix, NULL, 0, batch, &n), 0);
+	assert_int_equal(gv_index_keys_next(ix, NULL, 0, batch, &n), 0);
 	assert_int_equal(n, 0);
-	assert_int_equal(ix->ops->keys_next(ix, NULL, 100, batch, &n), 0);
+	assert_int_equal(gv_index_keys_next(ix, NULL, 100, batch, &n), 0);
 	for (;;) {
 		for (i = 0; i < n; i++) {
 			uint32_t idx = (uint32_t)(batch[i].size - 100);
@@ -636,7 +636,7 @@ static void test_keys_next_pagination(void **state)
 		if (n < 100)
 			break;
 		last = batch[n - 1];
-		assert_int_equal(ix->ops->keys_next(ix, &last, 100, batch, &n), 0);
+		assert_int_equal(gv_index_keys_next(ix, &last, 100, batch, &n), 0);
 	}
 	assert_int_equal(total, PAGE_KEYS);
 	free(seen);
@@ -662,7 +662,7 @@ static void test_sector_keys_next(void **state)
 			put(ix, &k, "odd");
 	}
 	do {
-		assert_int_equal(ix->ops->sector_keys_next(ix, "odd", after, 7, batch, &n), 0);
+		assert_int_equal(gv_index_sector_keys_next(ix, "odd", after, 7, batch, &n), 0);
 		for (i = 0; i < n; i++) {
 			assert_int_equal((batch[i].size - 100) % 2, 1);
 			key_text(cur, &batch[i]);
@@ -677,9 +677,9 @@ static void test_sector_keys_next(void **state)
 	} while (n == 7);
 	assert_int_equal(total, 30);
 
-	assert_int_equal(ix->ops->sector_keys_next(ix, "none", NULL, 7, batch, &n), 0);
+	assert_int_equal(gv_index_sector_keys_next(ix, "none", NULL, 7, batch, &n), 0);
 	assert_int_equal(n, 0);
-	assert_int_equal(ix->ops->sector_keys_next(ix, "missing", NULL, 7, batch, &n), 0);
+	assert_int_equal(gv_index_sector_keys_next(ix, "missing", NULL, 7, batch, &n), 0);
 	assert_int_equal(n, 0);
 }
 
@@ -699,22 +699,22 @@ static void blob_fill(gv_index *ix, uint32_t j)
 
 	if (n == 0) {
 		put(ix, &k, "s1");
-		assert_int_equal(ix->ops->replica_remove(ix, &k, "s1"), 0);
+		assert_int_equal(gv_index_replica_remove(ix, &k, "s1"), 0);
 		return;
 	}
 	for (i = 0; i < n; i++)
 		put(ix, &k, sec[i]);
 	if (j % 5 == 1)
-		assert_int_equal(ix->ops->replica_set_health(ix, &k, "s1", 0, "digest mismatch"),
+		assert_int_equal(gv_index_replica_set_health(ix, &k, "s1", 0, "digest mismatch"),
 		                 0);
 	if (j % 3 == 0) {
 		memset(sum, (int)(j & 0xff), sizeof(sum));
-		assert_int_equal(ix->ops->replica_set_verified(ix, &k, "s1", 1000 + j, sum), 0);
+		assert_int_equal(gv_index_replica_set_verified(ix, &k, "s1", 1000 + j, sum), 0);
 	}
 	if (n >= 2 && j % 7 == 2) {
 		assert_int_equal(gv_rangeset_add(&rs, 0, 10), 0);
 		assert_int_equal(gv_rangeset_add(&rs, 20, 30), 0);
-		assert_int_equal(ix->ops->replica_set_ranges(ix, &k, "s2", &rs), 0);
+		assert_int_equal(gv_index_replica_set_ranges(ix, &k, "s2", &rs), 0);
 		gv_rangeset_free(&rs);
 	}
 }
@@ -727,7 +727,7 @@ static void blob_check(gv_index *ix, const gv_blob_entry *e, uint32_t j)
 	size_t i;
 
 	assert_int_equal(gv_key_cmp(&e->key, &k), 0);
-	assert_int_equal(ix->ops->blob_exists(ix, &k, &created), 1);
+	assert_int_equal(gv_index_blob_exists(ix, &k, &created), 1);
 	assert_int_equal(e->created_ms, created);
 	assert_int_equal(e->nreplicas, blob_nrep(j));
 	if (e->nreplicas == 0)
@@ -776,7 +776,7 @@ static void test_blobs_next_pagination(void **state)
 	for (j = 0; j < PAGE_KEYS; j++)
 		blob_fill(ix, j);
 
-	assert_int_equal(ix->ops->blobs_next(ix, NULL, 100, &out, &n), 0);
+	assert_int_equal(gv_index_blobs_next(ix, NULL, 100, &out, &n), 0);
 	for (;;) {
 		batches++;
 		assert_true(n <= 100);
@@ -799,7 +799,7 @@ static void test_blobs_next_pagination(void **state)
 		}
 		last = out[n - 1].key;
 		gv_blob_entries_free(out, n);
-		assert_int_equal(ix->ops->blobs_next(ix, &last, 100, &out, &n), 0);
+		assert_int_equal(gv_index_blobs_next(ix, &last, 100, &out, &n), 0);
 	}
 	assert_int_equal(total, PAGE_KEYS);
 	assert_int_equal(empty, PAGE_KEYS / 4);
@@ -814,12 +814,12 @@ static void test_blobs_next_pagination(void **state)
 		gv_replica *reps;
 		size_t nk, nr;
 
-		assert_int_equal(ix->ops->keys_next(ix, NULL, 100, keys, &nk), 0);
-		assert_int_equal(ix->ops->blobs_next(ix, NULL, 100, &out, &n), 0);
+		assert_int_equal(gv_index_keys_next(ix, NULL, 100, keys, &nk), 0);
+		assert_int_equal(gv_index_blobs_next(ix, NULL, 100, &out, &n), 0);
 		assert_int_equal(n, nk);
 		for (i = 0; i < n; i++) {
 			assert_int_equal(gv_key_cmp(&out[i].key, &keys[i]), 0);
-			assert_int_equal(ix->ops->replicas_find(ix, &keys[i], &reps, &nr), 0);
+			assert_int_equal(gv_index_replicas_find(ix, &keys[i], &reps, &nr), 0);
 			assert_int_equal(nr, out[i].nreplicas);
 			gv_replicas_free(reps, nr);
 		}
@@ -835,7 +835,7 @@ static size_t walk_all(gv_index *ix, size_t limit, gv_key *keys, size_t *nreps, 
 	gv_key last;
 	size_t n, i, total = 0;
 
-	assert_int_equal(ix->ops->blobs_next(ix, NULL, limit, &out, &n), 0);
+	assert_int_equal(gv_index_blobs_next(ix, NULL, limit, &out, &n), 0);
 	while (n > 0) {
 		assert_true(n <= limit);
 		for (i = 0; i < n; i++) {
@@ -848,7 +848,7 @@ static size_t walk_all(gv_index *ix, size_t limit, gv_key *keys, size_t *nreps, 
 		gv_blob_entries_free(out, n);
 		if (n < limit)
 			break;
-		assert_int_equal(ix->ops->blobs_next(ix, &last, limit, &out, &n), 0);
+		assert_int_equal(gv_index_blobs_next(ix, &last, limit, &out, &n), 0);
 	}
 	return total;
 }
@@ -864,7 +864,7 @@ static void test_blobs_next_limits(void **state)
 	uint32_t j;
 
 	/* Empty index, and a zero limit. */
-	assert_int_equal(ix->ops->blobs_next(ix, NULL, 100, &out, &n), 0);
+	assert_int_equal(gv_index_blobs_next(ix, NULL, 100, &out, &n), 0);
 	assert_int_equal(n, 0);
 	assert_null(out);
 	gv_blob_entries_free(NULL, 0);
@@ -877,13 +877,13 @@ static void test_blobs_next_limits(void **state)
 		if (j % 2)
 			put(ix, &k[j], "s2");
 		if (j % 3 == 0)
-			assert_int_equal(ix->ops->replica_remove(ix, &k[j], "s1"), 0);
+			assert_int_equal(gv_index_replica_remove(ix, &k[j], "s1"), 0);
 	}
 	/* Sizes of 0 and of 19 digits, and ranges of several pieces or none. */
 	k[10] = mkkey(10);
 	k[10].size = 0;
 	mkrep(&r, &k[10], "s1");
-	assert_int_equal(ix->ops->replica_put(ix, &r), 0);
+	assert_int_equal(gv_index_replica_put(ix, &r), 0);
 	gv_rangeset_free(&r.ranges);
 	k[11] = mkkey(11);
 	k[11].size = 5000000000000000000ull;
@@ -891,20 +891,20 @@ static void test_blobs_next_limits(void **state)
 	gv_rangeset_clear(&r.ranges);
 	assert_int_equal(gv_rangeset_add(&r.ranges, 0, 7), 0);
 	assert_int_equal(gv_rangeset_add(&r.ranges, 9, 12), 0);
-	assert_int_equal(ix->ops->replica_put(ix, &r), 0);
+	assert_int_equal(gv_index_replica_put(ix, &r), 0);
 	gv_rangeset_clear(&r.ranges);
 	strcpy(r.sector, "s1");
-	assert_int_equal(ix->ops->replica_put(ix, &r), 0);
+	assert_int_equal(gv_index_replica_put(ix, &r), 0);
 	gv_rangeset_free(&r.ranges);
 
 	out = (gv_blob_entry *)&out;
 	n = 99;
-	assert_int_equal(ix->ops->blobs_next(ix, NULL, 0, &out, &n), 0);
+	assert_int_equal(gv_index_blobs_next(ix, NULL, 0, &out, &n), 0);
 	assert_int_equal(n, 0);
 	assert_null(out);
 
 	/* One batch far larger than the index holds. */
-	assert_int_equal(ix->ops->blobs_next(ix, NULL, SIZE_MAX, &out, &n), 0);
+	assert_int_equal(gv_index_blobs_next(ix, NULL, SIZE_MAX, &out, &n), 0);
 	assert_int_equal(n, 12);
 	for (i = 0; i < n; i++) {
 		for (j = 0; j < 12 && gv_key_cmp(&out[i].key, &k[j]) != 0; j++)
@@ -943,18 +943,18 @@ static void test_blobs_next_limits(void **state)
 
 	/* After the last key: nothing.  After a key not in the index: the
 	 * next one up. */
-	assert_int_equal(ix->ops->blobs_next(ix, &got[11], 5, &out, &n), 0);
+	assert_int_equal(gv_index_blobs_next(ix, &got[11], 5, &out, &n), 0);
 	assert_int_equal(n, 0);
 	assert_null(out);
 	one = got[4];
 	one.size++; /* text order: same digest, a size text after got[4]'s */
-	assert_int_equal(ix->ops->blobs_next(ix, &one, 2, &out, &n), 0);
+	assert_int_equal(gv_index_blobs_next(ix, &one, 2, &out, &n), 0);
 	assert_int_equal(n, 2);
 	assert_int_equal(gv_key_cmp(&out[0].key, &got[5]), 0);
 	assert_int_equal(gv_key_cmp(&out[1].key, &got[6]), 0);
 	gv_blob_entries_free(out, n);
 	memset(&before_all, 0, sizeof(before_all));
-	assert_int_equal(ix->ops->blobs_next(ix, &before_all, 1, &out, &n), 0);
+	assert_int_equal(gv_index_blobs_next(ix, &before_all, 1, &out, &n), 0);
 	assert_int_equal(n, 1);
 	assert_int_equal(gv_key_cmp(&out[0].key, &got[0]), 0);
 	gv_blob_entries_free(out, n);
@@ -964,11 +964,11 @@ static void test_blobs_next_limits(void **state)
 	sql(f->path, "INSERT INTO blobs (key, size, created) VALUES ('sha256:zz', 1, 1)");
 	out = (gv_blob_entry *)&out;
 	n = 99;
-	assert_int_equal(ix->ops->blobs_next(ix, NULL, 100, &out, &n), GV_ERROR);
+	assert_int_equal(gv_index_blobs_next(ix, NULL, 100, &out, &n), GV_ERROR);
 	assert_int_equal(n, 0);
 	assert_null(out);
 	/* The keys before it are still reachable. */
-	assert_int_equal(ix->ops->blobs_next(ix, NULL, 12, &out, &n), 0);
+	assert_int_equal(gv_index_blobs_next(ix, NULL, 12, &out, &n), 0);
 	assert_int_equal(n, 12);
 	gv_blob_entries_free(out, n);
 }
@@ -1009,17 +1009,17 @@ static void test_replicas_next(void **state)
 		if (j % 3) {
 			int64_t when = (int64_t)(j % 3) * 1000;
 
-			assert_int_equal(ix->ops->replica_set_verified(ix, &k, "s1", when, sum), 0);
+			assert_int_equal(gv_index_replica_set_verified(ix, &k, "s1", when, sum), 0);
 		}
 		if (j % 2)
-			assert_int_equal(ix->ops->replica_set_verified(ix, &k, "s2", 1000, sum), 0);
+			assert_int_equal(gv_index_replica_set_verified(ix, &k, "s2", 1000, sum), 0);
 	}
 
 	memset(&cur, 0, sizeof(cur));
 	total = 0;
 	have_prev = 0;
 	do {
-		assert_int_equal(ix->ops->replicas_next(ix, &cur, NULL, 3, &out, &n), 0);
+		assert_int_equal(gv_index_replicas_next(ix, &cur, NULL, 3, &out, &n), 0);
 		for (i = 0; i < n; i++) {
 			if (have_prev)
 				assert_true(cmp_scrub(&prev, &out[i]) < 0);
@@ -1039,7 +1039,7 @@ static void test_replicas_next(void **state)
 
 	/* The first rows are the never-verified ones. */
 	memset(&cur, 0, sizeof(cur));
-	assert_int_equal(ix->ops->replicas_next(ix, &cur, NULL, 5, &out, &n), 0);
+	assert_int_equal(gv_index_replicas_next(ix, &cur, NULL, 5, &out, &n), 0);
 	assert_int_equal(n, 5);
 	for (i = 0; i < n; i++)
 		assert_int_equal(out[i].last_verified, 0);
@@ -1050,7 +1050,7 @@ static void test_replicas_next(void **state)
 	total = 0;
 	have_prev = 0;
 	do {
-		assert_int_equal(ix->ops->replicas_next(ix, &cur, "s2", 4, &out, &n), 0);
+		assert_int_equal(gv_index_replicas_next(ix, &cur, "s2", 4, &out, &n), 0);
 		for (i = 0; i < n; i++) {
 			assert_string_equal(out[i].sector, "s2");
 			if (have_prev)
@@ -1068,7 +1068,7 @@ static void test_replicas_next(void **state)
 	{
 		gv_replica_cursor before = cur;
 
-		assert_int_equal(ix->ops->replicas_next(ix, &cur, "s2", 4, &out, &n), 0);
+		assert_int_equal(gv_index_replicas_next(ix, &cur, "s2", 4, &out, &n), 0);
 		assert_int_equal(n, 0);
 		assert_null(out);
 		assert_memory_equal(&before, &cur, sizeof(cur));
@@ -1087,11 +1087,11 @@ static void test_stats(void **state)
 	uint64_t bytes = 0;
 	uint32_t j;
 
-	assert_int_equal(ix->ops->stats(ix, 3, &st), 0);
+	assert_int_equal(gv_index_stats_get(ix, 3, &st), 0);
 	assert_int_equal(st.blobs, 0);
 	assert_int_equal(st.replicas, 0);
 	assert_true(st.avg_factor == 0.0);
-	assert_int_equal(ix->ops->stats(ix, 0, &st), GV_EINVAL);
+	assert_int_equal(gv_index_stats_get(ix, 0, &st), GV_EINVAL);
 
 	for (j = 0; j < 8; j++) {
 		k[j] = mkkey(j);
@@ -1119,11 +1119,11 @@ static void test_stats(void **state)
 	/* k3: replicas marked unhealthy -> lost */
 	put(ix, &k[3], "a");
 	put(ix, &k[3], "b");
-	assert_int_equal(ix->ops->replica_set_health(ix, &k[3], "a", 0, "x"), 0);
-	assert_int_equal(ix->ops->replica_set_health(ix, &k[3], "b", 0, "x"), 0);
+	assert_int_equal(gv_index_replica_set_health(ix, &k[3], "a", 0, "x"), 0);
+	assert_int_equal(gv_index_replica_set_health(ix, &k[3], "b", 0, "x"), 0);
 	/* k4: blob row without replicas -> lost */
 	put(ix, &k[4], "a");
-	assert_int_equal(ix->ops->replica_remove(ix, &k[4], "a"), 0);
+	assert_int_equal(gv_index_replica_remove(ix, &k[4], "a"), 0);
 	/* k5: one good, one on an unhealthy sector, one on a retired one -> under */
 	put(ix, &k[5], "a");
 	put(ix, &k[5], "sick");
@@ -1134,20 +1134,20 @@ static void test_stats(void **state)
 	mkrep(&r, &k[6], "c");
 	gv_rangeset_clear(&r.ranges);
 	assert_int_equal(gv_rangeset_add(&r.ranges, 0, k[6].size - 1), 0);
-	assert_int_equal(ix->ops->replica_put(ix, &r), 0);
+	assert_int_equal(gv_index_replica_put(ix, &r), 0);
 	gv_rangeset_free(&r.ranges);
 	/* k7: partial made complete via set_ranges -> 3 healthy */
 	put(ix, &k[7], "a");
 	put(ix, &k[7], "b");
 	mkrep(&r, &k[7], "c");
 	gv_rangeset_clear(&r.ranges);
-	assert_int_equal(ix->ops->replica_put(ix, &r), 0);
+	assert_int_equal(gv_index_replica_put(ix, &r), 0);
 	gv_rangeset_clear(&r.ranges);
 	assert_int_equal(gv_rangeset_add(&r.ranges, 0, k[7].size), 0);
-	assert_int_equal(ix->ops->replica_set_ranges(ix, &k[7], "c", &r.ranges), 0);
+	assert_int_equal(gv_index_replica_set_ranges(ix, &k[7], "c", &r.ranges), 0);
 	gv_rangeset_free(&r.ranges);
 
-	assert_int_equal(ix->ops->stats(ix, 3, &st), 0);
+	assert_int_equal(gv_index_stats_get(ix, 3, &st), 0);
 	assert_int_equal(st.blobs, 8);
 	assert_int_equal(st.bytes, bytes);
 	assert_int_equal(st.replicas, 3 + 2 + 4 + 2 + 0 + 3 + 3 + 3);
@@ -1160,20 +1160,20 @@ static void test_stats(void **state)
 	assert_true(st.avg_factor > 1.87 && st.avg_factor < 1.88);
 
 	/* Factor 2 shifts the buckets; sector health changes are seen. */
-	assert_int_equal(ix->ops->stats(ix, 2, &st), 0);
+	assert_int_equal(gv_index_stats_get(ix, 2, &st), 0);
 	assert_int_equal(st.under_replicated, 1); /* k5 */
 	assert_int_equal(st.over_replicated, 3);  /* k0, k2, k7 */
-	assert_int_equal(ix->ops->sector_set_health(ix, "sick", 1), 0);
-	assert_int_equal(ix->ops->sector_set_state(ix, "a", GV_SECTOR_RETIRED), 0);
-	assert_int_equal(ix->ops->stats(ix, 3, &st), 0);
+	assert_int_equal(gv_index_sector_set_health(ix, "sick", 1), 0);
+	assert_int_equal(gv_index_sector_set_state(ix, "a", GV_SECTOR_RETIRED), 0);
+	assert_int_equal(gv_index_stats_get(ix, 3, &st), 0);
 	/* without a: 2 + 1 + 3 + 0 + 0 + 1 + 1 + 2 */
 	assert_int_equal(st.healthy_replicas, 10);
 	assert_int_equal(st.lost, 2);
 
 	/* Every sector good again: only replica health and completeness. */
-	assert_int_equal(ix->ops->sector_set_state(ix, "a", GV_SECTOR_ACTIVE), 0);
-	assert_int_equal(ix->ops->sector_set_state(ix, "old", GV_SECTOR_DRAINING), 0);
-	assert_int_equal(ix->ops->stats(ix, 3, &st), 0);
+	assert_int_equal(gv_index_sector_set_state(ix, "a", GV_SECTOR_ACTIVE), 0);
+	assert_int_equal(gv_index_sector_set_state(ix, "old", GV_SECTOR_DRAINING), 0);
+	assert_int_equal(gv_index_stats_get(ix, 3, &st), 0);
 	/* 3 + 2 + 4 + 0 + 0 + 3 + 2 + 3 */
 	assert_int_equal(st.healthy_replicas, 17);
 	assert_int_equal(st.under_replicated, 2); /* k1, k6 */
@@ -1189,25 +1189,25 @@ static void test_settings(void **state)
 	gv_index *ix = f->ix;
 	char buf[16];
 
-	assert_int_equal(ix->ops->setting_get(ix, "placement.factor", buf, sizeof(buf)),
+	assert_int_equal(gv_index_setting_get(ix, "placement.factor", buf, sizeof(buf)),
 	                 GV_ENOTFOUND);
-	assert_int_equal(ix->ops->setting_set(ix, "placement.factor", "3"), 0);
-	assert_int_equal(ix->ops->setting_get(ix, "placement.factor", buf, sizeof(buf)), 0);
+	assert_int_equal(gv_index_setting_set(ix, "placement.factor", "3"), 0);
+	assert_int_equal(gv_index_setting_get(ix, "placement.factor", buf, sizeof(buf)), 0);
 	assert_string_equal(buf, "3");
-	assert_int_equal(ix->ops->setting_set(ix, "placement.factor", "5"), 0);
-	assert_int_equal(ix->ops->setting_get(ix, "placement.factor", buf, sizeof(buf)), 0);
+	assert_int_equal(gv_index_setting_set(ix, "placement.factor", "5"), 0);
+	assert_int_equal(gv_index_setting_get(ix, "placement.factor", buf, sizeof(buf)), 0);
 	assert_string_equal(buf, "5");
-	assert_int_equal(ix->ops->setting_set(ix, "empty", ""), 0);
-	assert_int_equal(ix->ops->setting_get(ix, "empty", buf, sizeof(buf)), 0);
+	assert_int_equal(gv_index_setting_set(ix, "empty", ""), 0);
+	assert_int_equal(gv_index_setting_get(ix, "empty", buf, sizeof(buf)), 0);
 	assert_string_equal(buf, "");
-	assert_int_equal(ix->ops->setting_set(ix, "long", "0123456789abcdef"), 0);
-	assert_int_equal(ix->ops->setting_get(ix, "long", buf, sizeof(buf)), GV_EINVAL);
-	assert_int_equal(ix->ops->setting_set(ix, "", "x"), GV_EINVAL);
+	assert_int_equal(gv_index_setting_set(ix, "long", "0123456789abcdef"), 0);
+	assert_int_equal(gv_index_setting_get(ix, "long", buf, sizeof(buf)), GV_EINVAL);
+	assert_int_equal(gv_index_setting_set(ix, "", "x"), GV_EINVAL);
 
-	f->ix->ops->close(f->ix);
+	gv_index_close(f->ix);
 	assert_int_equal(gv_index_sqlite_open(&f->ix, f->path, 0), 0);
 	ix = f->ix;
-	assert_int_equal(ix->ops->setting_get(ix, "placement.factor", buf, sizeof(buf)), 0);
+	assert_int_equal(gv_index_setting_get(ix, "placement.factor", buf, sizeof(buf)), 0);
 	assert_string_equal(buf, "5");
 }
 
@@ -1226,11 +1226,11 @@ static void test_read_during_foreign_write(void **state)
 	assert_int_equal(sqlite3_exec(db, "BEGIN IMMEDIATE; UPDATE sectors SET healthy = 0;",
 	                              NULL, NULL, NULL),
 	                 SQLITE_OK);
-	assert_int_equal(f->ix->ops->sector_get(f->ix, "s1", &s), 0);
+	assert_int_equal(gv_index_sector_get(f->ix, "s1", &s), 0);
 	assert_int_equal(s.healthy, 1);
 	assert_int_equal(sqlite3_exec(db, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
 	sqlite3_close(db);
-	assert_int_equal(f->ix->ops->sector_get(f->ix, "s1", &s), 0);
+	assert_int_equal(gv_index_sector_get(f->ix, "s1", &s), 0);
 	assert_int_equal(s.healthy, 0);
 }
 
@@ -1266,25 +1266,25 @@ static void *worker_main(void *arg)
 		if (gv_rangeset_add(&r.ranges, 0, k.size) < 0)
 			w->failures++;
 		strcpy(r.sector, "s1");
-		if (ix->ops->replica_put(ix, &r) < 0)
+		if (gv_index_replica_put(ix, &r) < 0)
 			w->failures++;
 		strcpy(r.sector, "s2");
-		if (ix->ops->replica_put(ix, &r) < 0)
+		if (gv_index_replica_put(ix, &r) < 0)
 			w->failures++;
 		gv_rangeset_free(&r.ranges);
-		if (ix->ops->replica_set_verified(ix, &k, "s1", (int64_t)j, sum) < 0)
+		if (gv_index_replica_set_verified(ix, &k, "s1", (int64_t)j, sum) < 0)
 			w->failures++;
-		if (ix->ops->replicas_find(ix, &k, &out, &n) < 0 || n != 2)
+		if (gv_index_replicas_find(ix, &k, &out, &n) < 0 || n != 2)
 			w->failures++;
 		else
 			gv_replicas_free(out, n);
 		if (j % 10 == 0) {
-			if (ix->ops->stats(ix, 2, &st) < 0)
+			if (gv_index_stats_get(ix, 2, &st) < 0)
 				w->failures++;
-			if (ix->ops->keys_next(ix, NULL, 16, batch, &n) < 0)
+			if (gv_index_keys_next(ix, NULL, 16, batch, &n) < 0)
 				w->failures++;
 		}
-		if (j % 3 == 0 && ix->ops->replica_remove(ix, &k, "s2") < 0)
+		if (j % 3 == 0 && gv_index_replica_remove(ix, &k, "s2") < 0)
 			w->failures++;
 	}
 	return NULL;
@@ -1314,11 +1314,11 @@ static void test_concurrent(void **state)
 		pthread_join(t[i], NULL);
 		assert_int_equal(w[i].failures, 0);
 	}
-	second->ops->close(second);
+	gv_index_close(second);
 
 	for (i = 0; i < PER_THREAD; i += 3)
 		removed++;
-	assert_int_equal(f->ix->ops->stats(f->ix, 2, &st), 0);
+	assert_int_equal(gv_index_stats_get(f->ix, 2, &st), 0);
 	assert_int_equal(st.blobs, THREADS * PER_THREAD);
 	assert_int_equal(st.replicas, THREADS * (2 * PER_THREAD - removed));
 	assert_int_equal(st.under_replicated, THREADS * removed);

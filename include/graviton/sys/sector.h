@@ -21,6 +21,7 @@
 #include <sys/types.h>
 #include "../common.h"
 #include "../key.h"
+#include "../types.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -201,6 +202,56 @@ int gv_sector_fs_read_identity(gv_sector_identity *out, const char *root);
 
 /* In-memory backend (tests).  capacity 0 = unlimited. */
 int gv_sector_mem_open(gv_sector **out, const char *id, uint64_t capacity);
+
+/* ---- kinds: the registry the engine opens sectors through ------------------ */
+
+/* The kind of local sector directories (`sector add` without --kind,
+ * `graviton index rebuild`). */
+#define GV_SECTOR_KIND_DEFAULT "fs"
+
+/* Open flags. */
+#define GV_SECTOR_OPEN_CREATE 0x1 /* create the medium (fs: root, identity) when missing */
+#define GV_SECTOR_OPEN_ADOPT  0x2 /* take over a medium of another cluster or id */
+
+typedef struct gv_sector_open_opts {
+	/* The registration record: id, kind, rack, zone, capacity, and the
+	 * locator in `path` (for a GV_SECTOR_KIND_LOCAL kind, resolved
+	 * against the data directory). */
+	const gv_sector_info *info;
+	const char *cluster; /* the store's cluster id; NULL or "": none yet */
+	unsigned flags;      /* GV_SECTOR_OPEN_* */
+} gv_sector_open_opts;
+
+/* Kind flags. */
+/* The locator is a local directory: the engine resolves a relative one
+ * against the data directory, records it relative when under it, and lets
+ * one directory hold one sector. */
+#define GV_SECTOR_KIND_LOCAL 0x1
+
+typedef struct gv_sector_kind {
+	unsigned version; /* GV_SECTOR_OPS_VERSION */
+	const char *name; /* what gv_sector_info.kind names: "fs", "mem", ... */
+	unsigned flags;   /* GV_SECTOR_KIND_* */
+	/* Open a sector whose ops have version GV_SECTOR_OPS_VERSION. */
+	int (*open)(gv_sector **out, const gv_sector_open_opts *o);
+	/* Optional: the identity a medium carries, read without opening it
+	 * (index rebuild, moved data directories). */
+	int (*read_identity)(gv_sector_identity *out, const char *path);
+} gv_sector_kind;
+
+/*
+ * Register a kind (`k` must outlive every use: a static).  fs and mem are
+ * built in.  GV_EEXISTS when the name is taken, GV_EINVAL for a record
+ * of another version.
+ */
+int gv_sector_kind_register(const gv_sector_kind *k);
+/* The kind of that name; NULL (error set, listing the registered kinds)
+ * when there is none. */
+const gv_sector_kind *gv_sector_kind_find(const char *name);
+/* Open o->info through its kind, checking the sector's ops version. */
+int gv_sector_kind_open(gv_sector **out, const gv_sector_open_opts *o);
+/* The kind's read_identity; GV_ENOTFOUND when the kind has none. */
+int gv_sector_kind_read_identity(gv_sector_identity *out, const char *kind, const char *path);
 
 /* ---- fault injection (tests) --------------------------------------------- */
 

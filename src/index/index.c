@@ -1,0 +1,153 @@
+/*
+ * index.c - dispatchers over struct gv_index_ops.
+ *
+ * These only forward to the backend, as src/sector/sector.c does for
+ * sectors; argument checks every backend needs live in the backends,
+ * because a wrapper such as the fault index calls the backend's ops
+ * directly.  The ops version is checked once, when the registry opens a
+ * backend (registry.c).
+ */
+#include <assert.h>
+#include <stddef.h>
+
+#include "graviton/sys/index.h"
+
+int gv_index_sector_upsert(gv_index *ix, const gv_sector_info *s)
+{
+	assert(ix != NULL && s != NULL);
+	return ix->ops->sector_upsert(ix, s);
+}
+
+int gv_index_sector_get(gv_index *ix, const char *id, gv_sector_info *out)
+{
+	assert(ix != NULL && id != NULL && out != NULL);
+	return ix->ops->sector_get(ix, id, out);
+}
+
+int gv_index_sector_list(gv_index *ix, gv_sector_info **out, size_t *out_n)
+{
+	assert(ix != NULL && out != NULL && out_n != NULL);
+	return ix->ops->sector_list(ix, out, out_n);
+}
+
+int gv_index_sector_set_health(gv_index *ix, const char *id, int healthy)
+{
+	assert(ix != NULL && id != NULL);
+	return ix->ops->sector_set_health(ix, id, healthy);
+}
+
+int gv_index_sector_set_state(gv_index *ix, const char *id, gv_sector_state st)
+{
+	assert(ix != NULL && id != NULL);
+	return ix->ops->sector_set_state(ix, id, st);
+}
+
+int gv_index_sector_remove(gv_index *ix, const char *id)
+{
+	assert(ix != NULL && id != NULL);
+	return ix->ops->sector_remove(ix, id);
+}
+
+int gv_index_replica_put(gv_index *ix, const gv_replica *r)
+{
+	assert(ix != NULL && r != NULL);
+	return ix->ops->replica_put(ix, r);
+}
+
+int gv_index_replica_remove(gv_index *ix, const gv_key *key, const char *sector)
+{
+	assert(ix != NULL && key != NULL && sector != NULL);
+	return ix->ops->replica_remove(ix, key, sector);
+}
+
+int gv_index_replica_set_health(gv_index *ix, const gv_key *key, const char *sector,
+                                int healthy, const char *reason)
+{
+	assert(ix != NULL && key != NULL && sector != NULL);
+	return ix->ops->replica_set_health(ix, key, sector, healthy, reason);
+}
+
+int gv_index_replica_set_verified(gv_index *ix, const gv_key *key, const char *sector,
+                                  int64_t when_ms, const uint8_t digest[GV_DIGEST_LEN])
+{
+	assert(ix != NULL && key != NULL && sector != NULL);
+	return ix->ops->replica_set_verified(ix, key, sector, when_ms, digest);
+}
+
+int gv_index_replica_set_ranges(gv_index *ix, const gv_key *key, const char *sector,
+                                const gv_rangeset *ranges)
+{
+	assert(ix != NULL && key != NULL && sector != NULL);
+	return ix->ops->replica_set_ranges(ix, key, sector, ranges);
+}
+
+int gv_index_replicas_find(gv_index *ix, const gv_key *key, gv_replica **out, size_t *out_n)
+{
+	assert(ix != NULL && key != NULL && out != NULL && out_n != NULL);
+	return ix->ops->replicas_find(ix, key, out, out_n);
+}
+
+int gv_index_blob_exists(gv_index *ix, const gv_key *key, int64_t *out_created_ms)
+{
+	assert(ix != NULL && key != NULL);
+	return ix->ops->blob_exists(ix, key, out_created_ms);
+}
+
+int gv_index_blob_remove(gv_index *ix, const gv_key *key)
+{
+	assert(ix != NULL && key != NULL);
+	return ix->ops->blob_remove(ix, key);
+}
+
+int gv_index_keys_next(gv_index *ix, const gv_key *after, size_t limit, gv_key *out,
+                       size_t *out_n)
+{
+	assert(ix != NULL && out != NULL && out_n != NULL);
+	return ix->ops->keys_next(ix, after, limit, out, out_n);
+}
+
+int gv_index_sector_keys_next(gv_index *ix, const char *sector, const gv_key *after,
+                              size_t limit, gv_key *out, size_t *out_n)
+{
+	assert(ix != NULL && sector != NULL && out != NULL && out_n != NULL);
+	return ix->ops->sector_keys_next(ix, sector, after, limit, out, out_n);
+}
+
+int gv_index_blobs_next(gv_index *ix, const gv_key *after, size_t limit, gv_blob_entry **out,
+                        size_t *out_n)
+{
+	assert(ix != NULL && out != NULL && out_n != NULL);
+	return ix->ops->blobs_next(ix, after, limit, out, out_n);
+}
+
+int gv_index_replicas_next(gv_index *ix, gv_replica_cursor *cur, const char *sector,
+                           size_t limit, gv_replica **out, size_t *out_n)
+{
+	assert(ix != NULL && cur != NULL && out != NULL && out_n != NULL);
+	return ix->ops->replicas_next(ix, cur, sector, limit, out, out_n);
+}
+
+int gv_index_stats_get(gv_index *ix, int factor, gv_index_stats *out)
+{
+	assert(ix != NULL && out != NULL);
+	return ix->ops->stats(ix, factor, out);
+}
+
+int gv_index_setting_get(gv_index *ix, const char *name, char *buf, size_t cap)
+{
+	assert(ix != NULL && name != NULL && buf != NULL);
+	return ix->ops->setting_get(ix, name, buf, cap);
+}
+
+int gv_index_setting_set(gv_index *ix, const char *name, const char *value)
+{
+	assert(ix != NULL && name != NULL && value != NULL);
+	return ix->ops->setting_set(ix, name, value);
+}
+
+void gv_index_close(gv_index *ix)
+{
+	if (ix == NULL)
+		return;
+	ix->ops->close(ix);
+}
