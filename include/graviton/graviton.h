@@ -173,8 +173,8 @@ typedef struct gv_put_result {
 int gv_put_open(gv_put **out, gv_store *store, const gv_put_opts *opts);
 int gv_put_write(gv_put *put, const void *buf, size_t len);
 /*
- * Finish: commit the primary copy, copy it to the other targets in
- * parallel, return once min-replicas copies are durable and indexed
+ * Finish: commit the streamed copies where placement accepts them, copy
+ * the primary to the targets still missing one, in parallel, return once min-replicas copies are durable and indexed
  * (GV_EQUORUM after the write timeout, or when too few targets exist; then
  * nothing is recorded and no bytes are left behind).  Frees put.
  */

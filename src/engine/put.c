@@ -1,15 +1,19 @@
 /*
  * put.c - the write path.
  *
- *   open    choose the primary sector (weighted by measured free space,
- *           through the placement module with a random token whose size
- *           is the expected size, so sectors without room for it are
- *           skipped and an infeasible layout fails before any byte is read)
- *   write   stream into the primary's temporary file, hashing as it goes
- *   commit  key known: if enough healthy replicas exist, drop the temp
- *           (idempotent re-put); else commit the primary, choose the other
- *           targets for the real key, copy the primary to them in parallel
- *           and return once min-replicas copies are durable and indexed.
+ *   open    choose all targets (weighted by measured free space, through
+ *           the placement module with a random token whose size is the
+ *           expected size, so sectors without room for it are skipped and
+ *           an infeasible layout fails before any byte is read); the first
+ *           that opens is the primary
+ *   write   stream into every target's temporary file at once, hashing as
+ *           it goes: the primary here, the others through a ring of
+ *           buffers, one thread each (a target that fails is dropped)
+ *   commit  key known: if enough healthy replicas exist, drop the temps
+ *           (idempotent re-put); else commit the primary and the streamed
+ *           targets the key's placement accepts, copy the primary to the
+ *           targets still missing, and return once min-replicas copies
+ *           are durable and indexed.
  *
  * Quorum bookkeeping lives in a reference-counted job shared with the copy
  * threads.  Until the committing thread decides, committed copies are only
@@ -37,12 +41,63 @@
 #include "core/log.h"
 #include "engine/store.h"
 
+/*
+ * The fan-out: the primary is written by the putting thread; every other
+ * target has a thread of its own that opens its writer and writes the
+ * buffers of a small shared ring, so slow disks overlap.  The putting
+ * thread waits for ring space at most the write timeout, then leaves a
+ * target that does not keep up (a hung disk) behind.
+ */
+#define FAN_SLOTS 4
+#define FAN_SLOT (1u << 20)
+
+enum { FAN_RUNNING, FAN_DONE, FAN_FAILED };
+
+typedef struct fan fan;
+
+typedef struct fan_worker {
+	fan *f;
+	gv_sector *s;
+	char id[GV_ID_MAX];
+	gv_sector_writer *w;     /* the put's once state is FAN_DONE */
+	uint64_t pos;            /* slots written */
+	int state;
+	int abandoned;           /* the put went on without it */
+	int err;
+	char msg[256];
+} fan_worker;
+
+struct fan {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	int refs;
+	gv_store *st;
+	unsigned char *slot[FAN_SLOTS];
+	size_t len[FAN_SLOTS];
+	uint64_t head;           /* slots published */
+	size_t fill;             /* bytes in slot[head % FAN_SLOTS], unpublished */
+	int closed;
+	fan_worker w[GV_MAX_REPLICAS];
+	size_t nw;
+};
+
+/* One sector the body streams into; t[0] is the primary. */
+typedef struct put_target {
+	gv_sector *s;
+	gv_sector_writer *w;
+	char id[GV_ID_MAX];
+} put_target;
+
 struct gv_put {
 	gv_store *st;
 	gv_sha256 *h;
-	gv_sector_writer *w;
-	gv_sector *primary;
-	char primary_id[GV_ID_MAX];
+	put_target t[GV_MAX_REPLICAS];
+	size_t nt;
+	fan *fan;                /* the other targets until the commit */
+	/* Sectors whose writer failed in this put (open or mid-stream): the
+	 * copies made at commit go elsewhere. */
+	char failed_ids[GV_MAX_REPLICAS][GV_ID_MAX];
+	size_t nfailed;
 	uint64_t size;
 	int has_expect;
 	gv_key expect;
@@ -66,9 +121,12 @@ typedef struct put_job {
 	char recorded_ids[GV_MAX_REPLICAS + 1][GV_ID_MAX];
 } put_job;
 
+/* A target finished in a thread: commit of its streamed writer `w`, or
+ * (w NULL) a copy from the committed primary. */
 typedef struct copy_arg {
 	put_job *job;
 	gv_sector *dst;
+	gv_sector_writer *w;
 	char dst_id[GV_ID_MAX];
 } copy_arg;
 
@@ -134,14 +192,17 @@ static void *copy_main(void *p)
 	char kbuf[GV_KEY_BUFSIZE];
 	int err, decided;
 
-	err = gv_copy_blob(job->src, a->dst, &job->key, 0);
+	if (a->w)
+		err = gv_sector_writer_commit(a->w, &job->key);
+	else
+		err = gv_copy_blob(job->src, a->dst, &job->key, 0);
 	gv_store_sector_result(job->st, a->dst_id, err);
 	gv_key_format(kbuf, &job->key);
 	pthread_mutex_lock(&job->mu);
 	decided = job->decided;
 	if (err < 0)
-		gv_warn("event=copy_failed key=%s sector=%s error=\"%s\"", kbuf, a->dst_id,
-		        gv_error_last());
+		gv_warn("event=copy_failed key=%s sector=%s streamed=%d error=\"%s\"", kbuf,
+		        a->dst_id, a->w != NULL, gv_error_last());
 	else if (decided == 0 && job->ncommitted < GV_MAX_REPLICAS)
 		snprintf(job->committed[job->ncommitted++], GV_ID_MAX, "%s", a->dst_id);
 	else if (decided == 0)
@@ -158,6 +219,280 @@ static void *copy_main(void *p)
 	job_unref(job);
 	free(a);
 	return NULL;
+}
+
+/* Remember that sector `id` failed this put; its share is copied elsewhere. */
+static void put_target_failed(gv_put *put, const char *id, int err)
+{
+	gv_store_sector_result(put->st, id, err);
+	if (put->nfailed < GV_MAX_REPLICAS)
+		snprintf(put->failed_ids[put->nfailed++], GV_ID_MAX, "%s", id);
+}
+
+/* Take target i out of the fan-out (its writer already gone). */
+static void put_target_remove(gv_put *put, size_t i)
+{
+	memmove(&put->t[i], &put->t[i + 1], (put->nt - i - 1) * sizeof(put->t[0]));
+	put->nt--;
+}
+
+static void deadline_after(struct timespec *ts, uint64_t ms)
+{
+	clock_gettime(CLOCK_MONOTONIC, ts);
+	ts->tv_sec += (time_t)(ms / 1000);
+	ts->tv_nsec += (long)(ms % 1000) * 1000000L;
+	if (ts->tv_nsec >= 1000000000L) {
+		ts->tv_sec++;
+		ts->tv_nsec -= 1000000000L;
+	}
+}
+
+static void fan_unref(fan *f)
+{
+	int last, i;
+
+	pthread_mutex_lock(&f->mu);
+	last = --f->refs == 0;
+	pthread_mutex_unlock(&f->mu);
+	if (!last)
+		return;
+	for (i = 0; i < FAN_SLOTS; i++)
+		free(f->slot[i]);
+	pthread_cond_destroy(&f->cv);
+	pthread_mutex_destroy(&f->mu);
+	free(f);
+}
+
+static void *fan_main(void *p)
+{
+	fan_worker *fw = p;
+	fan *f = fw->f;
+	gv_store *st = f->st;
+	gv_sector_writer *w = NULL;
+	int err = gv_sector_writer_open(&w, fw->s, NULL, 0);
+
+	pthread_mutex_lock(&f->mu);
+	if (err < 0) {
+		fw->state = FAN_FAILED;
+		fw->err = err;
+		snprintf(fw->msg, sizeof(fw->msg), "%s", gv_error_last());
+	}
+	while (fw->state == FAN_RUNNING && !fw->abandoned) {
+		const unsigned char *buf;
+		size_t len;
+
+		if (fw->pos == f->head) {
+			if (f->closed) {
+				fw->state = FAN_DONE;
+				fw->w = w;
+				w = NULL;
+			} else {
+				pthread_cond_wait(&f->cv, &f->mu);
+			}
+			continue;
+		}
+		/* Published slots stay until every running writer is past them. */
+		buf = f->slot[fw->pos % FAN_SLOTS];
+		len = f->len[fw->pos % FAN_SLOTS];
+		pthread_mutex_unlock(&f->mu);
+		err = gv_sector_writer_write(w, buf, len);
+		pthread_mutex_lock(&f->mu);
+		if (err < 0) {
+			fw->state = FAN_FAILED;
+			fw->err = err;
+			snprintf(fw->msg, sizeof(fw->msg), "%s", gv_error_last());
+		} else {
+			fw->pos++;
+		}
+		pthread_cond_broadcast(&f->cv);
+	}
+	pthread_cond_broadcast(&f->cv);
+	pthread_mutex_unlock(&f->mu);
+	gv_sector_writer_abort(w, 0); /* failed or left behind */
+	fan_unref(f);
+	gv_store_bg_leave(st);
+	return NULL;
+}
+
+/* Start a fan-out writer for sector s; 0 when none could start. */
+static int fan_add(gv_put *put, gv_sector *s, const char *id)
+{
+	fan *f = put->fan;
+	fan_worker *fw;
+	pthread_t tid;
+
+	if (!f) {
+		pthread_condattr_t ca;
+
+		if (!(f = calloc(1, sizeof(*f))))
+			return 0;
+		pthread_mutex_init(&f->mu, NULL);
+		pthread_condattr_init(&ca);
+		pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+		pthread_cond_init(&f->cv, &ca);
+		pthread_condattr_destroy(&ca);
+		f->refs = 1;
+		f->st = put->st;
+		put->fan = f;
+	}
+	fw = &f->w[f->nw];
+	memset(fw, 0, sizeof(*fw));
+	fw->f = f;
+	fw->s = s;
+	snprintf(fw->id, sizeof(fw->id), "%s", id);
+	pthread_mutex_lock(&f->mu);
+	f->refs++;
+	f->nw++;
+	pthread_mutex_unlock(&f->mu);
+	gv_store_bg_enter(put->st);
+	if (pthread_create(&tid, NULL, fan_main, fw) == 0) {
+		pthread_detach(tid);
+		return 1;
+	}
+	gv_store_bg_leave(put->st);
+	pthread_mutex_lock(&f->mu);
+	f->refs--;
+	f->nw--;
+	pthread_mutex_unlock(&f->mu);
+	return 0;
+}
+
+/* Leave behind every writer still running whose position is <= pos;
+ * f->mu held. */
+static void fan_leave_behind(fan *f, uint64_t pos)
+{
+	size_t i;
+
+	for (i = 0; i < f->nw; i++) {
+		fan_worker *fw = &f->w[i];
+
+		if (fw->state != FAN_RUNNING || fw->abandoned || fw->pos > pos)
+			continue;
+		fw->abandoned = 1;
+		fw->err = gv_error_set(GV_ETIMEOUT, "no progress within the write timeout");
+		snprintf(fw->msg, sizeof(fw->msg), "%s", gv_error_last());
+	}
+	pthread_cond_broadcast(&f->cv);
+}
+
+/* Wait until no running writer is behind `pos` (f->mu held), at most
+ * until the deadline; then the laggards are left behind. */
+static void fan_wait_past(fan *f, uint64_t pos, const struct timespec *deadline)
+{
+	for (;;) {
+		size_t i;
+		int behind = 0;
+
+		for (i = 0; i < f->nw; i++)
+			behind |= f->w[i].state == FAN_RUNNING && !f->w[i].abandoned &&
+			          f->w[i].pos <= pos;
+		if (!behind)
+			return;
+		if (pthread_cond_timedwait(&f->cv, &f->mu, deadline) == ETIMEDOUT) {
+			fan_leave_behind(f, pos);
+			return;
+		}
+	}
+}
+
+/* Publish the slot being filled; f->mu held. */
+static void fan_publish(fan *f)
+{
+	f->len[f->head % FAN_SLOTS] = f->fill;
+	f->head++;
+	f->fill = 0;
+	pthread_cond_broadcast(&f->cv);
+}
+
+/* Hand len bytes to the fan-out writers. */
+static int fan_push(fan *f, uint64_t timeout_ms, const unsigned char *buf, size_t len)
+{
+	while (len > 0) {
+		size_t idx, n;
+
+		pthread_mutex_lock(&f->mu);
+		if (f->fill == 0 && f->head >= FAN_SLOTS) {
+			struct timespec deadline;
+
+			deadline_after(&deadline, timeout_ms);
+			fan_wait_past(f, f->head - FAN_SLOTS, &deadline);
+		}
+		idx = f->head % FAN_SLOTS;
+		pthread_mutex_unlock(&f->mu);
+		/* The slot being filled is read by no writer. */
+		if (!f->slot[idx] && !(f->slot[idx] = malloc(FAN_SLOT)))
+			return gv_error_set(GV_ENOMEM, "out of memory");
+		n = len < FAN_SLOT - f->fill ? len : FAN_SLOT - f->fill;
+		memcpy(f->slot[idx] + f->fill, buf, n);
+		buf += n;
+		len -= n;
+		pthread_mutex_lock(&f->mu);
+		f->fill += n;
+		if (f->fill == FAN_SLOT)
+			fan_publish(f);
+		pthread_mutex_unlock(&f->mu);
+	}
+	return 0;
+}
+
+/*
+ * The body is complete: wait (at most the write timeout) for the fan-out
+ * writers to write it all, and make those that did targets of the put;
+ * the others are failed targets.  With `give_up`, every writer is left
+ * behind at once (abort).
+ */
+static void fan_close(gv_put *put, int give_up)
+{
+	fan *f = put->fan;
+	struct timespec deadline;
+	size_t i;
+
+	if (!f)
+		return;
+	put->fan = NULL;
+	deadline_after(&deadline, put->st->write_timeout_ms);
+	pthread_mutex_lock(&f->mu);
+	if (f->fill > 0)
+		fan_publish(f);
+	f->closed = 1;
+	pthread_cond_broadcast(&f->cv);
+	if (give_up)
+		fan_leave_behind(f, UINT64_MAX);
+	else
+		fan_wait_past(f, f->head, &deadline);
+	for (i = 0; i < f->nw; i++) {
+		fan_worker *fw = &f->w[i];
+
+		if (fw->state == FAN_DONE && !give_up && put->nt < GV_MAX_REPLICAS) {
+			put_target *t = &put->t[put->nt++];
+
+			t->s = fw->s;
+			t->w = fw->w;
+			snprintf(t->id, sizeof(t->id), "%s", fw->id);
+		} else if (fw->state == FAN_DONE) {
+			gv_sector_writer_abort(fw->w, 0);
+		} else if (!give_up) {
+			gv_warn("event=target_dropped sector=%s error=\"%s\"", fw->id, fw->msg);
+			put_target_failed(put, fw->id, fw->err);
+		}
+		fw->w = NULL;
+	}
+	pthread_mutex_unlock(&f->mu);
+	fan_unref(f);
+}
+
+/* A random key standing in for the unknown one: weighted rendezvous on
+ * it is a random choice weighted by real free space. */
+static void random_token(gv_key *token, const void *salt)
+{
+	memset(token, 0, sizeof(*token));
+	if (getrandom(token->digest, sizeof(token->digest), 0) != (ssize_t)sizeof(token->digest)) {
+		struct timespec ts;
+
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		memcpy(token->digest, &ts, sizeof(ts));
+		memcpy(token->digest + sizeof(ts), &salt, sizeof(salt));
+	}
 }
 
 int gv_put_open(gv_put **out, gv_store *st, const gv_put_opts *opts)
@@ -184,18 +519,10 @@ int gv_put_open(gv_put **out, gv_store *st, const gv_put_opts *opts)
 		put->expect = *opts->expect;
 	}
 
-	/* A random token stands in for the unknown key: weighted rendezvous
-	 * on it is a random choice of the primary weighted by real free space
+	/* All targets are chosen before the key is known, on a random token
 	 * (gv_store_sectors_measured), among sectors with room for the
 	 * expected size when it is known. */
-	memset(&token, 0, sizeof(token));
-	if (getrandom(token.digest, sizeof(token.digest), 0) != (ssize_t)sizeof(token.digest)) {
-		struct timespec ts;
-
-		clock_gettime(CLOCK_MONOTONIC, &ts);
-		memcpy(token.digest, &ts, sizeof(ts));
-		memcpy(token.digest + sizeof(ts), &put, sizeof(put));
-	}
+	random_token(&token, put);
 	token.size = put->has_expect ? put->expect.size : (opts ? opts->size_hint : 0);
 
 	if ((err = gv_store_sectors_measured(st, &sectors, &nsectors)) < 0)
@@ -223,24 +550,33 @@ int gv_put_open(gv_put **out, gv_store *st, const gv_put_opts *opts)
 	}
 	if ((err = gv_sha256_new(&put->h)) < 0)
 		goto fail;
-	/* The first placed sector that takes a write is the primary: one
-	 * broken disk must not fail every put that picks it. */
+	/* The first placed sector that takes a write is the primary (one
+	 * broken disk must not fail every put that picks it); the body
+	 * streams into every other placed sector too, each in a thread. */
 	err = gv_error_set(GV_EQUORUM, "quorum not met: no placed sector can be opened");
-	for (i = 0; i < npicks && !put->w; i++) {
-		gv_sector *s = gv_store_sector_handle(st, sectors[picks[i]].id, NULL, 0);
+	for (i = 0; i < npicks; i++) {
+		const char *id = sectors[picks[i]].id;
+		gv_sector *s = gv_store_sector_handle(st, id, NULL, 0);
+		int oerr;
 
 		if (!s)
 			continue;
-		if ((err = gv_sector_writer_open(&put->w, s, NULL, 0)) < 0) {
-			gv_warn("event=primary_unavailable sector=%s error=\"%s\"",
-			        sectors[picks[i]].id, gv_error_last());
-			gv_store_sector_result(st, sectors[picks[i]].id, err);
+		if (put->nt > 0) {
+			fan_add(put, s, id);
 			continue;
 		}
-		put->primary = s;
-		snprintf(put->primary_id, sizeof(put->primary_id), "%s", sectors[picks[i]].id);
+		if ((oerr = gv_sector_writer_open(&put->t[0].w, s, NULL, 0)) < 0) {
+			gv_warn("event=primary_unavailable sector=%s error=\"%s\"", id,
+			        gv_error_last());
+			put_target_failed(put, id, oerr);
+			err = oerr;
+			continue;
+		}
+		put->t[0].s = s;
+		snprintf(put->t[0].id, sizeof(put->t[0].id), "%s", id);
+		put->nt = 1;
 	}
-	if (!put->w)
+	if (put->nt == 0)
 		goto fail;
 	free(sectors);
 	*out = put;
@@ -263,8 +599,12 @@ int gv_put_write(gv_put *put, const void *buf, size_t len)
 		return gv_error_set(GV_ECORRUPT, "more bytes than the expected key's size %llu",
 		                    (unsigned long long)put->expect.size);
 	}
-	if ((err = gv_sha256_update(put->h, buf, len)) < 0 ||
-	    (err = gv_sector_writer_write(put->w, buf, len)) < 0) {
+	if ((err = gv_sha256_update(put->h, buf, len)) < 0) {
+		put->failed = 1;
+		return err;
+	}
+	if ((err = gv_sector_writer_write(put->t[0].w, buf, len)) < 0 ||
+	    (put->fan && (err = fan_push(put->fan, put->st->write_timeout_ms, buf, len)) < 0)) {
 		put->failed = 1;
 		return err;
 	}
@@ -272,12 +612,21 @@ int gv_put_write(gv_put *put, const void *buf, size_t len)
 	return 0;
 }
 
+/* Drop the writers of targets [from, nt). */
+static void put_abort_targets(gv_put *put, size_t from)
+{
+	while (put->nt > from) {
+		put->nt--;
+		gv_sector_writer_abort(put->t[put->nt].w, 0);
+	}
+}
+
 void gv_put_abort(gv_put *put)
 {
 	if (!put)
 		return;
-	if (put->w)
-		gv_sector_writer_abort(put->w, 0);
+	fan_close(put, 1);
+	put_abort_targets(put, 0);
 	gv_sha256_free(put->h);
 	free(put);
 }
@@ -313,17 +662,6 @@ static int quorum_ok(const put_job *job, char healthy[][GV_ID_MAX], size_t nheal
 	for (i = 0; i < (size_t)job->ncommitted; i++)
 		ids[n++] = job->committed[i];
 	return gv_placement_check(&rep, popt, sectors, nsectors, ids, n) == 0;
-}
-
-static void deadline_after(struct timespec *ts, uint64_t ms)
-{
-	clock_gettime(CLOCK_MONOTONIC, ts);
-	ts->tv_sec += (time_t)(ms / 1000);
-	ts->tv_nsec += (long)(ms % 1000) * 1000000L;
-	if (ts->tv_nsec >= 1000000000L) {
-		ts->tv_sec++;
-		ts->tv_nsec -= 1000000000L;
-	}
 }
 
 /*
@@ -370,7 +708,8 @@ static void put_undo(put_job *job, const char *primary, char before[][GV_ID_MAX]
 			gv_errlog("event=index_error op=replica_remove key=%s sector=%s error=\"%s\"",
 			          kbuf, job->recorded_ids[m], gv_error_last());
 	}
-	gv_store_drop_unrecorded(job->st, &job->key, primary);
+	if (primary)
+		gv_store_drop_unrecorded(job->st, &job->key, primary);
 	for (m = 0; m < ncommitted; m++)
 		gv_store_drop_unrecorded(job->st, &job->key, committed[m]);
 	if (nbefore > 0 || job->recorded == 0)
@@ -383,222 +722,288 @@ static void put_undo(put_job *job, const char *primary, char before[][GV_ID_MAX]
 	gv_replicas_free(reps, nreps);
 }
 
-int gv_put_commit(gv_put *put, gv_put_result *res)
-{
-	gv_store *st = put->st;
-	gv_index *ix = st->ix;
-	gv_sector_info *sectors = NULL;
-	gv_replica *reps = NULL;
-	size_t nsectors = 0, nreps = 0, i, npicks = 0;
-	size_t picks[GV_MAX_REPLICAS];
-	char healthy_ids[GV_MAX_REPLICAS * 2][GV_ID_MAX];
-	char other_ids[GV_MAX_REPLICAS * 2][GV_ID_MAX];
-	char before_ids[GV_MAX_REPLICAS * 2][GV_ID_MAX];
-	char committed[GV_MAX_REPLICAS][GV_ID_MAX];
-	const char *placed[GV_MAX_REPLICAS * 2 + 1], *exclude[GV_MAX_REPLICAS * 2];
-	size_t nhealthy = 0, nother = 0, nbefore = 0;
+/* What one commit knows; the steps below fill it in turn. */
+typedef struct put_commit {
+	gv_put *put;
+	gv_store *st;
+	gv_key key;
 	char kbuf[GV_KEY_BUFSIZE];
 	gv_placement_opts popt;
-	gv_placement_req req;
-	put_job *job = NULL;
-	struct timespec deadline;
-	gv_key key;
-	int err, perr, need, locked = 0, ncommitted = 0;
+	gv_sector_info *sectors;
+	size_t nsectors;
+	/* Rows that existed before this put, and which of them are healthy
+	 * with their bytes present ("other": unhealthy or missing). */
+	char before[GV_MAX_REPLICAS * 2][GV_ID_MAX];
+	char healthy[GV_MAX_REPLICAS * 2][GV_ID_MAX];
+	char other[GV_MAX_REPLICAS * 2][GV_ID_MAX];
+	size_t nbefore, nhealthy, nother;
+	put_job *job;
+	size_t started;           /* targets committing or copying in threads */
+	int decided;              /* 1 quorum met */
+	char committed[GV_MAX_REPLICAS][GV_ID_MAX];
+	int ncommitted;           /* snapshot at the decision */
+} put_commit;
 
-	memset(res, 0, sizeof(*res));
-	if (put->failed) {
-		err = gv_error_set(GV_ERROR, "an earlier write to this put failed");
-		goto out;
-	}
-	key.size = put->size;
-	if ((err = gv_sha256_final(put->h, key.digest)) < 0)
-		goto out;
-	gv_key_format(kbuf, &key);
-	if (put->has_expect && gv_key_cmp(&key, &put->expect) != 0) {
-		char ebuf[GV_KEY_BUFSIZE];
+#define PRIMARY(c) ((c)->put->t[0].id)
 
-		err = gv_error_set(GV_ECORRUPT, "content hashes to %s, expected %s", kbuf,
-		                   gv_key_format(ebuf, &put->expect));
-		goto out;
-	}
-	res->key = key;
-	/* Re-read: the settings may have changed since the open.  Every
-	 * array below is sized by GV_MAX_REPLICAS, which validation enforces. */
-	popt = gv_store_placement(st);
-	if (popt.factor > GV_MAX_REPLICAS) {
-		err = gv_error_set(GV_EINVAL, "factor %d exceeds %d", popt.factor, GV_MAX_REPLICAS);
-		goto out;
-	}
+/*
+ * Classify what exists already (key lock held).  A recorded healthy copy
+ * counts only if its bytes are still there.
+ */
+static int put_classify(put_commit *c)
+{
+	gv_index *ix = c->st->ix;
+	gv_replica *reps = NULL;
+	size_t nreps = 0, i;
+	int err;
 
-	/* From here to the decision the key is ours: no identical put,
-	 * delete or repair acts on its rows or bytes meanwhile. */
-	if ((err = gv_key_lock(st, &key)) < 0)
-		goto out;
-	locked = 1;
-
-	/* What exists already?  A recorded healthy copy counts only if its
-	 * bytes are still there. */
-	if ((err = gv_store_sectors_measured(st, &sectors, &nsectors)) < 0)
-		goto out;
-	err = gv_index_replicas_find(ix, &key, &reps, &nreps);
+	if ((err = gv_store_sectors_measured(c->st, &c->sectors, &c->nsectors)) < 0)
+		return err;
+	err = gv_index_replicas_find(ix, &c->key, &reps, &nreps);
 	if (err < 0 && err != GV_ENOTFOUND)
-		goto out;
-	for (i = 0; i < nreps && nbefore < GV_MAX_REPLICAS * 2; i++) {
-		snprintf(before_ids[nbefore++], GV_ID_MAX, "%s", reps[i].sector);
-		if (gv_replica_effective_health(&reps[i], sectors, nsectors, NULL, 0) &&
-		    replica_present(st, &key, reps[i].sector))
-			snprintf(healthy_ids[nhealthy++], GV_ID_MAX, "%s", reps[i].sector);
+		return err;
+	for (i = 0; i < nreps && c->nbefore < GV_MAX_REPLICAS * 2; i++) {
+		snprintf(c->before[c->nbefore++], GV_ID_MAX, "%s", reps[i].sector);
+		if (gv_replica_effective_health(&reps[i], c->sectors, c->nsectors, NULL, 0) &&
+		    replica_present(c->st, &c->key, reps[i].sector))
+			snprintf(c->healthy[c->nhealthy++], GV_ID_MAX, "%s", reps[i].sector);
 		else
-			snprintf(other_ids[nother++], GV_ID_MAX, "%s", reps[i].sector);
+			snprintf(c->other[c->nother++], GV_ID_MAX, "%s", reps[i].sector);
 	}
-	if ((int)nhealthy >= popt.factor ||
-	    ((int)nhealthy >= popt.min_replicas && contains_id(healthy_ids, nhealthy, put->primary_id))) {
-		/* Enough healthy copies (or the primary already holds one): an
-		 * idempotent re-put writes nothing. */
-		gv_sector_writer_abort(put->w, 0);
-		put->w = NULL;
-		res->existed = 1;
-		res->quorum_met = (int)nhealthy >= popt.min_replicas;
-		res->replicas = (int)nhealthy;
-		for (i = 0; i < nhealthy && i < 8; i++)
-			snprintf(res->sectors[i], GV_ID_MAX, "%s", healthy_ids[i]);
-		gv_debug("event=put_exists key=%s healthy=%zu", kbuf, nhealthy);
-		err = res->quorum_met ? 0 : gv_error_set(GV_EQUORUM, "quorum not met");
-		goto out;
-	}
+	gv_replicas_free(reps, nreps);
+	return 0;
+}
 
-	/* Commit the primary. */
-	err = gv_sector_writer_commit(put->w, &key);
-	put->w = NULL;
-	gv_store_sector_result(st, put->primary_id, err);
-	if (err < 0)
-		goto out;
+/* Enough healthy copies (or the primary already holds one): an idempotent
+ * re-put writes nothing.  Fills res and returns 1 then. */
+static int put_existed(put_commit *c, gv_put_result *res, int *err)
+{
+	int n = (int)c->nhealthy;
+	size_t i;
 
-	job = calloc(1, sizeof(*job));
-	if (!job) {
-		gv_store_drop_unrecorded(st, &key, put->primary_id);
-		err = gv_error_set(GV_ENOMEM, "out of memory");
-		goto out;
+	if (!(n >= c->popt.factor ||
+	      (n >= c->popt.min_replicas && contains_id(c->healthy, c->nhealthy, PRIMARY(c)))))
+		return 0;
+	put_abort_targets(c->put, 0);
+	res->existed = 1;
+	res->quorum_met = n >= c->popt.min_replicas;
+	res->replicas = n;
+	for (i = 0; i < c->nhealthy && i < 8; i++)
+		snprintf(res->sectors[i], GV_ID_MAX, "%s", c->healthy[i]);
+	gv_debug("event=put_exists key=%s healthy=%d", c->kbuf, n);
+	*err = res->quorum_met ? 0 : gv_error_set(GV_EQUORUM, "quorum not met");
+	return 1;
+}
+
+/* The sectors that hold or will hold a copy: healthy ones (but the
+ * primary), the primary, then the streamed targets kept so far. */
+static size_t put_placed(const put_commit *c, const char **ids)
+{
+	size_t n = 0, i;
+
+	for (i = 0; i < c->nhealthy; i++)
+		if (strcmp(c->healthy[i], PRIMARY(c)) != 0)
+			ids[n++] = c->healthy[i];
+	ids[n++] = PRIMARY(c);
+	for (i = 1; i < c->put->nt; i++)
+		ids[n++] = c->put->t[i].id;
+	return n;
+}
+
+/*
+ * Choose which streamed targets besides the primary are committed in
+ * place: each in turn while copies are still wanted, if it holds no
+ * healthy copy already and the strategy accepts it beside the copies that
+ * exist and those kept before it.  The others are dropped (their share is
+ * copied at commit, wherever the key's placement says).
+ */
+static void put_choose_streams(put_commit *c)
+{
+	const char *ids[GV_MAX_REPLICAS * 3 + 1];
+	gv_placement_report rep;
+	gv_put *put = c->put;
+	size_t i = 1, n;
+
+	while (i < put->nt) {
+		put_target *t = &put->t[i];
+		int keep;
+
+		/* Placed so far: the targets before i, then t itself. */
+		n = put_placed(c, ids) - (put->nt - i - 1);
+		keep = (int)n <= c->popt.factor && !contains_id(c->healthy, c->nhealthy, t->id) &&
+		       gv_placement_check(&rep, &c->popt, c->sectors, c->nsectors, ids, n) == 0;
+		if (keep) {
+			i++;
+			continue;
+		}
+		gv_debug("event=stream_target_dropped key=%s sector=%s", c->kbuf, t->id);
+		gv_sector_writer_abort(t->w, 0);
+		put_target_remove(put, i);
 	}
+}
+
+static put_job *job_new(put_commit *c)
+{
+	put_job *job = calloc(1, sizeof(*job));
+	pthread_condattr_t ca;
+
+	if (!job)
+		return NULL;
 	pthread_mutex_init(&job->mu, NULL);
-	{
-		pthread_condattr_t ca;
-
-		pthread_condattr_init(&ca);
-		pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-		pthread_cond_init(&job->cv, &ca);
-		pthread_condattr_destroy(&ca);
-	}
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&job->cv, &ca);
+	pthread_condattr_destroy(&ca);
 	job->refs = 1;
-	job->st = st;
-	job->key = key;
-	job->src = put->primary;
-	job->primary_held = contains_id(healthy_ids, nhealthy, put->primary_id);
-	job->healthy_before = job->primary_held ? (int)nhealthy - 1 : (int)nhealthy;
+	job->st = c->st;
+	job->key = c->key;
+	job->src = c->put->t[0].s;
+	job->primary_held = contains_id(c->healthy, c->nhealthy, PRIMARY(c));
+	job->healthy_before = (int)c->nhealthy - job->primary_held;
+	return job;
+}
 
-	/* Choose the other targets for the real key. */
-	for (i = 0; i < nhealthy; i++)
-		if (strcmp(healthy_ids[i], put->primary_id) != 0)
-			placed[npicks++] = healthy_ids[i];
-	placed[npicks++] = put->primary_id;
-	for (i = 0; i < nother; i++)
-		exclude[i] = other_ids[i];
+/* Finish target `id` in a thread: commit its streamed writer w, or copy
+ * the primary to it (w NULL).  Takes w (aborted when no thread starts). */
+static void put_start(put_commit *c, gv_sector *dst, const char *id, gv_sector_writer *w)
+{
+	put_job *job = c->job;
+	copy_arg *a = calloc(1, sizeof(*a));
+	pthread_t tid;
+
+	if (!a)
+		goto fail;
+	a->dst = dst;
+	a->w = w;
+	a->job = job;
+	snprintf(a->dst_id, sizeof(a->dst_id), "%s", id);
+	pthread_mutex_lock(&job->mu);
+	job->refs++;
+	job->pending++;
+	pthread_mutex_unlock(&job->mu);
+	gv_store_bg_enter(c->st);
+	if (pthread_create(&tid, NULL, copy_main, a) != 0) {
+		pthread_mutex_lock(&job->mu);
+		job->refs--;
+		job->pending--;
+		pthread_mutex_unlock(&job->mu);
+		gv_store_bg_leave(c->st);
+		goto fail;
+	}
+	pthread_detach(tid);
+	c->started++;
+	return;
+fail:
+	free(a);
+	if (w)
+		gv_sector_writer_abort(w, 0);
+}
+
+/*
+ * Choose where the copies the streams did not give go, for the real key:
+ * placed counts as placed, sectors with a bad copy or that failed this
+ * put are avoided.  Returns the strategy's error when the layout cannot
+ * be met at all.
+ */
+static int put_choose_copies(put_commit *c, size_t *picks, size_t *npicks)
+{
+	const char *placed[GV_MAX_REPLICAS * 3 + 1], *exclude[GV_MAX_REPLICAS * 3];
+	gv_placement_req req;
+	size_t nexclude = 0, i;
+	int need, perr;
+
+	for (i = 0; i < c->nother; i++)
+		exclude[nexclude++] = c->other[i];
+	for (i = 0; i < c->put->nfailed; i++)
+		exclude[nexclude++] = c->put->failed_ids[i];
 	memset(&req, 0, sizeof(req));
-	req.key = &key;
+	req.key = &c->key;
 	req.placed = placed;
-	req.nplaced = npicks;
+	req.nplaced = put_placed(c, placed);
 	req.exclude = exclude;
-	req.nexclude = nother;
-	need = popt.factor - job->healthy_before - 1;
+	req.nexclude = nexclude;
+	need = c->popt.factor - c->job->healthy_before - (int)c->put->nt;
 	req.want = need > 0 ? (size_t)need : 0;
-	npicks = 0;
-	perr = req.want ? gv_placement_choose(picks, &npicks, &popt, sectors, nsectors, &req) : 0;
-	if (perr < 0 && nother > 0) {
+	*npicks = 0;
+	perr = req.want ? gv_placement_choose(picks, npicks, &c->popt, c->sectors, c->nsectors, &req)
+	                : 0;
+	if (perr < 0 && c->nother > 0) {
 		/* Sectors holding a bad copy may take a fresh one (the commit
 		 * replaces the bytes, the record the row) when nothing else can. */
 		size_t alt[GV_MAX_REPLICAS], nalt = 0;
 		int aerr;
 
-		req.exclude = NULL;
-		req.nexclude = 0;
-		aerr = gv_placement_choose(alt, &nalt, &popt, sectors, nsectors, &req);
-		if (aerr == 0 || nalt > npicks) {
+		req.exclude = exclude + c->nother;
+		req.nexclude = nexclude - c->nother;
+		aerr = gv_placement_choose(alt, &nalt, &c->popt, c->sectors, c->nsectors, &req);
+		if (aerr == 0 || nalt > *npicks) {
 			memcpy(picks, alt, nalt * sizeof(*alt));
-			npicks = nalt;
+			*npicks = nalt;
 			perr = aerr;
 		}
 	}
 	if (perr < 0)
-		gv_warn("event=placement_degraded key=%s wanted=%zu got=%zu reason=\"%s\"", kbuf,
-		        req.want, npicks, gv_error_last());
-	if (perr == GV_EINSUFFICIENT_RACKS || perr == GV_EINSUFFICIENT_ZONES) {
-		err = perr;
-		gv_store_drop_unrecorded(st, &key, put->primary_id);
-		goto out;
-	}
+		gv_warn("event=placement_degraded key=%s wanted=%zu got=%zu reason=\"%s\"", c->kbuf,
+		        req.want, *npicks, gv_error_last());
+	/* The layout cannot meet the strategy (not merely sectors that
+	 * failed this put: the quorum judges those). */
+	if ((perr == GV_EINSUFFICIENT_RACKS || perr == GV_EINSUFFICIENT_ZONES) &&
+	    c->put->nfailed == 0)
+		return perr;
+	return 0;
+}
 
-	/* Start the copies. */
-	for (i = 0; i < npicks; i++) {
-		copy_arg *a = calloc(1, sizeof(*a));
-		pthread_t tid;
+/*
+ * Wait for the quorum: healthy before + primary + committed copies,
+ * spread over the failure domains the strategy asks of that many copies
+ * (while copies still running could give that spread); then decide, and
+ * snapshot the copies committed so far: those finishing later see the
+ * decision and act for themselves.
+ */
+static int put_await_quorum(put_commit *c)
+{
+	put_job *job = c->job;
+	struct timespec deadline;
+	int err = 0, have;
 
-		if (!a)
-			break;
-		a->dst = gv_store_sector_handle(st, sectors[picks[i]].id, NULL, 0);
-		if (!a->dst) {
-			free(a);
-			continue;
-		}
-		snprintf(a->dst_id, sizeof(a->dst_id), "%s", sectors[picks[i]].id);
-		a->job = job;
-		pthread_mutex_lock(&job->mu);
-		job->refs++;
-		job->pending++;
-		pthread_mutex_unlock(&job->mu);
-		gv_store_bg_enter(st);
-		if (pthread_create(&tid, NULL, copy_main, a) != 0) {
-			pthread_mutex_lock(&job->mu);
-			job->refs--;
-			job->pending--;
-			pthread_mutex_unlock(&job->mu);
-			gv_store_bg_leave(st);
-			free(a);
-			continue;
-		}
-		pthread_detach(tid);
-	}
-
-	/* Wait for the quorum: healthy before + primary + committed copies,
-	 * spread over the failure domains the strategy asks of that many
-	 * copies (while copies still running could give that spread). */
-	deadline_after(&deadline, st->write_timeout_ms);
+	deadline_after(&deadline, c->st->write_timeout_ms);
 	pthread_mutex_lock(&job->mu);
-	while (job->pending > 0 && !quorum_ok(job, healthy_ids, nhealthy, put->primary_id, &popt,
-	                                      sectors, nsectors)) {
+	while (job->pending > 0 && !quorum_ok(job, c->healthy, c->nhealthy, PRIMARY(c), &c->popt,
+	                                      c->sectors, c->nsectors)) {
 		if (pthread_cond_timedwait(&job->cv, &job->mu, &deadline) == ETIMEDOUT)
 			break;
 	}
-	/* Decide, and snapshot the copies committed so far: those finishing
-	 * later see the decision and act for themselves. */
-	ncommitted = job->ncommitted;
-	memcpy(committed, job->committed, sizeof(committed));
-	need = job->healthy_before + 1 + ncommitted >= popt.min_replicas;
-	job->decided = need ? 1 : -1;
-	if (!need)
+	c->ncommitted = job->ncommitted;
+	memcpy(c->committed, job->committed, sizeof(c->committed));
+	have = job->healthy_before + 1 + c->ncommitted;
+	c->decided = have >= c->popt.min_replicas;
+	job->decided = c->decided ? 1 : -1;
+	if (!c->decided)
 		err = gv_error_set(GV_EQUORUM,
-		                   "quorum not met: %d of %d required replicas durable%s",
-		                   job->healthy_before + 1 + ncommitted, popt.min_replicas,
+		                   "quorum not met: %d of %d required replicas durable%s", have,
+		                   c->popt.min_replicas,
 		                   job->pending ? " before the write timeout" :
-		                   (npicks + 1 + (size_t)job->healthy_before < (size_t)popt.min_replicas
+		                   (c->started + 1 + (size_t)job->healthy_before <
+		                            (size_t)c->popt.min_replicas
 		                            ? " (too few eligible sectors)" : ""));
 	pthread_mutex_unlock(&job->mu);
+	return err;
+}
 
-	if (need) {
-		int n;
+/*
+ * Record the primary and the copies committed before the decision (err 0),
+ * or undo what this put committed and recorded; fill res.  Key lock held.
+ */
+static int put_settle(put_commit *c, int err, gv_put_result *res)
+{
+	put_job *job = c->job;
+	size_t i;
+	int n;
 
-		err = record_replica(job, put->primary_id);
-		for (n = 0; err == 0 && n < ncommitted; n++)
-			err = record_replica(job, committed[n]);
+	if (err == 0) {
+		err = record_replica(job, PRIMARY(c));
+		for (n = 0; err == 0 && n < c->ncommitted; n++)
+			err = record_replica(job, c->committed[n]);
 		if (err < 0) {
 			char msg[512];
 
@@ -608,29 +1013,139 @@ int gv_put_commit(gv_put *put, gv_put_result *res)
 			pthread_mutex_lock(&job->mu);
 			job->decided = -1;
 			pthread_mutex_unlock(&job->mu);
-			gv_errlog("event=index_error op=replica_put key=%s error=\"%s\"", kbuf, msg);
-			err = gv_error_set(err, "cannot record the put of %s: %s", kbuf, msg);
+			gv_errlog("event=index_error op=replica_put key=%s error=\"%s\"", c->kbuf, msg);
+			err = gv_error_set(err, "cannot record the put of %s: %s", c->kbuf, msg);
 		}
 	}
 	if (err < 0) {
-		put_undo(job, put->primary_id, before_ids, nbefore, committed, ncommitted);
-	} else {
-		res->quorum_met = 1;
-		res->replicas = job->healthy_before + job->recorded;
-		for (i = 0; i < nhealthy && i < 8; i++)
-			snprintf(res->sectors[i], GV_ID_MAX, "%s", healthy_ids[i]);
-		for (i = 0; i < (size_t)job->recorded && nhealthy + i < 8; i++)
-			snprintf(res->sectors[nhealthy + i], GV_ID_MAX, "%s", job->recorded_ids[i]);
-		gv_info("event=put key=%s replicas=%d", kbuf, res->replicas);
+		put_undo(job, PRIMARY(c), c->before, c->nbefore, c->committed, c->ncommitted);
+		return err;
 	}
+	res->quorum_met = 1;
+	res->replicas = job->healthy_before + job->recorded;
+	for (i = 0; i < c->nhealthy && i < 8; i++)
+		snprintf(res->sectors[i], GV_ID_MAX, "%s", c->healthy[i]);
+	for (i = 0; i < (size_t)job->recorded && c->nhealthy + i < 8; i++)
+		snprintf(res->sectors[c->nhealthy + i], GV_ID_MAX, "%s", job->recorded_ids[i]);
+	gv_info("event=put key=%s replicas=%d", c->kbuf, res->replicas);
+	return 0;
+}
+
+/*
+ * The primary did not commit: the put fails.  Streamed copies committed
+ * so far are undone here, later ones see the decision and drop themselves.
+ * Key lock held.
+ */
+static int put_primary_failed(put_commit *c, int err)
+{
+	char msg[512];
+
+	snprintf(msg, sizeof(msg), "%s", gv_error_last());
+	pthread_mutex_lock(&c->job->mu);
+	c->job->decided = -1;
+	c->ncommitted = c->job->ncommitted;
+	memcpy(c->committed, c->job->committed, sizeof(c->committed));
+	pthread_mutex_unlock(&c->job->mu);
+	put_undo(c->job, NULL, c->before, c->nbefore, c->committed, c->ncommitted);
+	return gv_error_set(err, "%s", msg);
+}
+
+/* The key the streamed bytes hash to, checked against the expected one. */
+static int put_final_key(gv_put *put, gv_key *key, char *kbuf)
+{
+	int err;
+
+	if (put->failed)
+		return gv_error_set(GV_ERROR, "an earlier write to this put failed");
+	key->size = put->size;
+	if ((err = gv_sha256_final(put->h, key->digest)) < 0)
+		return err;
+	gv_key_format(kbuf, key);
+	if (put->has_expect && gv_key_cmp(key, &put->expect) != 0) {
+		char ebuf[GV_KEY_BUFSIZE];
+
+		return gv_error_set(GV_ECORRUPT, "content hashes to %s, expected %s", kbuf,
+		                    gv_key_format(ebuf, &put->expect));
+	}
+	return 0;
+}
+
+/*
+ * Commit: classify what exists, keep the streamed targets the strategy
+ * accepts, commit them in threads while the primary commits here, copy
+ * the primary to the sectors that still lack a copy, await the quorum and
+ * settle (record, or undo).
+ */
+int gv_put_commit(gv_put *put, gv_put_result *res)
+{
+	put_commit *c;
+	size_t picks[GV_MAX_REPLICAS], npicks = 0, i;
+	int err, locked = 0;
+
+	memset(res, 0, sizeof(*res));
+	c = calloc(1, sizeof(*c));
+	if (!c) {
+		gv_put_abort(put);
+		return gv_error_set(GV_ENOMEM, "out of memory");
+	}
+	c->put = put;
+	c->st = put->st;
+	if ((err = put_final_key(put, &c->key, c->kbuf)) < 0)
+		goto out;
+	fan_close(put, 0);
+	res->key = c->key;
+	/* Re-read: the settings may have changed since the open.  Every
+	 * array below is sized by GV_MAX_REPLICAS, which validation enforces. */
+	c->popt = gv_store_placement(c->st);
+	if (c->popt.factor > GV_MAX_REPLICAS) {
+		err = gv_error_set(GV_EINVAL, "factor %d exceeds %d", c->popt.factor,
+		                   GV_MAX_REPLICAS);
+		goto out;
+	}
+
+	/* From here to the decision the key is ours: no identical put,
+	 * delete or repair acts on its rows or bytes meanwhile. */
+	if ((err = gv_key_lock(c->st, &c->key)) < 0)
+		goto out;
+	locked = 1;
+	if ((err = put_classify(c)) < 0 || put_existed(c, res, &err))
+		goto out;
+	put_choose_streams(c);
+	if (!(c->job = job_new(c))) {
+		err = gv_error_set(GV_ENOMEM, "out of memory");
+		goto out;
+	}
+	if ((err = put_choose_copies(c, picks, &npicks)) < 0)
+		goto out;
+
+	/* The other streamed targets commit in threads, beside the primary. */
+	for (i = 1; i < put->nt; i++) {
+		put_start(c, put->t[i].s, put->t[i].id, put->t[i].w);
+		put->t[i].w = NULL;
+	}
+	err = gv_sector_writer_commit(put->t[0].w, &c->key);
+	put->t[0].w = NULL;
+	gv_store_sector_result(c->st, PRIMARY(c), err);
+	if (err < 0) {
+		err = put_primary_failed(c, err);
+		goto out;
+	}
+	for (i = 0; i < npicks; i++) {
+		gv_sector *dst = gv_store_sector_handle(c->st, c->sectors[picks[i]].id, NULL, 0);
+
+		if (dst)
+			put_start(c, dst, c->sectors[picks[i]].id, NULL);
+	}
+	err = put_await_quorum(c);
+	err = put_settle(c, err, res);
 
 out:
 	if (locked)
-		gv_key_unlock(st, &key);
-	if (job)
-		job_unref(job);
-	free(sectors);
-	gv_replicas_free(reps, nreps);
+		gv_key_unlock(c->st, &c->key);
+	if (c->job)
+		job_unref(c->job);
+	free(c->sectors);
+	free(c);
 	gv_put_abort(put);
 	return err;
 }

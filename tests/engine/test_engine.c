@@ -848,14 +848,15 @@ static void test_reput_idempotent(void **state)
 	wait_bg(f->st);
 	assert_int_equal(calls_sum(fs), 0);
 
-	/* No writer is opened beyond the one streaming temporary (the content
-	 * is unknown until the last byte), and none for copies. */
+	/* No writer is opened beyond the streaming temporaries, one per
+	 * target (the content is unknown until the last byte), and none for
+	 * copies. */
 	for (i = 0; i < 3; i++)
 		plan(fs[i], GV_FAULT_NONE, GV_FAULT_OP_OPEN_WRITE, 0, 0);
 	assert_int_equal(put_buf(f->st, buf, 300 * KiB + 17, &res), 0);
 	assert_int_equal(res.existed, 1);
 	wait_bg(f->st);
-	assert_int_equal(calls_sum(fs), 1);
+	assert_int_equal(calls_sum(fs), 3);
 
 	index_stats(f->st, &after);
 	assert_int_equal(after.blobs, before.blobs);
@@ -1293,6 +1294,81 @@ static void test_quorum_primary_fails(void **state)
 	assert_replicas_exactly(f->st, &key, want, 2, ABC, 3);
 	assert_reads_back(f->st, &key, buf);
 	tfree(buf);
+}
+
+/*
+ * The body streams into every target at once: the copies are committed in
+ * place, no sector is read to copy it.  A target that fails mid-stream
+ * leaves the fan-out and its share is copied after the commit, elsewhere.
+ */
+static void test_put_fanout(void **state)
+{
+	fx *f = *state;
+	gv_sector *fs[3];
+	gv_put_result res;
+	gv_key key;
+	unsigned char *buf;
+	const char *ids[3] = { "a", "b", "c" };
+	size_t i;
+
+	open_store(f, NULL);
+	add_mem(f->st, "a", "r1", 1ull << 30);
+	add_mem(f->st, "b", "r2", 1ull << 30);
+	add_mem(f->st, "c", "r3", 1ull << 30);
+	for (i = 0; i < 3; i++) {
+		fs[i] = wrap_fault(f->st, ids[i], 1ull << 30);
+		plan(fs[i], GV_FAULT_NONE, GV_FAULT_OP_OPEN_READ, 0, 0);
+	}
+	buf = make(5 * MiB + 7, 95, &key);
+	assert_int_equal(put_buf(f->st, buf, 5 * MiB + 7, &res), 0);
+	assert_in_range(res.replicas, 2, 3);
+	wait_bg(f->st);
+	assert_int_equal(calls_sum(fs), 0);
+	assert_replicas_exactly(f->st, &key, ids, 3, ids, 3);
+	assert_int_equal(gv_delete(f->st, &key), 0);
+
+	tfree(buf);
+}
+
+/* "h" is the primary but for odds of about 2^-20; every write into "f1"
+ * fails.  Whenever f1 is a streamed target it leaves the fan-out and the
+ * copy goes to the one sector left: three copies, none on f1. */
+static void test_put_fanout_target_fails(void **state)
+{
+	fx *f = *state;
+	gv_sector *bad;
+	gv_put_result res;
+	gv_put *put = NULL;
+	gv_key key;
+	unsigned char *buf;
+	size_t i, at;
+
+	open_store(f, NULL);
+	add_mem(f->st, "h", "r1", 1ull << 50);
+	add_mem(f->st, "f1", "r2", 1ull << 30);
+	add_mem(f->st, "f2", "r3", 1ull << 30);
+	add_mem(f->st, "f3", "r4", 1ull << 30);
+	bad = wrap_fault(f->st, "f1", 1ull << 30);
+	plan(bad, GV_FAULT_EIO, GV_FAULT_OP_WRITE, 0, 0);
+	for (i = 0; i < 8; i++) {
+		const char *all[4] = { "h", "f1", "f2", "f3" };
+		const char *want[3] = { "h", "f2", "f3" };
+
+		buf = make(300 * KiB + i, 96 + i, &key);
+		assert_int_equal(gv_put_open(&put, f->st, NULL), 0);
+		for (at = 0; at < 300 * KiB + i; at += 64 * KiB)
+			assert_int_equal(gv_put_write(put, buf + at, 300 * KiB + i - at < 64 * KiB
+			                                                 ? 300 * KiB + i - at : 64 * KiB),
+			                 0);
+		assert_int_equal(gv_put_commit(put, &res), 0);
+		wait_bg(f->st);
+		assert_replicas_exactly(f->st, &key, want, 3, all, 4);
+		assert_reads_back(f->st, &key, buf);
+		tfree(buf);
+	}
+	assert_true(gv_sector_fault_calls(bad) >= 1);
+	assert_int_equal(sector_bytes(f->st, "f1"), 0);
+	assert_store_consistent(f->st);
 }
 
 #define CONC_THREADS 6
@@ -3089,6 +3165,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_quorum_late_failure, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_quorum_late_success, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_quorum_too_few_sectors, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_put_fanout, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_put_fanout_target_fails, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_quorum_primary_fails, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_concurrent_puts, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_key_lock, setup, teardown),
