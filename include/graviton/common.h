@@ -13,6 +13,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* Marks the functions libgraviton exports; the rest of the library is
+ * built with hidden visibility. */
+#if defined(__GNUC__)
+#define GV_API __attribute__((visibility("default")))
+#else
+#define GV_API
+#endif
+
 #ifdef __cplusplus
 extern "C" {
 #endif

@@ -34,6 +34,9 @@
 #include <stdint.h>
 #include "common.h"
 #include "placement.h"
+#include "rebalance.h"
+#include "repair.h"
+#include "scrub.h"
 #include "types.h"
 
 #ifdef __cplusplus
@@ -189,6 +192,21 @@ int gv_config_dump(char **out, const gv_config *c, unsigned flags);
 
 /* The placement settings of graviton.replication. */
 void gv_config_placement(gv_placement_opts *out, const gv_config *c);
+
+/*
+ * Lay over *p the placement keys c sets (replication.placement_given; c may
+ * be NULL), then the fields of flags named by flag_mask (GV_CONFIG_GIVEN_*
+ * bits; flags may be NULL when flag_mask is 0).  Lowering the factor below
+ * the quorum lowers the quorum with it, unless the quorum was given too.
+ */
+void gv_config_placement_over(gv_placement_opts *p, const gv_config *c,
+                              const gv_placement_opts *flags, unsigned flag_mask);
+
+/* The settings of one repair, scrub or rebalance run (the CLI's and the
+ * daemon's schedules alike). */
+void gv_config_repair_opts(gv_repair_opts *o, const gv_config *c);
+void gv_config_scrub_opts(gv_scrub_opts *o, const gv_config *c);
+void gv_config_rebalance_opts(gv_rebalance_opts *o, const gv_config *c);
 
 /*
  * The registration record for sector i: kind "fs", the path resolved

@@ -83,7 +83,8 @@ void gv_store_free(gv_store *store);
  * The data directory's serve lock (DIR/serve.lock), held by `graviton
  * serve` for its lifetime and by gv_index_rebuild while it runs.  On
  * success *fd_out is the lock's descriptor (close-on-exec), for
- * gv_serve_unlock; GV_EBUSY while another process holds it.
+ * gv_serve_unlock; GV_EBUSY while another process holds it.  A missing
+ * data directory is created first (only it and DIR/serve.lock).
  */
 int gv_serve_lock(const char *data_dir, int *fd_out);
 void gv_serve_unlock(int fd);
