@@ -51,7 +51,7 @@ typedef struct gv_blob_entry {
 } gv_blob_entry;
 
 /* Free n entries and the array (NULL ok). */
-void gv_blob_entries_free(gv_blob_entry *e, size_t n);
+GV_API void gv_blob_entries_free(gv_blob_entry *e, size_t n);
 
 /* Position in the scrub order (last_verified, key, sector). */
 typedef struct gv_replica_cursor {
@@ -144,14 +144,14 @@ struct gv_index {
  * concurrent commits share one sync), so what an op acknowledged survives
  * a power failure.
  */
-int gv_index_sqlite_open(gv_index **out, const char *path, int create);
+GV_API int gv_index_sqlite_open(gv_index **out, const char *path, int create);
 
 /*
  * The same for a new file built in bulk and made durable as a whole
  * before use (index rebuild): commits are not synced one by one; closing
  * the last connection checkpoints the WAL into the file and syncs it.
  */
-int gv_index_sqlite_open_bulk(gv_index **out, const char *path);
+GV_API int gv_index_sqlite_open_bulk(gv_index **out, const char *path);
 
 /* Schema version the code writes. */
 #define GV_INDEX_SQLITE_SCHEMA 1
