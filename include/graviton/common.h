@@ -13,6 +13,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* Marks the functions libgraviton exports; the rest of the library is
+ * built with hidden visibility. */
+#if defined(__GNUC__)
+#define GV_API __attribute__((visibility("default")))
+#else
+#define GV_API
+#endif
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -41,27 +49,27 @@ typedef enum gv_error {
 } gv_error;
 
 /* Short stable name of a code, e.g. "GV_EQUORUM". */
-const char *gv_error_name(int code);
+GV_API const char *gv_error_name(int code);
 
 /* Message of the last failure on this thread; never NULL (maybe ""). */
-const char *gv_error_last(void);
+GV_API const char *gv_error_last(void);
 
 /* errno of the last failure on this thread, 0 when none applies. */
-int gv_error_last_errno(void);
+GV_API int gv_error_last_errno(void);
 
 /*
  * Record a message for the calling thread and return `code`, so that
  * `return gv_error_set(GV_EINVAL, "bad key %s", s);` reads naturally.
  */
-int gv_error_set(int code, const char *fmt, ...)
+GV_API int gv_error_set(int code, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
 /* As gv_error_set, appending ": strerror(errnum)" and keeping errnum. */
-int gv_error_set_errno(int code, int errnum, const char *fmt, ...)
+GV_API int gv_error_set_errno(int code, int errnum, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
 /* Clear the calling thread's error. */
-void gv_error_clear(void);
+GV_API void gv_error_clear(void);
 
 typedef enum gv_log_level {
 	GV_LOG_DEBUG = 0,
@@ -81,21 +89,21 @@ typedef void (*gv_log_fn)(gv_log_level level, const char *msg, void *payload);
  * passed to it.  Set it once before opening stores; not thread-safe against
  * concurrent logging.
  */
-void gv_log_set(gv_log_fn fn, gv_log_level min_level, void *payload);
+GV_API void gv_log_set(gv_log_fn fn, gv_log_level min_level, void *payload);
 
-const char *gv_log_level_name(gv_log_level level);
+GV_API const char *gv_log_level_name(gv_log_level level);
 
 /* Send one line through the installed sink (if `level` passes it). */
-void gv_log_message(gv_log_level level, const char *msg);
+GV_API void gv_log_message(gv_log_level level, const char *msg);
 
 /* Parse "10GiB", "512MB", "4k", "1234" into bytes; GV_EINVAL otherwise. */
-int gv_size_parse(uint64_t *out, const char *s);
+GV_API int gv_size_parse(uint64_t *out, const char *s);
 
 /* Format bytes as "1.5 GiB" into buf (at least 16 bytes). */
-const char *gv_size_format(char *buf, size_t cap, uint64_t bytes);
+GV_API const char *gv_size_format(char *buf, size_t cap, uint64_t bytes);
 
 /* Parse "5 minutes", "30s", "7 days", "250ms" into milliseconds. */
-int gv_duration_parse(uint64_t *out_ms, const char *s);
+GV_API int gv_duration_parse(uint64_t *out_ms, const char *s);
 
 #ifdef __cplusplus
 }

@@ -34,6 +34,9 @@
 #include <stdint.h>
 #include "common.h"
 #include "placement.h"
+#include "rebalance.h"
+#include "repair.h"
+#include "scrub.h"
 #include "types.h"
 
 #ifdef __cplusplus
@@ -131,16 +134,16 @@ typedef struct gv_config {
  * Fill c with the defaults.  GV_ENOMEM on failure (c is then zeroed and
  * safe to pass to gv_config_free).
  */
-int gv_config_init(gv_config *c);
+GV_API int gv_config_init(gv_config *c);
 
 /* Free what c owns and zero it (NULL ok; an all-zero c ok). */
-void gv_config_free(gv_config *c);
+GV_API void gv_config_free(gv_config *c);
 
 /*
  * Deep copy src into *out (which is overwritten, not freed first).
  * GV_ENOMEM on failure, leaving *out zeroed.
  */
-int gv_config_copy(gv_config *out, const gv_config *src);
+GV_API int gv_config_copy(gv_config *out, const gv_config *src);
 
 /*
  * Lay the HOCON file at `path` over c (initialised with gv_config_init,
@@ -149,15 +152,15 @@ int gv_config_copy(gv_config *out, const gv_config *src);
  * (malformed, unknown key, bad value), GV_EIO (cannot read; errno kept, see
  * gv_error_last_errno), GV_ENOMEM.  On failure c is unchanged.
  */
-int gv_config_load_file(gv_config *c, const char *path);
+GV_API int gv_config_load_file(gv_config *c, const char *path);
 
 /*
  * As gv_config_load_file for text held in memory; `name` (NULL: "<string>")
  * names it in messages.  load_string takes a NUL-terminated text,
  * load_buffer `len` bytes.
  */
-int gv_config_load_string(gv_config *c, const char *name, const char *text);
-int gv_config_load_buffer(gv_config *c, const char *name, const char *text, size_t len);
+GV_API int gv_config_load_string(gv_config *c, const char *name, const char *text);
+GV_API int gv_config_load_buffer(gv_config *c, const char *name, const char *text, size_t len);
 
 /*
  * Check ranges and relations (1 <= factor <= GV_MAX_REPLICAS, 1 <= min-replicas <= factor,
@@ -165,10 +168,10 @@ int gv_config_load_buffer(gv_config *c, const char *name, const char *text, size
  * configuration built or changed in code.  The loaders already do this.
  * GV_EINVAL with a message naming the key.
  */
-int gv_config_validate(const gv_config *c);
+GV_API int gv_config_validate(const gv_config *c);
 
 /* 1 when a and b hold the same settings. */
-int gv_config_equal(const gv_config *a, const gv_config *b);
+GV_API int gv_config_equal(const gv_config *a, const gv_config *b);
 
 #define GV_CONFIG_DUMP_REDACT 0x1 /* print auth-token as a comment, not its value */
 
@@ -178,7 +181,7 @@ int gv_config_equal(const gv_config *a, const gv_config *b);
  * GV_CONFIG_DUMP_REDACT hid a token).  *out is a NUL-terminated string the
  * caller frees with free(); NULL on failure (GV_ENOMEM).
  */
-int gv_config_dump(char **out, const gv_config *c, unsigned flags);
+GV_API int gv_config_dump(char **out, const gv_config *c, unsigned flags);
 
 /* Bits of replication.placement_given, one per placement key. */
 #define GV_CONFIG_GIVEN_STRATEGY 0x01
@@ -188,14 +191,29 @@ int gv_config_dump(char **out, const gv_config *c, unsigned flags);
 #define GV_CONFIG_GIVEN_MIN_ZONES 0x10
 
 /* The placement settings of graviton.replication. */
-void gv_config_placement(gv_placement_opts *out, const gv_config *c);
+GV_API void gv_config_placement(gv_placement_opts *out, const gv_config *c);
+
+/*
+ * Lay over *p the placement keys c sets (replication.placement_given; c may
+ * be NULL), then the fields of flags named by flag_mask (GV_CONFIG_GIVEN_*
+ * bits; flags may be NULL when flag_mask is 0).  Lowering the factor below
+ * the quorum lowers the quorum with it, unless the quorum was given too.
+ */
+GV_API void gv_config_placement_over(gv_placement_opts *p, const gv_config *c,
+                              const gv_placement_opts *flags, unsigned flag_mask);
+
+/* The settings of one repair, scrub or rebalance run (the CLI's and the
+ * daemon's schedules alike). */
+GV_API void gv_config_repair_opts(gv_repair_opts *o, const gv_config *c);
+GV_API void gv_config_scrub_opts(gv_scrub_opts *o, const gv_config *c);
+GV_API void gv_config_rebalance_opts(gv_rebalance_opts *o, const gv_config *c);
 
 /*
  * The registration record for sector i: kind "fs", the path resolved
  * against data_dir (NULL: c->data_dir) when the entry has none, healthy,
  * active.  GV_EINVAL when i is out of range or the path does not fit.
  */
-int gv_config_sector_info(gv_sector_info *out, const gv_config *c, size_t i,
+GV_API int gv_config_sector_info(gv_sector_info *out, const gv_config *c, size_t i,
                           const char *data_dir);
 
 /*
@@ -203,7 +221,7 @@ int gv_config_sector_info(gv_sector_info *out, const gv_config *c, size_t i,
  * most host_cap - 1 bytes) and port (1..65535).  GV_EINVAL with a message
  * otherwise.
  */
-int gv_config_parse_listen(char *host, size_t host_cap, unsigned *port, const char *listen);
+GV_API int gv_config_parse_listen(char *host, size_t host_cap, unsigned *port, const char *listen);
 
 #ifdef __cplusplus
 }

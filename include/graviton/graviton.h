@@ -71,7 +71,7 @@ typedef struct gv_store_opts {
  * unhealthy in the index and the reason logged, and the store still opens.
  * *out is NULL on failure.
  */
-int gv_store_open(gv_store **out, const gv_store_opts *opts);
+GV_API int gv_store_open(gv_store **out, const gv_store_opts *opts);
 
 /*
  * Wait for the put's background copies, for at most the write timeout
@@ -80,31 +80,32 @@ int gv_store_open(gv_store **out, const gv_store_opts *opts);
  * store's memory, sectors and index open and the last of them closes it;
  * the caller must not use the handle after this call either way.
  */
-void gv_store_free(gv_store *store);
+GV_API void gv_store_free(gv_store *store);
 
 /*
  * The data directory's serve lock (DIR/serve.lock), held by `graviton
  * serve` for its lifetime and by gv_index_rebuild while it runs.  On
  * success *fd_out is the lock's descriptor (close-on-exec), for
- * gv_serve_unlock; GV_EBUSY while another process holds it.
+ * gv_serve_unlock; GV_EBUSY while another process holds it.  A missing
+ * data directory is created first (only it and DIR/serve.lock).
  */
-int gv_serve_lock(const char *data_dir, int *fd_out);
-void gv_serve_unlock(int fd);
+GV_API int gv_serve_lock(const char *data_dir, int *fd_out);
+GV_API void gv_serve_unlock(int fd);
 
 /* Effective placement settings (borrowed; valid until the store is freed). */
-gv_placement_opts gv_store_placement(gv_store *store);
+GV_API gv_placement_opts gv_store_placement(gv_store *store);
 
 /* Persist placement settings as the cluster's (index) and use them now;
  * a change is logged (event=placement_changed, old->new). */
-int gv_store_set_placement(gv_store *store, const gv_placement_opts *opts);
+GV_API int gv_store_set_placement(gv_store *store, const gv_placement_opts *opts);
 
 /* Re-read the cluster's placement settings from the index (another process
  * may have changed them). */
-int gv_store_reload_placement(gv_store *store);
+GV_API int gv_store_reload_placement(gv_store *store);
 
 /* The cluster id (a UUID kept in the index and in every local sector's
  * identity); borrowed. */
-const char *gv_store_cluster_id(gv_store *store);
+GV_API const char *gv_store_cluster_id(gv_store *store);
 
 /* ---- sectors ------------------------------------------------------------ */
 
@@ -120,14 +121,14 @@ const char *gv_store_cluster_id(gv_store *store);
  * capacity 0 takes the filesystem's size.  An id already registered is
  * GV_EEXISTS: a replacement disk gets a new id.
  */
-int gv_store_sector_add(gv_store *store, const gv_sector_info *info, unsigned flags);
+GV_API int gv_store_sector_add(gv_store *store, const gv_sector_info *info, unsigned flags);
 
 /* The registered sectors, each with its measured free space and device
  * (gv_sector_info free, free_known, device). */
-int gv_store_sector_list(gv_store *store, gv_sector_info **out, size_t *out_n);
-int gv_store_sector_get(gv_store *store, const char *id, gv_sector_info *out);
-int gv_store_sector_set_health(gv_store *store, const char *id, int healthy);
-int gv_store_sector_set_state(gv_store *store, const char *id, gv_sector_state st);
+GV_API int gv_store_sector_list(gv_store *store, gv_sector_info **out, size_t *out_n);
+GV_API int gv_store_sector_get(gv_store *store, const char *id, gv_sector_info *out);
+GV_API int gv_store_sector_set_health(gv_store *store, const char *id, int healthy);
+GV_API int gv_store_sector_set_state(gv_store *store, const char *id, gv_sector_state st);
 /*
  * Replace a lost sector: register `info` (a new id and path; kind "fs" when
  * empty) with old_id's rack and zone, then mark old_id retired and
@@ -137,7 +138,7 @@ int gv_store_sector_set_state(gv_store *store, const char *id, gv_sector_state s
  * or still reachable (GV_EINVAL: drain a working disk instead), or when
  * the new sector cannot be added.  Run again after an interruption.
  */
-int gv_store_sector_replace(gv_store *store, const char *old_id, const gv_sector_info *info,
+GV_API int gv_store_sector_replace(gv_store *store, const char *old_id, const gv_sector_info *info,
                             unsigned flags);
 /*
  * Check every healthy sector: its backend is open and still reachable where
@@ -146,7 +147,7 @@ int gv_store_sector_replace(gv_store *store, const char *old_id, const gv_sector
  * (gv_sector_info.reason) and logged once; *down counts them.  Sectors are
  * also declared unhealthy after 3 consecutive failed writes.
  */
-int gv_store_sector_check(gv_store *store, unsigned *down);
+GV_API int gv_store_sector_check(gv_store *store, unsigned *down);
 
 /* ---- writing ------------------------------------------------------------ */
 
@@ -170,19 +171,19 @@ typedef struct gv_put_result {
 	char sectors[8][GV_ID_MAX]; /* the first replicas' sector ids */
 } gv_put_result;
 
-int gv_put_open(gv_put **out, gv_store *store, const gv_put_opts *opts);
-int gv_put_write(gv_put *put, const void *buf, size_t len);
+GV_API int gv_put_open(gv_put **out, gv_store *store, const gv_put_opts *opts);
+GV_API int gv_put_write(gv_put *put, const void *buf, size_t len);
 /*
  * Finish: commit the streamed copies where placement accepts them, copy
  * the primary to the targets still missing one, in parallel, return once min-replicas copies are durable and indexed
  * (GV_EQUORUM after the write timeout, or when too few targets exist; then
  * nothing is recorded and no bytes are left behind).  Frees put.
  */
-int gv_put_commit(gv_put *put, gv_put_result *out);
-void gv_put_abort(gv_put *put);
+GV_API int gv_put_commit(gv_put *put, gv_put_result *out);
+GV_API void gv_put_abort(gv_put *put);
 
 /* Put what a file descriptor holds from its current offset to EOF. */
-int gv_put_fd(gv_store *store, int fd, gv_put_result *out);
+GV_API int gv_put_fd(gv_store *store, int fd, gv_put_result *out);
 
 /* ---- reading ------------------------------------------------------------ */
 
@@ -221,14 +222,14 @@ typedef struct gv_get_opts {
  * unknown key, GV_EINVAL for a range outside the blob,
  * GV_EALL_REPLICAS_FAILED when no replica can serve.
  */
-int gv_get_open(gv_get **out, gv_store *store, const gv_key *key, const gv_get_opts *opts);
+GV_API int gv_get_open(gv_get **out, gv_store *store, const gv_key *key, const gv_get_opts *opts);
 /* Bytes this read delivers in total. */
-uint64_t gv_get_length(const gv_get *get);
+GV_API uint64_t gv_get_length(const gv_get *get);
 /* Sector serving the read now. */
-const char *gv_get_sector(const gv_get *get);
+GV_API const char *gv_get_sector(const gv_get *get);
 /* Up to cap bytes; 0 at the end (after verification); negative gv_error. */
-ssize_t gv_get_read(gv_get *get, void *buf, size_t cap);
-void gv_get_close(gv_get *get);
+GV_API ssize_t gv_get_read(gv_get *get, void *buf, size_t cap);
+GV_API void gv_get_close(gv_get *get);
 
 /* ---- status ------------------------------------------------------------- */
 
@@ -246,8 +247,8 @@ typedef struct gv_blob_status {
 	int placement_error;           /* 0 or the GV_EINSUFFICIENT_* code */
 } gv_blob_status;
 
-int gv_stat(gv_blob_status **out, gv_store *store, const gv_key *key);
-void gv_blob_status_free(gv_blob_status *st);
+GV_API int gv_stat(gv_blob_status **out, gv_store *store, const gv_key *key);
+GV_API void gv_blob_status_free(gv_blob_status *st);
 
 /* Whole-store figures (see gv_index_stats in sys/index.h). */
 typedef struct gv_store_stats {
@@ -265,21 +266,21 @@ typedef struct gv_store_stats {
 	uint64_t healthy_sectors;
 } gv_store_stats;
 
-int gv_status(gv_store *store, gv_store_stats *out);
+GV_API int gv_status(gv_store *store, gv_store_stats *out);
 
 /*
  * The store's figures in the Prometheus text format (gauges of the index,
  * this process's repair and scrub counters, per-sector gauges).  *out is
  * malloc'd; the caller frees it.
  */
-int gv_metrics_text(gv_store *store, char **out, size_t *out_len);
+GV_API int gv_metrics_text(gv_store *store, char **out, size_t *out_len);
 
 /*
  * Delete a blob: its index rows first (so nothing counts on the bytes),
  * then the bytes in every sector that can be reached.  GV_ENOTFOUND when
  * the key is unknown.
  */
-int gv_delete(gv_store *store, const gv_key *key);
+GV_API int gv_delete(gv_store *store, const gv_key *key);
 
 /* ---- disaster recovery ---------------------------------------------------- */
 
@@ -328,7 +329,7 @@ typedef struct gv_rebuild_summary {
  * and a directory under <data_dir>/sectors/ it does not register (a
  * removed sector) is skipped; sector_paths are always scanned.
  */
-int gv_index_rebuild(const gv_rebuild_opts *opts, gv_rebuild_summary *out);
+GV_API int gv_index_rebuild(const gv_rebuild_opts *opts, gv_rebuild_summary *out);
 
 #ifdef __cplusplus
 }

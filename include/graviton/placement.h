@@ -35,8 +35,8 @@ typedef enum gv_strategy {
 	GV_STRATEGY_ZONE_AWARE = 2,
 } gv_strategy;
 
-const char *gv_strategy_name(gv_strategy s); /* "simple", "rack-aware", "zone-aware" */
-int gv_strategy_parse(gv_strategy *out, const char *s);
+GV_API const char *gv_strategy_name(gv_strategy s); /* "simple", "rack-aware", "zone-aware" */
+GV_API int gv_strategy_parse(gv_strategy *out, const char *s);
 
 #define GV_PLACEMENT_OPTS_VERSION 1
 
@@ -54,7 +54,7 @@ typedef struct gv_placement_opts {
 
 /* GV_EINVAL when factor is outside 1..GV_MAX_REPLICAS, min_replicas outside
  * 1..factor, min_* < 1. */
-int gv_placement_opts_validate(const gv_placement_opts *o);
+GV_API int gv_placement_opts_validate(const gv_placement_opts *o);
 
 typedef struct gv_placement_req {
 	const gv_key *key;
@@ -83,7 +83,7 @@ typedef struct gv_placement_req {
  *   GV_EINSUFFICIENT_ZONES    zone-aware, likewise for zones.
  * The diversity errors take precedence.  A message is set in every case.
  */
-int gv_placement_choose(size_t *out, size_t *out_n,
+GV_API int gv_placement_choose(size_t *out, size_t *out_n,
                         const gv_placement_opts *opts,
                         const gv_sector_info *sectors, size_t nsectors,
                         const gv_placement_req *req);
@@ -102,7 +102,7 @@ typedef struct gv_placement_report {
  * ids unknown to `sectors` count as their own rack and zone "".
  * Returns 0, or the GV_EINSUFFICIENT_* error that describes the shortfall.
  */
-int gv_placement_check(gv_placement_report *out, const gv_placement_opts *opts,
+GV_API int gv_placement_check(gv_placement_report *out, const gv_placement_opts *opts,
                        const gv_sector_info *sectors, size_t nsectors,
                        const char *const *holders, size_t nholders);
 
@@ -111,14 +111,14 @@ int gv_placement_check(gv_placement_report *out, const gv_placement_opts *opts,
  * what stays keeps the best diversity (zones, then racks, then the emptier
  * sectors).  `out` has room for `remove` indices into `holders`.
  */
-int gv_placement_trim(size_t *out, const gv_placement_opts *opts,
+GV_API int gv_placement_trim(size_t *out, const gv_placement_opts *opts,
                       const gv_sector_info *sectors, size_t nsectors,
                       const char *const *holders, size_t nholders, size_t remove);
 
 /*
  * Index of sector `id` in `sectors`, or -1.
  */
-long gv_placement_find(const gv_sector_info *sectors, size_t nsectors, const char *id);
+GV_API long gv_placement_find(const gv_sector_info *sectors, size_t nsectors, const char *id);
 
 #ifdef __cplusplus
 }

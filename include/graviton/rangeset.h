@@ -32,53 +32,53 @@ typedef struct gv_rangeset {
 
 #define GV_RANGESET_INIT { NULL, 0, 0 }
 
-void gv_rangeset_init(gv_rangeset *rs);
-void gv_rangeset_free(gv_rangeset *rs); /* frees the array; rs reusable */
-void gv_rangeset_clear(gv_rangeset *rs);
-int gv_rangeset_copy(gv_rangeset *out, const gv_rangeset *src);
+GV_API void gv_rangeset_init(gv_rangeset *rs);
+GV_API void gv_rangeset_free(gv_rangeset *rs); /* frees the array; rs reusable */
+GV_API void gv_rangeset_clear(gv_rangeset *rs);
+GV_API int gv_rangeset_copy(gv_rangeset *out, const gv_rangeset *src);
 
 /* Add [start, end); empty ranges are ignored.  GV_ENOMEM, GV_EINVAL (too many). */
-int gv_rangeset_add(gv_rangeset *rs, uint64_t start, uint64_t end);
+GV_API int gv_rangeset_add(gv_rangeset *rs, uint64_t start, uint64_t end);
 
 /* Remove [start, end). */
-int gv_rangeset_remove(gv_rangeset *rs, uint64_t start, uint64_t end);
+GV_API int gv_rangeset_remove(gv_rangeset *rs, uint64_t start, uint64_t end);
 
 /* out = a ∪ b; out may alias a. */
-int gv_rangeset_union(gv_rangeset *out, const gv_rangeset *a, const gv_rangeset *b);
+GV_API int gv_rangeset_union(gv_rangeset *out, const gv_rangeset *a, const gv_rangeset *b);
 
 /* out = a \ b; out may alias a. */
-int gv_rangeset_difference(gv_rangeset *out, const gv_rangeset *a, const gv_rangeset *b);
+GV_API int gv_rangeset_difference(gv_rangeset *out, const gv_rangeset *a, const gv_rangeset *b);
 
 /* out = [0, size) \ a. */
-int gv_rangeset_complement(gv_rangeset *out, const gv_rangeset *a, uint64_t size);
+GV_API int gv_rangeset_complement(gv_rangeset *out, const gv_rangeset *a, uint64_t size);
 
 /* 1 when every byte of [start, end) is in the set (empty range: 1). */
-int gv_rangeset_contains(const gv_rangeset *rs, uint64_t start, uint64_t end);
+GV_API int gv_rangeset_contains(const gv_rangeset *rs, uint64_t start, uint64_t end);
 
 /* 1 when the set is exactly [0, size) (or empty and size is 0). */
-int gv_rangeset_is_full(const gv_rangeset *rs, uint64_t size);
+GV_API int gv_rangeset_is_full(const gv_rangeset *rs, uint64_t size);
 
 /* Total bytes covered. */
-uint64_t gv_rangeset_bytes(const gv_rangeset *rs);
+GV_API uint64_t gv_rangeset_bytes(const gv_rangeset *rs);
 
-int gv_rangeset_equal(const gv_rangeset *a, const gv_rangeset *b);
+GV_API int gv_rangeset_equal(const gv_rangeset *a, const gv_rangeset *b);
 
 /*
  * Parse the text form.  Accepts "" (empty), "A-B" (inclusive), lists
  * separated by commas; overlapping input is coalesced.  GV_EINVAL on
  * anything else (B < A, junk, overflow, more than GV_RANGESET_MAX ranges).
  */
-int gv_rangeset_parse(gv_rangeset *out, const char *s);
+GV_API int gv_rangeset_parse(gv_rangeset *out, const char *s);
 
 /* Format into a malloc'd string (caller frees); NULL on ENOMEM. */
-char *gv_rangeset_format(const gv_rangeset *rs);
+GV_API char *gv_rangeset_format(const gv_rangeset *rs);
 
 /*
  * Parse one client range "A-B" (inclusive), "A-" (to the end) or "-N"
  * (last N bytes) against a blob of `size` bytes, into [start, end).
  * GV_EINVAL when malformed or unsatisfiable (start >= size, B < A).
  */
-int gv_range_parse(gv_range *out, const char *s, uint64_t size);
+GV_API int gv_range_parse(gv_range *out, const char *s, uint64_t size);
 
 #ifdef __cplusplus
 }

@@ -91,7 +91,7 @@ typedef struct gv_rebalance_summary {
 	int64_t duration_ms;
 } gv_rebalance_summary;
 
-void gv_rebalance_summary_free(gv_rebalance_summary *s);
+GV_API void gv_rebalance_summary_free(gv_rebalance_summary *s);
 
 /*
  * One rebalance run: plan up to max_moves moves, biggest gain first, from
@@ -99,7 +99,7 @@ void gv_rebalance_summary_free(gv_rebalance_summary *s);
  * dry_run).  GV_EBUSY (with a message saying why) while keys are
  * under-replicated, unless force.
  */
-int gv_rebalance_run(gv_store *st, const gv_rebalance_opts *opts, gv_rebalance_summary *out);
+GV_API int gv_rebalance_run(gv_store *st, const gv_rebalance_opts *opts, gv_rebalance_summary *out);
 
 /*
  * Drain a sector: mark it draining (no new placements; reads keep working),
@@ -107,17 +107,17 @@ int gv_rebalance_run(gv_store *st, const gv_rebalance_opts *opts, gv_rebalance_s
  * Resumable: running it again on a draining sector carries on.  Keys that
  * cannot move are reported and leave the sector draining.
  */
-int gv_sector_drain(gv_store *st, const char *id, const gv_rebalance_opts *opts,
+GV_API int gv_sector_drain(gv_store *st, const char *id, const gv_rebalance_opts *opts,
                     gv_rebalance_summary *out);
 
 /* Forget a sector: only a retired one, or one holding no replica. */
-int gv_store_sector_remove(gv_store *st, const char *id);
+GV_API int gv_store_sector_remove(gv_store *st, const char *id);
 
 /*
  * The rebalancer's schedule: a run every interval_ms until *stop, quietly
  * skipped while keys are under-replicated.
  */
-void gv_rebalance_daemon(gv_store *st, const gv_rebalance_opts *opts, uint64_t interval_ms,
+GV_API void gv_rebalance_daemon(gv_store *st, const gv_rebalance_opts *opts, uint64_t interval_ms,
                          atomic_int *stop);
 
 #ifdef __cplusplus

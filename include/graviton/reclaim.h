@@ -53,10 +53,10 @@ typedef struct gv_reclaim_summary {
 /* One run over every reachable sector (or opts->sector).  0, GV_ECANCELED,
  * or the error that stopped it; per-file failures are counted, logged and
  * skipped. */
-int gv_reclaim_run(gv_store *st, const gv_reclaim_opts *opts, gv_reclaim_summary *out);
+GV_API int gv_reclaim_run(gv_store *st, const gv_reclaim_opts *opts, gv_reclaim_summary *out);
 
 /* Run every interval_ms until *stop, logging what each run reclaimed. */
-void gv_reclaim_daemon(gv_store *st, const gv_reclaim_opts *opts, uint64_t interval_ms,
+GV_API void gv_reclaim_daemon(gv_store *st, const gv_reclaim_opts *opts, uint64_t interval_ms,
                        atomic_int *stop);
 
 #ifdef __cplusplus

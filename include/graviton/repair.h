@@ -44,7 +44,7 @@ typedef enum gv_repair_action {
 	GV_REPAIR_LOST = 4,    /* no healthy replica: nothing can be done */
 } gv_repair_action;
 
-const char *gv_repair_action_name(gv_repair_action a);
+GV_API const char *gv_repair_action_name(gv_repair_action a);
 
 typedef enum gv_repair_phase {
 	GV_REPAIR_PLANNED = 0, /* dry run: what would be done */
@@ -113,7 +113,7 @@ typedef struct gv_repair_summary {
  * are counted in the summary, not returned), GV_ECANCELED when cancelled,
  * or an error that stopped the run (the index could not be read).
  */
-int gv_repair_run(gv_store *st, const gv_repair_opts *opts, gv_repair_summary *out);
+GV_API int gv_repair_run(gv_store *st, const gv_repair_opts *opts, gv_repair_summary *out);
 
 /* Counters for metrics, kept by the store across runs. */
 typedef struct gv_repair_counters {
@@ -126,28 +126,28 @@ typedef struct gv_repair_counters {
 	int64_t last_run_ms;     /* wall clock when the last run ended */
 } gv_repair_counters;
 
-void gv_repair_counters_get(gv_store *st, gv_repair_counters *out);
+GV_API void gv_repair_counters_get(gv_store *st, gv_repair_counters *out);
 
 /*
  * The repair daemon: run, sleep `interval_ms`, repeat, until *stop is
  * non-zero (checked at least every 100 ms while sleeping) or
  * gv_repair_wake() asks for an early run.  Errors are logged, never fatal.
  */
-void gv_repair_daemon(gv_store *st, const gv_repair_opts *opts, uint64_t interval_ms,
+GV_API void gv_repair_daemon(gv_store *st, const gv_repair_opts *opts, uint64_t interval_ms,
                       atomic_int *stop);
 
 /* Ask a sleeping daemon to run now. */
-void gv_repair_wake(gv_store *st);
+GV_API void gv_repair_wake(gv_store *st);
 
 /*
  * Queue one key for repair right away (read-repair: a get or a scrub just
  * found a bad copy) and wake the daemon, which repairs queued keys before
  * its next full scan.  Bounded: when full, the key waits for that scan.
  */
-void gv_repair_enqueue(gv_store *st, const gv_key *key);
+GV_API void gv_repair_enqueue(gv_store *st, const gv_key *key);
 
 /* Repair the queued keys now (what the daemon does on a wake-up). */
-int gv_repair_run_queued(gv_store *st, const gv_repair_opts *opts, gv_repair_summary *out);
+GV_API int gv_repair_run_queued(gv_store *st, const gv_repair_opts *opts, gv_repair_summary *out);
 
 #ifdef __cplusplus
 }

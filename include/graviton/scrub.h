@@ -69,7 +69,7 @@ typedef struct gv_scrub_summary {
 } gv_scrub_summary;
 
 /* One scrub run.  0, GV_ECANCELED, or an error that stopped the run. */
-int gv_scrub_run(gv_store *st, const gv_scrub_opts *opts, gv_scrub_summary *out);
+GV_API int gv_scrub_run(gv_store *st, const gv_scrub_opts *opts, gv_scrub_summary *out);
 
 /* Counters for metrics. */
 typedef struct gv_scrub_counters {
@@ -80,14 +80,14 @@ typedef struct gv_scrub_counters {
 	int64_t last_run_ms;
 } gv_scrub_counters;
 
-void gv_scrub_counters_get(gv_store *st, gv_scrub_counters *out);
+GV_API void gv_scrub_counters_get(gv_store *st, gv_scrub_counters *out);
 
 /*
  * The schedule: a scrub that skips replicas verified within `interval_ms`,
  * repeated every `interval_ms` (checked each minute, so a long interval
  * still catches replicas as they age) until *stop.
  */
-void gv_scrub_daemon(gv_store *st, const gv_scrub_opts *opts, uint64_t interval_ms,
+GV_API void gv_scrub_daemon(gv_store *st, const gv_scrub_opts *opts, uint64_t interval_ms,
                      atomic_int *stop);
 
 #ifdef __cplusplus

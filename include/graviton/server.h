@@ -56,13 +56,13 @@ typedef struct gv_server_opts {
 	{ GV_SERVER_OPTS_VERSION, NULL, 0, NULL, 0, 0, 0, NULL, NULL, NULL, 0, 0, 0 }
 
 /* Start serving `store` (borrowed: it must outlive the server). */
-int gv_server_start(gv_server **out, gv_store *store, const gv_server_opts *opts);
+GV_API int gv_server_start(gv_server **out, gv_store *store, const gv_server_opts *opts);
 
 /* The port actually bound. */
-unsigned gv_server_port(const gv_server *srv);
+GV_API unsigned gv_server_port(const gv_server *srv);
 
 /* Replace the auth token (SIGHUP reload); NULL or "" turns auth off. */
-int gv_server_set_token(gv_server *srv, const char *token);
+GV_API int gv_server_set_token(gv_server *srv, const char *token);
 
 /*
  * Stop: stop accepting, let requests in flight finish (for at most
@@ -70,16 +70,16 @@ int gv_server_set_token(gv_server *srv, const char *token);
  * committed are aborted, recording nothing), wait for running jobs to reach
  * a safe point, free the server.  NULL ok.
  */
-void gv_server_stop(gv_server *srv);
+GV_API void gv_server_stop(gv_server *srv);
 
 /* ---- JSON documents (malloc'd strings; the caller frees) ------------------ */
 
 /* `stat --json` / GET /v1/blobs/{key}/replicas */
-char *gv_json_blob_status(const gv_blob_status *bs, const gv_placement_opts *p, int pretty);
+GV_API char *gv_json_blob_status(const gv_blob_status *bs, const gv_placement_opts *p, int pretty);
 /* `status --json` / GET /v1/status */
-char *gv_json_store_stats(const gv_store_stats *s, const gv_placement_opts *p, int pretty);
+GV_API char *gv_json_store_stats(const gv_store_stats *s, const gv_placement_opts *p, int pretty);
 /* `sector list --json` / GET /v1/sectors */
-char *gv_json_sectors(const gv_sector_info *s, size_t n, int pretty);
+GV_API char *gv_json_sectors(const gv_sector_info *s, size_t n, int pretty);
 
 #ifdef __cplusplus
 }

@@ -36,14 +36,14 @@ typedef enum gv_sector_state {
 	GV_SECTOR_RETIRED = 2,  /* emptied; may be removed */
 } gv_sector_state;
 
-const char *gv_sector_state_name(gv_sector_state s);
-int gv_sector_state_parse(gv_sector_state *out, const char *s);
+GV_API const char *gv_sector_state_name(gv_sector_state s);
+GV_API int gv_sector_state_parse(gv_sector_state *out, const char *s);
 
 /*
  * Validate a sector, rack or zone id: 1..63 chars of [A-Za-z0-9._-], not
  * starting with '.' or '-'.  GV_EINVAL with a message otherwise.
  */
-int gv_id_validate(const char *what, const char *id);
+GV_API int gv_id_validate(const char *what, const char *id);
 
 typedef struct gv_sector_info {
 	char id[GV_ID_MAX];
@@ -79,10 +79,10 @@ typedef struct gv_replica {
 } gv_replica;
 
 /* Free the range arrays of n replicas and then the array itself (NULL ok). */
-void gv_replicas_free(gv_replica *r, size_t n);
+GV_API void gv_replicas_free(gv_replica *r, size_t n);
 
 /* Wall clock in unix milliseconds. */
-int64_t gv_now_ms(void);
+GV_API int64_t gv_now_ms(void);
 
 #ifdef __cplusplus
 }

@@ -245,37 +245,10 @@ int cli_placement_flag(cli_globals *g, int argc, char **argv, int *i)
 	return 1;
 }
 
-/* Lay the fields of src named by the bits of mask (the order of
- * cli_placement_flag's names) over *p. */
-static void merge_placement(gv_placement_opts *p, const gv_placement_opts *src, unsigned mask)
-{
-	if (mask & 1)
-		p->strategy = src->strategy;
-	if (mask & 2)
-		p->factor = src->factor;
-	if (mask & 4)
-		p->min_replicas = src->min_replicas;
-	if (mask & 8)
-		p->min_racks = src->min_racks;
-	if (mask & 16)
-		p->min_zones = src->min_zones;
-}
-
 void cli_placement_given(gv_placement_opts *p, const cli_globals *g, const gv_config *cfg)
 {
-	gv_placement_opts file;
-	unsigned mask = g->placement_flags;
-
-	if (cfg && g->config) {
-		gv_config_placement(&file, cfg);
-		merge_placement(p, &file, cfg->replication.placement_given);
-		mask |= cfg->replication.placement_given;
-	}
-	merge_placement(p, &g->placement, g->placement_flags);
-	/* Lowering the factor below the quorum lowers the quorum with it,
-	 * unless the quorum was given too. */
-	if (!(mask & 4) && p->min_replicas > p->factor)
-		p->min_replicas = p->factor;
+	gv_config_placement_over(p, cfg && g->config ? cfg : NULL, &g->placement,
+	                         (unsigned)g->placement_flags);
 }
 
 int cli_apply_placement(cli_globals *g, gv_store *st, const gv_config *cfg)
@@ -304,31 +277,6 @@ int cli_settings(cli_globals *g, gv_config *cfg)
 		return EXIT_CONFIG;
 	}
 	return 0;
-}
-
-void cli_repair_opts(gv_repair_opts *o, const gv_config *cfg)
-{
-	*o = (gv_repair_opts)GV_REPAIR_OPTS_INIT;
-	o->parallel_jobs = (unsigned)cfg->replication.repair.parallel_jobs;
-	o->batch_size = (unsigned)cfg->replication.repair.batch_size;
-	o->max_bytes_per_second = cfg->replication.repair.max_bytes_per_second;
-}
-
-void cli_scrub_opts(gv_scrub_opts *o, const gv_config *cfg)
-{
-	*o = (gv_scrub_opts)GV_SCRUB_OPTS_INIT;
-	o->parallel_reads = (unsigned)cfg->replication.scrub.parallel_reads;
-	o->batch_size = (unsigned)cfg->replication.scrub.batch_size;
-	o->max_bytes_per_second = cfg->replication.scrub.max_bytes_per_second;
-}
-
-void cli_rebalance_opts(gv_rebalance_opts *o, const gv_config *cfg)
-{
-	*o = (gv_rebalance_opts)GV_REBALANCE_OPTS_INIT;
-	o->threshold = cfg->replication.rebalance.threshold;
-	o->max_moves = (unsigned)cfg->replication.rebalance.max_moves_per_run;
-	o->high_water = cfg->replication.rebalance.high_water;
-	o->low_water = cfg->replication.rebalance.low_water;
 }
 
 int cli_load_config(cli_globals *g, gv_config *cfg)

@@ -72,12 +72,6 @@ int cli_load_config(cli_globals *g, struct gv_config *cfg);
  * data directory; free with gv_config_free.  0 or an exit code. */
 int cli_settings(cli_globals *g, struct gv_config *cfg);
 
-/* The configuration's settings for each kind of background run; flags
- * given on a command line override them. */
-void cli_repair_opts(gv_repair_opts *o, const struct gv_config *cfg);
-void cli_scrub_opts(gv_scrub_opts *o, const struct gv_config *cfg);
-void cli_rebalance_opts(gv_rebalance_opts *o, const struct gv_config *cfg);
-
 /* Log level and format from the configuration, unless given on the line. */
 void cli_apply_log_config(cli_globals *g, const struct gv_config *cfg);
 

@@ -31,7 +31,6 @@
 #include <time.h>
 #include <unistd.h>
 #include <curl/curl.h>
-#include <openssl/evp.h>
 
 #include "cli/client.h"
 
@@ -483,7 +482,7 @@ int cli_client_json(cli_client *c, const char *method, const char *path, json_t 
 
 typedef struct upload {
 	int fd;
-	EVP_MD_CTX *md;
+	gv_key_hasher *md;
 	uint64_t sent;
 	int err;               /* errno of a failed read */
 } upload;
@@ -500,23 +499,12 @@ static size_t upload_read_cb(char *ptr, size_t size, size_t n, void *payload)
 		u->err = errno;
 		return CURL_READFUNC_ABORT;
 	}
-	if (r > 0 && EVP_DigestUpdate(u->md, ptr, (size_t)r) != 1) {
+	if (r > 0 && gv_key_hasher_update(u->md, ptr, (size_t)r) < 0) {
 		u->err = ENOMEM;
 		return CURL_READFUNC_ABORT;
 	}
 	u->sent += (uint64_t)r;
 	return (size_t)r;
-}
-
-/* The key of the bytes hashed into md (finalises md). */
-static int key_of_digest(gv_key *out, EVP_MD_CTX *md, uint64_t size)
-{
-	unsigned int dl = 0;
-
-	if (EVP_DigestFinal_ex(md, out->digest, &dl) != 1 || dl != GV_DIGEST_LEN)
-		return -1;
-	out->size = size;
-	return 0;
 }
 
 int cli_client_put(cli_client *c, int fd, int64_t size, json_t **out)
@@ -532,9 +520,7 @@ int cli_client_put(cli_client *c, int fd, int64_t size, json_t **out)
 	*out = NULL;
 	if ((ret = make_url(c, url, sizeof(url), "/v1/blobs")) != 0)
 		return ret;
-	u.md = EVP_MD_CTX_new();
-	if (!u.md || EVP_DigestInit_ex(u.md, EVP_sha256(), NULL) != 1) {
-		EVP_MD_CTX_free(u.md);
+	if (gv_key_hasher_new(&u.md) < 0) {
 		cli_err("%s: cannot set up SHA-256", c->cmd);
 		return EXIT_SOFTWARE;
 	}
@@ -542,7 +528,7 @@ int cli_client_put(cli_client *c, int fd, int64_t size, json_t **out)
 	hdrs = header(hdrs, "Content-Type: application/octet-stream", &oom);
 	if (oom || setup(c, url, &hdrs) < 0) {
 		curl_slist_free_all(hdrs);
-		EVP_MD_CTX_free(u.md);
+		gv_key_hasher_free(u.md);
 		cli_err("%s: out of memory", c->cmd);
 		return EXIT_SOFTWARE;
 	}
@@ -583,7 +569,7 @@ int cli_client_put(cli_client *c, int fd, int64_t size, json_t **out)
 		char want[GV_KEY_BUFSIZE], got[GV_KEY_BUFSIZE];
 		gv_key sent, answered;
 
-		if (key_of_digest(&sent, u.md, u.sent) < 0) {
+		if (gv_key_hasher_final(u.md, &sent) < 0) {
 			cli_err("%s: cannot compute SHA-256", c->cmd);
 			ret = EXIT_SOFTWARE;
 		} else if (!json_is_string(k) || gv_key_parse(&answered, json_string_value(k)) < 0) {
@@ -599,7 +585,7 @@ int cli_client_put(cli_client *c, int fd, int64_t size, json_t **out)
 			*out = NULL;
 		}
 	}
-	EVP_MD_CTX_free(u.md);
+	gv_key_hasher_free(u.md);
 	free(b.p);
 	return ret;
 }
@@ -619,7 +605,7 @@ typedef struct download {
 	uint64_t from;             /* first byte asked for */
 	int cr_seen;               /* Content-Range header seen */
 	uint64_t cr_start;
-	EVP_MD_CTX *md;            /* full reads only */
+	gv_key_hasher *md;         /* full reads only */
 } download;
 
 static size_t download_header_cb(char *ptr, size_t size, size_t n, void *payload)
@@ -669,7 +655,7 @@ static size_t download_write_cb(char *ptr, size_t size, size_t n, void *payload)
 		d->sink_rc = EXIT_SOFTWARE;
 		return 0;
 	}
-	if (d->md && EVP_DigestUpdate(d->md, ptr, len) != 1) {
+	if (d->md && gv_key_hasher_update(d->md, ptr, len) < 0) {
 		cli_err("%s: cannot compute SHA-256", d->c->cmd);
 		d->sink_rc = EXIT_SOFTWARE;
 		return 0;
@@ -709,9 +695,7 @@ int cli_client_get_blob(cli_client *c, const gv_key *key, int has_range, uint64_
 	d.payload = payload;
 	d.err.max = ERROR_BODY_MAX;
 	if (verify) {
-		d.md = EVP_MD_CTX_new();
-		if (!d.md || EVP_DigestInit_ex(d.md, EVP_sha256(), NULL) != 1) {
-			EVP_MD_CTX_free(d.md);
+		if (gv_key_hasher_new(&d.md) < 0) {
 			cli_err("%s: cannot set up SHA-256", c->cmd);
 			return EXIT_SOFTWARE;
 		}
@@ -792,7 +776,7 @@ int cli_client_get_blob(cli_client *c, const gv_key *key, int has_range, uint64_
 		gv_key got;
 		char gbuf[GV_KEY_BUFSIZE];
 
-		if (key_of_digest(&got, d.md, done) < 0) {
+		if (gv_key_hasher_final(d.md, &got) < 0) {
 			cli_err("%s: cannot compute SHA-256", c->cmd);
 			ret = EXIT_SOFTWARE;
 		} else if (gv_key_cmp(&got, key) != 0) {
@@ -801,7 +785,7 @@ int cli_client_get_blob(cli_client *c, const gv_key *key, int has_range, uint64_
 			ret = EXIT_DATAERR;
 		}
 	}
-	EVP_MD_CTX_free(d.md);
+	gv_key_hasher_free(d.md);
 	free(d.err.p);
 	return ret;
 }

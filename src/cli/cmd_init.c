@@ -9,6 +9,7 @@
 
 #include "cli/cli.h"
 #include "graviton/config.h"
+#include "graviton/daemon.h"
 
 static void help(void)
 {
@@ -81,7 +82,7 @@ static int same_dir(const char *data_dir, const char *registered, const char *pa
 
 int cmd_init(cli_globals *g, int argc, char **argv)
 {
-	int nsect = 6, nracks = 3, nzones = 3, i, r, rc;
+	int nsect = GV_LAYOUT_SECTORS, nracks = GV_LAYOUT_RACKS, nzones = GV_LAYOUT_ZONES, i, r, rc;
 	uint64_t capacity = 0;
 	gv_sector_info *have = NULL;
 	size_t nhave = 0;
@@ -136,20 +137,12 @@ int cmd_init(cli_globals *g, int argc, char **argv)
 	}
 	for (i = 0; i < nsect; i++) {
 		gv_sector_info info;
-		int rack = i % nracks, err;
+		int err;
 
-		memset(&info, 0, sizeof(info));
-		snprintf(info.id, sizeof(info.id), "s%02d", i + 1);
-		snprintf(info.kind, sizeof(info.kind), "fs");
-		if (snprintf(info.path, sizeof(info.path), "%s/sectors/%s", g->data_dir, info.id) >=
-		    (int)sizeof(info.path)) {
-			cli_err("init: data directory path too long");
-			rc = EXIT_USAGE;
+		if ((err = gv_layout_sector(&info, g->data_dir, i, nracks, nzones, capacity)) < 0) {
+			rc = cli_fail(err, "init");
 			goto out;
 		}
-		snprintf(info.rack, sizeof(info.rack), "rack-%d", rack + 1);
-		snprintf(info.zone, sizeof(info.zone), "zone-%d", rack % nzones + 1);
-		info.capacity = capacity;
 		if (nhave) {
 			const gv_sector_info *old = &have[i];
 

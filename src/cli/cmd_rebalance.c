@@ -215,7 +215,7 @@ int cmd_rebalance(cli_globals *g, int argc, char **argv)
 
 		if ((rc = cli_settings(g, &cfg)) != 0)
 			return rc;
-		cli_rebalance_opts(&o, &cfg);
+		gv_config_rebalance_opts(&o, &cfg);
 		gv_config_free(&cfg);
 	}
 	for (i = 1; i < argc; i++) {

@@ -260,7 +260,7 @@ int cmd_repair(cli_globals *g, int argc, char **argv)
 
 		if ((rc = cli_settings(g, &cfg)) != 0)
 			return rc;
-		cli_repair_opts(&o, &cfg);
+		gv_config_repair_opts(&o, &cfg);
 		interval_ms = cfg.replication.repair.interval_ms;
 		gv_config_free(&cfg);
 	}

@@ -177,7 +177,7 @@ int cmd_scrub(cli_globals *g, int argc, char **argv)
 
 		if ((rc = cli_settings(g, &cfg)) != 0)
 			return rc;
-		cli_scrub_opts(&o, &cfg);
+		gv_config_scrub_opts(&o, &cfg);
 		interval_ms = cfg.replication.scrub.interval_ms;
 		gv_config_free(&cfg);
 	}

@@ -159,7 +159,7 @@ static int sector_replace(cli_globals *g, int argc, char **argv)
 	snprintf(info.id, sizeof(info.id), "%s", argv[2]);
 	if ((rc = cli_settings(g, &cfg)) != 0)
 		return rc;
-	cli_repair_opts(&ro, &cfg);
+	gv_config_repair_opts(&ro, &cfg);
 	gv_config_free(&cfg);
 	if ((rc = cli_open_store(g, &st, 0)) != 0)
 		return rc;

@@ -75,3 +75,46 @@ int gv_key_of_buf(gv_key *out, const void *buf, size_t len)
 	out->size = len;
 	return gv_sha256_buf(out->digest, buf, len);
 }
+
+/* ---- the public streaming hasher: SHA-256 plus a byte count -------------- */
+
+struct gv_key_hasher {
+	gv_sha256 *sha;
+	uint64_t size;
+};
+
+int gv_key_hasher_new(gv_key_hasher **out)
+{
+	gv_key_hasher *h = calloc(1, sizeof(*h));
+
+	*out = NULL;
+	if (!h || gv_sha256_new(&h->sha) < 0) {
+		free(h);
+		return gv_error_set(GV_ENOMEM, "out of memory");
+	}
+	*out = h;
+	return 0;
+}
+
+int gv_key_hasher_update(gv_key_hasher *h, const void *buf, size_t len)
+{
+	h->size += len;
+	return gv_sha256_update(h->sha, buf, len);
+}
+
+int gv_key_hasher_final(gv_key_hasher *h, gv_key *out)
+{
+	int err = gv_sha256_final(h->sha, out->digest);
+
+	out->size = h->size;
+	h->size = 0;
+	return err;
+}
+
+void gv_key_hasher_free(gv_key_hasher *h)
+{
+	if (!h)
+		return;
+	gv_sha256_free(h->sha);
+	free(h);
+}

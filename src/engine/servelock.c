@@ -17,13 +17,16 @@
 int gv_serve_lock(const char *data_dir, int *fd_out)
 {
 	char path[GV_PATH_MAX + 16];
-	int fd;
+	int fd, err;
 
 	*fd_out = -1;
 	if (!data_dir || !*data_dir)
 		return gv_error_set(GV_EINVAL, "no data directory given");
 	if (snprintf(path, sizeof(path), "%s/serve.lock", data_dir) >= (int)sizeof(path))
 		return gv_error_set(GV_EINVAL, "data directory path too long");
+	/* The lock is the first thing a daemon creates in its directory. */
+	if ((err = gv_mkdir_p(data_dir)) < 0)
+		return err;
 	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
 	if (fd < 0)
 		return gv_error_set_errno(GV_EIO, errno, "cannot open %s", path);

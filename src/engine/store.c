@@ -439,7 +439,7 @@ int gv_store_sector_attach(gv_store *st, const char *id, gv_sector *s)
 	return 0;
 }
 
-static int mkdir_p(const char *path)
+int gv_mkdir_p(const char *path)
 {
 	char buf[GV_PATH_MAX];
 	size_t i, len = strlen(path);
@@ -476,7 +476,7 @@ int gv_store_open(gv_store **out, const gv_store_opts *opts)
 		if (errno != ENOENT || !opts->create)
 			return gv_error_set_errno(errno == ENOENT ? GV_ENOTFOUND : GV_EIO, errno,
 			                          "data directory %s", opts->data_dir);
-		if ((err = mkdir_p(opts->data_dir)) < 0)
+		if ((err = gv_mkdir_p(opts->data_dir)) < 0)
 			return err;
 	} else if (!S_ISDIR(sb.st_mode)) {
 		return gv_error_set(GV_EINVAL, "data directory %s is not a directory",

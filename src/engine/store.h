@@ -194,6 +194,9 @@ void gv_key_unlock(gv_store *st, const gv_key *key);
 int gv_keylock_init(gv_store *st);
 void gv_keylock_destroy(gv_store *st);
 
+/* mkdir -p: path and its missing parents, mode 0755. */
+int gv_mkdir_p(const char *path);
+
 /* Background copy accounting. */
 void gv_store_bg_enter(gv_store *st);
 void gv_store_bg_leave(gv_store *st);

@@ -2,8 +2,9 @@
 # Failures say what happened, exit with a documented code and change
 # nothing: a damaged index (65, with how to rebuild it), `index rebuild`
 # over an existing index (73, a JSON error document under --json), an empty
-# --data-dir (64, never ./graviton-data), and `serve` on a port in use (75,
-# before anything is created, no stray libmicrohttpd line).
+# --data-dir (64, never ./graviton-data), `serve` on a port in use (75,
+# before anything is created, no stray libmicrohttpd line), and `serve` on
+# a directory another daemon holds (75, nothing created but the lock).
 . "$(dirname "$0")/lib.sh"
 
 gv init
@@ -64,4 +65,16 @@ wait "$HOLDER" 2>/dev/null
 expect_fail "serve on a port in use" 75 "cannot listen on 127.0.0.1:$PORT.*in use"
 expect_true "... creates no data directory" test ! -e "$T/fresh"
 expect_eq "... says it in one line of its own" 1 "$(printf '%s\n' "$ERR" | wc -l)"
+
+# A second daemon on a directory whose serve lock is held: 75, and the lock
+# is taken before anything else is created (no index, no sectors).
+mkdir "$T/locked"
+flock "$T/locked/serve.lock" sleep 120 </dev/null &
+HOLDER=$!
+for ((i = 0; i < 100; i++)); do flock -n "$T/locked/serve.lock" true || break; sleep 0.1; done
+run "$GV" --data-dir "$T/locked" serve --listen "127.0.0.1:$PORT"
+kill "$HOLDER" 2>/dev/null
+wait "$HOLDER" 2>/dev/null
+expect_fail "serve while another holds the serve lock" 75 "serve is running"
+expect_eq "... creates nothing but the lock" "serve.lock" "$(ls "$T/locked" | tr '\n' ' ' | sed 's/ $//')"
 finish

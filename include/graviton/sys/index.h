@@ -51,7 +51,7 @@ typedef struct gv_blob_entry {
 } gv_blob_entry;
 
 /* Free n entries and the array (NULL ok). */
-void gv_blob_entries_free(gv_blob_entry *e, size_t n);
+GV_API void gv_blob_entries_free(gv_blob_entry *e, size_t n);
 
 /* Position in the scrub order (last_verified, key, sector). */
 typedef struct gv_replica_cursor {
@@ -141,35 +141,35 @@ struct gv_index {
  * forwards to the op of the same name (gv_index_stats_get to `stats`);
  * gv_index_close is NULL-safe.
  */
-int gv_index_sector_upsert(gv_index *ix, const gv_sector_info *s);
-int gv_index_sector_get(gv_index *ix, const char *id, gv_sector_info *out);
-int gv_index_sector_list(gv_index *ix, gv_sector_info **out, size_t *out_n);
-int gv_index_sector_set_health(gv_index *ix, const char *id, int healthy);
-int gv_index_sector_set_state(gv_index *ix, const char *id, gv_sector_state st);
-int gv_index_sector_remove(gv_index *ix, const char *id);
-int gv_index_replica_put(gv_index *ix, const gv_replica *r);
-int gv_index_replica_remove(gv_index *ix, const gv_key *key, const char *sector);
-int gv_index_replica_set_health(gv_index *ix, const gv_key *key, const char *sector,
+GV_API int gv_index_sector_upsert(gv_index *ix, const gv_sector_info *s);
+GV_API int gv_index_sector_get(gv_index *ix, const char *id, gv_sector_info *out);
+GV_API int gv_index_sector_list(gv_index *ix, gv_sector_info **out, size_t *out_n);
+GV_API int gv_index_sector_set_health(gv_index *ix, const char *id, int healthy);
+GV_API int gv_index_sector_set_state(gv_index *ix, const char *id, gv_sector_state st);
+GV_API int gv_index_sector_remove(gv_index *ix, const char *id);
+GV_API int gv_index_replica_put(gv_index *ix, const gv_replica *r);
+GV_API int gv_index_replica_remove(gv_index *ix, const gv_key *key, const char *sector);
+GV_API int gv_index_replica_set_health(gv_index *ix, const gv_key *key, const char *sector,
                                 int healthy, const char *reason);
-int gv_index_replica_set_verified(gv_index *ix, const gv_key *key, const char *sector,
+GV_API int gv_index_replica_set_verified(gv_index *ix, const gv_key *key, const char *sector,
                                   int64_t when_ms, const uint8_t digest[GV_DIGEST_LEN]);
-int gv_index_replica_set_ranges(gv_index *ix, const gv_key *key, const char *sector,
+GV_API int gv_index_replica_set_ranges(gv_index *ix, const gv_key *key, const char *sector,
                                 const gv_rangeset *ranges);
-int gv_index_replicas_find(gv_index *ix, const gv_key *key, gv_replica **out, size_t *out_n);
-int gv_index_blob_exists(gv_index *ix, const gv_key *key, int64_t *out_created_ms);
-int gv_index_blob_remove(gv_index *ix, const gv_key *key);
-int gv_index_keys_next(gv_index *ix, const gv_key *after, size_t limit, gv_key *out,
+GV_API int gv_index_replicas_find(gv_index *ix, const gv_key *key, gv_replica **out, size_t *out_n);
+GV_API int gv_index_blob_exists(gv_index *ix, const gv_key *key, int64_t *out_created_ms);
+GV_API int gv_index_blob_remove(gv_index *ix, const gv_key *key);
+GV_API int gv_index_keys_next(gv_index *ix, const gv_key *after, size_t limit, gv_key *out,
                        size_t *out_n);
-int gv_index_sector_keys_next(gv_index *ix, const char *sector, const gv_key *after,
+GV_API int gv_index_sector_keys_next(gv_index *ix, const char *sector, const gv_key *after,
                               size_t limit, gv_key *out, size_t *out_n);
-int gv_index_blobs_next(gv_index *ix, const gv_key *after, size_t limit, gv_blob_entry **out,
+GV_API int gv_index_blobs_next(gv_index *ix, const gv_key *after, size_t limit, gv_blob_entry **out,
                         size_t *out_n);
-int gv_index_replicas_next(gv_index *ix, gv_replica_cursor *cur, const char *sector,
+GV_API int gv_index_replicas_next(gv_index *ix, gv_replica_cursor *cur, const char *sector,
                            size_t limit, gv_replica **out, size_t *out_n);
-int gv_index_stats_get(gv_index *ix, int factor, gv_index_stats *out);
-int gv_index_setting_get(gv_index *ix, const char *name, char *buf, size_t cap);
-int gv_index_setting_set(gv_index *ix, const char *name, const char *value);
-void gv_index_close(gv_index *ix);
+GV_API int gv_index_stats_get(gv_index *ix, int factor, gv_index_stats *out);
+GV_API int gv_index_setting_get(gv_index *ix, const char *name, char *buf, size_t cap);
+GV_API int gv_index_setting_set(gv_index *ix, const char *name, const char *value);
+GV_API void gv_index_close(gv_index *ix);
 
 /*
  * SQLite backend.  Creates the file and schema when missing (with
@@ -179,14 +179,14 @@ void gv_index_close(gv_index *ix);
  * concurrent commits share one sync), so what an op acknowledged survives
  * a power failure.
  */
-int gv_index_sqlite_open(gv_index **out, const char *path, int create);
+GV_API int gv_index_sqlite_open(gv_index **out, const char *path, int create);
 
 /*
  * The same for a new file built in bulk and made durable as a whole
  * before use (index rebuild): commits are not synced one by one; closing
  * the last connection checkpoints the WAL into the file and syncs it.
  */
-int gv_index_sqlite_open_bulk(gv_index **out, const char *path);
+GV_API int gv_index_sqlite_open_bulk(gv_index **out, const char *path);
 
 /* ---- backends: the registry the engine opens the index through ------------ */
 
@@ -210,7 +210,7 @@ typedef struct gv_index_backend {
  * built in.  GV_EEXISTS when the name is taken, GV_EINVAL for a record of
  * another version.
  */
-int gv_index_backend_register(const gv_index_backend *b);
+GV_API int gv_index_backend_register(const gv_index_backend *b);
 
 /*
  * Open an index.  `url` is "BACKEND:LOCATOR" ("sqlite:/data/graviton.db")
@@ -220,11 +220,11 @@ int gv_index_backend_register(const gv_index_backend *b);
  * index's ops version is checked.  A bare path that contains ':' before
  * any '/' reads as a URL: write it "./a:b" or "sqlite:a:b".
  */
-int gv_index_open(gv_index **out, const char *backend, const char *url, unsigned flags);
+GV_API int gv_index_open(gv_index **out, const char *backend, const char *url, unsigned flags);
 /* gv_index_open(out, NULL, url, flags). */
-int gv_index_open_url(gv_index **out, const char *url, unsigned flags);
+GV_API int gv_index_open_url(gv_index **out, const char *url, unsigned flags);
 /* The locator part of a URL (url itself when it has no scheme). */
-const char *gv_index_url_locator(const char *url);
+GV_API const char *gv_index_url_locator(const char *url);
 
 /* Schema version the code writes. */
 #define GV_INDEX_SQLITE_SCHEMA 1

@@ -137,30 +137,30 @@ struct gv_sector_reader {
 };
 
 /* Convenience dispatchers (NULL-safe where they free). */
-int gv_sector_writer_open(gv_sector_writer **out, gv_sector *s, const gv_key *key, unsigned flags);
-int gv_sector_writer_write(gv_sector_writer *w, const void *buf, size_t len);
-int gv_sector_writer_sync(gv_sector_writer *w);
+GV_API int gv_sector_writer_open(gv_sector_writer **out, gv_sector *s, const gv_key *key, unsigned flags);
+GV_API int gv_sector_writer_write(gv_sector_writer *w, const void *buf, size_t len);
+GV_API int gv_sector_writer_sync(gv_sector_writer *w);
 /* GV_ERROR when the backend cannot truncate; GV_EINVAL when len > offset. */
-int gv_sector_writer_truncate(gv_sector_writer *w, uint64_t len);
-int gv_sector_writer_commit(gv_sector_writer *w, const gv_key *key);
-void gv_sector_writer_abort(gv_sector_writer *w, int keep_partial);
-int gv_sector_reader_open(gv_sector_reader **out, gv_sector *s, const gv_key *key, uint64_t off, uint64_t len);
-ssize_t gv_sector_reader_read(gv_sector_reader *r, void *buf, size_t cap);
-void gv_sector_reader_close(gv_sector_reader *r);
-int gv_sector_del(gv_sector *s, const gv_key *key);
-int gv_sector_stat(gv_sector *s, const gv_key *key, uint64_t *out_size);
-int gv_sector_list(gv_sector *s, gv_sector_list_cb cb, void *payload);
-int gv_sector_usage_get(gv_sector *s, gv_sector_usage *out);
-void gv_sector_close(gv_sector *s);
+GV_API int gv_sector_writer_truncate(gv_sector_writer *w, uint64_t len);
+GV_API int gv_sector_writer_commit(gv_sector_writer *w, const gv_key *key);
+GV_API void gv_sector_writer_abort(gv_sector_writer *w, int keep_partial);
+GV_API int gv_sector_reader_open(gv_sector_reader **out, gv_sector *s, const gv_key *key, uint64_t off, uint64_t len);
+GV_API ssize_t gv_sector_reader_read(gv_sector_reader *r, void *buf, size_t cap);
+GV_API void gv_sector_reader_close(gv_sector_reader *r);
+GV_API int gv_sector_del(gv_sector *s, const gv_key *key);
+GV_API int gv_sector_stat(gv_sector *s, const gv_key *key, uint64_t *out_size);
+GV_API int gv_sector_list(gv_sector *s, gv_sector_list_cb cb, void *payload);
+GV_API int gv_sector_usage_get(gv_sector *s, gv_sector_usage *out);
+GV_API void gv_sector_close(gv_sector *s);
 
 /* The optional ops: 0 with nothing done (zero counts, *out_ms 0) when the
  * backend does not offer them. */
-int gv_sector_sweep(gv_sector *s, int dry_run, uint64_t *files, uint64_t *bytes);
-int gv_sector_written_at(gv_sector *s, const gv_key *key, int64_t *out_ms);
-int gv_sector_check(gv_sector *s);
+GV_API int gv_sector_sweep(gv_sector *s, int dry_run, uint64_t *files, uint64_t *bytes);
+GV_API int gv_sector_written_at(gv_sector *s, const gv_key *key, int64_t *out_ms);
+GV_API int gv_sector_check(gv_sector *s);
 
 /* Write a whole buffer as one blob under key (tests, small copies). */
-int gv_sector_put_buf(gv_sector *s, const gv_key *key, const void *buf, size_t len);
+GV_API int gv_sector_put_buf(gv_sector *s, const gv_key *key, const void *buf, size_t len);
 
 /* ---- backends ----------------------------------------------------------- */
 
@@ -194,14 +194,14 @@ typedef struct gv_sector_identity {
  * holds the root alone, and by sweep (files of writers that are gone) while
  * others share it; partial/ (resumable copies) is kept.
  */
-int gv_sector_fs_open(gv_sector **out, const char *root,
+GV_API int gv_sector_fs_open(gv_sector **out, const char *root,
                       const gv_sector_identity *ident, unsigned flags);
 
 /* Read the identity file of a local sector root without opening it. */
-int gv_sector_fs_read_identity(gv_sector_identity *out, const char *root);
+GV_API int gv_sector_fs_read_identity(gv_sector_identity *out, const char *root);
 
 /* In-memory backend (tests).  capacity 0 = unlimited. */
-int gv_sector_mem_open(gv_sector **out, const char *id, uint64_t capacity);
+GV_API int gv_sector_mem_open(gv_sector **out, const char *id, uint64_t capacity);
 
 /* ---- kinds: the registry the engine opens sectors through ------------------ */
 
@@ -244,14 +244,14 @@ typedef struct gv_sector_kind {
  * built in.  GV_EEXISTS when the name is taken, GV_EINVAL for a record
  * of another version.
  */
-int gv_sector_kind_register(const gv_sector_kind *k);
+GV_API int gv_sector_kind_register(const gv_sector_kind *k);
 /* The kind of that name; NULL (error set, listing the registered kinds)
  * when there is none. */
-const gv_sector_kind *gv_sector_kind_find(const char *name);
+GV_API const gv_sector_kind *gv_sector_kind_find(const char *name);
 /* Open o->info through its kind, checking the sector's ops version. */
-int gv_sector_kind_open(gv_sector **out, const gv_sector_open_opts *o);
+GV_API int gv_sector_kind_open(gv_sector **out, const gv_sector_open_opts *o);
 /* The kind's read_identity; GV_ENOTFOUND when the kind has none. */
-int gv_sector_kind_read_identity(gv_sector_identity *out, const char *kind, const char *path);
+GV_API int gv_sector_kind_read_identity(gv_sector_identity *out, const char *kind, const char *path);
 
 /* ---- fault injection (tests) --------------------------------------------- */
 
@@ -283,10 +283,10 @@ typedef struct gv_fault_plan {
  * Wrap `inner` (taking ownership) in a fault-injecting sector with the same
  * id.  The plan can be changed later with gv_sector_fault_set.
  */
-int gv_sector_fault_wrap(gv_sector **out, gv_sector *inner, const gv_fault_plan *plan);
-void gv_sector_fault_set(gv_sector *fault, const gv_fault_plan *plan);
+GV_API int gv_sector_fault_wrap(gv_sector **out, gv_sector *inner, const gv_fault_plan *plan);
+GV_API void gv_sector_fault_set(gv_sector *fault, const gv_fault_plan *plan);
 /* Number of calls that matched the plan's ops so far. */
-unsigned long gv_sector_fault_calls(gv_sector *fault);
+GV_API unsigned long gv_sector_fault_calls(gv_sector *fault);
 
 #ifdef __cplusplus
 }

@@ -1501,6 +1501,64 @@ void gv_config_placement(gv_placement_opts *out, const gv_config *c)
 	out->min_zones = c->replication.min_zones;
 }
 
+/* Lay the fields of src named by mask (GV_CONFIG_GIVEN_*) over *p. */
+static void merge_placement(gv_placement_opts *p, const gv_placement_opts *src, unsigned mask)
+{
+	if (mask & GV_CONFIG_GIVEN_STRATEGY)
+		p->strategy = src->strategy;
+	if (mask & GV_CONFIG_GIVEN_FACTOR)
+		p->factor = src->factor;
+	if (mask & GV_CONFIG_GIVEN_MIN_REPLICAS)
+		p->min_replicas = src->min_replicas;
+	if (mask & GV_CONFIG_GIVEN_MIN_RACKS)
+		p->min_racks = src->min_racks;
+	if (mask & GV_CONFIG_GIVEN_MIN_ZONES)
+		p->min_zones = src->min_zones;
+}
+
+void gv_config_placement_over(gv_placement_opts *p, const gv_config *c,
+                              const gv_placement_opts *flags, unsigned flag_mask)
+{
+	unsigned mask = flag_mask;
+
+	if (c) {
+		gv_placement_opts file;
+
+		gv_config_placement(&file, c);
+		merge_placement(p, &file, c->replication.placement_given);
+		mask |= c->replication.placement_given;
+	}
+	if (flags)
+		merge_placement(p, flags, flag_mask);
+	if (!(mask & GV_CONFIG_GIVEN_MIN_REPLICAS) && p->min_replicas > p->factor)
+		p->min_replicas = p->factor;
+}
+
+void gv_config_repair_opts(gv_repair_opts *o, const gv_config *c)
+{
+	*o = (gv_repair_opts)GV_REPAIR_OPTS_INIT;
+	o->parallel_jobs = (unsigned)c->replication.repair.parallel_jobs;
+	o->batch_size = (unsigned)c->replication.repair.batch_size;
+	o->max_bytes_per_second = c->replication.repair.max_bytes_per_second;
+}
+
+void gv_config_scrub_opts(gv_scrub_opts *o, const gv_config *c)
+{
+	*o = (gv_scrub_opts)GV_SCRUB_OPTS_INIT;
+	o->parallel_reads = (unsigned)c->replication.scrub.parallel_reads;
+	o->batch_size = (unsigned)c->replication.scrub.batch_size;
+	o->max_bytes_per_second = c->replication.scrub.max_bytes_per_second;
+}
+
+void gv_config_rebalance_opts(gv_rebalance_opts *o, const gv_config *c)
+{
+	*o = (gv_rebalance_opts)GV_REBALANCE_OPTS_INIT;
+	o->threshold = c->replication.rebalance.threshold;
+	o->max_moves = (unsigned)c->replication.rebalance.max_moves_per_run;
+	o->high_water = c->replication.rebalance.high_water;
+	o->low_water = c->replication.rebalance.low_water;
+}
+
 int gv_config_sector_info(gv_sector_info *out, const gv_config *c, size_t i,
                           const char *data_dir)
 {
