@@ -24,6 +24,7 @@ D=$T/data
 # Commands pass --data-dir explicitly; the environment points at the same
 # place so a forgotten flag can never touch ./graviton-data elsewhere.
 export GRAVITON_DATA_DIR=$D
+E2E_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 cd "$T" || exit 2
 
 # python3 for JSON; the system one starts faster than a version-manager shim.
@@ -561,7 +562,7 @@ serve_stop() {
 
 # ---- http_check.py ----------------------------------------------------------
 
-HTTP_CHECK=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/http_check.py
+HTTP_CHECK=$E2E_DIR/http_check.py
 
 # pyreport OUTFILE RC NAME: turn http_check.py's lines into passes and
 # failures; a non-zero RC (the helper crashed) is a failure too.
