@@ -218,63 +218,64 @@ static enum MHD_Result send_jsonv(struct MHD_Connection *c, req *r, int status, 
 	return send_json(c, r, status, s);
 }
 
-static enum MHD_Result send_error(struct MHD_Connection *c, req *r, int status,
-                                  const char *code, const char *fmt, ...)
+/* The error document of the table's row `name` (graviton/wire.h), with
+ * that row's status. */
+static enum MHD_Result send_error(struct MHD_Connection *c, req *r, const char *name,
+                                  const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+static enum MHD_Result send_error(struct MHD_Connection *c, req *r, const char *name,
+                                  const char *fmt, ...)
 {
+	const gv_wire_error *e = gv_wire_error_named(name);
 	char msg[512];
 	va_list ap;
 
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	return send_jsonv(c, r, status, json_pack("{s:s, s:s}", "error", code, "message", msg));
+	if (!e)
+		e = gv_wire_error_of(GV_ERROR);
+	return send_jsonv(c, r, e->http_status, gv_wire_error_doc(e, msg));
 }
 
-/* Engine errors as HTTP answers: the one place they are mapped.  The CLI
- * maps codes back to its exit codes (src/cli/client.c), so `--server`
- * commands exit as local ones do. */
-static const struct err_http {
-	int err;
-	int status;
-	const char *code;
-} err_http[] = {
-	{ GV_EINVAL, MHD_HTTP_BAD_REQUEST, "invalid" },
-	{ GV_ECORRUPT, MHD_HTTP_BAD_REQUEST, "corrupt" },
-	{ GV_ENOTFOUND, MHD_HTTP_NOT_FOUND, "not_found" },
-	{ GV_EEXISTS, MHD_HTTP_CONFLICT, "exists" },
-	{ GV_EBUSY, MHD_HTTP_CONFLICT, "busy" },
-	{ GV_ENOSPACE, MHD_HTTP_INSUFFICIENT_STORAGE, "no_space" },
-	{ GV_EQUORUM, MHD_HTTP_SERVICE_UNAVAILABLE, "quorum_not_met" },
-	{ GV_EINSUFFICIENT_SECTORS, MHD_HTTP_SERVICE_UNAVAILABLE, "insufficient_sectors" },
-	{ GV_EINSUFFICIENT_RACKS, MHD_HTTP_SERVICE_UNAVAILABLE, "insufficient_rack_diversity" },
-	{ GV_EINSUFFICIENT_ZONES, MHD_HTTP_SERVICE_UNAVAILABLE, "insufficient_zone_diversity" },
-	{ GV_EALL_REPLICAS_FAILED, MHD_HTTP_SERVICE_UNAVAILABLE, "all_replicas_failed" },
-	{ GV_ENO_HEALTHY_SOURCE, MHD_HTTP_SERVICE_UNAVAILABLE, "no_healthy_source" },
-	{ GV_ETIMEOUT, MHD_HTTP_SERVICE_UNAVAILABLE, "timeout" },
-	{ GV_EIO, MHD_HTTP_INTERNAL_SERVER_ERROR, "io_error" },
-};
-
-static const struct err_http *err_http_of(int err)
-{
-	static const struct err_http internal = { 0, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal" };
-	size_t i;
-
-	for (i = 0; i < sizeof(err_http) / sizeof(err_http[0]); i++)
-		if (err_http[i].err == err)
-			return &err_http[i];
-	return &internal;
-}
-
-static const char *code_of(int err)
-{
-	return err_http_of(err)->code;
-}
-
+/* Engine errors as HTTP answers, through the one error table. */
 static enum MHD_Result send_gv_error(struct MHD_Connection *c, req *r, int err)
 {
-	const struct err_http *e = err_http_of(err);
+	const gv_wire_error *e = gv_wire_error_of(err);
 
-	return send_error(c, r, e->status, e->code, "%s", gv_error_last());
+	return send_jsonv(c, r, e->http_status, gv_wire_error_doc(e, gv_error_last()));
+}
+
+/* An error document with one extra header (Allow, Content-Range). */
+static enum MHD_Result send_error_headers(struct MHD_Connection *c, req *r,
+                                          const gv_wire_error *e, const char *msg,
+                                          const char *header, const char *value)
+{
+	char *body = gv_wire_dump(gv_wire_error_doc(e, msg), 0), *nl;
+	struct MHD_Response *resp;
+	enum MHD_Result ret;
+	size_t len;
+
+	if (!body)
+		return MHD_NO;
+	len = strlen(body);
+	if (!(nl = realloc(body, len + 2))) {
+		free(body);
+		return MHD_NO;
+	}
+	body = nl;
+	memcpy(body + len, "\n", 2);
+	resp = MHD_create_response_from_buffer(len + 1, body, MHD_RESPMEM_MUST_FREE);
+	if (!resp) {
+		free(body);
+		return MHD_NO;
+	}
+	MHD_add_response_header(resp, header, value);
+	MHD_add_response_header(resp, "Content-Type", "application/json");
+	r->status = e->http_status;
+	ret = MHD_queue_response(c, (unsigned)e->http_status, resp);
+	MHD_destroy_response(resp);
+	return ret;
 }
 
 /*
@@ -283,27 +284,25 @@ static enum MHD_Result send_gv_error(struct MHD_Connection *c, req *r, int err)
  * body read and discarded (up to DISCARD_MAX, then the connection is
  * closed), and the error answered at the end (see on_request).
  */
-static void refuse_upload(req *r, int status, const char *code, const char *fmt, ...)
+static void refuse_upload(req *r, const gv_wire_error *e, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void refuse_upload(req *r, const gv_wire_error *e, const char *fmt, ...)
 {
 	char msg[512];
 	va_list ap;
-	json_t *o;
 
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	o = json_pack("{s:s, s:s}", "error", code, "message", msg);
 	free(r->refusal);
-	r->refusal = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
-	r->refusal_status = status;
-	json_decref(o);
+	r->refusal = gv_wire_dump(gv_wire_error_doc(e, msg), 0);
+	r->refusal_status = e->http_status;
 }
 
 static void refuse_upload_gv(req *r, int err)
 {
-	const struct err_http *e = err_http_of(err);
-
-	refuse_upload(r, e->status, e->code, "%s", gv_error_last());
+	refuse_upload(r, gv_wire_error_of(err), "%s", gv_error_last());
 }
 
 /* ---- routing ------------------------------------------------------------- */
@@ -512,29 +511,22 @@ static enum MHD_Result blob_get(gv_server *srv, struct MHD_Connection *c, req *r
 	gv_key key;
 
 	if (gv_key_parse(&key, r->arg) < 0)
-		return send_error(c, r, MHD_HTTP_BAD_REQUEST, "invalid_key", "%s", gv_error_last());
+		return send_error(c, r, "invalid_key", "%s", gv_error_last());
 	rh = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Range");
 	if (rh) {
 		int pr = parse_range_header(rh, key.size, &go.start, &go.end);
 
 		if (pr == -1)
-			return send_error(c, r, MHD_HTTP_BAD_REQUEST, "invalid_range",
+			return send_error(c, r, "invalid_range",
 			                  "malformed Range header '%.64s'", rh);
 		if (pr == -2) {
-			char body[160];
+			char msg[96];
 
 			snprintf(cr, sizeof(cr), "bytes */%llu", (unsigned long long)key.size);
-			snprintf(body, sizeof(body),
-			         "{\"error\":\"range_not_satisfiable\",\"message\":\"range not "
-			         "satisfiable: the blob has %llu bytes\"}\n",
+			snprintf(msg, sizeof(msg), "range not satisfiable: the blob has %llu bytes",
 			         (unsigned long long)key.size);
-			resp = MHD_create_response_from_buffer(strlen(body), body, MHD_RESPMEM_MUST_COPY);
-			MHD_add_response_header(resp, "Content-Range", cr);
-			MHD_add_response_header(resp, "Content-Type", "application/json");
-			r->status = MHD_HTTP_RANGE_NOT_SATISFIABLE;
-			ret = MHD_queue_response(c, MHD_HTTP_RANGE_NOT_SATISFIABLE, resp);
-			MHD_destroy_response(resp);
-			return ret;
+			return send_error_headers(c, r, gv_wire_error_named("range_not_satisfiable"),
+			                          msg, "Content-Range", cr);
 		}
 		if (pr == 0 && !(go.start == 0 && go.end == key.size)) {
 			go.has_range = 1;
@@ -585,26 +577,14 @@ static enum MHD_Result blob_get(gv_server *srv, struct MHD_Connection *c, req *r
 static enum MHD_Result blob_put_finish(gv_server *srv, struct MHD_Connection *c, req *r)
 {
 	gv_put_result res;
-	char kbuf[GV_KEY_BUFSIZE];
-	json_t *o, *secs;
-	int i, err;
+	int err;
 
+	(void)srv;
 	err = gv_put_commit(r->put, &res);
 	r->put = NULL;
 	if (err < 0)
 		return send_gv_error(c, r, err);
-	secs = json_array();
-	for (i = 0; i < res.replicas && i < 8; i++)
-		json_array_append_new(secs, json_string(res.sectors[i]));
-	o = json_object();
-	json_object_set_new(o, "key", json_string(gv_key_format(kbuf, &res.key)));
-	json_object_set_new(o, "size", json_integer((json_int_t)res.key.size));
-	json_object_set_new(o, "replicas", secs);
-	json_object_set_new(o, "replica_count", json_integer(res.replicas));
-	json_object_set_new(o, "quorum_met", json_boolean(res.quorum_met));
-	json_object_set_new(o, "existed", json_boolean(res.existed));
-	(void)srv;
-	return send_jsonv(c, r, MHD_HTTP_CREATED, o);
+	return send_jsonv(c, r, MHD_HTTP_CREATED, gv_wire_put_result(&res));
 }
 
 /* ---- jobs ---------------------------------------------------------------- */
@@ -620,54 +600,17 @@ static void job_event(job *j, json_t *ev)
 
 static void on_repair_event(const gv_repair_event *ev, void *payload)
 {
-	job *j = payload;
-	char kbuf[GV_KEY_BUFSIZE];
-	json_t *t;
-	int i;
-
-	if (ev->phase == GV_REPAIR_DONE)
-		return;
-	t = json_array();
-	for (i = 0; i < ev->ntargets; i++)
-		json_array_append_new(t, json_string(ev->targets[i]));
-	job_event(j, json_pack("{s:s, s:s, s:s, s:i, s:s, s:o, s:I, s:s}", "action",
-	                       gv_repair_action_name(ev->action), "phase",
-	                       ev->phase == GV_REPAIR_PLANNED ? "planned" : "failed", "key",
-	                       gv_key_format(kbuf, &ev->key), "healthy", ev->healthy, "source",
-	                       ev->source, "targets", t, "bytes", (json_int_t)ev->bytes, "message",
-	                       ev->message ? ev->message : ""));
+	job_event(payload, gv_wire_repair_event(ev));
 }
 
 static void on_scrub_bad(const gv_scrub_event *ev, void *payload)
 {
-	job *j = payload;
-	char kbuf[GV_KEY_BUFSIZE];
-
-	job_event(j, json_pack("{s:s, s:s, s:s, s:b}", "key", gv_key_format(kbuf, &ev->key),
-	                       "sector", ev->sector, "reason", ev->reason, "newly_unhealthy",
-	                       ev->was_healthy));
+	job_event(payload, gv_wire_scrub_event(ev));
 }
 
 static void on_move(const gv_move_event *ev, void *payload)
 {
-	job *j = payload;
-	char kbuf[GV_KEY_BUFSIZE];
-
-	if (ev->phase == GV_MOVE_DONE)
-		return;
-	job_event(j, json_pack("{s:s, s:s, s:s, s:s, s:I, s:s}", "phase",
-	                       ev->phase == GV_MOVE_PLANNED ? "planned" : "failed", "key",
-	                       gv_key_format(kbuf, &ev->key), "from", ev->from, "to", ev->to,
-	                       "bytes", (json_int_t)ev->bytes, "message",
-	                       ev->message ? ev->message : ""));
-}
-
-static json_t *rebalance_json(const gv_rebalance_summary *s)
-{
-	return json_pack("{s:I, s:I, s:I, s:I, s:f, s:f, s:b}", "planned", (json_int_t)s->planned,
-	                 "moved", (json_int_t)s->moved, "failed", (json_int_t)s->failed, "bytes",
-	                 (json_int_t)s->bytes, "spread_before", s->spread_before, "spread_after",
-	                 s->spread_after, "nothing_to_do", s->nothing_to_do);
+	job_event(payload, gv_wire_move_event(ev));
 }
 
 static void *job_main(void *p)
@@ -686,14 +629,7 @@ static void *job_main(void *p)
 		o.payload = j;
 		o.cancel = &srv->stopping;
 		err = gv_repair_run(srv->st, &o, &s);
-		sum = json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "keys_scanned",
-		                (json_int_t)s.keys_scanned, "keys_needing_repair",
-		                (json_int_t)s.keys_needing_repair, "keys_repaired",
-		                (json_int_t)s.keys_repaired, "replicas_written",
-		                (json_int_t)s.replicas_written, "replicas_removed",
-		                (json_int_t)s.replicas_removed, "bytes_copied",
-		                (json_int_t)s.bytes_copied, "lost", (json_int_t)s.lost, "failed",
-		                (json_int_t)s.failed, "duration_ms", (json_int_t)s.duration_ms);
+		sum = gv_wire_repair_summary(&s);
 	} else if (strcmp(j->kind, "scrub") == 0) {
 		gv_scrub_opts o = srv->scrub;
 		gv_scrub_summary s;
@@ -702,11 +638,7 @@ static void *job_main(void *p)
 		o.payload = j;
 		o.cancel = &srv->stopping;
 		err = gv_scrub_run(srv->st, &o, &s);
-		sum = json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "checked",
-		                (json_int_t)s.checked, "bytes", (json_int_t)s.bytes, "healthy",
-		                (json_int_t)s.healthy, "newly_unhealthy", (json_int_t)s.newly_unhealthy,
-		                "still_unhealthy", (json_int_t)s.still_unhealthy, "restored",
-		                (json_int_t)s.restored, "duration_ms", (json_int_t)s.duration_ms);
+		sum = gv_wire_scrub_summary(&s);
 	} else {
 		gv_rebalance_opts o = srv->rebalance;
 		gv_rebalance_summary s;
@@ -719,12 +651,12 @@ static void *job_main(void *p)
 			err = gv_sector_drain(srv->st, j->sector, &o, &s);
 		else
 			err = gv_rebalance_run(srv->st, &o, &s);
-		sum = rebalance_json(&s);
+		sum = gv_wire_rebalance_summary(&s);
 		gv_rebalance_summary_free(&s);
 	}
 	if (err < 0)
-		json_object_set_new(sum, "error", json_pack("{s:s, s:s}", "code", code_of(err),
-		                                            "message", gv_error_last()));
+		json_object_set_new(sum, "error",
+		                    gv_wire_error_doc(gv_wire_error_of(err), gv_error_last()));
 	pthread_mutex_lock(&srv->mu);
 	j->result = json_dumps(sum, JSON_COMPACT | JSON_PRESERVE_ORDER);
 	j->state = err < 0 ? 2 : 1;
@@ -766,9 +698,11 @@ static enum MHD_Result start_job(gv_server *srv, struct MHD_Connection *c, req *
 
 			pthread_mutex_unlock(&srv->mu);
 			job_free(j);
-			return send_jsonv(c, r, MHD_HTTP_CONFLICT,
-			                  json_pack("{s:s, s:s, s:i}", "error", "busy", "message",
-			                            "a job of this kind is running", "job", id));
+			json_t *doc = gv_wire_error_doc(gv_wire_error_named("busy"),
+			                                "a job of this kind is running");
+
+			json_object_set_new(doc, "job", json_integer(id));
+			return send_jsonv(c, r, MHD_HTTP_CONFLICT, doc);
 		}
 	}
 	j->id = ++srv->next_job;
@@ -777,7 +711,7 @@ static enum MHD_Result start_job(gv_server *srv, struct MHD_Connection *c, req *
 	if (old && old->state == 0) {
 		pthread_mutex_unlock(&srv->mu);
 		job_free(j);
-		return send_error(c, r, MHD_HTTP_SERVICE_UNAVAILABLE, "busy", "too many jobs running");
+		return send_error(c, r, "busy", "too many jobs running");
 	}
 	srv->jobs[slot] = j;
 	pthread_mutex_unlock(&srv->mu);
@@ -791,9 +725,11 @@ static enum MHD_Result start_job(gv_server *srv, struct MHD_Connection *c, req *
 	} else {
 		pthread_mutex_lock(&srv->mu);
 		j->state = 2;
-		j->result = strdup("{\"error\":\"cannot start a thread\"}");
+		j->result = gv_wire_dump(json_pack("{s:o}", "error",
+		                                   gv_wire_error_doc(gv_wire_error_of(GV_ERROR),
+		                                                     "cannot start a thread")), 0);
 		pthread_mutex_unlock(&srv->mu);
-		return send_error(c, r, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal",
+		return send_error(c, r, "internal",
 		                  "cannot start the job");
 	}
 	{
@@ -814,20 +750,19 @@ static enum MHD_Result job_get(gv_server *srv, struct MHD_Connection *c, req *r)
 	job *j;
 
 	if (!r->arg[0] || *end)
-		return send_error(c, r, MHD_HTTP_BAD_REQUEST, "invalid", "bad job id");
+		return send_error(c, r, "invalid", "bad job id");
 	pthread_mutex_lock(&srv->mu);
 	j = srv->jobs[id % MAX_JOBS];
 	if (!j || j->id != id) {
 		pthread_mutex_unlock(&srv->mu);
-		return send_error(c, r, MHD_HTTP_NOT_FOUND, "not_found", "no job %lu", id);
+		return send_error(c, r, "not_found", "no job %lu", id);
 	}
-	o = json_pack("{s:i, s:s, s:b, s:s}", "job", j->id, "kind", j->kind, "dry_run", j->dry_run,
-	              "state", j->state == 0 ? "running" : j->state == 1 ? "done" : "failed");
-	if (j->result)
-		json_object_set_new(o, "summary", json_loads(j->result, 0, NULL));
-	/* A copy: the job thread keeps appending (and reallocating) the
-	 * array after the lock is released. */
-	json_object_set_new(o, "events", json_deep_copy(j->events));
+	/* A copy of the events: the job thread keeps appending (and
+	 * reallocating) the array after the lock is released. */
+	o = gv_wire_job(j->id, j->kind, j->dry_run,
+	                j->state == 0 ? "running" : j->state == 1 ? "done" : "failed",
+	                j->result ? json_loads(j->result, 0, NULL) : NULL,
+	                json_deep_copy(j->events));
 	pthread_mutex_unlock(&srv->mu);
 	return send_jsonv(c, r, MHD_HTTP_OK, o);
 }
@@ -843,7 +778,7 @@ static enum MHD_Result sectors_get(gv_server *srv, struct MHD_Connection *c, req
 
 	if (err < 0)
 		return send_gv_error(c, r, err);
-	js = gv_json_sectors(s, n, 0);
+	js = gv_wire_dump(gv_wire_sectors(s, n), 0);
 	free(s);
 	return send_json(c, r, MHD_HTTP_OK, js);
 }
@@ -859,27 +794,40 @@ static enum MHD_Result sectors_post(gv_server *srv, struct MHD_Connection *c, re
 {
 	gv_sector_info info;
 	json_error_t je;
-	json_t *o, *cap;
-	const char *v;
+	json_t *o, *cap, *fv;
+	const char *v, *field;
 	int err;
 
 	o = json_loadb(r->body ? r->body : "", r->body_len, 0, &je);
 	if (!json_is_object(o)) {
 		json_decref(o);
-		return send_error(c, r, MHD_HTTP_BAD_REQUEST, "invalid",
+		return send_error(c, r, "invalid",
 		                  "body must be a JSON object {id, path, capacity, rack, zone}: %s",
 		                  je.text);
+	}
+	/* The whole body is checked before anything changes. */
+	json_object_foreach(o, field, fv) {
+		if (strcmp(field, "id") != 0 && strcmp(field, "path") != 0 &&
+		    strcmp(field, "capacity") != 0 && strcmp(field, "rack") != 0 &&
+		    strcmp(field, "zone") != 0) {
+			enum MHD_Result ret = send_error(c, r, "invalid",
+			                                 "unknown field '%.64s' (expected id, path, "
+			                                 "capacity, rack, zone)", field);
+
+			json_decref(o);
+			return ret;
+		}
 	}
 	memset(&info, 0, sizeof(info));
 	snprintf(info.kind, sizeof(info.kind), "fs");
 	if (!(v = str_field(o, "id")) || strlen(v) >= sizeof(info.id)) {
 		json_decref(o);
-		return send_error(c, r, MHD_HTTP_BAD_REQUEST, "invalid", "'id' (a string) is required");
+		return send_error(c, r, "invalid", "'id' (a string) is required");
 	}
 	snprintf(info.id, sizeof(info.id), "%s", v);
 	if (!(v = str_field(o, "path")) || strlen(v) >= sizeof(info.path)) {
 		json_decref(o);
-		return send_error(c, r, MHD_HTTP_BAD_REQUEST, "invalid", "'path' (a string) is required");
+		return send_error(c, r, "invalid", "'path' (a string) is required");
 	}
 	snprintf(info.path, sizeof(info.path), "%s", v);
 	if ((v = str_field(o, "rack")) && strlen(v) < sizeof(info.rack))
@@ -896,7 +844,7 @@ static enum MHD_Result sectors_post(gv_server *srv, struct MHD_Connection *c, re
 		}
 	} else if (cap) {
 		json_decref(o);
-		return send_error(c, r, MHD_HTTP_BAD_REQUEST, "invalid",
+		return send_error(c, r, "invalid",
 		                  "'capacity' must be bytes or a size string");
 	}
 	json_decref(o);
@@ -904,7 +852,7 @@ static enum MHD_Result sectors_post(gv_server *srv, struct MHD_Connection *c, re
 		return send_gv_error(c, r, err);
 	if ((err = gv_store_sector_get(srv->st, info.id, &info)) < 0)
 		return send_gv_error(c, r, err);
-	return send_json(c, r, MHD_HTTP_CREATED, gv_json_sectors(&info, 1, 0));
+	return send_jsonv(c, r, MHD_HTTP_CREATED, gv_wire_sector(&info));
 }
 
 static enum MHD_Result sector_patch(gv_server *srv, struct MHD_Connection *c, req *r)
@@ -922,13 +870,13 @@ static enum MHD_Result sector_patch(gv_server *srv, struct MHD_Connection *c, re
 	o = json_loadb(r->body ? r->body : "", r->body_len, 0, &je);
 	if (!json_is_object(o)) {
 		json_decref(o);
-		return send_error(c, r, MHD_HTTP_BAD_REQUEST, "invalid",
+		return send_error(c, r, "invalid",
 		                  "body must be a JSON object {healthy: bool} or {state: \"draining\"}");
 	}
 	/* The whole body is checked before anything changes. */
 	json_object_foreach(o, field, sv) {
 		if (strcmp(field, "healthy") != 0 && strcmp(field, "state") != 0) {
-			err = send_error(c, r, MHD_HTTP_BAD_REQUEST, "invalid",
+			err = send_error(c, r, "invalid",
 			                 "unknown field '%.64s' (expected healthy, state)", field);
 			json_decref(o);
 			return err;
@@ -938,19 +886,19 @@ static enum MHD_Result sector_patch(gv_server *srv, struct MHD_Connection *c, re
 	sv = json_object_get(o, "state");
 	if (h && !json_is_boolean(h)) {
 		json_decref(o);
-		return send_error(c, r, MHD_HTTP_BAD_REQUEST, "invalid", "'healthy' must be a boolean");
+		return send_error(c, r, "invalid", "'healthy' must be a boolean");
 	}
 	if (sv) {
 		state = json_string_value(sv);
 		if (!state || (strcmp(state, "draining") != 0 && strcmp(state, "active") != 0)) {
 			json_decref(o);
-			return send_error(c, r, MHD_HTTP_BAD_REQUEST, "invalid",
+			return send_error(c, r, "invalid",
 			                  "'state' may be \"draining\" or \"active\"");
 		}
 	}
 	if (!h && !sv) {
 		json_decref(o);
-		return send_error(c, r, MHD_HTTP_BAD_REQUEST, "invalid",
+		return send_error(c, r, "invalid",
 		                  "nothing to change: give 'healthy' or 'state'");
 	}
 	if ((err = gv_store_sector_get(srv->st, id, &info)) < 0) {
@@ -972,7 +920,7 @@ static enum MHD_Result sector_patch(gv_server *srv, struct MHD_Connection *c, re
 	json_decref(o);
 	if ((err = gv_store_sector_get(srv->st, id, &info)) < 0)
 		return send_gv_error(c, r, err);
-	return send_json(c, r, MHD_HTTP_OK, gv_json_sectors(&info, 1, 0));
+	return send_jsonv(c, r, MHD_HTTP_OK, gv_wire_sector(&info));
 }
 
 /* ---- status, health, metrics ---------------------------------------------- */
@@ -986,7 +934,7 @@ static enum MHD_Result status_get(gv_server *srv, struct MHD_Connection *c, req 
 		return send_gv_error(c, r, err);
 	gv_placement_opts p = gv_store_placement(srv->st);
 
-	return send_json(c, r, MHD_HTTP_OK, gv_json_store_stats(&s, &p, 0));
+	return send_jsonv(c, r, MHD_HTTP_OK, gv_wire_store_stats(&s, &p));
 }
 
 static enum MHD_Result readyz(gv_server *srv, struct MHD_Connection *c, req *r)
@@ -996,14 +944,14 @@ static enum MHD_Result readyz(gv_server *srv, struct MHD_Connection *c, req *r)
 	int need = gv_store_placement(srv->st).min_replicas;
 
 	if (gv_store_sector_list(srv->st, &s, &n) < 0)
-		return send_error(c, r, MHD_HTTP_SERVICE_UNAVAILABLE, "not_ready",
+		return send_error(c, r, "not_ready",
 		                  "index unavailable: %s", gv_error_last());
 	for (i = 0; i < n; i++)
 		if (s[i].healthy && s[i].state == GV_SECTOR_ACTIVE)
 			healthy++;
 	free(s);
 	if ((int)healthy < need)
-		return send_error(c, r, MHD_HTTP_SERVICE_UNAVAILABLE, "not_ready",
+		return send_error(c, r, "not_ready",
 		                  "%zu healthy sectors, min-replicas needs %d", healthy, need);
 	return send_jsonv(c, r, MHD_HTTP_OK,
 	                  json_pack("{s:s, s:I}", "status", "ready", "healthy_sectors",
@@ -1236,19 +1184,8 @@ static int content_length_conflict(struct MHD_Connection *c)
 
 static enum MHD_Result method_not_allowed(struct MHD_Connection *c, req *r, const char *allow)
 {
-	struct MHD_Response *resp;
-	char *body = strdup("{\"error\":\"method_not_allowed\",\"message\":\"method not allowed\"}\n");
-	enum MHD_Result ret;
-
-	if (!body)
-		return MHD_NO;
-	resp = MHD_create_response_from_buffer(strlen(body), body, MHD_RESPMEM_MUST_FREE);
-	MHD_add_response_header(resp, "Allow", allow);
-	MHD_add_response_header(resp, "Content-Type", "application/json");
-	r->status = MHD_HTTP_METHOD_NOT_ALLOWED;
-	ret = MHD_queue_response(c, MHD_HTTP_METHOD_NOT_ALLOWED, resp);
-	MHD_destroy_response(resp);
-	return ret;
+	return send_error_headers(c, r, gv_wire_error_named("method_not_allowed"),
+	                          "method not allowed", "Allow", allow);
 }
 
 static int is(const char *m, const char *want)
@@ -1276,12 +1213,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		r->route = route_of(url, r->arg, sizeof(r->arg));
 		if (content_length_conflict(c)) {
 			r->started = 1;
-			return send_error(c, r, MHD_HTTP_BAD_REQUEST, "invalid",
+			return send_error(c, r, "invalid",
 			                  "conflicting Content-Length headers");
 		}
 		if (r->route != R_HEALTHZ && r->route != R_METRICS && !authorized(srv, c)) {
 			r->started = 1;
-			return send_error(c, r, MHD_HTTP_UNAUTHORIZED, "unauthorized",
+			return send_error(c, r, "unauthorized",
 			                  "a valid 'Authorization: Bearer <token>' header is required");
 		}
 		if (r->route == R_BLOBS && (is(method, "PUT") || is(method, "POST"))) {
@@ -1296,7 +1233,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 
 				if (*end == '\0' && n > srv->max_body) {
 					r->started = 1;
-					return send_error(c, r, MHD_HTTP_CONTENT_TOO_LARGE, "too_large",
+					return send_error(c, r, "too_large",
 					                  "body of %llu bytes exceeds max-body-size %llu",
 					                  n, (unsigned long long)srv->max_body);
 				}
@@ -1317,7 +1254,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 
 			if (cl && strtoull(cl, &end, 10) > BODY_MAX && *end == '\0') {
 				r->started = 1;
-				return send_error(c, r, MHD_HTTP_CONTENT_TOO_LARGE, "too_large",
+				return send_error(c, r, "too_large",
 				                  "request body over %d bytes", BODY_MAX);
 			}
 		}
@@ -1355,7 +1292,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 			if (r->received > srv->max_body) {
 				gv_put_abort(r->put);
 				r->put = NULL;
-				refuse_upload(r, MHD_HTTP_CONTENT_TOO_LARGE, "too_large",
+				refuse_upload(r, gv_wire_error_named("too_large"),
 				              "body exceeds max-body-size %llu",
 				              (unsigned long long)srv->max_body);
 				return MHD_YES;
@@ -1368,7 +1305,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 			return MHD_YES;
 		}
 		if (r->body_len + n > BODY_MAX) {
-			refuse_upload(r, MHD_HTTP_CONTENT_TOO_LARGE, "too_large",
+			refuse_upload(r, gv_wire_error_named("too_large"),
 			              "request body over %d bytes", BODY_MAX);
 			return MHD_YES;
 		}
@@ -1407,7 +1344,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		return method_not_allowed(c, r, "PUT, POST");
 	case R_BLOB:
 		if (!r->arg[0])
-			return send_error(c, r, MHD_HTTP_BAD_REQUEST, "invalid_key", "key too long");
+			return send_error(c, r, "invalid_key", "key too long");
 		if (is(method, "GET") || is(method, "HEAD"))
 			return blob_get(srv, c, r, is(method, "HEAD"));
 		if (is(method, "DELETE")) {
@@ -1415,7 +1352,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 			int err;
 
 			if (gv_key_parse(&key, r->arg) < 0)
-				return send_error(c, r, MHD_HTTP_BAD_REQUEST, "invalid_key", "%s",
+				return send_error(c, r, "invalid_key", "%s",
 				                  gv_error_last());
 			if ((err = gv_delete(srv->st, &key)) < 0)
 				return send_gv_error(c, r, err);
@@ -1431,16 +1368,16 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		if (!is(method, "GET"))
 			return method_not_allowed(c, r, "GET");
 		if (!r->arg[0] || gv_key_parse(&key, r->arg) < 0)
-			return send_error(c, r, MHD_HTTP_BAD_REQUEST, "invalid_key", "%s",
+			return send_error(c, r, "invalid_key", "%s",
 			                  gv_error_last());
 		if ((err = gv_stat(&bs, srv->st, &key)) < 0)
 			return send_gv_error(c, r, err);
 		{
 			gv_placement_opts p = gv_store_placement(srv->st);
-			char *js = gv_json_blob_status(bs, &p, 0);
+			json_t *doc = gv_wire_blob_status(bs, &p);
 
 			gv_blob_status_free(bs);
-			return send_json(c, r, MHD_HTTP_OK, js);
+			return send_jsonv(c, r, MHD_HTTP_OK, doc);
 		}
 	}
 	case R_SECTORS:
@@ -1466,7 +1403,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 			return method_not_allowed(c, r, "GET");
 		return job_get(srv, c, r);
 	default:
-		return send_error(c, r, MHD_HTTP_NOT_FOUND, "not_found", "no such endpoint");
+		return send_error(c, r, "not_found", "no such endpoint");
 	}
 }
 
