@@ -113,12 +113,11 @@ static const char *jstr(json_t *o, const char *name, const char *dflt)
 	return json_is_string(v) && *json_string_value(v) ? json_string_value(v) : dflt;
 }
 
-/* The server reports no per-sector utilisation, so the text form has the
- * summary line without the sector table. */
+/* The text form of the server's job document, as a local run prints it. */
 static int rebalance_remote(cli_globals *g, int dry_run, int json)
 {
 	gv_rebalance_summary s;
-	json_t *job = NULL, *sum = NULL, *ev;
+	json_t *job = NULL, *sum = NULL, *ev, *secs;
 	size_t i;
 	int rc, job_failed;
 
@@ -136,24 +135,39 @@ static int rebalance_remote(cli_globals *g, int dry_run, int json)
 	s.spread_before = json_number_value(json_object_get(sum, "spread_before"));
 	s.spread_after = json_number_value(json_object_get(sum, "spread_after"));
 	s.nothing_to_do = json_is_true(json_object_get(sum, "nothing_to_do"));
+	secs = json_object_get(sum, "sectors");
+	if (json_array_size(secs) && (s.sectors = calloc(json_array_size(secs), sizeof(*s.sectors)))) {
+		json_array_foreach(secs, i, ev) {
+			gv_sector_util *u = &s.sectors[s.nsectors++];
+
+			snprintf(u->id, sizeof(u->id), "%s", jstr(ev, "id", "?"));
+			if (gv_sector_state_parse(&u->state, jstr(ev, "state", "")) < 0)
+				u->state = GV_SECTOR_ACTIVE;
+			u->capacity = cli_client_u64(ev, "capacity");
+			u->used_before = cli_client_u64(ev, "used_before");
+			u->used_after = cli_client_u64(ev, "used_after");
+		}
+	}
 	if (rc == 0)
 		rc = s.failed ? EXIT_TEMPFAIL : 0;
 	if (json) {
 		int prc = cli_print_line(job);
 
+		gv_rebalance_summary_free(&s);
 		return rc ? rc : prc;
 	}
 	if (sum && !job_failed) {
 		json_array_foreach(json_object_get(job, "events"), i, ev) {
 			int failed = strcmp(jstr(ev, "phase", ""), "failed") == 0;
 
-			printf("%-7s %s %s -> %s %llu bytes%s%s\n", failed ? "failed" : "planned",
+			printf("%-7s %s %s -> %s %llu bytes%s%s\n", jstr(ev, "phase", "?"),
 			       jstr(ev, "key", "?"), jstr(ev, "from", "?"), jstr(ev, "to", "?"),
 			       (unsigned long long)cli_client_u64(ev, "bytes"), failed ? ": " : "",
-			       failed ? jstr(ev, "message", "") : "");
+			       failed ? jstr(json_object_get(ev, "error"), "message", "") : "");
 		}
 		print_summary(&s, dry_run, "rebalance");
 	}
+	gv_rebalance_summary_free(&s);
 	json_decref(job);
 	return rc;
 }

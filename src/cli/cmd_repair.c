@@ -151,7 +151,8 @@ static void print_remote_events(json_t *events, int dry_run)
 			printf("-");
 		printf(" bytes=%llu", (unsigned long long)cli_client_u64(ev, "bytes"));
 		if (failed)
-			printf(" error=%s", jstr(ev, "message", "?"));
+			printf(" error=%s: %s", jstr(json_object_get(ev, "error"), "error", "?"),
+			       jstr(json_object_get(ev, "error"), "message", "?"));
 		printf("\n");
 	}
 }

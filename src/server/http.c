@@ -589,10 +589,17 @@ static enum MHD_Result blob_put_finish(gv_server *srv, struct MHD_Connection *c,
 
 /* ---- jobs ---------------------------------------------------------------- */
 
+/* The first JOB_EVENTS_MAX events; past them failures only, up to as many
+ * again, so a long run's failures are not crowded out by its successes. */
 static void job_event(job *j, json_t *ev)
 {
+	const char *phase = json_string_value(json_object_get(ev, "phase"));
+	size_t n;
+
 	pthread_mutex_lock(&j->srv->mu);
-	if (json_array_size(j->events) < JOB_EVENTS_MAX)
+	n = json_array_size(j->events);
+	if (ev && (n < JOB_EVENTS_MAX ||
+	           (n < 2 * JOB_EVENTS_MAX && phase && strcmp(phase, "failed") == 0)))
 		json_array_append(j->events, ev);
 	pthread_mutex_unlock(&j->srv->mu);
 	json_decref(ev);
