@@ -1,9 +1,9 @@
 /*
- * graviton/server.h - the HTTP API over a store, and the JSON documents
- * the server and the command-line tool share.
+ * graviton/server.h - the HTTP API over a store (its JSON documents and
+ * error table are in graviton/wire.h; docs/http-api.md lists them).
  *
- * Endpoints (JSON errors {error, message} with the matching status):
- *   PUT    /v1/blobs                  body = bytes -> 201 {key, size, replicas, quorum_met}
+ * Endpoints (JSON errors {error, message, status, exit_code}):
+ *   PUT    /v1/blobs                  body = bytes -> 201 {key, size, replicas, replica_count, quorum_met, existed}
  *   GET    /v1/blobs/{key}            bytes; Range: bytes=... -> 206 / 416
  *   HEAD   /v1/blobs/{key}
  *   DELETE /v1/blobs/{key}            removes every replica
@@ -19,6 +19,7 @@
 
 #include <stdint.h>
 #include "graviton.h"
+#include "wire.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -71,15 +72,6 @@ GV_API int gv_server_set_token(gv_server *srv, const char *token);
  * a safe point, free the server.  NULL ok.
  */
 GV_API void gv_server_stop(gv_server *srv);
-
-/* ---- JSON documents (malloc'd strings; the caller frees) ------------------ */
-
-/* `stat --json` / GET /v1/blobs/{key}/replicas */
-GV_API char *gv_json_blob_status(const gv_blob_status *bs, const gv_placement_opts *p, int pretty);
-/* `status --json` / GET /v1/status */
-GV_API char *gv_json_store_stats(const gv_store_stats *s, const gv_placement_opts *p, int pretty);
-/* `sector list --json` / GET /v1/sectors */
-GV_API char *gv_json_sectors(const gv_sector_info *s, size_t n, int pretty);
 
 #ifdef __cplusplus
 }

@@ -3,6 +3,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdarg.h>
@@ -16,6 +17,7 @@
 
 #include "cli/cli.h"
 #include "graviton/config.h"
+#include "graviton/wire.h"
 
 void cli_err(const char *fmt, ...)
 {
@@ -30,28 +32,22 @@ void cli_err(const char *fmt, ...)
 
 int cli_exit_code(int err)
 {
-	switch (err) {
-	case 0: return 0;
-	case GV_EINVAL: return EXIT_DATAERR;
-	case GV_ENOTFOUND: return EXIT_NOINPUT;
-	case GV_EEXISTS: return EXIT_CANTCREAT;
-	case GV_EIO: return EXIT_IOERR;
-	case GV_ENOSPACE: return EXIT_IOERR;
-	case GV_ECORRUPT: return EXIT_DATAERR;
-	case GV_EQUORUM:
-	case GV_EINSUFFICIENT_SECTORS:
-	case GV_EINSUFFICIENT_RACKS:
-	case GV_EINSUFFICIENT_ZONES:
-	case GV_EALL_REPLICAS_FAILED:
-	case GV_ENO_HEALTHY_SOURCE:
-	case GV_ELOST:
-		return EXIT_UNAVAILABLE;
-	case GV_ETIMEOUT:
-	case GV_EBUSY:
-		return EXIT_TEMPFAIL;
-	default:
-		return EXIT_SOFTWARE;
-	}
+	return err == 0 ? 0 : gv_wire_error_of(err)->exit_code;
+}
+
+/* Set by a command given --json: its errors go to stdout as documents too. */
+static int json_errors;
+
+void cli_json_errors(int on)
+{
+	json_errors = on;
+}
+
+int cli_error_doc(const gv_wire_error *e, const char *msg)
+{
+	if (json_errors && cli_print_json(gv_wire_error_doc(e, msg)) != 0)
+		return EXIT_IOERR;
+	return e->exit_code;
 }
 
 #define REBUILD_HINT "; run 'graviton index rebuild --force' to rebuild it from the sectors"
@@ -67,22 +63,23 @@ static void fail_message(char *buf, size_t cap, int err)
 
 int cli_fail(int err, const char *context)
 {
-	return cli_fail_json(err, context, 0);
-}
-
-int cli_fail_json(int err, const char *context, int json)
-{
 	char msg[1024];
-	int rc = cli_exit_code(err);
 
 	fail_message(msg, sizeof(msg), err);
 	if (context && *context)
 		cli_err("%s: %s", context, msg);
 	else
 		cli_err("%s", msg);
-	if (json && cli_print_json(json_pack("{s:s, s:s, s:i}", "error", gv_error_name(err),
-	                                     "message", msg, "exit_code", rc)) != 0)
-		return EXIT_IOERR;
+	return cli_error_doc(gv_wire_error_of(err), msg);
+}
+
+int cli_fail_json(int err, const char *context, int json)
+{
+	int rc;
+
+	if (json)
+		cli_json_errors(1);
+	rc = cli_fail(err, context);
 	return rc;
 }
 
@@ -118,8 +115,12 @@ int cli_open_store(cli_globals *g, gv_store **out, int create)
 	}
 	gv_config_free(&cfg);
 	if (err == GV_ENOTFOUND) {
-		cli_err("%s (run 'graviton init' first, or pass --data-dir)", gv_error_last());
-		return EXIT_NOINPUT;
+		char msg[1024];
+
+		snprintf(msg, sizeof(msg), "%s (run 'graviton init' first, or pass --data-dir)",
+		         gv_error_last());
+		cli_err("%s", msg);
+		return cli_error_doc(gv_wire_error_of(err), msg);
 	}
 	if (err < 0)
 		return cli_fail(err, "cannot open the store");
@@ -129,8 +130,11 @@ int cli_open_store(cli_globals *g, gv_store **out, int create)
 int cli_parse_key(gv_key *out, const char *s)
 {
 	if (gv_key_parse(out, s) < 0) {
-		cli_err("%s", gv_error_last());
-		return EXIT_DATAERR;
+		char msg[512];
+
+		snprintf(msg, sizeof(msg), "%s", gv_error_last());
+		cli_err("%s", msg);
+		return cli_error_doc(gv_wire_error_named("invalid_key"), msg);
 	}
 	return 0;
 }
@@ -483,4 +487,50 @@ int cli_server_token(const cli_globals *g, const gv_config *cfg, char *buf, size
 	}
 	*source = "file";
 	return 0;
+}
+
+/* ---- job documents ---------------------------------------------------------- */
+
+int cli_print_line(json_t *v)
+{
+	int r;
+
+	if (!v) {
+		cli_err("out of memory");
+		return EXIT_SOFTWARE;
+	}
+	r = json_dumpf(v, stdout, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	json_decref(v);
+	if (r != 0 || fputc('\n', stdout) == EOF || fflush(stdout) != 0)
+		return EXIT_IOERR;
+	return 0;
+}
+
+int cli_print_job(const char *kind, int dry_run, int err, json_t *summary, json_t *events)
+{
+	if (err < 0 && summary)
+		json_object_set_new(summary, "error",
+		                    gv_wire_error_doc(gv_wire_error_of(err), gv_error_last()));
+	return cli_print_line(gv_wire_job(0, kind, dry_run, err < 0 ? "failed" : "done", summary,
+	                                  events));
+}
+
+void cli_events_add(cli_events *e, json_t *ev)
+{
+	pthread_mutex_lock(&e->mu);
+	if (ev && e->list)
+		json_array_append(e->list, ev);
+	pthread_mutex_unlock(&e->mu);
+	json_decref(ev);
+}
+
+json_t *cli_events_take(cli_events *e)
+{
+	json_t *l;
+
+	pthread_mutex_lock(&e->mu);
+	l = e->list;
+	e->list = json_array();
+	pthread_mutex_unlock(&e->mu);
+	return l;
 }

@@ -6,6 +6,7 @@
 #ifndef GV_CLI_H
 #define GV_CLI_H
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <jansson.h>
@@ -38,8 +39,10 @@ typedef struct cli_globals {
 	const char *config;     /* --config FILE or NULL */
 	/* --server URL or $GRAVITON_SERVER: the commands marked remote (put,
 	 * get, stat, placement, status, repair, scrub, rebalance) talk to that
-	 * server instead of opening the data directory; NULL otherwise. */
+	 * server instead of opening the data directory; NULL otherwise.  So do
+	 * sector list and metrics. */
 	const char *server;
+	int server_given;       /* the server came from --server, not the environment */
 	const char *token;      /* --token or $GRAVITON_TOKEN; NULL: none */
 	const char *prog;
 	int log_level;
@@ -82,15 +85,26 @@ void cli_log_line(gv_log_level level, const char *msg);
 /* Print "graviton: <msg>" to stderr. */
 void cli_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
-/* Map a gv_error to a sysexits code. */
+/* Map a gv_error to a sysexits code (the error table of graviton/wire.h). */
 int cli_exit_code(int gv_err);
+
+/* From now on (a command given --json), errors reported with cli_fail or
+ * cli_error_doc are also printed on stdout as the error document
+ * {error, message, status, exit_code}. */
+void cli_json_errors(int on);
+
+/* Print the error document of row e (under cli_json_errors) and return
+ * its exit code; the caller has reported msg on stderr. */
+struct gv_wire_error;
+int cli_error_doc(const struct gv_wire_error *e, const char *msg);
 
 /* Report the last library error with a context prefix; return its exit
  * code.  A damaged index (GV_ECORRUPT from the index) says how to rebuild it. */
 int cli_fail(int gv_err, const char *context);
 
 /* As cli_fail; with json, also print the error document
- * {"error": "GV_...", "message": "...", "exit_code": N} on stdout. */
+ * {"error": "exists", "message": "...", "status": 409, "exit_code": 73}
+ * on stdout (and turn cli_json_errors on). */
 int cli_fail_json(int gv_err, const char *context, int json);
 
 /* Open the store of the data dir (create: for init).  Reports errors. */
@@ -104,6 +118,32 @@ int cli_print_json(json_t *v);
 
 /* Print a malloc'd text (a JSON document) and a newline; frees it. */
 int cli_print_text(char *text);
+
+/* Print a JSON value on one line (compact) and flush; frees it. */
+int cli_print_line(json_t *v);
+
+/*
+ * `repair|scrub|rebalance --json`: print the job document of a run in this
+ * process, {job: 0, kind, dry_run, state, summary, events} on one line, as
+ * GET /v1/jobs/{id} answers for a server's (graviton/wire.h).  state is
+ * "failed" when err < 0, and summary then carries the error document of
+ * the last error.  Takes summary and events.
+ */
+int cli_print_job(const char *kind, int dry_run, int err, json_t *summary, json_t *events);
+
+/* The events of a run, gathered from the library's callbacks (any thread). */
+typedef struct cli_events {
+	pthread_mutex_t mu;
+	json_t *list;
+} cli_events;
+
+#define CLI_EVENTS_INIT { PTHREAD_MUTEX_INITIALIZER, NULL }
+
+/* Append ev (taken; NULL ignored) while a list is being gathered. */
+void cli_events_add(cli_events *e, json_t *ev);
+/* The events gathered so far (the caller owns them); gathering starts
+ * over with an empty list. */
+json_t *cli_events_take(cli_events *e);
 
 /* 1 when -h/--help is in argv (before "--"). */
 int cli_wants_help(int argc, char **argv);

@@ -24,6 +24,7 @@
  */
 #include <stdatomic.h>
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,6 +34,7 @@
 #include <curl/curl.h>
 
 #include "cli/client.h"
+#include "graviton/wire.h"
 
 #define CONNECT_TIMEOUT_S 10L
 #define LOW_SPEED_TIME_S 60L
@@ -246,51 +248,47 @@ const char *cli_client_cmd(const cli_client *c)
 
 /* ---- errors -------------------------------------------------------------- */
 
+/* The table's row for an HTTP status: the first with that status. */
+static const gv_wire_error *row_of_status(long status)
+{
+	size_t n, i;
+	const gv_wire_error *t = gv_wire_errors(&n);
+
+	for (i = 0; i < n; i++)
+		if (t[i].http_status == status)
+			return &t[i];
+	return gv_wire_error_of(GV_ERROR);
+}
+
 int cli_client_exit_of_status(long status)
 {
 	if (status >= 200 && status < 300)
 		return 0;
-	switch (status) {
-	case 400: return EXIT_DATAERR;
-	case 401:
-	case 403: return EXIT_NOPERM;
-	case 404: return EXIT_NOINPUT;
-	case 409: return EXIT_TEMPFAIL;
-	case 413: return EXIT_DATAERR;
-	case 416: return EXIT_DATAERR;
-	case 503: return EXIT_UNAVAILABLE;
-	case 507: return EXIT_IOERR;    /* a sector is full, as GV_ENOSPACE locally */
-	default: return EXIT_SOFTWARE;
-	}
+	return row_of_status(status)->exit_code;
 }
 
 int cli_client_exit_of_code(const char *code)
 {
-	static const struct { const char *code; int rc; } map[] = {
-		{ "invalid", EXIT_DATAERR },
-		{ "invalid_key", EXIT_DATAERR },
-		{ "invalid_range", EXIT_DATAERR },
-		{ "corrupt", EXIT_DATAERR },
-		{ "not_found", EXIT_NOINPUT },
-		{ "exists", EXIT_CANTCREAT },
-		{ "busy", EXIT_TEMPFAIL },
-		{ "timeout", EXIT_TEMPFAIL },
-		{ "no_space", EXIT_IOERR },
-		{ "io_error", EXIT_IOERR },
-		{ "quorum_not_met", EXIT_UNAVAILABLE },
-		{ "insufficient_sectors", EXIT_UNAVAILABLE },
-		{ "insufficient_rack_diversity", EXIT_UNAVAILABLE },
-		{ "insufficient_zone_diversity", EXIT_UNAVAILABLE },
-		{ "all_replicas_failed", EXIT_UNAVAILABLE },
-		{ "no_healthy_source", EXIT_UNAVAILABLE },
-		{ "unauthorized", EXIT_NOPERM },
-	};
-	size_t i;
+	const gv_wire_error *e = gv_wire_error_named(code);
 
-	for (i = 0; code && i < sizeof(map) / sizeof(map[0]); i++)
-		if (strcmp(code, map[i].code) == 0)
-			return map[i].rc;
-	return EXIT_SOFTWARE;
+	return e ? e->exit_code : EXIT_SOFTWARE;
+}
+
+/* Report msg under the client's command; under --json print row e's error
+ * document as well.  Returns its exit code. */
+static int client_error(cli_client *c, const gv_wire_error *e, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static int client_error(cli_client *c, const gv_wire_error *e, const char *fmt, ...)
+{
+	char msg[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	cli_err("%s: %s", c->cmd, msg);
+	return cli_error_doc(e, msg);
 }
 
 /* Copy text from the server for a terminal: printable ASCII only, bounded. */
@@ -318,6 +316,8 @@ static int report_http_error(cli_client *c, long status, const char *body, size_
 	json_t *doc = body && len ? json_loadb(body, len, 0, NULL) : NULL;
 	json_t *m = json_object_get(doc, "message"), *e = json_object_get(doc, "error");
 	json_t *job = json_object_get(doc, "job");
+	const gv_wire_error *row = json_is_string(e) ? gv_wire_error_named(json_string_value(e)) : NULL;
+	int rc;
 
 	if (json_is_string(m) && *json_string_value(m))
 		clean_text(msg, sizeof(msg), json_string_value(m), strlen(json_string_value(m)));
@@ -335,32 +335,31 @@ static int report_http_error(cli_client *c, long status, const char *body, size_
 		                      : "no token given: pass --token TOKEN or set GRAVITON_TOKEN");
 	else if (status == 409 && json_is_integer(job))
 		snprintf(extra, sizeof(extra), " (job %lld)", (long long)json_integer_value(job));
-	cli_err("%s: %s%s", c->cmd, msg, extra);
+	if (!row || row->http_status != status)
+		row = row_of_status(status);
+	rc = client_error(c, row, "%s%s", msg, extra);
 	json_decref(doc);
-	return cli_client_exit_of_status(status);
+	return rc;
 }
 
 static int report_curl_error(cli_client *c, CURLcode rc)
 {
 	const char *detail = c->errbuf[0] ? c->errbuf : curl_easy_strerror(rc);
+	const gv_wire_error *down = gv_wire_error_named("unreachable");
 	char d[CURL_ERROR_SIZE];
 
 	clean_text(d, sizeof(d), detail, strlen(detail));
 	switch (rc) {
 	case CURLE_OUT_OF_MEMORY:
-		cli_err("%s: out of memory", c->cmd);
-		return EXIT_SOFTWARE;
+		return client_error(c, gv_wire_error_of(GV_ENOMEM), "out of memory");
 	case CURLE_COULDNT_RESOLVE_HOST:
 	case CURLE_COULDNT_RESOLVE_PROXY:
 	case CURLE_COULDNT_CONNECT:
-		cli_err("%s: cannot connect to the server at %s: %s", c->cmd, c->base, d);
-		return EXIT_UNAVAILABLE;
+		return client_error(c, down, "cannot connect to the server at %s: %s", c->base, d);
 	case CURLE_OPERATION_TIMEDOUT:
-		cli_err("%s: the server at %s stopped responding: %s", c->cmd, c->base, d);
-		return EXIT_UNAVAILABLE;
+		return client_error(c, down, "the server at %s stopped responding: %s", c->base, d);
 	default:
-		cli_err("%s: request to %s failed: %s", c->cmd, c->base, d);
-		return EXIT_UNAVAILABLE;
+		return client_error(c, down, "request to %s failed: %s", c->base, d);
 	}
 }
 
@@ -420,15 +419,16 @@ static int parse_doc(cli_client *c, const buf *b, json_t **out)
 	json_error_t je;
 
 	*out = json_loadb(b->p ? b->p : "", b->len, 0, &je);
-	if (!*out) {
-		cli_err("%s: the server's answer is not JSON: %s", c->cmd, je.text);
-		return EXIT_SOFTWARE;
-	}
+	if (!*out)
+		return client_error(c, gv_wire_error_named("bad_answer"),
+		                    "the server's answer is not JSON: %s", je.text);
 	return 0;
 }
 
-int cli_client_json(cli_client *c, const char *method, const char *path, json_t **out,
-                    long *status_out)
+/* A small request; its 2xx answer is parsed into *out, or with out NULL
+ * handed over as text (*text, *tlen). */
+static int request(cli_client *c, const char *method, const char *path, json_t **out,
+                   char **text, size_t *tlen, long *status_out)
 {
 	struct curl_slist *hdrs = NULL;
 	char url[CLI_CLIENT_URL_MAX + 512];
@@ -437,10 +437,11 @@ int cli_client_json(cli_client *c, const char *method, const char *path, json_t 
 	CURLcode rc;
 	int ret, oom = 0;
 
-	*out = NULL;
+	if (out)
+		*out = NULL;
 	if ((ret = make_url(c, url, sizeof(url), path)) != 0)
 		return ret;
-	hdrs = header(hdrs, "Accept: application/json", &oom);
+	hdrs = header(hdrs, out ? "Accept: application/json" : "Accept: text/plain", &oom);
 	if (oom || setup(c, url, &hdrs) < 0) {
 		curl_slist_free_all(hdrs);
 		cli_err("%s: out of memory", c->cmd);
@@ -469,13 +470,31 @@ int cli_client_json(cli_client *c, const char *method, const char *path, json_t 
 		ret = report_curl_error(c, rc);
 	} else if (status < 200 || status >= 300) {
 		ret = report_http_error(c, status, b.p, b.len);
-	} else {
+	} else if (out) {
 		ret = parse_doc(c, &b, out);
+	} else {
+		*text = b.p ? b.p : strdup("");
+		*tlen = b.len;
+		b.p = NULL;
+		ret = *text ? 0 : client_error(c, gv_wire_error_of(GV_ENOMEM), "out of memory");
 	}
 	if (status_out)
 		*status_out = status;
 	free(b.p);
 	return ret;
+}
+
+int cli_client_json(cli_client *c, const char *method, const char *path, json_t **out,
+                    long *status_out)
+{
+	return request(c, method, path, out, NULL, NULL, status_out);
+}
+
+int cli_client_text(cli_client *c, const char *path, char **out, size_t *len)
+{
+	*out = NULL;
+	*len = 0;
+	return request(c, "GET", path, NULL, out, len, NULL);
 }
 
 /* ---- upload -------------------------------------------------------------- */
@@ -858,7 +877,7 @@ json_t *cli_client_job_summary(const cli_client *c, json_t *job, int *rc)
 	if (!json_is_object(sum))
 		sum = NULL;
 	if (json_is_string(state) && strcmp(json_string_value(state), "failed") == 0) {
-		const char *code = json_string_value(json_object_get(err, "code"));
+		const char *code = json_string_value(json_object_get(err, "error"));
 		const char *msg = json_string_value(json_object_get(err, "message"));
 		char m[512];
 

@@ -63,6 +63,10 @@ int cli_client_exit_of_code(const char *code);
 int cli_client_json(cli_client *c, const char *method, const char *path, json_t **out,
                     long *status_out);
 
+/* GET path answered with text (/metrics): *out (malloc'd, NUL-terminated)
+ * and its length. */
+int cli_client_text(cli_client *c, const char *path, char **out, size_t *len);
+
 /*
  * PUT /v1/blobs with the bytes read from fd until end of file.  size is the
  * number of bytes that will be read when known (sent as Content-Length),

@@ -10,6 +10,7 @@
 
 #include "cli/cli.h"
 #include "cli/client.h"
+#include "graviton/wire.h"
 
 static void help(void)
 {
@@ -20,38 +21,10 @@ static void help(void)
 	       "Succeeds (exit 0) once min-replicas copies are durable and indexed;\n"
 	       "otherwise nothing is kept and the exit code is 69 (EX_UNAVAILABLE).\n"
 	       "\n"
-	       "  --json           print {key, size, replicas, quorum_met, existed, sectors}\n"
+	       "  --json           print {key, size, replicas: [sector...], replica_count,\n"
+	       "                   quorum_met, existed}, or an error document (docs/http-api.md)\n"
 	       "  --strategy S, --factor N, --min-replicas N, --min-racks N, --min-zones N\n"
 	       "                   change the cluster's placement settings (kept in the index)\n");
-}
-
-/*
- * The server's answer {key, size, replicas: [sector...], replica_count,
- * quorum_met, existed} in the local command's shape {key, size, replicas:
- * count, quorum_met, existed, sectors}.  Takes doc.
- */
-static json_t *local_shape(json_t *doc)
-{
-	json_t *o = json_object(), *secs = json_object_get(doc, "replicas");
-	json_t *count = json_object_get(doc, "replica_count");
-	json_t *v;
-
-	if (!json_is_array(secs))
-		secs = NULL;
-	v = json_object_get(doc, "key");
-	json_object_set(o, "key", v ? v : json_null());
-	v = json_object_get(doc, "size");
-	json_object_set(o, "size", v ? v : json_null());
-	json_object_set_new(o, "replicas", json_integer(json_is_integer(count)
-	                                                        ? json_integer_value(count)
-	                                                        : (json_int_t)json_array_size(secs)));
-	v = json_object_get(doc, "quorum_met");
-	json_object_set(o, "quorum_met", v ? v : json_null());
-	v = json_object_get(doc, "existed");
-	json_object_set(o, "existed", v ? v : json_null());
-	json_object_set_new(o, "sectors", secs ? json_incref(secs) : json_array());
-	json_decref(doc);
-	return o;
 }
 
 /* PUT /v1/blobs from fd; prints what the local command prints. */
@@ -76,7 +49,7 @@ static int put_remote(cli_globals *g, int fd, int json)
 	if (rc != 0)
 		return rc;
 	if (json)
-		return cli_print_json(local_shape(doc));
+		return cli_print_json(doc);
 	printf("%s\n", json_string_value(json_object_get(doc, "key")));
 	json_decref(doc);
 	return fflush(stdout) == 0 ? 0 : EXIT_IOERR;
@@ -102,6 +75,7 @@ int cmd_put(cli_globals *g, int argc, char **argv)
 		}
 		if (strcmp(argv[i], "--json") == 0) {
 			json = 1;
+			cli_json_errors(1);
 		} else if (strcmp(argv[i], "--") == 0 && i + 1 < argc && !path) {
 			path = argv[++i];
 		} else if ((argv[i][0] != '-' || strcmp(argv[i], "-") == 0) && !path) {
@@ -148,18 +122,7 @@ int cmd_put(cli_globals *g, int argc, char **argv)
 		goto out;
 	}
 	if (json) {
-		char kbuf[GV_KEY_BUFSIZE];
-		json_t *o = json_object(), *secs = json_array();
-
-		for (i = 0; i < res.replicas && i < 8; i++)
-			json_array_append_new(secs, json_string(res.sectors[i]));
-		json_object_set_new(o, "key", json_string(gv_key_format(kbuf, &res.key)));
-		json_object_set_new(o, "size", json_integer((json_int_t)res.key.size));
-		json_object_set_new(o, "replicas", json_integer(res.replicas));
-		json_object_set_new(o, "quorum_met", json_boolean(res.quorum_met));
-		json_object_set_new(o, "existed", json_boolean(res.existed));
-		json_object_set_new(o, "sectors", secs);
-		rc = cli_print_json(o);
+		rc = cli_print_json(gv_wire_put_result(&res));
 	} else {
 		char kbuf[GV_KEY_BUFSIZE];
 

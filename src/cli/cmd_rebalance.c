@@ -11,6 +11,7 @@
 #include "cli/cli.h"
 #include "graviton/config.h"
 #include "cli/client.h"
+#include "graviton/wire.h"
 
 static atomic_int stop_flag;
 
@@ -34,17 +35,19 @@ static void help(void)
 	       "  --high-water F    utilisation above which a sector is overloaded (default 0.9)\n"
 	       "Defaults come from graviton.replication.rebalance in the --config file.\n"
 	       "  --force           run even while keys are under-replicated\n"
-	       "  --json            one JSON object per move, then the summary\n"
+	       "  --json            print the run's job document on one line: {job: 0, kind,\n"
+	       "                    dry_run, state, summary, events} (docs/http-api.md)\n"
 	       "\n"
 	       "With --server URL: a run as a job on that server, with its settings (only\n"
-	       "--dry-run and --json apply); --json prints the job document\n"
-	       "{job, kind, dry_run, state, summary, events}.\n"
+	       "--dry-run and --json apply); --json prints the server's job document\n"
+	       "(the same fields, with its job number).\n"
 	       "\n"
 	       "Exit status: 0 done (or nothing to do), 75 refused or some move failed.\n");
 }
 
 typedef struct ctx {
 	int json;
+	cli_events events;      /* with json: the run's moves */
 } ctx;
 
 static void on_move(const gv_move_event *ev, void *payload)
@@ -57,15 +60,7 @@ static void on_move(const gv_move_event *ev, void *payload)
 
 	gv_key_format(kbuf, &ev->key);
 	if (c->json) {
-		json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:I}", "event", "move", "phase", phase,
-		                      "key", kbuf, "from", ev->from, "to", ev->to, "bytes",
-		                      (json_int_t)ev->bytes);
-
-		if (ev->phase == GV_MOVE_FAILED)
-			json_object_set_new(o, "message", json_string(ev->message ? ev->message : ""));
-		json_dumpf(o, stdout, JSON_COMPACT | JSON_PRESERVE_ORDER);
-		fputc('\n', stdout);
-		json_decref(o);
+		cli_events_add(&c->events, gv_wire_move_event(ev));
 		return;
 	}
 	printf("%-7s %s %s -> %s %llu bytes%s%s\n", phase, kbuf, ev->from, ev->to,
@@ -73,43 +68,10 @@ static void on_move(const gv_move_event *ev, void *payload)
 	       ev->phase == GV_MOVE_FAILED && ev->message ? ev->message : "");
 }
 
-static void print_summary(const gv_rebalance_summary *s, int json, int dry_run, const char *what)
+static void print_summary(const gv_rebalance_summary *s, int dry_run, const char *what)
 {
 	size_t i;
 
-	if (json) {
-		json_t *o = json_object(), *arr = json_array();
-
-		for (i = 0; i < s->nsectors; i++) {
-			const gv_sector_util *u = &s->sectors[i];
-			double cap = u->capacity ? (double)u->capacity : 1;
-
-			json_array_append_new(arr, json_pack("{s:s, s:s, s:I, s:I, s:I, s:f, s:f}", "id",
-			                                     u->id, "state", gv_sector_state_name(u->state),
-			                                     "capacity", (json_int_t)u->capacity,
-			                                     "used_before", (json_int_t)u->used_before,
-			                                     "used_after", (json_int_t)u->used_after,
-			                                     "utilisation_before",
-			                                     (double)u->used_before / cap,
-			                                     "utilisation_after",
-			                                     (double)u->used_after / cap));
-		}
-		json_object_set_new(o, "event", json_string("summary"));
-		json_object_set_new(o, "dry_run", json_boolean(dry_run));
-		json_object_set_new(o, "nothing_to_do", json_boolean(s->nothing_to_do));
-		json_object_set_new(o, "planned", json_integer((json_int_t)s->planned));
-		json_object_set_new(o, "moved", json_integer((json_int_t)s->moved));
-		json_object_set_new(o, "failed", json_integer((json_int_t)s->failed));
-		json_object_set_new(o, "bytes", json_integer((json_int_t)s->bytes));
-		json_object_set_new(o, "spread_before", json_real(s->spread_before));
-		json_object_set_new(o, "spread_after", json_real(s->spread_after));
-		json_object_set_new(o, "sectors", arr);
-		json_dumpf(o, stdout, JSON_COMPACT | JSON_PRESERVE_ORDER);
-		fputc('\n', stdout);
-		json_decref(o);
-		fflush(stdout);
-		return;
-	}
 	if (s->nothing_to_do)
 		printf("%s: nothing to do (spread %.3f)\n", what, s->spread_before);
 	else
@@ -151,12 +113,11 @@ static const char *jstr(json_t *o, const char *name, const char *dflt)
 	return json_is_string(v) && *json_string_value(v) ? json_string_value(v) : dflt;
 }
 
-/* The server reports no per-sector utilisation, so the text form has the
- * summary line without the sector table. */
+/* The text form of the server's job document, as a local run prints it. */
 static int rebalance_remote(cli_globals *g, int dry_run, int json)
 {
 	gv_rebalance_summary s;
-	json_t *job = NULL, *sum = NULL, *ev;
+	json_t *job = NULL, *sum = NULL, *ev, *secs;
 	size_t i;
 	int rc, job_failed;
 
@@ -174,24 +135,39 @@ static int rebalance_remote(cli_globals *g, int dry_run, int json)
 	s.spread_before = json_number_value(json_object_get(sum, "spread_before"));
 	s.spread_after = json_number_value(json_object_get(sum, "spread_after"));
 	s.nothing_to_do = json_is_true(json_object_get(sum, "nothing_to_do"));
+	secs = json_object_get(sum, "sectors");
+	if (json_array_size(secs) && (s.sectors = calloc(json_array_size(secs), sizeof(*s.sectors)))) {
+		json_array_foreach(secs, i, ev) {
+			gv_sector_util *u = &s.sectors[s.nsectors++];
+
+			snprintf(u->id, sizeof(u->id), "%s", jstr(ev, "id", "?"));
+			if (gv_sector_state_parse(&u->state, jstr(ev, "state", "")) < 0)
+				u->state = GV_SECTOR_ACTIVE;
+			u->capacity = cli_client_u64(ev, "capacity");
+			u->used_before = cli_client_u64(ev, "used_before");
+			u->used_after = cli_client_u64(ev, "used_after");
+		}
+	}
 	if (rc == 0)
 		rc = s.failed ? EXIT_TEMPFAIL : 0;
 	if (json) {
-		int prc = cli_print_json(job);
+		int prc = cli_print_line(job);
 
+		gv_rebalance_summary_free(&s);
 		return rc ? rc : prc;
 	}
 	if (sum && !job_failed) {
 		json_array_foreach(json_object_get(job, "events"), i, ev) {
 			int failed = strcmp(jstr(ev, "phase", ""), "failed") == 0;
 
-			printf("%-7s %s %s -> %s %llu bytes%s%s\n", failed ? "failed" : "planned",
+			printf("%-7s %s %s -> %s %llu bytes%s%s\n", jstr(ev, "phase", "?"),
 			       jstr(ev, "key", "?"), jstr(ev, "from", "?"), jstr(ev, "to", "?"),
 			       (unsigned long long)cli_client_u64(ev, "bytes"), failed ? ": " : "",
-			       failed ? jstr(ev, "message", "") : "");
+			       failed ? jstr(json_object_get(ev, "error"), "message", "") : "");
 		}
-		print_summary(&s, 0, dry_run, "rebalance");
+		print_summary(&s, dry_run, "rebalance");
 	}
+	gv_rebalance_summary_free(&s);
 	json_decref(job);
 	return rc;
 }
@@ -203,7 +179,7 @@ int cmd_rebalance(cli_globals *g, int argc, char **argv)
 	gv_store *st = NULL;
 	int i, rc, err;
 	const char *local_only = NULL;
-	ctx c = { 0 };
+	ctx c = { 0, CLI_EVENTS_INIT };
 
 	if (cli_wants_help(argc, argv)) {
 		help();
@@ -228,6 +204,7 @@ int cmd_rebalance(cli_globals *g, int argc, char **argv)
 			local_only = a;
 		} else if (strcmp(a, "--json") == 0) {
 			c.json = 1;
+			cli_json_errors(1);
 		} else if (strcmp(a, "--max-moves") == 0 && v) {
 			local_only = a;
 			char *end;
@@ -273,13 +250,23 @@ int cmd_rebalance(cli_globals *g, int argc, char **argv)
 	}
 	if ((rc = cli_open_store(g, &st, 0)) != 0)
 		return rc;
+	if (c.json)
+		c.events.list = json_array();
+	memset(&s, 0, sizeof(s));
 	err = gv_rebalance_run(st, &o, &s);
-	if (err < 0 && err != GV_ECANCELED) {
+	if (c.json && (rc = cli_print_job("rebalance", o.dry_run, err,
+	                                  gv_wire_rebalance_summary(&s),
+	                                  cli_events_take(&c.events))) != 0) {
+		/* rc says the output failed */
+	} else if (err < 0 && err != GV_ECANCELED) {
+		cli_json_errors(0); /* the job document said it */
 		rc = cli_fail(err, "rebalance");
 	} else {
-		print_summary(&s, c.json, o.dry_run, "rebalance");
+		if (!c.json)
+			print_summary(&s, o.dry_run, "rebalance");
 		rc = err == GV_ECANCELED || s.failed ? EXIT_TEMPFAIL : 0;
 	}
+	json_decref(c.events.list);
 	gv_rebalance_summary_free(&s);
 	gv_store_free(st);
 	return rc;
@@ -292,16 +279,17 @@ int cli_sector_drain(cli_globals *g, int argc, char **argv)
 	const char *id = NULL;
 	gv_store *st = NULL;
 	int i, rc, err;
-	ctx c = { 0 };
+	ctx c = { 0, CLI_EVENTS_INIT };
 
 	for (i = 1; i < argc; i++) {
-		if (strcmp(argv[i], "--json") == 0)
+		if (strcmp(argv[i], "--json") == 0) {
 			c.json = 1;
-		else if (strcmp(argv[i], "--dry-run") == 0)
+			cli_json_errors(1);
+		} else if (strcmp(argv[i], "--dry-run") == 0) {
 			o.dry_run = 1;
-		else if (!id && argv[i][0] != '-')
+		} else if (!id && argv[i][0] != '-') {
 			id = argv[i];
-		else {
+		} else {
 			cli_err("sector drain: unexpected argument '%s'", argv[i]);
 			return EXIT_USAGE;
 		}
@@ -316,17 +304,26 @@ int cli_sector_drain(cli_globals *g, int argc, char **argv)
 	cli_trap_stop_signals(&stop_flag);
 	if ((rc = cli_open_store(g, &st, 0)) != 0)
 		return rc;
+	if (c.json)
+		c.events.list = json_array();
+	memset(&s, 0, sizeof(s));
 	err = gv_sector_drain(st, id, &o, &s);
-	if (err < 0 && err != GV_EBUSY && err != GV_ECANCELED) {
+	if (c.json && (rc = cli_print_job("drain", o.dry_run, err, gv_wire_rebalance_summary(&s),
+	                                  cli_events_take(&c.events))) != 0) {
+		/* rc says the output failed */
+	} else if (err < 0 && err != GV_EBUSY && err != GV_ECANCELED) {
+		cli_json_errors(0); /* the job document said it */
 		rc = cli_fail(err, "sector drain");
 	} else {
-		print_summary(&s, c.json, o.dry_run, "drain");
+		if (!c.json)
+			print_summary(&s, o.dry_run, "drain");
 		if (err == GV_EBUSY)
 			cli_err("sector drain: %s", gv_error_last());
 		else if (err == 0 && !o.dry_run && !g->quiet)
 			fprintf(stderr, "graviton: sector %s retired\n", id);
 		rc = err < 0 ? EXIT_TEMPFAIL : 0;
 	}
+	json_decref(c.events.list);
 	gv_rebalance_summary_free(&s);
 	gv_store_free(st);
 	return rc;

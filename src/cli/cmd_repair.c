@@ -12,13 +12,14 @@
 #include "graviton/config.h"
 #include "cli/client.h"
 #include "cli/progress.h"
+#include "graviton/wire.h"
 
 static atomic_int stop_flag;
 
 
 static void help(void)
 {
-	printf("usage: graviton repair [--once] [--dry-run] [--json] [--parallel-jobs N]\n"
+	printf("usage: graviton repair [--once] [--dry-run] [--json|--events] [--parallel-jobs N]\n"
 	       "                       [--batch-size N] [--max-bytes-per-second SIZE]\n"
 	       "                       [--interval DURATION]\n"
 	       "\n"
@@ -32,7 +33,11 @@ static void help(void)
 	       "                          until interrupted)\n"
 	       "  --dry-run               print the plan (key, healthy count, source, targets,\n"
 	       "                          bytes) and change nothing\n"
-	       "  --json                  one JSON object per job, then the summary\n"
+	       "  --json                  print each run's job document on one line:\n"
+	       "                          {job: 0, kind, dry_run, state, summary, events}\n"
+	       "                          (as GET /v1/jobs/{id}; see docs/http-api.md)\n"
+	       "  --events                as --json, and each event's document on a line of\n"
+	       "                          its own as it happens, before the job document\n"
 	       "  --parallel-jobs N       concurrent jobs (default 4)\n"
 	       "  --batch-size N          keys read from the index at a time (default 100)\n"
 	       "  --max-bytes-per-second SIZE   bandwidth limit, e.g. 50MB (default unlimited)\n"
@@ -40,16 +45,18 @@ static void help(void)
 	       "Defaults come from graviton.replication.repair in the --config file.\n"
 	       "\n"
 	       "With --server URL: one run, as a job on that server (it runs its own\n"
-	       "repair loop on its configured interval); --json prints the job document\n"
-	       "{job, kind, dry_run, state, summary, events}.\n"
+	       "repair loop on its configured interval); --json prints the server's job\n"
+	       "document (the same fields, with its job number).\n"
 	       "\n"
 	       "Exit status: 0 all good, 69 some key is lost, 75 some job failed.\n");
 }
 
 typedef struct ctx {
 	int json;
+	int stream;             /* --events: each event on its own line at once */
 	int dry_run;
 	cli_progress prog;
+	cli_events events;      /* with json: the run's events */
 } ctx;
 
 static void on_progress(uint64_t b, uint64_t bt, uint64_t j, uint64_t jt, void *payload)
@@ -73,37 +80,14 @@ static void on_event(const gv_repair_event *ev, void *payload)
 {
 	ctx *c = payload;
 	char kbuf[GV_KEY_BUFSIZE];
-	int i;
 
 	gv_key_format(kbuf, &ev->key);
-	if (c->json) {
-		json_t *o = json_object(), *t = json_array(), *rm = json_array();
-
-		for (i = 0; i < ev->ntargets; i++)
-			json_array_append_new(t, json_string(ev->targets[i]));
-		for (i = 0; i < ev->nremoved; i++)
-			json_array_append_new(rm, json_string(ev->removed[i]));
-		json_object_set_new(o, "event", json_string("job"));
-		json_object_set_new(o, "action", json_string(gv_repair_action_name(ev->action)));
-		json_object_set_new(o, "phase", json_string(ev->phase == GV_REPAIR_PLANNED ? "planned"
-		                                            : ev->phase == GV_REPAIR_DONE  ? "done"
-		                                                                           : "failed"));
-		json_object_set_new(o, "key", json_string(kbuf));
-		json_object_set_new(o, "healthy", json_integer(ev->healthy));
-		json_object_set_new(o, "target", json_integer(ev->target));
-		json_object_set_new(o, "source", ev->source[0] ? json_string(ev->source) : json_null());
-		json_object_set_new(o, "targets", t);
-		json_object_set_new(o, "removed", rm);
-		json_object_set_new(o, "bytes", json_integer((json_int_t)ev->bytes));
-		json_object_set_new(o, "resumed_bytes", json_integer((json_int_t)ev->resumed_bytes));
-		if (ev->phase == GV_REPAIR_FAILED) {
-			json_object_set_new(o, "error", json_string(gv_error_name(ev->error)));
-			json_object_set_new(o, "message", json_string(ev->message ? ev->message : ""));
-		}
+	if (c->stream) {
 		cli_progress_done(&c->prog);
-		json_dumpf(o, stdout, JSON_COMPACT | JSON_PRESERVE_ORDER);
-		fputc('\n', stdout);
-		json_decref(o);
+		cli_print_line(gv_wire_repair_event(ev));
+	}
+	if (c->json) {
+		cli_events_add(&c->events, gv_wire_repair_event(ev));
 		return;
 	}
 	if (ev->phase == GV_REPAIR_DONE && !c->dry_run)
@@ -121,28 +105,11 @@ static void on_event(const gv_repair_event *ev, void *payload)
 	printf("\n");
 }
 
-static void print_summary(const gv_repair_summary *s, int json, int dry_run)
+static void print_summary(const gv_repair_summary *s, int dry_run)
 {
 	char bbuf[32];
 	double secs = (double)s->duration_ms / 1000.0;
 
-	if (json) {
-		json_t *o = json_pack("{s:s, s:b, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:f}",
-		                      "event", "summary", "dry_run", dry_run,
-		                      "keys_scanned", (json_int_t)s->keys_scanned,
-		                      "keys_needing_repair", (json_int_t)s->keys_needing_repair,
-		                      "keys_repaired", (json_int_t)s->keys_repaired,
-		                      "replicas_written", (json_int_t)s->replicas_written,
-		                      "replicas_removed", (json_int_t)s->replicas_removed,
-		                      "bytes_copied", (json_int_t)s->bytes_copied,
-		                      "lost", (json_int_t)s->lost, "failed", (json_int_t)s->failed,
-		                      "duration_s", secs);
-		json_dumpf(o, stdout, JSON_COMPACT | JSON_PRESERVE_ORDER);
-		fputc('\n', stdout);
-		json_decref(o);
-		fflush(stdout);
-		return;
-	}
 	printf("%s: scanned %llu keys, %llu needing repair, %llu %s, %llu replicas written, "
 	       "%llu removed, %s copied, %llu lost, %llu failed, %.1f s\n",
 	       dry_run ? "repair plan" : "repair", (unsigned long long)s->keys_scanned,
@@ -184,7 +151,8 @@ static void print_remote_events(json_t *events, int dry_run)
 			printf("-");
 		printf(" bytes=%llu", (unsigned long long)cli_client_u64(ev, "bytes"));
 		if (failed)
-			printf(" error=%s", jstr(ev, "message", "?"));
+			printf(" error=%s: %s", jstr(json_object_get(ev, "error"), "error", "?"),
+			       jstr(json_object_get(ev, "error"), "message", "?"));
 		printf("\n");
 	}
 }
@@ -214,13 +182,13 @@ static int repair_remote(cli_globals *g, int dry_run, int json)
 	if (rc == 0)
 		rc = s.lost ? EXIT_UNAVAILABLE : s.failed ? EXIT_TEMPFAIL : 0;
 	if (json) {
-		int prc = cli_print_json(job);
+		int prc = cli_print_line(job);
 
 		return rc ? rc : prc;
 	}
 	if (sum && !job_failed) {
 		print_remote_events(json_object_get(job, "events"), dry_run);
-		print_summary(&s, 0, dry_run);
+		print_summary(&s, dry_run);
 	}
 	json_decref(job);
 	return rc;
@@ -250,6 +218,7 @@ int cmd_repair(cli_globals *g, int argc, char **argv)
 	ctx c;
 
 	memset(&c, 0, sizeof(c));
+	c.events = (cli_events)CLI_EVENTS_INIT;
 	if (cli_wants_help(argc, argv)) {
 		help();
 		return 0;
@@ -271,8 +240,10 @@ int cmd_repair(cli_globals *g, int argc, char **argv)
 			once = 1;
 		} else if (strcmp(a, "--dry-run") == 0) {
 			o.dry_run = 1;
-		} else if (strcmp(a, "--json") == 0) {
+		} else if (strcmp(a, "--json") == 0 || strcmp(a, "--events") == 0) {
 			c.json = 1;
+			c.stream |= a[2] == 'e';
+			cli_json_errors(1);
 		} else if (strcmp(a, "--parallel-jobs") == 0 && v) {
 			local_only = a;
 			if (parse_count(&o.parallel_jobs, a, v) < 0)
@@ -316,15 +287,23 @@ int cmd_repair(cli_globals *g, int argc, char **argv)
 	}
 	if ((rc = cli_open_store(g, &st, 0)) != 0)
 		return rc;
+	if (c.json)
+		c.events.list = json_array();
 	do {
 		cli_progress_init(&c.prog, "repair", g->quiet || c.json);
+		memset(&s, 0, sizeof(s));
 		err = gv_repair_run(st, &o, &s);
 		cli_progress_done(&c.prog);
+		if (c.json && (rc = cli_print_job("repair", o.dry_run, err, gv_wire_repair_summary(&s),
+		                                  cli_events_take(&c.events))) != 0)
+			break;
 		if (err < 0 && err != GV_ECANCELED) {
+			cli_json_errors(0); /* the job document said it */
 			rc = cli_fail(err, "repair");
 			break;
 		}
-		print_summary(&s, c.json, o.dry_run);
+		if (!c.json)
+			print_summary(&s, o.dry_run);
 		rc = s.lost ? EXIT_UNAVAILABLE : s.failed ? EXIT_TEMPFAIL : 0;
 		if (err == GV_ECANCELED) {
 			cli_err("repair: interrupted; the next run resumes");
@@ -334,6 +313,8 @@ int cmd_repair(cli_globals *g, int argc, char **argv)
 		if (!once)
 			cli_pause(interval_ms, &stop_flag);
 	} while (!once && !stop_flag);
+	json_decref(cli_events_take(&c.events));
+	json_decref(c.events.list);
 	gv_store_free(st);
 	return rc;
 }

@@ -12,6 +12,7 @@
 #include "graviton/config.h"
 #include "cli/client.h"
 #include "cli/progress.h"
+#include "graviton/wire.h"
 
 static atomic_int stop_flag;
 
@@ -31,15 +32,17 @@ static void help(void)
 	       "                         schedule - skip replicas verified within the interval,\n"
 	       "                         repeat until interrupted)\n"
 	       "  --sector ID            only this sector's replicas\n"
-	       "  --json                 one JSON object per bad replica, then the summary\n"
+	       "  --json                 print each run's job document on one line:\n"
+	       "                         {job: 0, kind, dry_run, state, summary, events}, the\n"
+	       "                         events being the bad replicas (docs/http-api.md)\n"
 	       "  --parallel-reads N     concurrent reads (default 8)\n"
 	       "  --max-bytes-per-second SIZE  read bandwidth limit (default unlimited)\n"
 	       "  --interval DURATION    schedule interval (default 7 days)\n"
 	       "Defaults come from graviton.replication.scrub in the --config file.\n"
 	       "\n"
 	       "With --server URL: one full pass (as --once), as a job on that server\n"
-	       "(it runs its own schedule); --json prints the job document\n"
-	       "{job, kind, dry_run, state, summary, events}.\n"
+	       "(it runs its own schedule); --json prints the server's job document\n"
+	       "(the same fields, with its job number).\n"
 	       "\n"
 	       "Exit status: 0 nothing bad found, 65 some replica is bad.\n");
 }
@@ -47,6 +50,7 @@ static void help(void)
 typedef struct ctx {
 	int json;
 	cli_progress prog;
+	cli_events events;      /* with json: the run's bad replicas */
 } ctx;
 
 static void on_progress(uint64_t b, uint64_t bt, uint64_t n, uint64_t nt, void *payload)
@@ -64,38 +68,20 @@ static void on_bad(const gv_scrub_event *ev, void *payload)
 	gv_key_format(kbuf, &ev->key);
 	cli_progress_done(&c->prog);
 	if (c->json) {
-		json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:b}", "event", "bad_replica", "key", kbuf,
-		                      "sector", ev->sector, "reason", ev->reason, "newly_unhealthy",
-		                      ev->was_healthy);
-
-		json_dumpf(o, stdout, JSON_COMPACT | JSON_PRESERVE_ORDER);
-		fputc('\n', stdout);
-		json_decref(o);
+		cli_events_add(&c->events, gv_wire_scrub_event(ev));
 	} else {
 		printf("BAD %s sector=%s reason=\"%s\"%s\n", kbuf, ev->sector, ev->reason,
 		       ev->was_healthy ? "" : " (already marked)");
 	}
 }
 
-static void print_summary(const gv_scrub_summary *s, int json)
+static void print_summary(const gv_scrub_summary *s)
 {
 	double secs = (double)s->duration_ms / 1000.0;
 	double mbs = secs > 0 ? (double)s->bytes / 1e6 / secs : 0;
 	char bbuf[32];
 
-	if (json) {
-		json_t *o = json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:f, s:f}", "event",
-		                      "summary", "checked", (json_int_t)s->checked, "bytes",
-		                      (json_int_t)s->bytes, "healthy", (json_int_t)s->healthy,
-		                      "newly_unhealthy", (json_int_t)s->newly_unhealthy,
-		                      "still_unhealthy", (json_int_t)s->still_unhealthy, "restored",
-		                      (json_int_t)s->restored, "skipped", (json_int_t)s->skipped,
-		                      "duration_s", secs, "mb_per_s", mbs);
-
-		json_dumpf(o, stdout, JSON_COMPACT | JSON_PRESERVE_ORDER);
-		fputc('\n', stdout);
-		json_decref(o);
-	} else {
+	{
 		printf("scrub: checked %llu replicas (%s), %llu healthy, %llu newly unhealthy, "
 		       "%llu still unhealthy, %llu restored, %llu skipped, %.1f s, %.1f MB/s\n",
 		       (unsigned long long)s->checked, gv_size_format(bbuf, sizeof(bbuf), s->bytes),
@@ -140,7 +126,7 @@ static int scrub_remote(cli_globals *g, int json)
 	if (rc == 0)
 		rc = s.newly_unhealthy || s.still_unhealthy ? EXIT_DATAERR : 0;
 	if (json) {
-		int prc = cli_print_json(job);
+		int prc = cli_print_line(job);
 
 		return rc ? rc : prc;
 	}
@@ -150,7 +136,7 @@ static int scrub_remote(cli_globals *g, int json)
 			       jstr(ev, "sector", "?"), jstr(ev, "reason", ""),
 			       json_is_false(json_object_get(ev, "newly_unhealthy")) ? " (already marked)"
 			                                                             : "");
-		print_summary(&s, 0);
+		print_summary(&s);
 	}
 	json_decref(job);
 	return rc;
@@ -167,6 +153,7 @@ int cmd_scrub(cli_globals *g, int argc, char **argv)
 	ctx c;
 
 	memset(&c, 0, sizeof(c));
+	c.events = (cli_events)CLI_EVENTS_INIT;
 	if (cli_wants_help(argc, argv)) {
 		help();
 		return 0;
@@ -188,6 +175,7 @@ int cmd_scrub(cli_globals *g, int argc, char **argv)
 			once = 1;
 		} else if (strcmp(a, "--json") == 0) {
 			c.json = 1;
+			cli_json_errors(1);
 		} else if (strcmp(a, "--sector") == 0 && v) {
 			local_only = a;
 			if (gv_id_validate("sector id", v) < 0) {
@@ -239,15 +227,23 @@ int cmd_scrub(cli_globals *g, int argc, char **argv)
 	}
 	if ((rc = cli_open_store(g, &st, 0)) != 0)
 		return rc;
+	if (c.json)
+		c.events.list = json_array();
 	do {
 		cli_progress_init(&c.prog, "scrub", g->quiet || c.json);
+		memset(&s, 0, sizeof(s));
 		err = gv_scrub_run(st, &o, &s);
 		cli_progress_done(&c.prog);
+		if (c.json && (rc = cli_print_job("scrub", 0, err, gv_wire_scrub_summary(&s),
+		                                  cli_events_take(&c.events))) != 0)
+			break;
 		if (err < 0 && err != GV_ECANCELED) {
+			cli_json_errors(0); /* the job document said it */
 			rc = cli_fail(err, "scrub");
 			break;
 		}
-		print_summary(&s, c.json);
+		if (!c.json)
+			print_summary(&s);
 		rc = s.newly_unhealthy || s.still_unhealthy ? EXIT_DATAERR : 0;
 		if (err == GV_ECANCELED) {
 			cli_err("scrub: interrupted; the next run starts with the oldest verified");
@@ -257,6 +253,8 @@ int cmd_scrub(cli_globals *g, int argc, char **argv)
 		if (!once)
 			cli_pause(interval_ms < 60000 ? interval_ms : 60000, &stop_flag);
 	} while (!once && !stop_flag);
+	json_decref(cli_events_take(&c.events));
+	json_decref(c.events.list);
 	gv_store_free(st);
 	return rc;
 }

@@ -9,7 +9,8 @@
 #include "cli/cli.h"
 #include "graviton/config.h"
 #include "graviton/reclaim.h"
-#include "graviton/server.h"
+#include "cli/client.h"
+#include "graviton/wire.h"
 
 static void help(void)
 {
@@ -205,6 +206,43 @@ static int device_shared(const gv_sector_info *s, size_t n, size_t i)
 	return 0;
 }
 
+/* GET /v1/sectors: --json prints the server's document; the text form
+ * reads it back into sectors.  Takes nothing; *out is malloc'd. */
+static int sector_list_remote(cli_globals *g, int json, gv_sector_info **out, size_t *n)
+{
+	cli_client *c = NULL;
+	json_t *doc = NULL, *o;
+	size_t i;
+	int rc;
+
+	*out = NULL;
+	*n = 0;
+	if ((rc = cli_client_open(&c, g, "sector list")) != 0)
+		return rc;
+	rc = cli_client_json(c, "GET", "/v1/sectors", &doc, NULL);
+	cli_client_free(c);
+	if (rc != 0)
+		return rc;
+	if (json)
+		return cli_print_json(doc);
+	if (!json_is_array(doc) || !(*out = calloc(json_array_size(doc) + 1, sizeof(**out)))) {
+		json_decref(doc);
+		cli_err("sector list: the server's answer is not a list of sectors");
+		return EXIT_SOFTWARE;
+	}
+	json_array_foreach(doc, i, o) {
+		if (gv_wire_sector_decode(&(*out)[i], o) < 0) {
+			json_decref(doc);
+			cli_err("sector list: the server's answer holds a bad sector: %s",
+			        gv_error_last());
+			return EXIT_SOFTWARE;
+		}
+	}
+	*n = json_array_size(doc);
+	json_decref(doc);
+	return 0;
+}
+
 static int sector_list(cli_globals *g, int argc, char **argv)
 {
 	gv_sector_info *s = NULL;
@@ -215,20 +253,26 @@ static int sector_list(cli_globals *g, int argc, char **argv)
 	for (i = 1; i < (size_t)argc; i++) {
 		if (strcmp(argv[i], "--json") == 0) {
 			json = 1;
+			cli_json_errors(1);
 		} else {
 			cli_err("sector list: unknown argument '%s'", argv[i]);
 			return EXIT_USAGE;
 		}
 	}
-	if ((rc = cli_open_store(g, &st, 0)) != 0)
-		return rc;
-	if ((err = gv_store_sector_list(st, &s, &n)) < 0) {
-		rc = cli_fail(err, "sector list");
-		goto out;
-	}
-	if (json) {
-		rc = cli_print_text(gv_json_sectors(s, n, 1));
-		goto out;
+	if (g->server) {
+		if ((rc = sector_list_remote(g, json, &s, &n)) != 0 || json)
+			goto out;
+	} else {
+		if ((rc = cli_open_store(g, &st, 0)) != 0)
+			return rc;
+		if ((err = gv_store_sector_list(st, &s, &n)) < 0) {
+			rc = cli_fail(err, "sector list");
+			goto out;
+		}
+		if (json) {
+			rc = cli_print_json(gv_wire_sectors(s, n));
+			goto out;
+		}
 	}
 	printf("%-12s %-5s %-10s %-10s %6s %-10s %-9s %-9s %-9s %-10s %-8s %s\n", "ID", "KIND",
 	       "CAPACITY", "USED", "USE%", "FREE", "DEVICE", "HEALTH", "RACK", "ZONE", "STATE",
@@ -389,6 +433,18 @@ int cmd_sector(cli_globals *g, int argc, char **argv)
 	if (cli_wants_help(argc - 1, argv + 1)) {
 		help();
 		return 0;
+	}
+	if (g->server && strcmp(argv[1], "list") != 0) {
+		/* $GRAVITON_SERVER does not apply to the data directory's own
+		 * subcommands; --server is refused. */
+		if (!g->server_given) {
+			g->server = NULL;
+		} else {
+			cli_err("sector %s: --server is not supported: only 'sector list' works "
+			        "against a server (PATCH and POST /v1/sectors change sectors over "
+			        "HTTP)", argv[1]);
+			return EXIT_USAGE;
+		}
 	}
 	if (strcmp(argv[1], "add") == 0)
 		return sector_add(g, argc - 1, argv + 1);

@@ -47,7 +47,7 @@ static long long int_of(json_t *o, const char *name)
 }
 
 /*
- * The text form, drawn from the JSON document (gv_json_blob_status, or
+ * The text form, drawn from the JSON document (gv_wire_blob_status, or
  * the server's GET /v1/blobs/{key}/replicas) so both modes print alike.
  */
 static void status_text(json_t *doc)
@@ -116,6 +116,7 @@ static int show(cli_globals *g, int argc, char **argv, void (*help)(void))
 	for (i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--json") == 0) {
 			json = 1;
+			cli_json_errors(1);
 		} else if (!keystr && argv[i][0] != '-') {
 			keystr = argv[i];
 		} else {
@@ -138,12 +139,10 @@ static int show(cli_globals *g, int argc, char **argv, void (*help)(void))
 	if (err < 0) {
 		rc = cli_fail(err, argv[0]);
 	} else if (json) {
-		rc = cli_print_text(gv_json_blob_status(bs, &popt, 1));
+		rc = cli_print_json(gv_wire_blob_status(bs, &popt));
 	} else {
-		char *text = gv_json_blob_status(bs, &popt, 0);
-		json_t *doc = text ? json_loads(text, 0, NULL) : NULL;
+		json_t *doc = gv_wire_blob_status(bs, &popt);
 
-		free(text);
 		if (!doc) {
 			rc = cli_fail(GV_ENOMEM, argv[0]);
 		} else {

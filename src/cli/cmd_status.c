@@ -87,6 +87,7 @@ int cmd_status(cli_globals *g, int argc, char **argv)
 	for (i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--json") == 0) {
 			json = 1;
+			cli_json_errors(1);
 		} else {
 			cli_err("status: unexpected argument '%s'", argv[i]);
 			return EXIT_USAGE;
@@ -108,7 +109,7 @@ int cmd_status(cli_globals *g, int argc, char **argv)
 	if (json) {
 		gv_placement_opts p = gv_store_placement(st);
 
-		rc = cli_print_text(gv_json_store_stats(&s, &p, 1));
+		rc = cli_print_json(gv_wire_store_stats(&s, &p));
 	} else {
 		print_text(&s);
 	}

@@ -12,7 +12,7 @@
 
 static const cli_command commands[] = {
 	{ "init", cmd_init, "create a data directory with local sectors", 0 },
-	{ "sector", cmd_sector, "manage sectors (add|list|set-health|replace|drain|remove|sweep)", 0 },
+	{ "sector", cmd_sector, "manage sectors (add|list|set-health|replace|drain|remove|sweep)", 1 },
 	{ "put", cmd_put, "store a file (or stdin) and print its key", 1 },
 	{ "get", cmd_get, "write a blob's bytes (verified) to stdout or a file", 1 },
 	{ "stat", cmd_stat, "show a blob's replicas and their health", 1 },
@@ -20,7 +20,7 @@ static const cli_command commands[] = {
 	{ "repair", cmd_repair, "restore every key to its replication factor", 1 },
 	{ "rebalance", cmd_rebalance, "move replicas off full sectors toward the mean", 1 },
 	{ "serve", cmd_serve, "run the HTTP API and the background repair, scrub, rebalance", 0 },
-	{ "metrics", cmd_metrics, "print the Prometheus metrics without a server", 0 },
+	{ "metrics", cmd_metrics, "print the Prometheus metrics (a server's with --server)", 1 },
 	{ "config", cmd_config, "validate a configuration file and print it (check FILE)", 0 },
 	{ "scrub", cmd_scrub, "verify every replica's checksum", 1 },
 	{ "index", cmd_index, "rebuild the replica index from the sectors (rebuild)", 0 },
@@ -149,6 +149,7 @@ static int pick_server(cli_globals *g, const cli_command *c)
 		g->token = NULL;
 	if (!g->server)
 		return 0;
+	g->server_given = flag;
 	if (!c->remote) {
 		if (flag) {
 			cli_err("%s: --server is not supported: this command works on the data "

@@ -1,32 +1,16 @@
 /*
- * http.c - the HTTP API on libmicrohttpd.
+ * http.c - the HTTP API on libmicrohttpd: routing, authentication, the
+ * request handler, connections and lifecycle.  The handlers live in
+ * http_blobs.c, http_jobs.c, http_sectors.c and http_metrics.c, the
+ * responses in http_reply.c (map and locks: http_int.h).
  *
- * Map:
  *   on_request()     routing, authentication, upload handling (the body
  *                    arrives in pieces and is pushed into a gv_put; JSON
  *                    bodies are gathered up to BODY_MAX)
- *   blob_get()       streaming reads: MHD pulls from gv_get_read; blobs up
- *                    to VERIFY_FIRST_MAX are verified whole before the
- *                    first byte, for full and Range reads alike (a bad
- *                    replica is then skipped invisibly), larger ones while
- *                    streaming (a bad replica aborts the connection, so the
- *                    client sees a short body, never wrong bytes past the
- *                    Content-Length it was promised); Ranges of larger
- *                    blobs are not verified (no per-block checksums yet)
- *   jobs             POST /v1/repair|scrub|rebalance run in a thread each;
- *                    GET /v1/jobs/{id} reports them
- *   request metrics  counters and latency histograms per route, appended
- *                    to the store's metrics on GET /metrics
- *
  *   connections      a watchdog closes connections whose request headers
  *                    are not complete within header_timeout of their
  *                    opening or of their previous response (slow-header
  *                    floods); MHD caps connections per client address
- *
- * Threads: MHD runs a thread per connection (each waits with poll(), so
- * descriptors past FD_SETSIZE work), so a handler may block (a put waits
- * for its quorum).  `mu` guards the token, the jobs list and the request
- * metrics; `cmu` the list of connections the watchdog scans.
  */
 #include <stdatomic.h>
 #include <arpa/inet.h>
@@ -42,117 +26,11 @@
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
-#include <jansson.h>
-#include <microhttpd.h>
 #include <openssl/crypto.h>
 
-#include "graviton/server.h"
+#include "server/http_int.h"
 
-#define BODY_MAX (64 * 1024)
-#define VERIFY_FIRST_MAX GV_GET_RANGE_VERIFY_MAX
-#define MAX_JOBS 64
-#define JOB_EVENTS_MAX 1000
-/* What a refused upload may still send (read and discarded, so that the
- * error can be answered); past this the connection is closed. */
-#define DISCARD_MAX (64ull << 20)
-
-/* ---- request metrics ----------------------------------------------------- */
-
-enum route {
-	R_UNKNOWN, R_HEALTHZ, R_READYZ, R_METRICS, R_STATUS, R_BLOBS, R_BLOB, R_REPLICAS,
-	R_SECTORS, R_SECTOR, R_REPAIR, R_SCRUB, R_REBALANCE, R_JOB, R_COUNT
-};
-
-static const char *const route_names[R_COUNT] = {
-	"unknown", "/healthz", "/readyz", "/metrics", "/v1/status", "/v1/blobs",
-	"/v1/blobs/{key}", "/v1/blobs/{key}/replicas", "/v1/sectors", "/v1/sectors/{id}",
-	"/v1/repair", "/v1/scrub", "/v1/rebalance", "/v1/jobs/{id}",
-};
-
-static const double buckets[] = { 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
-	                          0.1, 0.25, 0.5, 1, 2.5, 5, 10 };
-#define NBUCKETS (sizeof(buckets) / sizeof(buckets[0]))
-
-typedef struct route_stats {
-	uint64_t by_class[6];          /* 1xx..5xx by status / 100; [0] unused */
-	uint64_t hist[NBUCKETS + 1];   /* cumulative at render time */
-	double sum;
-	uint64_t count;
-	uint64_t bytes_in, bytes_out;
-} route_stats;
-
-/* ---- jobs ---------------------------------------------------------------- */
-
-typedef struct job {
-	unsigned id;
-	char kind[16];
-	int dry_run;
-	int state;              /* 0 running, 1 done, 2 failed */
-	char *result;           /* JSON summary when finished */
-	json_t *events;         /* planned or failed items, bounded */
-	pthread_t tid;
-	int running_thread;     /* tid is joinable */
-	struct gv_server *srv;
-	char sector[GV_ID_MAX]; /* drain */
-} job;
-
-/* A connection as the watchdog sees it (MHD's socket context). */
-typedef struct conn {
-	struct conn *prev, *next;  /* under cmu */
-	int fd;
-	int cut;                   /* shut down by the watchdog (under cmu) */
-	atomic_int waiting;        /* its request headers are incomplete */
-	atomic_llong since_ms;     /* opened, or its last response ended */
-} conn;
-
-struct gv_server {
-	gv_store *st;
-	struct MHD_Daemon *d;
-	unsigned port;
-	uint64_t max_body;
-	atomic_int stopping;
-
-	/* Settings the jobs start from (the daemon's configuration). */
-	gv_repair_opts repair;
-	gv_scrub_opts scrub;
-	gv_rebalance_opts rebalance;
-
-	pthread_mutex_t mu;
-	char *token;
-	job *jobs[MAX_JOBS];
-	unsigned next_job;
-	route_stats rs[R_COUNT];
-
-	atomic_int inflight;       /* requests between headers and completion */
-	uint64_t grace_ms;
-	long long header_timeout_ms;
-	pthread_mutex_t cmu;
-	pthread_cond_t ccv;
-	conn *conns;
-	int wd_stop;               /* under cmu */
-	int wd_running;
-	pthread_t wd;
-	uint64_t header_timeouts;  /* under cmu */
-};
-
-/* Per-request state, kept in MHD's con_cls. */
-typedef struct req {
-	enum route route;
-	double t0;
-	int status;
-	int started;
-	gv_put *put;
-	uint64_t received;
-	int put_failed;
-	char *body;
-	size_t body_len;
-	char *refusal;          /* JSON error to answer once the body is consumed */
-	int refusal_status;
-	uint64_t discarded;
-	char arg[GV_KEY_BUFSIZE + 16]; /* key or id from the path */
-} req;
-
-static double now_s(void)
+double gv_http_now_s(void)
 {
 	struct timespec ts;
 
@@ -160,150 +38,12 @@ static double now_s(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-static long long now_ms(void)
+long long gv_http_now_ms(void)
 {
 	struct timespec ts;
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* ---- responses ----------------------------------------------------------- */
-
-static enum MHD_Result send_buf(struct MHD_Connection *c, req *r, int status, const char *type,
-                                char *body, size_t len)
-{
-	struct MHD_Response *resp =
-		MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
-	enum MHD_Result ret;
-
-	if (!resp) {
-		free(body);
-		return MHD_NO;
-	}
-	MHD_add_response_header(resp, "Content-Type", type);
-	if (status == MHD_HTTP_UNAUTHORIZED)
-		MHD_add_response_header(resp, "WWW-Authenticate", "Bearer realm=\"graviton\"");
-	r->status = status;
-	ret = MHD_queue_response(c, (unsigned)status, resp);
-	MHD_destroy_response(resp);
-	return ret;
-}
-
-static enum MHD_Result send_json(struct MHD_Connection *c, req *r, int status, char *json)
-{
-	size_t len;
-	char *body;
-
-	if (!json)
-		return MHD_NO;
-	len = strlen(json);
-	body = malloc(len + 2);
-	if (!body) {
-		free(json);
-		return MHD_NO;
-	}
-	memcpy(body, json, len);
-	body[len] = '\n';
-	body[len + 1] = '\0';
-	free(json);
-	return send_buf(c, r, status, "application/json", body, len + 1);
-}
-
-static enum MHD_Result send_jsonv(struct MHD_Connection *c, req *r, int status, json_t *o)
-{
-	char *s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
-
-	json_decref(o);
-	return send_json(c, r, status, s);
-}
-
-static enum MHD_Result send_error(struct MHD_Connection *c, req *r, int status,
-                                  const char *code, const char *fmt, ...)
-{
-	char msg[512];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	return send_jsonv(c, r, status, json_pack("{s:s, s:s}", "error", code, "message", msg));
-}
-
-/* Engine errors as HTTP answers: the one place they are mapped.  The CLI
- * maps codes back to its exit codes (src/cli/client.c), so `--server`
- * commands exit as local ones do. */
-static const struct err_http {
-	int err;
-	int status;
-	const char *code;
-} err_http[] = {
-	{ GV_EINVAL, MHD_HTTP_BAD_REQUEST, "invalid" },
-	{ GV_ECORRUPT, MHD_HTTP_BAD_REQUEST, "corrupt" },
-	{ GV_ENOTFOUND, MHD_HTTP_NOT_FOUND, "not_found" },
-	{ GV_EEXISTS, MHD_HTTP_CONFLICT, "exists" },
-	{ GV_EBUSY, MHD_HTTP_CONFLICT, "busy" },
-	{ GV_ENOSPACE, MHD_HTTP_INSUFFICIENT_STORAGE, "no_space" },
-	{ GV_EQUORUM, MHD_HTTP_SERVICE_UNAVAILABLE, "quorum_not_met" },
-	{ GV_EINSUFFICIENT_SECTORS, MHD_HTTP_SERVICE_UNAVAILABLE, "insufficient_sectors" },
-	{ GV_EINSUFFICIENT_RACKS, MHD_HTTP_SERVICE_UNAVAILABLE, "insufficient_rack_diversity" },
-	{ GV_EINSUFFICIENT_ZONES, MHD_HTTP_SERVICE_UNAVAILABLE, "insufficient_zone_diversity" },
-	{ GV_EALL_REPLICAS_FAILED, MHD_HTTP_SERVICE_UNAVAILABLE, "all_replicas_failed" },
-	{ GV_ENO_HEALTHY_SOURCE, MHD_HTTP_SERVICE_UNAVAILABLE, "no_healthy_source" },
-	{ GV_ETIMEOUT, MHD_HTTP_SERVICE_UNAVAILABLE, "timeout" },
-	{ GV_EIO, MHD_HTTP_INTERNAL_SERVER_ERROR, "io_error" },
-};
-
-static const struct err_http *err_http_of(int err)
-{
-	static const struct err_http internal = { 0, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal" };
-	size_t i;
-
-	for (i = 0; i < sizeof(err_http) / sizeof(err_http[0]); i++)
-		if (err_http[i].err == err)
-			return &err_http[i];
-	return &internal;
-}
-
-static const char *code_of(int err)
-{
-	return err_http_of(err)->code;
-}
-
-static enum MHD_Result send_gv_error(struct MHD_Connection *c, req *r, int err)
-{
-	const struct err_http *e = err_http_of(err);
-
-	return send_error(c, r, e->status, e->code, "%s", gv_error_last());
-}
-
-/*
- * Refuse a request whose body is still arriving.  MHD queues a response
- * only once the body is consumed, so the error is kept, the rest of the
- * body read and discarded (up to DISCARD_MAX, then the connection is
- * closed), and the error answered at the end (see on_request).
- */
-static void refuse_upload(req *r, int status, const char *code, const char *fmt, ...)
-{
-	char msg[512];
-	va_list ap;
-	json_t *o;
-
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	o = json_pack("{s:s, s:s}", "error", code, "message", msg);
-	free(r->refusal);
-	r->refusal = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
-	r->refusal_status = status;
-	json_decref(o);
-}
-
-static void refuse_upload_gv(req *r, int err)
-{
-	const struct err_http *e = err_http_of(err);
-
-	refuse_upload(r, e->status, e->code, "%s", gv_error_last());
 }
 
 /* ---- routing ------------------------------------------------------------- */
@@ -397,693 +137,6 @@ static int query_flag(struct MHD_Connection *c, const char *name)
 	return v && (strcmp(v, "1") == 0 || strcmp(v, "true") == 0 || *v == '\0');
 }
 
-/* ---- blobs --------------------------------------------------------------- */
-
-typedef struct stream {
-	gv_get *get;
-	uint64_t len;
-	gv_server *srv;
-} stream;
-
-static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
-{
-	stream *s = cls;
-	ssize_t n;
-
-	(void)pos;
-	if (!s->get)
-		return MHD_CONTENT_READER_END_WITH_ERROR;
-	n = gv_get_read(s->get, buf, max);
-	if (n > 0)
-		return n;
-	if (n == 0)
-		return MHD_CONTENT_READER_END_OF_STREAM;
-	/* A replica failed after bytes went out: they cannot be taken back,
-	 * so the connection is cut short of its Content-Length. */
-	return MHD_CONTENT_READER_END_WITH_ERROR;
-}
-
-static void stream_free(void *cls)
-{
-	stream *s = cls;
-
-	gv_get_close(s->get);
-	free(s);
-}
-
-/* Decimal digits at *p: their value in *v (UINT64_MAX and *big set when it
- * does not fit); returns how many digits. */
-static int range_digits(const char **p, uint64_t *v, int *big)
-{
-	int n = 0;
-
-	*v = 0;
-	*big = 0;
-	for (; **p >= '0' && **p <= '9'; (*p)++, n++) {
-		unsigned d = (unsigned)(**p - '0');
-
-		if (*big || *v > (UINT64_MAX - d) / 10) {
-			*big = 1;
-			*v = UINT64_MAX;
-		} else {
-			*v = *v * 10 + d;
-		}
-	}
-	return n;
-}
-
-/*
- * Parse a Range header (RFC 9110 14.1.2) for a blob of `size` bytes into
- * [start, end): 0 ok, 1 ignore (several ranges: the whole blob), -1
- * malformed, -2 unsatisfiable.  The unit is case-insensitive; a last
- * position past the end, of any length, is clamped to the end; "-N" is the
- * last N bytes (the whole blob when N >= size).
- */
-static int parse_range_header(const char *h, uint64_t size, uint64_t *start, uint64_t *end)
-{
-	uint64_t a, b;
-	int na, nb, abig, bbig;
-
-	if (strncasecmp(h, "bytes", 5) != 0)
-		return -1;
-	for (h += 5; *h == ' ' || *h == '\t'; h++)
-		;
-	if (*h++ != '=')
-		return -1;
-	while (*h == ' ' || *h == '\t')
-		h++;
-	if (strchr(h, ','))
-		return 1;
-	na = range_digits(&h, &a, &abig);
-	if (*h++ != '-')
-		return -1;
-	nb = range_digits(&h, &b, &bbig);
-	while (*h == ' ' || *h == '\t')
-		h++;
-	if (*h || (!na && !nb))
-		return -1;
-	if (!na) {
-		if (b == 0 || size == 0)
-			return -2;
-		*start = b >= size ? 0 : size - b;
-		*end = size;
-		return 0;
-	}
-	/* first > last is malformed; two numbers past 64 bits are both past
-	 * the end, so unsatisfiable whatever their order */
-	if (nb && !(abig && bbig) && (abig || a > b))
-		return -1;
-	if (a >= size)
-		return -2;
-	*start = a;
-	*end = !nb || b >= size - 1 ? size : b + 1;
-	return 0;
-}
-
-static enum MHD_Result blob_get(gv_server *srv, struct MHD_Connection *c, req *r, int head)
-{
-	gv_get_opts go = GV_GET_OPTS_INIT;
-	struct MHD_Response *resp;
-	const char *rh;
-	char hex[GV_HEX_BUFSIZE], etag[GV_HEX_BUFSIZE + 2], cr[96];
-	enum MHD_Result ret;
-	int status = MHD_HTTP_OK, err;
-	stream *s;
-	gv_key key;
-
-	if (gv_key_parse(&key, r->arg) < 0)
-		return send_error(c, r, MHD_HTTP_BAD_REQUEST, "invalid_key", "%s", gv_error_last());
-	rh = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Range");
-	if (rh) {
-		int pr = parse_range_header(rh, key.size, &go.start, &go.end);
-
-		if (pr == -1)
-			return send_error(c, r, MHD_HTTP_BAD_REQUEST, "invalid_range",
-			                  "malformed Range header '%.64s'", rh);
-		if (pr == -2) {
-			char body[160];
-
-			snprintf(cr, sizeof(cr), "bytes */%llu", (unsigned long long)key.size);
-			snprintf(body, sizeof(body),
-			         "{\"error\":\"range_not_satisfiable\",\"message\":\"range not "
-			         "satisfiable: the blob has %llu bytes\"}\n",
-			         (unsigned long long)key.size);
-			resp = MHD_create_response_from_buffer(strlen(body), body, MHD_RESPMEM_MUST_COPY);
-			MHD_add_response_header(resp, "Content-Range", cr);
-			MHD_add_response_header(resp, "Content-Type", "application/json");
-			r->status = MHD_HTTP_RANGE_NOT_SATISFIABLE;
-			ret = MHD_queue_response(c, MHD_HTTP_RANGE_NOT_SATISFIABLE, resp);
-			MHD_destroy_response(resp);
-			return ret;
-		}
-		if (pr == 0 && !(go.start == 0 && go.end == key.size)) {
-			go.has_range = 1;
-			status = MHD_HTTP_PARTIAL_CONTENT;
-		}
-	}
-	s = calloc(1, sizeof(*s));
-	if (!s)
-		return MHD_NO;
-	s->srv = srv;
-	/* HEAD opens the read as GET does, so it answers the same status and
-	 * headers (503 when no replica can serve); MHD sends no body. */
-	go.verify_first = key.size <= VERIFY_FIRST_MAX;
-	err = gv_get_open(&s->get, srv->st, &key, &go);
-	if (err == 0)
-		s->len = gv_get_length(s->get);
-	if (err < 0) {
-		free(s);
-		return send_gv_error(c, r, err);
-	}
-	/* MHD allocates a buffer of the block size for every response: no
-	 * bigger than the body, so small reads stay cheap. */
-	resp = MHD_create_response_from_callback(
-		s->len, s->len < 256 * 1024 ? (size_t)(s->len ? s->len : 1) : 256 * 1024,
-		stream_read, s, stream_free);
-	if (!resp) {
-		stream_free(s);
-		return MHD_NO;
-	}
-	snprintf(etag, sizeof(etag), "\"%s\"", gv_key_hex(hex, &key));
-	MHD_add_response_header(resp, "Content-Type", "application/octet-stream");
-	MHD_add_response_header(resp, "Accept-Ranges", "bytes");
-	MHD_add_response_header(resp, "ETag", etag);
-	if (status == MHD_HTTP_PARTIAL_CONTENT) {
-		snprintf(cr, sizeof(cr), "bytes %llu-%llu/%llu", (unsigned long long)go.start,
-		         (unsigned long long)(go.end - 1), (unsigned long long)key.size);
-		MHD_add_response_header(resp, "Content-Range", cr);
-	}
-	r->status = status;
-	pthread_mutex_lock(&srv->mu);
-	srv->rs[r->route].bytes_out += head ? 0 : s->len;
-	pthread_mutex_unlock(&srv->mu);
-	ret = MHD_queue_response(c, (unsigned)status, resp);
-	MHD_destroy_response(resp);
-	return ret;
-}
-
-static enum MHD_Result blob_put_finish(gv_server *srv, struct MHD_Connection *c, req *r)
-{
-	gv_put_result res;
-	char kbuf[GV_KEY_BUFSIZE];
-	json_t *o, *secs;
-	int i, err;
-
-	err = gv_put_commit(r->put, &res);
-	r->put = NULL;
-	if (err < 0)
-		return send_gv_error(c, r, err);
-	secs = json_array();
-	for (i = 0; i < res.replicas && i < 8; i++)
-		json_array_append_new(secs, json_string(res.sectors[i]));
-	o = json_object();
-	json_object_set_new(o, "key", json_string(gv_key_format(kbuf, &res.key)));
-	json_object_set_new(o, "size", json_integer((json_int_t)res.key.size));
-	json_object_set_new(o, "replicas", secs);
-	json_object_set_new(o, "replica_count", json_integer(res.replicas));
-	json_object_set_new(o, "quorum_met", json_boolean(res.quorum_met));
-	json_object_set_new(o, "existed", json_boolean(res.existed));
-	(void)srv;
-	return send_jsonv(c, r, MHD_HTTP_CREATED, o);
-}
-
-/* ---- jobs ---------------------------------------------------------------- */
-
-static void job_event(job *j, json_t *ev)
-{
-	pthread_mutex_lock(&j->srv->mu);
-	if (json_array_size(j->events) < JOB_EVENTS_MAX)
-		json_array_append(j->events, ev);
-	pthread_mutex_unlock(&j->srv->mu);
-	json_decref(ev);
-}
-
-static void on_repair_event(const gv_repair_event *ev, void *payload)
-{
-	job *j = payload;
-	char kbuf[GV_KEY_BUFSIZE];
-	json_t *t;
-	int i;
-
-	if (ev->phase == GV_REPAIR_DONE)
-		return;
-	t = json_array();
-	for (i = 0; i < ev->ntargets; i++)
-		json_array_append_new(t, json_string(ev->targets[i]));
-	job_event(j, json_pack("{s:s, s:s, s:s, s:i, s:s, s:o, s:I, s:s}", "action",
-	                       gv_repair_action_name(ev->action), "phase",
-	                       ev->phase == GV_REPAIR_PLANNED ? "planned" : "failed", "key",
-	                       gv_key_format(kbuf, &ev->key), "healthy", ev->healthy, "source",
-	                       ev->source, "targets", t, "bytes", (json_int_t)ev->bytes, "message",
-	                       ev->message ? ev->message : ""));
-}
-
-static void on_scrub_bad(const gv_scrub_event *ev, void *payload)
-{
-	job *j = payload;
-	char kbuf[GV_KEY_BUFSIZE];
-
-	job_event(j, json_pack("{s:s, s:s, s:s, s:b}", "key", gv_key_format(kbuf, &ev->key),
-	                       "sector", ev->sector, "reason", ev->reason, "newly_unhealthy",
-	                       ev->was_healthy));
-}
-
-static void on_move(const gv_move_event *ev, void *payload)
-{
-	job *j = payload;
-	char kbuf[GV_KEY_BUFSIZE];
-
-	if (ev->phase == GV_MOVE_DONE)
-		return;
-	job_event(j, json_pack("{s:s, s:s, s:s, s:s, s:I, s:s}", "phase",
-	                       ev->phase == GV_MOVE_PLANNED ? "planned" : "failed", "key",
-	                       gv_key_format(kbuf, &ev->key), "from", ev->from, "to", ev->to,
-	                       "bytes", (json_int_t)ev->bytes, "message",
-	                       ev->message ? ev->message : ""));
-}
-
-static json_t *rebalance_json(const gv_rebalance_summary *s)
-{
-	return json_pack("{s:I, s:I, s:I, s:I, s:f, s:f, s:b}", "planned", (json_int_t)s->planned,
-	                 "moved", (json_int_t)s->moved, "failed", (json_int_t)s->failed, "bytes",
-	                 (json_int_t)s->bytes, "spread_before", s->spread_before, "spread_after",
-	                 s->spread_after, "nothing_to_do", s->nothing_to_do);
-}
-
-static void *job_main(void *p)
-{
-	job *j = p;
-	gv_server *srv = j->srv;
-	json_t *sum = NULL;
-	int err = 0;
-
-	if (strcmp(j->kind, "repair") == 0) {
-		gv_repair_opts o = srv->repair;
-		gv_repair_summary s;
-
-		o.dry_run = j->dry_run;
-		o.on_event = on_repair_event;
-		o.payload = j;
-		o.cancel = &srv->stopping;
-		err = gv_repair_run(srv->st, &o, &s);
-		sum = json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "keys_scanned",
-		                (json_int_t)s.keys_scanned, "keys_needing_repair",
-		                (json_int_t)s.keys_needing_repair, "keys_repaired",
-		                (json_int_t)s.keys_repaired, "replicas_written",
-		                (json_int_t)s.replicas_written, "replicas_removed",
-		                (json_int_t)s.replicas_removed, "bytes_copied",
-		                (json_int_t)s.bytes_copied, "lost", (json_int_t)s.lost, "failed",
-		                (json_int_t)s.failed, "duration_ms", (json_int_t)s.duration_ms);
-	} else if (strcmp(j->kind, "scrub") == 0) {
-		gv_scrub_opts o = srv->scrub;
-		gv_scrub_summary s;
-
-		o.on_bad = on_scrub_bad;
-		o.payload = j;
-		o.cancel = &srv->stopping;
-		err = gv_scrub_run(srv->st, &o, &s);
-		sum = json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "checked",
-		                (json_int_t)s.checked, "bytes", (json_int_t)s.bytes, "healthy",
-		                (json_int_t)s.healthy, "newly_unhealthy", (json_int_t)s.newly_unhealthy,
-		                "still_unhealthy", (json_int_t)s.still_unhealthy, "restored",
-		                (json_int_t)s.restored, "duration_ms", (json_int_t)s.duration_ms);
-	} else {
-		gv_rebalance_opts o = srv->rebalance;
-		gv_rebalance_summary s;
-
-		o.dry_run = j->dry_run;
-		o.on_move = on_move;
-		o.payload = j;
-		o.cancel = &srv->stopping;
-		if (strcmp(j->kind, "drain") == 0)
-			err = gv_sector_drain(srv->st, j->sector, &o, &s);
-		else
-			err = gv_rebalance_run(srv->st, &o, &s);
-		sum = rebalance_json(&s);
-		gv_rebalance_summary_free(&s);
-	}
-	if (err < 0)
-		json_object_set_new(sum, "error", json_pack("{s:s, s:s}", "code", code_of(err),
-		                                            "message", gv_error_last()));
-	pthread_mutex_lock(&srv->mu);
-	j->result = json_dumps(sum, JSON_COMPACT | JSON_PRESERVE_ORDER);
-	j->state = err < 0 ? 2 : 1;
-	pthread_mutex_unlock(&srv->mu);
-	json_decref(sum);
-	return NULL;
-}
-
-static void job_free(job *j)
-{
-	if (!j)
-		return;
-	free(j->result);
-	json_decref(j->events);
-	free(j);
-}
-
-static enum MHD_Result start_job(gv_server *srv, struct MHD_Connection *c, req *r,
-                                 const char *kind, int dry_run, const char *sector)
-{
-	job *j = calloc(1, sizeof(*j)), *old = NULL;
-	unsigned slot;
-	size_t i;
-
-	if (!j)
-		return MHD_NO;
-	snprintf(j->kind, sizeof(j->kind), "%s", kind);
-	if (sector)
-		snprintf(j->sector, sizeof(j->sector), "%s", sector);
-	j->dry_run = dry_run;
-	j->srv = srv;
-	j->events = json_array();
-	pthread_mutex_lock(&srv->mu);
-	for (i = 0; i < MAX_JOBS; i++) {
-		job *o = srv->jobs[i];
-
-		if (o && o->state == 0 && strcmp(o->kind, kind) == 0) {
-			unsigned id = o->id;
-
-			pthread_mutex_unlock(&srv->mu);
-			job_free(j);
-			return send_jsonv(c, r, MHD_HTTP_CONFLICT,
-			                  json_pack("{s:s, s:s, s:i}", "error", "busy", "message",
-			                            "a job of this kind is running", "job", id));
-		}
-	}
-	j->id = ++srv->next_job;
-	slot = j->id % MAX_JOBS;
-	old = srv->jobs[slot];
-	if (old && old->state == 0) {
-		pthread_mutex_unlock(&srv->mu);
-		job_free(j);
-		return send_error(c, r, MHD_HTTP_SERVICE_UNAVAILABLE, "busy", "too many jobs running");
-	}
-	srv->jobs[slot] = j;
-	pthread_mutex_unlock(&srv->mu);
-	if (old) {
-		if (old->running_thread)
-			pthread_join(old->tid, NULL);
-		job_free(old);
-	}
-	if (pthread_create(&j->tid, NULL, job_main, j) == 0) {
-		j->running_thread = 1;
-	} else {
-		pthread_mutex_lock(&srv->mu);
-		j->state = 2;
-		j->result = strdup("{\"error\":\"cannot start a thread\"}");
-		pthread_mutex_unlock(&srv->mu);
-		return send_error(c, r, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal",
-		                  "cannot start the job");
-	}
-	{
-		char url[32];
-
-		snprintf(url, sizeof(url), "/v1/jobs/%u", j->id);
-		return send_jsonv(c, r, MHD_HTTP_ACCEPTED,
-		                  json_pack("{s:i, s:s, s:b, s:s}", "job", j->id, "kind", kind,
-		                            "dry_run", dry_run, "status_url", url));
-	}
-}
-
-static enum MHD_Result job_get(gv_server *srv, struct MHD_Connection *c, req *r)
-{
-	char *end;
-	unsigned long id = strtoul(r->arg, &end, 10);
-	json_t *o;
-	job *j;
-
-	if (!r->arg[0] || *end)
-		return send_error(c, r, MHD_HTTP_BAD_REQUEST, "invalid", "bad job id");
-	pthread_mutex_lock(&srv->mu);
-	j = srv->jobs[id % MAX_JOBS];
-	if (!j || j->id != id) {
-		pthread_mutex_unlock(&srv->mu);
-		return send_error(c, r, MHD_HTTP_NOT_FOUND, "not_found", "no job %lu", id);
-	}
-	o = json_pack("{s:i, s:s, s:b, s:s}", "job", j->id, "kind", j->kind, "dry_run", j->dry_run,
-	              "state", j->state == 0 ? "running" : j->state == 1 ? "done" : "failed");
-	if (j->result)
-		json_object_set_new(o, "summary", json_loads(j->result, 0, NULL));
-	/* A copy: the job thread keeps appending (and reallocating) the
-	 * array after the lock is released. */
-	json_object_set_new(o, "events", json_deep_copy(j->events));
-	pthread_mutex_unlock(&srv->mu);
-	return send_jsonv(c, r, MHD_HTTP_OK, o);
-}
-
-/* ---- sectors ------------------------------------------------------------- */
-
-static enum MHD_Result sectors_get(gv_server *srv, struct MHD_Connection *c, req *r)
-{
-	gv_sector_info *s = NULL;
-	size_t n = 0;
-	int err = gv_store_sector_list(srv->st, &s, &n);
-	char *js;
-
-	if (err < 0)
-		return send_gv_error(c, r, err);
-	js = gv_json_sectors(s, n, 0);
-	free(s);
-	return send_json(c, r, MHD_HTTP_OK, js);
-}
-
-static const char *str_field(json_t *o, const char *name)
-{
-	json_t *v = json_object_get(o, name);
-
-	return json_is_string(v) ? json_string_value(v) : NULL;
-}
-
-static enum MHD_Result sectors_post(gv_server *srv, struct MHD_Connection *c, req *r)
-{
-	gv_sector_info info;
-	json_error_t je;
-	json_t *o, *cap;
-	const char *v;
-	int err;
-
-	o = json_loadb(r->body ? r->body : "", r->body_len, 0, &je);
-	if (!json_is_object(o)) {
-		json_decref(o);
-		return send_error(c, r, MHD_HTTP_BAD_REQUEST, "invalid",
-		                  "body must be a JSON object {id, path, capacity, rack, zone}: %s",
-		                  je.text);
-	}
-	memset(&info, 0, sizeof(info));
-	snprintf(info.kind, sizeof(info.kind), "fs");
-	if (!(v = str_field(o, "id")) || strlen(v) >= sizeof(info.id)) {
-		json_decref(o);
-		return send_error(c, r, MHD_HTTP_BAD_REQUEST, "invalid", "'id' (a string) is required");
-	}
-	snprintf(info.id, sizeof(info.id), "%s", v);
-	if (!(v = str_field(o, "path")) || strlen(v) >= sizeof(info.path)) {
-		json_decref(o);
-		return send_error(c, r, MHD_HTTP_BAD_REQUEST, "invalid", "'path' (a string) is required");
-	}
-	snprintf(info.path, sizeof(info.path), "%s", v);
-	if ((v = str_field(o, "rack")) && strlen(v) < sizeof(info.rack))
-		snprintf(info.rack, sizeof(info.rack), "%s", v);
-	if ((v = str_field(o, "zone")) && strlen(v) < sizeof(info.zone))
-		snprintf(info.zone, sizeof(info.zone), "%s", v);
-	cap = json_object_get(o, "capacity");
-	if (json_is_integer(cap) && json_integer_value(cap) >= 0) {
-		info.capacity = (uint64_t)json_integer_value(cap);
-	} else if (json_is_string(cap)) {
-		if (gv_size_parse(&info.capacity, json_string_value(cap)) < 0) {
-			json_decref(o);
-			return send_gv_error(c, r, GV_EINVAL);
-		}
-	} else if (cap) {
-		json_decref(o);
-		return send_error(c, r, MHD_HTTP_BAD_REQUEST, "invalid",
-		                  "'capacity' must be bytes or a size string");
-	}
-	json_decref(o);
-	if ((err = gv_store_sector_add(srv->st, &info, GV_SECTOR_ADD_CREATE)) < 0)
-		return send_gv_error(c, r, err);
-	if ((err = gv_store_sector_get(srv->st, info.id, &info)) < 0)
-		return send_gv_error(c, r, err);
-	return send_json(c, r, MHD_HTTP_CREATED, gv_json_sectors(&info, 1, 0));
-}
-
-static enum MHD_Result sector_patch(gv_server *srv, struct MHD_Connection *c, req *r)
-{
-	json_error_t je;
-	json_t *o, *h, *sv;
-	const char *state = NULL, *field;
-	char id[GV_ID_MAX];
-	gv_sector_info info;
-	int err;
-
-	if (gv_id_validate("sector id", r->arg) < 0)
-		return send_gv_error(c, r, GV_EINVAL);
-	snprintf(id, sizeof(id), "%.63s", r->arg);
-	o = json_loadb(r->body ? r->body : "", r->body_len, 0, &je);
-	if (!json_is_object(o)) {
-		json_decref(o);
-		return send_error(c, r, MHD_HTTP_BAD_REQUEST, "invalid",
-		                  "body must be a JSON object {healthy: bool} or {state: \"draining\"}");
-	}
-	/* The whole body is checked before anything changes. */
-	json_object_foreach(o, field, sv) {
-		if (strcmp(field, "healthy") != 0 && strcmp(field, "state") != 0) {
-			err = send_error(c, r, MHD_HTTP_BAD_REQUEST, "invalid",
-			                 "unknown field '%.64s' (expected healthy, state)", field);
-			json_decref(o);
-			return err;
-		}
-	}
-	h = json_object_get(o, "healthy");
-	sv = json_object_get(o, "state");
-	if (h && !json_is_boolean(h)) {
-		json_decref(o);
-		return send_error(c, r, MHD_HTTP_BAD_REQUEST, "invalid", "'healthy' must be a boolean");
-	}
-	if (sv) {
-		state = json_string_value(sv);
-		if (!state || (strcmp(state, "draining") != 0 && strcmp(state, "active") != 0)) {
-			json_decref(o);
-			return send_error(c, r, MHD_HTTP_BAD_REQUEST, "invalid",
-			                  "'state' may be \"draining\" or \"active\"");
-		}
-	}
-	if (!h && !sv) {
-		json_decref(o);
-		return send_error(c, r, MHD_HTTP_BAD_REQUEST, "invalid",
-		                  "nothing to change: give 'healthy' or 'state'");
-	}
-	if ((err = gv_store_sector_get(srv->st, id, &info)) < 0) {
-		json_decref(o);
-		return send_gv_error(c, r, err);
-	}
-	if (h && (err = gv_store_sector_set_health(srv->st, id, json_is_true(h))) < 0) {
-		json_decref(o);
-		return send_gv_error(c, r, err);
-	}
-	if (state && strcmp(state, "draining") == 0) {
-		json_decref(o);
-		return start_job(srv, c, r, "drain", 0, id);
-	}
-	if (state && (err = gv_store_sector_set_state(srv->st, id, GV_SECTOR_ACTIVE)) < 0) {
-		json_decref(o);
-		return send_gv_error(c, r, err);
-	}
-	json_decref(o);
-	if ((err = gv_store_sector_get(srv->st, id, &info)) < 0)
-		return send_gv_error(c, r, err);
-	return send_json(c, r, MHD_HTTP_OK, gv_json_sectors(&info, 1, 0));
-}
-
-/* ---- status, health, metrics ---------------------------------------------- */
-
-static enum MHD_Result status_get(gv_server *srv, struct MHD_Connection *c, req *r)
-{
-	gv_store_stats s;
-	int err = gv_status(srv->st, &s);
-
-	if (err < 0)
-		return send_gv_error(c, r, err);
-	gv_placement_opts p = gv_store_placement(srv->st);
-
-	return send_json(c, r, MHD_HTTP_OK, gv_json_store_stats(&s, &p, 0));
-}
-
-static enum MHD_Result readyz(gv_server *srv, struct MHD_Connection *c, req *r)
-{
-	gv_sector_info *s = NULL;
-	size_t n = 0, i, healthy = 0;
-	int need = gv_store_placement(srv->st).min_replicas;
-
-	if (gv_store_sector_list(srv->st, &s, &n) < 0)
-		return send_error(c, r, MHD_HTTP_SERVICE_UNAVAILABLE, "not_ready",
-		                  "index unavailable: %s", gv_error_last());
-	for (i = 0; i < n; i++)
-		if (s[i].healthy && s[i].state == GV_SECTOR_ACTIVE)
-			healthy++;
-	free(s);
-	if ((int)healthy < need)
-		return send_error(c, r, MHD_HTTP_SERVICE_UNAVAILABLE, "not_ready",
-		                  "%zu healthy sectors, min-replicas needs %d", healthy, need);
-	return send_jsonv(c, r, MHD_HTTP_OK,
-	                  json_pack("{s:s, s:I}", "status", "ready", "healthy_sectors",
-	                            (json_int_t)healthy));
-}
-
-static void append_request_metrics(gv_server *srv, FILE *f)
-{
-	size_t i, b;
-
-	fprintf(f, "# HELP graviton_http_requests_total HTTP requests by route and status class.\n"
-	           "# TYPE graviton_http_requests_total counter\n");
-	pthread_mutex_lock(&srv->mu);
-	for (i = 1; i < R_COUNT; i++)
-		for (b = 1; b < 6; b++)
-			if (srv->rs[i].by_class[b])
-				fprintf(f, "graviton_http_requests_total{route=\"%s\",code=\"%zuxx\"} %llu\n",
-				        route_names[i], b, (unsigned long long)srv->rs[i].by_class[b]);
-	fprintf(f, "# HELP graviton_http_request_duration_seconds Request latency by route.\n"
-	           "# TYPE graviton_http_request_duration_seconds histogram\n");
-	for (i = 1; i < R_COUNT; i++) {
-		uint64_t cum = 0;
-
-		if (!srv->rs[i].count)
-			continue;
-		for (b = 0; b < NBUCKETS; b++) {
-			cum += srv->rs[i].hist[b];
-			fprintf(f, "graviton_http_request_duration_seconds_bucket{route=\"%s\",le=\"%g\"} %llu\n",
-			        route_names[i], buckets[b], (unsigned long long)cum);
-		}
-		fprintf(f, "graviton_http_request_duration_seconds_bucket{route=\"%s\",le=\"+Inf\"} %llu\n",
-		        route_names[i], (unsigned long long)srv->rs[i].count);
-		fprintf(f, "graviton_http_request_duration_seconds_sum{route=\"%s\"} %.9f\n",
-		        route_names[i], srv->rs[i].sum);
-		fprintf(f, "graviton_http_request_duration_seconds_count{route=\"%s\"} %llu\n",
-		        route_names[i], (unsigned long long)srv->rs[i].count);
-	}
-	pthread_mutex_unlock(&srv->mu);
-	pthread_mutex_lock(&srv->cmu);
-	fprintf(f, "# HELP graviton_http_header_timeouts_total Connections closed because a "
-	           "request's headers did not arrive within header-timeout.\n"
-	           "# TYPE graviton_http_header_timeouts_total counter\n"
-	           "graviton_http_header_timeouts_total %llu\n",
-	        (unsigned long long)srv->header_timeouts);
-	pthread_mutex_unlock(&srv->cmu);
-	pthread_mutex_lock(&srv->mu);
-	fprintf(f, "# HELP graviton_http_bytes_total Body bytes by route and direction.\n"
-	           "# TYPE graviton_http_bytes_total counter\n");
-	for (i = 1; i < R_COUNT; i++) {
-		if (srv->rs[i].bytes_in)
-			fprintf(f, "graviton_http_bytes_total{route=\"%s\",direction=\"in\"} %llu\n",
-			        route_names[i], (unsigned long long)srv->rs[i].bytes_in);
-		if (srv->rs[i].bytes_out)
-			fprintf(f, "graviton_http_bytes_total{route=\"%s\",direction=\"out\"} %llu\n",
-			        route_names[i], (unsigned long long)srv->rs[i].bytes_out);
-	}
-	pthread_mutex_unlock(&srv->mu);
-}
-
-static enum MHD_Result metrics_get(gv_server *srv, struct MHD_Connection *c, req *r)
-{
-	char *text = NULL, *all = NULL;
-	size_t len = 0, alen = 0;
-	FILE *f;
-	int err = gv_metrics_text(srv->st, &text, &len);
-
-	if (err < 0)
-		return send_gv_error(c, r, err);
-	f = open_memstream(&all, &alen);
-	if (!f) {
-		free(text);
-		return MHD_NO;
-	}
-	fwrite(text, 1, len, f);
-	free(text);
-	append_request_metrics(srv, f);
-	fclose(f);
-	return send_buf(c, r, MHD_HTTP_OK, "text/plain; version=0.0.4; charset=utf-8", all, alen);
-}
-
 /* ---- connections ------------------------------------------------------------ */
 
 static conn *conn_of(struct MHD_Connection *c)
@@ -1095,7 +148,7 @@ static conn *conn_of(struct MHD_Connection *c)
 }
 
 /* The request's headers are in: the header deadline no longer applies. */
-static void conn_headers_done(struct MHD_Connection *c)
+void gv_http_conn_headers_done(struct MHD_Connection *c)
 {
 	conn *cn = conn_of(c);
 
@@ -1104,12 +157,12 @@ static void conn_headers_done(struct MHD_Connection *c)
 }
 
 /* A response ended: the next request's headers are due within the deadline. */
-static void conn_idle(struct MHD_Connection *c)
+void gv_http_conn_idle(struct MHD_Connection *c)
 {
 	conn *cn = conn_of(c);
 
 	if (cn) {
-		atomic_store(&cn->since_ms, now_ms());
+		atomic_store(&cn->since_ms, gv_http_now_ms());
 		atomic_store(&cn->waiting, 1);
 	}
 }
@@ -1135,7 +188,7 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **socket_con
 			return; /* untracked: only the idle timeout applies */
 		cn->fd = ci->connect_fd;
 		atomic_init(&cn->waiting, 1);
-		atomic_init(&cn->since_ms, now_ms());
+		atomic_init(&cn->since_ms, gv_http_now_ms());
 		pthread_mutex_lock(&srv->cmu);
 		cn->next = srv->conns;
 		if (cn->next)
@@ -1179,7 +232,7 @@ static void *watchdog_main(void *p)
 		tick = 1000;
 	pthread_mutex_lock(&srv->cmu);
 	while (!srv->wd_stop) {
-		long long now = now_ms();
+		long long now = gv_http_now_ms();
 
 		for (cn = srv->conns; cn; cn = cn->next) {
 			if (cn->cut || !atomic_load(&cn->waiting) ||
@@ -1236,19 +289,8 @@ static int content_length_conflict(struct MHD_Connection *c)
 
 static enum MHD_Result method_not_allowed(struct MHD_Connection *c, req *r, const char *allow)
 {
-	struct MHD_Response *resp;
-	char *body = strdup("{\"error\":\"method_not_allowed\",\"message\":\"method not allowed\"}\n");
-	enum MHD_Result ret;
-
-	if (!body)
-		return MHD_NO;
-	resp = MHD_create_response_from_buffer(strlen(body), body, MHD_RESPMEM_MUST_FREE);
-	MHD_add_response_header(resp, "Allow", allow);
-	MHD_add_response_header(resp, "Content-Type", "application/json");
-	r->status = MHD_HTTP_METHOD_NOT_ALLOWED;
-	ret = MHD_queue_response(c, MHD_HTTP_METHOD_NOT_ALLOWED, resp);
-	MHD_destroy_response(resp);
-	return ret;
+	return gv_http_send_error_headers(c, r, gv_wire_error_named("method_not_allowed"),
+	                          "method not allowed", "Allow", allow);
 }
 
 static int is(const char *m, const char *want)
@@ -1269,19 +311,19 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		r = calloc(1, sizeof(*r));
 		if (!r)
 			return MHD_NO;
-		r->t0 = now_s();
+		r->t0 = gv_http_now_s();
 		*con_cls = r;
 		atomic_fetch_add(&srv->inflight, 1);
-		conn_headers_done(c);
+		gv_http_conn_headers_done(c);
 		r->route = route_of(url, r->arg, sizeof(r->arg));
 		if (content_length_conflict(c)) {
 			r->started = 1;
-			return send_error(c, r, MHD_HTTP_BAD_REQUEST, "invalid",
+			return gv_http_send_error(c, r, "invalid",
 			                  "conflicting Content-Length headers");
 		}
 		if (r->route != R_HEALTHZ && r->route != R_METRICS && !authorized(srv, c)) {
 			r->started = 1;
-			return send_error(c, r, MHD_HTTP_UNAUTHORIZED, "unauthorized",
+			return gv_http_send_error(c, r, "unauthorized",
 			                  "a valid 'Authorization: Bearer <token>' header is required");
 		}
 		if (r->route == R_BLOBS && (is(method, "PUT") || is(method, "POST"))) {
@@ -1296,7 +338,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 
 				if (*end == '\0' && n > srv->max_body) {
 					r->started = 1;
-					return send_error(c, r, MHD_HTTP_CONTENT_TOO_LARGE, "too_large",
+					return gv_http_send_error(c, r, "too_large",
 					                  "body of %llu bytes exceeds max-body-size %llu",
 					                  n, (unsigned long long)srv->max_body);
 				}
@@ -1305,7 +347,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 			}
 			if ((err = gv_put_open(&r->put, srv->st, &po)) < 0) {
 				r->started = 1;
-				return send_gv_error(c, r, err);
+				return gv_http_send_gv_error(c, r, err);
 			}
 		} else {
 			/* JSON bodies: refuse an announced oversize body now, while
@@ -1317,7 +359,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 
 			if (cl && strtoull(cl, &end, 10) > BODY_MAX && *end == '\0') {
 				r->started = 1;
-				return send_error(c, r, MHD_HTTP_CONTENT_TOO_LARGE, "too_large",
+				return gv_http_send_error(c, r, "too_large",
 				                  "request body over %d bytes", BODY_MAX);
 			}
 		}
@@ -1339,7 +381,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		r->started = 1;
 		js = r->refusal;
 		r->refusal = NULL;
-		return send_json(c, r, r->refusal_status, js);
+		return gv_http_send_json(c, r, r->refusal_status, js);
 	}
 
 	if (*upload_data_size > 0) {
@@ -1355,20 +397,20 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 			if (r->received > srv->max_body) {
 				gv_put_abort(r->put);
 				r->put = NULL;
-				refuse_upload(r, MHD_HTTP_CONTENT_TOO_LARGE, "too_large",
+				gv_http_refuse_upload(r, gv_wire_error_named("too_large"),
 				              "body exceeds max-body-size %llu",
 				              (unsigned long long)srv->max_body);
 				return MHD_YES;
 			}
 			if ((err = gv_put_write(r->put, upload_data, n)) < 0) {
-				refuse_upload_gv(r, err);
+				gv_http_refuse_upload_gv(r, err);
 				gv_put_abort(r->put);
 				r->put = NULL;
 			}
 			return MHD_YES;
 		}
 		if (r->body_len + n > BODY_MAX) {
-			refuse_upload(r, MHD_HTTP_CONTENT_TOO_LARGE, "too_large",
+			gv_http_refuse_upload(r, gv_wire_error_named("too_large"),
 			              "request body over %d bytes", BODY_MAX);
 			return MHD_YES;
 		}
@@ -1390,36 +432,36 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 	case R_HEALTHZ:
 		if (!is(method, "GET") && !is(method, "HEAD"))
 			return method_not_allowed(c, r, "GET, HEAD");
-		return send_jsonv(c, r, MHD_HTTP_OK, json_pack("{s:s}", "status", "ok"));
+		return gv_http_send_jsonv(c, r, MHD_HTTP_OK, json_pack("{s:s}", "status", "ok"));
 	case R_READYZ:
-		return readyz(srv, c, r);
+		return gv_http_readyz(srv, c, r);
 	case R_METRICS:
 		if (!is(method, "GET") && !is(method, "HEAD"))
 			return method_not_allowed(c, r, "GET, HEAD");
-		return metrics_get(srv, c, r);
+		return gv_http_metrics_get(srv, c, r);
 	case R_STATUS:
 		if (!is(method, "GET"))
 			return method_not_allowed(c, r, "GET");
-		return status_get(srv, c, r);
+		return gv_http_status_get(srv, c, r);
 	case R_BLOBS:
 		if (r->put)
-			return blob_put_finish(srv, c, r);
+			return gv_http_blob_put_finish(srv, c, r);
 		return method_not_allowed(c, r, "PUT, POST");
 	case R_BLOB:
 		if (!r->arg[0])
-			return send_error(c, r, MHD_HTTP_BAD_REQUEST, "invalid_key", "key too long");
+			return gv_http_send_error(c, r, "invalid_key", "key too long");
 		if (is(method, "GET") || is(method, "HEAD"))
-			return blob_get(srv, c, r, is(method, "HEAD"));
+			return gv_http_blob_get(srv, c, r, is(method, "HEAD"));
 		if (is(method, "DELETE")) {
 			gv_key key;
 			int err;
 
 			if (gv_key_parse(&key, r->arg) < 0)
-				return send_error(c, r, MHD_HTTP_BAD_REQUEST, "invalid_key", "%s",
+				return gv_http_send_error(c, r, "invalid_key", "%s",
 				                  gv_error_last());
 			if ((err = gv_delete(srv->st, &key)) < 0)
-				return send_gv_error(c, r, err);
-			return send_jsonv(c, r, MHD_HTTP_OK,
+				return gv_http_send_gv_error(c, r, err);
+			return gv_http_send_jsonv(c, r, MHD_HTTP_OK,
 			                  json_pack("{s:s, s:b}", "key", r->arg, "deleted", 1));
 		}
 		return method_not_allowed(c, r, "GET, HEAD, DELETE");
@@ -1431,42 +473,42 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		if (!is(method, "GET"))
 			return method_not_allowed(c, r, "GET");
 		if (!r->arg[0] || gv_key_parse(&key, r->arg) < 0)
-			return send_error(c, r, MHD_HTTP_BAD_REQUEST, "invalid_key", "%s",
+			return gv_http_send_error(c, r, "invalid_key", "%s",
 			                  gv_error_last());
 		if ((err = gv_stat(&bs, srv->st, &key)) < 0)
-			return send_gv_error(c, r, err);
+			return gv_http_send_gv_error(c, r, err);
 		{
 			gv_placement_opts p = gv_store_placement(srv->st);
-			char *js = gv_json_blob_status(bs, &p, 0);
+			json_t *doc = gv_wire_blob_status(bs, &p);
 
 			gv_blob_status_free(bs);
-			return send_json(c, r, MHD_HTTP_OK, js);
+			return gv_http_send_jsonv(c, r, MHD_HTTP_OK, doc);
 		}
 	}
 	case R_SECTORS:
 		if (is(method, "GET"))
-			return sectors_get(srv, c, r);
+			return gv_http_sectors_get(srv, c, r);
 		if (is(method, "POST"))
-			return sectors_post(srv, c, r);
+			return gv_http_sectors_post(srv, c, r);
 		return method_not_allowed(c, r, "GET, POST");
 	case R_SECTOR:
 		if (is(method, "PATCH"))
-			return sector_patch(srv, c, r);
+			return gv_http_sector_patch(srv, c, r);
 		return method_not_allowed(c, r, "PATCH");
 	case R_REPAIR:
 	case R_SCRUB:
 	case R_REBALANCE:
 		if (!is(method, "POST"))
 			return method_not_allowed(c, r, "POST");
-		return start_job(srv, c, r, r->route == R_REPAIR ? "repair"
+		return gv_http_start_job(srv, c, r, r->route == R_REPAIR ? "repair"
 		                            : r->route == R_SCRUB ? "scrub" : "rebalance",
 		                 query_flag(c, "dry_run"), NULL);
 	case R_JOB:
 		if (!is(method, "GET"))
 			return method_not_allowed(c, r, "GET");
-		return job_get(srv, c, r);
+		return gv_http_job_get(srv, c, r);
 	default:
-		return send_error(c, r, MHD_HTTP_NOT_FOUND, "not_found", "no such endpoint");
+		return gv_http_send_error(c, r, "not_found", "no such endpoint");
 	}
 }
 
@@ -1475,8 +517,6 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 {
 	gv_server *srv = cls;
 	req *r = *con_cls;
-	double dt;
-	size_t b;
 
 	(void)c;
 	(void)toe;
@@ -1485,18 +525,9 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 	/* An upload that never reached its commit records nothing. */
 	gv_put_abort(r->put);
 	free(r->refusal);
-	conn_idle(c);
+	gv_http_conn_idle(c);
 	atomic_fetch_sub(&srv->inflight, 1);
-	dt = now_s() - r->t0;
-	pthread_mutex_lock(&srv->mu);
-	if (r->status >= 100 && r->status < 600)
-		srv->rs[r->route].by_class[r->status / 100]++;
-	for (b = 0; b < NBUCKETS && dt > buckets[b]; b++)
-		;
-	srv->rs[r->route].hist[b]++;
-	srv->rs[r->route].sum += dt;
-	srv->rs[r->route].count++;
-	pthread_mutex_unlock(&srv->mu);
+	gv_http_record(srv, r->route, r->status, gv_http_now_s() - r->t0);
 	free(r->body);
 	free(r);
 	*con_cls = NULL;
@@ -1651,8 +682,8 @@ void gv_server_stop(gv_server *srv)
 	if (lfd != MHD_INVALID_SOCKET)
 		close(lfd);
 	srv->stopping = 1;
-	deadline = now_ms() + (long long)srv->grace_ms;
-	while (atomic_load(&srv->inflight) > 0 && now_ms() < deadline) {
+	deadline = gv_http_now_ms() + (long long)srv->grace_ms;
+	while (atomic_load(&srv->inflight) > 0 && gv_http_now_ms() < deadline) {
 		struct timespec ts = { 0, 10 * 1000000 };
 
 		nanosleep(&ts, NULL);
@@ -1668,7 +699,7 @@ void gv_server_stop(gv_server *srv)
 		if (srv->jobs[i]) {
 			if (srv->jobs[i]->running_thread)
 				pthread_join(srv->jobs[i]->tid, NULL);
-			job_free(srv->jobs[i]);
+			gv_http_job_free(srv->jobs[i]);
 		}
 	}
 	free(srv->token);

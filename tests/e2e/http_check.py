@@ -733,9 +733,9 @@ def cmd_api(url, gv, data_dir, extra_dir):
     body = json.dumps({"id": "s07", "path": os.path.join(extra_dir, "s07"), "rack": "rack-1",
                        "zone": "zone-1"})
     r = c.request("POST", "/v1/sectors", body=body, headers={"Content-Type": "application/json"})
-    check("POST /v1/sectors adds s07 -> 201",
-          r.status == 201 and r.json()[0]["id"] == "s07" and r.json()[0]["healthy"] is True,
-          "201 [{id: s07, healthy: true}]", r)
+    check("POST /v1/sectors adds s07 -> 201 with the sector object",
+          r.status == 201 and isinstance(r.json(), dict) and r.json()["id"] == "s07"
+          and r.json()["healthy"] is True, "201 {id: s07, healthy: true}", r)
     check("the new sector's directory exists", os.path.isdir(os.path.join(extra_dir, "s07")),
           "a directory", "none")
     r = c.request("POST", "/v1/sectors", body=body)
@@ -743,9 +743,15 @@ def cmd_api(url, gv, data_dir, extra_dir):
     for what, b in (("not JSON", "{"), ("no id", '{"path":"/tmp/x"}'),
                     ("bad id", json.dumps({"id": "bad id!", "path": extra_dir + "/x"})),
                     ("capacity of the wrong type", json.dumps({"id": "s08", "path": extra_dir + "/s08",
-                                                               "capacity": [1]}))):
+                                                               "capacity": [1]})),
+                    ("an unknown field", json.dumps({"id": "s08", "path": extra_dir + "/s08",
+                                                     "helthy": False}))):
         r = c.request("POST", "/v1/sectors", body=b)
         check("POST /v1/sectors with %s -> 400" % what, r.status == 400 and is_json_error(r), 400, r)
+    check("... the unknown field is named in the error",
+          r.status == 400 and "helthy" in r.json().get("message", ""), "'helthy' named", r)
+    check("... and nothing was added", not os.path.exists(os.path.join(extra_dir, "s08")),
+          "no s08 directory", "s08 created")
     r = c.request("GET", "/v1/sectors")
     expect_eq("GET /v1/sectors lists 7 sectors", 7, len(r.json()) if r.status == 200 else r)
     r = c.request("PATCH", "/v1/sectors/nosuch", body='{"healthy":false}')
@@ -764,7 +770,9 @@ def cmd_api(url, gv, data_dir, extra_dir):
         check("... and s07 stays unhealthy (nothing applied)",
               len(s07) == 1 and s07[0].get("healthy") is False, "healthy false", s07)
     r = c.request("PATCH", "/v1/sectors/s07", body='{"healthy":true}')
-    check("PATCH {healthy:true} -> 200", r.status == 200, 200, r)
+    check("PATCH {healthy:true} -> 200 with the sector object",
+          r.status == 200 and isinstance(r.json(), dict) and r.json().get("id") == "s07"
+          and r.json().get("healthy") is True, "200 {id: s07, healthy: true}", r)
     for m in ("POST", "PUT", "DELETE"):
         r = c.request(m, "/healthz")
         check("%s /healthz -> 405 with Allow: GET, HEAD" % m,

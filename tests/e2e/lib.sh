@@ -261,6 +261,38 @@ else:
 ' "$1"
 }
 
+# job_lines: `repair|scrub|rebalance|sector drain --json` output (one job
+# document {job, kind, dry_run, state, summary, events} per line) on stdin,
+# as one line per event tagged "event": "job" (repair), "bad_replica"
+# (scrub) or "move" (rebalance, drain), a failed event's error document
+# flattened into "error" (its name) and "message", then the summary tagged
+# "event": "summary" with dry_run and duration_s.  Other lines pass as they
+# are.
+job_lines() {
+	"$PY" -c '
+import json, sys
+tag = {"repair": "job", "scrub": "bad_replica", "rebalance": "move", "drain": "move"}
+for line in sys.stdin:
+    try:
+        o = json.loads(line)
+    except ValueError:
+        sys.stdout.write(line)
+        continue
+    if not (isinstance(o, dict) and "kind" in o and "events" in o):
+        sys.stdout.write(line)
+        continue
+    for e in o["events"]:
+        e = dict(e, event=tag[o["kind"]])
+        if isinstance(e.get("error"), dict):
+            e["message"] = e["error"]["message"]
+            e["error"] = e["error"]["error"]
+        print(json.dumps(e, separators=(",", ":")))
+    s = dict(o["summary"] or {}, event="summary", dry_run=o["dry_run"], state=o["state"])
+    s["duration_s"] = s.get("duration_ms", 0) / 1000.0
+    print(json.dumps(s, separators=(",", ":")))
+'
+}
+
 # jcheck DESC PYEXPR [TEXT]: EXPR (over j) is truthy; on failure the
 # document is shown.
 jcheck() {

@@ -84,7 +84,12 @@ UNK="sha256:$(printf '%064d' 0):10"
 bad "get: unknown key" 66 "no such|not found|unknown" get "$UNK"
 bad "get -o: unknown key writes no file" 66 "no such|not found|unknown" get "$UNK" -o "$T/outs/x"
 bad "stat: unknown key" 66 "no such|not found|unknown" stat "$UNK"
-bad "stat --json: unknown key" 66 "no such|not found|unknown" stat "$UNK" --json
+# under --json the error is also the error document on stdout
+gv stat "$UNK" --json
+expect_eq "stat --json: unknown key exits 66" 66 "$RC"
+expect_match "... with the message on stderr" "no such" "$ERR"
+jcheck "... and the error document on stdout" \
+	"j['error'] == 'not_found' and j['status'] == 404 and j['exit_code'] == 66"
 bad "placement explain: unknown key" 66 "no such|not found|unknown" placement explain "$UNK"
 # same digest, other size: a different key
 bad "get: known digest with the wrong size" 66 "no such|not found|unknown" get "sha256:$HEX:11"

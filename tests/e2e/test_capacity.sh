@@ -144,10 +144,12 @@ must mount_tmpfs "$D/sectors/new" 60m
 gv sector add new --path "$D/sectors/new"
 expect_rc "sector add new (an empty replacement disk)" 0
 gv rebalance --dry-run --json --threshold 0.5
+OUT=$(printf '%s\n' "$OUT" | job_lines)
 expect_rc "rebalance --dry-run --threshold 0.5" 0
 expect_true "rebalance sees the shared filesystem's real fill and plans moves to the new disk" \
 	test "$(printf '%s\n' "$OUT" | grep '"phase":"planned"' | grep -c '"to":"new"')" -gt 0
 gv rebalance --json --threshold 0.5
+OUT=$(printf '%s\n' "$OUT" | job_lines)
 expect_rc "rebalance --threshold 0.5" 0
 expect_true "rebalance moved replicas onto the new disk" \
 	test "$(printf '%s\n' "$OUT" | grep '"phase":"done"' | grep -c '"to":"new"')" -gt 0

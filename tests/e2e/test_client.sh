@@ -155,8 +155,8 @@ expect_same_file "blob stored from a pipe reads back identical" "$T/stdin" "$T/s
 # --json has the local command's shape
 rs put --json "$T/small"
 expect_rc "put --json" 0
-jcheck "put --json: key, size, replicas (a count), quorum_met, existed, sectors" \
-	"j['key'] == '$K_small' and j['size'] == $(fsize "$T/small") and j['replicas'] >= 2 and j['quorum_met'] is True and j['existed'] is True and len(j['sectors']) == j['replicas']"
+jcheck "put --json: key, size, replicas (sector ids), replica_count, quorum_met, existed" \
+	"j['key'] == '$K_small' and j['size'] == $(fsize "$T/small") and j['replica_count'] >= 2 and j['quorum_met'] is True and j['existed'] is True and len(j['replicas']) == j['replica_count']"
 
 # the global option anywhere on the line
 run "$GV" get "$K_small" --server "$URL" -o "$T/late.o"
@@ -288,9 +288,9 @@ rs rebalance --max-moves 3
 expect_fail "rebalance --max-moves with --server: usage error" 64 "max-moves.*server"
 rs put --factor 2 "$T/small"
 expect_fail "put with placement options and --server: usage error" 64 "placement|server"
-rs sector list
-expect_fail "sector list with --server: not supported" 64 "not supported"
-GRAVITON_SERVER=$URL gv sector list --json
+rs sector add s99 --path "$T/s99"
+expect_fail "sector add with --server: not supported" 64 "not supported"
+GRAVITON_SERVER=$URL gv sector sweep --dry-run --json
 expect_rc "GRAVITON_SERVER is ignored by commands that work on the data directory" 0
 
 # ---- malformed URLs ------------------------------------------------------------

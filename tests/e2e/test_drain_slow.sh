@@ -94,6 +94,7 @@ expect_eq "$SRC still registered and active" active "$(state_of "$SRC")"
 
 snapshot "$T/snap.before"
 gv sector drain "$SRC" --dry-run --json
+OUT=$(printf '%s\n' "$OUT" | job_lines)
 expect_rc "sector drain --dry-run exits 0" 0
 planned=$(printf '%s\n' "$OUT" | grep -c '"phase":"planned"')
 expect_eq "dry run plans one move per replica on $SRC" "$N0" "$planned"

@@ -32,7 +32,7 @@ expect_same_file "the blob reads back" "$T/a" "$T/a.out"
 snapshot "$T/before"
 gv index rebuild --json
 expect_fail "index rebuild --json over an existing index" 73 "exists.*--force"
-expect_eq "... prints the error name" GV_EEXISTS "$(jget "j['error']")"
+expect_eq "... prints the error name" exists "$(jget "j['error']")"
 expect_eq "... and the exit code" 73 "$(jget "j['exit_code']")"
 expect_match "... and the message" 'exists.*--force' "$(jget "j['message']")"
 expect_unchanged "the refused rebuild changes nothing" "$T/before"

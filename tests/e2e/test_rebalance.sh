@@ -80,6 +80,7 @@ else
 	ok "dry run prints no 'done' line"
 fi
 gv rebalance --dry-run --json
+OUT=$(printf '%s\n' "$OUT" | job_lines)
 expect_rc "rebalance --dry-run --json exits 0" 0
 n_planned=$(count_phase planned)
 n_done=$(count_phase done)
@@ -93,6 +94,7 @@ expect_unchanged "dry runs change nothing (index and file tree)" "$T/snap.before
 # ---- --max-moves is exact --------------------------------------------------
 
 gv rebalance --max-moves 7 --json
+OUT=$(printf '%s\n' "$OUT" | job_lines)
 expect_rc "rebalance --max-moves 7 exits 0" 0
 expect_eq "--max-moves 7: exactly 7 'done' moves" 7 "$(count_phase done)"
 jcheck "--max-moves 7: summary planned 7, moved 7, none failed" \
@@ -114,6 +116,7 @@ settled=0
 while [ "$runs" -lt 20 ]; do
 	runs=$((runs + 1))
 	gv rebalance --json
+	OUT=$(printf '%s\n' "$OUT" | job_lines)
 	if [ "$RC" != 0 ]; then
 		fail "rebalance run $runs exits 0" "exit status 0" "exit status $RC: $ERR"
 		break
@@ -180,6 +183,7 @@ expect_fail "so does a dry run" 75 'under-replicated'
 expect_unchanged "a refused rebalance changes nothing" "$T/snap.under"
 
 gv rebalance --force --json
+OUT=$(printf '%s\n' "$OUT" | job_lines)
 expect_rc "rebalance --force runs anyway" 0
 S=$(summary_of)
 jcheck "--force: moves done, none failed" "j['moved'] > 0 and j['moved'] == $(count_phase done) and j['failed'] == 0" "$S"

@@ -147,6 +147,7 @@ jcheck "status: $((n1 + n2)) under-replicated, 0 lost" \
 
 snapshot "$T/snap.before"
 gv repair --dry-run --json
+OUT=$(printf '%s\n' "$OUT" | job_lines)
 expect_rc "repair --dry-run --json exits 0" 0
 printf '%s\n' "$OUT" >"$T/plan.jsonl"
 expect_unchanged "dry run changed nothing (index and sector files)" "$T/snap.before"
@@ -186,6 +187,7 @@ note "plan: $planned_bytes bytes to copy"
 # a bandwidth limit that must show in the duration.
 RATE=2097152
 gv repair --once --json --parallel-jobs 1 --max-bytes-per-second 2MiB
+OUT=$(printf '%s\n' "$OUT" | job_lines)
 expect_rc "repair --once exits 0" 0
 printf '%s\n' "$OUT" >"$T/run.jsonl"
 check_order "$T/run.jsonl" "repair --once --json log"
@@ -209,6 +211,7 @@ jcheck "status: 0 under-replicated, 0 over, 0 lost" \
 	"j['under_replicated'] == 0 and j['over_replicated'] == 0 and j['lost'] == 0"
 expect_true "every blob reads back byte-identical after the repair" reads_ok
 gv repair --once --json
+OUT=$(printf '%s\n' "$OUT" | job_lines)
 expect_rc "a second run exits 0" 0
 printf '%s\n' "$OUT" >"$T/again.jsonl"
 expect_eq "a second run finds 0 keys needing repair" 0 "$(summary_of "$T/again.jsonl" "s['keys_needing_repair']")"
@@ -232,6 +235,7 @@ gv status --json
 jcheck "status: 1 over-replicated" "j['over_replicated'] == 1"
 
 gv repair --once --json
+OUT=$(printf '%s\n' "$OUT" | job_lines)
 expect_rc "repair trims the surplus (exit 0)" 0
 printf '%s\n' "$OUT" >"$T/trim.jsonl"
 trim=$("$PY" -c '
@@ -318,6 +322,7 @@ for s in "${HB[@]}"; do
 	   WHERE key = '$KB' AND sector = '$s'"
 done
 gv repair --once --json
+OUT=$(printf '%s\n' "$OUT" | job_lines)
 expect_rc "repair with the only free room holding bad copies exits 0" 0
 expect_eq "every key at 3 healthy replicas, no bad rows" "" "$(bad_keys 2)"
 hex=$(key_hex "$KB")
@@ -342,6 +347,7 @@ expect_rc "status exits 69 with a lost key" 69
 expect_match "status text shows 1 lost" "lost: *1" "$OUT"
 
 gv repair --once --json
+OUT=$(printf '%s\n' "$OUT" | job_lines)
 expect_rc "repair --once exits 69 with a lost key" 69
 printf '%s\n' "$OUT" >"$T/lost.jsonl"
 lost=$("$PY" -c '

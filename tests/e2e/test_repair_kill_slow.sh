@@ -170,7 +170,7 @@ while [ "$kills" -lt "$ROUNDS" ] && [ "$iter" -lt $((ROUNDS * 3 + 10)) ]; do
 	else
 		ms=$((100 + RANDOM % 2500))
 	fi
-	"$GV" --data-dir "$D" -q repair --once --json --parallel-jobs "$JOBS" \
+	"$GV" --data-dir "$D" -q repair --once --events --parallel-jobs "$JOBS" \
 		--max-bytes-per-second "$RATE" >"$T/logs/$iter.jsonl" 2>"$T/logs/$iter.err" &
 	pid=$!
 	sleep "$(printf '%d.%03d' $((ms / 1000)) $((ms % 1000)))"
@@ -206,7 +206,7 @@ if [ "$(q "SELECT COUNT(*) FROM replicas r JOIN sectors s ON s.id = r.sector
           WHERE r.key = '$BIG' AND r.healthy = 1 AND r.complete = 1 AND s.healthy = 1")" -ge 3 ]; then
 	flap || finish
 fi
-"$GV" --data-dir "$D" -q repair --once --json --parallel-jobs "$JOBS" \
+"$GV" --data-dir "$D" -q repair --once --events --parallel-jobs "$JOBS" \
 	--max-bytes-per-second "$RATE" >"$T/logs/prefix.jsonl" 2>"$T/logs/prefix.err" &
 pid=$!
 recorded=""
@@ -238,6 +238,7 @@ expect_eq "after every kill: complete rows have their bytes, recorded ranges are
 # ---- converge -------------------------------------------------------------
 
 gv repair --once --json
+OUT=$(printf '%s\n' "$OUT" | job_lines)
 expect_rc "a final repair --once (no kill) exits 0" 0
 printf '%s\n' "$OUT" >"$T/logs/final.jsonl"
 gv status --json
@@ -272,7 +273,8 @@ for path in sys.argv[1:]:
             o = json.loads(l)
         except ValueError:
             continue  # the last line of a killed run
-        if o.get("event") == "job" and o.get("resumed_bytes", 0) > 0:
+        # --events: each repair event on its line as it happens
+        if "action" in o and "phase" in o and o.get("resumed_bytes", 0) > 0:
             n += 1
             b += o["resumed_bytes"]
 print(n, b // 1048576)

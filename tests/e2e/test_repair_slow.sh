@@ -69,6 +69,7 @@ jcheck "status: $NLOST under-replicated, 0 lost" "j['under_replicated'] == $NLOS
 
 snapshot "$T/snap.before"
 gv repair --dry-run --json
+OUT=$(printf '%s\n' "$OUT" | job_lines)
 expect_rc "repair --dry-run exits 0" 0
 printf '%s\n' "$OUT" >"$T/plan.jsonl"
 expect_unchanged "dry run: index dump and file tree byte-identical" "$T/snap.before"
@@ -90,6 +91,7 @@ expect_unchanged "text dry run: unchanged too" "$T/snap.before"
 
 t0=$(date +%s.%N)
 gv repair --once --json
+OUT=$(printf '%s\n' "$OUT" | job_lines)
 expect_rc "repair --once exits 0" 0
 t1=$(date +%s.%N)
 printf '%s\n' "$OUT" >"$T/run.jsonl"
@@ -170,6 +172,7 @@ rm -rf "$T/out"
 # a second run has nothing to do and changes nothing
 snapshot "$T/snap.after"
 gv repair --once --json
+OUT=$(printf '%s\n' "$OUT" | job_lines)
 expect_rc "a second repair exits 0" 0
 printf '%s\n' "$OUT" >"$T/run.jsonl"
 expect_eq "a second repair: 0 jobs, 0 bytes" "0 0" "$(jsum "s['keys_needing_repair'], s['bytes_copied']" | tr -d '(),')"

@@ -91,13 +91,14 @@ scheduled() {
 	"$GV" --data-dir "$D" scrub "$@" >"$out" 2>"$T/.sched.err" </dev/null &
 	pid=$!
 	for i in $(seq 1 600); do
-		grep -q '"event": *"summary"' "$out" 2>/dev/null && break
+		grep -q '"summary":' "$out" 2>/dev/null && break
 		kill -0 "$pid" 2>/dev/null || break
 		sleep 0.1
 	done
 	kill -INT "$pid" 2>/dev/null
 	wait "$pid"
 	RC=$?
+	job_lines <"$out" >"$out.lines" && mv "$out.lines" "$out"
 	ERR=$(cat "$T/.sched.err")
 }
 
@@ -162,6 +163,7 @@ SAMPLE=${KEYS[7]}
 before=$(replica_field "$SAMPLE" s01 last_verified_ms)
 t0=$(now_ms)
 gv scrub --once --json
+OUT=$(printf '%s\n' "$OUT" | job_lines)
 t1=$(now_ms)
 printf '%s\n' "$OUT" >"$T/scrub.clean"
 expect_rc "scrub --once on a clean store exits 0" 0
@@ -212,6 +214,7 @@ expect_eq "the 3 replicas verified 30 min ago were left alone" 3 \
 N2=$(q "SELECT COUNT(*) FROM replicas WHERE sector = 's02'")
 t3=$(now_ms)
 gv scrub --once --sector s02 --json
+OUT=$(printf '%s\n' "$OUT" | job_lines)
 printf '%s\n' "$OUT" >"$T/scrub.s02"
 expect_rc "scrub --once --sector s02 exits 0" 0
 scrub_check "--sector s02 checks its $N2 replicas" "$T/scrub.s02" \
@@ -252,6 +255,7 @@ note "damaged: $(cut -d'|' -f1,3 "$T/damage.txt" | sort | uniq -c | tr -s ' \n' 
 
 object_hashes "$T/hashes.damaged"
 gv scrub --once --json
+OUT=$(printf '%s\n' "$OUT" | job_lines)
 printf '%s\n' "$OUT" >"$T/scrub.damaged"
 expect_rc "scrub --once over the damage exits 65" 65
 want=$(awk -F'|' '{ print $2 "|" $3 "|" $1 }' "$T/damage.txt" | sort)
@@ -276,6 +280,7 @@ jcheck "stat --json shows the damaged replica unhealthy with reason '$why'" \
 	"[(r['healthy'], r['reason']) for r in j['replicas'] if r['sector'] == '$s'] == [(False, '$why')]"
 
 gv scrub --once --json
+OUT=$(printf '%s\n' "$OUT" | job_lines)
 printf '%s\n' "$OUT" >"$T/scrub.again"
 expect_rc "scrub again before repair: still exit 65" 65
 scrub_check "scrub again: the 15 are reported as already marked" "$T/scrub.again" \
@@ -296,6 +301,7 @@ expect_eq "the 15 repaired keys read back byte-identical" 0 "$bad_reads"
 
 NREP2=$(q "SELECT COUNT(*) FROM replicas")
 gv scrub --once --json
+OUT=$(printf '%s\n' "$OUT" | job_lines)
 printf '%s\n' "$OUT" >"$T/scrub.repaired"
 expect_rc "scrub after repair exits 0" 0
 scrub_check "scrub after repair: $NREP2 checked, nothing found" "$T/scrub.repaired" \
@@ -326,6 +332,7 @@ note "sector $A: blob files replaced by directories; sector $B: $how"
 
 t4=$(now_ms)
 gv scrub --once --json
+OUT=$(printf '%s\n' "$OUT" | job_lines)
 printf '%s\n' "$OUT" >"$T/scrub.io"
 expect_rc "scrub with unreadable sectors exits 65" 65
 want=$(q "SELECT key || '|' || sector FROM replicas WHERE sector IN ('$A', '$B') ORDER BY 1")
@@ -360,6 +367,7 @@ else
 fi
 expect_hashes_unchanged "no sector file changed by the scrub over unreadable sectors" "$T/hashes.before_io"
 gv scrub --once --json
+OUT=$(printf '%s\n' "$OUT" | job_lines)
 printf '%s\n' "$OUT" >"$T/scrub.restored"
 expect_rc "scrub once the sectors are readable again exits 0" 0
 scrub_check "it restores the $NAB replicas, nothing bad" "$T/scrub.restored" \

@@ -44,15 +44,18 @@ expect_match "--parallel-reads 4 overrides the configuration" \
 # ---- rebalance ---------------------------------------------------------------
 # Three sectors ~20% full, three empty: a spread of ~0.2.
 gv --config "$T/conf" rebalance --dry-run --json
+OUT=$(printf '%s\n' "$OUT" | job_lines)
 expect_rc "rebalance --dry-run with the configuration" 0
 jcheck "the configuration's threshold (0.99) leaves nothing to do" \
 	'j["nothing_to_do"] is True and j["planned"] == 0' \
 	"$(printf '%s\n' "$OUT" | grep '"event":"summary"' | tail -n 1)"
 gv --config "$T/conf" rebalance --dry-run --json --threshold 0.01
+OUT=$(printf '%s\n' "$OUT" | job_lines)
 jcheck "--threshold 0.01 overrides it; the configuration's max-moves-per-run (2) caps the plan" \
 	'j["nothing_to_do"] is False and j["planned"] == 2' \
 	"$(printf '%s\n' "$OUT" | grep '"event":"summary"' | tail -n 1)"
 gv rebalance --dry-run --json --threshold 0.01
+OUT=$(printf '%s\n' "$OUT" | job_lines)
 jcheck "without the configuration the default cap (100) plans more than 2 moves" \
 	'j["planned"] > 2' "$(printf '%s\n' "$OUT" | grep '"event":"summary"' | tail -n 1)"
 

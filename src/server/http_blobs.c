@@ -1,0 +1,215 @@
+/*
+ * http_blobs.c - blobs over HTTP.
+ *
+ * Uploads stream into a gv_put as they arrive (the handler in http.c
+ * pushes the pieces); blob_put_finish commits.  Reads: MHD pulls from
+ * gv_get_read; blobs up to VERIFY_FIRST_MAX are verified whole before the
+ * first byte, for full and Range reads alike (a bad replica is then
+ * skipped invisibly), larger ones while streaming (a bad replica aborts
+ * the connection, so the client sees a short body, never wrong bytes past
+ * the Content-Length it was promised); Ranges of larger blobs are not
+ * verified (no per-block checksums yet).
+ */
+#include <stdatomic.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "server/http_int.h"
+
+/* ---- blobs --------------------------------------------------------------- */
+
+typedef struct stream {
+	gv_get *get;
+	uint64_t len;
+	gv_server *srv;
+} stream;
+
+static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+	stream *s = cls;
+	ssize_t n;
+
+	(void)pos;
+	if (!s->get)
+		return MHD_CONTENT_READER_END_WITH_ERROR;
+	n = gv_get_read(s->get, buf, max);
+	if (n > 0)
+		return n;
+	if (n == 0)
+		return MHD_CONTENT_READER_END_OF_STREAM;
+	/* A replica failed after bytes went out: they cannot be taken back,
+	 * so the connection is cut short of its Content-Length. */
+	return MHD_CONTENT_READER_END_WITH_ERROR;
+}
+
+static void stream_free(void *cls)
+{
+	stream *s = cls;
+
+	gv_get_close(s->get);
+	free(s);
+}
+
+/* Decimal digits at *p: their value in *v (UINT64_MAX and *big set when it
+ * does not fit); returns how many digits. */
+static int range_digits(const char **p, uint64_t *v, int *big)
+{
+	int n = 0;
+
+	*v = 0;
+	*big = 0;
+	for (; **p >= '0' && **p <= '9'; (*p)++, n++) {
+		unsigned d = (unsigned)(**p - '0');
+
+		if (*big || *v > (UINT64_MAX - d) / 10) {
+			*big = 1;
+			*v = UINT64_MAX;
+		} else {
+			*v = *v * 10 + d;
+		}
+	}
+	return n;
+}
+
+/*
+ * Parse a Range header (RFC 9110 14.1.2) for a blob of `size` bytes into
+ * [start, end): 0 ok, 1 ignore (several ranges: the whole blob), -1
+ * malformed, -2 unsatisfiable.  The unit is case-insensitive; a last
+ * position past the end, of any length, is clamped to the end; "-N" is the
+ * last N bytes (the whole blob when N >= size).
+ */
+static int parse_range_header(const char *h, uint64_t size, uint64_t *start, uint64_t *end)
+{
+	uint64_t a, b;
+	int na, nb, abig, bbig;
+
+	if (strncasecmp(h, "bytes", 5) != 0)
+		return -1;
+	for (h += 5; *h == ' ' || *h == '\t'; h++)
+		;
+	if (*h++ != '=')
+		return -1;
+	while (*h == ' ' || *h == '\t')
+		h++;
+	if (strchr(h, ','))
+		return 1;
+	na = range_digits(&h, &a, &abig);
+	if (*h++ != '-')
+		return -1;
+	nb = range_digits(&h, &b, &bbig);
+	while (*h == ' ' || *h == '\t')
+		h++;
+	if (*h || (!na && !nb))
+		return -1;
+	if (!na) {
+		if (b == 0 || size == 0)
+			return -2;
+		*start = b >= size ? 0 : size - b;
+		*end = size;
+		return 0;
+	}
+	/* first > last is malformed; two numbers past 64 bits are both past
+	 * the end, so unsatisfiable whatever their order */
+	if (nb && !(abig && bbig) && (abig || a > b))
+		return -1;
+	if (a >= size)
+		return -2;
+	*start = a;
+	*end = !nb || b >= size - 1 ? size : b + 1;
+	return 0;
+}
+
+enum MHD_Result gv_http_blob_get(gv_server *srv, struct MHD_Connection *c, req *r, int head)
+{
+	gv_get_opts go = GV_GET_OPTS_INIT;
+	struct MHD_Response *resp;
+	const char *rh;
+	char hex[GV_HEX_BUFSIZE], etag[GV_HEX_BUFSIZE + 2], cr[96];
+	enum MHD_Result ret;
+	int status = MHD_HTTP_OK, err;
+	stream *s;
+	gv_key key;
+
+	if (gv_key_parse(&key, r->arg) < 0)
+		return gv_http_send_error(c, r, "invalid_key", "%s", gv_error_last());
+	rh = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Range");
+	if (rh) {
+		int pr = parse_range_header(rh, key.size, &go.start, &go.end);
+
+		if (pr == -1)
+			return gv_http_send_error(c, r, "invalid_range",
+			                  "malformed Range header '%.64s'", rh);
+		if (pr == -2) {
+			char msg[96];
+
+			snprintf(cr, sizeof(cr), "bytes */%llu", (unsigned long long)key.size);
+			snprintf(msg, sizeof(msg), "range not satisfiable: the blob has %llu bytes",
+			         (unsigned long long)key.size);
+			return gv_http_send_error_headers(c, r, gv_wire_error_named("range_not_satisfiable"),
+			                          msg, "Content-Range", cr);
+		}
+		if (pr == 0 && !(go.start == 0 && go.end == key.size)) {
+			go.has_range = 1;
+			status = MHD_HTTP_PARTIAL_CONTENT;
+		}
+	}
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		return MHD_NO;
+	s->srv = srv;
+	/* HEAD opens the read as GET does, so it answers the same status and
+	 * headers (503 when no replica can serve); MHD sends no body. */
+	go.verify_first = key.size <= VERIFY_FIRST_MAX;
+	err = gv_get_open(&s->get, srv->st, &key, &go);
+	if (err == 0)
+		s->len = gv_get_length(s->get);
+	if (err < 0) {
+		free(s);
+		return gv_http_send_gv_error(c, r, err);
+	}
+	/* MHD allocates a buffer of the block size for every response: no
+	 * bigger than the body, so small reads stay cheap. */
+	resp = MHD_create_response_from_callback(
+		s->len, s->len < 256 * 1024 ? (size_t)(s->len ? s->len : 1) : 256 * 1024,
+		stream_read, s, stream_free);
+	if (!resp) {
+		stream_free(s);
+		return MHD_NO;
+	}
+	snprintf(etag, sizeof(etag), "\"%s\"", gv_key_hex(hex, &key));
+	MHD_add_response_header(resp, "Content-Type", "application/octet-stream");
+	MHD_add_response_header(resp, "Accept-Ranges", "bytes");
+	MHD_add_response_header(resp, "ETag", etag);
+	if (status == MHD_HTTP_PARTIAL_CONTENT) {
+		snprintf(cr, sizeof(cr), "bytes %llu-%llu/%llu", (unsigned long long)go.start,
+		         (unsigned long long)(go.end - 1), (unsigned long long)key.size);
+		MHD_add_response_header(resp, "Content-Range", cr);
+	}
+	r->status = status;
+	pthread_mutex_lock(&srv->mu);
+	srv->rs[r->route].bytes_out += head ? 0 : s->len;
+	pthread_mutex_unlock(&srv->mu);
+	ret = MHD_queue_response(c, (unsigned)status, resp);
+	MHD_destroy_response(resp);
+	return ret;
+}
+
+enum MHD_Result gv_http_blob_put_finish(gv_server *srv, struct MHD_Connection *c, req *r)
+{
+	gv_put_result res;
+	int err;
+
+	(void)srv;
+	err = gv_put_commit(r->put, &res);
+	r->put = NULL;
+	if (err < 0)
+		return gv_http_send_gv_error(c, r, err);
+	return gv_http_send_jsonv(c, r, MHD_HTTP_CREATED, gv_wire_put_result(&res));
+}

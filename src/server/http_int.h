@@ -1,0 +1,172 @@
+/*
+ * http_int.h - what the files of the HTTP server share (private to
+ * src/server/): the server and request structs and the helpers each file
+ * offers the others.
+ *
+ *   http.c           routing, authentication, the request handler,
+ *                    connections (the header watchdog), lifecycle
+ *   http_reply.c     responses: JSON documents and errors (graviton/wire.h)
+ *   http_blobs.c     PUT, GET, HEAD of blobs (streaming, Range)
+ *   http_jobs.c      repair, scrub, rebalance and drain jobs
+ *   http_sectors.c   GET, POST /v1/sectors, PATCH /v1/sectors/{id}
+ *   http_metrics.c   status, readiness, request metrics and GET /metrics
+ *
+ * Threads: MHD runs a thread per connection, so a handler may block.
+ * `mu` guards the token, the jobs list and the request metrics; `cmu` the
+ * list of connections the watchdog scans.
+ */
+#ifndef GV_SERVER_HTTP_INT_H
+#define GV_SERVER_HTTP_INT_H
+
+#include <stdatomic.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <jansson.h>
+#include <microhttpd.h>
+
+#include "graviton/server.h"
+
+#define BODY_MAX (64 * 1024)
+#define VERIFY_FIRST_MAX GV_GET_RANGE_VERIFY_MAX
+#define MAX_JOBS 64
+#define JOB_EVENTS_MAX 1000
+/* What a refused upload may still send (read and discarded, so that the
+ * error can be answered); past this the connection is closed. */
+#define DISCARD_MAX (64ull << 20)
+
+/* ---- request metrics ----------------------------------------------------- */
+
+enum route {
+	R_UNKNOWN, R_HEALTHZ, R_READYZ, R_METRICS, R_STATUS, R_BLOBS, R_BLOB, R_REPLICAS,
+	R_SECTORS, R_SECTOR, R_REPAIR, R_SCRUB, R_REBALANCE, R_JOB, R_COUNT
+};
+
+/* Latency histogram buckets (seconds), in http_metrics.c. */
+#define NBUCKETS 14
+
+typedef struct route_stats {
+	uint64_t by_class[6];          /* 1xx..5xx by status / 100; [0] unused */
+	uint64_t hist[NBUCKETS + 1];   /* cumulative at render time */
+	double sum;
+	uint64_t count;
+	uint64_t bytes_in, bytes_out;
+} route_stats;
+
+/* ---- jobs ---------------------------------------------------------------- */
+
+typedef struct job {
+	unsigned id;
+	char kind[16];
+	int dry_run;
+	int state;              /* 0 running, 1 done, 2 failed */
+	char *result;           /* JSON summary when finished */
+	json_t *events;         /* planned or failed items, bounded */
+	pthread_t tid;
+	int running_thread;     /* tid is joinable */
+	struct gv_server *srv;
+	char sector[GV_ID_MAX]; /* drain */
+} job;
+
+/* A connection as the watchdog sees it (MHD's socket context). */
+typedef struct conn {
+	struct conn *prev, *next;  /* under cmu */
+	int fd;
+	int cut;                   /* shut down by the watchdog (under cmu) */
+	atomic_int waiting;        /* its request headers are incomplete */
+	atomic_llong since_ms;     /* opened, or its last response ended */
+} conn;
+
+struct gv_server {
+	gv_store *st;
+	struct MHD_Daemon *d;
+	unsigned port;
+	uint64_t max_body;
+	atomic_int stopping;
+
+	/* Settings the jobs start from (the daemon's configuration). */
+	gv_repair_opts repair;
+	gv_scrub_opts scrub;
+	gv_rebalance_opts rebalance;
+
+	pthread_mutex_t mu;
+	char *token;
+	job *jobs[MAX_JOBS];
+	unsigned next_job;
+	route_stats rs[R_COUNT];
+
+	atomic_int inflight;       /* requests between headers and completion */
+	uint64_t grace_ms;
+	long long header_timeout_ms;
+	pthread_mutex_t cmu;
+	pthread_cond_t ccv;
+	conn *conns;
+	int wd_stop;               /* under cmu */
+	int wd_running;
+	pthread_t wd;
+	uint64_t header_timeouts;  /* under cmu */
+};
+
+/* Per-request state, kept in MHD's con_cls. */
+typedef struct req {
+	enum route route;
+	double t0;
+	int status;
+	int started;
+	gv_put *put;
+	uint64_t received;
+	int put_failed;
+	char *body;
+	size_t body_len;
+	char *refusal;          /* JSON error to answer once the body is consumed */
+	int refusal_status;
+	uint64_t discarded;
+	char arg[GV_KEY_BUFSIZE + 16]; /* key or id from the path */
+} req;
+
+/* ---- clocks (http.c) ------------------------------------------------------ */
+
+double gv_http_now_s(void);
+long long gv_http_now_ms(void);
+
+/* ---- responses (http_reply.c) --------------------------------------------- */
+
+enum MHD_Result gv_http_send_buf(struct MHD_Connection *c, req *r, int status, const char *type,
+                                char *body, size_t len);
+enum MHD_Result gv_http_send_json(struct MHD_Connection *c, req *r, int status, char *json);
+enum MHD_Result gv_http_send_jsonv(struct MHD_Connection *c, req *r, int status, json_t *o);
+enum MHD_Result gv_http_send_error(struct MHD_Connection *c, req *r, const char *name,
+                                  const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+enum MHD_Result gv_http_send_gv_error(struct MHD_Connection *c, req *r, int err);
+enum MHD_Result gv_http_send_error_headers(struct MHD_Connection *c, req *r,
+                                          const gv_wire_error *e, const char *msg,
+                                          const char *header, const char *value);
+void gv_http_refuse_upload(req *r, const gv_wire_error *e, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+void gv_http_refuse_upload_gv(req *r, int err);
+
+/* ---- handlers --------------------------------------------------------------- */
+
+enum MHD_Result gv_http_blob_get(gv_server *srv, struct MHD_Connection *c, req *r, int head);
+enum MHD_Result gv_http_blob_put_finish(gv_server *srv, struct MHD_Connection *c, req *r);
+enum MHD_Result gv_http_start_job(gv_server *srv, struct MHD_Connection *c, req *r,
+                                 const char *kind, int dry_run, const char *sector);
+enum MHD_Result gv_http_job_get(gv_server *srv, struct MHD_Connection *c, req *r);
+void gv_http_job_free(job *j);
+enum MHD_Result gv_http_sectors_get(gv_server *srv, struct MHD_Connection *c, req *r);
+enum MHD_Result gv_http_sectors_post(gv_server *srv, struct MHD_Connection *c, req *r);
+enum MHD_Result gv_http_sector_patch(gv_server *srv, struct MHD_Connection *c, req *r);
+enum MHD_Result gv_http_status_get(gv_server *srv, struct MHD_Connection *c, req *r);
+enum MHD_Result gv_http_readyz(gv_server *srv, struct MHD_Connection *c, req *r);
+enum MHD_Result gv_http_metrics_get(gv_server *srv, struct MHD_Connection *c, req *r);
+
+/* Count a finished request: its status class and latency (http_metrics.c). */
+void gv_http_record(gv_server *srv, enum route route, int status, double seconds);
+
+/* ---- connections (http.c) ----------------------------------------------------- */
+
+void gv_http_conn_headers_done(struct MHD_Connection *c);
+void gv_http_conn_idle(struct MHD_Connection *c);
+
+#endif

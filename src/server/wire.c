@@ -1,0 +1,356 @@
+/*
+ * wire.c - the JSON documents of the HTTP API and of `graviton X --json`,
+ * and the error table: one encoder per document, so the server's answers
+ * and the command-line tool's output cannot drift apart.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "graviton/wire.h"
+
+/* sysexits.h */
+#define EX_USAGE 64
+#define EX_DATAERR 65
+#define EX_NOINPUT 66
+#define EX_UNAVAILABLE 69
+#define EX_SOFTWARE 70
+#define EX_CANTCREAT 73
+#define EX_IOERR 74
+#define EX_TEMPFAIL 75
+#define EX_NOPERM 77
+
+/* The first row of a gv_error is its row; rows with code 0 are the
+ * protocol's own.  Keep names stable: clients match on them. */
+static const gv_wire_error errors[] = {
+	{ GV_ERROR, "internal", 500, EX_SOFTWARE },
+	{ GV_EINVAL, "invalid", 400, EX_DATAERR },
+	{ GV_ENOTFOUND, "not_found", 404, EX_NOINPUT },
+	{ GV_EEXISTS, "exists", 409, EX_CANTCREAT },
+	{ GV_EIO, "io_error", 500, EX_IOERR },
+	{ GV_ENOSPACE, "no_space", 507, EX_IOERR },
+	{ GV_ECORRUPT, "corrupt", 400, EX_DATAERR },
+	{ GV_EQUORUM, "quorum_not_met", 503, EX_UNAVAILABLE },
+	{ GV_EINSUFFICIENT_SECTORS, "insufficient_sectors", 503, EX_UNAVAILABLE },
+	{ GV_EINSUFFICIENT_RACKS, "insufficient_rack_diversity", 503, EX_UNAVAILABLE },
+	{ GV_EINSUFFICIENT_ZONES, "insufficient_zone_diversity", 503, EX_UNAVAILABLE },
+	{ GV_EALL_REPLICAS_FAILED, "all_replicas_failed", 503, EX_UNAVAILABLE },
+	{ GV_ENO_HEALTHY_SOURCE, "no_healthy_source", 503, EX_UNAVAILABLE },
+	{ GV_ETIMEOUT, "timeout", 503, EX_TEMPFAIL },
+	{ GV_EBUSY, "busy", 409, EX_TEMPFAIL },
+	{ GV_ENOMEM, "out_of_memory", 500, EX_SOFTWARE },
+	{ GV_ELOST, "lost", 503, EX_UNAVAILABLE },
+	{ GV_ECANCELED, "canceled", 503, EX_TEMPFAIL },
+	{ 0, "invalid_key", 400, EX_DATAERR },
+	{ 0, "invalid_range", 400, EX_DATAERR },
+	{ 0, "range_not_satisfiable", 416, EX_DATAERR },
+	{ 0, "too_large", 413, EX_DATAERR },
+	{ 0, "unauthorized", 401, EX_NOPERM },
+	{ 0, "method_not_allowed", 405, EX_USAGE },
+	{ 0, "not_ready", 503, EX_UNAVAILABLE },
+	/* The command-line client's own: no server answer to go by. */
+	{ 0, "unreachable", 503, EX_UNAVAILABLE },
+	{ 0, "bad_answer", 502, EX_SOFTWARE },
+};
+
+#define NERRORS (sizeof(errors) / sizeof(errors[0]))
+
+const gv_wire_error *gv_wire_error_of(int code)
+{
+	size_t i;
+
+	for (i = 0; i < NERRORS; i++)
+		if (errors[i].code == code && code != 0)
+			return &errors[i];
+	return &errors[0];
+}
+
+const gv_wire_error *gv_wire_error_named(const char *name)
+{
+	size_t i;
+
+	for (i = 0; name && i < NERRORS; i++)
+		if (strcmp(errors[i].name, name) == 0)
+			return &errors[i];
+	return NULL;
+}
+
+const gv_wire_error *gv_wire_errors(size_t *n)
+{
+	*n = NERRORS;
+	return errors;
+}
+
+json_t *gv_wire_error_doc(const gv_wire_error *e, const char *message)
+{
+	return json_pack("{s:s, s:s, s:i, s:i}", "error", e->name, "message",
+	                 message ? message : "", "status", e->http_status, "exit_code",
+	                 e->exit_code);
+}
+
+char *gv_wire_dump(json_t *v, int pretty)
+{
+	char *s;
+
+	if (!v)
+		return NULL;
+	s = json_dumps(v, (pretty ? JSON_INDENT(2) : JSON_COMPACT) | JSON_PRESERVE_ORDER);
+	json_decref(v);
+	return s;
+}
+
+static const char *iso_time(char *buf, size_t cap, int64_t ms)
+{
+	time_t t = (time_t)(ms / 1000);
+	struct tm tm;
+
+	gmtime_r(&t, &tm);
+	strftime(buf, cap, "%Y-%m-%dT%H:%M:%SZ", &tm);
+	return buf;
+}
+
+static json_t *ids(const char (*id)[GV_ID_MAX], int n)
+{
+	json_t *a = json_array();
+	int i;
+
+	for (i = 0; a && i < n; i++)
+		json_array_append_new(a, json_string(id[i]));
+	return a;
+}
+
+json_t *gv_wire_put_result(const gv_put_result *res)
+{
+	char kbuf[GV_KEY_BUFSIZE];
+	int n = res->replicas < 8 ? res->replicas : 8;
+
+	return json_pack("{s:s, s:I, s:o, s:i, s:b, s:b}", "key", gv_key_format(kbuf, &res->key),
+	                 "size", (json_int_t)res->key.size, "replicas",
+	                 ids((const char(*)[GV_ID_MAX])res->sectors, n), "replica_count",
+	                 res->replicas, "quorum_met", res->quorum_met, "existed", res->existed);
+}
+
+json_t *gv_wire_blob_status(const gv_blob_status *bs, const gv_placement_opts *p)
+{
+	char kbuf[GV_KEY_BUFSIZE], tbuf[32];
+	json_t *o = json_object(), *arr = json_array();
+	size_t i;
+
+	json_object_set_new(o, "key", json_string(gv_key_format(kbuf, &bs->key)));
+	json_object_set_new(o, "size", json_integer((json_int_t)bs->key.size));
+	json_object_set_new(o, "created", bs->created_ms > 0
+	                                          ? json_string(iso_time(tbuf, sizeof(tbuf), bs->created_ms))
+	                                          : json_null());
+	json_object_set_new(o, "target_replicas", json_integer(bs->target_replicas));
+	json_object_set_new(o, "healthy_replicas", json_integer(bs->healthy_replicas));
+	for (i = 0; i < bs->nreplicas; i++) {
+		const gv_replica *r = &bs->replicas[i];
+		char *ranges = gv_rangeset_format(&r->ranges);
+		json_t *ro = json_object();
+
+		json_object_set_new(ro, "sector", json_string(r->sector));
+		json_object_set_new(ro, "rack", json_string(bs->racks[i]));
+		json_object_set_new(ro, "zone", json_string(bs->zones[i]));
+		json_object_set_new(ro, "healthy", json_boolean(r->healthy));
+		json_object_set_new(ro, "ranges", json_string(ranges ? ranges : ""));
+		json_object_set_new(ro, "last_verified",
+		                    r->last_verified > 0
+		                            ? json_string(iso_time(tbuf, sizeof(tbuf), r->last_verified))
+		                            : json_null());
+		json_object_set_new(ro, "last_verified_ms", json_integer(r->last_verified));
+		json_object_set_new(ro, "reason", r->reason[0] ? json_string(r->reason) : json_null());
+		json_array_append_new(arr, ro);
+		free(ranges);
+	}
+	json_object_set_new(o, "replicas", arr);
+	json_object_set_new(o, "placement",
+	                    json_pack("{s:s, s:i, s:i, s:i, s:i, s:b, s:s}", "strategy",
+	                              gv_strategy_name(p->strategy), "min_racks", p->min_racks,
+	                              "min_zones", p->min_zones, "racks", bs->placement.racks,
+	                              "zones", bs->placement.zones, "constraints_met",
+	                              bs->placement_error == 0, "problem",
+	                              bs->placement_error ? gv_error_name(bs->placement_error) : ""));
+	return o;
+}
+
+json_t *gv_wire_store_stats(const gv_store_stats *s, const gv_placement_opts *p)
+{
+	return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:f, s:i, s:i, s:s, s:I, s:I}",
+	                 "blobs", (json_int_t)s->blobs, "replicas", (json_int_t)s->replicas,
+	                 "healthy_replicas", (json_int_t)s->healthy_replicas,
+	                 "unhealthy_replicas", (json_int_t)s->unhealthy_replicas,
+	                 "under_replicated", (json_int_t)s->under_replicated,
+	                 "over_replicated", (json_int_t)s->over_replicated, "lost",
+	                 (json_int_t)s->lost, "bytes", (json_int_t)s->bytes, "avg_factor",
+	                 s->avg_factor, "factor", s->factor, "min_replicas", p->min_replicas,
+	                 "strategy", gv_strategy_name(p->strategy), "sectors",
+	                 (json_int_t)s->sectors, "healthy_sectors", (json_int_t)s->healthy_sectors);
+}
+
+json_t *gv_wire_sector(const gv_sector_info *s)
+{
+	json_t *o = json_pack("{s:s, s:s, s:s, s:I, s:I, s:b, s:s, s:s, s:s}", "id", s->id, "kind",
+	                      s->kind, "path", s->path, "capacity", (json_int_t)s->capacity, "used",
+	                      (json_int_t)s->used, "healthy", s->healthy, "rack", s->rack, "zone",
+	                      s->zone, "state", gv_sector_state_name(s->state));
+
+	if (o && !s->healthy && s->reason[0])
+		json_object_set_new(o, "reason", json_string(s->reason));
+	if (o && s->free_known)
+		json_object_set_new(o, "free", json_integer((json_int_t)s->free));
+	if (o && s->device[0])
+		json_object_set_new(o, "device", json_string(s->device));
+	return o;
+}
+
+json_t *gv_wire_sectors(const gv_sector_info *s, size_t n)
+{
+	json_t *arr = json_array();
+	size_t i;
+
+	for (i = 0; arr && i < n; i++)
+		json_array_append_new(arr, gv_wire_sector(&s[i]));
+	return arr;
+}
+
+json_t *gv_wire_repair_summary(const gv_repair_summary *s)
+{
+	return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "keys_scanned",
+	                 (json_int_t)s->keys_scanned, "keys_needing_repair",
+	                 (json_int_t)s->keys_needing_repair, "keys_repaired",
+	                 (json_int_t)s->keys_repaired, "replicas_written",
+	                 (json_int_t)s->replicas_written, "replicas_removed",
+	                 (json_int_t)s->replicas_removed, "bytes_copied",
+	                 (json_int_t)s->bytes_copied, "lost", (json_int_t)s->lost, "failed",
+	                 (json_int_t)s->failed, "duration_ms", (json_int_t)s->duration_ms);
+}
+
+json_t *gv_wire_scrub_summary(const gv_scrub_summary *s)
+{
+	return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "checked",
+	                 (json_int_t)s->checked, "bytes", (json_int_t)s->bytes, "healthy",
+	                 (json_int_t)s->healthy, "newly_unhealthy", (json_int_t)s->newly_unhealthy,
+	                 "still_unhealthy", (json_int_t)s->still_unhealthy, "restored",
+	                 (json_int_t)s->restored, "skipped", (json_int_t)s->skipped,
+	                 "duration_ms", (json_int_t)s->duration_ms);
+}
+
+json_t *gv_wire_rebalance_summary(const gv_rebalance_summary *s)
+{
+	json_t *arr = json_array();
+	size_t i;
+
+	for (i = 0; arr && i < s->nsectors; i++) {
+		const gv_sector_util *u = &s->sectors[i];
+		double cap = u->capacity ? (double)u->capacity : 1;
+
+		json_array_append_new(arr, json_pack("{s:s, s:s, s:I, s:I, s:I, s:f, s:f}", "id", u->id,
+		                                     "state", gv_sector_state_name(u->state),
+		                                     "capacity", (json_int_t)u->capacity,
+		                                     "used_before", (json_int_t)u->used_before,
+		                                     "used_after", (json_int_t)u->used_after,
+		                                     "utilisation_before", (double)u->used_before / cap,
+		                                     "utilisation_after", (double)u->used_after / cap));
+	}
+	return json_pack("{s:b, s:I, s:I, s:I, s:I, s:f, s:f, s:o, s:I}", "nothing_to_do",
+	                 s->nothing_to_do, "planned", (json_int_t)s->planned, "moved",
+	                 (json_int_t)s->moved, "failed", (json_int_t)s->failed, "bytes",
+	                 (json_int_t)s->bytes, "spread_before", s->spread_before, "spread_after",
+	                 s->spread_after, "sectors", arr, "duration_ms", (json_int_t)s->duration_ms);
+}
+
+static const char *phase_name(int planned, int done)
+{
+	return planned ? "planned" : done ? "done" : "failed";
+}
+
+json_t *gv_wire_repair_event(const gv_repair_event *ev)
+{
+	char kbuf[GV_KEY_BUFSIZE];
+	json_t *o = json_pack(
+		"{s:s, s:s, s:s, s:i, s:i, s:o, s:o, s:o, s:I, s:I}", "action",
+		gv_repair_action_name(ev->action), "phase",
+		phase_name(ev->phase == GV_REPAIR_PLANNED, ev->phase == GV_REPAIR_DONE), "key",
+		gv_key_format(kbuf, &ev->key), "healthy", ev->healthy, "target", ev->target, "source",
+		ev->source[0] ? json_string(ev->source) : json_null(), "targets",
+		ids((const char(*)[GV_ID_MAX])ev->targets, ev->ntargets), "removed",
+		ids((const char(*)[GV_ID_MAX])ev->removed, ev->nremoved), "bytes",
+		(json_int_t)ev->bytes, "resumed_bytes", (json_int_t)ev->resumed_bytes);
+
+	if (o && ev->phase == GV_REPAIR_FAILED)
+		json_object_set_new(o, "error", gv_wire_error_doc(gv_wire_error_of(ev->error),
+		                                                  ev->message));
+	return o;
+}
+
+json_t *gv_wire_scrub_event(const gv_scrub_event *ev)
+{
+	char kbuf[GV_KEY_BUFSIZE];
+
+	return json_pack("{s:s, s:s, s:s, s:b}", "key", gv_key_format(kbuf, &ev->key), "sector",
+	                 ev->sector, "reason", ev->reason ? ev->reason : "", "newly_unhealthy",
+	                 ev->was_healthy);
+}
+
+json_t *gv_wire_move_event(const gv_move_event *ev)
+{
+	char kbuf[GV_KEY_BUFSIZE];
+	json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:I}", "phase",
+	                      phase_name(ev->phase == GV_MOVE_PLANNED, ev->phase == GV_MOVE_DONE),
+	                      "key", gv_key_format(kbuf, &ev->key), "from", ev->from, "to", ev->to,
+	                      "bytes", (json_int_t)ev->bytes);
+
+	if (o && ev->phase == GV_MOVE_FAILED)
+		json_object_set_new(o, "error", gv_wire_error_doc(gv_wire_error_of(ev->error),
+		                                                  ev->message));
+	return o;
+}
+
+json_t *gv_wire_job(unsigned id, const char *kind, int dry_run, const char *state,
+                    json_t *summary, json_t *events)
+{
+	return json_pack("{s:i, s:s, s:b, s:s, s:o, s:o}", "job", (int)id, "kind", kind, "dry_run",
+	                 dry_run, "state", state, "summary", summary ? summary : json_null(),
+	                 "events", events ? events : json_array());
+}
+
+static void copy_str(char *dst, size_t cap, json_t *o, const char *name)
+{
+	json_t *v = json_object_get(o, name);
+
+	snprintf(dst, cap, "%s", json_is_string(v) ? json_string_value(v) : "");
+}
+
+static uint64_t u64_field(json_t *o, const char *name, int *present)
+{
+	json_t *v = json_object_get(o, name);
+
+	if (present)
+		*present = json_is_integer(v);
+	return json_is_integer(v) && json_integer_value(v) > 0 ? (uint64_t)json_integer_value(v)
+	                                                        : 0;
+}
+
+int gv_wire_sector_decode(gv_sector_info *out, json_t *o)
+{
+	json_t *state = json_object_get(o, "state");
+
+	memset(out, 0, sizeof(*out));
+	if (!json_is_object(o) || !json_is_string(json_object_get(o, "id")))
+		return gv_error_set(GV_EINVAL, "a sector document needs an 'id'");
+	copy_str(out->id, sizeof(out->id), o, "id");
+	copy_str(out->kind, sizeof(out->kind), o, "kind");
+	copy_str(out->path, sizeof(out->path), o, "path");
+	copy_str(out->rack, sizeof(out->rack), o, "rack");
+	copy_str(out->zone, sizeof(out->zone), o, "zone");
+	copy_str(out->reason, sizeof(out->reason), o, "reason");
+	copy_str(out->device, sizeof(out->device), o, "device");
+	out->capacity = u64_field(o, "capacity", NULL);
+	out->used = u64_field(o, "used", NULL);
+	out->free = u64_field(o, "free", &out->free_known);
+	out->healthy = json_is_true(json_object_get(o, "healthy"));
+	if (json_is_string(state) && gv_sector_state_parse(&out->state, json_string_value(state)) < 0)
+		return GV_EINVAL;
+	return 0;
+}
