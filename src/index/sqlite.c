@@ -45,6 +45,7 @@
 #include <assert.h>
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -61,7 +62,7 @@
 #define IX_BUSY_TIMEOUT_MS 10000
 #define IX_SETTING_NAME_MAX 256
 #define IX_SETTING_VALUE_MAX 65536
-#define IX_READERS_MAX 8        /* read connections per instance */
+#define IX_READERS_MAX 16       /* read connections per instance */
 #define IX_READER_CACHE_KIB 8192 /* page cache of each */
 #define IX_PUT_BATCH_MAX 64     /* replica_puts committed together */
 
@@ -268,7 +269,7 @@ static const char *const stmt_sql[ST__COUNT] = {
 struct ix_conn {
 	sqlite3 *db;
 	sqlite3_stmt *stmt[ST__COUNT];
-	struct ix_conn *next;   /* next idle reader */
+	int slot;               /* a reader's index in readers[], -1: the writer */
 };
 
 /* A replica_put waiting for a leader to run it in a shared transaction. */
@@ -296,12 +297,17 @@ struct ix_sqlite {
 	int memory;             /* ":memory:": one database per connection,
 	                           so readers use w; immutable */
 	int64_t changes;        /* total changes at the last ticket (under lock) */
-	pthread_mutex_t pool_lock; /* guards the readers below */
+	/* Readers: readers[0..nopen) are open, each taken by whoever swaps
+	 * its busy flag from 0 to 1, so taking and giving back one costs an
+	 * atomic swap and no lock.  pool_lock orders opening new readers and
+	 * the waits when every reader is taken. */
+	struct ix_conn *readers[IX_READERS_MAX];
+	atomic_int busy[IX_READERS_MAX];
+	atomic_int nopen;
+	atomic_int waiters;     /* threads waiting for a reader */
+	pthread_mutex_t pool_lock;
 	pthread_cond_t pool_cond;
-	struct ix_conn *idle;   /* readers not in use */
-	struct ix_conn *readers[IX_READERS_MAX]; /* every reader opened */
-	int nreaders;           /* opened or being opened */
-	int nopen;              /* readers[0..nopen) */
+	int nreaders;           /* opened or being opened (under pool_lock) */
 	pthread_mutex_t put_lock; /* guards the put queue below */
 	pthread_cond_t put_cond;
 	struct ix_put *put_head, *put_tail;
@@ -496,11 +502,31 @@ fail:
 	return err;
 }
 
+/* The slot this thread took last: a thread tends to get the same reader
+ * (and its warm page cache) back. */
+static _Thread_local int reader_hint;
+
+/* Take a free open reader, or NULL. */
+static struct ix_conn *reader_take(struct ix_sqlite *s)
+{
+	int n = atomic_load(&s->nopen), i, j;
+
+	for (i = 0; i < n; i++) {
+		j = (reader_hint + i) % n;
+		if (!atomic_load_explicit(&s->busy[j], memory_order_relaxed) &&
+		    !atomic_exchange(&s->busy[j], 1)) {
+			reader_hint = j;
+			return s->readers[j];
+		}
+	}
+	return NULL;
+}
+
 /* Take a reader (opening one while fewer than IX_READERS_MAX exist,
  * else waiting for one); an in-memory index reads on its writer. */
 static int ix_read(struct ix_sqlite *s, struct ix_conn **out)
 {
-	struct ix_conn *c = NULL;
+	struct ix_conn *c;
 	int err;
 
 	if (s->memory) {
@@ -508,12 +534,16 @@ static int ix_read(struct ix_sqlite *s, struct ix_conn **out)
 		*out = &s->w;
 		return 0;
 	}
+	if ((*out = reader_take(s)) != NULL)
+		return 0;
 	pthread_mutex_lock(&s->pool_lock);
-	while (!s->idle && s->nreaders >= IX_READERS_MAX)
+	atomic_fetch_add(&s->waiters, 1);
+	/* Checked again after counting as a waiter: a reader given back
+	 * from now on wakes this thread (see ix_read_done). */
+	while (!(c = reader_take(s)) && s->nreaders >= IX_READERS_MAX)
 		pthread_cond_wait(&s->pool_cond, &s->pool_lock);
-	if (s->idle) {
-		c = s->idle;
-		s->idle = c->next;
+	atomic_fetch_sub(&s->waiters, 1);
+	if (c) {
 		pthread_mutex_unlock(&s->pool_lock);
 		*out = c;
 		return 0;
@@ -526,7 +556,11 @@ static int ix_read(struct ix_sqlite *s, struct ix_conn **out)
 		s->nreaders--;
 		pthread_cond_signal(&s->pool_cond);
 	} else {
-		s->readers[s->nopen++] = c;
+		/* Published taken; nopen only grows, under pool_lock. */
+		c->slot = atomic_load(&s->nopen);
+		s->readers[c->slot] = c;
+		atomic_store(&s->busy[c->slot], 1);
+		atomic_store(&s->nopen, c->slot + 1);
 		*out = c;
 	}
 	pthread_mutex_unlock(&s->pool_lock);
@@ -536,15 +570,16 @@ static int ix_read(struct ix_sqlite *s, struct ix_conn **out)
 /* Give a reader back (its statements are reset); returns err. */
 static int ix_read_done(struct ix_sqlite *s, struct ix_conn *c, int err)
 {
-	if (c == &s->w) {
+	if (c->slot < 0) {
 		pthread_mutex_unlock(&s->lock);
 		return err;
 	}
-	pthread_mutex_lock(&s->pool_lock);
-	c->next = s->idle;
-	s->idle = c;
-	pthread_cond_signal(&s->pool_cond);
-	pthread_mutex_unlock(&s->pool_lock);
+	atomic_store(&s->busy[c->slot], 0);
+	if (atomic_load(&s->waiters) > 0) {
+		pthread_mutex_lock(&s->pool_lock);
+		pthread_cond_broadcast(&s->pool_cond);
+		pthread_mutex_unlock(&s->pool_lock);
+	}
 	return err;
 }
 /* ---- group commit -------------------------------------------------------- */
@@ -1883,7 +1918,7 @@ static void ix_free(struct ix_sqlite *s)
 
 	if (!s)
 		return;
-	for (i = 0; i < s->nopen; i++) {
+	for (i = 0; i < atomic_load(&s->nopen); i++) {
 		conn_close(s->readers[i], s->path);
 		free(s->readers[i]);
 	}
@@ -2121,6 +2156,7 @@ static int ix_open(gv_index **out, const char *path, int create, int durable)
 		return gv_error_set(GV_ENOMEM, "index: out of memory");
 	}
 	s->wal_fd = -1;
+	s->w.slot = -1;
 	if ((rc = pthread_mutex_init(&s->lock, NULL)) != 0) {
 		free(s->path);
 		free(s);
