@@ -4,7 +4,7 @@
 # acknowledged.  Checked on the system calls of `graviton put` (strace):
 # before the key is printed on
 # stdout, every WAL write of the acknowledging thread is followed by an
-# fdatasync or fsync of graviton.db-wal.
+# fdatasync or fsync of graviton.db-wal that returned.
 . "$(dirname "$0")/lib.sh"
 
 if ! command -v strace >/dev/null 2>&1; then
@@ -32,7 +32,18 @@ if ack is None:
 tid = lines[ack].split()[0]
 wal_writes = [n for n, l in enumerate(lines[:ack])
               if l.split()[0] == tid and re.search(r'pwrite64\(\d+<[^>]*graviton\.db-wal>', l)]
-syncs = [n for n, l in enumerate(lines[:ack]) if re.search(r'f(data)?sync\(\d+<[^>]*graviton\.db-wal>\) = 0', l)]
+# a sync counts from the line it started on, once it returned 0 before the
+# acknowledgement; strace splits a call another thread interrupts into
+# "<unfinished ...>" and "<... fdatasync resumed>) = 0" lines
+syncs, pending = [], {}
+for n, l in enumerate(lines[:ack]):
+    t = l.split()[0]
+    if re.search(r'f(data)?sync\(\d+<[^>]*graviton\.db-wal>\) = 0', l):
+        syncs.append(n)
+    elif re.search(r'f(data)?sync\(\d+<[^>]*graviton\.db-wal> <unfinished \.\.\.>', l):
+        pending[t] = n
+    elif re.search(r'<\.\.\. f(data)?sync resumed>\) += 0', l) and t in pending:
+        syncs.append(pending.pop(t))
 if not wal_writes:
     print("no index commit before the acknowledgement"); sys.exit()
 uncovered = [w for w in wal_writes if not any(s > w for s in syncs)]
