@@ -1232,24 +1232,24 @@ static void put_batch(struct ix_sqlite *s, struct ix_put *batch)
 {
 	struct ix_conn *c = &s->w;
 	struct ix_put *p;
+	int err, alone = !batch->next; /* no savepoint needed */
 	uint64_t t;
-	int err;
 
 	if ((err = ix_begin(c)) < 0)
 		goto fail_all;
 	for (p = batch; p; p = p->next) {
-		if ((err = ix_exec(c, ST_SAVEPOINT, "savepoint")) < 0)
+		if (!alone && (err = ix_exec(c, ST_SAVEPOINT, "savepoint")) < 0)
 			goto fail_all;
 		if ((err = put_rows(c, p)) < 0) {
 			put_fail(p, err);
-			if (sqlite3_get_autocommit(c->db))
-				goto fail_all; /* the whole transaction is gone */
+			if (alone || sqlite3_get_autocommit(c->db))
+				goto fail_all; /* nothing else to keep, or all is gone */
 			if (ix_exec_keep(c, ST_ROLLBACK_TO) != SQLITE_DONE) {
 				err = ix_fail(c->db, sqlite3_errcode(c->db), "rollback to savepoint");
 				goto fail_all;
 			}
 		}
-		if ((err = ix_exec(c, ST_RELEASE, "release savepoint")) < 0)
+		if (!alone && (err = ix_exec(c, ST_RELEASE, "release savepoint")) < 0)
 			goto fail_all;
 	}
 	if ((err = ix_commit(c)) < 0)

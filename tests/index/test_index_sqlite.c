@@ -1432,7 +1432,8 @@ static void test_reads_pass_stuck_write(void **state)
 /*
  * Concurrent puts share transactions, yet each caller gets its own
  * result: puts naming an unknown sector fail with GV_ENOTFOUND and their
- * own message, the others are recorded.  Each writer reads its rows back
+ * own message, puts failing after their blob row went in leave no row,
+ * the others are recorded.  Each writer reads its rows back
  * at once on the same instance (read after write), while reader threads
  * scan the index the whole time.
  */
@@ -1460,15 +1461,17 @@ static void *batch_writer_main(void *arg)
 
 	for (j = 0; j < BATCH_PUTS; j++) {
 		gv_key k = mkkey(w->base + j);
-		int bad = j % 5 == 0;
-		const char *sector = bad ? "nope" : j % 2 ? "s1" : "s2";
+		int bad = j % 5 == 0 || j % 7 == 3;
+		const char *sector = j % 5 == 0 ? "nope" : j % 7 == 3 ? "s3" : j % 2 ? "s1" : "s2";
 
 		mkrep(&r, &k, sector);
 		err = ix->ops->replica_put(ix, &r);
 		gv_rangeset_free(&r.ranges);
 		if (bad) {
-			snprintf(want, sizeof(want), "no sector '%s'", sector);
-			if (err != GV_ENOTFOUND || !strstr(gv_error_last(), want))
+			snprintf(want, sizeof(want), j % 5 == 0 ? "no sector '%s'" : "refused on %s",
+			         sector);
+			if (err != (j % 5 == 0 ? GV_ENOTFOUND : GV_ERROR) ||
+			    !strstr(gv_error_last(), want))
 				w->failures++;
 			if (ix->ops->blob_exists(ix, &k, NULL) != 0)
 				w->failures++;
@@ -1502,7 +1505,7 @@ static void *batch_reader_main(void *arg)
 			w->failures++;
 		else
 			gv_blob_entries_free(e, n);
-		if (ix->ops->sector_list(ix, &sectors, &n) < 0 || n != 2)
+		if (ix->ops->sector_list(ix, &sectors, &n) < 0 || n != 3)
 			w->failures++;
 		else
 			free(sectors);
@@ -1526,6 +1529,11 @@ static void test_concurrent_puts_batched(void **state)
 
 	add_sector(f->ix, "s1", 1, GV_SECTOR_ACTIVE);
 	add_sector(f->ix, "s2", 1, GV_SECTOR_ACTIVE);
+	add_sector(f->ix, "s3", 1, GV_SECTOR_ACTIVE);
+	/* A put to s3 fails after its blob row went in: a put that shares
+	 * its transaction must keep its own rows, and the failed one none. */
+	sql(f->path, "CREATE TRIGGER refuse_s3 BEFORE INSERT ON replicas"
+	             " WHEN NEW.sector = 's3' BEGIN SELECT RAISE(ABORT, 'refused on s3'); END");
 	for (i = 0; i < BATCH_WRITERS + BATCH_READERS; i++) {
 		w[i].ix = f->ix;
 		w[i].base = i * BATCH_PUTS;
@@ -1552,7 +1560,7 @@ static void test_concurrent_puts_batched(void **state)
 		for (j = 0; j < BATCH_PUTS; j++) {
 			gv_key k = mkkey(i * BATCH_PUTS + j);
 
-			if (j % 5 == 0)
+			if (j % 5 == 0 || j % 7 == 3)
 				continue;
 			good++;
 			if (j % 2)
