@@ -1338,6 +1338,26 @@ static void test_concurrent(void **state)
 	}
 }
 
+/* An in-memory index is one database per connection: its reads use the
+ * writer's connection, so they see its writes. */
+static void test_memory_index(void **state)
+{
+	gv_index *ix;
+	gv_replica *reps;
+	gv_key k = mkkey(7);
+	size_t n;
+
+	(void)state;
+	assert_int_equal(gv_index_sqlite_open(&ix, ":memory:", 1), 0);
+	add_sector(ix, "s1", 1, GV_SECTOR_ACTIVE);
+	put(ix, &k, "s1");
+	assert_int_equal(ix->ops->replicas_find(ix, &k, &reps, &n), 0);
+	assert_int_equal(n, 1);
+	gv_replicas_free(reps, n);
+	assert_int_equal(used_of(ix, "s1"), k.size);
+	ix->ops->close(ix);
+}
+
 /*
  * Reads do not queue behind a write: while another process holds the
  * file's write lock, a replica_put of this instance waits for it (up to
@@ -1605,6 +1625,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_settings, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_read_during_foreign_write, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_concurrent, setup, teardown),
+		cmocka_unit_test(test_memory_index),
 		cmocka_unit_test_setup_teardown(test_reads_pass_stuck_write, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_concurrent_puts_batched, setup, teardown),
 	};
