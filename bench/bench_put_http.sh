@@ -55,7 +55,10 @@ run_once() {
 	rm -rf "$W/data"
 	port=$(free_port)
 	url=http://127.0.0.1:$port
-	"$gv" --data-dir "$W/data" serve --listen "127.0.0.1:$port" >>"$W/serve.log" 2>&1 </dev/null &
+	# Without a token, so that wrk needs none (see bench_http.sh).
+	printf 'graviton.server.auth = off\n' >"$W/bench.conf"
+	"$gv" --data-dir "$W/data" --config "$W/bench.conf" serve --listen "127.0.0.1:$port" \
+		>>"$W/serve.log" 2>&1 </dev/null &
 	SRV_PID=$!
 	for ((i = 0; i < 300; i++)); do
 		curl -sf "$url/healthz" >/dev/null 2>&1 && break

@@ -8,20 +8,30 @@
  *   ops: sectors, blobs and replicas, cursors, stats, settings
  *   open: pragmas, schema check and migration
  *
- * Threads: each instance owns one connection.  `lock` guards the
- * connection and the cached statements; every op holds it from the first
- * SQLite call to the last, so an op is one transaction on one thread.
- * WAL mode lets other processes read while this one writes; writers in
+ * Threads: each instance has one writer connection and a pool of reader
+ * connections.  `lock` guards the writer and its cached statements; every
+ * write op holds it from the first SQLite call to the last, so an op is
+ * one transaction on one thread.  Read-only ops take a reader of their own
+ * from the pool (opened on demand, at most IX_READERS_MAX; each with its
+ * own statements), so reads neither wait for a write nor for each other:
+ * in WAL mode a reader sees every transaction committed before its
+ * statement started, hence every write already acknowledged.  Writers in
  * other processes wait up to the busy timeout and then get GV_EBUSY.
  *
- * Durability (group commit): the connection runs synchronous=NORMAL, so a
+ * Batched puts: replica_put, the op concurrent puts make most, queues its
+ * rows; the first caller to find no batch running commits every queued
+ * put in one transaction (one savepoint each, so each caller gets its own
+ * result), and the others wait for it.  One caller alone commits at once.
+ *
+ * Durability (group commit): the writer runs synchronous=NORMAL, so a
  * commit appends to the WAL without syncing it.  An op whose commit
- * changed rows takes a ticket before it lets the connection go, and
- * returns only once the WAL has been synced after that commit: the first
- * waiter leads and fdatasyncs the WAL for every ticket issued before it
- * started, so concurrent commits (8 puts at once) share one sync instead
- * of each syncing in turn under `lock`.  A failed sync is sticky: every
- * later write op fails until the index is reopened.
+ * changed rows takes a ticket before it lets the writer go, and returns
+ * only once the WAL has been synced after that commit: the first waiter
+ * leads and fdatasyncs the WAL for every ticket issued before it started,
+ * so concurrent commits (8 puts at once) share one sync instead of each
+ * syncing in turn under `lock`; the puts of a batch share one ticket.  A
+ * failed sync is sticky: every later write op fails until the index is
+ * reopened.
  *
  * Keys are stored in their canonical text form, so `ORDER BY key` is the
  * cursor order.  It equals gv_key_cmp order except between keys sharing a
@@ -35,6 +45,7 @@
 #include <assert.h>
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -51,6 +62,9 @@
 #define IX_BUSY_TIMEOUT_MS 10000
 #define IX_SETTING_NAME_MAX 256
 #define IX_SETTING_VALUE_MAX 65536
+#define IX_READERS_MAX 16       /* read connections per instance */
+#define IX_READER_CACHE_KIB 8192 /* page cache of each */
+#define IX_PUT_BATCH_MAX 64     /* replica_puts committed together */
 
 /* ---- schema ------------------------------------------------------------ */
 
@@ -117,6 +131,9 @@ enum ix_stmt_id {
 	ST_BEGIN,
 	ST_COMMIT,
 	ST_ROLLBACK,
+	ST_SAVEPOINT,
+	ST_ROLLBACK_TO,
+	ST_RELEASE,
 	ST_SECTOR_UPSERT,
 	ST_SECTOR_GET,
 	ST_SECTOR_LIST,
@@ -151,6 +168,9 @@ static const char *const stmt_sql[ST__COUNT] = {
 	[ST_BEGIN] = "BEGIN IMMEDIATE",
 	[ST_COMMIT] = "COMMIT",
 	[ST_ROLLBACK] = "ROLLBACK",
+	[ST_SAVEPOINT] = "SAVEPOINT put",
+	[ST_ROLLBACK_TO] = "ROLLBACK TO put",
+	[ST_RELEASE] = "RELEASE put",
 	[ST_SECTOR_UPSERT] =
 		"INSERT INTO sectors (id, kind, path, capacity, used, healthy, rack, zone, state)"
 		" VALUES (?1, ?2, ?3, ?4, 0, ?5, ?6, ?7, ?8)"
@@ -245,14 +265,53 @@ static const char *const stmt_sql[ST__COUNT] = {
 		" ON CONFLICT (name) DO UPDATE SET value = excluded.value",
 };
 
+/* One SQLite connection and its statements, prepared on first use. */
+struct ix_conn {
+	sqlite3 *db;
+	sqlite3_stmt *stmt[ST__COUNT];
+	int slot;               /* a reader's index in readers[], -1: the writer */
+};
+
+/* A replica_put waiting for a leader to run it in a shared transaction. */
+struct ix_put {
+	const gv_replica *r;
+	const char *key;        /* canonical text */
+	const char *ranges;
+	int complete;
+	size_t reason_len;
+	int err;                /* result, valid once done */
+	int err_errno;
+	char err_msg[256];
+	uint64_t ticket;        /* group-commit ticket of its commit, 0: none */
+	int done;
+	struct ix_put *next;
+};
+
 struct ix_sqlite {
 	gv_index base;          /* first: the port sees only this */
-	pthread_mutex_t lock;   /* guards db and stmt[] */
-	sqlite3 *db;
-	sqlite3_stmt *stmt[ST__COUNT]; /* prepared on first use */
+	pthread_mutex_t lock;   /* guards w: the one writer connection */
+	struct ix_conn w;
 	char *path;             /* immutable after open */
+	char *reader_path;      /* absolute path; immutable after open */
 	int durable;            /* sync each commit (group commit); immutable */
+	int memory;             /* ":memory:": one database per connection,
+	                           so readers use w; immutable */
 	int64_t changes;        /* total changes at the last ticket (under lock) */
+	/* Readers: readers[0..nopen) are open, each taken by whoever swaps
+	 * its busy flag from 0 to 1, so taking and giving back one costs an
+	 * atomic swap and no lock.  pool_lock orders opening new readers and
+	 * the waits when every reader is taken. */
+	struct ix_conn *readers[IX_READERS_MAX];
+	atomic_int busy[IX_READERS_MAX];
+	atomic_int nopen;
+	atomic_int waiters;     /* threads waiting for a reader */
+	pthread_mutex_t pool_lock;
+	pthread_cond_t pool_cond;
+	int nreaders;           /* opened or being opened (under pool_lock) */
+	pthread_mutex_t put_lock; /* guards the put queue below */
+	pthread_cond_t put_cond;
+	struct ix_put *put_head, *put_tail;
+	int put_leading;        /* a leader is running a batch */
 	pthread_mutex_t sync_lock; /* guards the group-commit state below */
 	pthread_cond_t sync_cond;
 	uint64_t ticket;        /* commits that changed rows, issued in order */
@@ -306,19 +365,19 @@ static int ix_fail(sqlite3 *db, int rc, const char *what)
 
 /* ---- statements and transactions -------------------------------------- */
 
-static int ix_prep(struct ix_sqlite *s, enum ix_stmt_id id, sqlite3_stmt **out)
+static int ix_prep(struct ix_conn *c, enum ix_stmt_id id, sqlite3_stmt **out)
 {
 	int rc;
 
-	if (!s->stmt[id]) {
-		rc = sqlite3_prepare_v3(s->db, stmt_sql[id], -1, SQLITE_PREPARE_PERSISTENT,
-		                        &s->stmt[id], NULL);
+	if (!c->stmt[id]) {
+		rc = sqlite3_prepare_v3(c->db, stmt_sql[id], -1, SQLITE_PREPARE_PERSISTENT,
+		                        &c->stmt[id], NULL);
 		if (rc != SQLITE_OK) {
-			s->stmt[id] = NULL;
-			return ix_fail(s->db, rc, "prepare");
+			c->stmt[id] = NULL;
+			return ix_fail(c->db, rc, "prepare");
 		}
 	}
-	*out = s->stmt[id];
+	*out = c->stmt[id];
 	return 0;
 }
 
@@ -331,62 +390,198 @@ static void ix_done(sqlite3_stmt *st)
 }
 
 /* Run a statement that returns no rows to completion. */
-static int ix_exec(struct ix_sqlite *s, enum ix_stmt_id id, const char *what)
+static int ix_exec(struct ix_conn *c, enum ix_stmt_id id, const char *what)
 {
 	sqlite3_stmt *st = NULL;
 	int err, rc;
 
-	if ((err = ix_prep(s, id, &st)) < 0)
+	if ((err = ix_prep(c, id, &st)) < 0)
 		return err;
 	rc = sqlite3_step(st);
-	err = rc == SQLITE_DONE ? 0 : ix_fail(s->db, rc, what);
+	err = rc == SQLITE_DONE ? 0 : ix_fail(c->db, rc, what);
 	ix_done(st);
 	return err;
 }
 
 /* Step a cached statement without touching the recorded error; returns
  * the SQLite result code. */
-static int ix_exec_keep(struct ix_sqlite *s, enum ix_stmt_id id)
+static int ix_exec_keep(struct ix_conn *c, enum ix_stmt_id id)
 {
 	int rc;
 
-	if (!s->stmt[id]) {
-		rc = sqlite3_prepare_v3(s->db, stmt_sql[id], -1, SQLITE_PREPARE_PERSISTENT,
-		                        &s->stmt[id], NULL);
+	if (!c->stmt[id]) {
+		rc = sqlite3_prepare_v3(c->db, stmt_sql[id], -1, SQLITE_PREPARE_PERSISTENT,
+		                        &c->stmt[id], NULL);
 		if (rc != SQLITE_OK) {
-			s->stmt[id] = NULL;
+			c->stmt[id] = NULL;
 			return rc;
 		}
 	}
-	rc = sqlite3_step(s->stmt[id]);
-	sqlite3_reset(s->stmt[id]);
+	rc = sqlite3_step(c->stmt[id]);
+	sqlite3_reset(c->stmt[id]);
 	return rc;
 }
 
-static int ix_begin(struct ix_sqlite *s)
+static int ix_begin(struct ix_conn *c)
 {
-	return ix_exec(s, ST_BEGIN, "begin transaction");
+	return ix_exec(c, ST_BEGIN, "begin transaction");
 }
 
 /* Roll back an open transaction, keeping the error already recorded. */
-static void ix_rollback(struct ix_sqlite *s)
+static void ix_rollback(struct ix_conn *c)
 {
-	if (sqlite3_get_autocommit(s->db))
+	if (sqlite3_get_autocommit(c->db))
 		return; /* SQLite already rolled back (e.g. SQLITE_FULL) */
-	if (ix_exec_keep(s, ST_ROLLBACK) != SQLITE_DONE)
-		gv_warn("index: rollback failed: %s", sqlite3_errmsg(s->db));
+	if (ix_exec_keep(c, ST_ROLLBACK) != SQLITE_DONE)
+		gv_warn("index: rollback failed: %s", sqlite3_errmsg(c->db));
 }
 
 /* Commit; on failure roll back and return the commit's error. */
-static int ix_commit(struct ix_sqlite *s)
+static int ix_commit(struct ix_conn *c)
 {
-	int err = ix_exec(s, ST_COMMIT, "commit");
+	int err = ix_exec(c, ST_COMMIT, "commit");
 
 	if (err < 0)
-		ix_rollback(s);
+		ix_rollback(c);
 	return err;
 }
 
+static void conn_close(struct ix_conn *c, const char *path)
+{
+	size_t i;
+
+	for (i = 0; i < ST__COUNT; i++)
+		sqlite3_finalize(c->stmt[i]);
+	if (c->db && sqlite3_close(c->db) != SQLITE_OK)
+		gv_warn("index %s: close: %s", path ? path : "", sqlite3_errmsg(c->db));
+	memset(c->stmt, 0, sizeof(c->stmt));
+	c->db = NULL;
+}
+
+/* ---- readers ------------------------------------------------------------ */
+
+static int sql_exec(sqlite3 *db, const char *sql, const char *what);
+
+/*
+ * Read-only ops run on a pool of connections of their own, so reads never
+ * wait for the writer or for each other (up to IX_READERS_MAX at once).
+ * Each statement of a reader runs in its own read transaction, which sees
+ * every transaction committed before it started: what a write op has
+ * acknowledged, any reader started afterwards sees.
+ */
+static int reader_open(struct ix_sqlite *s, struct ix_conn **out)
+{
+	struct ix_conn *c = calloc(1, sizeof(*c));
+	char pragmas[160];
+	int rc, err;
+
+	if (!c)
+		return gv_error_set(GV_ENOMEM, "index: out of memory");
+	rc = sqlite3_open_v2(s->reader_path, &c->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX,
+	                     NULL);
+	if (rc != SQLITE_OK) {
+		err = c->db ? gv_error_set(ix_code(rc), "index %s: open a reader: %s", s->path,
+		                           sqlite3_errmsg(c->db))
+		            : gv_error_set(GV_ENOMEM, "index %s: open: out of memory", s->path);
+		goto fail;
+	}
+	sqlite3_extended_result_codes(c->db, 1);
+	sqlite3_busy_timeout(c->db, IX_BUSY_TIMEOUT_MS);
+	snprintf(pragmas, sizeof(pragmas),
+	         "PRAGMA query_only = ON;"
+	         "PRAGMA cache_size = -%d;"
+	         "PRAGMA temp_store = MEMORY;",
+	         IX_READER_CACHE_KIB);
+	if ((err = sql_exec(c->db, pragmas, "set reader pragmas")) < 0)
+		goto fail;
+	*out = c;
+	return 0;
+fail:
+	conn_close(c, s->path);
+	free(c);
+	return err;
+}
+
+/* The slot this thread took last: a thread tends to get the same reader
+ * (and its warm page cache) back. */
+static _Thread_local int reader_hint;
+
+/* Take a free open reader, or NULL. */
+static struct ix_conn *reader_take(struct ix_sqlite *s)
+{
+	int n = atomic_load(&s->nopen), i, j;
+
+	for (i = 0; i < n; i++) {
+		j = (reader_hint + i) % n;
+		if (!atomic_load_explicit(&s->busy[j], memory_order_relaxed) &&
+		    !atomic_exchange(&s->busy[j], 1)) {
+			reader_hint = j;
+			return s->readers[j];
+		}
+	}
+	return NULL;
+}
+
+/* Take a reader (opening one while fewer than IX_READERS_MAX exist,
+ * else waiting for one); an in-memory index reads on its writer. */
+static int ix_read(struct ix_sqlite *s, struct ix_conn **out)
+{
+	struct ix_conn *c;
+	int err;
+
+	if (s->memory) {
+		pthread_mutex_lock(&s->lock);
+		*out = &s->w;
+		return 0;
+	}
+	if ((*out = reader_take(s)) != NULL)
+		return 0;
+	pthread_mutex_lock(&s->pool_lock);
+	atomic_fetch_add(&s->waiters, 1);
+	/* Checked again after counting as a waiter: a reader given back
+	 * from now on wakes this thread (see ix_read_done). */
+	while (!(c = reader_take(s)) && s->nreaders >= IX_READERS_MAX)
+		pthread_cond_wait(&s->pool_cond, &s->pool_lock);
+	atomic_fetch_sub(&s->waiters, 1);
+	if (c) {
+		pthread_mutex_unlock(&s->pool_lock);
+		*out = c;
+		return 0;
+	}
+	s->nreaders++; /* a slot, filled below or given back */
+	pthread_mutex_unlock(&s->pool_lock);
+	err = reader_open(s, &c);
+	pthread_mutex_lock(&s->pool_lock);
+	if (err < 0) {
+		s->nreaders--;
+		pthread_cond_signal(&s->pool_cond);
+	} else {
+		/* Published taken; nopen only grows, under pool_lock. */
+		c->slot = atomic_load(&s->nopen);
+		s->readers[c->slot] = c;
+		atomic_store(&s->busy[c->slot], 1);
+		atomic_store(&s->nopen, c->slot + 1);
+		*out = c;
+	}
+	pthread_mutex_unlock(&s->pool_lock);
+	return err;
+}
+
+/* Give a reader back (its statements are reset); returns err. */
+static int ix_read_done(struct ix_sqlite *s, struct ix_conn *c, int err)
+{
+	if (c->slot < 0) {
+		pthread_mutex_unlock(&s->lock);
+		return err;
+	}
+	atomic_store(&s->busy[c->slot], 0);
+	if (atomic_load(&s->waiters) > 0) {
+		pthread_mutex_lock(&s->pool_lock);
+		pthread_cond_broadcast(&s->pool_cond);
+		pthread_mutex_unlock(&s->pool_lock);
+	}
+	return err;
+}
 /* ---- group commit -------------------------------------------------------- */
 
 /* fsync the directory holding `path`, so a new file's name is durable. */
@@ -476,20 +671,36 @@ static int ix_wait_durable(struct ix_sqlite *s, uint64_t t)
 	return err;
 }
 
-/* End an op: release the connection; when the op's commit changed rows,
- * return only once that commit is durable. */
-static int ix_unlock(struct ix_sqlite *s, int err)
+/* Start a write op: the writer connection, held until ix_unlock. */
+static struct ix_conn *ix_lock(struct ix_sqlite *s)
 {
-	int64_t changes = sqlite3_total_changes64(s->db);
-	uint64_t t = 0;
-	int serr;
+	pthread_mutex_lock(&s->lock);
+	return &s->w;
+}
 
-	if (s->durable && changes != s->changes && sqlite3_get_autocommit(s->db)) {
+/* Under `lock`, after a commit: a ticket when it changed rows (and the
+ * index is durable), else 0. */
+static uint64_t ix_ticket(struct ix_sqlite *s)
+{
+	int64_t changes = sqlite3_total_changes64(s->w.db);
+	uint64_t t = 0;
+
+	if (s->durable && changes != s->changes && sqlite3_get_autocommit(s->w.db)) {
 		s->changes = changes;
 		pthread_mutex_lock(&s->sync_lock);
 		t = ++s->ticket;
 		pthread_mutex_unlock(&s->sync_lock);
 	}
+	return t;
+}
+
+/* End a write op: release the writer; when the op's commit changed rows,
+ * return only once that commit is durable. */
+static int ix_unlock(struct ix_sqlite *s, int err)
+{
+	uint64_t t = ix_ticket(s);
+	int serr;
+
 	pthread_mutex_unlock(&s->lock);
 	if (t && (serr = ix_wait_durable(s, t)) < 0 && err >= 0)
 		err = serr;
@@ -500,9 +711,9 @@ static int ix_unlock(struct ix_sqlite *s, int err)
 static int ix_end(struct ix_sqlite *s, int err)
 {
 	if (err < 0)
-		ix_rollback(s);
+		ix_rollback(&s->w);
 	else
-		err = ix_commit(s);
+		err = ix_commit(&s->w);
 	return ix_unlock(s, err);
 }
 
@@ -741,6 +952,7 @@ static int key_check(const gv_key *key)
 static int ix_sector_upsert(gv_index *ix, const gv_sector_info *si)
 {
 	struct ix_sqlite *s = ix_of(ix);
+	struct ix_conn *c;
 	sqlite3_stmt *st = NULL;
 	int err, rc;
 
@@ -761,8 +973,8 @@ static int ix_sector_upsert(gv_index *ix, const gv_sector_info *si)
 		return gv_error_set(GV_EINVAL, "index: sector %s has invalid state %d", si->id,
 		                    (int)si->state);
 
-	pthread_mutex_lock(&s->lock);
-	if ((err = ix_prep(s, ST_SECTOR_UPSERT, &st)) < 0)
+	c = ix_lock(s);
+	if ((err = ix_prep(c, ST_SECTOR_UPSERT, &st)) < 0)
 		goto out;
 	bind_text(st, 1, si->id);
 	bind_text(st, 2, si->kind);
@@ -774,7 +986,7 @@ static int ix_sector_upsert(gv_index *ix, const gv_sector_info *si)
 	sqlite3_bind_int(st, 8, (int)si->state);
 	rc = sqlite3_step(st);
 	if (rc != SQLITE_DONE)
-		err = ix_fail(s->db, rc, "sector upsert");
+		err = ix_fail(c->db, rc, "sector upsert");
 out:
 	ix_done(st);
 	return ix_unlock(s, err);
@@ -783,14 +995,16 @@ out:
 static int ix_sector_get(gv_index *ix, const char *id, gv_sector_info *out)
 {
 	struct ix_sqlite *s = ix_of(ix);
+	struct ix_conn *c;
 	sqlite3_stmt *st = NULL;
 	int err, rc;
 
 	assert(out);
 	if ((err = id_check("sector", id)) < 0)
 		return err;
-	pthread_mutex_lock(&s->lock);
-	if ((err = ix_prep(s, ST_SECTOR_GET, &st)) < 0)
+	if ((err = ix_read(s, &c)) < 0)
+		return err;
+	if ((err = ix_prep(c, ST_SECTOR_GET, &st)) < 0)
 		goto out;
 	bind_text(st, 1, id);
 	rc = sqlite3_step(st);
@@ -799,15 +1013,16 @@ static int ix_sector_get(gv_index *ix, const char *id, gv_sector_info *out)
 	else if (rc == SQLITE_DONE)
 		err = gv_error_set(GV_ENOTFOUND, "index: no sector '%s'", id);
 	else
-		err = ix_fail(s->db, rc, "sector get");
+		err = ix_fail(c->db, rc, "sector get");
 out:
 	ix_done(st);
-	return ix_unlock(s, err);
+	return ix_read_done(s, c, err);
 }
 
 static int ix_sector_list(gv_index *ix, gv_sector_info **out, size_t *out_n)
 {
 	struct ix_sqlite *s = ix_of(ix);
+	struct ix_conn *c;
 	sqlite3_stmt *st = NULL;
 	gv_sector_info *arr = NULL, *p;
 	size_t n = 0, cap = 0;
@@ -816,8 +1031,9 @@ static int ix_sector_list(gv_index *ix, gv_sector_info **out, size_t *out_n)
 	assert(out && out_n);
 	*out = NULL;
 	*out_n = 0;
-	pthread_mutex_lock(&s->lock);
-	if ((err = ix_prep(s, ST_SECTOR_LIST, &st)) < 0)
+	if ((err = ix_read(s, &c)) < 0)
+		return err;
+	if ((err = ix_prep(c, ST_SECTOR_LIST, &st)) < 0)
 		goto out;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		if (n == cap) {
@@ -832,7 +1048,7 @@ static int ix_sector_list(gv_index *ix, gv_sector_info **out, size_t *out_n)
 		row_sector(&arr[n++], st);
 	}
 	if (rc != SQLITE_DONE) {
-		err = ix_fail(s->db, rc, "sector list");
+		err = ix_fail(c->db, rc, "sector list");
 		goto out;
 	}
 	*out = arr;
@@ -840,7 +1056,7 @@ static int ix_sector_list(gv_index *ix, gv_sector_info **out, size_t *out_n)
 	arr = NULL;
 out:
 	ix_done(st);
-	pthread_mutex_unlock(&s->lock);
+	ix_read_done(s, c, err);
 	free(arr);
 	return err;
 }
@@ -850,20 +1066,21 @@ static int sector_update(gv_index *ix, enum ix_stmt_id id_stmt, const char *id, 
                          const char *what)
 {
 	struct ix_sqlite *s = ix_of(ix);
+	struct ix_conn *c;
 	sqlite3_stmt *st = NULL;
 	int err, rc;
 
 	if ((err = id_check("sector", id)) < 0)
 		return err;
-	pthread_mutex_lock(&s->lock);
-	if ((err = ix_prep(s, id_stmt, &st)) < 0)
+	c = ix_lock(s);
+	if ((err = ix_prep(c, id_stmt, &st)) < 0)
 		goto out;
 	bind_text(st, 1, id);
 	sqlite3_bind_int(st, 2, value);
 	rc = sqlite3_step(st);
 	if (rc != SQLITE_DONE)
-		err = ix_fail(s->db, rc, what);
-	else if (sqlite3_changes(s->db) == 0)
+		err = ix_fail(c->db, rc, what);
+	else if (sqlite3_changes(c->db) == 0)
 		err = gv_error_set(GV_ENOTFOUND, "index: no sector '%s'", id);
 out:
 	ix_done(st);
@@ -886,22 +1103,23 @@ static int ix_sector_set_state(gv_index *ix, const char *id, gv_sector_state sta
 static int ix_sector_remove(gv_index *ix, const char *id)
 {
 	struct ix_sqlite *s = ix_of(ix);
+	struct ix_conn *c;
 	sqlite3_stmt *st = NULL;
 	int err, rc;
 
 	if ((err = id_check("sector", id)) < 0)
 		return err;
-	pthread_mutex_lock(&s->lock);
-	if ((err = ix_begin(s)) < 0) {
+	c = ix_lock(s);
+	if ((err = ix_begin(c)) < 0) {
 		pthread_mutex_unlock(&s->lock);
 		return err;
 	}
-	if ((err = ix_prep(s, ST_SECTOR_IN_USE, &st)) < 0)
+	if ((err = ix_prep(c, ST_SECTOR_IN_USE, &st)) < 0)
 		goto out;
 	bind_text(st, 1, id);
 	rc = sqlite3_step(st);
 	if (rc != SQLITE_ROW) {
-		err = ix_fail(s->db, rc, "sector remove");
+		err = ix_fail(c->db, rc, "sector remove");
 		goto out;
 	}
 	if (sqlite3_column_int(st, 0)) {
@@ -910,13 +1128,13 @@ static int ix_sector_remove(gv_index *ix, const char *id)
 		goto out;
 	}
 	ix_done(st);
-	if ((err = ix_prep(s, ST_SECTOR_DELETE, &st)) < 0)
+	if ((err = ix_prep(c, ST_SECTOR_DELETE, &st)) < 0)
 		goto out;
 	bind_text(st, 1, id);
 	rc = sqlite3_step(st);
 	if (rc != SQLITE_DONE)
-		err = ix_fail(s->db, rc, "sector remove");
-	else if (sqlite3_changes(s->db) == 0)
+		err = ix_fail(c->db, rc, "sector remove");
+	else if (sqlite3_changes(c->db) == 0)
 		err = gv_error_set(GV_ENOTFOUND, "index: no sector '%s'", id);
 out:
 	ix_done(st);
@@ -925,30 +1143,14 @@ out:
 
 /* ---- blobs and replicas ------------------------------------------------ */
 
-static int ix_replica_put(gv_index *ix, const gv_replica *r)
+/* The rows of one replica_put, in the writer's open transaction. */
+static int put_rows(struct ix_conn *c, const struct ix_put *p)
 {
-	struct ix_sqlite *s = ix_of(ix);
-	char kbuf[GV_KEY_BUFSIZE];
+	const gv_replica *r = p->r;
 	sqlite3_stmt *st = NULL;
-	char *ranges = NULL;
-	size_t reason_len;
-	int complete = 0, err, rc;
+	int err, rc;
 
-	assert(r);
-	if ((err = key_check(&r->key)) < 0 || (err = id_check("sector", r->sector)) < 0)
-		return err;
-	if ((err = ranges_text(&ranges, &complete, &r->ranges, r->key.size)) < 0)
-		return err;
-	gv_key_format(kbuf, &r->key);
-	reason_len = utf8_cut(r->reason, sizeof(r->reason) - 1);
-
-	pthread_mutex_lock(&s->lock);
-	if ((err = ix_begin(s)) < 0) {
-		pthread_mutex_unlock(&s->lock);
-		free(ranges);
-		return err;
-	}
-	if ((err = ix_prep(s, ST_SECTOR_GET, &st)) < 0)
+	if ((err = ix_prep(c, ST_SECTOR_GET, &st)) < 0)
 		goto out;
 	bind_text(st, 1, r->sector);
 	rc = sqlite3_step(st);
@@ -956,43 +1158,189 @@ static int ix_replica_put(gv_index *ix, const gv_replica *r)
 		err = gv_error_set(GV_ENOTFOUND, "index: no sector '%s'", r->sector);
 		goto out;
 	} else if (rc != SQLITE_ROW) {
-		err = ix_fail(s->db, rc, "replica put");
+		err = ix_fail(c->db, rc, "replica put");
 		goto out;
 	}
 	ix_done(st);
 
-	if ((err = ix_prep(s, ST_BLOB_INSERT, &st)) < 0)
+	if ((err = ix_prep(c, ST_BLOB_INSERT, &st)) < 0)
 		goto out;
-	bind_text(st, 1, kbuf);
+	bind_text(st, 1, p->key);
 	sqlite3_bind_int64(st, 2, (int64_t)r->key.size);
 	sqlite3_bind_int64(st, 3, gv_now_ms());
 	rc = sqlite3_step(st);
 	if (rc != SQLITE_DONE) {
-		err = ix_fail(s->db, rc, "replica put (blob)");
+		err = ix_fail(c->db, rc, "replica put (blob)");
 		goto out;
 	}
 	ix_done(st);
 
-	if ((err = ix_prep(s, ST_REPLICA_UPSERT, &st)) < 0)
+	if ((err = ix_prep(c, ST_REPLICA_UPSERT, &st)) < 0)
 		goto out;
-	bind_text(st, 1, kbuf);
+	bind_text(st, 1, p->key);
 	bind_text(st, 2, r->sector);
 	sqlite3_bind_int64(st, 3, (int64_t)r->key.size);
-	bind_text(st, 4, ranges);
-	sqlite3_bind_int(st, 5, complete);
+	bind_text(st, 4, p->ranges);
+	sqlite3_bind_int(st, 5, p->complete);
 	sqlite3_bind_int(st, 6, r->healthy != 0);
 	sqlite3_bind_int64(st, 7, r->last_verified);
 	if (r->has_checksum)
 		sqlite3_bind_blob(st, 8, r->checksum, GV_DIGEST_LEN, SQLITE_STATIC);
 	else
 		sqlite3_bind_null(st, 8);
-	sqlite3_bind_text(st, 9, r->reason, (int)reason_len, SQLITE_STATIC);
+	sqlite3_bind_text(st, 9, r->reason, (int)p->reason_len, SQLITE_STATIC);
 	rc = sqlite3_step(st);
 	if (rc != SQLITE_DONE)
-		err = ix_fail(s->db, rc, "replica put");
+		err = ix_fail(c->db, rc, "replica put");
 out:
 	ix_done(st);
-	err = ix_end(s, err);
+	return err;
+}
+
+/* Record a put's failure (this thread's error) for its own thread. */
+static void put_fail(struct ix_put *p, int err)
+{
+	p->err = err;
+	p->err_errno = gv_error_last_errno();
+	snprintf(p->err_msg, sizeof(p->err_msg), "%s", gv_error_last());
+}
+
+/* Set the calling thread's error to the one put_fail recorded. */
+static int put_error(const struct ix_put *p)
+{
+	char ebuf[128], suffix[160];
+	size_t n = strlen(p->err_msg), m;
+
+	if (!p->err_errno)
+		return gv_error_set(p->err, "%s", p->err_msg);
+	/* gv_error_set_errno appends ": strerror(errno)" again */
+	m = (size_t)snprintf(suffix, sizeof(suffix), ": %s",
+	                     strerror_r(p->err_errno, ebuf, sizeof(ebuf)));
+	if (m <= n && strcmp(p->err_msg + n - m, suffix) == 0)
+		n -= m;
+	return gv_error_set_errno(p->err, p->err_errno, "%.*s", (int)n, p->err_msg);
+}
+
+/*
+ * Run a batch of puts in one transaction, under `lock`.  Each put runs
+ * under a savepoint, so a put that fails undoes only its own rows and the
+ * others commit; if SQLite itself ends the transaction (disk full, I/O
+ * error), or the commit fails, every put of the batch not failed yet
+ * gets that error.  The puts that committed share one ticket.
+ */
+static void put_batch(struct ix_sqlite *s, struct ix_put *batch)
+{
+	struct ix_conn *c = &s->w;
+	struct ix_put *p;
+	int err, alone = !batch->next; /* no savepoint needed */
+	uint64_t t;
+
+	if ((err = ix_begin(c)) < 0)
+		goto fail_all;
+	for (p = batch; p; p = p->next) {
+		if (!alone && (err = ix_exec(c, ST_SAVEPOINT, "savepoint")) < 0)
+			goto fail_all;
+		if ((err = put_rows(c, p)) < 0) {
+			put_fail(p, err);
+			if (alone || sqlite3_get_autocommit(c->db))
+				goto fail_all; /* nothing else to keep, or all is gone */
+			if (ix_exec_keep(c, ST_ROLLBACK_TO) != SQLITE_DONE) {
+				err = ix_fail(c->db, sqlite3_errcode(c->db), "rollback to savepoint");
+				goto fail_all;
+			}
+		}
+		if (!alone && (err = ix_exec(c, ST_RELEASE, "release savepoint")) < 0)
+			goto fail_all;
+	}
+	if ((err = ix_commit(c)) < 0)
+		goto fail_all;
+	t = ix_ticket(s);
+	for (p = batch; p; p = p->next)
+		if (p->err == 0)
+			p->ticket = t;
+	return;
+fail_all:
+	ix_rollback(c);
+	for (p = batch; p; p = p->next)
+		if (p->err == 0)
+			put_fail(p, err);
+}
+
+/*
+ * Queue a put and wait for its result.  The first caller to find no batch
+ * running leads: it takes every queued put (up to IX_PUT_BATCH_MAX) and
+ * commits them together, while later callers queue for the next batch.
+ * One caller alone commits at once, as before; callers arriving together
+ * (the replicas of concurrent puts) share a transaction, and then one
+ * group-commit sync.
+ */
+static int put_wait(struct ix_sqlite *s, struct ix_put *p)
+{
+	struct ix_put *batch, *q, *next;
+	size_t n;
+	int err;
+
+	pthread_mutex_lock(&s->put_lock);
+	if (s->put_tail)
+		s->put_tail->next = p;
+	else
+		s->put_head = p;
+	s->put_tail = p;
+	while (!p->done) {
+		if (s->put_leading) {
+			pthread_cond_wait(&s->put_cond, &s->put_lock);
+			continue;
+		}
+		s->put_leading = 1;
+		batch = s->put_head;
+		for (q = batch, n = 1; q->next && n < IX_PUT_BATCH_MAX; q = q->next)
+			n++;
+		s->put_head = q->next;
+		if (!s->put_head)
+			s->put_tail = NULL;
+		q->next = NULL;
+		pthread_mutex_unlock(&s->put_lock);
+
+		pthread_mutex_lock(&s->lock);
+		put_batch(s, batch);
+		pthread_mutex_unlock(&s->lock);
+
+		pthread_mutex_lock(&s->put_lock);
+		for (q = batch; q; q = next) {
+			next = q->next;
+			q->done = 1;
+		}
+		s->put_leading = 0;
+		pthread_cond_broadcast(&s->put_cond);
+	}
+	pthread_mutex_unlock(&s->put_lock);
+	if (p->err < 0)
+		return put_error(p);
+	if (p->ticket && (err = ix_wait_durable(s, p->ticket)) < 0)
+		return err;
+	return 0;
+}
+
+static int ix_replica_put(gv_index *ix, const gv_replica *r)
+{
+	struct ix_sqlite *s = ix_of(ix);
+	char kbuf[GV_KEY_BUFSIZE];
+	struct ix_put p;
+	char *ranges = NULL;
+	int err;
+
+	assert(r);
+	if ((err = key_check(&r->key)) < 0 || (err = id_check("sector", r->sector)) < 0)
+		return err;
+	memset(&p, 0, sizeof(p));
+	if ((err = ranges_text(&ranges, &p.complete, &r->ranges, r->key.size)) < 0)
+		return err;
+	gv_key_format(kbuf, &r->key);
+	p.r = r;
+	p.key = kbuf;
+	p.ranges = ranges;
+	p.reason_len = utf8_cut(r->reason, sizeof(r->reason) - 1);
+	err = put_wait(s, &p);
 	free(ranges);
 	return err;
 }
@@ -1016,6 +1364,7 @@ static int replica_change(gv_index *ix, enum ix_stmt_id id_stmt, const gv_key *k
                           const char *what)
 {
 	struct ix_sqlite *s = ix_of(ix);
+	struct ix_conn *c;
 	char kbuf[GV_KEY_BUFSIZE];
 	sqlite3_stmt *st = NULL;
 	int err, rc;
@@ -1024,8 +1373,8 @@ static int replica_change(gv_index *ix, enum ix_stmt_id id_stmt, const gv_key *k
 	if ((err = id_check("sector", sector)) < 0)
 		return err;
 	gv_key_format(kbuf, key);
-	pthread_mutex_lock(&s->lock);
-	if ((err = ix_prep(s, id_stmt, &st)) < 0)
+	c = ix_lock(s);
+	if ((err = ix_prep(c, id_stmt, &st)) < 0)
 		goto out;
 	bind_text(st, 1, kbuf);
 	bind_text(st, 2, sector);
@@ -1050,8 +1399,8 @@ static int replica_change(gv_index *ix, enum ix_stmt_id id_stmt, const gv_key *k
 	}
 	rc = sqlite3_step(st);
 	if (rc != SQLITE_DONE)
-		err = ix_fail(s->db, rc, what);
-	else if (sqlite3_changes(s->db) == 0)
+		err = ix_fail(c->db, rc, what);
+	else if (sqlite3_changes(c->db) == 0)
 		err = gv_error_set(GV_ENOTFOUND, "index: no replica of %s on sector '%s'", kbuf,
 		                   sector);
 out:
@@ -1107,6 +1456,7 @@ static int ix_replicas_find(gv_index *ix, const gv_key *key, gv_replica **out,
                             size_t *out_n)
 {
 	struct ix_sqlite *s = ix_of(ix);
+	struct ix_conn *c;
 	char kbuf[GV_KEY_BUFSIZE];
 	sqlite3_stmt *st = NULL;
 	gv_replica *arr = NULL;
@@ -1117,8 +1467,9 @@ static int ix_replicas_find(gv_index *ix, const gv_key *key, gv_replica **out,
 	*out = NULL;
 	*out_n = 0;
 	gv_key_format(kbuf, key);
-	pthread_mutex_lock(&s->lock);
-	if ((err = ix_prep(s, ST_REPLICAS_FIND, &st)) < 0)
+	if ((err = ix_read(s, &c)) < 0)
+		return err;
+	if ((err = ix_prep(c, ST_REPLICAS_FIND, &st)) < 0)
 		goto out;
 	bind_text(st, 1, kbuf);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -1132,7 +1483,7 @@ static int ix_replicas_find(gv_index *ix, const gv_key *key, gv_replica **out,
 		n++;
 	}
 	if (rc != SQLITE_DONE) {
-		err = ix_fail(s->db, rc, "replicas find");
+		err = ix_fail(c->db, rc, "replicas find");
 		goto out;
 	}
 	if (rows == 0) {
@@ -1145,7 +1496,7 @@ static int ix_replicas_find(gv_index *ix, const gv_key *key, gv_replica **out,
 	n = 0;
 out:
 	ix_done(st);
-	pthread_mutex_unlock(&s->lock);
+	ix_read_done(s, c, err);
 	gv_replicas_free(arr, n);
 	return err;
 }
@@ -1153,14 +1504,16 @@ out:
 static int ix_blob_exists(gv_index *ix, const gv_key *key, int64_t *out_created_ms)
 {
 	struct ix_sqlite *s = ix_of(ix);
+	struct ix_conn *c;
 	char kbuf[GV_KEY_BUFSIZE];
 	sqlite3_stmt *st = NULL;
 	int err, rc;
 
 	assert(key);
 	gv_key_format(kbuf, key);
-	pthread_mutex_lock(&s->lock);
-	if ((err = ix_prep(s, ST_BLOB_GET, &st)) < 0)
+	if ((err = ix_read(s, &c)) < 0)
+		return err;
+	if ((err = ix_prep(c, ST_BLOB_GET, &st)) < 0)
 		goto out;
 	bind_text(st, 1, kbuf);
 	rc = sqlite3_step(st);
@@ -1171,30 +1524,31 @@ static int ix_blob_exists(gv_index *ix, const gv_key *key, int64_t *out_created_
 	} else if (rc == SQLITE_DONE) {
 		err = 0;
 	} else {
-		err = ix_fail(s->db, rc, "blob exists");
+		err = ix_fail(c->db, rc, "blob exists");
 	}
 out:
 	ix_done(st);
-	return ix_unlock(s, err);
+	return ix_read_done(s, c, err);
 }
 
 static int ix_blob_remove(gv_index *ix, const gv_key *key)
 {
 	struct ix_sqlite *s = ix_of(ix);
+	struct ix_conn *c;
 	char kbuf[GV_KEY_BUFSIZE];
 	sqlite3_stmt *st = NULL;
 	int err, rc;
 
 	assert(key);
 	gv_key_format(kbuf, key);
-	pthread_mutex_lock(&s->lock);
-	if ((err = ix_prep(s, ST_BLOB_DELETE, &st)) < 0)
+	c = ix_lock(s);
+	if ((err = ix_prep(c, ST_BLOB_DELETE, &st)) < 0)
 		goto out;
 	bind_text(st, 1, kbuf);
 	rc = sqlite3_step(st);
 	if (rc != SQLITE_DONE)
-		err = ix_fail(s->db, rc, "blob remove");
-	else if (sqlite3_changes(s->db) == 0)
+		err = ix_fail(c->db, rc, "blob remove");
+	else if (sqlite3_changes(c->db) == 0)
 		err = gv_error_set(GV_ENOTFOUND, "index: no blob %s", kbuf);
 out:
 	ix_done(st);
@@ -1209,7 +1563,7 @@ static int64_t limit_of(size_t limit)
 }
 
 /* Collect key rows from a prepared, bound statement (key in column 0). */
-static int keys_collect(struct ix_sqlite *s, sqlite3_stmt *st, size_t limit, gv_key *out,
+static int keys_collect(struct ix_conn *c, sqlite3_stmt *st, size_t limit, gv_key *out,
                         size_t *out_n, const char *what)
 {
 	size_t n = 0;
@@ -1221,7 +1575,7 @@ static int keys_collect(struct ix_sqlite *s, sqlite3_stmt *st, size_t limit, gv_
 		n++;
 	}
 	if (n < limit && rc != SQLITE_DONE)
-		return ix_fail(s->db, rc, what);
+		return ix_fail(c->db, rc, what);
 	*out_n = n;
 	return 0;
 }
@@ -1230,6 +1584,7 @@ static int ix_keys_next(gv_index *ix, const gv_key *after, size_t limit, gv_key 
                         size_t *out_n)
 {
 	struct ix_sqlite *s = ix_of(ix);
+	struct ix_conn *c;
 	char kbuf[GV_KEY_BUFSIZE] = "";
 	sqlite3_stmt *st = NULL;
 	int err;
@@ -1241,21 +1596,23 @@ static int ix_keys_next(gv_index *ix, const gv_key *after, size_t limit, gv_key 
 	assert(out);
 	if (after)
 		gv_key_format(kbuf, after);
-	pthread_mutex_lock(&s->lock);
-	if ((err = ix_prep(s, ST_KEYS_NEXT, &st)) < 0)
+	if ((err = ix_read(s, &c)) < 0)
+		return err;
+	if ((err = ix_prep(c, ST_KEYS_NEXT, &st)) < 0)
 		goto out;
 	bind_text(st, 1, kbuf);
 	sqlite3_bind_int64(st, 2, limit_of(limit));
-	err = keys_collect(s, st, limit, out, out_n, "keys next");
+	err = keys_collect(c, st, limit, out, out_n, "keys next");
 out:
 	ix_done(st);
-	return ix_unlock(s, err);
+	return ix_read_done(s, c, err);
 }
 
 static int ix_sector_keys_next(gv_index *ix, const char *sector, const gv_key *after,
                                size_t limit, gv_key *out, size_t *out_n)
 {
 	struct ix_sqlite *s = ix_of(ix);
+	struct ix_conn *c;
 	char kbuf[GV_KEY_BUFSIZE] = "";
 	sqlite3_stmt *st = NULL;
 	int err;
@@ -1269,16 +1626,17 @@ static int ix_sector_keys_next(gv_index *ix, const char *sector, const gv_key *a
 	assert(out);
 	if (after)
 		gv_key_format(kbuf, after);
-	pthread_mutex_lock(&s->lock);
-	if ((err = ix_prep(s, ST_SECTOR_KEYS_NEXT, &st)) < 0)
+	if ((err = ix_read(s, &c)) < 0)
+		return err;
+	if ((err = ix_prep(c, ST_SECTOR_KEYS_NEXT, &st)) < 0)
 		goto out;
 	bind_text(st, 1, sector);
 	bind_text(st, 2, kbuf);
 	sqlite3_bind_int64(st, 3, limit_of(limit));
-	err = keys_collect(s, st, limit, out, out_n, "sector keys next");
+	err = keys_collect(c, st, limit, out, out_n, "sector keys next");
 out:
 	ix_done(st);
-	return ix_unlock(s, err);
+	return ix_read_done(s, c, err);
 }
 
 /* Make room for element n of a growing entry array. */
@@ -1307,6 +1665,7 @@ static int ix_blobs_next(gv_index *ix, const gv_key *after, size_t limit,
                          gv_blob_entry **out, size_t *out_n)
 {
 	struct ix_sqlite *s = ix_of(ix);
+	struct ix_conn *c;
 	char kbuf[GV_KEY_BUFSIZE] = "", cur[GV_KEY_BUFSIZE];
 	sqlite3_stmt *st = NULL;
 	gv_blob_entry *arr = NULL, *e = NULL;
@@ -1320,8 +1679,9 @@ static int ix_blobs_next(gv_index *ix, const gv_key *after, size_t limit,
 		return 0;
 	if (after)
 		gv_key_format(kbuf, after);
-	pthread_mutex_lock(&s->lock);
-	if ((err = ix_prep(s, ST_BLOBS_NEXT, &st)) < 0)
+	if ((err = ix_read(s, &c)) < 0)
+		return err;
+	if ((err = ix_prep(c, ST_BLOBS_NEXT, &st)) < 0)
 		goto out;
 	bind_text(st, 1, kbuf);
 	sqlite3_bind_int64(st, 2, limit_of(limit));
@@ -1353,7 +1713,7 @@ static int ix_blobs_next(gv_index *ix, const gv_key *after, size_t limit,
 		e->nreplicas++;
 	}
 	if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
-		err = ix_fail(s->db, rc, "blobs next");
+		err = ix_fail(c->db, rc, "blobs next");
 		goto out;
 	}
 	*out = arr;
@@ -1362,7 +1722,7 @@ static int ix_blobs_next(gv_index *ix, const gv_key *after, size_t limit,
 	n = 0;
 out:
 	ix_done(st);
-	pthread_mutex_unlock(&s->lock);
+	ix_read_done(s, c, err);
 	gv_blob_entries_free(arr, n);
 	return err;
 }
@@ -1371,6 +1731,7 @@ static int ix_replicas_next(gv_index *ix, gv_replica_cursor *cur, const char *se
                             size_t limit, gv_replica **out, size_t *out_n)
 {
 	struct ix_sqlite *s = ix_of(ix);
+	struct ix_conn *c;
 	char kbuf[GV_KEY_BUFSIZE] = "";
 	sqlite3_stmt *st = NULL;
 	gv_replica *arr = NULL;
@@ -1386,8 +1747,9 @@ static int ix_replicas_next(gv_index *ix, gv_replica_cursor *cur, const char *se
 		return 0;
 	if (cur->started)
 		gv_key_format(kbuf, &cur->key);
-	pthread_mutex_lock(&s->lock);
-	if ((err = ix_prep(s, sector ? ST_REPLICAS_NEXT_SECTOR : ST_REPLICAS_NEXT, &st)) < 0)
+	if ((err = ix_read(s, &c)) < 0)
+		return err;
+	if ((err = ix_prep(c, sector ? ST_REPLICAS_NEXT_SECTOR : ST_REPLICAS_NEXT, &st)) < 0)
 		goto out;
 	/* Before any row: (INT64_MIN, "", "") sorts below every real row,
 	 * since stored keys and sector ids are never empty. */
@@ -1403,7 +1765,7 @@ static int ix_replicas_next(gv_index *ix, gv_replica_cursor *cur, const char *se
 		n++;
 	}
 	if (n < limit && rc != SQLITE_DONE) {
-		err = ix_fail(s->db, rc, "replicas next");
+		err = ix_fail(c->db, rc, "replicas next");
 		goto out;
 	}
 	if (n > 0) {
@@ -1420,7 +1782,7 @@ static int ix_replicas_next(gv_index *ix, gv_replica_cursor *cur, const char *se
 	n = 0;
 out:
 	ix_done(st);
-	pthread_mutex_unlock(&s->lock);
+	ix_read_done(s, c, err);
 	gv_replicas_free(arr, n);
 	return err;
 }
@@ -1437,6 +1799,7 @@ static uint64_t col_u64(sqlite3_stmt *st, int col)
 static int ix_stats(gv_index *ix, int factor, gv_index_stats *out)
 {
 	struct ix_sqlite *s = ix_of(ix);
+	struct ix_conn *c;
 	sqlite3_stmt *st = NULL;
 	uint64_t with_healthy;
 	int err, rc;
@@ -1446,13 +1809,14 @@ static int ix_stats(gv_index *ix, int factor, gv_index_stats *out)
 		return gv_error_set(GV_EINVAL, "index: replication factor %d must be at least 1",
 		                    factor);
 	memset(out, 0, sizeof(*out));
-	pthread_mutex_lock(&s->lock);
-	if ((err = ix_prep(s, ST_STATS, &st)) < 0)
+	if ((err = ix_read(s, &c)) < 0)
+		return err;
+	if ((err = ix_prep(c, ST_STATS, &st)) < 0)
 		goto out;
 	sqlite3_bind_int(st, 1, factor);
 	rc = sqlite3_step(st);
 	if (rc != SQLITE_ROW) {
-		err = ix_fail(s->db, rc, "stats");
+		err = ix_fail(c->db, rc, "stats");
 		goto out;
 	}
 	out->blobs = col_u64(st, 0);
@@ -1467,7 +1831,7 @@ static int ix_stats(gv_index *ix, int factor, gv_index_stats *out)
 	out->avg_factor = out->blobs ? (double)out->healthy_replicas / (double)out->blobs : 0.0;
 out:
 	ix_done(st);
-	return ix_unlock(s, err);
+	return ix_read_done(s, c, err);
 }
 
 /* ---- settings ---------------------------------------------------------- */
@@ -1483,6 +1847,7 @@ static int setting_name_check(const char *name)
 static int ix_setting_get(gv_index *ix, const char *name, char *buf, size_t cap)
 {
 	struct ix_sqlite *s = ix_of(ix);
+	struct ix_conn *c;
 	sqlite3_stmt *st = NULL;
 	size_t len;
 	int err, rc;
@@ -1490,8 +1855,9 @@ static int ix_setting_get(gv_index *ix, const char *name, char *buf, size_t cap)
 	assert(buf || cap == 0);
 	if ((err = setting_name_check(name)) < 0)
 		return err;
-	pthread_mutex_lock(&s->lock);
-	if ((err = ix_prep(s, ST_SETTING_GET, &st)) < 0)
+	if ((err = ix_read(s, &c)) < 0)
+		return err;
+	if ((err = ix_prep(c, ST_SETTING_GET, &st)) < 0)
 		goto out;
 	bind_text(st, 1, name);
 	rc = sqlite3_step(st);
@@ -1499,7 +1865,7 @@ static int ix_setting_get(gv_index *ix, const char *name, char *buf, size_t cap)
 		err = gv_error_set(GV_ENOTFOUND, "index: setting '%s' is not set", name);
 		goto out;
 	} else if (rc != SQLITE_ROW) {
-		err = ix_fail(s->db, rc, "setting get");
+		err = ix_fail(c->db, rc, "setting get");
 		goto out;
 	}
 	len = (size_t)sqlite3_column_bytes(st, 0);
@@ -1513,12 +1879,13 @@ static int ix_setting_get(gv_index *ix, const char *name, char *buf, size_t cap)
 	buf[len] = '\0';
 out:
 	ix_done(st);
-	return ix_unlock(s, err);
+	return ix_read_done(s, c, err);
 }
 
 static int ix_setting_set(gv_index *ix, const char *name, const char *value)
 {
 	struct ix_sqlite *s = ix_of(ix);
+	struct ix_conn *c;
 	sqlite3_stmt *st = NULL;
 	int err, rc;
 
@@ -1528,14 +1895,14 @@ static int ix_setting_set(gv_index *ix, const char *name, const char *value)
 		return gv_error_set(GV_EINVAL,
 		                    "index: setting '%s': value missing or longer than %d bytes",
 		                    name, IX_SETTING_VALUE_MAX - 1);
-	pthread_mutex_lock(&s->lock);
-	if ((err = ix_prep(s, ST_SETTING_SET, &st)) < 0)
+	c = ix_lock(s);
+	if ((err = ix_prep(c, ST_SETTING_SET, &st)) < 0)
 		goto out;
 	bind_text(st, 1, name);
 	bind_text(st, 2, value);
 	rc = sqlite3_step(st);
 	if (rc != SQLITE_DONE)
-		err = ix_fail(s->db, rc, "setting set");
+		err = ix_fail(c->db, rc, "setting set");
 out:
 	ix_done(st);
 	return ix_unlock(s, err);
@@ -1543,21 +1910,29 @@ out:
 
 /* ---- open and close ---------------------------------------------------- */
 
+/* Close every connection, readers first: the last one to close (the
+ * writer) checkpoints the WAL into the file. */
 static void ix_free(struct ix_sqlite *s)
 {
-	size_t i;
+	int i;
 
 	if (!s)
 		return;
-	for (i = 0; i < ST__COUNT; i++)
-		sqlite3_finalize(s->stmt[i]);
-	if (s->db && sqlite3_close(s->db) != SQLITE_OK)
-		gv_warn("index %s: close: %s", s->path ? s->path : "", sqlite3_errmsg(s->db));
+	for (i = 0; i < atomic_load(&s->nopen); i++) {
+		conn_close(s->readers[i], s->path);
+		free(s->readers[i]);
+	}
+	conn_close(&s->w, s->path);
 	if (s->wal_fd >= 0)
 		close(s->wal_fd);
+	pthread_cond_destroy(&s->put_cond);
+	pthread_mutex_destroy(&s->put_lock);
+	pthread_cond_destroy(&s->pool_cond);
+	pthread_mutex_destroy(&s->pool_lock);
 	pthread_cond_destroy(&s->sync_cond);
 	pthread_mutex_destroy(&s->sync_lock);
 	pthread_mutex_destroy(&s->lock);
+	free(s->reader_path);
 	free(s->path);
 	free(s);
 }
@@ -1781,13 +2156,18 @@ static int ix_open(gv_index **out, const char *path, int create, int durable)
 		return gv_error_set(GV_ENOMEM, "index: out of memory");
 	}
 	s->wal_fd = -1;
+	s->w.slot = -1;
 	if ((rc = pthread_mutex_init(&s->lock, NULL)) != 0) {
 		free(s->path);
 		free(s);
 		return gv_error_set_errno(GV_ERROR, rc, "index: mutex init");
 	}
 	if ((rc = pthread_mutex_init(&s->sync_lock, NULL)) != 0 ||
-	    (rc = pthread_cond_init(&s->sync_cond, NULL)) != 0) {
+	    (rc = pthread_cond_init(&s->sync_cond, NULL)) != 0 ||
+	    (rc = pthread_mutex_init(&s->pool_lock, NULL)) != 0 ||
+	    (rc = pthread_cond_init(&s->pool_cond, NULL)) != 0 ||
+	    (rc = pthread_mutex_init(&s->put_lock, NULL)) != 0 ||
+	    (rc = pthread_cond_init(&s->put_cond, NULL)) != 0) {
 		/* (a failed init leaves nothing to destroy on Linux) */
 		pthread_mutex_destroy(&s->lock);
 		free(s->path);
@@ -1796,22 +2176,29 @@ static int ix_open(gv_index **out, const char *path, int create, int durable)
 	}
 	s->base.ops = &sqlite_ops;
 	s->durable = durable && !memory;
+	s->memory = memory;
 
 	flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | (create ? SQLITE_OPEN_CREATE : 0);
-	rc = sqlite3_open_v2(path, &s->db, flags, NULL);
+	rc = sqlite3_open_v2(path, &s->w.db, flags, NULL);
 	if (rc != SQLITE_OK) {
-		if (s->db)
+		if (s->w.db)
 			err = gv_error_set(ix_code(rc), "index %s: open: %s", path,
-			                   sqlite3_errmsg(s->db));
+			                   sqlite3_errmsg(s->w.db));
 		else
 			err = gv_error_set(GV_ENOMEM, "index %s: open: out of memory", path);
 		goto fail;
 	}
-	if ((err = ix_configure(s->db, path, memory)) < 0)
+	if ((err = ix_configure(s->w.db, path, memory)) < 0)
 		goto fail;
-	if ((err = schema_prepare(s->db, path, create)) < 0)
+	if ((err = schema_prepare(s->w.db, path, create)) < 0)
 		goto fail;
-	s->changes = sqlite3_total_changes64(s->db);
+	s->changes = sqlite3_total_changes64(s->w.db);
+	/* Readers open the file by its absolute name, whatever the working
+	 * directory is when they are first needed. */
+	if (!memory && !(s->reader_path = realpath(path, NULL))) {
+		err = gv_error_set_errno(GV_EIO, errno, "index %s: resolve path", path);
+		goto fail;
+	}
 	/* What the schema step committed is made durable before first use. */
 	if (s->durable && (rc = wal_sync(s)) != 0) {
 		err = gv_error_set_errno(GV_EIO, rc, "index %s: sync", path);

@@ -1338,6 +1338,267 @@ static void test_concurrent(void **state)
 	}
 }
 
+/* An in-memory index is one database per connection: its reads use the
+ * writer's connection, so they see its writes. */
+static void test_memory_index(void **state)
+{
+	gv_index *ix;
+	gv_replica *reps;
+	gv_key k = mkkey(7);
+	size_t n;
+
+	(void)state;
+	assert_int_equal(gv_index_sqlite_open(&ix, ":memory:", 1), 0);
+	add_sector(ix, "s1", 1, GV_SECTOR_ACTIVE);
+	put(ix, &k, "s1");
+	assert_int_equal(ix->ops->replicas_find(ix, &k, &reps, &n), 0);
+	assert_int_equal(n, 1);
+	gv_replicas_free(reps, n);
+	assert_int_equal(used_of(ix, "s1"), k.size);
+	ix->ops->close(ix);
+}
+
+/*
+ * Reads do not queue behind a write: while another process holds the
+ * file's write lock, a replica_put of this instance waits for it (up to
+ * the 10 s busy timeout); reads of every kind still answer meanwhile, so
+ * the lock is given back long before the put would time out, and the put
+ * then succeeds.  (With one connection shared by reads and writes, the
+ * reads waited behind the stuck put until it failed with GV_EBUSY.)
+ */
+struct stuck_put {
+	gv_index *ix;
+	gv_key key;
+	int started;
+	int result;
+	pthread_mutex_t mu;
+};
+
+static void *stuck_put_main(void *arg)
+{
+	struct stuck_put *sp = arg;
+	gv_replica r;
+	int err;
+
+	mkrep(&r, &sp->key, "s1");
+	pthread_mutex_lock(&sp->mu);
+	sp->started = 1;
+	pthread_mutex_unlock(&sp->mu);
+	err = sp->ix->ops->replica_put(sp->ix, &r);
+	gv_rangeset_free(&r.ranges);
+	pthread_mutex_lock(&sp->mu);
+	sp->result = err;
+	pthread_mutex_unlock(&sp->mu);
+	return NULL;
+}
+
+static void test_reads_pass_stuck_write(void **state)
+{
+	struct fx *f = *state;
+	gv_index *ix = f->ix;
+	struct stuck_put sp;
+	gv_index_stats st;
+	gv_sector_info *sectors, si;
+	gv_replica *reps;
+	gv_key k0 = mkkey(0), keys[4];
+	char buf[32];
+	size_t n;
+	pthread_t t;
+	sqlite3 *db;
+	int started;
+
+	add_sector(ix, "s1", 1, GV_SECTOR_ACTIVE);
+	put(ix, &k0, "s1");
+	assert_int_equal(ix->ops->setting_set(ix, "a", "b"), 0);
+
+	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+	memset(&sp, 0, sizeof(sp));
+	sp.ix = ix;
+	sp.key = mkkey(1);
+	sp.result = 1;
+	assert_int_equal(pthread_mutex_init(&sp.mu, NULL), 0);
+	assert_int_equal(pthread_create(&t, NULL, stuck_put_main, &sp), 0);
+	do { /* bounded: the thread starts */
+		pthread_mutex_lock(&sp.mu);
+		started = sp.started;
+		pthread_mutex_unlock(&sp.mu);
+		usleep(1000);
+	} while (!started);
+	usleep(200 * 1000); /* let the put reach the lock (a head start only) */
+
+	assert_int_equal(ix->ops->replicas_find(ix, &k0, &reps, &n), 0);
+	assert_int_equal(n, 1);
+	gv_replicas_free(reps, n);
+	assert_int_equal(ix->ops->blob_exists(ix, &k0, NULL), 1);
+	assert_int_equal(ix->ops->sector_get(ix, "s1", &si), 0);
+	assert_int_equal(ix->ops->sector_list(ix, &sectors, &n), 0);
+	assert_int_equal(n, 1);
+	free(sectors);
+	assert_int_equal(ix->ops->keys_next(ix, NULL, 4, keys, &n), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(ix->ops->stats(ix, 1, &st), 0);
+	assert_int_equal(st.blobs, 1);
+	assert_int_equal(ix->ops->setting_get(ix, "a", buf, sizeof(buf)), 0);
+
+	assert_int_equal(sqlite3_exec(db, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+	pthread_join(t, NULL);
+	assert_int_equal(sp.result, 0);
+	assert_int_equal(ix->ops->blob_exists(ix, &sp.key, NULL), 1);
+	pthread_mutex_destroy(&sp.mu);
+}
+
+/*
+ * Concurrent puts share transactions, yet each caller gets its own
+ * result: puts naming an unknown sector fail with GV_ENOTFOUND and their
+ * own message, puts failing after their blob row went in leave no row,
+ * the others are recorded.  Each writer reads its rows back
+ * at once on the same instance (read after write), while reader threads
+ * scan the index the whole time.
+ */
+#define BATCH_WRITERS 6
+#define BATCH_READERS 2
+#define BATCH_PUTS 120
+
+struct batch_worker {
+	gv_index *ix;
+	uint32_t base;
+	int failures;
+	int *stop;
+	pthread_mutex_t *mu;
+};
+
+static void *batch_writer_main(void *arg)
+{
+	struct batch_worker *w = arg;
+	gv_index *ix = w->ix;
+	gv_replica r, *out;
+	char want[64];
+	size_t n;
+	uint32_t j;
+	int err;
+
+	for (j = 0; j < BATCH_PUTS; j++) {
+		gv_key k = mkkey(w->base + j);
+		int bad = j % 5 == 0 || j % 7 == 3;
+		const char *sector = j % 5 == 0 ? "nope" : j % 7 == 3 ? "s3" : j % 2 ? "s1" : "s2";
+
+		mkrep(&r, &k, sector);
+		err = ix->ops->replica_put(ix, &r);
+		gv_rangeset_free(&r.ranges);
+		if (bad) {
+			snprintf(want, sizeof(want), j % 5 == 0 ? "no sector '%s'" : "refused on %s",
+			         sector);
+			if (err != (j % 5 == 0 ? GV_ENOTFOUND : GV_ERROR) ||
+			    !strstr(gv_error_last(), want))
+				w->failures++;
+			if (ix->ops->blob_exists(ix, &k, NULL) != 0)
+				w->failures++;
+			continue;
+		}
+		if (err != 0)
+			w->failures++;
+		if (ix->ops->replicas_find(ix, &k, &out, &n) < 0 || n != 1 ||
+		    strcmp(out[0].sector, sector) != 0)
+			w->failures++;
+		else
+			gv_replicas_free(out, n);
+	}
+	return NULL;
+}
+
+static void *batch_reader_main(void *arg)
+{
+	struct batch_worker *w = arg;
+	gv_index *ix = w->ix;
+	gv_index_stats st;
+	gv_blob_entry *e;
+	gv_sector_info *sectors;
+	size_t n;
+	int stop = 0;
+
+	while (!stop) { /* ends when the writers are done */
+		if (ix->ops->stats(ix, 2, &st) < 0)
+			w->failures++;
+		if (ix->ops->blobs_next(ix, NULL, 64, &e, &n) < 0)
+			w->failures++;
+		else
+			gv_blob_entries_free(e, n);
+		if (ix->ops->sector_list(ix, &sectors, &n) < 0 || n != 3)
+			w->failures++;
+		else
+			free(sectors);
+		pthread_mutex_lock(w->mu);
+		stop = *w->stop;
+		pthread_mutex_unlock(w->mu);
+	}
+	return NULL;
+}
+
+static void test_concurrent_puts_batched(void **state)
+{
+	struct fx *f = *state;
+	pthread_t t[BATCH_WRITERS + BATCH_READERS];
+	struct batch_worker w[BATCH_WRITERS + BATCH_READERS];
+	pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+	gv_index_stats st;
+	uint64_t want1 = 0, want2 = 0, good = 0;
+	int stop = 0;
+	uint32_t i, j;
+
+	add_sector(f->ix, "s1", 1, GV_SECTOR_ACTIVE);
+	add_sector(f->ix, "s2", 1, GV_SECTOR_ACTIVE);
+	add_sector(f->ix, "s3", 1, GV_SECTOR_ACTIVE);
+	/* A put to s3 fails after its blob row went in: a put that shares
+	 * its transaction must keep its own rows, and the failed one none. */
+	sql(f->path, "CREATE TRIGGER refuse_s3 BEFORE INSERT ON replicas"
+	             " WHEN NEW.sector = 's3' BEGIN SELECT RAISE(ABORT, 'refused on s3'); END");
+	for (i = 0; i < BATCH_WRITERS + BATCH_READERS; i++) {
+		w[i].ix = f->ix;
+		w[i].base = i * BATCH_PUTS;
+		w[i].failures = 0;
+		w[i].stop = &stop;
+		w[i].mu = &mu;
+		assert_int_equal(pthread_create(&t[i], NULL,
+		                                i < BATCH_WRITERS ? batch_writer_main
+		                                                  : batch_reader_main,
+		                                &w[i]),
+		                 0);
+	}
+	for (i = 0; i < BATCH_WRITERS; i++)
+		pthread_join(t[i], NULL);
+	pthread_mutex_lock(&mu);
+	stop = 1;
+	pthread_mutex_unlock(&mu);
+	for (i = BATCH_WRITERS; i < BATCH_WRITERS + BATCH_READERS; i++)
+		pthread_join(t[i], NULL);
+	for (i = 0; i < BATCH_WRITERS + BATCH_READERS; i++)
+		assert_int_equal(w[i].failures, 0);
+
+	for (i = 0; i < BATCH_WRITERS; i++)
+		for (j = 0; j < BATCH_PUTS; j++) {
+			gv_key k = mkkey(i * BATCH_PUTS + j);
+
+			if (j % 5 == 0 || j % 7 == 3)
+				continue;
+			good++;
+			if (j % 2)
+				want1 += k.size;
+			else
+				want2 += k.size;
+		}
+	assert_int_equal(f->ix->ops->stats(f->ix, 1, &st), 0);
+	assert_int_equal(st.blobs, good);
+	assert_int_equal(st.replicas, good);
+	assert_int_equal(used_of(f->ix, "s1"), want1);
+	assert_int_equal(used_of(f->ix, "s2"), want2);
+	/* What was acknowledged is in the file, for any other connection. */
+	f->ix->ops->close(f->ix);
+	f->ix = NULL;
+	assert_int_equal(sql_int(f->path, "SELECT COUNT(*) FROM replicas"), (int64_t)good);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1364,6 +1625,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_settings, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_read_during_foreign_write, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_concurrent, setup, teardown),
+		cmocka_unit_test(test_memory_index),
+		cmocka_unit_test_setup_teardown(test_reads_pass_stuck_write, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_concurrent_puts_batched, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

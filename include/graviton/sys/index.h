@@ -7,8 +7,9 @@
  *
  * A backend is a static `struct gv_index_ops` plus an instance struct whose
  * first member is a `gv_index`.  Every call may be made from any thread;
- * the backend serialises what it must (sqlite: one connection behind a
- * mutex, WAL mode so other processes can read meanwhile).
+ * the backend serialises what it must (sqlite: one writer connection
+ * behind a mutex, a pool of reader connections, WAL mode so readers of
+ * this and other processes never wait for a writer).
  *
  * Arrays returned through `out` are malloc'd and owned by the caller
  * (free sectors with free(), replicas with gv_replicas_free()).
