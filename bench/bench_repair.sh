@@ -57,6 +57,7 @@ LOST=$(q "SELECT sector FROM replicas GROUP BY sector ORDER BY SUM(size) DESC LI
 BYTES=$(q "SELECT SUM(size) FROM replicas WHERE sector = '$LOST'")
 NFILES=$(q "SELECT COUNT(*) FROM replicas WHERE sector = '$LOST'")
 ROOT=$(q "SELECT path FROM sectors WHERE id = '$LOST'")
+case $ROOT in /*) ;; *) ROOT=$GRAVITON_DATA_DIR/$ROOT ;; esac   # relative to the data directory
 echo "  sector $LOST: $NFILES blobs, $((BYTES / 1048576)) MiB"
 if [ "$BYTES" -lt 1073741824 ]; then
 	echo "  (less than 1 GiB: raise BENCH_REPAIR_MIB)"

@@ -56,13 +56,13 @@ drop_caches() {
 		CACHE="warm (page cache could not be dropped)"
 	fi
 }
-json_field() {   # json_field FILE FIELD: FIELD of the summary line
+json_field() {   # json_field FILE FIELD: FIELD of the job document's summary
 	python3 -c '
 import json, sys
 for line in open(sys.argv[1]):
     o = json.loads(line)
-    if o.get("event") == "summary":
-        print(o[sys.argv[2]])
+    if isinstance(o.get("summary"), dict):
+        print(o["summary"][sys.argv[2]])
 ' "$1" "$2"
 }
 
@@ -136,7 +136,7 @@ echo "== scrub rate limit: --max-bytes-per-second $RATE ($what)"
 drop_caches
 s=$(TM_STDOUT="$W/rate.json" tm "$GV" scrub --once --json "${scope[@]}" --max-bytes-per-second "$RATE")
 rb=$(json_field "$W/rate.json" bytes)
-rd=$(json_field "$W/rate.json" duration_s)
+rd=$(awk -v ms="$(json_field "$W/rate.json" duration_ms)" 'BEGIN { printf "%.3f", ms / 1000 }')
 wall=$(secs "$s")
 python3 - "$rb" "$rd" "$wall" "$WANT" <<'EOF'
 import sys

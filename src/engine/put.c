@@ -144,17 +144,6 @@ static void job_unref(put_job *job)
 	free(job);
 }
 
-/* Record one replica of the job's key on `sector`; key lock held. */
-static int record_replica(put_job *job, const char *sector)
-{
-	int err = gv_store_record_replica(job->st, &job->key, sector);
-
-	if (err == 0 && job->recorded < GV_MAX_REPLICAS + 1)
-		snprintf(job->recorded_ids[job->recorded++], GV_ID_MAX, "%.*s",
-		         (int)GV_ID_MAX - 1, sector);
-	return err;
-}
-
 /* A copy that finished after the put decided: record it (the put
  * succeeded and the blob is still there) or delete its bytes (the put
  * failed, or the blob was deleted meanwhile) unless a row counts on them. */
@@ -1001,9 +990,18 @@ static int put_settle(put_commit *c, int err, gv_put_result *res)
 	int n;
 
 	if (err == 0) {
-		err = record_replica(job, PRIMARY(c));
-		for (n = 0; err == 0 && n < c->ncommitted; n++)
-			err = record_replica(job, c->committed[n]);
+		const char *ids[GV_MAX_REPLICAS + 1];
+		size_t nids = 0;
+
+		/* One index commit (and one sync) for the put's replicas; on
+		 * failure any of them may be recorded, so undo takes them all. */
+		ids[nids++] = PRIMARY(c);
+		for (n = 0; n < c->ncommitted && nids < GV_MAX_REPLICAS + 1; n++)
+			ids[nids++] = c->committed[n];
+		err = gv_store_record_replicas(job->st, &job->key, ids, nids);
+		for (i = 0; i < nids && job->recorded < GV_MAX_REPLICAS + 1; i++)
+			snprintf(job->recorded_ids[job->recorded++], GV_ID_MAX, "%.*s",
+			         (int)GV_ID_MAX - 1, ids[i]);
 		if (err < 0) {
 			char msg[512];
 

@@ -1110,24 +1110,39 @@ int gv_replica_effective_health(const gv_replica *r, const gv_sector_info *secto
 	return 1;
 }
 
+int gv_store_record_replicas(gv_store *st, const gv_key *key, const char *const *sectors,
+                             size_t n)
+{
+	gv_replica rps[GV_MAX_REPLICAS + 1];
+	size_t i, made;
+	int err = 0;
+
+	if (n > GV_MAX_REPLICAS + 1)
+		return gv_error_set(GV_EINVAL, "%zu replicas exceed %d", n, GV_MAX_REPLICAS + 1);
+	memset(rps, 0, n * sizeof(*rps));
+	for (made = 0; made < n; made++) {
+		gv_replica *rp = &rps[made];
+
+		rp->key = *key;
+		snprintf(rp->sector, sizeof(rp->sector), "%s", sectors[made]);
+		gv_rangeset_init(&rp->ranges);
+		if ((err = gv_rangeset_add(&rp->ranges, 0, key->size)) < 0)
+			break;
+		rp->healthy = 1;
+		rp->last_verified = gv_now_ms();
+		rp->has_checksum = 1;
+		memcpy(rp->checksum, key->digest, GV_DIGEST_LEN);
+	}
+	if (err == 0)
+		err = gv_index_replicas_put(st->ix, rps, n);
+	for (i = 0; i < made && i < n; i++)
+		gv_rangeset_free(&rps[i].ranges);
+	return err;
+}
+
 int gv_store_record_replica(gv_store *st, const gv_key *key, const char *sector)
 {
-	gv_replica rp;
-	int err;
-
-	memset(&rp, 0, sizeof(rp));
-	rp.key = *key;
-	snprintf(rp.sector, sizeof(rp.sector), "%s", sector);
-	gv_rangeset_init(&rp.ranges);
-	if ((err = gv_rangeset_add(&rp.ranges, 0, key->size)) < 0)
-		return err;
-	rp.healthy = 1;
-	rp.last_verified = gv_now_ms();
-	rp.has_checksum = 1;
-	memcpy(rp.checksum, key->digest, GV_DIGEST_LEN);
-	err = gv_index_replica_put(st->ix, &rp);
-	gv_rangeset_free(&rp.ranges);
-	return err;
+	return gv_store_record_replicas(st, key, &sector, 1);
 }
 
 int gv_store_has_row(gv_store *st, const gv_key *key, const char *sector)

@@ -106,6 +106,10 @@ int gv_replica_effective_health(const gv_replica *r, const gv_sector_info *secto
 /* Record a complete, healthy replica of key in sector (after its bytes
  * are durable there). */
 int gv_store_record_replica(gv_store *st, const gv_key *key, const char *sector);
+/* The same for n sectors, in one durable index commit when the index can;
+ * on failure any of them may be recorded. */
+int gv_store_record_replicas(gv_store *st, const gv_key *key, const char *const *sectors,
+                             size_t n);
 
 /*
  * Helpers for callers holding the key lock (gv_key_lock).

@@ -54,6 +54,20 @@ int gv_index_replica_put(gv_index *ix, const gv_replica *r)
 	return ix->ops->replica_put(ix, r);
 }
 
+int gv_index_replicas_put(gv_index *ix, const gv_replica *rs, size_t n)
+{
+	size_t i;
+	int err;
+
+	assert(ix != NULL && (rs != NULL || n == 0));
+	if (ix->ops->replicas_put)
+		return ix->ops->replicas_put(ix, rs, n);
+	for (i = 0; i < n; i++)
+		if ((err = ix->ops->replica_put(ix, &rs[i])) < 0)
+			return err;
+	return 0;
+}
+
 int gv_index_replica_remove(gv_index *ix, const gv_key *key, const char *sector)
 {
 	assert(ix != NULL && key != NULL && sector != NULL);

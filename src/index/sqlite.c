@@ -1274,19 +1274,19 @@ fail_all:
  * (the replicas of concurrent puts) share a transaction, and then one
  * group-commit sync.
  */
-static int put_wait(struct ix_sqlite *s, struct ix_put *p)
+static int put_wait_chain(struct ix_sqlite *s, struct ix_put *p, struct ix_put *last)
 {
 	struct ix_put *batch, *q, *next;
 	size_t n;
-	int err;
 
 	pthread_mutex_lock(&s->put_lock);
 	if (s->put_tail)
 		s->put_tail->next = p;
 	else
 		s->put_head = p;
-	s->put_tail = p;
-	while (!p->done) {
+	s->put_tail = last;
+	/* Batches are taken in queue order: the last one done, all are. */
+	while (!last->done) {
 		if (s->put_leading) {
 			pthread_cond_wait(&s->put_cond, &s->put_lock);
 			continue;
@@ -1314,11 +1314,73 @@ static int put_wait(struct ix_sqlite *s, struct ix_put *p)
 		pthread_cond_broadcast(&s->put_cond);
 	}
 	pthread_mutex_unlock(&s->put_lock);
+	return 0;
+}
+
+static int put_wait(struct ix_sqlite *s, struct ix_put *p)
+{
+	int err;
+
+	put_wait_chain(s, p, p);
 	if (p->err < 0)
 		return put_error(p);
 	if (p->ticket && (err = ix_wait_durable(s, p->ticket)) < 0)
 		return err;
 	return 0;
+}
+
+static int ix_replica_put(gv_index *ix, const gv_replica *r);
+
+/*
+ * Several replicas of one put: queued together, so they are one batch (one
+ * transaction, one sync) unless the batch limit splits them.
+ */
+static int ix_replicas_put(gv_index *ix, const gv_replica *rs, size_t n)
+{
+	struct ix_sqlite *s = ix_of(ix);
+	struct ix_put *ps;
+	char (*kbuf)[GV_KEY_BUFSIZE];
+	char **text;
+	size_t i;
+	int err = 0, e;
+
+	if (n == 0)
+		return 0;
+	if (n == 1)
+		return ix_replica_put(ix, rs);
+	ps = calloc(n, sizeof(*ps));
+	kbuf = calloc(n, sizeof(*kbuf));
+	text = calloc(n, sizeof(*text));
+	if (!ps || !kbuf || !text) {
+		err = gv_error_set(GV_ENOMEM, "out of memory");
+		goto out;
+	}
+	for (i = 0; i < n; i++) {
+		if ((err = key_check(&rs[i].key)) < 0 || (err = id_check("sector", rs[i].sector)) < 0 ||
+		    (err = ranges_text(&text[i], &ps[i].complete, &rs[i].ranges,
+		                       rs[i].key.size)) < 0)
+			goto out;
+		ps[i].ranges = text[i];
+		gv_key_format(kbuf[i], &rs[i].key);
+		ps[i].r = &rs[i];
+		ps[i].key = kbuf[i];
+		ps[i].reason_len = utf8_cut(rs[i].reason, sizeof(rs[i].reason) - 1);
+		ps[i].next = i + 1 < n ? &ps[i + 1] : NULL;
+	}
+	put_wait_chain(s, ps, &ps[n - 1]);
+	for (i = 0; i < n && err == 0; i++)
+		if (ps[i].err < 0)
+			err = put_error(&ps[i]);
+	for (i = 0; i < n && err == 0; i++)
+		if (ps[i].ticket && (e = ix_wait_durable(s, ps[i].ticket)) < 0)
+			err = e;
+out:
+	for (i = 0; text && i < n; i++)
+		free(text[i]);
+	free(text);
+	free(ps);
+	free(kbuf);
+	return err;
 }
 
 static int ix_replica_put(gv_index *ix, const gv_replica *r)
@@ -1405,6 +1467,13 @@ static int replica_change(gv_index *ix, enum ix_stmt_id id_stmt, const gv_key *k
 		                   sector);
 out:
 	ix_done(st);
+	if (id_stmt == ST_REPLICA_SET_VERIFIED) {
+		/* Not worth a sync: a verification time lost to a power failure
+		 * only means the replica is verified again (the next durable
+		 * commit syncs it anyway). */
+		pthread_mutex_unlock(&s->lock);
+		return err;
+	}
 	return ix_unlock(s, err);
 }
 
@@ -1952,6 +2021,7 @@ static const struct gv_index_ops sqlite_ops = {
 	.sector_set_state = ix_sector_set_state,
 	.sector_remove = ix_sector_remove,
 	.replica_put = ix_replica_put,
+	.replicas_put = ix_replicas_put,
 	.replica_remove = ix_replica_remove,
 	.replica_set_health = ix_replica_set_health,
 	.replica_set_verified = ix_replica_set_verified,

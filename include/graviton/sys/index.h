@@ -131,6 +131,13 @@ struct gv_index_ops {
 	int (*setting_set)(gv_index *ix, const char *name, const char *value);
 
 	void (*close)(gv_index *ix);
+
+	/*
+	 * Optional (may be NULL: gv_index_replicas_put then calls replica_put
+	 * for each): record n replicas as replica_put would, in one durable
+	 * commit.  0 when all are recorded; on failure any of them may be.
+	 */
+	int (*replicas_put)(gv_index *ix, const gv_replica *rs, size_t n);
 };
 
 struct gv_index {
@@ -149,6 +156,7 @@ GV_API int gv_index_sector_set_health(gv_index *ix, const char *id, int healthy)
 GV_API int gv_index_sector_set_state(gv_index *ix, const char *id, gv_sector_state st);
 GV_API int gv_index_sector_remove(gv_index *ix, const char *id);
 GV_API int gv_index_replica_put(gv_index *ix, const gv_replica *r);
+GV_API int gv_index_replicas_put(gv_index *ix, const gv_replica *rs, size_t n);
 GV_API int gv_index_replica_remove(gv_index *ix, const gv_key *key, const char *sector);
 GV_API int gv_index_replica_set_health(gv_index *ix, const gv_key *key, const char *sector,
                                 int healthy, const char *reason);
