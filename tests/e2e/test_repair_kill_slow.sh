@@ -91,11 +91,12 @@ for line in sys.stdin:
         recorded = max(recorded, int(b or a) + 1)
     if recorded == 0:
         continue  # an intent row: nothing promised yet
-    if os.path.isfile(part):
-        if os.path.getsize(part) >= recorded:
-            continue
-    elif os.path.isfile(obj) and os.path.getsize(obj) == size:
-        continue  # committed, killed before the row said so
+    if os.path.isfile(obj) and os.path.getsize(obj) == size:
+        # committed, killed before the row said so (a later run may have
+        # opened a new, empty partial beside it before it was killed too)
+        continue
+    if os.path.isfile(part) and os.path.getsize(part) >= recorded:
+        continue
     problems.append("incomplete row %s %s records %d bytes, partial/ has %s" % (
         key, sector, recorded,
         os.path.getsize(part) if os.path.isfile(part) else "no file"))
