@@ -30,6 +30,8 @@ fi
 export PKG_CONFIG_PATH=$(dirname "$pc") PKG_CONFIG_SYSROOT_DIR=$DEST
 flags=$(pkg-config --cflags --libs graviton)
 case "$flags" in *"$DEST"*) ;; *) echo "pkg-config flags do not point into DESTDIR: $flags"; exit 1 ;; esac
-cc -std=c11 -Wall -Werror -o "$T/consumer" "$SRC/tests/install/consumer.c" $flags
+# $3: the sanitizer flags of the build whose library this is (its runtime
+# must come first in the consumer).
+cc -std=c11 -Wall -Werror ${3:-} -o "$T/consumer" "$SRC/tests/install/consumer.c" $flags
 LD_LIBRARY_PATH=$(dirname "$lib") "$T/consumer" "$T/data"
 echo "install: a pkg-config consumer put and got a blob"
