@@ -389,6 +389,9 @@ PYEOF
 
 for mode in cut bad; do
 	port=$(pick_port)
+	# Empty it first: the background child truncates it only once it runs,
+	# and the previous round's ready line must not be read meanwhile.
+	: >"$T/fake.out"
 	"$PY" "$T/fake.py" "$port" "$mode" "$T/fake.want" >"$T/fake.out" 2>&1 &
 	FAKE_PID=$!
 	for i in $(seq 300); do
