@@ -1582,26 +1582,35 @@ static int fs_del(gv_sector *sector, const gv_key *key)
 	return 0;
 }
 
-static int fs_stat(gv_sector *sector, const gv_key *key, uint64_t *out_size)
+/* stat of a committed blob's file, which must be a regular file. */
+static int fs_stat_object(fs_sector *s, const gv_key *key, struct stat *st)
 {
-	fs_sector *s = (fs_sector *)sector;
 	char rel[FS_REL_MAX], objrel[sizeof("objects/") + FS_REL_MAX];
 	char kbuf[GV_KEY_BUFSIZE];
-	struct stat st;
 
 	fs_rel_format(rel, key);
-	if (fstatat(s->objects_fd, rel, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+	if (fstatat(s->objects_fd, rel, st, AT_SYMLINK_NOFOLLOW) < 0) {
 		if (errno == ENOENT)
 			return gv_error_set(GV_ENOTFOUND, "sector %s: no blob %s", s->base.id,
 			                    gv_key_format(kbuf, key));
 		snprintf(objrel, sizeof(objrel), "objects/%s", rel);
 		return fs_err(s, errno, "cannot stat", objrel);
 	}
-	if (!S_ISREG(st.st_mode)) {
+	if (!S_ISREG(st->st_mode)) {
 		snprintf(objrel, sizeof(objrel), "objects/%s", rel);
-		return S_ISDIR(st.st_mode) ? fs_err(s, EISDIR, "cannot stat", objrel)
-		                           : fs_not_regular(s, objrel);
+		return S_ISDIR(st->st_mode) ? fs_err(s, EISDIR, "cannot stat", objrel)
+		                            : fs_not_regular(s, objrel);
 	}
+	return 0;
+}
+
+static int fs_stat(gv_sector *sector, const gv_key *key, uint64_t *out_size)
+{
+	struct stat st;
+	int err;
+
+	if ((err = fs_stat_object((fs_sector *)sector, key, &st)) < 0)
+		return err;
 	*out_size = (uint64_t)st.st_size;
 	return 0;
 }
@@ -1703,19 +1712,11 @@ static int fs_sweep(gv_sector *sector, int dry_run, uint64_t *files, uint64_t *b
 /* The file's mtime: the last write before its commit's rename. */
 static int fs_written_at(gv_sector *sector, const gv_key *key, int64_t *out_ms)
 {
-	fs_sector *s = (fs_sector *)sector;
-	char rel[FS_REL_MAX], objrel[sizeof("objects/") + FS_REL_MAX];
-	char kbuf[GV_KEY_BUFSIZE];
 	struct stat st;
+	int err;
 
-	fs_rel_format(rel, key);
-	if (fstatat(s->objects_fd, rel, &st, AT_SYMLINK_NOFOLLOW) < 0) {
-		if (errno == ENOENT)
-			return gv_error_set(GV_ENOTFOUND, "sector %s: no blob %s", s->base.id,
-			                    gv_key_format(kbuf, key));
-		snprintf(objrel, sizeof(objrel), "objects/%s", rel);
-		return fs_err(s, errno, "cannot stat", objrel);
-	}
+	if ((err = fs_stat_object((fs_sector *)sector, key, &st)) < 0)
+		return err;
 	*out_ms = (int64_t)st.st_mtim.tv_sec * 1000 + st.st_mtim.tv_nsec / 1000000;
 	return 0;
 }

@@ -555,7 +555,8 @@ static int mem_del(gv_sector *sector, const gv_key *key)
 	return 0;
 }
 
-static int mem_stat(gv_sector *sector, const gv_key *key, uint64_t *out_size)
+/* Size and commit time of a stored blob (either pointer may be NULL). */
+static int mem_info(gv_sector *sector, const gv_key *key, uint64_t *size, int64_t *written_ms)
 {
 	mem_sector *s = (mem_sector *)sector;
 	char kbuf[GV_KEY_BUFSIZE];
@@ -563,8 +564,10 @@ static int mem_stat(gv_sector *sector, const gv_key *key, uint64_t *out_size)
 
 	pthread_mutex_lock(&s->lock);
 	e = *mem_find(s, key);
-	if (e != NULL)
-		*out_size = e->blob->size;
+	if (e != NULL && size)
+		*size = e->blob->size;
+	if (e != NULL && written_ms)
+		*written_ms = e->written_ms;
 	pthread_mutex_unlock(&s->lock);
 	if (e == NULL)
 		return gv_error_set(GV_ENOTFOUND, "sector %s: no blob %s", s->base.id,
@@ -572,21 +575,14 @@ static int mem_stat(gv_sector *sector, const gv_key *key, uint64_t *out_size)
 	return 0;
 }
 
+static int mem_stat(gv_sector *sector, const gv_key *key, uint64_t *out_size)
+{
+	return mem_info(sector, key, out_size, NULL);
+}
+
 static int mem_written_at(gv_sector *sector, const gv_key *key, int64_t *out_ms)
 {
-	mem_sector *s = (mem_sector *)sector;
-	char kbuf[GV_KEY_BUFSIZE];
-	mem_entry *e;
-
-	pthread_mutex_lock(&s->lock);
-	e = *mem_find(s, key);
-	if (e != NULL)
-		*out_ms = e->written_ms;
-	pthread_mutex_unlock(&s->lock);
-	if (e == NULL)
-		return gv_error_set(GV_ENOTFOUND, "sector %s: no blob %s", s->base.id,
-		                    gv_key_format(kbuf, key));
-	return 0;
+	return mem_info(sector, key, NULL, out_ms);
 }
 
 /* Snapshot under the lock, then call back without it (cb may use s). */
