@@ -133,11 +133,11 @@ expect_fail() {
 		fail "$desc" "a message on stderr matching /$re/" "nothing on stderr"
 		return 0
 	fi
-	if ! printf '%s' "$ERR" | grep -Eqi -- "$re"; then
+	if ! grep -Eqi -- "$re" <<<"$ERR"; then
 		fail "$desc" "stderr matching /$re/" "$(printf '%s' "$ERR" | head -c 600)"
 		return 0
 	fi
-	if ! printf '%s' "$ERR" | grep -q '^graviton'; then
+	if ! grep -q '^graviton' <<<"$ERR"; then
 		fail "$desc" "stderr starting with 'graviton'" "$(printf '%s' "$ERR" | head -c 300)"
 		bad=1
 	fi
@@ -152,7 +152,7 @@ expect_eq() {
 
 # expect_match DESC REGEX TEXT (extended regex, case-insensitive)
 expect_match() {
-	if printf '%s' "$3" | grep -Eqi -- "$2"; then
+	if grep -Eqi -- "$2" <<<"$3"; then
 		ok "$1"
 	else
 		fail "$1" "text matching /$2/" "$(printf '%s' "$3" | head -c 600)"

@@ -120,7 +120,7 @@ while [ "$tries" -lt 6 ]; do
 		fail "put with 5 sectors unable to commit: attempt $tries fails (69 or 74)" "exit 69 or 74" "exit $RC: $ERR"
 		;;
 	esac
-	printf '%s' "$ERR" | grep -qi quorum && quorum_seen=$((quorum_seen + 1))
+	grep -qi quorum <<<"$ERR" && quorum_seen=$((quorum_seen + 1))
 	[ -n "$ERR" ] || { bad=1; fail "attempt $tries explains the failure on stderr"; }
 done
 [ "$bad" = 0 ] && ok "put with 5 sectors unable to commit fails every time ($quorum_seen of $tries with a quorum error)"

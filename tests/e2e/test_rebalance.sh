@@ -74,7 +74,7 @@ expect_match "dry run prints planned moves: key, from, to, bytes" \
 	'^planned +sha256:[0-9a-f]{64}:[0-9]+ s0[123] -> s0[456] [0-9]+ bytes' "$OUT"
 expect_match "dry run prints each sector's utilisation before and after" \
 	's04 +active +0\.0% +[1-9][0-9]?\.[0-9]%' "$OUT"
-if printf '%s' "$OUT" | grep -q '^done'; then
+if grep -q '^done' <<<"$OUT"; then
 	fail "dry run moves nothing" "no 'done' line" "$(printf '%s' "$OUT" | grep '^done' | head -n 2)"
 else
 	ok "dry run prints no 'done' line"

@@ -237,7 +237,7 @@ expect_rc "sector list (text)" 0
 NODIR=$T/no-such-data-dir
 help_case() {
 	run "$GV" --data-dir "$NODIR" "$@"
-	if [ "$RC" = 0 ] && printf '%s' "$OUT" | grep -qi usage; then
+	if [ "$RC" = 0 ] && grep -qi usage <<<"$OUT"; then
 		ok "graviton $* exits 0 with usage on stdout"
 	else
 		fail "graviton $*" "exit 0 and usage on stdout" "exit $RC, stdout: $(printf '%s' "$OUT" | head -c 200), stderr: $(printf '%s' "$ERR" | head -c 200)"

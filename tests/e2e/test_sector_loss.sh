@@ -200,7 +200,7 @@ expect_eq "nothing written into the foreign directory" "$objs_before" "$objs_aft
 expect_true "the foreign identity file is left as it is" cmp -s "$T/swapped-identity" "$D/sectors/$SWAP/GRAVITON-SECTOR"
 
 gv sector set-health "$SWAP" healthy
-if [ "$RC" != 0 ] && printf '%s' "$ERR" | grep -Eqi "$OWNER|identity|belongs|another|foreign|owned"; then
+if [ "$RC" != 0 ] && grep -Eqi "$OWNER|identity|belongs|another|foreign|owned" <<<"$ERR"; then
 	ok "sector set-health $SWAP healthy is refused (directory belongs to $OWNER)"
 else
 	fail "sector set-health $SWAP healthy is refused, naming the other owner" \

@@ -49,7 +49,7 @@ else
 fi
 n=0
 for i in $(seq 1 12); do
-	replica_sectors "$(key_of "$T/f$i")" | grep -qx s01 && n=$((n + 1))
+	grep -qx s01 <<<"$(replica_sectors "$(key_of "$T/f$i")")" && n=$((n + 1))
 done
 expect_eq "no replica row on s01 is left" 0 "$n"
 gv sector remove s01
