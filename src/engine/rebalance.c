@@ -9,7 +9,8 @@
  *                placement module picks among sectors that stay no fuller
  *                than the source, underloaded ones (below low-water)
  *                first; projections are updated move by move
- *   move_one()   copy (verified) -> record -> drop old row -> delete bytes
+ *   moves        gv_move_replica (copy.c): copy (verified) -> record ->
+ *                drop old row -> delete bytes
  *   drain        every key of one sector, same move, then "retired"
  *
  * Memory is bounded by max_moves plus one batch of keys per source.
@@ -23,6 +24,7 @@
 #include <time.h>
 
 #include "core/log.h"
+#include "engine/copy.h"
 #include "engine/limiter.h"
 #include "engine/store.h"
 #include "graviton/rebalance.h"
@@ -304,83 +306,6 @@ out:
 	return err;
 }
 
-/* Copy (verified) -> record -> drop the old row -> delete its bytes. */
-static int move_one(gv_store *st, const gv_key *key, const char *from, const char *to)
-{
-	gv_index *ix = st->ix;
-	gv_sector_info *sectors = NULL;
-	gv_replica *reps = NULL;
-	size_t nsectors = 0, nreps = 0, i;
-	gv_sector *dst, *old;
-	int err, copied = 0;
-
-	if ((err = gv_index_replicas_find(ix, key, &reps, &nreps)) < 0)
-		return err;
-	if ((err = gv_index_sector_list(ix, &sectors, &nsectors)) < 0)
-		goto out;
-	dst = gv_store_sector_handle(st, to, NULL, 0);
-	if (!dst) {
-		err = gv_error_set(GV_EIO, "destination sector %s is not available", to);
-		goto out;
-	}
-	/* The source's own copy first (it is being emptied), then the others. */
-	for (i = 0; i <= nreps && !copied; i++) {
-		const gv_replica *rp = NULL;
-		gv_sector *src;
-		size_t j;
-
-		if (i == 0) {
-			for (j = 0; j < nreps; j++)
-				if (strcmp(reps[j].sector, from) == 0)
-					rp = &reps[j];
-		} else if (strcmp(reps[i - 1].sector, from) != 0) {
-			rp = &reps[i - 1];
-		}
-		if (!rp || strcmp(rp->sector, to) == 0 ||
-		    !gv_replica_effective_health(rp, sectors, nsectors, NULL, 0))
-			continue;
-		src = gv_store_sector_handle(st, rp->sector, NULL, 0);
-		if (!src)
-			continue;
-		err = gv_copy_blob(src, dst, key, 1);
-		if (err == 0) {
-			copied = 1;
-		} else if (err == GV_ECORRUPT || err == GV_ENOTFOUND) {
-			gv_store_mark_unhealthy(st, key, rp->sector,
-			                        err == GV_ENOTFOUND ? "missing" : "checksum mismatch");
-		}
-	}
-	if (!copied) {
-		err = gv_error_set(err < 0 ? err : GV_ENO_HEALTHY_SOURCE,
-		                   "NoHealthySource: no healthy copy could be read (%s)",
-		                   gv_error_last());
-		goto out;
-	}
-	/* Record the new copy and drop the old under the key lock: a DELETE
-	 * that ran during the copy wins (the copy's bytes go), and the old
-	 * bytes go only once their row is gone. */
-	if ((err = gv_key_lock(st, key)) < 0)
-		goto out;
-	if ((err = gv_store_record_late(st, key, to)) < 0)
-		goto unlock;
-	if ((err = gv_index_replica_remove(ix, key, from)) < 0 && err != GV_ENOTFOUND)
-		goto unlock;
-	old = gv_store_sector_handle(st, from, NULL, 0);
-	if (old) {
-		int e = gv_sector_del(old, key);
-
-		if (e < 0 && e != GV_ENOTFOUND)
-			gv_warn("event=move_delete_failed sector=%s error=\"%s\"", from, gv_error_last());
-	}
-	err = 0;
-unlock:
-	gv_key_unlock(st, key);
-out:
-	free(sectors);
-	gv_replicas_free(reps, nreps);
-	return err;
-}
-
 static void emit(rbal *b, gv_move_phase phase, const gv_key *key, const char *from,
                  const char *to, int err, const char *msg)
 {
@@ -507,7 +432,7 @@ int gv_rebalance_run(gv_store *st, const gv_rebalance_opts *opts, gv_rebalance_s
 			err = GV_ECANCELED;
 			break;
 		}
-		err = move_one(st, &m->key, m->from, m->to);
+		err = gv_move_replica(st, &m->key, m->from, m->to);
 		if (err < 0) {
 			char msg[512];
 
@@ -620,17 +545,11 @@ static void sweep_leftovers(gv_store *st, rbal *b, const char *id)
  * gone) its bytes, under the key lock. */
 static int forget(gv_store *st, const gv_key *key, const char *id)
 {
-	gv_sector *s;
 	int err;
 
 	if ((err = gv_key_lock(st, key)) < 0)
 		return err;
-	err = gv_index_replica_remove(st->ix, key, id);
-	if (err == 0 || err == GV_ENOTFOUND) {
-		if ((s = gv_store_sector_handle(st, id, NULL, 0)) != NULL)
-			gv_sector_del(s, key);
-		err = 0;
-	}
+	err = gv_replica_drop_locked(st, key, id, 0, 0);
 	gv_key_unlock(st, key);
 	return err;
 }
@@ -731,7 +650,7 @@ int gv_sector_drain(gv_store *st, const char *id, const gv_rebalance_opts *opts,
 				emit(&b, GV_MOVE_PLANNED, &keys[i], id, b.sectors[dest].id, 0, NULL);
 				continue;
 			}
-			err = move_one(st, &keys[i], id, b.sectors[dest].id);
+			err = gv_move_replica(st, &keys[i], id, b.sectors[dest].id);
 			if (err < 0) {
 				snprintf(msg, sizeof(msg), "%s", gv_error_last());
 				out->failed++;

@@ -29,15 +29,12 @@
 
 #include "core/digest.h"
 #include "core/log.h"
+#include "engine/copy.h"
 #include "engine/store.h"
 #include "engine/limiter.h"
 #include "engine/workq.h"
 
-#define COPY_BUF (1u << 20)
-/* Copies larger than this record their progress and can resume. */
-#define RESUME_MIN (64ull << 20)
-/* A resumable copy syncs and records its ranges this often. */
-#define RESUME_STEP (64ull << 20)
+#define COPY_BUF GV_COPY_BUF
 
 enum { JOB_COPY, JOB_TIDY };
 
@@ -80,12 +77,6 @@ const char *gv_repair_action_name(gv_repair_action a)
 	case GV_REPAIR_LOST: return "lost";
 	}
 	return "?";
-}
-
-/* Wait until n more bytes may be written under the run's limit. */
-static void limit(run *r, size_t n)
-{
-	gv_limiter_take(&r->lim, n);
 }
 
 static int cancelled(const run *r)
@@ -168,324 +159,50 @@ static void event_fail(gv_repair_event *ev, int err, const char *msg)
 	ev->message = msg;
 }
 
-/* Drop one replica: index row first, then bytes (partial rows: bytes first,
- * since the index never counted on them and a row left behind is retried). */
-static int record_ranges(gv_index *ix, const gv_key *key, const char *sector, uint64_t upto,
-                         int create);
-
-static void drop_replica_locked(run *r, const gv_replica *rp, int partial);
-
-/* Under the key lock: a put or delete of the key never sees half of it. */
+/* Drop one replica under the key lock (a put or delete of the key never
+ * sees half of it): row then bytes; a partial claims nothing first. */
 static void drop_replica(run *r, const gv_replica *rp, int partial)
 {
 	char kbuf[GV_KEY_BUFSIZE];
+	int err;
 
 	if (gv_key_lock(r->st, &rp->key) < 0) {
 		gv_warn("event=repair_drop_failed key=%s sector=%s error=\"%s\"",
 		        gv_key_format(kbuf, &rp->key), rp->sector, gv_error_last());
 		return;
 	}
-	drop_replica_locked(r, rp, partial);
+	err = gv_replica_drop_locked(r->st, &rp->key, rp->sector, partial, rp->ranges.n > 0);
 	gv_key_unlock(r->st, &rp->key);
-}
-
-static void drop_replica_locked(run *r, const gv_replica *rp, int partial)
-{
-	gv_index *ix = r->st->ix;
-	gv_sector *s = gv_store_sector_handle(r->st, rp->sector, NULL, 0);
-	char kbuf[GV_KEY_BUFSIZE];
-	int err;
-
-	if (partial && s) {
-		/* Claim nothing before the bytes go (see copy_to). */
-		if (rp->ranges.n > 0) {
-			err = record_ranges(ix, &rp->key, rp->sector, 0, 0);
-			if (err < 0 && err != GV_ENOTFOUND)
-				return;
-		}
-		err = gv_sector_del(s, &rp->key);
-		if (err < 0 && err != GV_ENOTFOUND)
-			return;
-	}
-	err = gv_index_replica_remove(ix, &rp->key, rp->sector);
-	if (err < 0 && err != GV_ENOTFOUND) {
-		gv_warn("event=repair_drop_failed key=%s sector=%s error=\"%s\"",
-		        gv_key_format(kbuf, &rp->key), rp->sector, gv_error_last());
+	if (err < 0)
 		return;
-	}
-	if (!partial && s) {
-		err = gv_sector_del(s, &rp->key);
-		if (err < 0 && err != GV_ENOTFOUND)
-			gv_debug("event=repair_delete_failed key=%s sector=%s error=\"%s\"",
-			         gv_key_format(kbuf, &rp->key), rp->sector, gv_error_last());
-	}
 	pthread_mutex_lock(&r->mu);
 	r->sum.replicas_removed++;
 	pthread_mutex_unlock(&r->mu);
 }
 
-static int record_ranges(gv_index *ix, const gv_key *key, const char *sector, uint64_t upto,
-                         int create)
+static void count_bytes(uint64_t n, void *payload)
 {
-	gv_rangeset rs = GV_RANGESET_INIT;
-	int err;
+	run *r = payload;
 
-	if ((err = gv_rangeset_add(&rs, 0, upto)) < 0)
-		return err;
-	if (create) {
-		gv_replica rp;
-
-		memset(&rp, 0, sizeof(rp));
-		rp.key = *key;
-		snprintf(rp.sector, sizeof(rp.sector), "%s", sector);
-		rp.ranges = rs;
-		rp.healthy = 1;
-		err = gv_index_replica_put(ix, &rp);
-	} else {
-		err = gv_index_replica_set_ranges(ix, key, sector, &rs);
-	}
-	gv_rangeset_free(&rs);
-	return err;
+	pthread_mutex_lock(&r->mu);
+	r->bytes_done += n;
+	pthread_mutex_unlock(&r->mu);
 }
 
-/* The empty row of a resumable copy, while the blob is still in the index
- * (recording a replica creates a missing blob row: a repair must not bring
- * back a deleted blob). */
-static int start_partial(gv_store *st, const gv_key *key, const char *target)
+/* One resumable, verified copy into `target` (copy.h) under the run's
+ * rate limit, progress and cancel. */
+static int copy_to(run *r, const gv_key *key, const char (*srcs)[GV_ID_MAX], size_t nsrc,
+                   const char *target, const gv_replica *row, gv_copy_result *res, char *buf)
 {
-	int err;
+	gv_copy_opts o;
 
-	if ((err = gv_key_lock(st, key)) < 0)
-		return err;
-	err = gv_index_blob_exists(st->ix, key, NULL);
-	if (err == 0)
-		err = gv_error_set(GV_ENOTFOUND, "the blob was deleted meanwhile");
-	else if (err > 0)
-		err = record_ranges(st->ix, key, target, 0, 1);
-	gv_key_unlock(st, key);
-	return err;
-}
-
-/*
- * A resumable copy into `target` failed: under the key lock, drop its
- * partial row, then the bytes no row counts on.  A complete row there is
- * not this copy's (an identical put recorded its own bytes meanwhile) and
- * stays with its bytes; so do bytes whose row cannot be removed (extra
- * bytes are harmless, a row without bytes is not).
- */
-static void drop_partial(gv_store *st, const gv_key *key, const char *target)
-{
-	gv_index *ix = st->ix;
-	gv_replica *reps = NULL, *row = NULL;
-	char kbuf[GV_KEY_BUFSIZE];
-	size_t n = 0, i;
-	int err;
-
-	gv_key_format(kbuf, key);
-	if ((err = gv_key_lock(st, key)) < 0) {
-		gv_warn("event=repair_partial_kept key=%s sector=%s error=\"%s\"", kbuf, target,
-		        gv_error_last());
-		return;
-	}
-	err = gv_index_replicas_find(ix, key, &reps, &n);
-	if (err < 0 && err != GV_ENOTFOUND)
-		goto out_kept;
-	for (i = 0; i < n; i++)
-		if (strcmp(reps[i].sector, target) == 0)
-			row = &reps[i];
-	if (row && gv_rangeset_is_full(&row->ranges, key->size))
-		goto out;
-	if (row && (err = gv_index_replica_remove(ix, key, target)) < 0 && err != GV_ENOTFOUND)
-		goto out_kept;
-	if (gv_store_drop_unrecorded(st, key, target) < 0)
-		goto out_kept;
-	goto out;
-
-out_kept:
-	gv_errlog("event=index_error op=repair_drop_partial key=%s sector=%s error=\"%s\"", kbuf,
-	          target, gv_error_last());
-out:
-	gv_key_unlock(st, key);
-	gv_replicas_free(reps, n);
-}
-
-enum { SRC_OK = 0, SRC_READ_ERR = 1, SRC_MISMATCH = 2, DST_ERR = 3 };
-
-/*
- * Stream `src` into w: hash [0, keep) without writing (those bytes are in
- * w already), then hash and write [keep, size).  For a resumable copy, sync
- * and record the durable prefix every RESUME_STEP bytes.
- */
-static int copy_from(run *r, gv_sector *src, gv_sector_writer *w, const gv_key *key,
-                     uint64_t keep, const char *target, int resumable, char *buf,
-                     uint64_t *written)
-{
-	gv_sector_reader *rd = NULL;
-	gv_sha256 *h = NULL;
-	uint8_t d[GV_DIGEST_LEN];
-	uint64_t pos = 0, last_sync = w->offset;
-	int rc = SRC_OK, err;
-
-	if (gv_sha256_new(&h) < 0)
-		return DST_ERR;
-	if (gv_sector_reader_open(&rd, src, key, 0, UINT64_MAX) < 0) {
-		rc = SRC_READ_ERR;
-		goto out;
-	}
-	while (pos < key->size) {
-		ssize_t n = gv_sector_reader_read(rd, buf, COPY_BUF);
-
-		if (n < 0 || (n == 0 && pos < key->size)) {
-			if (n == 0)
-				gv_error_set(GV_ECORRUPT, "size mismatch: source ended at byte %llu",
-				             (unsigned long long)pos);
-			rc = SRC_READ_ERR;
-			goto out;
-		}
-		gv_sha256_update(h, buf, (size_t)n);
-		if (pos + (uint64_t)n > keep) {
-			uint64_t skip = pos < keep ? keep - pos : 0;
-			size_t len = (size_t)((uint64_t)n - skip);
-
-			limit(r, len);
-			if ((err = gv_sector_writer_write(w, buf + skip, len)) < 0) {
-				rc = DST_ERR;
-				goto out;
-			}
-			*written += len;
-			pthread_mutex_lock(&r->mu);
-			r->bytes_done += len;
-			pthread_mutex_unlock(&r->mu);
-		}
-		pos += (uint64_t)n;
-		if (resumable && w->offset - last_sync >= RESUME_STEP && w->offset < key->size) {
-			if (gv_sector_writer_sync(w) < 0 ||
-			    record_ranges(r->st->ix, key, target, w->offset, 0) < 0) {
-				rc = DST_ERR;
-				goto out;
-			}
-			last_sync = w->offset;
-		}
-		if (cancelled(r)) {
-			rc = DST_ERR;
-			gv_error_set(GV_ECANCELED, "cancelled");
-			goto out;
-		}
-	}
-	gv_sha256_final(h, d);
-	if (memcmp(d, key->digest, GV_DIGEST_LEN) != 0) {
-		gv_error_set(GV_ECORRUPT, "checksum mismatch");
-		rc = SRC_MISMATCH;
-	}
-out:
-	gv_sector_reader_close(rd);
-	gv_sha256_free(h);
-	return rc;
-}
-
-/*
- * Copy key into `target` from the first source that works.  `row` is the
- * target's existing (partial) replica row or NULL.  Returns 0 once the copy
- * is committed and recorded.
- */
-static int copy_to(run *r, const gv_key *key, char srcs[][GV_ID_MAX], size_t nsrc,
-                   const char *target, const gv_replica *row, uint64_t *written,
-                   uint64_t *resumed, char *buf)
-{
-	gv_store *st = r->st;
-	gv_sector *dst = gv_store_sector_handle(st, target, NULL, 0);
-	gv_sector_writer *w = NULL;
-	int resumable = key->size >= RESUME_MIN;
-	uint64_t keep = 0;
-	size_t i;
-	int err, rc;
-
-	if (!dst)
-		return gv_error_set(GV_EIO, "target sector %s is not available", target);
-	if (resumable) {
-		uint64_t rec = 0;
-
-		if (row && row->ranges.n > 0 && row->ranges.r[0].start == 0)
-			rec = row->ranges.r[0].end;
-		if (!row && (err = start_partial(st, key, target)) < 0)
-			return err;
-		if ((err = gv_sector_writer_open(&w, dst, key, GV_WRITE_RESUME)) < 0)
-			return err;
-		/* Trust only what the index recorded as durable. */
-		keep = w->offset < rec ? w->offset : rec;
-		if (keep < w->offset && (err = gv_sector_writer_truncate(w, keep)) < 0) {
-			gv_sector_writer_abort(w, 0);
-			w = NULL;
-			if ((err = gv_sector_writer_open(&w, dst, key, GV_WRITE_RESUME)) < 0)
-				return err;
-			keep = 0;
-			if (w->offset && (err = gv_sector_writer_truncate(w, 0)) < 0)
-				goto fail;
-		}
-		*resumed = keep;
-		/* The index must never claim more than the partial holds (the
-		 * row outlived its bytes: a kill after the commit, or after a
-		 * failed copy dropped them). */
-		if (keep < rec && (err = record_ranges(st->ix, key, target, keep, 0)) < 0)
-			goto fail;
-	} else if ((err = gv_sector_writer_open(&w, dst, key, 0)) < 0) {
-		return err;
-	}
-
-	for (i = 0; i < nsrc; i++) {
-		gv_sector *src = gv_store_sector_handle(st, srcs[i], NULL, 0);
-		char reason[GV_REASON_MAX];
-
-		if (!src)
-			continue;
-		rc = copy_from(r, src, w, key, w->offset, target, resumable, buf, written);
-		if (rc == SRC_OK)
-			break;
-		if (rc == DST_ERR) {
-			err = gv_error_last()[0] && strstr(gv_error_last(), "cancelled") ? GV_ECANCELED
-			                                                                : GV_EIO;
-			goto fail;
-		}
-		snprintf(reason, sizeof(reason), "%s",
-		         rc == SRC_MISMATCH ? "checksum mismatch" : gv_error_last());
-		gv_store_mark_unhealthy(st, key, srcs[i], reason);
-		if (rc == SRC_MISMATCH && (err = gv_sector_writer_truncate(w, 0)) < 0)
-			goto fail;
-		/* A read error keeps what was written: the next source goes on
-		 * from there and the digest still covers every byte. */
-	}
-	if (i == nsrc) {
-		err = gv_error_set(GV_ENO_HEALTHY_SOURCE, "NoHealthySource: no source could be read");
-		goto fail;
-	}
-	err = gv_sector_writer_commit(w, key);
-	w = NULL;
-	if (err < 0)
-		goto fail;
-	if (keep > 0 && (err = gv_replica_verify(dst, key, NULL, 0, NULL, NULL, NULL)) < 0)
-		goto fail_row;
-	/* The copy counts only if the blob is still there: a DELETE that ran
-	 * meanwhile wins, and the copy's bytes go. */
-	if ((err = gv_key_lock(st, key)) < 0)
-		return err;
-	err = gv_store_record_late(st, key, target);
-	gv_key_unlock(st, key);
-	return err;
-
-fail:
-	if (w)
-		gv_sector_writer_abort(w, resumable && err == GV_ECANCELED);
-	if (err == GV_ECANCELED)
-		return err;
-fail_row:
-	if (resumable) {
-		char msg[512];
-
-		snprintf(msg, sizeof(msg), "%s", gv_error_last());
-		drop_partial(st, key, target);
-		gv_error_set(err, "%s", msg);
-	}
-	return err;
+	memset(&o, 0, sizeof(o));
+	o.lim = &r->lim;
+	o.cancel = r->o.cancel;
+	o.on_bytes = count_bytes;
+	o.payload = r;
+	o.buf = buf;
+	return gv_copy_key(r->st, key, srcs, nsrc, target, row, &o, res);
 }
 
 static int cmp_verified_desc(const void *a, const void *b, void *reps)
@@ -598,21 +315,232 @@ static void count_skip(run *r)
 	pthread_mutex_unlock(&r->st->stats_lock);
 }
 
+/* The plan of one COPY job: its sources and its targets. */
+typedef struct copy_plan {
+	char srcs[GV_REPAIR_MAX_TARGETS * 2][GV_ID_MAX];  /* healthy, best first */
+	const char *placed[GV_REPAIR_MAX_TARGETS * 3];
+	size_t nplaced;
+	char chosen[GV_REPAIR_MAX_TARGETS][GV_ID_MAX];
+	const gv_replica *chosen_row[GV_REPAIR_MAX_TARGETS]; /* partial resumed, or NULL */
+	size_t nchosen;
+	int need;
+	int perr;                                         /* placement fell short */
+	char msg[512];
+} copy_plan;
+
+/* A job that failed: report it and count it. */
+static void job_failed(run *r, gv_repair_event *ev, int err, const char *msg, int lost)
+{
+	event_fail(ev, err, msg);
+	emit(r, ev, 0);
+	count_job(r, 0, lost);
+}
+
+/* Resume interrupted copies whose sector still takes data and whose
+ * failure domain is still new to this key. */
+static void plan_resumes(run *r, copy_plan *cp, const keystate *ks,
+                         const gv_sector_info *sectors, size_t nsectors)
+{
+	size_t i;
+
+	for (i = 0; i < ks->np && (int)cp->nchosen < cp->need; i++) {
+		const gv_replica *rp = &ks->reps[ks->partial[i]];
+		gv_placement_report before, after;
+		const char *with[GV_REPAIR_MAX_TARGETS * 3];
+		int fresh;
+
+		memcpy(with, cp->placed, cp->nplaced * sizeof(*with));
+		with[cp->nplaced] = rp->sector;
+		gv_placement_check(&before, &r->popt, sectors, nsectors, cp->placed, cp->nplaced);
+		gv_placement_check(&after, &r->popt, sectors, nsectors, with, cp->nplaced + 1);
+		fresh = r->popt.strategy == GV_STRATEGY_SIMPLE ||
+		        (r->popt.strategy == GV_STRATEGY_RACK_AWARE ? after.racks > before.racks
+		                                                    : after.zones > before.zones);
+		if (!fresh)
+			continue; /* dropped by the cleanup once the key is safe */
+		snprintf(cp->chosen[cp->nchosen], GV_ID_MAX, "%s", rp->sector);
+		cp->chosen_row[cp->nchosen++] = rp;
+		cp->placed[cp->nplaced++] = rp->sector;
+	}
+}
+
+/* Placement's picks; when there is not enough room elsewhere, a sector
+ * holding a bad copy may take a fresh one (the commit replaces the bad
+ * bytes, the row turns healthy). */
+static size_t choose_new(run *r, copy_plan *cp, gv_placement_req *req, const char **exclude,
+                         const keystate *ks, const gv_sector_info *sectors, size_t nsectors,
+                         size_t *picks)
+{
+	size_t picks2[GV_REPAIR_MAX_TARGETS], npicks = 0, npicks2 = 0, nex2 = 0, i, j;
+	int perr2;
+
+	cp->perr = gv_placement_choose(picks, &npicks, &r->popt, sectors, nsectors, req);
+	if (cp->perr == 0 || ks->nb == 0)
+		return npicks;
+	for (i = 0; i < req->nexclude; i++) {
+		for (j = 0; j < ks->nb; j++)
+			if (strcmp(exclude[i], ks->reps[ks->bad[j]].sector) == 0)
+				break;
+		if (j == ks->nb)
+			exclude[nex2++] = exclude[i];
+	}
+	req->nexclude = nex2;
+	perr2 = gv_placement_choose(picks2, &npicks2, &r->popt, sectors, nsectors, req);
+	if (perr2 == 0 || npicks2 > npicks) {
+		memcpy(picks, picks2, npicks2 * sizeof(*picks));
+		npicks = npicks2;
+		cp->perr = perr2;
+	}
+	return npicks;
+}
+
+/* New targets from placement; everything else holding a row is excluded.
+ * A pick that holds an interrupted copy resumes it. */
+static void plan_picks(run *r, copy_plan *cp, const gv_key *key, const keystate *ks,
+                       const gv_sector_info *sectors, size_t nsectors)
+{
+	const char *exclude[GV_REPAIR_MAX_TARGETS * 4];
+	size_t picks[GV_REPAIR_MAX_TARGETS], npicks, nexcl = 0, i, j;
+	gv_placement_req req;
+
+	for (i = 0; i < ks->n; i++) {
+		int in = 0;
+
+		for (j = 0; j < cp->nplaced; j++)
+			if (strcmp(cp->placed[j], ks->reps[i].sector) == 0)
+				in = 1;
+		if (!in)
+			exclude[nexcl++] = ks->reps[i].sector;
+	}
+	memset(&req, 0, sizeof(req));
+	req.key = key;
+	req.placed = cp->placed;
+	req.nplaced = cp->nplaced;
+	req.exclude = exclude;
+	req.nexclude = nexcl;
+	req.want = (size_t)cp->need - cp->nchosen;
+	npicks = choose_new(r, cp, &req, exclude, ks, sectors, nsectors, picks);
+	if (cp->perr < 0)
+		snprintf(cp->msg, sizeof(cp->msg), "%s", gv_error_last());
+	for (i = 0; i < npicks; i++) {
+		snprintf(cp->chosen[cp->nchosen], GV_ID_MAX, "%s", sectors[picks[i]].id);
+		cp->chosen_row[cp->nchosen] = NULL;
+		for (j = 0; j < ks->np; j++)
+			if (strcmp(ks->reps[ks->partial[j]].sector, cp->chosen[cp->nchosen]) == 0)
+				cp->chosen_row[cp->nchosen] = &ks->reps[ks->partial[j]];
+		cp->nchosen++;
+	}
+}
+
+/* Still short: an interrupted copy that adds no new domain still brings
+ * the key back to its factor (else its row would keep its sector from
+ * ever being chosen). */
+static void plan_leftovers(copy_plan *cp, const keystate *ks)
+{
+	size_t i, j;
+
+	for (i = 0; i < ks->np && (int)cp->nchosen < cp->need; i++) {
+		const gv_replica *rp = &ks->reps[ks->partial[i]];
+
+		for (j = 0; j < cp->nchosen; j++)
+			if (strcmp(cp->chosen[j], rp->sector) == 0)
+				break;
+		if (j < cp->nchosen)
+			continue;
+		snprintf(cp->chosen[cp->nchosen], GV_ID_MAX, "%s", rp->sector);
+		cp->chosen_row[cp->nchosen++] = rp;
+	}
+}
+
+/* Sources and targets of a key below its factor (ks->nh > 0). */
+static void plan_copy(run *r, copy_plan *cp, const gv_key *key, const keystate *ks,
+                      const gv_sector_info *sectors, size_t nsectors)
+{
+	size_t i;
+
+	memset(cp, 0, sizeof(*cp));
+	cp->need = r->popt.factor - (int)ks->nh;
+	if (cp->need > GV_REPAIR_MAX_TARGETS)
+		cp->need = GV_REPAIR_MAX_TARGETS;
+	for (i = 0; i < ks->nh; i++) {
+		snprintf(cp->srcs[i], GV_ID_MAX, "%s", ks->reps[ks->healthy[i]].sector);
+		cp->placed[cp->nplaced++] = ks->reps[ks->healthy[i]].sector;
+	}
+	plan_resumes(r, cp, ks, sectors, nsectors);
+	if ((int)cp->nchosen < cp->need)
+		plan_picks(r, cp, key, ks, sectors, nsectors);
+	plan_leftovers(cp, ks);
+}
+
+/* Copy into every chosen target; the number written. */
+static int copy_targets(run *r, const gv_key *key, const keystate *ks, copy_plan *cp,
+                        gv_repair_event *ev, char *buf, int *err)
+{
+	int written = 0;
+	size_t i;
+
+	*err = 0;
+	ev->bytes = 0;
+	for (i = 0; i < cp->nchosen && !cancelled(r); i++) {
+		gv_copy_result res = { 0, 0 };
+		int e = copy_to(r, key, (const char (*)[GV_ID_MAX])cp->srcs, ks->nh, cp->chosen[i],
+		                cp->chosen_row[i], &res, buf);
+
+		ev->bytes += res.written;
+		ev->resumed_bytes += res.resumed;
+		if (e < 0) {
+			*err = e;
+			snprintf(cp->msg, sizeof(cp->msg), "target %s: %s", cp->chosen[i],
+			         gv_error_last());
+			continue;
+		}
+		written++;
+	}
+	pthread_mutex_lock(&r->mu);
+	r->sum.replicas_written += (uint64_t)written;
+	r->sum.bytes_copied += ev->bytes;
+	pthread_mutex_unlock(&r->mu);
+	pthread_mutex_lock(&r->st->stats_lock);
+	r->st->repair.bytes_copied += ev->bytes;
+	pthread_mutex_unlock(&r->st->stats_lock);
+	return written;
+}
+
+/* Make the planned copies, drop the bad ones once the key is protected
+ * again (rows, then bytes), report. */
+static void run_copies(run *r, const gv_key *key, keystate *ks, copy_plan *cp,
+                       gv_repair_event *ev)
+{
+	char *buf = malloc(COPY_BUF);
+	int written, err;
+
+	if (!buf) {
+		job_failed(r, ev, GV_ENOMEM, "out of memory", 0);
+		return;
+	}
+	written = copy_targets(r, key, ks, cp, ev, buf, &err);
+	free(buf);
+	if ((int)ks->nh + written >= r->popt.factor)
+		cleanup(r, ks, (const char (*)[GV_ID_MAX])cp->chosen, cp->nchosen, ev);
+	if (err < 0 || written == 0) {
+		job_failed(r, ev, err < 0 ? err : GV_ERROR, cp->msg[0] ? cp->msg : "no copy succeeded",
+		           0);
+		return;
+	}
+	emit(r, ev, 1);
+	count_job(r, 1, 0);
+}
+
+/* A COPY job: bring a key below its factor back to it. */
 static void run_copy(run *r, const gv_key *key)
 {
 	gv_sector_info *sectors = NULL;
-	size_t nsectors = 0, i, npicks = 0;
-	char srcs[GV_REPAIR_MAX_TARGETS * 2][GV_ID_MAX];
-	char chosen[GV_REPAIR_MAX_TARGETS][GV_ID_MAX];
-	const gv_replica *chosen_row[GV_REPAIR_MAX_TARGETS];
-	const char *placed[GV_REPAIR_MAX_TARGETS * 3], *exclude[GV_REPAIR_MAX_TARGETS * 4];
-	size_t picks[GV_REPAIR_MAX_TARGETS], nplaced = 0, nexcl = 0, nchosen = 0;
-	char msg[512] = "";
+	size_t nsectors = 0, i;
+	char msg[512];
 	gv_repair_event ev;
-	gv_placement_req req;
+	copy_plan cp;
 	keystate ks;
-	char *buf = NULL;
-	int need, written = 0, err, perr = 0;
+	int err;
 
 	err = load_key(r, key, &ks, &sectors, &nsectors);
 	if (err == GV_ENOTFOUND) {
@@ -623,21 +551,16 @@ static void run_copy(run *r, const gv_key *key)
 	if (err < 0) {
 		event_init(&ev, r, GV_REPAIR_COPY, key, 0);
 		snprintf(msg, sizeof(msg), "%s", gv_error_last());
-		event_fail(&ev, err, msg);
-		emit(r, &ev, 0);
-		count_job(r, 0, 0);
+		job_failed(r, &ev, err, msg, 0);
 		return;
 	}
 	event_init(&ev, r, GV_REPAIR_COPY, key, (int)ks.nh);
 	if (ks.nh == 0) {
 		ev.action = GV_REPAIR_LOST;
-		event_fail(&ev, GV_ELOST, "no healthy replica left");
-		emit(r, &ev, 0);
-		count_job(r, 0, 1);
+		job_failed(r, &ev, GV_ELOST, "no healthy replica left", 1);
 		goto out;
 	}
-	need = r->popt.factor - (int)ks.nh;
-	if (need <= 0) {
+	if ((int)ks.nh >= r->popt.factor) {
 		/* Already at the factor (queued keys, or repaired meanwhile):
 		 * only the tidy work can be left. */
 		free(sectors);
@@ -645,173 +568,23 @@ static void run_copy(run *r, const gv_key *key)
 		run_tidy(r, key);
 		return;
 	}
-	if (need > GV_REPAIR_MAX_TARGETS)
-		need = GV_REPAIR_MAX_TARGETS;
-	for (i = 0; i < ks.nh; i++) {
-		snprintf(srcs[i], GV_ID_MAX, "%s", ks.reps[ks.healthy[i]].sector);
-		placed[nplaced++] = ks.reps[ks.healthy[i]].sector;
-	}
-	snprintf(ev.source, sizeof(ev.source), "%s", srcs[0]);
-
-	/* Resume interrupted copies whose sector still takes data and whose
-	 * failure domain is still new to this key. */
-	for (i = 0; i < ks.np && (int)nchosen < need; i++) {
-		const gv_replica *rp = &ks.reps[ks.partial[i]];
-		gv_placement_report before, after;
-		const char *with[GV_REPAIR_MAX_TARGETS * 3];
-		int fresh;
-
-		memcpy(with, placed, nplaced * sizeof(*with));
-		with[nplaced] = rp->sector;
-		gv_placement_check(&before, &r->popt, sectors, nsectors, placed, nplaced);
-		gv_placement_check(&after, &r->popt, sectors, nsectors, with, nplaced + 1);
-		fresh = r->popt.strategy == GV_STRATEGY_SIMPLE ||
-		        (r->popt.strategy == GV_STRATEGY_RACK_AWARE ? after.racks > before.racks
-		                                                    : after.zones > before.zones);
-		if (!fresh)
-			continue; /* dropped by the cleanup once the key is safe */
-		snprintf(chosen[nchosen], GV_ID_MAX, "%s", rp->sector);
-		chosen_row[nchosen++] = rp;
-		placed[nplaced++] = rp->sector;
-	}
-	/* Everything else holding a row is excluded as a target. */
-	for (i = 0; i < ks.n; i++) {
-		size_t j;
-		int in = 0;
-
-		for (j = 0; j < nplaced; j++)
-			if (strcmp(placed[j], ks.reps[i].sector) == 0)
-				in = 1;
-		if (!in)
-			exclude[nexcl++] = ks.reps[i].sector;
-	}
-	if ((int)nchosen < need) {
-		memset(&req, 0, sizeof(req));
-		req.key = key;
-		req.placed = placed;
-		req.nplaced = nplaced;
-		req.exclude = exclude;
-		req.nexclude = nexcl;
-		req.want = (size_t)need - nchosen;
-		perr = gv_placement_choose(picks, &npicks, &r->popt, sectors, nsectors, &req);
-		if (perr < 0 && ks.nb > 0) {
-			/* Not enough room elsewhere: a sector holding a bad copy may
-			 * take a fresh one (the commit replaces the bad bytes, the
-			 * row turns healthy). */
-			size_t picks2[GV_REPAIR_MAX_TARGETS], npicks2 = 0, nex2 = 0, j;
-			int perr2;
-
-			for (i = 0; i < nexcl; i++) {
-				for (j = 0; j < ks.nb; j++)
-					if (strcmp(exclude[i], ks.reps[ks.bad[j]].sector) == 0)
-						break;
-				if (j == ks.nb)
-					exclude[nex2++] = exclude[i];
-			}
-			req.nexclude = nex2;
-			perr2 = gv_placement_choose(picks2, &npicks2, &r->popt, sectors, nsectors, &req);
-			if (perr2 == 0 || npicks2 > npicks) {
-				memcpy(picks, picks2, npicks2 * sizeof(*picks));
-				npicks = npicks2;
-				perr = perr2;
-			}
-		}
-		if (perr < 0)
-			snprintf(msg, sizeof(msg), "%s", gv_error_last());
-		for (i = 0; i < npicks; i++) {
-			size_t k;
-
-			snprintf(chosen[nchosen], GV_ID_MAX, "%s", sectors[picks[i]].id);
-			chosen_row[nchosen] = NULL;
-			/* A pick that holds an interrupted copy resumes it. */
-			for (k = 0; k < ks.np; k++)
-				if (strcmp(ks.reps[ks.partial[k]].sector, chosen[nchosen]) == 0)
-					chosen_row[nchosen] = &ks.reps[ks.partial[k]];
-			nchosen++;
-		}
-	}
-	/* Still short: an interrupted copy that adds no new domain still
-	 * brings the key back to its factor (else its row would keep its
-	 * sector from ever being chosen). */
-	for (i = 0; i < ks.np && (int)nchosen < need; i++) {
-		const gv_replica *rp = &ks.reps[ks.partial[i]];
-		size_t j;
-
-		for (j = 0; j < nchosen; j++)
-			if (strcmp(chosen[j], rp->sector) == 0)
-				break;
-		if (j < nchosen)
-			continue;
-		snprintf(chosen[nchosen], GV_ID_MAX, "%s", rp->sector);
-		chosen_row[nchosen++] = rp;
-	}
-	for (i = 0; i < nchosen; i++)
-		snprintf(ev.targets[ev.ntargets++], GV_ID_MAX, "%.63s", chosen[i]);
-	ev.bytes = key->size * nchosen;
-	if (nchosen == 0) {
-		event_fail(&ev, perr ? perr : GV_EINSUFFICIENT_SECTORS,
-		           msg[0] ? msg : "no eligible target sector");
-		emit(r, &ev, 0);
-		count_job(r, 0, 0);
-		goto out;
-	}
-	if (r->o.dry_run) {
-		if ((int)(ks.nh + nchosen) >= r->popt.factor)
-			cleanup(r, &ks, chosen, nchosen, &ev);
+	plan_copy(r, &cp, key, &ks, sectors, nsectors);
+	snprintf(ev.source, sizeof(ev.source), "%s", cp.srcs[0]);
+	for (i = 0; i < cp.nchosen; i++)
+		snprintf(ev.targets[ev.ntargets++], GV_ID_MAX, "%.63s", cp.chosen[i]);
+	ev.bytes = key->size * cp.nchosen;
+	if (cp.nchosen == 0) {
+		job_failed(r, &ev, cp.perr ? cp.perr : GV_EINSUFFICIENT_SECTORS,
+		           cp.msg[0] ? cp.msg : "no eligible target sector", 0);
+	} else if (r->o.dry_run) {
+		if ((int)(ks.nh + cp.nchosen) >= r->popt.factor)
+			cleanup(r, &ks, (const char (*)[GV_ID_MAX])cp.chosen, cp.nchosen, &ev);
 		emit(r, &ev, 1);
 		count_job(r, 1, 0);
-		goto out;
-	}
-
-	buf = malloc(COPY_BUF);
-	if (!buf) {
-		event_fail(&ev, GV_ENOMEM, "out of memory");
-		emit(r, &ev, 0);
-		count_job(r, 0, 0);
-		goto out;
-	}
-	ev.bytes = 0;
-	err = 0;
-	for (i = 0; i < nchosen && !cancelled(r); i++) {
-		uint64_t w = 0, resumed = 0;
-		int e = copy_to(r, key, srcs, ks.nh, chosen[i], chosen_row[i], &w, &resumed, buf);
-
-		ev.bytes += w;
-		ev.resumed_bytes += resumed;
-		if (e < 0) {
-			err = e;
-			snprintf(msg, sizeof(msg), "target %s: %s", chosen[i], gv_error_last());
-			continue;
-		}
-		written++;
-	}
-	pthread_mutex_lock(&r->mu);
-	r->sum.replicas_written += (uint64_t)written;
-	r->sum.bytes_copied += ev.bytes;
-	pthread_mutex_unlock(&r->mu);
-	pthread_mutex_lock(&r->st->stats_lock);
-	r->st->repair.bytes_copied += ev.bytes;
-	pthread_mutex_unlock(&r->st->stats_lock);
-
-	if ((int)ks.nh + written >= r->popt.factor) {
-		/* Protected again: the bad copies can go (rows, then bytes). */
-		char kept[GV_REPAIR_MAX_TARGETS][GV_ID_MAX];
-		size_t nk = 0;
-
-		for (i = 0; i < nchosen; i++)
-			snprintf(kept[nk++], GV_ID_MAX, "%s", chosen[i]);
-		cleanup(r, &ks, kept, nk, &ev);
-	}
-	if (err < 0 || written == 0) {
-		event_fail(&ev, err < 0 ? err : GV_ERROR, msg[0] ? msg : "no copy succeeded");
-		emit(r, &ev, 0);
-		count_job(r, 0, 0);
 	} else {
-		emit(r, &ev, 1);
-		count_job(r, 1, 0);
+		run_copies(r, key, &ks, &cp, &ev);
 	}
 out:
-	free(buf);
 	free(sectors);
 	gv_replicas_free(ks.reps, ks.n);
 }
@@ -882,13 +655,13 @@ static void run_tidy(run *r, const gv_key *key)
 			snprintf(ev.targets[ev.ntargets++], GV_ID_MAX, "%s", sectors[pick].id);
 			ev.bytes = key->size;
 			if (!r->o.dry_run) {
-				uint64_t w = 0, resumed = 0;
+				gv_copy_result res = { 0, 0 };
 
 				for (i = 0; i < ks.nh; i++)
 					snprintf(srcs[i], GV_ID_MAX, "%s", ks.reps[ks.healthy[i]].sector);
 				buf = malloc(COPY_BUF);
-				err = buf ? copy_to(r, key, srcs, ks.nh, sectors[pick].id, NULL, &w,
-				                    &resumed, buf)
+				err = buf ? copy_to(r, key, (const char (*)[GV_ID_MAX])srcs, ks.nh,
+				                    sectors[pick].id, NULL, &res, buf)
 				          : gv_error_set(GV_ENOMEM, "out of memory");
 				if (err < 0) {
 					snprintf(msg, sizeof(msg), "%s", gv_error_last());
@@ -896,7 +669,7 @@ static void run_tidy(run *r, const gv_key *key)
 				} else {
 					pthread_mutex_lock(&r->mu);
 					r->sum.replicas_written++;
-					r->sum.bytes_copied += w;
+					r->sum.bytes_copied += res.written;
 					pthread_mutex_unlock(&r->mu);
 				}
 			}
