@@ -554,6 +554,101 @@ static int forget(gv_store *st, const gv_key *key, const char *id)
 	return err;
 }
 
+/*
+ * Whether the copy of a key in the sector being drained (`mine`) is one
+ * the key does not need - a bad one, or a surplus one whose move an
+ * interrupted run already made: the others meet the factor and the
+ * constraint.
+ */
+static int unneeded(rbal *b, const gv_replica *reps, size_t nreps, const char *id)
+{
+	const gv_replica *mine = NULL;
+	const char *held[64];
+	gv_placement_report prep;
+	size_t r, others = 0;
+
+	for (r = 0; r < nreps; r++) {
+		if (strcmp(reps[r].sector, id) == 0) {
+			mine = &reps[r];
+		} else if (gv_replica_effective_health(&reps[r], b->sectors, b->nsectors, NULL, 0)) {
+			if (others < 64)
+				held[others] = reps[r].sector;
+			others++;
+		}
+	}
+	return mine && (int)others >= b->popt.factor &&
+	       (!gv_replica_effective_health(mine, b->sectors, b->nsectors, NULL, 0) ||
+	        (others <= 64 && gv_placement_check(&prep, &b->popt, b->sectors, b->nsectors, held,
+	                                            others) == 0));
+}
+
+/* A copy the key does not need is forgotten (row, then bytes). */
+static void drain_forget(rbal *b, const gv_key *key, const char *id)
+{
+	int err = b->o.dry_run ? 0 : forget(b->st, key, id);
+	char msg[512];
+
+	if (err < 0) {
+		snprintf(msg, sizeof(msg), "%s", gv_error_last());
+		b->sum->failed++;
+		emit(b, GV_MOVE_FAILED, key, id, "", err, msg);
+		return;
+	}
+	emit(b, b->o.dry_run ? GV_MOVE_PLANNED : GV_MOVE_DONE, key, id, "-", 0, NULL);
+	b->sum->moved++;
+}
+
+/*
+ * Take one key off sector id: forget its copy there when the key does
+ * not need it, else move it where the key's placement stays met.  A
+ * failed move is counted and reported; an index error reading the key's
+ * rows is returned (the drain stops).
+ */
+static int drain_key(rbal *b, const gv_key *key, const char *id)
+{
+	gv_rebalance_summary *out = b->sum;
+	gv_replica *reps = NULL;
+	size_t nreps = 0;
+	char msg[512];
+	long dest;
+	int err;
+
+	if ((err = gv_index_replicas_find(b->st->ix, key, &reps, &nreps)) < 0)
+		return err;
+	out->planned++;
+	if (unneeded(b, reps, nreps, id)) {
+		gv_replicas_free(reps, nreps);
+		drain_forget(b, key, id);
+		return 0;
+	}
+	dest = choose_dest(b, key, reps, nreps, -1, id);
+	gv_replicas_free(reps, nreps);
+	if (dest < 0) {
+		snprintf(msg, sizeof(msg), "no destination keeps the key's placement: %s",
+		         gv_error_last());
+		out->failed++;
+		emit(b, GV_MOVE_FAILED, key, id, "", GV_EINSUFFICIENT_SECTORS, msg);
+		return 0;
+	}
+	if (b->o.dry_run) {
+		b->sectors[dest].used += key->size;
+		emit(b, GV_MOVE_PLANNED, key, id, b->sectors[dest].id, 0, NULL);
+		return 0;
+	}
+	err = gv_move_replica(b->st, key, id, b->sectors[dest].id);
+	if (err < 0) {
+		snprintf(msg, sizeof(msg), "%s", gv_error_last());
+		out->failed++;
+		emit(b, GV_MOVE_FAILED, key, id, b->sectors[dest].id, err, msg);
+		return 0;
+	}
+	b->sectors[dest].used += key->size;
+	out->moved++;
+	out->bytes += key->size;
+	emit(b, GV_MOVE_DONE, key, id, b->sectors[dest].id, 0, NULL);
+	return 0;
+}
+
 int gv_sector_drain(gv_store *st, const char *id, const gv_rebalance_opts *opts,
                     gv_rebalance_summary *out)
 {
@@ -591,78 +686,8 @@ int gv_sector_drain(gv_store *st, const char *id, const gv_rebalance_opts *opts,
 			break;
 		after = keys[n - 1];
 		have_after = 1;
-		for (i = 0; i < n; i++) {
-			gv_replica *reps = NULL;
-			size_t nreps = 0, r, others = 0;
-			const gv_replica *mine = NULL;
-			const char *held[64];
-			gv_placement_report prep;
-			char msg[512];
-			long dest = -1;
-
-			if ((err = gv_index_replicas_find(ix, &keys[i], &reps, &nreps)) < 0)
-				break;
-			for (r = 0; r < nreps; r++) {
-				if (strcmp(reps[r].sector, id) == 0) {
-					mine = &reps[r];
-				} else if (gv_replica_effective_health(&reps[r], b.sectors, b.nsectors, NULL,
-				                                       0)) {
-					if (others < 64)
-						held[others] = reps[r].sector;
-					others++;
-				}
-			}
-			out->planned++;
-			/*
-			 * A copy the key does not need - a bad one, or a surplus one
-			 * whose move an interrupted run already made - is just
-			 * forgotten: the others meet the factor and the constraint.
-			 */
-			if (mine && (int)others >= b.popt.factor &&
-			    (!gv_replica_effective_health(mine, b.sectors, b.nsectors, NULL, 0) ||
-			     (others <= 64 && gv_placement_check(&prep, &b.popt, b.sectors, b.nsectors,
-			                                         held, others) == 0))) {
-				int ferr = b.o.dry_run ? 0 : forget(st, &keys[i], id);
-
-				gv_replicas_free(reps, nreps);
-				if (ferr < 0) {
-					snprintf(msg, sizeof(msg), "%s", gv_error_last());
-					out->failed++;
-					emit(&b, GV_MOVE_FAILED, &keys[i], id, "", ferr, msg);
-					continue;
-				}
-				emit(&b, b.o.dry_run ? GV_MOVE_PLANNED : GV_MOVE_DONE, &keys[i], id, "-",
-				     0, NULL);
-				out->moved++;
-				continue;
-			}
-			dest = choose_dest(&b, &keys[i], reps, nreps, -1, id);
-			gv_replicas_free(reps, nreps);
-			if (dest < 0) {
-				snprintf(msg, sizeof(msg), "no destination keeps the key's placement: %s",
-				         gv_error_last());
-				out->failed++;
-				emit(&b, GV_MOVE_FAILED, &keys[i], id, "", GV_EINSUFFICIENT_SECTORS, msg);
-				continue;
-			}
-			if (b.o.dry_run) {
-				b.sectors[dest].used += keys[i].size;
-				emit(&b, GV_MOVE_PLANNED, &keys[i], id, b.sectors[dest].id, 0, NULL);
-				continue;
-			}
-			err = gv_move_replica(st, &keys[i], id, b.sectors[dest].id);
-			if (err < 0) {
-				snprintf(msg, sizeof(msg), "%s", gv_error_last());
-				out->failed++;
-				emit(&b, GV_MOVE_FAILED, &keys[i], id, b.sectors[dest].id, err, msg);
-				err = 0;
-				continue;
-			}
-			b.sectors[dest].used += keys[i].size;
-			out->moved++;
-			out->bytes += keys[i].size;
-			emit(&b, GV_MOVE_DONE, &keys[i], id, b.sectors[dest].id, 0, NULL);
-		}
+		for (i = 0; i < n && err == 0; i++)
+			err = drain_key(&b, &keys[i], id);
 		if (err < 0)
 			break;
 	}

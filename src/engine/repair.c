@@ -5,10 +5,13 @@
  * Map:
  *   classify()       one key's state from its replica rows
  *   scan()           walk the index in batches with the blobs_next cursor
- *   run_copy()       a COPY job: pick targets, stream from the best source,
- *                    record, then drop the bad copies
- *   copy_to()        one resumable, verified copy into one target
+ *   run_copy()       a COPY job: plan_copy() (sources, resumed partials,
+ *                    placement's picks), run_copies() (copy, then drop the
+ *                    bad copies once the key is protected again)
+ *   copy_to()        one resumable, verified copy into one target, through
+ *                    the copy module (copy.h)
  *   run_tidy()       TRIM / MOVE / CLEANUP for keys at or above the factor
+ *                    (tidy_move(), tidy_trim(), cleanup())
  *   gv_repair_run()  survey, copy passes (fewest healthy first), tidy pass
  *
  * Crash safety: a new replica is recorded only once committed; a large copy
@@ -589,6 +592,122 @@ out:
 	gv_replicas_free(ks.reps, ks.n);
 }
 
+/* A MOVE's copy into `target` from the key's healthy replicas. */
+static int tidy_copy(run *r, const gv_key *key, const keystate *ks, const char *target,
+                     char *msg, size_t cap)
+{
+	char srcs[GV_REPAIR_MAX_TARGETS * 2][GV_ID_MAX];
+	gv_copy_result res = { 0, 0 };
+	size_t i;
+	int err;
+
+	for (i = 0; i < ks->nh; i++)
+		snprintf(srcs[i], GV_ID_MAX, "%s", ks->reps[ks->healthy[i]].sector);
+	err = copy_to(r, key, (const char (*)[GV_ID_MAX])srcs, ks->nh, target, NULL, &res, NULL);
+	if (err < 0) {
+		snprintf(msg, cap, "%s", gv_error_last());
+		return err;
+	}
+	pthread_mutex_lock(&r->mu);
+	r->sum.replicas_written++;
+	r->sum.bytes_copied += res.written;
+	pthread_mutex_unlock(&r->mu);
+	return 0;
+}
+
+enum { TIDY_GO, TIDY_REPORT };
+
+/*
+ * MOVE: a key at its factor whose copies crowd a failure domain gets a
+ * copy in a new one; the trim then drops one from the crowded domain.
+ * Once the copy is made (or planned, in a dry run) the key is read again
+ * (ks, sectors, ids) so the trim sees it.  TIDY_REPORT: report now.
+ */
+static int tidy_move(run *r, const gv_key *key, keystate *ks, gv_sector_info **sectors,
+                     size_t *nsectors, const char **ids, gv_repair_event *ev, char *msg,
+                     size_t cap, int *ok)
+{
+	gv_placement_req req;
+	gv_placement_report before, after;
+	const char *excl[GV_REPAIR_MAX_TARGETS * 2];
+	size_t pick, npick = 0, ne = 0, i;
+
+	ev->action = GV_REPAIR_MOVE;
+	for (i = 0; i < ks->nb; i++)
+		excl[ne++] = ks->reps[ks->bad[i]].sector;
+	for (i = 0; i < ks->np; i++)
+		excl[ne++] = ks->reps[ks->partial[i]].sector;
+	memset(&req, 0, sizeof(req));
+	req.key = key;
+	req.placed = ids;
+	req.nplaced = ks->nh;
+	req.exclude = excl;
+	req.nexclude = ne;
+	req.want = 1;
+	gv_placement_choose(&pick, &npick, &r->popt, *sectors, *nsectors, &req);
+	gv_placement_check(&before, &r->popt, *sectors, *nsectors, ids, ks->nh);
+	if (npick != 1)
+		return TIDY_GO;
+	ids[ks->nh] = (*sectors)[pick].id;
+	gv_placement_check(&after, &r->popt, *sectors, *nsectors, ids, ks->nh + 1);
+	if (after.racks <= before.racks && after.zones <= before.zones)
+		return TIDY_GO;
+	snprintf(ev->source, sizeof(ev->source), "%s", ks->reps[ks->healthy[0]].sector);
+	snprintf(ev->targets[ev->ntargets++], GV_ID_MAX, "%s", (*sectors)[pick].id);
+	ev->bytes = key->size;
+	if (!r->o.dry_run && tidy_copy(r, key, ks, (*sectors)[pick].id, msg, cap) < 0) {
+		*ok = 0;
+		return TIDY_REPORT;
+	}
+	/* Re-read: the trim must see the new replica. */
+	free(*sectors);
+	gv_replicas_free(ks->reps, ks->n);
+	*sectors = NULL;
+	memset(ks, 0, sizeof(*ks));
+	if (load_key(r, key, ks, sectors, nsectors) < 0) {
+		if (!r->o.dry_run) {
+			snprintf(msg, cap, "%s", gv_error_last());
+			*ok = 0;
+		}
+		return TIDY_REPORT;
+	}
+	for (i = 0; i < ks->nh; i++)
+		ids[i] = ks->reps[ks->healthy[i]].sector;
+	if (r->o.dry_run) {
+		/* Plan the trim as if the copy were made. */
+		ids[ks->nh] = ev->targets[0];
+		ks->nh++;
+	}
+	return TIDY_GO;
+}
+
+/* TRIM: drop the surplus healthy copies placement picks (rows, then
+ * bytes).  0 when placement cannot pick them (msg says why). */
+static int tidy_trim(run *r, keystate *ks, const gv_sector_info *sectors, size_t nsectors,
+                     const char **ids, gv_repair_event *ev, char *msg, size_t cap)
+{
+	size_t out[GV_REPAIR_MAX_TARGETS * 2];
+	size_t nrem = ks->nh - (size_t)r->popt.factor, i, h;
+
+	if (ev->action == GV_REPAIR_CLEANUP)
+		ev->action = GV_REPAIR_TRIM;
+	if (gv_placement_trim(out, &r->popt, sectors, nsectors, ids, ks->nh, nrem) != 0) {
+		snprintf(msg, cap, "%s", gv_error_last());
+		return 0;
+	}
+	for (i = 0; i < nrem; i++) {
+		if (ev->nremoved < GV_REPAIR_MAX_TARGETS)
+			snprintf(ev->removed[ev->nremoved++], GV_ID_MAX, "%s", ids[out[i]]);
+		if (r->o.dry_run)
+			continue;
+		for (h = 0; h < ks->nh; h++)
+			if (ks->healthy[h] < ks->n &&
+			    strcmp(ks->reps[ks->healthy[h]].sector, ids[out[i]]) == 0)
+				drop_replica(r, &ks->reps[ks->healthy[h]], 0);
+	}
+	return 1;
+}
+
 /* TRIM surplus, MOVE out of a crowded domain, CLEANUP bad rows. */
 static void run_tidy(run *r, const gv_key *key)
 {
@@ -598,7 +717,6 @@ static void run_tidy(run *r, const gv_key *key)
 	char msg[512] = "";
 	gv_repair_event ev;
 	keystate ks;
-	char *buf = NULL;
 	int err, ok = 1;
 
 	err = load_key(r, key, &ks, &sectors, &nsectors);
@@ -609,9 +727,7 @@ static void run_tidy(run *r, const gv_key *key)
 	if (err < 0) {
 		event_init(&ev, r, GV_REPAIR_CLEANUP, key, 0);
 		snprintf(msg, sizeof(msg), "%s", gv_error_last());
-		event_fail(&ev, err, msg);
-		emit(r, &ev, 0);
-		count_job(r, 0, 0);
+		job_failed(r, &ev, err, msg, 0);
 		return;
 	}
 	event_init(&ev, r, GV_REPAIR_CLEANUP, key, (int)ks.nh);
@@ -622,108 +738,12 @@ static void run_tidy(run *r, const gv_key *key)
 	}
 	for (i = 0; i < ks.nh; i++)
 		ids[i] = ks.reps[ks.healthy[i]].sector;
-
-	if ((int)ks.nh == r->popt.factor && misplaced(r, &ks, sectors, nsectors)) {
-		/* Add a copy in a new failure domain; the trim below then drops
-		 * one from the crowded domain. */
-		gv_placement_req req;
-		gv_placement_report before, after;
-		const char *excl[GV_REPAIR_MAX_TARGETS * 2];
-		char srcs[GV_REPAIR_MAX_TARGETS * 2][GV_ID_MAX];
-		size_t pick, npick = 0, ne = 0;
-
-		ev.action = GV_REPAIR_MOVE;
-		for (i = 0; i < ks.nb; i++)
-			excl[ne++] = ks.reps[ks.bad[i]].sector;
-		for (i = 0; i < ks.np; i++)
-			excl[ne++] = ks.reps[ks.partial[i]].sector;
-		memset(&req, 0, sizeof(req));
-		req.key = key;
-		req.placed = ids;
-		req.nplaced = ks.nh;
-		req.exclude = excl;
-		req.nexclude = ne;
-		req.want = 1;
-		gv_placement_choose(&pick, &npick, &r->popt, sectors, nsectors, &req);
-		gv_placement_check(&before, &r->popt, sectors, nsectors, ids, ks.nh);
-		if (npick == 1) {
-			ids[ks.nh] = sectors[pick].id;
-			gv_placement_check(&after, &r->popt, sectors, nsectors, ids, ks.nh + 1);
-		}
-		if (npick == 1 && (after.racks > before.racks || after.zones > before.zones)) {
-			snprintf(ev.source, sizeof(ev.source), "%s", ks.reps[ks.healthy[0]].sector);
-			snprintf(ev.targets[ev.ntargets++], GV_ID_MAX, "%s", sectors[pick].id);
-			ev.bytes = key->size;
-			if (!r->o.dry_run) {
-				gv_copy_result res = { 0, 0 };
-
-				for (i = 0; i < ks.nh; i++)
-					snprintf(srcs[i], GV_ID_MAX, "%s", ks.reps[ks.healthy[i]].sector);
-				buf = malloc(COPY_BUF);
-				err = buf ? copy_to(r, key, (const char (*)[GV_ID_MAX])srcs, ks.nh,
-				                    sectors[pick].id, NULL, &res, buf)
-				          : gv_error_set(GV_ENOMEM, "out of memory");
-				if (err < 0) {
-					snprintf(msg, sizeof(msg), "%s", gv_error_last());
-					ok = 0;
-				} else {
-					pthread_mutex_lock(&r->mu);
-					r->sum.replicas_written++;
-					r->sum.bytes_copied += res.written;
-					pthread_mutex_unlock(&r->mu);
-				}
-			}
-			if (ok) {
-				/* Re-read: the trim must see the new replica. */
-				free(sectors);
-				gv_replicas_free(ks.reps, ks.n);
-				sectors = NULL;
-				memset(&ks, 0, sizeof(ks));
-				if (!r->o.dry_run) {
-					if ((err = load_key(r, key, &ks, &sectors, &nsectors)) < 0) {
-						snprintf(msg, sizeof(msg), "%s", gv_error_last());
-						ok = 0;
-						goto report;
-					}
-					for (i = 0; i < ks.nh; i++)
-						ids[i] = ks.reps[ks.healthy[i]].sector;
-				} else {
-					/* Dry run: plan the trim as if the copy were made. */
-					if ((err = load_key(r, key, &ks, &sectors, &nsectors)) < 0)
-						goto report;
-					for (i = 0; i < ks.nh; i++)
-						ids[i] = ks.reps[ks.healthy[i]].sector;
-					ids[ks.nh] = ev.targets[0];
-					ks.nh++;
-				}
-			}
-		}
-	}
-
-	if (ok && (int)ks.nh > r->popt.factor) {
-		size_t out[GV_REPAIR_MAX_TARGETS * 2];
-		size_t nrem = ks.nh - (size_t)r->popt.factor;
-
-		if (ev.action == GV_REPAIR_CLEANUP)
-			ev.action = GV_REPAIR_TRIM;
-		if (gv_placement_trim(out, &r->popt, sectors, nsectors, ids, ks.nh, nrem) == 0) {
-			for (i = 0; i < nrem; i++) {
-				size_t h;
-
-				if (ev.nremoved < GV_REPAIR_MAX_TARGETS)
-					snprintf(ev.removed[ev.nremoved++], GV_ID_MAX, "%s", ids[out[i]]);
-				if (r->o.dry_run)
-					continue;
-				for (h = 0; h < ks.nh; h++)
-					if (ks.healthy[h] < ks.n &&
-					    strcmp(ks.reps[ks.healthy[h]].sector, ids[out[i]]) == 0)
-						drop_replica(r, &ks.reps[ks.healthy[h]], 0);
-			}
-		} else {
-			snprintf(msg, sizeof(msg), "%s", gv_error_last());
-			ok = 0;
-		}
-	}
+	if ((int)ks.nh == r->popt.factor && misplaced(r, &ks, sectors, nsectors) &&
+	    tidy_move(r, key, &ks, &sectors, &nsectors, ids, &ev, msg, sizeof(msg), &ok) ==
+	            TIDY_REPORT)
+		goto report;
+	if (ok && (int)ks.nh > r->popt.factor)
+		ok = tidy_trim(r, &ks, sectors, nsectors, ids, &ev, msg, sizeof(msg));
 	if (ok)
 		cleanup(r, &ks, NULL, 0, &ev);
 report:
@@ -732,7 +752,6 @@ report:
 	emit(r, &ev, ok);
 	count_job(r, ok, 0);
 out:
-	free(buf);
 	free(sectors);
 	gv_replicas_free(ks.reps, ks.n);
 }
