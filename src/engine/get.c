@@ -1,14 +1,25 @@
 /*
- * get.c - the read path: try replicas in order of trust, verify full reads
- * against the key while streaming, mark what fails unhealthy.
+ * get.c - the read path: try replicas in order of trust, verify every byte
+ * before it goes out, mark what fails unhealthy.
  *
  * Order: effectively healthy replicas first, most recently verified first;
- * then (full reads only, since the digest guards them) replicas marked
- * unhealthy, as a last resort.  A range of a blob up to
- * GV_GET_RANGE_VERIFY_MAX is served only from a replica verified whole
- * first, so it is tried like a full read.  Ranges of larger blobs cannot be
- * verified (until per-block checksums exist): they use healthy replicas
- * only (or an incomplete copy that holds the range).
+ * then (verified reads only) replicas marked unhealthy, as a last resort.
+ *
+ * A blob with a block table (blocks.h, docs/integrity.md) is read block by
+ * block, full reads and ranges alike: each block that covers the range is
+ * read whole and checked against its digest before any of its bytes is
+ * handed out; a block that fails (bad digest, I/O error, short file) is
+ * read again from the next replica at that offset and the read goes on,
+ * the failing replica marked unhealthy ("checksum mismatch") and queued.
+ * Only when no replica holds a block intact does the read fail, before any
+ * byte of that block.
+ *
+ * A blob without a table (one block, or a store from before tables, until
+ * scrub writes them) is read as before: full reads are verified against
+ * the key while streaming (GV_ERESTART after a mismatch) or first; a range
+ * of a blob up to GV_GET_RANGE_VERIFY_MAX is served only from a replica
+ * verified whole first; ranges of larger ones are not verified and use
+ * healthy replicas only (or an incomplete copy that holds the range).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +27,7 @@
 
 #include "core/digest.h"
 #include "core/log.h"
+#include "engine/blocks.h"
 #include "engine/store.h"
 
 typedef struct candidate {
@@ -38,6 +50,15 @@ struct gv_get {
 	gv_sha256 *h;
 	int hashing;            /* verify while streaming (not after verify_first) */
 	int done;
+	/* Block mode (blk set): g->r reads candidate rc from offset rpos. */
+	gv_blocks *blk;
+	uint8_t *bbuf;          /* block bidx, verified, blen bytes */
+	uint64_t bidx;
+	size_t blen;
+	uint64_t pos;           /* next byte handed out */
+	size_t rc;
+	uint64_t rpos;
+	uint64_t wend;          /* end of the last block that covers the range */
 };
 
 static int cand_cmp(const void *a, const void *b)
@@ -127,6 +148,144 @@ static int open_next(gv_get *g)
 	                    g->ncand == 1 ? "" : "s", gv_key_format(kbuf, &g->key));
 }
 
+/* ---- block mode ---------------------------------------------------------- */
+
+/* Candidate i failed a block: mark it once, drop its reader. */
+static void block_fail(gv_get *g, size_t i, const char *reason)
+{
+	candidate *c = &g->cand[i];
+	char kbuf[GV_KEY_BUFSIZE];
+
+	gv_warn("event=block_failed key=%s sector=%s block=%llu reason=\"%s\"",
+	        gv_key_format(kbuf, &g->key), c->sector, (unsigned long long)g->bidx, reason);
+	if (c->healthy)
+		gv_store_mark_unhealthy(g->st, &g->key, c->sector, reason);
+	c->healthy = 0;
+	gv_sector_reader_close(g->r);
+	g->r = NULL;
+}
+
+/* Read block i whole from candidate ci into bbuf and check it: 0, or -1
+ * with the replica's failure in reason. */
+static int block_try(gv_get *g, size_t ci, uint64_t i, char *reason, size_t cap)
+{
+	uint64_t off = i * gv_blocks_size(g->blk);
+	size_t got = 0;
+	int err;
+
+	if (!g->r || g->rc != ci || g->rpos != off) {
+		gv_sector *s = gv_store_sector_handle(g->st, g->cand[ci].sector, reason, cap);
+
+		gv_sector_reader_close(g->r);
+		g->r = NULL;
+		if (!s)
+			return -1;
+		if ((err = gv_sector_reader_open(&g->r, s, &g->key, off, g->wend - off)) < 0) {
+			reason_of(reason, cap, err);
+			return -1;
+		}
+		g->rc = ci;
+		g->rpos = off;
+	}
+	while (got < g->blen) {
+		ssize_t n = gv_sector_reader_read(g->r, g->bbuf + got, g->blen - got);
+
+		if (n <= 0) {
+			if (n == 0)
+				snprintf(reason, cap, "size mismatch");
+			else
+				reason_of(reason, cap, (int)n);
+			return -1;
+		}
+		got += (size_t)n;
+	}
+	g->rpos += got;
+	if (!gv_blocks_check(g->blk, i, g->bbuf, g->blen)) {
+		snprintf(reason, cap, "checksum mismatch");
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * Make block i the verified block in bbuf: from the replica that served
+ * the last one, else from each other in order.  GV_EALL_REPLICAS_FAILED
+ * when none holds it intact (nothing of it was handed out).
+ */
+static int block_load(gv_get *g, uint64_t i)
+{
+	uint64_t bs = gv_blocks_size(g->blk), off = i * bs;
+	char reason[GV_REASON_MAX], kbuf[GV_KEY_BUFSIZE];
+	size_t k, tried = 0, first = g->rc;
+
+	g->bidx = i;
+	g->blen = (size_t)(g->key.size - off < bs ? g->key.size - off : bs);
+	for (k = 0; k < g->ncand; k++) {
+		size_t ci = (first + k) % g->ncand;
+
+		if (gv_store_sector_handle(g->st, g->cand[ci].sector, NULL, 0) == NULL)
+			continue;
+		tried++;
+		if (block_try(g, ci, i, reason, sizeof(reason)) == 0) {
+			snprintf(g->cur, sizeof(g->cur), "%s", g->cand[ci].sector);
+			return 0;
+		}
+		block_fail(g, ci, reason);
+	}
+	g->bidx = UINT64_MAX;
+	return gv_error_set(GV_EALL_REPLICAS_FAILED,
+	                    "block %llu (bytes %llu-%llu) of %s: none of %zu replica%s holds it "
+	                    "intact", (unsigned long long)i, (unsigned long long)off,
+	                    (unsigned long long)(off + g->blen - 1), gv_key_format(kbuf, &g->key),
+	                    tried, tried == 1 ? "" : "s");
+}
+
+static ssize_t block_read(gv_get *g, void *buf, size_t cap)
+{
+	uint64_t bs = gv_blocks_size(g->blk), i = g->pos / bs, in;
+	size_t n;
+	int err;
+
+	if (g->pos >= g->end)
+		return 0;
+	if (g->bidx != i && (err = block_load(g, i)) < 0)
+		return err;
+	in = g->pos - i * bs;
+	n = g->blen - (size_t)in;
+	if (n > g->end - g->pos)
+		n = (size_t)(g->end - g->pos);
+	if (n > cap)
+		n = cap;
+	memcpy(buf, g->bbuf + in, n);
+	g->pos += n;
+	return (ssize_t)n;
+}
+
+/*
+ * Use the blob's block table when it has one: 1 then (block mode set up,
+ * the range's first block read and verified), 0 to read as before.
+ */
+static int block_mode(gv_get *g)
+{
+	uint64_t bs;
+	int err;
+
+	err = gv_blocks_load(g->st, &g->key, &g->blk);
+	if (err == GV_ENOTFOUND)
+		return 0;
+	if (err < 0)
+		return err;
+	bs = gv_blocks_size(g->blk);
+	if (!(g->bbuf = malloc(bs)))
+		return gv_error_set(GV_ENOMEM, "out of memory");
+	g->pos = g->start;
+	g->wend = (g->end + bs - 1) / bs * bs;
+	if (g->wend > g->key.size)
+		g->wend = g->key.size;
+	g->bidx = UINT64_MAX;
+	return 1;
+}
+
 int gv_get_open(gv_get **out, gv_store *st, const gv_key *key, const gv_get_opts *opts)
 {
 	gv_sector_info *sectors = NULL;
@@ -160,6 +319,8 @@ int gv_get_open(gv_get **out, gv_store *st, const gv_key *key, const gv_get_opts
 		g->verify_first = opts && opts->verify_first;
 	else
 		g->verify_first = key->size <= GV_GET_RANGE_VERIFY_MAX;
+	if (g->start < g->end && (err = block_mode(g)) < 0)
+		goto fail;
 
 	err = gv_index_replicas_find(st->ix, key, &reps, &nreps);
 	if (err == GV_ENOTFOUND) {
@@ -182,9 +343,12 @@ int gv_get_open(gv_get **out, gv_store *st, const gv_key *key, const gv_get_opts
 		if (!healthy) {
 			/* Incomplete copies may serve an unverified range they
 			 * hold; copies marked bad only a verified read. */
-			int checked = g->full || g->verify_first;
+			int checked = g->full || g->verify_first || g->blk;
+			uint64_t from = g->blk ? g->start / gv_blocks_size(g->blk) *
+			                                 gv_blocks_size(g->blk) : g->start;
 			int holds = reps[i].healthy &&
-			            gv_rangeset_contains(&reps[i].ranges, g->start, g->end);
+			            gv_rangeset_contains(&reps[i].ranges, from,
+			                                 g->blk ? g->wend : g->end);
 
 			if (!(checked || holds))
 				continue;
@@ -197,6 +361,13 @@ int gv_get_open(gv_get **out, gv_store *st, const gv_key *key, const gv_get_opts
 		g->ncand++;
 	}
 	qsort(g->cand, g->ncand, sizeof(*g->cand), cand_cmp);
+	if (g->blk) {
+		/* The first block now, so a read none can serve fails before
+		 * the caller sends anything. */
+		if ((err = block_load(g, g->start / gv_blocks_size(g->blk))) < 0)
+			goto fail;
+		goto done;
+	}
 	if (g->full && (err = gv_sha256_new(&g->h)) < 0)
 		goto fail;
 	if (g->start == g->end) {
@@ -209,6 +380,7 @@ int gv_get_open(gv_get **out, gv_store *st, const gv_key *key, const gv_get_opts
 	} else if ((err = open_next(g)) < 0) {
 		goto fail;
 	}
+done:
 	free(sectors);
 	gv_replicas_free(reps, nreps);
 	*out = g;
@@ -239,6 +411,8 @@ ssize_t gv_get_read(gv_get *g, void *buf, size_t cap)
 	ssize_t n;
 	int err;
 
+	if (g->blk)
+		return block_read(g, buf, cap);
 	if (g->done || want == 0)
 		return 0;
 	if (!g->r && (err = open_next(g)) < 0)
@@ -288,6 +462,8 @@ void gv_get_close(gv_get *g)
 		return;
 	gv_sector_reader_close(g->r);
 	gv_sha256_free(g->h);
+	gv_blocks_free(g->blk);
+	free(g->bbuf);
 	free(g->cand);
 	free(g);
 }
