@@ -87,6 +87,10 @@ typedef struct gv_config {
 	} log;
 
 	struct {
+		uint64_t block_size;      /* bytes per checksummed block of new blobs */
+	} integrity;
+
+	struct {
 		int factor;               /* target healthy replicas */
 		int min_replicas;         /* write quorum */
 		gv_strategy strategy;

@@ -60,10 +60,13 @@ typedef struct gv_store_opts {
 	/* The index backend (graviton.index.backend): NULL for the scheme of
 	 * index_path when it is a URL ("sqlite:PATH"), else "sqlite". */
 	const char *index_backend;
+	/* Bytes per checksummed block of new blobs
+	 * (graviton.integrity.block-size): 0 for 1 MiB; 4 KiB..64 MiB. */
+	uint64_t block_size;
 } gv_store_opts;
 
 #define GV_STORE_OPTS_INIT \
-	{ GV_STORE_OPTS_VERSION, NULL, NULL, 0, 0, GV_PLACEMENT_OPTS_INIT, 0, 0, NULL }
+	{ GV_STORE_OPTS_VERSION, NULL, NULL, 0, 0, GV_PLACEMENT_OPTS_INIT, 0, 0, NULL, 0 }
 
 /*
  * Open the store.  Every registered sector is opened; a sector that cannot
@@ -195,18 +198,24 @@ typedef struct gv_get_opts {
 	uint64_t start;  /* with has_range: [start, end) */
 	uint64_t end;
 	/*
-	 * Full reads are verified against the key while streaming.  Bytes of a
-	 * replica that fails mid-stream have already been handed out, so
-	 * gv_get_read then returns GV_ERESTART: discard everything read so far
-	 * and read again from offset 0 (the next replica).  Callers that cannot
-	 * discard set verify_first: each replica is hashed before its first
-	 * byte is released (two passes).
+	 * A blob with a block table (larger than one block, docs/integrity.md)
+	 * is read block by block, full reads and ranges alike: each block is
+	 * checked before any of its bytes is released and a bad block is read
+	 * from the next replica, so no unverified byte is handed out and no
+	 * read restarts; verify_first is not needed.  A read none of whose
+	 * replicas holds a block intact fails (GV_EALL_REPLICAS_FAILED) before
+	 * any byte of that block: at gv_get_open for the first.
 	 *
-	 * A range cannot be checked against the key by itself: for blobs up
-	 * to GV_GET_RANGE_VERIFY_MAX bytes the whole replica is verified
-	 * before any byte of the range is released, whatever verify_first
-	 * says.  Ranges of larger blobs are served unverified from replicas
-	 * believed healthy (a known limit until per-block checksums exist).
+	 * Other blobs: full reads are verified against the key while
+	 * streaming.  Bytes of a replica that fails mid-stream have already
+	 * been handed out, so gv_get_read then returns GV_ERESTART: discard
+	 * everything read so far and read again from offset 0 (the next
+	 * replica).  Callers that cannot discard set verify_first: each
+	 * replica is hashed before its first byte is released (two passes).
+	 * A range of a blob up to GV_GET_RANGE_VERIFY_MAX bytes is served only
+	 * after the whole replica is verified, whatever verify_first says;
+	 * ranges of larger blobs without a table (older stores until scrub
+	 * writes one) are served unverified from replicas believed healthy.
 	 */
 	int verify_first;
 } gv_get_opts;

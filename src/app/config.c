@@ -63,7 +63,7 @@ struct key {
 	const char *def_str;
 	int64_t def_int;      /* INT, BOOL, enums, DURATION, SIZE */
 	double def_double;
-	int64_t min, max;     /* INT; DURATION and SIZE use min only */
+	int64_t min, max;     /* INT; DURATION uses min only, SIZE max when not 0 */
 	double dmin, dmax;    /* FRACTION */
 };
 
@@ -75,6 +75,8 @@ struct key {
 #define BOOL(p, f, d) { .path = p, .kind = K_BOOL, .off = OFF(f), .def_int = d }
 #define DUR(p, f, d) { .path = p, .kind = K_DURATION, .off = OFF(f), .def_int = d, .min = 1 }
 #define SIZE(p, f, d, lo) { .path = p, .kind = K_SIZE, .off = OFF(f), .def_int = d, .min = lo }
+#define SIZE_IN(p, f, d, lo, hi) \
+	{ .path = p, .kind = K_SIZE, .off = OFF(f), .def_int = d, .min = lo, .max = hi }
 #define FRAC(p, f, d, lo, hi, fl) \
 	{ .path = p, .kind = K_FRACTION, .off = OFF(f), .def_double = d, .dmin = lo, \
 	  .dmax = hi, .flags = fl }
@@ -103,6 +105,8 @@ static const struct key keys[] = {
 	OBJ("graviton.log"),
 	ENUM("graviton.log.level", K_LOG_LEVEL, log.level, GV_LOG_INFO),
 	ENUM("graviton.log.format", K_LOG_FORMAT, log.format, GV_LOG_FORMAT_TEXT),
+	OBJ("graviton.integrity"),
+	SIZE_IN("graviton.integrity.block-size", integrity.block_size, 1 << 20, 4096, 64 << 20),
 	OBJ("graviton.replication"),
 	INT("graviton.replication.factor", replication.factor, 3, 1, GV_MAX_REPLICAS),
 	INT("graviton.replication.min-replicas", replication.min_replicas, 2, 1,
@@ -1097,8 +1101,11 @@ static int check_key(const struct vctx *V, const gv_config *c, const struct key 
 	case K_DURATION:
 		return cu64_at(c, k) >= (uint64_t)k->min ? 0 : vfail(V, k->path, "must be longer than 0");
 	case K_SIZE:
-		return cu64_at(c, k) >= (uint64_t)k->min ? 0
-		       : vfail(V, k->path, "must be at least %lld bytes", (long long)k->min);
+		if (cu64_at(c, k) < (uint64_t)k->min)
+			return vfail(V, k->path, "must be at least %lld bytes", (long long)k->min);
+		if (k->max && cu64_at(c, k) > (uint64_t)k->max)
+			return vfail(V, k->path, "must be at most %lld bytes", (long long)k->max);
+		return 0;
 	case K_FRACTION:
 		d = cdbl_at(c, k);
 		if (!isfinite(d) || ((k->flags & F_GT_MIN) ? d <= k->dmin : d < k->dmin) ||

@@ -100,6 +100,7 @@ int cli_open_store(cli_globals *g, gv_store **out, int create)
 			opts.index_path = cfg.index.path;
 		opts.index_backend = cfg.index.backend;
 		opts.write_timeout_ms = cfg.replication.write_timeout_ms;
+		opts.block_size = cfg.integrity.block_size;
 	}
 	err = gv_store_open(out, &opts);
 	if (err == 0 && (rc = cli_apply_placement(g, *out, &cfg)) != 0) {

@@ -26,6 +26,7 @@
 #include "core/log.h"
 #include "engine/copy.h"
 #include "engine/limiter.h"
+#include "engine/blocks.h"
 #include "engine/store.h"
 
 #define COPY_BUF GV_COPY_BUF
@@ -93,6 +94,13 @@ out:
 int gv_replica_verify(gv_sector *s, const gv_key *key, char *reason, size_t cap,
                       uint64_t *bytes, gv_limiter *lim, atomic_int *cancel)
 {
+	return gv_replica_verify_blocks(s, key, reason, cap, bytes, lim, cancel, NULL);
+}
+
+int gv_replica_verify_blocks(gv_sector *s, const gv_key *key, char *reason, size_t cap,
+                             uint64_t *bytes, gv_limiter *lim, atomic_int *cancel,
+                             gv_block_hasher *bh)
+{
 	gv_sector_reader *r = NULL;
 	gv_sha256 *h = NULL;
 	uint8_t digest[GV_DIGEST_LEN];
@@ -135,6 +143,10 @@ int gv_replica_verify(gv_sector *s, const gv_key *key, char *reason, size_t cap,
 		if (lim)
 			gv_limiter_take(lim, (size_t)n);
 		gv_sha256_update(h, buf, (size_t)n);
+		if (bh && (err = gv_block_hasher_update(bh, buf, (size_t)n)) < 0) {
+			snprintf(why, sizeof(why), "io error: %.240s", gv_error_last());
+			goto out;
+		}
 		total += (uint64_t)n;
 		if (bytes)
 			*bytes += (uint64_t)n;

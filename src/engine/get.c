@@ -1,22 +1,45 @@
 /*
- * get.c - the read path: try replicas in order of trust, verify full reads
- * against the key while streaming, mark what fails unhealthy.
+ * get.c - the read path: try replicas in order of trust, verify every byte
+ * before it goes out, mark what fails unhealthy.
  *
  * Order: effectively healthy replicas first, most recently verified first;
- * then (full reads only, since the digest guards them) replicas marked
- * unhealthy, as a last resort.  A range of a blob up to
- * GV_GET_RANGE_VERIFY_MAX is served only from a replica verified whole
- * first, so it is tried like a full read.  Ranges of larger blobs cannot be
- * verified (until per-block checksums exist): they use healthy replicas
- * only (or an incomplete copy that holds the range).
+ * then (verified reads only) replicas marked unhealthy, as a last resort.
+ *
+ * A blob with a block table (blocks.h, docs/integrity.md) is read block by
+ * block, full reads and ranges alike: each block that covers the range is
+ * read whole and checked against its digest before any of its bytes is
+ * handed out; a block that fails (bad digest, I/O error, short file) is
+ * read again from the next replica at that offset and the read goes on,
+ * the failing replica marked unhealthy ("checksum mismatch") and queued.
+ * Only when no replica holds a block intact does the read fail, before any
+ * byte of that block.
+ *
+ * A blob without a table (one block, or a store from before tables, until
+ * scrub writes them) is read as before: full reads are verified against
+ * the key while streaming (GV_ERESTART after a mismatch) or first; a range
+ * of a blob up to GV_GET_RANGE_VERIFY_MAX is served only from a replica
+ * verified whole first; ranges of larger ones are not verified and use
+ * healthy replicas only (or an incomplete copy that holds the range).
  */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/digest.h"
 #include "core/log.h"
+#include "engine/blocks.h"
 #include "engine/store.h"
+
+/* One block, verified (err 0) or not loadable (err, msg). */
+typedef struct blk_slot {
+	uint8_t *buf;
+	uint64_t idx;           /* UINT64_MAX: none */
+	size_t len;
+	int err;
+	char msg[256];
+	char sector[GV_ID_MAX]; /* the replica that served it */
+} blk_slot;
 
 typedef struct candidate {
 	char sector[GV_ID_MAX];
@@ -38,6 +61,25 @@ struct gv_get {
 	gv_sha256 *h;
 	int hashing;            /* verify while streaming (not after verify_first) */
 	int done;
+	/* Block mode (blk set): g->r reads candidate rc from offset rpos. */
+	gv_blocks *blk;
+	blk_slot slot;          /* the verified block being handed out */
+	uint64_t pos;           /* next byte handed out */
+	size_t rc;
+	uint64_t rpos;
+	uint64_t wend;          /* end of the last block that covers the range */
+	/* Read-ahead: a thread loads the next block into `ahead` while this
+	 * one is handed out (hashing overlaps sending).  mu guards want and
+	 * stop; the loader state above belongs to the thread from a request
+	 * until want is UINT64_MAX again. */
+	blk_slot ahead;
+	int th_on;
+	pthread_t th;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	uint64_t want;          /* block asked of the thread, UINT64_MAX: none */
+	int stop;
+	int no_thread;          /* none could be started: load when needed */
 };
 
 static int cand_cmp(const void *a, const void *b)
@@ -127,6 +169,236 @@ static int open_next(gv_get *g)
 	                    g->ncand == 1 ? "" : "s", gv_key_format(kbuf, &g->key));
 }
 
+/* ---- block mode ---------------------------------------------------------- */
+
+/* Candidate i failed block `blk`: mark it once, drop its reader. */
+static void block_fail(gv_get *g, size_t i, uint64_t blk, const char *reason)
+{
+	candidate *c = &g->cand[i];
+	char kbuf[GV_KEY_BUFSIZE];
+
+	gv_warn("event=block_failed key=%s sector=%s block=%llu reason=\"%s\"",
+	        gv_key_format(kbuf, &g->key), c->sector, (unsigned long long)blk, reason);
+	if (c->healthy)
+		gv_store_mark_unhealthy(g->st, &g->key, c->sector, reason);
+	c->healthy = 0;
+	gv_sector_reader_close(g->r);
+	g->r = NULL;
+}
+
+/* Read block sl->idx whole from candidate ci into sl->buf and check it: 0,
+ * or -1 with the replica's failure in reason. */
+static int block_try(gv_get *g, size_t ci, blk_slot *sl, char *reason, size_t cap)
+{
+	uint64_t off = sl->idx * gv_blocks_size(g->blk);
+	size_t got = 0;
+	int err;
+
+	if (!g->r || g->rc != ci || g->rpos != off) {
+		gv_sector *s = gv_store_sector_handle(g->st, g->cand[ci].sector, reason, cap);
+
+		gv_sector_reader_close(g->r);
+		g->r = NULL;
+		if (!s)
+			return -1;
+		if ((err = gv_sector_reader_open(&g->r, s, &g->key, off, g->wend - off)) < 0) {
+			reason_of(reason, cap, err);
+			return -1;
+		}
+		g->rc = ci;
+		g->rpos = off;
+	}
+	while (got < sl->len) {
+		ssize_t n = gv_sector_reader_read(g->r, sl->buf + got, sl->len - got);
+
+		if (n <= 0) {
+			if (n == 0)
+				snprintf(reason, cap, "size mismatch");
+			else
+				reason_of(reason, cap, (int)n);
+			return -1;
+		}
+		got += (size_t)n;
+	}
+	g->rpos += got;
+	if (!gv_blocks_check(g->blk, sl->idx, sl->buf, sl->len)) {
+		snprintf(reason, cap, "checksum mismatch");
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * Load block i into sl, verified: from the replica that served the last
+ * one, else from each other in order.  sl->err is GV_EALL_REPLICAS_FAILED
+ * (its message in sl->msg: the loader may be the read-ahead thread) when
+ * none holds it intact.  Whoever loads owns the reader and the candidates
+ * meanwhile.
+ */
+static void block_load(gv_get *g, uint64_t i, blk_slot *sl)
+{
+	uint64_t bs = gv_blocks_size(g->blk), off = i * bs;
+	char reason[GV_REASON_MAX], kbuf[GV_KEY_BUFSIZE];
+	size_t k, tried = 0, first = g->rc;
+
+	sl->idx = i;
+	sl->len = (size_t)(g->key.size - off < bs ? g->key.size - off : bs);
+	sl->err = 0;
+	for (k = 0; k < g->ncand; k++) {
+		size_t ci = (first + k) % g->ncand;
+
+		if (gv_store_sector_handle(g->st, g->cand[ci].sector, NULL, 0) == NULL)
+			continue;
+		tried++;
+		if (block_try(g, ci, sl, reason, sizeof(reason)) == 0) {
+			snprintf(sl->sector, sizeof(sl->sector), "%s", g->cand[ci].sector);
+			return;
+		}
+		block_fail(g, ci, i, reason);
+	}
+	sl->err = GV_EALL_REPLICAS_FAILED;
+	snprintf(sl->msg, sizeof(sl->msg),
+	         "block %llu (bytes %llu-%llu) of %s: none of %zu replica%s holds it intact",
+	         (unsigned long long)i, (unsigned long long)off,
+	         (unsigned long long)(off + sl->len - 1), gv_key_format(kbuf, &g->key), tried,
+	         tried == 1 ? "" : "s");
+}
+
+/* The read-ahead thread: loads the block asked for in g->want. */
+static void *ahead_main(void *p)
+{
+	gv_get *g = p;
+
+	pthread_mutex_lock(&g->mu);
+	for (;;) {
+		while (!g->stop && g->want == UINT64_MAX)
+			pthread_cond_wait(&g->cv, &g->mu);
+		if (g->stop)
+			break;
+		pthread_mutex_unlock(&g->mu);
+		block_load(g, g->want, &g->ahead);
+		pthread_mutex_lock(&g->mu);
+		g->want = UINT64_MAX;
+		pthread_cond_broadcast(&g->cv);
+	}
+	pthread_mutex_unlock(&g->mu);
+	return NULL;
+}
+
+/* Wait until the read-ahead thread is idle (it then owns nothing). */
+static void ahead_wait(gv_get *g)
+{
+	if (!g->th_on)
+		return;
+	pthread_mutex_lock(&g->mu);
+	while (g->want != UINT64_MAX)
+		pthread_cond_wait(&g->cv, &g->mu);
+	pthread_mutex_unlock(&g->mu);
+}
+
+/* Load block i in the read-ahead thread (started on first use; without
+ * one, the next block is simply loaded when it is needed). */
+static void ahead_start(gv_get *g, uint64_t i)
+{
+	if (!g->th_on) {
+		if (g->no_thread ||
+		    (!g->ahead.buf && !(g->ahead.buf = malloc(gv_blocks_size(g->blk))))) {
+			g->no_thread = 1;
+			return;
+		}
+		pthread_mutex_init(&g->mu, NULL);
+		pthread_cond_init(&g->cv, NULL);
+		g->want = UINT64_MAX;
+		if (pthread_create(&g->th, NULL, ahead_main, g) != 0) {
+			pthread_cond_destroy(&g->cv);
+			pthread_mutex_destroy(&g->mu);
+			g->no_thread = 1;
+			return;
+		}
+		g->th_on = 1;
+	}
+	pthread_mutex_lock(&g->mu);
+	g->want = i;
+	pthread_cond_broadcast(&g->cv);
+	pthread_mutex_unlock(&g->mu);
+}
+
+/*
+ * Make block i the one served (g->slot): the read-ahead thread's when it
+ * loaded it, else loaded here; then read the next block of the range
+ * ahead.  GV_EALL_REPLICAS_FAILED when no replica holds block i intact.
+ */
+static int block_next(gv_get *g, uint64_t i)
+{
+	uint64_t bs = gv_blocks_size(g->blk);
+
+	ahead_wait(g);
+	if (g->th_on && g->ahead.idx == i) {
+		blk_slot t = g->slot;
+
+		g->slot = g->ahead;
+		g->ahead = t;
+		g->ahead.idx = UINT64_MAX;
+	} else {
+		block_load(g, i, &g->slot);
+	}
+	if (g->slot.err) {
+		g->slot.idx = UINT64_MAX;
+		return gv_error_set(g->slot.err, "%s", g->slot.msg);
+	}
+	snprintf(g->cur, sizeof(g->cur), "%s", g->slot.sector);
+	if ((i + 1) * bs < g->wend && g->wend - g->start > 2 * (uint64_t)bs)
+		ahead_start(g, i + 1);
+	return 0;
+}
+
+static ssize_t block_read(gv_get *g, void *buf, size_t cap)
+{
+	uint64_t bs = gv_blocks_size(g->blk), i = g->pos / bs, in;
+	size_t n;
+	int err;
+
+	if (g->pos >= g->end)
+		return 0;
+	if (g->slot.idx != i && (err = block_next(g, i)) < 0)
+		return err;
+	in = g->pos - i * bs;
+	n = g->slot.len - (size_t)in;
+	if (n > g->end - g->pos)
+		n = (size_t)(g->end - g->pos);
+	if (n > cap)
+		n = cap;
+	memcpy(buf, g->slot.buf + in, n);
+	g->pos += n;
+	return (ssize_t)n;
+}
+
+/*
+ * Use the blob's block table when it has one: 1 then (block mode set up),
+ * 0 to read as before.
+ */
+static int block_mode(gv_get *g)
+{
+	uint64_t bs;
+	int err;
+
+	err = gv_blocks_load(g->st, &g->key, &g->blk);
+	if (err == GV_ENOTFOUND)
+		return 0;
+	if (err < 0)
+		return err;
+	bs = gv_blocks_size(g->blk);
+	if (!(g->slot.buf = malloc(bs)))
+		return gv_error_set(GV_ENOMEM, "out of memory");
+	g->pos = g->start;
+	g->wend = (g->end + bs - 1) / bs * bs;
+	if (g->wend > g->key.size)
+		g->wend = g->key.size;
+	g->slot.idx = UINT64_MAX;
+	g->ahead.idx = UINT64_MAX;
+	return 1;
+}
+
 int gv_get_open(gv_get **out, gv_store *st, const gv_key *key, const gv_get_opts *opts)
 {
 	gv_sector_info *sectors = NULL;
@@ -160,6 +432,8 @@ int gv_get_open(gv_get **out, gv_store *st, const gv_key *key, const gv_get_opts
 		g->verify_first = opts && opts->verify_first;
 	else
 		g->verify_first = key->size <= GV_GET_RANGE_VERIFY_MAX;
+	if (g->start < g->end && (err = block_mode(g)) < 0)
+		goto fail;
 
 	err = gv_index_replicas_find(st->ix, key, &reps, &nreps);
 	if (err == GV_ENOTFOUND) {
@@ -182,9 +456,12 @@ int gv_get_open(gv_get **out, gv_store *st, const gv_key *key, const gv_get_opts
 		if (!healthy) {
 			/* Incomplete copies may serve an unverified range they
 			 * hold; copies marked bad only a verified read. */
-			int checked = g->full || g->verify_first;
+			int checked = g->full || g->verify_first || g->blk;
+			uint64_t from = g->blk ? g->start / gv_blocks_size(g->blk) *
+			                                 gv_blocks_size(g->blk) : g->start;
 			int holds = reps[i].healthy &&
-			            gv_rangeset_contains(&reps[i].ranges, g->start, g->end);
+			            gv_rangeset_contains(&reps[i].ranges, from,
+			                                 g->blk ? g->wend : g->end);
 
 			if (!(checked || holds))
 				continue;
@@ -197,6 +474,13 @@ int gv_get_open(gv_get **out, gv_store *st, const gv_key *key, const gv_get_opts
 		g->ncand++;
 	}
 	qsort(g->cand, g->ncand, sizeof(*g->cand), cand_cmp);
+	if (g->blk) {
+		/* The first block now, so a read none can serve fails before
+		 * the caller sends anything. */
+		if ((err = block_next(g, g->start / gv_blocks_size(g->blk))) < 0)
+			goto fail;
+		goto done;
+	}
 	if (g->full && (err = gv_sha256_new(&g->h)) < 0)
 		goto fail;
 	if (g->start == g->end) {
@@ -209,6 +493,7 @@ int gv_get_open(gv_get **out, gv_store *st, const gv_key *key, const gv_get_opts
 	} else if ((err = open_next(g)) < 0) {
 		goto fail;
 	}
+done:
 	free(sectors);
 	gv_replicas_free(reps, nreps);
 	*out = g;
@@ -239,6 +524,8 @@ ssize_t gv_get_read(gv_get *g, void *buf, size_t cap)
 	ssize_t n;
 	int err;
 
+	if (g->blk)
+		return block_read(g, buf, cap);
 	if (g->done || want == 0)
 		return 0;
 	if (!g->r && (err = open_next(g)) < 0)
@@ -286,8 +573,21 @@ void gv_get_close(gv_get *g)
 {
 	if (!g)
 		return;
+	if (g->th_on) {
+		/* A load under way finishes first (one block at most). */
+		pthread_mutex_lock(&g->mu);
+		g->stop = 1;
+		pthread_cond_broadcast(&g->cv);
+		pthread_mutex_unlock(&g->mu);
+		pthread_join(g->th, NULL);
+		pthread_cond_destroy(&g->cv);
+		pthread_mutex_destroy(&g->mu);
+	}
 	gv_sector_reader_close(g->r);
 	gv_sha256_free(g->h);
+	gv_blocks_free(g->blk);
+	free(g->slot.buf);
+	free(g->ahead.buf);
 	free(g->cand);
 	free(g);
 }

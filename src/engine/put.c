@@ -39,6 +39,7 @@
 
 #include "core/digest.h"
 #include "core/log.h"
+#include "engine/blocks.h"
 #include "engine/store.h"
 
 /*
@@ -91,6 +92,7 @@ typedef struct put_target {
 struct gv_put {
 	gv_store *st;
 	gv_sha256 *h;
+	gv_block_hasher *bh;     /* the block table, in the same pass */
 	put_target t[GV_MAX_REPLICAS];
 	size_t nt;
 	fan *fan;                /* the other targets until the commit */
@@ -537,7 +539,8 @@ int gv_put_open(gv_put **out, gv_store *st, const gv_put_opts *opts)
 		err = perr;
 		goto fail;
 	}
-	if ((err = gv_sha256_new(&put->h)) < 0)
+	if ((err = gv_sha256_new(&put->h)) < 0 ||
+	    (err = gv_block_hasher_new(&put->bh, st->block_size)) < 0)
 		goto fail;
 	/* The first placed sector that takes a write is the primary (one
 	 * broken disk must not fail every put that picks it); the body
@@ -588,7 +591,8 @@ int gv_put_write(gv_put *put, const void *buf, size_t len)
 		return gv_error_set(GV_ECORRUPT, "more bytes than the expected key's size %llu",
 		                    (unsigned long long)put->expect.size);
 	}
-	if ((err = gv_sha256_update(put->h, buf, len)) < 0) {
+	if ((err = gv_sha256_update(put->h, buf, len)) < 0 ||
+	    (err = gv_block_hasher_update(put->bh, buf, len)) < 0) {
 		put->failed = 1;
 		return err;
 	}
@@ -617,6 +621,7 @@ void gv_put_abort(gv_put *put)
 	fan_close(put, 1);
 	put_abort_targets(put, 0);
 	gv_sha256_free(put->h);
+	gv_block_hasher_free(put->bh);
 	free(put);
 }
 
@@ -731,6 +736,8 @@ typedef struct put_commit {
 	int decided;              /* 1 quorum met */
 	char committed[GV_MAX_REPLICAS][GV_ID_MAX];
 	int ncommitted;           /* snapshot at the decision */
+	void *tab;                /* block table (NULL: one block) */
+	size_t tablen;
 } put_commit;
 
 #define PRIMARY(c) ((c)->put->t[0].id)
@@ -1069,6 +1076,26 @@ static int put_final_key(gv_put *put, gv_key *key, char *kbuf)
 }
 
 /*
+ * Record the block table of a put that met its quorum (key lock held, so
+ * no DELETE comes between).  The bytes matched the key, so the table is
+ * true; a blob that has a valid one already keeps it.  A table that cannot
+ * be recorded only costs reads their block verification until scrub
+ * writes it: the put stands.
+ */
+static void put_record_blocks(put_commit *c, int existed)
+{
+	gv_blocks *b = NULL;
+
+	if (!c->tab)
+		return;
+	if (existed && gv_blocks_load(c->st, &c->key, &b) == 0) {
+		gv_blocks_free(b);
+		return;
+	}
+	gv_blocks_store(c->st, &c->key, c->tab, c->tablen);
+}
+
+/*
  * Commit: classify what exists, keep the streamed targets the strategy
  * accepts, commit them in threads while the primary commits here, copy
  * the primary to the sectors that still lack a copy, await the quorum and
@@ -1088,7 +1115,8 @@ int gv_put_commit(gv_put *put, gv_put_result *res)
 	}
 	c->put = put;
 	c->st = put->st;
-	if ((err = put_final_key(put, &c->key, c->kbuf)) < 0)
+	if ((err = put_final_key(put, &c->key, c->kbuf)) < 0 ||
+	    (err = gv_block_hasher_final(put->bh, &c->key, &c->tab, &c->tablen)) < 0)
 		goto out;
 	fan_close(put, 0);
 	res->key = c->key;
@@ -1106,8 +1134,13 @@ int gv_put_commit(gv_put *put, gv_put_result *res)
 	if ((err = gv_key_lock(c->st, &c->key)) < 0)
 		goto out;
 	locked = 1;
-	if ((err = put_classify(c)) < 0 || put_existed(c, res, &err))
+	if ((err = put_classify(c)) < 0)
 		goto out;
+	if (put_existed(c, res, &err)) {
+		if (err == 0)
+			put_record_blocks(c, 1);
+		goto out;
+	}
 	put_choose_streams(c);
 	if (!(c->job = job_new(c))) {
 		err = gv_error_set(GV_ENOMEM, "out of memory");
@@ -1136,6 +1169,8 @@ int gv_put_commit(gv_put *put, gv_put_result *res)
 	}
 	err = put_await_quorum(c);
 	err = put_settle(c, err, res);
+	if (err == 0)
+		put_record_blocks(c, 0);
 
 out:
 	if (locked)
@@ -1143,6 +1178,7 @@ out:
 	if (c->job)
 		job_unref(c->job);
 	free(c->sectors);
+	free(c->tab);
 	free(c);
 	gv_put_abort(put);
 	return err;

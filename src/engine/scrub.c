@@ -18,6 +18,7 @@
 #include "core/digest.h"
 #include "core/log.h"
 #include "engine/limiter.h"
+#include "engine/blocks.h"
 #include "engine/store.h"
 #include "engine/workq.h"
 #include "graviton/scrub.h"
@@ -44,6 +45,19 @@ static int64_t run_now(const srun *r)
 	return r->o.clock_ms ? r->o.clock_ms(r->o.payload) : gv_now_ms();
 }
 
+/* Record the block table of bytes that just matched their key. */
+static void scrub_record_blocks(gv_store *st, const gv_key *key, gv_block_hasher *bh)
+{
+	char kbuf[GV_KEY_BUFSIZE];
+	void *tab = NULL;
+	size_t len = 0;
+
+	if (gv_block_hasher_final(bh, key, &tab, &len) == 0 && tab &&
+	    gv_blocks_store(st, key, tab, len) == 0)
+		gv_info("event=block_table_written key=%s", gv_key_format(kbuf, key));
+	free(tab);
+}
+
 static void scrub_one(void *p, void *payload)
 {
 	sjob *j = p;
@@ -62,8 +76,20 @@ static void scrub_one(void *p, void *payload)
 		snprintf(reason, sizeof(reason), "io error: %.240s", why);
 		err = GV_EIO;
 	} else {
-		err = gv_replica_verify(s, &j->key, reason, sizeof(reason), &bytes, &r->lim,
-		                        r->o.cancel);
+		/* A blob whose block table is missing (an older store, a
+		 * rebuilt index) or fails its check gets one from this pass. */
+		gv_block_hasher *bh = NULL;
+		gv_blocks *b = NULL;
+
+		if (j->key.size > r->st->block_size && gv_blocks_load(r->st, &j->key, &b) ==
+		    GV_ENOTFOUND && gv_block_hasher_new(&bh, r->st->block_size) < 0)
+			bh = NULL;
+		gv_blocks_free(b);
+		err = gv_replica_verify_blocks(s, &j->key, reason, sizeof(reason), &bytes,
+		                               &r->lim, r->o.cancel, bh);
+		if (err == 0 && bh)
+			scrub_record_blocks(r->st, &j->key, bh);
+		gv_block_hasher_free(bh);
 		memcpy(digest, j->key.digest, GV_DIGEST_LEN);
 		pthread_mutex_lock(&r->mu);
 		r->bytes_done += bytes;

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "core/log.h"
+#include "engine/blocks.h"
 #include "engine/store.h"
 
 static int setting_int(gv_index *ix, const char *name, int *val)
@@ -472,6 +473,11 @@ int gv_store_open(gv_store **out, const gv_store_opts *opts)
 		return gv_error_set(GV_EINVAL, "no data directory given");
 	if (strlen(opts->data_dir) > GV_PATH_MAX - 64)
 		return gv_error_set(GV_EINVAL, "data directory path too long");
+	if (opts->block_size &&
+	    (opts->block_size < GV_BLOCK_SIZE_MIN || opts->block_size > GV_BLOCK_SIZE_MAX))
+		return gv_error_set(GV_EINVAL, "block size %llu is outside %u..%u bytes",
+		                    (unsigned long long)opts->block_size, GV_BLOCK_SIZE_MIN,
+		                    GV_BLOCK_SIZE_MAX);
 	if (stat(opts->data_dir, &sb) < 0) {
 		if (errno != ENOENT || !opts->create)
 			return gv_error_set_errno(errno == ENOENT ? GV_ENOTFOUND : GV_EIO, errno,
@@ -501,6 +507,7 @@ int gv_store_open(gv_store **out, const gv_store_opts *opts)
 	}
 	st->data_dir = strdup(opts->data_dir);
 	st->write_timeout_ms = opts->write_timeout_ms ? opts->write_timeout_ms : 30000;
+	st->block_size = opts->block_size ? (uint32_t)opts->block_size : GV_BLOCK_SIZE_DEFAULT;
 	st->placement = (gv_placement_opts)GV_PLACEMENT_OPTS_INIT;
 	if (!st->data_dir) {
 		err = gv_error_set(GV_ENOMEM, "out of memory");

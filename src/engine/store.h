@@ -38,6 +38,7 @@ struct gv_store {
 	gv_index *ix;
 	uint64_t write_timeout_ms;
 	unsigned copy_threads;
+	uint32_t block_size;            /* of new blobs' block tables */
 
 	pthread_mutex_t lock;
 	gv_placement_opts placement;
@@ -217,6 +218,12 @@ struct gv_limiter;
  */
 int gv_replica_verify(gv_sector *s, const gv_key *key, char *reason, size_t cap,
                       uint64_t *bytes, struct gv_limiter *lim, atomic_int *cancel);
+/* The same, feeding every byte read to `bh` too (NULL ok): the block table
+ * it then yields is true when this returns 0. */
+struct gv_block_hasher;
+int gv_replica_verify_blocks(gv_sector *s, const gv_key *key, char *reason, size_t cap,
+                             uint64_t *bytes, struct gv_limiter *lim, atomic_int *cancel,
+                             struct gv_block_hasher *bh);
 
 /* Copy a committed blob from one sector to another, streaming, with an
  * optional SHA-256 check of the bytes read.  Durable on return. */

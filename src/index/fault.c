@@ -191,6 +191,21 @@ static int fx_setting_set(gv_index *ix, const char *name, const char *value)
 	FORWARD(GV_IXFAULT_SETTING_SET, "setting_set", setting_set(inner(ix), name, value));
 }
 
+/* Through the dispatchers: the inner index may keep no block tables. */
+static int fx_blocks_put(gv_index *ix, const gv_key *key, const void *table, size_t len)
+{
+	int err = fault_enter(ix, GV_IXFAULT_BLOCKS_PUT, "blocks_put");
+
+	return err < 0 ? err : gv_index_blocks_put(inner(ix), key, table, len);
+}
+
+static int fx_blocks_get(gv_index *ix, const gv_key *key, void **out, size_t *out_len)
+{
+	int err = fault_enter(ix, GV_IXFAULT_BLOCKS_GET, "blocks_get");
+
+	return err < 0 ? err : gv_index_blocks_get(inner(ix), key, out, out_len);
+}
+
 static void fx_close(gv_index *ix)
 {
 	fault_index *f = (fault_index *)ix;
@@ -225,6 +240,8 @@ static const struct gv_index_ops fault_ops = {
 	.setting_get = fx_setting_get,
 	.setting_set = fx_setting_set,
 	.close = fx_close,
+	.blocks_put = fx_blocks_put,
+	.blocks_get = fx_blocks_get,
 };
 
 int gv_index_fault_wrap(gv_index **out, gv_index *in, const gv_index_fault_plan *plan)

@@ -35,13 +35,16 @@
 #define GV_IXFAULT_STATS                (1ul << 18)
 #define GV_IXFAULT_SETTING_GET          (1ul << 19)
 #define GV_IXFAULT_SETTING_SET          (1ul << 20)
+#define GV_IXFAULT_BLOCKS_PUT           (1ul << 21)
+#define GV_IXFAULT_BLOCKS_GET           (1ul << 22)
 /* Every call that changes rows. */
 #define GV_IXFAULT_WRITES                                                        \
 	(GV_IXFAULT_SECTOR_UPSERT | GV_IXFAULT_SECTOR_SET_HEALTH |                   \
 	 GV_IXFAULT_SECTOR_SET_STATE | GV_IXFAULT_SECTOR_REMOVE |                    \
 	 GV_IXFAULT_REPLICA_PUT | GV_IXFAULT_REPLICA_REMOVE |                        \
 	 GV_IXFAULT_REPLICA_SET_HEALTH | GV_IXFAULT_REPLICA_SET_VERIFIED |           \
-	 GV_IXFAULT_REPLICA_SET_RANGES | GV_IXFAULT_BLOB_REMOVE | GV_IXFAULT_SETTING_SET)
+	 GV_IXFAULT_REPLICA_SET_RANGES | GV_IXFAULT_BLOB_REMOVE | GV_IXFAULT_SETTING_SET | \
+	 GV_IXFAULT_BLOCKS_PUT)
 
 typedef struct gv_index_fault_plan {
 	unsigned long ops;      /* which calls count (GV_IXFAULT_*) */

@@ -159,6 +159,25 @@ int gv_index_setting_set(gv_index *ix, const char *name, const char *value)
 	return ix->ops->setting_set(ix, name, value);
 }
 
+int gv_index_blocks_put(gv_index *ix, const gv_key *key, const void *table, size_t len)
+{
+	assert(ix != NULL && key != NULL && (table != NULL || len == 0));
+	if (!ix->ops->blocks_put)
+		return 0;
+	return ix->ops->blocks_put(ix, key, table, len);
+}
+
+int gv_index_blocks_get(gv_index *ix, const gv_key *key, void **out, size_t *out_len)
+{
+	assert(ix != NULL && key != NULL && out != NULL && out_len != NULL);
+	*out = NULL;
+	*out_len = 0;
+	if (!ix->ops->blocks_get)
+		return gv_error_set(GV_ENOTFOUND, "index: %s keeps no block tables",
+		                    ix->ops->name);
+	return ix->ops->blocks_get(ix, key, out, out_len);
+}
+
 void gv_index_close(gv_index *ix)
 {
 	if (ix == NULL)

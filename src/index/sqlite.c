@@ -158,6 +158,8 @@ enum ix_stmt_id {
 	ST_STATS,
 	ST_SETTING_GET,
 	ST_SETTING_SET,
+	ST_BLOCKS_PUT,
+	ST_BLOCKS_GET,
 	ST__COUNT
 };
 
@@ -263,7 +265,25 @@ static const char *const stmt_sql[ST__COUNT] = {
 	[ST_SETTING_SET] =
 		"INSERT INTO settings (name, value) VALUES (?1, ?2)"
 		" ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+	/* A table only for a blob the index knows; none is an error then. */
+	[ST_BLOCKS_PUT] =
+		"INSERT INTO blocks (key, tab) SELECT ?1, ?2 WHERE EXISTS"
+		" (SELECT 1 FROM blobs WHERE key = ?1)"
+		" ON CONFLICT (key) DO UPDATE SET tab = excluded.tab",
+	[ST_BLOCKS_GET] = "SELECT tab FROM blocks WHERE key = ?1",
 };
+
+/*
+ * Block tables (docs/integrity.md) live beside the versioned schema, not in
+ * a migration step: the table is optional, so a build that predates it
+ * opens the store as before and only leaves tables to scrub.  Its rows go
+ * with their blob row.
+ */
+static const char blocks_schema[] =
+	"CREATE TABLE IF NOT EXISTS blocks ("
+	"  key TEXT PRIMARY KEY NOT NULL REFERENCES blobs(key) ON DELETE CASCADE,"
+	"  tab BLOB NOT NULL"
+	") WITHOUT ROWID;";
 
 /* One SQLite connection and its statements, prepared on first use. */
 struct ix_conn {
@@ -1977,6 +1997,78 @@ out:
 	return ix_unlock(s, err);
 }
 
+/* ---- block tables ------------------------------------------------------ */
+
+static int ix_blocks_put(gv_index *ix, const gv_key *key, const void *table, size_t len)
+{
+	struct ix_sqlite *s = ix_of(ix);
+	struct ix_conn *c;
+	char kbuf[GV_KEY_BUFSIZE];
+	sqlite3_stmt *st = NULL;
+	int err, rc;
+
+	if ((err = key_check(key)) < 0)
+		return err;
+	if (!table || len == 0 || len > GV_INDEX_BLOCKS_MAX)
+		return gv_error_set(GV_EINVAL, "index: block table of %zu bytes (1..%u)", len,
+		                    GV_INDEX_BLOCKS_MAX);
+	gv_key_format(kbuf, key);
+	c = ix_lock(s);
+	if ((err = ix_prep(c, ST_BLOCKS_PUT, &st)) < 0)
+		goto out;
+	bind_text(st, 1, kbuf);
+	sqlite3_bind_blob(st, 2, table, (int)len, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	if (rc != SQLITE_DONE)
+		err = ix_fail(c->db, rc, "blocks put");
+	else if (sqlite3_changes(c->db) == 0)
+		err = gv_error_set(GV_ENOTFOUND, "index: no blob %s", kbuf);
+out:
+	ix_done(st);
+	return ix_unlock(s, err);
+}
+
+static int ix_blocks_get(gv_index *ix, const gv_key *key, void **out, size_t *out_len)
+{
+	struct ix_sqlite *s = ix_of(ix);
+	struct ix_conn *c;
+	char kbuf[GV_KEY_BUFSIZE];
+	sqlite3_stmt *st = NULL;
+	int err, rc, len;
+
+	*out = NULL;
+	*out_len = 0;
+	gv_key_format(kbuf, key);
+	if ((err = ix_read(s, &c)) < 0)
+		return err;
+	if ((err = ix_prep(c, ST_BLOCKS_GET, &st)) < 0)
+		goto out;
+	bind_text(st, 1, kbuf);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_DONE) {
+		err = gv_error_set(GV_ENOTFOUND, "index: no block table for %s", kbuf);
+		goto out;
+	} else if (rc != SQLITE_ROW) {
+		err = ix_fail(c->db, rc, "blocks get");
+		goto out;
+	}
+	len = sqlite3_column_bytes(st, 0);
+	if (len <= 0 || (size_t)len > GV_INDEX_BLOCKS_MAX) {
+		err = gv_error_set(GV_ECORRUPT, "index: block table of %s holds %d bytes", kbuf,
+		                   len);
+		goto out;
+	}
+	if (!(*out = malloc((size_t)len))) {
+		err = gv_error_set(GV_ENOMEM, "index: out of memory");
+		goto out;
+	}
+	memcpy(*out, sqlite3_column_blob(st, 0), (size_t)len);
+	*out_len = (size_t)len;
+out:
+	ix_done(st);
+	return ix_read_done(s, c, err);
+}
+
 /* ---- open and close ---------------------------------------------------- */
 
 /* Close every connection, readers first: the last one to close (the
@@ -2037,6 +2129,8 @@ static const struct gv_index_ops sqlite_ops = {
 	.setting_get = ix_setting_get,
 	.setting_set = ix_setting_set,
 	.close = ix_close,
+	.blocks_put = ix_blocks_put,
+	.blocks_get = ix_blocks_get,
 };
 
 /* Run one SQL text that returns at most one integer; *out = -1 when no row. */
@@ -2260,7 +2354,8 @@ static int ix_open(gv_index **out, const char *path, int create, int durable)
 	}
 	if ((err = ix_configure(s->w.db, path, memory)) < 0)
 		goto fail;
-	if ((err = schema_prepare(s->w.db, path, create)) < 0)
+	if ((err = schema_prepare(s->w.db, path, create)) < 0 ||
+	    (err = sql_exec(s->w.db, blocks_schema, "create block tables")) < 0)
 		goto fail;
 	s->changes = sqlite3_total_changes64(s->w.db);
 	/* Readers open the file by its absolute name, whatever the working

@@ -3,12 +3,13 @@
  *
  * Uploads stream into a gv_put as they arrive (the handler in http.c
  * pushes the pieces); blob_put_finish commits.  Reads: MHD pulls from
- * gv_get_read; blobs up to VERIFY_FIRST_MAX are verified whole before the
- * first byte, for full and Range reads alike (a bad replica is then
- * skipped invisibly), larger ones while streaming (a bad replica aborts
- * the connection, so the client sees a short body, never wrong bytes past
- * the Content-Length it was promised); Ranges of larger blobs are not
- * verified (no per-block checksums yet).
+ * gv_get_read, which hands out verified bytes only: a blob with a block
+ * table block by block, a bad block read from another replica (only when
+ * no replica holds a block intact is the connection cut, short of the
+ * Content-Length it was promised, never with a wrong byte); a blob without
+ * one as before: up to VERIFY_FIRST_MAX verified whole before the first
+ * byte, for full and Range reads alike, larger full reads while streaming
+ * (a bad replica aborts the connection), larger Ranges unverified.
  */
 #include <stdatomic.h>
 #include <errno.h>

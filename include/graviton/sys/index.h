@@ -138,7 +138,24 @@ struct gv_index_ops {
 	 * commit.  0 when all are recorded; on failure any of them may be.
 	 */
 	int (*replicas_put)(gv_index *ix, const gv_replica *rs, size_t n);
+
+	/*
+	 * Optional (both NULL when the backend keeps none: every read then
+	 * verifies against the key alone): a blob's block table, an opaque
+	 * value of up to GV_INDEX_BLOCKS_MAX bytes the engine writes once the
+	 * whole blob matched its key (docs/integrity.md).  One per blob, not
+	 * per replica: the bytes are the same on every replica.  blocks_put
+	 * replaces any earlier value; a value need not outlive its blob row.
+	 * blocks_get copies it into a malloc'd *out (caller frees) and
+	 * GV_ENOTFOUND when there is none.
+	 */
+	int (*blocks_put)(gv_index *ix, const gv_key *key, const void *table, size_t len);
+	int (*blocks_get)(gv_index *ix, const gv_key *key, void **out, size_t *out_len);
 };
+
+/* Largest block table an index must hold: 16 MiB (a 512 TiB blob of 1 MiB
+ * blocks, a 2 TiB blob of 4 KiB ones). */
+#define GV_INDEX_BLOCKS_MAX (16u << 20)
 
 struct gv_index {
 	const struct gv_index_ops *ops;
@@ -179,6 +196,9 @@ GV_API int gv_index_stats_get(gv_index *ix, int factor, gv_index_stats *out);
 GV_API int gv_index_setting_get(gv_index *ix, const char *name, char *buf, size_t cap);
 GV_API int gv_index_setting_set(gv_index *ix, const char *name, const char *value);
 GV_API void gv_index_close(gv_index *ix);
+/* A backend without block tables: put does nothing, get is GV_ENOTFOUND. */
+GV_API int gv_index_blocks_put(gv_index *ix, const gv_key *key, const void *table, size_t len);
+GV_API int gv_index_blocks_get(gv_index *ix, const gv_key *key, void **out, size_t *out_len);
 
 /*
  * SQLite backend.  Creates the file and schema when missing (with
