@@ -55,13 +55,17 @@ GV_API json_t *gv_wire_blob_status(const gv_blob_status *bs, const gv_placement_
 /* `status --json`, GET /v1/status. */
 GV_API json_t *gv_wire_store_stats(const gv_store_stats *s, const gv_placement_opts *p);
 
-/* One sector (POST /v1/sectors, PATCH /v1/sectors/{id}); a list of them
- * is `sector list --json` and GET /v1/sectors. */
+/* One sector (`sector add|set-health --json`, POST /v1/sectors, PATCH
+ * /v1/sectors/{id}); a list of them is `sector list --json` and GET
+ * /v1/sectors. */
 GV_API json_t *gv_wire_sector(const gv_sector_info *s);
 GV_API json_t *gv_wire_sectors(const gv_sector_info *s, size_t n);
 /* A sector document back into *out (a client reading GET /v1/sectors);
  * GV_EINVAL when it is not one. */
 GV_API int gv_wire_sector_decode(gv_sector_info *out, json_t *o);
+
+/* `sector remove --json`, DELETE /v1/sectors/{id}: {id, removed: true}. */
+GV_API json_t *gv_wire_sector_removed(const char *id);
 
 /* Summaries and events of repair, scrub and rebalance (or drain) runs. */
 GV_API json_t *gv_wire_repair_summary(const gv_repair_summary *s);

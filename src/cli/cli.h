@@ -40,7 +40,7 @@ typedef struct cli_globals {
 	/* --server URL or $GRAVITON_SERVER: the commands marked remote (put,
 	 * get, stat, placement, status, repair, scrub, rebalance) talk to that
 	 * server instead of opening the data directory; NULL otherwise.  So do
-	 * sector list and metrics. */
+	 * metrics and sector (add, list, set-health, drain, remove). */
 	const char *server;
 	int server_given;       /* the server came from --server, not the environment */
 	const char *token;      /* --token or $GRAVITON_TOKEN; NULL: none */

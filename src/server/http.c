@@ -132,7 +132,7 @@ static int authorized(gv_server *srv, struct MHD_Connection *c)
 	return ok;
 }
 
-static int query_flag(struct MHD_Connection *c, const char *name)
+int gv_http_query_flag(struct MHD_Connection *c, const char *name)
 {
 	const char *v = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, name);
 
@@ -419,7 +419,9 @@ static enum MHD_Result dispatch(gv_server *srv, struct MHD_Connection *c, req *r
 	case R_SECTOR:
 		if (is(method, "PATCH"))
 			return gv_http_sector_patch(srv, c, r);
-		return method_not_allowed(c, r, "PATCH");
+		if (is(method, "DELETE"))
+			return gv_http_sector_delete(srv, c, r);
+		return method_not_allowed(c, r, "PATCH, DELETE");
 	case R_REPAIR:
 	case R_SCRUB:
 	case R_REBALANCE:
@@ -427,7 +429,7 @@ static enum MHD_Result dispatch(gv_server *srv, struct MHD_Connection *c, req *r
 			return method_not_allowed(c, r, "POST");
 		return gv_http_start_job(srv, c, r, r->route == R_REPAIR ? "repair"
 		                                    : r->route == R_SCRUB ? "scrub" : "rebalance",
-		                         query_flag(c, "dry_run"), NULL);
+		                         gv_http_query_flag(c, "dry_run"), NULL);
 	case R_JOB:
 		return get ? gv_http_job_get(srv, c, r) : method_not_allowed(c, r, "GET");
 	default:

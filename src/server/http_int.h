@@ -9,7 +9,7 @@
  *   http_blobs.c     PUT, GET, HEAD, DELETE of blobs (streaming, Range),
  *                    GET /v1/blobs/{key}/replicas
  *   http_jobs.c      repair, scrub, rebalance and drain jobs
- *   http_sectors.c   GET, POST /v1/sectors, PATCH /v1/sectors/{id}
+ *   http_sectors.c   GET, POST /v1/sectors, PATCH, DELETE /v1/sectors/{id}
  *   http_metrics.c   status, readiness, request metrics and GET /metrics
  *
  * Threads: MHD runs a thread per connection, so a handler may block.
@@ -167,12 +167,16 @@ void gv_http_job_free(job *j);
 enum MHD_Result gv_http_sectors_get(gv_server *srv, struct MHD_Connection *c, req *r);
 enum MHD_Result gv_http_sectors_post(gv_server *srv, struct MHD_Connection *c, req *r);
 enum MHD_Result gv_http_sector_patch(gv_server *srv, struct MHD_Connection *c, req *r);
+enum MHD_Result gv_http_sector_delete(gv_server *srv, struct MHD_Connection *c, req *r);
 enum MHD_Result gv_http_status_get(gv_server *srv, struct MHD_Connection *c, req *r);
 enum MHD_Result gv_http_readyz(gv_server *srv, struct MHD_Connection *c, req *r);
 enum MHD_Result gv_http_metrics_get(gv_server *srv, struct MHD_Connection *c, req *r);
 
 /* Count a finished request: its status class and latency (http_metrics.c). */
 void gv_http_record(gv_server *srv, enum route route, int status, double seconds);
+
+/* A query flag (?name, ?name=1, ?name=true) is set (http.c). */
+int gv_http_query_flag(struct MHD_Connection *c, const char *name);
 
 /* ---- connections (http.c) ----------------------------------------------------- */
 

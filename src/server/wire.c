@@ -214,6 +214,11 @@ json_t *gv_wire_sectors(const gv_sector_info *s, size_t n)
 	return arr;
 }
 
+json_t *gv_wire_sector_removed(const char *id)
+{
+	return json_pack("{s:s, s:b}", "id", id, "removed", 1);
+}
+
 json_t *gv_wire_repair_summary(const gv_repair_summary *s)
 {
 	return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "keys_scanned",
