@@ -19,15 +19,22 @@
 #include "graviton/config.h"
 #include "graviton/wire.h"
 
+/* The first message reported (a usage error's document says it), and
+ * whether an error document went to stdout already. */
+static char first_err[1024];
+static int doc_printed;
+
 void cli_err(const char *fmt, ...)
 {
+	char msg[sizeof(first_err)];
 	va_list ap;
 
-	fputs("graviton: ", stderr);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
+	fprintf(stderr, "graviton: %s\n", msg);
+	if (!first_err[0])
+		snprintf(first_err, sizeof(first_err), "%s", msg);
 }
 
 int cli_exit_code(int err)
@@ -45,9 +52,35 @@ void cli_json_errors(int on)
 
 int cli_error_doc(const gv_wire_error *e, const char *msg)
 {
-	if (json_errors && cli_print_json(gv_wire_error_doc(e, msg)) != 0)
+	if (!json_errors)
+		return e->exit_code;
+	doc_printed = 1;
+	if (cli_print_json(gv_wire_error_doc(e, msg)) != 0)
 		return EXIT_IOERR;
 	return e->exit_code;
+}
+
+int cli_wants_json(int argc, char **argv)
+{
+	int i;
+
+	for (i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--") == 0)
+			return 0;
+		if (strcmp(argv[i], "--json") == 0)
+			return 1;
+	}
+	return 0;
+}
+
+int cli_usage_done(int rc, int json)
+{
+	if (rc != EXIT_USAGE || !json || doc_printed)
+		return rc;
+	json_errors = 1;
+	cli_error_doc(gv_wire_error_named("usage"),
+	              first_err[0] ? first_err : "bad command line (see 'graviton --help')");
+	return EXIT_USAGE;
 }
 
 #define REBUILD_HINT "; run 'graviton index rebuild --force' to rebuild it from the sectors"

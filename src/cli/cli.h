@@ -98,6 +98,18 @@ void cli_json_errors(int on);
 struct gv_wire_error;
 int cli_error_doc(const struct gv_wire_error *e, const char *msg);
 
+/* 1 when --json is on the line (before "--"). */
+int cli_wants_json(int argc, char **argv);
+
+/*
+ * The end of a command that exits rc: a usage error (EXIT_USAGE) of a line
+ * given --json (json) that printed no error document yet prints the
+ * document {error: "usage", message, status: 400, exit_code: 64} on stdout,
+ * its message the first one cli_err reported (stderr has it too).
+ * Returns rc.
+ */
+int cli_usage_done(int rc, int json);
+
 /* Report the last library error with a context prefix; return its exit
  * code.  A damaged index (GV_ECORRUPT from the index) says how to rebuild it. */
 int cli_fail(int gv_err, const char *context);

@@ -174,7 +174,18 @@ static int pick_server(cli_globals *g, const cli_command *c)
 	return 0;
 }
 
+static int run(int argc, char **argv);
+
+/* Usage errors (exit 64) of a line given --json are an error document on
+ * stdout too, as every other error of such a line. */
 int main(int argc, char **argv)
+{
+	int json = cli_wants_json(argc, argv);
+
+	return cli_usage_done(run(argc, argv), json);
+}
+
+static int run(int argc, char **argv)
 {
 	cli_globals g;
 	const cli_command *c;

@@ -49,9 +49,11 @@ static const gv_wire_error errors[] = {
 	{ 0, "unauthorized", 401, EX_NOPERM },
 	{ 0, "method_not_allowed", 405, EX_USAGE },
 	{ 0, "not_ready", 503, EX_UNAVAILABLE },
-	/* The command-line client's own: no server answer to go by. */
+	/* The command-line client's own: no server answer to go by; a bad
+	 * command line (an unknown flag, a missing argument). */
 	{ 0, "unreachable", 503, EX_UNAVAILABLE },
 	{ 0, "bad_answer", 502, EX_SOFTWARE },
+	{ 0, "usage", 400, EX_USAGE },
 };
 
 #define NERRORS (sizeof(errors) / sizeof(errors[0]))

@@ -57,6 +57,7 @@ static void the_expected_mappings(void **state)
 	assert_int_equal(gv_wire_error_of(GV_ELOST)->exit_code, 69);
 	assert_int_equal(gv_wire_error_named("unauthorized")->http_status, 401);
 	assert_int_equal(gv_wire_error_named("unauthorized")->exit_code, 77);
+	assert_int_equal(gv_wire_error_named("usage")->exit_code, 64);
 }
 
 static void error_document(void **state)
