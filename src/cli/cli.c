@@ -55,7 +55,7 @@ int cli_error_doc(const gv_wire_error *e, const char *msg)
 	if (!json_errors)
 		return e->exit_code;
 	doc_printed = 1;
-	if (cli_print_json(gv_wire_error_doc(e, msg)) != 0)
+	if (cli_print_json(cli_doc(gv_wire_error_doc(e, msg))) != 0)
 		return EXIT_IOERR;
 	return e->exit_code;
 }
@@ -541,11 +541,31 @@ int cli_print_line(json_t *v)
 
 int cli_print_job(const char *kind, int dry_run, int err, json_t *summary, json_t *events)
 {
+	const size_t flags = JSON_COMPACT | JSON_PRESERVE_ORDER;
+	char *sum, *evs, *doc;
+
 	if (err < 0 && summary)
 		json_object_set_new(summary, "error",
-		                    gv_wire_error_doc(gv_wire_error_of(err), gv_error_last()));
-	return cli_print_line(gv_wire_job(0, kind, dry_run, err < 0 ? "failed" : "done", summary,
-	                                  events));
+		                    cli_doc(gv_wire_error_doc(gv_wire_error_of(err),
+		                                              gv_error_last())));
+	sum = summary ? json_dumps(summary, flags) : NULL;
+	evs = events ? json_dumps(events, flags) : NULL;
+	doc = (summary && !sum) || (events && !evs)
+	              ? NULL
+	              : gv_wire_job(0, kind, dry_run, err < 0 ? "failed" : "done", sum, evs);
+	free(sum);
+	free(evs);
+	json_decref(summary);
+	json_decref(events);
+	return cli_print_line(cli_doc(doc));
+}
+
+json_t *cli_doc(char *text)
+{
+	json_t *v = text ? json_loads(text, 0, NULL) : NULL;
+
+	free(text);
+	return v;
 }
 
 void cli_events_add(cli_events *e, json_t *ev)

@@ -125,6 +125,10 @@ int cli_open_store(cli_globals *g, gv_store **out, int create);
 /* Parse a key argument; reports errors (EXIT_DATAERR) */
 int cli_parse_key(gv_key *out, const char *s);
 
+/* A document of graviton/wire.h (text, taken; NULL ok) as a jansson
+ * value, NULL when out of memory. */
+json_t *cli_doc(char *text);
+
 /* Print a JSON value to stdout followed by a newline; frees it. */
 int cli_print_json(json_t *v);
 

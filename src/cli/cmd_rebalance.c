@@ -60,7 +60,7 @@ static void on_move(const gv_move_event *ev, void *payload)
 
 	gv_key_format(kbuf, &ev->key);
 	if (c->json) {
-		cli_events_add(&c->events, gv_wire_move_event(ev));
+		cli_events_add(&c->events, cli_doc(gv_wire_move_event(ev)));
 		return;
 	}
 	printf("%-7s %s %s -> %s %llu bytes%s%s\n", phase, kbuf, ev->from, ev->to,
@@ -287,7 +287,7 @@ int cmd_rebalance(cli_globals *g, int argc, char **argv)
 	memset(&s, 0, sizeof(s));
 	err = gv_rebalance_run(st, &o, &s);
 	if (c.json && (rc = cli_print_job("rebalance", o.dry_run, err,
-	                                  gv_wire_rebalance_summary(&s),
+	                                  cli_doc(gv_wire_rebalance_summary(&s)),
 	                                  cli_events_take(&c.events))) != 0) {
 		/* rc says the output failed */
 	} else if (err < 0 && err != GV_ECANCELED) {
@@ -353,7 +353,8 @@ int cli_sector_drain(cli_globals *g, int argc, char **argv)
 		c.events.list = json_array();
 	memset(&s, 0, sizeof(s));
 	err = gv_sector_drain(st, id, &o, &s);
-	if (c.json && (rc = cli_print_job("drain", o.dry_run, err, gv_wire_rebalance_summary(&s),
+	if (c.json && (rc = cli_print_job("drain", o.dry_run, err,
+	                                  cli_doc(gv_wire_rebalance_summary(&s)),
 	                                  cli_events_take(&c.events))) != 0) {
 		/* rc says the output failed */
 	} else if (err < 0 && err != GV_EBUSY && err != GV_ECANCELED) {

@@ -175,7 +175,7 @@ static json_t *sector_doc(gv_store *st, const char *id, int *rc)
 		*rc = cli_fail(err, "sector");
 		return NULL;
 	}
-	return gv_wire_sector(&info);
+	return cli_doc(gv_wire_sector(&info));
 }
 
 static int sector_add_remote(cli_globals *g, const gv_sector_info *info, unsigned flags,
@@ -308,8 +308,8 @@ static int device_shared(const gv_sector_info *s, size_t n, size_t i)
 static int sector_list_remote(cli_globals *g, int json, gv_sector_info **out, size_t *n)
 {
 	cli_client *c = NULL;
-	json_t *doc = NULL, *o;
-	size_t i;
+	json_t *doc = NULL;
+	char *text;
 	int rc;
 
 	*out = NULL;
@@ -322,21 +322,15 @@ static int sector_list_remote(cli_globals *g, int json, gv_sector_info **out, si
 		return rc;
 	if (json)
 		return cli_print_json(doc);
-	if (!json_is_array(doc) || !(*out = calloc(json_array_size(doc) + 1, sizeof(**out)))) {
-		json_decref(doc);
-		cli_err("sector list: the server's answer is not a list of sectors");
+	text = json_dumps(doc, JSON_COMPACT);
+	json_decref(doc);
+	if (gv_wire_sectors_decode(out, n, text) < 0) {
+		free(text);
+		cli_err("sector list: the server's answer is not a list of sectors: %s",
+		        gv_error_last());
 		return EXIT_SOFTWARE;
 	}
-	json_array_foreach(doc, i, o) {
-		if (gv_wire_sector_decode(&(*out)[i], o) < 0) {
-			json_decref(doc);
-			cli_err("sector list: the server's answer holds a bad sector: %s",
-			        gv_error_last());
-			return EXIT_SOFTWARE;
-		}
-	}
-	*n = json_array_size(doc);
-	json_decref(doc);
+	free(text);
 	return 0;
 }
 
@@ -367,7 +361,7 @@ static int sector_list(cli_globals *g, int argc, char **argv)
 			goto out;
 		}
 		if (json) {
-			rc = cli_print_json(gv_wire_sectors(s, n));
+			rc = cli_print_json(cli_doc(gv_wire_sectors(s, n)));
 			goto out;
 		}
 	}
@@ -483,7 +477,7 @@ static int sector_remove(cli_globals *g, int argc, char **argv)
 		gv_store_free(st);
 	}
 	if (json)
-		rc = cli_print_json(gv_wire_sector_removed(argv[1]));
+		rc = cli_print_json(cli_doc(gv_wire_sector_removed(argv[1])));
 	else if (!g->quiet)
 		fprintf(stderr, "graviton: sector %s removed\n", argv[1]);
 	return rc;

@@ -212,7 +212,7 @@ enum MHD_Result gv_http_blob_put_finish(gv_server *srv, struct MHD_Connection *c
 	r->put = NULL;
 	if (err < 0)
 		return gv_http_send_gv_error(c, r, err);
-	return gv_http_send_jsonv(c, r, MHD_HTTP_CREATED, gv_wire_put_result(&res));
+	return gv_http_send_jsonv(c, r, MHD_HTTP_CREATED, gv_wire_json_put_result(&res));
 }
 
 /* Content-Length of the request, when given as a plain number: 1 and *out. */
@@ -300,7 +300,7 @@ enum MHD_Result gv_http_replicas_get(gv_server *srv, struct MHD_Connection *c, r
 	if ((err = gv_stat(&bs, srv->st, &key)) < 0)
 		return gv_http_send_gv_error(c, r, err);
 	p = gv_store_placement(srv->st);
-	doc = gv_wire_blob_status(bs, &p);
+	doc = gv_wire_json_blob_status(bs, &p);
 	gv_blob_status_free(bs);
 	return gv_http_send_jsonv(c, r, MHD_HTTP_OK, doc);
 }

@@ -27,6 +27,7 @@
 #include <microhttpd.h>
 
 #include "graviton/server.h"
+#include "server/wire_json.h"
 
 #define BODY_MAX (64 * 1024)
 #define VERIFY_FIRST_MAX GV_GET_RANGE_VERIFY_MAX

@@ -28,7 +28,7 @@ enum MHD_Result gv_http_sectors_get(gv_server *srv, struct MHD_Connection *c, re
 
 	if (err < 0)
 		return gv_http_send_gv_error(c, r, err);
-	js = gv_wire_dump(gv_wire_sectors(s, n), 0);
+	js = gv_wire_dump(gv_wire_json_sectors(s, n), 0);
 	free(s);
 	return gv_http_send_json(c, r, MHD_HTTP_OK, js);
 }
@@ -111,7 +111,7 @@ enum MHD_Result gv_http_sectors_post(gv_server *srv, struct MHD_Connection *c, r
 		return gv_http_send_gv_error(c, r, err);
 	if ((err = gv_store_sector_get(srv->st, info.id, &info)) < 0)
 		return gv_http_send_gv_error(c, r, err);
-	return gv_http_send_jsonv(c, r, MHD_HTTP_CREATED, gv_wire_sector(&info));
+	return gv_http_send_jsonv(c, r, MHD_HTTP_CREATED, gv_wire_json_sector(&info));
 }
 
 enum MHD_Result gv_http_sector_patch(gv_server *srv, struct MHD_Connection *c, req *r)
@@ -179,7 +179,7 @@ enum MHD_Result gv_http_sector_patch(gv_server *srv, struct MHD_Connection *c, r
 	json_decref(o);
 	if ((err = gv_store_sector_get(srv->st, id, &info)) < 0)
 		return gv_http_send_gv_error(c, r, err);
-	return gv_http_send_jsonv(c, r, MHD_HTTP_OK, gv_wire_sector(&info));
+	return gv_http_send_jsonv(c, r, MHD_HTTP_OK, gv_wire_json_sector(&info));
 }
 
 enum MHD_Result gv_http_sector_delete(gv_server *srv, struct MHD_Connection *c, req *r)
@@ -190,5 +190,5 @@ enum MHD_Result gv_http_sector_delete(gv_server *srv, struct MHD_Connection *c, 
 		return gv_http_send_gv_error(c, r, GV_EINVAL);
 	if ((err = gv_store_sector_remove(srv->st, r->arg)) < 0)
 		return gv_http_send_gv_error(c, r, err);
-	return gv_http_send_jsonv(c, r, MHD_HTTP_OK, gv_wire_sector_removed(r->arg));
+	return gv_http_send_jsonv(c, r, MHD_HTTP_OK, gv_wire_json_sector_removed(r->arg));
 }
