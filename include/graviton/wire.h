@@ -5,8 +5,8 @@
  * Every document has one encoder here, used by the server for its answer
  * and by `graviton X --json` for its output, so a local command, the same
  * command with --server URL and the HTTP request print the same document
- * (docs/http-api.md lists them).  Encoders return a new jansson value
- * (the caller owns it) or NULL when out of memory.
+ * (docs/http-api.md lists them).  Documents are JSON text: this header
+ * does not depend on a JSON library.
  *
  * Errors: each gv_error maps to one row {name, HTTP status, exit code};
  * protocol errors the server raises without a gv_error (unauthorized,
@@ -16,7 +16,7 @@
 #ifndef GRAVITON_WIRE_H
 #define GRAVITON_WIRE_H
 
-#include <jansson.h>
+#include <stddef.h>
 #include "graviton.h"
 #include "rebalance.h"
 #include "repair.h"
@@ -42,49 +42,58 @@ GV_API const gv_wire_error *gv_wire_error_named(const char *name);
 /* The whole table, for tests: *n rows. */
 GV_API const gv_wire_error *gv_wire_errors(size_t *n);
 
+/*
+ * The documents, as compact JSON text: each returns a malloc'd,
+ * NUL-terminated string the caller frees with free(), or NULL when out of
+ * memory.
+ */
+
 /* {error, message, status, exit_code}. */
-GV_API json_t *gv_wire_error_doc(const gv_wire_error *e, const char *message);
+GV_API char *gv_wire_error_doc(const gv_wire_error *e, const char *message);
 
 /* `put --json`, PUT /v1/blobs:
  * {key, size, replicas: [sector...], replica_count, quorum_met, existed}. */
-GV_API json_t *gv_wire_put_result(const gv_put_result *res);
+GV_API char *gv_wire_put_result(const gv_put_result *res);
 
 /* `stat --json`, GET /v1/blobs/{key}/replicas. */
-GV_API json_t *gv_wire_blob_status(const gv_blob_status *bs, const gv_placement_opts *p);
+GV_API char *gv_wire_blob_status(const gv_blob_status *bs, const gv_placement_opts *p);
 
 /* `status --json`, GET /v1/status. */
-GV_API json_t *gv_wire_store_stats(const gv_store_stats *s, const gv_placement_opts *p);
+GV_API char *gv_wire_store_stats(const gv_store_stats *s, const gv_placement_opts *p);
 
-/* One sector (POST /v1/sectors, PATCH /v1/sectors/{id}); a list of them
- * is `sector list --json` and GET /v1/sectors. */
-GV_API json_t *gv_wire_sector(const gv_sector_info *s);
-GV_API json_t *gv_wire_sectors(const gv_sector_info *s, size_t n);
-/* A sector document back into *out (a client reading GET /v1/sectors);
- * GV_EINVAL when it is not one. */
-GV_API int gv_wire_sector_decode(gv_sector_info *out, json_t *o);
+/* One sector (`sector add|set-health --json`, POST /v1/sectors, PATCH
+ * /v1/sectors/{id}); a list of them is `sector list --json` and GET
+ * /v1/sectors. */
+GV_API char *gv_wire_sector(const gv_sector_info *s);
+GV_API char *gv_wire_sectors(const gv_sector_info *s, size_t n);
+
+/* A list of sector documents (GET /v1/sectors) back into *out (n of them,
+ * malloc'd, the caller frees it with free()); GV_EINVAL when text is not
+ * such a list, and then *out is NULL. */
+GV_API int gv_wire_sectors_decode(gv_sector_info **out, size_t *n, const char *text);
+
+/* `sector remove --json`, DELETE /v1/sectors/{id}: {id, removed: true}. */
+GV_API char *gv_wire_sector_removed(const char *id);
 
 /* Summaries and events of repair, scrub and rebalance (or drain) runs. */
-GV_API json_t *gv_wire_repair_summary(const gv_repair_summary *s);
-GV_API json_t *gv_wire_scrub_summary(const gv_scrub_summary *s);
-GV_API json_t *gv_wire_rebalance_summary(const gv_rebalance_summary *s);
-GV_API json_t *gv_wire_repair_event(const gv_repair_event *ev);
-GV_API json_t *gv_wire_scrub_event(const gv_scrub_event *ev);
-GV_API json_t *gv_wire_move_event(const gv_move_event *ev);
+GV_API char *gv_wire_repair_summary(const gv_repair_summary *s);
+GV_API char *gv_wire_scrub_summary(const gv_scrub_summary *s);
+GV_API char *gv_wire_rebalance_summary(const gv_rebalance_summary *s);
+GV_API char *gv_wire_repair_event(const gv_repair_event *ev);
+GV_API char *gv_wire_scrub_event(const gv_scrub_event *ev);
+GV_API char *gv_wire_move_event(const gv_move_event *ev);
 
 /*
  * The job document of a repair, scrub or rebalance run, `X --json` and
  * GET /v1/jobs/{id}: {job, kind, dry_run, state, summary, events}.  id is
  * the server's job number, 0 for a run in the command-line process; state
- * "running", "done" or "failed"; summary (taken, may be NULL while
- * running) carries "error": {error, message, status, exit_code} when the
- * run failed; events (taken) is an array.
+ * "running", "done" or "failed"; summary (JSON text of an object, NULL
+ * while running) carries "error": {error, message, status, exit_code}
+ * when the run failed; events is the JSON text of an array (NULL: none).
+ * NULL also when summary or events is not such JSON.
  */
-GV_API json_t *gv_wire_job(unsigned id, const char *kind, int dry_run, const char *state,
-                    json_t *summary, json_t *events);
-
-/* A document as text, compact or indented (pretty), with no newline;
- * takes v.  malloc'd, NULL when out of memory. */
-GV_API char *gv_wire_dump(json_t *v, int pretty);
+GV_API char *gv_wire_job(unsigned id, const char *kind, int dry_run, const char *state,
+                         const char *summary, const char *events);
 
 #ifdef __cplusplus
 }

@@ -19,15 +19,22 @@
 #include "graviton/config.h"
 #include "graviton/wire.h"
 
+/* The first message reported (a usage error's document says it), and
+ * whether an error document went to stdout already. */
+static char first_err[1024];
+static int doc_printed;
+
 void cli_err(const char *fmt, ...)
 {
+	char msg[sizeof(first_err)];
 	va_list ap;
 
-	fputs("graviton: ", stderr);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
+	fprintf(stderr, "graviton: %s\n", msg);
+	if (!first_err[0])
+		snprintf(first_err, sizeof(first_err), "%s", msg);
 }
 
 int cli_exit_code(int err)
@@ -45,9 +52,35 @@ void cli_json_errors(int on)
 
 int cli_error_doc(const gv_wire_error *e, const char *msg)
 {
-	if (json_errors && cli_print_json(gv_wire_error_doc(e, msg)) != 0)
+	if (!json_errors)
+		return e->exit_code;
+	doc_printed = 1;
+	if (cli_print_json(cli_doc(gv_wire_error_doc(e, msg))) != 0)
 		return EXIT_IOERR;
 	return e->exit_code;
+}
+
+int cli_wants_json(int argc, char **argv)
+{
+	int i;
+
+	for (i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--") == 0)
+			return 0;
+		if (strcmp(argv[i], "--json") == 0)
+			return 1;
+	}
+	return 0;
+}
+
+int cli_usage_done(int rc, int json)
+{
+	if (rc != EXIT_USAGE || !json || doc_printed)
+		return rc;
+	json_errors = 1;
+	cli_error_doc(gv_wire_error_named("usage"),
+	              first_err[0] ? first_err : "bad command line (see 'graviton --help')");
+	return EXIT_USAGE;
 }
 
 #define REBUILD_HINT "; run 'graviton index rebuild --force' to rebuild it from the sectors"
@@ -509,11 +542,31 @@ int cli_print_line(json_t *v)
 
 int cli_print_job(const char *kind, int dry_run, int err, json_t *summary, json_t *events)
 {
+	const size_t flags = JSON_COMPACT | JSON_PRESERVE_ORDER;
+	char *sum, *evs, *doc;
+
 	if (err < 0 && summary)
 		json_object_set_new(summary, "error",
-		                    gv_wire_error_doc(gv_wire_error_of(err), gv_error_last()));
-	return cli_print_line(gv_wire_job(0, kind, dry_run, err < 0 ? "failed" : "done", summary,
-	                                  events));
+		                    cli_doc(gv_wire_error_doc(gv_wire_error_of(err),
+		                                              gv_error_last())));
+	sum = summary ? json_dumps(summary, flags) : NULL;
+	evs = events ? json_dumps(events, flags) : NULL;
+	doc = (summary && !sum) || (events && !evs)
+	              ? NULL
+	              : gv_wire_job(0, kind, dry_run, err < 0 ? "failed" : "done", sum, evs);
+	free(sum);
+	free(evs);
+	json_decref(summary);
+	json_decref(events);
+	return cli_print_line(cli_doc(doc));
+}
+
+json_t *cli_doc(char *text)
+{
+	json_t *v = text ? json_loads(text, 0, NULL) : NULL;
+
+	free(text);
+	return v;
 }
 
 void cli_events_add(cli_events *e, json_t *ev)

@@ -40,7 +40,7 @@ typedef struct cli_globals {
 	/* --server URL or $GRAVITON_SERVER: the commands marked remote (put,
 	 * get, stat, placement, status, repair, scrub, rebalance) talk to that
 	 * server instead of opening the data directory; NULL otherwise.  So do
-	 * sector list and metrics. */
+	 * metrics and sector (add, list, set-health, drain, remove). */
 	const char *server;
 	int server_given;       /* the server came from --server, not the environment */
 	const char *token;      /* --token or $GRAVITON_TOKEN; NULL: none */
@@ -98,6 +98,18 @@ void cli_json_errors(int on);
 struct gv_wire_error;
 int cli_error_doc(const struct gv_wire_error *e, const char *msg);
 
+/* 1 when --json is on the line (before "--"). */
+int cli_wants_json(int argc, char **argv);
+
+/*
+ * The end of a command that exits rc: a usage error (EXIT_USAGE) of a line
+ * given --json (json) that printed no error document yet prints the
+ * document {error: "usage", message, status: 400, exit_code: 64} on stdout,
+ * its message the first one cli_err reported (stderr has it too).
+ * Returns rc.
+ */
+int cli_usage_done(int rc, int json);
+
 /* Report the last library error with a context prefix; return its exit
  * code.  A damaged index (GV_ECORRUPT from the index) says how to rebuild it. */
 int cli_fail(int gv_err, const char *context);
@@ -112,6 +124,10 @@ int cli_open_store(cli_globals *g, gv_store **out, int create);
 
 /* Parse a key argument; reports errors (EXIT_DATAERR) */
 int cli_parse_key(gv_key *out, const char *s);
+
+/* A document of graviton/wire.h (text, taken; NULL ok) as a jansson
+ * value, NULL when out of memory. */
+json_t *cli_doc(char *text);
 
 /* Print a JSON value to stdout followed by a newline; frees it. */
 int cli_print_json(json_t *v);

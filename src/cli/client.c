@@ -425,10 +425,10 @@ static int parse_doc(cli_client *c, const buf *b, json_t **out)
 	return 0;
 }
 
-/* A small request; its 2xx answer is parsed into *out, or with out NULL
- * handed over as text (*text, *tlen). */
-static int request(cli_client *c, const char *method, const char *path, json_t **out,
-                   char **text, size_t *tlen, long *status_out)
+/* A small request with an optional JSON body; its 2xx answer is parsed
+ * into *out, or with out NULL handed over as text (*text, *tlen). */
+static int request(cli_client *c, const char *method, const char *path, const char *body,
+                   json_t **out, char **text, size_t *tlen, long *status_out)
 {
 	struct curl_slist *hdrs = NULL;
 	char url[CLI_CLIENT_URL_MAX + 512];
@@ -442,18 +442,20 @@ static int request(cli_client *c, const char *method, const char *path, json_t *
 	if ((ret = make_url(c, url, sizeof(url), path)) != 0)
 		return ret;
 	hdrs = header(hdrs, out ? "Accept: application/json" : "Accept: text/plain", &oom);
+	if (body)
+		hdrs = header(hdrs, "Content-Type: application/json", &oom);
 	if (oom || setup(c, url, &hdrs) < 0) {
 		curl_slist_free_all(hdrs);
 		cli_err("%s: out of memory", c->cmd);
 		return EXIT_SOFTWARE;
 	}
-	if (strcmp(method, "POST") == 0) {
+	if (strcmp(method, "POST") == 0 || body) {
 		curl_easy_setopt(c->h, CURLOPT_POST, 1L);
-		curl_easy_setopt(c->h, CURLOPT_POSTFIELDS, "");
-		curl_easy_setopt(c->h, CURLOPT_POSTFIELDSIZE, 0L);
-	} else if (strcmp(method, "GET") != 0) {
-		curl_easy_setopt(c->h, CURLOPT_CUSTOMREQUEST, method);
+		curl_easy_setopt(c->h, CURLOPT_POSTFIELDS, body ? body : "");
+		curl_easy_setopt(c->h, CURLOPT_POSTFIELDSIZE, (long)(body ? strlen(body) : 0));
 	}
+	if (strcmp(method, "GET") != 0 && strcmp(method, "POST") != 0)
+		curl_easy_setopt(c->h, CURLOPT_CUSTOMREQUEST, method);
 	curl_easy_setopt(c->h, CURLOPT_WRITEFUNCTION, buf_write_cb);
 	curl_easy_setopt(c->h, CURLOPT_WRITEDATA, &b);
 	rc = curl_easy_perform(c->h);
@@ -487,14 +489,30 @@ static int request(cli_client *c, const char *method, const char *path, json_t *
 int cli_client_json(cli_client *c, const char *method, const char *path, json_t **out,
                     long *status_out)
 {
-	return request(c, method, path, out, NULL, NULL, status_out);
+	return request(c, method, path, NULL, out, NULL, NULL, status_out);
+}
+
+int cli_client_send(cli_client *c, const char *method, const char *path, const json_t *body,
+                    json_t **out, long *status_out)
+{
+	char *text = json_dumps(body, JSON_COMPACT);
+	int rc;
+
+	*out = NULL;
+	if (!text) {
+		cli_err("%s: out of memory", c->cmd);
+		return EXIT_SOFTWARE;
+	}
+	rc = request(c, method, path, text, out, NULL, NULL, status_out);
+	free(text);
+	return rc;
 }
 
 int cli_client_text(cli_client *c, const char *path, char **out, size_t *len)
 {
 	*out = NULL;
 	*len = 0;
-	return request(c, "GET", path, NULL, out, len, NULL);
+	return request(c, "GET", path, NULL, NULL, out, len, NULL);
 }
 
 /* ---- upload -------------------------------------------------------------- */
@@ -823,15 +841,25 @@ int cli_client_run_job(cli_client *c, const char *kind, int dry_run, atomic_int 
                        json_t **out)
 {
 	char path[128];
-	json_t *doc = NULL, *id;
-	json_int_t job;
-	unsigned delay = POLL_MIN_MS, waited;
+	json_t *doc = NULL;
 	int ret;
 
 	*out = NULL;
 	snprintf(path, sizeof(path), "/v1/%s%s", kind, dry_run ? "?dry_run=1" : "");
 	if ((ret = cli_client_json(c, "POST", path, &doc, NULL)) != 0)
 		return ret;
+	return cli_client_await_job(c, doc, stop, out);
+}
+
+int cli_client_await_job(cli_client *c, json_t *doc, atomic_int *stop, json_t **out)
+{
+	char path[128];
+	json_t *id;
+	json_int_t job;
+	unsigned delay = POLL_MIN_MS, waited;
+	int ret;
+
+	*out = NULL;
 	id = json_object_get(doc, "job");
 	if (!json_is_integer(id)) {
 		json_decref(doc);

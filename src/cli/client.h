@@ -63,6 +63,10 @@ int cli_client_exit_of_code(const char *code);
 int cli_client_json(cli_client *c, const char *method, const char *path, json_t **out,
                     long *status_out);
 
+/* As cli_client_json, sending body (borrowed) as the JSON request body. */
+int cli_client_send(cli_client *c, const char *method, const char *path, const json_t *body,
+                    json_t **out, long *status_out);
+
 /* GET path answered with text (/metrics): *out (malloc'd, NUL-terminated)
  * and its length. */
 int cli_client_text(cli_client *c, const char *path, char **out, size_t *len);
@@ -100,6 +104,13 @@ int cli_client_get_blob(cli_client *c, const gv_key *key, int has_range, uint64_
  */
 int cli_client_run_job(cli_client *c, const char *kind, int dry_run, atomic_int *stop,
                        json_t **out);
+
+/*
+ * The rest of cli_client_run_job for a job another request started (a
+ * drain from PATCH /v1/sectors/{id}): doc (taken) is that request's
+ * answer {job, ...}; polls the job to its end into *out.
+ */
+int cli_client_await_job(cli_client *c, json_t *doc, atomic_int *stop, json_t **out);
 
 /*
  * The summary object of a finished job document (borrowed from job, NULL

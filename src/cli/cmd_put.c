@@ -122,7 +122,7 @@ int cmd_put(cli_globals *g, int argc, char **argv)
 		goto out;
 	}
 	if (json) {
-		rc = cli_print_json(gv_wire_put_result(&res));
+		rc = cli_print_json(cli_doc(gv_wire_put_result(&res)));
 	} else {
 		char kbuf[GV_KEY_BUFSIZE];
 

@@ -60,7 +60,7 @@ static void on_move(const gv_move_event *ev, void *payload)
 
 	gv_key_format(kbuf, &ev->key);
 	if (c->json) {
-		cli_events_add(&c->events, gv_wire_move_event(ev));
+		cli_events_add(&c->events, cli_doc(gv_wire_move_event(ev)));
 		return;
 	}
 	printf("%-7s %s %s -> %s %llu bytes%s%s\n", phase, kbuf, ev->from, ev->to,
@@ -113,15 +113,45 @@ static const char *jstr(json_t *o, const char *name, const char *dflt)
 	return json_is_string(v) && *json_string_value(v) ? json_string_value(v) : dflt;
 }
 
-/* The text form of the server's job document, as a local run prints it. */
-static int rebalance_remote(cli_globals *g, int dry_run, int json)
+/* A drain job on the server: PATCH /v1/sectors/{id} {"state": "draining"},
+ * polled to its end (*job, *sum as cli_client_job gives them). */
+static int drain_job(cli_globals *g, const char *id, int dry_run, json_t **job, json_t **sum)
+{
+	char path[64 + GV_ID_MAX];
+	cli_client *c = NULL;
+	json_t *body, *doc = NULL;
+	int rc;
+
+	*job = NULL;
+	*sum = NULL;
+	if ((rc = cli_client_open(&c, g, "sector drain")) != 0)
+		return rc;
+	snprintf(path, sizeof(path), "/v1/sectors/%s%s", id, dry_run ? "?dry_run=1" : "");
+	if (!(body = json_pack("{s:s}", "state", "draining"))) {
+		cli_err("sector drain: out of memory");
+		rc = EXIT_SOFTWARE;
+	} else if ((rc = cli_client_send(c, "PATCH", path, body, &doc, NULL)) == 0 &&
+	           (rc = cli_client_await_job(c, doc, &stop_flag, job)) == 0) {
+		*sum = cli_client_job_summary(c, *job, &rc);
+	}
+	json_decref(body);
+	cli_client_free(c);
+	return rc;
+}
+
+/* The text form of the server's job document, as a local run prints it:
+ * a rebalance, or with id the drain of that sector. */
+static int rebalance_remote(cli_globals *g, const char *id, int dry_run, int json)
 {
 	gv_rebalance_summary s;
 	json_t *job = NULL, *sum = NULL, *ev, *secs;
 	size_t i;
 	int rc, job_failed;
 
-	rc = cli_client_job(g, "rebalance", dry_run, &stop_flag, &job, &sum);
+	if (id)
+		rc = drain_job(g, id, dry_run, &job, &sum);
+	else
+		rc = cli_client_job(g, "rebalance", dry_run, &stop_flag, &job, &sum);
 	if (!job)
 		return rc;
 	/* A job that failed was reported with its error, as a local run
@@ -165,7 +195,9 @@ static int rebalance_remote(cli_globals *g, int dry_run, int json)
 			       (unsigned long long)cli_client_u64(ev, "bytes"), failed ? ": " : "",
 			       failed ? jstr(json_object_get(ev, "error"), "message", "") : "");
 		}
-		print_summary(&s, dry_run, "rebalance");
+		print_summary(&s, dry_run, id ? "drain" : "rebalance");
+		if (id && rc == 0 && !dry_run && !g->quiet)
+			fprintf(stderr, "graviton: sector %s retired\n", id);
 	}
 	gv_rebalance_summary_free(&s);
 	json_decref(job);
@@ -246,7 +278,7 @@ int cmd_rebalance(cli_globals *g, int argc, char **argv)
 			        "rebalance with its own settings", local_only);
 			return EXIT_USAGE;
 		}
-		return rebalance_remote(g, o.dry_run, c.json);
+		return rebalance_remote(g, NULL, o.dry_run, c.json);
 	}
 	if ((rc = cli_open_store(g, &st, 0)) != 0)
 		return rc;
@@ -255,7 +287,7 @@ int cmd_rebalance(cli_globals *g, int argc, char **argv)
 	memset(&s, 0, sizeof(s));
 	err = gv_rebalance_run(st, &o, &s);
 	if (c.json && (rc = cli_print_job("rebalance", o.dry_run, err,
-	                                  gv_wire_rebalance_summary(&s),
+	                                  cli_doc(gv_wire_rebalance_summary(&s)),
 	                                  cli_events_take(&c.events))) != 0) {
 		/* rc says the output failed */
 	} else if (err < 0 && err != GV_ECANCELED) {
@@ -302,13 +334,27 @@ int cli_sector_drain(cli_globals *g, int argc, char **argv)
 	o.payload = &c;
 	o.cancel = &stop_flag;
 	cli_trap_stop_signals(&stop_flag);
+	if (g->server)
+		return rebalance_remote(g, id, o.dry_run, c.json);
 	if ((rc = cli_open_store(g, &st, 0)) != 0)
 		return rc;
+	{
+		/* An unknown sector is an error, not a failed drain, as the
+		 * server answers PATCH /v1/sectors/{id}. */
+		gv_sector_info info;
+
+		if ((err = gv_store_sector_get(st, id, &info)) < 0) {
+			rc = cli_fail(err, "sector drain");
+			gv_store_free(st);
+			return rc;
+		}
+	}
 	if (c.json)
 		c.events.list = json_array();
 	memset(&s, 0, sizeof(s));
 	err = gv_sector_drain(st, id, &o, &s);
-	if (c.json && (rc = cli_print_job("drain", o.dry_run, err, gv_wire_rebalance_summary(&s),
+	if (c.json && (rc = cli_print_job("drain", o.dry_run, err,
+	                                  cli_doc(gv_wire_rebalance_summary(&s)),
 	                                  cli_events_take(&c.events))) != 0) {
 		/* rc says the output failed */
 	} else if (err < 0 && err != GV_EBUSY && err != GV_ECANCELED) {

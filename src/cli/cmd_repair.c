@@ -84,10 +84,10 @@ static void on_event(const gv_repair_event *ev, void *payload)
 	gv_key_format(kbuf, &ev->key);
 	if (c->stream) {
 		cli_progress_done(&c->prog);
-		cli_print_line(gv_wire_repair_event(ev));
+		cli_print_line(cli_doc(gv_wire_repair_event(ev)));
 	}
 	if (c->json) {
-		cli_events_add(&c->events, gv_wire_repair_event(ev));
+		cli_events_add(&c->events, cli_doc(gv_wire_repair_event(ev)));
 		return;
 	}
 	if (ev->phase == GV_REPAIR_DONE && !c->dry_run)
@@ -294,7 +294,8 @@ int cmd_repair(cli_globals *g, int argc, char **argv)
 		memset(&s, 0, sizeof(s));
 		err = gv_repair_run(st, &o, &s);
 		cli_progress_done(&c.prog);
-		if (c.json && (rc = cli_print_job("repair", o.dry_run, err, gv_wire_repair_summary(&s),
+		if (c.json && (rc = cli_print_job("repair", o.dry_run, err,
+		                                  cli_doc(gv_wire_repair_summary(&s)),
 		                                  cli_events_take(&c.events))) != 0)
 			break;
 		if (err < 0 && err != GV_ECANCELED) {

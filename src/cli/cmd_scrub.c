@@ -68,7 +68,7 @@ static void on_bad(const gv_scrub_event *ev, void *payload)
 	gv_key_format(kbuf, &ev->key);
 	cli_progress_done(&c->prog);
 	if (c->json) {
-		cli_events_add(&c->events, gv_wire_scrub_event(ev));
+		cli_events_add(&c->events, cli_doc(gv_wire_scrub_event(ev)));
 	} else {
 		printf("BAD %s sector=%s reason=\"%s\"%s\n", kbuf, ev->sector, ev->reason,
 		       ev->was_healthy ? "" : " (already marked)");
@@ -234,7 +234,8 @@ int cmd_scrub(cli_globals *g, int argc, char **argv)
 		memset(&s, 0, sizeof(s));
 		err = gv_scrub_run(st, &o, &s);
 		cli_progress_done(&c.prog);
-		if (c.json && (rc = cli_print_job("scrub", 0, err, gv_wire_scrub_summary(&s),
+		if (c.json && (rc = cli_print_job("scrub", 0, err,
+		                                  cli_doc(gv_wire_scrub_summary(&s)),
 		                                  cli_events_take(&c.events))) != 0)
 			break;
 		if (err < 0 && err != GV_ECANCELED) {

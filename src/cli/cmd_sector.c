@@ -15,13 +15,13 @@
 static void help(void)
 {
 	printf("usage: graviton sector add ID --path DIR [--capacity SIZE] [--rack R] [--zone Z]\n"
-	       "                           [--adopt]\n"
+	       "                           [--adopt] [--json]\n"
 	       "       graviton sector list [--json]\n"
-	       "       graviton sector set-health ID healthy|unhealthy\n"
+	       "       graviton sector set-health ID healthy|unhealthy [--json]\n"
 	       "       graviton sector replace OLD NEW --path DIR [--capacity SIZE] [--adopt]\n"
 	       "                               [--repair]\n"
 	       "       graviton sector drain ID [--dry-run] [--json]\n"
-	       "       graviton sector remove ID\n"
+	       "       graviton sector remove ID [--json]\n"
 	       "       graviton sector sweep [ID] [--dry-run] [--json] [--grace DURATION]\n"
 	       "\n"
 	       "add         register a local directory as a sector (created when missing);\n"
@@ -42,7 +42,14 @@ static void help(void)
 	       "            temporary files of writers that are gone, and committed files\n"
 	       "            no replica row counts on once older than the grace (default\n"
 	       "            graviton.replication.reclaim.grace, 1 hour); safe while a\n"
-	       "            server or other commands use the data directory\n");
+	       "            server or other commands use the data directory\n"
+	       "\n"
+	       "--json prints the sector (add, set-health), {id, removed} (remove), the list\n"
+	       "(list) or the drain's job document (drain), as the HTTP API answers them.\n"
+	       "With --server URL, add, list, set-health, drain and remove go through that\n"
+	       "server's API (POST /v1/sectors, PATCH and DELETE /v1/sectors/ID; add's DIR\n"
+	       "is a path on the server's machine); replace and sweep work on the data\n"
+	       "directory only.\n");
 }
 
 /*
@@ -111,12 +118,96 @@ static int sector_id_arg(const char *cmd, const char *what, int argc, char **arg
 	return 0;
 }
 
+/* Take "--json" out of argv: 1 when it was there (errors then go to stdout
+ * as documents too), else 0. */
+static int json_flag(int *argc, char **argv)
+{
+	int i, j, found = 0;
+
+	for (i = 1; i < *argc;) {
+		if (strcmp(argv[i], "--json") != 0) {
+			i++;
+			continue;
+		}
+		for (j = i; j < *argc - 1; j++)
+			argv[j] = argv[j + 1];
+		(*argc)--;
+		found = 1;
+	}
+	if (found)
+		cli_json_errors(1);
+	return found;
+}
+
+/*
+ * METHOD path on the server, with body (taken, may be NULL) as the JSON
+ * request body; *out is the answer.  Returns 0 or an exit code, the error
+ * reported under "sector <cmd>".
+ */
+static int sector_call(cli_globals *g, const char *cmd, const char *method, const char *path,
+                       json_t *body, json_t **out)
+{
+	char name[64];
+	cli_client *c = NULL;
+	int rc;
+
+	*out = NULL;
+	snprintf(name, sizeof(name), "sector %s", cmd);
+	if (!body && strcmp(method, "DELETE") != 0) {
+		cli_err("%s: out of memory", name);
+		return EXIT_SOFTWARE;
+	}
+	if ((rc = cli_client_open(&c, g, name)) == 0)
+		rc = body ? cli_client_send(c, method, path, body, out, NULL)
+		          : cli_client_json(c, method, path, out, NULL);
+	json_decref(body);
+	cli_client_free(c);
+	return rc;
+}
+
+/* The sector's document (local mode), or its error. */
+static json_t *sector_doc(gv_store *st, const char *id, int *rc)
+{
+	gv_sector_info info;
+	int err;
+
+	if ((err = gv_store_sector_get(st, id, &info)) < 0) {
+		*rc = cli_fail(err, "sector");
+		return NULL;
+	}
+	return cli_doc(gv_wire_sector(&info));
+}
+
+static int sector_add_remote(cli_globals *g, const gv_sector_info *info, unsigned flags,
+                             int json)
+{
+	json_t *doc = NULL;
+	int rc;
+
+	rc = sector_call(g, "add", "POST", "/v1/sectors",
+	                 json_pack("{s:s, s:s, s:I, s:s, s:s, s:b}", "id", info->id, "path",
+	                           info->path, "capacity", (json_int_t)info->capacity, "rack",
+	                           info->rack, "zone", info->zone, "adopt",
+	                           (flags & GV_SECTOR_ADD_ADOPT) != 0),
+	                 &doc);
+	if (rc != 0)
+		return rc;
+	if (json)
+		return cli_print_json(doc);
+	if (!g->quiet)
+		fprintf(stderr, "graviton: sector %s added at %s\n", info->id,
+		        json_string_value(json_object_get(doc, "path")) ?
+		                json_string_value(json_object_get(doc, "path")) : info->path);
+	json_decref(doc);
+	return 0;
+}
+
 static int sector_add(cli_globals *g, int argc, char **argv)
 {
 	gv_sector_info info;
 	gv_store *st = NULL;
 	unsigned flags = GV_SECTOR_ADD_CREATE;
-	int rc, err;
+	int json = json_flag(&argc, argv), rc, err;
 
 	memset(&info, 0, sizeof(info));
 	snprintf(info.kind, sizeof(info.kind), "fs");
@@ -124,6 +215,8 @@ static int sector_add(cli_globals *g, int argc, char **argv)
 	    (rc = sector_opts("add", argc, argv, 2, &info, &flags, NULL)) != 0)
 		return rc;
 	snprintf(info.id, sizeof(info.id), "%s", argv[1]);
+	if (g->server)
+		return sector_add_remote(g, &info, flags, json);
 	if ((rc = cli_open_store(g, &st, 0)) != 0)
 		return rc;
 	err = gv_store_sector_add(st, &info, flags);
@@ -133,8 +226,12 @@ static int sector_add(cli_globals *g, int argc, char **argv)
 		rc = cli_fail(err, "sector add");
 		if (other)
 			cli_err("sector add: --adopt takes the directory over (its blobs join this store)");
-	}
-	else if (!g->quiet)
+	} else if (json) {
+		json_t *doc = sector_doc(st, info.id, &rc);
+
+		if (doc)
+			rc = cli_print_json(doc);
+	} else if (!g->quiet)
 		fprintf(stderr, "graviton: sector %s added at %s\n", info.id, info.path);
 	gv_store_free(st);
 	return rc;
@@ -211,8 +308,8 @@ static int device_shared(const gv_sector_info *s, size_t n, size_t i)
 static int sector_list_remote(cli_globals *g, int json, gv_sector_info **out, size_t *n)
 {
 	cli_client *c = NULL;
-	json_t *doc = NULL, *o;
-	size_t i;
+	json_t *doc = NULL;
+	char *text;
 	int rc;
 
 	*out = NULL;
@@ -225,21 +322,15 @@ static int sector_list_remote(cli_globals *g, int json, gv_sector_info **out, si
 		return rc;
 	if (json)
 		return cli_print_json(doc);
-	if (!json_is_array(doc) || !(*out = calloc(json_array_size(doc) + 1, sizeof(**out)))) {
-		json_decref(doc);
-		cli_err("sector list: the server's answer is not a list of sectors");
+	text = json_dumps(doc, JSON_COMPACT);
+	json_decref(doc);
+	if (gv_wire_sectors_decode(out, n, text) < 0) {
+		free(text);
+		cli_err("sector list: the server's answer is not a list of sectors: %s",
+		        gv_error_last());
 		return EXIT_SOFTWARE;
 	}
-	json_array_foreach(doc, i, o) {
-		if (gv_wire_sector_decode(&(*out)[i], o) < 0) {
-			json_decref(doc);
-			cli_err("sector list: the server's answer holds a bad sector: %s",
-			        gv_error_last());
-			return EXIT_SOFTWARE;
-		}
-	}
-	*n = json_array_size(doc);
-	json_decref(doc);
+	free(text);
 	return 0;
 }
 
@@ -270,7 +361,7 @@ static int sector_list(cli_globals *g, int argc, char **argv)
 			goto out;
 		}
 		if (json) {
-			rc = cli_print_json(gv_wire_sectors(s, n));
+			rc = cli_print_json(cli_doc(gv_wire_sectors(s, n)));
 			goto out;
 		}
 	}
@@ -307,7 +398,7 @@ out:
 static int sector_set_health(cli_globals *g, int argc, char **argv)
 {
 	gv_store *st = NULL;
-	int healthy, rc, err;
+	int json = json_flag(&argc, argv), healthy, rc, err;
 
 	if (argc != 3) {
 		cli_err("usage: graviton sector set-health ID healthy|unhealthy");
@@ -325,6 +416,18 @@ static int sector_set_health(cli_globals *g, int argc, char **argv)
 		cli_err("sector set-health: %s", gv_error_last());
 		return EXIT_USAGE;
 	}
+	if (g->server) {
+		char path[32 + GV_ID_MAX];
+		json_t *doc = NULL;
+
+		snprintf(path, sizeof(path), "/v1/sectors/%s", argv[1]);
+		rc = sector_call(g, "set-health", "PATCH", path,
+		                 json_pack("{s:b}", "healthy", healthy), &doc);
+		if (rc == 0 && json)
+			return cli_print_json(doc);
+		json_decref(doc);
+		return rc;
+	}
 	if ((rc = cli_open_store(g, &st, 0)) != 0)
 		return rc;
 	if ((err = gv_store_sector_set_health(st, argv[1], healthy)) < 0) {
@@ -335,6 +438,11 @@ static int sector_set_health(cli_globals *g, int argc, char **argv)
 			cli_err("sector set-health: if the disk of %s is lost, replace it: 'graviton "
 			        "sector replace %s NEW --path DIR', then 'graviton repair --once'",
 			        argv[1], argv[1]);
+	} else if (json) {
+		json_t *doc = sector_doc(st, argv[1], &rc);
+
+		if (doc)
+			rc = cli_print_json(doc);
 	}
 	gv_store_free(st);
 	return rc;
@@ -343,20 +451,35 @@ static int sector_set_health(cli_globals *g, int argc, char **argv)
 static int sector_remove(cli_globals *g, int argc, char **argv)
 {
 	gv_store *st = NULL;
-	int rc, err;
+	int json = json_flag(&argc, argv), rc, err;
 
 	if (argc != 2 || gv_id_validate("sector id", argv[1]) < 0) {
 		cli_err("usage: graviton sector remove ID%s%s", argc == 2 ? ": " : "",
 		        argc == 2 ? gv_error_last() : "");
 		return EXIT_USAGE;
 	}
-	if ((rc = cli_open_store(g, &st, 0)) != 0)
-		return rc;
-	if ((err = gv_store_sector_remove(st, argv[1])) < 0)
-		rc = cli_fail(err, "sector remove");
+	if (g->server) {
+		char path[32 + GV_ID_MAX];
+		json_t *doc = NULL;
+
+		snprintf(path, sizeof(path), "/v1/sectors/%s", argv[1]);
+		if ((rc = sector_call(g, "remove", "DELETE", path, NULL, &doc)) != 0)
+			return rc;
+		json_decref(doc);
+	} else {
+		if ((rc = cli_open_store(g, &st, 0)) != 0)
+			return rc;
+		if ((err = gv_store_sector_remove(st, argv[1])) < 0) {
+			rc = cli_fail(err, "sector remove");
+			gv_store_free(st);
+			return rc;
+		}
+		gv_store_free(st);
+	}
+	if (json)
+		rc = cli_print_json(cli_doc(gv_wire_sector_removed(argv[1])));
 	else if (!g->quiet)
 		fprintf(stderr, "graviton: sector %s removed\n", argv[1]);
-	gv_store_free(st);
 	return rc;
 }
 
@@ -434,15 +557,14 @@ int cmd_sector(cli_globals *g, int argc, char **argv)
 		help();
 		return 0;
 	}
-	if (g->server && strcmp(argv[1], "list") != 0) {
+	if (g->server && (strcmp(argv[1], "replace") == 0 || strcmp(argv[1], "sweep") == 0)) {
 		/* $GRAVITON_SERVER does not apply to the data directory's own
 		 * subcommands; --server is refused. */
 		if (!g->server_given) {
 			g->server = NULL;
 		} else {
-			cli_err("sector %s: --server is not supported: only 'sector list' works "
-			        "against a server (PATCH and POST /v1/sectors change sectors over "
-			        "HTTP)", argv[1]);
+			cli_err("sector %s: --server is not supported: it works on the data "
+			        "directory (--data-dir)", argv[1]);
 			return EXIT_USAGE;
 		}
 	}

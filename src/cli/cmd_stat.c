@@ -139,9 +139,9 @@ static int show(cli_globals *g, int argc, char **argv, void (*help)(void))
 	if (err < 0) {
 		rc = cli_fail(err, argv[0]);
 	} else if (json) {
-		rc = cli_print_json(gv_wire_blob_status(bs, &popt));
+		rc = cli_print_json(cli_doc(gv_wire_blob_status(bs, &popt)));
 	} else {
-		json_t *doc = gv_wire_blob_status(bs, &popt);
+		json_t *doc = cli_doc(gv_wire_blob_status(bs, &popt));
 
 		if (!doc) {
 			rc = cli_fail(GV_ENOMEM, argv[0]);

@@ -109,7 +109,7 @@ int cmd_status(cli_globals *g, int argc, char **argv)
 	if (json) {
 		gv_placement_opts p = gv_store_placement(st);
 
-		rc = cli_print_json(gv_wire_store_stats(&s, &p));
+		rc = cli_print_json(cli_doc(gv_wire_store_stats(&s, &p)));
 	} else {
 		print_text(&s);
 	}

@@ -48,7 +48,8 @@ static void usage(FILE *f)
 	        "                   set and not empty, else ./graviton-data)\n"
 	        "  --server URL     talk to a running 'graviton serve' (http:// or https://)\n"
 	        "                   instead of the data directory (default $GRAVITON_SERVER);\n"
-	        "                   put, get, stat, placement, status, repair, scrub, rebalance\n"
+	        "                   put, get, stat, placement, status, repair, scrub, rebalance,\n"
+	        "                   metrics, sector (but replace and sweep)\n"
 	        "  --token T        bearer token for --server (default $GRAVITON_TOKEN, else\n"
 	        "                   the configuration's auth-token, else DIR/token)\n"
 	        "  --config FILE    configuration file (HOCON)\n"
@@ -173,7 +174,18 @@ static int pick_server(cli_globals *g, const cli_command *c)
 	return 0;
 }
 
+static int run(int argc, char **argv);
+
+/* Usage errors (exit 64) of a line given --json are an error document on
+ * stdout too, as every other error of such a line. */
 int main(int argc, char **argv)
+{
+	int json = cli_wants_json(argc, argv);
+
+	return cli_usage_done(run(argc, argv), json);
+}
+
+static int run(int argc, char **argv)
 {
 	cli_globals g;
 	const cli_command *c;

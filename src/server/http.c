@@ -4,9 +4,11 @@
  * http_blobs.c, http_jobs.c, http_sectors.c and http_metrics.c, the
  * responses in http_reply.c (map and locks: http_int.h).
  *
- *   on_request()     routing, authentication, upload handling (the body
- *                    arrives in pieces and is pushed into a gv_put; JSON
- *                    bodies are gathered up to BODY_MAX)
+ *   on_request()     a request's life: request_begin (authentication,
+ *                    refusals before the body, opening a blob's upload),
+ *                    request_body (pieces pushed into the upload, or JSON
+ *                    bodies gathered up to BODY_MAX), request_refused,
+ *                    dispatch (the route's handler for the method)
  *   connections      a watchdog closes connections whose request headers
  *                    are not complete within header_timeout of their
  *                    opening or of their previous response (slow-header
@@ -130,7 +132,7 @@ static int authorized(gv_server *srv, struct MHD_Connection *c)
 	return ok;
 }
 
-static int query_flag(struct MHD_Connection *c, const char *name)
+int gv_http_query_flag(struct MHD_Connection *c, const char *name)
 {
 	const char *v = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, name);
 
@@ -298,151 +300,102 @@ static int is(const char *m, const char *want)
 	return strcmp(m, want) == 0;
 }
 
-static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
-                                  const char *method, const char *version,
-                                  const char *upload_data, size_t *upload_data_size,
-                                  void **con_cls)
+/*
+ * The request's headers are in: refuse what can be refused before its
+ * body (conflicting lengths, no token, an announced body too large) and
+ * open the upload of a blob.  A refusal is queued now, while MHD can still
+ * send it.
+ */
+static enum MHD_Result request_begin(gv_server *srv, struct MHD_Connection *c, req *r,
+                                     const char *method)
 {
-	gv_server *srv = cls;
-	req *r = *con_cls;
+	uint64_t n;
 
-	(void)version;
-	if (!r) {
-		r = calloc(1, sizeof(*r));
-		if (!r)
-			return MHD_NO;
-		r->t0 = gv_http_now_s();
-		*con_cls = r;
-		atomic_fetch_add(&srv->inflight, 1);
-		gv_http_conn_headers_done(c);
-		r->route = route_of(url, r->arg, sizeof(r->arg));
-		if (content_length_conflict(c)) {
-			r->started = 1;
-			return gv_http_send_error(c, r, "invalid",
-			                  "conflicting Content-Length headers");
-		}
-		if (r->route != R_HEALTHZ && r->route != R_METRICS && !authorized(srv, c)) {
-			r->started = 1;
-			return gv_http_send_error(c, r, "unauthorized",
-			                  "a valid 'Authorization: Bearer <token>' header is required");
-		}
-		if (r->route == R_BLOBS && (is(method, "PUT") || is(method, "POST"))) {
-			const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
-			                                             "Content-Length");
-			gv_put_opts po = GV_PUT_OPTS_INIT;
-			int err;
-
-			if (cl) {
-				char *end;
-				unsigned long long n = strtoull(cl, &end, 10);
-
-				if (*end == '\0' && n > srv->max_body) {
-					r->started = 1;
-					return gv_http_send_error(c, r, "too_large",
-					                  "body of %llu bytes exceeds max-body-size %llu",
-					                  n, (unsigned long long)srv->max_body);
-				}
-				if (*end == '\0')
-					po.size_hint = n;
-			}
-			if ((err = gv_put_open(&r->put, srv->st, &po)) < 0) {
-				r->started = 1;
-				return gv_http_send_gv_error(c, r, err);
-			}
-		} else {
-			/* JSON bodies: refuse an announced oversize body now, while
-			 * a response can still be sent (MHD cannot queue one in
-			 * the middle of an upload; it closes the connection). */
-			const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
-			                                             "Content-Length");
-			char *end;
-
-			if (cl && strtoull(cl, &end, 10) > BODY_MAX && *end == '\0') {
-				r->started = 1;
-				return gv_http_send_error(c, r, "too_large",
-				                  "request body over %d bytes", BODY_MAX);
-			}
-		}
-		return MHD_YES;
-	}
-	if (r->started) {
-		/* A response is queued already; drop the rest of the body. */
-		*upload_data_size = 0;
-		return MHD_YES;
-	}
-	if (r->refusal) {
-		char *js;
-
-		if (*upload_data_size > 0) {
-			r->discarded += *upload_data_size;
-			*upload_data_size = 0;
-			return r->discarded > DISCARD_MAX ? MHD_NO : MHD_YES;
-		}
+	if (content_length_conflict(c)) {
 		r->started = 1;
-		js = r->refusal;
-		r->refusal = NULL;
-		return gv_http_send_json(c, r, r->refusal_status, js);
+		return gv_http_send_error(c, r, "invalid", "conflicting Content-Length headers");
 	}
+	if (r->route != R_HEALTHZ && r->route != R_METRICS && !authorized(srv, c)) {
+		r->started = 1;
+		return gv_http_send_error(c, r, "unauthorized",
+		                          "a valid 'Authorization: Bearer <token>' header is required");
+	}
+	if (r->route == R_BLOBS && (is(method, "PUT") || is(method, "POST")))
+		return gv_http_blob_put_open(srv, c, r);
+	/* JSON bodies: MHD cannot queue a response in the middle of an
+	 * upload (it closes the connection), so an oversize one is refused
+	 * now. */
+	if (gv_http_content_length(c, &n) && n > BODY_MAX) {
+		r->started = 1;
+		return gv_http_send_error(c, r, "too_large", "request body over %d bytes", BODY_MAX);
+	}
+	return MHD_YES;
+}
+
+/* A piece of the body: into the blob's upload, or gathered (up to
+ * BODY_MAX) as a JSON body.  MHD_NO only when out of memory. */
+static enum MHD_Result request_body(gv_server *srv, req *r, const char *data, size_t n)
+{
+	char *nb;
+
+	pthread_mutex_lock(&srv->mu);
+	srv->rs[r->route].bytes_in += n;
+	pthread_mutex_unlock(&srv->mu);
+	if (r->put) {
+		gv_http_blob_put_write(srv, r, data, n);
+		return MHD_YES;
+	}
+	if (r->body_len + n > BODY_MAX) {
+		gv_http_refuse_upload(r, gv_wire_error_named("too_large"),
+		                      "request body over %d bytes", BODY_MAX);
+		return MHD_YES;
+	}
+	if (!(nb = realloc(r->body, r->body_len + n + 1)))
+		return MHD_NO;
+	r->body = nb;
+	memcpy(r->body + r->body_len, data, n);
+	r->body_len += n;
+	r->body[r->body_len] = '\0';
+	return MHD_YES;
+}
+
+/* A refused upload: read and drop the rest of its body (up to DISCARD_MAX),
+ * then answer the refusal. */
+static enum MHD_Result request_refused(struct MHD_Connection *c, req *r,
+                                       size_t *upload_data_size)
+{
+	char *js;
 
 	if (*upload_data_size > 0) {
-		size_t n = *upload_data_size;
-		int err;
-
+		r->discarded += *upload_data_size;
 		*upload_data_size = 0;
-		pthread_mutex_lock(&srv->mu);
-		srv->rs[r->route].bytes_in += n;
-		pthread_mutex_unlock(&srv->mu);
-		if (r->put) {
-			r->received += n;
-			if (r->received > srv->max_body) {
-				gv_put_abort(r->put);
-				r->put = NULL;
-				gv_http_refuse_upload(r, gv_wire_error_named("too_large"),
-				              "body exceeds max-body-size %llu",
-				              (unsigned long long)srv->max_body);
-				return MHD_YES;
-			}
-			if ((err = gv_put_write(r->put, upload_data, n)) < 0) {
-				gv_http_refuse_upload_gv(r, err);
-				gv_put_abort(r->put);
-				r->put = NULL;
-			}
-			return MHD_YES;
-		}
-		if (r->body_len + n > BODY_MAX) {
-			gv_http_refuse_upload(r, gv_wire_error_named("too_large"),
-			              "request body over %d bytes", BODY_MAX);
-			return MHD_YES;
-		}
-		{
-			char *nb = realloc(r->body, r->body_len + n + 1);
-
-			if (!nb)
-				return MHD_NO;
-			r->body = nb;
-			memcpy(r->body + r->body_len, upload_data, n);
-			r->body_len += n;
-			r->body[r->body_len] = '\0';
-		}
-		return MHD_YES;
+		return r->discarded > DISCARD_MAX ? MHD_NO : MHD_YES;
 	}
-
 	r->started = 1;
+	js = r->refusal;
+	r->refusal = NULL;
+	return gv_http_send_json(c, r, r->refusal_status, js);
+}
+
+/* The whole request is in: the route's handler for its method. */
+static enum MHD_Result dispatch(gv_server *srv, struct MHD_Connection *c, req *r,
+                                const char *method)
+{
+	int get = is(method, "GET"), head = is(method, "HEAD");
+
 	switch (r->route) {
 	case R_HEALTHZ:
-		if (!is(method, "GET") && !is(method, "HEAD"))
+		if (!get && !head)
 			return method_not_allowed(c, r, "GET, HEAD");
 		return gv_http_send_jsonv(c, r, MHD_HTTP_OK, json_pack("{s:s}", "status", "ok"));
 	case R_READYZ:
 		return gv_http_readyz(srv, c, r);
 	case R_METRICS:
-		if (!is(method, "GET") && !is(method, "HEAD"))
+		if (!get && !head)
 			return method_not_allowed(c, r, "GET, HEAD");
 		return gv_http_metrics_get(srv, c, r);
 	case R_STATUS:
-		if (!is(method, "GET"))
-			return method_not_allowed(c, r, "GET");
-		return gv_http_status_get(srv, c, r);
+		return get ? gv_http_status_get(srv, c, r) : method_not_allowed(c, r, "GET");
 	case R_BLOBS:
 		if (r->put)
 			return gv_http_blob_put_finish(srv, c, r);
@@ -450,43 +403,15 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 	case R_BLOB:
 		if (!r->arg[0])
 			return gv_http_send_error(c, r, "invalid_key", "key too long");
-		if (is(method, "GET") || is(method, "HEAD"))
-			return gv_http_blob_get(srv, c, r, is(method, "HEAD"));
-		if (is(method, "DELETE")) {
-			gv_key key;
-			int err;
-
-			if (gv_key_parse(&key, r->arg) < 0)
-				return gv_http_send_error(c, r, "invalid_key", "%s",
-				                  gv_error_last());
-			if ((err = gv_delete(srv->st, &key)) < 0)
-				return gv_http_send_gv_error(c, r, err);
-			return gv_http_send_jsonv(c, r, MHD_HTTP_OK,
-			                  json_pack("{s:s, s:b}", "key", r->arg, "deleted", 1));
-		}
+		if (get || head)
+			return gv_http_blob_get(srv, c, r, head);
+		if (is(method, "DELETE"))
+			return gv_http_blob_delete(srv, c, r);
 		return method_not_allowed(c, r, "GET, HEAD, DELETE");
-	case R_REPLICAS: {
-		gv_blob_status *bs = NULL;
-		gv_key key;
-		int err;
-
-		if (!is(method, "GET"))
-			return method_not_allowed(c, r, "GET");
-		if (!r->arg[0] || gv_key_parse(&key, r->arg) < 0)
-			return gv_http_send_error(c, r, "invalid_key", "%s",
-			                  gv_error_last());
-		if ((err = gv_stat(&bs, srv->st, &key)) < 0)
-			return gv_http_send_gv_error(c, r, err);
-		{
-			gv_placement_opts p = gv_store_placement(srv->st);
-			json_t *doc = gv_wire_blob_status(bs, &p);
-
-			gv_blob_status_free(bs);
-			return gv_http_send_jsonv(c, r, MHD_HTTP_OK, doc);
-		}
-	}
+	case R_REPLICAS:
+		return get ? gv_http_replicas_get(srv, c, r) : method_not_allowed(c, r, "GET");
 	case R_SECTORS:
-		if (is(method, "GET"))
+		if (get)
 			return gv_http_sectors_get(srv, c, r);
 		if (is(method, "POST"))
 			return gv_http_sectors_post(srv, c, r);
@@ -494,22 +419,62 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 	case R_SECTOR:
 		if (is(method, "PATCH"))
 			return gv_http_sector_patch(srv, c, r);
-		return method_not_allowed(c, r, "PATCH");
+		if (is(method, "DELETE"))
+			return gv_http_sector_delete(srv, c, r);
+		return method_not_allowed(c, r, "PATCH, DELETE");
 	case R_REPAIR:
 	case R_SCRUB:
 	case R_REBALANCE:
 		if (!is(method, "POST"))
 			return method_not_allowed(c, r, "POST");
 		return gv_http_start_job(srv, c, r, r->route == R_REPAIR ? "repair"
-		                            : r->route == R_SCRUB ? "scrub" : "rebalance",
-		                 query_flag(c, "dry_run"), NULL);
+		                                    : r->route == R_SCRUB ? "scrub" : "rebalance",
+		                         gv_http_query_flag(c, "dry_run"), NULL);
 	case R_JOB:
-		if (!is(method, "GET"))
-			return method_not_allowed(c, r, "GET");
-		return gv_http_job_get(srv, c, r);
+		return get ? gv_http_job_get(srv, c, r) : method_not_allowed(c, r, "GET");
 	default:
 		return gv_http_send_error(c, r, "not_found", "no such endpoint");
 	}
+}
+
+/*
+ * MHD calls this once when the headers are in, then with each piece of
+ * the body, then once more with none: the request is complete.
+ */
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
+                                  const char *method, const char *version,
+                                  const char *upload_data, size_t *upload_data_size,
+                                  void **con_cls)
+{
+	gv_server *srv = cls;
+	req *r = *con_cls;
+	size_t n;
+
+	(void)version;
+	if (!r) {
+		if (!(r = calloc(1, sizeof(*r))))
+			return MHD_NO;
+		r->t0 = gv_http_now_s();
+		*con_cls = r;
+		atomic_fetch_add(&srv->inflight, 1);
+		gv_http_conn_headers_done(c);
+		r->route = route_of(url, r->arg, sizeof(r->arg));
+		return request_begin(srv, c, r, method);
+	}
+	if (r->started) {
+		/* A response is queued already; drop the rest of the body. */
+		*upload_data_size = 0;
+		return MHD_YES;
+	}
+	if (r->refusal)
+		return request_refused(c, r, upload_data_size);
+	if (*upload_data_size > 0) {
+		n = *upload_data_size;
+		*upload_data_size = 0;
+		return request_body(srv, r, upload_data, n);
+	}
+	r->started = 1;
+	return dispatch(srv, c, r, method);
 }
 
 static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
@@ -568,15 +533,62 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
 	gv_log_message(GV_LOG_WARN, line);
 }
 
-int gv_server_start(gv_server **out, gv_store *st, const gv_server_opts *o)
+/* The MHD daemon listening on o's address (127.0.0.1 by default).  0, or
+ * GV_EINVAL / GV_EIO with the reason set. */
+static int server_listen(gv_server *srv, const gv_server_opts *o)
 {
 	struct sockaddr_storage ss;
 	struct addrinfo hints, *ai = NULL;
 	char portstr[16];
-	const char *host;
+	const char *host = o && o->host && *o->host ? o->host : "127.0.0.1";
+	unsigned idle_s = (unsigned)((o && o->idle_timeout_ms ? o->idle_timeout_ms : 60000) / 1000);
+	int rc;
+
+	snprintf(portstr, sizeof(portstr), "%u", o ? o->port : 0);
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+	if ((rc = getaddrinfo(host, portstr, &hints, &ai)) != 0 || !ai) {
+		if (ai)
+			freeaddrinfo(ai);
+		return gv_error_set(GV_EINVAL, "cannot resolve listen address %s: %s", host,
+		                    gai_strerror(rc));
+	}
+	memset(&ss, 0, sizeof(ss));
+	memcpy(&ss, ai->ai_addr, ai->ai_addrlen);
+	/* poll(), not select(): descriptors past FD_SETSIZE (1024) work.  ITC
+	 * lets gv_server_stop quiesce the listening thread. */
+	srv->d = MHD_start_daemon(
+		MHD_USE_POLL_INTERNAL_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_ITC |
+			MHD_USE_ERROR_LOG | (ai->ai_family == AF_INET6 ? MHD_USE_IPv6 : 0),
+		0, NULL, NULL, on_request, srv,
+		MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+		MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
+		MHD_OPTION_NOTIFY_CONNECTION, on_connection, srv,
+		MHD_OPTION_CONNECTION_LIMIT, (unsigned)(o && o->max_connections ? o->max_connections : 1024),
+		MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+		(unsigned)(o && o->max_connections_per_address ? o->max_connections_per_address : 128),
+		MHD_OPTION_CONNECTION_TIMEOUT, idle_s ? idle_s : 1,
+		/* Bounds what a client's headers may take (header floods). */
+		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024),
+		/* No MHD_OPTION_LISTENING_ADDRESS_REUSE: it adds SO_REUSEPORT,
+		 * letting a second server bind the same port and silently take
+		 * half the connections.  MHD's default SO_REUSEADDR is enough
+		 * for a quick restart. */
+		MHD_OPTION_EXTERNAL_LOGGER, mhd_log, srv,
+		MHD_OPTION_END);
+	freeaddrinfo(ai);
+	if (!srv->d)
+		return gv_error_set_errno(GV_EIO, errno, "cannot listen on %s:%u", host,
+		                          o ? o->port : 0);
+	return 0;
+}
+
+int gv_server_start(gv_server **out, gv_store *st, const gv_server_opts *o)
+{
 	gv_server *srv;
 	const union MHD_DaemonInfo *info;
-	int rc;
 
 	*out = NULL;
 	srv = calloc(1, sizeof(*srv));
@@ -597,50 +609,12 @@ int gv_server_start(gv_server **out, gv_store *st, const gv_server_opts *o)
 	srv->repair.on_progress = NULL;
 	srv->scrub.on_progress = NULL;
 	srv->scrub.skip_verified_within_ms = 0;
-	if (o && o->auth_token && *o->auth_token && gv_server_set_token(srv, o->auth_token) < 0)
-		goto fail_nomem;
-
-	host = o && o->host && *o->host ? o->host : "127.0.0.1";
-	snprintf(portstr, sizeof(portstr), "%u", o ? o->port : 0);
-	memset(&hints, 0, sizeof(hints));
-	hints.ai_family = AF_UNSPEC;
-	hints.ai_socktype = SOCK_STREAM;
-	hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
-	if ((rc = getaddrinfo(host, portstr, &hints, &ai)) != 0 || !ai) {
-		gv_error_set(GV_EINVAL, "cannot resolve listen address %s: %s", host, gai_strerror(rc));
+	if (o && o->auth_token && *o->auth_token && gv_server_set_token(srv, o->auth_token) < 0) {
+		gv_error_set(GV_ENOMEM, "out of memory");
 		goto fail;
 	}
-	memset(&ss, 0, sizeof(ss));
-	memcpy(&ss, ai->ai_addr, ai->ai_addrlen);
-	/* poll(), not select(): descriptors past FD_SETSIZE (1024) work.  ITC
-	 * lets gv_server_stop quiesce the listening thread. */
-	srv->d = MHD_start_daemon(
-		MHD_USE_POLL_INTERNAL_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_ITC |
-			MHD_USE_ERROR_LOG | (ai->ai_family == AF_INET6 ? MHD_USE_IPv6 : 0),
-		0, NULL, NULL, on_request, srv,
-		MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
-		MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
-		MHD_OPTION_NOTIFY_CONNECTION, on_connection, srv,
-		MHD_OPTION_CONNECTION_LIMIT, (unsigned)(o && o->max_connections ? o->max_connections : 1024),
-		MHD_OPTION_PER_IP_CONNECTION_LIMIT,
-		(unsigned)(o && o->max_connections_per_address ? o->max_connections_per_address : 128),
-		MHD_OPTION_CONNECTION_TIMEOUT,
-		(unsigned)((o && o->idle_timeout_ms ? o->idle_timeout_ms : 60000) / 1000 ?
-		                   (o && o->idle_timeout_ms ? o->idle_timeout_ms : 60000) / 1000 : 1),
-		/* Bounds what a client's headers may take (header floods). */
-		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024),
-		/* No MHD_OPTION_LISTENING_ADDRESS_REUSE: it adds SO_REUSEPORT,
-		 * letting a second server bind the same port and silently take
-		 * half the connections.  MHD's default SO_REUSEADDR is enough
-		 * for a quick restart. */
-		MHD_OPTION_EXTERNAL_LOGGER, mhd_log, srv,
-		MHD_OPTION_END);
-	freeaddrinfo(ai);
-	ai = NULL;
-	if (!srv->d) {
-		gv_error_set_errno(GV_EIO, errno, "cannot listen on %s:%u", host, o ? o->port : 0);
+	if (server_listen(srv, o) < 0)
 		goto fail;
-	}
 	info = MHD_get_daemon_info(srv->d, MHD_DAEMON_INFO_BIND_PORT);
 	srv->port = info ? info->port : (o ? o->port : 0);
 	if (pthread_create(&srv->wd, NULL, watchdog_main, srv) != 0) {
@@ -652,11 +626,7 @@ int gv_server_start(gv_server **out, gv_store *st, const gv_server_opts *o)
 	*out = srv;
 	return 0;
 
-fail_nomem:
-	gv_error_set(GV_ENOMEM, "out of memory");
 fail:
-	if (ai)
-		freeaddrinfo(ai);
 	free(srv->token);
 	pthread_cond_destroy(&srv->ccv);
 	pthread_mutex_destroy(&srv->cmu);

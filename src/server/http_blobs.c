@@ -1,15 +1,17 @@
 /*
  * http_blobs.c - blobs over HTTP.
  *
- * Uploads stream into a gv_put as they arrive (the handler in http.c
- * pushes the pieces); blob_put_finish commits.  Reads: MHD pulls from
- * gv_get_read, which hands out verified bytes only: a blob with a block
- * table block by block, a bad block read from another replica (only when
- * no replica holds a block intact is the connection cut, short of the
- * Content-Length it was promised, never with a wrong byte); a blob without
- * one as before: up to VERIFY_FIRST_MAX verified whole before the first
- * byte, for full and Range reads alike, larger full reads while streaming
- * (a bad replica aborts the connection), larger Ranges unverified.
+ * Uploads stream into a gv_put as they arrive (blob_put_open when the
+ * headers are in, blob_put_write for each piece http.c is handed,
+ * blob_put_finish commits); DELETE and GET .../replicas are here too.
+ * Reads: MHD pulls from gv_get_read, which hands out verified bytes only:
+ * a blob with a block table block by block, a bad block read from another
+ * replica (only when no replica holds a block intact is the connection
+ * cut, short of the Content-Length it was promised, never with a wrong
+ * byte); a blob without one as before: up to VERIFY_FIRST_MAX verified
+ * whole before the first byte, for full and Range reads alike, larger full
+ * reads while streaming (a bad replica aborts the connection), larger
+ * Ranges verified whole first as well.
  */
 #include <stdatomic.h>
 #include <errno.h>
@@ -212,5 +214,95 @@ enum MHD_Result gv_http_blob_put_finish(gv_server *srv, struct MHD_Connection *c
 	r->put = NULL;
 	if (err < 0)
 		return gv_http_send_gv_error(c, r, err);
-	return gv_http_send_jsonv(c, r, MHD_HTTP_CREATED, gv_wire_put_result(&res));
+	return gv_http_send_jsonv(c, r, MHD_HTTP_CREATED, gv_wire_json_put_result(&res));
+}
+
+/* Content-Length of the request, when given as a plain number: 1 and *out. */
+int gv_http_content_length(struct MHD_Connection *c, uint64_t *out)
+{
+	const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
+	unsigned long long n;
+	char *end;
+
+	if (!cl || !*cl)
+		return 0;
+	n = strtoull(cl, &end, 10);
+	if (*end != '\0')
+		return 0;
+	*out = n;
+	return 1;
+}
+
+enum MHD_Result gv_http_blob_put_open(gv_server *srv, struct MHD_Connection *c, req *r)
+{
+	gv_put_opts po = GV_PUT_OPTS_INIT;
+	uint64_t n;
+	int err;
+
+	if (gv_http_content_length(c, &n)) {
+		if (n > srv->max_body) {
+			r->started = 1;
+			return gv_http_send_error(c, r, "too_large",
+			                          "body of %llu bytes exceeds max-body-size %llu",
+			                          (unsigned long long)n,
+			                          (unsigned long long)srv->max_body);
+		}
+		po.size_hint = n;
+	}
+	if ((err = gv_put_open(&r->put, srv->st, &po)) < 0) {
+		r->started = 1;
+		return gv_http_send_gv_error(c, r, err);
+	}
+	return MHD_YES;
+}
+
+void gv_http_blob_put_write(gv_server *srv, req *r, const char *data, size_t n)
+{
+	int err;
+
+	r->received += n;
+	if (r->received > srv->max_body) {
+		gv_put_abort(r->put);
+		r->put = NULL;
+		gv_http_refuse_upload(r, gv_wire_error_named("too_large"),
+		                      "body exceeds max-body-size %llu",
+		                      (unsigned long long)srv->max_body);
+		return;
+	}
+	if ((err = gv_put_write(r->put, data, n)) < 0) {
+		gv_http_refuse_upload_gv(r, err);
+		gv_put_abort(r->put);
+		r->put = NULL;
+	}
+}
+
+enum MHD_Result gv_http_blob_delete(gv_server *srv, struct MHD_Connection *c, req *r)
+{
+	gv_key key;
+	int err;
+
+	if (gv_key_parse(&key, r->arg) < 0)
+		return gv_http_send_error(c, r, "invalid_key", "%s", gv_error_last());
+	if ((err = gv_delete(srv->st, &key)) < 0)
+		return gv_http_send_gv_error(c, r, err);
+	return gv_http_send_jsonv(c, r, MHD_HTTP_OK,
+	                          json_pack("{s:s, s:b}", "key", r->arg, "deleted", 1));
+}
+
+enum MHD_Result gv_http_replicas_get(gv_server *srv, struct MHD_Connection *c, req *r)
+{
+	gv_blob_status *bs = NULL;
+	gv_placement_opts p;
+	json_t *doc;
+	gv_key key;
+	int err;
+
+	if (!r->arg[0] || gv_key_parse(&key, r->arg) < 0)
+		return gv_http_send_error(c, r, "invalid_key", "%s", gv_error_last());
+	if ((err = gv_stat(&bs, srv->st, &key)) < 0)
+		return gv_http_send_gv_error(c, r, err);
+	p = gv_store_placement(srv->st);
+	doc = gv_wire_json_blob_status(bs, &p);
+	gv_blob_status_free(bs);
+	return gv_http_send_jsonv(c, r, MHD_HTTP_OK, doc);
 }

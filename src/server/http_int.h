@@ -6,9 +6,10 @@
  *   http.c           routing, authentication, the request handler,
  *                    connections (the header watchdog), lifecycle
  *   http_reply.c     responses: JSON documents and errors (graviton/wire.h)
- *   http_blobs.c     PUT, GET, HEAD of blobs (streaming, Range)
+ *   http_blobs.c     PUT, GET, HEAD, DELETE of blobs (streaming, Range),
+ *                    GET /v1/blobs/{key}/replicas
  *   http_jobs.c      repair, scrub, rebalance and drain jobs
- *   http_sectors.c   GET, POST /v1/sectors, PATCH /v1/sectors/{id}
+ *   http_sectors.c   GET, POST /v1/sectors, PATCH, DELETE /v1/sectors/{id}
  *   http_metrics.c   status, readiness, request metrics and GET /metrics
  *
  * Threads: MHD runs a thread per connection, so a handler may block.
@@ -26,6 +27,7 @@
 #include <microhttpd.h>
 
 #include "graviton/server.h"
+#include "server/wire_json.h"
 
 #define BODY_MAX (64 * 1024)
 #define VERIFY_FIRST_MAX GV_GET_RANGE_VERIFY_MAX
@@ -149,7 +151,16 @@ void gv_http_refuse_upload_gv(req *r, int err);
 /* ---- handlers --------------------------------------------------------------- */
 
 enum MHD_Result gv_http_blob_get(gv_server *srv, struct MHD_Connection *c, req *r, int head);
+/* PUT /v1/blobs: open the put when the headers are in (refusing an
+ * announced body over max-body-size), write each piece of the body
+ * (refusing the upload, see gv_http_refuse_upload, when it fails), commit. */
+enum MHD_Result gv_http_blob_put_open(gv_server *srv, struct MHD_Connection *c, req *r);
+void gv_http_blob_put_write(gv_server *srv, req *r, const char *data, size_t n);
 enum MHD_Result gv_http_blob_put_finish(gv_server *srv, struct MHD_Connection *c, req *r);
+enum MHD_Result gv_http_blob_delete(gv_server *srv, struct MHD_Connection *c, req *r);
+enum MHD_Result gv_http_replicas_get(gv_server *srv, struct MHD_Connection *c, req *r);
+/* The request's Content-Length when it is a plain number: 1 and *out. */
+int gv_http_content_length(struct MHD_Connection *c, uint64_t *out);
 enum MHD_Result gv_http_start_job(gv_server *srv, struct MHD_Connection *c, req *r,
                                  const char *kind, int dry_run, const char *sector);
 enum MHD_Result gv_http_job_get(gv_server *srv, struct MHD_Connection *c, req *r);
@@ -157,12 +168,16 @@ void gv_http_job_free(job *j);
 enum MHD_Result gv_http_sectors_get(gv_server *srv, struct MHD_Connection *c, req *r);
 enum MHD_Result gv_http_sectors_post(gv_server *srv, struct MHD_Connection *c, req *r);
 enum MHD_Result gv_http_sector_patch(gv_server *srv, struct MHD_Connection *c, req *r);
+enum MHD_Result gv_http_sector_delete(gv_server *srv, struct MHD_Connection *c, req *r);
 enum MHD_Result gv_http_status_get(gv_server *srv, struct MHD_Connection *c, req *r);
 enum MHD_Result gv_http_readyz(gv_server *srv, struct MHD_Connection *c, req *r);
 enum MHD_Result gv_http_metrics_get(gv_server *srv, struct MHD_Connection *c, req *r);
 
 /* Count a finished request: its status class and latency (http_metrics.c). */
 void gv_http_record(gv_server *srv, enum route route, int status, double seconds);
+
+/* A query flag (?name, ?name=1, ?name=true) is set (http.c). */
+int gv_http_query_flag(struct MHD_Connection *c, const char *name);
 
 /* ---- connections (http.c) ----------------------------------------------------- */
 

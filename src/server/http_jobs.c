@@ -36,17 +36,17 @@ static void job_event(job *j, json_t *ev)
 
 static void on_repair_event(const gv_repair_event *ev, void *payload)
 {
-	job_event(payload, gv_wire_repair_event(ev));
+	job_event(payload, gv_wire_json_repair_event(ev));
 }
 
 static void on_scrub_bad(const gv_scrub_event *ev, void *payload)
 {
-	job_event(payload, gv_wire_scrub_event(ev));
+	job_event(payload, gv_wire_json_scrub_event(ev));
 }
 
 static void on_move(const gv_move_event *ev, void *payload)
 {
-	job_event(payload, gv_wire_move_event(ev));
+	job_event(payload, gv_wire_json_move_event(ev));
 }
 
 static void *job_main(void *p)
@@ -65,7 +65,7 @@ static void *job_main(void *p)
 		o.payload = j;
 		o.cancel = &srv->stopping;
 		err = gv_repair_run(srv->st, &o, &s);
-		sum = gv_wire_repair_summary(&s);
+		sum = gv_wire_json_repair_summary(&s);
 	} else if (strcmp(j->kind, "scrub") == 0) {
 		gv_scrub_opts o = srv->scrub;
 		gv_scrub_summary s;
@@ -74,7 +74,7 @@ static void *job_main(void *p)
 		o.payload = j;
 		o.cancel = &srv->stopping;
 		err = gv_scrub_run(srv->st, &o, &s);
-		sum = gv_wire_scrub_summary(&s);
+		sum = gv_wire_json_scrub_summary(&s);
 	} else {
 		gv_rebalance_opts o = srv->rebalance;
 		gv_rebalance_summary s;
@@ -87,12 +87,12 @@ static void *job_main(void *p)
 			err = gv_sector_drain(srv->st, j->sector, &o, &s);
 		else
 			err = gv_rebalance_run(srv->st, &o, &s);
-		sum = gv_wire_rebalance_summary(&s);
+		sum = gv_wire_json_rebalance_summary(&s);
 		gv_rebalance_summary_free(&s);
 	}
 	if (err < 0)
 		json_object_set_new(sum, "error",
-		                    gv_wire_error_doc(gv_wire_error_of(err), gv_error_last()));
+		                    gv_wire_json_error_doc(gv_wire_error_of(err), gv_error_last()));
 	pthread_mutex_lock(&srv->mu);
 	j->result = json_dumps(sum, JSON_COMPACT | JSON_PRESERVE_ORDER);
 	j->state = err < 0 ? 2 : 1;
@@ -134,8 +134,8 @@ enum MHD_Result gv_http_start_job(gv_server *srv, struct MHD_Connection *c, req 
 
 			pthread_mutex_unlock(&srv->mu);
 			gv_http_job_free(j);
-			json_t *doc = gv_wire_error_doc(gv_wire_error_named("busy"),
-			                                "a job of this kind is running");
+			json_t *doc = gv_wire_json_error_doc(gv_wire_error_named("busy"),
+			                                     "a job of this kind is running");
 
 			json_object_set_new(doc, "job", json_integer(id));
 			return gv_http_send_jsonv(c, r, MHD_HTTP_CONFLICT, doc);
@@ -161,9 +161,10 @@ enum MHD_Result gv_http_start_job(gv_server *srv, struct MHD_Connection *c, req 
 	} else {
 		pthread_mutex_lock(&srv->mu);
 		j->state = 2;
-		j->result = gv_wire_dump(json_pack("{s:o}", "error",
-		                                   gv_wire_error_doc(gv_wire_error_of(GV_ERROR),
-		                                                     "cannot start a thread")), 0);
+		j->result = gv_wire_dump(
+			json_pack("{s:o}", "error",
+			          gv_wire_json_error_doc(gv_wire_error_of(GV_ERROR),
+			                                 "cannot start a thread")), 0);
 		pthread_mutex_unlock(&srv->mu);
 		return gv_http_send_error(c, r, "internal",
 		                  "cannot start the job");
@@ -195,10 +196,10 @@ enum MHD_Result gv_http_job_get(gv_server *srv, struct MHD_Connection *c, req *r
 	}
 	/* A copy of the events: the job thread keeps appending (and
 	 * reallocating) the array after the lock is released. */
-	o = gv_wire_job(j->id, j->kind, j->dry_run,
-	                j->state == 0 ? "running" : j->state == 1 ? "done" : "failed",
-	                j->result ? json_loads(j->result, 0, NULL) : NULL,
-	                json_deep_copy(j->events));
+	o = gv_wire_json_job(j->id, j->kind, j->dry_run,
+	                     j->state == 0 ? "running" : j->state == 1 ? "done" : "failed",
+	                     j->result ? json_loads(j->result, 0, NULL) : NULL,
+	                     json_deep_copy(j->events));
 	pthread_mutex_unlock(&srv->mu);
 	return gv_http_send_jsonv(c, r, MHD_HTTP_OK, o);
 }

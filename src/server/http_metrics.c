@@ -51,7 +51,7 @@ enum MHD_Result gv_http_status_get(gv_server *srv, struct MHD_Connection *c, req
 		return gv_http_send_gv_error(c, r, err);
 	gv_placement_opts p = gv_store_placement(srv->st);
 
-	return gv_http_send_jsonv(c, r, MHD_HTTP_OK, gv_wire_store_stats(&s, &p));
+	return gv_http_send_jsonv(c, r, MHD_HTTP_OK, gv_wire_json_store_stats(&s, &p));
 }
 
 enum MHD_Result gv_http_readyz(gv_server *srv, struct MHD_Connection *c, req *r)

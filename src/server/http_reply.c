@@ -79,7 +79,7 @@ enum MHD_Result gv_http_send_error(struct MHD_Connection *c, req *r, const char 
 	va_end(ap);
 	if (!e)
 		e = gv_wire_error_of(GV_ERROR);
-	return gv_http_send_jsonv(c, r, e->http_status, gv_wire_error_doc(e, msg));
+	return gv_http_send_jsonv(c, r, e->http_status, gv_wire_json_error_doc(e, msg));
 }
 
 /* Engine errors as HTTP answers, through the one error table. */
@@ -87,7 +87,7 @@ enum MHD_Result gv_http_send_gv_error(struct MHD_Connection *c, req *r, int err)
 {
 	const gv_wire_error *e = gv_wire_error_of(err);
 
-	return gv_http_send_jsonv(c, r, e->http_status, gv_wire_error_doc(e, gv_error_last()));
+	return gv_http_send_jsonv(c, r, e->http_status, gv_wire_json_error_doc(e, gv_error_last()));
 }
 
 /* An error document with one extra header (Allow, Content-Range). */
@@ -95,7 +95,7 @@ enum MHD_Result gv_http_send_error_headers(struct MHD_Connection *c, req *r,
                                           const gv_wire_error *e, const char *msg,
                                           const char *header, const char *value)
 {
-	char *body = gv_wire_dump(gv_wire_error_doc(e, msg), 0), *nl;
+	char *body = gv_wire_dump(gv_wire_json_error_doc(e, msg), 0), *nl;
 	struct MHD_Response *resp;
 	enum MHD_Result ret;
 	size_t len;
@@ -137,7 +137,7 @@ void gv_http_refuse_upload(req *r, const gv_wire_error *e, const char *fmt, ...)
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	free(r->refusal);
-	r->refusal = gv_wire_dump(gv_wire_error_doc(e, msg), 0);
+	r->refusal = gv_wire_dump(gv_wire_json_error_doc(e, msg), 0);
 	r->refusal_status = e->http_status;
 }
 

@@ -1,5 +1,6 @@
 /*
- * http_sectors.c - GET and POST /v1/sectors, PATCH /v1/sectors/{id}.
+ * http_sectors.c - GET and POST /v1/sectors, PATCH and DELETE
+ * /v1/sectors/{id}.
  * JSON bodies are checked whole (unknown fields refused by name) before
  * anything changes.
  */
@@ -27,7 +28,7 @@ enum MHD_Result gv_http_sectors_get(gv_server *srv, struct MHD_Connection *c, re
 
 	if (err < 0)
 		return gv_http_send_gv_error(c, r, err);
-	js = gv_wire_dump(gv_wire_sectors(s, n), 0);
+	js = gv_wire_dump(gv_wire_json_sectors(s, n), 0);
 	free(s);
 	return gv_http_send_json(c, r, MHD_HTTP_OK, js);
 }
@@ -43,25 +44,27 @@ enum MHD_Result gv_http_sectors_post(gv_server *srv, struct MHD_Connection *c, r
 {
 	gv_sector_info info;
 	json_error_t je;
-	json_t *o, *cap, *fv;
+	json_t *o, *cap, *fv, *adopt;
 	const char *v, *field;
+	unsigned flags = GV_SECTOR_ADD_CREATE;
 	int err;
 
 	o = json_loadb(r->body ? r->body : "", r->body_len, 0, &je);
 	if (!json_is_object(o)) {
 		json_decref(o);
 		return gv_http_send_error(c, r, "invalid",
-		                  "body must be a JSON object {id, path, capacity, rack, zone}: %s",
+		                  "body must be a JSON object {id, path, capacity, rack, zone, "
+		                  "adopt}: %s",
 		                  je.text);
 	}
 	/* The whole body is checked before anything changes. */
 	json_object_foreach(o, field, fv) {
 		if (strcmp(field, "id") != 0 && strcmp(field, "path") != 0 &&
 		    strcmp(field, "capacity") != 0 && strcmp(field, "rack") != 0 &&
-		    strcmp(field, "zone") != 0) {
+		    strcmp(field, "zone") != 0 && strcmp(field, "adopt") != 0) {
 			enum MHD_Result ret = gv_http_send_error(c, r, "invalid",
 			                                 "unknown field '%.64s' (expected id, path, "
-			                                 "capacity, rack, zone)", field);
+			                                 "capacity, rack, zone, adopt)", field);
 
 			json_decref(o);
 			return ret;
@@ -96,12 +99,19 @@ enum MHD_Result gv_http_sectors_post(gv_server *srv, struct MHD_Connection *c, r
 		return gv_http_send_error(c, r, "invalid",
 		                  "'capacity' must be bytes or a size string");
 	}
+	adopt = json_object_get(o, "adopt");
+	if (adopt && !json_is_boolean(adopt)) {
+		json_decref(o);
+		return gv_http_send_error(c, r, "invalid", "'adopt' must be a boolean");
+	}
+	if (json_is_true(adopt))
+		flags |= GV_SECTOR_ADD_ADOPT;
 	json_decref(o);
-	if ((err = gv_store_sector_add(srv->st, &info, GV_SECTOR_ADD_CREATE)) < 0)
+	if ((err = gv_store_sector_add(srv->st, &info, flags)) < 0)
 		return gv_http_send_gv_error(c, r, err);
 	if ((err = gv_store_sector_get(srv->st, info.id, &info)) < 0)
 		return gv_http_send_gv_error(c, r, err);
-	return gv_http_send_jsonv(c, r, MHD_HTTP_CREATED, gv_wire_sector(&info));
+	return gv_http_send_jsonv(c, r, MHD_HTTP_CREATED, gv_wire_json_sector(&info));
 }
 
 enum MHD_Result gv_http_sector_patch(gv_server *srv, struct MHD_Connection *c, req *r)
@@ -160,7 +170,7 @@ enum MHD_Result gv_http_sector_patch(gv_server *srv, struct MHD_Connection *c, r
 	}
 	if (state && strcmp(state, "draining") == 0) {
 		json_decref(o);
-		return gv_http_start_job(srv, c, r, "drain", 0, id);
+		return gv_http_start_job(srv, c, r, "drain", gv_http_query_flag(c, "dry_run"), id);
 	}
 	if (state && (err = gv_store_sector_set_state(srv->st, id, GV_SECTOR_ACTIVE)) < 0) {
 		json_decref(o);
@@ -169,5 +179,16 @@ enum MHD_Result gv_http_sector_patch(gv_server *srv, struct MHD_Connection *c, r
 	json_decref(o);
 	if ((err = gv_store_sector_get(srv->st, id, &info)) < 0)
 		return gv_http_send_gv_error(c, r, err);
-	return gv_http_send_jsonv(c, r, MHD_HTTP_OK, gv_wire_sector(&info));
+	return gv_http_send_jsonv(c, r, MHD_HTTP_OK, gv_wire_json_sector(&info));
+}
+
+enum MHD_Result gv_http_sector_delete(gv_server *srv, struct MHD_Connection *c, req *r)
+{
+	int err;
+
+	if (gv_id_validate("sector id", r->arg) < 0)
+		return gv_http_send_gv_error(c, r, GV_EINVAL);
+	if ((err = gv_store_sector_remove(srv->st, r->arg)) < 0)
+		return gv_http_send_gv_error(c, r, err);
+	return gv_http_send_jsonv(c, r, MHD_HTTP_OK, gv_wire_json_sector_removed(r->arg));
 }

@@ -1,14 +1,16 @@
 /*
  * wire.c - the JSON documents of the HTTP API and of `graviton X --json`,
  * and the error table: one encoder per document, so the server's answers
- * and the command-line tool's output cannot drift apart.
+ * and the command-line tool's output cannot drift apart.  The encoders
+ * build jansson values (wire_json.h, the server's); the public functions
+ * at the end give the same documents as text (graviton/wire.h).
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-#include "graviton/wire.h"
+#include "server/wire_json.h"
 
 /* sysexits.h */
 #define EX_USAGE 64
@@ -49,9 +51,11 @@ static const gv_wire_error errors[] = {
 	{ 0, "unauthorized", 401, EX_NOPERM },
 	{ 0, "method_not_allowed", 405, EX_USAGE },
 	{ 0, "not_ready", 503, EX_UNAVAILABLE },
-	/* The command-line client's own: no server answer to go by. */
+	/* The command-line client's own: no server answer to go by; a bad
+	 * command line (an unknown flag, a missing argument). */
 	{ 0, "unreachable", 503, EX_UNAVAILABLE },
 	{ 0, "bad_answer", 502, EX_SOFTWARE },
+	{ 0, "usage", 400, EX_USAGE },
 };
 
 #define NERRORS (sizeof(errors) / sizeof(errors[0]))
@@ -82,7 +86,7 @@ const gv_wire_error *gv_wire_errors(size_t *n)
 	return errors;
 }
 
-json_t *gv_wire_error_doc(const gv_wire_error *e, const char *message)
+json_t *gv_wire_json_error_doc(const gv_wire_error *e, const char *message)
 {
 	return json_pack("{s:s, s:s, s:i, s:i}", "error", e->name, "message",
 	                 message ? message : "", "status", e->http_status, "exit_code",
@@ -120,7 +124,7 @@ static json_t *ids(const char (*id)[GV_ID_MAX], int n)
 	return a;
 }
 
-json_t *gv_wire_put_result(const gv_put_result *res)
+json_t *gv_wire_json_put_result(const gv_put_result *res)
 {
 	char kbuf[GV_KEY_BUFSIZE];
 	int n = res->replicas < 8 ? res->replicas : 8;
@@ -131,7 +135,7 @@ json_t *gv_wire_put_result(const gv_put_result *res)
 	                 res->replicas, "quorum_met", res->quorum_met, "existed", res->existed);
 }
 
-json_t *gv_wire_blob_status(const gv_blob_status *bs, const gv_placement_opts *p)
+json_t *gv_wire_json_blob_status(const gv_blob_status *bs, const gv_placement_opts *p)
 {
 	char kbuf[GV_KEY_BUFSIZE], tbuf[32];
 	json_t *o = json_object(), *arr = json_array();
@@ -174,7 +178,7 @@ json_t *gv_wire_blob_status(const gv_blob_status *bs, const gv_placement_opts *p
 	return o;
 }
 
-json_t *gv_wire_store_stats(const gv_store_stats *s, const gv_placement_opts *p)
+json_t *gv_wire_json_store_stats(const gv_store_stats *s, const gv_placement_opts *p)
 {
 	return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:f, s:i, s:i, s:s, s:I, s:I}",
 	                 "blobs", (json_int_t)s->blobs, "replicas", (json_int_t)s->replicas,
@@ -188,7 +192,7 @@ json_t *gv_wire_store_stats(const gv_store_stats *s, const gv_placement_opts *p)
 	                 (json_int_t)s->sectors, "healthy_sectors", (json_int_t)s->healthy_sectors);
 }
 
-json_t *gv_wire_sector(const gv_sector_info *s)
+json_t *gv_wire_json_sector(const gv_sector_info *s)
 {
 	json_t *o = json_pack("{s:s, s:s, s:s, s:I, s:I, s:b, s:s, s:s, s:s}", "id", s->id, "kind",
 	                      s->kind, "path", s->path, "capacity", (json_int_t)s->capacity, "used",
@@ -204,17 +208,22 @@ json_t *gv_wire_sector(const gv_sector_info *s)
 	return o;
 }
 
-json_t *gv_wire_sectors(const gv_sector_info *s, size_t n)
+json_t *gv_wire_json_sectors(const gv_sector_info *s, size_t n)
 {
 	json_t *arr = json_array();
 	size_t i;
 
 	for (i = 0; arr && i < n; i++)
-		json_array_append_new(arr, gv_wire_sector(&s[i]));
+		json_array_append_new(arr, gv_wire_json_sector(&s[i]));
 	return arr;
 }
 
-json_t *gv_wire_repair_summary(const gv_repair_summary *s)
+json_t *gv_wire_json_sector_removed(const char *id)
+{
+	return json_pack("{s:s, s:b}", "id", id, "removed", 1);
+}
+
+json_t *gv_wire_json_repair_summary(const gv_repair_summary *s)
 {
 	return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "keys_scanned",
 	                 (json_int_t)s->keys_scanned, "keys_needing_repair",
@@ -226,7 +235,7 @@ json_t *gv_wire_repair_summary(const gv_repair_summary *s)
 	                 (json_int_t)s->failed, "duration_ms", (json_int_t)s->duration_ms);
 }
 
-json_t *gv_wire_scrub_summary(const gv_scrub_summary *s)
+json_t *gv_wire_json_scrub_summary(const gv_scrub_summary *s)
 {
 	return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "checked",
 	                 (json_int_t)s->checked, "bytes", (json_int_t)s->bytes, "healthy",
@@ -236,7 +245,7 @@ json_t *gv_wire_scrub_summary(const gv_scrub_summary *s)
 	                 "duration_ms", (json_int_t)s->duration_ms);
 }
 
-json_t *gv_wire_rebalance_summary(const gv_rebalance_summary *s)
+json_t *gv_wire_json_rebalance_summary(const gv_rebalance_summary *s)
 {
 	json_t *arr = json_array();
 	size_t i;
@@ -265,7 +274,7 @@ static const char *phase_name(int planned, int done)
 	return planned ? "planned" : done ? "done" : "failed";
 }
 
-json_t *gv_wire_repair_event(const gv_repair_event *ev)
+json_t *gv_wire_json_repair_event(const gv_repair_event *ev)
 {
 	char kbuf[GV_KEY_BUFSIZE];
 	json_t *o = json_pack(
@@ -279,12 +288,12 @@ json_t *gv_wire_repair_event(const gv_repair_event *ev)
 		(json_int_t)ev->bytes, "resumed_bytes", (json_int_t)ev->resumed_bytes);
 
 	if (o && ev->phase == GV_REPAIR_FAILED)
-		json_object_set_new(o, "error", gv_wire_error_doc(gv_wire_error_of(ev->error),
-		                                                  ev->message));
+		json_object_set_new(o, "error", gv_wire_json_error_doc(gv_wire_error_of(ev->error),
+		                                                       ev->message));
 	return o;
 }
 
-json_t *gv_wire_scrub_event(const gv_scrub_event *ev)
+json_t *gv_wire_json_scrub_event(const gv_scrub_event *ev)
 {
 	char kbuf[GV_KEY_BUFSIZE];
 
@@ -293,7 +302,7 @@ json_t *gv_wire_scrub_event(const gv_scrub_event *ev)
 	                 ev->was_healthy);
 }
 
-json_t *gv_wire_move_event(const gv_move_event *ev)
+json_t *gv_wire_json_move_event(const gv_move_event *ev)
 {
 	char kbuf[GV_KEY_BUFSIZE];
 	json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:I}", "phase",
@@ -302,13 +311,13 @@ json_t *gv_wire_move_event(const gv_move_event *ev)
 	                      "bytes", (json_int_t)ev->bytes);
 
 	if (o && ev->phase == GV_MOVE_FAILED)
-		json_object_set_new(o, "error", gv_wire_error_doc(gv_wire_error_of(ev->error),
-		                                                  ev->message));
+		json_object_set_new(o, "error", gv_wire_json_error_doc(gv_wire_error_of(ev->error),
+		                                                       ev->message));
 	return o;
 }
 
-json_t *gv_wire_job(unsigned id, const char *kind, int dry_run, const char *state,
-                    json_t *summary, json_t *events)
+json_t *gv_wire_json_job(unsigned id, const char *kind, int dry_run, const char *state,
+                         json_t *summary, json_t *events)
 {
 	return json_pack("{s:i, s:s, s:b, s:s, s:o, s:o}", "job", (int)id, "kind", kind, "dry_run",
 	                 dry_run, "state", state, "summary", summary ? summary : json_null(),
@@ -332,7 +341,7 @@ static uint64_t u64_field(json_t *o, const char *name, int *present)
 	                                                        : 0;
 }
 
-int gv_wire_sector_decode(gv_sector_info *out, json_t *o)
+int gv_wire_json_sector_decode(gv_sector_info *out, json_t *o)
 {
 	json_t *state = json_object_get(o, "state");
 
@@ -353,4 +362,73 @@ int gv_wire_sector_decode(gv_sector_info *out, json_t *o)
 	if (json_is_string(state) && gv_sector_state_parse(&out->state, json_string_value(state)) < 0)
 		return GV_EINVAL;
 	return 0;
+}
+
+/* ---- the public API: documents as text ------------------------------------ */
+
+/* char *gv_wire_NAME PARAMS: the document of gv_wire_json_NAME ARGS as text. */
+#define AS_TEXT(name, params, args) \
+	char *gv_wire_##name params \
+	{ \
+		return gv_wire_dump(gv_wire_json_##name args, 0); \
+	}
+
+AS_TEXT(error_doc, (const gv_wire_error *e, const char *message), (e, message))
+AS_TEXT(put_result, (const gv_put_result *res), (res))
+AS_TEXT(blob_status, (const gv_blob_status *bs, const gv_placement_opts *p), (bs, p))
+AS_TEXT(store_stats, (const gv_store_stats *s, const gv_placement_opts *p), (s, p))
+AS_TEXT(sector, (const gv_sector_info *s), (s))
+AS_TEXT(sectors, (const gv_sector_info *s, size_t n), (s, n))
+AS_TEXT(sector_removed, (const char *id), (id))
+AS_TEXT(repair_summary, (const gv_repair_summary *s), (s))
+AS_TEXT(scrub_summary, (const gv_scrub_summary *s), (s))
+AS_TEXT(rebalance_summary, (const gv_rebalance_summary *s), (s))
+AS_TEXT(repair_event, (const gv_repair_event *ev), (ev))
+AS_TEXT(scrub_event, (const gv_scrub_event *ev), (ev))
+AS_TEXT(move_event, (const gv_move_event *ev), (ev))
+
+char *gv_wire_job(unsigned id, const char *kind, int dry_run, const char *state,
+                  const char *summary, const char *events)
+{
+	json_t *sum = NULL, *evs = NULL;
+
+	if (summary && !json_is_object(sum = json_loads(summary, 0, NULL)))
+		goto bad;
+	if (events && !json_is_array(evs = json_loads(events, 0, NULL)))
+		goto bad;
+	return gv_wire_dump(gv_wire_json_job(id, kind, dry_run, state, sum, evs), 0);
+bad:
+	json_decref(sum);
+	json_decref(evs);
+	return NULL;
+}
+
+int gv_wire_sectors_decode(gv_sector_info **out, size_t *n, const char *text)
+{
+	json_t *doc = json_loads(text ? text : "", 0, NULL), *o;
+	size_t i;
+	int err = 0;
+
+	*out = NULL;
+	*n = 0;
+	if (!json_is_array(doc)) {
+		json_decref(doc);
+		return gv_error_set(GV_EINVAL, "not a list of sectors");
+	}
+	if (!(*out = calloc(json_array_size(doc) + 1, sizeof(**out)))) {
+		json_decref(doc);
+		return gv_error_set(GV_ENOMEM, "out of memory");
+	}
+	json_array_foreach(doc, i, o) {
+		if ((err = gv_wire_json_sector_decode(&(*out)[i], o)) < 0)
+			break;
+	}
+	if (err < 0) {
+		free(*out);
+		*out = NULL;
+	} else {
+		*n = json_array_size(doc);
+	}
+	json_decref(doc);
+	return err;
 }

@@ -3,8 +3,9 @@
 
   contract_check.py http URL DIR KEY MISSING BLOB NAME...
       fetch the HTTP answers matching the commands NAME (put, stat, status,
-      sectors, repair/scrub/rebalance as jobs polled to their end, the
-      errors) into DIR/NAME.http.json, the status into DIR/NAME.http.status
+      sectors, repair/scrub/rebalance as jobs polled to their end, sector
+      add/set-health/drain (of $CONTRACT_DRAIN)/remove, the errors) into
+      DIR/NAME.http.json, the status into DIR/NAME.http.status
   contract_check.py compare DIR NAME...
       for each NAME, compare the shapes (field names and value types, nested)
       of DIR/NAME.local.json, DIR/NAME.remote.json and DIR/NAME.http.json;
@@ -123,8 +124,12 @@ def save(d, name, status, data):
         f.write("%d\n" % status)
 
 
-def job(url, kind, dry_run):
-    st, data = request(url, "POST", "/v1/%s%s" % (kind, "?dry_run=1" if dry_run else ""))
+def job(url, kind, dry_run, method="POST", path=None, body=None):
+    """Start a job (POST /v1/KIND, or METHOD PATH with a JSON body) and poll
+    it to its end."""
+    if path is None:
+        path = "/v1/%s%s" % (kind, "?dry_run=1" if dry_run else "")
+    st, data = request(url, method, path, body=None if body is None else json.dumps(body))
     if st != 202:
         return st, data
     jid = json.loads(data)["job"]
@@ -138,7 +143,22 @@ def job(url, kind, dry_run):
 
 
 def cmd_http(url, d, key, missing, blob, names):
+    # the sector the drain plans for (one holding a replica), from the script
+    drain = os.environ.get("CONTRACT_DRAIN", "s01")
     steps = {
+        "sector_add": lambda: request(url, "POST", "/v1/sectors", body=json.dumps(
+            {"id": "x_http", "path": os.path.join(d, "x_http")})),
+        "sector_health": lambda: request(url, "PATCH", "/v1/sectors/x_http",
+                                         body=json.dumps({"healthy": False})),
+        "sector_drain": lambda: job(url, "drain", True, "PATCH",
+                                    "/v1/sectors/%s?dry_run=1" % drain, {"state": "draining"}),
+        "sector_remove": lambda: request(url, "DELETE", "/v1/sectors/x_http"),
+        "err_sector_missing": lambda: request(url, "PATCH", "/v1/sectors/nope",
+                                              body=json.dumps({"healthy": False})),
+        "err_sector_exists": lambda: request(url, "POST", "/v1/sectors", body=json.dumps(
+            {"id": "s01", "path": os.path.join(d, "s01")})),
+        "err_drain_missing": lambda: request(url, "PATCH", "/v1/sectors/nope",
+                                             body=json.dumps({"state": "draining"})),
         "put": lambda: request(url, "PUT", "/v1/blobs", body=open(blob, "rb").read()),
         "stat": lambda: request(url, "GET", "/v1/blobs/%s/replicas" % key),
         "status": lambda: request(url, "GET", "/v1/status"),

@@ -288,8 +288,10 @@ rs rebalance --max-moves 3
 expect_fail "rebalance --max-moves with --server: usage error" 64 "max-moves.*server"
 rs put --factor 2 "$T/small"
 expect_fail "put with placement options and --server: usage error" 64 "placement|server"
-rs sector add s99 --path "$T/s99"
-expect_fail "sector add with --server: not supported" 64 "not supported"
+rs sector sweep --dry-run
+expect_fail "sector sweep with --server: not supported" 64 "not supported"
+rs sector replace s01 s99 --path "$T/s99"
+expect_fail "sector replace with --server: not supported" 64 "not supported"
 GRAVITON_SERVER=$URL gv sector sweep --dry-run --json
 expect_rc "GRAVITON_SERVER is ignored by commands that work on the data directory" 0
 

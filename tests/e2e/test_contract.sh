@@ -3,8 +3,9 @@
 # with --server URL, and the matching HTTP request answer the same document
 # (field names and value types; values may differ where they depend on the
 # run, e.g. durations and job numbers) - put, stat, status, sector list,
-# repair --dry-run, scrub, rebalance --dry-run, and errors (an unknown key,
-# a malformed key, a wrong token, no server).  An error under --json is the
+# repair --dry-run, scrub, rebalance --dry-run, sector add, set-health,
+# drain --dry-run and remove, and errors (an unknown key, a malformed key, a
+# wrong token, no server, an unknown sector, a sector id taken).  An error under --json is the
 # error document {error, message, status, exit_code} on stdout with that
 # exit code, and the server answers the same document with that status.
 . "$(dirname "$0")/lib.sh"
@@ -47,12 +48,22 @@ commands() {
 	run_as "$side" rebalance "$@" rebalance --dry-run --json
 	run_as "$side" err_missing "$@" stat "$MISSING" --json
 	run_as "$side" err_key "$@" stat sha256:00:1 --json
+	# sectors: a new one (x_local, x_remote) added, marked, removed; a
+	# drain planned on a sector holding a replica
+	run_as "$side" sector_add "$@" sector add "x_$side" --path "$C/x_$side" --json
+	run_as "$side" sector_health "$@" sector set-health "x_$side" unhealthy --json
+	run_as "$side" sector_drain "$@" sector drain "$S" --dry-run --json
+	run_as "$side" sector_remove "$@" sector remove "x_$side" --json
+	run_as "$side" err_sector_missing "$@" sector set-health nope unhealthy --json
+	run_as "$side" err_sector_exists "$@" sector add s01 --path "$C/s01_$side" --json
+	run_as "$side" err_drain_missing "$@" sector drain nope --json
 }
+SECTOR_CMDS="sector_add sector_health sector_drain sector_remove"
 
 # ---- on the data directory ------------------------------------------------
 
 commands local
-for n in put stat status sectors repair scrub rebalance; do
+for n in put stat status sectors repair scrub rebalance $SECTOR_CMDS; do
 	expect_eq "local $n --json exits 0" 0 "$(cat "$C/$n.local.rc")"
 done
 
@@ -60,7 +71,7 @@ done
 
 must serve_start "$T/serve.log"
 commands remote --server "$SERVE_URL"
-for n in put stat status sectors repair scrub rebalance; do
+for n in put stat status sectors repair scrub rebalance $SECTOR_CMDS; do
 	expect_eq "--server $n --json exits 0" 0 "$(cat "$C/$n.remote.rc")"
 done
 GRAVITON_TOKEN=wrong-token run_as remote err_token --server "$SERVE_URL" status --json
@@ -73,13 +84,19 @@ http_as repair
 r2=$?
 gv sector set-health "$S" healthy
 http_as scrub rebalance err_missing err_key err_token
-expect_eq "the HTTP requests ran" "0 0 0" "$r1 $r2 $?"
+r3=$?
+CONTRACT_DRAIN=$S http_as $SECTOR_CMDS err_sector_missing err_sector_exists err_drain_missing
+expect_eq "the HTTP requests ran" "0 0 0 0" "$r1 $r2 $r3 $?"
+for n in sector_add:201 sector_health:200 sector_drain:200 sector_remove:200; do
+	expect_eq "HTTP ${n%%:*}: status" "${n##*:}" "$(cat "$C/${n%%:*}.http.status")"
+done
 
 # ---- the documents ----------------------------------------------------------
 
 cp "$C/err_token.remote.json" "$C/err_token.local.json"
 "$PY" "$CC" compare "$C" put stat status sectors repair scrub rebalance err_missing err_key \
-	err_token >"$T/cmp.out" 2>&1
+	err_token $SECTOR_CMDS err_sector_missing err_sector_exists err_drain_missing \
+	>"$T/cmp.out" 2>&1
 while IFS= read -r line; do
 	case $line in
 	"ok   - "*) ok "${line#ok   - }" ;;
@@ -122,6 +139,26 @@ err_check err_missing not_found 404 66
 err_check err_key invalid_key 400 65
 err_check err_token unauthorized 401 77
 err_check err_down unreachable 503 69
+err_check err_sector_missing not_found 404 66
+err_check err_sector_exists exists 409 73
+err_check err_drain_missing not_found 404 66
+for side in local remote http; do
+	jcheck "sector add ($side): the new sector, active and healthy" \
+		"j['id'].startswith('x_') and j['state'] == 'active' and j['healthy'] is True" \
+		"$(cat "$C/sector_add.$side.json")"
+	jcheck "sector set-health ($side): the sector, now unhealthy" \
+		"j['id'].startswith('x_') and j['healthy'] is False" \
+		"$(cat "$C/sector_health.$side.json")"
+	jcheck "sector drain --dry-run ($side): a drain job document with planned moves off $S" \
+		"j['kind'] == 'drain' and j['dry_run'] is True and j['state'] == 'done' and len(j['events']) >= 1 and all(e['phase'] == 'planned' and e['from'] == '$S' for e in j['events'])" \
+		"$(cat "$C/sector_drain.$side.json")"
+	jcheck "sector remove ($side): {id, removed}" \
+		"j == {'id': j['id'], 'removed': True} and j['id'].startswith('x_')" \
+		"$(cat "$C/sector_remove.$side.json")"
+done
+gv sector list --json
+jcheck "the added sectors are gone, $S still active" \
+	"not any(s['id'].startswith('x_') for s in j) and [s['state'] for s in j if s['id'] == '$S'] == ['active']" "$OUT"
 
 serve_stop
 expect_eq "the server exits 0" 0 "$SERVE_RC"

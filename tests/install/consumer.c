@@ -1,13 +1,21 @@
 /*
  * consumer.c - a program built against the installed libgraviton (only
  * <graviton/...> headers, flags from pkg-config): lays out a store in the
- * data directory given, puts a blob and reads it back.  Exit 0 when the
- * bytes match.
+ * data directory given, puts a blob, reads it back and prints the put's
+ * document (graviton/wire.h, which needs no JSON library).  Exit 0 when
+ * the bytes match.
  */
 #include <stdio.h>
 #include <string.h>
+#include <stdlib.h>
 #include <graviton/daemon.h>
 #include <graviton/graviton.h>
+#include <graviton/wire.h>
+
+/* The public API does not pull a JSON library's types in. */
+#if defined(JANSSON_H) || defined(JANSSON_VERSION)
+#error "graviton/wire.h includes jansson.h"
+#endif
 
 static int fail(const char *what)
 {
@@ -28,6 +36,7 @@ int main(int argc, char **argv)
 	char back[sizeof(blob)], kbuf[GV_KEY_BUFSIZE];
 	gv_key_hasher *h = NULL;
 	gv_key want;
+	char *doc;
 	ssize_t n;
 	int i;
 
@@ -60,7 +69,12 @@ int main(int argc, char **argv)
 	gv_get_close(get);
 	if (n != (ssize_t)sizeof(blob) || memcmp(back, blob, sizeof(blob)) != 0)
 		return fail("read back");
-	printf("%s %d replicas\n", gv_key_format(kbuf, &res.key), res.replicas);
+	/* The put's document as text, naming the key. */
+	doc = gv_wire_put_result(&res);
+	if (!doc || !strstr(doc, gv_key_format(kbuf, &res.key)))
+		return fail("the put's document");
+	printf("%s\n", doc);
+	free(doc);
 	gv_store_free(st);
 	return 0;
 }

@@ -9,6 +9,8 @@
 #include <stdint.h>
 #include <string.h>
 #include <cmocka.h>
+#include <stdlib.h>
+#include <jansson.h>
 
 #include "graviton/wire.h"
 
@@ -57,14 +59,26 @@ static void the_expected_mappings(void **state)
 	assert_int_equal(gv_wire_error_of(GV_ELOST)->exit_code, 69);
 	assert_int_equal(gv_wire_error_named("unauthorized")->http_status, 401);
 	assert_int_equal(gv_wire_error_named("unauthorized")->exit_code, 77);
+	assert_int_equal(gv_wire_error_named("usage")->exit_code, 64);
+}
+
+/* A public document (text, taken) parsed back. */
+static json_t *parsed(char *text)
+{
+	json_t *v;
+
+	assert_non_null(text);
+	v = json_loads(text, 0, NULL);
+	free(text);
+	assert_non_null(v);
+	return v;
 }
 
 static void error_document(void **state)
 {
-	json_t *d = gv_wire_error_doc(gv_wire_error_of(GV_EEXISTS), "already there");
+	json_t *d = parsed(gv_wire_error_doc(gv_wire_error_of(GV_EEXISTS), "already there"));
 
 	(void)state;
-	assert_non_null(d);
 	assert_int_equal(json_object_size(d), 4);
 	assert_string_equal(json_string_value(json_object_get(d, "error")), "exists");
 	assert_string_equal(json_string_value(json_object_get(d, "message")), "already there");
@@ -73,10 +87,69 @@ static void error_document(void **state)
 	json_decref(d);
 }
 
+/* The job document from the texts of a summary and events; text that is
+ * not an object (summary) or an array (events) is refused. */
+static void job_document_from_text(void **state)
+{
+	json_t *j = parsed(gv_wire_job(7, "repair", 1, "done", "{\"lost\":0}",
+	                               "[{\"key\":\"k\"}]"));
+
+	(void)state;
+	assert_int_equal(json_integer_value(json_object_get(j, "job")), 7);
+	assert_string_equal(json_string_value(json_object_get(j, "kind")), "repair");
+	assert_true(json_is_true(json_object_get(j, "dry_run")));
+	assert_true(json_is_integer(json_object_get(json_object_get(j, "summary"), "lost")));
+	assert_int_equal(json_array_size(json_object_get(j, "events")), 1);
+	json_decref(j);
+	j = parsed(gv_wire_job(0, "scrub", 0, "running", NULL, NULL));
+	assert_true(json_is_null(json_object_get(j, "summary")));
+	assert_int_equal(json_array_size(json_object_get(j, "events")), 0);
+	json_decref(j);
+	assert_null(gv_wire_job(0, "scrub", 0, "done", "[1]", NULL));
+	assert_null(gv_wire_job(0, "scrub", 0, "done", NULL, "{\"a\":1}"));
+	assert_null(gv_wire_job(0, "scrub", 0, "done", "{", NULL));
+}
+
+/* A list of sectors survives encoding and decoding; a bad list is refused. */
+static void sectors_round_trip(void **state)
+{
+	gv_sector_info in[2], *out = NULL;
+	size_t n = 9;
+	char *text;
+
+	(void)state;
+	memset(in, 0, sizeof(in));
+	strcpy(in[0].id, "s01");
+	strcpy(in[0].kind, "fs");
+	strcpy(in[0].path, "/d/s01");
+	in[0].capacity = 1ull << 40;
+	in[0].healthy = 1;
+	strcpy(in[1].id, "s02");
+	strcpy(in[1].rack, "r2");
+	in[1].state = GV_SECTOR_DRAINING;
+	text = gv_wire_sectors(in, 2);
+	assert_non_null(text);
+	assert_int_equal(gv_wire_sectors_decode(&out, &n, text), 0);
+	free(text);
+	assert_int_equal(n, 2);
+	assert_string_equal(out[0].path, "/d/s01");
+	assert_true(out[0].capacity == 1ull << 40 && out[0].healthy);
+	assert_string_equal(out[1].rack, "r2");
+	assert_int_equal(out[1].state, GV_SECTOR_DRAINING);
+	free(out);
+	assert_int_equal(gv_wire_sectors_decode(&out, &n, "{\"id\":\"s01\"}"), GV_EINVAL);
+	assert_null(out);
+	assert_int_equal(n, 0);
+	assert_int_equal(gv_wire_sectors_decode(&out, &n, "[{\"kind\":\"fs\"}]"), GV_EINVAL);
+	assert_null(out);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(every_code_has_one_row),
+		cmocka_unit_test(job_document_from_text),
+		cmocka_unit_test(sectors_round_trip),
 		cmocka_unit_test(the_expected_mappings),
 		cmocka_unit_test(error_document),
 	};

@@ -1,0 +1,37 @@
+/*
+ * wire_json.h - the documents of graviton/wire.h as jansson values, for
+ * the server's own use (private to src/server/).  Each encoder returns a
+ * new value the caller owns, NULL when out of memory; graviton/wire.h
+ * offers the same documents as text, so the public API does not depend
+ * on jansson.
+ */
+#ifndef GV_SERVER_WIRE_JSON_H
+#define GV_SERVER_WIRE_JSON_H
+
+#include <jansson.h>
+#include "graviton/wire.h"
+
+json_t *gv_wire_json_error_doc(const gv_wire_error *e, const char *message);
+json_t *gv_wire_json_put_result(const gv_put_result *res);
+json_t *gv_wire_json_blob_status(const gv_blob_status *bs, const gv_placement_opts *p);
+json_t *gv_wire_json_store_stats(const gv_store_stats *s, const gv_placement_opts *p);
+json_t *gv_wire_json_sector(const gv_sector_info *s);
+json_t *gv_wire_json_sectors(const gv_sector_info *s, size_t n);
+json_t *gv_wire_json_sector_removed(const char *id);
+/* GV_EINVAL when o is not a sector document. */
+int gv_wire_json_sector_decode(gv_sector_info *out, json_t *o);
+json_t *gv_wire_json_repair_summary(const gv_repair_summary *s);
+json_t *gv_wire_json_scrub_summary(const gv_scrub_summary *s);
+json_t *gv_wire_json_rebalance_summary(const gv_rebalance_summary *s);
+json_t *gv_wire_json_repair_event(const gv_repair_event *ev);
+json_t *gv_wire_json_scrub_event(const gv_scrub_event *ev);
+json_t *gv_wire_json_move_event(const gv_move_event *ev);
+/* summary and events are taken (NULL: null and []). */
+json_t *gv_wire_json_job(unsigned id, const char *kind, int dry_run, const char *state,
+                         json_t *summary, json_t *events);
+
+/* v as text, compact or indented (pretty), no newline; takes v.  malloc'd,
+ * NULL when out of memory (or v is NULL). */
+char *gv_wire_dump(json_t *v, int pretty);
+
+#endif
