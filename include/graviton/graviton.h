@@ -212,10 +212,11 @@ typedef struct gv_get_opts {
 	 * everything read so far and read again from offset 0 (the next
 	 * replica).  Callers that cannot discard set verify_first: each
 	 * replica is hashed before its first byte is released (two passes).
-	 * A range of a blob up to GV_GET_RANGE_VERIFY_MAX bytes is served only
-	 * after the whole replica is verified, whatever verify_first says;
-	 * ranges of larger blobs without a table (older stores until scrub
-	 * writes one) are served unverified from replicas believed healthy.
+	 * A blob with a block table is read block by block, each block
+	 * verified before any of its bytes is released.  A range of a blob
+	 * without one (a single block, or an older store until scrub writes
+	 * tables) is served only after the whole replica is verified, whatever
+	 * verify_first says; that pass also records the blob's table.
 	 */
 	int verify_first;
 } gv_get_opts;

@@ -17,9 +17,8 @@
  * A blob without a table (one block, or a store from before tables, until
  * scrub writes them) is read as before: full reads are verified against
  * the key while streaming (GV_ERESTART after a mismatch) or first; a range
- * of a blob up to GV_GET_RANGE_VERIFY_MAX is served only from a replica
- * verified whole first; ranges of larger ones are not verified and use
- * healthy replicas only (or an incomplete copy that holds the range).
+ * is served only from a replica verified whole first, and that pass
+ * records the table of a blob of more than one block.
  */
 #include <pthread.h>
 #include <stdio.h>
@@ -125,6 +124,28 @@ static void fail_current(gv_get *g, const char *reason)
 }
 
 /*
+ * Verify replica `s` whole before its first byte goes out.  A blob of more
+ * than one block that has no table yet (an older store, a rebuilt index)
+ * gets one from the same pass, so its next range read costs one block.
+ */
+static int verify_whole(gv_get *g, gv_sector *s, char *reason, size_t cap)
+{
+	gv_block_hasher *bh = NULL;
+	void *tab = NULL;
+	size_t len = 0;
+	int err;
+
+	if (g->key.size > g->st->block_size && gv_block_hasher_new(&bh, g->st->block_size) < 0)
+		bh = NULL;
+	err = gv_replica_verify_blocks(s, &g->key, reason, cap, NULL, NULL, NULL, bh);
+	if (err == 0 && bh && gv_block_hasher_final(bh, &g->key, &tab, &len) == 0 && tab)
+		(void)gv_blocks_store(g->st, &g->key, tab, len);
+	free(tab);
+	gv_block_hasher_free(bh);
+	return err;
+}
+
+/*
  * Open the next candidate that works, from the start of the range.
  * Returns 0, or GV_EALL_REPLICAS_FAILED when none is left.
  */
@@ -144,8 +165,7 @@ static int open_next(gv_get *g)
 			continue;
 		}
 		snprintf(g->cur, sizeof(g->cur), "%s", c->sector);
-		if (g->verify_first &&
-		    gv_replica_verify(s, &g->key, reason, sizeof(reason), NULL, NULL, NULL) < 0) {
+		if (g->verify_first && verify_whole(g, s, reason, sizeof(reason)) < 0) {
 			if (c->healthy)
 				gv_store_mark_unhealthy(g->st, &g->key, c->sector, reason);
 			continue;
@@ -431,9 +451,11 @@ int gv_get_open(gv_get **out, gv_store *st, const gv_key *key, const gv_get_opts
 	if (g->full)
 		g->verify_first = opts && opts->verify_first;
 	else
-		g->verify_first = key->size <= GV_GET_RANGE_VERIFY_MAX;
+		g->verify_first = 1;
 	if (g->start < g->end && (err = block_mode(g)) < 0)
 		goto fail;
+	if (g->blk)
+		g->verify_first = 0;
 
 	err = gv_index_replicas_find(st->ix, key, &reps, &nreps);
 	if (err == GV_ENOTFOUND) {

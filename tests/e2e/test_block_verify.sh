@@ -72,10 +72,19 @@ TAB=$(sqlite3 "$D/graviton.db" "SELECT hex(tab) FROM blocks WHERE key LIKE '%$H%
 must sqlite3 "$D/graviton.db" "DELETE FROM blocks; DROP TABLE blocks"
 gv get "$K" -o "$T/o.full2"
 expect_same_file "a store without block tables: full get right" "$T/o" "$T/o.full2"
-gv get "$K" --range 1000-999999 -o "$T/o.got2"
-expect_same_file "a store without block tables: get --range right" "$T/o.want" "$T/o.got2"
 expect_eq "the next open recreates the (empty) block table" 0 \
 	"$(sqlite3 "$D/graviton.db" "SELECT count(*) FROM blocks" 2>&1)"
+gv get "$K" --range 1000-999999 -o "$T/o.got2"
+expect_same_file "a store without block tables: get --range right" "$T/o.want" "$T/o.got2"
+expect_eq "a range read without a table verifies whole and records the table" "$TAB" \
+	"$(sqlite3 "$D/graviton.db" "SELECT hex(tab) FROM blocks WHERE key LIKE '%$H%'")"
+# A rotten replica in a table-less blob: the range read skips it.
+must sqlite3 "$D/graviton.db" "DELETE FROM blocks"
+BADO=$(rot "$K" 1) || fail "set-up: rot"
+gv get "$K" --range 1000-999999 -o "$T/o.got3"
+expect_same_file "without a table, a range over a rotten first replica is right" "$T/o.want" "$T/o.got3"
+expect_marked "... and the rotten replica is marked (checksum mismatch)" "$K" "$BADO"
+must sqlite3 "$D/graviton.db" "DELETE FROM blocks"
 gv scrub --once
 expect_eq "scrub writes the missing table, the same as the put wrote" "$TAB" \
 	"$(sqlite3 "$D/graviton.db" "SELECT hex(tab) FROM blocks WHERE key LIKE '%$H%'")"
