@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "graviton/config.h"
 #include "cli/cli.h"
 #include "cli/progress.h"
 
@@ -46,8 +47,9 @@ int cmd_index(cli_globals *g, int argc, char **argv)
 {
 	gv_rebuild_opts o = GV_REBUILD_OPTS_INIT;
 	gv_rebuild_summary s;
+	gv_config cfg;
 	const char **paths = NULL;
-	int i, r, json = 0, rc = 0, err;
+	int i, r, json = 0, rc = 0, err, have_cfg = 0;
 
 	if (argc < 2) {
 		cli_err("index: missing subcommand (see 'graviton index --help')");
@@ -84,7 +86,14 @@ int cmd_index(cli_globals *g, int argc, char **argv)
 			goto out;
 		}
 	}
+	/* A configuration file names the data directory (unless given on the
+	 * line) and where the index lives. */
+	if ((rc = cli_load_config(g, &cfg)) != 0)
+		goto out;
+	have_cfg = 1;
 	o.data_dir = g->data_dir;
+	if (g->config && cfg.index.path && *cfg.index.path)
+		o.index_path = cfg.index.path;
 	o.sector_paths = paths;
 	o.on_progress = on_progress;
 	if (g->placement_set) {
@@ -118,6 +127,14 @@ int cmd_index(cli_globals *g, int argc, char **argv)
 		       (double)s.duration_ms / 1000.0);
 	}
 out:
+	if (have_cfg) {
+		if (g->data_dir == cfg.data_dir) {
+			/* The configuration is freed here; keep its data directory. */
+			g->data_dir_owned = strdup(cfg.data_dir);
+			g->data_dir = g->data_dir_owned ? g->data_dir_owned : "./graviton-data";
+		}
+		gv_config_free(&cfg);
+	}
 	free(paths);
 	return rc;
 }

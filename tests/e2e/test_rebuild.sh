@@ -96,4 +96,17 @@ expect_rc "a removed sector named with --sector is brought back" 0
 gv sector list --json
 jcheck "s06 is back (active), named explicitly" "any(s['id'] == 's06' and s['state'] == 'active' for s in j)"
 
+
+# A configuration file's data directory and index path are the ones rebuilt.
+mkdir -p "$T/cfgix"
+cat >"$T/ix.conf" <<EOF
+graviton.data-dir = "$D"
+graviton.index.path = "$T/cfgix/other.db"
+EOF
+run "$GV" --config "$T/ix.conf" index rebuild --force --json
+expect_rc "index rebuild with a configured index path" 0
+expect_eq "... writes the configured index" yes "$([ -s "$T/cfgix/other.db" ] && echo yes || echo no)"
+run "$GV" --config "$T/ix.conf" sector list --json
+jcheck "... which the store then opens" "any(s['id'] == 's06' for s in j)"
+
 finish
