@@ -315,7 +315,8 @@ static enum MHD_Result request_begin(gv_server *srv, struct MHD_Connection *c, r
 		r->started = 1;
 		return gv_http_send_error(c, r, "invalid", "conflicting Content-Length headers");
 	}
-	if (r->route != R_HEALTHZ && r->route != R_METRICS && !authorized(srv, c)) {
+	if (r->route != R_HEALTHZ && r->route != R_READYZ && r->route != R_METRICS &&
+	    !authorized(srv, c)) {
 		r->started = 1;
 		return gv_http_send_error(c, r, "unauthorized",
 		                          "a valid 'Authorization: Bearer <token>' header is required");

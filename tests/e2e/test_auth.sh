@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Authentication is on by default.  init writes a random token into
-# DIR/token (mode 0600); serve requires it on every request but /healthz
-# and /metrics: without it PUT, DELETE and POST /v1/sectors get 401 and
+# DIR/token (mode 0600); serve requires it on every request but /healthz,
+# /readyz and /metrics: without it PUT, DELETE and POST /v1/sectors get 401 and
 # change nothing.  The CLI with --server finds the token by itself;
 # GRAVITON_TOKEN and graviton.server.auth-token override it; turning it
 # off takes `graviton.server.auth = off` and logs a warning; config check
@@ -44,6 +44,7 @@ expect_eq "a wrong token -> 401" 401 \
 gv get "$KA" -o "$T/a.o"
 expect_same_file "the blob survived the refused DELETE" "$T/a" "$T/a.o"
 expect_eq "/healthz needs no token" 200 "$(code "$SERVE_URL/healthz")"
+expect_eq "/readyz needs no token (readiness probes carry none)" 200 "$(code "$SERVE_URL/readyz")"
 
 H="Authorization: Bearer $TOK"
 expect_eq "GET /v1/status with the token -> 200" 200 "$(code -H "$H" "$SERVE_URL/v1/status")"
