@@ -63,16 +63,18 @@ GV_API json_t *gv_wire_sectors(const gv_sector_info *s, size_t n);
  * GV_EINVAL when it is not one. */
 GV_API int gv_wire_sector_decode(gv_sector_info *out, json_t *o);
 
-/* Summaries and events of repair, scrub and rebalance (or drain) runs. */
+/* Summaries and events of repair, scrub (and presence) and rebalance (or
+ * drain) runs; a presence run's events are scrub events. */
 GV_API json_t *gv_wire_repair_summary(const gv_repair_summary *s);
 GV_API json_t *gv_wire_scrub_summary(const gv_scrub_summary *s);
+GV_API json_t *gv_wire_presence_summary(const gv_presence_summary *s);
 GV_API json_t *gv_wire_rebalance_summary(const gv_rebalance_summary *s);
 GV_API json_t *gv_wire_repair_event(const gv_repair_event *ev);
 GV_API json_t *gv_wire_scrub_event(const gv_scrub_event *ev);
 GV_API json_t *gv_wire_move_event(const gv_move_event *ev);
 
 /*
- * The job document of a repair, scrub or rebalance run, `X --json` and
+ * The job document of a repair, scrub, presence or rebalance run, `X --json` and
  * GET /v1/jobs/{id}: {job, kind, dry_run, state, summary, events}.  id is
  * the server's job number, 0 for a run in the command-line process; state
  * "running", "done" or "failed"; summary (taken, may be NULL while

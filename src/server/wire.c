@@ -236,6 +236,15 @@ json_t *gv_wire_scrub_summary(const gv_scrub_summary *s)
 	                 "duration_ms", (json_int_t)s->duration_ms);
 }
 
+json_t *gv_wire_presence_summary(const gv_presence_summary *s)
+{
+	return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I}", "sectors", (json_int_t)s->sectors,
+	                 "rows_checked", (json_int_t)s->rows_checked, "missing",
+	                 (json_int_t)s->missing, "wrong_size", (json_int_t)s->wrong_size,
+	                 "unrecorded", (json_int_t)s->unrecorded, "duration_ms",
+	                 (json_int_t)s->duration_ms);
+}
+
 json_t *gv_wire_rebalance_summary(const gv_rebalance_summary *s)
 {
 	json_t *arr = json_array();
