@@ -112,6 +112,7 @@ typedef struct gv_config {
 			int parallel_reads;
 			int batch_size;
 			uint64_t max_bytes_per_second; /* 0 = unlimited */
+			uint64_t presence_interval_ms; /* presence audit; 0 = off */
 		} scrub;
 
 		struct {

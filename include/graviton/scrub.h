@@ -90,6 +90,64 @@ GV_API void gv_scrub_counters_get(gv_store *st, gv_scrub_counters *out);
 GV_API void gv_scrub_daemon(gv_store *st, const gv_scrub_opts *opts, uint64_t interval_ms,
                      atomic_int *stop);
 
+/*
+ * The presence audit: a cheap pass between full scrubs.  Each healthy
+ * sector's listing (names and sizes, no reads of content) is compared
+ * with the index's replica rows for it.  A healthy, complete row whose
+ * file is missing or of another size than its key is marked unhealthy
+ * ("missing", "size mismatch") and its key queued for repair, as scrub
+ * does; the decision is re-checked under the key's lock, so a put or copy
+ * that recorded its row after the listing is never flagged.  A file with
+ * no row is only counted and logged: reclaim and `sector sweep` decide it.
+ *
+ * Memory: one sector's listing at a time, about 56 bytes per file.
+ */
+#define GV_PRESENCE_OPTS_VERSION 1
+
+typedef struct gv_presence_opts {
+	unsigned version;
+	const char *sector;             /* only this sector (NULL: all) */
+	gv_scrub_event_fn on_bad;       /* every replica flagged */
+	/* Called after a sector's listing and before its rows are walked
+	 * (tests: something done between the two). */
+	void (*on_listed)(const char *sector, void *payload);
+	void *payload;
+	atomic_int *cancel;
+} gv_presence_opts;
+
+#define GV_PRESENCE_OPTS_INIT { GV_PRESENCE_OPTS_VERSION, NULL, NULL, NULL, NULL, NULL }
+
+typedef struct gv_presence_summary {
+	uint64_t sectors;          /* sectors listed */
+	uint64_t rows_checked;     /* replica rows compared with a listing */
+	uint64_t missing;          /* healthy rows whose file is gone: now unhealthy */
+	uint64_t wrong_size;       /* healthy rows whose file has another size */
+	uint64_t unrecorded;       /* files no row counts on (left to reclaim) */
+	int64_t duration_ms;
+} gv_presence_summary;
+
+/* One presence pass.  0, GV_ECANCELED, or an error that stopped the run
+ * (GV_ENOTFOUND: no such sector).  A sector that cannot be listed is
+ * logged and skipped. */
+GV_API int gv_presence_run(gv_store *st, const gv_presence_opts *opts,
+                           gv_presence_summary *out);
+
+/* Counters for metrics. */
+typedef struct gv_presence_counters {
+	uint64_t rows_checked;
+	uint64_t missing;
+	uint64_t wrong_size;
+	uint64_t unrecorded;
+	uint64_t runs;
+	int64_t last_run_ms;
+} gv_presence_counters;
+
+GV_API void gv_presence_counters_get(gv_store *st, gv_presence_counters *out);
+
+/* A presence pass every `interval_ms` until *stop. */
+GV_API void gv_presence_daemon(gv_store *st, const gv_presence_opts *opts, uint64_t interval_ms,
+                               atomic_int *stop);
+
 #ifdef __cplusplus
 }
 #endif

@@ -10,6 +10,7 @@
  *   GET    /v1/blobs/{key}/replicas   replication status (as `stat --json`)
  *   GET    /v1/sectors, POST /v1/sectors, PATCH /v1/sectors/{id}
  *   POST   /v1/repair|scrub|rebalance[?dry_run=1] -> 202 {job}; GET /v1/jobs/{id}
+ *   POST   /v1/scrub/presence         the presence audit, as a job of kind "presence"
  *   GET    /v1/status, /healthz, /readyz, /metrics
  * With an auth token set, every request but /healthz and /metrics needs
  * "Authorization: Bearer <token>" (compared in constant time).

@@ -75,16 +75,18 @@ GV_API int gv_wire_sectors_decode(gv_sector_info **out, size_t *n, const char *t
 /* `sector remove --json`, DELETE /v1/sectors/{id}: {id, removed: true}. */
 GV_API char *gv_wire_sector_removed(const char *id);
 
-/* Summaries and events of repair, scrub and rebalance (or drain) runs. */
+/* Summaries and events of repair, scrub (and presence) and rebalance (or
+ * drain) runs; a presence run's events are scrub events. */
 GV_API char *gv_wire_repair_summary(const gv_repair_summary *s);
 GV_API char *gv_wire_scrub_summary(const gv_scrub_summary *s);
+GV_API char *gv_wire_presence_summary(const gv_presence_summary *s);
 GV_API char *gv_wire_rebalance_summary(const gv_rebalance_summary *s);
 GV_API char *gv_wire_repair_event(const gv_repair_event *ev);
 GV_API char *gv_wire_scrub_event(const gv_scrub_event *ev);
 GV_API char *gv_wire_move_event(const gv_move_event *ev);
 
 /*
- * The job document of a repair, scrub or rebalance run, `X --json` and
+ * The job document of a repair, scrub, presence or rebalance run, `X --json` and
  * GET /v1/jobs/{id}: {job, kind, dry_run, state, summary, events}.  id is
  * the server's job number, 0 for a run in the command-line process; state
  * "running", "done" or "failed"; summary (JSON text of an object, NULL

@@ -54,6 +54,7 @@ enum kind {
 #define F_GT_MIN 0x10   /* fraction: strictly greater than dmin */
 #define F_LT_MAX 0x20   /* fraction: strictly less than dmax */
 #define F_SECRET 0x40   /* hidden by GV_CONFIG_DUMP_REDACT */
+#define F_OFF_OK 0x80   /* duration: off (or 0) disables */
 
 struct key {
 	const char *path;
@@ -74,6 +75,8 @@ struct key {
 	{ .path = p, .kind = K_INT, .off = OFF(f), .def_int = d, .min = lo, .max = hi }
 #define BOOL(p, f, d) { .path = p, .kind = K_BOOL, .off = OFF(f), .def_int = d }
 #define DUR(p, f, d) { .path = p, .kind = K_DURATION, .off = OFF(f), .def_int = d, .min = 1 }
+#define DUR_OFF(p, f, d) \
+	{ .path = p, .kind = K_DURATION, .off = OFF(f), .def_int = d, .flags = F_OFF_OK }
 #define SIZE(p, f, d, lo) { .path = p, .kind = K_SIZE, .off = OFF(f), .def_int = d, .min = lo }
 #define SIZE_IN(p, f, d, lo, hi) \
 	{ .path = p, .kind = K_SIZE, .off = OFF(f), .def_int = d, .min = lo, .max = hi }
@@ -130,6 +133,8 @@ static const struct key keys[] = {
 	INT("graviton.replication.scrub.batch-size", replication.scrub.batch_size, 100, 1, 1000000),
 	SIZE("graviton.replication.scrub.max-bytes-per-second",
 	     replication.scrub.max_bytes_per_second, 0, 0),
+	DUR_OFF("graviton.replication.scrub.presence-interval",
+	        replication.scrub.presence_interval_ms, 3600000),
 	OBJ("graviton.replication.reclaim"),
 	BOOL("graviton.replication.reclaim.enabled", replication.reclaim.enabled, 1),
 	DUR("graviton.replication.reclaim.interval", replication.reclaim.interval_ms, 600000),
@@ -811,6 +816,11 @@ static int apply_leaf(gv_config *c, const char *name, const struct key *k,
 	case K_BOOL:
 		return get_bool(name, v, path, int_at(c, k));
 	case K_DURATION:
+		if ((k->flags & F_OFF_OK) && ((v->type == GV_HOCON_BOOL && !v->boolean) ||
+		                              (v->type == GV_HOCON_STRING && strcmp(v->str, "off") == 0))) {
+			*u64_at(c, k) = 0;
+			return 0;
+		}
 		return get_units(name, v, path, u64_at(c, k), 1);
 	case K_SIZE:
 		return get_units(name, v, path, u64_at(c, k), 0);
@@ -1428,7 +1438,10 @@ static void put_leaf(gv_hocon_buf *b, const gv_config *c, const struct key *k, u
 		break;
 	case K_DURATION:
 		gv_hocon_buf_printf(b, "%s = ", leaf_of(k->path));
-		put_duration(b, cu64_at(c, k));
+		if ((k->flags & F_OFF_OK) && cu64_at(c, k) == 0)
+			gv_hocon_buf_printf(b, "off");
+		else
+			put_duration(b, cu64_at(c, k));
 		break;
 	case K_SIZE:
 		gv_hocon_buf_printf(b, "%s = ", leaf_of(k->path));

@@ -38,7 +38,8 @@ typedef struct bg {
 	void (*fn)(struct bg *b);
 } bg;
 
-enum { BG_REPAIR, BG_SCRUB, BG_REBALANCE, BG_RECLAIM, BG_HEALTH, BG_METRICS, BG_COUNT };
+enum { BG_REPAIR, BG_SCRUB, BG_PRESENCE, BG_REBALANCE, BG_RECLAIM, BG_HEALTH, BG_METRICS,
+       BG_COUNT };
 
 struct gv_daemon {
 	pthread_mutex_t lock; /* reload against reload and stop */
@@ -89,6 +90,12 @@ static void scrub_loop(bg *b)
 
 	gv_config_scrub_opts(&o, &b->cfg);
 	gv_scrub_daemon(b->st, &o, b->cfg.replication.scrub.interval_ms, &b->stop);
+}
+
+/* The presence audit between full scrubs (graviton/scrub.h). */
+static void presence_loop(bg *b)
+{
+	gv_presence_daemon(b->st, NULL, b->cfg.replication.scrub.presence_interval_ms, &b->stop);
 }
 
 static void rebalance_loop(bg *b)
@@ -190,11 +197,13 @@ static void stop_loops(bg *loops)
  * return the error (logged as event=loop_start). */
 static int start_loops(bg *loops, gv_store *st, const gv_config *cfg)
 {
-	static const char *const names[BG_COUNT] = { "repair", "scrub", "rebalance",
+	static const char *const names[BG_COUNT] = { "repair", "scrub", "presence", "rebalance",
 		                                     "reclaim", "health", "metrics" };
-	void (*const fns[BG_COUNT])(bg *) = { repair_loop, scrub_loop, rebalance_loop,
-		                              reclaim_loop, health_loop, metrics_loop };
+	void (*const fns[BG_COUNT])(bg *) = { repair_loop, scrub_loop, presence_loop,
+		                              rebalance_loop, reclaim_loop, health_loop,
+		                              metrics_loop };
 	const int on[BG_COUNT] = { cfg->replication.repair.enabled, cfg->replication.scrub.enabled,
+		                   cfg->replication.scrub.presence_interval_ms > 0,
 		                   cfg->replication.rebalance.enabled,
 		                   cfg->replication.reclaim.enabled, 1, 1 };
 	int i, err;
@@ -439,11 +448,12 @@ int gv_daemon_start(gv_daemon **out, const gv_config *cfg, const gv_daemon_opts 
 		return gv_error_set(err, "%s", msg);
 	}
 	gv_warn("event=listening url=http://%s%s%s:%u data_dir=%s auth=%s token_from=%s repair=%s "
-	        "scrub=%s rebalance=%s",
+	        "scrub=%s presence=%s rebalance=%s",
 	        strchr(host, ':') ? "[" : "", host, strchr(host, ':') ? "]" : "",
 	        gv_server_port(d->srv), d->data_dir, token[0] ? "on" : "off", token_from,
 	        cfg->replication.repair.enabled ? "on" : "off",
 	        cfg->replication.scrub.enabled ? "on" : "off",
+	        cfg->replication.scrub.presence_interval_ms > 0 ? "on" : "off",
 	        cfg->replication.rebalance.enabled ? "on" : "off");
 	auth_warning(token);
 	explicit_bzero(token, sizeof(token));

@@ -845,7 +845,10 @@ int cli_client_run_job(cli_client *c, const char *kind, int dry_run, atomic_int 
 	int ret;
 
 	*out = NULL;
-	snprintf(path, sizeof(path), "/v1/%s%s", kind, dry_run ? "?dry_run=1" : "");
+	/* The presence audit is a kind of scrub: its route sits under it. */
+	snprintf(path, sizeof(path), "/v1/%s%s",
+	         strcmp(kind, "presence") == 0 ? "scrub/presence" : kind,
+	         dry_run ? "?dry_run=1" : "");
 	if ((ret = cli_client_json(c, "POST", path, &doc, NULL)) != 0)
 		return ret;
 	return cli_client_await_job(c, doc, stop, out);

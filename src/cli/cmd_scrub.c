@@ -21,6 +21,7 @@ static void help(void)
 {
 	printf("usage: graviton scrub [--once] [--sector ID] [--json] [--parallel-reads N]\n"
 	       "                      [--max-bytes-per-second SIZE] [--interval DURATION]\n"
+	       "       graviton scrub --presence [--sector ID] [--json]\n"
 	       "\n"
 	       "Re-read replicas, oldest verification first, and check each one's size and\n"
 	       "SHA-256 against its key.  Good replicas get a new verification time; bad\n"
@@ -38,13 +39,21 @@ static void help(void)
 	       "  --parallel-reads N     concurrent reads (default 8)\n"
 	       "  --max-bytes-per-second SIZE  read bandwidth limit (default unlimited)\n"
 	       "  --interval DURATION    schedule interval (default 7 days)\n"
+	       "  --presence             the presence audit instead, once: compare each\n"
+	       "                         sector's listing (names and sizes, no reads) with\n"
+	       "                         the index; a replica whose file is missing or of\n"
+	       "                         the wrong size is marked unhealthy and queued for\n"
+	       "                         repair, files no replica row counts on are only\n"
+	       "                         counted (reclaim removes them); serve runs it every\n"
+	       "                         graviton.replication.scrub.presence-interval\n"
 	       "Defaults come from graviton.replication.scrub in the --config file.\n"
 	       "\n"
 	       "With --server URL: one full pass (as --once), as a job on that server\n"
 	       "(it runs its own schedule); --json prints the server's job document\n"
 	       "(the same fields, with its job number).\n"
 	       "\n"
-	       "Exit status: 0 nothing bad found, 65 some replica is bad.\n");
+	       "Exit status: 0 nothing bad found, 65 some replica is bad (found missing or\n"
+	       "the wrong size, with --presence).\n");
 }
 
 typedef struct ctx {
@@ -92,6 +101,16 @@ static void print_summary(const gv_scrub_summary *s)
 	fflush(stdout);
 }
 
+static void print_presence(const gv_presence_summary *s)
+{
+	printf("presence: %llu sectors, %llu replica rows checked, %llu missing, %llu wrong "
+	       "size, %llu unrecorded files, %.1f s\n",
+	       (unsigned long long)s->sectors, (unsigned long long)s->rows_checked,
+	       (unsigned long long)s->missing, (unsigned long long)s->wrong_size,
+	       (unsigned long long)s->unrecorded, (double)s->duration_ms / 1000.0);
+	fflush(stdout);
+}
+
 /* ---- --server: POST /v1/scrub, poll the job, print like a local run ----- */
 
 static const char *jstr(json_t *o, const char *name, const char *dflt)
@@ -101,11 +120,53 @@ static const char *jstr(json_t *o, const char *name, const char *dflt)
 	return json_is_string(v) && *json_string_value(v) ? json_string_value(v) : dflt;
 }
 
+static void print_remote_events(json_t *job)
+{
+	json_t *ev;
+	size_t i;
+
+	json_array_foreach(json_object_get(job, "events"), i, ev)
+		printf("BAD %s sector=%s reason=\"%s\"%s\n", jstr(ev, "key", "?"),
+		       jstr(ev, "sector", "?"), jstr(ev, "reason", ""),
+		       json_is_false(json_object_get(ev, "newly_unhealthy")) ? " (already marked)" : "");
+}
+
+static int presence_remote(cli_globals *g, int json)
+{
+	gv_presence_summary s;
+	json_t *job = NULL, *sum = NULL;
+	int rc, job_failed;
+
+	rc = cli_client_job(g, "presence", 0, &stop_flag, &job, &sum);
+	if (!job)
+		return rc;
+	job_failed = rc != 0;
+	memset(&s, 0, sizeof(s));
+	s.sectors = cli_client_u64(sum, "sectors");
+	s.rows_checked = cli_client_u64(sum, "rows_checked");
+	s.missing = cli_client_u64(sum, "missing");
+	s.wrong_size = cli_client_u64(sum, "wrong_size");
+	s.unrecorded = cli_client_u64(sum, "unrecorded");
+	s.duration_ms = (int64_t)cli_client_u64(sum, "duration_ms");
+	if (rc == 0)
+		rc = s.missing || s.wrong_size ? EXIT_DATAERR : 0;
+	if (json) {
+		int prc = cli_print_line(job);
+
+		return rc ? rc : prc;
+	}
+	if (sum && !job_failed) {
+		print_remote_events(job);
+		print_presence(&s);
+	}
+	json_decref(job);
+	return rc;
+}
+
 static int scrub_remote(cli_globals *g, int json)
 {
 	gv_scrub_summary s;
-	json_t *job = NULL, *sum = NULL, *ev;
-	size_t i;
+	json_t *job = NULL, *sum = NULL;
 	int rc, job_failed;
 
 	rc = cli_client_job(g, "scrub", 0, &stop_flag, &job, &sum);
@@ -131,14 +192,45 @@ static int scrub_remote(cli_globals *g, int json)
 		return rc ? rc : prc;
 	}
 	if (sum && !job_failed) {
-		json_array_foreach(json_object_get(job, "events"), i, ev)
-			printf("BAD %s sector=%s reason=\"%s\"%s\n", jstr(ev, "key", "?"),
-			       jstr(ev, "sector", "?"), jstr(ev, "reason", ""),
-			       json_is_false(json_object_get(ev, "newly_unhealthy")) ? " (already marked)"
-			                                                             : "");
+		print_remote_events(job);
 		print_summary(&s);
 	}
 	json_decref(job);
+	return rc;
+}
+
+/* One local presence pass. */
+static int presence_local(cli_globals *g, ctx *c, const char *sector)
+{
+	gv_presence_opts o = GV_PRESENCE_OPTS_INIT;
+	gv_presence_summary s;
+	gv_store *st = NULL;
+	int rc, err;
+
+	o.sector = sector;
+	o.on_bad = on_bad;
+	o.payload = c;
+	o.cancel = &stop_flag;
+	if ((rc = cli_open_store(g, &st, 0)) != 0)
+		return rc;
+	if (c->json)
+		c->events.list = json_array();
+	err = gv_presence_run(st, &o, &s);
+	if (c->json && (rc = cli_print_job("presence", 0, err, cli_doc(gv_wire_presence_summary(&s)),
+	                                   cli_events_take(&c->events))) != 0)
+		goto out;
+	if (err < 0) {
+		cli_json_errors(0); /* the job document said it */
+		rc = cli_fail(err, "scrub --presence");
+		goto out;
+	}
+	if (!c->json)
+		print_presence(&s);
+	rc = s.missing || s.wrong_size ? EXIT_DATAERR : 0;
+out:
+	json_decref(cli_events_take(&c->events));
+	json_decref(c->events.list);
+	gv_store_free(st);
 	return rc;
 }
 
@@ -148,8 +240,8 @@ int cmd_scrub(cli_globals *g, int argc, char **argv)
 	gv_scrub_summary s;
 	uint64_t interval_ms = 7ull * 24 * 3600 * 1000;
 	gv_store *st = NULL;
-	int i, once = 0, rc = 0, err;
-	const char *local_only = NULL;
+	int i, once = 0, presence = 0, rc = 0, err;
+	const char *local_only = NULL, *not_presence = NULL;
 	ctx c;
 
 	memset(&c, 0, sizeof(c));
@@ -173,6 +265,9 @@ int cmd_scrub(cli_globals *g, int argc, char **argv)
 
 		if (strcmp(a, "--once") == 0) {
 			once = 1;
+			not_presence = a;
+		} else if (strcmp(a, "--presence") == 0) {
+			presence = 1;
 		} else if (strcmp(a, "--json") == 0) {
 			c.json = 1;
 			cli_json_errors(1);
@@ -185,6 +280,7 @@ int cmd_scrub(cli_globals *g, int argc, char **argv)
 			o.sector = argv[++i];
 		} else if (strcmp(a, "--parallel-reads") == 0 && v) {
 			local_only = a;
+			not_presence = a;
 			char *end;
 			long x = strtol(v, &end, 10);
 
@@ -196,11 +292,13 @@ int cmd_scrub(cli_globals *g, int argc, char **argv)
 			i++;
 		} else if (strcmp(a, "--max-bytes-per-second") == 0 && v) {
 			local_only = a;
+			not_presence = a;
 			if (cli_size_arg(&o.max_bytes_per_second, a, v) < 0)
 				return EXIT_USAGE;
 			i++;
 		} else if (strcmp(a, "--interval") == 0 && v) {
 			local_only = a;
+			not_presence = a;
 			if (cli_duration_arg(&interval_ms, a, v) < 0)
 				return EXIT_USAGE;
 			i++;
@@ -209,6 +307,11 @@ int cmd_scrub(cli_globals *g, int argc, char **argv)
 			return EXIT_USAGE;
 		}
 	}
+	if (presence && not_presence) {
+		cli_err("scrub: %s cannot be given with --presence (a presence pass reads no "
+		        "replica and runs once)", not_presence);
+		return EXIT_USAGE;
+	}
 	o.on_bad = on_bad;
 	o.on_progress = on_progress;
 	o.payload = &c;
@@ -216,6 +319,16 @@ int cmd_scrub(cli_globals *g, int argc, char **argv)
 	if (!once)
 		o.skip_verified_within_ms = interval_ms;
 	cli_trap_stop_signals(&stop_flag);
+	if (presence && g->server) {
+		if (o.sector) {
+			cli_err("scrub: --sector cannot be given with --server --presence: a server "
+			        "presence pass checks every sector");
+			return EXIT_USAGE;
+		}
+		return presence_remote(g, c.json);
+	}
+	if (presence)
+		return presence_local(g, &c, o.sector);
 	if (g->server) {
 		if (local_only) {
 			cli_err("scrub: %s cannot be given with --server: a server scrub checks every "

@@ -1,8 +1,8 @@
 /*
  * metrics.c - the store's figures in the Prometheus text exposition format
  * (version 0.0.4): the seed's replication gauges and repair counters
- * (dots become underscores, prefixed graviton_), scrub counters and
- * per-sector gauges.  The server appends its request metrics.
+ * (dots become underscores, prefixed graviton_), scrub and presence audit
+ * counters and per-sector gauges.  The server appends its request metrics.
  *
  * The gauges of the whole index (gv_status, the sector list) cost a scan of
  * every replica row (~30 ms at 100k replicas), and /metrics needs no token:
@@ -109,6 +109,7 @@ int gv_metrics_text(gv_store *st, char **out, size_t *out_len)
 	gv_store_stats s;
 	gv_repair_counters rc;
 	gv_scrub_counters sc;
+	gv_presence_counters pc;
 	gv_sector_info *sectors = NULL;
 	size_t nsectors = 0, i, len = 0;
 	uint64_t computations = 0;
@@ -122,6 +123,7 @@ int gv_metrics_text(gv_store *st, char **out, size_t *out_len)
 		return err;
 	gv_repair_counters_get(st, &rc);
 	gv_scrub_counters_get(st, &sc);
+	gv_presence_counters_get(st, &pc);
 	f = open_memstream(&buf, &len);
 	if (!f) {
 		free(sectors);
@@ -164,6 +166,19 @@ int gv_metrics_text(gv_store *st, char **out, size_t *out_len)
 	metric(f, "graviton_scrub_unhealthy_found_total", "counter",
 	       "Replicas scrub found bad that were healthy before.", (double)sc.unhealthy_found);
 	metric(f, "graviton_scrub_runs_total", "counter", "Scrub runs finished.", (double)sc.runs);
+	metric(f, "graviton_presence_rows_checked_total", "counter",
+	       "Replica rows the presence audit compared with a sector listing.",
+	       (double)pc.rows_checked);
+	metric(f, "graviton_presence_missing_total", "counter",
+	       "Healthy replicas the presence audit found without their file.", (double)pc.missing);
+	metric(f, "graviton_presence_wrong_size_total", "counter",
+	       "Healthy replicas the presence audit found with a file of another size.",
+	       (double)pc.wrong_size);
+	metric(f, "graviton_presence_unrecorded_total", "counter",
+	       "Files the presence audit found that no replica row counts on.",
+	       (double)pc.unrecorded);
+	metric(f, "graviton_presence_runs_total", "counter", "Presence audit runs finished.",
+	       (double)pc.runs);
 	metric(f, "graviton_metrics_gauge_computations_total", "counter",
 	       "Computations of the whole-index gauges (cached for a second between scrapes).",
 	       (double)computations);

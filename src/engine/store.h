@@ -62,6 +62,7 @@ struct gv_store {
 	int repair_full;                /* a full run was asked for */
 	gv_repair_counters repair;
 	gv_scrub_counters scrub;
+	gv_presence_counters presence;
 	gv_key *repair_queue;           /* keys found bad since the last run */
 	size_t repair_queued;
 

@@ -100,6 +100,8 @@ static enum route route_of(const char *url, char *arg, size_t cap)
 		return R_REPAIR;
 	if (strcmp(url, "/v1/scrub") == 0)
 		return R_SCRUB;
+	if (strcmp(url, "/v1/scrub/presence") == 0)
+		return R_PRESENCE;
 	if (strcmp(url, "/v1/rebalance") == 0)
 		return R_REBALANCE;
 	if (match_arg(url, "/v1/jobs/", NULL, arg, cap))
@@ -425,12 +427,14 @@ static enum MHD_Result dispatch(gv_server *srv, struct MHD_Connection *c, req *r
 		return method_not_allowed(c, r, "PATCH, DELETE");
 	case R_REPAIR:
 	case R_SCRUB:
+	case R_PRESENCE:
 	case R_REBALANCE:
 		if (!is(method, "POST"))
 			return method_not_allowed(c, r, "POST");
 		return gv_http_start_job(srv, c, r, r->route == R_REPAIR ? "repair"
-		                                    : r->route == R_SCRUB ? "scrub" : "rebalance",
-		                         gv_http_query_flag(c, "dry_run"), NULL);
+		                            : r->route == R_SCRUB ? "scrub"
+		                            : r->route == R_PRESENCE ? "presence" : "rebalance",
+		                 r->route == R_PRESENCE ? 0 : gv_http_query_flag(c, "dry_run"), NULL);
 	case R_JOB:
 		return get ? gv_http_job_get(srv, c, r) : method_not_allowed(c, r, "GET");
 	default:

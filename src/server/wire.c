@@ -245,6 +245,15 @@ json_t *gv_wire_json_scrub_summary(const gv_scrub_summary *s)
 	                 "duration_ms", (json_int_t)s->duration_ms);
 }
 
+json_t *gv_wire_json_presence_summary(const gv_presence_summary *s)
+{
+	return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I}", "sectors", (json_int_t)s->sectors,
+	                 "rows_checked", (json_int_t)s->rows_checked, "missing",
+	                 (json_int_t)s->missing, "wrong_size", (json_int_t)s->wrong_size,
+	                 "unrecorded", (json_int_t)s->unrecorded, "duration_ms",
+	                 (json_int_t)s->duration_ms);
+}
+
 json_t *gv_wire_json_rebalance_summary(const gv_rebalance_summary *s)
 {
 	json_t *arr = json_array();
@@ -382,6 +391,7 @@ AS_TEXT(sectors, (const gv_sector_info *s, size_t n), (s, n))
 AS_TEXT(sector_removed, (const char *id), (id))
 AS_TEXT(repair_summary, (const gv_repair_summary *s), (s))
 AS_TEXT(scrub_summary, (const gv_scrub_summary *s), (s))
+AS_TEXT(presence_summary, (const gv_presence_summary *s), (s))
 AS_TEXT(rebalance_summary, (const gv_rebalance_summary *s), (s))
 AS_TEXT(repair_event, (const gv_repair_event *ev), (ev))
 AS_TEXT(scrub_event, (const gv_scrub_event *ev), (ev))

@@ -163,6 +163,7 @@ static void check_defaults(const gv_config *c)
 	assert_int_equal(c->replication.scrub.parallel_reads, 8);
 	assert_int_equal(c->replication.scrub.batch_size, 100);
 	assert_true(c->replication.scrub.max_bytes_per_second == 0);
+	assert_true(c->replication.scrub.presence_interval_ms == 3600 * 1000);
 	assert_int_equal(c->replication.rebalance.enabled, 1);
 	assert_true(c->replication.rebalance.threshold == 0.1);
 	assert_int_equal(c->replication.rebalance.max_moves_per_run, 100);
@@ -1018,7 +1019,7 @@ static void test_dump_round_trip(void **state)
 	        "    repair { enabled = false, interval = 25h, parallel-jobs = 1, batch-size = 1,\n"
 	        "             max-bytes-per-second = 1 KiB }\n"
 	        "    scrub { enabled = false, interval = 1, parallel-reads = 1024, batch-size = 3,\n"
-	        "            max-bytes-per-second = 1000 }\n"
+	        "            max-bytes-per-second = 1000, presence-interval = off }\n"
 	        "    rebalance { enabled = false, threshold = 0.123456789012345678,\n"
 	        "                max-moves-per-run = 1, high-water = 1, low-water = 0 }\n"
 	        "  }\n"
@@ -1032,7 +1033,17 @@ static void test_dump_round_trip(void **state)
 	assert_non_null(strstr(text, "capacity = 3 TiB\n"));
 	assert_non_null(strstr(text, "max-bytes-per-second = 1 KiB\n"));
 	assert_non_null(strstr(text, "auth-token = \"A-b_c.~+/=\"\n"));
+	assert_non_null(strstr(text, "presence-interval = off\n"));
+	assert_true(c.replication.scrub.presence_interval_ms == 0);
 	free(text);
+	/* off, 0 and false disable the presence audit; a duration sets it. */
+	load_ok(&c, "graviton.replication.scrub.presence-interval = 90s\n");
+	assert_true(c.replication.scrub.presence_interval_ms == 90000);
+	load_ok(&c, "graviton.replication.scrub.presence-interval = 0\n");
+	assert_true(c.replication.scrub.presence_interval_ms == 0);
+	load_ok(&c, "graviton.replication.scrub.presence-interval = 2m\n");
+	load_ok(&c, "graviton.replication.scrub.presence-interval = false\n");
+	assert_true(c.replication.scrub.presence_interval_ms == 0);
 
 	/* Redacted, the token does not appear. */
 	assert_int_equal(gv_config_dump(&text, &c, GV_CONFIG_DUMP_REDACT), 0);

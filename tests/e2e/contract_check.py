@@ -3,7 +3,7 @@
 
   contract_check.py http URL DIR KEY MISSING BLOB NAME...
       fetch the HTTP answers matching the commands NAME (put, stat, status,
-      sectors, repair/scrub/rebalance as jobs polled to their end, sector
+      sectors, repair/scrub/presence/rebalance as jobs polled to their end, sector
       add/set-health/drain (of $CONTRACT_DRAIN)/remove, the errors) into
       DIR/NAME.http.json, the status into DIR/NAME.http.status
   contract_check.py compare DIR NAME...
@@ -165,6 +165,7 @@ def cmd_http(url, d, key, missing, blob, names):
         "sectors": lambda: request(url, "GET", "/v1/sectors"),
         "repair": lambda: job(url, "repair", True),
         "scrub": lambda: job(url, "scrub", False),
+        "presence": lambda: job(url, "scrub/presence", False),
         "rebalance": lambda: job(url, "rebalance", True),
         "err_missing": lambda: request(url, "GET", "/v1/blobs/%s/replicas" % missing),
         "err_key": lambda: request(url, "GET", "/v1/blobs/sha256:00:1/replicas"),

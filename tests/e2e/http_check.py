@@ -929,7 +929,7 @@ def cmd_auth(url, token):
     key = blob_key(data)
     for path, method, body in (("/v1/status", "GET", None), ("/v1/blobs", "PUT", data),
                                ("/v1/blobs/" + key, "GET", None), ("/v1/sectors", "GET", None),
-                               ("/readyz", "GET", None), ("/v1/repair?dry_run=1", "POST", None),
+                               ("/v1/repair?dry_run=1", "POST", None),
                                ("/v1/blobs/" + key, "DELETE", None)):
         r = c.request(method, path, body=body, token="")
         check("%s %s without a token -> 401 JSON error" % (method, path),
@@ -959,6 +959,8 @@ def cmd_auth(url, token):
     check("GET with the right token -> the bytes", r.status == 200 and r.body == data, 200, r)
     r = c.request("GET", "/healthz", token="")
     check("GET /healthz without a token -> 200", r.status == 200, 200, r)
+    r = c.request("GET", "/readyz", token="")
+    check("GET /readyz without a token -> 200 (probes carry none)", r.status == 200, 200, r)
     r = c.request("GET", "/metrics", token="")
     ok_ = r.status == 200
     if ok_:

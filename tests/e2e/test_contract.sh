@@ -3,7 +3,7 @@
 # with --server URL, and the matching HTTP request answer the same document
 # (field names and value types; values may differ where they depend on the
 # run, e.g. durations and job numbers) - put, stat, status, sector list,
-# repair --dry-run, scrub, rebalance --dry-run, sector add, set-health,
+# repair --dry-run, scrub, scrub --presence, rebalance --dry-run, sector add, set-health,
 # drain --dry-run and remove, and errors (an unknown key, a malformed key, a
 # wrong token, no server, an unknown sector, a sector id taken).  An error under --json is the
 # error document {error, message, status, exit_code} on stdout with that
@@ -45,6 +45,7 @@ commands() {
 	run_as "$side" repair "$@" repair --dry-run --json
 	gv sector set-health "$S" healthy
 	run_as "$side" scrub "$@" scrub --once --json
+	run_as "$side" presence "$@" scrub --presence --json
 	run_as "$side" rebalance "$@" rebalance --dry-run --json
 	run_as "$side" err_missing "$@" stat "$MISSING" --json
 	run_as "$side" err_key "$@" stat sha256:00:1 --json
@@ -63,7 +64,7 @@ SECTOR_CMDS="sector_add sector_health sector_drain sector_remove"
 # ---- on the data directory ------------------------------------------------
 
 commands local
-for n in put stat status sectors repair scrub rebalance $SECTOR_CMDS; do
+for n in put stat status sectors repair scrub presence rebalance $SECTOR_CMDS; do
 	expect_eq "local $n --json exits 0" 0 "$(cat "$C/$n.local.rc")"
 done
 
@@ -71,7 +72,7 @@ done
 
 must serve_start "$T/serve.log"
 commands remote --server "$SERVE_URL"
-for n in put stat status sectors repair scrub rebalance $SECTOR_CMDS; do
+for n in put stat status sectors repair scrub presence rebalance $SECTOR_CMDS; do
 	expect_eq "--server $n --json exits 0" 0 "$(cat "$C/$n.remote.rc")"
 done
 GRAVITON_TOKEN=wrong-token run_as remote err_token --server "$SERVE_URL" status --json
@@ -83,7 +84,7 @@ gv sector set-health "$S" unhealthy
 http_as repair
 r2=$?
 gv sector set-health "$S" healthy
-http_as scrub rebalance err_missing err_key err_token
+http_as scrub presence rebalance err_missing err_key err_token
 r3=$?
 CONTRACT_DRAIN=$S http_as $SECTOR_CMDS err_sector_missing err_sector_exists err_drain_missing
 expect_eq "the HTTP requests ran" "0 0 0 0" "$r1 $r2 $r3 $?"
@@ -94,7 +95,7 @@ done
 # ---- the documents ----------------------------------------------------------
 
 cp "$C/err_token.remote.json" "$C/err_token.local.json"
-"$PY" "$CC" compare "$C" put stat status sectors repair scrub rebalance err_missing err_key \
+"$PY" "$CC" compare "$C" put stat status sectors repair scrub presence rebalance err_missing err_key \
 	err_token $SECTOR_CMDS err_sector_missing err_sector_exists err_drain_missing \
 	>"$T/cmp.out" 2>&1
 while IFS= read -r line; do

@@ -2572,6 +2572,109 @@ static void test_scrub_skips_fresh(void **state)
 	keyset_free(&ks);
 }
 
+/* ---- 5b. presence audit ------------------------------------------------------ */
+
+typedef struct inflight {
+	gv_store *st;
+	int done;
+	size_t nputs;         /* blobs put between the listing and the walk */
+	gv_key keys[32];
+	unsigned char *bufs[32];
+} inflight;
+
+/* Between s1's listing and its rows: puts until one lands on s1, so s1
+ * has a recorded row its listing does not show. */
+static void put_after_listing(const char *sector, void *payload)
+{
+	inflight *in = payload;
+
+	if (in->done || strcmp(sector, "s1") != 0)
+		return;
+	in->done = 1;
+	while (in->nputs < 32) {
+		size_t i = in->nputs++;
+
+		in->bufs[i] = put_new(in->st, 3 * KiB + i, 9000 + i, &in->keys[i]);
+		wait_bg(in->st);
+		if (holds_row(in->st, &in->keys[i], "s1"))
+			return;
+	}
+	fail_msg("no put landed on s1 in 32 tries");
+}
+
+static void test_presence_finds_missing(void **state)
+{
+	fx *f = *state;
+	gv_presence_opts o = GV_PRESENCE_OPTS_INIT;
+	gv_presence_summary sum;
+	gv_repair_summary rsum;
+	gv_replica *reps = NULL;
+	size_t n = 0, i;
+	char missing_on[GV_ID_MAX];
+	inflight in;
+	keyset ks;
+
+	six_sectors(f, &ks, 8);
+	/* Key 3 loses one replica's bytes behind the store's back. */
+	assert_int_equal(gv_index_replicas_find(gv_store_index(f->st), &ks.keys[3], &reps, &n), 0);
+	snprintf(missing_on, sizeof(missing_on), "%s", reps[1].sector);
+	gv_replicas_free(reps, n);
+	assert_int_equal(gv_sector_del(gv_store_sector_handle(f->st, missing_on, NULL, 0),
+	                               &ks.keys[3]),
+	                 0);
+	assert_int_equal(queued(f->st), 0);
+
+	memset(&in, 0, sizeof(in));
+	in.st = f->st;
+	o.on_listed = put_after_listing;
+	o.payload = &in;
+	assert_int_equal(gv_presence_run(f->st, &o, &sum), 0);
+	assert_true(in.nputs >= 1);
+	assert_int_equal(sum.sectors, 6);
+	/* Every row was compared, the in-flight puts' rows included. */
+	assert_int_equal(sum.rows_checked, 3 * (ks.n + in.nputs));
+	assert_int_equal(sum.missing, 1);
+	assert_int_equal(sum.wrong_size, 0);
+	assert_int_equal(sum.unrecorded, 0);
+	assert_row_bad(f->st, &ks.keys[3], missing_on, "missing");
+	assert_int_equal(queued(f->st), 1);
+	assert_true(queue_has(f->st, &ks.keys[3]));
+	/* The put recorded after s1's listing is not flagged. */
+	for (i = 0; i < in.nputs; i++)
+		assert_protected(f->st, &in.keys[i]);
+	assert_row_good(f->st, &in.keys[in.nputs - 1], "s1");
+
+	/* A file no row counts on is counted and left alone. */
+	{
+		gv_key stray;
+		unsigned char *buf = make(777, 4242, &stray);
+
+		assert_int_equal(gv_sector_put_buf(gv_store_sector_handle(f->st, "s4", NULL, 0),
+		                                   &stray, buf, 777),
+		                 0);
+		tfree(buf);
+		o.on_listed = NULL;
+		assert_int_equal(gv_presence_run(f->st, &o, &sum), 0);
+		assert_int_equal(sum.missing, 0);
+		assert_int_equal(sum.unrecorded, 1);
+		assert_int_equal(sector_has(f->st, "s4", &stray), 1);
+		assert_int_equal(gv_sector_del(gv_store_sector_handle(f->st, "s4", NULL, 0), &stray),
+		                 0);
+	}
+
+	/* The queue's repair restores it; the next pass finds nothing. */
+	assert_int_equal(gv_repair_run_queued(f->st, NULL, &rsum), 0);
+	assert_int_equal(rsum.keys_repaired, 1);
+	assert_protected(f->st, &ks.keys[3]);
+	assert_int_equal(gv_presence_run(f->st, &o, &sum), 0);
+	assert_int_equal(sum.missing + sum.wrong_size + sum.unrecorded, 0);
+	assert_int_equal(sum.rows_checked, 3 * (ks.n + in.nputs));
+	assert_store_consistent(f->st);
+	for (i = 0; i < in.nputs; i++)
+		tfree(in.bufs[i]);
+	keyset_free(&ks);
+}
+
 static void test_scrub_io_error_and_restore(void **state)
 {
 	fx *f = *state;
@@ -3186,6 +3289,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_repair_queue, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_repair_bad_source_and_target, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_scrub_finds_bad, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_presence_finds_missing, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_scrub_skips_fresh, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_scrub_io_error_and_restore, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rebalance, setup, teardown),
