@@ -72,19 +72,25 @@ out:
 	return err;
 }
 
-int gv_replica_verify(gv_sector *s, const gv_key *key, char *reason, size_t cap,
-                      uint64_t *bytes, gv_limiter *lim, atomic_int *cancel)
+/*
+ * Read the replica whole and check it against the key.  With `keep` (room
+ * for key->size bytes) the bytes land there, for the caller to serve; else
+ * they pass through a buffer no bigger than the blob.
+ */
+static int verify_pass(gv_sector *s, const gv_key *key, char *reason, size_t cap,
+                       uint64_t *bytes, gv_limiter *lim, atomic_int *cancel,
+                       unsigned char *keep)
 {
 	gv_sector_reader *r = NULL;
 	gv_sha256 *h = NULL;
 	uint8_t digest[GV_DIGEST_LEN];
 	uint64_t total = 0;
 	char why[GV_REASON_MAX] = "";
-	char *buf;
+	size_t bufcap = key->size < COPY_BUF ? (key->size ? (size_t)key->size : 1) : COPY_BUF;
+	unsigned char *buf = keep ? NULL : malloc(bufcap);
 	int err;
 
-	buf = malloc(COPY_BUF);
-	if (!buf || (err = gv_sha256_new(&h)) < 0) {
+	if ((!keep && !buf) || (err = gv_sha256_new(&h)) < 0) {
 		err = gv_error_set(GV_ENOMEM, "out of memory");
 		snprintf(why, sizeof(why), "io error: out of memory");
 		goto out;
@@ -102,7 +108,8 @@ int gv_replica_verify(gv_sector *s, const gv_key *key, char *reason, size_t cap,
 		goto out;
 	}
 	for (;;) {
-		ssize_t n = gv_sector_reader_read(r, buf, COPY_BUF);
+		unsigned char *at = keep ? keep + total : buf;
+		ssize_t n = gv_sector_reader_read(r, at, keep ? (size_t)(key->size - total) : bufcap);
 
 		if (n < 0) {
 			err = (int)n;
@@ -116,7 +123,7 @@ int gv_replica_verify(gv_sector *s, const gv_key *key, char *reason, size_t cap,
 			break;
 		if (lim)
 			gv_limiter_take(lim, (size_t)n);
-		gv_sha256_update(h, buf, (size_t)n);
+		gv_sha256_update(h, at, (size_t)n);
 		total += (uint64_t)n;
 		if (bytes)
 			*bytes += (uint64_t)n;
@@ -147,4 +154,16 @@ out:
 	gv_sha256_free(h);
 	free(buf);
 	return err;
+}
+
+int gv_replica_verify(gv_sector *s, const gv_key *key, char *reason, size_t cap,
+                      uint64_t *bytes, gv_limiter *lim, atomic_int *cancel)
+{
+	return verify_pass(s, key, reason, cap, bytes, lim, cancel, NULL);
+}
+
+int gv_replica_verify_into(gv_sector *s, const gv_key *key, void *keep, char *reason,
+                           size_t cap)
+{
+	return verify_pass(s, key, reason, cap, NULL, NULL, NULL, keep);
 }

@@ -218,6 +218,12 @@ struct gv_limiter;
 int gv_replica_verify(gv_sector *s, const gv_key *key, char *reason, size_t cap,
                       uint64_t *bytes, struct gv_limiter *lim, atomic_int *cancel);
 
+/* gv_replica_verify, keeping the bytes: `keep` has room for key->size
+ * bytes and holds the replica when it returns 0 (one read serves both the
+ * check and the caller). */
+int gv_replica_verify_into(gv_sector *s, const gv_key *key, void *keep, char *reason,
+                           size_t cap);
+
 /* Copy a committed blob from one sector to another, streaming, with an
  * optional SHA-256 check of the bytes read.  Durable on return. */
 int gv_copy_blob(gv_sector *from, gv_sector *to, const gv_key *key, int verify);
