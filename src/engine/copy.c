@@ -97,20 +97,26 @@ int gv_replica_verify(gv_sector *s, const gv_key *key, char *reason, size_t cap,
 	return gv_replica_verify_blocks(s, key, reason, cap, bytes, lim, cancel, NULL);
 }
 
-int gv_replica_verify_blocks(gv_sector *s, const gv_key *key, char *reason, size_t cap,
-                             uint64_t *bytes, gv_limiter *lim, atomic_int *cancel,
-                             gv_block_hasher *bh)
+/*
+ * Read the replica whole and check it against the key (and feed bh, if
+ * any).  With `keep` (room for key->size bytes) the bytes land there, for
+ * the caller to serve; else they pass through a buffer no bigger than the
+ * blob.
+ */
+static int verify_pass(gv_sector *s, const gv_key *key, char *reason, size_t cap,
+                       uint64_t *bytes, gv_limiter *lim, atomic_int *cancel,
+                       gv_block_hasher *bh, unsigned char *keep)
 {
 	gv_sector_reader *r = NULL;
 	gv_sha256 *h = NULL;
 	uint8_t digest[GV_DIGEST_LEN];
 	uint64_t total = 0;
 	char why[GV_REASON_MAX] = "";
-	char *buf;
+	size_t bufcap = key->size < COPY_BUF ? (key->size ? (size_t)key->size : 1) : COPY_BUF;
+	unsigned char *buf = keep ? NULL : malloc(bufcap);
 	int err;
 
-	buf = malloc(COPY_BUF);
-	if (!buf || (err = gv_sha256_new(&h)) < 0) {
+	if ((!keep && !buf) || (err = gv_sha256_new(&h)) < 0) {
 		err = gv_error_set(GV_ENOMEM, "out of memory");
 		snprintf(why, sizeof(why), "io error: out of memory");
 		goto out;
@@ -128,7 +134,8 @@ int gv_replica_verify_blocks(gv_sector *s, const gv_key *key, char *reason, size
 		goto out;
 	}
 	for (;;) {
-		ssize_t n = gv_sector_reader_read(r, buf, COPY_BUF);
+		unsigned char *at = keep ? keep + total : buf;
+		ssize_t n = gv_sector_reader_read(r, at, keep ? (size_t)(key->size - total) : bufcap);
 
 		if (n < 0) {
 			err = (int)n;
@@ -142,8 +149,8 @@ int gv_replica_verify_blocks(gv_sector *s, const gv_key *key, char *reason, size
 			break;
 		if (lim)
 			gv_limiter_take(lim, (size_t)n);
-		gv_sha256_update(h, buf, (size_t)n);
-		if (bh && (err = gv_block_hasher_update(bh, buf, (size_t)n)) < 0) {
+		gv_sha256_update(h, at, (size_t)n);
+		if (bh && (err = gv_block_hasher_update(bh, at, (size_t)n)) < 0) {
 			snprintf(why, sizeof(why), "io error: %.240s", gv_error_last());
 			goto out;
 		}
@@ -177,6 +184,19 @@ out:
 	gv_sha256_free(h);
 	free(buf);
 	return err;
+}
+
+int gv_replica_verify_blocks(gv_sector *s, const gv_key *key, char *reason, size_t cap,
+                             uint64_t *bytes, gv_limiter *lim, atomic_int *cancel,
+                             gv_block_hasher *bh)
+{
+	return verify_pass(s, key, reason, cap, bytes, lim, cancel, bh, NULL);
+}
+
+int gv_replica_verify_into(gv_sector *s, const gv_key *key, void *keep, char *reason,
+                           size_t cap)
+{
+	return verify_pass(s, key, reason, cap, NULL, NULL, NULL, NULL, keep);
 }
 
 /* ---- the resumable copy ------------------------------------------------- */

@@ -19,6 +19,10 @@
  * the key while streaming (GV_ERESTART after a mismatch) or first; a range
  * is served only from a replica verified whole first, and that pass
  * records the table of a blob of more than one block.
+ *
+ * A blob verified first that is at most GET_MEM_MAX bytes is read once:
+ * into memory, checked there and served from there, instead of a verifying
+ * pass and then a second open and read of the same file.
  */
 #include <pthread.h>
 #include <stdio.h>
@@ -29,6 +33,8 @@
 #include "core/log.h"
 #include "engine/blocks.h"
 #include "engine/store.h"
+
+#define GET_MEM_MAX (256u * 1024)
 
 /* One block, verified (err 0) or not loadable (err, msg). */
 typedef struct blk_slot {
@@ -60,6 +66,8 @@ struct gv_get {
 	gv_sha256 *h;
 	int hashing;            /* verify while streaming (not after verify_first) */
 	int done;
+	unsigned char *mem;     /* the verified blob, when read into memory */
+	int in_mem;             /* serving from mem (no reader) */
 	/* Block mode (blk set): g->r reads candidate rc from offset rpos. */
 	gv_blocks *blk;
 	blk_slot slot;          /* the verified block being handed out */
@@ -165,6 +173,16 @@ static int open_next(gv_get *g)
 			continue;
 		}
 		snprintf(g->cur, sizeof(g->cur), "%s", c->sector);
+		if (g->mem) {
+			if (gv_replica_verify_into(s, &g->key, g->mem, reason, sizeof(reason)) < 0) {
+				if (c->healthy)
+					gv_store_mark_unhealthy(g->st, &g->key, c->sector, reason);
+				continue;
+			}
+			g->delivered = 0;
+			g->in_mem = 1;
+			return 0;
+		}
 		if (g->verify_first && verify_whole(g, s, reason, sizeof(reason)) < 0) {
 			if (c->healthy)
 				gv_store_mark_unhealthy(g->st, &g->key, c->sector, reason);
@@ -503,8 +521,13 @@ int gv_get_open(gv_get **out, gv_store *st, const gv_key *key, const gv_get_opts
 			goto fail;
 		goto done;
 	}
-	if (g->full && (err = gv_sha256_new(&g->h)) < 0)
+	if (g->full && !g->verify_first && (err = gv_sha256_new(&g->h)) < 0)
 		goto fail;
+	if (g->verify_first && key->size > 0 && key->size <= GET_MEM_MAX &&
+	    !(g->mem = malloc((size_t)key->size))) {
+		err = gv_error_set(GV_ENOMEM, "out of memory");
+		goto fail;
+	}
 	if (g->start == g->end) {
 		/* Empty blob: nothing to read, but a replica must exist. */
 		if (g->ncand == 0) {
@@ -550,8 +573,15 @@ ssize_t gv_get_read(gv_get *g, void *buf, size_t cap)
 		return block_read(g, buf, cap);
 	if (g->done || want == 0)
 		return 0;
-	if (!g->r && (err = open_next(g)) < 0)
+	if (!g->r && !g->in_mem && (err = open_next(g)) < 0)
 		return err;
+	if (g->in_mem) {
+		n = (ssize_t)(want - g->delivered < cap ? want - g->delivered : cap);
+		memcpy(buf, g->mem + g->start + g->delivered, (size_t)n);
+		g->delivered += (uint64_t)n;
+		g->done = g->delivered == want;
+		return n;
+	}
 	if (g->delivered < want) {
 		n = gv_sector_reader_read(g->r, buf, cap);
 		if (n < 0) {
@@ -610,6 +640,7 @@ void gv_get_close(gv_get *g)
 	gv_blocks_free(g->blk);
 	free(g->slot.buf);
 	free(g->ahead.buf);
+	free(g->mem);
 	free(g->cand);
 	free(g);
 }

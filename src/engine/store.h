@@ -226,6 +226,12 @@ int gv_replica_verify_blocks(gv_sector *s, const gv_key *key, char *reason, size
                              uint64_t *bytes, struct gv_limiter *lim, atomic_int *cancel,
                              struct gv_block_hasher *bh);
 
+/* gv_replica_verify, keeping the bytes: `keep` has room for key->size
+ * bytes and holds the replica when it returns 0 (one read serves both the
+ * check and the caller). */
+int gv_replica_verify_into(gv_sector *s, const gv_key *key, void *keep, char *reason,
+                           size_t cap);
+
 /* Copy a committed blob from one sector to another, streaming, with an
  * optional SHA-256 check of the bytes read.  Durable on return. */
 int gv_copy_blob(gv_sector *from, gv_sector *to, const gv_key *key, int verify);

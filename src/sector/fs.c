@@ -17,11 +17,12 @@
  *
  * Durability: a blob is written into tmp/ or partial/, fdatasync'd, renamed
  * into objects/ab/, and that directory is fsync'd before commit returns.
- * The 256 fan-out directories are created on demand (mkdir, then fsync of
- * objects/).  Open fsyncs objects/ once, so a fan-out directory left by an
- * earlier crashed process is durable before anything is committed into it;
- * the commit path then costs what the floor does: fdatasync of the file and
- * fsync of its directory.  One level of 256 directories keeps directory
+ * Open creates the 256 fan-out directories that are missing and fsyncs
+ * objects/ once, so every fan-out directory (one left by an earlier crashed
+ * process too) is durable before anything is committed into it; one that
+ * open could not create is created on demand (mkdir, then fsync of
+ * objects/).  The commit path then costs what the floor does: fdatasync of
+ * the file and fsync of its directory.  One level of 256 directories keeps directory
  * creation off the hot path (a second level would mean a new directory, and
  * its fsyncs, for most of the first 65,536 blobs of every sector).
  *
@@ -73,6 +74,7 @@
 
 /* Writes smaller than this are gathered before reaching the kernel. */
 #define FS_WBUF_SIZE (1024 * 1024)
+#define FS_WRITEBACK_STEP (8u << 20) /* start writeback every this many bytes */
 
 #define FS_FANOUT_BITS 256
 
@@ -107,6 +109,7 @@ typedef struct fs_writer {
 	gv_key key;
 	char name[FS_NAME_MAX];   /* entry in tmp/ or partial/ */
 	uint64_t flushed;         /* bytes in the file */
+	uint64_t kicked;          /* bytes whose writeback was started */
 	uint64_t reserved;        /* bytes counted in s->inflight */
 	unsigned char *buf;       /* FS_WBUF_SIZE, allocated on first use */
 	size_t buf_len;
@@ -673,6 +676,25 @@ static int fs_root_is_blank(int root_fd)
 }
 
 /*
+ * Create every fan-out directory that is missing, before the fsync of
+ * objects/ at open makes them durable, so that no commit creates one (a
+ * mkdir and an fsync of objects/ under dir_lock, for most of a fresh
+ * sector's first few hundred blobs).  One that cannot be created is left
+ * to the commit that needs it.
+ */
+static void fs_fanout_all(fs_sector *s)
+{
+	char rel[8];
+	unsigned a;
+
+	for (a = 0; a < FS_FANOUT_BITS; a++) {
+		snprintf(rel, sizeof(rel), "%02x", a);
+		if (mkdirat(s->objects_fd, rel, 0755) == 0 || errno == EEXIST)
+			s->dir_ok[a >> 3] |= (uint8_t)(1u << (a & 7));
+	}
+}
+
+/*
  * Open root/<name> as a directory, creating it (and fsyncing the root) when
  * missing and `create` is set.  -1 with errno on failure.
  */
@@ -956,6 +978,7 @@ int gv_sector_fs_open(gv_sector **out, const char *root,
 	}
 	if ((rc = fs_walk(s, count_used, &s->used)) < 0)
 		goto fail;
+	fs_fanout_all(s);
 	if (fsync(s->objects_fd) < 0) {
 		rc = fs_err(s, errno, "cannot sync", "objects");
 		goto fail;
@@ -1162,6 +1185,23 @@ static int fs_writer_err(fs_writer *w, int err, const char *op)
 	return fs_err(s, err, op, rel);
 }
 
+/*
+ * Start the writeback of what was written since the last call, every
+ * FS_WRITEBACK_STEP bytes, without waiting for it: a big blob then goes to
+ * the disk while it streams in, and the fdatasync at commit finds little
+ * left to write (durability still rests on that fdatasync alone).
+ */
+static void fs_writer_kick(fs_writer *w)
+{
+	if (w->kicked > w->flushed)
+		w->kicked = w->flushed;
+	if (w->flushed - w->kicked < FS_WRITEBACK_STEP)
+		return;
+	(void)sync_file_range(w->fd, (off_t)w->kicked, (off_t)(w->flushed - w->kicked),
+	                      SYNC_FILE_RANGE_WRITE);
+	w->kicked = w->flushed;
+}
+
 static int fs_writer_flush(fs_writer *w)
 {
 	if (w->buf_len == 0)
@@ -1172,6 +1212,7 @@ static int fs_writer_flush(fs_writer *w)
 	}
 	w->flushed += w->buf_len;
 	w->buf_len = 0;
+	fs_writer_kick(w);
 	return 0;
 }
 
@@ -1225,6 +1266,7 @@ static int fs_writer_write(gv_sector_writer *base, const void *buf, size_t len)
 	}
 	w->flushed += len;
 	base->offset += len;
+	fs_writer_kick(w);
 	return 0;
 }
 

@@ -1869,6 +1869,49 @@ static void test_read_verify_first(void **state)
 	tfree(buf);
 }
 
+/* A small blob verified first is read once: the file that was checked is
+ * the one served, not opened a second time (a second open that fails would
+ * otherwise mark a good replica bad). */
+static void test_read_verify_first_opens_once(void **state)
+{
+	fx *f = *state;
+	gv_get_opts o = GV_GET_OPTS_INIT;
+	gv_sector *fs[3];
+	gv_key key;
+	unsigned char *buf, *got;
+	char served[GV_ID_MAX];
+	size_t n;
+	int restarts;
+
+	three_sectors(f, 1, fs);
+	buf = put_new(f->st, 4 * KiB, 75, &key);
+	wait_bg(f->st);
+	read_first(f->st, &key, "a");
+	plan(fs[0], GV_FAULT_EIO, GV_FAULT_OP_OPEN_READ, 2, 0);
+	o.verify_first = 1;
+	assert_int_equal(read_blob(f->st, &key, &o, &got, &n, &restarts, served, sizeof(served)), 0);
+	assert_int_equal(restarts, 0);
+	assert_int_equal(n, key.size);
+	assert_memory_equal(got, buf, n);
+	assert_string_equal(served, "a");
+	assert_int_equal(gv_sector_fault_calls(fs[0]), 1);
+	assert_row_good(f->st, &key, "a");
+	tfree(got);
+
+	/* A range of it is served from the same single read. */
+	plan(fs[0], GV_FAULT_EIO, GV_FAULT_OP_OPEN_READ, 2, 0);
+	o.has_range = 1;
+	o.start = 100;
+	o.end = 1100;
+	assert_int_equal(read_blob(f->st, &key, &o, &got, &n, &restarts, served, sizeof(served)), 0);
+	assert_int_equal(n, 1000);
+	assert_memory_equal(got, buf + 100, n);
+	assert_string_equal(served, "a");
+	assert_int_equal(gv_sector_fault_calls(fs[0]), 1);
+	tfree(got);
+	tfree(buf);
+}
+
 static void test_read_all_fail(void **state)
 {
 	fx *f = *state;
@@ -3280,6 +3323,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_repair_failed_copy_keeps_put, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_read_corrupt_restarts_once, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_read_verify_first, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_read_verify_first_opens_once, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_read_all_fail, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_repair_unhealthy_sector, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_repair_lost_key, setup, teardown),

@@ -17,7 +17,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -266,7 +268,12 @@ static void test_create_and_identity(void **state)
 	assert_string_equal(got.zone, "zone-1");
 	assert_int_equal(got.capacity, 123456789);
 	assert_int_equal(got.format, 1);
+	/* all 256 fan-out directories, made at open: no commit creates one */
 	snprintf(path, sizeof(path), "%s/objects", fx->root);
+	assert_int_equal(count_entries(path), 256);
+	snprintf(path, sizeof(path), "%s/objects/00", fx->root);
+	assert_int_equal(count_entries(path), 0);
+	snprintf(path, sizeof(path), "%s/objects/ff", fx->root);
 	assert_int_equal(count_entries(path), 0);
 	snprintf(path, sizeof(path), "%s/tmp", fx->root);
 	assert_int_equal(count_entries(path), 0);
@@ -402,7 +409,7 @@ static void test_missing_objects_dir(void **state)
 
 	gv_sector_close(s);
 	snprintf(path, sizeof(path), "%s/objects", fx->root);
-	assert_int_equal(rmdir(path), 0);
+	rm_rf(path);
 	assert_int_equal(gv_sector_fs_open(&s, fx->root, NULL, 0), GV_ENOTFOUND);
 	assert_non_null(strstr(gv_error_last(), "objects"));
 	assert_false(exists(path));
@@ -493,6 +500,86 @@ static void test_second_open_shares(void **state)
 }
 
 /* ---- layout and recovery ------------------------------------------------- */
+
+/*
+ * Pages of the first len bytes of the file at path that are dirty (in the
+ * page cache, not yet handed to the disk), from /proc/self/pagemap and
+ * /proc/kpageflags; -1 when this process cannot tell (not privileged, a
+ * file system without writeback such as tmpfs).
+ */
+static long dirty_pages(const char *path, size_t len)
+{
+	long pg = sysconf(_SC_PAGESIZE), dirty = 0;
+	size_t i, n = len / (size_t)pg;
+	int fd = open(path, O_RDONLY), pm = open("/proc/self/pagemap", O_RDONLY),
+	    kf = open("/proc/kpageflags", O_RDONLY);
+	struct statfs sf;
+	unsigned char *p = MAP_FAILED;
+
+	if (fd < 0 || pm < 0 || kf < 0 || fstatfs(fd, &sf) < 0 || sf.f_type == 0x01021994)
+		dirty = -1;
+	else if ((p = mmap(NULL, len, PROT_READ, MAP_SHARED, fd, 0)) == MAP_FAILED)
+		dirty = -1;
+	for (i = 0; dirty >= 0 && i < n; i++) {
+		uint64_t ent = 0, flags = 0;
+		volatile unsigned char c = p[i * (size_t)pg]; /* map it */
+
+		(void)c;
+		if (pread(pm, &ent, 8, (off_t)(((uintptr_t)p / (uintptr_t)pg + i) * 8)) != 8 ||
+		    !(ent >> 63) || (ent & ((1ull << 55) - 1)) == 0 ||
+		    pread(kf, &flags, 8, (off_t)((ent & ((1ull << 55) - 1)) * 8)) != 8)
+			dirty = -1;
+		else if (flags & (1u << 4)) /* KPF_DIRTY */
+			dirty++;
+	}
+	if (p != MAP_FAILED)
+		munmap(p, len);
+	if (fd >= 0)
+		close(fd);
+	if (pm >= 0)
+		close(pm);
+	if (kf >= 0)
+		close(kf);
+	return dirty;
+}
+
+/* A big blob goes to the disk while it streams in: the writer starts the
+ * writeback of every 8 MiB it has written, without waiting for it, so the
+ * fdatasync at commit finds little left to write. */
+static void test_big_write_starts_writeback(void **state)
+{
+	fixture *fx = *state;
+	gv_sector *s = create(fx->root, "writeback");
+	gv_sector_writer *w;
+	size_t len = 9u << 20, step = 256u << 10, off;
+	unsigned char *data = malloc(len);
+	char tmp[700], path[1000];
+	struct dirent *de;
+	DIR *d;
+	long dirty;
+
+	assert_non_null(data);
+	fill(data, len, 11);
+	assert_int_equal(gv_sector_writer_open(&w, s, NULL, 0), 0);
+	for (off = 0; off < len; off += step)
+		assert_int_equal(gv_sector_writer_write(w, data + off, step), 0);
+	snprintf(tmp, sizeof(tmp), "%s/tmp", fx->root);
+	assert_non_null(d = opendir(tmp));
+	while ((de = readdir(d)) != NULL && de->d_name[0] == '.')
+		;
+	assert_non_null(de);
+	snprintf(path, sizeof(path), "%s/%s", tmp, de->d_name);
+	closedir(d);
+	dirty = dirty_pages(path, 8u << 20);
+	gv_sector_writer_abort(w, 0);
+	gv_sector_close(s);
+	free(data);
+	if (dirty < 0)
+		skip();
+	/* All 2048 pages were dirty before the writer started writeback. */
+	if (dirty > 256)
+		fail_msg("%ld of the first 2048 pages still dirty", dirty);
+}
 
 static void test_layout(void **state)
 {
@@ -1113,6 +1200,7 @@ int main(void)
 		T(test_bad_open_args),
 		T(test_second_open_shares),
 		T(test_layout),
+		T(test_big_write_starts_writeback),
 		T(test_tmp_cleaned_partial_kept),
 		T(test_oversized_partial_restarts),
 		T(test_used_counted_on_open),
