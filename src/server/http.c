@@ -102,30 +102,33 @@ static enum route route_of(const char *url, char *arg, size_t cap)
 		return R_REBALANCE;
 	if (match_arg(url, "/v1/jobs/", NULL, arg, cap))
 		return R_JOB;
+	if (strncmp(url, "/v1/node/", 9) == 0)
+		return R_NODE;
 	return R_UNKNOWN;
+}
+
+int gv_http_bearer_ok(const char *h, const char *token)
+{
+	size_t tl, hl;
+
+	/* The scheme is case-insensitive (RFC 9110 11.1). */
+	if (!h || strncasecmp(h, "Bearer", 6) != 0 || (h[6] != ' ' && h[6] != '\t'))
+		return 0;
+	for (h += 6; *h == ' ' || *h == '\t'; h++)
+		;
+	tl = strlen(token);
+	hl = strlen(h);
+	/* Constant time over the token's length. */
+	return hl == tl && CRYPTO_memcmp(h, token, tl) == 0;
 }
 
 static int authorized(gv_server *srv, struct MHD_Connection *c)
 {
 	const char *h = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization");
-	size_t tl, hl;
 	int ok;
 
 	pthread_mutex_lock(&srv->mu);
-	if (!srv->token) {
-		pthread_mutex_unlock(&srv->mu);
-		return 1;
-	}
-	ok = 0;
-	/* The scheme is case-insensitive (RFC 9110 11.1). */
-	if (h && strncasecmp(h, "Bearer", 6) == 0 && (h[6] == ' ' || h[6] == '\t')) {
-		for (h += 6; *h == ' ' || *h == '\t'; h++)
-			;
-		tl = strlen(srv->token);
-		hl = strlen(h);
-		/* Constant time over the token's length. */
-		ok = hl == tl && CRYPTO_memcmp(h, srv->token, tl) == 0;
-	}
+	ok = !srv->token || gv_http_bearer_ok(h, srv->token);
 	pthread_mutex_unlock(&srv->mu);
 	return ok;
 }
@@ -321,6 +324,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 			return gv_http_send_error(c, r, "invalid",
 			                  "conflicting Content-Length headers");
 		}
+		/* The node protocol has its own token and bodies. */
+		if (r->route == R_NODE)
+			return gv_http_node_begin(srv, c, r, url, method);
 		if (r->route != R_HEALTHZ && r->route != R_METRICS && !authorized(srv, c)) {
 			r->started = 1;
 			return gv_http_send_error(c, r, "unauthorized",
@@ -407,6 +413,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 				gv_put_abort(r->put);
 				r->put = NULL;
 			}
+			return MHD_YES;
+		}
+		if (r->node) {
+			gv_http_node_write(r, upload_data, n);
 			return MHD_YES;
 		}
 		if (r->body_len + n > BODY_MAX) {
@@ -507,6 +517,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		if (!is(method, "GET"))
 			return method_not_allowed(c, r, "GET");
 		return gv_http_job_get(srv, c, r);
+	case R_NODE:
+		return gv_http_node_finish(srv, c, r, method);
 	default:
 		return gv_http_send_error(c, r, "not_found", "no such endpoint");
 	}
@@ -524,6 +536,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 		return;
 	/* An upload that never reached its commit records nothing. */
 	gv_put_abort(r->put);
+	gv_http_node_free(r->node);
 	free(r->refusal);
 	gv_http_conn_idle(c);
 	atomic_fetch_sub(&srv->inflight, 1);
@@ -535,17 +548,27 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 
 /* ---- lifecycle ------------------------------------------------------------ */
 
-int gv_server_set_token(gv_server *srv, const char *token)
+static int set_secret(gv_server *srv, char **slot, const char *token)
 {
 	char *t = NULL;
 
 	if (token && *token && !(t = strdup(token)))
 		return gv_error_set(GV_ENOMEM, "out of memory");
 	pthread_mutex_lock(&srv->mu);
-	free(srv->token);
-	srv->token = t;
+	free(*slot);
+	*slot = t;
 	pthread_mutex_unlock(&srv->mu);
 	return 0;
+}
+
+int gv_server_set_token(gv_server *srv, const char *token)
+{
+	return set_secret(srv, &srv->token, token);
+}
+
+int gv_server_set_node_token(gv_server *srv, const char *token)
+{
+	return set_secret(srv, &srv->node_token, token);
 }
 
 unsigned gv_server_port(const gv_server *srv)
@@ -598,6 +621,8 @@ int gv_server_start(gv_server **out, gv_store *st, const gv_server_opts *o)
 	srv->scrub.on_progress = NULL;
 	srv->scrub.skip_verified_within_ms = 0;
 	if (o && o->auth_token && *o->auth_token && gv_server_set_token(srv, o->auth_token) < 0)
+		goto fail_nomem;
+	if (o && o->node_token && *o->node_token && gv_server_set_node_token(srv, o->node_token) < 0)
 		goto fail_nomem;
 
 	host = o && o->host && *o->host ? o->host : "127.0.0.1";
@@ -658,6 +683,7 @@ fail:
 	if (ai)
 		freeaddrinfo(ai);
 	free(srv->token);
+	free(srv->node_token);
 	pthread_cond_destroy(&srv->ccv);
 	pthread_mutex_destroy(&srv->cmu);
 	pthread_mutex_destroy(&srv->mu);
@@ -703,6 +729,7 @@ void gv_server_stop(gv_server *srv)
 		}
 	}
 	free(srv->token);
+	free(srv->node_token);
 	pthread_cond_destroy(&srv->ccv);
 	pthread_mutex_destroy(&srv->cmu);
 	pthread_mutex_destroy(&srv->mu);
