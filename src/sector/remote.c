@@ -142,6 +142,10 @@ typedef struct answer {
 	size_t len, cap;
 	int64_t written_at;
 	int overflow;
+	/* An error answer goes here instead (its start: for the message). */
+	CURL *h;
+	char err[256];
+	size_t err_len;
 } answer;
 
 typedef struct call {
@@ -159,7 +163,17 @@ static size_t on_body(char *p, size_t sz, size_t nm, void *u)
 {
 	answer *a = u;
 	size_t n = sz * nm;
+	long status = 0;
 
+	curl_easy_getinfo(a->h, CURLINFO_RESPONSE_CODE, &status);
+	if (status >= 300) {
+		size_t k = sizeof(a->err) - 1 - a->err_len;
+
+		k = n < k ? n : k;
+		memcpy(a->err + a->err_len, p, k);
+		a->err_len += k;
+		return n;
+	}
 	if (a->len + n > a->cap) {
 		a->overflow = 1;
 		return 0;
@@ -241,8 +255,8 @@ static void handle_put(remote *rm, CURL *h)
 /* The port's code for a node's answer; the answer's text in the message. */
 static int status_error(remote *rm, const call *cl)
 {
-	const char *text = cl->ans && cl->ans->len ? cl->ans->out : "";
-	int len = cl->ans ? (int)(cl->ans->len < 300 ? cl->ans->len : 300) : 0;
+	const char *text = cl->ans ? cl->ans->err : "";
+	int len = cl->ans ? (int)cl->ans->err_len : 0;
 	int code;
 
 	switch (cl->status) {
@@ -296,6 +310,8 @@ static int perform(remote *rm, call *cl)
 		if (cl->ans) {
 			cl->ans->len = 0;
 			cl->ans->overflow = 0;
+			cl->ans->err_len = 0;
+			cl->ans->h = h;
 		}
 		curl_easy_setopt(h, CURLOPT_URL, url);
 		curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
@@ -649,8 +665,8 @@ typedef struct rreader {
 	remote *rm;
 	gv_key key;
 	uint64_t next;        /* offset of the next chunk to fetch */
-	unsigned char *buf;
-	size_t blen, bpos;
+	unsigned char *buf;   /* bcap bytes: a chunk, or the whole range when smaller */
+	size_t blen, bpos, bcap;
 } rreader;
 
 static int fetch(rreader *r)
@@ -661,9 +677,9 @@ static int fetch(rreader *r)
 	call cl = { "GET", path, range, NULL, &a, 1, 0, 0 };
 	int err;
 
-	if (want > CHUNK)
-		want = CHUNK;
-	a = (answer){ (char *)r->buf, 0, CHUNK, 0, 0 };
+	if (want > r->bcap)
+		want = r->bcap;
+	a = (answer){ (char *)r->buf, 0, r->bcap, 0, 0 };
 	key_path(path, sizeof(path), &r->key, "");
 	snprintf(range, sizeof(range), "%" PRIu64 "-%" PRIu64, r->next, r->next + want - 1);
 	if ((err = perform(r->rm, &cl)) < 0)
@@ -707,7 +723,10 @@ static int rr_open(gv_sector_reader **out, gv_sector *s, const gv_key *key, uint
 		                    PRIu64 " bytes", off, len, key->size);
 	if (len == UINT64_MAX)
 		len = key->size - off;
-	if (!(r = calloc(1, sizeof(*r))) || !(r->buf = malloc(len < CHUNK ? len + 1 : CHUNK))) {
+	if (!(r = calloc(1, sizeof(*r))))
+		return gv_error_set(GV_ENOMEM, "out of memory");
+	r->bcap = len < CHUNK ? (size_t)len + 1 : CHUNK;
+	if (!(r->buf = malloc(r->bcap))) {
 		free(r);
 		return gv_error_set(GV_ENOMEM, "out of memory");
 	}
