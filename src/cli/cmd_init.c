@@ -11,6 +11,7 @@
 #include "cli/cli.h"
 #include "graviton/config.h"
 #include "graviton/daemon.h"
+#include "graviton/sys/sector.h"
 
 static void help(void)
 {
@@ -153,6 +154,13 @@ int cmd_init(cli_globals *g, int argc, char **argv)
 	/* A gateway: only the index; its sectors (remote ones) are added
 	 * later, and the marker keeps `serve` from laying out local ones. */
 	if (nsect == 0) {
+		for (i = 0; i < (int)nhave; i++)
+			if (strcmp(have[i].kind, GV_SECTOR_KIND_DEFAULT) == 0) {
+				cli_err("init: %s already holds a layout of local sectors; refusing "
+				        "to make it a gateway", g->data_dir);
+				rc = EXIT_CANTCREAT;
+				goto out;
+			}
 		if ((rc = cli_gateway_mark(g->data_dir)) != 0 || (rc = init_token(g)) != 0)
 			goto out;
 		if (!g->quiet)
