@@ -43,7 +43,9 @@
 
 #define CHUNK (4u << 20)
 #define POOL_MAX 16
-#define ANSWER_MAX (4u << 20) /* a JSON answer (a listing page) at most */
+#define ANSWER_MAX (1u << 20) /* a listing page at most (1000 keys of ~110 bytes) */
+#define DOC_MAX 4096          /* any other JSON answer */
+#define USAGE_TTL_MS 1000     /* placement asks for usage on every put */
 #define LIST_PAGE 1000
 #define BUSY_MAX 256
 #define LOCATOR_MID "/v1/node/sectors/"
@@ -124,7 +126,12 @@ typedef struct remote {
 	size_t npool;                /* mu */
 	gv_key busy[BUSY_MAX];       /* mu: keys of open RESUME writers */
 	size_t nbusy;                /* mu */
+	gv_sector_usage usage;       /* mu: the last usage answer, */
+	long long usage_at_ms;       /* mu: when (0: none; a commit or delete
+	                              * of this process clears it) */
 } remote;
+
+static void usage_stale(remote *rm);
 
 /* What a request sends: `head` bytes of fd from offset 0, then buf. */
 typedef struct body {
@@ -487,6 +494,14 @@ static int stage_open(rwriter *w)
 	if (!dir[0])
 		snprintf(dir, sizeof(dir), "%s", (t = getenv("TMPDIR")) && *t ? t : "/var/tmp");
 	w->fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+	if (w->fd < 0 && (errno == EOPNOTSUPP || errno == EISDIR)) {
+		/* A filesystem without O_TMPFILE: a named file, unlinked at once. */
+		char path[1100];
+
+		snprintf(path, sizeof(path), "%s/graviton-stage-XXXXXX", dir);
+		if ((w->fd = mkostemp(path, O_CLOEXEC)) >= 0)
+			unlink(path);
+	}
 	if (w->fd < 0)
 		return gv_error_set_errno(GV_EIO, errno, "sector %s: cannot stage a write in %s",
 		                          w->rm->base.id, dir);
@@ -639,6 +654,7 @@ static int rw_commit(gv_sector_writer *gw, const gv_key *key)
 		key_path(path, sizeof(path), key, "");
 		err = perform(w->rm, &cl);
 	}
+	usage_stale(w->rm);
 	writer_free(w);
 	return err;
 }
@@ -784,6 +800,7 @@ static int r_del(gv_sector *s, const gv_key *key)
 	call cl = { "DELETE", path, NULL, NULL, &a, 0, 0, 0 };
 
 	key_path(path, sizeof(path), key, "");
+	usage_stale((remote *)s);
 	return perform((remote *)s, &cl);
 }
 
@@ -797,10 +814,10 @@ static int r_written_at(gv_sector *s, const gv_key *key, int64_t *out_ms)
 	return head((remote *)s, key, NULL, out_ms);
 }
 
-static int get_json(remote *rm, const char *method, const char *path, json_t **out)
+static int get_json(remote *rm, const char *method, const char *path, size_t cap, json_t **out)
 {
-	char *txt = malloc(ANSWER_MAX);
-	answer a = { txt, 0, ANSWER_MAX, 0, 0 };
+	char *txt = malloc(cap);
+	answer a = { txt, 0, cap, 0, 0 };
 	call cl = { method, path, NULL, NULL, &a, strcmp(method, "GET") == 0, 0, 0 };
 	json_error_t je;
 	int err;
@@ -827,7 +844,7 @@ static int r_list(gv_sector *s, gv_sector_list_cb cb, void *payload)
 
 		snprintf(path, sizeof(path), "/blobs?limit=%d%s%s", LIST_PAGE, after[0] ? "&after=" : "",
 		         after);
-		if ((err = get_json(rm, "GET", path, &doc)) < 0)
+		if ((err = get_json(rm, "GET", path, ANSWER_MAX, &doc)) < 0)
 			return err;
 		blobs = json_object_get(doc, "blobs");
 		next = json_object_get(doc, "next");
@@ -855,18 +872,46 @@ static int r_list(gv_sector *s, gv_sector_list_cb cb, void *payload)
 	}
 }
 
+static long long mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void usage_stale(remote *rm)
+{
+	pthread_mutex_lock(&rm->mu);
+	rm->usage_at_ms = 0;
+	pthread_mutex_unlock(&rm->mu);
+}
+
 static int r_usage(gv_sector *s, gv_sector_usage *out)
 {
+	remote *rm = (remote *)s;
+	long long now = mono_ms();
 	json_t *doc;
-	int err;
+	int err, fresh;
 
+	pthread_mutex_lock(&rm->mu);
+	fresh = rm->usage_at_ms && now - rm->usage_at_ms < USAGE_TTL_MS;
+	if (fresh)
+		*out = rm->usage;
+	pthread_mutex_unlock(&rm->mu);
+	if (fresh)
+		return 0;
 	memset(out, 0, sizeof(*out));
-	if ((err = get_json((remote *)s, "GET", "", &doc)) < 0)
+	if ((err = get_json((remote *)s, "GET", "", DOC_MAX, &doc)) < 0)
 		return err;
 	out->used = (uint64_t)json_integer_value(json_object_get(doc, "used"));
 	out->capacity = (uint64_t)json_integer_value(json_object_get(doc, "capacity"));
 	out->avail = (uint64_t)json_integer_value(json_object_get(doc, "avail"));
 	json_decref(doc);
+	pthread_mutex_lock(&rm->mu);
+	rm->usage = *out;
+	rm->usage_at_ms = now;
+	pthread_mutex_unlock(&rm->mu);
 	return 0;
 }
 
@@ -875,7 +920,7 @@ static int r_check(gv_sector *s)
 	json_t *doc;
 	int err, healthy;
 
-	if ((err = get_json((remote *)s, "GET", "", &doc)) < 0)
+	if ((err = get_json((remote *)s, "GET", "", DOC_MAX, &doc)) < 0)
 		return err;
 	healthy = json_is_true(json_object_get(doc, "healthy"));
 	json_decref(doc);
@@ -888,7 +933,7 @@ static int r_sweep(gv_sector *s, int dry_run, uint64_t *files, uint64_t *bytes)
 	json_t *doc;
 	int err;
 
-	if ((err = get_json((remote *)s, "POST", dry_run ? "/sweep?dry_run=1" : "/sweep", &doc)) < 0)
+	if ((err = get_json((remote *)s, "POST", dry_run ? "/sweep?dry_run=1" : "/sweep", DOC_MAX, &doc)) < 0)
 		return err;
 	*files = (uint64_t)json_integer_value(json_object_get(doc, "files"));
 	*bytes = (uint64_t)json_integer_value(json_object_get(doc, "bytes"));
