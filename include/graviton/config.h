@@ -55,6 +55,10 @@ typedef struct gv_config_sector {
 	uint64_t capacity;      /* bytes; 0 = the filesystem's size */
 	char rack[GV_ID_MAX];   /* "" when unknown */
 	char zone[GV_ID_MAX];   /* "" when unknown */
+	/* A remote sector (kind "remote"): the node's http://HOST:PORT and the
+	 * id of the sector it lends; "" for a local one. */
+	char url[GV_PATH_MAX];
+	char remote_sector[GV_ID_MAX];
 } gv_config_sector;
 
 typedef struct gv_config {
@@ -80,6 +84,17 @@ typedef struct gv_config {
 		uint64_t header_timeout_ms; /* a request's headers must arrive within */
 		uint64_t shutdown_grace_ms; /* requests in flight may finish within */
 	} server;
+
+	struct {
+		char *token;              /* graviton.node.token; "": no node protocol */
+	} node;
+
+	struct {
+		uint64_t connect_timeout_ms;
+		uint64_t request_timeout_ms;
+		int retries;              /* of idempotent requests */
+		char *staging_dir;        /* "": $TMPDIR or /var/tmp */
+	} remote;
 
 	struct {
 		gv_log_level level;
@@ -210,6 +225,9 @@ GV_API void gv_config_placement_over(gv_placement_opts *p, const gv_config *c,
 /* The settings of one repair, scrub or rebalance run (the CLI's and the
  * daemon's schedules alike). */
 GV_API void gv_config_repair_opts(gv_repair_opts *o, const gv_config *c);
+/* Hand graviton.node.token and graviton.remote.* to the remote sector kind
+ * (before opening a store that has remote sectors). */
+GV_API int gv_config_remote_apply(const gv_config *c);
 GV_API void gv_config_scrub_opts(gv_scrub_opts *o, const gv_config *c);
 GV_API void gv_config_rebalance_opts(gv_rebalance_opts *o, const gv_config *c);
 

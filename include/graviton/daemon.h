@@ -34,6 +34,9 @@ extern "C" {
 
 /* The default layout (`graviton init`, a first `graviton serve`). */
 #define GV_LAYOUT_SECTORS 6
+/* In a data directory made by `init --sectors 0` (a gateway): serve lays
+ * out no default sectors there. */
+#define GV_GATEWAY_FILE "gateway"
 #define GV_LAYOUT_RACKS 3
 #define GV_LAYOUT_ZONES 3
 

@@ -130,6 +130,14 @@ GV_API int gv_store_sector_add(gv_store *store, const gv_sector_info *info, unsi
  * (gv_sector_info free, free_known, device). */
 GV_API int gv_store_sector_list(gv_store *store, gv_sector_info **out, size_t *out_n);
 GV_API int gv_store_sector_get(gv_store *store, const char *id, gv_sector_info *out);
+/*
+ * The open backend of a registered sector whose kind keeps its data on
+ * this machine (GV_SECTOR_KIND_LOCAL), for the node protocol to lend it to
+ * other nodes; NULL (error set) when there is no such sector, it is of
+ * another kind or it cannot open.  Borrowed: a backend replaced later is
+ * closed only by gv_store_free, so the pointer lives as long as the store.
+ */
+GV_API struct gv_sector *gv_store_sector_local(gv_store *store, const char *id);
 GV_API int gv_store_sector_set_health(gv_store *store, const char *id, int healthy);
 GV_API int gv_store_sector_set_state(gv_store *store, const char *id, gv_sector_state st);
 /*

@@ -52,10 +52,14 @@ typedef struct gv_server_opts {
 	uint64_t header_timeout_ms;
 	/* gv_server_stop waits this long for requests in flight (0: 10 s). */
 	uint64_t shutdown_grace_ms;
+	/* The node token: requests under /v1/node/ (the sector protocol,
+	 * docs/sector-protocol.md) need it, and it opens nothing else; NULL
+	 * or "": the node protocol is off (404). */
+	const char *node_token;
 } gv_server_opts;
 
 #define GV_SERVER_OPTS_INIT \
-	{ GV_SERVER_OPTS_VERSION, NULL, 0, NULL, 0, 0, 0, NULL, NULL, NULL, 0, 0, 0 }
+	{ GV_SERVER_OPTS_VERSION, NULL, 0, NULL, 0, 0, 0, NULL, NULL, NULL, 0, 0, 0, NULL }
 
 /* Start serving `store` (borrowed: it must outlive the server). */
 GV_API int gv_server_start(gv_server **out, gv_store *store, const gv_server_opts *opts);
@@ -65,6 +69,8 @@ GV_API unsigned gv_server_port(const gv_server *srv);
 
 /* Replace the auth token (SIGHUP reload); NULL or "" turns auth off. */
 GV_API int gv_server_set_token(gv_server *srv, const char *token);
+/* Replace the node token; NULL or "" turns the node protocol off. */
+GV_API int gv_server_set_node_token(gv_server *srv, const char *token);
 
 /*
  * Stop: stop accepting, let requests in flight finish (for at most

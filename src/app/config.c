@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "graviton/config.h"
+#include "graviton/sys/sector.h"
 #include "core/hocon.h"
 
 #define KiB 1024ULL
@@ -105,6 +106,13 @@ static const struct key keys[] = {
 	    128, 1, 65536),
 	DUR("graviton.server.header-timeout", server.header_timeout_ms, 10000),
 	DUR("graviton.server.shutdown-grace", server.shutdown_grace_ms, 10000),
+	OBJ("graviton.node"),
+	STR("graviton.node.token", node.token, "", F_EMPTY_OK | F_TOKEN | F_SECRET),
+	OBJ("graviton.remote"),
+	DUR("graviton.remote.connect-timeout", remote.connect_timeout_ms, 5000),
+	DUR("graviton.remote.request-timeout", remote.request_timeout_ms, 60000),
+	INT("graviton.remote.retries", remote.retries, 3, 0, 10),
+	STR("graviton.remote.staging-dir", remote.staging_dir, "", F_EMPTY_OK),
 	OBJ("graviton.log"),
 	ENUM("graviton.log.level", K_LOG_LEVEL, log.level, GV_LOG_INFO),
 	ENUM("graviton.log.format", K_LOG_FORMAT, log.format, GV_LOG_FORMAT_TEXT),
@@ -169,6 +177,8 @@ static const struct skey sector_keys[] = {
 	{ "capacity", S_SIZE, offsetof(gv_config_sector, capacity), 0 },
 	{ "rack", S_OPT_ID, SOFF(rack) },
 	{ "zone", S_OPT_ID, SOFF(zone) },
+	{ "url", S_PATH, SOFF(url) },
+	{ "remote-sector", S_OPT_ID, SOFF(remote_sector) },
 };
 
 #define NSKEYS (sizeof(sector_keys) / sizeof(sector_keys[0]))
@@ -1554,6 +1564,18 @@ void gv_config_placement_over(gv_placement_opts *p, const gv_config *c,
 		p->min_replicas = p->factor;
 }
 
+int gv_config_remote_apply(const gv_config *c)
+{
+	gv_sector_remote_opts o = GV_SECTOR_REMOTE_OPTS_INIT;
+
+	o.token = c->node.token;
+	o.connect_timeout_ms = c->remote.connect_timeout_ms;
+	o.request_timeout_ms = c->remote.request_timeout_ms;
+	o.retries = (unsigned)c->remote.retries;
+	o.staging_dir = c->remote.staging_dir;
+	return gv_sector_remote_configure(&o);
+}
+
 void gv_config_repair_opts(gv_repair_opts *o, const gv_config *c)
 {
 	*o = (gv_repair_opts)GV_REPAIR_OPTS_INIT;
@@ -1597,6 +1619,16 @@ int gv_config_sector_info(gv_sector_info *out, const gv_config *c, size_t i,
 	out->capacity = s->capacity;
 	out->healthy = 1;
 	out->state = GV_SECTOR_ACTIVE;
+	if (s->url[0] || s->remote_sector[0]) {
+		if (!s->url[0] || !s->remote_sector[0] || s->path[0])
+			return gv_error_set(GV_EINVAL, "sector %s: a remote sector needs url and "
+			                    "remote-sector, and no path", s->id);
+		snprintf(out->kind, sizeof(out->kind), "remote");
+		if (gv_sector_remote_locator(out->path, sizeof(out->path), s->url,
+		                             s->remote_sector) < 0)
+			return gv_error_set(GV_EINVAL, "sector %s: %s", s->id, gv_error_last());
+		return 0;
+	}
 	if (s->path[0]) {
 		memcpy(out->path, s->path, sizeof(out->path));
 		return 0;

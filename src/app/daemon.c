@@ -307,6 +307,14 @@ int gv_layout_sector(gv_sector_info *out, const char *data_dir, int i, int nrack
 
 /* The configuration's sectors, and on an empty store without any, the
  * default layout. */
+static int is_gateway(const char *data_dir)
+{
+	char path[GV_PATH_MAX + 16];
+
+	snprintf(path, sizeof(path), "%s/%s", data_dir, GV_GATEWAY_FILE);
+	return access(path, F_OK) == 0;
+}
+
 static int ensure_layout(gv_store *st, const gv_config *cfg, const char *data_dir)
 {
 	gv_sector_info *have = NULL, info;
@@ -325,7 +333,7 @@ static int ensure_layout(gv_store *st, const gv_config *cfg, const char *data_di
 		if (err < 0)
 			return err;
 	}
-	if (nhave == 0 && cfg->nsectors == 0) {
+	if (nhave == 0 && cfg->nsectors == 0 && !is_gateway(data_dir)) {
 		for (i = 0; i < GV_LAYOUT_SECTORS; i++) {
 			if ((err = gv_layout_sector(&info, data_dir, (int)i, GV_LAYOUT_RACKS,
 			                            GV_LAYOUT_ZONES, 0)) < 0 ||
@@ -373,6 +381,8 @@ static int open_store(gv_daemon *d)
 	so.index_backend = d->cfg.index.backend;
 	if ((err = gv_serve_lock(d->data_dir, &d->lock_fd)) < 0)
 		return err;
+	if ((err = gv_config_remote_apply(&d->cfg)) < 0)
+		return err;
 	if ((err = gv_store_open(&d->st, &so)) < 0 ||
 	    (err = ensure_layout(d->st, &d->cfg, d->data_dir)) < 0)
 		return err;
@@ -395,6 +405,7 @@ static int start_server(gv_daemon *d, const char *host, unsigned port, const cha
 	vo.max_connections_per_address = (unsigned)cfg->server.max_connections_per_address;
 	vo.header_timeout_ms = cfg->server.header_timeout_ms;
 	vo.shutdown_grace_ms = cfg->server.shutdown_grace_ms;
+	vo.node_token = cfg->node.token;
 	raise_nofile(vo.max_connections);
 	/* A thread per connection: a pool size has no meaning. */
 	if (cfg->server.threads != 8)
@@ -485,6 +496,8 @@ int gv_daemon_reload(gv_daemon *d, const gv_config *cfg)
 	if (d->opts.apply_log)
 		d->opts.apply_log(&fresh, d->opts.arg);
 	gv_server_set_token(d->srv, token[0] ? token : NULL);
+	gv_server_set_node_token(d->srv, fresh.node.token);
+	gv_config_remote_apply(&fresh);
 	auth_warning(token);
 	explicit_bzero(token, sizeof(token));
 	if (apply_placement(d->st, &fresh) < 0)

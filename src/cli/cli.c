@@ -135,7 +135,10 @@ int cli_open_store(cli_globals *g, gv_store **out, int create)
 		opts.write_timeout_ms = cfg.replication.write_timeout_ms;
 		opts.block_size = cfg.integrity.block_size;
 	}
-	err = gv_store_open(out, &opts);
+	/* Remote sectors need the node token and timeouts (defaults without
+	 * a configuration file). */
+	if ((err = gv_config_remote_apply(&cfg)) == 0)
+		err = gv_store_open(out, &opts);
 	if (err == 0 && (rc = cli_apply_placement(g, *out, &cfg)) != 0) {
 		gv_store_free(*out);
 		*out = NULL;

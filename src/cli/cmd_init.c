@@ -2,6 +2,7 @@
  * cmd_init.c - `graviton init`: create a data directory with N local
  * sectors spread round-robin over racks, racks over zones.
  */
+#include <errno.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,6 +11,7 @@
 #include "cli/cli.h"
 #include "graviton/config.h"
 #include "graviton/daemon.h"
+#include "graviton/sys/sector.h"
 
 static void help(void)
 {
@@ -24,7 +26,8 @@ static void help(void)
 	       "token for 'graviton serve' unless the configuration sets one\n"
 	       "(graviton.server.auth-token) or turns authentication off.\n"
 	       "\n"
-	       "  --sectors N      number of sectors (default 6)\n"
+	       "  --sectors N      number of sectors (default 6); 0 makes a gateway: just the\n"
+	       "                   index, for remote sectors (sector add ID --url ...)\n"
 	       "  --racks R        number of racks (default 3)\n"
 	       "  --zones Z        number of zones (default 3)\n"
 	       "  --capacity SIZE  capacity of each sector, e.g. 10GiB (default: the filesystem's)\n"
@@ -35,16 +38,36 @@ static void help(void)
 	       "  --min-zones N    zones a key must span, zone-aware (default 2)\n");
 }
 
-static int count_arg(int *out, const char *name, const char *v, int max)
+static int count_arg(int *out, const char *name, const char *v, int min, int max)
 {
 	char *end;
 	long x = strtol(v, &end, 10);
 
-	if (!*v || *end || x < 1 || x > max) {
-		cli_err("invalid %s '%s': expected a whole number from 1 to %d", name, v, max);
+	if (!*v || *end || x < min || x > max) {
+		cli_err("invalid %s '%s': expected a whole number from %d to %d", name, v, min, max);
 		return -1;
 	}
 	*out = (int)x;
+	return 0;
+}
+
+/* DIR/gateway: the data directory is a gateway's (init --sectors 0). */
+static int cli_gateway_mark(const char *dir)
+{
+	char path[GV_PATH_MAX + 16];
+	FILE *f;
+	int bad;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, GV_GATEWAY_FILE);
+	if (!(f = fopen(path, "w"))) {
+		cli_err("init: cannot write %s: %s", path, strerror(errno));
+		return EXIT_CANTCREAT;
+	}
+	bad = fputs("gateway: serve lays out no local sectors\n", f) < 0;
+	if (fclose(f) != 0 || bad) {
+		cli_err("init: cannot write %s", path);
+		return EXIT_CANTCREAT;
+	}
 	return 0;
 }
 
@@ -105,13 +128,13 @@ int cmd_init(cli_globals *g, int argc, char **argv)
 			return EXIT_USAGE;
 		}
 		if (strcmp(a, "--sectors") == 0) {
-			if (count_arg(&nsect, a, argv[++i], 1000) < 0)
+			if (count_arg(&nsect, a, argv[++i], 0, 1000) < 0)
 				return EXIT_USAGE;
 		} else if (strcmp(a, "--racks") == 0) {
-			if (count_arg(&nracks, a, argv[++i], 1000) < 0)
+			if (count_arg(&nracks, a, argv[++i], 1, 1000) < 0)
 				return EXIT_USAGE;
 		} else if (strcmp(a, "--zones") == 0) {
-			if (count_arg(&nzones, a, argv[++i], 1000) < 0)
+			if (count_arg(&nzones, a, argv[++i], 1, 1000) < 0)
 				return EXIT_USAGE;
 		} else if (strcmp(a, "--capacity") == 0) {
 			if (cli_size_arg(&capacity, a, argv[++i]) < 0)
@@ -126,6 +149,23 @@ int cmd_init(cli_globals *g, int argc, char **argv)
 		return rc;
 	if (gv_store_sector_list(st, &have, &nhave) < 0) {
 		rc = cli_fail(GV_ERROR, "init");
+		goto out;
+	}
+	/* A gateway: only the index; its sectors (remote ones) are added
+	 * later, and the marker keeps `serve` from laying out local ones. */
+	if (nsect == 0) {
+		for (i = 0; i < (int)nhave; i++)
+			if (strcmp(have[i].kind, GV_SECTOR_KIND_DEFAULT) == 0) {
+				cli_err("init: %s already holds a layout of local sectors; refusing "
+				        "to make it a gateway", g->data_dir);
+				rc = EXIT_CANTCREAT;
+				goto out;
+			}
+		if ((rc = cli_gateway_mark(g->data_dir)) != 0 || (rc = init_token(g)) != 0)
+			goto out;
+		if (!g->quiet)
+			fprintf(stderr, "graviton: initialised %s: a gateway (no local sectors; add "
+			        "remote ones with 'graviton sector add ID --url ...')\n", g->data_dir);
 		goto out;
 	}
 	if (nhave > 0 && nhave != (size_t)nsect) {

@@ -8,6 +8,7 @@
 
 #include "cli/cli.h"
 #include "graviton/config.h"
+#include "graviton/sys/sector.h"
 #include "graviton/reclaim.h"
 #include "cli/client.h"
 #include "graviton/wire.h"
@@ -16,6 +17,8 @@ static void help(void)
 {
 	printf("usage: graviton sector add ID --path DIR [--capacity SIZE] [--rack R] [--zone Z]\n"
 	       "                           [--adopt] [--json]\n"
+	       "       graviton sector add ID --url http://HOST:PORT --remote-sector SID\n"
+	       "                           [--capacity SIZE] [--rack R] [--zone Z] [--json]\n"
 	       "       graviton sector list [--json]\n"
 	       "       graviton sector set-health ID healthy|unhealthy [--json]\n"
 	       "       graviton sector replace OLD NEW --path DIR [--capacity SIZE] [--adopt]\n"
@@ -25,7 +28,9 @@ static void help(void)
 	       "       graviton sector sweep [ID] [--dry-run] [--json] [--grace DURATION]\n"
 	       "\n"
 	       "add         register a local directory as a sector (created when missing);\n"
-	       "            --adopt takes over a directory of another store (cluster)\n"
+	       "            --adopt takes over a directory of another store (cluster);\n"
+	       "            with --url, sector SID that the node at the url lends (its\n"
+	       "            graviton.node.token must be this store's; docs/sector-protocol.md)\n"
 	       "list        show every sector with its capacity, use, free space, device (a '*'\n"
 	       "            marks sectors sharing a filesystem), health, rack and zone\n"
 	       "set-health  mark a sector healthy (its directory must open) or unhealthy\n"
@@ -60,6 +65,8 @@ static void help(void)
 static int sector_opts(const char *cmd, int argc, char **argv, int i, gv_sector_info *info,
                        unsigned *flags, int *repair)
 {
+	const char *url = NULL, *rsid = NULL;
+
 	for (; i < argc; i++) {
 		const char *a = argv[i];
 
@@ -81,6 +88,10 @@ static int sector_opts(const char *cmd, int argc, char **argv, int i, gv_sector_
 				return EXIT_USAGE;
 			}
 			snprintf(info->path, sizeof(info->path), "%s", argv[++i]);
+		} else if (!repair && strcmp(a, "--url") == 0) {
+			url = argv[++i];
+		} else if (!repair && strcmp(a, "--remote-sector") == 0) {
+			rsid = argv[++i];
 		} else if (strcmp(a, "--capacity") == 0) {
 			if (cli_size_arg(&info->capacity, a, argv[++i]) < 0)
 				return EXIT_USAGE;
@@ -96,6 +107,19 @@ static int sector_opts(const char *cmd, int argc, char **argv, int i, gv_sector_
 			cli_err("sector %s: unknown option '%s'", cmd, a);
 			return EXIT_USAGE;
 		}
+	}
+	if (url || rsid) {
+		if (!url || !rsid || info->path[0]) {
+			cli_err("sector %s: a remote sector needs --url and --remote-sector, and no "
+			        "--path", cmd);
+			return EXIT_USAGE;
+		}
+		if (gv_sector_remote_locator(info->path, sizeof(info->path), url, rsid) < 0) {
+			cli_err("sector %s: %s", cmd, gv_error_last());
+			return EXIT_USAGE;
+		}
+		snprintf(info->kind, sizeof(info->kind), "remote");
+		return 0;
 	}
 	if (!info->path[0]) {
 		cli_err("sector %s: --path DIR is required", cmd);

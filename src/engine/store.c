@@ -1226,3 +1226,22 @@ void gv_store_mark_unhealthy(gv_store *st, const gv_key *key, const char *sector
 		          kbuf, sector, gv_error_last());
 	gv_repair_enqueue(st, key);
 }
+
+struct gv_sector *gv_store_sector_local(gv_store *st, const char *id)
+{
+	const gv_sector_kind *k;
+	gv_sector_info info;
+	gv_sector *s;
+	char why[GV_REASON_MAX + 96];
+
+	if (gv_index_sector_get(st->ix, id, &info) < 0)
+		return NULL;
+	if ((k = gv_sector_kind_find(info.kind)) == NULL || !(k->flags & GV_SECTOR_KIND_LOCAL)) {
+		gv_error_set(GV_ENOTFOUND, "sector %s is not a local sector (kind %s)", id,
+		             info.kind);
+		return NULL;
+	}
+	if ((s = gv_store_sector_handle(st, id, why, sizeof(why))) == NULL)
+		gv_error_set(GV_EIO, "%s", why);
+	return s;
+}

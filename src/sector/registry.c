@@ -1,7 +1,7 @@
 /*
  * registry.c - sector kinds by name (include/graviton/sys/sector.h).
  *
- * The built-in kinds (fs, mem) are a static table; gv_sector_kind_register
+ * The built-in kinds (fs, mem, remote) are a static table; gv_sector_kind_register
  * adds others to a small table behind `lock`, never removed, so a kind
  * found once stays valid for the life of the process.
  */
@@ -37,10 +37,17 @@ static int mem_kind_open(gv_sector **out, const gv_sector_open_opts *o)
 	return gv_sector_mem_open(out, o->info->id, o->info->capacity);
 }
 
+/* remote: info->path is the locator; capacity is the node's. */
+static int remote_kind_open(gv_sector **out, const gv_sector_open_opts *o)
+{
+	return gv_sector_remote_open(out, o->info->id, o->info->path);
+}
+
 static const gv_sector_kind builtin[] = {
 	{ GV_SECTOR_OPS_VERSION, "fs", GV_SECTOR_KIND_LOCAL, fs_kind_open,
 	  gv_sector_fs_read_identity },
 	{ GV_SECTOR_OPS_VERSION, "mem", 0, mem_kind_open, NULL },
+	{ GV_SECTOR_OPS_VERSION, "remote", 0, remote_kind_open, NULL },
 };
 
 #define NBUILTIN (sizeof(builtin) / sizeof(builtin[0]))

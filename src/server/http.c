@@ -106,30 +106,33 @@ static enum route route_of(const char *url, char *arg, size_t cap)
 		return R_REBALANCE;
 	if (match_arg(url, "/v1/jobs/", NULL, arg, cap))
 		return R_JOB;
+	if (strncmp(url, "/v1/node/", 9) == 0)
+		return R_NODE;
 	return R_UNKNOWN;
+}
+
+int gv_http_bearer_ok(const char *h, const char *token)
+{
+	size_t tl, hl;
+
+	/* The scheme is case-insensitive (RFC 9110 11.1). */
+	if (!h || strncasecmp(h, "Bearer", 6) != 0 || (h[6] != ' ' && h[6] != '\t'))
+		return 0;
+	for (h += 6; *h == ' ' || *h == '\t'; h++)
+		;
+	tl = strlen(token);
+	hl = strlen(h);
+	/* Constant time over the token's length. */
+	return hl == tl && CRYPTO_memcmp(h, token, tl) == 0;
 }
 
 static int authorized(gv_server *srv, struct MHD_Connection *c)
 {
 	const char *h = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization");
-	size_t tl, hl;
 	int ok;
 
 	pthread_mutex_lock(&srv->mu);
-	if (!srv->token) {
-		pthread_mutex_unlock(&srv->mu);
-		return 1;
-	}
-	ok = 0;
-	/* The scheme is case-insensitive (RFC 9110 11.1). */
-	if (h && strncasecmp(h, "Bearer", 6) == 0 && (h[6] == ' ' || h[6] == '\t')) {
-		for (h += 6; *h == ' ' || *h == '\t'; h++)
-			;
-		tl = strlen(srv->token);
-		hl = strlen(h);
-		/* Constant time over the token's length. */
-		ok = hl == tl && CRYPTO_memcmp(h, srv->token, tl) == 0;
-	}
+	ok = !srv->token || gv_http_bearer_ok(h, srv->token);
 	pthread_mutex_unlock(&srv->mu);
 	return ok;
 }
@@ -309,7 +312,7 @@ static int is(const char *m, const char *want)
  * send it.
  */
 static enum MHD_Result request_begin(gv_server *srv, struct MHD_Connection *c, req *r,
-                                     const char *method)
+                                     const char *url, const char *method)
 {
 	uint64_t n;
 
@@ -317,6 +320,9 @@ static enum MHD_Result request_begin(gv_server *srv, struct MHD_Connection *c, r
 		r->started = 1;
 		return gv_http_send_error(c, r, "invalid", "conflicting Content-Length headers");
 	}
+	/* The node protocol has its own token and bodies. */
+	if (r->route == R_NODE)
+		return gv_http_node_begin(srv, c, r, url, method);
 	if (r->route != R_HEALTHZ && r->route != R_READYZ && r->route != R_METRICS &&
 	    !authorized(srv, c)) {
 		r->started = 1;
@@ -346,6 +352,10 @@ static enum MHD_Result request_body(gv_server *srv, req *r, const char *data, si
 	pthread_mutex_unlock(&srv->mu);
 	if (r->put) {
 		gv_http_blob_put_write(srv, r, data, n);
+		return MHD_YES;
+	}
+	if (r->node) {
+		gv_http_node_write(r, data, n);
 		return MHD_YES;
 	}
 	if (r->body_len + n > BODY_MAX) {
@@ -437,6 +447,8 @@ static enum MHD_Result dispatch(gv_server *srv, struct MHD_Connection *c, req *r
 		                 r->route == R_PRESENCE ? 0 : gv_http_query_flag(c, "dry_run"), NULL);
 	case R_JOB:
 		return get ? gv_http_job_get(srv, c, r) : method_not_allowed(c, r, "GET");
+	case R_NODE:
+		return gv_http_node_finish(srv, c, r, method);
 	default:
 		return gv_http_send_error(c, r, "not_found", "no such endpoint");
 	}
@@ -464,7 +476,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		atomic_fetch_add(&srv->inflight, 1);
 		gv_http_conn_headers_done(c);
 		r->route = route_of(url, r->arg, sizeof(r->arg));
-		return request_begin(srv, c, r, method);
+		return request_begin(srv, c, r, url, method);
 	}
 	if (r->started) {
 		/* A response is queued already; drop the rest of the body. */
@@ -494,6 +506,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 		return;
 	/* An upload that never reached its commit records nothing. */
 	gv_put_abort(r->put);
+	gv_http_node_free(r->node);
 	free(r->refusal);
 	gv_http_conn_idle(c);
 	atomic_fetch_sub(&srv->inflight, 1);
@@ -505,17 +518,27 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 
 /* ---- lifecycle ------------------------------------------------------------ */
 
-int gv_server_set_token(gv_server *srv, const char *token)
+static int set_secret(gv_server *srv, char **slot, const char *token)
 {
 	char *t = NULL;
 
 	if (token && *token && !(t = strdup(token)))
 		return gv_error_set(GV_ENOMEM, "out of memory");
 	pthread_mutex_lock(&srv->mu);
-	free(srv->token);
-	srv->token = t;
+	free(*slot);
+	*slot = t;
 	pthread_mutex_unlock(&srv->mu);
 	return 0;
+}
+
+int gv_server_set_token(gv_server *srv, const char *token)
+{
+	return set_secret(srv, &srv->token, token);
+}
+
+int gv_server_set_node_token(gv_server *srv, const char *token)
+{
+	return set_secret(srv, &srv->node_token, token);
 }
 
 unsigned gv_server_port(const gv_server *srv)
@@ -614,7 +637,9 @@ int gv_server_start(gv_server **out, gv_store *st, const gv_server_opts *o)
 	srv->repair.on_progress = NULL;
 	srv->scrub.on_progress = NULL;
 	srv->scrub.skip_verified_within_ms = 0;
-	if (o && o->auth_token && *o->auth_token && gv_server_set_token(srv, o->auth_token) < 0) {
+	if ((o && o->auth_token && *o->auth_token && gv_server_set_token(srv, o->auth_token) < 0) ||
+	    (o && o->node_token && *o->node_token &&
+	     gv_server_set_node_token(srv, o->node_token) < 0)) {
 		gv_error_set(GV_ENOMEM, "out of memory");
 		goto fail;
 	}
@@ -633,6 +658,7 @@ int gv_server_start(gv_server **out, gv_store *st, const gv_server_opts *o)
 
 fail:
 	free(srv->token);
+	free(srv->node_token);
 	pthread_cond_destroy(&srv->ccv);
 	pthread_mutex_destroy(&srv->cmu);
 	pthread_mutex_destroy(&srv->mu);
@@ -678,6 +704,7 @@ void gv_server_stop(gv_server *srv)
 		}
 	}
 	free(srv->token);
+	free(srv->node_token);
 	pthread_cond_destroy(&srv->ccv);
 	pthread_mutex_destroy(&srv->cmu);
 	pthread_mutex_destroy(&srv->mu);

@@ -88,7 +88,7 @@ static int range_digits(const char **p, uint64_t *v, int *big)
  * position past the end, of any length, is clamped to the end; "-N" is the
  * last N bytes (the whole blob when N >= size).
  */
-static int parse_range_header(const char *h, uint64_t size, uint64_t *start, uint64_t *end)
+int gv_http_parse_range(const char *h, uint64_t size, uint64_t *start, uint64_t *end)
 {
 	uint64_t a, b;
 	int na, nb, abig, bbig;
@@ -144,7 +144,7 @@ enum MHD_Result gv_http_blob_get(gv_server *srv, struct MHD_Connection *c, req *
 		return gv_http_send_error(c, r, "invalid_key", "%s", gv_error_last());
 	rh = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Range");
 	if (rh) {
-		int pr = parse_range_header(rh, key.size, &go.start, &go.end);
+		int pr = gv_http_parse_range(rh, key.size, &go.start, &go.end);
 
 		if (pr == -1)
 			return gv_http_send_error(c, r, "invalid_range",

@@ -11,9 +11,10 @@
  *   http_jobs.c      repair, scrub, rebalance and drain jobs
  *   http_sectors.c   GET, POST /v1/sectors, PATCH, DELETE /v1/sectors/{id}
  *   http_metrics.c   status, readiness, request metrics and GET /metrics
+ *   http_node.c      the sector protocol under /v1/node/ (docs/sector-protocol.md)
  *
  * Threads: MHD runs a thread per connection, so a handler may block.
- * `mu` guards the token, the jobs list and the request metrics; `cmu` the
+ * `mu` guards the tokens, the jobs list and the request metrics; `cmu` the
  * list of connections the watchdog scans.
  */
 #ifndef GV_SERVER_HTTP_INT_H
@@ -41,7 +42,7 @@
 
 enum route {
 	R_UNKNOWN, R_HEALTHZ, R_READYZ, R_METRICS, R_STATUS, R_BLOBS, R_BLOB, R_REPLICAS,
-	R_SECTORS, R_SECTOR, R_REPAIR, R_SCRUB, R_PRESENCE, R_REBALANCE, R_JOB, R_COUNT
+	R_SECTORS, R_SECTOR, R_REPAIR, R_SCRUB, R_PRESENCE, R_REBALANCE, R_JOB, R_NODE, R_COUNT
 };
 
 /* Latency histogram buckets (seconds), in http_metrics.c. */
@@ -93,6 +94,7 @@ struct gv_server {
 
 	pthread_mutex_t mu;
 	char *token;
+	char *node_token;        /* NULL: the node protocol is off */
 	job *jobs[MAX_JOBS];
 	unsigned next_job;
 	route_stats rs[R_COUNT];
@@ -124,6 +126,7 @@ typedef struct req {
 	int refusal_status;
 	uint64_t discarded;
 	char arg[GV_KEY_BUFSIZE + 16]; /* key or id from the path */
+	struct node_req *node;  /* a node protocol request (http_node.c) */
 } req;
 
 /* ---- clocks (http.c) ------------------------------------------------------ */
@@ -173,11 +176,30 @@ enum MHD_Result gv_http_status_get(gv_server *srv, struct MHD_Connection *c, req
 enum MHD_Result gv_http_readyz(gv_server *srv, struct MHD_Connection *c, req *r);
 enum MHD_Result gv_http_metrics_get(gv_server *srv, struct MHD_Connection *c, req *r);
 
+/* Range header for a blob of `size` bytes into [start, end): 0 ok, 1
+ * ignore (the whole blob), -1 malformed, -2 unsatisfiable (http_blobs.c). */
+int gv_http_parse_range(const char *h, uint64_t size, uint64_t *start, uint64_t *end);
+
+/* The node protocol (http_node.c).  begin runs on the request's headers
+ * (authentication, path, opening an upload) and may answer at once;
+ * write takes body pieces; finish answers; free (NULL ok) drops what an
+ * unfinished request holds, committing nothing. */
+enum MHD_Result gv_http_node_begin(gv_server *srv, struct MHD_Connection *c, req *r,
+                                  const char *url, const char *method);
+void gv_http_node_write(req *r, const char *data, size_t n);
+enum MHD_Result gv_http_node_finish(gv_server *srv, struct MHD_Connection *c, req *r,
+                                   const char *method);
+void gv_http_node_free(struct node_req *n);
+
 /* Count a finished request: its status class and latency (http_metrics.c). */
 void gv_http_record(gv_server *srv, enum route route, int status, double seconds);
 
 /* A query flag (?name, ?name=1, ?name=true) is set (http.c). */
 int gv_http_query_flag(struct MHD_Connection *c, const char *name);
+
+/* An Authorization header carries "Bearer <token>" (constant time over the
+ * token's length; http.c). */
+int gv_http_bearer_ok(const char *header, const char *token);
 
 /* ---- connections (http.c) ----------------------------------------------------- */
 

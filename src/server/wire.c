@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "server/wire_json.h"
+#include "graviton/sys/sector.h"
 
 /* sysexits.h */
 #define EX_USAGE 64
@@ -51,6 +52,9 @@ static const gv_wire_error errors[] = {
 	{ 0, "unauthorized", 401, EX_NOPERM },
 	{ 0, "method_not_allowed", 405, EX_USAGE },
 	{ 0, "not_ready", 503, EX_UNAVAILABLE },
+	/* The node protocol's (docs/sector-protocol.md). */
+	{ 0, "digest_mismatch", 422, EX_DATAERR },
+	{ 0, "offset_mismatch", 409, EX_TEMPFAIL },
 	/* The command-line client's own: no server answer to go by; a bad
 	 * command line (an unknown flag, a missing argument). */
 	{ 0, "unreachable", 503, EX_UNAVAILABLE },
@@ -205,6 +209,14 @@ json_t *gv_wire_json_sector(const gv_sector_info *s)
 		json_object_set_new(o, "free", json_integer((json_int_t)s->free));
 	if (o && s->device[0])
 		json_object_set_new(o, "device", json_string(s->device));
+	if (o && strcmp(s->kind, "remote") == 0) {
+		char url[GV_PATH_MAX], sid[GV_ID_MAX];
+
+		if (gv_sector_remote_split(s->path, url, sizeof(url), sid, sizeof(sid)) == 0) {
+			json_object_set_new(o, "url", json_string(url));
+			json_object_set_new(o, "remote_sector", json_string(sid));
+		}
+	}
 	return o;
 }
 

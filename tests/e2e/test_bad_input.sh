@@ -121,7 +121,8 @@ done
 bad "init --sectors 5 over a 6-sector layout is refused" 73 "layout|refus" init --sectors 5 --racks 3 --zones 3
 bad "init --racks 2 over a 3-rack layout is refused" 73 "layout|refus" init --sectors 6 --racks 2 --zones 3
 bad "init --capacity 1GiB over a layout without one is refused" 73 "layout|refus" init --sectors 6 --racks 3 --zones 3 --capacity 1GiB
-for v in 0 -1 x 1.5 ""; do
+bad "init --sectors 0 (a gateway) over a layout of local sectors is refused" 73 "layout|refus" init --sectors 0
+for v in -1 1001 x 1.5 ""; do
 	bad "init --sectors '$v'" 64 "sectors" init --sectors "$v"
 done
 bad "init --strategy bogus" 64 "strategy" init --strategy bogus

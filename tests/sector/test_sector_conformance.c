@@ -38,6 +38,12 @@ typedef struct backend {
 	void (*destroy)(struct fixture *fx);
 	/* files left behind by unfinished writes (-1: not applicable) */
 	int (*leftovers)(struct fixture *fx);
+	/* commit checks the bytes against the key (GV_ECORRUPT) instead of
+	 * storing whatever it is given */
+	int checks_digests;
+	/* bytes of an open writer stay with the writer until commit, so they
+	 * do not count against the sector's capacity yet */
+	int holds_unsent;
 } backend;
 
 typedef struct fixture {
@@ -305,6 +311,66 @@ static int fault_be_open(fixture *fx, uint64_t capacity)
 	return rc;
 }
 
+/*
+ * remote: a sector another node lends over the sector protocol.  Runs when
+ * GV_TEST_NODE_URL names a node (tests/e2e/test_node_conformance.sh starts
+ * one) with GV_TEST_NODE_TOKEN, an empty sector GV_TEST_NODE_SECTOR and an
+ * empty sector of capacity 10000 GV_TEST_NODE_CAP_SECTOR.  A fresh sector
+ * is the same remote one emptied by destroy.
+ */
+static int remote_be_open(fixture *fx, uint64_t capacity)
+{
+	gv_sector_remote_opts o = GV_SECTOR_REMOTE_OPTS_INIT;
+	char loc[512];
+	const char *sid = getenv(capacity ? "GV_TEST_NODE_CAP_SECTOR" : "GV_TEST_NODE_SECTOR");
+
+	assert_true(capacity == 0 || capacity == 10000);
+	o.token = getenv("GV_TEST_NODE_TOKEN");
+	o.connect_timeout_ms = 2000;
+	o.request_timeout_ms = 30000;
+	assert_int_equal(gv_sector_remote_configure(&o), 0);
+	assert_int_equal(gv_sector_remote_locator(loc, sizeof(loc), getenv("GV_TEST_NODE_URL"),
+	                                          sid ? sid : ""), 0);
+	snprintf(fx->root, sizeof(fx->root), "%s", loc);
+	fx->capacity = capacity;
+	fx->seq++;
+	return gv_sector_remote_open(&fx->s, "remote-1", fx->root);
+}
+
+static int remote_be_reopen(fixture *fx)
+{
+	gv_sector_close(fx->s);
+	fx->s = NULL;
+	return gv_sector_remote_open(&fx->s, "remote-1", fx->root);
+}
+
+static int del_each(const gv_key *key, uint64_t bytes, void *payload)
+{
+	(void)bytes;
+	return gv_sector_del(payload, key) < 0;
+}
+
+static void remote_be_destroy(fixture *fx)
+{
+	assert_int_equal(gv_sector_list(fx->s, del_each, fx->s), 0);
+	gv_sector_close(fx->s);
+	fx->s = NULL;
+}
+
+/* The node's temporary files of writers that are gone. */
+static int remote_be_leftovers(fixture *fx)
+{
+	uint64_t files = 0, bytes = 0;
+
+	assert_int_equal(gv_sector_sweep(fx->s, 1, &files, &bytes), 0);
+	return (int)files;
+}
+
+static const backend remote_backend = {
+	"remote", remote_be_open, remote_be_reopen, remote_be_destroy, remote_be_leftovers,
+	1, 1,
+};
+
 static const backend fs_backend = {
 	"fs", fs_be_open, fs_be_reopen, fs_be_destroy, fs_be_leftovers,
 };
@@ -335,6 +401,7 @@ static int group_setup_with(void **state, const backend *be)
 static int group_setup_fs(void **state) { return group_setup_with(state, &fs_backend); }
 static int group_setup_mem(void **state) { return group_setup_with(state, &mem_backend); }
 static int group_setup_fault(void **state) { return group_setup_with(state, &fault_backend); }
+static int group_setup_remote(void **state) { return group_setup_with(state, &remote_backend); }
 
 static int group_teardown(void **state)
 {
@@ -577,7 +644,8 @@ static void test_capacity(void **state)
 	dc = make(3000, 3, &c);
 	assert_int_equal(gv_sector_writer_open(&w, fx->s, NULL, 0), 0);
 	assert_int_equal(gv_sector_writer_write(w, dc, 3000), 0);
-	assert_int_equal(gv_sector_put_buf(fx->s, &c, dc, 3000), GV_ENOSPACE);
+	if (!fx->be->holds_unsent)
+		assert_int_equal(gv_sector_put_buf(fx->s, &c, dc, 3000), GV_ENOSPACE);
 	gv_sector_writer_abort(w, 0);
 	assert_int_equal(gv_sector_put_buf(fx->s, &c, dc, 3000), 0);
 
@@ -673,10 +741,18 @@ static void test_replace(void **state)
 	unsigned char *b = malloc(70000);
 
 	/* the store does not check digests: a second commit under the same
-	 * key must replace the first one whole */
+	 * key must replace the first one whole (one that checks them refuses
+	 * the other bytes and keeps the first) */
 	fill(b, 70000, 2);
 	assert_int_equal(gv_sector_put_buf(fx->s, &key, a, 70000), 0);
 	assert_whole(fx->s, &key, a);
+	if (fx->be->checks_digests) {
+		assert_int_equal(gv_sector_put_buf(fx->s, &key, b, 70000), GV_ECORRUPT);
+		assert_whole(fx->s, &key, a);
+		assert_int_equal(gv_sector_put_buf(fx->s, &key, a, 70000), 0);
+		assert_whole(fx->s, &key, a);
+		memcpy(b, a, 70000);
+	}
 	assert_int_equal(gv_sector_put_buf(fx->s, &key, b, 70000), 0);
 	assert_whole(fx->s, &key, b);
 	assert_int_equal(count_blobs(fx->s), 1);
@@ -1031,7 +1107,13 @@ int main(void)
 	const struct CMUnitTest fs_tests[] = CONFORMANCE_TESTS;
 	const struct CMUnitTest mem_tests[] = CONFORMANCE_TESTS;
 	const struct CMUnitTest fault_tests[] = CONFORMANCE_TESTS;
+	const struct CMUnitTest remote_tests[] = CONFORMANCE_TESTS;
 	int failed = 0;
+
+	/* Only the remote kind, against the node a script started. */
+	if (getenv("GV_TEST_NODE_URL"))
+		return cmocka_run_group_tests_name("sector conformance: remote", remote_tests,
+		                                   group_setup_remote, group_teardown);
 
 	failed += cmocka_run_group_tests_name("sector conformance: fs", fs_tests,
 	                                      group_setup_fs, group_teardown);

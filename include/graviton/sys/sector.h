@@ -203,6 +203,32 @@ GV_API int gv_sector_fs_read_identity(gv_sector_identity *out, const char *root)
 /* In-memory backend (tests).  capacity 0 = unlimited. */
 GV_API int gv_sector_mem_open(gv_sector **out, const char *id, uint64_t capacity);
 
+/* Remote backend (kind "remote"): a sector that another node lends over the
+ * sector protocol (docs/sector-protocol.md).  `locator` is
+ * "<url>/v1/node/sectors/<remote sector id>"; nothing is contacted at open. */
+GV_API int gv_sector_remote_open(gv_sector **out, const char *id, const char *locator);
+
+/* The locator of remote sector `sid` on the node at `url` (http://HOST:PORT)
+ * into out; GV_EINVAL for a url that is not http(s) or an invalid id. */
+GV_API int gv_sector_remote_locator(char *out, size_t cap, const char *url, const char *sid);
+/* Split a locator back into url and remote sector id. */
+GV_API int gv_sector_remote_split(const char *locator, char *url, size_t url_cap, char *sid,
+                                  size_t sid_cap);
+
+/* Settings every remote sector of the process uses (read at each request). */
+typedef struct gv_sector_remote_opts {
+	unsigned version;             /* 1 */
+	const char *token;            /* the nodes' graviton.node.token */
+	uint64_t connect_timeout_ms;  /* 0: 5 s */
+	uint64_t request_timeout_ms;  /* 0: 60 s */
+	unsigned retries;             /* of idempotent requests */
+	const char *staging_dir;      /* NULL or "": $TMPDIR, else /var/tmp */
+} gv_sector_remote_opts;
+
+#define GV_SECTOR_REMOTE_OPTS_INIT { 1, NULL, 0, 0, 3, NULL }
+
+GV_API int gv_sector_remote_configure(const gv_sector_remote_opts *o);
+
 /* ---- kinds: the registry the engine opens sectors through ------------------ */
 
 /* The kind of local sector directories (`sector add` without --kind,

@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# A gateway (`init --sectors 0`: just the index) with three remote sectors,
+# each lent by its own node process (`graviton serve` with a node token):
+# blobs of 0 B, 4 KiB, 5 MiB and 40 MiB put through the gateway's server
+# read back byte-exact, each with three healthy replicas, one per node;
+# `sector list --json` shows them as remote with their url.
+. "$(dirname "$0")/lib.sh"
+unset GRAVITON_TOKEN GRAVITON_SERVER
+
+NTOK=node-token-$RANDOM$RANDOM
+printf 'graviton { node { token = "%s" } }\n' "$NTOK" >"$T/node.conf"
+GW=$D
+NODE_URLS=()
+NODE_PIDS=()
+for i in 1 2 3; do
+	D=$T/node$i
+	gv --config "$T/node.conf" init --sectors 1 --racks 1 --zones 1 --factor 1 --min-replicas 1
+	expect_rc "init node $i" 0
+	must serve_start "$T/node$i.log" --config "$T/node.conf"
+	NODE_URLS+=("$SERVE_URL")
+	NODE_PIDS+=("$SERVE_PID")
+done
+D=$GW
+
+gv --config "$T/node.conf" init --sectors 0 --factor 3 --min-replicas 3
+expect_rc "init --sectors 0 makes a gateway" 0
+expect_true "the gateway has an index" [ -f "$D/graviton.db" ]
+expect_true "and no local sector" [ ! -d "$D/sectors" ]
+for i in 1 2 3; do
+	gv --config "$T/node.conf" sector add "r$i" --url "${NODE_URLS[$((i - 1))]}" \
+		--remote-sector s01 --rack "rack$i" --zone "zone$i"
+	expect_rc "sector add r$i --url (node $i)" 0
+done
+gv --config "$T/node.conf" sector add bad --url "ftp://127.0.0.1:1" --remote-sector s01
+expect_rc "a url that is not http is refused" 64
+gv --config "$T/node.conf" sector list --json
+jcheck "sector list --json: three remote sectors with their url" \
+	"len(j) == 3 and all(s['kind'] == 'remote' and s['url'].startswith('http://127.0.0.1:') and s['remote_sector'] == 's01' and s['healthy'] for s in j)"
+
+must serve_start "$T/gateway.log" --config "$T/node.conf"
+expect_true "the gateway laid out no local sector" [ ! -d "$D/sectors" ]
+for n in 0 4096 5242880 41943040; do
+	must randfile "$T/f$n" "$n"
+	run "$GV" --server "$SERVE_URL" put "$T/f$n"
+	expect_rc "put $n bytes through the gateway" 0
+	K=$(key_of "$T/f$n")
+	expect_eq "its key" "$K" "$OUT"
+	run "$GV" --server "$SERVE_URL" get "$K" -o "$T/back$n"
+	expect_rc "get $n bytes" 0
+	expect_same_file "the $n bytes read back byte-exact" "$T/f$n" "$T/back$n"
+	run "$GV" --server "$SERVE_URL" stat --json "$K"
+	jcheck "$n bytes: three healthy replicas, on r1, r2 and r3" \
+		"sorted(r['sector'] for r in j['replicas'] if r['healthy']) == ['r1', 'r2', 'r3']"
+	for i in 1 2 3; do
+		f=$(find "$T/node$i/sectors/s01/objects" -name "$(key_hex "$K")-$n" | head -n 1)
+		expect_true "node $i holds the $n bytes under their key" cmp -s "$f" "$T/f$n"
+	done
+done
+
+serve_stop
+expect_eq "the gateway stops cleanly" 0 "$SERVE_RC"
+for p in "${NODE_PIDS[@]}"; do
+	SERVE_PID=$p
+	serve_stop
+	expect_eq "node (pid $p) stops cleanly" 0 "$SERVE_RC"
+done
+finish
