@@ -205,15 +205,21 @@ static json_t *sector_doc(gv_store *st, const char *id, int *rc)
 static int sector_add_remote(cli_globals *g, const gv_sector_info *info, unsigned flags,
                              int json)
 {
-	json_t *doc = NULL;
+	json_t *doc = NULL, *body;
+	char url[GV_PATH_MAX], sid[GV_ID_MAX];
 	int rc;
 
-	rc = sector_call(g, "add", "POST", "/v1/sectors",
-	                 json_pack("{s:s, s:s, s:I, s:s, s:s, s:b}", "id", info->id, "path",
-	                           info->path, "capacity", (json_int_t)info->capacity, "rack",
-	                           info->rack, "zone", info->zone, "adopt",
-	                           (flags & GV_SECTOR_ADD_ADOPT) != 0),
-	                 &doc);
+	body = json_pack("{s:s, s:I, s:s, s:s, s:b}", "id", info->id, "capacity",
+	                 (json_int_t)info->capacity, "rack", info->rack, "zone", info->zone,
+	                 "adopt", (flags & GV_SECTOR_ADD_ADOPT) != 0);
+	if (body && strcmp(info->kind, "remote") == 0 &&
+	    gv_sector_remote_split(info->path, url, sizeof(url), sid, sizeof(sid)) == 0) {
+		json_object_set_new(body, "url", json_string(url));
+		json_object_set_new(body, "remote_sector", json_string(sid));
+	} else if (body) {
+		json_object_set_new(body, "path", json_string(info->path));
+	}
+	rc = sector_call(g, "add", "POST", "/v1/sectors", body, &doc);
 	if (rc != 0)
 		return rc;
 	if (json)

@@ -15,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "graviton/sys/sector.h"
 #include "server/http_int.h"
 
 /* ---- sectors ------------------------------------------------------------- */
@@ -61,10 +62,12 @@ enum MHD_Result gv_http_sectors_post(gv_server *srv, struct MHD_Connection *c, r
 	json_object_foreach(o, field, fv) {
 		if (strcmp(field, "id") != 0 && strcmp(field, "path") != 0 &&
 		    strcmp(field, "capacity") != 0 && strcmp(field, "rack") != 0 &&
-		    strcmp(field, "zone") != 0 && strcmp(field, "adopt") != 0) {
+		    strcmp(field, "zone") != 0 && strcmp(field, "adopt") != 0 &&
+		    strcmp(field, "url") != 0 && strcmp(field, "remote_sector") != 0) {
 			enum MHD_Result ret = gv_http_send_error(c, r, "invalid",
 			                                 "unknown field '%.64s' (expected id, path, "
-			                                 "capacity, rack, zone, adopt)", field);
+			                                 "url, remote_sector, capacity, rack, zone, "
+			                                 "adopt)", field);
 
 			json_decref(o);
 			return ret;
@@ -77,11 +80,26 @@ enum MHD_Result gv_http_sectors_post(gv_server *srv, struct MHD_Connection *c, r
 		return gv_http_send_error(c, r, "invalid", "'id' (a string) is required");
 	}
 	snprintf(info.id, sizeof(info.id), "%s", v);
-	if (!(v = str_field(o, "path")) || strlen(v) >= sizeof(info.path)) {
+	if (json_object_get(o, "url") || json_object_get(o, "remote_sector")) {
+		/* A sector another node lends (docs/sector-protocol.md). */
+		const char *url = str_field(o, "url"), *sid = str_field(o, "remote_sector");
+
+		if (!url || !sid || json_object_get(o, "path")) {
+			json_decref(o);
+			return gv_http_send_error(c, r, "invalid", "a remote sector needs 'url' and "
+			                          "'remote_sector' (strings), and no 'path'");
+		}
+		if ((err = gv_sector_remote_locator(info.path, sizeof(info.path), url, sid)) < 0) {
+			json_decref(o);
+			return gv_http_send_gv_error(c, r, err);
+		}
+		snprintf(info.kind, sizeof(info.kind), "remote");
+	} else if (!(v = str_field(o, "path")) || strlen(v) >= sizeof(info.path)) {
 		json_decref(o);
 		return gv_http_send_error(c, r, "invalid", "'path' (a string) is required");
+	} else {
+		snprintf(info.path, sizeof(info.path), "%s", v);
 	}
-	snprintf(info.path, sizeof(info.path), "%s", v);
 	if ((v = str_field(o, "rack")) && strlen(v) < sizeof(info.rack))
 		snprintf(info.rack, sizeof(info.rack), "%s", v);
 	if ((v = str_field(o, "zone")) && strlen(v) < sizeof(info.zone))

@@ -14,7 +14,9 @@ NODE_URLS=()
 NODE_PIDS=()
 for i in 1 2 3; do
 	D=$T/node$i
-	gv --config "$T/node.conf" init --sectors 1 --racks 1 --zones 1 --factor 1 --min-replicas 1
+	# Node 1 lends a second sector, added through the gateway's HTTP API below.
+	gv --config "$T/node.conf" init --sectors "$([ "$i" = 1 ] && echo 2 || echo 1)" \
+		--racks 1 --zones 1 --factor 1 --min-replicas 1
 	expect_rc "init node $i" 0
 	must serve_start "$T/node$i.log" --config "$T/node.conf"
 	NODE_URLS+=("$SERVE_URL")
@@ -56,6 +58,19 @@ for n in 0 4096 5242880 41943040; do
 		expect_true "node $i holds the $n bytes under their key" cmp -s "$f" "$T/f$n"
 	done
 done
+
+# A remote sector added through the gateway's HTTP API (--server).
+run "$GV" --server "$SERVE_URL" sector add r4 --url "${NODE_URLS[0]}" --remote-sector s02 \
+	--rack rack1 --zone zone1 --json
+expect_rc "--server sector add r4 --url (node 1's s02)" 0
+jcheck "... answers the remote sector's document" \
+	"j['id'] == 'r4' and j['kind'] == 'remote' and j['url'] == '${NODE_URLS[0]}' and j['remote_sector'] == 's02'"
+run "$GV" --server "$SERVE_URL" sector add r5 --url "${NODE_URLS[0]}" --json
+expect_rc "--server sector add --url without --remote-sector is a usage error" 64
+http_post_json_code=$(curl -s -o "$T/post.out" -w '%{http_code}' -X POST \
+	-H "Authorization: Bearer $(cat "$D/token")" -d '{"id":"r6","url":"http://127.0.0.1:1"}' \
+	"$SERVE_URL/v1/sectors")
+expect_eq "POST /v1/sectors with url but no remote_sector -> 400" 400 "$http_post_json_code"
 
 serve_stop
 expect_eq "the gateway stops cleanly" 0 "$SERVE_RC"
