@@ -346,8 +346,10 @@ static int move_one(gv_store *st, const gv_key *key, const char *from, const cha
 		if (err == 0) {
 			copied = 1;
 		} else if (err == GV_ECORRUPT || err == GV_ENOTFOUND) {
-			gv_store_mark_unhealthy(st, key, rp->sector,
-			                        err == GV_ENOTFOUND ? "missing" : "checksum mismatch");
+			gv_store_mark_unhealthy_as(st, key, rp->sector,
+			                           err == GV_ENOTFOUND ? "missing"
+			                                               : "checksum mismatch",
+			                           "rebalance");
 		}
 	}
 	if (!copied) {

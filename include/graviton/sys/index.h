@@ -62,6 +62,17 @@ typedef struct gv_replica_cursor {
 	int started; /* 0: from the beginning */
 } gv_replica_cursor;
 
+/* One key in the durable repair queue (see docs/repair.md). */
+typedef struct gv_repairq_entry {
+	gv_key key;
+	char reason[GV_REASON_MAX];     /* why it was queued */
+	uint32_t attempts;              /* failed repairs so far */
+	char last_error[GV_REASON_MAX]; /* of the last failed repair; "" none */
+	int64_t next_attempt_ms;        /* wall clock, ms since the epoch */
+	int64_t enqueued_ms;
+	int dead;                       /* a dead letter: kept, never retried */
+} gv_repairq_entry;
+
 struct gv_index_ops {
 	unsigned version;
 	const char *name; /* "sqlite", ... */
@@ -138,6 +149,30 @@ struct gv_index_ops {
 	 * commit.  0 when all are recorded; on failure any of them may be.
 	 */
 	int (*replicas_put)(gv_index *ix, const gv_replica *rs, size_t n);
+
+	/*
+	 * Optional, all or none (NULL: the backend keeps no repair queue and
+	 * the dispatchers answer GV_ERROR): the durable repair queue, one
+	 * row per key.  The engine owns the policy (backoff, dead letters);
+	 * the backend only stores rows.
+	 *
+	 * repairq_put: insert or replace the row of e->key.
+	 * repairq_get: GV_ENOTFOUND when the key is not queued.
+	 * repairq_remove: 0 whether or not the key was queued.
+	 * repairq_due: up to `limit` keys not dead with next_attempt_ms <=
+	 *   now_ms, earliest first.
+	 * repairq_list: up to `limit` rows strictly after `after` (NULL: from
+	 *   the start) in key order, dead letters included.
+	 * repairq_count: rows not dead, and dead letters.
+	 */
+	int (*repairq_put)(gv_index *ix, const gv_repairq_entry *e);
+	int (*repairq_get)(gv_index *ix, const gv_key *key, gv_repairq_entry *out);
+	int (*repairq_remove)(gv_index *ix, const gv_key *key);
+	int (*repairq_due)(gv_index *ix, int64_t now_ms, size_t limit, gv_key *out,
+	                   size_t *out_n);
+	int (*repairq_list)(gv_index *ix, const gv_key *after, size_t limit,
+	                    gv_repairq_entry *out, size_t *out_n);
+	int (*repairq_count)(gv_index *ix, uint64_t *queued, uint64_t *dead);
 };
 
 struct gv_index {
@@ -179,6 +214,14 @@ GV_API int gv_index_stats_get(gv_index *ix, int factor, gv_index_stats *out);
 GV_API int gv_index_setting_get(gv_index *ix, const char *name, char *buf, size_t cap);
 GV_API int gv_index_setting_set(gv_index *ix, const char *name, const char *value);
 GV_API void gv_index_close(gv_index *ix);
+GV_API int gv_index_repairq_put(gv_index *ix, const gv_repairq_entry *e);
+GV_API int gv_index_repairq_get(gv_index *ix, const gv_key *key, gv_repairq_entry *out);
+GV_API int gv_index_repairq_remove(gv_index *ix, const gv_key *key);
+GV_API int gv_index_repairq_due(gv_index *ix, int64_t now_ms, size_t limit, gv_key *out,
+                                size_t *out_n);
+GV_API int gv_index_repairq_list(gv_index *ix, const gv_key *after, size_t limit,
+                                 gv_repairq_entry *out, size_t *out_n);
+GV_API int gv_index_repairq_count(gv_index *ix, uint64_t *queued, uint64_t *dead);
 
 /*
  * SQLite backend.  Creates the file and schema when missing (with
