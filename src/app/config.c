@@ -88,6 +88,10 @@ static const struct key keys[] = {
 	STR("graviton.index.backend", index.backend, "sqlite", F_BACKEND),
 	STR("graviton.index.path", index.path, "", F_EMPTY_OK),
 	{ .path = "graviton.sectors", .kind = K_SECTORS },
+	OBJ("graviton.repair"),
+	INT("graviton.repair.max-attempts", repair.max_attempts, 8, 1, 1000000),
+	DUR("graviton.repair.backoff-base", repair.backoff_base_ms, 1000),
+	DUR("graviton.repair.backoff-max", repair.backoff_max_ms, 3600000),
 	OBJ("graviton.server"),
 	STR("graviton.server.listen", server.listen, "127.0.0.1:8787", F_LISTEN),
 	BOOL("graviton.server.auth", server.auth, 1),
@@ -115,6 +119,7 @@ static const struct key keys[] = {
 	OBJ("graviton.replication.repair"),
 	BOOL("graviton.replication.repair.enabled", replication.repair.enabled, 1),
 	DUR("graviton.replication.repair.interval", replication.repair.interval_ms, 300000),
+	BOOL("graviton.replication.repair.full-scan", replication.repair.full_scan, 1),
 	INT("graviton.replication.repair.parallel-jobs", replication.repair.parallel_jobs, 4, 1, 1024),
 	INT("graviton.replication.repair.batch-size", replication.repair.batch_size, 100, 1, 1000000),
 	SIZE("graviton.replication.repair.max-bytes-per-second",
@@ -1540,6 +1545,9 @@ void gv_config_repair_opts(gv_repair_opts *o, const gv_config *c)
 	o->parallel_jobs = (unsigned)c->replication.repair.parallel_jobs;
 	o->batch_size = (unsigned)c->replication.repair.batch_size;
 	o->max_bytes_per_second = c->replication.repair.max_bytes_per_second;
+	o->max_attempts = (unsigned)c->repair.max_attempts;
+	o->backoff_base_ms = c->repair.backoff_base_ms;
+	o->backoff_max_ms = c->repair.backoff_max_ms;
 }
 
 void gv_config_scrub_opts(gv_scrub_opts *o, const gv_config *c)

@@ -3,7 +3,7 @@
 # with --server URL, and the matching HTTP request answer the same document
 # (field names and value types; values may differ where they depend on the
 # run, e.g. durations and job numbers) - put, stat, status, sector list,
-# repair --dry-run, scrub, rebalance --dry-run, and errors (an unknown key,
+# repair --dry-run, scrub, rebalance --dry-run, repair queue, and errors (an unknown key,
 # a malformed key, a wrong token, no server).  An error under --json is the
 # error document {error, message, status, exit_code} on stdout with that
 # exit code, and the server answers the same document with that status.
@@ -45,6 +45,7 @@ commands() {
 	gv sector set-health "$S" healthy
 	run_as "$side" scrub "$@" scrub --once --json
 	run_as "$side" rebalance "$@" rebalance --dry-run --json
+	run_as "$side" queue "$@" repair queue --json
 	run_as "$side" err_missing "$@" stat "$MISSING" --json
 	run_as "$side" err_key "$@" stat sha256:00:1 --json
 }
@@ -52,7 +53,7 @@ commands() {
 # ---- on the data directory ------------------------------------------------
 
 commands local
-for n in put stat status sectors repair scrub rebalance; do
+for n in put stat status sectors repair scrub rebalance queue; do
 	expect_eq "local $n --json exits 0" 0 "$(cat "$C/$n.local.rc")"
 done
 
@@ -60,7 +61,7 @@ done
 
 must serve_start "$T/serve.log"
 commands remote --server "$SERVE_URL"
-for n in put stat status sectors repair scrub rebalance; do
+for n in put stat status sectors repair scrub rebalance queue; do
 	expect_eq "--server $n --json exits 0" 0 "$(cat "$C/$n.remote.rc")"
 done
 GRAVITON_TOKEN=wrong-token run_as remote err_token --server "$SERVE_URL" status --json
@@ -72,13 +73,13 @@ gv sector set-health "$S" unhealthy
 http_as repair
 r2=$?
 gv sector set-health "$S" healthy
-http_as scrub rebalance err_missing err_key err_token
+http_as scrub rebalance queue err_missing err_key err_token
 expect_eq "the HTTP requests ran" "0 0 0" "$r1 $r2 $?"
 
 # ---- the documents ----------------------------------------------------------
 
 cp "$C/err_token.remote.json" "$C/err_token.local.json"
-"$PY" "$CC" compare "$C" put stat status sectors repair scrub rebalance err_missing err_key \
+"$PY" "$CC" compare "$C" put stat status sectors repair scrub rebalance queue err_missing err_key \
 	err_token >"$T/cmp.out" 2>&1
 while IFS= read -r line; do
 	case $line in
@@ -95,6 +96,12 @@ for side in local remote http; do
 	jcheck "repair --dry-run ($side): a job document with the planned copy, duration in ms" \
 		"j['kind'] == 'repair' and j['dry_run'] is True and j['state'] == 'done' and 'duration_ms' in j['summary'] and 'duration_s' not in j['summary'] and len(j['events']) >= 1 and j['events'][0]['phase'] == 'planned'" \
 		"$(cat "$C/repair.$side.json")"
+done
+
+for side in local remote http; do
+	jcheck "repair queue ($side): entries, queued and dead counts" \
+		"isinstance(j['entries'], list) and isinstance(j['queued'], int) and isinstance(j['dead'], int) and not isinstance(j['dead'], bool)" \
+		"$(cat "$C/queue.$side.json")"
 done
 
 # ---- errors: one document, one HTTP status, one exit code ----------------------
