@@ -68,12 +68,6 @@ typedef struct gv_config {
 	gv_config_sector *sectors;        /* graviton.sectors, nsectors entries */
 	size_t nsectors;
 
-	struct {                          /* graviton.repair: the durable queue */
-		int max_attempts;         /* failed repairs before a dead letter */
-		uint64_t backoff_base_ms; /* wait after the first failure */
-		uint64_t backoff_max_ms;  /* the doubling stops here */
-	} repair;
-
 	struct {
 		char *listen;             /* "HOST:PORT", IPv6 as "[::1]:8787" */
 		int auth;                 /* 0: no authentication (explicitly off) */
@@ -105,6 +99,10 @@ typedef struct gv_config {
 			uint64_t interval_ms;
 			int full_scan;    /* 0: repair only from the queue */
 			int parallel_jobs;
+			/* the durable repair queue */
+			int max_attempts;         /* failed repairs before a dead letter */
+			uint64_t backoff_base_ms; /* wait after the first failure */
+			uint64_t backoff_max_ms;  /* the doubling stops here */
 			int batch_size;
 			uint64_t max_bytes_per_second; /* 0 = unlimited */
 		} repair;

@@ -5,8 +5,9 @@
 #     --json` lists it), and a restarted server with the periodic full scan
 #     off repairs the key from the queue alone, which then empties;
 #   - a key with no copy left to repair from is retried with backoff and
-#     becomes a dead letter after graviton.repair.max-attempts failures:
-#     listed (GET /v1/repair/queue, the dead-letter gauge), no longer retried.
+#     becomes a dead letter after graviton.replication.repair.max-attempts
+#     failures: listed (GET /v1/repair/queue, the dead-letter gauge), no
+#     longer retried.
 . "$(dirname "$0")/lib.sh"
 
 must gv init --sectors 4 --racks 2 --factor 3 --min-replicas 2
@@ -22,9 +23,9 @@ cat >"$T/queue.conf" <<'CONF'
 graviton.replication.repair.full-scan = false
 graviton.replication.scrub.enabled = false
 graviton.replication.rebalance.enabled = false
-graviton.repair.max-attempts = 3
-graviton.repair.backoff-base = 200ms
-graviton.repair.backoff-max = 400ms
+graviton.replication.repair.max-attempts = 3
+graviton.replication.repair.backoff-base = 200ms
+graviton.replication.repair.backoff-max = 400ms
 CONF
 
 # queue_doc: GET /v1/repair/queue (the server's document), or "".
