@@ -2406,6 +2406,13 @@ static void test_repair_queue_backoff_dead(void **state)
 	assert_false(queue_entry(f->st, &ks.keys[0], &e));
 	assert_int_equal(gv_repair_queue_count(f->st, &nq, &nd), 0);
 	assert_int_equal(nq + nd, 0);
+
+	/* Deleting a blob drops its entry, dead or not. */
+	e.key = ks.keys[1];
+	e.dead = 1;
+	assert_int_equal(gv_index_repairq_put(ix, &e), 0);
+	assert_int_equal(gv_delete(f->st, &ks.keys[1]), 0);
+	assert_false(queue_entry(f->st, &ks.keys[1], &e));
 	keyset_free(&ks);
 }
 
