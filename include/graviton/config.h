@@ -116,7 +116,12 @@ typedef struct gv_config {
 		struct {
 			int enabled;
 			uint64_t interval_ms;
+			int full_scan;    /* 0: repair only from the queue */
 			int parallel_jobs;
+			/* the durable repair queue */
+			int max_attempts;         /* failed repairs before a dead letter */
+			uint64_t backoff_base_ms; /* wait after the first failure */
+			uint64_t backoff_max_ms;  /* the doubling stops here */
 			int batch_size;
 			uint64_t max_bytes_per_second; /* 0 = unlimited */
 		} repair;

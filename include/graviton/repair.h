@@ -27,6 +27,7 @@
 #include "common.h"
 #include "key.h"
 #include "types.h"
+#include "sys/index.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -91,6 +92,13 @@ typedef struct gv_repair_opts {
 	/* Set to non-zero (from any thread) to stop early; jobs under way
 	 * finish or leave a resumable partial. */
 	atomic_int *cancel;
+	/* The durable repair queue's policy (0: the default in brackets): a
+	 * key whose repair failed waits backoff_base_ms * 2^(attempts - 1),
+	 * at most backoff_max_ms [1 s, 1 h]; after max_attempts failures
+	 * [8] it is a dead letter. */
+	unsigned max_attempts;
+	uint64_t backoff_base_ms;
+	uint64_t backoff_max_ms;
 } gv_repair_opts;
 
 #define GV_REPAIR_OPTS_INIT { GV_REPAIR_OPTS_VERSION, 0, 0, 0, 0, NULL, NULL, NULL, NULL }
@@ -129,9 +137,12 @@ typedef struct gv_repair_counters {
 GV_API void gv_repair_counters_get(gv_store *st, gv_repair_counters *out);
 
 /*
- * The repair daemon: run, sleep `interval_ms`, repeat, until *stop is
- * non-zero (checked at least every 100 ms while sleeping) or
- * gv_repair_wake() asks for an early run.  Errors are logged, never fatal.
+ * The repair daemon: a full run every `interval_ms` (0: no full runs, the
+ * queue only), and between them runs over the durable repair queue
+ * whenever a key is queued or a queued key's backoff ends (looked at
+ * every second), until *stop is non-zero (checked at least every 100 ms
+ * while sleeping) or gv_repair_wake() asks for an early full run.
+ * Errors are logged, never fatal.
  */
 GV_API void gv_repair_daemon(gv_store *st, const gv_repair_opts *opts, uint64_t interval_ms,
                       atomic_int *stop);
@@ -140,14 +151,25 @@ GV_API void gv_repair_daemon(gv_store *st, const gv_repair_opts *opts, uint64_t 
 GV_API void gv_repair_wake(gv_store *st);
 
 /*
- * Queue one key for repair right away (read-repair: a get or a scrub just
- * found a bad copy) and wake the daemon, which repairs queued keys before
- * its next full scan.  Bounded: when full, the key waits for that scan.
+ * Queue one key for repair in the durable repair queue (kept in the
+ * index) for `reason` (e.g. "read: replica on s1: checksum mismatch") and
+ * wake the daemon.  A key already queued keeps its entry and backoff; a
+ * dead letter is revived when queued for another reason.  An index error
+ * is logged: the next full scan finds the key anyway.
  */
-GV_API void gv_repair_enqueue(gv_store *st, const gv_key *key);
+GV_API void gv_repair_enqueue(gv_store *st, const gv_key *key, const char *reason);
 
-/* Repair the queued keys now (what the daemon does on a wake-up). */
+/* Repair the queued keys that are due now (what the daemon does on a
+ * wake-up): each success leaves the queue, each failure backs off or
+ * becomes a dead letter after opts->max_attempts. */
 GV_API int gv_repair_run_queued(gv_store *st, const gv_repair_opts *opts, gv_repair_summary *out);
+
+/* The queue, for display: up to `limit` entries after `after` (NULL:
+ * from the start) in key order, dead letters included. */
+GV_API int gv_repair_queue_list(gv_store *st, const gv_key *after, size_t limit,
+                                gv_repairq_entry *out, size_t *out_n);
+/* Entries waiting (not dead), and dead letters. */
+GV_API int gv_repair_queue_count(gv_store *st, uint64_t *queued, uint64_t *dead);
 
 #ifdef __cplusplus
 }

@@ -78,6 +78,14 @@ GV_API char *gv_wire_sector_removed(const char *id);
 /* Summaries and events of repair, scrub (and presence) and rebalance (or
  * drain) runs; a presence run's events are scrub events. */
 GV_API char *gv_wire_repair_summary(const gv_repair_summary *s);
+/* The repair queue: {entries: [{key, reason, attempts, last_error,
+ * next_attempt_ms, enqueued_ms, dead}], queued, dead}. */
+GV_API char *gv_wire_repair_queue(const gv_repairq_entry *e, size_t n, uint64_t queued,
+                                  uint64_t dead);
+/* Read up to `limit` entries and the counts of st's queue and encode them
+ * (what `graviton repair queue --json` and GET /v1/repair/queue show) into
+ * a malloc'd *out. */
+GV_API int gv_wire_repair_queue_load(gv_store *st, size_t limit, char **out);
 GV_API char *gv_wire_scrub_summary(const gv_scrub_summary *s);
 GV_API char *gv_wire_presence_summary(const gv_presence_summary *s);
 GV_API char *gv_wire_rebalance_summary(const gv_rebalance_summary *s);

@@ -130,10 +130,15 @@ static const struct key keys[] = {
 	OBJ("graviton.replication.repair"),
 	BOOL("graviton.replication.repair.enabled", replication.repair.enabled, 1),
 	DUR("graviton.replication.repair.interval", replication.repair.interval_ms, 300000),
+	BOOL("graviton.replication.repair.full-scan", replication.repair.full_scan, 1),
 	INT("graviton.replication.repair.parallel-jobs", replication.repair.parallel_jobs, 4, 1, 1024),
 	INT("graviton.replication.repair.batch-size", replication.repair.batch_size, 100, 1, 1000000),
 	SIZE("graviton.replication.repair.max-bytes-per-second",
 	     replication.repair.max_bytes_per_second, 0, 0),
+	INT("graviton.replication.repair.max-attempts", replication.repair.max_attempts, 8, 1,
+	    1000000),
+	DUR("graviton.replication.repair.backoff-base", replication.repair.backoff_base_ms, 1000),
+	DUR("graviton.replication.repair.backoff-max", replication.repair.backoff_max_ms, 3600000),
 	OBJ("graviton.replication.scrub"),
 	BOOL("graviton.replication.scrub.enabled", replication.scrub.enabled, 1),
 	DUR("graviton.replication.scrub.interval", replication.scrub.interval_ms, 604800000),
@@ -1582,6 +1587,9 @@ void gv_config_repair_opts(gv_repair_opts *o, const gv_config *c)
 	o->parallel_jobs = (unsigned)c->replication.repair.parallel_jobs;
 	o->batch_size = (unsigned)c->replication.repair.batch_size;
 	o->max_bytes_per_second = c->replication.repair.max_bytes_per_second;
+	o->max_attempts = (unsigned)c->replication.repair.max_attempts;
+	o->backoff_base_ms = c->replication.repair.backoff_base_ms;
+	o->backoff_max_ms = c->replication.repair.backoff_max_ms;
 }
 
 void gv_config_scrub_opts(gv_scrub_opts *o, const gv_config *c)

@@ -81,7 +81,10 @@ static void repair_loop(bg *b)
 	gv_repair_opts o;
 
 	gv_config_repair_opts(&o, &b->cfg);
-	gv_repair_daemon(b->st, &o, b->cfg.replication.repair.interval_ms, &b->stop);
+	gv_repair_daemon(b->st, &o,
+	                 b->cfg.replication.repair.full_scan ? b->cfg.replication.repair.interval_ms
+	                                                     : 0,
+	                 &b->stop);
 }
 
 static void scrub_loop(bg *b)

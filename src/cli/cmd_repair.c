@@ -48,6 +48,10 @@ static void help(void)
 	       "repair loop on its configured interval); --json prints the server's job\n"
 	       "document (the same fields, with its job number).\n"
 	       "\n"
+	       "\n"
+	       "graviton repair queue [--json] lists the durable repair queue (see\n"
+	       "'graviton repair queue --help').\n"
+	       "\n"
 	       "Exit status: 0 all good, 69 some key is lost, 75 some job failed.\n");
 }
 
@@ -207,6 +211,113 @@ static int parse_count(unsigned *out, const char *name, const char *v)
 	return 0;
 }
 
+static void queue_help(void)
+{
+	printf("usage: graviton repair queue [--json] [--limit N]\n"
+	       "\n"
+	       "List the durable repair queue: keys a read, a scrub, a put that met its\n"
+	       "quorum without every copy, or a failed repair queued, with the reason,\n"
+	       "failed attempts, last error and next attempt.  The repair loop of 'serve'\n"
+	       "repairs them (backing off after failures); after\n"
+	       "graviton.replication.repair.max-attempts failures a key is a dead letter:\n"
+	       "listed, no longer retried.\n"
+	       "\n"
+	       "  --json      print {entries: [{key, reason, attempts, last_error,\n"
+	       "              next_attempt_ms, enqueued_ms, dead}], queued, dead}\n"
+	       "              (as GET /v1/repair/queue; see docs/http-api.md)\n"
+	       "  --limit N   list at most N entries, in key order (default 1000)\n"
+	       "\n"
+	       "With --server URL: the server's queue.\n");
+}
+
+static void print_queue(json_t *doc)
+{
+	json_t *arr = json_object_get(doc, "entries"), *e;
+	size_t i;
+
+	printf("queued: %lld, dead letters: %lld\n",
+	       (long long)json_integer_value(json_object_get(doc, "queued")),
+	       (long long)json_integer_value(json_object_get(doc, "dead")));
+	json_array_foreach(arr, i, e) {
+		char when[32];
+		time_t t = (time_t)(json_integer_value(json_object_get(e, "next_attempt_ms")) / 1000);
+		struct tm tm;
+		const char *err = json_string_value(json_object_get(e, "last_error"));
+
+		strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&t, &tm));
+		printf("%s  %s  attempts=%lld  %s%s  reason=\"%s\"%s%s%s\n",
+		       json_string_value(json_object_get(e, "key")),
+		       json_is_true(json_object_get(e, "dead")) ? "dead" : "queued",
+		       (long long)json_integer_value(json_object_get(e, "attempts")),
+		       json_is_true(json_object_get(e, "dead")) ? "" : "next=",
+		       json_is_true(json_object_get(e, "dead")) ? "" : when,
+		       json_string_value(json_object_get(e, "reason")),
+		       err && *err ? "  last_error=\"" : "", err && *err ? err : "",
+		       err && *err ? "\"" : "");
+	}
+}
+
+/* `graviton repair queue`: one document, read locally or from the server. */
+static int cmd_repair_queue(cli_globals *g, int argc, char **argv)
+{
+	unsigned limit = 1000;
+	json_t *doc = NULL;
+	int i, json = 0, rc, err;
+
+	if (cli_wants_help(argc, argv)) {
+		queue_help();
+		return 0;
+	}
+	for (i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--json") == 0) {
+			json = 1;
+			cli_json_errors(1);
+		} else if (strcmp(argv[i], "--limit") == 0 && i + 1 < argc) {
+			char *end;
+			long x = strtol(argv[++i], &end, 10);
+
+			if (!*argv[i] || *end || x < 0 || x > 100000) {
+				cli_err("invalid --limit '%s': expected a whole number from 0 to 100000",
+				        argv[i]);
+				return EXIT_USAGE;
+			}
+			limit = (unsigned)x;
+		} else {
+			cli_err("repair queue: unexpected argument '%s'", argv[i]);
+			return EXIT_USAGE;
+		}
+	}
+	if (g->server) {
+		cli_client *c = NULL;
+		char path[64];
+
+		if ((rc = cli_client_open(&c, g, "repair queue")) != 0)
+			return rc;
+		snprintf(path, sizeof(path), "/v1/repair/queue?limit=%u", limit);
+		rc = cli_client_json(c, "GET", path, &doc, NULL);
+		cli_client_free(c);
+		if (rc != 0)
+			return rc;
+	} else {
+		gv_store *st = NULL;
+		char *text = NULL;
+
+		if ((rc = cli_open_store(g, &st, 0)) != 0)
+			return rc;
+		err = gv_wire_repair_queue_load(st, limit, &text);
+		gv_store_free(st);
+		if (err < 0)
+			return cli_fail(err, "repair queue");
+		if (!(doc = cli_doc(text)))
+			return cli_fail(GV_ENOMEM, "repair queue");
+	}
+	if (json)
+		return cli_print_json(doc);
+	print_queue(doc);
+	json_decref(doc);
+	return 0;
+}
+
 int cmd_repair(cli_globals *g, int argc, char **argv)
 {
 	gv_repair_opts o = GV_REPAIR_OPTS_INIT;
@@ -219,6 +330,8 @@ int cmd_repair(cli_globals *g, int argc, char **argv)
 
 	memset(&c, 0, sizeof(c));
 	c.events = (cli_events)CLI_EVENTS_INIT;
+	if (argc > 1 && strcmp(argv[1], "queue") == 0)
+		return cmd_repair_queue(g, argc - 1, argv + 1);
 	if (cli_wants_help(argc, argv)) {
 		help();
 		return 0;

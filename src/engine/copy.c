@@ -448,7 +448,7 @@ static int copy_sources(copy_ctx *c, const char (*srcs)[GV_ID_MAX], size_t nsrc)
 			return c->dst_err;
 		snprintf(reason, sizeof(reason), "%s",
 		         rc == SRC_MISMATCH ? "checksum mismatch" : gv_error_last());
-		gv_store_mark_unhealthy(c->st, c->key, srcs[i], reason);
+		gv_store_mark_unhealthy_as(c->st, c->key, srcs[i], reason, "repair");
 		if (rc == SRC_MISMATCH && (err = gv_sector_writer_truncate(c->w, 0)) < 0)
 			return err;
 		/* A read error keeps what was written: the next source goes on
@@ -604,8 +604,9 @@ static int move_copy(gv_store *st, const gv_key *key, const char *from, gv_secto
 		if (err == 0)
 			copied = 1;
 		else if (err == GV_ECORRUPT || err == GV_ENOTFOUND)
-			gv_store_mark_unhealthy(st, key, rp->sector,
-			                        err == GV_ENOTFOUND ? "missing" : "checksum mismatch");
+			gv_store_mark_unhealthy_as(st, key, rp->sector,
+			                           err == GV_ENOTFOUND ? "missing" : "checksum mismatch",
+			                           "rebalance");
 	}
 	if (!copied)
 		err = gv_error_set(err < 0 ? err : GV_ENO_HEALTHY_SOURCE,

@@ -112,7 +112,7 @@ int gv_metrics_text(gv_store *st, char **out, size_t *out_len)
 	gv_presence_counters pc;
 	gv_sector_info *sectors = NULL;
 	size_t nsectors = 0, i, len = 0;
-	uint64_t computations = 0;
+	uint64_t computations = 0, rq_queued = 0, rq_dead = 0;
 	char *buf = NULL;
 	FILE *f;
 	int err;
@@ -124,6 +124,9 @@ int gv_metrics_text(gv_store *st, char **out, size_t *out_len)
 	gv_repair_counters_get(st, &rc);
 	gv_scrub_counters_get(st, &sc);
 	gv_presence_counters_get(st, &pc);
+	/* An index without a repair queue (or failing) shows an empty one. */
+	if (gv_repair_queue_count(st, &rq_queued, &rq_dead) < 0)
+		rq_queued = rq_dead = 0;
 	f = open_memstream(&buf, &len);
 	if (!f) {
 		free(sectors);
@@ -147,8 +150,11 @@ int gv_metrics_text(gv_store *st, char **out, size_t *out_len)
 	       (double)s.unhealthy_replicas);
 	metric(f, "graviton_blobs", "gauge", "Blobs in the index.", (double)s.blobs);
 	metric(f, "graviton_blob_bytes", "gauge", "Sum of blob sizes.", (double)s.bytes);
-	metric(f, "graviton_repair_queue_size", "gauge", "Repair jobs queued or running.",
-	       (double)rc.queue_size);
+	metric(f, "graviton_repair_queue_size", "gauge",
+	       "Keys waiting in the durable repair queue (dead letters not counted).",
+	       (double)rq_queued);
+	metric(f, "graviton_repair_queue_dead", "gauge",
+	       "Dead letters in the repair queue: keys no longer retried.", (double)rq_dead);
 	metric(f, "graviton_repair_rate_bytes_per_second", "gauge",
 	       "Bytes per second copied by the last repair run.", rc.rate);
 	metric(f, "graviton_repair_jobs_completed_total", "counter", "Repair jobs completed.",

@@ -117,6 +117,7 @@ typedef struct put_job {
 	int primary_held;        /* the primary already held a healthy copy */
 	int pending;             /* copies still running */
 	int decided;             /* 0 open, 1 quorum met, -1 failed */
+	int failed_early;        /* copies that failed before the decision */
 	char committed[GV_MAX_REPLICAS][GV_ID_MAX]; /* committed, not yet recorded */
 	int ncommitted;
 	int recorded;            /* replicas recorded by this put */
@@ -180,7 +181,7 @@ static void *copy_main(void *p)
 {
 	copy_arg *a = p;
 	put_job *job = a->job;
-	char kbuf[GV_KEY_BUFSIZE];
+	char kbuf[GV_KEY_BUFSIZE], why[GV_REASON_MAX] = "";
 	int err, decided;
 
 	if (a->w)
@@ -191,9 +192,14 @@ static void *copy_main(void *p)
 	gv_key_format(kbuf, &job->key);
 	pthread_mutex_lock(&job->mu);
 	decided = job->decided;
-	if (err < 0)
+	if (err < 0) {
 		gv_warn("event=copy_failed key=%s sector=%s streamed=%d error=\"%s\"", kbuf,
 		        a->dst_id, a->w != NULL, gv_error_last());
+		snprintf(why, sizeof(why), "put: late copy to %s failed: %s", a->dst_id,
+		         gv_error_last());
+		if (decided == 0)
+			job->failed_early++;
+	}
 	else if (decided == 0 && job->ncommitted < GV_MAX_REPLICAS)
 		snprintf(job->committed[job->ncommitted++], GV_ID_MAX, "%s", a->dst_id);
 	else if (decided == 0)
@@ -205,6 +211,8 @@ static void *copy_main(void *p)
 	 * after that may this thread wait for it. */
 	if (err == 0 && decided != 0)
 		copy_late(job, a->dst_id, decided);
+	else if (err < 0 && decided > 0)
+		gv_repair_enqueue(job->st, &job->key, why);
 
 	gv_store_bg_leave(job->st);
 	job_unref(job);
@@ -673,7 +681,8 @@ static int replica_present(gv_store *st, const gv_key *key, const char *sector)
 		return 0;
 	err = gv_sector_stat(s, key, &size);
 	if (err == GV_ENOTFOUND || (err == 0 && size != key->size)) {
-		gv_store_mark_unhealthy(st, key, sector, err ? "missing" : "size mismatch");
+		gv_store_mark_unhealthy_as(st, key, sector, err ? "missing" : "size mismatch",
+		                           "put");
 		return 0;
 	}
 	return err == 0;
@@ -1033,6 +1042,18 @@ static int put_settle(put_commit *c, int err, gv_put_result *res)
 	for (i = 0; i < (size_t)job->recorded && c->nhealthy + i < 8; i++)
 		snprintf(res->sectors[c->nhealthy + i], GV_ID_MAX, "%s", job->recorded_ids[i]);
 	gv_info("event=put key=%s replicas=%d", c->kbuf, res->replicas);
+	pthread_mutex_lock(&job->mu);
+	n = job->failed_early;
+	pthread_mutex_unlock(&job->mu);
+	if (n > 0 || job->healthy_before + 1 + (int)c->started < c->popt.factor) {
+		/* Quorum without every copy: one failed, or had no target
+		 * (copies failing later queue the key themselves). */
+		char why[GV_REASON_MAX];
+
+		snprintf(why, sizeof(why), "put: quorum met with %d of %d copies", res->replicas,
+		         c->popt.factor);
+		gv_repair_enqueue(job->st, &job->key, why);
+	}
 	return 0;
 }
 

@@ -278,7 +278,30 @@ static int cleanup(run *r, keystate *ks, const char (*keep)[GV_ID_MAX], size_t n
 	return n;
 }
 
-static void count_job(run *r, int ok, int lost)
+/*
+ * The durable queue learns each job's outcome (not a dry run's): a key
+ * repaired, or found with nothing to do, leaves it; a failure counts an
+ * attempt (queueing the key when a full scan's job failed).
+ */
+static void settle(run *r, const gv_key *key, int ok, const char *error)
+{
+	gv_store *st = r->st;
+	char kbuf[GV_KEY_BUFSIZE];
+	int err;
+
+	if (r->o.dry_run)
+		return;
+	err = ok ? gv_repairq_done(&st->repairq, st->ix, key)
+	         : gv_repairq_failed(&st->repairq, st->ix, key, "repair failed",
+	                             error && *error ? error : "repair failed", &r->o);
+	if (err < 0)
+		gv_errlog("event=index_error op=repair_queue key=%s error=\"%s\"",
+		          gv_key_format(kbuf, key), gv_error_last());
+}
+
+/* A job's end; `ev` its event (NULL: the key changed meanwhile, so the
+ * queue is left as it is). */
+static void count_job(run *r, const gv_repair_event *ev, int ok, int lost)
 {
 	pthread_mutex_lock(&r->mu);
 	r->jobs_done++;
@@ -302,12 +325,15 @@ static void count_job(run *r, int ok, int lost)
 	if (r->st->repair.queue_size > 0)
 		r->st->repair.queue_size--;
 	pthread_mutex_unlock(&r->st->stats_lock);
+	if (ev)
+		settle(r, &ev->key, ok, ev->message);
 }
 
 static void run_tidy(run *r, const gv_key *key);
 
-/* A job that found nothing to do: done, neither repaired nor failed. */
-static void count_skip(run *r)
+/* A job that found nothing to do (the key was deleted): done, neither
+ * repaired nor failed. */
+static void count_skip(run *r, const gv_key *key)
 {
 	pthread_mutex_lock(&r->mu);
 	r->jobs_done++;
@@ -316,6 +342,7 @@ static void count_skip(run *r)
 	if (r->st->repair.queue_size > 0)
 		r->st->repair.queue_size--;
 	pthread_mutex_unlock(&r->st->stats_lock);
+	settle(r, key, 1, NULL);
 }
 
 /* The plan of one COPY job: its sources and its targets. */
@@ -336,7 +363,7 @@ static void job_failed(run *r, gv_repair_event *ev, int err, const char *msg, in
 {
 	event_fail(ev, err, msg);
 	emit(r, ev, 0);
-	count_job(r, 0, lost);
+	count_job(r, ev, 0, lost);
 }
 
 /* Resume interrupted copies whose sector still takes data and whose
@@ -531,7 +558,7 @@ static void run_copies(run *r, const gv_key *key, keystate *ks, copy_plan *cp,
 		return;
 	}
 	emit(r, ev, 1);
-	count_job(r, 1, 0);
+	count_job(r, ev, 1, 0);
 }
 
 /* A COPY job: bring a key below its factor back to it. */
@@ -548,7 +575,7 @@ static void run_copy(run *r, const gv_key *key)
 	err = load_key(r, key, &ks, &sectors, &nsectors);
 	if (err == GV_ENOTFOUND) {
 		/* Deleted since it was queued or scanned: nothing to repair. */
-		count_skip(r);
+		count_skip(r, key);
 		return;
 	}
 	if (err < 0) {
@@ -583,7 +610,7 @@ static void run_copy(run *r, const gv_key *key)
 		if ((int)(ks.nh + cp.nchosen) >= r->popt.factor)
 			cleanup(r, &ks, (const char (*)[GV_ID_MAX])cp.chosen, cp.nchosen, &ev);
 		emit(r, &ev, 1);
-		count_job(r, 1, 0);
+		count_job(r, &ev, 1, 0);
 	} else {
 		run_copies(r, key, &ks, &cp, &ev);
 	}
@@ -721,7 +748,7 @@ static void run_tidy(run *r, const gv_key *key)
 
 	err = load_key(r, key, &ks, &sectors, &nsectors);
 	if (err == GV_ENOTFOUND) {
-		count_skip(r);
+		count_skip(r, key);
 		return;
 	}
 	if (err < 0) {
@@ -733,7 +760,7 @@ static void run_tidy(run *r, const gv_key *key)
 	event_init(&ev, r, GV_REPAIR_CLEANUP, key, (int)ks.nh);
 	if ((int)ks.nh < r->popt.factor) {
 		/* Changed since the scan: a copy pass will see it next run. */
-		count_job(r, 1, 0);
+		count_job(r, NULL, 1, 0);
 		goto out;
 	}
 	for (i = 0; i < ks.nh; i++)
@@ -750,7 +777,7 @@ report:
 	if (!ok)
 		event_fail(&ev, GV_ERROR, msg);
 	emit(r, &ev, ok);
-	count_job(r, ok, 0);
+	count_job(r, &ev, ok, 0);
 out:
 	free(sectors);
 	gv_replicas_free(ks.reps, ks.n);
@@ -967,43 +994,41 @@ out:
 	return err;
 }
 
-void gv_repair_enqueue(gv_store *st, const gv_key *key)
+void gv_repair_enqueue(gv_store *st, const gv_key *key, const char *reason)
 {
-	size_t i;
+	char kbuf[GV_KEY_BUFSIZE];
 
+	if (gv_repairq_add(&st->repairq, st->ix, key, reason ? reason : "") < 0)
+		gv_errlog("event=index_error op=repair_queue key=%s error=\"%s\"",
+		          gv_key_format(kbuf, key), gv_error_last());
+	else
+		gv_debug("event=repair_queued key=%s reason=\"%s\"", gv_key_format(kbuf, key),
+		         reason ? reason : "");
 	pthread_mutex_lock(&st->stats_lock);
-	for (i = 0; i < st->repair_queued; i++)
-		if (gv_key_cmp(&st->repair_queue[i], key) == 0)
-			break;
-	if (i == st->repair_queued && st->repair_queued < GV_REPAIR_QUEUE_MAX) {
-		if (!st->repair_queue)
-			st->repair_queue = malloc(GV_REPAIR_QUEUE_MAX * sizeof(*st->repair_queue));
-		if (st->repair_queue)
-			st->repair_queue[st->repair_queued++] = *key;
-	}
 	st->repair_wake = 1;
 	pthread_cond_broadcast(&st->wake_cond);
 	pthread_mutex_unlock(&st->stats_lock);
 }
 
+/* Keys a queued run takes at most; the rest wait for the next. */
+#define QUEUED_RUN_MAX 1000
+
 int gv_repair_run_queued(gv_store *st, const gv_repair_opts *opts, gv_repair_summary *out)
 {
 	gv_key *keys;
 	gv_workq *q = NULL;
-	size_t n, i;
+	size_t n = 0, i;
 	run *r;
 	int err;
 
 	memset(out, 0, sizeof(*out));
-	pthread_mutex_lock(&st->stats_lock);
-	keys = st->repair_queue;
-	n = st->repair_queued;
-	st->repair_queue = NULL;
-	st->repair_queued = 0;
-	pthread_mutex_unlock(&st->stats_lock);
-	if (n == 0) {
+	keys = malloc(QUEUED_RUN_MAX * sizeof(*keys));
+	if (!keys)
+		return gv_error_set(GV_ENOMEM, "out of memory");
+	if ((err = gv_repairq_due(&st->repairq, st->ix, QUEUED_RUN_MAX, keys, &n)) < 0 ||
+	    n == 0) {
 		free(keys);
-		return 0;
+		return err;
 	}
 	r = run_new(st, opts);
 	if (!r) {
@@ -1031,6 +1056,17 @@ int gv_repair_run_queued(gv_store *st, const gv_repair_opts *opts, gv_repair_sum
 	free(keys);
 	run_end(r, out);
 	return err;
+}
+
+int gv_repair_queue_list(gv_store *st, const gv_key *after, size_t limit,
+                         gv_repairq_entry *out, size_t *out_n)
+{
+	return gv_index_repairq_list(st->ix, after, limit, out, out_n);
+}
+
+int gv_repair_queue_count(gv_store *st, uint64_t *queued, uint64_t *dead)
+{
+	return gv_index_repairq_count(st->ix, queued, dead);
 }
 
 void gv_repair_counters_get(gv_store *st, gv_repair_counters *out)
@@ -1064,12 +1100,15 @@ static int before(const struct timespec *a, const struct timespec *b)
 	return a->tv_sec < b->tv_sec || (a->tv_sec == b->tv_sec && a->tv_nsec < b->tv_nsec);
 }
 
+/* How often the daemon looks for queued keys whose backoff has ended. */
+#define QUEUE_POLL_MS 1000
+
 void gv_repair_daemon(gv_store *st, const gv_repair_opts *opts, uint64_t interval_ms,
                       atomic_int *stop)
 {
 	gv_repair_opts o = opts ? *opts : (gv_repair_opts)GV_REPAIR_OPTS_INIT;
-	struct timespec next_full;
-	int full = 1;
+	struct timespec next_full, next_poll;
+	int full = interval_ms > 0;
 
 	o.cancel = stop;
 	while (!*stop) {
@@ -1084,19 +1123,20 @@ void gv_repair_daemon(gv_store *st, const gv_repair_opts *opts, uint64_t interva
 		}
 		if (err < 0 && err != GV_ECANCELED)
 			gv_errlog("event=repair_run_failed error=\"%s\"", gv_error_last());
+		deadline_in(&next_poll, QUEUE_POLL_MS);
 
-		/* Sleep until the interval ends or a key is queued; wake at least
-		 * every 100 ms to notice *stop. */
+		/* Sleep until the interval ends, a key is queued or the queue
+		 * is due a look; wake at least every 100 ms to notice *stop. */
 		pthread_mutex_lock(&st->stats_lock);
 		for (;;) {
 			struct timespec now, step;
 
 			clock_gettime(CLOCK_MONOTONIC, &now);
-			full = !before(&now, &next_full) || st->repair_full;
-			if (*stop || full || st->repair_wake)
+			full = (interval_ms > 0 && !before(&now, &next_full)) || st->repair_full;
+			if (*stop || full || st->repair_wake || !before(&now, &next_poll))
 				break;
 			deadline_in(&step, 100);
-			if (before(&next_full, &step))
+			if (interval_ms > 0 && before(&next_full, &step))
 				step = next_full;
 			pthread_cond_timedwait(&st->wake_cond, &st->stats_lock, &step);
 		}

@@ -129,7 +129,7 @@ static void scrub_one(void *p, void *payload)
 		gv_scrub_event ev;
 
 		if (j->was_healthy) {
-			gv_store_mark_unhealthy(r->st, &j->key, j->sector, reason);
+			gv_store_mark_unhealthy_as(r->st, &j->key, j->sector, reason, "scrub");
 		} else {
 			/* Refresh the reason; the key is already repair work. */
 			int e = gv_index_replica_set_health(ix, &j->key, j->sector, 0, reason);

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/log.h"
 #include "engine/store.h"
 
 void gv_blob_status_free(gv_blob_status *bs)
@@ -154,6 +155,10 @@ int gv_delete(gv_store *st, const gv_key *key)
 		goto out;
 	if ((err = gv_index_blob_remove(st->ix, key)) < 0)
 		goto out;
+	/* Nothing left to repair (a dead letter would stay listed for ever). */
+	if (gv_repairq_done(&st->repairq, st->ix, key) < 0)
+		gv_errlog("event=index_error op=repair_queue key=%s error=\"%s\"",
+		          gv_key_format(kbuf, key), gv_error_last());
 	for (i = 0; i < n; i++) {
 		gv_sector *s = gv_store_sector_handle(st, reps[i].sector, NULL, 0);
 

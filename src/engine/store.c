@@ -496,6 +496,7 @@ int gv_store_open(gv_store **out, const gv_store_opts *opts)
 	pthread_mutex_init(&st->bg_lock, NULL);
 	pthread_mutex_init(&st->stats_lock, NULL);
 	pthread_mutex_init(&st->metrics_mu, NULL);
+	gv_repairq_init(&st->repairq);
 	{
 		pthread_condattr_t ca;
 
@@ -632,7 +633,7 @@ static void store_destroy(gv_store *st)
 	if (st->ix)
 		gv_index_close(st->ix);
 	free(st->data_dir);
-	free(st->repair_queue);
+	gv_repairq_destroy(&st->repairq);
 	free(st->metrics_sectors);
 	pthread_mutex_destroy(&st->metrics_mu);
 	gv_keylock_destroy(st);
@@ -1217,14 +1218,21 @@ int gv_store_record_late(gv_store *st, const gv_key *key, const char *sector)
 void gv_store_mark_unhealthy(gv_store *st, const gv_key *key, const char *sector,
                              const char *reason)
 {
-	char kbuf[GV_KEY_BUFSIZE];
+	gv_store_mark_unhealthy_as(st, key, sector, reason, "read");
+}
+
+void gv_store_mark_unhealthy_as(gv_store *st, const gv_key *key, const char *sector,
+                                const char *reason, const char *cause)
+{
+	char kbuf[GV_KEY_BUFSIZE], why[GV_REASON_MAX];
 
 	gv_warn("event=replica_unhealthy key=%s sector=%s reason=\"%s\"",
 	        gv_key_format(kbuf, key), sector, reason);
 	if (gv_index_replica_set_health(st->ix, key, sector, 0, reason) < 0)
 		gv_errlog("event=index_error op=replica_set_health key=%s sector=%s error=\"%s\"",
 		          kbuf, sector, gv_error_last());
-	gv_repair_enqueue(st, key);
+	snprintf(why, sizeof(why), "%s: replica on %s: %s", cause, sector, reason);
+	gv_repair_enqueue(st, key, why);
 }
 
 struct gv_sector *gv_store_sector_local(gv_store *st, const char *id)

@@ -20,6 +20,7 @@
 #include "graviton/rebalance.h"
 #include "graviton/sys/index.h"
 #include "graviton/sys/sector.h"
+#include "engine/repairq.h"
 
 typedef struct gv_sector_slot {
 	char id[GV_ID_MAX];
@@ -63,8 +64,7 @@ struct gv_store {
 	gv_repair_counters repair;
 	gv_scrub_counters scrub;
 	gv_presence_counters presence;
-	gv_key *repair_queue;           /* keys found bad since the last run */
-	size_t repair_queued;
+	gv_repairq repairq;             /* keys waiting for repair (durable) */
 
 	/* Per-key locks (keylock.c): keylock_mu guards the keys held by
 	 * this process; keylock_fd is DIR/keys.lock, or -1. */
@@ -85,10 +85,6 @@ struct gv_store {
 	size_t metrics_nsectors;
 	uint64_t metrics_computations;
 };
-
-/* Most keys remembered for read-repair between runs; beyond it the next
- * full scan finds them anyway. */
-#define GV_REPAIR_QUEUE_MAX 4096
 
 /* The backend of sector `id`, or NULL (reason copied into why, if given). */
 gv_sector *gv_store_sector_handle(gv_store *st, const char *id, char *why, size_t cap);
@@ -134,7 +130,11 @@ int gv_store_has_row(gv_store *st, const gv_key *key, const char *sector);
 int gv_store_drop_unrecorded(gv_store *st, const gv_key *key, const char *sector);
 int gv_store_record_late(gv_store *st, const gv_key *key, const char *sector);
 
-/* Mark one replica unhealthy with a reason, log it, queue the key. */
+/* Mark one replica unhealthy with a reason, log it, queue the key for
+ * repair with `cause` ("read", "scrub", ...) naming who found it. */
+void gv_store_mark_unhealthy_as(gv_store *st, const gv_key *key, const char *sector,
+                                const char *reason, const char *cause);
+/* The same, found by a read. */
 void gv_store_mark_unhealthy(gv_store *st, const gv_key *key, const char *sector,
                              const char *reason);
 

@@ -206,6 +206,52 @@ static int fx_blocks_get(gv_index *ix, const gv_key *key, void **out, size_t *ou
 	return err < 0 ? err : gv_index_blocks_get(inner(ix), key, out, out_len);
 }
 
+/* The repair queue ops are optional: forward through the dispatchers,
+ * which answer for an inner index without them. */
+#define FORWARD_IX(OP, name, call)                                              \
+	do {                                                                    \
+		int err_ = fault_enter(ix, OP, name);                           \
+		if (err_ < 0)                                                   \
+			return err_;                                            \
+		return call;                                                    \
+	} while (0)
+
+static int fx_repairq_put(gv_index *ix, const gv_repairq_entry *e)
+{
+	FORWARD_IX(GV_IXFAULT_REPAIRQ_PUT, "repairq_put", gv_index_repairq_put(inner(ix), e));
+}
+
+static int fx_repairq_get(gv_index *ix, const gv_key *key, gv_repairq_entry *out)
+{
+	FORWARD_IX(GV_IXFAULT_REPAIRQ_GET, "repairq_get", gv_index_repairq_get(inner(ix), key, out));
+}
+
+static int fx_repairq_remove(gv_index *ix, const gv_key *key)
+{
+	FORWARD_IX(GV_IXFAULT_REPAIRQ_REMOVE, "repairq_remove",
+	           gv_index_repairq_remove(inner(ix), key));
+}
+
+static int fx_repairq_due(gv_index *ix, int64_t now_ms, size_t limit, gv_key *out,
+                          size_t *out_n)
+{
+	FORWARD_IX(GV_IXFAULT_REPAIRQ_DUE, "repairq_due",
+	           gv_index_repairq_due(inner(ix), now_ms, limit, out, out_n));
+}
+
+static int fx_repairq_list(gv_index *ix, const gv_key *after, size_t limit,
+                           gv_repairq_entry *out, size_t *out_n)
+{
+	FORWARD_IX(GV_IXFAULT_REPAIRQ_LIST, "repairq_list",
+	           gv_index_repairq_list(inner(ix), after, limit, out, out_n));
+}
+
+static int fx_repairq_count(gv_index *ix, uint64_t *queued, uint64_t *dead)
+{
+	FORWARD_IX(GV_IXFAULT_REPAIRQ_COUNT, "repairq_count",
+	           gv_index_repairq_count(inner(ix), queued, dead));
+}
+
 static void fx_close(gv_index *ix)
 {
 	fault_index *f = (fault_index *)ix;
@@ -242,6 +288,12 @@ static const struct gv_index_ops fault_ops = {
 	.close = fx_close,
 	.blocks_put = fx_blocks_put,
 	.blocks_get = fx_blocks_get,
+	.repairq_put = fx_repairq_put,
+	.repairq_get = fx_repairq_get,
+	.repairq_remove = fx_repairq_remove,
+	.repairq_due = fx_repairq_due,
+	.repairq_list = fx_repairq_list,
+	.repairq_count = fx_repairq_count,
 };
 
 int gv_index_fault_wrap(gv_index **out, gv_index *in, const gv_index_fault_plan *plan)

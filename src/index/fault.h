@@ -37,6 +37,16 @@
 #define GV_IXFAULT_SETTING_SET          (1ul << 20)
 #define GV_IXFAULT_BLOCKS_PUT           (1ul << 21)
 #define GV_IXFAULT_BLOCKS_GET           (1ul << 22)
+#define GV_IXFAULT_REPAIRQ_PUT          (1ul << 23)
+#define GV_IXFAULT_REPAIRQ_GET          (1ul << 24)
+#define GV_IXFAULT_REPAIRQ_REMOVE       (1ul << 25)
+#define GV_IXFAULT_REPAIRQ_DUE          (1ul << 26)
+#define GV_IXFAULT_REPAIRQ_LIST         (1ul << 27)
+#define GV_IXFAULT_REPAIRQ_COUNT        (1ul << 28)
+/* Every repair queue call (not part of GV_IXFAULT_WRITES). */
+#define GV_IXFAULT_REPAIRQ                                                       \
+	(GV_IXFAULT_REPAIRQ_PUT | GV_IXFAULT_REPAIRQ_GET | GV_IXFAULT_REPAIRQ_REMOVE |  \
+	 GV_IXFAULT_REPAIRQ_DUE | GV_IXFAULT_REPAIRQ_LIST | GV_IXFAULT_REPAIRQ_COUNT)
 /* Every call that changes rows. */
 #define GV_IXFAULT_WRITES                                                        \
 	(GV_IXFAULT_SECTOR_UPSERT | GV_IXFAULT_SECTOR_SET_HEALTH |                   \

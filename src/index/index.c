@@ -184,3 +184,54 @@ void gv_index_close(gv_index *ix)
 		return;
 	ix->ops->close(ix);
 }
+
+/* ---- the repair queue (optional ops) ------------------------------------ */
+
+static int no_repairq(gv_index *ix)
+{
+	return gv_error_set(GV_ERROR, "index backend %s keeps no repair queue", ix->ops->name);
+}
+
+int gv_index_repairq_put(gv_index *ix, const gv_repairq_entry *e)
+{
+	assert(ix != NULL && e != NULL);
+	return ix->ops->repairq_put ? ix->ops->repairq_put(ix, e) : no_repairq(ix);
+}
+
+int gv_index_repairq_get(gv_index *ix, const gv_key *key, gv_repairq_entry *out)
+{
+	assert(ix != NULL && key != NULL && out != NULL);
+	return ix->ops->repairq_get ? ix->ops->repairq_get(ix, key, out) : no_repairq(ix);
+}
+
+int gv_index_repairq_remove(gv_index *ix, const gv_key *key)
+{
+	assert(ix != NULL && key != NULL);
+	return ix->ops->repairq_remove ? ix->ops->repairq_remove(ix, key) : no_repairq(ix);
+}
+
+int gv_index_repairq_due(gv_index *ix, int64_t now_ms, size_t limit, gv_key *out,
+                         size_t *out_n)
+{
+	assert(ix != NULL && (out != NULL || limit == 0) && out_n != NULL);
+	*out_n = 0;
+	return ix->ops->repairq_due ? ix->ops->repairq_due(ix, now_ms, limit, out, out_n)
+	                            : no_repairq(ix);
+}
+
+int gv_index_repairq_list(gv_index *ix, const gv_key *after, size_t limit,
+                          gv_repairq_entry *out, size_t *out_n)
+{
+	assert(ix != NULL && (out != NULL || limit == 0) && out_n != NULL);
+	*out_n = 0;
+	return ix->ops->repairq_list ? ix->ops->repairq_list(ix, after, limit, out, out_n)
+	                             : no_repairq(ix);
+}
+
+int gv_index_repairq_count(gv_index *ix, uint64_t *queued, uint64_t *dead)
+{
+	assert(ix != NULL && queued != NULL && dead != NULL);
+	*queued = *dead = 0;
+	return ix->ops->repairq_count ? ix->ops->repairq_count(ix, queued, dead)
+	                              : no_repairq(ix);
+}

@@ -125,6 +125,23 @@ static const char *const migrations[] = {
 _Static_assert(sizeof(migrations) / sizeof(migrations[0]) == GV_INDEX_SQLITE_SCHEMA,
                "one migration step per schema version");
 
+/*
+ * Tables added without a schema version step: created when missing at
+ * every open, so an existing index gains them and a build that predates
+ * them still opens the file (it ignores them).
+ */
+static const char optional_tables[] =
+	"CREATE TABLE IF NOT EXISTS repair_queue ("
+	"  key TEXT PRIMARY KEY NOT NULL,"
+	"  reason TEXT NOT NULL,"
+	"  attempts INTEGER NOT NULL,"
+	"  last_error TEXT NOT NULL,"
+	"  next_attempt INTEGER NOT NULL,"
+	"  enqueued INTEGER NOT NULL,"
+	"  dead INTEGER NOT NULL"
+	") WITHOUT ROWID;"
+	"CREATE INDEX IF NOT EXISTS repair_queue_due ON repair_queue(dead, next_attempt, key);";
+
 /* ---- instance ---------------------------------------------------------- */
 
 enum ix_stmt_id {
@@ -160,11 +177,18 @@ enum ix_stmt_id {
 	ST_SETTING_SET,
 	ST_BLOCKS_PUT,
 	ST_BLOCKS_GET,
+	ST_REPAIRQ_PUT,
+	ST_REPAIRQ_GET,
+	ST_REPAIRQ_DELETE,
+	ST_REPAIRQ_DUE,
+	ST_REPAIRQ_LIST,
+	ST_REPAIRQ_COUNT,
 	ST__COUNT
 };
 
 #define IX_SECTOR_COLS "id, kind, path, capacity, used, healthy, rack, zone, state"
 #define IX_REPLICA_COLS "key, sector, ranges, healthy, last_verified, checksum, reason"
+#define IX_REPAIRQ_COLS "key, reason, attempts, last_error, next_attempt, enqueued, dead"
 
 static const char *const stmt_sql[ST__COUNT] = {
 	[ST_BEGIN] = "BEGIN IMMEDIATE",
@@ -271,6 +295,21 @@ static const char *const stmt_sql[ST__COUNT] = {
 		" (SELECT 1 FROM blobs WHERE key = ?1)"
 		" ON CONFLICT (key) DO UPDATE SET tab = excluded.tab",
 	[ST_BLOCKS_GET] = "SELECT tab FROM blocks WHERE key = ?1",
+	[ST_REPAIRQ_PUT] =
+		"INSERT INTO repair_queue (" IX_REPAIRQ_COLS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"
+		" ON CONFLICT (key) DO UPDATE SET reason = excluded.reason,"
+		" attempts = excluded.attempts, last_error = excluded.last_error,"
+		" next_attempt = excluded.next_attempt, enqueued = excluded.enqueued,"
+		" dead = excluded.dead",
+	[ST_REPAIRQ_GET] = "SELECT " IX_REPAIRQ_COLS " FROM repair_queue WHERE key = ?1",
+	[ST_REPAIRQ_DELETE] = "DELETE FROM repair_queue WHERE key = ?1",
+	[ST_REPAIRQ_DUE] =
+		"SELECT key FROM repair_queue WHERE dead = 0 AND next_attempt <= ?1"
+		" ORDER BY next_attempt, key LIMIT ?2",
+	[ST_REPAIRQ_LIST] =
+		"SELECT " IX_REPAIRQ_COLS " FROM repair_queue WHERE key > ?1 ORDER BY key LIMIT ?2",
+	[ST_REPAIRQ_COUNT] =
+		"SELECT COALESCE(SUM(dead = 0), 0), COALESCE(SUM(dead <> 0), 0) FROM repair_queue",
 };
 
 /*
@@ -1620,7 +1659,10 @@ out:
 	return ix_read_done(s, c, err);
 }
 
-static int ix_blob_remove(gv_index *ix, const gv_key *key)
+/* Run statement `id` with the key as ?1 under the writer lock; *changes
+ * (if given) the rows it changed. */
+static int key_write(gv_index *ix, enum ix_stmt_id id, const gv_key *key, const char *what,
+                     int *changes)
 {
 	struct ix_sqlite *s = ix_of(ix);
 	struct ix_conn *c;
@@ -1631,17 +1673,27 @@ static int ix_blob_remove(gv_index *ix, const gv_key *key)
 	assert(key);
 	gv_key_format(kbuf, key);
 	c = ix_lock(s);
-	if ((err = ix_prep(c, ST_BLOB_DELETE, &st)) < 0)
+	if ((err = ix_prep(c, id, &st)) < 0)
 		goto out;
 	bind_text(st, 1, kbuf);
 	rc = sqlite3_step(st);
 	if (rc != SQLITE_DONE)
-		err = ix_fail(c->db, rc, "blob remove");
-	else if (sqlite3_changes(c->db) == 0)
-		err = gv_error_set(GV_ENOTFOUND, "index: no blob %s", kbuf);
+		err = ix_fail(c->db, rc, what);
+	else if (changes)
+		*changes = sqlite3_changes(c->db);
 out:
 	ix_done(st);
 	return ix_unlock(s, err);
+}
+
+static int ix_blob_remove(gv_index *ix, const gv_key *key)
+{
+	char kbuf[GV_KEY_BUFSIZE];
+	int changes = 0, err = key_write(ix, ST_BLOB_DELETE, key, "blob remove", &changes);
+
+	if (err == 0 && changes == 0)
+		err = gv_error_set(GV_ENOTFOUND, "index: no blob %s", gv_key_format(kbuf, key));
+	return err;
 }
 
 /* ---- cursors ----------------------------------------------------------- */
@@ -2103,6 +2155,176 @@ static void ix_close(gv_index *ix)
 	ix_free(ix_of(ix));
 }
 
+/* ---- the repair queue --------------------------------------------------- */
+
+static int row_repairq(gv_repairq_entry *out, sqlite3_stmt *st)
+{
+	int64_t attempts;
+	int err;
+
+	memset(out, 0, sizeof(*out));
+	if ((err = col_key(&out->key, st, 0)) < 0)
+		return err;
+	col_copy(out->reason, sizeof(out->reason), st, 1);
+	attempts = sqlite3_column_int64(st, 2);
+	out->attempts = attempts < 0 ? 0 : attempts > UINT32_MAX ? UINT32_MAX : (uint32_t)attempts;
+	col_copy(out->last_error, sizeof(out->last_error), st, 3);
+	out->next_attempt_ms = sqlite3_column_int64(st, 4);
+	out->enqueued_ms = sqlite3_column_int64(st, 5);
+	out->dead = sqlite3_column_int64(st, 6) != 0;
+	return 0;
+}
+
+static int ix_repairq_put(gv_index *ix, const gv_repairq_entry *e)
+{
+	struct ix_sqlite *s = ix_of(ix);
+	struct ix_conn *c;
+	char kbuf[GV_KEY_BUFSIZE];
+	sqlite3_stmt *st = NULL;
+	int err, rc;
+
+	assert(e);
+	if (strnlen(e->reason, sizeof(e->reason)) >= sizeof(e->reason) ||
+	    strnlen(e->last_error, sizeof(e->last_error)) >= sizeof(e->last_error))
+		return gv_error_set(GV_EINVAL, "index: repair queue text is not terminated");
+	gv_key_format(kbuf, &e->key);
+	c = ix_lock(s);
+	if ((err = ix_prep(c, ST_REPAIRQ_PUT, &st)) < 0)
+		goto out;
+	bind_text(st, 1, kbuf);
+	bind_text(st, 2, e->reason);
+	sqlite3_bind_int64(st, 3, e->attempts);
+	bind_text(st, 4, e->last_error);
+	sqlite3_bind_int64(st, 5, e->next_attempt_ms);
+	sqlite3_bind_int64(st, 6, e->enqueued_ms);
+	sqlite3_bind_int(st, 7, e->dead != 0);
+	rc = sqlite3_step(st);
+	if (rc != SQLITE_DONE)
+		err = ix_fail(c->db, rc, "repair queue put");
+out:
+	ix_done(st);
+	return ix_unlock(s, err);
+}
+
+static int ix_repairq_get(gv_index *ix, const gv_key *key, gv_repairq_entry *out)
+{
+	struct ix_sqlite *s = ix_of(ix);
+	struct ix_conn *c;
+	char kbuf[GV_KEY_BUFSIZE];
+	sqlite3_stmt *st = NULL;
+	int err, rc;
+
+	assert(key && out);
+	gv_key_format(kbuf, key);
+	if ((err = ix_read(s, &c)) < 0)
+		return err;
+	if ((err = ix_prep(c, ST_REPAIRQ_GET, &st)) < 0)
+		goto out;
+	bind_text(st, 1, kbuf);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		err = row_repairq(out, st);
+	else if (rc == SQLITE_DONE)
+		err = gv_error_set(GV_ENOTFOUND, "index: %s is not in the repair queue", kbuf);
+	else
+		err = ix_fail(c->db, rc, "repair queue get");
+out:
+	ix_done(st);
+	return ix_read_done(s, c, err);
+}
+
+static int ix_repairq_remove(gv_index *ix, const gv_key *key)
+{
+	return key_write(ix, ST_REPAIRQ_DELETE, key, "repair queue remove", NULL);
+}
+
+static int ix_repairq_due(gv_index *ix, int64_t now_ms, size_t limit, gv_key *out,
+                          size_t *out_n)
+{
+	struct ix_sqlite *s = ix_of(ix);
+	struct ix_conn *c;
+	sqlite3_stmt *st = NULL;
+	int err;
+
+	assert(out_n);
+	*out_n = 0;
+	if (limit == 0)
+		return 0;
+	assert(out);
+	if ((err = ix_read(s, &c)) < 0)
+		return err;
+	if ((err = ix_prep(c, ST_REPAIRQ_DUE, &st)) < 0)
+		goto out;
+	sqlite3_bind_int64(st, 1, now_ms);
+	sqlite3_bind_int64(st, 2, limit_of(limit));
+	err = keys_collect(c, st, limit, out, out_n, "repair queue due");
+out:
+	ix_done(st);
+	return ix_read_done(s, c, err);
+}
+
+static int ix_repairq_list(gv_index *ix, const gv_key *after, size_t limit,
+                           gv_repairq_entry *out, size_t *out_n)
+{
+	struct ix_sqlite *s = ix_of(ix);
+	struct ix_conn *c;
+	char kbuf[GV_KEY_BUFSIZE] = "";
+	sqlite3_stmt *st = NULL;
+	size_t n = 0;
+	int err, rc = SQLITE_DONE;
+
+	assert(out_n);
+	*out_n = 0;
+	if (limit == 0)
+		return 0;
+	assert(out);
+	if (after)
+		gv_key_format(kbuf, after);
+	if ((err = ix_read(s, &c)) < 0)
+		return err;
+	if ((err = ix_prep(c, ST_REPAIRQ_LIST, &st)) < 0)
+		goto out;
+	bind_text(st, 1, kbuf);
+	sqlite3_bind_int64(st, 2, limit_of(limit));
+	while (n < limit && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if ((err = row_repairq(&out[n], st)) < 0)
+			goto out;
+		n++;
+	}
+	if (n < limit && rc != SQLITE_DONE)
+		err = ix_fail(c->db, rc, "repair queue list");
+	else
+		*out_n = n;
+out:
+	ix_done(st);
+	return ix_read_done(s, c, err);
+}
+
+static int ix_repairq_count(gv_index *ix, uint64_t *queued, uint64_t *dead)
+{
+	struct ix_sqlite *s = ix_of(ix);
+	struct ix_conn *c;
+	sqlite3_stmt *st = NULL;
+	int err, rc;
+
+	assert(queued && dead);
+	*queued = *dead = 0;
+	if ((err = ix_read(s, &c)) < 0)
+		return err;
+	if ((err = ix_prep(c, ST_REPAIRQ_COUNT, &st)) < 0)
+		goto out;
+	rc = sqlite3_step(st);
+	if (rc != SQLITE_ROW) {
+		err = ix_fail(c->db, rc, "repair queue count");
+		goto out;
+	}
+	*queued = (uint64_t)sqlite3_column_int64(st, 0);
+	*dead = (uint64_t)sqlite3_column_int64(st, 1);
+out:
+	ix_done(st);
+	return ix_read_done(s, c, err);
+}
+
 static const struct gv_index_ops sqlite_ops = {
 	.version = GV_INDEX_OPS_VERSION,
 	.name = "sqlite",
@@ -2131,6 +2353,12 @@ static const struct gv_index_ops sqlite_ops = {
 	.close = ix_close,
 	.blocks_put = ix_blocks_put,
 	.blocks_get = ix_blocks_get,
+	.repairq_put = ix_repairq_put,
+	.repairq_get = ix_repairq_get,
+	.repairq_remove = ix_repairq_remove,
+	.repairq_due = ix_repairq_due,
+	.repairq_list = ix_repairq_list,
+	.repairq_count = ix_repairq_count,
 };
 
 /* Run one SQL text that returns at most one integer; *out = -1 when no row. */
@@ -2356,6 +2584,8 @@ static int ix_open(gv_index **out, const char *path, int create, int durable)
 		goto fail;
 	if ((err = schema_prepare(s->w.db, path, create)) < 0 ||
 	    (err = sql_exec(s->w.db, blocks_schema, "create block tables")) < 0)
+		goto fail;
+	if ((err = sql_exec(s->w.db, optional_tables, "create optional tables")) < 0)
 		goto fail;
 	s->changes = sqlite3_total_changes64(s->w.db);
 	/* Readers open the file by its absolute name, whatever the working

@@ -98,6 +98,8 @@ static enum route route_of(const char *url, char *arg, size_t cap)
 		return R_SECTOR;
 	if (strcmp(url, "/v1/repair") == 0)
 		return R_REPAIR;
+	if (strcmp(url, "/v1/repair/queue") == 0)
+		return R_REPAIR_QUEUE;
 	if (strcmp(url, "/v1/scrub") == 0)
 		return R_SCRUB;
 	if (strcmp(url, "/v1/scrub/presence") == 0)
@@ -435,6 +437,10 @@ static enum MHD_Result dispatch(gv_server *srv, struct MHD_Connection *c, req *r
 		if (is(method, "DELETE"))
 			return gv_http_sector_delete(srv, c, r);
 		return method_not_allowed(c, r, "PATCH, DELETE");
+	case R_REPAIR_QUEUE:
+		if (!is(method, "GET"))
+			return method_not_allowed(c, r, "GET");
+		return gv_http_repair_queue_get(srv, c, r);
 	case R_REPAIR:
 	case R_SCRUB:
 	case R_PRESENCE:

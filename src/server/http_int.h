@@ -42,7 +42,8 @@
 
 enum route {
 	R_UNKNOWN, R_HEALTHZ, R_READYZ, R_METRICS, R_STATUS, R_BLOBS, R_BLOB, R_REPLICAS,
-	R_SECTORS, R_SECTOR, R_REPAIR, R_SCRUB, R_PRESENCE, R_REBALANCE, R_JOB, R_NODE, R_COUNT
+	R_SECTORS, R_SECTOR, R_REPAIR, R_REPAIR_QUEUE, R_SCRUB, R_PRESENCE, R_REBALANCE, R_JOB, R_NODE,
+	R_COUNT
 };
 
 /* Latency histogram buckets (seconds), in http_metrics.c. */
@@ -173,6 +174,7 @@ enum MHD_Result gv_http_sectors_post(gv_server *srv, struct MHD_Connection *c, r
 enum MHD_Result gv_http_sector_patch(gv_server *srv, struct MHD_Connection *c, req *r);
 enum MHD_Result gv_http_sector_delete(gv_server *srv, struct MHD_Connection *c, req *r);
 enum MHD_Result gv_http_status_get(gv_server *srv, struct MHD_Connection *c, req *r);
+enum MHD_Result gv_http_repair_queue_get(gv_server *srv, struct MHD_Connection *c, req *r);
 enum MHD_Result gv_http_readyz(gv_server *srv, struct MHD_Connection *c, req *r);
 enum MHD_Result gv_http_metrics_get(gv_server *srv, struct MHD_Connection *c, req *r);
 

@@ -19,7 +19,8 @@
 static const char *const route_names[R_COUNT] = {
 	"unknown", "/healthz", "/readyz", "/metrics", "/v1/status", "/v1/blobs",
 	"/v1/blobs/{key}", "/v1/blobs/{key}/replicas", "/v1/sectors", "/v1/sectors/{id}",
-	"/v1/repair", "/v1/scrub", "/v1/scrub/presence", "/v1/rebalance", "/v1/jobs/{id}", "/v1/node/",
+	"/v1/repair", "/v1/repair/queue", "/v1/scrub", "/v1/scrub/presence", "/v1/rebalance",
+	"/v1/jobs/{id}", "/v1/node/",
 };
 
 static const double buckets[NBUCKETS] = { 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
@@ -52,6 +53,29 @@ enum MHD_Result gv_http_status_get(gv_server *srv, struct MHD_Connection *c, req
 	gv_placement_opts p = gv_store_placement(srv->st);
 
 	return gv_http_send_jsonv(c, r, MHD_HTTP_OK, gv_wire_json_store_stats(&s, &p));
+}
+
+/* Entries listed by GET /v1/repair/queue without ?limit, and at most. */
+#define QUEUE_LIMIT_DEFAULT 1000
+#define QUEUE_LIMIT_MAX 100000
+
+enum MHD_Result gv_http_repair_queue_get(gv_server *srv, struct MHD_Connection *c, req *r)
+{
+	const char *v = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "limit");
+	unsigned long long limit = QUEUE_LIMIT_DEFAULT;
+	json_t *doc = NULL;
+	char *end;
+	int err;
+
+	if (v) {
+		limit = strtoull(v, &end, 10);
+		if (!*v || *end || *v == '-' || limit > QUEUE_LIMIT_MAX)
+			return gv_http_send_error(c, r, "invalid", "limit must be 0 to %d",
+			                          QUEUE_LIMIT_MAX);
+	}
+	if ((err = gv_wire_json_repair_queue_load(srv->st, (size_t)limit, &doc)) < 0)
+		return gv_http_send_gv_error(c, r, err);
+	return gv_http_send_jsonv(c, r, MHD_HTTP_OK, doc);
 }
 
 enum MHD_Result gv_http_readyz(gv_server *srv, struct MHD_Connection *c, req *r)

@@ -247,6 +247,46 @@ json_t *gv_wire_json_repair_summary(const gv_repair_summary *s)
 	                 (json_int_t)s->failed, "duration_ms", (json_int_t)s->duration_ms);
 }
 
+json_t *gv_wire_json_repair_queue(const gv_repairq_entry *e, size_t n, uint64_t queued,
+                             uint64_t dead)
+{
+	json_t *arr = json_array(), *o;
+	char kbuf[GV_KEY_BUFSIZE];
+	size_t i;
+
+	for (i = 0; arr && i < n; i++)
+		json_array_append_new(arr, json_pack("{s:s, s:s, s:I, s:s, s:I, s:I, s:b}", "key",
+		                                     gv_key_format(kbuf, &e[i].key), "reason",
+		                                     e[i].reason, "attempts",
+		                                     (json_int_t)e[i].attempts, "last_error",
+		                                     e[i].last_error, "next_attempt_ms",
+		                                     (json_int_t)e[i].next_attempt_ms, "enqueued_ms",
+		                                     (json_int_t)e[i].enqueued_ms, "dead",
+		                                     e[i].dead));
+	o = json_pack("{s:o*, s:I, s:I}", "entries", arr, "queued", (json_int_t)queued, "dead",
+	              (json_int_t)dead);
+	return o;
+}
+
+int gv_wire_json_repair_queue_load(gv_store *st, size_t limit, json_t **out)
+{
+	gv_repairq_entry *e;
+	uint64_t queued, dead;
+	size_t n = 0;
+	int err;
+
+	*out = NULL;
+	e = calloc(limit ? limit : 1, sizeof(*e));
+	if (!e)
+		return gv_error_set(GV_ENOMEM, "out of memory");
+	if ((err = gv_repair_queue_count(st, &queued, &dead)) == 0 &&
+	    (err = gv_repair_queue_list(st, NULL, limit, e, &n)) == 0 &&
+	    !(*out = gv_wire_json_repair_queue(e, n, queued, dead)))
+		err = gv_error_set(GV_ENOMEM, "out of memory");
+	free(e);
+	return err;
+}
+
 json_t *gv_wire_json_scrub_summary(const gv_scrub_summary *s)
 {
 	return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "checked",
@@ -403,6 +443,19 @@ AS_TEXT(sectors, (const gv_sector_info *s, size_t n), (s, n))
 AS_TEXT(sector_removed, (const char *id), (id))
 AS_TEXT(repair_summary, (const gv_repair_summary *s), (s))
 AS_TEXT(scrub_summary, (const gv_scrub_summary *s), (s))
+AS_TEXT(repair_queue, (const gv_repairq_entry *e, size_t n, uint64_t queued, uint64_t dead),
+        (e, n, queued, dead))
+
+int gv_wire_repair_queue_load(gv_store *st, size_t limit, char **out)
+{
+	json_t *doc = NULL;
+	int err = gv_wire_json_repair_queue_load(st, limit, &doc);
+
+	*out = NULL;
+	if (err == 0 && !(*out = gv_wire_dump(doc, 0)))
+		err = gv_error_set(GV_ENOMEM, "out of memory");
+	return err;
+}
 AS_TEXT(presence_summary, (const gv_presence_summary *s), (s))
 AS_TEXT(rebalance_summary, (const gv_rebalance_summary *s), (s))
 AS_TEXT(repair_event, (const gv_repair_event *ev), (ev))

@@ -22,6 +22,9 @@ json_t *gv_wire_json_sector_removed(const char *id);
 int gv_wire_json_sector_decode(gv_sector_info *out, json_t *o);
 json_t *gv_wire_json_repair_summary(const gv_repair_summary *s);
 json_t *gv_wire_json_scrub_summary(const gv_scrub_summary *s);
+json_t *gv_wire_json_repair_queue(const gv_repairq_entry *e, size_t n, uint64_t queued,
+                                  uint64_t dead);
+int gv_wire_json_repair_queue_load(gv_store *st, size_t limit, json_t **out);
 json_t *gv_wire_json_presence_summary(const gv_presence_summary *s);
 json_t *gv_wire_json_rebalance_summary(const gv_rebalance_summary *s);
 json_t *gv_wire_json_repair_event(const gv_repair_event *ev);

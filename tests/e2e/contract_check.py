@@ -167,6 +167,7 @@ def cmd_http(url, d, key, missing, blob, names):
         "scrub": lambda: job(url, "scrub", False),
         "presence": lambda: job(url, "scrub/presence", False),
         "rebalance": lambda: job(url, "rebalance", True),
+        "queue": lambda: request(url, "GET", "/v1/repair/queue"),
         "err_missing": lambda: request(url, "GET", "/v1/blobs/%s/replicas" % missing),
         "err_key": lambda: request(url, "GET", "/v1/blobs/sha256:00:1/replicas"),
         "err_token": lambda: request(url, "GET", "/v1/status", token="wrong-token"),

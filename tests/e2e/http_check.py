@@ -492,6 +492,7 @@ REQUIRED_METRICS = {
     "graviton_replication_healthy_replicas": "gauge",
     "graviton_replication_unhealthy_replicas": "gauge",
     "graviton_repair_queue_size": "gauge",
+    "graviton_repair_queue_dead": "gauge",
     "graviton_repair_rate_bytes_per_second": "gauge",
     "graviton_repair_jobs_completed_total": "counter",
     "graviton_repair_jobs_failed_total": "counter",

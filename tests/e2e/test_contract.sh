@@ -3,7 +3,7 @@
 # with --server URL, and the matching HTTP request answer the same document
 # (field names and value types; values may differ where they depend on the
 # run, e.g. durations and job numbers) - put, stat, status, sector list,
-# repair --dry-run, scrub, scrub --presence, rebalance --dry-run, sector add, set-health,
+# repair --dry-run, scrub, scrub --presence, rebalance --dry-run, repair queue, sector add, set-health,
 # drain --dry-run and remove, and errors (an unknown key, a malformed key, a
 # wrong token, no server, an unknown sector, a sector id taken).  An error under --json is the
 # error document {error, message, status, exit_code} on stdout with that
@@ -47,6 +47,7 @@ commands() {
 	run_as "$side" scrub "$@" scrub --once --json
 	run_as "$side" presence "$@" scrub --presence --json
 	run_as "$side" rebalance "$@" rebalance --dry-run --json
+	run_as "$side" queue "$@" repair queue --json
 	run_as "$side" err_missing "$@" stat "$MISSING" --json
 	run_as "$side" err_key "$@" stat sha256:00:1 --json
 	# sectors: a new one (x_local, x_remote) added, marked, removed; a
@@ -64,7 +65,7 @@ SECTOR_CMDS="sector_add sector_health sector_drain sector_remove"
 # ---- on the data directory ------------------------------------------------
 
 commands local
-for n in put stat status sectors repair scrub presence rebalance $SECTOR_CMDS; do
+for n in put stat status sectors repair scrub presence rebalance queue $SECTOR_CMDS; do
 	expect_eq "local $n --json exits 0" 0 "$(cat "$C/$n.local.rc")"
 done
 
@@ -72,7 +73,7 @@ done
 
 must serve_start "$T/serve.log"
 commands remote --server "$SERVE_URL"
-for n in put stat status sectors repair scrub presence rebalance $SECTOR_CMDS; do
+for n in put stat status sectors repair scrub presence rebalance queue $SECTOR_CMDS; do
 	expect_eq "--server $n --json exits 0" 0 "$(cat "$C/$n.remote.rc")"
 done
 GRAVITON_TOKEN=wrong-token run_as remote err_token --server "$SERVE_URL" status --json
@@ -84,7 +85,7 @@ gv sector set-health "$S" unhealthy
 http_as repair
 r2=$?
 gv sector set-health "$S" healthy
-http_as scrub presence rebalance err_missing err_key err_token
+http_as scrub presence rebalance queue err_missing err_key err_token
 r3=$?
 CONTRACT_DRAIN=$S http_as $SECTOR_CMDS err_sector_missing err_sector_exists err_drain_missing
 expect_eq "the HTTP requests ran" "0 0 0 0" "$r1 $r2 $r3 $?"
@@ -95,7 +96,7 @@ done
 # ---- the documents ----------------------------------------------------------
 
 cp "$C/err_token.remote.json" "$C/err_token.local.json"
-"$PY" "$CC" compare "$C" put stat status sectors repair scrub presence rebalance err_missing err_key \
+"$PY" "$CC" compare "$C" put stat status sectors repair scrub presence rebalance queue err_missing err_key \
 	err_token $SECTOR_CMDS err_sector_missing err_sector_exists err_drain_missing \
 	>"$T/cmp.out" 2>&1
 while IFS= read -r line; do
@@ -113,6 +114,12 @@ for side in local remote http; do
 	jcheck "repair --dry-run ($side): a job document with the planned copy, duration in ms" \
 		"j['kind'] == 'repair' and j['dry_run'] is True and j['state'] == 'done' and 'duration_ms' in j['summary'] and 'duration_s' not in j['summary'] and len(j['events']) >= 1 and j['events'][0]['phase'] == 'planned'" \
 		"$(cat "$C/repair.$side.json")"
+done
+
+for side in local remote http; do
+	jcheck "repair queue ($side): entries, queued and dead counts" \
+		"isinstance(j['entries'], list) and isinstance(j['queued'], int) and isinstance(j['dead'], int) and not isinstance(j['dead'], bool)" \
+		"$(cat "$C/queue.$side.json")"
 done
 
 # ---- errors: one document, one HTTP status, one exit code ----------------------

@@ -209,27 +209,31 @@ static void wait_bg(gv_store *st)
 	pthread_mutex_unlock(&st->bg_lock);
 }
 
+/* Keys waiting in the durable repair queue (dead letters not counted). */
 static size_t queued(gv_store *st)
 {
-	size_t n;
+	uint64_t n = 0, dead = 0;
 
-	pthread_mutex_lock(&st->stats_lock);
-	n = st->repair_queued;
-	pthread_mutex_unlock(&st->stats_lock);
-	return n;
+	assert_int_equal(gv_repair_queue_count(st, &n, &dead), 0);
+	return (size_t)n;
+}
+
+/* The key's queue entry, or 0 when it is not queued. */
+static int queue_entry(gv_store *st, const gv_key *key, gv_repairq_entry *e)
+{
+	int err = gv_index_repairq_get(gv_store_index(st), key, e);
+
+	if (err == GV_ENOTFOUND)
+		return 0;
+	assert_int_equal(err, 0);
+	return 1;
 }
 
 static int queue_has(gv_store *st, const gv_key *key)
 {
-	size_t i;
-	int found = 0;
+	gv_repairq_entry e;
 
-	pthread_mutex_lock(&st->stats_lock);
-	for (i = 0; i < st->repair_queued; i++)
-		if (gv_key_cmp(&st->repair_queue[i], key) == 0)
-			found = 1;
-	pthread_mutex_unlock(&st->stats_lock);
-	return found;
+	return queue_entry(st, key, &e) && !e.dead;
 }
 
 /* ---- a sector whose commits take a while and then succeed ------------------ */
@@ -2275,7 +2279,7 @@ static void test_repair_queue_deleted_key(void **state)
 	keyset ks;
 
 	six_sectors(f, &ks, 2);
-	gv_repair_enqueue(f->st, &ks.keys[0]);
+	gv_repair_enqueue(f->st, &ks.keys[0], "test");
 	assert_int_equal(gv_delete(f->st, &ks.keys[0]), 0);
 	gv_repair_counters_get(f->st, &c0);
 	assert_int_equal(gv_repair_run_queued(f->st, NULL, &sum), 0);
@@ -2312,8 +2316,8 @@ static void test_repair_queue(void **state)
 	assert_int_equal(gv_index_replica_set_health(ix, &ks.keys[3], bad2, 0, "missing"), 0);
 	assert_int_equal(queued(f->st), 0);
 
-	gv_repair_enqueue(f->st, &ks.keys[0]);
-	gv_repair_enqueue(f->st, &ks.keys[0]);
+	gv_repair_enqueue(f->st, &ks.keys[0], "test");
+	gv_repair_enqueue(f->st, &ks.keys[0], "test");
 	assert_int_equal(queued(f->st), 1);
 	assert_int_equal(gv_repair_run_queued(f->st, NULL, &sum), 0);
 	assert_int_equal(queued(f->st), 0);
@@ -2337,6 +2341,121 @@ static void test_repair_queue(void **state)
 	assert_int_equal(sum.keys_repaired, 1);
 	assert_protected(f->st, &ks.keys[3]);
 	assert_store_consistent(f->st);
+	keyset_free(&ks);
+}
+
+/* Make a queued key due now (instead of waiting out its backoff). */
+static void queue_make_due(gv_store *st, const gv_key *key)
+{
+	gv_repairq_entry e;
+
+	assert_true(queue_entry(st, key, &e));
+	e.next_attempt_ms = 0;
+	assert_int_equal(gv_index_repairq_put(gv_store_index(st), &e), 0);
+}
+
+/* A key that cannot be repaired backs off, then becomes a dead letter that
+ * stays listed and is not retried; queued for another reason it revives. */
+static void test_repair_queue_backoff_dead(void **state)
+{
+	fx *f = *state;
+	gv_repair_opts o = GV_REPAIR_OPTS_INIT;
+	gv_repair_summary sum;
+	gv_repairq_entry e;
+	gv_index *ix;
+	gv_replica *reps = NULL;
+	size_t n = 0, i;
+	uint64_t nq, nd;
+	int64_t t0;
+	keyset ks;
+
+	six_sectors(f, &ks, 2);
+	ix = gv_store_index(f->st);
+	o.max_attempts = 3;
+	o.backoff_base_ms = 3600000;
+	o.backoff_max_ms = 4 * 3600000;
+	assert_int_equal(gv_repairq_backoff_ms(&o, 1), 3600000);
+	assert_int_equal(gv_repairq_backoff_ms(&o, 2), 2 * 3600000);
+	assert_int_equal(gv_repairq_backoff_ms(&o, 3), 4 * 3600000);
+	assert_int_equal(gv_repairq_backoff_ms(&o, 4), 4 * 3600000);
+	assert_int_equal(gv_repairq_backoff_ms(&o, 4000000000u), 4 * 3600000);
+
+	/* Every copy of key 0 bad: nothing to repair it from. */
+	assert_int_equal(gv_index_replicas_find(ix, &ks.keys[0], &reps, &n), 0);
+	for (i = 0; i < n; i++)
+		assert_int_equal(gv_index_replica_set_health(ix, &ks.keys[0], reps[i].sector, 0,
+		                                             "missing"),
+		                 0);
+	gv_repair_enqueue(f->st, &ks.keys[0], "read: test");
+	assert_true(queue_entry(f->st, &ks.keys[0], &e));
+	assert_string_equal(e.reason, "read: test");
+	assert_int_equal(e.attempts, 0);
+
+	t0 = gv_now_ms();
+	assert_int_equal(gv_repair_run_queued(f->st, &o, &sum), 0);
+	assert_int_equal(sum.keys_scanned, 1);
+	assert_int_equal(sum.lost, 1);
+	assert_true(queue_entry(f->st, &ks.keys[0], &e));
+	assert_int_equal(e.attempts, 1);
+	assert_false(e.dead);
+	assert_string_equal(e.last_error, "no healthy replica left");
+	assert_true(e.next_attempt_ms >= t0 + 3600000);
+	assert_true(e.next_attempt_ms <= gv_now_ms() + 3600000);
+	/* Backing off: not due, not retried. */
+	assert_int_equal(gv_repair_run_queued(f->st, &o, &sum), 0);
+	assert_int_equal(sum.keys_scanned, 0);
+
+	queue_make_due(f->st, &ks.keys[0]);
+	t0 = gv_now_ms();
+	assert_int_equal(gv_repair_run_queued(f->st, &o, &sum), 0);
+	assert_true(queue_entry(f->st, &ks.keys[0], &e));
+	assert_int_equal(e.attempts, 2);
+	assert_true(e.next_attempt_ms >= t0 + 2 * 3600000);
+	assert_false(e.dead);
+
+	queue_make_due(f->st, &ks.keys[0]);
+	assert_int_equal(gv_repair_run_queued(f->st, &o, &sum), 0);
+	assert_true(queue_entry(f->st, &ks.keys[0], &e));
+	assert_int_equal(e.attempts, 3);
+	assert_true(e.dead);
+	assert_int_equal(gv_repair_queue_count(f->st, &nq, &nd), 0);
+	assert_int_equal(nq, 0);
+	assert_int_equal(nd, 1);
+
+	/* Dead: never retried, even when its time has come. */
+	queue_make_due(f->st, &ks.keys[0]);
+	assert_int_equal(gv_repair_run_queued(f->st, &o, &sum), 0);
+	assert_int_equal(sum.keys_scanned, 0);
+	/* The same cause again changes nothing; another revives it. */
+	gv_repair_enqueue(f->st, &ks.keys[0], "read: test");
+	assert_int_equal(gv_repair_run_queued(f->st, &o, &sum), 0);
+	assert_int_equal(sum.keys_scanned, 0);
+	assert_true(queue_entry(f->st, &ks.keys[0], &e));
+	assert_true(e.dead);
+	gv_repair_enqueue(f->st, &ks.keys[0], "scrub: test");
+	assert_true(queue_entry(f->st, &ks.keys[0], &e));
+	assert_false(e.dead);
+	assert_int_equal(e.attempts, 0);
+	assert_string_equal(e.last_error, "no healthy replica left");
+
+	/* Healthy again: the next queued run finds nothing to do and the key
+	 * leaves the queue. */
+	for (i = 0; i < n; i++)
+		assert_int_equal(gv_index_replica_set_health(ix, &ks.keys[0], reps[i].sector, 1, ""),
+		                 0);
+	gv_replicas_free(reps, n);
+	assert_int_equal(gv_repair_run_queued(f->st, &o, &sum), 0);
+	assert_int_equal(sum.keys_scanned, 1);
+	assert_false(queue_entry(f->st, &ks.keys[0], &e));
+	assert_int_equal(gv_repair_queue_count(f->st, &nq, &nd), 0);
+	assert_int_equal(nq + nd, 0);
+
+	/* Deleting a blob drops its entry, dead or not. */
+	e.key = ks.keys[1];
+	e.dead = 1;
+	assert_int_equal(gv_index_repairq_put(ix, &e), 0);
+	assert_int_equal(gv_delete(f->st, &ks.keys[1]), 0);
+	assert_false(queue_entry(f->st, &ks.keys[1], &e));
 	keyset_free(&ks);
 }
 
@@ -2537,6 +2656,12 @@ static void test_scrub_finds_bad(void **state)
 	assert_int_equal(queued(f->st), 2);
 	assert_true(queue_has(f->st, &ks.keys[2]));
 	assert_true(queue_has(f->st, &ks.keys[5]));
+	{
+		gv_repairq_entry e;
+
+		assert_true(queue_entry(f->st, &ks.keys[2], &e));
+		assert_int_equal(strncmp(e.reason, "scrub: ", 7), 0);
+	}
 
 	/* Again: the same two, now already known. */
 	sleep_ms(3);
@@ -3331,6 +3456,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_repair_moves_misplaced, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_repair_queue_deleted_key, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_repair_queue, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_repair_queue_backoff_dead, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_repair_bad_source_and_target, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_scrub_finds_bad, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_presence_finds_missing, setup, teardown),

@@ -1599,6 +1599,107 @@ static void test_concurrent_puts_batched(void **state)
 	assert_int_equal(sql_int(f->path, "SELECT COUNT(*) FROM replicas"), (int64_t)good);
 }
 
+/* ---- the repair queue ----------------------------------------------------- */
+
+static gv_repairq_entry rq_entry(uint32_t i, const char *reason, int64_t next, int dead)
+{
+	gv_repairq_entry e;
+
+	memset(&e, 0, sizeof(e));
+	e.key = mkkey(i);
+	snprintf(e.reason, sizeof(e.reason), "%s", reason);
+	e.next_attempt_ms = next;
+	e.enqueued_ms = 5;
+	e.dead = dead;
+	return e;
+}
+
+static void test_repairq_rows(void **state)
+{
+	struct fx *f = *state;
+	gv_repairq_entry e, got, list[8];
+	gv_key due[8], k2 = mkkey(2);
+	uint64_t queued, dead;
+	size_t n;
+
+	assert_int_equal(gv_index_repairq_count(f->ix, &queued, &dead), 0);
+	assert_int_equal(queued + dead, 0);
+	e = rq_entry(1, "read", 100, 0);
+	assert_int_equal(gv_index_repairq_put(f->ix, &e), 0);
+	e = rq_entry(2, "scrub", 50, 0);
+	e.attempts = 3;
+	snprintf(e.last_error, sizeof(e.last_error), "no healthy replica left");
+	assert_int_equal(gv_index_repairq_put(f->ix, &e), 0);
+	e = rq_entry(3, "put", 10, 1);
+	assert_int_equal(gv_index_repairq_put(f->ix, &e), 0);
+
+	/* Due: not dead, next attempt reached, earliest first. */
+	assert_int_equal(gv_index_repairq_due(f->ix, 49, 8, due, &n), 0);
+	assert_int_equal(n, 0);
+	assert_int_equal(gv_index_repairq_due(f->ix, 100, 8, due, &n), 0);
+	assert_int_equal(n, 2);
+	assert_int_equal(gv_key_cmp(&due[0], &k2), 0);
+	assert_int_equal(gv_index_repairq_due(f->ix, 100, 1, due, &n), 0);
+	assert_int_equal(n, 1);
+
+	assert_int_equal(gv_index_repairq_get(f->ix, &k2, &got), 0);
+	assert_string_equal(got.reason, "scrub");
+	assert_int_equal(got.attempts, 3);
+	assert_string_equal(got.last_error, "no healthy replica left");
+	assert_int_equal(got.next_attempt_ms, 50);
+	assert_int_equal(got.enqueued_ms, 5);
+	assert_false(got.dead);
+
+	assert_int_equal(gv_index_repairq_count(f->ix, &queued, &dead), 0);
+	assert_int_equal(queued, 2);
+	assert_int_equal(dead, 1);
+
+	/* Listing pages in key order, dead letters included. */
+	assert_int_equal(gv_index_repairq_list(f->ix, NULL, 2, list, &n), 0);
+	assert_int_equal(n, 2);
+	assert_int_equal(gv_index_repairq_list(f->ix, &list[1].key, 8, list + 2, &n), 0);
+	assert_int_equal(n, 1);
+	assert_true(gv_key_cmp(&list[0].key, &list[1].key) < 0);
+	assert_true(gv_key_cmp(&list[1].key, &list[2].key) < 0);
+
+	/* Upsert replaces; remove is quiet about a key not queued. */
+	e = rq_entry(2, "scrub", 50, 1);
+	assert_int_equal(gv_index_repairq_put(f->ix, &e), 0);
+	assert_int_equal(gv_index_repairq_count(f->ix, &queued, &dead), 0);
+	assert_int_equal(queued, 1);
+	assert_int_equal(dead, 2);
+	assert_int_equal(gv_index_repairq_remove(f->ix, &k2), 0);
+	assert_int_equal(gv_index_repairq_remove(f->ix, &k2), 0);
+	assert_int_equal(gv_index_repairq_get(f->ix, &k2, &got), GV_ENOTFOUND);
+
+	/* Rows survive a reopen. */
+	gv_index_close(f->ix);
+	f->ix = NULL;
+	assert_int_equal(gv_index_sqlite_open(&f->ix, f->path, 0), 0);
+	assert_int_equal(gv_index_repairq_count(f->ix, &queued, &dead), 0);
+	assert_int_equal(queued + dead, 2);
+}
+
+/* An index made before the queue existed gains its table when opened. */
+static void test_repairq_added_to_old_index(void **state)
+{
+	struct fx *f = *state;
+	gv_repairq_entry e = rq_entry(1, "read", 1, 0);
+	uint64_t queued, dead;
+
+	gv_index_close(f->ix);
+	f->ix = NULL;
+	sql(f->path, "DROP TABLE repair_queue");
+	assert_int_equal(sql_int(f->path, "SELECT COUNT(*) FROM sqlite_master"
+	                                  " WHERE name = 'repair_queue'"), 0);
+	assert_int_equal(gv_index_sqlite_open(&f->ix, f->path, 0), 0);
+	assert_int_equal(gv_index_repairq_put(f->ix, &e), 0);
+	assert_int_equal(gv_index_repairq_count(f->ix, &queued, &dead), 0);
+	assert_int_equal(queued, 1);
+	assert_int_equal(sql_int(f->path, "SELECT version FROM schema_version"),
+	                 GV_INDEX_SQLITE_SCHEMA);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1628,6 +1729,8 @@ int main(void)
 		cmocka_unit_test(test_memory_index),
 		cmocka_unit_test_setup_teardown(test_reads_pass_stuck_write, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_concurrent_puts_batched, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_repairq_rows, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_repairq_added_to_old_index, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -62,6 +62,17 @@ typedef struct gv_replica_cursor {
 	int started; /* 0: from the beginning */
 } gv_replica_cursor;
 
+/* One key in the durable repair queue (see docs/repair.md). */
+typedef struct gv_repairq_entry {
+	gv_key key;
+	char reason[GV_REASON_MAX];     /* why it was queued */
+	uint32_t attempts;              /* failed repairs so far */
+	char last_error[GV_REASON_MAX]; /* of the last failed repair; "" none */
+	int64_t next_attempt_ms;        /* wall clock, ms since the epoch */
+	int64_t enqueued_ms;
+	int dead;                       /* a dead letter: kept, never retried */
+} gv_repairq_entry;
+
 struct gv_index_ops {
 	unsigned version;
 	const char *name; /* "sqlite", ... */
@@ -151,6 +162,30 @@ struct gv_index_ops {
 	 */
 	int (*blocks_put)(gv_index *ix, const gv_key *key, const void *table, size_t len);
 	int (*blocks_get)(gv_index *ix, const gv_key *key, void **out, size_t *out_len);
+
+	/*
+	 * Optional, all or none (NULL: the backend keeps no repair queue and
+	 * the dispatchers answer GV_ERROR): the durable repair queue, one
+	 * row per key.  The engine owns the policy (backoff, dead letters);
+	 * the backend only stores rows.
+	 *
+	 * repairq_put: insert or replace the row of e->key.
+	 * repairq_get: GV_ENOTFOUND when the key is not queued.
+	 * repairq_remove: 0 whether or not the key was queued.
+	 * repairq_due: up to `limit` keys not dead with next_attempt_ms <=
+	 *   now_ms, earliest first.
+	 * repairq_list: up to `limit` rows strictly after `after` (NULL: from
+	 *   the start) in key order, dead letters included.
+	 * repairq_count: rows not dead, and dead letters.
+	 */
+	int (*repairq_put)(gv_index *ix, const gv_repairq_entry *e);
+	int (*repairq_get)(gv_index *ix, const gv_key *key, gv_repairq_entry *out);
+	int (*repairq_remove)(gv_index *ix, const gv_key *key);
+	int (*repairq_due)(gv_index *ix, int64_t now_ms, size_t limit, gv_key *out,
+	                   size_t *out_n);
+	int (*repairq_list)(gv_index *ix, const gv_key *after, size_t limit,
+	                    gv_repairq_entry *out, size_t *out_n);
+	int (*repairq_count)(gv_index *ix, uint64_t *queued, uint64_t *dead);
 };
 
 /* Largest block table an index must hold: 16 MiB (a 512 TiB blob of 1 MiB
@@ -199,6 +234,14 @@ GV_API void gv_index_close(gv_index *ix);
 /* A backend without block tables: put does nothing, get is GV_ENOTFOUND. */
 GV_API int gv_index_blocks_put(gv_index *ix, const gv_key *key, const void *table, size_t len);
 GV_API int gv_index_blocks_get(gv_index *ix, const gv_key *key, void **out, size_t *out_len);
+GV_API int gv_index_repairq_put(gv_index *ix, const gv_repairq_entry *e);
+GV_API int gv_index_repairq_get(gv_index *ix, const gv_key *key, gv_repairq_entry *out);
+GV_API int gv_index_repairq_remove(gv_index *ix, const gv_key *key);
+GV_API int gv_index_repairq_due(gv_index *ix, int64_t now_ms, size_t limit, gv_key *out,
+                                size_t *out_n);
+GV_API int gv_index_repairq_list(gv_index *ix, const gv_key *after, size_t limit,
+                                 gv_repairq_entry *out, size_t *out_n);
+GV_API int gv_index_repairq_count(gv_index *ix, uint64_t *queued, uint64_t *dead);
 
 /*
  * SQLite backend.  Creates the file and schema when missing (with
