@@ -9,6 +9,9 @@
  *                            the target (open_target), stream from the
  *                            first good source (stream_from), commit and
  *                            record (or drop_partial on failure)
+ *   gv_patch_replica()       range-level repair: rewrite the missing or bad
+ *                            blocks of a replica in place (patch_scan,
+ *                            patch_batch)
  *   gv_move_replica()        copy -> record -> drop old row -> delete bytes
  *   gv_replica_drop_locked() row then bytes (partials: bytes then row)
  *
@@ -530,6 +533,264 @@ int gv_copy_key(gv_store *st, const gv_key *key, const char (*srcs)[GV_ID_MAX], 
 	if (out)
 		*out = c.res;
 	free(own);
+	return err;
+}
+
+/* ---- range-level repair ---------------------------------------------------- */
+
+/* One gv_patch_replica call. */
+typedef struct patch_ctx {
+	gv_store *st;
+	const gv_key *key;
+	const char *target;
+	gv_sector *dst;
+	gv_sector_patch *p;
+	gv_blocks *blk;
+	gv_copy_opts o;
+	char *buf;
+	gv_rangeset have;        /* blocks recorded intact in the target */
+	gv_copy_result res;
+} patch_ctx;
+
+/* Block i: its offset and length. */
+static void block_span(const patch_ctx *c, uint64_t i, uint64_t *off, size_t *len)
+{
+	uint64_t bs = gv_blocks_size(c->blk);
+
+	*off = i * bs;
+	*len = (size_t)(c->key->size - *off < bs ? c->key->size - *off : bs);
+}
+
+/* Read [off, off+len) of key from s into buf; 0 when it matches block i. */
+static int read_block(patch_ctx *c, gv_sector *s, uint64_t i, char *buf)
+{
+	gv_sector_reader *rd = NULL;
+	uint64_t off;
+	size_t len, got = 0;
+	int err;
+
+	block_span(c, i, &off, &len);
+	if ((err = gv_sector_reader_open(&rd, s, c->key, off, len)) < 0)
+		return err;
+	while (got < len) {
+		ssize_t n = gv_sector_reader_read(rd, buf + got, len - got);
+
+		if (n <= 0) {
+			err = n < 0 ? (int)n : gv_error_set(GV_ECORRUPT, "size mismatch");
+			break;
+		}
+		got += (size_t)n;
+	}
+	gv_sector_reader_close(rd);
+	if (err == 0 && !gv_blocks_check(c->blk, i, buf, len))
+		err = gv_error_set(GV_ECORRUPT, "block %llu: checksum mismatch in sector %s",
+		                   (unsigned long long)i, s->id);
+	return err;
+}
+
+/* Record c->have as the target row's ranges, under the key lock and only
+ * while the blob is in the index; whole: also healthy and verified. */
+static int patch_record(patch_ctx *c, int whole)
+{
+	gv_index *ix = c->st->ix;
+	int err;
+
+	if ((err = gv_key_lock(c->st, c->key)) < 0)
+		return err;
+	err = gv_index_blob_exists(ix, c->key, NULL);
+	if (err == 0)
+		err = gv_error_set(GV_ENOTFOUND, "the blob was deleted meanwhile");
+	if (err > 0)
+		err = gv_index_replica_set_ranges(ix, c->key, c->target, &c->have);
+	if (err == 0 && whole)
+		err = gv_index_replica_set_health(ix, c->key, c->target, 1, "");
+	if (err == 0 && whole)
+		err = gv_index_replica_set_verified(ix, c->key, c->target, gv_now_ms(),
+		                                    c->key->digest);
+	gv_key_unlock(c->st, c->key);
+	return err;
+}
+
+/* Check every block the row holds against the table; one that fails
+ * leaves the row's ranges before anything else happens. */
+static int patch_scan(patch_ctx *c)
+{
+	uint64_t nb = gv_blocks_count(c->blk), i, off;
+	char kbuf[GV_KEY_BUFSIZE];
+	size_t len;
+	int err;
+
+	for (i = 0; i < nb; i++) {
+		block_span(c, i, &off, &len);
+		if (!gv_rangeset_contains(&c->have, off, off + len))
+			continue;
+		if (c->o.cancel && *c->o.cancel)
+			return gv_error_set(GV_ECANCELED, "cancelled");
+		err = read_block(c, c->dst, i, c->buf);
+		if (err == 0)
+			continue;
+		if (err != GV_ECORRUPT)
+			return err;
+		gv_warn("event=block_bad key=%s sector=%s block=%llu", gv_key_format(kbuf, c->key),
+		        c->target, (unsigned long long)i);
+		if ((err = gv_rangeset_remove(&c->have, off, off + len)) < 0 ||
+		    (err = patch_record(c, 0)) < 0)
+			return err;
+	}
+	return 0;
+}
+
+/* Fetch block i from the first source that holds it intact, into buf. */
+static int fetch_block(patch_ctx *c, const char (*srcs)[GV_ID_MAX], size_t nsrc, uint64_t i)
+{
+	size_t k;
+
+	for (k = 0; k < nsrc; k++) {
+		gv_sector *s;
+
+		if (strcmp(srcs[k], c->target) == 0 ||
+		    !(s = gv_store_sector_handle(c->st, srcs[k], NULL, 0)))
+			continue;
+		if (read_block(c, s, i, c->buf) == 0)
+			return 0;
+	}
+	return gv_error_set(GV_ENO_HEALTHY_SOURCE,
+	                    "NoHealthySource: no source holds block %llu intact",
+	                    (unsigned long long)i);
+}
+
+/*
+ * Rewrite blocks [from, to) (all missing): write each, sync once, read
+ * each back against the table, then record them held.
+ */
+static int patch_batch(patch_ctx *c, const char (*srcs)[GV_ID_MAX], size_t nsrc, uint64_t from,
+                       uint64_t to)
+{
+	uint64_t i, off, end;
+	size_t len;
+	int err;
+
+	for (i = from; i < to; i++) {
+		if ((err = fetch_block(c, srcs, nsrc, i)) < 0)
+			return err;
+		block_span(c, i, &off, &len);
+		if (c->o.lim)
+			gv_limiter_take(c->o.lim, len);
+		if ((err = gv_sector_patch_write(c->p, off, c->buf, len)) < 0)
+			return err;
+		c->res.written += len;
+		if (c->o.on_bytes)
+			c->o.on_bytes(len, c->o.payload);
+	}
+	if ((err = gv_sector_patch_sync(c->p)) < 0)
+		return err;
+	for (i = from; i < to; i++)
+		if ((err = read_block(c, c->dst, i, c->buf)) < 0)
+			return err;
+	block_span(c, from, &off, &len);
+	block_span(c, to - 1, &end, &len);
+	if ((err = gv_rangeset_add(&c->have, off, end + len)) < 0)
+		return err;
+	return patch_record(c, gv_rangeset_is_full(&c->have, c->key->size));
+}
+
+/* The blocks [0, count) not in c->have, in batches of at most step bytes. */
+static int patch_missing(patch_ctx *c, const char (*srcs)[GV_ID_MAX], size_t nsrc)
+{
+	uint64_t nb = gv_blocks_count(c->blk), per, i = 0, off;
+	size_t len;
+	int err;
+
+	per = c->o.resume_step / gv_blocks_size(c->blk);
+	if (per == 0)
+		per = 1;
+	while (i < nb) {
+		uint64_t j = i;
+
+		block_span(c, i, &off, &len);
+		if (gv_rangeset_contains(&c->have, off, off + len)) {
+			i++;
+			continue;
+		}
+		if (c->o.cancel && *c->o.cancel)
+			return gv_error_set(GV_ECANCELED, "cancelled");
+		while (j < nb && j - i < per) {
+			block_span(c, j, &off, &len);
+			if (gv_rangeset_contains(&c->have, off, off + len))
+				break;
+			j++;
+		}
+		if ((err = patch_batch(c, srcs, nsrc, i, j)) < 0)
+			return err;
+		i = j;
+	}
+	return 0;
+}
+
+int gv_patch_replica(gv_store *st, const gv_key *key, const char (*srcs)[GV_ID_MAX],
+                     size_t nsrc, const char *target, const gv_replica *row,
+                     const gv_copy_opts *o, gv_copy_result *out)
+{
+	char kbuf[GV_KEY_BUFSIZE];
+	patch_ctx c;
+	size_t i;
+	int err;
+
+	memset(&c, 0, sizeof(c));
+	c.st = st;
+	c.key = key;
+	c.target = target;
+	if (o)
+		c.o = *o;
+	if (!c.o.resume_step)
+		c.o.resume_step = GV_COPY_RESUME_STEP;
+	if (!(c.dst = gv_store_sector_handle(st, target, NULL, 0)))
+		return gv_error_set(GV_EIO, "target sector %s is not available", target);
+	if (!gv_sector_can_patch(c.dst))
+		return 1;
+	err = gv_blocks_load(st, key, &c.blk);
+	if (err == GV_ENOTFOUND)
+		return 1;
+	if (err < 0)
+		return err;
+	if (gv_sector_patch_open(&c.p, c.dst, key) < 0) {
+		gv_debug("event=patch_skipped key=%s sector=%s reason=\"%s\"",
+		         gv_key_format(kbuf, key), target, gv_error_last());
+		gv_blocks_free(c.blk);
+		return 1;
+	}
+	/* Only whole blocks count as held. */
+	for (i = 0; i < row->ranges.n; i++) {
+		uint64_t bs = gv_blocks_size(c.blk), a = row->ranges.r[i].start,
+		         b = row->ranges.r[i].end;
+
+		a = (a + bs - 1) / bs * bs;
+		b = b == key->size ? b : b / bs * bs;
+		if (a < b && (err = gv_rangeset_add(&c.have, a, b)) < 0)
+			goto out;
+	}
+	if (!(c.buf = malloc(gv_blocks_size(c.blk)))) {
+		err = gv_error_set(GV_ENOMEM, "out of memory");
+		goto out;
+	}
+	if (!gv_rangeset_equal(&c.have, &row->ranges) && (err = patch_record(&c, 0)) < 0)
+		goto out;
+	if ((err = patch_scan(&c)) < 0 || (err = patch_missing(&c, srcs, nsrc)) < 0)
+		goto out;
+	/* Nothing written: every block was there and checked intact (the
+	 * last batch written recorded the row whole otherwise). */
+	if (c.res.written == 0)
+		err = patch_record(&c, 1);
+	if (err == 0)
+		gv_info("event=replica_patched key=%s sector=%s bytes=%llu", gv_key_format(kbuf, key),
+		        target, (unsigned long long)c.res.written);
+out:
+	if (out)
+		*out = c.res;
+	gv_sector_patch_close(c.p);
+	gv_blocks_free(c.blk);
+	gv_rangeset_free(&c.have);
+	free(c.buf);
 	return err;
 }
 

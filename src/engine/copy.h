@@ -62,6 +62,26 @@ int gv_copy_key(gv_store *st, const gv_key *key, const char (*srcs)[GV_ID_MAX], 
                 gv_copy_result *out);
 
 /*
+ * Range-level repair of the replica of key in `target` (its row `row`),
+ * for a blob with a block table on a sector kind that can write in
+ * place: the blocks the row does not hold, and the blocks it holds that
+ * no longer match the table (each found bad first loses its place in the
+ * row's ranges), are read from srcs[0..nsrc) (each checked against the
+ * table) and written into the committed blob; each batch is synced, read
+ * back intact and only then added to the row's ranges.  Once every block
+ * is held the row is recorded healthy and verified.  A failure or crash
+ * between the write and the record leaves the ranges without the block.
+ *
+ * 0 when the replica is whole again; 1 when it cannot be patched (no
+ * table, a kind without the patch ops, no committed blob of the key's
+ * size there): the caller copies whole; else the error.  *out (NULL ok)
+ * gets the bytes written, also on failure.
+ */
+int gv_patch_replica(gv_store *st, const gv_key *key, const char (*srcs)[GV_ID_MAX],
+                     size_t nsrc, const char *target, const gv_replica *row,
+                     const gv_copy_opts *o, gv_copy_result *out);
+
+/*
  * Move the replica of key in `from` to `to`: copy (verified, from `from`
  * first, else any other healthy replica), then under the key's lock
  * record the new row, drop the old row and delete the old bytes.

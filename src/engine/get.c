@@ -12,7 +12,11 @@
  * read again from the next replica at that offset and the read goes on,
  * the failing replica marked unhealthy ("checksum mismatch") and queued.
  * Only when no replica holds a block intact does the read fail, before any
- * byte of that block.
+ * byte of that block.  A block that fails its digest also leaves the
+ * replica's recorded ranges (drop_block), so it is not served from there
+ * until repair rewrites it; a replica whose ranges are not whole (an
+ * incomplete copy, or one with blocks taken out) serves the blocks its
+ * ranges hold.
  *
  * A blob without a table (one block, or a store from before tables, until
  * scrub writes them) is read as before: full reads are verified against
@@ -50,6 +54,7 @@ typedef struct candidate {
 	char sector[GV_ID_MAX];
 	int healthy;            /* effective health when the read began */
 	int64_t last_verified;
+	gv_rangeset ranges;     /* block mode: the bytes its row holds */
 } candidate;
 
 struct gv_get {
@@ -209,7 +214,41 @@ static int open_next(gv_get *g)
 
 /* ---- block mode ---------------------------------------------------------- */
 
-/* Candidate i failed block `blk`: mark it once, drop its reader. */
+/*
+ * Take block `blk` out of candidate c's recorded ranges (its bytes there
+ * are bad): under the key's lock, from the row as it is now, so a repair
+ * or another read recording meanwhile is not undone.
+ */
+static void drop_block(gv_get *g, candidate *c, uint64_t blk)
+{
+	uint64_t bs = gv_blocks_size(g->blk), off = blk * bs;
+	uint64_t end = g->key.size - off < bs ? g->key.size : off + bs;
+	gv_replica *reps = NULL;
+	char kbuf[GV_KEY_BUFSIZE];
+	size_t n = 0, i;
+	int err;
+
+	gv_rangeset_remove(&c->ranges, off, end);
+	if ((err = gv_key_lock(g->st, &g->key)) < 0)
+		goto out;
+	err = gv_index_replicas_find(g->st->ix, &g->key, &reps, &n);
+	for (i = 0; err == 0 && i < n; i++) {
+		if (strcmp(reps[i].sector, c->sector) != 0 ||
+		    !gv_rangeset_contains(&reps[i].ranges, off, end) ||
+		    (err = gv_rangeset_remove(&reps[i].ranges, off, end)) < 0)
+			continue;
+		err = gv_index_replica_set_ranges(g->st->ix, &g->key, c->sector, &reps[i].ranges);
+	}
+	gv_key_unlock(g->st, &g->key);
+	gv_replicas_free(reps, n);
+out:
+	if (err < 0 && err != GV_ENOTFOUND)
+		gv_errlog("event=index_error op=replica_set_ranges key=%s sector=%s error=\"%s\"",
+		          gv_key_format(kbuf, &g->key), c->sector, gv_error_last());
+}
+
+/* Candidate i failed block `blk`: mark it once, drop its reader; a block
+ * that fails its digest leaves the replica's ranges. */
 static void block_fail(gv_get *g, size_t i, uint64_t blk, const char *reason)
 {
 	candidate *c = &g->cand[i];
@@ -217,6 +256,8 @@ static void block_fail(gv_get *g, size_t i, uint64_t blk, const char *reason)
 
 	gv_warn("event=block_failed key=%s sector=%s block=%llu reason=\"%s\"",
 	        gv_key_format(kbuf, &g->key), c->sector, (unsigned long long)blk, reason);
+	if (strcmp(reason, "checksum mismatch") == 0)
+		drop_block(g, c, blk);
 	if (c->healthy)
 		gv_store_mark_unhealthy(g->st, &g->key, c->sector, reason);
 	c->healthy = 0;
@@ -285,7 +326,9 @@ static void block_load(gv_get *g, uint64_t i, blk_slot *sl)
 	for (k = 0; k < g->ncand; k++) {
 		size_t ci = (first + k) % g->ncand;
 
-		if (gv_store_sector_handle(g->st, g->cand[ci].sector, NULL, 0) == NULL)
+		/* A replica serves only the blocks its row holds. */
+		if (!gv_rangeset_contains(&g->cand[ci].ranges, off, off + sl->len) ||
+		    gv_store_sector_handle(g->st, g->cand[ci].sector, NULL, 0) == NULL)
 			continue;
 		tried++;
 		if (block_try(g, ci, sl, reason, sizeof(reason)) == 0) {
@@ -493,15 +536,17 @@ int gv_get_open(gv_get **out, gv_store *st, const gv_key *key, const gv_get_opts
 		candidate *c = &g->cand[g->ncand];
 		int healthy = gv_replica_effective_health(&reps[i], sectors, nsectors, NULL, 0);
 
-		if (!healthy) {
+		if (!healthy && g->blk) {
+			/* Block mode checks every block: any copy may serve
+			 * the blocks its ranges hold (block_load). */
+			if (reps[i].ranges.n == 0)
+				continue;
+		} else if (!healthy) {
 			/* Incomplete copies may serve an unverified range they
 			 * hold; copies marked bad only a verified read. */
-			int checked = g->full || g->verify_first || g->blk;
-			uint64_t from = g->blk ? g->start / gv_blocks_size(g->blk) *
-			                                 gv_blocks_size(g->blk) : g->start;
+			int checked = g->full || g->verify_first;
 			int holds = reps[i].healthy &&
-			            gv_rangeset_contains(&reps[i].ranges, from,
-			                                 g->blk ? g->wend : g->end);
+			            gv_rangeset_contains(&reps[i].ranges, g->start, g->end);
 
 			if (!(checked || holds))
 				continue;
@@ -511,6 +556,8 @@ int gv_get_open(gv_get **out, gv_store *st, const gv_key *key, const gv_get_opts
 		snprintf(c->sector, sizeof(c->sector), "%s", reps[i].sector);
 		c->healthy = healthy;
 		c->last_verified = reps[i].last_verified;
+		if (g->blk && (err = gv_rangeset_copy(&c->ranges, &reps[i].ranges)) < 0)
+			goto fail;
 		g->ncand++;
 	}
 	qsort(g->cand, g->ncand, sizeof(*g->cand), cand_cmp);
@@ -623,6 +670,8 @@ restart:
 
 void gv_get_close(gv_get *g)
 {
+	size_t i;
+
 	if (!g)
 		return;
 	if (g->th_on) {
@@ -641,6 +690,8 @@ void gv_get_close(gv_get *g)
 	free(g->slot.buf);
 	free(g->ahead.buf);
 	free(g->mem);
+	for (i = 0; i < g->ncand; i++)
+		gv_rangeset_free(&g->cand[i].ranges);
 	free(g->cand);
 	free(g);
 }

@@ -10,6 +10,9 @@
  *                    bad copies once the key is protected again)
  *   copy_to()        one resumable, verified copy into one target, through
  *                    the copy module (copy.h)
+ *   patch_in_place() range-level repair first: bad and incomplete copies
+ *                    whose sector can write in place get only their
+ *                    missing or bad blocks rewritten (gv_patch_replica)
  *   run_tidy()       TRIM / MOVE / CLEANUP for keys at or above the factor
  *                    (tidy_move(), tidy_trim(), cleanup())
  *   gv_repair_run()  survey, copy passes (fewest healthy first), tidy pass
@@ -561,6 +564,64 @@ static void run_copies(run *r, const gv_key *key, keystate *ks, copy_plan *cp,
 	count_job(r, ev, 1, 0);
 }
 
+/*
+ * Rewrite in place the missing or bad blocks of the key's bad and
+ * incomplete copies on sectors that take data (gv_patch_replica); the
+ * number made whole, each named in ev's targets.  A copy that cannot be
+ * patched is left to the whole copies that follow.
+ */
+static int patch_in_place(run *r, const gv_key *key, const keystate *ks,
+                          const gv_sector_info *sectors, size_t nsectors, gv_repair_event *ev)
+{
+	char srcs[GV_REPAIR_MAX_TARGETS * 2][GV_ID_MAX];
+	size_t i, idx[GV_REPAIR_MAX_TARGETS * 4];
+	gv_copy_opts o;
+	int made = 0;
+
+	for (i = 0; i < ks->nh; i++)
+		snprintf(srcs[i], GV_ID_MAX, "%s", ks->reps[ks->healthy[i]].sector);
+	memcpy(idx, ks->bad, ks->nb * sizeof(*idx));
+	memcpy(idx + ks->nb, ks->partial, ks->np * sizeof(*idx));
+	memset(&o, 0, sizeof(o));
+	o.lim = &r->lim;
+	o.cancel = r->o.cancel;
+	o.on_bytes = count_bytes;
+	o.payload = r;
+	for (i = 0; i < ks->nb + ks->np && (int)ks->nh + made < r->popt.factor && !cancelled(r);
+	     i++) {
+		const gv_replica *rp = &ks->reps[idx[i]];
+		gv_copy_result res = { 0, 0 };
+		char kbuf[GV_KEY_BUFSIZE];
+		int err;
+
+		if (!sector_eligible(sectors, nsectors, rp->sector))
+			continue;
+		err = gv_patch_replica(r->st, key, (const char (*)[GV_ID_MAX])srcs, ks->nh,
+		                       rp->sector, rp, &o, &res);
+		ev->bytes += res.written;
+		pthread_mutex_lock(&r->mu);
+		r->sum.bytes_copied += res.written;
+		pthread_mutex_unlock(&r->mu);
+		pthread_mutex_lock(&r->st->stats_lock);
+		r->st->repair.bytes_copied += res.written;
+		pthread_mutex_unlock(&r->st->stats_lock);
+		if (err < 0)
+			gv_warn("event=repair_patch_failed key=%s sector=%s error=\"%s\"",
+			        gv_key_format(kbuf, key), rp->sector, gv_error_last());
+		if (err != 0)
+			continue;
+		if (ev->ntargets < GV_REPAIR_MAX_TARGETS)
+			snprintf(ev->targets[ev->ntargets++], GV_ID_MAX, "%.63s", rp->sector);
+		made++;
+	}
+	if (made) {
+		pthread_mutex_lock(&r->mu);
+		r->sum.replicas_written += (uint64_t)made;
+		pthread_mutex_unlock(&r->mu);
+	}
+	return made;
+}
+
 /* A COPY job: bring a key below its factor back to it. */
 static void run_copy(run *r, const gv_key *key)
 {
@@ -589,6 +650,28 @@ static void run_copy(run *r, const gv_key *key)
 		ev.action = GV_REPAIR_LOST;
 		job_failed(r, &ev, GV_ELOST, "no healthy replica left", 1);
 		goto out;
+	}
+	if ((int)ks.nh < r->popt.factor && !r->o.dry_run &&
+	    patch_in_place(r, key, &ks, sectors, nsectors, &ev) > 0) {
+		/* Copies made whole in place count now; whole copies only
+		 * for what is still missing. */
+		uint64_t patched = ev.bytes;
+
+		free(sectors);
+		gv_replicas_free(ks.reps, ks.n);
+		if ((err = load_key(r, key, &ks, &sectors, &nsectors)) < 0) {
+			snprintf(msg, sizeof(msg), "%s", gv_error_last());
+			job_failed(r, &ev, err, msg, 0);
+			return;
+		}
+		ev.healthy = (int)ks.nh;
+		if ((int)ks.nh >= r->popt.factor) {
+			cleanup(r, &ks, NULL, 0, &ev);
+			ev.bytes = patched;
+			emit(r, &ev, 1);
+			count_job(r, &ev, 1, 0);
+			goto out;
+		}
 	}
 	if ((int)ks.nh >= r->popt.factor) {
 		/* Already at the factor (queued keys, or repaired meanwhile):

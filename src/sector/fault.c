@@ -14,8 +14,12 @@
  *
  * A failed commit aborts the inner writer keeping any RESUME partial, as a
  * real failed commit would.  Counted operations are writer_open, write,
- * commit, reader_open, read and del; sync, abort, stat, list, usage,
- * sweep, written_at and check pass through uncounted.  reader_fd is not
+ * commit, reader_open, read, del, and patch_write and patch_sync (OP_PATCH;
+ * a failed patch_write writes nothing, a failed patch_sync leaves the
+ * bytes written but not durable); sync, abort, stat, list, usage, sweep,
+ * written_at, check, patch_open and patch_close pass through uncounted.
+ * The bytes writer_write and patch_write hand to the inner sector are
+ * counted (gv_sector_fault_bytes_written).  reader_fd is not
  * offered: bytes moved through a
  * descriptor would bypass the faults.
  *
@@ -36,7 +40,13 @@ typedef struct fault_sector {
 	pthread_mutex_t lock;
 	gv_fault_plan plan;   /* lock */
 	unsigned long calls;  /* lock: calls that matched plan.ops */
+	uint64_t written;     /* lock: bytes handed to inner writes */
 } fault_sector;
+
+typedef struct fault_patch {
+	gv_sector_patch base;
+	gv_sector_patch *inner;
+} fault_patch;
 
 typedef struct fault_writer {
 	gv_sector_writer base;
@@ -164,6 +174,25 @@ unsigned long gv_sector_fault_calls(gv_sector *fault)
 	return n;
 }
 
+uint64_t gv_sector_fault_bytes_written(gv_sector *fault)
+{
+	fault_sector *f = (fault_sector *)fault;
+	uint64_t n;
+
+	assert(fault != NULL && fault->ops == &fault_ops);
+	pthread_mutex_lock(&f->lock);
+	n = f->written;
+	pthread_mutex_unlock(&f->lock);
+	return n;
+}
+
+static void count_written(fault_sector *f, size_t len)
+{
+	pthread_mutex_lock(&f->lock);
+	f->written += len;
+	pthread_mutex_unlock(&f->lock);
+}
+
 static void fault_close(gv_sector *s)
 {
 	fault_sector *f = (fault_sector *)s;
@@ -208,6 +237,7 @@ static int fault_writer_write(gv_sector_writer *base, const void *buf, size_t le
 
 	if ((rc = fault_enter((fault_sector *)base->sector, GV_FAULT_OP_WRITE, "write", &kind)) < 0)
 		return rc;
+	count_written((fault_sector *)base->sector, len);
 	rc = w->inner->sector->ops->writer_write(w->inner, buf, len);
 	base->offset = w->inner->offset;
 	return rc;
@@ -359,6 +389,57 @@ static int fault_reachable(gv_sector *s)
 	return gv_sector_check(((fault_sector *)s)->inner);
 }
 
+/* ---- in-place rewrites ----------------------------------------------------- */
+
+static int fault_patch_open(gv_sector_patch **out, gv_sector *s, const gv_key *key)
+{
+	fault_sector *f = (fault_sector *)s;
+	fault_patch *p;
+	int rc;
+
+	*out = NULL;
+	p = calloc(1, sizeof(*p));
+	if (p == NULL)
+		return gv_error_set(GV_ENOMEM, "sector %s: out of memory", s->id);
+	if ((rc = gv_sector_patch_open(&p->inner, f->inner, key)) < 0) {
+		free(p);
+		return rc;
+	}
+	p->base.sector = s;
+	p->base.size = p->inner->size;
+	*out = &p->base;
+	return 0;
+}
+
+static int fault_patch_write(gv_sector_patch *base, uint64_t off, const void *buf, size_t len)
+{
+	fault_sector *f = (fault_sector *)base->sector;
+	gv_fault_kind kind;
+	int rc;
+
+	if ((rc = fault_enter(f, GV_FAULT_OP_PATCH, "write into a blob", &kind)) < 0)
+		return rc;
+	count_written(f, len);
+	return gv_sector_patch_write(((fault_patch *)base)->inner, off, buf, len);
+}
+
+static int fault_patch_sync(gv_sector_patch *base)
+{
+	gv_fault_kind kind;
+	int rc;
+
+	if ((rc = fault_enter((fault_sector *)base->sector, GV_FAULT_OP_PATCH, "sync a blob",
+	                      &kind)) < 0)
+		return rc;
+	return gv_sector_patch_sync(((fault_patch *)base)->inner);
+}
+
+static void fault_patch_close(gv_sector_patch *base)
+{
+	gv_sector_patch_close(((fault_patch *)base)->inner);
+	free(base);
+}
+
 static const struct gv_sector_ops fault_ops = {
 	.version = GV_SECTOR_OPS_VERSION,
 	.name = "fault",
@@ -380,4 +461,8 @@ static const struct gv_sector_ops fault_ops = {
 	.sweep = fault_sweep,
 	.written_at = fault_written_at,
 	.check = fault_reachable,
+	.patch_open = fault_patch_open,
+	.patch_write = fault_patch_write,
+	.patch_sync = fault_patch_sync,
+	.patch_close = fault_patch_close,
 };

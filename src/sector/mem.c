@@ -526,6 +526,72 @@ static void mem_reader_close(gv_sector_reader *base)
 	free(r);
 }
 
+/* ---- in-place rewrites ----------------------------------------------------- */
+
+typedef struct mem_patch {
+	gv_sector_patch base;
+	mem_blob *blob;          /* one reference */
+} mem_patch;
+
+static int mem_patch_open(gv_sector_patch **out, gv_sector *sector, const gv_key *key)
+{
+	mem_sector *s = (mem_sector *)sector;
+	char kbuf[GV_KEY_BUFSIZE];
+	mem_entry *e;
+	mem_patch *p;
+
+	*out = NULL;
+	p = calloc(1, sizeof(*p));
+	if (p == NULL)
+		return gv_error_set(GV_ENOMEM, "sector %s: out of memory", s->base.id);
+	pthread_mutex_lock(&s->lock);
+	e = *mem_find(s, key);
+	if (e == NULL || (uint64_t)e->blob->size != key->size) {
+		int rc = e == NULL ? gv_error_set(GV_ENOTFOUND, "sector %s: no blob %s", s->base.id,
+		                                  gv_key_format(kbuf, key))
+		                   : gv_error_set(GV_ECORRUPT, "sector %s: %s: stored %zu bytes, "
+		                                  "expected %" PRIu64, s->base.id,
+		                                  gv_key_format(kbuf, key), e->blob->size, key->size);
+
+		pthread_mutex_unlock(&s->lock);
+		free(p);
+		return rc;
+	}
+	p->blob = e->blob;
+	p->blob->refs++;
+	pthread_mutex_unlock(&s->lock);
+	p->base.sector = sector;
+	p->base.size = key->size;
+	*out = &p->base;
+	return 0;
+}
+
+static int mem_patch_write(gv_sector_patch *base, uint64_t off, const void *buf, size_t len)
+{
+	mem_sector *s = (mem_sector *)base->sector;
+
+	pthread_mutex_lock(&s->lock);
+	memcpy(((mem_patch *)base)->blob->data + off, buf, len);
+	pthread_mutex_unlock(&s->lock);
+	return 0;
+}
+
+static int mem_patch_sync(gv_sector_patch *base)
+{
+	(void)base;
+	return 0;
+}
+
+static void mem_patch_close(gv_sector_patch *base)
+{
+	mem_sector *s = (mem_sector *)base->sector;
+
+	pthread_mutex_lock(&s->lock);
+	mem_unref(((mem_patch *)base)->blob);
+	pthread_mutex_unlock(&s->lock);
+	free(base);
+}
+
 /* ---- del / stat / list / usage ------------------------------------------- */
 
 static int mem_del(gv_sector *sector, const gv_key *key)
@@ -650,4 +716,8 @@ static const struct gv_sector_ops mem_ops = {
 	.close = mem_close,
 	.reader_fd = NULL,
 	.written_at = mem_written_at,
+	.patch_open = mem_patch_open,
+	.patch_write = mem_patch_write,
+	.patch_sync = mem_patch_sync,
+	.patch_close = mem_patch_close,
 };

@@ -132,6 +132,44 @@ int gv_sector_check(gv_sector *s)
 	return s->ops->check ? s->ops->check(s) : 0;
 }
 
+int gv_sector_can_patch(const gv_sector *s)
+{
+	assert(s != NULL);
+	return s->ops->patch_open != NULL;
+}
+
+int gv_sector_patch_open(gv_sector_patch **out, gv_sector *s, const gv_key *key)
+{
+	assert(out != NULL && s != NULL && key != NULL);
+	*out = NULL;
+	if (!s->ops->patch_open)
+		return gv_error_set(GV_ERROR, "sector %s (%s): writing into a committed blob is not "
+		                    "supported", s->id, s->ops->name);
+	return s->ops->patch_open(out, s, key);
+}
+
+int gv_sector_patch_write(gv_sector_patch *p, uint64_t off, const void *buf, size_t len)
+{
+	assert(p != NULL);
+	if (off > p->size || len > p->size - off)
+		return gv_error_set(GV_EINVAL, "sector %s: write of %zu bytes at %llu runs past the "
+		                    "end of a %llu-byte blob", p->sector->id, len,
+		                    (unsigned long long)off, (unsigned long long)p->size);
+	return p->sector->ops->patch_write(p, off, buf, len);
+}
+
+int gv_sector_patch_sync(gv_sector_patch *p)
+{
+	assert(p != NULL);
+	return p->sector->ops->patch_sync(p);
+}
+
+void gv_sector_patch_close(gv_sector_patch *p)
+{
+	if (p)
+		p->sector->ops->patch_close(p);
+}
+
 int gv_sector_put_buf(gv_sector *s, const gv_key *key, const void *buf, size_t len)
 {
 	gv_sector_writer *w;

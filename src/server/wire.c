@@ -154,14 +154,21 @@ json_t *gv_wire_json_blob_status(const gv_blob_status *bs, const gv_placement_op
 	json_object_set_new(o, "healthy_replicas", json_integer(bs->healthy_replicas));
 	for (i = 0; i < bs->nreplicas; i++) {
 		const gv_replica *r = &bs->replicas[i];
-		char *ranges = gv_rangeset_format(&r->ranges);
+		gv_rangeset gaps = GV_RANGESET_INIT;
+		char *ranges = gv_rangeset_format(&r->ranges), *missing = NULL;
 		json_t *ro = json_object();
+
+		/* What the replica lacks of [0, size): "" when whole. */
+		if (gv_rangeset_complement(&gaps, &r->ranges, bs->key.size) == 0)
+			missing = gv_rangeset_format(&gaps);
+		gv_rangeset_free(&gaps);
 
 		json_object_set_new(ro, "sector", json_string(r->sector));
 		json_object_set_new(ro, "rack", json_string(bs->racks[i]));
 		json_object_set_new(ro, "zone", json_string(bs->zones[i]));
 		json_object_set_new(ro, "healthy", json_boolean(r->healthy));
 		json_object_set_new(ro, "ranges", json_string(ranges ? ranges : ""));
+		json_object_set_new(ro, "missing_ranges", json_string(missing ? missing : ""));
 		json_object_set_new(ro, "last_verified",
 		                    r->last_verified > 0
 		                            ? json_string(iso_time(tbuf, sizeof(tbuf), r->last_verified))
@@ -170,6 +177,7 @@ json_t *gv_wire_json_blob_status(const gv_blob_status *bs, const gv_placement_op
 		json_object_set_new(ro, "reason", r->reason[0] ? json_string(r->reason) : json_null());
 		json_array_append_new(arr, ro);
 		free(ranges);
+		free(missing);
 	}
 	json_object_set_new(o, "replicas", arr);
 	json_object_set_new(o, "placement",

@@ -111,6 +111,11 @@ jcheck "put: replicas are sector ids, replica_count their number" \
 	"isinstance(j['replicas'], list) and all(isinstance(x, str) for x in j['replicas']) and len(j['replicas']) == j['replica_count']" \
 	"$(cat "$C/put.local.json")"
 for side in local remote http; do
+	jcheck "stat ($side): each replica has its ranges and missing_ranges (none: whole)" \
+		"all(r['ranges'] == '0-%d' % (j['size'] - 1) and r['missing_ranges'] == '' for r in j['replicas'])" \
+		"$(cat "$C/stat.$side.json")"
+done
+for side in local remote http; do
 	jcheck "repair --dry-run ($side): a job document with the planned copy, duration in ms" \
 		"j['kind'] == 'repair' and j['dry_run'] is True and j['state'] == 'done' and 'duration_ms' in j['summary'] and 'duration_s' not in j['summary'] and len(j['events']) >= 1 and j['events'][0]['phase'] == 'planned'" \
 		"$(cat "$C/repair.$side.json")"

@@ -114,11 +114,14 @@ static int teardown(void **state)
 	return 0;
 }
 
-/* Replica i holds bytes (written over its committed blob), healthy again. */
+/* Replica i holds bytes (written over its committed blob), healthy and
+ * whole again (a read that met a rotten block took it out of the row's
+ * ranges). */
 static void set_replica(fx *f, int i, const unsigned char *bytes)
 {
 	gv_sector *s = gv_store_sector_handle(f->st, IDS[i], NULL, 0);
 	gv_sector_writer *w = NULL;
+	gv_rangeset whole = GV_RANGESET_INIT;
 
 	assert_non_null(s);
 	assert_int_equal(gv_sector_writer_open(&w, s, &f->key, 0), 0);
@@ -126,6 +129,10 @@ static void set_replica(fx *f, int i, const unsigned char *bytes)
 	assert_int_equal(gv_sector_writer_commit(w, &f->key), 0);
 	assert_int_equal(gv_index_replica_set_health(gv_store_index(f->st), &f->key, IDS[i], 1, ""),
 	                 0);
+	assert_int_equal(gv_rangeset_add(&whole, 0, SIZE), 0);
+	assert_int_equal(gv_index_replica_set_ranges(gv_store_index(f->st), &f->key, IDS[i], &whole),
+	                 0);
+	gv_rangeset_free(&whole);
 }
 
 /* Rot: for each block, mask[b] says which replicas get a flipped byte in

@@ -32,6 +32,7 @@ extern "C" {
 typedef struct gv_sector gv_sector;
 typedef struct gv_sector_writer gv_sector_writer;
 typedef struct gv_sector_reader gv_sector_reader;
+typedef struct gv_sector_patch gv_sector_patch;
 
 typedef struct gv_sector_usage {
 	uint64_t used;      /* bytes of committed blobs (backend's own count) */
@@ -119,6 +120,23 @@ struct gv_sector_ops {
 	 * still where it was opened (fs: the root path is the same directory
 	 * and holds its identity file).  An error says why not. */
 	int (*check)(gv_sector *s);
+
+	/*
+	 * Optional (all four NULL: the kind cannot write into a committed
+	 * blob, and repair copies a replica with a bad block whole):
+	 * rewrite bytes of a committed blob in place, for range-level repair.
+	 * patch_open opens the committed blob of key (GV_ENOTFOUND when
+	 * absent, GV_ECORRUPT when its stored size differs from key->size);
+	 * patch_write writes len bytes at off (off + len <= key->size);
+	 * patch_sync makes the writes so far durable (fs: fdatasync);
+	 * patch_close frees the handle (writes not synced may or may not
+	 * have reached the blob).  Readers may see a patched range change
+	 * under them: the caller records the range as missing first.
+	 */
+	int (*patch_open)(gv_sector_patch **out, gv_sector *s, const gv_key *key);
+	int (*patch_write)(gv_sector_patch *p, uint64_t off, const void *buf, size_t len);
+	int (*patch_sync)(gv_sector_patch *p);
+	void (*patch_close)(gv_sector_patch *p);
 };
 
 struct gv_sector {
@@ -134,6 +152,11 @@ struct gv_sector_writer {
 struct gv_sector_reader {
 	gv_sector *sector;
 	uint64_t remaining;
+};
+
+struct gv_sector_patch {
+	gv_sector *sector;
+	uint64_t size; /* the blob's size */
 };
 
 /* Convenience dispatchers (NULL-safe where they free). */
@@ -158,6 +181,15 @@ GV_API void gv_sector_close(gv_sector *s);
 GV_API int gv_sector_sweep(gv_sector *s, int dry_run, uint64_t *files, uint64_t *bytes);
 GV_API int gv_sector_written_at(gv_sector *s, const gv_key *key, int64_t *out_ms);
 GV_API int gv_sector_check(gv_sector *s);
+
+/* In-place rewrites (the patch ops): 1 when the kind offers them.
+ * gv_sector_patch_open is GV_ERROR when it does not; patch_write is
+ * GV_EINVAL past the blob's end. */
+GV_API int gv_sector_can_patch(const gv_sector *s);
+GV_API int gv_sector_patch_open(gv_sector_patch **out, gv_sector *s, const gv_key *key);
+GV_API int gv_sector_patch_write(gv_sector_patch *p, uint64_t off, const void *buf, size_t len);
+GV_API int gv_sector_patch_sync(gv_sector_patch *p);
+GV_API void gv_sector_patch_close(gv_sector_patch *p);
 
 /* Write a whole buffer as one blob under key (tests, small copies). */
 GV_API int gv_sector_put_buf(gv_sector *s, const gv_key *key, const void *buf, size_t len);
@@ -296,6 +328,7 @@ typedef enum gv_fault_kind {
 #define GV_FAULT_OP_OPEN_READ  0x08
 #define GV_FAULT_OP_READ       0x10
 #define GV_FAULT_OP_DEL        0x20
+#define GV_FAULT_OP_PATCH      0x40 /* patch_write and patch_sync */
 #define GV_FAULT_OP_ALL        0xff
 
 typedef struct gv_fault_plan {
@@ -313,6 +346,9 @@ GV_API int gv_sector_fault_wrap(gv_sector **out, gv_sector *inner, const gv_faul
 GV_API void gv_sector_fault_set(gv_sector *fault, const gv_fault_plan *plan);
 /* Number of calls that matched the plan's ops so far. */
 GV_API unsigned long gv_sector_fault_calls(gv_sector *fault);
+/* Bytes handed to the inner sector by writer_write and patch_write since
+ * the wrap (faulted calls write nothing). */
+GV_API uint64_t gv_sector_fault_bytes_written(gv_sector *fault);
 
 #ifdef __cplusplus
 }
