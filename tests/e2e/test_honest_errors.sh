@@ -60,6 +60,7 @@ HOLDER=$!
 for ((i = 0; i < 100; i++)); do [ -s "$T/port" ] && break; sleep 0.1; done
 PORT=$(cat "$T/port")
 run "$GV" --data-dir "$T/fresh" serve --listen "127.0.0.1:$PORT"
+pkill -P "$HOLDER" sleep 2>/dev/null
 kill "$HOLDER" 2>/dev/null
 wait "$HOLDER" 2>/dev/null
 expect_fail "serve on a port in use" 75 "cannot listen on 127.0.0.1:$PORT.*in use"
@@ -69,10 +70,13 @@ expect_eq "... says it in one line of its own" 1 "$(printf '%s\n' "$ERR" | wc -l
 # A second daemon on a directory whose serve lock is held: 75, and the lock
 # is taken before anything else is created (no index, no sectors).
 mkdir "$T/locked"
-flock "$T/locked/serve.lock" sleep 120 </dev/null &
+# (its output goes nowhere: a sleep left holding the test's stdout would keep
+# ctest waiting for it)
+flock "$T/locked/serve.lock" sleep 120 </dev/null >/dev/null 2>&1 &
 HOLDER=$!
 for ((i = 0; i < 100; i++)); do flock -n "$T/locked/serve.lock" true || break; sleep 0.1; done
 run "$GV" --data-dir "$T/locked" serve --listen "127.0.0.1:$PORT"
+pkill -P "$HOLDER" sleep 2>/dev/null
 kill "$HOLDER" 2>/dev/null
 wait "$HOLDER" 2>/dev/null
 expect_fail "serve while another holds the serve lock" 75 "serve is running"
