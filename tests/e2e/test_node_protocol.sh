@@ -30,7 +30,7 @@ if [ -x "$CONF_BIN" ]; then
 	rc=$?
 	expect_eq "sector conformance suite against the remote kind" 0 "$rc"
 	[ "$rc" = 0 ] || grep -v '^\[       OK\|^\[ RUN' "$T/conf.out" | head -n 30
-	expect_true "the suite ran its 21 tests against the node" grep -q 'PASSED  \] 21 test' "$T/conf.out"
+	expect_true "the suite ran its 22 tests against the node" grep -q 'PASSED  \] 22 test' "$T/conf.out"
 else
 	fail "the conformance binary is built beside graviton" "$CONF_BIN" "missing"
 fi

@@ -44,6 +44,9 @@ typedef struct backend {
 	/* bytes of an open writer stay with the writer until commit, so they
 	 * do not count against the sector's capacity yet */
 	int holds_unsent;
+	/* no writing into a committed blob (the patch ops): repair then
+	 * copies whole blobs to it */
+	int no_patch;
 } backend;
 
 typedef struct fixture {
@@ -368,7 +371,7 @@ static int remote_be_leftovers(fixture *fx)
 
 static const backend remote_backend = {
 	"remote", remote_be_open, remote_be_reopen, remote_be_destroy, remote_be_leftovers,
-	1, 1,
+	1, 1, 1,
 };
 
 static const backend fs_backend = {
@@ -1100,6 +1103,15 @@ static void test_patch(void **state)
 	unsigned char *data = put(fx->s, 3 * 65536 + 17, 21, &key);
 	unsigned char *absent = make(100, 22, &other);
 
+	if (fx->be->no_patch) {
+		assert_false(gv_sector_can_patch(fx->s));
+		assert_int_equal(gv_sector_patch_open(&p, fx->s, &key), GV_ERROR);
+		assert_null(p);
+		assert_whole(fx->s, &key, data);
+		free(data);
+		free(absent);
+		return;
+	}
 	assert_true(gv_sector_can_patch(fx->s));
 	assert_int_equal(gv_sector_patch_open(&p, fx->s, &other), GV_ENOTFOUND);
 	assert_null(p);
