@@ -33,6 +33,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "common.h"
+#include "health.h"
 #include "placement.h"
 #include "rebalance.h"
 #include "repair.h"
@@ -95,6 +96,12 @@ typedef struct gv_config {
 		int retries;              /* of idempotent requests */
 		char *staging_dir;        /* "": $TMPDIR or /var/tmp */
 	} remote;
+
+	struct {
+		uint64_t interval_ms;     /* between probes of each sector */
+		uint64_t down_after_ms;   /* failing this long: unhealthy */
+		uint64_t up_after_ms;     /* answering this long: healthy again */
+	} health;
 
 	struct {
 		gv_log_level level;
@@ -230,6 +237,8 @@ GV_API void gv_config_placement_over(gv_placement_opts *p, const gv_config *c,
 /* The settings of one repair, scrub or rebalance run (the CLI's and the
  * daemon's schedules alike). */
 GV_API void gv_config_repair_opts(gv_repair_opts *o, const gv_config *c);
+/* The failure detector's settings (graviton.health). */
+GV_API void gv_config_health_opts(gv_health_opts *o, const gv_config *c);
 /* Hand graviton.node.token and graviton.remote.* to the remote sector kind
  * (before opening a store that has remote sectors). */
 GV_API int gv_config_remote_apply(const gv_config *c);

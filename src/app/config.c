@@ -113,6 +113,10 @@ static const struct key keys[] = {
 	DUR("graviton.remote.request-timeout", remote.request_timeout_ms, 60000),
 	INT("graviton.remote.retries", remote.retries, 3, 0, 10),
 	STR("graviton.remote.staging-dir", remote.staging_dir, "", F_EMPTY_OK),
+	OBJ("graviton.health"),
+	DUR("graviton.health.interval", health.interval_ms, 5000),
+	DUR("graviton.health.down-after", health.down_after_ms, 30000),
+	DUR("graviton.health.up-after", health.up_after_ms, 10000),
 	OBJ("graviton.log"),
 	ENUM("graviton.log.level", K_LOG_LEVEL, log.level, GV_LOG_INFO),
 	ENUM("graviton.log.format", K_LOG_FORMAT, log.format, GV_LOG_FORMAT_TEXT),
@@ -1212,6 +1216,12 @@ static int validate(const struct vctx *V, const gv_config *c)
 		return vfail(V, p, "low-water (%g) must be below high-water (%g)",
 		             c->replication.rebalance.low_water, c->replication.rebalance.high_water);
 	}
+	if (c->health.down_after_ms < c->health.interval_ms) {
+		p = blame(V, "graviton.health.down-after", "graviton.health.interval");
+		return vfail(V, p, "down-after (%llu ms) must be at least the probe interval "
+		             "(%llu ms)", (unsigned long long)c->health.down_after_ms,
+		             (unsigned long long)c->health.interval_ms);
+	}
 	return check_sectors(V, c);
 }
 
@@ -1579,6 +1589,14 @@ int gv_config_remote_apply(const gv_config *c)
 	o.retries = (unsigned)c->remote.retries;
 	o.staging_dir = c->remote.staging_dir;
 	return gv_sector_remote_configure(&o);
+}
+
+void gv_config_health_opts(gv_health_opts *o, const gv_config *c)
+{
+	*o = (gv_health_opts)GV_HEALTH_OPTS_INIT;
+	o->interval_ms = c->health.interval_ms;
+	o->down_after_ms = c->health.down_after_ms;
+	o->up_after_ms = c->health.up_after_ms;
 }
 
 void gv_config_repair_opts(gv_repair_opts *o, const gv_config *c)

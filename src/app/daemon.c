@@ -23,6 +23,7 @@
 
 #include "core/log.h"
 #include "graviton/daemon.h"
+#include "graviton/health.h"
 #include "graviton/reclaim.h"
 #include "graviton/server.h"
 
@@ -118,20 +119,14 @@ static void reclaim_loop(bg *b)
 	gv_reclaim_daemon(b->st, &o, b->cfg.replication.reclaim.interval_ms, &b->stop);
 }
 
-/* Each repair interval (at most a minute): a sector that vanished with no
- * traffic to notice it is marked unhealthy before repair picks it. */
+/* The failure detector (graviton/health.h): a sector that stops answering
+ * is marked unhealthy before repair picks it, and back once it answers. */
 static void health_loop(bg *b)
 {
-	uint64_t every = b->cfg.replication.repair.interval_ms;
+	gv_health_opts o;
 
-	if (every > 60000)
-		every = 60000;
-	while (!b->stop) {
-		unsigned down;
-
-		gv_store_sector_check(b->st, &down);
-		pause_ms(every, &b->stop);
-	}
+	gv_config_health_opts(&o, &b->cfg);
+	gv_health_daemon(b->st, &o, &b->stop);
 }
 
 /* Every 5 s: pick up placement settings another command stored in the

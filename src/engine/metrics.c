@@ -2,7 +2,7 @@
  * metrics.c - the store's figures in the Prometheus text exposition format
  * (version 0.0.4): the seed's replication gauges and repair counters
  * (dots become underscores, prefixed graviton_), scrub and presence audit
- * counters and per-sector gauges.  The server appends its request metrics.
+ * counters, per-sector gauges and the failure detector's probe failures.  The server appends its request metrics.
  *
  * The gauges of the whole index (gv_status, the sector list) cost a scan of
  * every replica row (~30 ms at 100k replicas), and /metrics needs no token:
@@ -16,6 +16,7 @@
 #include <time.h>
 
 #include "engine/store.h"
+#include "graviton/health.h"
 
 static void metric(FILE *f, const char *name, const char *type, const char *help, double v)
 {
@@ -206,6 +207,14 @@ int gv_metrics_text(gv_store *st, char **out, size_t *out_len)
 		fputs("graviton_sector_healthy", f);
 		sector_labels(f, &sectors[i]);
 		fprintf(f, " %d\n", sectors[i].healthy ? 1 : 0);
+	}
+	header(f, "graviton_sector_probe_failures_total", "counter",
+	       "Failure detector probes of the sector that failed.");
+	for (i = 0; i < nsectors; i++) {
+		fputs("graviton_sector_probe_failures_total", f);
+		sector_labels(f, &sectors[i]);
+		fprintf(f, " %llu\n",
+		        (unsigned long long)gv_health_probe_failures(st, sectors[i].id));
 	}
 	free(sectors);
 	if (fclose(f) != 0) {

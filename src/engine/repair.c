@@ -37,6 +37,7 @@
 #include "core/log.h"
 #include "engine/copy.h"
 #include "engine/store.h"
+#include "graviton/health.h"
 #include "engine/limiter.h"
 #include "engine/workq.h"
 
@@ -97,6 +98,30 @@ static int sector_eligible(const gv_sector_info *sectors, size_t n, const char *
 	return i >= 0 && sectors[i].healthy && sectors[i].state == GV_SECTOR_ACTIVE;
 }
 
+/*
+ * Is id a sector the failure detector took down (graviton/health.h)?  Its
+ * copies are away, not bad: they count again when it answers, so they
+ * are neither copied from nor dropped, and a trim follows its return.
+ * (load_key fills the reasons of unhealthy sectors.)
+ */
+static int sector_away(const gv_sector_info *sectors, size_t n, const char *id)
+{
+	long i = gv_placement_find(sectors, n, id);
+
+	return i >= 0 && !sectors[i].healthy && sectors[i].state != GV_SECTOR_RETIRED &&
+	       strncmp(sectors[i].reason, GV_HEALTH_REASON, strlen(GV_HEALTH_REASON)) == 0;
+}
+
+/* The reasons of the unhealthy sectors, for sector_away. */
+static void fill_reasons(gv_store *st, gv_sector_info *sectors, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (!sectors[i].healthy)
+			gv_store_sector_reason(st, &sectors[i]);
+}
+
 static void classify(keystate *ks, gv_replica *reps, size_t n, const gv_sector_info *sectors,
                      size_t nsectors)
 {
@@ -117,6 +142,8 @@ static void classify(keystate *ks, gv_replica *reps, size_t n, const gv_sector_i
 		           sector_eligible(sectors, nsectors, rp->sector)) {
 			if (ks->np < GV_REPAIR_MAX_TARGETS * 2)
 				ks->partial[ks->np++] = i;
+		} else if (rp->healthy && sector_away(sectors, nsectors, rp->sector)) {
+			continue; /* back when its sector answers */
 		} else if (ks->nb < GV_REPAIR_MAX_TARGETS * 2) {
 			ks->bad[ks->nb++] = i;
 		}
@@ -237,6 +264,7 @@ static int load_key(run *r, const gv_key *key, keystate *ks, gv_sector_info **se
 		gv_replicas_free(reps, n);
 		return err;
 	}
+	fill_reasons(r->st, *sectors, *nsectors);
 	classify(ks, reps, n, *sectors, *nsectors);
 	qsort_r(ks->healthy, ks->nh, sizeof(size_t), cmp_verified_desc, reps);
 	return 0;
@@ -917,6 +945,7 @@ static int scan(run *r, int pass, int level, gv_workq *q)
 		return gv_error_set(GV_ENOMEM, "out of memory");
 	if ((err = gv_index_sector_list(ix, &sectors, &nsectors)) < 0)
 		goto out;
+	fill_reasons(r->st, sectors, nsectors);
 	for (;;) {
 		gv_blob_entry *e = NULL;
 		size_t n = 0, i, nj = 0;

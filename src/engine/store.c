@@ -16,6 +16,7 @@
 #include "core/log.h"
 #include "engine/blocks.h"
 #include "engine/store.h"
+#include "graviton/health.h"
 
 static int setting_int(gv_index *ix, const char *name, int *val)
 {
@@ -497,6 +498,7 @@ int gv_store_open(gv_store **out, const gv_store_opts *opts)
 	pthread_mutex_init(&st->stats_lock, NULL);
 	pthread_mutex_init(&st->metrics_mu, NULL);
 	gv_repairq_init(&st->repairq);
+	pthread_mutex_init(&st->health_mu, NULL);
 	{
 		pthread_condattr_t ca;
 
@@ -636,6 +638,8 @@ static void store_destroy(gv_store *st)
 	gv_repairq_destroy(&st->repairq);
 	free(st->metrics_sectors);
 	pthread_mutex_destroy(&st->metrics_mu);
+	gv_health_free(st);
+	pthread_mutex_destroy(&st->health_mu);
 	gv_keylock_destroy(st);
 	pthread_cond_destroy(&st->wake_cond);
 	pthread_mutex_destroy(&st->stats_lock);
@@ -756,9 +760,7 @@ static void reason_setting(char *buf, size_t cap, const char *id)
 	snprintf(buf, cap, "sector.%s.unhealthy-reason", id);
 }
 
-/* Why an unhealthy sector is so: this process's finding, else the one
- * recorded in the index. */
-static void fill_reason(gv_store *st, gv_sector_info *info)
+void gv_store_sector_reason(gv_store *st, gv_sector_info *info)
 {
 	gv_sector_slot *slot;
 	char name[GV_ID_MAX + 32];
@@ -817,6 +819,7 @@ void gv_store_sector_result(gv_store *st, const char *id, int err)
 	char reason[GV_REASON_MAX];
 	int down = 0;
 
+	gv_health_observe(st, id, err);
 	if (err == GV_ENOSPACE || err == GV_ETIMEOUT || err == GV_ECANCELED || err == GV_EINVAL ||
 	    err == GV_EBUSY || err == GV_ENOMEM)
 		return;
@@ -825,13 +828,14 @@ void gv_store_sector_result(gv_store *st, const char *id, int err)
 	if (slot && err == 0) {
 		slot->failures = 0;
 	} else if (slot && ++slot->failures >= GV_SECTOR_FAILURES_MAX) {
-		snprintf(reason, sizeof(reason), "%u writes in a row failed, the last: %s",
-		         slot->failures, gv_error_last());
+		/* The detector's mark: it comes back once it answers probes. */
+		snprintf(reason, sizeof(reason), GV_HEALTH_REASON ": %u writes in a row failed, "
+		         "the last: %s", slot->failures, gv_error_last());
 		down = 1;
 	}
 	pthread_mutex_unlock(&st->lock);
 	if (down)
-		gv_store_sector_down(st, id, reason);
+		gv_health_down(st, id, reason);
 }
 
 int gv_store_sector_check(gv_store *st, unsigned *down)
@@ -891,7 +895,9 @@ void gv_store_sector_space(gv_store *st, gv_sector_info *sectors, size_t n)
 		sectors[i].free = 0;
 		sectors[i].free_known = 0;
 		sectors[i].device[0] = '\0';
-		ok[i] = s && gv_sector_usage_get(s, &u[i]) == 0;
+		/* Placement skips an unhealthy sector: asking a node that is
+		 * down would only wait for its timeouts. */
+		ok[i] = s && sectors[i].healthy && gv_sector_usage_get(s, &u[i]) == 0;
 		if (!ok[i])
 			gv_error_clear();
 	}
@@ -946,7 +952,7 @@ int gv_store_sector_list(gv_store *st, gv_sector_info **out, size_t *out_n)
 	int err = gv_store_sectors_measured(st, out, out_n);
 
 	for (i = 0; err == 0 && i < *out_n; i++)
-		fill_reason(st, &(*out)[i]);
+		gv_store_sector_reason(st, &(*out)[i]);
 	return err;
 }
 
@@ -959,7 +965,7 @@ int gv_store_sector_get(gv_store *st, const char *id, gv_sector_info *out)
 
 	if (err < 0)
 		return err;
-	fill_reason(st, out);
+	gv_store_sector_reason(st, out);
 	/* Its share of a filesystem depends on the sectors beside it. */
 	if (gv_store_sectors_measured(st, &all, &n) == 0 &&
 	    (k = gv_placement_find(all, n, id)) >= 0) {
@@ -1001,18 +1007,20 @@ int gv_store_sector_set_health(gv_store *st, const char *id, int healthy)
 	}
 	if ((err = gv_index_sector_set_health(st->ix, id, healthy)) < 0)
 		return err;
-	if (healthy) {
+	{
+		/* A mark of the operator's own replaces the detector's, so the
+		 * detector leaves the sector alone (graviton/health.h). */
+		const char *reason = healthy ? "" : GV_SECTOR_REASON_OPERATOR;
 		char name[GV_ID_MAX + 32];
-
 		gv_sector_slot *slot;
 
 		reason_setting(name, sizeof(name), id);
-		if ((err = gv_index_setting_set(st->ix, name, "")) < 0)
+		if ((err = gv_index_setting_set(st->ix, name, reason)) < 0)
 			return err;
 		pthread_mutex_lock(&st->lock);
 		slot = slot_get(st, id, 0);
 		if (slot) {
-			slot->reason[0] = '\0';
+			snprintf(slot->reason, sizeof(slot->reason), "%s", reason);
 			slot->failures = 0;
 		}
 		pthread_mutex_unlock(&st->lock);

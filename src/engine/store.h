@@ -30,6 +30,9 @@ typedef struct gv_sector_slot {
 	unsigned failures;              /* consecutive write failures */
 } gv_sector_slot;
 
+/* The reason of a sector an operator marked unhealthy (set-health). */
+#define GV_SECTOR_REASON_OPERATOR "marked unhealthy by an operator"
+
 /* Consecutive write failures that declare a sector unhealthy. */
 #define GV_SECTOR_FAILURES_MAX 3
 
@@ -84,6 +87,12 @@ struct gv_store {
 	gv_sector_info *metrics_sectors;
 	size_t metrics_nsectors;
 	uint64_t metrics_computations;
+
+	/* The failure detector's record of each sector (health.c);
+	 * health_mu guards it. */
+	pthread_mutex_t health_mu;
+	struct gv_health_entry *health;
+	size_t nhealth, health_cap;
 };
 
 /* The backend of sector `id`, or NULL (reason copied into why, if given). */
@@ -146,6 +155,24 @@ void gv_store_mark_unhealthy(gv_store *st, const gv_key *key, const char *sector
  * bad input) are ignored.
  */
 void gv_store_sector_result(gv_store *st, const char *id, int err);
+
+/*
+ * Tell the failure detector (graviton/health.h) how an operation on
+ * sector id ended: 0 ends a run of failures; GV_EIO and GV_ETIMEOUT (the
+ * sector could not be reached) start one at now; others are ignored.
+ */
+void gv_health_observe(gv_store *st, const char *id, int err);
+
+/* The detector's mark (reason starting GV_HEALTH_REASON): counted for
+ * flap damping, then gv_store_sector_down, logged as event=sector_down. */
+void gv_health_down(gv_store *st, const char *id, const char *reason);
+
+/* Forget the detector's record of st (gv_store_free). */
+void gv_health_free(gv_store *st);
+
+/* The reason an unhealthy sector is so (this process's finding, else the
+ * index's), into info->reason; empty when healthy. */
+void gv_store_sector_reason(gv_store *st, gv_sector_info *info);
 
 /*
  * Declare a sector unhealthy: mark it so in the index with the reason

@@ -26,6 +26,7 @@
 
 #include "core/digest.h"
 #include "engine/store.h"
+#include "graviton/health.h"
 #include "index/fault.h"
 
 #define KiB (1024u)
@@ -3419,6 +3420,155 @@ static void test_sector_kind_registry(void **state)
 	tfree(buf);
 }
 
+/* ---- failure detection (graviton/health.h) ------------------------------------ */
+
+/* A sector whose probe answers what probe_err says. */
+static _Atomic int probe_err;
+
+static int probe_check(gv_sector *s)
+{
+	int e = probe_err;
+
+	return e ? gv_error_set(e, "sector %s: probe fails", s->id) : 0;
+}
+
+static void probe_close(gv_sector *s)
+{
+	free(s);
+}
+
+static const struct gv_sector_ops probe_ops = {
+	.version = GV_SECTOR_OPS_VERSION,
+	.name = "probe",
+	.check = probe_check,
+	.close = probe_close,
+};
+
+static gv_sector_info sector_now(gv_store *st, const char *id)
+{
+	gv_sector_info si;
+
+	assert_int_equal(gv_index_sector_get(gv_store_index(st), id, &si), 0);
+	gv_store_sector_reason(st, &si);
+	return si;
+}
+
+/* Probe every 10 ms until sector id's health is `healthy` (at most 10 s);
+ * the milliseconds it took. */
+static int64_t probe_until(gv_store *st, const gv_health_opts *o, const char *id, int healthy)
+{
+	int64_t t0 = mono_ms();
+
+	while (sector_now(st, id).healthy != healthy) {
+		assert_true(mono_ms() - t0 < 10000);
+		assert_int_equal(gv_health_probe(st, o, NULL), 0);
+		sleep_ms(10);
+	}
+	return mono_ms() - t0;
+}
+
+static void test_health_detector(void **state)
+{
+	fx *f = *state;
+	gv_health_opts o = GV_HEALTH_OPTS_INIT;
+	gv_sector *p = calloc(1, sizeof(*p));
+	gv_sector_info si;
+	int64_t t0, took;
+
+	o.interval_ms = 10;
+	o.down_after_ms = 200;
+	o.up_after_ms = 100;
+	open_store(f, NULL);
+	add_mem(f->st, "a", "r1", 1 << 20);
+	add_mem(f->st, "b", "r2", 1 << 20);
+	assert_non_null(p);
+	p->ops = &probe_ops;
+	snprintf(p->id, sizeof(p->id), "b");
+	assert_int_equal(gv_store_sector_attach(f->st, "b", p), 0);
+
+	/* Unreachable: down only once the failures have lasted down-after. */
+	probe_err = GV_EIO;
+	t0 = mono_ms();
+	assert_int_equal(gv_health_probe(f->st, &o, NULL), 0);
+	assert_true(sector_now(f->st, "b").healthy || mono_ms() - t0 >= 200);
+	probe_until(f->st, &o, "b", 0);
+	assert_true(mono_ms() - t0 >= 200);
+	si = sector_now(f->st, "b");
+	assert_memory_equal(si.reason, GV_HEALTH_REASON, strlen(GV_HEALTH_REASON));
+	assert_true(sector_now(f->st, "a").healthy);
+	assert_true(gv_health_probe_failures(f->st, "b") >= 2);
+	assert_int_equal(gv_health_probe_failures(f->st, "a"), 0);
+
+	/* Answering again: back after up-after. */
+	probe_err = 0;
+	took = probe_until(f->st, &o, "b", 1);
+	assert_true(took >= 100);
+	assert_string_equal(sector_now(f->st, "b").reason, "");
+
+	/* A second down within the hour: up-after doubles. */
+	probe_err = GV_ETIMEOUT;
+	probe_until(f->st, &o, "b", 0);
+	probe_err = 0;
+	took = probe_until(f->st, &o, "b", 1);
+	assert_true(took >= 200);
+
+	/* An operator's mark stays, however long the sector answers. */
+	assert_int_equal(gv_store_sector_set_health(f->st, "b", 0), 0);
+	t0 = mono_ms();
+	while (mono_ms() - t0 < 4 * 200 + 100) {
+		assert_int_equal(gv_health_probe(f->st, &o, NULL), 0);
+		sleep_ms(10);
+	}
+	si = sector_now(f->st, "b");
+	assert_false(si.healthy);
+	assert_string_equal(si.reason, GV_SECTOR_REASON_OPERATOR);
+
+	/* A definite answer (root replaced, gone): down at once, and it stays. */
+	assert_int_equal(gv_store_sector_set_health(f->st, "b", 1), 0);
+	probe_err = GV_ENOTFOUND;
+	assert_int_equal(gv_health_probe(f->st, &o, NULL), 0);
+	si = sector_now(f->st, "b");
+	assert_false(si.healthy);
+	assert_non_null(strstr(si.reason, "probe fails"));
+	probe_err = 0;
+	t0 = mono_ms();
+	while (mono_ms() - t0 < 4 * 200 + 100) {
+		assert_int_equal(gv_health_probe(f->st, &o, NULL), 0);
+		sleep_ms(10);
+	}
+	assert_false(sector_now(f->st, "b").healthy);
+}
+
+/* Writes that fail because the sector cannot be reached count like failed
+ * probes: the failures run from the first write, and a sector marked for
+ * them comes back when it answers. */
+static void test_health_write_failures(void **state)
+{
+	fx *f = *state;
+	gv_health_opts o = GV_HEALTH_OPTS_INIT;
+	gv_sector *p = calloc(1, sizeof(*p));
+	int i;
+
+	o.interval_ms = 10;
+	o.down_after_ms = 100000;
+	o.up_after_ms = 50;
+	open_store(f, NULL);
+	add_mem(f->st, "b", "r2", 1 << 20);
+	assert_non_null(p);
+	p->ops = &probe_ops;
+	snprintf(p->id, sizeof(p->id), "b");
+	assert_int_equal(gv_store_sector_attach(f->st, "b", p), 0);
+	probe_err = 0;
+	for (i = 0; i < GV_SECTOR_FAILURES_MAX; i++) {
+		gv_error_set(GV_EIO, "sector b: node unreachable");
+		gv_store_sector_result(f->st, "b", GV_EIO);
+	}
+	assert_false(sector_now(f->st, "b").healthy);
+	assert_memory_equal(sector_now(f->st, "b").reason, GV_HEALTH_REASON,
+	                    strlen(GV_HEALTH_REASON));
+	assert_true(probe_until(f->st, &o, "b", 1) >= 50);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -3473,6 +3623,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_index_backend_by_name, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_index_backend_register, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_sector_kind_registry, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_health_detector, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_health_write_failures, setup, teardown),
 	};
 
 	if (getenv("GV_TEST_LOG"))
