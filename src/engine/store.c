@@ -496,6 +496,7 @@ int gv_store_open(gv_store **out, const gv_store_opts *opts)
 	pthread_mutex_init(&st->bg_lock, NULL);
 	pthread_mutex_init(&st->stats_lock, NULL);
 	pthread_mutex_init(&st->metrics_mu, NULL);
+	pthread_mutex_init(&st->lat_mu, NULL);
 	{
 		pthread_condattr_t ca;
 
@@ -507,6 +508,7 @@ int gv_store_open(gv_store **out, const gv_store_opts *opts)
 	}
 	st->data_dir = strdup(opts->data_dir);
 	st->write_timeout_ms = opts->write_timeout_ms ? opts->write_timeout_ms : 30000;
+	st->hedge_after_ms = opts->hedge_after_ms;
 	st->block_size = opts->block_size ? (uint32_t)opts->block_size : GV_BLOCK_SIZE_DEFAULT;
 	st->placement = (gv_placement_opts)GV_PLACEMENT_OPTS_INIT;
 	if (!st->data_dir) {
@@ -635,6 +637,8 @@ static void store_destroy(gv_store *st)
 	free(st->repair_queue);
 	free(st->metrics_sectors);
 	pthread_mutex_destroy(&st->metrics_mu);
+	free(st->lat);
+	pthread_mutex_destroy(&st->lat_mu);
 	gv_keylock_destroy(st);
 	pthread_cond_destroy(&st->wake_cond);
 	pthread_mutex_destroy(&st->stats_lock);
