@@ -895,6 +895,10 @@ void gv_store_sector_space(gv_store *st, gv_sector_info *sectors, size_t n)
 		sectors[i].free_known = 0;
 		sectors[i].device[0] = '\0';
 		ok[i] = s && gv_sector_usage_get(s, &u[i]) == 0;
+		/* A sector that cannot answer for its space now (a node that
+		 * hangs) takes no new replicas in this decision. */
+		if (s && !ok[i])
+			sectors[i].healthy = 0;
 		if (!ok[i])
 			gv_error_clear();
 	}
