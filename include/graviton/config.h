@@ -113,6 +113,10 @@ typedef struct gv_config {
 	} integrity;
 
 	struct {
+		uint64_t hedge_after_ms;  /* 0: each sector's recent p95, >= 10 ms */
+	} read;
+
+	struct {
 		int factor;               /* target healthy replicas */
 		int min_replicas;         /* write quorum */
 		gv_strategy strategy;

@@ -63,10 +63,15 @@ typedef struct gv_store_opts {
 	/* Bytes per checksummed block of new blobs
 	 * (graviton.integrity.block-size): 0 for 1 MiB; 4 KiB..64 MiB. */
 	uint64_t block_size;
+	/* A read whose replica has not produced its first byte within this
+	 * long also starts the next replica (graviton.read.hedge-after); 0:
+	 * the p95 of that sector's recent first-byte latencies, at least
+	 * 10 ms. */
+	uint64_t hedge_after_ms;
 } gv_store_opts;
 
 #define GV_STORE_OPTS_INIT \
-	{ GV_STORE_OPTS_VERSION, NULL, NULL, 0, 0, GV_PLACEMENT_OPTS_INIT, 0, 0, NULL, 0 }
+	{ GV_STORE_OPTS_VERSION, NULL, NULL, 0, 0, GV_PLACEMENT_OPTS_INIT, 0, 0, NULL, 0, 0 }
 
 /*
  * Open the store.  Every registered sector is opened; a sector that cannot

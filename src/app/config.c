@@ -120,6 +120,8 @@ static const struct key keys[] = {
 	OBJ("graviton.log"),
 	ENUM("graviton.log.level", K_LOG_LEVEL, log.level, GV_LOG_INFO),
 	ENUM("graviton.log.format", K_LOG_FORMAT, log.format, GV_LOG_FORMAT_TEXT),
+	OBJ("graviton.read"),
+	DUR_OFF("graviton.read.hedge-after", read.hedge_after_ms, 0),
 	OBJ("graviton.integrity"),
 	SIZE_IN("graviton.integrity.block-size", integrity.block_size, 1 << 20, 4096, 64 << 20),
 	OBJ("graviton.replication"),

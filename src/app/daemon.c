@@ -373,6 +373,7 @@ static int open_store(gv_daemon *d)
 	so.data_dir = d->data_dir;
 	so.create = 1;
 	so.write_timeout_ms = d->cfg.replication.write_timeout_ms;
+	so.hedge_after_ms = d->cfg.read.hedge_after_ms;
 	so.block_size = d->cfg.integrity.block_size;
 	if (d->cfg.index.path && *d->cfg.index.path)
 		so.index_path = d->cfg.index.path;

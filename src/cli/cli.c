@@ -133,6 +133,7 @@ int cli_open_store(cli_globals *g, gv_store **out, int create)
 			opts.index_path = cfg.index.path;
 		opts.index_backend = cfg.index.backend;
 		opts.write_timeout_ms = cfg.replication.write_timeout_ms;
+		opts.hedge_after_ms = cfg.read.hedge_after_ms;
 		opts.block_size = cfg.integrity.block_size;
 	}
 	/* Remote sectors need the node token and timeouts (defaults without

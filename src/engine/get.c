@@ -24,6 +24,9 @@
  * is served only from a replica verified whole first, and that pass
  * records the table of a blob of more than one block.
  *
+ * Opening a replica is hedged (hedge.h): when its first byte is late, the
+ * next healthy replica is opened too and the first to answer serves.
+ *
  * A blob verified first that is at most GET_MEM_MAX bytes is read once:
  * into memory, checked there and served from there, instead of a verifying
  * pass and then a second open and read of the same file.
@@ -36,6 +39,7 @@
 #include "core/digest.h"
 #include "core/log.h"
 #include "engine/blocks.h"
+#include "engine/hedge.h"
 #include "engine/store.h"
 
 #define GET_MEM_MAX (256u * 1024)
@@ -55,6 +59,7 @@ typedef struct candidate {
 	int healthy;            /* effective health when the read began */
 	int64_t last_verified;
 	gv_rangeset ranges;     /* block mode: the bytes its row holds */
+	int local;              /* a local kind: opened directly, not hedged */
 } candidate;
 
 struct gv_get {
@@ -141,21 +146,141 @@ static void fail_current(gv_get *g, const char *reason)
  * than one block that has no table yet (an older store, a rebuilt index)
  * gets one from the same pass, so its next range read costs one block.
  */
-static int verify_whole(gv_get *g, gv_sector *s, char *reason, size_t cap)
+static int verify_whole(gv_store *st, const gv_key *key, gv_sector *s, char *reason,
+                        size_t cap)
 {
 	gv_block_hasher *bh = NULL;
 	void *tab = NULL;
 	size_t len = 0;
 	int err;
 
-	if (g->key.size > g->st->block_size && gv_block_hasher_new(&bh, g->st->block_size) < 0)
+	if (key->size > st->block_size && gv_block_hasher_new(&bh, st->block_size) < 0)
 		bh = NULL;
-	err = gv_replica_verify_blocks(s, &g->key, reason, cap, NULL, NULL, NULL, bh);
-	if (err == 0 && bh && gv_block_hasher_final(bh, &g->key, &tab, &len) == 0 && tab)
-		(void)gv_blocks_store(g->st, &g->key, tab, len);
+	err = gv_replica_verify_blocks(s, key, reason, cap, NULL, NULL, NULL, bh);
+	if (err == 0 && bh && gv_block_hasher_final(bh, key, &tab, &len) == 0 && tab)
+		(void)gv_blocks_store(st, key, tab, len);
 	free(tab);
 	gv_block_hasher_free(bh);
 	return err;
+}
+
+/* ---- opening a replica, hedged (hedge.h) --------------------------------- */
+
+/* What opening a replica needs; copied into the race (it may outlive g). */
+typedef struct open_ctx {
+	gv_store *st;
+	gv_key key;
+	uint64_t off, len;
+	int verify_first;       /* verify it whole first */
+	int into_mem;           /* read it whole into memory, verified */
+} open_ctx;
+
+typedef struct opened {
+	gv_sector_reader *r;
+	unsigned char *mem;
+} opened;
+
+static void opened_drop(void *p)
+{
+	opened *op = p;
+
+	if (!op)
+		return;
+	gv_sector_reader_close(op->r);
+	free(op->mem);
+	free(op);
+}
+
+static int open_try(gv_hedge_try *t, const void *p)
+{
+	const open_ctx *o = p;
+	opened *op = calloc(1, sizeof(*op));
+	int err = 0;
+
+	if (!op || (o->into_mem && !(op->mem = malloc((size_t)o->key.size)))) {
+		opened_drop(op);
+		snprintf(t->reason, sizeof(t->reason), "io error: out of memory");
+		return gv_error_set(GV_ENOMEM, "out of memory");
+	}
+	if (o->into_mem) {
+		err = gv_replica_verify_into(t->s, &o->key, op->mem, t->reason, sizeof(t->reason));
+	} else {
+		if (o->verify_first)
+			err = verify_whole(o->st, &o->key, t->s, t->reason, sizeof(t->reason));
+		if (err == 0 && (err = gv_sector_reader_open(&op->r, t->s, &o->key, o->off,
+		                                             o->len)) < 0)
+			reason_of(t->reason, sizeof(t->reason), err);
+	}
+	if (err < 0) {
+		opened_drop(op);
+		return err;
+	}
+	t->out = op;
+	return 0;
+}
+
+/* The replica a late open of candidate ci hedges to: the next healthy one
+ * with a sector (after ci in order; with wrap, any other).  0: none. */
+/*
+ * Whether `id` is of a local kind (a directory on this machine).  Its
+ * opens are not hedged: a hedge costs a thread per open, and a local
+ * open does not wait on a network.
+ */
+static int is_local(const char *id, const gv_sector_info *sectors, size_t n)
+{
+	const gv_sector_kind *k;
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (strcmp(sectors[i].id, id) == 0)
+			return (k = gv_sector_kind_find(sectors[i].kind)) &&
+			       (k->flags & GV_SECTOR_KIND_LOCAL);
+	return 0;
+}
+
+static int hedge_alt(gv_get *g, size_t ci, int wrap, gv_hedge_try *alt)
+{
+	size_t k, n = wrap ? g->ncand - 1 : g->ncand - ci - 1;
+
+	for (k = 1; k <= n; k++) {
+		size_t j = (ci + k) % g->ncand;
+		gv_sector *s;
+
+		if (!g->cand[j].healthy ||
+		    !(s = gv_store_sector_handle(g->st, g->cand[j].sector, NULL, 0)))
+			continue;
+		alt->ci = j;
+		alt->s = s;
+		snprintf(alt->sector, sizeof(alt->sector), "%s", g->cand[j].sector);
+		return 1;
+	}
+	return 0;
+}
+
+/* Open candidate ci (hedged to another when it is late): 0 with *op and
+ * *who (the candidate that answered); else the error, with ci's failure
+ * reason in `reason` (*failed set when ci itself failed). */
+static int open_hedged(gv_get *g, size_t ci, gv_sector *s, const open_ctx *o, int wrap,
+                       opened **op, size_t *who, int *failed, char *reason, size_t cap)
+{
+	gv_hedge_try first, alt, *won;
+	int err;
+
+	memset(&first, 0, sizeof(first));
+	memset(&alt, 0, sizeof(alt));
+	first.ci = ci;
+	first.s = s;
+	snprintf(first.sector, sizeof(first.sector), "%s", g->cand[ci].sector);
+	err = gv_hedge_run(g->st, o, sizeof(*o), open_try, opened_drop, &first,
+	                   !g->cand[ci].local && hedge_alt(g, ci, wrap, &alt) ? &alt : NULL,
+	                   &won);
+	*failed = first.err < 0;
+	snprintf(reason, cap, "%s", first.reason);
+	if (err < 0)
+		return err;
+	*op = won->out;
+	*who = won->ci;
+	return 0;
 }
 
 /*
@@ -168,8 +293,13 @@ static int open_next(gv_get *g)
 	int err;
 
 	while (g->next < g->ncand) {
-		candidate *c = &g->cand[g->next++];
+		size_t ci = g->next++, who = ci;
+		candidate *c = &g->cand[ci];
 		gv_sector *s = gv_store_sector_handle(g->st, c->sector, reason, sizeof(reason));
+		open_ctx o = { g->st, g->key, g->start, g->end - g->start, g->verify_first,
+		               g->mem != NULL };
+		opened *op = NULL;
+		int failed = 0;
 
 		if (!s) {
 			/* The sector itself is down; its replicas are judged with it. */
@@ -177,30 +307,26 @@ static int open_next(gv_get *g)
 			         gv_key_format(kbuf, &g->key), c->sector, reason);
 			continue;
 		}
-		snprintf(g->cur, sizeof(g->cur), "%s", c->sector);
-		if (g->mem) {
-			if (gv_replica_verify_into(s, &g->key, g->mem, reason, sizeof(reason)) < 0) {
-				if (c->healthy)
-					gv_store_mark_unhealthy(g->st, &g->key, c->sector, reason);
-				continue;
-			}
-			g->delivered = 0;
+		err = open_hedged(g, ci, s, &o, 0, &op, &who, &failed, reason, sizeof(reason));
+		if (failed && c->healthy)
+			gv_store_mark_unhealthy(g->st, &g->key, c->sector, reason);
+		if (err < 0)
+			continue;
+		/* A hedge that answered first: the candidates before it are done. */
+		g->next = who + 1;
+		snprintf(g->cur, sizeof(g->cur), "%s", g->cand[who].sector);
+		g->delivered = 0;
+		if (op->mem) {
+			free(g->mem);
+			g->mem = op->mem;
+			op->mem = NULL;
 			g->in_mem = 1;
+			opened_drop(op);
 			return 0;
 		}
-		if (g->verify_first && verify_whole(g, s, reason, sizeof(reason)) < 0) {
-			if (c->healthy)
-				gv_store_mark_unhealthy(g->st, &g->key, c->sector, reason);
-			continue;
-		}
-		err = gv_sector_reader_open(&g->r, s, &g->key, g->start, g->end - g->start);
-		if (err < 0) {
-			reason_of(reason, sizeof(reason), err);
-			if (c->healthy)
-				gv_store_mark_unhealthy(g->st, &g->key, c->sector, reason);
-			continue;
-		}
-		g->delivered = 0;
+		g->r = op->r;
+		op->r = NULL;
+		opened_drop(op);
 		/* A replica verified just now is not hashed a second time: blobs
 		 * are immutable, so the second pass only moves bytes. */
 		g->hashing = g->full && !g->verify_first;
@@ -271,20 +397,26 @@ static int block_try(gv_get *g, size_t ci, blk_slot *sl, char *reason, size_t ca
 {
 	uint64_t off = sl->idx * gv_blocks_size(g->blk);
 	size_t got = 0;
-	int err;
 
 	if (!g->r || g->rc != ci || g->rpos != off) {
 		gv_sector *s = gv_store_sector_handle(g->st, g->cand[ci].sector, reason, cap);
+		open_ctx o = { g->st, g->key, off, g->wend - off, 0, 0 };
+		opened *op = NULL;
+		size_t who = ci;
+		int failed = 0;
 
 		gv_sector_reader_close(g->r);
 		g->r = NULL;
 		if (!s)
 			return -1;
-		if ((err = gv_sector_reader_open(&g->r, s, &g->key, off, g->wend - off)) < 0) {
-			reason_of(reason, cap, err);
+		if (open_hedged(g, ci, s, &o, 1, &op, &who, &failed, reason, cap) < 0)
 			return -1;
-		}
-		g->rc = ci;
+		if (failed)
+			block_fail(g, ci, sl->idx, reason);
+		g->r = op->r;
+		op->r = NULL;
+		opened_drop(op);
+		g->rc = who;
 		g->rpos = off;
 	}
 	while (got < sl->len) {
@@ -332,10 +464,11 @@ static void block_load(gv_get *g, uint64_t i, blk_slot *sl)
 			continue;
 		tried++;
 		if (block_try(g, ci, sl, reason, sizeof(reason)) == 0) {
-			snprintf(sl->sector, sizeof(sl->sector), "%s", g->cand[ci].sector);
+			/* g->rc: a hedge may have answered for ci. */
+			snprintf(sl->sector, sizeof(sl->sector), "%s", g->cand[g->rc].sector);
 			return;
 		}
-		block_fail(g, ci, i, reason);
+		block_fail(g, g->r ? g->rc : ci, i, reason);
 	}
 	sl->err = GV_EALL_REPLICAS_FAILED;
 	snprintf(sl->msg, sizeof(sl->msg),
@@ -556,6 +689,7 @@ int gv_get_open(gv_get **out, gv_store *st, const gv_key *key, const gv_get_opts
 		snprintf(c->sector, sizeof(c->sector), "%s", reps[i].sector);
 		c->healthy = healthy;
 		c->last_verified = reps[i].last_verified;
+		c->local = is_local(reps[i].sector, sectors, nsectors);
 		if (g->blk && (err = gv_rangeset_copy(&c->ranges, &reps[i].ranges)) < 0)
 			goto fail;
 		g->ncand++;

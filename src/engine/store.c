@@ -499,6 +499,7 @@ int gv_store_open(gv_store **out, const gv_store_opts *opts)
 	pthread_mutex_init(&st->metrics_mu, NULL);
 	gv_repairq_init(&st->repairq);
 	pthread_mutex_init(&st->health_mu, NULL);
+	pthread_mutex_init(&st->lat_mu, NULL);
 	{
 		pthread_condattr_t ca;
 
@@ -510,6 +511,7 @@ int gv_store_open(gv_store **out, const gv_store_opts *opts)
 	}
 	st->data_dir = strdup(opts->data_dir);
 	st->write_timeout_ms = opts->write_timeout_ms ? opts->write_timeout_ms : 30000;
+	st->hedge_after_ms = opts->hedge_after_ms;
 	st->block_size = opts->block_size ? (uint32_t)opts->block_size : GV_BLOCK_SIZE_DEFAULT;
 	st->placement = (gv_placement_opts)GV_PLACEMENT_OPTS_INIT;
 	if (!st->data_dir) {
@@ -640,6 +642,8 @@ static void store_destroy(gv_store *st)
 	pthread_mutex_destroy(&st->metrics_mu);
 	gv_health_free(st);
 	pthread_mutex_destroy(&st->health_mu);
+	free(st->lat);
+	pthread_mutex_destroy(&st->lat_mu);
 	gv_keylock_destroy(st);
 	pthread_cond_destroy(&st->wake_cond);
 	pthread_mutex_destroy(&st->stats_lock);
@@ -898,6 +902,10 @@ void gv_store_sector_space(gv_store *st, gv_sector_info *sectors, size_t n)
 		/* Placement skips an unhealthy sector: asking a node that is
 		 * down would only wait for its timeouts. */
 		ok[i] = s && sectors[i].healthy && gv_sector_usage_get(s, &u[i]) == 0;
+		/* A sector that cannot answer for its space now (a node that
+		 * hangs) takes no new replicas in this decision. */
+		if (s && !ok[i])
+			sectors[i].healthy = 0;
 		if (!ok[i])
 			gv_error_clear();
 	}

@@ -41,6 +41,7 @@ struct gv_store {
 	char cluster_id[GV_CLUSTER_ID_MAX]; /* index setting cluster.id */
 	gv_index *ix;
 	uint64_t write_timeout_ms;
+	uint64_t hedge_after_ms;        /* 0: from each sector's latencies */
 	unsigned copy_threads;
 	uint32_t block_size;            /* of new blobs' block tables */
 
@@ -87,6 +88,12 @@ struct gv_store {
 	gv_sector_info *metrics_sectors;
 	size_t metrics_nsectors;
 	uint64_t metrics_computations;
+
+	/* Recent first-byte latencies of reads, per sector (hedge.c);
+	 * lat_mu guards them. */
+	pthread_mutex_t lat_mu;
+	struct gv_latency *lat;
+	size_t nlat;
 
 	/* The failure detector's record of each sector (health.c);
 	 * health_mu guards it. */

@@ -7,6 +7,9 @@
  *   GV_FAULT_EIO      the call fails with GV_EIO (errno EIO), inner untouched
  *   GV_FAULT_ENOSPC   the call fails with GV_ENOSPACE (errno ENOSPC)
  *   GV_FAULT_HANG     the call sleeps hang_ms, then fails with GV_ETIMEOUT
+ *   GV_FAULT_DELAY    the call sleeps hang_ms, then goes ahead (a slow
+ *                     medium); a new plan (gv_sector_fault_set) ends the
+ *                     sleeps under way
  *   GV_FAULT_CORRUPT  reads hand back bytes with one bit flipped: on
  *                     OPEN_READ the reader's first non-empty read, on READ
  *                     that read (or the next non-empty one); other
@@ -23,7 +26,8 @@
  * offered: bytes moved through a
  * descriptor would bypass the faults.
  *
- * s->lock guards the plan and the call counter.
+ * s->lock guards the plan, the call counter and the plan generation
+ * (delayed calls wait on s->cv until theirs changes).
  */
 #include <assert.h>
 #include <errno.h>
@@ -38,6 +42,8 @@ typedef struct fault_sector {
 	gv_sector base;
 	gv_sector *inner;
 	pthread_mutex_t lock;
+	pthread_cond_t cv;    /* a new plan: delays end */
+	unsigned long gen;    /* lock: plans set so far */
 	gv_fault_plan plan;   /* lock */
 	unsigned long calls;  /* lock: calls that matched plan.ops */
 	uint64_t written;     /* lock: bytes handed to inner writes */
@@ -88,6 +94,26 @@ static void sleep_ms(unsigned ms)
 		;
 }
 
+/* Sleep ms, or until the plan is replaced. */
+static void delay_ms(fault_sector *f, unsigned ms)
+{
+	struct timespec dl;
+	unsigned long gen;
+
+	clock_gettime(CLOCK_MONOTONIC, &dl);
+	dl.tv_sec += (time_t)(ms / 1000);
+	dl.tv_nsec += (long)(ms % 1000) * 1000000L;
+	if (dl.tv_nsec >= 1000000000L) {
+		dl.tv_sec++;
+		dl.tv_nsec -= 1000000000L;
+	}
+	pthread_mutex_lock(&f->lock);
+	gen = f->gen;
+	while (f->gen == gen && pthread_cond_timedwait(&f->cv, &f->lock, &dl) != ETIMEDOUT)
+		;
+	pthread_mutex_unlock(&f->lock);
+}
+
 /*
  * Apply a failing fault to a call named `what`: 0 when the call should go
  * ahead (no fault, or CORRUPT, which the caller handles), else the error.
@@ -95,6 +121,9 @@ static void sleep_ms(unsigned ms)
 static int fault_fail(fault_sector *f, gv_fault_kind kind, unsigned hang_ms, const char *what)
 {
 	switch (kind) {
+	case GV_FAULT_DELAY:
+		delay_ms(f, hang_ms);
+		break;
 	case GV_FAULT_EIO:
 		return gv_error_set_errno(GV_EIO, EIO, "sector %s: %s: injected fault: io error",
 		                          f->base.id, what);
@@ -138,6 +167,14 @@ int gv_sector_fault_wrap(gv_sector **out, gv_sector *inner, const gv_fault_plan 
 		free(f);
 		return gv_error_set(GV_ERROR, "cannot initialise a mutex");
 	}
+	{
+		pthread_condattr_t ca;
+
+		pthread_condattr_init(&ca);
+		pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+		pthread_cond_init(&f->cv, &ca);
+		pthread_condattr_destroy(&ca);
+	}
 	f->base.ops = &fault_ops;
 	memcpy(f->base.id, inner->id, sizeof(f->base.id));
 	f->inner = inner;
@@ -159,6 +196,8 @@ void gv_sector_fault_set(gv_sector *fault, const gv_fault_plan *plan)
 	else
 		memset(&f->plan, 0, sizeof(f->plan));
 	f->calls = 0;
+	f->gen++;
+	pthread_cond_broadcast(&f->cv);
 	pthread_mutex_unlock(&f->lock);
 }
 
@@ -198,6 +237,7 @@ static void fault_close(gv_sector *s)
 	fault_sector *f = (fault_sector *)s;
 
 	f->inner->ops->close(f->inner);
+	pthread_cond_destroy(&f->cv);
 	pthread_mutex_destroy(&f->lock);
 	free(f);
 }

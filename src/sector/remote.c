@@ -129,6 +129,8 @@ typedef struct remote {
 	gv_sector_usage usage;       /* mu: the last usage answer, */
 	long long usage_at_ms;       /* mu: when (0: none; a commit or delete
 	                              * of this process clears it) */
+	int usage_err;               /* mu: that answer was this failure */
+	int usage_busy;              /* mu: a thread is asking the node */
 } remote;
 
 static void usage_stale(remote *rm);
@@ -164,6 +166,7 @@ typedef struct call {
 	int idempotent;
 	long status;
 	uint64_t content_length;
+	long timeout_ms;      /* 0: the request timeout */
 } call;
 
 static size_t on_body(char *p, size_t sz, size_t nm, void *u)
@@ -294,8 +297,8 @@ static int perform(remote *rm, call *cl)
 	pthread_mutex_lock(&cfg_mu);
 	snprintf(auth, sizeof(auth), "Authorization: Bearer %s", cfg_token);
 	connect_ms = cfg_connect_ms;
-	request_ms = cfg_request_ms;
-	retries = cl->idempotent ? cfg_retries : 0;
+	request_ms = cl->timeout_ms ? cl->timeout_ms : cfg_request_ms;
+	retries = cl->idempotent && !cl->timeout_ms ? cfg_retries : 0;
 	pthread_mutex_unlock(&cfg_mu);
 	if ((size_t)snprintf(url, sizeof(url), "%s%s", rm->base_url, cl->path) >= sizeof(url))
 		return gv_error_set(GV_EINVAL, "sector %s: url too long", rm->base.id);
@@ -887,32 +890,54 @@ static void usage_stale(remote *rm)
 	pthread_mutex_unlock(&rm->mu);
 }
 
+/*
+ * Placement asks every sector's usage on every put: the answer is kept
+ * USAGE_TTL_MS, failures too, and while one thread asks the node the
+ * others take the last answer, so a node that hangs (stopped, overloaded)
+ * costs one request of at most the connect timeout per second, not one
+ * request timeout per put.
+ */
 static int r_usage(gv_sector *s, gv_sector_usage *out)
 {
 	remote *rm = (remote *)s;
+	char path[1] = "", txt[DOC_MAX];
+	answer a = { txt, 0, sizeof(txt), 0, 0 };
+	call cl = { "GET", path, NULL, NULL, &a, 0, 0, 0, 0 };
 	long long now = mono_ms();
-	json_t *doc;
+	json_t *doc = NULL;
 	int err, fresh;
 
 	pthread_mutex_lock(&rm->mu);
-	fresh = rm->usage_at_ms && now - rm->usage_at_ms < USAGE_TTL_MS;
-	if (fresh)
+	fresh = rm->usage_at_ms && (now - rm->usage_at_ms < USAGE_TTL_MS || rm->usage_busy);
+	if (fresh) {
 		*out = rm->usage;
+		err = rm->usage_err;
+	} else {
+		rm->usage_busy = 1;
+	}
 	pthread_mutex_unlock(&rm->mu);
 	if (fresh)
-		return 0;
+		return err ? gv_error_set(err, "sector %s: the node did not answer for its usage",
+		                          rm->base.id) : 0;
 	memset(out, 0, sizeof(*out));
-	if ((err = get_json((remote *)s, "GET", "", DOC_MAX, &doc)) < 0)
-		return err;
-	out->used = (uint64_t)json_integer_value(json_object_get(doc, "used"));
-	out->capacity = (uint64_t)json_integer_value(json_object_get(doc, "capacity"));
-	out->avail = (uint64_t)json_integer_value(json_object_get(doc, "avail"));
+	pthread_mutex_lock(&cfg_mu);
+	cl.timeout_ms = cfg_connect_ms;
+	pthread_mutex_unlock(&cfg_mu);
+	if ((err = perform(rm, &cl)) == 0 && !(doc = json_loadb(txt, a.len, 0, NULL)))
+		err = gv_error_set(GV_EIO, "sector %s: unreadable usage answer", rm->base.id);
+	if (err == 0) {
+		out->used = (uint64_t)json_integer_value(json_object_get(doc, "used"));
+		out->capacity = (uint64_t)json_integer_value(json_object_get(doc, "capacity"));
+		out->avail = (uint64_t)json_integer_value(json_object_get(doc, "avail"));
+	}
 	json_decref(doc);
 	pthread_mutex_lock(&rm->mu);
 	rm->usage = *out;
+	rm->usage_err = err;
 	rm->usage_at_ms = now;
+	rm->usage_busy = 0;
 	pthread_mutex_unlock(&rm->mu);
-	return 0;
+	return err;
 }
 
 static int r_check(gv_sector *s)

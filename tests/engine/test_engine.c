@@ -1917,6 +1917,58 @@ static void test_read_verify_first_opens_once(void **state)
 	tfree(buf);
 }
 
+/* A replica whose first byte is late (a hung node) does not stall a read:
+ * after the hedge delay the next replica is opened too and answers, for a
+ * blob read whole (one block, no table), one read verified first, and a
+ * blob read block by block.  Nothing is marked bad. */
+static void test_read_hedged(void **state)
+{
+	static const size_t sizes[] = { 80 * KiB, 80 * KiB, 3 * MiB };
+	fx *f = *state;
+	gv_sector *fs[3];
+	size_t i;
+
+	three_sectors(f, 1, fs);
+	for (i = 0; i < 3; i++) {
+		gv_get_opts o = GV_GET_OPTS_INIT;
+		unsigned char *buf, *got = NULL;
+		char served[GV_ID_MAX];
+		gv_key key;
+		size_t n;
+		int restarts, first;
+		int64_t t0, dt;
+
+		buf = put_new(f->st, sizes[i], 700 + i, &key);
+		wait_bg(f->st);
+		o.verify_first = i == 1;
+		/* The replica a read tries first; its opens now answer after 20 s. */
+		assert_int_equal(read_blob(f->st, &key, &o, &got, &n, &restarts, served,
+		                           sizeof(served)), 0);
+		tfree(got);
+		got = NULL;
+		for (first = 0; first < 3 && strcmp(served, ABC[first]) != 0; first++)
+			;
+		assert_true(first < 3);
+		plan(fs[first], GV_FAULT_DELAY, GV_FAULT_OP_OPEN_READ, 0, 20000);
+		t0 = mono_ms();
+		assert_int_equal(read_blob(f->st, &key, &o, &got, &n, &restarts, served,
+		                           sizeof(served)), 0);
+		dt = mono_ms() - t0;
+		assert_true(dt < 10000);
+		assert_int_equal(n, sizes[i]);
+		assert_memory_equal(got, buf, n);
+		assert_int_equal(restarts, 0);
+		assert_string_not_equal(served, ABC[first]);
+		assert_true(gv_sector_fault_calls(fs[first]) >= 1);
+		/* The late open ends (a new plan wakes it) and drops its reader. */
+		plan(fs[first], GV_FAULT_NONE, 0, 0, 0);
+		wait_bg(f->st);
+		assert_row_good(f->st, &key, ABC[first]);
+		tfree(got);
+		tfree(buf);
+	}
+}
+
 static void test_read_all_fail(void **state)
 {
 	fx *f = *state;
@@ -3599,6 +3651,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_read_corrupt_restarts_once, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_read_verify_first, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_read_verify_first_opens_once, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_read_hedged, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_read_all_fail, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_repair_unhealthy_sector, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_repair_lost_key, setup, teardown),

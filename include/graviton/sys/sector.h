@@ -319,6 +319,7 @@ typedef enum gv_fault_kind {
 	GV_FAULT_ENOSPC,   /* the call fails with GV_ENOSPACE */
 	GV_FAULT_CORRUPT,  /* reads return bytes with one bit flipped */
 	GV_FAULT_HANG,     /* the call sleeps hang_ms, then fails with GV_ETIMEOUT */
+	GV_FAULT_DELAY,    /* the call sleeps hang_ms (until the next plan), then goes ahead */
 } gv_fault_kind;
 
 /* Operations that can be targeted (bit mask). */
