@@ -236,7 +236,7 @@ static int decide(gv_store *st, const gv_health_opts *o, probe *pr)
 	}
 	if (!snap.fail_since_ms || (uint64_t)(now - snap.fail_since_ms) < o->down_after_ms)
 		return 0;
-	snprintf(reason, sizeof(reason), GV_HEALTH_REASON ": failing for %lld ms, the last: %s",
+	snprintf(reason, sizeof(reason), GV_HEALTH_REASON ": failing for %lld ms, the last: %.180s",
 	         now - snap.fail_since_ms, pr->why);
 	gv_health_down(st, pr->info.id, reason);
 	return 1;
