@@ -177,3 +177,25 @@ int ix_setting_name_check(const char *name)
 		                    name ? name : "(null)");
 	return 0;
 }
+
+int ix_sector_check(const gv_sector_info *si)
+{
+	int err;
+
+	if ((err = gv_id_validate("sector id", si->id)) < 0)
+		return err;
+	if (si->rack[0] && (err = gv_id_validate("rack", si->rack)) < 0)
+		return err;
+	if (si->zone[0] && (err = gv_id_validate("zone", si->zone)) < 0)
+		return err;
+	if ((err = ix_str_check("kind", si->kind, sizeof(si->kind))) < 0 ||
+	    (err = ix_str_check("path", si->path, sizeof(si->path))) < 0)
+		return err;
+	if (si->capacity > (uint64_t)INT64_MAX)
+		return gv_error_set(GV_EINVAL, "index: sector %s capacity out of range", si->id);
+	if (si->state != GV_SECTOR_ACTIVE && si->state != GV_SECTOR_DRAINING &&
+	    si->state != GV_SECTOR_RETIRED)
+		return gv_error_set(GV_EINVAL, "index: sector %s has invalid state %d", si->id,
+		                    (int)si->state);
+	return 0;
+}

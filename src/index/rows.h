@@ -35,6 +35,8 @@ int ix_str_check(const char *what, const char *v, size_t cap);
 /* GV_EINVAL when a key's size does not fit a signed 64-bit column. */
 int ix_key_check(const gv_key *key);
 int ix_setting_name_check(const char *name);
+/* GV_EINVAL unless every field of a sector record is storable. */
+int ix_sector_check(const gv_sector_info *si);
 
 /* Validate ranges against the blob size and format them for storage
  * (*out malloc'd); *complete 1 when they cover the whole blob. */

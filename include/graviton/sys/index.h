@@ -217,6 +217,19 @@ GV_API int gv_index_sqlite_open(gv_index **out, const char *path, int create);
  */
 GV_API int gv_index_sqlite_open_bulk(gv_index **out, const char *path);
 
+/*
+ * PostgreSQL backend (libpq): `url` is a libpq URL,
+ * "postgresql://[user[:password]@]host[:port]/database[?option=value&...]",
+ * with libpq's options (sslmode, connect_timeout, options=-csearch_path=S
+ * ...) and one of its own, pool_size=N (1..64, default 8): the
+ * connections the instance keeps, so at most N ops run at once.  Creates
+ * the schema (with `create`) in the connection's current schema, migrates
+ * older versions, refuses a newer one.  While the server is unreachable,
+ * ops fail with GV_EUNAVAILABLE and reconnect on their next call.  See
+ * docs/postgresql.md.
+ */
+GV_API int gv_index_postgresql_open(gv_index **out, const char *url, int create);
+
 /* ---- backends: the registry the engine opens the index through ------------ */
 
 #define GV_INDEX_BACKEND_DEFAULT "sqlite"
