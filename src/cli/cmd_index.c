@@ -92,7 +92,7 @@ int cmd_index(cli_globals *g, int argc, char **argv)
 		goto out;
 	have_cfg = 1;
 	o.data_dir = g->data_dir;
-	if (g->config && cfg.index.path && *cfg.index.path)
+	if ((g->config || g->index) && cfg.index.path && *cfg.index.path)
 		o.index_path = cfg.index.path;
 	o.sector_paths = paths;
 	o.on_progress = on_progress;

@@ -327,6 +327,17 @@ static void conn_reset(struct ix_conn *c)
 	memset(c->prepared, 0, sizeof(c->prepared));
 }
 
+/* Server notices ("relation already exists, skipping") go to the log, not
+ * to stderr: the library never prints. */
+static void notice_log(void *arg, const char *msg)
+{
+	char line[512];
+
+	(void)arg;
+	msg_trim(line, sizeof(line), msg);
+	gv_debug("index: PostgreSQL: %s", line);
+}
+
 /* Open a connection with libpq's defaults, then the URL's, then ours. */
 static int conn_open(struct ix_pg *s, PGconn **out)
 {
@@ -344,6 +355,7 @@ static int conn_open(struct ix_pg *s, PGconn **out)
 		return gv_error_set(GV_EUNAVAILABLE, "index %s: cannot connect to PostgreSQL: %s",
 		                    s->label, msg);
 	}
+	PQsetNoticeProcessor(pg, notice_log, NULL);
 	*out = pg;
 	return 0;
 }
