@@ -206,6 +206,11 @@ static int fx_blocks_get(gv_index *ix, const gv_key *key, void **out, size_t *ou
 	return err < 0 ? err : gv_index_blocks_get(inner(ix), key, out, out_len);
 }
 
+static int fx_blob_set_created(gv_index *ix, const gv_key *key, int64_t created_ms)
+{
+	return gv_index_blob_set_created(inner(ix), key, created_ms);
+}
+
 static void fx_close(gv_index *ix)
 {
 	fault_index *f = (fault_index *)ix;
@@ -242,6 +247,7 @@ static const struct gv_index_ops fault_ops = {
 	.close = fx_close,
 	.blocks_put = fx_blocks_put,
 	.blocks_get = fx_blocks_get,
+	.blob_set_created = fx_blob_set_created,
 };
 
 int gv_index_fault_wrap(gv_index **out, gv_index *in, const gv_index_fault_plan *plan)

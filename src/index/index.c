@@ -184,3 +184,9 @@ void gv_index_close(gv_index *ix)
 		return;
 	ix->ops->close(ix);
 }
+
+int gv_index_blob_set_created(gv_index *ix, const gv_key *key, int64_t created_ms)
+{
+	assert(ix != NULL && key != NULL);
+	return ix->ops->blob_set_created ? ix->ops->blob_set_created(ix, key, created_ms) : 0;
+}

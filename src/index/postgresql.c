@@ -143,6 +143,7 @@ enum ix_stmt_id {
 	ST_SETTING_SET,
 	ST_BLOCKS_PUT,
 	ST_BLOCKS_GET,
+	ST_BLOB_SET_CREATED,
 	ST__COUNT
 };
 
@@ -238,6 +239,7 @@ static const char *const stmt_sql[ST__COUNT] = {
 		" (SELECT 1 FROM blobs WHERE key = $1)"
 		" ON CONFLICT (key) DO UPDATE SET tab = excluded.tab",
 	[ST_BLOCKS_GET] = "SELECT tab FROM blocks WHERE key = $1",
+	[ST_BLOB_SET_CREATED] = "UPDATE blobs SET created = $2::bigint WHERE key = $1",
 };
 
 /* ---- instance and pool ------------------------------------------------- */
@@ -1354,6 +1356,24 @@ static int ix_blocks_get(gv_index *ix, const gv_key *key, void **out, size_t *ou
 	return ix_give(s, c, err);
 }
 
+static int ix_blob_set_created(gv_index *ix, const gv_key *key, int64_t created_ms)
+{
+	struct ix_pg *s = ix_of(ix);
+	struct ix_conn *c;
+	char kbuf[GV_KEY_BUFSIZE], when[24];
+	const char *v[2] = { kbuf, dec(when, sizeof(when), created_ms) };
+	long rows = 0;
+	int err;
+
+	gv_key_format(kbuf, key);
+	if ((err = ix_take(s, &c)) < 0)
+		return err;
+	err = ix_change(s, c, ST_BLOB_SET_CREATED, 2, v, NULL, &rows, "blob set created");
+	if (err == 0 && rows == 0)
+		err = gv_error_set(GV_ENOTFOUND, "index: no blob %s", kbuf);
+	return ix_give(s, c, err);
+}
+
 /* ---- open and close ---------------------------------------------------- */
 
 static void ix_free(struct ix_pg *s)
@@ -1406,6 +1426,7 @@ static const struct gv_index_ops pg_ops = {
 	.close = ix_close,
 	.blocks_put = ix_blocks_put,
 	.blocks_get = ix_blocks_get,
+	.blob_set_created = ix_blob_set_created,
 };
 
 /* One integer from a one-row query; *out -1 when no row. */

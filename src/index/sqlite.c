@@ -159,6 +159,7 @@ enum ix_stmt_id {
 	ST_SETTING_SET,
 	ST_BLOCKS_PUT,
 	ST_BLOCKS_GET,
+	ST_BLOB_SET_CREATED,
 	ST__COUNT
 };
 
@@ -270,6 +271,7 @@ static const char *const stmt_sql[ST__COUNT] = {
 		" (SELECT 1 FROM blobs WHERE key = ?1)"
 		" ON CONFLICT (key) DO UPDATE SET tab = excluded.tab",
 	[ST_BLOCKS_GET] = "SELECT tab FROM blocks WHERE key = ?1",
+	[ST_BLOB_SET_CREATED] = "UPDATE blobs SET created = ?2 WHERE key = ?1",
 };
 
 /*
@@ -1884,6 +1886,30 @@ out:
 	return ix_read_done(s, c, err);
 }
 
+static int ix_blob_set_created(gv_index *ix, const gv_key *key, int64_t created_ms)
+{
+	struct ix_sqlite *s = ix_of(ix);
+	struct ix_conn *c;
+	char kbuf[GV_KEY_BUFSIZE];
+	sqlite3_stmt *st = NULL;
+	int err, rc;
+
+	gv_key_format(kbuf, key);
+	c = ix_lock(s);
+	if ((err = ix_prep(c, ST_BLOB_SET_CREATED, &st)) < 0)
+		goto out;
+	bind_text(st, 1, kbuf);
+	sqlite3_bind_int64(st, 2, created_ms);
+	rc = sqlite3_step(st);
+	if (rc != SQLITE_DONE)
+		err = ix_fail(c->db, rc, "blob set created");
+	else if (sqlite3_changes(c->db) == 0)
+		err = gv_error_set(GV_ENOTFOUND, "index: no blob %s", kbuf);
+out:
+	ix_done(st);
+	return ix_unlock(s, err);
+}
+
 /* ---- open and close ---------------------------------------------------- */
 
 /* Close every connection, readers first: the last one to close (the
@@ -1946,6 +1972,7 @@ static const struct gv_index_ops sqlite_ops = {
 	.close = ix_close,
 	.blocks_put = ix_blocks_put,
 	.blocks_get = ix_blocks_get,
+	.blob_set_created = ix_blob_set_created,
 };
 
 /* Run one SQL text that returns at most one integer; *out = -1 when no row. */

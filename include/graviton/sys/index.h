@@ -151,6 +151,13 @@ struct gv_index_ops {
 	 */
 	int (*blocks_put)(gv_index *ix, const gv_key *key, const void *table, size_t len);
 	int (*blocks_get)(gv_index *ix, const gv_key *key, void **out, size_t *out_len);
+
+	/*
+	 * Optional (NULL: a blob keeps the time of its first replica_put):
+	 * set the created time of a known blob (index migrate keeps the
+	 * source's); GV_ENOTFOUND when the blob is unknown.
+	 */
+	int (*blob_set_created)(gv_index *ix, const gv_key *key, int64_t created_ms);
 };
 
 /* Largest block table an index must hold: 16 MiB (a 512 TiB blob of 1 MiB
@@ -199,6 +206,35 @@ GV_API void gv_index_close(gv_index *ix);
 /* A backend without block tables: put does nothing, get is GV_ENOTFOUND. */
 GV_API int gv_index_blocks_put(gv_index *ix, const gv_key *key, const void *table, size_t len);
 GV_API int gv_index_blocks_get(gv_index *ix, const gv_key *key, void **out, size_t *out_len);
+/* A backend without it: does nothing. */
+GV_API int gv_index_blob_set_created(gv_index *ix, const gv_key *key, int64_t created_ms);
+
+/* ---- copying a whole index (index migrate) ---------------------------------- */
+
+/* What an index holds, and a SHA-256 over a canonical text of all its rows
+ * (sectors, blobs with their replicas, settings, block tables): the same
+ * rows give the same digest whatever the backend. */
+typedef struct gv_index_summary {
+	uint64_t sectors;
+	uint64_t blobs;
+	uint64_t replicas;
+	uint64_t settings;
+	uint64_t block_tables;
+	char digest[2 * GV_DIGEST_LEN + 1]; /* lowercase hex */
+} gv_index_summary;
+
+/* Count and digest every row of ix. */
+GV_API int gv_index_summarize(gv_index *ix, gv_index_summary *out);
+
+/*
+ * Copy every row of src into dst, which must be empty (no sector, no blob,
+ * no setting: GV_EEXISTS otherwise), then summarize both: GV_ECORRUPT
+ * when they differ.  *out is the source's summary.  The caller keeps
+ * writers away from src meanwhile (the store stopped).  Progress: each
+ * batch of blobs copied calls on_blobs(total so far, payload) when set.
+ */
+GV_API int gv_index_copy(gv_index *dst, gv_index *src, gv_index_summary *out,
+                         void (*on_blobs)(uint64_t n, void *payload), void *payload);
 
 /*
  * SQLite backend.  Creates the file and schema when missing (with
