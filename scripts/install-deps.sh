@@ -4,7 +4,7 @@
 set -euo pipefail
 
 PKGS=(build-essential cmake pkg-config libssl-dev libsqlite3-dev sqlite3
-      libcmocka-dev libjansson-dev libmicrohttpd-dev libcurl4-openssl-dev
+      libpq-dev postgresql libcmocka-dev libjansson-dev libmicrohttpd-dev libcurl4-openssl-dev
       curl python3 openssl procps strace)
 
 missing=()

@@ -68,6 +68,8 @@ typedef struct gv_config {
 	struct {
 		char *backend;            /* "sqlite" */
 		char *path;               /* "" means <data-dir>/graviton.db */
+		char *url;                /* "" or the index's URL ("postgresql://..."),
+		                           * which wins over path */
 	} index;
 
 	gv_config_sector *sectors;        /* graviton.sectors, nsectors entries */

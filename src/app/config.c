@@ -93,6 +93,7 @@ static const struct key keys[] = {
 	OBJ("graviton.index"),
 	STR("graviton.index.backend", index.backend, "sqlite", F_BACKEND),
 	STR("graviton.index.path", index.path, "", F_EMPTY_OK),
+	STR("graviton.index.url", index.url, "", F_EMPTY_OK),
 	{ .path = "graviton.sectors", .kind = K_SECTORS },
 	OBJ("graviton.server"),
 	STR("graviton.server.listen", server.listen, "127.0.0.1:8787", F_LISTEN),
@@ -197,7 +198,7 @@ static const struct skey sector_keys[] = {
 static const char *const strategy_names[] = { "simple", "rack-aware", "zone-aware" };
 static const char *const level_names[] = { "debug", "info", "warn", "error" };
 static const char *const format_names[] = { "text", "json" };
-static const char *const backend_names[] = { "sqlite" };
+static const char *const backend_names[] = { "sqlite", "postgresql", "postgres" };
 
 #define COUNT(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -1105,7 +1106,7 @@ static int check_string(const struct vctx *V, const struct key *k, const char *s
 		for (i = 0; i < COUNT(backend_names); i++)
 			if (strcmp(s, backend_names[i]) == 0)
 				return 0;
-		return vfail(V, k->path, "unknown index backend \"%.64s\" (known: sqlite)", s);
+		return vfail(V, k->path, "unknown index backend \"%.64s\" (known: sqlite, postgresql)", s);
 	}
 	return 0;
 }

@@ -128,7 +128,7 @@ int cli_open_store(cli_globals *g, gv_store **out, int create)
 		return rc;
 	opts.data_dir = g->data_dir;
 	opts.create = create;
-	if (g->config) {
+	if (g->config || g->index) {
 		if (cfg.index.path && *cfg.index.path)
 			opts.index_path = cfg.index.path;
 		opts.index_backend = cfg.index.backend;
@@ -307,6 +307,34 @@ int cli_apply_placement(cli_globals *g, gv_store *st, const gv_config *cfg)
 	return 0;
 }
 
+/*
+ * Where the index lives: --index or $GRAVITON_INDEX, else the
+ * configuration's graviton.index.url, else its path.  A URL names its
+ * backend itself, so the configured backend then steps aside.
+ */
+static int cli_index_override(cli_globals *g, gv_config *cfg)
+{
+	const char *url = g->index ? g->index : cfg->index.url;
+	char *path, *backend;
+
+	if (!url || !*url)
+		return 0;
+	path = strdup(url);
+	backend = strdup(strstr(url, "://") ? "" : cfg->index.backend);
+	if (!path || !backend) {
+		free(path);
+		free(backend);
+		gv_config_free(cfg);
+		cli_err("out of memory");
+		return EXIT_SOFTWARE;
+	}
+	free(cfg->index.path);
+	free(cfg->index.backend);
+	cfg->index.path = path;
+	cfg->index.backend = backend;
+	return 0;
+}
+
 int cli_settings(cli_globals *g, gv_config *cfg)
 {
 	if (gv_config_init(cfg) < 0) {
@@ -318,7 +346,7 @@ int cli_settings(cli_globals *g, gv_config *cfg)
 		gv_config_free(cfg);
 		return EXIT_CONFIG;
 	}
-	return 0;
+	return cli_index_override(g, cfg);
 }
 
 int cli_load_config(cli_globals *g, gv_config *cfg)

@@ -44,6 +44,9 @@ typedef struct cli_globals {
 	const char *server;
 	int server_given;       /* the server came from --server, not the environment */
 	const char *token;      /* --token or $GRAVITON_TOKEN; NULL: none */
+	/* --index URL or $GRAVITON_INDEX: where the index lives, over the
+	 * configuration's graviton.index; NULL: the configuration's. */
+	const char *index;
 	const char *prog;
 	int log_level;
 	int quiet;

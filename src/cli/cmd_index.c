@@ -1,12 +1,14 @@
 /*
  * cmd_index.c - `graviton index rebuild`: recover the replica index from
- * the sectors alone.
+ * the sectors alone; `graviton index migrate --to URL`: copy it into
+ * another (empty) index, e.g. from SQLite into PostgreSQL.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "graviton/config.h"
+#include "graviton/sys/index.h"
 #include "cli/cli.h"
 #include "cli/progress.h"
 
@@ -32,7 +34,93 @@ static void help(void)
 	       "  --force         replace an index that exists\n"
 	       "  --json          print the summary as JSON\n"
 	       "  --strategy S, --factor N, --min-replicas N, --min-racks N, --min-zones N\n"
-	       "                  placement settings for the new index (defaults otherwise)\n");
+	       "                  placement settings for the new index (defaults otherwise)\n"
+	       "\n"
+	       "usage: graviton index migrate --to URL [--json]\n"
+	       "\n"
+	       "Copy the current index (--index, $GRAVITON_INDEX, the configuration's, else\n"
+	       "DIR/graviton.db) into the empty index at URL (postgresql://user@host/db or\n"
+	       "sqlite:PATH; created when missing), then compare the two: counts of\n"
+	       "sectors, blobs, replicas, settings and block tables, and a SHA-256 over a\n"
+	       "canonical text of every row.  The current index is left as it was; point\n"
+	       "the store at URL afterwards (--index, $GRAVITON_INDEX or graviton.index.url).\n"
+	       "Refused, changing nothing: while 'graviton serve' runs on DIR (exit 75);\n"
+	       "when the target holds anything (exit 73).  A copy that differs is exit 65.\n"
+	       "  --to URL        the target index\n"
+	       "  --json          print the summary as JSON\n");
+}
+
+/* The index the store opens: the configuration's (or --index), else
+ * DIR/graviton.db. */
+static void index_url(char *buf, size_t cap, const cli_globals *g, const gv_config *cfg)
+{
+	if ((g->config || g->index) && cfg->index.path && *cfg->index.path)
+		snprintf(buf, cap, "%s", cfg->index.path);
+	else
+		snprintf(buf, cap, "%s/graviton.db", g->data_dir);
+}
+
+static int cmd_migrate(cli_globals *g, int argc, char **argv)
+{
+	gv_index *src = NULL, *dst = NULL;
+	gv_index_summary s;
+	gv_config cfg;
+	const char *to = NULL, *backend;
+	char from[4096];
+	int i, json = 0, rc = 0, err, lock_fd = -1;
+
+	for (i = 2; i < argc; i++) {
+		if (strcmp(argv[i], "--to") == 0 && i + 1 < argc && *argv[i + 1]) {
+			to = argv[++i];
+		} else if (strcmp(argv[i], "--json") == 0) {
+			json = 1;
+		} else {
+			cli_err("index migrate: unexpected argument '%s'", argv[i]);
+			return EXIT_USAGE;
+		}
+	}
+	if (!to) {
+		cli_err("index migrate: --to URL is required");
+		return EXIT_USAGE;
+	}
+	if ((rc = cli_load_config(g, &cfg)) != 0)
+		return rc;
+	index_url(from, sizeof(from), g, &cfg);
+	backend = (g->config || g->index) ? cfg.index.backend : NULL;
+	/* Nothing may write the source while it is copied. */
+	if ((err = gv_serve_lock(g->data_dir, &lock_fd)) < 0) {
+		if (err == GV_EBUSY)
+			err = gv_error_set(GV_EBUSY, "a graviton serve is running on %s; stop it "
+			                   "before migrating the index", g->data_dir);
+		rc = cli_fail_json(err, "index migrate", json);
+		goto out;
+	}
+	if ((err = gv_index_open(&src, backend, from, 0)) < 0 ||
+	    (err = gv_index_open_url(&dst, to, GV_INDEX_OPEN_CREATE)) < 0 ||
+	    (err = gv_index_copy(dst, src, &s, NULL, NULL)) < 0) {
+		rc = cli_fail_json(err, "index migrate", json);
+		goto out;
+	}
+	if (json)
+		rc = cli_print_json(json_pack("{s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:s}", "from",
+		                              from, "to", to, "sectors", (json_int_t)s.sectors,
+		                              "blobs", (json_int_t)s.blobs, "replicas",
+		                              (json_int_t)s.replicas, "settings",
+		                              (json_int_t)s.settings, "block_tables",
+		                              (json_int_t)s.block_tables, "digest", s.digest));
+	else
+		printf("index migrated: %llu sectors, %llu blobs, %llu replicas, %llu settings, "
+		       "%llu block tables; both sides digest %s\n",
+		       (unsigned long long)s.sectors, (unsigned long long)s.blobs,
+		       (unsigned long long)s.replicas, (unsigned long long)s.settings,
+		       (unsigned long long)s.block_tables, s.digest);
+out:
+	gv_index_close(dst);
+	gv_index_close(src);
+	if (lock_fd >= 0)
+		gv_serve_unlock(lock_fd);
+	gv_config_free(&cfg);
+	return rc;
 }
 
 static cli_progress prog;
@@ -59,8 +147,10 @@ int cmd_index(cli_globals *g, int argc, char **argv)
 		help();
 		return 0;
 	}
+	if (strcmp(argv[1], "migrate") == 0)
+		return cmd_migrate(g, argc, argv);
 	if (strcmp(argv[1], "rebuild") != 0) {
-		cli_err("index: unknown subcommand '%s' (expected rebuild)", argv[1]);
+		cli_err("index: unknown subcommand '%s' (expected rebuild or migrate)", argv[1]);
 		return EXIT_USAGE;
 	}
 	paths = calloc((size_t)argc, sizeof(*paths));
@@ -92,7 +182,7 @@ int cmd_index(cli_globals *g, int argc, char **argv)
 		goto out;
 	have_cfg = 1;
 	o.data_dir = g->data_dir;
-	if (g->config && cfg.index.path && *cfg.index.path)
+	if ((g->config || g->index) && cfg.index.path && *cfg.index.path)
 		o.index_path = cfg.index.path;
 	o.sector_paths = paths;
 	o.on_progress = on_progress;

@@ -53,6 +53,9 @@ static void usage(FILE *f)
 	        "  --token T        bearer token for --server (default $GRAVITON_TOKEN, else\n"
 	        "                   the configuration's auth-token, else DIR/token)\n"
 	        "  --config FILE    configuration file (HOCON)\n"
+	        "  --index URL      the index: sqlite:PATH or postgresql://user@host/db\n"
+	        "                   (default $GRAVITON_INDEX, else the configuration's\n"
+	        "                   graviton.index, else DIR/graviton.db)\n"
 	        "  -v, --verbose    log info events to stderr (-vv: debug)\n"
 	        "  -q, --quiet      log errors only\n"
 	        "  --log-level L    debug, info, warn or error (default warn)\n"
@@ -204,6 +207,7 @@ static int run(int argc, char **argv)
 		    (r = take_value(&argc, argv, i, "--config", &g.config)) ||
 		    (r = take_value(&argc, argv, i, "--server", &g.server)) ||
 		    (r = take_value(&argc, argv, i, "--token", &g.token)) ||
+		    (r = take_value(&argc, argv, i, "--index", &g.index)) ||
 		    (r = take_value(&argc, argv, i, "--log-level", &level))) {
 			if (r < 0)
 				return EXIT_USAGE;
@@ -253,6 +257,10 @@ static int run(int argc, char **argv)
 	}
 	if (!g.data_dir)
 		g.data_dir = getenv("GRAVITON_DATA_DIR");
+	if (!g.index)
+		g.index = getenv("GRAVITON_INDEX");
+	if (g.index && !*g.index)
+		g.index = NULL;
 	g.data_dir_given = g.data_dir && *g.data_dir;
 	if (!g.data_dir_given)
 		g.data_dir = "./graviton-data";

@@ -54,6 +54,7 @@ const char *gv_error_name(int code)
 	case GV_ENOMEM: return "GV_ENOMEM";
 	case GV_ELOST: return "GV_ELOST";
 	case GV_ECANCELED: return "GV_ECANCELED";
+	case GV_EUNAVAILABLE: return "GV_EUNAVAILABLE";
 	}
 	return "GV_UNKNOWN";
 }

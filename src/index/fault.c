@@ -252,6 +252,11 @@ static int fx_repairq_count(gv_index *ix, uint64_t *queued, uint64_t *dead)
 	           gv_index_repairq_count(inner(ix), queued, dead));
 }
 
+static int fx_blob_set_created(gv_index *ix, const gv_key *key, int64_t created_ms)
+{
+	return gv_index_blob_set_created(inner(ix), key, created_ms);
+}
+
 static void fx_close(gv_index *ix)
 {
 	fault_index *f = (fault_index *)ix;
@@ -294,6 +299,7 @@ static const struct gv_index_ops fault_ops = {
 	.repairq_due = fx_repairq_due,
 	.repairq_list = fx_repairq_list,
 	.repairq_count = fx_repairq_count,
+	.blob_set_created = fx_blob_set_created,
 };
 
 int gv_index_fault_wrap(gv_index **out, gv_index *in, const gv_index_fault_plan *plan)

@@ -235,3 +235,9 @@ int gv_index_repairq_count(gv_index *ix, uint64_t *queued, uint64_t *dead)
 	return ix->ops->repairq_count ? ix->ops->repairq_count(ix, queued, dead)
 	                              : no_repairq(ix);
 }
+
+int gv_index_blob_set_created(gv_index *ix, const gv_key *key, int64_t created_ms)
+{
+	assert(ix != NULL && key != NULL);
+	return ix->ops->blob_set_created ? ix->ops->blob_set_created(ix, key, created_ms) : 0;
+}

@@ -1,7 +1,8 @@
 /*
  * registry.c - index backends by name (include/graviton/sys/index.h).
  *
- * The built-in backend (sqlite) is a static table; gv_index_backend_register
+ * The built-in backends (sqlite, postgresql and its alias postgres) are a
+ * static table; gv_index_backend_register
  * adds others to a small table behind `lock`, never removed.
  */
 #include <ctype.h>
@@ -10,6 +11,7 @@
 #include <string.h>
 
 #include "graviton/sys/index.h"
+#include "index/postgresql.h"
 
 #define BACKENDS_MAX 8
 #define NAME_MAX_LEN 32
@@ -23,6 +25,8 @@ static int sqlite_backend_open(gv_index **out, const char *locator, unsigned fla
 
 static const gv_index_backend builtin[] = {
 	{ GV_INDEX_OPS_VERSION, "sqlite", sqlite_backend_open },
+	{ GV_INDEX_OPS_VERSION, "postgresql", gv_index_postgresql_backend_open },
+	{ GV_INDEX_OPS_VERSION, "postgres", gv_index_postgres_backend_open },
 };
 
 #define NBUILTIN (sizeof(builtin) / sizeof(builtin[0]))

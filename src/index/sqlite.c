@@ -58,10 +58,9 @@
 
 #include "graviton/sys/index.h"
 #include "core/log.h"
+#include "index/rows.h"
 
 #define IX_BUSY_TIMEOUT_MS 10000
-#define IX_SETTING_NAME_MAX 256
-#define IX_SETTING_VALUE_MAX 65536
 #define IX_READERS_MAX 16       /* read connections per instance */
 #define IX_READER_CACHE_KIB 8192 /* page cache of each */
 #define IX_PUT_BATCH_MAX 64     /* replica_puts committed together */
@@ -183,6 +182,7 @@ enum ix_stmt_id {
 	ST_REPAIRQ_DUE,
 	ST_REPAIRQ_LIST,
 	ST_REPAIRQ_COUNT,
+	ST_BLOB_SET_CREATED,
 	ST__COUNT
 };
 
@@ -310,6 +310,7 @@ static const char *const stmt_sql[ST__COUNT] = {
 		"SELECT " IX_REPAIRQ_COLS " FROM repair_queue WHERE key > ?1 ORDER BY key LIMIT ?2",
 	[ST_REPAIRQ_COUNT] =
 		"SELECT COALESCE(SUM(dead = 0), 0), COALESCE(SUM(dead <> 0), 0) FROM repair_queue",
+	[ST_BLOB_SET_CREATED] = "UPDATE blobs SET created = ?2 WHERE key = ?1",
 };
 
 /*
@@ -783,100 +784,27 @@ static void bind_text(sqlite3_stmt *st, int i, const char *v)
 	sqlite3_bind_text(st, i, v, -1, SQLITE_STATIC);
 }
 
-/* Length of `s` cut to at most `max` bytes without splitting a UTF-8
- * sequence. */
-static size_t utf8_cut(const char *s, size_t max)
-{
-	size_t n = strnlen(s, max + 1);
-
-	if (n <= max)
-		return n;
-	n = max;
-	while (n > 0 && ((unsigned char)s[n] & 0xc0) == 0x80)
-		n--;
-	return n;
-}
-
 static void col_copy(char *dst, size_t cap, sqlite3_stmt *st, int col)
 {
 	const unsigned char *v = sqlite3_column_text(st, col);
 	size_t n = v ? (size_t)sqlite3_column_bytes(st, col) : 0;
 
 	if (n >= cap)
-		n = utf8_cut((const char *)v, cap - 1);
+		n = ix_utf8_cut((const char *)v, cap - 1);
 	if (n)
 		memcpy(dst, v, n);
 	dst[n] = '\0';
-}
-
-/* Value + 1 of a lowercase hex digit, 0 for anything else. */
-static const uint8_t hex_plus1[256] = {
-	['0'] = 1, ['1'] = 2, ['2'] = 3, ['3'] = 4, ['4'] = 5,
-	['5'] = 6, ['6'] = 7, ['7'] = 8, ['8'] = 9, ['9'] = 10,
-	['a'] = 11, ['b'] = 12, ['c'] = 13, ['d'] = 14, ['e'] = 15, ['f'] = 16,
-};
-
-/*
- * Decode the canonical key text the index writes ("sha256:", 64
- * lowercase hex digits, ':', a decimal size without leading zeros of at
- * most 18 digits, so it cannot overflow).  Returns 0 when the text is
- * not in exactly that form, leaving the verdict to gv_key_parse; what
- * this accepts, gv_key_parse accepts with the same result.  A gap scan
- * decodes a key per blob, and the general parser cost a tenth of it.
- */
-static int key_decode_canonical(gv_key *out, const char *v, size_t len)
-{
-	const unsigned char *p = (const unsigned char *)v;
-	uint64_t size = 0;
-	size_t i, nd;
-
-	if (len < 7 + 64 + 2 || len > 7 + 64 + 1 + 18 || memcmp(v, "sha256:", 7) != 0 ||
-	    v[71] != ':')
-		return 0;
-	for (i = 0; i < GV_DIGEST_LEN; i++) {
-		unsigned hi = hex_plus1[p[7 + 2 * i]], lo = hex_plus1[p[8 + 2 * i]];
-
-		if (!hi || !lo)
-			return 0;
-		out->digest[i] = (uint8_t)(((hi - 1) << 4) | (lo - 1));
-	}
-	nd = len - 72;
-	if (nd > 1 && p[72] == '0')
-		return 0;
-	for (i = 72; i < len; i++) {
-		if (p[i] < '0' || p[i] > '9')
-			return 0;
-		size = size * 10 + (uint64_t)(p[i] - '0');
-	}
-	out->size = size;
-	return 1;
 }
 
 static int col_key(gv_key *out, sqlite3_stmt *st, int col)
 {
 	const char *v = (const char *)sqlite3_column_text(st, col);
 
-	if (v && key_decode_canonical(out, v, (size_t)sqlite3_column_bytes(st, col)))
+	if (v && ix_key_decode_canonical(out, v, (size_t)sqlite3_column_bytes(st, col)))
 		return 0;
 	if (!v || gv_key_parse(out, v) < 0)
 		return gv_error_set(GV_ERROR, "index: malformed key '%.100s' in the index",
 		                    v ? v : "(null)");
-	return 0;
-}
-
-static int id_check(const char *what, const char *id)
-{
-	if (!id || !*id || strnlen(id, GV_ID_MAX) >= GV_ID_MAX)
-		return gv_error_set(GV_EINVAL, "index: invalid %s id '%.64s'", what,
-		                    id ? id : "(null)");
-	return 0;
-}
-
-static int str_check(const char *what, const char *v, size_t cap)
-{
-	if (strnlen(v, cap) >= cap)
-		return gv_error_set(GV_EINVAL, "index: sector %s longer than %zu bytes", what,
-		                    cap - 1);
 	return 0;
 }
 
@@ -899,39 +827,6 @@ static void row_sector(gv_sector_info *out, sqlite3_stmt *st)
 	                                          : GV_SECTOR_ACTIVE;
 }
 
-/* Digits of a decimal at *pp (at most 19, so no overflow), advancing it;
- * 0 when there are none or too many. */
-static int dec19(uint64_t *out, const char **pp)
-{
-	const char *p = *pp;
-	uint64_t v = 0;
-	size_t n = 0;
-
-	for (; *p >= '0' && *p <= '9'; p++, n++)
-		v = v * 10 + (uint64_t)(*p - '0');
-	if (n == 0 || n > 19)
-		return 0;
-	*out = v;
-	*pp = p;
-	return 1;
-}
-
-/*
- * The common stored ranges text, one range "A-B", straight into the empty
- * set `out` (one allocation; gv_rangeset_parse makes two and copies).
- * Returns 0 for any other text, or when out of memory (leaving `out`
- * empty), so gv_rangeset_parse decides; it accepts what this accepts,
- * with the same result.
- */
-static int ranges_decode_single(gv_rangeset *out, const char *v)
-{
-	uint64_t a, b;
-
-	if (!dec19(&a, &v) || *v++ != '-' || !dec19(&b, &v) || *v || b < a)
-		return 0;
-	return gv_rangeset_add(out, a, b + 1) == 0; /* b < 10^19: b + 1 fits */
-}
-
 /*
  * Fill a replica from columns IX_REPLICA_COLS; `key` given when the caller
  * already knows it.  Nothing stays allocated when it fails.
@@ -951,7 +846,7 @@ static int row_replica(gv_replica *out, sqlite3_stmt *st, const gv_key *key)
 	ranges = (const char *)sqlite3_column_text(st, 2);
 	if (!ranges && sqlite3_errcode(sqlite3_db_handle(st)) == SQLITE_NOMEM)
 		return gv_error_set(GV_ENOMEM, "index: out of memory reading ranges");
-	if (!(ranges && ranges_decode_single(&out->ranges, ranges)) &&
+	if (!(ranges && ix_ranges_decode_single(&out->ranges, ranges)) &&
 	    gv_rangeset_parse(&out->ranges, ranges ? ranges : "") < 0)
 		return gv_error_set(GV_ERROR, "index: malformed ranges '%.64s' of a replica on %s",
 		                    ranges ? ranges : "", out->sector);
@@ -966,46 +861,6 @@ static int row_replica(gv_replica *out, sqlite3_stmt *st, const gv_key *key)
 	return 0;
 }
 
-/* Make room for element n of a growing replica array. */
-static int replicas_grow(gv_replica **arr, size_t n, size_t *cap)
-{
-	gv_replica *p;
-	size_t ncap;
-
-	if (n < *cap)
-		return 0;
-	ncap = *cap ? *cap * 2 : 4;
-	p = realloc(*arr, ncap * sizeof(*p));
-	if (!p)
-		return gv_error_set(GV_ENOMEM, "index: out of memory for %zu replicas", ncap);
-	*arr = p;
-	*cap = ncap;
-	return 0;
-}
-
-/* Validate ranges against the blob size and format them for storage. */
-static int ranges_text(char **out, int *complete, const gv_rangeset *rs, uint64_t size)
-{
-	if (rs->n && rs->r[rs->n - 1].end > size)
-		return gv_error_set(GV_EINVAL,
-		                    "index: ranges end at byte %llu, past the blob size %llu",
-		                    (unsigned long long)rs->r[rs->n - 1].end,
-		                    (unsigned long long)size);
-	*out = gv_rangeset_format(rs);
-	if (!*out)
-		return gv_error_set(GV_ENOMEM, "index: out of memory formatting ranges");
-	*complete = gv_rangeset_is_full(rs, size);
-	return 0;
-}
-
-static int key_check(const gv_key *key)
-{
-	if (key->size > (uint64_t)INT64_MAX)
-		return gv_error_set(GV_EINVAL, "index: blob size %llu out of range",
-		                    (unsigned long long)key->size);
-	return 0;
-}
-
 /* ---- sectors ----------------------------------------------------------- */
 
 static int ix_sector_upsert(gv_index *ix, const gv_sector_info *si)
@@ -1016,21 +871,8 @@ static int ix_sector_upsert(gv_index *ix, const gv_sector_info *si)
 	int err, rc;
 
 	assert(si);
-	if ((err = gv_id_validate("sector id", si->id)) < 0)
+	if ((err = ix_sector_check(si)) < 0)
 		return err;
-	if (si->rack[0] && (err = gv_id_validate("rack", si->rack)) < 0)
-		return err;
-	if (si->zone[0] && (err = gv_id_validate("zone", si->zone)) < 0)
-		return err;
-	if ((err = str_check("kind", si->kind, sizeof(si->kind))) < 0 ||
-	    (err = str_check("path", si->path, sizeof(si->path))) < 0)
-		return err;
-	if (si->capacity > (uint64_t)INT64_MAX)
-		return gv_error_set(GV_EINVAL, "index: sector %s capacity out of range", si->id);
-	if (si->state != GV_SECTOR_ACTIVE && si->state != GV_SECTOR_DRAINING &&
-	    si->state != GV_SECTOR_RETIRED)
-		return gv_error_set(GV_EINVAL, "index: sector %s has invalid state %d", si->id,
-		                    (int)si->state);
 
 	c = ix_lock(s);
 	if ((err = ix_prep(c, ST_SECTOR_UPSERT, &st)) < 0)
@@ -1059,7 +901,7 @@ static int ix_sector_get(gv_index *ix, const char *id, gv_sector_info *out)
 	int err, rc;
 
 	assert(out);
-	if ((err = id_check("sector", id)) < 0)
+	if ((err = ix_id_check("sector", id)) < 0)
 		return err;
 	if ((err = ix_read(s, &c)) < 0)
 		return err;
@@ -1129,7 +971,7 @@ static int sector_update(gv_index *ix, enum ix_stmt_id id_stmt, const char *id, 
 	sqlite3_stmt *st = NULL;
 	int err, rc;
 
-	if ((err = id_check("sector", id)) < 0)
+	if ((err = ix_id_check("sector", id)) < 0)
 		return err;
 	c = ix_lock(s);
 	if ((err = ix_prep(c, id_stmt, &st)) < 0)
@@ -1166,7 +1008,7 @@ static int ix_sector_remove(gv_index *ix, const char *id)
 	sqlite3_stmt *st = NULL;
 	int err, rc;
 
-	if ((err = id_check("sector", id)) < 0)
+	if ((err = ix_id_check("sector", id)) < 0)
 		return err;
 	c = ix_lock(s);
 	if ((err = ix_begin(c)) < 0) {
@@ -1415,15 +1257,15 @@ static int ix_replicas_put(gv_index *ix, const gv_replica *rs, size_t n)
 		goto out;
 	}
 	for (i = 0; i < n; i++) {
-		if ((err = key_check(&rs[i].key)) < 0 || (err = id_check("sector", rs[i].sector)) < 0 ||
-		    (err = ranges_text(&text[i], &ps[i].complete, &rs[i].ranges,
+		if ((err = ix_key_check(&rs[i].key)) < 0 || (err = ix_id_check("sector", rs[i].sector)) < 0 ||
+		    (err = ix_ranges_text(&text[i], &ps[i].complete, &rs[i].ranges,
 		                       rs[i].key.size)) < 0)
 			goto out;
 		ps[i].ranges = text[i];
 		gv_key_format(kbuf[i], &rs[i].key);
 		ps[i].r = &rs[i];
 		ps[i].key = kbuf[i];
-		ps[i].reason_len = utf8_cut(rs[i].reason, sizeof(rs[i].reason) - 1);
+		ps[i].reason_len = ix_utf8_cut(rs[i].reason, sizeof(rs[i].reason) - 1);
 		ps[i].next = i + 1 < n ? &ps[i + 1] : NULL;
 	}
 	put_wait_chain(s, ps, &ps[n - 1]);
@@ -1451,16 +1293,16 @@ static int ix_replica_put(gv_index *ix, const gv_replica *r)
 	int err;
 
 	assert(r);
-	if ((err = key_check(&r->key)) < 0 || (err = id_check("sector", r->sector)) < 0)
+	if ((err = ix_key_check(&r->key)) < 0 || (err = ix_id_check("sector", r->sector)) < 0)
 		return err;
 	memset(&p, 0, sizeof(p));
-	if ((err = ranges_text(&ranges, &p.complete, &r->ranges, r->key.size)) < 0)
+	if ((err = ix_ranges_text(&ranges, &p.complete, &r->ranges, r->key.size)) < 0)
 		return err;
 	gv_key_format(kbuf, &r->key);
 	p.r = r;
 	p.key = kbuf;
 	p.ranges = ranges;
-	p.reason_len = utf8_cut(r->reason, sizeof(r->reason) - 1);
+	p.reason_len = ix_utf8_cut(r->reason, sizeof(r->reason) - 1);
 	err = put_wait(s, &p);
 	free(ranges);
 	return err;
@@ -1491,7 +1333,7 @@ static int replica_change(gv_index *ix, enum ix_stmt_id id_stmt, const gv_key *k
 	int err, rc;
 
 	assert(key);
-	if ((err = id_check("sector", sector)) < 0)
+	if ((err = ix_id_check("sector", sector)) < 0)
 		return err;
 	gv_key_format(kbuf, key);
 	c = ix_lock(s);
@@ -1548,7 +1390,7 @@ static int ix_replica_set_health(gv_index *ix, const gv_key *key, const char *se
 
 	a.healthy = healthy != 0;
 	a.reason = reason ? reason : "";
-	a.reason_len = utf8_cut(a.reason, GV_REASON_MAX - 1);
+	a.reason_len = ix_utf8_cut(a.reason, GV_REASON_MAX - 1);
 	return replica_change(ix, ST_REPLICA_SET_HEALTH, key, sector, &a,
 	                      "replica set health");
 }
@@ -1572,7 +1414,7 @@ static int ix_replica_set_ranges(gv_index *ix, const gv_key *key, const char *se
 	int err;
 
 	assert(key && ranges);
-	if ((err = ranges_text(&text, &a.complete, ranges, key->size)) < 0)
+	if ((err = ix_ranges_text(&text, &a.complete, ranges, key->size)) < 0)
 		return err;
 	a.ranges = text;
 	err = replica_change(ix, ST_REPLICA_SET_RANGES, key, sector, &a, "replica set ranges");
@@ -1604,7 +1446,7 @@ static int ix_replicas_find(gv_index *ix, const gv_key *key, gv_replica **out,
 		rows++;
 		if (sqlite3_column_type(st, 1) == SQLITE_NULL)
 			continue; /* the blob has no replicas */
-		if ((err = replicas_grow(&arr, n, &cap)) < 0)
+		if ((err = ix_replicas_grow(&arr, n, &cap)) < 0)
 			goto out;
 		if ((err = row_replica(&arr[n], st, key)) < 0)
 			goto out;
@@ -1760,7 +1602,7 @@ static int ix_sector_keys_next(gv_index *ix, const char *sector, const gv_key *a
 
 	assert(out_n);
 	*out_n = 0;
-	if ((err = id_check("sector", sector)) < 0)
+	if ((err = ix_id_check("sector", sector)) < 0)
 		return err;
 	if (limit == 0)
 		return 0;
@@ -1778,23 +1620,6 @@ static int ix_sector_keys_next(gv_index *ix, const char *sector, const gv_key *a
 out:
 	ix_done(st);
 	return ix_read_done(s, c, err);
-}
-
-/* Make room for element n of a growing entry array. */
-static int entries_grow(gv_blob_entry **arr, size_t n, size_t *cap)
-{
-	gv_blob_entry *p;
-	size_t ncap;
-
-	if (n < *cap)
-		return 0;
-	ncap = *cap ? *cap * 2 : 64;
-	p = realloc(*arr, ncap * sizeof(*p));
-	if (!p)
-		return gv_error_set(GV_ENOMEM, "index: out of memory for %zu blob entries", ncap);
-	*arr = p;
-	*cap = ncap;
-	return 0;
 }
 
 /*
@@ -1833,7 +1658,7 @@ static int ix_blobs_next(gv_index *ix, const gv_key *after, size_t limit,
 		if (!e || klen != cur_len || memcmp(k, cur, klen) != 0) {
 			if (n == limit)
 				break; /* cannot happen: the bound stops at the limit-th key */
-			if ((err = entries_grow(&arr, n, &cap)) < 0)
+			if ((err = ix_entries_grow(&arr, n, &cap)) < 0)
 				goto out;
 			e = &arr[n];
 			memset(e, 0, sizeof(*e));
@@ -1847,7 +1672,7 @@ static int ix_blobs_next(gv_index *ix, const gv_key *after, size_t limit,
 		}
 		if (sqlite3_column_type(st, 1) == SQLITE_NULL)
 			continue; /* the blob has no replicas */
-		if ((err = replicas_grow(&e->replicas, e->nreplicas, &rcap)) < 0)
+		if ((err = ix_replicas_grow(&e->replicas, e->nreplicas, &rcap)) < 0)
 			goto out;
 		if ((err = row_replica(&e->replicas[e->nreplicas], st, &e->key)) < 0)
 			goto out;
@@ -1882,7 +1707,7 @@ static int ix_replicas_next(gv_index *ix, gv_replica_cursor *cur, const char *se
 	assert(cur && out && out_n);
 	*out = NULL;
 	*out_n = 0;
-	if (sector && (err = id_check("sector", sector)) < 0)
+	if (sector && (err = ix_id_check("sector", sector)) < 0)
 		return err;
 	if (limit == 0)
 		return 0;
@@ -1899,7 +1724,7 @@ static int ix_replicas_next(gv_index *ix, gv_replica_cursor *cur, const char *se
 	bind_text(st, 3, sector ? sector : cur->started ? cur->sector : "");
 	sqlite3_bind_int64(st, 4, limit_of(limit));
 	while (n < limit && (rc = sqlite3_step(st)) == SQLITE_ROW) {
-		if ((err = replicas_grow(&arr, n, &cap)) < 0)
+		if ((err = ix_replicas_grow(&arr, n, &cap)) < 0)
 			goto out;
 		if ((err = row_replica(&arr[n], st, NULL)) < 0)
 			goto out;
@@ -1977,14 +1802,6 @@ out:
 
 /* ---- settings ---------------------------------------------------------- */
 
-static int setting_name_check(const char *name)
-{
-	if (!name || !*name || strnlen(name, IX_SETTING_NAME_MAX) >= IX_SETTING_NAME_MAX)
-		return gv_error_set(GV_EINVAL, "index: invalid setting name '%.64s'",
-		                    name ? name : "(null)");
-	return 0;
-}
-
 static int ix_setting_get(gv_index *ix, const char *name, char *buf, size_t cap)
 {
 	struct ix_sqlite *s = ix_of(ix);
@@ -1994,7 +1811,7 @@ static int ix_setting_get(gv_index *ix, const char *name, char *buf, size_t cap)
 	int err, rc;
 
 	assert(buf || cap == 0);
-	if ((err = setting_name_check(name)) < 0)
+	if ((err = ix_setting_name_check(name)) < 0)
 		return err;
 	if ((err = ix_read(s, &c)) < 0)
 		return err;
@@ -2030,7 +1847,7 @@ static int ix_setting_set(gv_index *ix, const char *name, const char *value)
 	sqlite3_stmt *st = NULL;
 	int err, rc;
 
-	if ((err = setting_name_check(name)) < 0)
+	if ((err = ix_setting_name_check(name)) < 0)
 		return err;
 	if (!value || strnlen(value, IX_SETTING_VALUE_MAX) >= IX_SETTING_VALUE_MAX)
 		return gv_error_set(GV_EINVAL,
@@ -2059,7 +1876,7 @@ static int ix_blocks_put(gv_index *ix, const gv_key *key, const void *table, siz
 	sqlite3_stmt *st = NULL;
 	int err, rc;
 
-	if ((err = key_check(key)) < 0)
+	if ((err = ix_key_check(key)) < 0)
 		return err;
 	if (!table || len == 0 || len > GV_INDEX_BLOCKS_MAX)
 		return gv_error_set(GV_EINVAL, "index: block table of %zu bytes (1..%u)", len,
@@ -2119,6 +1936,30 @@ static int ix_blocks_get(gv_index *ix, const gv_key *key, void **out, size_t *ou
 out:
 	ix_done(st);
 	return ix_read_done(s, c, err);
+}
+
+static int ix_blob_set_created(gv_index *ix, const gv_key *key, int64_t created_ms)
+{
+	struct ix_sqlite *s = ix_of(ix);
+	struct ix_conn *c;
+	char kbuf[GV_KEY_BUFSIZE];
+	sqlite3_stmt *st = NULL;
+	int err, rc;
+
+	gv_key_format(kbuf, key);
+	c = ix_lock(s);
+	if ((err = ix_prep(c, ST_BLOB_SET_CREATED, &st)) < 0)
+		goto out;
+	bind_text(st, 1, kbuf);
+	sqlite3_bind_int64(st, 2, created_ms);
+	rc = sqlite3_step(st);
+	if (rc != SQLITE_DONE)
+		err = ix_fail(c->db, rc, "blob set created");
+	else if (sqlite3_changes(c->db) == 0)
+		err = gv_error_set(GV_ENOTFOUND, "index: no blob %s", kbuf);
+out:
+	ix_done(st);
+	return ix_unlock(s, err);
 }
 
 /* ---- open and close ---------------------------------------------------- */
@@ -2359,6 +2200,7 @@ static const struct gv_index_ops sqlite_ops = {
 	.repairq_due = ix_repairq_due,
 	.repairq_list = ix_repairq_list,
 	.repairq_count = ix_repairq_count,
+	.blob_set_created = ix_blob_set_created,
 };
 
 /* Run one SQL text that returns at most one integer; *out = -1 when no row. */

@@ -43,6 +43,8 @@ _on_exit() {
 		echo "$PASSED passed, $FAILED failed"
 		rc=1
 	fi
+	# A PostgreSQL server the test started (tests/pg.sh) stops first.
+	declare -F _pg_reap >/dev/null && _pg_reap
 	cd /
 	if [ "${GV_E2E_KEEP:-0}" = 1 ]; then
 		echo "# kept $T"

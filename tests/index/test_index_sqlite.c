@@ -1,8 +1,13 @@
 /*
- * test_index_sqlite.c - the SQLite replica index.
+ * test_index_sqlite.c - the replica index conformance suite.
  *
- * Each test gets a fresh temporary directory holding one index file.  Raw
- * SQLite is used only to inspect the file or to fake other schema versions.
+ * Run without arguments it tests the SQLite backend: each test gets a
+ * fresh temporary directory holding one index file.  Run as
+ * `test_index_sqlite postgresql` with $GV_TEST_PG_URL set (tests/pg_run.sh
+ * starts a throwaway server) it runs the same tests, but those about
+ * SQLite's files and locks, against the PostgreSQL backend: each test gets
+ * a fresh, empty public schema.  Raw SQL is used only to inspect the index
+ * or to fake other schema versions.
  */
 #include <dirent.h>
 #include <pthread.h>
@@ -16,6 +21,7 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <libpq-fe.h>
 #include <sqlite3.h>
 
 #include "graviton/sys/index.h"
@@ -25,6 +31,35 @@ struct fx {
 	char path[128];
 	gv_index *ix;
 };
+
+/* The PostgreSQL URL under test, NULL when testing SQLite. */
+static const char *pg_url;
+
+/* Run SQL on the PostgreSQL database under test; the result (NULL for a
+ * command). */
+static PGresult *pg_exec(const char *text)
+{
+	PGconn *pg = PQconnectdb(pg_url);
+	PGresult *res;
+
+	assert_int_equal(PQstatus(pg), CONNECTION_OK);
+	res = PQexec(pg, text);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK && PQresultStatus(res) != PGRES_COMMAND_OK)
+		fail_msg("%s: %s", text, PQerrorMessage(pg));
+	PQfinish(pg);
+	if (PQresultStatus(res) == PGRES_COMMAND_OK) {
+		PQclear(res);
+		return NULL;
+	}
+	return res;
+}
+
+/* Open the index under test (again). */
+static int fx_open(struct fx *f, gv_index **out, int create)
+{
+	return pg_url ? gv_index_postgresql_open(out, pg_url, create)
+	              : gv_index_sqlite_open(out, f->path, create);
+}
 
 static void rm_tree(const char *dir)
 {
@@ -62,7 +97,10 @@ static int setup(void **state)
 
 	setup_dir(state);
 	f = *state;
-	assert_int_equal(gv_index_sqlite_open(&f->ix, f->path, 1), 0);
+	if (pg_url)
+		pg_exec("DROP SCHEMA IF EXISTS public CASCADE; CREATE SCHEMA public");
+	if (fx_open(f, &f->ix, 1) < 0)
+		fail_msg("open: %s", gv_error_last());
 	return 0;
 }
 
@@ -140,6 +178,10 @@ static void sql(const char *path, const char *text)
 {
 	sqlite3 *db;
 
+	if (pg_url) {
+		pg_exec(text);
+		return;
+	}
 	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
 	assert_int_equal(sqlite3_exec(db, text, NULL, NULL, NULL), SQLITE_OK);
 	sqlite3_close(db);
@@ -151,6 +193,14 @@ static int64_t sql_int(const char *path, const char *text)
 	sqlite3_stmt *st;
 	int64_t v;
 
+	if (pg_url) {
+		PGresult *res = pg_exec(text);
+
+		assert_non_null(res);
+		v = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+		PQclear(res);
+		return v;
+	}
 	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
 	assert_int_equal(sqlite3_prepare_v2(db, text, -1, &st, NULL), SQLITE_OK);
 	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
@@ -1205,7 +1255,7 @@ static void test_settings(void **state)
 	assert_int_equal(gv_index_setting_set(ix, "", "x"), GV_EINVAL);
 
 	gv_index_close(f->ix);
-	assert_int_equal(gv_index_sqlite_open(&f->ix, f->path, 0), 0);
+	assert_int_equal(fx_open(f, &f->ix, 0), 0);
 	ix = f->ix;
 	assert_int_equal(gv_index_setting_get(ix, "placement.factor", buf, sizeof(buf)), 0);
 	assert_string_equal(buf, "5");
@@ -1303,7 +1353,7 @@ static void test_concurrent(void **state)
 	add_sector(f->ix, "s2", 1, GV_SECTOR_ACTIVE);
 	/* Two threads on this instance, two on a second connection to the
 	 * same file, so both the mutex and SQLite's file locks are used. */
-	assert_int_equal(gv_index_sqlite_open(&second, f->path, 0), 0);
+	assert_int_equal(fx_open(f, &second, 0), 0);
 	for (i = 0; i < THREADS; i++) {
 		w[i].ix = i % 2 ? second : f->ix;
 		w[i].base = (uint32_t)(i * PER_THREAD);
@@ -1700,38 +1750,55 @@ static void test_repairq_added_to_old_index(void **state)
 	                 GV_INDEX_SQLITE_SCHEMA);
 }
 
-int main(void)
-{
-	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_open_create_reopen, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_open_missing, setup_dir, teardown),
-		cmocka_unit_test_setup_teardown(test_open_empty_file, setup_dir, teardown),
-		cmocka_unit_test_setup_teardown(test_open_newer_schema, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_open_migrates, setup_dir, teardown),
-		cmocka_unit_test_setup_teardown(test_open_foreign_db, setup_dir, teardown),
-		cmocka_unit_test_setup_teardown(test_open_not_sqlite, setup_dir, teardown),
-		cmocka_unit_test_setup_teardown(test_sector_crud, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_sector_list_empty, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_replica_roundtrip, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_replica_put_replaces, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_reason_truncated, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_used_accounting, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_blob_remove_cascades, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_keys_next_pagination, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_sector_keys_next, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_blobs_next_pagination, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_blobs_next_limits, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_replicas_next, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_stats, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_settings, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_read_during_foreign_write, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_concurrent, setup, teardown),
-		cmocka_unit_test(test_memory_index),
-		cmocka_unit_test_setup_teardown(test_reads_pass_stuck_write, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_concurrent_puts_batched, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_repairq_rows, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_repairq_added_to_old_index, setup, teardown),
-	};
+/* Tests of what every backend does: the conformance suite. */
+static const struct CMUnitTest common_tests[] = {
+	cmocka_unit_test_setup_teardown(test_sector_crud, setup, teardown),
+	cmocka_unit_test_setup_teardown(test_sector_list_empty, setup, teardown),
+	cmocka_unit_test_setup_teardown(test_replica_roundtrip, setup, teardown),
+	cmocka_unit_test_setup_teardown(test_replica_put_replaces, setup, teardown),
+	cmocka_unit_test_setup_teardown(test_reason_truncated, setup, teardown),
+	cmocka_unit_test_setup_teardown(test_used_accounting, setup, teardown),
+	cmocka_unit_test_setup_teardown(test_blob_remove_cascades, setup, teardown),
+	cmocka_unit_test_setup_teardown(test_keys_next_pagination, setup, teardown),
+	cmocka_unit_test_setup_teardown(test_sector_keys_next, setup, teardown),
+	cmocka_unit_test_setup_teardown(test_blobs_next_pagination, setup, teardown),
+	cmocka_unit_test_setup_teardown(test_blobs_next_limits, setup, teardown),
+	cmocka_unit_test_setup_teardown(test_replicas_next, setup, teardown),
+	cmocka_unit_test_setup_teardown(test_stats, setup, teardown),
+	cmocka_unit_test_setup_teardown(test_settings, setup, teardown),
+	cmocka_unit_test_setup_teardown(test_concurrent, setup, teardown),
+};
 
-	return cmocka_run_group_tests(tests, NULL, NULL);
+/* SQLite's own: its files, schema faking, locks and batched commits. */
+static const struct CMUnitTest sqlite_tests[] = {
+	cmocka_unit_test_setup_teardown(test_open_create_reopen, setup, teardown),
+	cmocka_unit_test_setup_teardown(test_open_missing, setup_dir, teardown),
+	cmocka_unit_test_setup_teardown(test_open_empty_file, setup_dir, teardown),
+	cmocka_unit_test_setup_teardown(test_open_newer_schema, setup, teardown),
+	cmocka_unit_test_setup_teardown(test_open_migrates, setup_dir, teardown),
+	cmocka_unit_test_setup_teardown(test_open_foreign_db, setup_dir, teardown),
+	cmocka_unit_test_setup_teardown(test_open_not_sqlite, setup_dir, teardown),
+	cmocka_unit_test_setup_teardown(test_read_during_foreign_write, setup, teardown),
+	cmocka_unit_test(test_memory_index),
+	cmocka_unit_test_setup_teardown(test_reads_pass_stuck_write, setup, teardown),
+	cmocka_unit_test_setup_teardown(test_concurrent_puts_batched, setup, teardown),
+	cmocka_unit_test_setup_teardown(test_repairq_rows, setup, teardown),
+	cmocka_unit_test_setup_teardown(test_repairq_added_to_old_index, setup, teardown),
+};
+
+int main(int argc, char **argv)
+{
+	int failed;
+
+	if (argc > 1 && strcmp(argv[1], "postgresql") == 0) {
+		pg_url = getenv("GV_TEST_PG_URL");
+		if (!pg_url || !*pg_url) {
+			fprintf(stderr, "test_index_sqlite postgresql: set GV_TEST_PG_URL "
+			        "(tests/pg_run.sh starts a server)\n");
+			return 1;
+		}
+		return cmocka_run_group_tests_name("postgresql", common_tests, NULL, NULL);
+	}
+	failed = cmocka_run_group_tests_name("sqlite", common_tests, NULL, NULL);
+	return failed + cmocka_run_group_tests_name("sqlite only", sqlite_tests, NULL, NULL);
 }

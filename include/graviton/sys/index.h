@@ -186,6 +186,13 @@ struct gv_index_ops {
 	int (*repairq_list)(gv_index *ix, const gv_key *after, size_t limit,
 	                    gv_repairq_entry *out, size_t *out_n);
 	int (*repairq_count)(gv_index *ix, uint64_t *queued, uint64_t *dead);
+
+	/*
+	 * Optional (NULL: a blob keeps the time of its first replica_put):
+	 * set the created time of a known blob (index migrate keeps the
+	 * source's); GV_ENOTFOUND when the blob is unknown.
+	 */
+	int (*blob_set_created)(gv_index *ix, const gv_key *key, int64_t created_ms);
 };
 
 /* Largest block table an index must hold: 16 MiB (a 512 TiB blob of 1 MiB
@@ -242,6 +249,35 @@ GV_API int gv_index_repairq_due(gv_index *ix, int64_t now_ms, size_t limit, gv_k
 GV_API int gv_index_repairq_list(gv_index *ix, const gv_key *after, size_t limit,
                                  gv_repairq_entry *out, size_t *out_n);
 GV_API int gv_index_repairq_count(gv_index *ix, uint64_t *queued, uint64_t *dead);
+/* A backend without it: does nothing. */
+GV_API int gv_index_blob_set_created(gv_index *ix, const gv_key *key, int64_t created_ms);
+
+/* ---- copying a whole index (index migrate) ---------------------------------- */
+
+/* What an index holds, and a SHA-256 over a canonical text of all its rows
+ * (sectors, blobs with their replicas, settings, block tables): the same
+ * rows give the same digest whatever the backend. */
+typedef struct gv_index_summary {
+	uint64_t sectors;
+	uint64_t blobs;
+	uint64_t replicas;
+	uint64_t settings;
+	uint64_t block_tables;
+	char digest[2 * GV_DIGEST_LEN + 1]; /* lowercase hex */
+} gv_index_summary;
+
+/* Count and digest every row of ix. */
+GV_API int gv_index_summarize(gv_index *ix, gv_index_summary *out);
+
+/*
+ * Copy every row of src into dst, which must be empty (no sector, no blob,
+ * no setting: GV_EEXISTS otherwise), then summarize both: GV_ECORRUPT
+ * when they differ.  *out is the source's summary.  The caller keeps
+ * writers away from src meanwhile (the store stopped).  Progress: each
+ * batch of blobs copied calls on_blobs(total so far, payload) when set.
+ */
+GV_API int gv_index_copy(gv_index *dst, gv_index *src, gv_index_summary *out,
+                         void (*on_blobs)(uint64_t n, void *payload), void *payload);
 
 /*
  * SQLite backend.  Creates the file and schema when missing (with
@@ -259,6 +295,19 @@ GV_API int gv_index_sqlite_open(gv_index **out, const char *path, int create);
  * the last connection checkpoints the WAL into the file and syncs it.
  */
 GV_API int gv_index_sqlite_open_bulk(gv_index **out, const char *path);
+
+/*
+ * PostgreSQL backend (libpq): `url` is a libpq URL,
+ * "postgresql://[user[:password]@]host[:port]/database[?option=value&...]",
+ * with libpq's options (sslmode, connect_timeout, options=-csearch_path=S
+ * ...) and one of its own, pool_size=N (1..64, default 8): the
+ * connections the instance keeps, so at most N ops run at once.  Creates
+ * the schema (with `create`) in the connection's current schema, migrates
+ * older versions, refuses a newer one.  While the server is unreachable,
+ * ops fail with GV_EUNAVAILABLE and reconnect on their next call.  See
+ * docs/postgresql.md.
+ */
+GV_API int gv_index_postgresql_open(gv_index **out, const char *url, int create);
 
 /* ---- backends: the registry the engine opens the index through ------------ */
 
