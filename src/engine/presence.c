@@ -207,7 +207,8 @@ static int presence_sector(pctx *c, const gv_sector_info *si)
 	}
 	if ((err = gv_sector_list(c->s, list_cb, c)) < 0)
 		return err;
-	qsort(c->files, c->nfiles, sizeof(*c->files), listed_cmp);
+	if (c->nfiles > 0)
+		qsort(c->files, c->nfiles, sizeof(*c->files), listed_cmp);
 	if (c->o->on_listed)
 		c->o->on_listed(si->id, c->o->payload);
 	if ((err = walk_rows(c)) < 0)

@@ -597,6 +597,8 @@ static int server_listen(gv_server *srv, const gv_server_opts *o)
 		MHD_USE_POLL_INTERNAL_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_ITC |
 			MHD_USE_ERROR_LOG | (ai->ai_family == AF_INET6 ? MHD_USE_IPv6 : 0),
 		0, NULL, NULL, on_request, srv,
+		/* First, so that MHD reports through it from the start. */
+		MHD_OPTION_EXTERNAL_LOGGER, mhd_log, srv,
 		MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
 		MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
 		MHD_OPTION_NOTIFY_CONNECTION, on_connection, srv,
@@ -610,7 +612,6 @@ static int server_listen(gv_server *srv, const gv_server_opts *o)
 		 * letting a second server bind the same port and silently take
 		 * half the connections.  MHD's default SO_REUSEADDR is enough
 		 * for a quick restart. */
-		MHD_OPTION_EXTERNAL_LOGGER, mhd_log, srv,
 		MHD_OPTION_END);
 	freeaddrinfo(ai);
 	if (!srv->d)

@@ -476,9 +476,10 @@ char *gv_wire_job(unsigned id, const char *kind, int dry_run, const char *state,
 {
 	json_t *sum = NULL, *evs = NULL;
 
-	if (summary && !json_is_object(sum = json_loads(summary, 0, NULL)))
+	/* (json_is_* evaluate their argument twice: load first.) */
+	if (summary && (sum = json_loads(summary, 0, NULL), !json_is_object(sum)))
 		goto bad;
-	if (events && !json_is_array(evs = json_loads(events, 0, NULL)))
+	if (events && (evs = json_loads(events, 0, NULL), !json_is_array(evs)))
 		goto bad;
 	return gv_wire_dump(gv_wire_json_job(id, kind, dry_run, state, sum, evs), 0);
 bad:
