@@ -12,22 +12,26 @@
  *              retried with exponential backoff on connection errors and
  *              503; answers map to the port's codes (404 not found, 422
  *              corrupt, 507 full, 409 busy, unreachable: GV_EIO/ETIMEOUT).
- *   writers    without RESUME: the first CHUNK bytes in memory, the rest
- *              staged in an unlinked temporary file; commit sends the whole
- *              blob in one PUT under its key, which the node hashes on
- *              arrival and commits only if it matches (so a streaming put
- *              whose key is known only at the end works, in bounded
- *              memory).  With RESUME (key known): chunks of CHUNK bytes are
- *              appended to the node's kept partial at their offset; commit
- *              sends the last one with commit=1.
+ *   writers    without RESUME: the first CHUNK bytes in memory; a blob
+ *              that fits is sent at commit in one PUT under its key.  A
+ *              larger one starts an upload on the node (its key is often
+ *              known only at the end) and streams there while the put
+ *              runs: a thread per writer runs one chunked PUT whose body
+ *              it reads from the writer's buffer, used as a ring (the
+ *              writer waits while it is full); sync ends that request and
+ *              asks the node to make the upload durable; commit ends it
+ *              and asks the node to commit the upload under the key, which
+ *              it does only when size and digest match.  With RESUME (key
+ *              known): chunks of CHUNK bytes are appended to the node's
+ *              kept partial at their offset; commit sends the last one with
+ *              commit=1.
  *   readers    Range GETs of CHUNK bytes, one at a time.
  *
- * Limits: bytes a writer holds locally do not count against the node's
- * capacity until commit; two RESUME writers of one key are refused
+ * Limits: bytes of an upload do not count against the node's capacity
+ * until commit; two RESUME writers of one key are refused
  * (GV_EBUSY) within this process only.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -49,6 +53,8 @@
 #define LIST_PAGE 1000
 #define BUSY_MAX 256
 #define LOCATOR_MID "/v1/node/sectors/"
+#define UPLOAD_ID_MAX 64
+#define STREAM_BUFSIZE (512L * 1024) /* curl's upload buffer for a stream */
 
 /* ---- process settings ------------------------------------------------------- */
 
@@ -57,7 +63,6 @@ static char cfg_token[256];             /* cfg_mu */
 static long cfg_connect_ms = 5000;      /* cfg_mu */
 static long cfg_request_ms = 60000;     /* cfg_mu */
 static unsigned cfg_retries = 3;        /* cfg_mu */
-static char cfg_staging[1024];          /* cfg_mu; "": $TMPDIR or /var/tmp */
 
 int gv_sector_remote_configure(const gv_sector_remote_opts *o)
 {
@@ -65,14 +70,11 @@ int gv_sector_remote_configure(const gv_sector_remote_opts *o)
 		return gv_error_set(GV_EINVAL, "remote sector settings: version 1 expected");
 	if (o->token && strlen(o->token) >= sizeof(cfg_token))
 		return gv_error_set(GV_EINVAL, "node token over %zu bytes", sizeof(cfg_token) - 1);
-	if (o->staging_dir && strlen(o->staging_dir) >= sizeof(cfg_staging))
-		return gv_error_set(GV_EINVAL, "staging directory path too long");
 	pthread_mutex_lock(&cfg_mu);
 	snprintf(cfg_token, sizeof(cfg_token), "%s", o->token ? o->token : "");
 	cfg_connect_ms = o->connect_timeout_ms ? (long)o->connect_timeout_ms : 5000;
 	cfg_request_ms = o->request_timeout_ms ? (long)o->request_timeout_ms : 60000;
 	cfg_retries = o->retries;
-	snprintf(cfg_staging, sizeof(cfg_staging), "%s", o->staging_dir ? o->staging_dir : "");
 	pthread_mutex_unlock(&cfg_mu);
 	return 0;
 }
@@ -135,13 +137,15 @@ typedef struct remote {
 
 static void usage_stale(remote *rm);
 
-/* What a request sends: `head` bytes of fd from offset 0, then buf. */
+struct rwriter;
+
+/* What a request sends: buf, or (ring set) a writer's stream, of a length
+ * not known up front (chunked). */
 typedef struct body {
-	int fd;
-	uint64_t fd_len;
 	const unsigned char *buf;
 	size_t len;
-	uint64_t pos; /* of fd_len + len */
+	size_t pos;
+	struct rwriter *ring;
 } body;
 
 /* Where an answer goes: into `out` (bounded by cap) or, when sink is set,
@@ -166,7 +170,8 @@ typedef struct call {
 	int idempotent;
 	long status;
 	uint64_t content_length;
-	long timeout_ms;      /* 0: the request timeout */
+	long timeout_ms;      /* 0: the request timeout; -1: none (a stream,
+	                       * which its writer stops) */
 } call;
 
 static size_t on_body(char *p, size_t sz, size_t nm, void *u)
@@ -214,26 +219,15 @@ static size_t on_header(char *p, size_t sz, size_t nm, void *u)
 static size_t on_send(char *p, size_t sz, size_t nm, void *u)
 {
 	body *b = u;
-	size_t cap = sz * nm, n = 0;
+	size_t cap = sz * nm, n = b->len - b->pos < cap ? b->len - b->pos : cap;
 
-	if (b->pos < b->fd_len) {
-		uint64_t left = b->fd_len - b->pos;
-		ssize_t got = pread(b->fd, p, cap < left ? cap : (size_t)left, (off_t)b->pos);
-
-		if (got <= 0)
-			return CURL_READFUNC_ABORT;
-		b->pos += (uint64_t)got;
-		return (size_t)got;
-	}
-	if (b->pos - b->fd_len < b->len) {
-		size_t off = (size_t)(b->pos - b->fd_len);
-
-		n = b->len - off < cap ? b->len - off : cap;
-		memcpy(p, b->buf + off, n);
-		b->pos += n;
-	}
+	memcpy(p, b->buf + b->pos, n);
+	b->pos += n;
 	return n;
 }
+
+static size_t ring_send(char *p, size_t sz, size_t nm, void *u);
+static int ring_progress(void *u, curl_off_t dt, curl_off_t dn, curl_off_t ut, curl_off_t un);
 
 static CURL *handle_get(remote *rm)
 {
@@ -297,7 +291,7 @@ static int perform(remote *rm, call *cl)
 	pthread_mutex_lock(&cfg_mu);
 	snprintf(auth, sizeof(auth), "Authorization: Bearer %s", cfg_token);
 	connect_ms = cfg_connect_ms;
-	request_ms = cl->timeout_ms ? cl->timeout_ms : cfg_request_ms;
+	request_ms = cl->timeout_ms < 0 ? 0 : cl->timeout_ms ? cl->timeout_ms : cfg_request_ms;
 	retries = cl->idempotent && !cl->timeout_ms ? cfg_retries : 0;
 	pthread_mutex_unlock(&cfg_mu);
 	if ((size_t)snprintf(url, sizeof(url), "%s%s", rm->base_url, cl->path) >= sizeof(url))
@@ -335,14 +329,23 @@ static int perform(remote *rm, call *cl)
 			curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
 		if (cl->range)
 			curl_easy_setopt(h, CURLOPT_RANGE, cl->range);
-		if (cl->in) {
+		if (cl->in && cl->in->ring) {
+			curl_easy_setopt(h, CURLOPT_UPLOAD, 1L);
+			curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, cl->method);
+			curl_easy_setopt(h, CURLOPT_READFUNCTION, ring_send);
+			curl_easy_setopt(h, CURLOPT_READDATA, cl->in->ring);
+			curl_easy_setopt(h, CURLOPT_INFILESIZE_LARGE, (curl_off_t)-1);
+			curl_easy_setopt(h, CURLOPT_UPLOAD_BUFFERSIZE, STREAM_BUFSIZE);
+			curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
+			curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, ring_progress);
+			curl_easy_setopt(h, CURLOPT_XFERINFODATA, cl->in->ring);
+		} else if (cl->in) {
 			cl->in->pos = 0;
 			curl_easy_setopt(h, CURLOPT_UPLOAD, 1L);
 			curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, cl->method);
 			curl_easy_setopt(h, CURLOPT_READFUNCTION, on_send);
 			curl_easy_setopt(h, CURLOPT_READDATA, cl->in);
-			curl_easy_setopt(h, CURLOPT_INFILESIZE_LARGE,
-			                 (curl_off_t)(cl->in->fd_len + cl->in->len));
+			curl_easy_setopt(h, CURLOPT_INFILESIZE_LARGE, (curl_off_t)cl->in->len);
 		} else if (strcmp(cl->method, "POST") == 0) {
 			curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE, 0L);
 			curl_easy_setopt(h, CURLOPT_POSTFIELDS, "");
@@ -404,12 +407,25 @@ typedef struct rwriter {
 	remote *rm;
 	gv_key key;
 	int has_key, resume;
-	unsigned char *buf;   /* CHUNK bytes */
-	size_t blen;
-	uint64_t sent;        /* resume: bytes the node's partial holds */
+	unsigned char *buf;   /* CHUNK bytes; a ring from `rpos` once streaming */
+	size_t blen;          /* mu while a stream runs */
+	uint64_t sent;        /* resume: bytes the node's partial holds;
+	                       * upload: bytes the node's upload held when the
+	                       * current request started */
 	int cut;              /* resume: the partial must be cut back to `sent` */
-	int fd;               /* staging file (-1 until needed) */
-	uint64_t staged;
+	/* without RESUME, once the blob is over CHUNK bytes: */
+	char upload[UPLOAD_ID_MAX]; /* the node's upload ("": none yet) */
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	size_t rpos;          /* mu: where the ring's bytes start */
+	uint64_t fed;         /* mu: bytes handed to the current request */
+	int closed;           /* mu: the current request's body ends */
+	int stop;             /* mu: abandon the current request */
+	int done;             /* mu: the current request is over, */
+	int serr;             /* mu: with this outcome */
+	char smsg[256];       /* mu: and message */
+	int running;          /* a thread runs the current request */
+	pthread_t tid;
 } rwriter;
 
 static void busy_drop(remote *rm, const gv_key *key)
@@ -429,8 +445,8 @@ static void writer_free(rwriter *w)
 {
 	if (w->resume)
 		busy_drop(w->rm, &w->key);
-	if (w->fd >= 0)
-		close(w->fd);
+	pthread_cond_destroy(&w->cv);
+	pthread_mutex_destroy(&w->mu);
 	free(w->buf);
 	free(w);
 }
@@ -467,7 +483,7 @@ static int partial_call(rwriter *w, const char *method, const char *query, body 
 static int resume_flush(rwriter *w, int commit)
 {
 	char q[64];
-	body in = { -1, 0, w->buf, w->blen, 0 };
+	body in = { w->buf, w->blen, 0, NULL };
 	uint64_t off = 0;
 	int err;
 
@@ -486,52 +502,242 @@ static int resume_flush(rwriter *w, int commit)
 	return 0;
 }
 
-static int stage_open(rwriter *w)
+static int get_json(remote *rm, const char *method, const char *path, size_t cap, json_t **out);
+
+/* ---- streams: a keyless writer's bytes on their way to the node's upload ---- */
+
+static long request_timeout_ms(void)
 {
-	char dir[1024];
-	const char *t;
+	long ms;
 
 	pthread_mutex_lock(&cfg_mu);
-	snprintf(dir, sizeof(dir), "%s", cfg_staging);
+	ms = cfg_request_ms;
 	pthread_mutex_unlock(&cfg_mu);
-	if (!dir[0])
-		snprintf(dir, sizeof(dir), "%s", (t = getenv("TMPDIR")) && *t ? t : "/var/tmp");
-	w->fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
-	if (w->fd < 0 && (errno == EOPNOTSUPP || errno == EISDIR)) {
-		/* A filesystem without O_TMPFILE: a named file, unlinked at once. */
-		char path[1100];
+	return ms;
+}
 
-		snprintf(path, sizeof(path), "%s/graviton-stage-XXXXXX", dir);
-		if ((w->fd = mkostemp(path, O_CLOEXEC)) >= 0)
-			unlink(path);
+static void deadline_in(struct timespec *ts, long ms)
+{
+	clock_gettime(CLOCK_MONOTONIC, ts);
+	ts->tv_sec += ms / 1000;
+	ts->tv_nsec += (ms % 1000) * 1000000L;
+	if (ts->tv_nsec >= 1000000000L) {
+		ts->tv_sec++;
+		ts->tv_nsec -= 1000000000L;
 	}
-	if (w->fd < 0)
-		return gv_error_set_errno(GV_EIO, errno, "sector %s: cannot stage a write in %s",
-		                          w->rm->base.id, dir);
+}
+
+/* curl's read callback: the ring's next bytes; blocks while it is empty
+ * and the body goes on; 0 ends the body. */
+static size_t ring_send(char *p, size_t sz, size_t nm, void *u)
+{
+	rwriter *w = u;
+	size_t cap = sz * nm, n;
+
+	pthread_mutex_lock(&w->mu);
+	while (!w->blen && !w->closed && !w->stop)
+		pthread_cond_wait(&w->cv, &w->mu);
+	if (w->stop) {
+		pthread_mutex_unlock(&w->mu);
+		return CURL_READFUNC_ABORT;
+	}
+	n = w->blen < cap ? w->blen : cap;
+	if (n > CHUNK - w->rpos)
+		n = CHUNK - w->rpos;
+	pthread_mutex_unlock(&w->mu);
+	/* The writer fills only the free part of the ring. */
+	memcpy(p, w->buf + w->rpos, n);
+	pthread_mutex_lock(&w->mu);
+	w->rpos = (w->rpos + n) % CHUNK;
+	w->blen -= n;
+	w->fed += n;
+	pthread_cond_broadcast(&w->cv);
+	pthread_mutex_unlock(&w->mu);
+	return n;
+}
+
+/* curl's progress callback: ends a request its writer stopped (a node
+ * that takes nothing leaves curl waiting on the socket, not in ring_send). */
+static int ring_progress(void *u, curl_off_t dt, curl_off_t dn, curl_off_t ut, curl_off_t un)
+{
+	rwriter *w = u;
+	int stop;
+
+	(void)dt, (void)dn, (void)ut, (void)un;
+	pthread_mutex_lock(&w->mu);
+	stop = w->stop;
+	pthread_mutex_unlock(&w->mu);
+	return stop;
+}
+
+static void *stream_main(void *p)
+{
+	rwriter *w = p;
+	char path[UPLOAD_ID_MAX + 64], txt[256];
+	answer a = { txt, 0, sizeof(txt) - 1, 0, 0 };
+	body in = { NULL, 0, 0, w };
+	call cl = { "PUT", path, NULL, &in, &a, 0, 0, 0, -1 };
+	uint64_t off = 0;
+	int err;
+
+	snprintf(path, sizeof(path), "/uploads/%s?offset=%" PRIu64, w->upload, w->sent);
+	if ((err = perform(w->rm, &cl)) == 0 && (err = parse_offset(&a, &off)) == 0 &&
+	    off != w->sent + w->fed)
+		err = gv_error_set(GV_EIO, "sector %s: the node's upload holds %" PRIu64
+		                   " bytes, %" PRIu64 " sent", w->rm->base.id, off, w->sent + w->fed);
+	pthread_mutex_lock(&w->mu);
+	w->done = 1;
+	w->serr = err;
+	snprintf(w->smsg, sizeof(w->smsg), "%s", err ? gv_error_last() : "");
+	pthread_cond_broadcast(&w->cv);
+	pthread_mutex_unlock(&w->mu);
+	return NULL;
+}
+
+/* Start the upload on the node when there is none, then a request that
+ * sends the ring's bytes and whatever follows. */
+static int stream_start(rwriter *w)
+{
+	int err;
+
+	if (!w->upload[0]) {
+		json_t *doc;
+		const char *id;
+
+		if ((err = get_json(w->rm, "POST", "/uploads", DOC_MAX, &doc)) < 0)
+			return err;
+		id = json_string_value(json_object_get(doc, "upload"));
+		if (!id || !*id || strlen(id) >= sizeof(w->upload) || strpbrk(id, "/?#%")) {
+			json_decref(doc);
+			return gv_error_set(GV_EIO, "sector %s: the node named no upload",
+			                    w->rm->base.id);
+		}
+		snprintf(w->upload, sizeof(w->upload), "%s", id);
+		json_decref(doc);
+	}
+	w->fed = 0;
+	w->closed = w->stop = w->done = w->serr = 0;
+	if (pthread_create(&w->tid, NULL, stream_main, w) != 0)
+		return gv_error_set(GV_ERROR, "sector %s: cannot start a stream", w->rm->base.id);
+	w->running = 1;
 	return 0;
 }
 
-static int rw_flush_buf(rwriter *w)
+/* End the current request: its body ends (or, stop, it is abandoned).
+ * A node that takes nothing for the request timeout gets it abandoned. */
+static int stream_end(rwriter *w, int stop)
 {
-	size_t done = 0;
+	long ms = request_timeout_ms();
+	struct timespec dl;
+	size_t left;
+	int err;
 
-	if (w->resume)
-		return resume_flush(w, 0);
-	if (w->fd < 0 && stage_open(w) < 0)
-		return GV_EIO;
-	while (done < w->blen) {
-		ssize_t n = pwrite(w->fd, w->buf + done, w->blen - done, (off_t)(w->staged + done));
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return gv_error_set_errno(GV_EIO, errno, "sector %s: staging write",
-			                          w->rm->base.id);
-		done += (size_t)n;
+	if (!w->running)
+		return 0;
+	pthread_mutex_lock(&w->mu);
+	w->closed = 1;
+	w->stop |= stop;
+	pthread_cond_broadcast(&w->cv);
+	deadline_in(&dl, ms);
+	left = w->blen;
+	while (!w->done) {
+		if (pthread_cond_timedwait(&w->cv, &w->mu, &dl) == ETIMEDOUT) {
+			if (w->blen == left || w->blen == 0) {
+				w->stop = 1;
+				pthread_cond_broadcast(&w->cv);
+				while (!w->done)
+					pthread_cond_wait(&w->cv, &w->mu);
+				break;
+			}
+			left = w->blen;
+			deadline_in(&dl, ms);
+		}
 	}
-	w->staged += w->blen;
-	w->blen = 0;
+	err = w->serr;
+	if (err < 0)
+		gv_error_set(err, "%s", w->smsg);
+	w->sent += w->fed;
+	w->fed = 0;
+	w->done = 0;
+	pthread_mutex_unlock(&w->mu);
+	pthread_join(w->tid, NULL);
+	w->running = 0;
+	return err;
+}
+
+/* Bytes into the ring; a full ring starts the stream (when it is not
+ * running yet) or waits for the node to take some, for at most the
+ * request timeout without progress. */
+static int ring_put(rwriter *w, const unsigned char *p, size_t len)
+{
+	long ms = request_timeout_ms();
+	struct timespec dl;
+	int err;
+
+	while (len) {
+		size_t wpos, n;
+
+		if (w->blen == CHUNK && !w->running && (err = stream_start(w)) < 0)
+			return err;
+		pthread_mutex_lock(&w->mu);
+		deadline_in(&dl, ms);
+		while (w->blen == CHUNK && !w->done)
+			if (pthread_cond_timedwait(&w->cv, &w->mu, &dl) == ETIMEDOUT)
+				break;
+		if (w->blen == CHUNK || w->done) {
+			int timeout = !w->done;
+
+			pthread_mutex_unlock(&w->mu);
+			err = stream_end(w, 1);
+			if (timeout)
+				return gv_error_set(GV_ETIMEOUT, "sector %s: the node took nothing for "
+				                    "%ld ms", w->rm->base.id, ms);
+			return err < 0 ? err : gv_error_set(GV_EIO, "sector %s: the node ended the "
+			                                    "upload early", w->rm->base.id);
+		}
+		wpos = (w->rpos + w->blen) % CHUNK;
+		n = CHUNK - w->blen;
+		pthread_mutex_unlock(&w->mu);
+		if (n > CHUNK - wpos)
+			n = CHUNK - wpos;
+		if (n > len)
+			n = len;
+		memcpy(w->buf + wpos, p, n);
+		pthread_mutex_lock(&w->mu);
+		w->blen += n;
+		pthread_cond_broadcast(&w->cv);
+		pthread_mutex_unlock(&w->mu);
+		p += n;
+		len -= n;
+	}
 	return 0;
+}
+
+/* A POST on the writer's upload ("/sync", "/commit?key=…", or a DELETE
+ * with path ""), after the stream ended. */
+static int upload_call(rwriter *w, const char *method, const char *suffix, long timeout_ms)
+{
+	char path[UPLOAD_ID_MAX + GV_KEY_BUFSIZE + 32], txt[512];
+	answer a = { txt, 0, sizeof(txt) - 1, 0, 0 };
+	call cl = { method, path, NULL, NULL, &a, 0, 0, 0, timeout_ms };
+
+	snprintf(path, sizeof(path), "/uploads/%s%s", w->upload, suffix);
+	return perform(w->rm, &cl);
+}
+
+/* Drop the writer's upload on the node, if any; waits at most the connect
+ * timeout (a node that does not answer drops it by age). */
+static void upload_drop(rwriter *w)
+{
+	long ms;
+
+	if (!w->upload[0])
+		return;
+	pthread_mutex_lock(&cfg_mu);
+	ms = cfg_connect_ms;
+	pthread_mutex_unlock(&cfg_mu);
+	upload_call(w, "DELETE", "", ms);
+	w->upload[0] = '\0';
 }
 
 static int rw_open(gv_sector_writer **out, gv_sector *s, const gv_key *key, unsigned flags)
@@ -552,7 +758,15 @@ static int rw_open(gv_sector_writer **out, gv_sector *s, const gv_key *key, unsi
 	}
 	w->base.sector = s;
 	w->rm = rm;
-	w->fd = -1;
+	pthread_mutex_init(&w->mu, NULL);
+	{
+		pthread_condattr_t ca;
+
+		pthread_condattr_init(&ca);
+		pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+		pthread_cond_init(&w->cv, &ca);
+		pthread_condattr_destroy(&ca);
+	}
 	if (key) {
 		w->key = *key;
 		w->has_key = 1;
@@ -568,8 +782,7 @@ static int rw_open(gv_sector_writer **out, gv_sector *s, const gv_key *key, unsi
 			rm->busy[rm->nbusy++] = *key;
 		pthread_mutex_unlock(&rm->mu);
 		if (err == GV_EBUSY) {
-			free(w->buf);
-			free(w);
+			writer_free(w);
 			return gv_error_set(GV_EBUSY, "sector %s: a resumable write of this key is "
 			                    "open already", rm->base.id);
 		}
@@ -593,6 +806,12 @@ static int rw_write(gv_sector_writer *gw, const void *buf, size_t len)
 	if (w->has_key && len > w->key.size - w->base.offset)
 		return gv_error_set(GV_EINVAL, "sector %s: write past the key's %" PRIu64 " bytes",
 		                    w->rm->base.id, w->key.size);
+	if (!w->resume) {
+		if ((err = ring_put(w, p, len)) < 0)
+			return err;
+		w->base.offset += len;
+		return 0;
+	}
 	while (len) {
 		size_t n = CHUNK - w->blen < len ? CHUNK - w->blen : len;
 
@@ -601,7 +820,7 @@ static int rw_write(gv_sector_writer *gw, const void *buf, size_t len)
 		w->base.offset += n;
 		p += n;
 		len -= n;
-		if (w->blen == CHUNK && (err = rw_flush_buf(w)) < 0)
+		if (w->blen == CHUNK && (err = resume_flush(w, 0)) < 0)
 			return err;
 	}
 	return 0;
@@ -611,9 +830,19 @@ static int rw_sync(gv_sector_writer *gw)
 {
 	rwriter *w = (rwriter *)gw;
 
-	/* Without RESUME nothing outlives the writer: there is nothing to
-	 * make durable before commit. */
-	return w->resume ? resume_flush(w, 0) : 0;
+	int err;
+
+	if (w->resume)
+		return resume_flush(w, 0);
+	/* Without RESUME the bytes go to the node's upload, made durable
+	 * there. */
+	if (!w->base.offset)
+		return 0;
+	if (!w->running && (err = stream_start(w)) < 0)
+		return err;
+	if ((err = stream_end(w, 0)) < 0)
+		return err;
+	return upload_call(w, "POST", "/sync", 0);
 }
 
 static int rw_truncate(gv_sector_writer *gw, uint64_t len)
@@ -639,7 +868,7 @@ static int rw_commit(gv_sector_writer *gw, const gv_key *key)
 	rwriter *w = (rwriter *)gw;
 	char path[GV_KEY_BUFSIZE + 32], txt[512];
 	answer a = { txt, 0, sizeof(txt) - 1, 0, 0 };
-	body in;
+	body in = { w->buf, w->blen, 0, NULL };
 	call cl = { "PUT", path, NULL, &in, &a, 1, 0, 0 };
 	int err;
 
@@ -652,10 +881,23 @@ static int rw_commit(gv_sector_writer *gw, const gv_key *key)
 		                   w->base.offset, key->size);
 	else if (w->resume)
 		err = resume_flush(w, 1);
-	else {
-		in = (body){ w->fd, w->staged, w->buf, w->blen, 0 };
+	else if (!w->upload[0]) {
+		/* It fits in the buffer (which is linear then): one PUT. */
 		key_path(path, sizeof(path), key, "");
 		err = perform(w->rm, &cl);
+	} else {
+		char q[GV_KEY_BUFSIZE + 16], kb[GV_KEY_BUFSIZE];
+
+		snprintf(q, sizeof(q), "/commit?key=%s", gv_key_format(kb, key));
+		if ((w->blen && !w->running && (err = stream_start(w)) < 0) ||
+		    (err = stream_end(w, 0)) < 0) {
+			char msg[512];
+
+			snprintf(msg, sizeof(msg), "%s", gv_error_last());
+			upload_drop(w);
+			gv_error_set(err, "%s", msg);
+		} else
+			err = upload_call(w, "POST", q, 0);
 	}
 	usage_stale(w->rm);
 	writer_free(w);
@@ -673,6 +915,9 @@ static void rw_abort(gv_sector_writer *gw, int keep_partial)
 			resume_flush(w, 0);
 		else
 			partial_call(w, "DELETE", "", NULL, NULL);
+	} else {
+		stream_end(w, 1);
+		upload_drop(w);
 	}
 	writer_free(w);
 }

@@ -697,6 +697,7 @@ void gv_server_stop(gv_server *srv)
 		nanosleep(&ts, NULL);
 	}
 	MHD_stop_daemon(srv->d);
+	gv_http_node_stop(srv);
 	pthread_mutex_lock(&srv->cmu);
 	srv->wd_stop = 1;
 	pthread_cond_signal(&srv->ccv);

@@ -192,6 +192,8 @@ void gv_http_node_write(req *r, const char *data, size_t n);
 enum MHD_Result gv_http_node_finish(gv_server *srv, struct MHD_Connection *c, req *r,
                                    const char *method);
 void gv_http_node_free(struct node_req *n);
+/* Drop the uploads the server's node protocol still keeps (at its stop). */
+void gv_http_node_stop(gv_server *srv);
 
 /* Count a finished request: its status class and latency (http_metrics.c). */
 void gv_http_record(gv_server *srv, enum route route, int status, double seconds);

@@ -11,6 +11,11 @@
  *   PUT    .../blobs/{KEY}/partial?offset=N[&commit=1]  append to a kept partial
  *   GET    .../blobs/{KEY}/partial                  its durable length
  *   DELETE .../blobs/{KEY}/partial                  drop it
+ *   POST   /v1/node/sectors/{SID}/uploads           start an upload (key unknown)
+ *   PUT    .../uploads/{ID}?offset=N                append to it, hashed on arrival
+ *   POST   .../uploads/{ID}/sync                    make it durable
+ *   POST   .../uploads/{ID}/commit?key=K            commit it if size and digest match
+ *   DELETE .../uploads/{ID}                         drop it
  *   POST   /v1/node/sectors/{SID}/sweep[?dry_run=1] remove dead temporary files
  *
  * Requests carry the node token (graviton.node.token), never the client
@@ -18,9 +23,17 @@
  * are parsed strictly before they name anything, so no path leaves a
  * sector.  Uploads go straight into the sector's writer as they arrive;
  * memory per request is bounded by MHD's buffers.
+ *
+ * Uploads: a keyless sector writer (a temporary file in the sector) and a
+ * hasher, kept in a process table between requests under a random id; one
+ * request at a time holds an upload (`busy`).  A PUT cut off drops it (the
+ * writer lost track of what arrived); uploads idle longer than
+ * UPLOAD_IDLE_MS are dropped by the sector's sweep and when a new one
+ * starts; the server's stop drops the rest.
  */
 #include <stdatomic.h>
 #include <errno.h>
+#include <sys/random.h>
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -33,10 +46,28 @@
 
 #define LIST_LIMIT_MAX 10000
 #define LIST_LIMIT_DEFAULT 1000
+#define UPLOADS_MAX 1024
+#define UPLOAD_IDLE_MS (10LL * 60 * 1000)
+#define UPLOAD_ID_LEN 32
 
 enum node_op {
-	N_SECTORS, N_SECTOR, N_LIST, N_BLOB, N_PARTIAL, N_SWEEP
+	N_SECTORS, N_SECTOR, N_LIST, N_BLOB, N_PARTIAL, N_SWEEP,
+	N_UPLOADS, N_UPLOAD, N_UPLOAD_SYNC, N_UPLOAD_COMMIT
 };
+
+typedef struct upload {
+	char id[UPLOAD_ID_LEN + 1];
+	gv_server *srv;
+	gv_sector *s;
+	gv_sector_writer *w;   /* keyless: a temporary file in the sector */
+	gv_key_hasher *h;      /* of the bytes written so far */
+	uint64_t len;
+	int busy;              /* up_mu: a request holds it */
+	long long last_ms;     /* up_mu: when a request last let it go */
+} upload;
+
+static pthread_mutex_t up_mu = PTHREAD_MUTEX_INITIALIZER;
+static upload *uploads[UPLOADS_MAX]; /* up_mu */
 
 typedef struct node_req {
 	enum node_op op;
@@ -50,16 +81,23 @@ typedef struct node_req {
 	int commit;            /* partial: commit once the body is in */
 	uint64_t received;
 	int failed;            /* a refusal is queued (r->refusal) */
+	char upload_id[UPLOAD_ID_LEN + 1];
+	upload *up;            /* held (busy) by this request */
 } node_req;
+
+static void up_drop(upload *u);
 
 void gv_http_node_free(node_req *n)
 {
 	if (!n)
 		return;
 	/* A partial keeps what arrived (it is what a resumed write expects);
-	 * a one-shot upload leaves nothing. */
+	 * a one-shot upload leaves nothing, and an upload whose PUT was cut
+	 * off is dropped (its sender cannot know what arrived). */
 	if (n->w)
 		gv_sector_writer_abort(n->w, n->resume);
+	if (n->up)
+		up_drop(n->up);
 	gv_key_hasher_free(n->h);
 	free(n);
 }
@@ -148,6 +186,201 @@ static enum MHD_Result send_gv(struct MHD_Connection *c, req *r, int err)
 	return node_gv_error(c, r, err);
 }
 
+/* ---- uploads ------------------------------------------------------------------ */
+
+static void up_free(upload *u)
+{
+	if (!u)
+		return;
+	gv_sector_writer_abort(u->w, 0);
+	gv_key_hasher_free(u->h);
+	free(u);
+}
+
+/* Take the upload `id` of sector s for one request: NULL with the error
+ * answered when it is unknown (404) or held by another request (409). */
+static upload *up_take(gv_server *srv, gv_sector *s, const char *id, struct MHD_Connection *c,
+                       req *r)
+{
+	upload *u = NULL;
+	int busy = 0;
+
+	pthread_mutex_lock(&up_mu);
+	for (size_t i = 0; i < UPLOADS_MAX && !u; i++)
+		if (uploads[i] && uploads[i]->srv == srv && uploads[i]->s == s &&
+		    strcmp(uploads[i]->id, id) == 0)
+			u = uploads[i];
+	if (u && u->busy) {
+		busy = 1;
+		u = NULL;
+	} else if (u) {
+		u->busy = 1;
+	}
+	pthread_mutex_unlock(&up_mu);
+	if (!u) {
+		r->started = 1;
+		if (busy)
+			gv_http_send_error(c, r, "busy", "upload %s: another request holds it", id);
+		else
+			gv_http_send_error(c, r, "not_found", "no upload %s in this sector", id);
+	}
+	return u;
+}
+
+static void up_release(upload *u)
+{
+	pthread_mutex_lock(&up_mu);
+	u->busy = 0;
+	u->last_ms = gv_http_now_ms();
+	pthread_mutex_unlock(&up_mu);
+}
+
+/* Remove a taken upload from the table and drop it (its file goes). */
+static void up_drop(upload *u)
+{
+	pthread_mutex_lock(&up_mu);
+	for (size_t i = 0; i < UPLOADS_MAX; i++)
+		if (uploads[i] == u)
+			uploads[i] = NULL;
+	pthread_mutex_unlock(&up_mu);
+	up_free(u);
+}
+
+/* Drop the uploads of srv (of sector s when not NULL) idle for idle_ms or
+ * more (all of them when idle_ms < 0); counted only when dry_run. */
+static void up_expire(gv_server *srv, gv_sector *s, long long idle_ms, int dry_run,
+                      uint64_t *files, uint64_t *bytes)
+{
+	upload *gone[UPLOADS_MAX];
+	size_t n = 0;
+	long long now = gv_http_now_ms();
+
+	pthread_mutex_lock(&up_mu);
+	for (size_t i = 0; i < UPLOADS_MAX; i++) {
+		upload *u = uploads[i];
+
+		if (!u || u->srv != srv || (s && u->s != s) || u->busy ||
+		    (idle_ms >= 0 && now - u->last_ms < idle_ms))
+			continue;
+		if (files)
+			++*files;
+		if (bytes)
+			*bytes += u->len;
+		if (!dry_run) {
+			gone[n++] = u;
+			uploads[i] = NULL;
+		}
+	}
+	pthread_mutex_unlock(&up_mu);
+	while (n)
+		up_free(gone[--n]);
+}
+
+void gv_http_node_stop(gv_server *srv)
+{
+	up_expire(srv, NULL, -1, 0, NULL, NULL);
+}
+
+static enum MHD_Result upload_start(gv_server *srv, struct MHD_Connection *c, req *r,
+                                    node_req *n)
+{
+	unsigned char rnd[UPLOAD_ID_LEN / 2];
+	upload *u;
+	size_t i;
+	int err;
+
+	up_expire(srv, NULL, UPLOAD_IDLE_MS, 0, NULL, NULL);
+	if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd))
+		return gv_http_send_error(c, r, "internal", "no random bytes for an upload id");
+	if (!(u = calloc(1, sizeof(*u))))
+		return MHD_NO;
+	for (i = 0; i < sizeof(rnd); i++)
+		snprintf(u->id + 2 * i, 3, "%02x", rnd[i]);
+	u->srv = srv;
+	u->s = n->s;
+	u->busy = 1;
+	if ((err = gv_key_hasher_new(&u->h)) < 0 ||
+	    (err = gv_sector_writer_open(&u->w, n->s, NULL, 0)) < 0) {
+		up_free(u);
+		return node_gv_error(c, r, err);
+	}
+	pthread_mutex_lock(&up_mu);
+	for (i = 0; i < UPLOADS_MAX && uploads[i]; i++)
+		;
+	if (i < UPLOADS_MAX)
+		uploads[i] = u;
+	pthread_mutex_unlock(&up_mu);
+	if (i == UPLOADS_MAX) {
+		up_free(u);
+		return gv_http_send_error(c, r, "unavailable", "%d uploads open: try again later",
+		                          UPLOADS_MAX);
+	}
+	up_release(u);
+	return gv_http_send_jsonv(c, r, MHD_HTTP_CREATED, json_pack("{s:s}", "upload", u->id));
+}
+
+/* Commit a taken upload under ?key= when its size and digest are the
+ * key's; it is gone afterwards either way. */
+static enum MHD_Result upload_commit(struct MHD_Connection *c, req *r, upload *u)
+{
+	const char *ks = qarg(c, "key");
+	char a[GV_KEY_BUFSIZE], b[GV_KEY_BUFSIZE];
+	gv_key key, got;
+	gv_sector_writer *w;
+	int err;
+
+	if (!ks || gv_key_parse(&key, ks) < 0) {
+		up_release(u);
+		return gv_http_send_error(c, r, "invalid_key", "?key=: %s",
+		                          ks ? gv_error_last() : "required");
+	}
+	if ((err = gv_key_hasher_final(u->h, &got)) < 0) {
+		up_drop(u);
+		return node_gv_error(c, r, err);
+	}
+	if (gv_key_cmp(&got, &key) != 0) {
+		up_drop(u);
+		return gv_http_send_error(c, r, "digest_mismatch",
+		                          "the upload is %s, not %s: nothing committed, upload dropped",
+		                          gv_key_format(a, &got), gv_key_format(b, &key));
+	}
+	w = u->w;
+	u->w = NULL;
+	err = gv_sector_writer_commit(w, &key);
+	up_drop(u);
+	if (err < 0)
+		return node_gv_error(c, r, err);
+	return gv_http_send_jsonv(c, r, MHD_HTTP_CREATED,
+	                          json_pack("{s:s, s:I}", "key", gv_key_format(a, &key), "size",
+	                                    (json_int_t)key.size));
+}
+
+/* The rest of a path after ".../uploads": "", "/{ID}", "/{ID}/sync" or
+ * "/{ID}/commit"; an id is UPLOAD_ID_LEN lowercase hex digits. */
+static enum MHD_Result parse_upload_path(struct MHD_Connection *c, req *r, node_req *n,
+                                         const char *p)
+{
+	int got;
+
+	if (*p == '\0') {
+		n->op = N_UPLOADS;
+		return MHD_YES;
+	}
+	got = segment(&p, n->upload_id, sizeof(n->upload_id));
+	if (got <= 0 || strlen(n->upload_id) != UPLOAD_ID_LEN ||
+	    strspn(n->upload_id, "0123456789abcdef") != UPLOAD_ID_LEN)
+		return send_err(c, r, "invalid", "malformed upload id");
+	if (*p == '\0')
+		n->op = N_UPLOAD;
+	else if (strcmp(p, "/sync") == 0)
+		n->op = N_UPLOAD_SYNC;
+	else if (strcmp(p, "/commit") == 0)
+		n->op = N_UPLOAD_COMMIT;
+	else
+		return send_err(c, r, "not_found", "no such endpoint");
+	return MHD_YES;
+}
+
 /* Parse the path after "/v1/node" into r->node. */
 static enum MHD_Result parse_path(gv_server *srv, struct MHD_Connection *c, req *r,
                                   const char *p, const char *method)
@@ -181,6 +414,8 @@ static enum MHD_Result parse_path(gv_server *srv, struct MHD_Connection *c, req 
 		n->op = N_SWEEP;
 		return MHD_YES;
 	}
+	if (strcmp(seg, "uploads") == 0)
+		return parse_upload_path(c, r, n, p);
 	if (strcmp(seg, "blobs") != 0)
 		return send_err(c, r, "not_found", "no such endpoint");
 	if (*p == '\0') {
@@ -252,6 +487,30 @@ static enum MHD_Result open_upload(struct MHD_Connection *c, req *r, node_req *n
 	return MHD_YES;
 }
 
+/* PUT .../uploads/{ID}?offset=N: take the upload for the body, which must
+ * start where the upload ends. */
+static enum MHD_Result upload_append_open(gv_server *srv, struct MHD_Connection *c, req *r,
+                                          node_req *n)
+{
+	uint64_t off;
+	upload *u;
+
+	if (qu64(c, "offset", &off) != 1)
+		return send_err(c, r, "invalid", "?offset=N is required");
+	if (!(u = up_take(srv, n->s, n->upload_id, c, r)))
+		return MHD_YES;
+	if (off != u->len) {
+		char msg[160];
+
+		snprintf(msg, sizeof(msg), "the upload holds %" PRIu64 " bytes, not %" PRIu64,
+		         u->len, off);
+		up_release(u);
+		return send_err(c, r, "offset_mismatch", msg);
+	}
+	n->up = u;
+	return MHD_YES;
+}
+
 enum MHD_Result gv_http_node_begin(gv_server *srv, struct MHD_Connection *c, req *r,
                                   const char *url, const char *method)
 {
@@ -270,6 +529,8 @@ enum MHD_Result gv_http_node_begin(gv_server *srv, struct MHD_Connection *c, req
 		return ret;
 	if (strcmp(method, "PUT") == 0 && (r->node->op == N_BLOB || r->node->op == N_PARTIAL))
 		return open_upload(c, r, r->node);
+	if (strcmp(method, "PUT") == 0 && r->node->op == N_UPLOAD)
+		return upload_append_open(srv, c, r, r->node);
 	return MHD_YES;
 }
 
@@ -280,6 +541,18 @@ void gv_http_node_write(req *r, const char *data, size_t n)
 
 	if (nr->failed || r->refusal)
 		return;
+	if (nr->up) {
+		if ((err = gv_sector_writer_write(nr->up->w, data, n)) < 0 ||
+		    (err = gv_key_hasher_update(nr->up->h, data, n)) < 0) {
+			gv_http_refuse_upload_gv(r, err);
+			up_drop(nr->up);
+			nr->up = NULL;
+			nr->failed = 1;
+			return;
+		}
+		nr->up->len += n;
+		return;
+	}
 	if (!nr->w) {
 		gv_http_refuse_upload(r, gv_wire_error_named("invalid"), "this request takes no body");
 		nr->failed = 1;
@@ -639,6 +912,43 @@ static int is(const char *m, const char *want)
 	return strcmp(m, want) == 0;
 }
 
+/* The end of a request on one upload: an append's answer, sync, commit,
+ * delete. */
+static enum MHD_Result upload_finish(gv_server *srv, struct MHD_Connection *c, req *r,
+                                     node_req *n, const char *method)
+{
+	upload *u = n->up;
+	uint64_t len;
+	int err;
+
+	n->up = NULL;
+	if (n->op == N_UPLOAD && is(method, "PUT")) {
+		len = u->len;
+		up_release(u);
+		return gv_http_send_jsonv(c, r, MHD_HTTP_OK, json_pack("{s:I}", "offset",
+		                                                       (json_int_t)len));
+	}
+	if (n->op == N_UPLOAD && !is(method, "DELETE"))
+		return gv_http_send_error_headers(c, r, gv_wire_error_named("method_not_allowed"),
+		                          "method not allowed", "Allow", "PUT, DELETE");
+	if (!(u = up_take(srv, n->s, n->upload_id, c, r)))
+		return MHD_YES;
+	if (n->op == N_UPLOAD_COMMIT)
+		return upload_commit(c, r, u);
+	if (n->op == N_UPLOAD) {
+		up_drop(u);
+		return gv_http_send_jsonv(c, r, MHD_HTTP_OK, json_pack("{s:b}", "deleted", 1));
+	}
+	err = gv_sector_writer_sync(u->w);
+	len = u->len;
+	if (err < 0) {
+		up_drop(u);
+		return node_gv_error(c, r, err);
+	}
+	up_release(u);
+	return gv_http_send_jsonv(c, r, MHD_HTTP_OK, json_pack("{s:I}", "offset", (json_int_t)len));
+}
+
 enum MHD_Result gv_http_node_finish(gv_server *srv, struct MHD_Connection *c, req *r,
                                    const char *method)
 {
@@ -664,12 +974,15 @@ enum MHD_Result gv_http_node_finish(gv_server *srv, struct MHD_Connection *c, re
 			break;
 		return list_page(c, r, n);
 	case N_SWEEP: {
-		uint64_t files = 0, bytes = 0;
+		uint64_t files = 0, bytes = 0, idle = 0;
 
 		if (!is(method, "POST"))
 			break;
 		if ((err = gv_sector_sweep(n->s, qflag(c, "dry_run"), &files, &bytes)) < 0)
 			return node_gv_error(c, r, err);
+		up_expire(srv, n->s, qu64(c, "upload_idle_ms", &idle) == 1 ? (long long)idle
+		                                                            : UPLOAD_IDLE_MS,
+		          qflag(c, "dry_run"), &files, &bytes);
 		return gv_http_send_jsonv(c, r, MHD_HTTP_OK,
 		                          json_pack("{s:I, s:I}", "files", (json_int_t)files,
 		                                    "bytes", (json_int_t)bytes));
@@ -703,6 +1016,17 @@ enum MHD_Result gv_http_node_finish(gv_server *srv, struct MHD_Connection *c, re
 		}
 		return gv_http_send_error_headers(c, r, gv_wire_error_named("method_not_allowed"),
 		                          "method not allowed", "Allow", "GET, PUT, DELETE");
+	case N_UPLOADS:
+		if (!is(method, "POST"))
+			break;
+		return upload_start(srv, c, r, n);
+	case N_UPLOAD:
+		return upload_finish(srv, c, r, n, method);
+	case N_UPLOAD_SYNC:
+	case N_UPLOAD_COMMIT:
+		if (!is(method, "POST"))
+			break;
+		return upload_finish(srv, c, r, n, method);
 	}
 	return gv_http_send_error(c, r, "method_not_allowed", "method not allowed");
 }

@@ -112,6 +112,72 @@ expect_eq "the rest, committed: 201" 201 "$(status_of "$r")"
 r=$(ncurl "$NODE/s02/blobs/$K2" -o "$T/back")
 expect_true "the committed partial reads back byte-exact" cmp -s "$T/back" "$T/b"
 
+# uploads: a blob whose key comes at the end (docs/sector-protocol.md)
+must randfile "$T/u" 300000
+KU=$(key_of "$T/u")
+OBJU=$(replica_path "$KU" s02)
+head -c 100000 "$T/u" >"$T/u1"
+tail -c +100001 "$T/u" >"$T/u2"
+upload_new() { ncurl -X POST "$NODE/s02/uploads" | head -n 1 | sed -n 's/.*"upload": *"\([0-9a-f]*\)".*/\1/p'; }
+U=$(upload_new)
+expect_match "an upload starts with an id" '^[0-9a-f]{32}$' "$U"
+r=$(ncurl -T "$T/u1" "$NODE/s02/uploads/$U?offset=0")
+expect_eq "the first part of an upload: 200" 200 "$(status_of "$r")"
+expect_match "the upload holds 100000 bytes" '"offset": *100000' "$r"
+r=$(ncurl -T "$T/u2" "$NODE/s02/uploads/$U?offset=5")
+expect_eq "an append at another offset than the upload's end: 409" 409 "$(status_of "$r")"
+r=$(ncurl -T "$T/u2" "$NODE/s02/uploads/$U?offset=100000")
+expect_eq "the rest of the upload: 200" 200 "$(status_of "$r")"
+r=$(ncurl -X POST "$NODE/s02/uploads/$U/commit?key=$K")
+expect_eq "commit under a key the bytes do not match: 422" 422 "$(status_of "$r")"
+expect_match "the answer names the digest mismatch" 'digest_mismatch.*nothing committed' "$r"
+expect_true "nothing committed under the upload's own key" [ ! -e "$OBJU" ]
+r=$(ncurl -X POST "$NODE/s02/uploads/$U/commit?key=$KU")
+expect_eq "a refused commit dropped the upload: 404 after" 404 "$(status_of "$r")"
+expect_true "still nothing committed" [ ! -e "$OBJU" ]
+
+U=$(upload_new)
+r=$(ncurl -T "$T/u" "$NODE/s02/uploads/$U?offset=0")
+r=$(ncurl -X POST "$NODE/s02/uploads/$U/sync")
+expect_match "sync answers the upload's durable length" '"offset": *300000' "$r"
+r=$(ncurl -X POST "$NODE/s02/uploads/$U/commit?key=sha256:nothex:300000")
+expect_eq "commit with a malformed key: 400" 400 "$(status_of "$r")"
+r=$(ncurl -X POST "$NODE/s02/uploads/$U/commit?key=$KU")
+expect_eq "commit under the right key: 201" 201 "$(status_of "$r")"
+r=$(ncurl "$NODE/s02/blobs/$KU" -o "$T/uback")
+expect_true "the committed upload reads back byte-exact" cmp -s "$T/uback" "$T/u"
+r=$(ncurl -X POST "$NODE/s02/uploads/$U/commit?key=$KU")
+expect_eq "commit twice: 404 (the upload is gone)" 404 "$(status_of "$r")"
+
+NOSUCH=0123456789abcdef0123456789abcdef
+r=$(ncurl -T "$T/u1" "$NODE/s02/uploads/$NOSUCH?offset=0")
+expect_eq "append to an unknown upload: 404" 404 "$(status_of "$r")"
+r=$(ncurl -X POST "$NODE/s02/uploads/$NOSUCH/commit?key=$KU")
+expect_eq "commit of an unknown upload: 404" 404 "$(status_of "$r")"
+r=$(ncurl -X DELETE "$NODE/s02/uploads/$NOSUCH")
+expect_eq "delete of an unknown upload: 404" 404 "$(status_of "$r")"
+r=$(ncurl -X POST --path-as-is "$NODE/s02/uploads/..%2F..%2Fx/commit?key=$KU")
+expect_eq "a malformed upload id: 400" 400 "$(status_of "$r")"
+U=$(upload_new)
+r=$(ncurl -X POST "$NODE/s01/uploads/$U/commit?key=$KU")
+expect_eq "an upload is found only in its own sector: 404" 404 "$(status_of "$r")"
+r=$(ncurl -X DELETE "$NODE/s02/uploads/$U")
+expect_eq "delete of an upload: 200" 200 "$(status_of "$r")"
+r=$(ncurl -X DELETE "$NODE/s02/uploads/$U")
+expect_eq "delete twice: 404" 404 "$(status_of "$r")"
+
+# an upload whose writer is gone: the sweep drops it by age
+U=$(upload_new)
+ncurl -T "$T/u1" "$NODE/s02/uploads/$U?offset=0" >/dev/null
+r=$(ncurl -X POST "$NODE/s02/sweep?dry_run=1")
+expect_match "a fresh upload is not swept" '"files": *0' "$r"
+r=$(ncurl -X POST "$NODE/s02/sweep?upload_idle_ms=0")
+expect_match "an idle upload is swept, its bytes counted" '"bytes": *100000' "$r"
+r=$(ncurl -T "$T/u2" "$NODE/s02/uploads/$U?offset=100000")
+expect_eq "a swept upload is gone: 404" 404 "$(status_of "$r")"
+r=$(ncurl -X POST "$NODE/s02/sweep?dry_run=1&upload_idle_ms=0")
+expect_match "no temporary file left" '"files": *0' "$r"
+
 serve_stop
 expect_eq "the node stops cleanly" 0 "$SERVE_RC"
 finish

@@ -254,7 +254,7 @@ typedef struct gv_sector_remote_opts {
 	uint64_t connect_timeout_ms;  /* 0: 5 s */
 	uint64_t request_timeout_ms;  /* 0: 60 s */
 	unsigned retries;             /* of idempotent requests */
-	const char *staging_dir;      /* NULL or "": $TMPDIR, else /var/tmp */
+	const char *staging_dir;      /* unused (writers stream to the node) */
 } gv_sector_remote_opts;
 
 #define GV_SECTOR_REMOTE_OPTS_INIT { 1, NULL, 0, 0, 3, NULL }
