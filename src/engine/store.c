@@ -1265,7 +1265,11 @@ struct gv_sector *gv_store_sector_local(gv_store *st, const char *id)
 		             info.kind);
 		return NULL;
 	}
-	if ((s = gv_store_sector_handle(st, id, why, sizeof(why))) == NULL)
+	if ((s = gv_store_sector_handle(st, id, why, sizeof(why))) == NULL) {
 		gv_error_set(GV_EIO, "%s", why);
-	return s;
+		return NULL;
+	}
+	/* Before the first blob it lends, not after: a crash between the two
+	 * would leave a lent blob reclaim could take. */
+	return gv_sector_lend(s) < 0 ? NULL : s;
 }

@@ -18,11 +18,10 @@
 unset GRAVITON_TOKEN GRAVITON_SERVER
 
 NTOK=node-token-$RANDOM$RANDOM
-# Storage nodes: their index counts no blob (the gateway's does), so their
-# own reclaim must not take the files they lend for orphans.
+# Storage nodes: their index counts no blob (the gateway's does); the
+# sectors they lend are marked so, and their reclaim leaves them alone.
 cat >"$T/node.conf" <<EOF
 graviton.node.token = "$NTOK"
-graviton.replication.reclaim.enabled = false
 EOF
 # The gateway: a fast detector and repair, so the test is short.
 cat >"$T/gateway.conf" <<EOF
