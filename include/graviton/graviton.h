@@ -139,7 +139,10 @@ GV_API int gv_store_sector_get(gv_store *store, const char *id, gv_sector_info *
  * The open backend of a registered sector whose kind keeps its data on
  * this machine (GV_SECTOR_KIND_LOCAL), for the node protocol to lend it to
  * other nodes; NULL (error set) when there is no such sector, it is of
- * another kind or it cannot open.  Borrowed: a backend replaced later is
+ * another kind, it cannot open or it cannot be recorded as lent.  The
+ * sector is recorded as lent (gv_sector_lend) before it is returned, so
+ * every blob the node protocol writes into it is kept from this store's
+ * reclaim: the borrowing node's index counts it.  Borrowed: a backend replaced later is
  * closed only by gv_store_free, so the pointer lives as long as the store.
  */
 GV_API struct gv_sector *gv_store_sector_local(gv_store *store, const char *id);

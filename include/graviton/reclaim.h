@@ -9,7 +9,10 @@
  * the second once it is older than a grace period, deciding per file under
  * the key's lock (no row for (key, sector), still older than the grace),
  * so an in-flight put, copy or move that is about to record the file keeps
- * it.  Resumable partials are left to repair.
+ * it.  Resumable partials are left to repair.  A sector lent to another
+ * node (gv_sector_lent: the node protocol has used it) keeps its committed
+ * files whatever this store's index says: the borrowing node's index
+ * counts them, and only that node reclaims there.
  */
 #ifndef GRAVITON_RECLAIM_H
 #define GRAVITON_RECLAIM_H

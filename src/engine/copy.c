@@ -217,6 +217,7 @@ typedef struct copy_ctx {
 	gv_sector_writer *w;     /* the target's writer while open */
 	gv_copy_result res;
 	int dst_err;             /* why the target failed (DST_ERR) */
+	int src_err;             /* why the source failed (SRC_*) */
 } copy_ctx;
 
 /* Record [0, upto) as the ranges of key's row in sector; create: a new
@@ -345,7 +346,7 @@ static int stream_from(copy_ctx *c, gv_sector *src)
 	c->dst_err = GV_EIO;
 	if (gv_sha256_new(&h) < 0)
 		return DST_ERR;
-	if (gv_sector_reader_open(&rd, src, key, 0, UINT64_MAX) < 0) {
+	if ((c->src_err = gv_sector_reader_open(&rd, src, key, 0, UINT64_MAX)) < 0) {
 		rc = SRC_READ_ERR;
 		goto out;
 	}
@@ -353,9 +354,9 @@ static int stream_from(copy_ctx *c, gv_sector *src)
 		ssize_t n = gv_sector_reader_read(rd, c->buf, COPY_BUF);
 
 		if (n <= 0) {
-			if (n == 0)
-				gv_error_set(GV_ECORRUPT, "size mismatch: source ended at byte %llu",
-				             (unsigned long long)pos);
+			c->src_err = n < 0 ? (int)n
+			                   : gv_error_set(GV_ECORRUPT, "size mismatch: source ended "
+			                                  "at byte %llu", (unsigned long long)pos);
 			rc = SRC_READ_ERR;
 			goto out;
 		}
@@ -382,7 +383,7 @@ static int stream_from(copy_ctx *c, gv_sector *src)
 	gv_sha256_final(h, d);
 	rc = SRC_OK;
 	if (memcmp(d, key->digest, GV_DIGEST_LEN) != 0) {
-		gv_error_set(GV_ECORRUPT, "checksum mismatch");
+		c->src_err = gv_error_set(GV_ECORRUPT, "checksum mismatch");
 		rc = SRC_MISMATCH;
 	}
 out:
@@ -431,7 +432,8 @@ static int open_target(copy_ctx *c, gv_sector *dst, const gv_replica *row)
 }
 
 /* Stream from the first source that reads whole with the key's digest;
- * the others are marked unhealthy on the way. */
+ * the others are judged on the way (gv_store_replica_failed: a source
+ * whose sector cannot be reached keeps its row). */
 static int copy_sources(copy_ctx *c, const char (*srcs)[GV_ID_MAX], size_t nsrc)
 {
 	size_t i;
@@ -451,7 +453,7 @@ static int copy_sources(copy_ctx *c, const char (*srcs)[GV_ID_MAX], size_t nsrc)
 			return c->dst_err;
 		snprintf(reason, sizeof(reason), "%s",
 		         rc == SRC_MISMATCH ? "checksum mismatch" : gv_error_last());
-		gv_store_mark_unhealthy_as(c->st, c->key, srcs[i], reason, "repair");
+		gv_store_replica_failed(c->st, c->key, srcs[i], c->src_err, reason, "repair");
 		if (rc == SRC_MISMATCH && (err = gv_sector_writer_truncate(c->w, 0)) < 0)
 			return err;
 		/* A read error keeps what was written: the next source goes on

@@ -131,12 +131,14 @@ static void reason_of(char *buf, size_t cap, int err)
 	}
 }
 
-static void fail_current(gv_get *g, const char *reason)
+/* The current replica failed with err: judged (gv_store_replica_failed),
+ * its reader dropped. */
+static void fail_current(gv_get *g, int err, const char *reason)
 {
 	candidate *c = &g->cand[g->next - 1];
 
 	if (c->healthy)
-		gv_store_mark_unhealthy(g->st, &g->key, g->cur, reason);
+		gv_store_replica_failed(g->st, &g->key, g->cur, err, reason, "read");
 	gv_sector_reader_close(g->r);
 	g->r = NULL;
 }
@@ -259,7 +261,8 @@ static int hedge_alt(gv_get *g, size_t ci, int wrap, gv_hedge_try *alt)
 
 /* Open candidate ci (hedged to another when it is late): 0 with *op and
  * *who (the candidate that answered); else the error, with ci's failure
- * reason in `reason` (*failed set when ci itself failed). */
+ * reason in `reason` (*failed: ci's own error when ci itself failed, else
+ * 0). */
 static int open_hedged(gv_get *g, size_t ci, gv_sector *s, const open_ctx *o, int wrap,
                        opened **op, size_t *who, int *failed, char *reason, size_t cap)
 {
@@ -274,7 +277,7 @@ static int open_hedged(gv_get *g, size_t ci, gv_sector *s, const open_ctx *o, in
 	err = gv_hedge_run(g->st, o, sizeof(*o), open_try, opened_drop, &first,
 	                   !g->cand[ci].local && hedge_alt(g, ci, wrap, &alt) ? &alt : NULL,
 	                   &won);
-	*failed = first.err < 0;
+	*failed = first.err < 0 ? first.err : 0;
 	snprintf(reason, cap, "%s", first.reason);
 	if (err < 0)
 		return err;
@@ -309,7 +312,7 @@ static int open_next(gv_get *g)
 		}
 		err = open_hedged(g, ci, s, &o, 0, &op, &who, &failed, reason, sizeof(reason));
 		if (failed && c->healthy)
-			gv_store_mark_unhealthy(g->st, &g->key, c->sector, reason);
+			gv_store_replica_failed(g->st, &g->key, c->sector, failed, reason, "read");
 		if (err < 0)
 			continue;
 		/* A hedge that answered first: the candidates before it are done. */
@@ -373,9 +376,10 @@ out:
 		          gv_key_format(kbuf, &g->key), c->sector, gv_error_last());
 }
 
-/* Candidate i failed block `blk`: mark it once, drop its reader; a block
- * that fails its digest leaves the replica's ranges. */
-static void block_fail(gv_get *g, size_t i, uint64_t blk, const char *reason)
+/* Candidate i failed block `blk` with err: judge it once
+ * (gv_store_replica_failed), drop its reader; a block that fails its
+ * digest leaves the replica's ranges. */
+static void block_fail(gv_get *g, size_t i, uint64_t blk, int err, const char *reason)
 {
 	candidate *c = &g->cand[i];
 	char kbuf[GV_KEY_BUFSIZE];
@@ -385,14 +389,14 @@ static void block_fail(gv_get *g, size_t i, uint64_t blk, const char *reason)
 	if (strcmp(reason, "checksum mismatch") == 0)
 		drop_block(g, c, blk);
 	if (c->healthy)
-		gv_store_mark_unhealthy(g->st, &g->key, c->sector, reason);
+		gv_store_replica_failed(g->st, &g->key, c->sector, err, reason, "read");
 	c->healthy = 0;
 	gv_sector_reader_close(g->r);
 	g->r = NULL;
 }
 
 /* Read block sl->idx whole from candidate ci into sl->buf and check it: 0,
- * or -1 with the replica's failure in reason. */
+ * or the replica's error with its failure in reason. */
 static int block_try(gv_get *g, size_t ci, blk_slot *sl, char *reason, size_t cap)
 {
 	uint64_t off = sl->idx * gv_blocks_size(g->blk);
@@ -403,16 +407,16 @@ static int block_try(gv_get *g, size_t ci, blk_slot *sl, char *reason, size_t ca
 		open_ctx o = { g->st, g->key, off, g->wend - off, 0, 0 };
 		opened *op = NULL;
 		size_t who = ci;
-		int failed = 0;
+		int failed = 0, err;
 
 		gv_sector_reader_close(g->r);
 		g->r = NULL;
 		if (!s)
-			return -1;
-		if (open_hedged(g, ci, s, &o, 1, &op, &who, &failed, reason, cap) < 0)
-			return -1;
+			return GV_EIO;
+		if ((err = open_hedged(g, ci, s, &o, 1, &op, &who, &failed, reason, cap)) < 0)
+			return failed ? failed : err;
 		if (failed)
-			block_fail(g, ci, sl->idx, reason);
+			block_fail(g, ci, sl->idx, failed, reason);
 		g->r = op->r;
 		op->r = NULL;
 		opened_drop(op);
@@ -427,14 +431,14 @@ static int block_try(gv_get *g, size_t ci, blk_slot *sl, char *reason, size_t ca
 				snprintf(reason, cap, "size mismatch");
 			else
 				reason_of(reason, cap, (int)n);
-			return -1;
+			return n == 0 ? GV_ECORRUPT : (int)n;
 		}
 		got += (size_t)n;
 	}
 	g->rpos += got;
 	if (!gv_blocks_check(g->blk, sl->idx, sl->buf, sl->len)) {
 		snprintf(reason, cap, "checksum mismatch");
-		return -1;
+		return GV_ECORRUPT;
 	}
 	return 0;
 }
@@ -451,6 +455,7 @@ static void block_load(gv_get *g, uint64_t i, blk_slot *sl)
 	uint64_t bs = gv_blocks_size(g->blk), off = i * bs;
 	char reason[GV_REASON_MAX], kbuf[GV_KEY_BUFSIZE];
 	size_t k, tried = 0, first = g->rc;
+	int err;
 
 	sl->idx = i;
 	sl->len = (size_t)(g->key.size - off < bs ? g->key.size - off : bs);
@@ -463,12 +468,12 @@ static void block_load(gv_get *g, uint64_t i, blk_slot *sl)
 		    gv_store_sector_handle(g->st, g->cand[ci].sector, NULL, 0) == NULL)
 			continue;
 		tried++;
-		if (block_try(g, ci, sl, reason, sizeof(reason)) == 0) {
+		if ((err = block_try(g, ci, sl, reason, sizeof(reason))) == 0) {
 			/* g->rc: a hedge may have answered for ci. */
 			snprintf(sl->sector, sizeof(sl->sector), "%s", g->cand[g->rc].sector);
 			return;
 		}
-		block_fail(g, g->r ? g->rc : ci, i, reason);
+		block_fail(g, g->r ? g->rc : ci, i, err, reason);
 	}
 	sl->err = GV_EALL_REPLICAS_FAILED;
 	snprintf(sl->msg, sizeof(sl->msg),
@@ -766,9 +771,11 @@ ssize_t gv_get_read(gv_get *g, void *buf, size_t cap)
 	if (g->delivered < want) {
 		n = gv_sector_reader_read(g->r, buf, cap);
 		if (n < 0) {
-			reason_of(reason, sizeof(reason), (int)n);
+			err = (int)n;
+			reason_of(reason, sizeof(reason), err);
 			goto restart;
 		}
+		err = GV_ECORRUPT; /* the replica's fault, from here on */
 		if (n == 0) {
 			gv_error_set(GV_ECORRUPT, "size mismatch: replica ended at byte %llu",
 			             (unsigned long long)(g->start + g->delivered));
@@ -792,7 +799,7 @@ ssize_t gv_get_read(gv_get *g, void *buf, size_t cap)
 	return 0;
 
 restart:
-	fail_current(g, reason);
+	fail_current(g, err, reason);
 	if (g->verify_first && g->delivered == 0 && (err = open_next(g)) == 0)
 		return gv_get_read(g, buf, cap);
 	if (g->next >= g->ncand)

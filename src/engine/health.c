@@ -102,6 +102,19 @@ void gv_health_observe(gv_store *st, const char *id, int err)
 	pthread_mutex_unlock(&st->health_mu);
 }
 
+int gv_health_failing(gv_store *st, const char *id)
+{
+	int failing = 0;
+	size_t i;
+
+	pthread_mutex_lock(&st->health_mu);
+	for (i = 0; i < st->nhealth; i++)
+		if (strcmp(st->health[i].id, id) == 0)
+			failing = st->health[i].fail_since_ms != 0;
+	pthread_mutex_unlock(&st->health_mu);
+	return failing;
+}
+
 void gv_health_free(gv_store *st)
 {
 	free(st->health);

@@ -10,10 +10,12 @@
  *           it goes: the primary here, the others through a ring of
  *           buffers, one thread each (a target that fails is dropped)
  *   commit  key known: if enough healthy replicas exist, drop the temps
- *           (idempotent re-put); else commit the primary and the streamed
- *           targets the key's placement accepts, copy the primary to the
- *           targets still missing, and return once min-replicas copies
- *           are durable and indexed.
+ *           (idempotent re-put); else commit the streamed targets the
+ *           key's placement accepts, each in a thread of its own (the
+ *           primary too: a hung one delays nothing), copy the first that
+ *           committed to the targets still missing, and return once
+ *           min-replicas copies are durable and indexed, or fail once the
+ *           write timeout passes without them.
  *
  * Quorum bookkeeping lives in a reference-counted job shared with the copy
  * threads.  Until the committing thread decides, committed copies are only
@@ -112,7 +114,8 @@ typedef struct put_job {
 	int refs;
 	gv_store *st;
 	gv_key key;
-	gv_sector *src;
+	gv_sector *src;          /* the first streamed target committed; NULL: none yet */
+	int streams_pending;     /* streamed commits still running */
 	int healthy_before;      /* healthy replicas that existed already */
 	int primary_held;        /* the primary already held a healthy copy */
 	int pending;             /* copies still running */
@@ -125,7 +128,7 @@ typedef struct put_job {
 } put_job;
 
 /* A target finished in a thread: commit of its streamed writer `w`, or
- * (w NULL) a copy from the committed primary. */
+ * (w NULL) a copy from the first streamed target that committed. */
 typedef struct copy_arg {
 	put_job *job;
 	gv_sector *dst;
@@ -184,14 +187,28 @@ static void *copy_main(void *p)
 	char kbuf[GV_KEY_BUFSIZE], why[GV_REASON_MAX] = "";
 	int err, decided;
 
-	if (a->w)
+	if (a->w) {
 		err = gv_sector_writer_commit(a->w, &job->key);
-	else
-		err = gv_copy_blob(job->src, a->dst, &job->key, 0);
+	} else {
+		gv_sector *src;
+
+		pthread_mutex_lock(&job->mu);
+		while (!job->src && job->streams_pending > 0)
+			pthread_cond_wait(&job->cv, &job->mu);
+		src = job->src;
+		pthread_mutex_unlock(&job->mu);
+		err = src ? gv_copy_blob(src, a->dst, &job->key, 0)
+		          : gv_error_set(GV_ENO_HEALTHY_SOURCE, "no streamed target committed");
+	}
 	gv_store_sector_result(job->st, a->dst_id, err);
 	gv_key_format(kbuf, &job->key);
 	pthread_mutex_lock(&job->mu);
 	decided = job->decided;
+	if (a->w) {
+		job->streams_pending--;
+		if (err == 0 && !job->src)
+			job->src = a->dst;
+	}
 	if (err < 0) {
 		gv_warn("event=copy_failed key=%s sector=%s streamed=%d error=\"%s\"", kbuf,
 		        a->dst_id, a->w != NULL, gv_error_last());
@@ -655,12 +672,11 @@ static int quorum_ok(const put_job *job, char healthy[][GV_ID_MAX], size_t nheal
 	gv_placement_report rep;
 	size_t n = 0, i;
 
-	if (job->healthy_before + 1 + job->ncommitted < popt->min_replicas)
+	if (job->healthy_before + job->ncommitted < popt->min_replicas)
 		return 0;
 	for (i = 0; i < nhealthy; i++)
 		if (strcmp(healthy[i], primary) != 0)
 			ids[n++] = healthy[i];
-	ids[n++] = primary;
 	for (i = 0; i < (size_t)job->ncommitted; i++)
 		ids[n++] = job->committed[i];
 	return gv_placement_check(&rep, popt, sectors, nsectors, ids, n) == 0;
@@ -862,7 +878,6 @@ static put_job *job_new(put_commit *c)
 	job->refs = 1;
 	job->st = c->st;
 	job->key = c->key;
-	job->src = c->put->t[0].s;
 	job->primary_held = contains_id(c->healthy, c->nhealthy, PRIMARY(c));
 	job->healthy_before = (int)c->nhealthy - job->primary_held;
 	return job;
@@ -885,12 +900,15 @@ static void put_start(put_commit *c, gv_sector *dst, const char *id, gv_sector_w
 	pthread_mutex_lock(&job->mu);
 	job->refs++;
 	job->pending++;
+	job->streams_pending += w != NULL;
 	pthread_mutex_unlock(&job->mu);
 	gv_store_bg_enter(c->st);
 	if (pthread_create(&tid, NULL, copy_main, a) != 0) {
 		pthread_mutex_lock(&job->mu);
 		job->refs--;
 		job->pending--;
+		job->streams_pending -= w != NULL;
+		pthread_cond_broadcast(&job->cv);
 		pthread_mutex_unlock(&job->mu);
 		gv_store_bg_leave(c->st);
 		goto fail;
@@ -980,7 +998,7 @@ static int put_await_quorum(put_commit *c)
 	}
 	c->ncommitted = job->ncommitted;
 	memcpy(c->committed, job->committed, sizeof(c->committed));
-	have = job->healthy_before + 1 + c->ncommitted;
+	have = job->healthy_before + c->ncommitted;
 	c->decided = have >= c->popt.min_replicas;
 	job->decided = c->decided ? 1 : -1;
 	if (!c->decided)
@@ -988,7 +1006,7 @@ static int put_await_quorum(put_commit *c)
 		                   "quorum not met: %d of %d required replicas durable%s", have,
 		                   c->popt.min_replicas,
 		                   job->pending ? " before the write timeout" :
-		                   (c->started + 1 + (size_t)job->healthy_before <
+		                   (c->started + (size_t)job->healthy_before <
 		                            (size_t)c->popt.min_replicas
 		                            ? " (too few eligible sectors)" : ""));
 	pthread_mutex_unlock(&job->mu);
@@ -1011,7 +1029,6 @@ static int put_settle(put_commit *c, int err, gv_put_result *res)
 
 		/* One index commit (and one sync) for the put's replicas; on
 		 * failure any of them may be recorded, so undo takes them all. */
-		ids[nids++] = PRIMARY(c);
 		for (n = 0; n < c->ncommitted && nids < GV_MAX_REPLICAS + 1; n++)
 			ids[nids++] = c->committed[n];
 		err = gv_store_record_replicas(job->st, &job->key, ids, nids);
@@ -1032,7 +1049,7 @@ static int put_settle(put_commit *c, int err, gv_put_result *res)
 		}
 	}
 	if (err < 0) {
-		put_undo(job, PRIMARY(c), c->before, c->nbefore, c->committed, c->ncommitted);
+		put_undo(job, NULL, c->before, c->nbefore, c->committed, c->ncommitted);
 		return err;
 	}
 	res->quorum_met = 1;
@@ -1045,7 +1062,7 @@ static int put_settle(put_commit *c, int err, gv_put_result *res)
 	pthread_mutex_lock(&job->mu);
 	n = job->failed_early;
 	pthread_mutex_unlock(&job->mu);
-	if (n > 0 || job->healthy_before + 1 + (int)c->started < c->popt.factor) {
+	if (n > 0 || job->healthy_before + (int)c->started < c->popt.factor) {
 		/* Quorum without every copy: one failed, or had no target
 		 * (copies failing later queue the key themselves). */
 		char why[GV_REASON_MAX];
@@ -1055,25 +1072,6 @@ static int put_settle(put_commit *c, int err, gv_put_result *res)
 		gv_repair_enqueue(job->st, &job->key, why);
 	}
 	return 0;
-}
-
-/*
- * The primary did not commit: the put fails.  Streamed copies committed
- * so far are undone here, later ones see the decision and drop themselves.
- * Key lock held.
- */
-static int put_primary_failed(put_commit *c, int err)
-{
-	char msg[512];
-
-	snprintf(msg, sizeof(msg), "%s", gv_error_last());
-	pthread_mutex_lock(&c->job->mu);
-	c->job->decided = -1;
-	c->ncommitted = c->job->ncommitted;
-	memcpy(c->committed, c->job->committed, sizeof(c->committed));
-	pthread_mutex_unlock(&c->job->mu);
-	put_undo(c->job, NULL, c->before, c->nbefore, c->committed, c->ncommitted);
-	return gv_error_set(err, "%s", msg);
 }
 
 /* The key the streamed bytes hash to, checked against the expected one. */
@@ -1170,17 +1168,12 @@ int gv_put_commit(gv_put *put, gv_put_result *res)
 	if ((err = put_choose_copies(c, picks, &npicks)) < 0)
 		goto out;
 
-	/* The other streamed targets commit in threads, beside the primary. */
-	for (i = 1; i < put->nt; i++) {
+	/* Every streamed target commits in a thread of its own, the primary
+	 * too: one that hangs holds up neither the others nor the quorum,
+	 * which waits at most the write timeout. */
+	for (i = 0; i < put->nt; i++) {
 		put_start(c, put->t[i].s, put->t[i].id, put->t[i].w);
 		put->t[i].w = NULL;
-	}
-	err = gv_sector_writer_commit(put->t[0].w, &c->key);
-	put->t[0].w = NULL;
-	gv_store_sector_result(c->st, PRIMARY(c), err);
-	if (err < 0) {
-		err = put_primary_failed(c, err);
-		goto out;
 	}
 	for (i = 0; i < npicks; i++) {
 		gv_sector *dst = gv_store_sector_handle(c->st, c->sectors[picks[i]].id, NULL, 0);

@@ -11,6 +11,10 @@
  * covers the window between a commit and its record that the lock does
  * not: a writer commits before it takes the lock, and a commit makes the
  * file recent.
+ *
+ * A lent sector (one the node protocol has used: see gv_sector_lend) is
+ * only swept: its committed files belong to the rows of another node's
+ * index, which this store cannot see.
  */
 #include <inttypes.h>
 #include <stdatomic.h>
@@ -152,6 +156,11 @@ static int reclaim_sector(reclaim_ctx *c, gv_sector *s)
 		return err;
 	c->sum->tmp_files += files;
 	c->sum->tmp_bytes += bytes;
+	if ((err = gv_sector_lent(s)) != 0) {
+		if (err > 0)
+			gv_debug("event=reclaim_lent_kept sector=%s", c->sector);
+		return err < 0 ? err : 0;
+	}
 	c->ncand = 0;
 	if ((err = gv_sector_list(s, list_cb, c)) < 0)
 		return err;

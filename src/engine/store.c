@@ -1251,6 +1251,21 @@ void gv_store_mark_unhealthy_as(gv_store *st, const gv_key *key, const char *sec
 	gv_repair_enqueue(st, key, why);
 }
 
+int gv_store_replica_failed(gv_store *st, const gv_key *key, const char *sector, int err,
+                            const char *reason, const char *cause)
+{
+	char kbuf[GV_KEY_BUFSIZE];
+
+	if (err == GV_EIO || err == GV_ETIMEOUT) {
+		gv_health_observe(st, sector, err);
+		gv_debug("event=replica_unavailable key=%s sector=%s cause=%s reason=\"%s\"",
+		         gv_key_format(kbuf, key), sector, cause, reason);
+		return 0;
+	}
+	gv_store_mark_unhealthy_as(st, key, sector, reason, cause);
+	return 1;
+}
+
 struct gv_sector *gv_store_sector_local(gv_store *st, const char *id)
 {
 	const gv_sector_kind *k;
@@ -1265,7 +1280,11 @@ struct gv_sector *gv_store_sector_local(gv_store *st, const char *id)
 		             info.kind);
 		return NULL;
 	}
-	if ((s = gv_store_sector_handle(st, id, why, sizeof(why))) == NULL)
+	if ((s = gv_store_sector_handle(st, id, why, sizeof(why))) == NULL) {
 		gv_error_set(GV_EIO, "%s", why);
-	return s;
+		return NULL;
+	}
+	/* Before the first blob it lends, not after: a crash between the two
+	 * would leave a lent blob reclaim could take. */
+	return gv_sector_lend(s) < 0 ? NULL : s;
 }

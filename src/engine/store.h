@@ -153,6 +153,17 @@ void gv_store_mark_unhealthy_as(gv_store *st, const gv_key *key, const char *sec
 /* The same, found by a read. */
 void gv_store_mark_unhealthy(gv_store *st, const gv_key *key, const char *sector,
                              const char *reason);
+/*
+ * A read of the replica of key on sector failed with err.  GV_EIO and
+ * GV_ETIMEOUT say the sector could not be reached (a node down or hung, a
+ * disk gone), not that this replica is bad: the failure detector hears of
+ * it (gv_health_observe) and the row stays as it is, so the copy counts
+ * again once the sector answers.  Anything else (missing, wrong size,
+ * checksum mismatch) marks the replica unhealthy and queues the key, as
+ * gv_store_mark_unhealthy_as.  1 when marked, 0 when not.
+ */
+int gv_store_replica_failed(gv_store *st, const gv_key *key, const char *sector, int err,
+                            const char *reason, const char *cause);
 
 /*
  * Sector health from the writes that use it: a failure (err < 0, reason
@@ -169,6 +180,8 @@ void gv_store_sector_result(gv_store *st, const char *id, int err);
  * sector could not be reached) start one at now; others are ignored.
  */
 void gv_health_observe(gv_store *st, const char *id, int err);
+/* 1 while a run of failures of sector id is open (observed, not ended). */
+int gv_health_failing(gv_store *st, const char *id);
 
 /* The detector's mark (reason starting GV_HEALTH_REASON): counted for
  * flap damping, then gv_store_sector_down, logged as event=sector_down. */

@@ -429,6 +429,16 @@ static int fault_reachable(gv_sector *s)
 	return gv_sector_check(((fault_sector *)s)->inner);
 }
 
+static int fault_lend(gv_sector *s)
+{
+	return gv_sector_lend(((fault_sector *)s)->inner);
+}
+
+static int fault_lent(gv_sector *s)
+{
+	return gv_sector_lent(((fault_sector *)s)->inner);
+}
+
 /* ---- in-place rewrites ----------------------------------------------------- */
 
 static int fault_patch_open(gv_sector_patch **out, gv_sector *s, const gv_key *key)
@@ -505,4 +515,6 @@ static const struct gv_sector_ops fault_ops = {
 	.patch_write = fault_patch_write,
 	.patch_sync = fault_patch_sync,
 	.patch_close = fault_patch_close,
+	.lend = fault_lend,
+	.lent = fault_lent,
 };

@@ -4,6 +4,9 @@
  * Layout under the root:
  *
  *   GRAVITON-SECTOR             identity: format, id, rack, zone, capacity
+ *   LENT                        present once the sector is lent to another
+ *                               node (lend): that node's index counts its
+ *                               blobs, this one's reclaim leaves them
  *   objects/ab/<hex>-<size>     committed blobs (ab: first digest byte)
  *   tmp/                        writes whose key is not known yet, each
  *                               flock'd by its writer; emptied on open,
@@ -49,6 +52,7 @@
 #include <inttypes.h>
 #include <limits.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -66,6 +70,7 @@
 #define FS_IDENTITY "GRAVITON-SECTOR"
 #define FS_IDENTITY_TMP "GRAVITON-SECTOR.tmp"
 #define FS_IDENTITY_MAX 4096
+#define FS_LENT "LENT"
 #define FS_FORMAT 1
 
 /* "<64 hex>-<20 digits>" + NUL, and "ab/" in front of it. */
@@ -90,6 +95,7 @@ typedef struct fs_sector {
 	int sole;                 /* no other handle held the root at open */
 	dev_t root_dev;           /* the root directory opened, for check */
 	ino_t root_ino;
+	atomic_int lent;          /* LENT known to be durable in the root */
 
 	pthread_mutex_t lock;
 	uint64_t used;            /* lock: key sizes of committed blobs */
@@ -1051,6 +1057,45 @@ static int fs_check(gv_sector *sector)
 	return 0;
 }
 
+/* Create LENT (empty; its presence is the record) and sync it and the
+ * root.  Once known durable, later calls cost nothing. */
+static int fs_lend(gv_sector *sector)
+{
+	fs_sector *s = (fs_sector *)sector;
+	int fd;
+
+	if (atomic_load(&s->lent))
+		return 0;
+	fd = openat(s->root_fd, FS_LENT, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
+	if (fd < 0 || fsync(fd) < 0 || fsync(s->root_fd) < 0) {
+		int e = errno;
+
+		if (fd >= 0)
+			close(fd);
+		return gv_error_set_errno(e == ENOSPC ? GV_ENOSPACE : GV_EIO, e,
+		                          "sector %s: cannot write %s/%s: %s", s->base.id, s->root,
+		                          FS_LENT, strerror(e));
+	}
+	close(fd);
+	atomic_store(&s->lent, 1);
+	return 0;
+}
+
+static int fs_lent(gv_sector *sector)
+{
+	fs_sector *s = (fs_sector *)sector;
+	struct stat st;
+
+	if (atomic_load(&s->lent))
+		return 1;
+	if (fstatat(s->root_fd, FS_LENT, &st, AT_SYMLINK_NOFOLLOW) == 0)
+		return 1;
+	if (errno != ENOENT)
+		return gv_error_set_errno(GV_EIO, errno, "sector %s: cannot stat %s/%s: %s",
+		                          s->base.id, s->root, FS_LENT, strerror(errno));
+	return 0;
+}
+
 static void fs_release(fs_sector *s, uint64_t bytes)
 {
 	pthread_mutex_lock(&s->lock);
@@ -1871,4 +1916,6 @@ static const struct gv_sector_ops fs_ops = {
 	.patch_write = fs_patch_write,
 	.patch_sync = fs_patch_sync,
 	.patch_close = fs_patch_close,
+	.lend = fs_lend,
+	.lent = fs_lent,
 };

@@ -58,6 +58,7 @@ typedef struct mem_sector {
 	mem_partial *partials;   /* lock */
 	uint64_t used;           /* lock */
 	uint64_t inflight;       /* lock: bytes held by open writers */
+	int lent;                /* lock */
 } mem_sector;
 
 typedef struct mem_writer {
@@ -651,6 +652,27 @@ static int mem_written_at(gv_sector *sector, const gv_key *key, int64_t *out_ms)
 	return mem_info(sector, key, NULL, out_ms);
 }
 
+static int mem_lend(gv_sector *sector)
+{
+	mem_sector *s = (mem_sector *)sector;
+
+	pthread_mutex_lock(&s->lock);
+	s->lent = 1;
+	pthread_mutex_unlock(&s->lock);
+	return 0;
+}
+
+static int mem_lent(gv_sector *sector)
+{
+	mem_sector *s = (mem_sector *)sector;
+	int lent;
+
+	pthread_mutex_lock(&s->lock);
+	lent = s->lent;
+	pthread_mutex_unlock(&s->lock);
+	return lent;
+}
+
 /* Snapshot under the lock, then call back without it (cb may use s). */
 static int mem_list(gv_sector *sector, gv_sector_list_cb cb, void *payload)
 {
@@ -720,4 +742,6 @@ static const struct gv_sector_ops mem_ops = {
 	.patch_write = mem_patch_write,
 	.patch_sync = mem_patch_sync,
 	.patch_close = mem_patch_close,
+	.lend = mem_lend,
+	.lent = mem_lent,
 };

@@ -132,6 +132,20 @@ int gv_sector_check(gv_sector *s)
 	return s->ops->check ? s->ops->check(s) : 0;
 }
 
+int gv_sector_lend(gv_sector *s)
+{
+	assert(s != NULL);
+	if (!s->ops->lend)
+		return gv_error_set(GV_ERROR, "sector %s (%s) cannot be lent", s->id, s->ops->name);
+	return s->ops->lend(s);
+}
+
+int gv_sector_lent(gv_sector *s)
+{
+	assert(s != NULL);
+	return s->ops->lent ? s->ops->lent(s) : 0;
+}
+
 int gv_sector_can_patch(const gv_sector *s)
 {
 	assert(s != NULL);

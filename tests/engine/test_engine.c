@@ -1249,10 +1249,56 @@ static void test_quorum_too_few_sectors(void **state)
 }
 
 /*
+ * The primary's node hangs in its commit (kill -STOP of a storage node):
+ * the put meets the quorum on the two others within the write timeout
+ * instead of waiting for the hung commit, and the late copy records itself
+ * once the commit goes ahead.
+ */
+static void test_quorum_primary_commit_hangs(void **state)
+{
+	fx *f = *state;
+	gv_sector *bad;
+	gv_put_result res;
+	gv_key key;
+	unsigned char *buf;
+	const char *two[2] = { "a", "c" }, *three[3] = { "a", "b", "c" };
+	int64_t t0, dt, end;
+
+	open_store_timeout(f, NULL, TIMEOUT_MS);
+	add_mem(f->st, "a", "r1", 1ull << 30);
+	add_mem(f->st, "b", "r2", 1ull << 50); /* the primary but for ~2^-20 */
+	add_mem(f->st, "c", "r3", 1ull << 30);
+	bad = wrap_fault(f->st, "b", 1ull << 50);
+	buf = make(200 * KiB, 93, &key);
+	/* The commit sleeps until the next plan (far longer than the test's
+	 * margin), then goes ahead. */
+	plan(bad, GV_FAULT_DELAY, GV_FAULT_OP_COMMIT, 0, 60000);
+	t0 = mono_ms();
+	assert_int_equal(put_buf(f->st, buf, 200 * KiB, &res), 0);
+	dt = mono_ms() - t0;
+	assert_true(dt < TIMEOUT_MS + 20000);
+	assert_int_equal(res.quorum_met, 1);
+	assert_int_equal(res.replicas, 2);
+	end = mono_ms() + 10000;
+	while (gv_sector_fault_calls(bad) < 1 && mono_ms() < end)
+		sleep_ms(2);
+	assert_int_equal(gv_sector_fault_calls(bad), 1);
+	assert_replicas_exactly(f->st, &key, two, 2, ABC, 3);
+	assert_reads_back(f->st, &key, buf);
+	/* The node wakes: its commit goes ahead and records itself. */
+	plan(bad, GV_FAULT_NONE, 0, 0, 0);
+	wait_bg(f->st);
+	assert_replicas_exactly(f->st, &key, three, 3, ABC, 3);
+	assert_store_consistent(f->st);
+	tfree(buf);
+}
+
+/*
  * The primary is the sector that fails.  Its streaming write cannot be
- * moved once bytes were handed to it, so a failed write or commit fails
- * the put (leaving nothing); but a writer that cannot even be opened must
- * not fail a put that two healthy sectors can carry.
+ * moved once bytes were handed to it, so a failed write fails the put
+ * (leaving nothing); a failed commit is one target's failure like any
+ * other's, and a writer that cannot even be opened must not fail a put
+ * that two healthy sectors can carry.
  */
 static void test_quorum_primary_fails(void **state)
 {
@@ -1278,13 +1324,21 @@ static void test_quorum_primary_fails(void **state)
 	assert_int_equal(gv_put_write(put, buf, 1000), 0);
 	assert_int_equal(gv_put_write(put, buf + 1000, 1000), GV_EIO);
 	gv_put_abort(put);
-	/* Commit fails. */
-	plan(bad, GV_FAULT_EIO, GV_FAULT_OP_COMMIT, 0, 0);
-	err = put_buf(f->st, buf, 33 * KiB, &res);
-	assert_true(err < 0);
-	assert_int_equal(gv_sector_fault_calls(bad), 1);
-	wait_bg(f->st);
-	assert_nothing_of(f->st, &key, ABC, 3);
+	/* Commit fails: it is one target among the others, which carry the
+	 * quorum. */
+	{
+		unsigned char *b2;
+		gv_key k2;
+
+		b2 = make(33 * KiB, 92, &k2);
+		plan(bad, GV_FAULT_EIO, GV_FAULT_OP_COMMIT, 0, 0);
+		assert_int_equal(put_buf(f->st, b2, 33 * KiB, &res), 0);
+		assert_int_equal(res.replicas, 2);
+		assert_int_equal(gv_sector_fault_calls(bad), 1);
+		wait_bg(f->st);
+		assert_replicas_exactly(f->st, &k2, want, 2, ABC, 3);
+		tfree(b2);
+	}
 
 	/* Writer open fails: the put goes to the healthy sectors. */
 	plan(bad, GV_FAULT_EIO, GV_FAULT_OP_OPEN_WRITE, 0, 0);
@@ -1969,6 +2023,55 @@ static void test_read_hedged(void **state)
 	}
 }
 
+/* A replica whose sector cannot be reached (a node down: GV_EIO; hung:
+ * GV_ETIMEOUT) is not a bad replica: the read goes on from the next one,
+ * the row stays healthy and unqueued, so the copy counts again once the
+ * node is back, and the failure detector hears of it.  Whole reads (one
+ * block, no table) and block reads (3 MiB), failing at open or mid-read. */
+static void test_read_unreachable_keeps_row(void **state)
+{
+	static const size_t sizes[] = { 80 * KiB, 3 * MiB };
+	static const struct { gv_fault_kind kind; unsigned ops; } faults[] = {
+		{ GV_FAULT_EIO, GV_FAULT_OP_READ },
+		{ GV_FAULT_EIO, GV_FAULT_OP_OPEN_READ },
+		{ GV_FAULT_HANG, GV_FAULT_OP_OPEN_READ },
+	};
+	fx *f = *state;
+	gv_sector *fs[3];
+	size_t i, j;
+
+	three_sectors(f, 1, fs);
+	for (i = 0; i < 2; i++) {
+		unsigned char *buf, *got = NULL;
+		gv_key key;
+
+		buf = put_new(f->st, sizes[i], 760 + i, &key);
+		wait_bg(f->st);
+		for (j = 0; j < 3; j++) {
+			char served[GV_ID_MAX];
+			size_t n;
+			int restarts;
+
+			read_first(f->st, &key, "a");
+			plan(fs[0], faults[j].kind, faults[j].ops, 0, 20);
+			assert_int_equal(read_blob(f->st, &key, NULL, &got, &n, &restarts, served,
+			                           sizeof(served)), 0);
+			assert_int_equal(n, sizes[i]);
+			assert_memory_equal(got, buf, n);
+			assert_string_not_equal(served, "a");
+			assert_true(gv_sector_fault_calls(fs[0]) >= 1);
+			plan(fs[0], GV_FAULT_NONE, 0, 0, 0);
+			wait_bg(f->st);
+			assert_row_good(f->st, &key, "a");
+			assert_false(queue_has(f->st, &key));
+			assert_true(gv_health_failing(f->st, "a"));
+			tfree(got);
+			got = NULL;
+		}
+		tfree(buf);
+	}
+}
+
 static void test_read_all_fail(void **state)
 {
 	fx *f = *state;
@@ -1985,13 +2088,16 @@ static void test_read_all_fail(void **state)
 	buf = put_new(f->st, 80 * KiB, 73, &key);
 	wait_bg(f->st);
 
-	/* No replica opens. */
+	/* No replica opens: every sector is unreachable (GV_EIO), which says
+	 * nothing of the replicas; their rows stay, the detector hears. */
 	for (i = 0; i < 3; i++)
 		plan(fs[i], GV_FAULT_EIO, GV_FAULT_OP_OPEN_READ, 0, 0);
 	assert_int_equal(gv_get_open(&g, f->st, &key, NULL), GV_EALL_REPLICAS_FAILED);
 	assert_null(g);
-	for (i = 0; i < 3; i++)
-		assert_row_bad(f->st, &key, ABC[i], "io error");
+	for (i = 0; i < 3; i++) {
+		assert_row_good(f->st, &key, ABC[i]);
+		assert_true(gv_health_failing(f->st, ABC[i]));
+	}
 
 	/* Every replica reads corrupt: two restarts, then nothing is left. */
 	for (i = 0; i < 3; i++) {
@@ -3640,6 +3746,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_quorum_too_few_sectors, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_put_fanout, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_put_fanout_target_fails, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_quorum_primary_commit_hangs, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_quorum_primary_fails, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_concurrent_puts, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_key_lock, setup, teardown),
@@ -3652,6 +3759,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_read_verify_first, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_read_verify_first_opens_once, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_read_hedged, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_read_unreachable_keeps_row, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_read_all_fail, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_repair_unhealthy_sector, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_repair_lost_key, setup, teardown),

@@ -318,6 +318,27 @@ static void test_create_nested_root(void **state)
 	gv_sector_close(s);
 }
 
+/* A lent sector stays lent: the mark is in the root, seen by a handle
+ * opened later (another process, a restart). */
+static void test_lend_is_durable(void **state)
+{
+	fixture *fx = *state;
+	gv_sector *s = create(fx->root, "lent");
+	struct stat st;
+	char path[700];
+
+	assert_int_equal(gv_sector_lent(s), 0);
+	assert_int_equal(gv_sector_lend(s), 0);
+	assert_int_equal(gv_sector_lend(s), 0);
+	assert_int_equal(gv_sector_lent(s), 1);
+	gv_sector_close(s);
+	snprintf(path, sizeof(path), "%s/LENT", fx->root);
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(gv_sector_fs_open(&s, fx->root, NULL, 0), 0);
+	assert_int_equal(gv_sector_lent(s), 1);
+	gv_sector_close(s);
+}
+
 static void test_other_id_refused(void **state)
 {
 	fixture *fx = *state;
@@ -1192,6 +1213,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		T(test_create_and_identity),
 		T(test_create_nested_root),
+		T(test_lend_is_durable),
 		T(test_other_id_refused),
 		T(test_missing_root),
 		T(test_missing_identity),

@@ -137,6 +137,18 @@ struct gv_sector_ops {
 	int (*patch_write)(gv_sector_patch *p, uint64_t off, const void *buf, size_t len);
 	int (*patch_sync)(gv_sector_patch *p);
 	void (*patch_close)(gv_sector_patch *p);
+
+	/*
+	 * Optional (both NULL: the kind is never lent, like remote): a sector
+	 * lent to another node over the sector protocol holds blobs that
+	 * node's index counts, not this one's, so this store's reclaim must
+	 * never take them for orphans.  lend records durably that the sector
+	 * is lent, once and for good (idempotent; fs: a LENT file next to the
+	 * identity, synced with its directory before lend returns); lent is 1
+	 * when that is recorded, 0 when not.
+	 */
+	int (*lend)(gv_sector *s);
+	int (*lent)(gv_sector *s);
 };
 
 struct gv_sector {
@@ -181,6 +193,9 @@ GV_API void gv_sector_close(gv_sector *s);
 GV_API int gv_sector_sweep(gv_sector *s, int dry_run, uint64_t *files, uint64_t *bytes);
 GV_API int gv_sector_written_at(gv_sector *s, const gv_key *key, int64_t *out_ms);
 GV_API int gv_sector_check(gv_sector *s);
+/* GV_ERROR when the kind cannot be lent; gv_sector_lent is 0 then. */
+GV_API int gv_sector_lend(gv_sector *s);
+GV_API int gv_sector_lent(gv_sector *s);
 
 /* In-place rewrites (the patch ops): 1 when the kind offers them.
  * gv_sector_patch_open is GV_ERROR when it does not; patch_write is
