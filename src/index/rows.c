@@ -153,6 +153,14 @@ int ix_key_check(const gv_key *key)
 	return 0;
 }
 
+int ix_repairq_check(const gv_repairq_entry *e)
+{
+	if (strnlen(e->reason, sizeof(e->reason)) >= sizeof(e->reason) ||
+	    strnlen(e->last_error, sizeof(e->last_error)) >= sizeof(e->last_error))
+		return gv_error_set(GV_EINVAL, "index: repair queue text is not terminated");
+	return 0;
+}
+
 /* Make room for element n of a growing entry array. */
 int ix_entries_grow(gv_blob_entry **arr, size_t n, size_t *cap)
 {

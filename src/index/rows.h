@@ -35,6 +35,8 @@ int ix_str_check(const char *what, const char *v, size_t cap);
 /* GV_EINVAL when a key's size does not fit a signed 64-bit column. */
 int ix_key_check(const gv_key *key);
 int ix_setting_name_check(const char *name);
+/* GV_EINVAL unless a repair queue row's texts are terminated. */
+int ix_repairq_check(const gv_repairq_entry *e);
 /* GV_EINVAL unless every field of a sector record is storable. */
 int ix_sector_check(const gv_sector_info *si);
 

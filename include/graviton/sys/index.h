@@ -255,14 +255,15 @@ GV_API int gv_index_blob_set_created(gv_index *ix, const gv_key *key, int64_t cr
 /* ---- copying a whole index (index migrate) ---------------------------------- */
 
 /* What an index holds, and a SHA-256 over a canonical text of all its rows
- * (sectors, blobs with their replicas, settings, block tables): the same
- * rows give the same digest whatever the backend. */
+ * (sectors, blobs with their replicas, settings, block tables, the repair
+ * queue): the same rows give the same digest whatever the backend. */
 typedef struct gv_index_summary {
 	uint64_t sectors;
 	uint64_t blobs;
 	uint64_t replicas;
 	uint64_t settings;
 	uint64_t block_tables;
+	uint64_t repair_queue;  /* rows, dead letters included */
 	char digest[2 * GV_DIGEST_LEN + 1]; /* lowercase hex */
 } gv_index_summary;
 
@@ -271,7 +272,7 @@ GV_API int gv_index_summarize(gv_index *ix, gv_index_summary *out);
 
 /*
  * Copy every row of src into dst, which must be empty (no sector, no blob,
- * no setting: GV_EEXISTS otherwise), then summarize both: GV_ECORRUPT
+ * no setting, no repair queue row: GV_EEXISTS otherwise), then summarize both: GV_ECORRUPT
  * when they differ.  *out is the source's summary.  The caller keeps
  * writers away from src meanwhile (the store stopped).  Progress: each
  * batch of blobs copied calls on_blobs(total so far, payload) when set.
