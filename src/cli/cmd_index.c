@@ -67,7 +67,7 @@ static int cmd_migrate(cli_globals *g, int argc, char **argv)
 	gv_index_summary s;
 	gv_config cfg;
 	const char *to = NULL, *backend;
-	char from[4096];
+	char from[4096], from_shown[4096], to_shown[4096];
 	int i, json = 0, rc = 0, err, lock_fd = -1;
 
 	for (i = 2; i < argc; i++) {
@@ -102,9 +102,12 @@ static int cmd_migrate(cli_globals *g, int argc, char **argv)
 		rc = cli_fail_json(err, "index migrate", json);
 		goto out;
 	}
+	/* The URLs as shown: a password in them never is. */
+	gv_index_url_redact(from_shown, sizeof(from_shown), from);
+	gv_index_url_redact(to_shown, sizeof(to_shown), to);
 	if (json)
 		rc = cli_print_json(json_pack("{s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:s}",
-		                              "from", from, "to", to, "sectors",
+		                              "from", from_shown, "to", to_shown, "sectors",
 		                              (json_int_t)s.sectors, "blobs", (json_int_t)s.blobs,
 		                              "replicas", (json_int_t)s.replicas, "settings",
 		                              (json_int_t)s.settings, "block_tables",

@@ -379,6 +379,31 @@ static void notice_log(void *arg, const char *msg)
 	gv_debug("index: PostgreSQL: %s", line);
 }
 
+/* Hide in a libpq message (cap bytes) every password of the URL: libpq
+ * quotes parts of a URL it cannot parse, a password among them. */
+static void msg_scrub(char *msg, size_t cap, const char *url)
+{
+	size_t at = 0, off, len, tail, room;
+	char *hit, *from;
+
+	for (; ix_url_password(url, at, &off, &len); at = off + len) {
+		for (from = msg; len > 0 && (hit = memmem(from, strlen(from), url + off, len));
+		     from = hit + 3) {
+			room = cap - 1 - (size_t)(hit - msg); /* bytes from hit to the last */
+			if (room < 3) {
+				*hit = '\0';
+				break;
+			}
+			tail = strlen(hit + len);
+			if (tail > room - 3)
+				tail = room - 3;
+			memmove(hit + 3, hit + len, tail);
+			hit[3 + tail] = '\0';
+			memcpy(hit, "***", 3);
+		}
+	}
+}
+
 /* Open a connection with libpq's defaults, then the URL's, then ours. */
 static int conn_open(struct ix_pg *s, PGconn **out)
 {
@@ -392,6 +417,7 @@ static int conn_open(struct ix_pg *s, PGconn **out)
 		return gv_error_set(GV_ENOMEM, "index %s: out of memory", s->label);
 	if (PQstatus(pg) != CONNECTION_OK) {
 		msg_trim(msg, sizeof(msg), PQerrorMessage(pg));
+		msg_scrub(msg, sizeof(msg), s->url);
 		PQfinish(pg);
 		return gv_error_set(GV_EUNAVAILABLE, "index %s: cannot connect to PostgreSQL: %s",
 		                    s->label, msg);
@@ -1842,8 +1868,8 @@ static int pg_backend_open(gv_index **out, const char *scheme, const char *locat
 
 	if (!locator || strncmp(locator, "//", 2) != 0)
 		return gv_error_set(GV_EINVAL, "index: a PostgreSQL index is a URL "
-		                    "'%s://[user@]host[:port]/database', not '%s:%.100s'",
-		                    scheme, scheme, locator ? locator : "");
+		                    "'%s://[user@]host[:port]/database', not '%s:...'", scheme,
+		                    scheme);
 	if (!(url = malloc(strlen(scheme) + 1 + strlen(locator) + 1)))
 		return gv_error_set(GV_ENOMEM, "index: out of memory");
 	sprintf(url, "%s:%s", scheme, locator);

@@ -347,6 +347,18 @@ GV_API int gv_index_open(gv_index **out, const char *backend, const char *url, u
 GV_API int gv_index_open_url(gv_index **out, const char *url, unsigned flags);
 /* The locator part of a URL (url itself when it has no scheme). */
 GV_API const char *gv_index_url_locator(const char *url);
+/*
+ * An index URL fit to print: url copied into buf (cap bytes, cut short when
+ * longer) with every password shown as "***": the one in the user info
+ * ("postgresql://user:***@host/db") and the value of each query option
+ * whose name ends in "password" ("?password=***", "sslpassword=***").
+ * Anything that is not "scheme://..." is copied as is.  Returns buf.
+ * Every message, log line and document that shows an index URL shows it
+ * through this.
+ */
+GV_API const char *gv_index_url_redact(char *buf, size_t cap, const char *url);
+/* A buffer large enough for the redacted URLs of messages. */
+#define GV_INDEX_URL_SHOWN 1024
 
 /* Schema version the code writes. */
 #define GV_INDEX_SQLITE_SCHEMA 1
