@@ -44,53 +44,17 @@ if ! command -v wrk >/dev/null 2>&1; then
 	exit 0
 fi
 
-free_port() {
-	python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
-}
-
-# run_once GRAVITON: one round on a fresh data directory; prints puts/s.
-run_once() {
-	local gv=$1 port url i rps bad
-
-	rm -rf "$W/data"
-	port=$(free_port)
-	url=http://127.0.0.1:$port
-	# Without a token, so that wrk needs none (see bench_http.sh).
-	printf 'graviton.server.auth = off\n' >"$W/bench.conf"
-	# A build from before authentication existed knows no such key (and
-	# needs none).
-	"$gv" config check "$W/bench.conf" >/dev/null 2>&1 || : >"$W/bench.conf"
-	"$gv" --data-dir "$W/data" --config "$W/bench.conf" serve --listen "127.0.0.1:$port" \
-		>>"$W/serve.log" 2>&1 </dev/null &
-	SRV_PID=$!
-	for ((i = 0; i < 300; i++)); do
-		curl -sf "$url/healthz" >/dev/null 2>&1 && break
-		kill -0 "$SRV_PID" 2>/dev/null || break
-		sleep 0.1
-	done
-	curl -sf "$url/healthz" >/dev/null 2>&1 || { echo "bench_put_http: no server" >&2; tail -n 5 "$W/serve.log" >&2; exit 1; }
-	sync
-	wrk -t2 -c"$CONNS" -d"${SECS}s" -s "$HERE/http_put.lua" "$url" >"$W/wrk.out"
-	kill "$SRV_PID"
-	wait "$SRV_PID" || { echo "bench_put_http: the server exited non-zero" >&2; exit 1; }
-	SRV_PID=
-	bad=$(awk '/Non-2xx or 3xx responses:/ { print $NF }' "$W/wrk.out")
-	if [ -n "$bad" ]; then
-		echo "bench_put_http: $bad PUTs failed" >&2
-		exit 1
-	fi
-	awk '/^Requests\/sec:/ { printf "%.0f", $2 }' "$W/wrk.out"
-}
+. "$HERE/put_round.sh"
 
 max() { awk -v a="$1" -v b="$2" 'BEGIN { print (b == "" || a > b) ? a : b }'; }
 
 best='' best_base=''
 for ((r = 1; r <= ROUNDS; r++)); do
 	if [ -n "$BASE" ]; then
-		b=$(run_once "$BASE")
+		b=$(put_round "$BASE")
 		best_base=$(max "$b" "$best_base")
 	fi
-	t=$(run_once "$BUILD/graviton")
+	t=$(put_round "$BUILD/graviton")
 	best=$(max "$t" "$best")
 	echo "  round $r: $t puts/s${BASE:+, base $b puts/s}"
 done

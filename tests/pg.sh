@@ -9,6 +9,9 @@
 #   pg_sql SQL     run SQL in database "graviton" as the superuser
 #   pg_createdb N  create database N; prints its URL
 #
+# The server runs with fsync=off (tests need no durability), unless
+# PG_FSYNC=on (benchmarks comparing its commits with SQLite's).
+#
 # initdb refuses to run as root, so as root the server runs as `nobody`.
 # The server binaries come from Debian's postgresql package
 # (/usr/lib/postgresql/N/bin, or $PG_BIN): when they are missing this
@@ -67,7 +70,7 @@ pg_start() {
 
 pg_restart() {
 	_pg_as "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -l "$PG_DIR/server.log" -w -t 120 \
-		-o "-k $PG_DIR -h 127.0.0.1 -p $PG_PORT -c fsync=off -c max_connections=300" \
+		-o "-k $PG_DIR -h 127.0.0.1 -p $PG_PORT -c fsync=${PG_FSYNC:-off} -c max_connections=300" \
 		start >/dev/null || {
 		echo "pg_start: the server did not start:" >&2
 		tail -n 20 "$PG_DIR/server.log" >&2

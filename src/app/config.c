@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "graviton/config.h"
+#include "graviton/sys/index.h"
 #include "graviton/sys/sector.h"
 #include "core/hocon.h"
 
@@ -56,6 +57,7 @@ enum kind {
 #define F_LT_MAX 0x20   /* fraction: strictly less than dmax */
 #define F_SECRET 0x40   /* hidden by GV_CONFIG_DUMP_REDACT */
 #define F_OFF_OK 0x80   /* duration: off (or 0) disables */
+#define F_URL 0x100     /* an index URL: its password hidden by GV_CONFIG_DUMP_REDACT */
 
 struct key {
 	const char *path;
@@ -92,8 +94,8 @@ static const struct key keys[] = {
 	STR("graviton.data-dir", data_dir, "./graviton-data", 0),
 	OBJ("graviton.index"),
 	STR("graviton.index.backend", index.backend, "sqlite", F_BACKEND),
-	STR("graviton.index.path", index.path, "", F_EMPTY_OK),
-	STR("graviton.index.url", index.url, "", F_EMPTY_OK),
+	STR("graviton.index.path", index.path, "", F_EMPTY_OK | F_URL),
+	STR("graviton.index.url", index.url, "", F_EMPTY_OK | F_URL),
 	{ .path = "graviton.sectors", .kind = K_SECTORS },
 	OBJ("graviton.server"),
 	STR("graviton.server.listen", server.listen, "127.0.0.1:8787", F_LISTEN),
@@ -1443,6 +1445,7 @@ static void put_sectors(gv_hocon_buf *b, const gv_config *c, size_t level)
 
 static void put_leaf(gv_hocon_buf *b, const gv_config *c, const struct key *k, unsigned flags)
 {
+	char shown[GV_INDEX_URL_SHOWN];
 	const char *s;
 	size_t n;
 
@@ -1453,6 +1456,14 @@ static void put_leaf(gv_hocon_buf *b, const gv_config *c, const struct key *k, u
 			s = "";
 		if ((k->flags & F_SECRET) && (flags & GV_CONFIG_DUMP_REDACT) && *s) {
 			gv_hocon_buf_printf(b, "# %s is set (hidden)", leaf_of(k->path));
+			break;
+		}
+		if ((k->flags & F_URL) && (flags & GV_CONFIG_DUMP_REDACT) &&
+		    strcmp(gv_index_url_redact(shown, sizeof(shown), s), s) != 0) {
+			/* A comment: what reads back must not be a wrong password. */
+			gv_hocon_buf_printf(b, "# %s = ", leaf_of(k->path));
+			gv_hocon_buf_quoted(b, shown, strlen(shown));
+			gv_hocon_buf_puts(b, " (password hidden)");
 			break;
 		}
 		gv_hocon_buf_printf(b, "%s = ", leaf_of(k->path));

@@ -23,7 +23,8 @@ int cmd_config(cli_globals *g, int argc, char **argv)
 		       "Validate FILE (default: --config, else the built-in defaults) and print\n"
 		       "the effective configuration, every key included.  Errors name the file,\n"
 		       "line, column and key; exit 78 when the file is invalid.\n\n"
-		       "Secrets (the auth token) print as a comment, not their value.\n\n"
+		       "Secrets (the tokens; an index URL holding a password) print as a\n"
+		       "comment, without their value (the URL with its password as ***).\n\n"
 		       "  --show-secrets  print them (the output then reads back equal)\n");
 		return 0;
 	}

@@ -41,9 +41,10 @@ static void help(void)
 	       "Copy the current index (--index, $GRAVITON_INDEX, the configuration's, else\n"
 	       "DIR/graviton.db) into the empty index at URL (postgresql://user@host/db or\n"
 	       "sqlite:PATH; created when missing), then compare the two: counts of\n"
-	       "sectors, blobs, replicas, settings and block tables, and a SHA-256 over a\n"
-	       "canonical text of every row.  The current index is left as it was; point\n"
-	       "the store at URL afterwards (--index, $GRAVITON_INDEX or graviton.index.url).\n"
+	       "sectors, blobs, replicas, settings, block tables and repair queue rows,\n"
+	       "and a SHA-256 over a canonical text of every row.  The current index is\n"
+	       "left as it was; point the store at URL afterwards (--index,\n"
+	       "$GRAVITON_INDEX or graviton.index.url).\n"
 	       "Refused, changing nothing: while 'graviton serve' runs on DIR (exit 75);\n"
 	       "when the target holds anything (exit 73).  A copy that differs is exit 65.\n"
 	       "  --to URL        the target index\n"
@@ -66,7 +67,7 @@ static int cmd_migrate(cli_globals *g, int argc, char **argv)
 	gv_index_summary s;
 	gv_config cfg;
 	const char *to = NULL, *backend;
-	char from[4096];
+	char from[4096], from_shown[4096], to_shown[4096];
 	int i, json = 0, rc = 0, err, lock_fd = -1;
 
 	for (i = 2; i < argc; i++) {
@@ -101,19 +102,24 @@ static int cmd_migrate(cli_globals *g, int argc, char **argv)
 		rc = cli_fail_json(err, "index migrate", json);
 		goto out;
 	}
+	/* The URLs as shown: a password in them never is. */
+	gv_index_url_redact(from_shown, sizeof(from_shown), from);
+	gv_index_url_redact(to_shown, sizeof(to_shown), to);
 	if (json)
-		rc = cli_print_json(json_pack("{s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:s}", "from",
-		                              from, "to", to, "sectors", (json_int_t)s.sectors,
-		                              "blobs", (json_int_t)s.blobs, "replicas",
-		                              (json_int_t)s.replicas, "settings",
+		rc = cli_print_json(json_pack("{s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:s}",
+		                              "from", from_shown, "to", to_shown, "sectors",
+		                              (json_int_t)s.sectors, "blobs", (json_int_t)s.blobs,
+		                              "replicas", (json_int_t)s.replicas, "settings",
 		                              (json_int_t)s.settings, "block_tables",
-		                              (json_int_t)s.block_tables, "digest", s.digest));
+		                              (json_int_t)s.block_tables, "repair_queue",
+		                              (json_int_t)s.repair_queue, "digest", s.digest));
 	else
 		printf("index migrated: %llu sectors, %llu blobs, %llu replicas, %llu settings, "
-		       "%llu block tables; both sides digest %s\n",
+		       "%llu block tables, %llu repair queue rows; both sides digest %s\n",
 		       (unsigned long long)s.sectors, (unsigned long long)s.blobs,
 		       (unsigned long long)s.replicas, (unsigned long long)s.settings,
-		       (unsigned long long)s.block_tables, s.digest);
+		       (unsigned long long)s.block_tables, (unsigned long long)s.repair_queue,
+		       s.digest);
 out:
 	gv_index_close(dst);
 	gv_index_close(src);

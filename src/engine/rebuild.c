@@ -335,7 +335,7 @@ int gv_index_rebuild(const gv_rebuild_opts *o, gv_rebuild_summary *sum)
 	if (strstr(ixurl, "://"))
 		return gv_error_set(GV_EINVAL, "index %s: rebuild writes a SQLite index; rebuild "
 		                    "into sqlite:PATH and copy it with 'graviton index migrate'",
-		                    ixurl);
+		                    gv_index_url_redact(tmp, sizeof(tmp), ixurl));
 	/* The backend's locator is the index file. */
 	snprintf(ixpath, sizeof(ixpath), "%s", gv_index_url_locator(ixurl));
 	if (stat(ixpath, &sb) == 0 && !o->force)

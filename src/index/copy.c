@@ -4,8 +4,10 @@
  *
  * The digest hashes one canonical text line per row, in an order both
  * backends give the same way (sectors by id, blobs by key text, replicas
- * by sector), so equal rows give equal digests across backends.
- * Settings have no list op: the ones the engine writes are listed here.
+ * by sector, the repair queue by key text), so equal rows give equal
+ * digests across backends.  Settings have no list op: the ones the engine
+ * writes are listed here.  A backend without a repair queue has no rows
+ * of it to copy or summarize.
  */
 #include <inttypes.h>
 #include <stdarg.h>
@@ -91,6 +93,36 @@ static int each_blob(gv_index *ix, blob_fn fn, void *arg)
 	return err;
 }
 
+/* Visit every repair queue row in key order (none when the backend keeps
+ * no queue). */
+typedef int (*repairq_fn)(const gv_repairq_entry *e, void *arg);
+
+static int each_repairq(gv_index *ix, repairq_fn fn, void *arg)
+{
+	gv_repairq_entry *es;
+	gv_key after;
+	size_t n = 0, i;
+	int err = 0, started = 0;
+
+	if (!ix->ops->repairq_list)
+		return 0;
+	if (!(es = malloc(COPY_BATCH * sizeof(*es))))
+		return gv_error_set(GV_ENOMEM, "index: out of memory");
+	do {
+		if ((err = gv_index_repairq_list(ix, started ? &after : NULL, COPY_BATCH, es,
+		                                 &n)) < 0)
+			break;
+		for (i = 0; i < n && err == 0; i++)
+			err = fn(&es[i], arg);
+		if (n > 0) {
+			after = es[n - 1].key;
+			started = 1;
+		}
+	} while (err == 0 && n == COPY_BATCH);
+	free(es);
+	return err;
+}
+
 struct sum_ctx {
 	gv_index *ix;
 	gv_key_hasher *h;
@@ -125,6 +157,17 @@ static int sum_blob(const gv_blob_entry *e, void *arg)
 		err = gv_key_hasher_update(x->h, tab, len);
 	free(tab);
 	return err;
+}
+
+static int sum_repairq(const gv_repairq_entry *e, void *arg)
+{
+	struct sum_ctx *x = arg;
+	char kbuf[GV_KEY_BUFSIZE];
+
+	x->out->repair_queue++;
+	return feed(x->h, "repairq\t%s\t%s\t%" PRIu32 "\t%s\t%" PRId64 "\t%" PRId64 "\t%d\n",
+	            gv_key_format(kbuf, &e->key), e->reason, e->attempts, e->last_error,
+	            e->next_attempt_ms, e->enqueued_ms, e->dead != 0);
 }
 
 int gv_index_summarize(gv_index *ix, gv_index_summary *out)
@@ -162,6 +205,8 @@ int gv_index_summarize(gv_index *ix, gv_index_summary *out)
 			err = feed(x.h, "setting\t%s\t%s\n", nm, value);
 		}
 	}
+	if (err == 0)
+		err = each_repairq(ix, sum_repairq, &x);
 	if (err == 0 && (err = gv_key_hasher_final(x.h, &d)) == 0) {
 		x.h = NULL;
 		gv_key_hex(out->digest, &d);
@@ -207,12 +252,18 @@ static int copy_blob(const gv_blob_entry *e, void *arg)
 	return err;
 }
 
-/* GV_EEXISTS unless ix holds no sector, blob or setting. */
+static int copy_repairq(const gv_repairq_entry *e, void *arg)
+{
+	return gv_index_repairq_put(arg, e);
+}
+
+/* GV_EEXISTS unless ix holds no sector, blob, setting or repair queue row. */
 static int check_empty(gv_index *ix)
 {
 	gv_sector_info *secs = NULL;
 	char value[256];
 	size_t n = 0, i;
+	uint64_t queued = 0, dead = 0;
 	gv_key k;
 	int err;
 
@@ -236,6 +287,11 @@ static int check_empty(gv_index *ix)
 			                      "setting %s; it must be empty", setting_names[i]);
 	}
 	gv_error_clear();
+	if (ix->ops->repairq_count && (err = gv_index_repairq_count(ix, &queued, &dead)) < 0)
+		return err;
+	if (queued + dead > 0)
+		return gv_error_set(GV_EEXISTS, "index: the target index holds %" PRIu64
+		                    " repair queue rows; it must be empty", queued + dead);
 	return 0;
 }
 
@@ -270,13 +326,16 @@ int gv_index_copy(gv_index *dst, gv_index *src, gv_index_summary *out,
 		}
 	}
 	free(secs);
+	if (err == 0)
+		err = each_repairq(src, copy_repairq, dst);
 	if (err < 0)
 		return err;
 	if ((err = gv_index_summarize(src, out)) < 0 || (err = gv_index_summarize(dst, &got)) < 0)
 		return err;
 	if (got.sectors != out->sectors || got.blobs != out->blobs ||
 	    got.replicas != out->replicas || got.settings != out->settings ||
-	    got.block_tables != out->block_tables || strcmp(got.digest, out->digest) != 0)
+	    got.block_tables != out->block_tables || got.repair_queue != out->repair_queue ||
+	    strcmp(got.digest, out->digest) != 0)
 		return gv_error_set(GV_ECORRUPT, "index: the copy differs from the source "
 		                    "(source %" PRIu64 " blobs, %" PRIu64 " replicas, digest %.16s; "
 		                    "copy %" PRIu64 " blobs, %" PRIu64 " replicas, digest %.16s)",

@@ -5,7 +5,8 @@
  *   schema: the v1 tables, the same version numbers as the SQLite schema
  *   statements, instance and connection pool, error mapping
  *   row readers (sector, replica, key)
- *   ops: sectors, blobs and replicas, cursors, stats, settings, blocks
+ *   ops: sectors, blobs and replicas, cursors, stats, settings, blocks,
+ *     the repair queue
  *   open: URL options, schema check and migration
  *
  * Semantics are those of sqlite.c, op for op, so one conformance suite
@@ -106,11 +107,24 @@ static const char *const migrations[] = {
 _Static_assert(sizeof(migrations) / sizeof(migrations[0]) == GV_INDEX_SQLITE_SCHEMA,
                "one migration step per schema version");
 
-/* Block tables, beside the versioned schema as in sqlite.c. */
-static const char blocks_schema[] =
+/*
+ * Tables beside the versioned schema, as in sqlite.c (block tables, the
+ * repair queue): created when missing at every open, so an existing index
+ * gains them and a build that predates them still opens it.
+ */
+static const char optional_tables[] =
 	"CREATE TABLE IF NOT EXISTS blocks ("
 	"  key TEXT COLLATE \"C\" PRIMARY KEY REFERENCES blobs(key) ON DELETE CASCADE,"
-	"  tab BYTEA NOT NULL)";
+	"  tab BYTEA NOT NULL);"
+	"CREATE TABLE IF NOT EXISTS repair_queue ("
+	"  key TEXT COLLATE \"C\" PRIMARY KEY,"
+	"  reason TEXT NOT NULL,"
+	"  attempts BIGINT NOT NULL,"
+	"  last_error TEXT NOT NULL,"
+	"  next_attempt BIGINT NOT NULL,"
+	"  enqueued BIGINT NOT NULL,"
+	"  dead SMALLINT NOT NULL);"
+	"CREATE INDEX IF NOT EXISTS repair_queue_due ON repair_queue(dead, next_attempt, key);";
 
 /* ---- statements -------------------------------------------------------- */
 
@@ -144,11 +158,18 @@ enum ix_stmt_id {
 	ST_BLOCKS_PUT,
 	ST_BLOCKS_GET,
 	ST_BLOB_SET_CREATED,
+	ST_REPAIRQ_PUT,
+	ST_REPAIRQ_GET,
+	ST_REPAIRQ_DELETE,
+	ST_REPAIRQ_DUE,
+	ST_REPAIRQ_LIST,
+	ST_REPAIRQ_COUNT,
 	ST__COUNT
 };
 
 #define IX_SECTOR_COLS "id, kind, path, capacity, used, healthy, rack, zone, state"
 #define IX_REPLICA_COLS "key, sector, ranges, healthy, last_verified, checksum, reason"
+#define IX_REPAIRQ_COLS "key, reason, attempts, last_error, next_attempt, enqueued, dead"
 
 static const char *const stmt_sql[ST__COUNT] = {
 	[ST_SECTOR_UPSERT] =
@@ -240,6 +261,24 @@ static const char *const stmt_sql[ST__COUNT] = {
 		" ON CONFLICT (key) DO UPDATE SET tab = excluded.tab",
 	[ST_BLOCKS_GET] = "SELECT tab FROM blocks WHERE key = $1",
 	[ST_BLOB_SET_CREATED] = "UPDATE blobs SET created = $2::bigint WHERE key = $1",
+	[ST_REPAIRQ_PUT] =
+		"INSERT INTO repair_queue (" IX_REPAIRQ_COLS ") VALUES ($1, $2, $3::bigint, $4,"
+		" $5::bigint, $6::bigint, $7::smallint)"
+		" ON CONFLICT (key) DO UPDATE SET reason = excluded.reason,"
+		" attempts = excluded.attempts, last_error = excluded.last_error,"
+		" next_attempt = excluded.next_attempt, enqueued = excluded.enqueued,"
+		" dead = excluded.dead",
+	[ST_REPAIRQ_GET] = "SELECT " IX_REPAIRQ_COLS " FROM repair_queue WHERE key = $1",
+	[ST_REPAIRQ_DELETE] = "DELETE FROM repair_queue WHERE key = $1",
+	[ST_REPAIRQ_DUE] =
+		"SELECT key FROM repair_queue WHERE dead = 0 AND next_attempt <= $1::bigint"
+		" ORDER BY next_attempt, key LIMIT $2::bigint",
+	[ST_REPAIRQ_LIST] =
+		"SELECT " IX_REPAIRQ_COLS " FROM repair_queue WHERE key > $1 ORDER BY key"
+		" LIMIT $2::bigint",
+	[ST_REPAIRQ_COUNT] =
+		"SELECT COUNT(*) FILTER (WHERE dead = 0), COUNT(*) FILTER (WHERE dead <> 0)"
+		" FROM repair_queue",
 };
 
 /* ---- instance and pool ------------------------------------------------- */
@@ -340,6 +379,31 @@ static void notice_log(void *arg, const char *msg)
 	gv_debug("index: PostgreSQL: %s", line);
 }
 
+/* Hide in a libpq message (cap bytes) every password of the URL: libpq
+ * quotes parts of a URL it cannot parse, a password among them. */
+static void msg_scrub(char *msg, size_t cap, const char *url)
+{
+	size_t at = 0, off, len, tail, room;
+	char *hit, *from;
+
+	for (; ix_url_password(url, at, &off, &len); at = off + len) {
+		for (from = msg; len > 0 && (hit = memmem(from, strlen(from), url + off, len));
+		     from = hit + 3) {
+			room = cap - 1 - (size_t)(hit - msg); /* bytes from hit to the last */
+			if (room < 3) {
+				*hit = '\0';
+				break;
+			}
+			tail = strlen(hit + len);
+			if (tail > room - 3)
+				tail = room - 3;
+			memmove(hit + 3, hit + len, tail);
+			hit[3 + tail] = '\0';
+			memcpy(hit, "***", 3);
+		}
+	}
+}
+
 /* Open a connection with libpq's defaults, then the URL's, then ours. */
 static int conn_open(struct ix_pg *s, PGconn **out)
 {
@@ -353,6 +417,7 @@ static int conn_open(struct ix_pg *s, PGconn **out)
 		return gv_error_set(GV_ENOMEM, "index %s: out of memory", s->label);
 	if (PQstatus(pg) != CONNECTION_OK) {
 		msg_trim(msg, sizeof(msg), PQerrorMessage(pg));
+		msg_scrub(msg, sizeof(msg), s->url);
 		PQfinish(pg);
 		return gv_error_set(GV_EUNAVAILABLE, "index %s: cannot connect to PostgreSQL: %s",
 		                    s->label, msg);
@@ -1374,6 +1439,154 @@ static int ix_blob_set_created(gv_index *ix, const gv_key *key, int64_t created_
 	return ix_give(s, c, err);
 }
 
+/* ---- the repair queue --------------------------------------------------- */
+
+static int row_repairq(gv_repairq_entry *out, const PGresult *res, int row)
+{
+	int64_t attempts;
+	int err;
+
+	memset(out, 0, sizeof(*out));
+	if ((err = col_key(&out->key, res, row, 0)) < 0)
+		return err;
+	col_copy(out->reason, sizeof(out->reason), res, row, 1);
+	attempts = col_i64(res, row, 2);
+	out->attempts = attempts < 0 ? 0 : attempts > UINT32_MAX ? UINT32_MAX : (uint32_t)attempts;
+	col_copy(out->last_error, sizeof(out->last_error), res, row, 3);
+	out->next_attempt_ms = col_i64(res, row, 4);
+	out->enqueued_ms = col_i64(res, row, 5);
+	out->dead = col_i64(res, row, 6) != 0;
+	return 0;
+}
+
+static int ix_repairq_put(gv_index *ix, const gv_repairq_entry *e)
+{
+	struct ix_pg *s = ix_of(ix);
+	struct ix_conn *c;
+	char kbuf[GV_KEY_BUFSIZE], att[24], next[24], enq[24];
+	const char *v[7] = { kbuf, e->reason, att, e->last_error, next, enq,
+		             e->dead ? "1" : "0" };
+	int err;
+
+	assert(e);
+	if ((err = ix_repairq_check(e)) < 0)
+		return err;
+	gv_key_format(kbuf, &e->key);
+	dec(att, sizeof(att), e->attempts);
+	dec(next, sizeof(next), e->next_attempt_ms);
+	dec(enq, sizeof(enq), e->enqueued_ms);
+	if ((err = ix_take(s, &c)) < 0)
+		return err;
+	err = ix_change(s, c, ST_REPAIRQ_PUT, 7, v, NULL, NULL, "repair queue put");
+	return ix_give(s, c, err);
+}
+
+static int ix_repairq_get(gv_index *ix, const gv_key *key, gv_repairq_entry *out)
+{
+	struct ix_pg *s = ix_of(ix);
+	struct ix_conn *c;
+	char kbuf[GV_KEY_BUFSIZE];
+	const char *v[1] = { kbuf };
+	PGresult *res;
+	int err;
+
+	assert(key && out);
+	gv_key_format(kbuf, key);
+	if ((err = ix_take(s, &c)) < 0)
+		return err;
+	if (!(res = ix_run(s, c, ST_REPAIRQ_GET, 1, v, NULL, 0, "repair queue get")))
+		return ix_give(s, c, c->err);
+	if (PQntuples(res) == 0)
+		err = gv_error_set(GV_ENOTFOUND, "index: %s is not in the repair queue", kbuf);
+	else
+		err = row_repairq(out, res, 0);
+	PQclear(res);
+	return ix_give(s, c, err);
+}
+
+static int ix_repairq_remove(gv_index *ix, const gv_key *key)
+{
+	struct ix_pg *s = ix_of(ix);
+	struct ix_conn *c;
+	char kbuf[GV_KEY_BUFSIZE];
+	const char *v[1] = { kbuf };
+	int err;
+
+	assert(key);
+	gv_key_format(kbuf, key);
+	if ((err = ix_take(s, &c)) < 0)
+		return err;
+	err = ix_change(s, c, ST_REPAIRQ_DELETE, 1, v, NULL, NULL, "repair queue remove");
+	return ix_give(s, c, err);
+}
+
+static int ix_repairq_due(gv_index *ix, int64_t now_ms, size_t limit, gv_key *out,
+                          size_t *out_n)
+{
+	char now[24], lim[24];
+	const char *v[2] = { dec(now, sizeof(now), now_ms), lim };
+
+	assert(out_n);
+	*out_n = 0;
+	if (limit == 0)
+		return 0;
+	assert(out);
+	dec(lim, sizeof(lim), limit_of(limit));
+	return keys_query(ix_of(ix), ST_REPAIRQ_DUE, 2, v, limit, out, out_n,
+	                  "repair queue due");
+}
+
+static int ix_repairq_list(gv_index *ix, const gv_key *after, size_t limit,
+                           gv_repairq_entry *out, size_t *out_n)
+{
+	struct ix_pg *s = ix_of(ix);
+	struct ix_conn *c;
+	char kbuf[GV_KEY_BUFSIZE] = "", lim[24];
+	const char *v[2] = { kbuf, lim };
+	PGresult *res;
+	size_t i, rows;
+	int err = 0;
+
+	assert(out_n);
+	*out_n = 0;
+	if (limit == 0)
+		return 0;
+	assert(out);
+	if (after)
+		gv_key_format(kbuf, after);
+	dec(lim, sizeof(lim), limit_of(limit));
+	if ((err = ix_take(s, &c)) < 0)
+		return err;
+	if (!(res = ix_run(s, c, ST_REPAIRQ_LIST, 2, v, NULL, 0, "repair queue list")))
+		return ix_give(s, c, c->err);
+	rows = (size_t)PQntuples(res);
+	for (i = 0; i < rows && i < limit && err == 0; i++)
+		err = row_repairq(&out[i], res, (int)i);
+	if (err == 0)
+		*out_n = i;
+	PQclear(res);
+	return ix_give(s, c, err);
+}
+
+static int ix_repairq_count(gv_index *ix, uint64_t *queued, uint64_t *dead)
+{
+	struct ix_pg *s = ix_of(ix);
+	struct ix_conn *c;
+	PGresult *res;
+	int err;
+
+	assert(queued && dead);
+	*queued = *dead = 0;
+	if ((err = ix_take(s, &c)) < 0)
+		return err;
+	if (!(res = ix_run(s, c, ST_REPAIRQ_COUNT, 0, NULL, NULL, 0, "repair queue count")))
+		return ix_give(s, c, c->err);
+	*queued = (uint64_t)col_i64(res, 0, 0);
+	*dead = (uint64_t)col_i64(res, 0, 1);
+	PQclear(res);
+	return ix_give(s, c, 0);
+}
+
 /* ---- open and close ---------------------------------------------------- */
 
 static void ix_free(struct ix_pg *s)
@@ -1426,6 +1639,12 @@ static const struct gv_index_ops pg_ops = {
 	.close = ix_close,
 	.blocks_put = ix_blocks_put,
 	.blocks_get = ix_blocks_get,
+	.repairq_put = ix_repairq_put,
+	.repairq_get = ix_repairq_get,
+	.repairq_remove = ix_repairq_remove,
+	.repairq_due = ix_repairq_due,
+	.repairq_list = ix_repairq_list,
+	.repairq_count = ix_repairq_count,
 	.blob_set_created = ix_blob_set_created,
 };
 
@@ -1480,6 +1699,26 @@ static int schema_version(struct ix_pg *s, struct ix_conn *c, int64_t *out)
 	return 0;
 }
 
+#define IX_PG_SCHEMA_LOCK "SELECT pg_advisory_xact_lock(7142339481)"
+
+/* Create the optional tables an index of the current version lacks, under
+ * the schema lock: two gateways opening an older index at once would
+ * otherwise race to create the same table. */
+static int optional_prepare(struct ix_pg *s, struct ix_conn *c)
+{
+	int err;
+
+	if ((err = ix_cmd(s, c, "BEGIN", "begin schema upgrade")) < 0)
+		return err;
+	if ((err = ix_cmd(s, c, IX_PG_SCHEMA_LOCK, "lock schema")) < 0 ||
+	    (err = ix_cmd(s, c, optional_tables, "create optional tables")) < 0 ||
+	    (err = ix_cmd(s, c, "COMMIT", "commit schema upgrade")) < 0) {
+		PQclear(PQexec(c->pg, "ROLLBACK"));
+		return err;
+	}
+	return 0;
+}
+
 /* Create or upgrade the schema in one transaction, under an advisory lock
  * so gateways opening at once do it once. */
 static int schema_prepare(struct ix_pg *s, struct ix_conn *c, int create)
@@ -1491,7 +1730,7 @@ static int schema_prepare(struct ix_pg *s, struct ix_conn *c, int create)
 	if ((err = schema_version(s, c, &version)) < 0)
 		return err;
 	if (version == GV_INDEX_SQLITE_SCHEMA)
-		return ix_cmd(s, c, blocks_schema, "create block tables");
+		return optional_prepare(s, c);
 	if (version > GV_INDEX_SQLITE_SCHEMA)
 		return gv_error_set(GV_ERROR, "index %s: schema version %lld is newer than %d, "
 		                    "the newest this build understands; upgrade graviton",
@@ -1501,7 +1740,7 @@ static int schema_prepare(struct ix_pg *s, struct ix_conn *c, int create)
 		                    "initialise it", s->label);
 	if ((err = ix_cmd(s, c, "BEGIN", "begin schema upgrade")) < 0)
 		return err;
-	if ((err = ix_cmd(s, c, "SELECT pg_advisory_xact_lock(7142339481)", "lock schema")) < 0 ||
+	if ((err = ix_cmd(s, c, IX_PG_SCHEMA_LOCK, "lock schema")) < 0 ||
 	    (err = schema_version(s, c, &version)) < 0)
 		goto rollback;
 	if (version < 0) {
@@ -1527,7 +1766,7 @@ static int schema_prepare(struct ix_pg *s, struct ix_conn *c, int create)
 		if ((err = ix_cmd(s, c, sql, "schema migration")) < 0)
 			goto rollback;
 	}
-	if ((err = ix_cmd(s, c, blocks_schema, "create block tables")) < 0 ||
+	if ((err = ix_cmd(s, c, optional_tables, "create optional tables")) < 0 ||
 	    (err = ix_cmd(s, c, "COMMIT", "commit schema upgrade")) < 0)
 		goto rollback;
 	if (version > 0)
@@ -1629,8 +1868,8 @@ static int pg_backend_open(gv_index **out, const char *scheme, const char *locat
 
 	if (!locator || strncmp(locator, "//", 2) != 0)
 		return gv_error_set(GV_EINVAL, "index: a PostgreSQL index is a URL "
-		                    "'%s://[user@]host[:port]/database', not '%s:%.100s'",
-		                    scheme, scheme, locator ? locator : "");
+		                    "'%s://[user@]host[:port]/database', not '%s:...'", scheme,
+		                    scheme);
 	if (!(url = malloc(strlen(scheme) + 1 + strlen(locator) + 1)))
 		return gv_error_set(GV_ENOMEM, "index: out of memory");
 	sprintf(url, "%s:%s", scheme, locator);

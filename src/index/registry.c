@@ -12,6 +12,7 @@
 
 #include "graviton/sys/index.h"
 #include "index/postgresql.h"
+#include "index/rows.h"
 
 #define BACKENDS_MAX 8
 #define NAME_MAX_LEN 32
@@ -120,10 +121,14 @@ int gv_index_open(gv_index **out, const char *backend, const char *url, unsigned
 	slen = scheme_len(url);
 	if (slen > 0) {
 		if (backend && *backend &&
-		    (strlen(backend) != slen || strncmp(backend, url, slen) != 0))
+		    (strlen(backend) != slen || strncmp(backend, url, slen) != 0)) {
+			char shown[GV_INDEX_URL_SHOWN];
+
 			return gv_error_set(GV_EINVAL, "index %s names backend '%.*s', but the "
 			                    "backend is set to '%s'",
-			                    url, (int)slen, url, backend);
+			                    gv_index_url_redact(shown, sizeof(shown), url),
+			                    (int)slen, url, backend);
+		}
 		backend = url;
 		locator = url + slen + 1;
 	} else if (!backend || !*backend) {
@@ -152,4 +157,23 @@ const char *gv_index_url_locator(const char *url)
 	size_t slen = scheme_len(url);
 
 	return slen ? url + slen + 1 : url;
+}
+
+const char *gv_index_url_redact(char *buf, size_t cap, const char *url)
+{
+	size_t at = 0, off, len, n;
+
+	if (cap == 0)
+		return buf;
+	buf[0] = '\0';
+	if (!url)
+		return buf;
+	for (n = 0; ix_url_password(url, at, &off, &len); at = off + len) {
+		n += (size_t)snprintf(buf + n, n < cap ? cap - n : 0, "%.*s***", (int)(off - at),
+		                      url + at);
+		if (n >= cap)
+			return buf;
+	}
+	snprintf(buf + n, cap - n, "%s", url + at);
+	return buf;
 }

@@ -1,9 +1,11 @@
 /*
  * rows.c - checks and text codecs every index backend shares (rows.h).
  */
+#include <ctype.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "index/rows.h"
 
@@ -150,6 +152,52 @@ int ix_key_check(const gv_key *key)
 	if (key->size > (uint64_t)INT64_MAX)
 		return gv_error_set(GV_EINVAL, "index: blob size %llu out of range",
 		                    (unsigned long long)key->size);
+	return 0;
+}
+
+int ix_url_password(const char *url, size_t from, size_t *off, size_t *len)
+{
+	const char *a = strstr(url, "://"), *aend, *at = NULL, *colon, *p, *end, *eq;
+	size_t i;
+
+	if (!a)
+		return 0;
+	for (i = 0; url + i < a; i++)
+		if (!isalnum((unsigned char)url[i]) && !strchr("+-.", url[i]))
+			return 0; /* "://" inside a path, not after a scheme */
+	a += 3;
+	aend = a + strcspn(a, "/?#");
+	for (p = a; p < aend; p++)
+		if (*p == '@')
+			at = p;
+	colon = at ? memchr(a, ':', (size_t)(at - a)) : NULL;
+	if (colon && (size_t)(colon + 1 - url) >= from) {
+		*off = (size_t)(colon + 1 - url);
+		*len = (size_t)(at - colon - 1);
+		return 1;
+	}
+	if (*aend == '#' || !(p = strchr(aend, '?')))
+		return 0;
+	for (p++; *p; p = *end ? end + 1 : end) {
+		end = p + strcspn(p, "&#");
+		eq = memchr(p, '=', (size_t)(end - p));
+		if (eq && eq - p >= 8 && strncasecmp(eq - 8, "password", 8) == 0 &&
+		    (size_t)(eq + 1 - url) >= from) {
+			*off = (size_t)(eq + 1 - url);
+			*len = (size_t)(end - eq - 1);
+			return 1;
+		}
+		if (*end == '#')
+			break;
+	}
+	return 0;
+}
+
+int ix_repairq_check(const gv_repairq_entry *e)
+{
+	if (strnlen(e->reason, sizeof(e->reason)) >= sizeof(e->reason) ||
+	    strnlen(e->last_error, sizeof(e->last_error)) >= sizeof(e->last_error))
+		return gv_error_set(GV_EINVAL, "index: repair queue text is not terminated");
 	return 0;
 }
 

@@ -35,6 +35,16 @@ int ix_str_check(const char *what, const char *v, size_t cap);
 /* GV_EINVAL when a key's size does not fit a signed 64-bit column. */
 int ix_key_check(const gv_key *key);
 int ix_setting_name_check(const char *name);
+/*
+ * The first password in an index URL "scheme://..." at or after offset
+ * `from`: url[*off, *off + *len), and 1; 0 when there is none.  Passwords
+ * are the one of the user info (user:PASSWORD@host) and the values of the
+ * query options whose name ends in "password" (password=, sslpassword=).
+ */
+int ix_url_password(const char *url, size_t from, size_t *off, size_t *len);
+
+/* GV_EINVAL unless a repair queue row's texts are terminated. */
+int ix_repairq_check(const gv_repairq_entry *e);
 /* GV_EINVAL unless every field of a sector record is storable. */
 int ix_sector_check(const gv_sector_info *si);
 

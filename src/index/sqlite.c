@@ -2025,9 +2025,8 @@ static int ix_repairq_put(gv_index *ix, const gv_repairq_entry *e)
 	int err, rc;
 
 	assert(e);
-	if (strnlen(e->reason, sizeof(e->reason)) >= sizeof(e->reason) ||
-	    strnlen(e->last_error, sizeof(e->last_error)) >= sizeof(e->last_error))
-		return gv_error_set(GV_EINVAL, "index: repair queue text is not terminated");
+	if ((err = ix_repairq_check(e)) < 0)
+		return err;
 	gv_key_format(kbuf, &e->key);
 	c = ix_lock(s);
 	if ((err = ix_prep(c, ST_REPAIRQ_PUT, &st)) < 0)

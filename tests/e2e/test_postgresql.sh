@@ -25,12 +25,18 @@ serve_stop
 expect_eq "... and the target stays empty" 0 "$(pg_sql "SELECT COUNT(*) FROM pg_tables WHERE schemaname = 'public' AND tablename = 'blobs'")"
 
 # ---- SQLite -> PostgreSQL -> SQLite --------------------------------------
+# Two repair queue rows, one a dead letter, travel with the index.
+sqlite3 "$D/graviton.db" "INSERT INTO repair_queue VALUES
+	('$(key_of "$T/f1")', 'scrub', 2, 'sector s1 unreachable', 123, 45, 0),
+	('$(key_of "$T/f2")', 'read', 9, 'no healthy replica', 0, 67, 1)"
 gv status --json
 S0=$OUT
 gv index migrate --to "$URL" --json
 expect_rc "index migrate --to postgresql://" 0
 expect_eq "... copies 6 blobs" 6 "$(jget 'j["blobs"]')"
 expect_eq "... and 18 replicas" 18 "$(jget 'j["replicas"]')"
+expect_eq "... and 2 repair queue rows" 2 "$(jget 'j["repair_queue"]')"
+expect_eq "... which PostgreSQL holds" "2 1" "$(pg_sql "SELECT COUNT(*), SUM(dead) FROM repair_queue" | tr '|' ' ')"
 gv --index "$URL" status --json
 expect_eq "status --json on PostgreSQL = on SQLite" "$S0" "$OUT"
 gv index migrate --to "$URL"
@@ -46,7 +52,8 @@ rows() {
 		SELECT key, sector, size, ranges, complete, healthy, last_verified,
 		       hex(checksum), reason FROM replicas ORDER BY key, sector;
 		SELECT * FROM settings ORDER BY name;
-		SELECT key, hex(tab) FROM blocks ORDER BY key;"
+		SELECT key, hex(tab) FROM blocks ORDER BY key;
+		SELECT * FROM repair_queue ORDER BY key;"
 }
 expect_eq "identical rows after the round trip" "$(rows "$D/graviton.db")" "$(rows "$T/back.db")"
 

@@ -1725,7 +1725,7 @@ static void test_repairq_rows(void **state)
 	/* Rows survive a reopen. */
 	gv_index_close(f->ix);
 	f->ix = NULL;
-	assert_int_equal(gv_index_sqlite_open(&f->ix, f->path, 0), 0);
+	assert_int_equal(fx_open(f, &f->ix, 0), 0);
 	assert_int_equal(gv_index_repairq_count(f->ix, &queued, &dead), 0);
 	assert_int_equal(queued + dead, 2);
 }
@@ -1740,14 +1740,85 @@ static void test_repairq_added_to_old_index(void **state)
 	gv_index_close(f->ix);
 	f->ix = NULL;
 	sql(f->path, "DROP TABLE repair_queue");
-	assert_int_equal(sql_int(f->path, "SELECT COUNT(*) FROM sqlite_master"
-	                                  " WHERE name = 'repair_queue'"), 0);
-	assert_int_equal(gv_index_sqlite_open(&f->ix, f->path, 0), 0);
+	assert_int_equal(sql_int(f->path, pg_url ? "SELECT COUNT(*) FROM pg_tables"
+	                                           " WHERE tablename = 'repair_queue'"
+	                                         : "SELECT COUNT(*) FROM sqlite_master"
+	                                           " WHERE name = 'repair_queue'"), 0);
+	assert_int_equal(fx_open(f, &f->ix, 0), 0);
 	assert_int_equal(gv_index_repairq_put(f->ix, &e), 0);
 	assert_int_equal(gv_index_repairq_count(f->ix, &queued, &dead), 0);
 	assert_int_equal(queued, 1);
 	assert_int_equal(sql_int(f->path, "SELECT version FROM schema_version"),
 	                 GV_INDEX_SQLITE_SCHEMA);
+}
+
+/* index migrate copies the repair queue, dead letters included, and the
+ * summary's counts and digest cover it. */
+static void test_copy_repairq(void **state)
+{
+	struct fx *f = *state;
+	gv_repairq_entry e1 = rq_entry(1, "read", 100, 0), e2 = rq_entry(2, "scrub", 7, 1), got;
+	gv_index_summary before, after, copied, sum;
+	gv_key k1 = mkkey(1);
+	char path[192];
+	gv_index *dst;
+
+	add_sector(f->ix, "s1", 1, GV_SECTOR_ACTIVE);
+	put(f->ix, &k1, "s1");
+	assert_int_equal(gv_index_summarize(f->ix, &before), 0);
+	assert_int_equal(before.repair_queue, 0);
+	e1.attempts = 4;
+	snprintf(e1.last_error, sizeof(e1.last_error), "sector s1 unreachable");
+	assert_int_equal(gv_index_repairq_put(f->ix, &e1), 0);
+	assert_int_equal(gv_index_repairq_put(f->ix, &e2), 0);
+	assert_int_equal(gv_index_summarize(f->ix, &after), 0);
+	assert_int_equal(after.repair_queue, 2);
+	assert_string_not_equal(after.digest, before.digest);
+
+	snprintf(path, sizeof(path), "%s/copy.db", f->dir);
+	assert_int_equal(gv_index_sqlite_open(&dst, path, 1), 0);
+	assert_int_equal(gv_index_copy(dst, f->ix, &copied, NULL, NULL), 0);
+	assert_int_equal(copied.repair_queue, 2);
+	assert_string_equal(copied.digest, after.digest);
+	assert_int_equal(gv_index_summarize(dst, &sum), 0);
+	assert_string_equal(sum.digest, after.digest);
+	assert_int_equal(gv_index_repairq_get(dst, &k1, &got), 0);
+	assert_int_equal(got.attempts, 4);
+	assert_string_equal(got.last_error, "sector s1 unreachable");
+	assert_int_equal(got.next_attempt_ms, 100);
+	assert_int_equal(gv_index_repairq_get(dst, &e2.key, &got), 0);
+	assert_true(got.dead);
+
+	/* A target holding only a queue row is not empty. */
+	gv_index_close(dst);
+	assert_int_equal(unlink(path), 0);
+	assert_int_equal(gv_index_sqlite_open(&dst, path, 1), 0);
+	assert_int_equal(gv_index_repairq_put(dst, &e1), 0);
+	assert_int_equal(gv_index_copy(dst, f->ix, &copied, NULL, NULL), GV_EEXISTS);
+	gv_index_close(dst);
+}
+
+/* Every op of the port, optional ones included, is implemented. */
+static void test_ops_complete(void **state)
+{
+	struct fx *f = *state;
+	const struct gv_index_ops *o = f->ix->ops;
+	const void *ops[] = {
+		o->sector_upsert, o->sector_get, o->sector_list, o->sector_set_health,
+		o->sector_set_state, o->sector_remove, o->replica_put, o->replica_remove,
+		o->replica_set_health, o->replica_set_verified, o->replica_set_ranges,
+		o->replicas_find, o->blob_exists, o->blob_remove, o->keys_next,
+		o->sector_keys_next, o->blobs_next, o->replicas_next, o->stats, o->setting_get,
+		o->setting_set, o->close, o->replicas_put, o->blocks_put, o->blocks_get,
+		o->repairq_put, o->repairq_get, o->repairq_remove, o->repairq_due,
+		o->repairq_list, o->repairq_count, o->blob_set_created,
+	};
+	size_t i;
+
+	assert_int_equal(o->version, GV_INDEX_OPS_VERSION);
+	for (i = 0; i < sizeof(ops) / sizeof(ops[0]); i++)
+		if (!ops[i])
+			fail_msg("backend %s: op #%zu is missing", o->name, i);
 }
 
 /* Tests of what every backend does: the conformance suite. */
@@ -1767,6 +1838,10 @@ static const struct CMUnitTest common_tests[] = {
 	cmocka_unit_test_setup_teardown(test_stats, setup, teardown),
 	cmocka_unit_test_setup_teardown(test_settings, setup, teardown),
 	cmocka_unit_test_setup_teardown(test_concurrent, setup, teardown),
+	cmocka_unit_test_setup_teardown(test_repairq_rows, setup, teardown),
+	cmocka_unit_test_setup_teardown(test_repairq_added_to_old_index, setup, teardown),
+	cmocka_unit_test_setup_teardown(test_copy_repairq, setup, teardown),
+	cmocka_unit_test_setup_teardown(test_ops_complete, setup, teardown),
 };
 
 /* SQLite's own: its files, schema faking, locks and batched commits. */
@@ -1782,8 +1857,6 @@ static const struct CMUnitTest sqlite_tests[] = {
 	cmocka_unit_test(test_memory_index),
 	cmocka_unit_test_setup_teardown(test_reads_pass_stuck_write, setup, teardown),
 	cmocka_unit_test_setup_teardown(test_concurrent_puts_batched, setup, teardown),
-	cmocka_unit_test_setup_teardown(test_repairq_rows, setup, teardown),
-	cmocka_unit_test_setup_teardown(test_repairq_added_to_old_index, setup, teardown),
 };
 
 int main(int argc, char **argv)

@@ -255,14 +255,15 @@ GV_API int gv_index_blob_set_created(gv_index *ix, const gv_key *key, int64_t cr
 /* ---- copying a whole index (index migrate) ---------------------------------- */
 
 /* What an index holds, and a SHA-256 over a canonical text of all its rows
- * (sectors, blobs with their replicas, settings, block tables): the same
- * rows give the same digest whatever the backend. */
+ * (sectors, blobs with their replicas, settings, block tables, the repair
+ * queue): the same rows give the same digest whatever the backend. */
 typedef struct gv_index_summary {
 	uint64_t sectors;
 	uint64_t blobs;
 	uint64_t replicas;
 	uint64_t settings;
 	uint64_t block_tables;
+	uint64_t repair_queue;  /* rows, dead letters included */
 	char digest[2 * GV_DIGEST_LEN + 1]; /* lowercase hex */
 } gv_index_summary;
 
@@ -271,7 +272,7 @@ GV_API int gv_index_summarize(gv_index *ix, gv_index_summary *out);
 
 /*
  * Copy every row of src into dst, which must be empty (no sector, no blob,
- * no setting: GV_EEXISTS otherwise), then summarize both: GV_ECORRUPT
+ * no setting, no repair queue row: GV_EEXISTS otherwise), then summarize both: GV_ECORRUPT
  * when they differ.  *out is the source's summary.  The caller keeps
  * writers away from src meanwhile (the store stopped).  Progress: each
  * batch of blobs copied calls on_blobs(total so far, payload) when set.
@@ -346,6 +347,18 @@ GV_API int gv_index_open(gv_index **out, const char *backend, const char *url, u
 GV_API int gv_index_open_url(gv_index **out, const char *url, unsigned flags);
 /* The locator part of a URL (url itself when it has no scheme). */
 GV_API const char *gv_index_url_locator(const char *url);
+/*
+ * An index URL fit to print: url copied into buf (cap bytes, cut short when
+ * longer) with every password shown as "***": the one in the user info
+ * ("postgresql://user:***@host/db") and the value of each query option
+ * whose name ends in "password" ("?password=***", "sslpassword=***").
+ * Anything that is not "scheme://..." is copied as is.  Returns buf.
+ * Every message, log line and document that shows an index URL shows it
+ * through this.
+ */
+GV_API const char *gv_index_url_redact(char *buf, size_t cap, const char *url);
+/* A buffer large enough for the redacted URLs of messages. */
+#define GV_INDEX_URL_SHOWN 1024
 
 /* Schema version the code writes. */
 #define GV_INDEX_SQLITE_SCHEMA 1
