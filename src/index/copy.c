@@ -207,10 +207,8 @@ int gv_index_summarize(gv_index *ix, gv_index_summary *out)
 	}
 	if (err == 0)
 		err = each_repairq(ix, sum_repairq, &x);
-	if (err == 0 && (err = gv_key_hasher_final(x.h, &d)) == 0) {
-		x.h = NULL;
+	if (err == 0 && (err = gv_key_hasher_final(x.h, &d)) == 0)
 		gv_key_hex(out->digest, &d);
-	}
 out:
 	gv_key_hasher_free(x.h);
 	free(secs);
