@@ -20,12 +20,11 @@
  *
  * Durability: a blob is written into tmp/ or partial/, fdatasync'd, renamed
  * into objects/ab/, and that directory is fsync'd before commit returns.
- * Open creates the 256 fan-out directories that are missing and fsyncs
- * objects/ once, so every fan-out directory (one left by an earlier crashed
- * process too) is durable before anything is committed into it; one that
- * open could not create is created on demand (mkdir, then fsync of
- * objects/).  The commit path then costs what the floor does: fdatasync of
- * the file and fsync of its directory.  One level of 256 directories keeps directory
+ * The 256 fan-out directories are created on demand (mkdir, then fsync of
+ * objects/).  Open fsyncs objects/ once, so a fan-out directory left by an
+ * earlier crashed process is durable before anything is committed into it;
+ * the commit path then costs what the floor does: fdatasync of the file and
+ * fsync of its directory.  One level of 256 directories keeps directory
  * creation off the hot path (a second level would mean a new directory, and
  * its fsyncs, for most of the first 65,536 blobs of every sector).
  *
@@ -688,25 +687,6 @@ static int fs_root_is_blank(int root_fd)
 }
 
 /*
- * Create every fan-out directory that is missing, before the fsync of
- * objects/ at open makes them durable, so that no commit creates one (a
- * mkdir and an fsync of objects/ under dir_lock, for most of a fresh
- * sector's first few hundred blobs).  One that cannot be created is left
- * to the commit that needs it.
- */
-static void fs_fanout_all(fs_sector *s)
-{
-	char rel[8];
-	unsigned a;
-
-	for (a = 0; a < FS_FANOUT_BITS; a++) {
-		snprintf(rel, sizeof(rel), "%02x", a);
-		if (mkdirat(s->objects_fd, rel, 0755) == 0 || errno == EEXIST)
-			s->dir_ok[a >> 3] |= (uint8_t)(1u << (a & 7));
-	}
-}
-
-/*
  * Open root/<name> as a directory, creating it (and fsyncing the root) when
  * missing and `create` is set.  -1 with errno on failure.
  */
@@ -990,7 +970,6 @@ int gv_sector_fs_open(gv_sector **out, const char *root,
 	}
 	if ((rc = fs_walk(s, count_used, &s->used)) < 0)
 		goto fail;
-	fs_fanout_all(s);
 	if (fsync(s->objects_fd) < 0) {
 		rc = fs_err(s, errno, "cannot sync", "objects");
 		goto fail;
