@@ -52,7 +52,8 @@ touch -d '3 hours ago' $LENT
 # began after the lent files were aged.
 orphan() {
 	local f=$S2/objects/ab/$(printf 'ab%062d' "$1")-5
-	printf 'hello' >"$f" && touch -d '3 hours ago' "$f" && printf '%s\n' "$f"
+	mkdir -p "$S2/objects/ab" &&
+		printf 'hello' >"$f" && touch -d '3 hours ago' "$f" && printf '%s\n' "$f"
 }
 gone() { [ ! -e "$1" ]; }
 wait_gone() {
@@ -63,9 +64,9 @@ wait_gone() {
 	done
 	return 1
 }
-O1=$(orphan 1) || fail "set-up: orphan 1"
+O1=$(orphan 1) || { fail "set-up: orphan 1"; finish; }
 expect_true "the node's reclaim took its own old orphan in s02" wait_gone "$O1"
-O2=$(orphan 2) || fail "set-up: orphan 2"
+O2=$(orphan 2) || { fail "set-up: orphan 2"; finish; }
 expect_true "and a second one, placed later" wait_gone "$O2"
 expect_eq "every lent blob is still in s01" "$LENT" "$(lent_files)"
 
