@@ -677,7 +677,9 @@ static int ring_put(rwriter *w, const unsigned char *p, size_t len)
 	while (len) {
 		size_t wpos, n;
 
-		if (w->blen == CHUNK && !w->running && (err = stream_start(w)) < 0)
+		/* blen is read unlocked only while no stream thread runs
+		 * (stream_end joined it). */
+		if (!w->running && w->blen == CHUNK && (err = stream_start(w)) < 0)
 			return err;
 		pthread_mutex_lock(&w->mu);
 		deadline_in(&dl, ms);
@@ -868,7 +870,7 @@ static int rw_commit(gv_sector_writer *gw, const gv_key *key)
 	rwriter *w = (rwriter *)gw;
 	char path[GV_KEY_BUFSIZE + 32], txt[512];
 	answer a = { txt, 0, sizeof(txt) - 1, 0, 0 };
-	body in = { w->buf, w->blen, 0, NULL };
+	body in = { w->buf, 0, 0, NULL };
 	call cl = { "PUT", path, NULL, &in, &a, 1, 0, 0 };
 	int err;
 
@@ -882,14 +884,16 @@ static int rw_commit(gv_sector_writer *gw, const gv_key *key)
 	else if (w->resume)
 		err = resume_flush(w, 1);
 	else if (!w->upload[0]) {
-		/* It fits in the buffer (which is linear then): one PUT. */
+		/* It fits in the buffer (which is linear then): one PUT.  No
+		 * stream thread ever ran, so blen is this thread's. */
+		in.len = w->blen;
 		key_path(path, sizeof(path), key, "");
 		err = perform(w->rm, &cl);
 	} else {
 		char q[GV_KEY_BUFSIZE + 16], kb[GV_KEY_BUFSIZE];
 
 		snprintf(q, sizeof(q), "/commit?key=%s", gv_key_format(kb, key));
-		if ((w->blen && !w->running && (err = stream_start(w)) < 0) ||
+		if ((!w->running && w->blen && (err = stream_start(w)) < 0) ||
 		    (err = stream_end(w, 0)) < 0) {
 			char msg[512];
 
