@@ -20,6 +20,7 @@
 #include <time.h>
 
 #include "core/log.h"
+#include "core/clock.h"
 #include "engine/store.h"
 #include "graviton/health.h"
 
@@ -37,13 +38,6 @@ typedef struct gv_health_entry {
 	unsigned ndowns;
 } gv_health_entry;
 
-static long long mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* An error that says the sector could not be reached (as opposed to a
  * definite answer: not found, replaced, full, bad input). */
@@ -98,7 +92,7 @@ void gv_health_observe(gv_store *st, const char *id, int err)
 		return;
 	pthread_mutex_lock(&st->health_mu);
 	if ((e = entry_get(st, id)))
-		record(e, err, mono_ms());
+		record(e, err, gv_mono_ms());
 	pthread_mutex_unlock(&st->health_mu);
 }
 
@@ -153,7 +147,7 @@ static void *probe_main(void *p)
 	probe *pr = p;
 	gv_sector *s = gv_store_sector_handle(pr->st, pr->info.id, pr->why, sizeof(pr->why));
 
-	pr->started_ms = mono_ms();
+	pr->started_ms = gv_mono_ms();
 	if (!s) {
 		pr->err = GV_EIO; /* no backend open: cannot be reached */
 	} else if ((pr->err = gv_sector_check(s)) < 0) {
@@ -191,7 +185,7 @@ void gv_health_down(gv_store *st, const char *id, const char *reason)
 
 	pthread_mutex_lock(&st->health_mu);
 	if ((e = entry_get(st, id)))
-		note_down(e, mono_ms());
+		note_down(e, gv_mono_ms());
 	pthread_mutex_unlock(&st->health_mu);
 	gv_store_sector_down(st, id, reason);
 	gv_warn("event=sector_down sector=%s reason=\"%s\"", id, reason);
@@ -215,7 +209,7 @@ static int bring_up(gv_store *st, const probe *pr, long long up_ms)
 static int decide(gv_store *st, const gv_health_opts *o, probe *pr)
 {
 	gv_health_entry *e, snap;
-	long long now = mono_ms();
+	long long now = gv_mono_ms();
 	uint64_t need = 0;
 	char reason[GV_REASON_MAX];
 
@@ -311,12 +305,12 @@ void gv_health_daemon(gv_store *st, const gv_health_opts *opts, atomic_int *stop
 	gv_health_opts o = opts ? *opts : (gv_health_opts)GV_HEALTH_OPTS_INIT;
 
 	while (!*stop) {
-		long long next = mono_ms() + (long long)o.interval_ms;
+		long long next = gv_mono_ms() + (long long)o.interval_ms;
 
 		if (gv_health_probe(st, &o, NULL) < 0)
 			gv_errlog("event=health_probe_failed error=\"%s\"", gv_error_last());
 		/* Wake every 50 ms to notice *stop. */
-		while (!*stop && mono_ms() < next) {
+		while (!*stop && gv_mono_ms() < next) {
 			struct timespec ts = { 0, 50000000L };
 
 			nanosleep(&ts, NULL);

@@ -14,6 +14,7 @@
 #include <time.h>
 
 #include "core/log.h"
+#include "core/clock.h"
 #include "engine/hedge.h"
 
 #define HEDGE_MIN_MS 10
@@ -198,16 +199,6 @@ static int race_start(race *r, int i)
 	return -1;
 }
 
-static void deadline_ms(struct timespec *ts, uint64_t ms)
-{
-	clock_gettime(CLOCK_MONOTONIC, ts);
-	ts->tv_sec += (time_t)(ms / 1000);
-	ts->tv_nsec += (long)(ms % 1000) * 1000000L;
-	if (ts->tv_nsec >= 1000000000L) {
-		ts->tv_sec++;
-		ts->tv_nsec -= 1000000000L;
-	}
-}
 
 /* The winner (0 or 1), -1 when every attempt started has failed, -2 when
  * one is still running; r->mu held. */
@@ -265,7 +256,7 @@ int gv_hedge_run(gv_store *st, const void *ctx, size_t ctx_len, gv_hedge_fn fn,
 		*won = first;
 		return 0;
 	}
-	deadline_ms(&dl, gv_hedge_after_ms(st, first->sector));
+	gv_deadline_in(&dl, gv_hedge_after_ms(st, first->sector));
 	pthread_mutex_lock(&r->mu);
 	while (!r->done[0] && pthread_cond_timedwait(&r->cv, &r->mu, &dl) != ETIMEDOUT)
 		;

@@ -16,6 +16,7 @@
 #include <time.h>
 
 #include "engine/store.h"
+#include "core/clock.h"
 #include "graviton/health.h"
 
 static void metric(FILE *f, const char *name, const char *type, const char *help, double v)
@@ -55,13 +56,6 @@ static void sector_labels(FILE *f, const gv_sector_info *s)
 
 #define GV_METRICS_CACHE_MS 1000
 
-static long long mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* The cached gauges (fresh when older than the cache window), copied out;
  * *computations counts the computations so far. */
@@ -73,7 +67,7 @@ static int gauges_get(gv_store *st, gv_store_stats *s, gv_sector_info **sectors,
 	int err = 0;
 
 	pthread_mutex_lock(&st->metrics_mu);
-	now = mono_ms();
+	now = gv_mono_ms();
 	if (st->metrics_at_ms == 0 || now - st->metrics_at_ms >= GV_METRICS_CACHE_MS) {
 		gv_sector_info *fresh = NULL;
 		size_t n = 0;
@@ -86,7 +80,7 @@ static int gauges_get(gv_store *st, gv_store_stats *s, gv_sector_info **sectors,
 		free(st->metrics_sectors);
 		st->metrics_sectors = fresh;
 		st->metrics_nsectors = n;
-		st->metrics_at_ms = mono_ms();
+		st->metrics_at_ms = gv_mono_ms();
 		st->metrics_computations++;
 	}
 	copy = malloc((st->metrics_nsectors ? st->metrics_nsectors : 1) * sizeof(*copy));

@@ -40,6 +40,7 @@
 #include <unistd.h>
 
 #include "core/digest.h"
+#include "core/clock.h"
 #include "core/log.h"
 #include "engine/blocks.h"
 #include "engine/store.h"
@@ -252,16 +253,6 @@ static void put_target_remove(gv_put *put, size_t i)
 	put->nt--;
 }
 
-static void deadline_after(struct timespec *ts, uint64_t ms)
-{
-	clock_gettime(CLOCK_MONOTONIC, ts);
-	ts->tv_sec += (time_t)(ms / 1000);
-	ts->tv_nsec += (long)(ms % 1000) * 1000000L;
-	if (ts->tv_nsec >= 1000000000L) {
-		ts->tv_sec++;
-		ts->tv_nsec -= 1000000000L;
-	}
-}
 
 static void fan_unref(fan *f)
 {
@@ -430,7 +421,7 @@ static int fan_push(fan *f, uint64_t timeout_ms, const unsigned char *buf, size_
 		if (f->fill == 0 && f->head >= FAN_SLOTS) {
 			struct timespec deadline;
 
-			deadline_after(&deadline, timeout_ms);
+			gv_deadline_in(&deadline, timeout_ms);
 			fan_wait_past(f, f->head - FAN_SLOTS, &deadline);
 		}
 		idx = f->head % FAN_SLOTS;
@@ -466,7 +457,7 @@ static void fan_close(gv_put *put, int give_up)
 	if (!f)
 		return;
 	put->fan = NULL;
-	deadline_after(&deadline, put->st->write_timeout_ms);
+	gv_deadline_in(&deadline, put->st->write_timeout_ms);
 	pthread_mutex_lock(&f->mu);
 	if (f->fill > 0)
 		fan_publish(f);
@@ -989,7 +980,7 @@ static int put_await_quorum(put_commit *c)
 	struct timespec deadline;
 	int err = 0, have;
 
-	deadline_after(&deadline, c->st->write_timeout_ms);
+	gv_deadline_in(&deadline, c->st->write_timeout_ms);
 	pthread_mutex_lock(&job->mu);
 	while (job->pending > 0 && !quorum_ok(job, c->healthy, c->nhealthy, PRIMARY(c), &c->popt,
 	                                      c->sectors, c->nsectors)) {

@@ -34,6 +34,7 @@
 #include <time.h>
 
 #include "core/digest.h"
+#include "core/clock.h"
 #include "core/log.h"
 #include "engine/copy.h"
 #include "engine/store.h"
@@ -1196,16 +1197,6 @@ void gv_repair_wake(gv_store *st)
 	pthread_mutex_unlock(&st->stats_lock);
 }
 
-static void deadline_in(struct timespec *ts, uint64_t ms)
-{
-	clock_gettime(CLOCK_MONOTONIC, ts);
-	ts->tv_sec += (time_t)(ms / 1000);
-	ts->tv_nsec += (long)(ms % 1000) * 1000000L;
-	if (ts->tv_nsec >= 1000000000L) {
-		ts->tv_sec++;
-		ts->tv_nsec -= 1000000000L;
-	}
-}
 
 static int before(const struct timespec *a, const struct timespec *b)
 {
@@ -1229,13 +1220,13 @@ void gv_repair_daemon(gv_store *st, const gv_repair_opts *opts, uint64_t interva
 
 		if (full) {
 			err = gv_repair_run(st, &o, &sum);
-			deadline_in(&next_full, interval_ms);
+			gv_deadline_in(&next_full, interval_ms);
 		} else {
 			err = gv_repair_run_queued(st, &o, &sum);
 		}
 		if (err < 0 && err != GV_ECANCELED)
 			gv_errlog("event=repair_run_failed error=\"%s\"", gv_error_last());
-		deadline_in(&next_poll, QUEUE_POLL_MS);
+		gv_deadline_in(&next_poll, QUEUE_POLL_MS);
 
 		/* Sleep until the interval ends, a key is queued or the queue
 		 * is due a look; wake at least every 100 ms to notice *stop. */
@@ -1247,7 +1238,7 @@ void gv_repair_daemon(gv_store *st, const gv_repair_opts *opts, uint64_t interva
 			full = (interval_ms > 0 && !before(&now, &next_full)) || st->repair_full;
 			if (*stop || full || st->repair_wake || !before(&now, &next_poll))
 				break;
-			deadline_in(&step, 100);
+			gv_deadline_in(&step, 100);
 			if (interval_ms > 0 && before(&next_full, &step))
 				step = next_full;
 			pthread_cond_timedwait(&st->wake_cond, &st->stats_lock, &step);

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "core/log.h"
+#include "core/clock.h"
 #include "engine/blocks.h"
 #include "engine/store.h"
 #include "graviton/health.h"
@@ -601,13 +602,7 @@ void gv_store_free(gv_store *st)
 
 	if (!st)
 		return;
-	clock_gettime(CLOCK_MONOTONIC, &deadline);
-	deadline.tv_sec += (time_t)(st->write_timeout_ms / 1000);
-	deadline.tv_nsec += (long)(st->write_timeout_ms % 1000) * 1000000L;
-	if (deadline.tv_nsec >= 1000000000L) {
-		deadline.tv_sec++;
-		deadline.tv_nsec -= 1000000000L;
-	}
+	gv_deadline_in(&deadline, st->write_timeout_ms);
 	pthread_mutex_lock(&st->bg_lock);
 	while (st->bg_active > 0 &&
 	       pthread_cond_timedwait(&st->bg_cond, &st->bg_lock, &deadline) != ETIMEDOUT)

@@ -37,6 +37,7 @@
 #include <time.h>
 
 #include "graviton/sys/sector.h"
+#include "core/clock.h"
 
 typedef struct fault_sector {
 	gv_sector base;
@@ -100,13 +101,7 @@ static void delay_ms(fault_sector *f, unsigned ms)
 	struct timespec dl;
 	unsigned long gen;
 
-	clock_gettime(CLOCK_MONOTONIC, &dl);
-	dl.tv_sec += (time_t)(ms / 1000);
-	dl.tv_nsec += (long)(ms % 1000) * 1000000L;
-	if (dl.tv_nsec >= 1000000000L) {
-		dl.tv_sec++;
-		dl.tv_nsec -= 1000000000L;
-	}
+	gv_deadline_in(&dl, ms);
 	pthread_mutex_lock(&f->lock);
 	gen = f->gen;
 	while (f->gen == gen && pthread_cond_timedwait(&f->cv, &f->lock, &dl) != ETIMEDOUT)

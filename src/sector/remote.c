@@ -44,6 +44,7 @@
 #include <jansson.h>
 
 #include "graviton/sys/sector.h"
+#include "core/clock.h"
 
 #define CHUNK (4u << 20)
 #define POOL_MAX 16
@@ -516,16 +517,6 @@ static long request_timeout_ms(void)
 	return ms;
 }
 
-static void deadline_in(struct timespec *ts, long ms)
-{
-	clock_gettime(CLOCK_MONOTONIC, ts);
-	ts->tv_sec += ms / 1000;
-	ts->tv_nsec += (ms % 1000) * 1000000L;
-	if (ts->tv_nsec >= 1000000000L) {
-		ts->tv_sec++;
-		ts->tv_nsec -= 1000000000L;
-	}
-}
 
 /* curl's read callback: the ring's next bytes; blocks while it is empty
  * and the body goes on; 0 ends the body. */
@@ -638,7 +629,7 @@ static int stream_end(rwriter *w, int stop)
 	w->closed = 1;
 	w->stop |= stop;
 	pthread_cond_broadcast(&w->cv);
-	deadline_in(&dl, ms);
+	gv_deadline_in(&dl, ms);
 	left = w->blen;
 	while (!w->done) {
 		if (pthread_cond_timedwait(&w->cv, &w->mu, &dl) == ETIMEDOUT) {
@@ -650,7 +641,7 @@ static int stream_end(rwriter *w, int stop)
 				break;
 			}
 			left = w->blen;
-			deadline_in(&dl, ms);
+			gv_deadline_in(&dl, ms);
 		}
 	}
 	err = w->serr;
@@ -682,7 +673,7 @@ static int ring_put(rwriter *w, const unsigned char *p, size_t len)
 		if (!w->running && w->blen == CHUNK && (err = stream_start(w)) < 0)
 			return err;
 		pthread_mutex_lock(&w->mu);
-		deadline_in(&dl, ms);
+		gv_deadline_in(&dl, ms);
 		while (w->blen == CHUNK && !w->done)
 			if (pthread_cond_timedwait(&w->cv, &w->mu, &dl) == ETIMEDOUT)
 				break;
@@ -1124,13 +1115,6 @@ static int r_list(gv_sector *s, gv_sector_list_cb cb, void *payload)
 	}
 }
 
-static long long mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static void usage_stale(remote *rm)
 {
@@ -1152,7 +1136,7 @@ static int r_usage(gv_sector *s, gv_sector_usage *out)
 	char path[1] = "", txt[DOC_MAX];
 	answer a = { txt, 0, sizeof(txt), 0, 0 };
 	call cl = { "GET", path, NULL, NULL, &a, 0, 0, 0, 0 };
-	long long now = mono_ms();
+	long long now = gv_mono_ms();
 	json_t *doc = NULL;
 	int err, fresh;
 
