@@ -19,6 +19,9 @@ static void help(void)
 	       "                           [--adopt] [--json]\n"
 	       "       graviton sector add ID --url http://HOST:PORT --remote-sector SID\n"
 	       "                           [--capacity SIZE] [--rack R] [--zone Z] [--json]\n"
+	       "       graviton sector add ID --s3 s3://BUCKET[/PREFIX] --endpoint URL [--region R]\n"
+	       "                           [--s3-style path|virtual] [--capacity SIZE] [--rack R]\n"
+	       "                           [--zone Z] [--adopt] [--json]\n"
 	       "       graviton sector list [--json]\n"
 	       "       graviton sector set-health ID healthy|unhealthy [--json]\n"
 	       "       graviton sector replace OLD NEW --path DIR [--capacity SIZE] [--adopt]\n"
@@ -30,7 +33,11 @@ static void help(void)
 	       "add         register a local directory as a sector (created when missing);\n"
 	       "            --adopt takes over a directory of another store (cluster);\n"
 	       "            with --url, sector SID that the node at the url lends (its\n"
-	       "            graviton.node.token must be this store's; docs/sector-protocol.md)\n"
+	       "            graviton.node.token must be this store's; docs/sector-protocol.md);\n"
+	       "            with --s3, a bucket and prefix of an S3-compatible store at the\n"
+	       "            endpoint (writes its GRAVITON-SECTOR object; credentials from the\n"
+	       "            configuration or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY;\n"
+	       "            --capacity is its quota; docs/s3-sectors.md)\n"
 	       "list        show every sector with its capacity, use, free space, device (a '*'\n"
 	       "            marks sectors sharing a filesystem), health, rack and zone\n"
 	       "set-health  mark a sector healthy (its directory must open) or unhealthy\n"
@@ -65,7 +72,8 @@ static void help(void)
 static int sector_opts(const char *cmd, int argc, char **argv, int i, gv_sector_info *info,
                        unsigned *flags, int *repair)
 {
-	const char *url = NULL, *rsid = NULL;
+	const char *url = NULL, *rsid = NULL, *s3 = NULL, *endpoint = NULL, *region = NULL,
+	           *style = NULL;
 
 	for (; i < argc; i++) {
 		const char *a = argv[i];
@@ -92,6 +100,14 @@ static int sector_opts(const char *cmd, int argc, char **argv, int i, gv_sector_
 			url = argv[++i];
 		} else if (!repair && strcmp(a, "--remote-sector") == 0) {
 			rsid = argv[++i];
+		} else if (!repair && strcmp(a, "--s3") == 0) {
+			s3 = argv[++i];
+		} else if (!repair && strcmp(a, "--endpoint") == 0) {
+			endpoint = argv[++i];
+		} else if (!repair && strcmp(a, "--region") == 0) {
+			region = argv[++i];
+		} else if (!repair && strcmp(a, "--s3-style") == 0) {
+			style = argv[++i];
 		} else if (strcmp(a, "--capacity") == 0) {
 			if (cli_size_arg(&info->capacity, a, argv[++i]) < 0)
 				return EXIT_USAGE;
@@ -107,6 +123,20 @@ static int sector_opts(const char *cmd, int argc, char **argv, int i, gv_sector_
 			cli_err("sector %s: unknown option '%s'", cmd, a);
 			return EXIT_USAGE;
 		}
+	}
+	if (s3 || endpoint || region || style) {
+		if (!s3 || !endpoint || info->path[0] || url || rsid) {
+			cli_err("sector %s: an s3 sector needs --s3 s3://BUCKET[/PREFIX] and --endpoint "
+			        "URL, and no --path or --url", cmd);
+			return EXIT_USAGE;
+		}
+		if (gv_sector_s3_locator(info->path, sizeof(info->path), s3, endpoint, region,
+		                         style) < 0) {
+			cli_err("sector %s: %s", cmd, gv_error_last());
+			return EXIT_USAGE;
+		}
+		snprintf(info->kind, sizeof(info->kind), "s3");
+		return 0;
 	}
 	if (url || rsid) {
 		if (!url || !rsid || info->path[0]) {
@@ -216,6 +246,15 @@ static int sector_add_remote(cli_globals *g, const gv_sector_info *info, unsigne
 	    gv_sector_remote_split(info->path, url, sizeof(url), sid, sizeof(sid)) == 0) {
 		json_object_set_new(body, "url", json_string(url));
 		json_object_set_new(body, "remote_sector", json_string(sid));
+	} else if (body && strcmp(info->kind, "s3") == 0) {
+		gv_sector_s3_where wh;
+
+		if (gv_sector_s3_split(info->path, &wh) == 0) {
+			json_object_set_new(body, "s3", json_string(wh.url));
+			json_object_set_new(body, "endpoint", json_string(wh.endpoint));
+			json_object_set_new(body, "region", json_string(wh.region));
+			json_object_set_new(body, "style", json_string(wh.style));
+		}
 	} else if (body) {
 		json_object_set_new(body, "path", json_string(info->path));
 	}

@@ -1,7 +1,7 @@
 /*
  * registry.c - sector kinds by name (include/graviton/sys/sector.h).
  *
- * The built-in kinds (fs, mem, remote) are a static table; gv_sector_kind_register
+ * The built-in kinds (fs, mem, remote, s3) are a static table; gv_sector_kind_register
  * adds others to a small table behind `lock`, never removed, so a kind
  * found once stays valid for the life of the process.
  */
@@ -13,23 +13,30 @@
 
 #define KINDS_MAX 16
 
-/* fs: info->path is the resolved root; the identity comes from the
- * registration record and the store's cluster. */
-static int fs_kind_open(gv_sector **out, const gv_sector_open_opts *o)
+/* The identity a medium must carry: from the registration record and the
+ * store's cluster; the open flags as GV_FS_* flags. */
+static unsigned identity_of(gv_sector_identity *ident, const gv_sector_open_opts *o)
 {
 	const gv_sector_info *info = o->info;
-	gv_sector_identity ident;
 
-	memset(&ident, 0, sizeof(ident));
-	snprintf(ident.id, sizeof(ident.id), "%s", info->id);
-	snprintf(ident.rack, sizeof(ident.rack), "%s", info->rack);
-	snprintf(ident.zone, sizeof(ident.zone), "%s", info->zone);
-	snprintf(ident.cluster, sizeof(ident.cluster), "%s", o->cluster ? o->cluster : "");
-	ident.capacity = info->capacity;
-	ident.format = 1;
-	return gv_sector_fs_open(out, info->path, &ident,
-	                         ((o->flags & GV_SECTOR_OPEN_CREATE) ? GV_FS_CREATE : 0) |
-	                                 ((o->flags & GV_SECTOR_OPEN_ADOPT) ? GV_FS_ADOPT : 0));
+	memset(ident, 0, sizeof(*ident));
+	snprintf(ident->id, sizeof(ident->id), "%s", info->id);
+	snprintf(ident->rack, sizeof(ident->rack), "%s", info->rack);
+	snprintf(ident->zone, sizeof(ident->zone), "%s", info->zone);
+	snprintf(ident->cluster, sizeof(ident->cluster), "%s", o->cluster ? o->cluster : "");
+	ident->capacity = info->capacity;
+	ident->format = 1;
+	return ((o->flags & GV_SECTOR_OPEN_CREATE) ? GV_FS_CREATE : 0) |
+	       ((o->flags & GV_SECTOR_OPEN_ADOPT) ? GV_FS_ADOPT : 0);
+}
+
+/* fs: info->path is the resolved root. */
+static int fs_kind_open(gv_sector **out, const gv_sector_open_opts *o)
+{
+	gv_sector_identity ident;
+	unsigned flags = identity_of(&ident, o);
+
+	return gv_sector_fs_open(out, o->info->path, &ident, flags);
 }
 
 static int mem_kind_open(gv_sector **out, const gv_sector_open_opts *o)
@@ -43,11 +50,21 @@ static int remote_kind_open(gv_sector **out, const gv_sector_open_opts *o)
 	return gv_sector_remote_open(out, o->info->id, o->info->path);
 }
 
+/* s3: info->path is the locator; capacity the quota. */
+static int s3_kind_open(gv_sector **out, const gv_sector_open_opts *o)
+{
+	gv_sector_identity ident;
+	unsigned flags = identity_of(&ident, o);
+
+	return gv_sector_s3_open(out, &ident, o->info->path, flags);
+}
+
 static const gv_sector_kind builtin[] = {
 	{ GV_SECTOR_OPS_VERSION, "fs", GV_SECTOR_KIND_LOCAL, fs_kind_open,
 	  gv_sector_fs_read_identity },
 	{ GV_SECTOR_OPS_VERSION, "mem", 0, mem_kind_open, NULL },
 	{ GV_SECTOR_OPS_VERSION, "remote", 0, remote_kind_open, NULL },
+	{ GV_SECTOR_OPS_VERSION, "s3", 0, s3_kind_open, gv_sector_s3_read_identity },
 };
 
 #define NBUILTIN (sizeof(builtin) / sizeof(builtin[0]))

@@ -63,11 +63,13 @@ enum MHD_Result gv_http_sectors_post(gv_server *srv, struct MHD_Connection *c, r
 		if (strcmp(field, "id") != 0 && strcmp(field, "path") != 0 &&
 		    strcmp(field, "capacity") != 0 && strcmp(field, "rack") != 0 &&
 		    strcmp(field, "zone") != 0 && strcmp(field, "adopt") != 0 &&
-		    strcmp(field, "url") != 0 && strcmp(field, "remote_sector") != 0) {
+		    strcmp(field, "url") != 0 && strcmp(field, "remote_sector") != 0 &&
+		    strcmp(field, "s3") != 0 && strcmp(field, "endpoint") != 0 &&
+		    strcmp(field, "region") != 0 && strcmp(field, "style") != 0) {
 			enum MHD_Result ret = gv_http_send_error(c, r, "invalid",
 			                                 "unknown field '%.64s' (expected id, path, "
-			                                 "url, remote_sector, capacity, rack, zone, "
-			                                 "adopt)", field);
+			                                 "url, remote_sector, s3, endpoint, region, "
+			                                 "style, capacity, rack, zone, adopt)", field);
 
 			json_decref(o);
 			return ret;
@@ -80,7 +82,22 @@ enum MHD_Result gv_http_sectors_post(gv_server *srv, struct MHD_Connection *c, r
 		return gv_http_send_error(c, r, "invalid", "'id' (a string) is required");
 	}
 	snprintf(info.id, sizeof(info.id), "%s", v);
-	if (json_object_get(o, "url") || json_object_get(o, "remote_sector")) {
+	if (json_object_get(o, "s3") || json_object_get(o, "endpoint")) {
+		/* A bucket of an S3-compatible store (docs/s3-sectors.md). */
+		const char *url = str_field(o, "s3"), *ep = str_field(o, "endpoint");
+
+		if (!url || !ep || json_object_get(o, "path") || json_object_get(o, "url")) {
+			json_decref(o);
+			return gv_http_send_error(c, r, "invalid", "an s3 sector needs 's3' and "
+			                          "'endpoint' (strings), and no 'path' or 'url'");
+		}
+		if ((err = gv_sector_s3_locator(info.path, sizeof(info.path), url, ep,
+		                                str_field(o, "region"), str_field(o, "style"))) < 0) {
+			json_decref(o);
+			return gv_http_send_gv_error(c, r, err);
+		}
+		snprintf(info.kind, sizeof(info.kind), "s3");
+	} else if (json_object_get(o, "url") || json_object_get(o, "remote_sector")) {
 		/* A sector another node lends (docs/sector-protocol.md). */
 		const char *url = str_field(o, "url"), *sid = str_field(o, "remote_sector");
 

@@ -226,6 +226,17 @@ json_t *gv_wire_json_sector(const gv_sector_info *s)
 			json_object_set_new(o, "remote_sector", json_string(sid));
 		}
 	}
+	if (o && strcmp(s->kind, "s3") == 0) {
+		/* The bucket url and where it is; credentials are never in a
+		 * record. */
+		gv_sector_s3_where wh;
+
+		if (gv_sector_s3_split(s->path, &wh) == 0) {
+			json_object_set_new(o, "url", json_string(wh.url));
+			json_object_set_new(o, "endpoint", json_string(wh.endpoint));
+			json_object_set_new(o, "region", json_string(wh.region));
+		}
+	}
 	return o;
 }
 

@@ -276,6 +276,54 @@ typedef struct gv_sector_remote_opts {
 
 GV_API int gv_sector_remote_configure(const gv_sector_remote_opts *o);
 
+/* S3 backend (kind "s3"): a bucket and prefix of an S3-compatible store
+ * (docs/s3-sectors.md).  The locator is
+ * "s3://BUCKET[/PREFIX]?endpoint=URL&region=R&style=path|virtual".  Open
+ * reads the identity object PREFIX/GRAVITON-SECTOR, which must name
+ * ident->id (and ident->cluster when both name one); with GV_FS_CREATE a
+ * missing one is written, with GV_FS_ADOPT one naming another sector or
+ * cluster is rewritten.  ident->capacity is the quota (0: unlimited). */
+GV_API int gv_sector_s3_open(gv_sector **out, const gv_sector_identity *ident,
+                             const char *locator, unsigned flags);
+/* The identity object of the bucket and prefix a locator names. */
+GV_API int gv_sector_s3_read_identity(gv_sector_identity *out, const char *locator);
+/* The locator of s3://BUCKET[/PREFIX] at endpoint (http[s]://HOST[:PORT]);
+ * region NULL or "": us-east-1; style NULL or "": path. */
+GV_API int gv_sector_s3_locator(char *out, size_t cap, const char *url, const char *endpoint,
+                                const char *region, const char *style);
+/* A locator's parts: the bucket url "s3://BUCKET[/PREFIX]", endpoint,
+ * region and style ("path" or "virtual"). */
+typedef struct gv_sector_s3_where {
+	char url[640];
+	char endpoint[512];
+	char region[64];
+	char style[16];
+} gv_sector_s3_where;
+
+GV_API int gv_sector_s3_split(const char *locator, gv_sector_s3_where *out);
+/* The credentials requests of sector `id` are signed with (its
+ * configuration's access-key, secret-key and optional session token);
+ * a sector without them uses AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and
+ * AWS_SESSION_TOKEN.  Never printed. */
+GV_API int gv_sector_s3_credentials(const char *id, const char *access, const char *secret,
+                                    const char *token);
+
+/* Settings every s3 sector of the process uses (read at each request). */
+typedef struct gv_sector_s3_opts {
+	unsigned version;              /* 1 */
+	uint64_t multipart_threshold;  /* 0: 64 MiB; blobs above go in parts */
+	uint64_t part_size;            /* 0: 16 MiB (5 MiB to 5 GiB) */
+	uint64_t connect_timeout_ms;   /* 0: 5 s */
+	uint64_t request_timeout_ms;   /* 0: 60 s without progress */
+	unsigned retries;              /* of a request (all are idempotent) */
+	uint64_t backoff_ms;           /* 0: 100 ms, doubling; SlowDown x5 */
+	const char *staging_dir;       /* spool of writes; NULL/"": $TMPDIR or /var/tmp */
+} gv_sector_s3_opts;
+
+#define GV_SECTOR_S3_OPTS_INIT { 1, 0, 0, 0, 0, 5, 0, NULL }
+
+GV_API int gv_sector_s3_configure(const gv_sector_s3_opts *o);
+
 /* ---- kinds: the registry the engine opens sectors through ------------------ */
 
 /* The kind of local sector directories (`sector add` without --kind,
