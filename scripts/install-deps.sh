@@ -13,6 +13,14 @@ for p in "${PKGS[@]}"; do
 		missing+=("$p")
 	fi
 done
+# The S3 test server (tests/s3.sh) runs on node and installs with npm;
+# a node that came otherwise (it may bundle npm) is used as it is.
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+	for p in nodejs npm; do
+		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' ||
+			missing+=("$p")
+	done
+fi
 [ ${#missing[@]} -eq 0 ] && exit 0
 
 SUDO=""

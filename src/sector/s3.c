@@ -8,7 +8,10 @@
  *
  *   GRAVITON-SECTOR          identity (the fs identity's key=value text),
  *                            written by `sector add`, checked at open
- *   objects/<hex>-<size>     committed blobs, one object each
+ *   <hex>-<size>             committed blobs, one object each, beside
+ *                            the identity (no "directory" of their own:
+ *                            stores that keep objects as files may remove
+ *                            one that empties while a put goes in)
  *
  *   requests   one easy handle per request from a per-sector pool;
  *              signed with the sector's credentials (gv_sector_s3_credentials)
@@ -62,7 +65,6 @@
 #define ANSWER_MAX (4u << 20)     /* a listing page or any other answer */
 #define ERR_MAX 512
 #define IDENT_NAME "GRAVITON-SECTOR"
-#define OBJ_DIR "objects/"
 #define MAX_PARTS 10000
 #define PART_MIN (5ull << 20)
 #define PART_THREADS 4
@@ -400,8 +402,8 @@ static int url_of(const s3 *s, char *out, size_t cap, const char *name, const ch
 		n = snprintf(out, cap, "%.*s%s.%s/%s%s%s%s", scheme_len, l->endpoint, l->bucket, host,
 		             name ? l->prefix : "", name ? name : "", q ? "?" : "", q ? q : "");
 	else
-		n = snprintf(out, cap, "%s/%s/%s%s%s%s", l->endpoint, l->bucket, name ? l->prefix : "",
-		             name ? name : "", q ? "?" : "", q ? q : "");
+		n = snprintf(out, cap, "%s/%s%s%s%s%s%s", l->endpoint, l->bucket, name ? "/" : "",
+		             name ? l->prefix : "", name ? name : "", q ? "?" : "", q ? q : "");
 	if (n < 0 || (size_t)n >= cap)
 		return gv_error_set(GV_EINVAL, "sector %s: url too long", s->base.id);
 	return 0;
@@ -436,7 +438,7 @@ static void obj_name(char *out, size_t cap, const gv_key *key)
 	hex = strchr(kb, ':') + 1;
 	size = strchr(hex, ':');
 	*size++ = '\0';
-	snprintf(out, cap, OBJ_DIR "%s-%s", hex, size);
+	snprintf(out, cap, "%s-%s", hex, size);
 }
 
 /* A request.  The body comes from buf or from fd at [foff, foff+flen);
@@ -1203,6 +1205,8 @@ typedef struct s3reader {
 	CURLcode rc;
 	long status;
 	uint64_t total;       /* from Content-Range; 0 unknown */
+	uint64_t at;          /* object offset of the response's next byte
+	                       * (UINT64_MAX: no byte of it yet) */
 	char err[ERR_MAX];
 	size_t elen;
 	unsigned attempts;
@@ -1231,17 +1235,34 @@ static size_t rd_body(char *p, size_t sz, size_t nm, void *u)
 	curl_easy_getinfo(r->h, CURLINFO_RESPONSE_CODE, &status);
 	if (status >= 300)
 		return err_keep(r->err, &r->elen, p, n);
+	if (r->at == UINT64_MAX) {
+		/* A server may answer a range with the whole object (200): its
+		 * bytes before the range are skipped. */
+		curl_off_t cl = -1;
+
+		r->at = status == 206 ? r->next : 0;
+		curl_easy_getinfo(r->h, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &cl);
+		if (status == 200 && cl >= 0)
+			r->total = (uint64_t)cl;
+	}
+	if (r->at < r->next) {
+		size_t skip = r->next - r->at < n ? (size_t)(r->next - r->at) : n;
+
+		r->at += skip;
+		return skip + (skip < n ? rd_body(p + skip, 1, n - skip, u) : 0);
+	}
 	if (r->pos == r->len)
 		r->pos = r->len = 0;
-	if (READ_BUF - r->len < n) {
+	if (READ_BUF - r->len < n && READ_BUF - r->len < r->end - r->next) {
 		r->paused = 1;
 		return CURL_WRITEFUNC_PAUSE;
 	}
 	if (n > r->end - r->next)
-		return 0; /* more than asked: fail the transfer */
+		n = (size_t)(r->end - r->next); /* past the range: the transfer stops here */
 	memcpy(r->buf + r->len, p, n);
 	r->len += n;
 	r->next += n;
+	r->at += n;
 	return n;
 }
 
@@ -1278,6 +1299,7 @@ static int rd_start(s3reader *r)
 	r->err[0] = '\0';
 	r->done = r->paused = 0;
 	r->status = 0;
+	r->at = UINT64_MAX;
 	setup(r->h, &r->s->l, &c, r->url, r->hdrs, r->errbuf, connect_ms);
 	curl_easy_setopt(r->h, CURLOPT_LOW_SPEED_LIMIT, 1L);
 	curl_easy_setopt(r->h, CURLOPT_LOW_SPEED_TIME, (request_ms + 999) / 1000);
@@ -1482,15 +1504,12 @@ static int s_written_at(gv_sector *gs, const gv_key *key, int64_t *out_ms)
 	return head((s3 *)gs, name, NULL, out_ms);
 }
 
-/* "objects/<hex>-<size>" back into a key; -1 for any other name. */
+/* "<hex>-<size>" back into a key; -1 for any other name. */
 static int name_key(gv_key *key, const char *name)
 {
 	char txt[GV_KEY_BUFSIZE + 16];
 	const char *dash;
 
-	if (strncmp(name, OBJ_DIR, strlen(OBJ_DIR)) != 0)
-		return -1;
-	name += strlen(OBJ_DIR);
 	if (!(dash = strchr(name, '-')) || dash - name != 64 || strlen(dash + 1) > 20)
 		return -1;
 	snprintf(txt, sizeof(txt), "sha256:%.64s:%s", name, dash + 1);
@@ -1509,7 +1528,7 @@ static int s_list(gv_sector *gs, gv_sector_list_cb cb, void *payload)
 
 	if (!page)
 		return gv_error_set(GV_ENOMEM, "out of memory");
-	snprintf(pfx, sizeof(pfx), "%s" OBJ_DIR, s->l.prefix);
+	snprintf(pfx, sizeof(pfx), "%s", s->l.prefix);
 	qenc(tok, sizeof(tok), pfx);
 	snprintf(pfx, sizeof(pfx), "%.1599s", tok);
 	for (;;) {
