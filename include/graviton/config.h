@@ -60,6 +60,17 @@ typedef struct gv_config_sector {
 	 * id of the sector it lends; "" for a local one. */
 	char url[GV_PATH_MAX];
 	char remote_sector[GV_ID_MAX];
+	/* An s3 sector (kind "s3"): s3://BUCKET[/PREFIX], the endpoint
+	 * (http[s]://HOST[:PORT]), region, addressing style ("path" or
+	 * "virtual") and the credentials (secrets: never printed; "" takes
+	 * AWS_* from the environment). */
+	char s3[GV_PATH_MAX];
+	char endpoint[512];
+	char region[GV_ID_MAX];
+	char style[16];
+	char access_key[128];
+	char secret_key[256];
+	char session_token[2048];
 } gv_config_sector;
 
 typedef struct gv_config {
@@ -98,6 +109,15 @@ typedef struct gv_config {
 		int retries;              /* of idempotent requests */
 		char *staging_dir;        /* "": $TMPDIR or /var/tmp */
 	} remote;
+
+	struct {
+		uint64_t multipart_threshold; /* blobs above go in parts */
+		uint64_t part_size;
+		uint64_t connect_timeout_ms;
+		uint64_t request_timeout_ms;  /* without progress */
+		int retries;                  /* of every request */
+		uint64_t scrub_max_bytes_per_second; /* 0 = unlimited */
+	} s3;
 
 	struct {
 		uint64_t interval_ms;     /* between probes of each sector */
@@ -245,8 +265,9 @@ GV_API void gv_config_placement_over(gv_placement_opts *p, const gv_config *c,
 GV_API void gv_config_repair_opts(gv_repair_opts *o, const gv_config *c);
 /* The failure detector's settings (graviton.health). */
 GV_API void gv_config_health_opts(gv_health_opts *o, const gv_config *c);
-/* Hand graviton.node.token and graviton.remote.* to the remote sector kind
- * (before opening a store that has remote sectors). */
+/* Hand graviton.node.token and graviton.remote.* to the remote sector kind,
+ * graviton.s3.* and the s3 sectors' credentials to the s3 kind (before
+ * opening a store that has such sectors). */
 GV_API int gv_config_remote_apply(const gv_config *c);
 GV_API void gv_config_scrub_opts(gv_scrub_opts *o, const gv_config *c);
 GV_API void gv_config_rebalance_opts(gv_rebalance_opts *o, const gv_config *c);

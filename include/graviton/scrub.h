@@ -52,6 +52,9 @@ typedef struct gv_scrub_opts {
 	gv_scrub_progress_fn on_progress;
 	void *payload;
 	atomic_int *cancel;
+	/* Replicas in s3 sectors (reads cost money there) are read at this
+	 * rate instead of max_bytes_per_second; 0: unlimited. */
+	uint64_t s3_max_bytes_per_second;
 } gv_scrub_opts;
 
 #define GV_SCRUB_OPTS_INIT \

@@ -116,6 +116,14 @@ static const struct key keys[] = {
 	DUR("graviton.remote.request-timeout", remote.request_timeout_ms, 60000),
 	INT("graviton.remote.retries", remote.retries, 3, 0, 10),
 	STR("graviton.remote.staging-dir", remote.staging_dir, "", F_EMPTY_OK),
+	OBJ("graviton.s3"),
+	SIZE_IN("graviton.s3.multipart-threshold", s3.multipart_threshold, 64 * MiB, 5 * MiB,
+	        5 * GiB),
+	SIZE_IN("graviton.s3.part-size", s3.part_size, 16 * MiB, 5 * MiB, 5 * GiB),
+	DUR("graviton.s3.connect-timeout", s3.connect_timeout_ms, 5000),
+	DUR("graviton.s3.request-timeout", s3.request_timeout_ms, 60000),
+	INT("graviton.s3.retries", s3.retries, 5, 0, 20),
+	SIZE("graviton.s3.scrub-max-bytes-per-second", s3.scrub_max_bytes_per_second, 0, 0),
 	OBJ("graviton.health"),
 	DUR("graviton.health.interval", health.interval_ms, 5000),
 	DUR("graviton.health.down-after", health.down_after_ms, 30000),
@@ -193,6 +201,13 @@ static const struct skey sector_keys[] = {
 	{ "zone", S_OPT_ID, SOFF(zone) },
 	{ "url", S_PATH, SOFF(url) },
 	{ "remote-sector", S_OPT_ID, SOFF(remote_sector) },
+	{ "s3", S_PATH, SOFF(s3) },
+	{ "endpoint", S_PATH, SOFF(endpoint) },
+	{ "region", S_OPT_ID, SOFF(region) },
+	{ "style", S_PATH, SOFF(style) },
+	{ "access-key", S_PATH, SOFF(access_key) },
+	{ "secret-key", S_PATH, SOFF(secret_key) },
+	{ "session-token", S_PATH, SOFF(session_token) },
 };
 
 #define NSKEYS (sizeof(sector_keys) / sizeof(sector_keys[0]))
@@ -1402,7 +1417,38 @@ static size_t depth_of(const char *path)
 	return n;
 }
 
-static void put_sectors(gv_hocon_buf *b, const gv_config *c, size_t level)
+/* One "name = value" line of a sector; a secret is a comment when
+ * redacted (what reads back must not be a wrong secret). */
+static void put_sector_field(gv_hocon_buf *b, size_t level, const char *name, const char *v,
+                             int hide)
+{
+	if (!*v)
+		return;
+	put_indent(b, level);
+	if (hide) {
+		gv_hocon_buf_printf(b, "# %s is set (hidden)\n", name);
+		return;
+	}
+	gv_hocon_buf_printf(b, "%s = ", name);
+	gv_hocon_buf_quoted(b, v, strlen(v));
+	gv_hocon_buf_puts(b, "\n");
+}
+
+static void put_s3_sector(gv_hocon_buf *b, const gv_config_sector *s, size_t level,
+                          unsigned flags)
+{
+	int hide = (flags & GV_CONFIG_DUMP_REDACT) != 0;
+
+	put_sector_field(b, level, "s3", s->s3, 0);
+	put_sector_field(b, level, "endpoint", s->endpoint, 0);
+	put_sector_field(b, level, "region", s->region, 0);
+	put_sector_field(b, level, "style", s->style, 0);
+	put_sector_field(b, level, "access-key", s->access_key, 0);
+	put_sector_field(b, level, "secret-key", s->secret_key, hide);
+	put_sector_field(b, level, "session-token", s->session_token, hide);
+}
+
+static void put_sectors(gv_hocon_buf *b, const gv_config *c, size_t level, unsigned flags)
 {
 	size_t i;
 
@@ -1436,6 +1482,8 @@ static void put_sectors(gv_hocon_buf *b, const gv_config *c, size_t level)
 		gv_hocon_buf_puts(b, "zone = ");
 		gv_hocon_buf_quoted(b, s->zone, strlen(s->zone));
 		gv_hocon_buf_puts(b, "\n");
+		if (s->s3[0])
+			put_s3_sector(b, s, level + 2, flags);
 		put_indent(b, level + 1);
 		gv_hocon_buf_puts(b, "}\n");
 	}
@@ -1529,7 +1577,7 @@ int gv_config_dump(char **out, const gv_config *c, unsigned flags)
 			gv_hocon_buf_printf(&b, "%s {\n", leaf_of(k->path));
 			open++;
 		} else if (k->kind == K_SECTORS) {
-			put_sectors(&b, c, d);
+			put_sectors(&b, c, d, flags);
 		} else {
 			put_leaf(&b, c, k, flags);
 		}
@@ -1596,13 +1644,34 @@ void gv_config_placement_over(gv_placement_opts *p, const gv_config *c,
 int gv_config_remote_apply(const gv_config *c)
 {
 	gv_sector_remote_opts o = GV_SECTOR_REMOTE_OPTS_INIT;
+	gv_sector_s3_opts so = GV_SECTOR_S3_OPTS_INIT;
+	size_t i;
+	int err;
 
 	o.token = c->node.token;
 	o.connect_timeout_ms = c->remote.connect_timeout_ms;
 	o.request_timeout_ms = c->remote.request_timeout_ms;
 	o.retries = (unsigned)c->remote.retries;
 	o.staging_dir = c->remote.staging_dir;
-	return gv_sector_remote_configure(&o);
+	if ((err = gv_sector_remote_configure(&o)) < 0)
+		return err;
+	so.multipart_threshold = c->s3.multipart_threshold;
+	so.part_size = c->s3.part_size;
+	so.connect_timeout_ms = c->s3.connect_timeout_ms;
+	so.request_timeout_ms = c->s3.request_timeout_ms;
+	so.retries = (unsigned)c->s3.retries;
+	so.staging_dir = c->remote.staging_dir;
+	if ((err = gv_sector_s3_configure(&so)) < 0)
+		return err;
+	for (i = 0; i < c->nsectors; i++) {
+		const gv_config_sector *sc = &c->sectors[i];
+
+		if (sc->s3[0] && sc->access_key[0] &&
+		    (err = gv_sector_s3_credentials(sc->id, sc->access_key, sc->secret_key,
+		                                    sc->session_token)) < 0)
+			return err;
+	}
+	return 0;
 }
 
 void gv_config_health_opts(gv_health_opts *o, const gv_config *c)
@@ -1630,6 +1699,7 @@ void gv_config_scrub_opts(gv_scrub_opts *o, const gv_config *c)
 	o->parallel_reads = (unsigned)c->replication.scrub.parallel_reads;
 	o->batch_size = (unsigned)c->replication.scrub.batch_size;
 	o->max_bytes_per_second = c->replication.scrub.max_bytes_per_second;
+	o->s3_max_bytes_per_second = c->s3.scrub_max_bytes_per_second;
 }
 
 void gv_config_rebalance_opts(gv_rebalance_opts *o, const gv_config *c)
@@ -1659,6 +1729,16 @@ int gv_config_sector_info(gv_sector_info *out, const gv_config *c, size_t i,
 	out->capacity = s->capacity;
 	out->healthy = 1;
 	out->state = GV_SECTOR_ACTIVE;
+	if (s->s3[0] || s->endpoint[0]) {
+		if (!s->s3[0] || !s->endpoint[0] || s->path[0] || s->url[0])
+			return gv_error_set(GV_EINVAL, "sector %s: an s3 sector needs s3 and endpoint, "
+			                    "and no path or url", s->id);
+		snprintf(out->kind, sizeof(out->kind), "s3");
+		if (gv_sector_s3_locator(out->path, sizeof(out->path), s->s3, s->endpoint, s->region,
+		                         s->style) < 0)
+			return gv_error_set(GV_EINVAL, "sector %s: %s", s->id, gv_error_last());
+		return 0;
+	}
 	if (s->url[0] || s->remote_sector[0]) {
 		if (!s->url[0] || !s->remote_sector[0] || s->path[0])
 			return gv_error_set(GV_EINVAL, "sector %s: a remote sector needs url and "

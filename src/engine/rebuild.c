@@ -39,6 +39,7 @@ typedef struct rb_root {
 	dev_t dev;
 	ino_t ino;
 	int named;               /* given with --sector */
+	char kind[GV_KIND_MAX];  /* "fs", or the scheme of a locator (s3://...) */
 } rb_root;
 
 static int on_blob(const gv_key *key, uint64_t bytes, void *payload)
@@ -120,8 +121,11 @@ static int rebuild_sector(rb *b, const rb_root *r)
 	}
 	memset(&info, 0, sizeof(info));
 	snprintf(info.id, sizeof(info.id), "%s", ident.id);
-	snprintf(info.kind, sizeof(info.kind), "%s", GV_SECTOR_KIND_DEFAULT);
-	if ((err = gv_store_index_path(b->o->data_dir, root, info.path, sizeof(info.path))) < 0)
+	snprintf(info.kind, sizeof(info.kind), "%s", r->kind);
+	if (strcmp(r->kind, GV_SECTOR_KIND_DEFAULT) != 0)
+		snprintf(info.path, sizeof(info.path), "%s", root);
+	else if ((err = gv_store_index_path(b->o->data_dir, root, info.path,
+	                                    sizeof(info.path))) < 0)
 		return err;
 	snprintf(info.rack, sizeof(info.rack), "%s", ident.rack);
 	snprintf(info.zone, sizeof(info.zone), "%s", ident.zone);
@@ -247,6 +251,23 @@ static int add_root(rb_root **roots, size_t *n, const char *path, int named)
 		return gv_error_set(GV_EINVAL, "sector path too long: %.64s...", path);
 	snprintf(r.path, sizeof(r.path), "%s", path);
 	r.named = named;
+	snprintf(r.kind, sizeof(r.kind), "%s", GV_SECTOR_KIND_DEFAULT);
+	if (strstr(path, "://") && (size_t)(strstr(path, "://") - path) < sizeof(r.kind)) {
+		/* A locator: its scheme names the kind that reads its identity. */
+		snprintf(r.kind, sizeof(r.kind), "%.*s", (int)(strstr(path, "://") - path), path);
+		if ((err = gv_sector_kind_read_identity(&r.ident, r.kind, path)) < 0) {
+			if (named)
+				return gv_error_set(err, "sector %.200s: %s", path, gv_error_last());
+			gv_warn("event=rebuild_skip path=%.200s reason=\"%s\"", path, gv_error_last());
+			return 0;
+		}
+		for (i = 0; i < *n; i++)
+			if (strcmp((*roots)[i].path, path) == 0) {
+				(*roots)[i].named |= named;
+				return 0;
+			}
+		goto add;
+	}
 	if ((err = gv_sector_kind_read_identity(&r.ident, GV_SECTOR_KIND_DEFAULT, path)) < 0 ||
 	    stat(path, &sb) < 0) {
 		if (err == 0)
@@ -272,6 +293,7 @@ static int add_root(rb_root **roots, size_t *n, const char *path, int named)
 			                    "copy that is not the sector away and rebuild again",
 			                    (*roots)[i].path, path, r.ident.id);
 	}
+add:
 	grown = realloc(*roots, (*n + 1) * sizeof(**roots));
 	if (!grown)
 		return gv_error_set(GV_ENOMEM, "out of memory");
@@ -363,6 +385,19 @@ int gv_index_rebuild(const gv_rebuild_opts *o, gv_rebuild_summary *sum)
 	if ((err = collect_roots(o, &roots, &nroots)) < 0)
 		goto out;
 	load_old(&b, o->index_backend, ixurl, ixpath);
+	/* The old index's sectors that live elsewhere (a bucket) are listed
+	 * too: no directory under DIR/sectors names them. */
+	for (i = 0; err == 0 && i < b.nold; i++) {
+		const gv_sector_kind *k = gv_sector_kind_find(b.old[i].kind);
+
+		if (!k)
+			gv_error_clear();
+		else if (!(k->flags & GV_SECTOR_KIND_LOCAL) && k->read_identity &&
+		         strstr(b.old[i].path, "://"))
+			err = add_root(&roots, &nroots, b.old[i].path, 0);
+	}
+	if (err < 0)
+		goto out;
 	if ((err = gv_index_open(&b.ix, o->index_backend, tmpurl, GV_INDEX_OPEN_BULK)) < 0 ||
 	    (err = gv_store_settings_carry(b.ix, o->index_backend, ixurl, b.cluster,
 	                                   sizeof(b.cluster))) < 0)

@@ -27,6 +27,7 @@ typedef struct srun {
 	gv_store *st;
 	gv_scrub_opts o;
 	gv_limiter lim;
+	gv_limiter lim_s3;         /* replicas in s3 sectors */
 	int64_t now;
 
 	pthread_mutex_t mu;        /* guards sum, done counters, callbacks */
@@ -86,7 +87,9 @@ static void scrub_one(void *p, void *payload)
 			bh = NULL;
 		gv_blocks_free(b);
 		err = gv_replica_verify_blocks(s, &j->key, reason, sizeof(reason), &bytes,
-		                               &r->lim, r->o.cancel, bh);
+		                               strcmp(s->ops->name, "s3") == 0 ? &r->lim_s3
+		                                                               : &r->lim,
+		                               r->o.cancel, bh);
 		if (err == 0 && bh)
 			scrub_record_blocks(r->st, &j->key, bh);
 		gv_block_hasher_free(bh);
@@ -182,6 +185,7 @@ int gv_scrub_run(gv_store *st, const gv_scrub_opts *opts, gv_scrub_summary *out)
 	r->o = opts ? *opts : (gv_scrub_opts)GV_SCRUB_OPTS_INIT;
 	pthread_mutex_init(&r->mu, NULL);
 	gv_limiter_init(&r->lim, r->o.max_bytes_per_second);
+	gv_limiter_init(&r->lim_s3, r->o.s3_max_bytes_per_second);
 	batch = r->o.batch_size ? r->o.batch_size : 100;
 	workers = r->o.parallel_reads ? r->o.parallel_reads : 8;
 	if (ncpu > 0 && workers > (unsigned)ncpu * 4)
@@ -266,6 +270,7 @@ out:
 	        (unsigned long long)out->still_unhealthy, (unsigned long long)out->restored,
 	        (unsigned long long)out->skipped, (long long)out->duration_ms);
 	gv_limiter_destroy(&r->lim);
+	gv_limiter_destroy(&r->lim_s3);
 	pthread_mutex_destroy(&r->mu);
 	free(r);
 	if (err == 0 && opts && opts->cancel && *opts->cancel)

@@ -928,6 +928,10 @@ void gv_store_sector_space(gv_store *st, gv_sector_info *sectors, size_t n)
 			room = medium;
 		if (total > 0 && (double)medium * ((double)headroom(&u[i]) / total) < (double)room)
 			room = (uint64_t)((double)medium * ((double)headroom(&u[i]) / total));
+		/* A medium without a size of its own (a bucket) keeps no count:
+		 * its quota less what the index records. */
+		if (u[i].avail == UINT64_MAX && u[i].used == 0)
+			room = u[i].capacity > sectors[i].used ? u[i].capacity - sectors[i].used : 0;
 		sectors[i].free = room;
 		sectors[i].free_known = 1;
 		if (u[i].device != 0)

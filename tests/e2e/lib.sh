@@ -45,6 +45,8 @@ _on_exit() {
 	fi
 	# A PostgreSQL server the test started (tests/pg.sh) stops first.
 	declare -F _pg_reap >/dev/null && _pg_reap
+	# ... and so does an S3 server (tests/s3.sh).
+	declare -F _s3_reap >/dev/null && _s3_reap
 	cd /
 	if [ "${GV_E2E_KEEP:-0}" = 1 ]; then
 		echo "# kept $T"

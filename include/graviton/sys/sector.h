@@ -37,7 +37,10 @@ typedef struct gv_sector_patch gv_sector_patch;
 typedef struct gv_sector_usage {
 	uint64_t used;      /* bytes of committed blobs (backend's own count) */
 	uint64_t capacity;  /* configured, else what the medium reports */
-	uint64_t avail;     /* what the medium still has free (statvfs f_bavail) */
+	uint64_t avail;     /* what the medium still has free (statvfs f_bavail);
+	                     * UINT64_MAX with used 0: a medium without a size
+	                     * (a bucket), whose capacity is a quota the engine
+	                     * keeps with the bytes the index records */
 	/* The medium's device (st_dev of the root for fs): sectors on one
 	 * filesystem report the same one and share its avail.  0: a medium
 	 * of the sector's own (mem). */
