@@ -359,9 +359,25 @@ typedef struct s3 {
 	loc l;
 	uint64_t quota;
 	pthread_mutex_t mu;
-	CURL *pool[POOL_MAX]; /* mu: idle handles, their connections open */
+	CURL *pool[POOL_MAX]; /* mu: idle handles */
 	size_t npool;         /* mu */
+	/* Connections (and DNS answers) shared by every request of the
+	 * sector, readers' included: a block read is a Range GET of its own. */
+	CURLSH *share;
+	pthread_mutex_t share_mu[CURL_LOCK_DATA_LAST];
 } s3;
+
+static void share_lock(CURL *h, curl_lock_data d, curl_lock_access a, void *u)
+{
+	(void)h, (void)a;
+	pthread_mutex_lock(&((s3 *)u)->share_mu[d]);
+}
+
+static void share_unlock(CURL *h, curl_lock_data d, void *u)
+{
+	(void)h;
+	pthread_mutex_unlock(&((s3 *)u)->share_mu[d]);
+}
 
 static CURL *handle_get(s3 *s)
 {
@@ -658,12 +674,14 @@ static struct curl_slist *sign_headers(const cred *c, const char *range)
 }
 
 /* Set up h for a signed request to url (the common part of every request). */
-static void setup(CURL *h, const loc *l, const cred *c, const char *url, struct curl_slist *hdrs,
+static void setup(CURL *h, s3 *s, const cred *c, const char *url, struct curl_slist *hdrs,
                   char *errbuf, long connect_ms)
 {
 	char sig[128];
 
-	snprintf(sig, sizeof(sig), "aws:amz:%s:s3", l->region);
+	snprintf(sig, sizeof(sig), "aws:amz:%s:s3", s->l.region);
+	if (s->share)
+		curl_easy_setopt(h, CURLOPT_SHARE, s->share);
 	curl_easy_setopt(h, CURLOPT_URL, url);
 	curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
 	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
@@ -715,7 +733,7 @@ static int perform(s3 *s, req *r)
 		r->err[0] = '\0';
 		r->etag[0] = '\0';
 		errbuf[0] = '\0';
-		setup(h, &s->l, &c, url, hdrs, errbuf, connect_ms);
+		setup(h, s, &c, url, hdrs, errbuf, connect_ms);
 		/* A stall, not a slow big transfer, is what times out. */
 		curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L);
 		curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, (request_ms + 999) / 1000);
@@ -1300,7 +1318,7 @@ static int rd_start(s3reader *r)
 	r->done = r->paused = 0;
 	r->status = 0;
 	r->at = UINT64_MAX;
-	setup(r->h, &r->s->l, &c, r->url, r->hdrs, r->errbuf, connect_ms);
+	setup(r->h, r->s, &c, r->url, r->hdrs, r->errbuf, connect_ms);
 	curl_easy_setopt(r->h, CURLOPT_LOW_SPEED_LIMIT, 1L);
 	curl_easy_setopt(r->h, CURLOPT_LOW_SPEED_TIME, (request_ms + 999) / 1000);
 	curl_easy_setopt(r->h, CURLOPT_WRITEFUNCTION, rd_body);
@@ -1590,6 +1608,10 @@ static void s_close(gv_sector *gs)
 		return;
 	while (s->npool)
 		curl_easy_cleanup(s->pool[--s->npool]);
+	if (s->share)
+		curl_share_cleanup(s->share);
+	for (int i = 0; i < CURL_LOCK_DATA_LAST; i++)
+		pthread_mutex_destroy(&s->share_mu[i]);
 	pthread_mutex_destroy(&s->mu);
 	free(s);
 }
@@ -1639,6 +1661,15 @@ static int s3_new(s3 **out, const char *id, const char *locator, uint64_t quota)
 	snprintf(s->base.id, sizeof(s->base.id), "%s", id);
 	s->quota = quota;
 	pthread_mutex_init(&s->mu, NULL);
+	for (int i = 0; i < CURL_LOCK_DATA_LAST; i++)
+		pthread_mutex_init(&s->share_mu[i], NULL);
+	if ((s->share = curl_share_init())) {
+		curl_share_setopt(s->share, CURLSHOPT_LOCKFUNC, share_lock);
+		curl_share_setopt(s->share, CURLSHOPT_UNLOCKFUNC, share_unlock);
+		curl_share_setopt(s->share, CURLSHOPT_USERDATA, s);
+		curl_share_setopt(s->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_CONNECT);
+		curl_share_setopt(s->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
+	}
 	*out = s;
 	return 0;
 }
