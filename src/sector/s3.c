@@ -59,6 +59,7 @@
 #include "core/log.h"
 
 #define POOL_MAX 16
+#define PARK_MAX 8
 #define SPOOL_MEM (8u << 20)      /* spooled in memory up to this */
 #define READ_BUF (1u << 20)       /* a reader's buffer */
 #define CURL_BUF (512L * 1024)    /* curl's receive and upload buffers */
@@ -352,6 +353,8 @@ int gv_sector_s3_split(const char *locator, gv_sector_s3_where *out)
 	return 0;
 }
 
+typedef struct s3reader s3reader;
+
 /* ---- the sector ------------------------------------------------------------------------ */
 
 typedef struct s3 {
@@ -365,6 +368,11 @@ typedef struct s3 {
 	 * sector, readers' included: a block read is a Range GET of its own. */
 	CURLSH *share;
 	pthread_mutex_t share_mu[CURL_LOCK_DATA_LAST];
+	/* mu: readers closed before the end of their object, their GET still
+	 * open: a read that starts where one stopped (the next block of a
+	 * block-verified read) takes it over instead of a new request. */
+	struct s3reader *parked[PARK_MAX];
+	size_t nparked;
 } s3;
 
 static void share_lock(CURL *h, curl_lock_data d, curl_lock_access a, void *u)
@@ -1205,7 +1213,7 @@ static void sw_abort(gv_sector_writer *gw, int keep_partial)
 
 /* ---- readers: one streaming Range GET, pulled ------------------------------------------ */
 
-typedef struct s3reader {
+struct s3reader {
 	gv_sector_reader base;
 	s3 *s;
 	gv_key key;
@@ -1228,7 +1236,7 @@ typedef struct s3reader {
 	char err[ERR_MAX];
 	size_t elen;
 	unsigned attempts;
-} s3reader;
+};
 
 static size_t rd_header(char *p, size_t sz, size_t nm, void *u)
 {
@@ -1271,12 +1279,17 @@ static size_t rd_body(char *p, size_t sz, size_t nm, void *u)
 	}
 	if (r->pos == r->len)
 		r->pos = r->len = 0;
-	if (READ_BUF - r->len < n && READ_BUF - r->len < r->end - r->next) {
+	if (READ_BUF - r->len < n && r->pos) {
+		memmove(r->buf, r->buf + r->pos, r->len - r->pos);
+		r->len -= r->pos;
+		r->pos = 0;
+	}
+	if (READ_BUF - r->len < n) {
 		r->paused = 1;
 		return CURL_WRITEFUNC_PAUSE;
 	}
 	if (n > r->end - r->next)
-		n = (size_t)(r->end - r->next); /* past the range: the transfer stops here */
+		n = (size_t)(r->end - r->next); /* past the object: the transfer stops here */
 	memcpy(r->buf + r->len, p, n);
 	r->len += n;
 	r->next += n;
@@ -1398,17 +1411,65 @@ static int rd_pump(s3reader *r)
 	return 0;
 }
 
-static void sr_close(gv_sector_reader *gr)
+static void reader_free(s3reader *r)
 {
-	s3reader *r = (s3reader *)gr;
-
-	if (!r)
-		return;
 	rd_stop(r);
 	if (r->m)
 		curl_multi_cleanup(r->m);
 	free(r->buf);
 	free(r);
+}
+
+/* The object offset of a reader's next unread byte. */
+static uint64_t rd_at(const s3reader *r)
+{
+	return r->next - (r->len - r->pos);
+}
+
+/* A reader whose GET is still good and has bytes left is parked for the
+ * read that goes on from where it stopped (the oldest parked one makes
+ * room); any other is freed. */
+static void sr_close(gv_sector_reader *gr)
+{
+	s3reader *r = (s3reader *)gr, *evict = NULL;
+	s3 *s;
+
+	if (!r)
+		return;
+	s = r->s;
+	if (!r->m || !r->h || rd_at(r) >= r->key.size ||
+	    (r->done && (r->rc != CURLE_OK || r->status >= 300))) {
+		reader_free(r);
+		return;
+	}
+	pthread_mutex_lock(&s->mu);
+	if (s->nparked == PARK_MAX) {
+		evict = s->parked[0];
+		memmove(s->parked, s->parked + 1, (PARK_MAX - 1) * sizeof(s->parked[0]));
+		s->nparked--;
+	}
+	s->parked[s->nparked++] = r;
+	pthread_mutex_unlock(&s->mu);
+	if (evict)
+		reader_free(evict);
+}
+
+/* The parked reader of key at off, taken out; NULL when there is none. */
+static s3reader *unpark(s3 *s, const gv_key *key, uint64_t off)
+{
+	s3reader *r = NULL;
+	size_t i;
+
+	pthread_mutex_lock(&s->mu);
+	for (i = 0; i < s->nparked && !r; i++)
+		if (gv_key_cmp(&s->parked[i]->key, key) == 0 && rd_at(s->parked[i]) == off) {
+			r = s->parked[i];
+			memmove(s->parked + i, s->parked + i + 1,
+			        (s->nparked - i - 1) * sizeof(s->parked[0]));
+			s->nparked--;
+		}
+	pthread_mutex_unlock(&s->mu);
+	return r;
 }
 
 static int head(s3 *s, const char *name, uint64_t *size, int64_t *mtime)
@@ -1440,6 +1501,16 @@ static int sr_open(gv_sector_reader **out, gv_sector *gs, const gv_key *key, uin
 		                    PRIu64 " bytes", off, len, key->size);
 	if (len == UINT64_MAX)
 		len = key->size - off;
+	if (len && (r = unpark(s, key, off))) {
+		r->base.remaining = len;
+		r->attempts = 0;
+		if ((err = rd_pump(r)) < 0) {
+			reader_free(r);
+			return err;
+		}
+		*out = &r->base;
+		return 0;
+	}
 	if (!(r = calloc(1, sizeof(*r))))
 		return gv_error_set(GV_ENOMEM, "out of memory");
 	r->base.sector = gs;
@@ -1447,7 +1518,7 @@ static int sr_open(gv_sector_reader **out, gv_sector *gs, const gv_key *key, uin
 	r->s = s;
 	r->key = *key;
 	r->next = off;
-	r->end = off + len;
+	r->end = key->size; /* the GET runs on: the next block's read may take it over */
 	obj_name(r->name, sizeof(r->name), key);
 	if (len == 0) {
 		/* Nothing to stream: the object must still be there, whole. */
@@ -1462,7 +1533,7 @@ static int sr_open(gv_sector_reader **out, gv_sector *gs, const gv_key *key, uin
 		err = rd_pump(r);
 	}
 	if (err < 0) {
-		sr_close(&r->base);
+		reader_free(r);
 		return err;
 	}
 	*out = &r->base;
@@ -1606,6 +1677,8 @@ static void s_close(gv_sector *gs)
 
 	if (!s)
 		return;
+	while (s->nparked)
+		reader_free(s->parked[--s->nparked]);
 	while (s->npool)
 		curl_easy_cleanup(s->pool[--s->npool]);
 	if (s->share)
