@@ -23,6 +23,18 @@ gs sector list --json
 expect_eq "nothing is recorded for bad1" "" "$(jget '" ".join(s["id"] for s in j if s["id"] == "bad1")')"
 expect_true "no identity object was written" [ ! -e "$T/s3/data/gvtest/other" ]
 
+# The secret of a configured s3 sector is never printed by config check.
+cat >"$T/sec.conf" <<EOF
+graviton.sectors = [ { id = "c1", s3 = "s3://gvtest/c1", endpoint = "$S3_ENDPOINT",
+  access-key = "AKIDCONF", secret-key = "do-not-print-me" } ]
+EOF
+run "$GV" config check "$T/sec.conf"
+expect_rc "config check of an s3 sector with credentials" 0
+expect_true "it hides the secret" grep -qF '# secret-key is set (hidden)' <<<"$OUT"
+expect_true "the secret is nowhere in its output" [ -z "$(grep -F do-not-print-me <<<"$OUT$ERR")" ]
+run "$GV" config check "$T/sec.conf" --show-secrets
+expect_match "--show-secrets shows it" 'secret-key = "do-not-print-me"' "$OUT"
+
 # ---- (b) a bucket that does not exist ---------------------------------------
 gs sector add bad2 --s3 s3://no-such-bucket/p --endpoint "$S3_ENDPOINT" --zone cloud
 expect_fail "sector add on a missing bucket fails" 66 "sector bad2: bucket missing: no-such-bucket"
