@@ -83,11 +83,11 @@ for r in $(seq 1 "$ROUNDS"); do
 	t=$(tm1 "$GV" -q --config "$W/one.conf" put "$W/blob")
 	gv_put1=$(awk -v a="$gv_put1" -v b="$t" 'BEGIN { print (a == "" || b < a) ? b : a }')
 done
-store "$ROUNDS"
+store final
 KEY=$("$GV" -q put "$W/blob")
 HEX=${KEY#sha256:}
 OBJ="${HEX%%:*}-${KEY##*:}"
-PFX=g$ROUNDS
+PFX=gfinal
 curl_get=$(best curl "${SIG[@]}" -o /dev/null "$S3_ENDPOINT/bench/$PFX/$OBJ")
 gv_get=$(best "$GV" -q get "$KEY")
 "$GV" -q get "$KEY" | cmp - "$W/blob"
