@@ -252,7 +252,7 @@ static int loc_parse(loc *l, const char *s)
 	if (!bucket_ok(tmp))
 		return gv_error_set(GV_EINVAL, "s3 bucket '%.64s': 3 to 63 characters of a-z, 0-9, "
 		                    "'.' and '-'", tmp);
-	snprintf(l->bucket, sizeof(l->bucket), "%s", tmp);
+	snprintf(l->bucket, sizeof(l->bucket), "%.63s", tmp);
 	if (slash) {
 		size_t n = strlen(slash);
 
@@ -262,7 +262,7 @@ static int loc_parse(loc *l, const char *s)
 			return gv_error_set(GV_EINVAL, "s3 prefix '%.64s': segments of A-Z, a-z, 0-9, "
 			                    "'.', '_' and '-' joined by '/'", slash);
 		if (n)
-			snprintf(l->prefix, sizeof(l->prefix), "%s/", slash);
+			snprintf(l->prefix, sizeof(l->prefix), "%.510s/", slash);
 	}
 	for (p = q ? strtok_r(q, "&", &save) : NULL; p; p = strtok_r(NULL, "&", &save)) {
 		char *v = strchr(p, '=');
@@ -278,11 +278,11 @@ static int loc_parse(loc *l, const char *s)
 			if (!endpoint_ok(v) || n >= sizeof(l->endpoint))
 				return gv_error_set(GV_EINVAL, "s3 endpoint '%.64s': expected http://HOST[:PORT] "
 				                    "or https://HOST[:PORT]", v);
-			snprintf(l->endpoint, sizeof(l->endpoint), "%s", v);
+			snprintf(l->endpoint, sizeof(l->endpoint), "%.511s", v);
 		} else if (strcmp(p, "region") == 0) {
 			if (gv_id_validate("s3 region", v) < 0)
 				return GV_EINVAL;
-			snprintf(l->region, sizeof(l->region), "%s", v);
+			snprintf(l->region, sizeof(l->region), "%.63s", v);
 		} else if (strcmp(p, "style") == 0) {
 			if (strcmp(v, "path") == 0)
 				l->virtual_host = 0;
