@@ -8,7 +8,8 @@
 #   (d) a server that answers 503 SlowDown (a fault-injecting proxy on
 #       loopback): requests are retried with backoff and the put succeeds;
 #   (e) an object corrupted in the bucket: a read finds it (and is served
-#       from a good copy), and scrub finds another.
+#       from a good copy), and scrub finds another;
+#   (f) scrub reads the bucket's copies at graviton.s3.scrub-max-bytes-per-second.
 . "$(dirname "$0")/lib.sh"
 . "$E2E_DIR/s3_lib.sh"
 
@@ -167,4 +168,15 @@ expect_eq "scrub found the other corrupted object" "1" \
 gs stat "$k2" --json
 expect_eq "scrub marked it bad" "false" \
 	"$(jget 'json.dumps([r["healthy"] for r in j["replicas"] if r["sector"] == "s3a"][0])')"
+# ---- (f) scrub reads the bucket at its own rate ------------------------------
+sed 's|^  s3 {|  s3 { scrub-max-bytes-per-second = 8MiB,|' "$T/g.conf" >"$T/rate.conf"
+grep -q scrub-max "$T/rate.conf" || fail "the rate is in the configuration"
+run "$GV" --config "$T/rate.conf" --data-dir "$D" scrub --once --sector s3a --json
+summary=$(printf '%s\n' "$OUT" | tail -n 1)
+bytes=$(jget 'j["summary"]["bytes"]' "$summary")
+ms=$(jget 'j["summary"]["duration_ms"]' "$summary")
+expect_true "scrub read the bucket's copies ($bytes bytes)" [ "${bytes:-0}" -ge $((20 * 1024 * 1024)) ]
+# A token bucket lets one request through ahead: at most 4 MiB early.
+expect_true "at no more than 8 MiB/s ($bytes bytes in $ms ms)" \
+	[ $(( (bytes - 4 * 1024 * 1024) * 1000 / (8 * 1024 * 1024) )) -le "${ms:-0}" ]
 finish
