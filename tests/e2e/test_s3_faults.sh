@@ -9,7 +9,8 @@
 #       loopback): requests are retried with backoff and the put succeeds;
 #   (e) an object corrupted in the bucket: a read finds it (and is served
 #       from a good copy), and scrub finds another;
-#   (f) scrub reads the bucket's copies at graviton.s3.scrub-max-bytes-per-second.
+#   (f) scrub reads the bucket's copies at graviton.s3.scrub-max-bytes-per-second;
+#   (g) sector add --s3 through the HTTP API.
 . "$(dirname "$0")/lib.sh"
 . "$E2E_DIR/s3_lib.sh"
 
@@ -179,4 +180,14 @@ expect_true "scrub read the bucket's copies ($bytes bytes)" [ "${bytes:-0}" -ge 
 # A token bucket lets one request through ahead: at most 4 MiB early.
 expect_true "at no more than 8 MiB/s ($bytes bytes in $ms ms)" \
 	[ $(( (bytes - 4 * 1024 * 1024) * 1000 / (8 * 1024 * 1024) )) -le "${ms:-0}" ]
+# ---- (g) through the HTTP API ------------------------------------------------
+serve_start "$T/serve.log" --config "$T/g.conf" || { fail "the server starts"; finish; }
+run "$GV" --server "$SERVE_URL" sector add web1 --s3 s3://gvtest/web --endpoint "$S3_ENDPOINT" \
+	--zone cloud3 --rack r5 --json
+expect_rc "sector add --s3 through the server" 0
+expect_eq "the server's document names the kind, bucket url and endpoint" \
+	"s3 s3://gvtest/web $S3_ENDPOINT" "$(jget '" ".join([j["kind"], j["url"], j["endpoint"]])')"
+expect_true "the document holds no credential" [ -z "$(grep -F "$AWS_SECRET_ACCESS_KEY" <<<"$OUT")" ]
+expect_true "the server wrote the identity object" \
+	[ -f "$T/s3/data/gvtest/web/GRAVITON-SECTOR._S3rver_object" ]
 finish
