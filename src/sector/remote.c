@@ -45,9 +45,9 @@
 
 #include "graviton/sys/sector.h"
 #include "core/clock.h"
+#include "sector/curlpool.h"
 
 #define CHUNK (4u << 20)
-#define POOL_MAX 16
 #define ANSWER_MAX (1u << 20) /* a listing page at most (1000 keys of ~110 bytes) */
 #define DOC_MAX 4096          /* any other JSON answer */
 #define USAGE_TTL_MS 1000     /* placement asks for usage on every put */
@@ -125,8 +125,7 @@ typedef struct remote {
 	gv_sector base;
 	char base_url[GV_PATH_MAX];  /* the locator: .../v1/node/sectors/SID */
 	pthread_mutex_t mu;
-	CURL *pool[POOL_MAX];        /* mu: idle handles, their connections open */
-	size_t npool;                /* mu */
+	gv_curl_pool pool;           /* idle handles, their connections open */
 	gv_key busy[BUSY_MAX];       /* mu: keys of open RESUME writers */
 	size_t nbusy;                /* mu */
 	gv_sector_usage usage;       /* mu: the last usage answer, */
@@ -230,33 +229,6 @@ static size_t on_send(char *p, size_t sz, size_t nm, void *u)
 static size_t ring_send(char *p, size_t sz, size_t nm, void *u);
 static int ring_progress(void *u, curl_off_t dt, curl_off_t dn, curl_off_t ut, curl_off_t un);
 
-static CURL *handle_get(remote *rm)
-{
-	CURL *h = NULL;
-
-	pthread_mutex_lock(&rm->mu);
-	if (rm->npool)
-		h = rm->pool[--rm->npool];
-	pthread_mutex_unlock(&rm->mu);
-	if (h) {
-		curl_easy_reset(h);
-		return h;
-	}
-	return curl_easy_init();
-}
-
-static void handle_put(remote *rm, CURL *h)
-{
-	pthread_mutex_lock(&rm->mu);
-	if (rm->npool < POOL_MAX) {
-		rm->pool[rm->npool++] = h;
-		h = NULL;
-	}
-	pthread_mutex_unlock(&rm->mu);
-	if (h)
-		curl_easy_cleanup(h);
-}
-
 /* The port's code for a node's answer; the answer's text in the message. */
 static int status_error(remote *rm, const call *cl)
 {
@@ -302,7 +274,7 @@ static int perform(remote *rm, call *cl)
 	if (!hdrs)
 		return gv_error_set(GV_ENOMEM, "out of memory");
 	for (attempt = 0;; attempt++) {
-		CURL *h = handle_get(rm);
+		CURL *h = gv_curl_pool_get(&rm->pool);
 		CURLcode rc;
 		curl_off_t clen = -1;
 
@@ -365,7 +337,7 @@ static int perform(remote *rm, call *cl)
 		curl_easy_getinfo(h, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &clen);
 		cl->content_length = clen < 0 ? 0 : (uint64_t)clen;
 		if (rc == CURLE_OK) {
-			handle_put(rm, h);
+			gv_curl_pool_put(&rm->pool, h);
 			if (cl->status == 503 && attempt < retries)
 				goto retry;
 			err = cl->status >= 200 && cl->status < 300 ? 0 : status_error(rm, cl);
@@ -1205,8 +1177,7 @@ static void r_close(gv_sector *s)
 
 	if (!rm)
 		return;
-	while (rm->npool)
-		curl_easy_cleanup(rm->pool[--rm->npool]);
+	gv_curl_pool_destroy(&rm->pool);
 	pthread_mutex_destroy(&rm->mu);
 	free(rm);
 }
@@ -1258,6 +1229,7 @@ int gv_sector_remote_open(gv_sector **out, const char *id, const char *locator)
 	snprintf(rm->base.id, sizeof(rm->base.id), "%s", id);
 	snprintf(rm->base_url, sizeof(rm->base_url), "%s", locator);
 	pthread_mutex_init(&rm->mu, NULL);
+	gv_curl_pool_init(&rm->pool);
 	*out = &rm->base;
 	return 0;
 }

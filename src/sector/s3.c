@@ -57,8 +57,8 @@
 #include "graviton/sys/sector.h"
 #include "core/clock.h"
 #include "core/log.h"
+#include "sector/curlpool.h"
 
-#define POOL_MAX 16
 #define PARK_MAX 8
 #define SPOOL_MEM (8u << 20)      /* spooled in memory up to this */
 #define READ_BUF (1u << 20)       /* a reader's buffer */
@@ -362,8 +362,7 @@ typedef struct s3 {
 	loc l;
 	uint64_t quota;
 	pthread_mutex_t mu;
-	CURL *pool[POOL_MAX]; /* mu: idle handles */
-	size_t npool;         /* mu */
+	gv_curl_pool pool;    /* idle handles */
 	/* Connections (and DNS answers) shared by every request of the
 	 * sector, readers' included: a block read is a Range GET of its own. */
 	CURLSH *share;
@@ -385,33 +384,6 @@ static void share_unlock(CURL *h, curl_lock_data d, void *u)
 {
 	(void)h;
 	pthread_mutex_unlock(&((s3 *)u)->share_mu[d]);
-}
-
-static CURL *handle_get(s3 *s)
-{
-	CURL *h = NULL;
-
-	pthread_mutex_lock(&s->mu);
-	if (s->npool)
-		h = s->pool[--s->npool];
-	pthread_mutex_unlock(&s->mu);
-	if (h) {
-		curl_easy_reset(h);
-		return h;
-	}
-	return curl_easy_init();
-}
-
-static void handle_put(s3 *s, CURL *h)
-{
-	pthread_mutex_lock(&s->mu);
-	if (s->npool < POOL_MAX) {
-		s->pool[s->npool++] = h;
-		h = NULL;
-	}
-	pthread_mutex_unlock(&s->mu);
-	if (h)
-		curl_easy_cleanup(h);
 }
 
 /* The url of object `name` under the prefix (NULL: the bucket itself),
@@ -723,7 +695,7 @@ static int perform(s3 *s, req *r)
 	if (!(hdrs = sign_headers(&c, NULL)))
 		return gv_error_set(GV_ENOMEM, "out of memory");
 	for (attempt = 0;; attempt++) {
-		CURL *h = handle_get(s);
+		CURL *h = gv_curl_pool_get(&s->pool);
 		CURLcode rc;
 		curl_off_t clen = -1;
 		long ft = -1;
@@ -772,7 +744,7 @@ static int perform(s3 *s, req *r)
 		r->clen = clen < 0 ? 0 : (uint64_t)clen;
 		r->mtime_ms = ft < 0 ? 0 : (int64_t)ft * 1000;
 		if (rc == CURLE_OK) {
-			handle_put(s, h);
+			gv_curl_pool_put(&s->pool, h);
 			if (r->status >= 200 && r->status < 300) {
 				err = 0;
 				break;
@@ -1679,8 +1651,7 @@ static void s_close(gv_sector *gs)
 		return;
 	while (s->nparked)
 		reader_free(s->parked[--s->nparked]);
-	while (s->npool)
-		curl_easy_cleanup(s->pool[--s->npool]);
+	gv_curl_pool_destroy(&s->pool);
 	if (s->share)
 		curl_share_cleanup(s->share);
 	for (int i = 0; i < CURL_LOCK_DATA_LAST; i++)
@@ -1734,6 +1705,7 @@ static int s3_new(s3 **out, const char *id, const char *locator, uint64_t quota)
 	snprintf(s->base.id, sizeof(s->base.id), "%s", id);
 	s->quota = quota;
 	pthread_mutex_init(&s->mu, NULL);
+	gv_curl_pool_init(&s->pool);
 	for (int i = 0; i < CURL_LOCK_DATA_LAST; i++)
 		pthread_mutex_init(&s->share_mu[i], NULL);
 	if ((s->share = curl_share_init())) {
