@@ -190,4 +190,5 @@ expect_eq "the server's document names the kind, bucket url and endpoint" \
 expect_true "the document holds no credential" [ -z "$(grep -F "$AWS_SECRET_ACCESS_KEY" <<<"$OUT")" ]
 expect_true "the server wrote the identity object" \
 	[ -f "$T/s3/data/gvtest/web/GRAVITON-SECTOR._S3rver_object" ]
+serve_stop
 finish
