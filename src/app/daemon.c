@@ -457,7 +457,7 @@ int gv_daemon_start(gv_daemon **out, const gv_config *cfg, const gv_daemon_opts 
 		gv_daemon_stop(d);
 		return gv_error_set(err, "%s", msg);
 	}
-	gv_warn("event=listening url=http://%s%s%s:%u data_dir=%s auth=%s token_from=%s repair=%s "
+	gv_info("event=listening url=http://%s%s%s:%u data_dir=%s auth=%s token_from=%s repair=%s "
 	        "scrub=%s presence=%s rebalance=%s",
 	        strchr(host, ':') ? "[" : "", host, strchr(host, ':') ? "]" : "",
 	        gv_server_port(d->srv), d->data_dir, token[0] ? "on" : "off", token_from,

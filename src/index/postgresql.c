@@ -376,7 +376,7 @@ static void notice_log(void *arg, const char *msg)
 
 	(void)arg;
 	msg_trim(line, sizeof(line), msg);
-	gv_debug("index: PostgreSQL: %s", line);
+	gv_debug("event=postgresql_notice message=\"%s\"", line);
 }
 
 /* Hide in a libpq message (cap bytes) every password of the URL: libpq
@@ -1770,7 +1770,7 @@ static int schema_prepare(struct ix_pg *s, struct ix_conn *c, int create)
 	    (err = ix_cmd(s, c, "COMMIT", "commit schema upgrade")) < 0)
 		goto rollback;
 	if (version > 0)
-		gv_info("index %s: schema upgraded from version %lld to %d", s->label,
+		gv_info("event=index_schema_upgraded index=\"%s\" from=%lld to=%d", s->label,
 		        (long long)version, GV_INDEX_SQLITE_SCHEMA);
 	return 0;
 rollback:

@@ -493,7 +493,7 @@ static void ix_rollback(struct ix_conn *c)
 	if (sqlite3_get_autocommit(c->db))
 		return; /* SQLite already rolled back (e.g. SQLITE_FULL) */
 	if (ix_exec_keep(c, ST_ROLLBACK) != SQLITE_DONE)
-		gv_warn("index: rollback failed: %s", sqlite3_errmsg(c->db));
+		gv_warn("event=index_rollback_failed error=\"%s\"", sqlite3_errmsg(c->db));
 }
 
 /* Commit; on failure roll back and return the commit's error. */
@@ -513,7 +513,8 @@ static void conn_close(struct ix_conn *c, const char *path)
 	for (i = 0; i < ST__COUNT; i++)
 		sqlite3_finalize(c->stmt[i]);
 	if (c->db && sqlite3_close(c->db) != SQLITE_OK)
-		gv_warn("index %s: close: %s", path ? path : "", sqlite3_errmsg(c->db));
+		gv_warn("event=index_close_failed path=\"%s\" error=\"%s\"", path ? path : "",
+		        sqlite3_errmsg(c->db));
 	memset(c->stmt, 0, sizeof(c->stmt));
 	c->db = NULL;
 }
@@ -2319,7 +2320,7 @@ static int schema_prepare(sqlite3 *db, const char *path, int create)
 	if ((err = sql_exec(db, "COMMIT", "commit schema upgrade")) < 0)
 		goto rollback;
 	if (version > 0)
-		gv_info("index %s: schema upgraded from version %lld to %d", path,
+		gv_info("event=index_schema_upgraded path=\"%s\" from=%lld to=%d", path,
 		        (long long)version, GV_INDEX_SQLITE_SCHEMA);
 	return 0;
 rollback:
