@@ -794,8 +794,8 @@ int cli_client_get_blob(cli_client *c, const gv_key *key, int has_range, uint64_
 			char line[160];
 
 			snprintf(line, sizeof(line),
-			         "event=transfer_resumed command=%s at=%llu of=%llu "
-			         "reason=\"the server cut the transfer short\"", c->cmd, (unsigned long long)(s0 + done), (unsigned long long)e0);
+			         "%s: the server cut the transfer short at byte %llu of %llu; resuming",
+			         c->cmd, (unsigned long long)(s0 + done), (unsigned long long)e0);
 			cli_log_line(GV_LOG_WARN, line);
 			continue;
 		}
