@@ -78,6 +78,8 @@ typedef struct gv_scrub_counters {
 	uint64_t unhealthy_found;
 	uint64_t runs;
 	int64_t last_run_ms;
+	int64_t last_success_ms; /* the last run that went through the whole
+	                          * store or sector; 0: none since the open */
 } gv_scrub_counters;
 
 GV_API void gv_scrub_counters_get(gv_store *st, gv_scrub_counters *out);

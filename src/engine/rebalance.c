@@ -466,6 +466,11 @@ int gv_rebalance_run(gv_store *st, const gv_rebalance_opts *opts, gv_rebalance_s
 	        out->spread_before, out->spread_after);
 out:
 	out->duration_ms = gv_now_ms() - t0;
+	if (err == 0 && !b.o.dry_run && out->failed == 0) {
+		pthread_mutex_lock(&st->stats_lock);
+		st->rebalance_last_success_ms = gv_now_ms();
+		pthread_mutex_unlock(&st->stats_lock);
+	}
 	rbal_free(&b);
 	return err;
 }

@@ -1039,8 +1039,9 @@ static run *run_new(gv_store *st, const gv_repair_opts *opts)
 	return r;
 }
 
-/* Finish a run: counters, log line, summary; frees r. */
-static void run_end(run *r, gv_repair_summary *out)
+/* Finish a run (err: how it ended; full: a full run, not the queue's):
+ * counters, log line, summary; frees r. */
+static void run_end(run *r, int err, int full, gv_repair_summary *out)
 {
 	gv_store *st = r->st;
 	double dt;
@@ -1052,6 +1053,8 @@ static void run_end(run *r, gv_repair_summary *out)
 	if (!r->o.dry_run) {
 		st->repair.runs++;
 		st->repair.last_run_ms = gv_now_ms();
+		if (full && err == 0 && r->sum.failed == 0)
+			st->repair.last_success_ms = st->repair.last_run_ms;
 		st->repair.rate = dt > 0 ? (double)r->sum.bytes_copied / dt : 0;
 	}
 	pthread_mutex_unlock(&st->stats_lock);
@@ -1103,7 +1106,7 @@ int gv_repair_run(gv_store *st, const gv_repair_opts *opts, gv_repair_summary *o
 	}
 out:
 	gv_workq_free(q);
-	run_end(r, out);
+	run_end(r, err, 1, out);
 	return err;
 }
 
@@ -1167,7 +1170,7 @@ int gv_repair_run_queued(gv_store *st, const gv_repair_opts *opts, gv_repair_sum
 	}
 	gv_workq_free(q);
 	free(keys);
-	run_end(r, out);
+	run_end(r, err, 0, out);
 	return err;
 }
 

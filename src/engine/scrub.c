@@ -257,6 +257,8 @@ out:
 		st->scrub.unhealthy_found += out->newly_unhealthy;
 		st->scrub.runs++;
 		st->scrub.last_run_ms = gv_now_ms();
+		if (err == 0)
+			st->scrub.last_success_ms = st->scrub.last_run_ms;
 		pthread_mutex_unlock(&st->stats_lock);
 	}
 	gv_info("event=scrub_end checked=%llu bytes=%llu healthy=%llu newly_unhealthy=%llu "

@@ -634,6 +634,7 @@ static void store_destroy(gv_store *st)
 	free(st->data_dir);
 	gv_repairq_destroy(&st->repairq);
 	free(st->metrics_sectors);
+	free(st->metrics_oldest);
 	pthread_mutex_destroy(&st->metrics_mu);
 	gv_health_free(st);
 	pthread_mutex_destroy(&st->health_mu);

@@ -68,6 +68,7 @@ struct gv_store {
 	gv_repair_counters repair;
 	gv_scrub_counters scrub;
 	gv_presence_counters presence;
+	int64_t rebalance_last_success_ms; /* a run that moved all it planned */
 	gv_repairq repairq;             /* keys waiting for repair (durable) */
 
 	/* Per-key locks (keylock.c): keylock_mu guards the keys held by
@@ -86,6 +87,9 @@ struct gv_store {
 	long long metrics_at_ms;        /* monotonic; 0: never computed */
 	gv_store_stats metrics_stats;
 	gv_sector_info *metrics_sectors;
+	int64_t *metrics_oldest;        /* per sector: its least recently
+	                                 * verified replica's last_verified
+	                                 * (unix ms), 0 when it holds none */
 	size_t metrics_nsectors;
 	uint64_t metrics_computations;
 

@@ -482,6 +482,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		atomic_fetch_add(&srv->inflight, 1);
 		gv_http_conn_headers_done(c);
 		r->route = route_of(url, r->arg, sizeof(r->arg));
+		r->method = gv_http_method_of(method);
 		return request_begin(srv, c, r, url, method);
 	}
 	if (r->started) {
@@ -516,7 +517,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 	free(r->refusal);
 	gv_http_conn_idle(c);
 	atomic_fetch_sub(&srv->inflight, 1);
-	gv_http_record(srv, r->route, r->status, gv_http_now_s() - r->t0);
+	gv_http_record(srv, r, gv_http_now_s() - r->t0);
 	free(r->body);
 	free(r);
 	*con_cls = NULL;

@@ -49,8 +49,23 @@ enum route {
 /* Latency histogram buckets (seconds), in http_metrics.c. */
 #define NBUCKETS 14
 
+/* Request methods counted apart (the rest are M_OTHER). */
+enum method { M_OTHER, M_GET, M_HEAD, M_PUT, M_POST, M_DELETE, M_PATCH, M_COUNT };
+
+enum method gv_http_method_of(const char *method);
+
+/* (method, status) pairs counted per route; a route answers a handful.
+ * Pairs beyond the table count in its last entry as method OTHER, code 0. */
+#define NCODES 32
+
 typedef struct route_stats {
 	uint64_t by_class[6];          /* 1xx..5xx by status / 100; [0] unused */
+	struct {
+		uint8_t method;        /* enum method */
+		uint16_t code;         /* the status sent; 0: the overflow */
+		uint64_t n;
+	} codes[NCODES];
+	size_t ncodes;
 	uint64_t hist[NBUCKETS + 1];   /* cumulative at render time */
 	double sum;
 	uint64_t count;
@@ -115,6 +130,7 @@ struct gv_server {
 /* Per-request state, kept in MHD's con_cls. */
 typedef struct req {
 	enum route route;
+	enum method method;
 	double t0;
 	int status;
 	int started;
@@ -196,7 +212,7 @@ void gv_http_node_free(struct node_req *n);
 void gv_http_node_stop(gv_server *srv);
 
 /* Count a finished request: its status class and latency (http_metrics.c). */
-void gv_http_record(gv_server *srv, enum route route, int status, double seconds);
+void gv_http_record(gv_server *srv, const req *r, double seconds);
 
 /* A query flag (?name, ?name=1, ?name=true) is set (http.c). */
 int gv_http_query_flag(struct MHD_Connection *c, const char *name);
