@@ -6,9 +6,12 @@ set -euo pipefail
 PKGS=(build-essential cmake pkg-config libssl-dev libsqlite3-dev sqlite3
       libpq-dev postgresql libcmocka-dev libjansson-dev libmicrohttpd-dev libcurl4-openssl-dev
       curl python3 openssl procps strace
-      prometheus)
+      prometheus man-db groff-base systemd debhelper fakeroot dpkg-dev)
 # prometheus: only its promtool checks the metrics and the alert rules
 # (tests/e2e/test_monitoring.sh); its daemon is not started (below).
+# man-db, groff-base (man -l) and systemd (systemd-analyze) check what
+# make install lays out (tests/install/test_packaging.sh); debhelper,
+# fakeroot and dpkg-dev build the package (make deb).
 
 missing=()
 for p in "${PKGS[@]}"; do
