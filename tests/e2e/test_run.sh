@@ -12,7 +12,7 @@ OUT=$T/run.out
 GRAVITON_DATA_DIR=$T/rundata GRAVITON_LISTEN=127.0.0.1:$PORT \
 	setsid bash "$RUN" "$GV" >"$OUT" 2>&1 </dev/null &
 RUN_PID=$!
-trap 'kill -KILL -- -$RUN_PID 2>/dev/null; _on_exit' EXIT
+trap 'rc=$?; kill -KILL -- -$RUN_PID 2>/dev/null; (exit $rc); _on_exit' EXIT
 
 printed() { grep -q 'Try, from another shell' "$OUT"; }
 for ((i = 0; i < 300; i++)); do
