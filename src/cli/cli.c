@@ -403,6 +403,24 @@ static int at_key(const char *p)
 	return p > k && *p == '=';
 }
 
+/* A JSON string of v's n bytes; bytes of invalid UTF-8 (a path can hold
+ * any) become '?' rather than losing the field. */
+static json_t *text_value(const char *v, size_t n)
+{
+	json_t *s = json_stringn(v, n);
+	char *c;
+	size_t i;
+
+	if (s || !(c = malloc(n + 1)))
+		return s;
+	for (i = 0; i < n; i++)
+		c[i] = (unsigned char)v[i] < 0x80 ? v[i] : '?';
+	s = json_stringn(c, n);
+	free(c);
+	return s;
+}
+
+/* v: n bytes and a NUL. */
 static json_t *field_value(const char *v, size_t n, int quoted)
 {
 	char *end;
@@ -414,7 +432,7 @@ static json_t *field_value(const char *v, size_t n, int quoted)
 		if (errno == 0 && end == v + n && !(v[0] == '-' && n == 1))
 			return json_integer(i);
 	}
-	return json_stringn(v, n);
+	return text_value(v, n);
 }
 
 static int fields_add(json_t *o, const char *msg)
@@ -467,6 +485,7 @@ static int fields_add(json_t *o, const char *msg)
 			while (*p && *p != ' ')
 				val[vn++] = *p++;
 		}
+		val[vn] = '\0';
 		if (ok && (*p == ' ' || !*p))
 			json_object_set_new(f, key, field_value(val, vn, quoted));
 		else
@@ -507,7 +526,7 @@ void cli_log_sink(gv_log_level level, const char *msg, void *payload)
 
 		if (o && fields_add(o, msg) < 0) {
 			json_object_set_new(o, "event", json_string("message"));
-			json_object_set_new(o, "message", json_string(msg));
+			json_object_set_new(o, "message", text_value(msg, strlen(msg)));
 		}
 		s = o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
 		if (s)

@@ -101,6 +101,24 @@ expect_match "the stop is an info event with its signal" '^stopping info SIGTERM
 	"$(grep ^stopping <<<"$out")"
 expect_match "... and so is its end" '^stopped info$' "$(grep ^stopped <<<"$out")"
 
+# A field that is not UTF-8 (a path may hold any byte) stays, its odd
+# bytes as '?', and the line is still JSON.
+printf 'graviton.log.format = json\n' >"$CONF"
+ODD=$T/odd$'\xff'dir
+D_SAVED=$D
+D=$ODD
+must gv init --sectors 1
+must serve_start "$T/odd.log" --config "$CONF"
+serve_stop TERM
+D=$D_SAVED
+expect_match "a path with invalid UTF-8 is logged with its odd byte as ?" \
+	"^ok .*odd[?]dir\$" "$("$PY" -c '
+import json, sys
+for l in open(sys.argv[1], "rb").read().decode("utf-8", "replace").splitlines():
+    d = json.loads(l)
+    if d.get("event") == "listening":
+        print("ok", d["data_dir"])' "$T/odd.log" 2>&1)"
+
 # The text format stays one key=value line per event, time first.
 LOG=$T/text.log
 printf 'graviton.log.format = text\n' >"$CONF"
