@@ -3,7 +3,8 @@
 # `promtool check metrics`; it carries graviton_build_info, the repair byte
 # counter beside its rate, the last successful repair, scrub and rebalance
 # runs, each sector's scrub age and requests by method and status code;
-# docs/monitoring's alert rules pass `promtool check rules`, and every
+# docs/monitoring's alert rules pass `promtool check rules` and their unit
+# tests (`promtool test rules`), and every
 # metric they and the Grafana dashboard use is one the server exports.
 source "$(dirname "$0")/lib.sh"
 
@@ -105,6 +106,12 @@ if "$PROMTOOL" check rules "$RULES" >"$T/rules" 2>&1; then
 else
 	fail "promtool check rules accepts docs/monitoring/graviton-alerts.yml" "SUCCESS" \
 		"$(tail -n 5 "$T/rules")"
+fi
+if "$PROMTOOL" test rules "${RULES%.yml}.test.yml" >"$T/rtest" 2>&1; then
+	ok "promtool test rules: the alerts fire (and stay quiet) as their tests expect"
+else
+	fail "promtool test rules: the alerts fire (and stay quiet) as their tests expect" "SUCCESS" \
+		"$(head -n 20 "$T/rtest")"
 fi
 unknown=$("$PY" - "$T/metrics" "$RULES" "$DASH" <<'PYEOF'
 import json, re, sys
