@@ -312,13 +312,15 @@ int gv_ns_object_list(gv_store *s, const char *bucket, const char *prefix, const
 		*more = 0;
 	if ((err = bucket_check(bucket)) < 0)
 		return err;
-	if (limit == 0) {
-		gv_bucket_info b;
-
-		return gv_ns_bucket_get(s, bucket, &b);
-	}
+	if (limit == 0)
+		ask = 1; /* only to learn whether names remain */
 	if ((err = gv_index_ns_objects_next(s->ix, bucket, prefix, after, ask, out, n)) < 0)
 		return err;
+	if (*n == 0) {
+		gv_bucket_info b;
+
+		return gv_ns_bucket_get(s, bucket, &b); /* none: is there such a bucket? */
+	}
 	if (*n > limit) {
 		free((*out)[limit].meta);
 		*n = limit;
