@@ -102,6 +102,10 @@ expect_rc "status passes once the lost key is forgotten" 0
 gv repair --once
 expect_rc "repair passes too" 0
 
+gv index migrate --to "sqlite:$T/other.db"
+expect_rc "index migrate refuses an index with buckets (invalid, 65)" 65
+expect_match "... and says why" 'namespace' "$ERR"
+
 # ---- the native API and serve's collector --------------------------------------
 
 printf 'graviton { gc { interval = 200ms, grace = 300ms } }\n' >"$T/gc.conf"
