@@ -16,6 +16,7 @@
 #include "graviton/namespace.h"
 #include "core/digest.h"
 #include "engine/store.h"
+#include "index/fault.h"
 
 #define MiB (1024u * 1024u)
 
@@ -523,6 +524,55 @@ static void test_forget(void **state)
 	free(x);
 }
 
+/* A collection whose index transaction fails deletes nothing (the bytes
+ * only go after the rows), and the next run takes the blob; a failed bind
+ * leaves no name. */
+static void test_gc_index_faults(void **state)
+{
+	fx *f = *state;
+	gv_gc_opts go = GV_GC_OPTS_INIT;
+	gv_gc_summary sum;
+	gv_index_fault_plan p;
+	gv_index *fi = NULL;
+	gv_object o;
+	unsigned char *x = bytes(2 * MiB, 9);
+	gv_key k;
+
+	assert_int_equal(gv_ns_bucket_create(f->st, "faults"), 0);
+	k = name_bytes(f->st, "faults", "f", x, 2 * MiB);
+	assert_int_equal(gv_index_fault_wrap(&fi, f->st->ix, NULL), 0);
+	f->st->ix = fi;
+	assert_int_equal(gv_ns_object_delete(f->st, "faults", "f"), 0);
+	memset(&p, 0, sizeof(p));
+	p.ops = GV_IXFAULT_NS_COLLECT;
+	p.error = GV_EIO;
+	gv_index_fault_set(fi, &p);
+	go.grace_ms = 0;
+	assert_int_equal(gv_ns_gc(f->st, &go, &sum), 0);
+	assert_int_equal(sum.failed, 1);
+	assert_int_equal(sum.collected, 0);
+	assert_true(blob_stored(f->st, &k));
+	gv_index_fault_set(fi, NULL);
+	assert_int_equal(gv_ns_gc(f->st, &go, &sum), 0);
+	assert_int_equal(sum.collected, 1);
+	assert_false(blob_stored(f->st, &k));
+
+	/* a bind that fails records nothing */
+	p.ops = GV_IXFAULT_NS_WRITE;
+	gv_index_fault_set(fi, &p);
+	memset(&o, 0, sizeof(o));
+	snprintf(o.bucket, sizeof(o.bucket), "faults");
+	snprintf(o.name, sizeof(o.name), "g");
+	gv_index_fault_set(fi, NULL);
+	o.key = put_bytes(f->st, x, 1000);
+	o.size = 1000;
+	gv_index_fault_set(fi, &p);
+	assert_int_equal(gv_ns_object_put(f->st, &o), GV_EIO);
+	gv_index_fault_set(fi, NULL);
+	assert_int_equal(gv_ns_object_get(f->st, "faults", "g", &o), GV_ENOTFOUND);
+	free(x);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -534,6 +584,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_upload_expiry, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pins_and_listing, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_forget, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_gc_index_faults, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
