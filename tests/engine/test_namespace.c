@@ -245,6 +245,45 @@ static void test_objects_and_listing(void **state)
 	assert_int_equal(gv_ns_object_list(f->st, "nobucket", "", NULL, 0, &v, &n, &more),
 	                 GV_ENOTFOUND);
 
+	/* with a delimiter: a/ is one common prefix, skipped as a whole */
+	{
+		char **pv = NULL, last[GV_OBJECT_NAME_MAX + 1];
+		size_t np = 0;
+
+		assert_int_equal(gv_ns_object_list_delim(f->st, "docs", "", "/", NULL, 2, &v, &n, &pv,
+		                                         &np, &more, last), 0);
+		assert_int_equal(np, 1);
+		assert_string_equal(pv[0], "a/");
+		assert_int_equal(n, 1);
+		assert_string_equal(v[0].name, "a0");
+		assert_true(more);
+		assert_string_equal(last, "a0");
+		gv_object_list_free(v, n);
+		gv_ns_prefixes_free(pv, np);
+		assert_int_equal(gv_ns_object_list_delim(f->st, "docs", "", "/", "a/", 10, &v, &n, &pv,
+		                                         &np, &more, last), 0);
+		assert_int_equal(np, 0);
+		assert_int_equal(n, 2); /* a0, b: past the whole group a/ */
+		assert_string_equal(v[0].name, "a0");
+		assert_false(more);
+		gv_object_list_free(v, n);
+		gv_ns_prefixes_free(pv, np);
+		assert_int_equal(gv_ns_object_list_delim(f->st, "docs", "", "/", NULL, 3, &v, &n, &pv,
+		                                         &np, &more, last), 0);
+		assert_int_equal(np + n, 3);
+		assert_false(more); /* exactly the last entry */
+		gv_object_list_free(v, n);
+		gv_ns_prefixes_free(pv, np);
+		assert_int_equal(gv_ns_object_list_delim(f->st, "docs", "a/", "/", NULL, 10, &v, &n, &pv,
+		                                         &np, &more, last), 0);
+		assert_int_equal(np, 0);
+		assert_int_equal(n, 3);
+		gv_object_list_free(v, n);
+		gv_ns_prefixes_free(pv, np);
+		assert_int_equal(gv_ns_object_list_delim(f->st, "nobucket", "", "/", NULL, 10, &v, &n,
+		                                         &pv, &np, &more, last), GV_ENOTFOUND);
+	}
+
 	/* copy: a new name for the same blob, with its own metadata */
 	assert_int_equal(gv_ns_object_copy(f->st, "docs", "a/3", "docs", "c", "text/plain", NULL, &o),
 	                 0);
@@ -355,7 +394,7 @@ static void test_multipart(void **state)
 	char id[GV_UPLOAD_ID_MAX], id2[GV_UPLOAD_ID_MAX], etag[33];
 	gv_ns_part want[3], *got = NULL;
 	gv_ns_upload *ups = NULL;
-	gv_key keys[3];
+	gv_key keys[3] = { { { 0 }, 0 } };
 	gv_object o, o2;
 	size_t n = 0;
 	int i, more = 0;
