@@ -46,6 +46,7 @@ static const gv_wire_error errors[] = {
 	{ GV_ELOST, "lost", 503, EX_UNAVAILABLE },
 	{ GV_ECANCELED, "canceled", 503, EX_TEMPFAIL },
 	{ GV_EUNAVAILABLE, "unavailable", 503, EX_UNAVAILABLE },
+	{ GV_ENOTEMPTY, "not_empty", 409, EX_CANTCREAT },
 	{ 0, "invalid_key", 400, EX_DATAERR },
 	{ 0, "invalid_range", 400, EX_DATAERR },
 	{ 0, "range_not_satisfiable", 416, EX_DATAERR },
