@@ -109,6 +109,7 @@ typedef struct gv_config {
 		int enabled;              /* graviton.s3.enabled: serve starts the S3 listener */
 		char *listen;             /* "HOST:PORT" */
 		char *region;             /* the region SigV4 scopes must name */
+		char *domain;             /* Host BUCKET.DOMAIN: virtual-host-style */
 		gv_config_s3_key *keys;   /* graviton.s3.keys, nkeys entries */
 		size_t nkeys;
 	} s3;

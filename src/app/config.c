@@ -116,6 +116,7 @@ static const struct key keys[] = {
 	BOOL("graviton.s3.enabled", s3.enabled, 0),
 	STR("graviton.s3.listen", s3.listen, "127.0.0.1:8789", F_LISTEN),
 	STR("graviton.s3.region", s3.region, "us-east-1", 0),
+	STR("graviton.s3.domain", s3.domain, "localhost", 0),
 	{ .path = "graviton.s3.keys", .kind = K_S3KEYS },
 	OBJ("graviton.remote"),
 	DUR("graviton.remote.connect-timeout", remote.connect_timeout_ms, 5000),

@@ -110,16 +110,15 @@ long gv_s3_unescape(char *out, size_t cap, const char *s, size_t n, int plus_spa
 	return (long)o;
 }
 
-/* A growable string with a bound (the canonical request). */
-typedef struct sbuf {
-	char *p;
-	size_t n, cap;
-	int bad;
-} sbuf;
-
 #define SBUF_MAX (1u << 20)
 
-static void sb_add(sbuf *b, const char *s, size_t n)
+void s3buf_init(s3buf *b, size_t max)
+{
+	memset(b, 0, sizeof(*b));
+	b->max = max;
+}
+
+void s3buf_add(s3buf *b, const char *s, size_t n)
 {
 	if (b->bad)
 		return;
@@ -129,7 +128,7 @@ static void sb_add(sbuf *b, const char *s, size_t n)
 
 		while (nc < b->n + n + 1)
 			nc *= 2;
-		if (nc > SBUF_MAX || !(np = realloc(b->p, nc))) {
+		if ((b->max && b->n + n + 1 > b->max) || !(np = realloc(b->p, nc))) {
 			b->bad = 1;
 			return;
 		}
@@ -141,13 +140,13 @@ static void sb_add(sbuf *b, const char *s, size_t n)
 	b->p[b->n] = '\0';
 }
 
-static void sb_puts(sbuf *b, const char *s)
+void s3buf_puts(s3buf *b, const char *s)
 {
-	sb_add(b, s, strlen(s));
+	s3buf_add(b, s, strlen(s));
 }
 
 /* AWS's URI encoding: unreserved characters kept, '/' kept when keep_slash. */
-static void sb_encode(sbuf *b, const char *s, size_t n, int keep_slash)
+static void sb_encode(s3buf *b, const char *s, size_t n, int keep_slash)
 {
 	static const char hx[] = "0123456789ABCDEF";
 	size_t i;
@@ -157,11 +156,11 @@ static void sb_encode(sbuf *b, const char *s, size_t n, int keep_slash)
 
 		if (isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~' ||
 		    (c == '/' && keep_slash)) {
-			sb_add(b, (const char *)&c, 1);
+			s3buf_add(b, (const char *)&c, 1);
 		} else {
 			char e[3] = { '%', hx[c >> 4], hx[c & 15] };
 
-			sb_add(b, e, 3);
+			s3buf_add(b, e, 3);
 		}
 	}
 }
@@ -183,11 +182,12 @@ static int qcmp(const void *a, const void *b)
 static char *requote(const char *s, size_t n)
 {
 	char *dec = malloc(n + 1);
-	sbuf b = { 0 };
+	s3buf b;
 	long dl;
 
 	if (!dec)
 		return NULL;
+	s3buf_init(&b, SBUF_MAX);
 	dl = gv_s3_unescape(dec, n + 1, s, n, 1);
 	if (dl >= 0)
 		sb_encode(&b, dec, (size_t)dl, 0);
@@ -201,7 +201,7 @@ static char *requote(const char *s, size_t n)
 	return b.p;
 }
 
-static int canonical_query(sbuf *out, const char *q, int presigned)
+static int canonical_query(s3buf *out, const char *q, int presigned)
 {
 	qparam ps[QUERY_PARAMS_MAX];
 	size_t np = 0, i;
@@ -238,10 +238,10 @@ static int canonical_query(sbuf *out, const char *q, int presigned)
 		qsort(ps, np, sizeof(ps[0]), qcmp);
 		for (i = 0; i < np; i++) {
 			if (i)
-				sb_puts(out, "&");
-			sb_puts(out, ps[i].name);
-			sb_puts(out, "=");
-			sb_puts(out, ps[i].value);
+				s3buf_puts(out, "&");
+			s3buf_puts(out, ps[i].name);
+			s3buf_puts(out, "=");
+			s3buf_puts(out, ps[i].value);
 		}
 	}
 	for (i = 0; i < np; i++) {
@@ -252,7 +252,7 @@ static int canonical_query(sbuf *out, const char *q, int presigned)
 }
 
 /* A header value trimmed, inner runs of spaces as one. */
-static void sb_header_value(sbuf *b, const char *v)
+static void sb_header_value(s3buf *b, const char *v)
 {
 	int space = 0, any = 0;
 
@@ -262,10 +262,10 @@ static void sb_header_value(sbuf *b, const char *v)
 			continue;
 		}
 		if (space)
-			sb_add(b, " ", 1);
+			s3buf_add(b, " ", 1);
 		space = 0;
 		any = 1;
-		sb_add(b, v, 1);
+		s3buf_add(b, v, 1);
 	}
 }
 
@@ -273,7 +273,7 @@ char *gv_s3_canonical_request(const char *method, const char *raw_path, const ch
                               int presigned, const gv_s3_hdr *h, size_t nh,
                               const char *signed_headers, const char *payload_hash)
 {
-	sbuf b = { 0 };
+	s3buf b;
 	const char *sh = signed_headers;
 	size_t pl = strlen(raw_path), i;
 	char *dec = malloc(pl + 1);
@@ -281,8 +281,9 @@ char *gv_s3_canonical_request(const char *method, const char *raw_path, const ch
 
 	if (!dec)
 		return NULL;
-	sb_puts(&b, method);
-	sb_puts(&b, "\n");
+	s3buf_init(&b, SBUF_MAX);
+	s3buf_puts(&b, method);
+	s3buf_puts(&b, "\n");
 	dl = gv_s3_unescape(dec, pl + 1, raw_path, pl, 0);
 	if (dl < 0) {
 		free(dec);
@@ -291,34 +292,34 @@ char *gv_s3_canonical_request(const char *method, const char *raw_path, const ch
 	}
 	sb_encode(&b, dec, (size_t)dl, 1);
 	free(dec);
-	sb_puts(&b, "\n");
+	s3buf_puts(&b, "\n");
 	if (canonical_query(&b, raw_query, presigned) < 0)
 		b.bad = 1;
-	sb_puts(&b, "\n");
+	s3buf_puts(&b, "\n");
 	while (*sh) {
 		const char *semi = strchr(sh, ';');
 		size_t len = semi ? (size_t)(semi - sh) : strlen(sh);
 		int found = 0;
 
-		sb_add(&b, sh, len);
-		sb_puts(&b, ":");
+		s3buf_add(&b, sh, len);
+		s3buf_puts(&b, ":");
 		for (i = 0; i < nh; i++) {
 			if (strlen(h[i].name) != len || strncasecmp(h[i].name, sh, len) != 0)
 				continue;
 			if (found)
-				sb_puts(&b, ",");
+				s3buf_puts(&b, ",");
 			sb_header_value(&b, h[i].value);
 			found = 1;
 		}
 		if (!found)
 			b.bad = 1;
-		sb_puts(&b, "\n");
+		s3buf_puts(&b, "\n");
 		sh += len + (semi ? 1 : 0);
 	}
-	sb_puts(&b, "\n");
-	sb_puts(&b, signed_headers);
-	sb_puts(&b, "\n");
-	sb_puts(&b, payload_hash);
+	s3buf_puts(&b, "\n");
+	s3buf_puts(&b, signed_headers);
+	s3buf_puts(&b, "\n");
+	s3buf_puts(&b, payload_hash);
 	if (b.bad) {
 		free(b.p);
 		return NULL;
@@ -479,7 +480,7 @@ bad:
 }
 
 /* The decoded value of query parameter `name` into out; 1 found, 0 not, -1 bad. */
-static int query_get(const char *q, const char *name, char *out, size_t cap)
+int gv_s3_query_get(const char *q, const char *name, char *out, size_t cap)
 {
 	size_t nl = strlen(name);
 
@@ -504,13 +505,13 @@ static gv_s3_err parse_query_form(gv_s3_auth *a, const char *q, char *msg, size_
 	char *end;
 
 	a->presigned = 1;
-	if (query_get(q, "X-Amz-Algorithm", algo, sizeof(algo)) != 1 || strcmp(algo, ALGO) != 0 ||
-	    query_get(q, "X-Amz-Credential", cred, sizeof(cred)) != 1 ||
+	if (gv_s3_query_get(q, "X-Amz-Algorithm", algo, sizeof(algo)) != 1 || strcmp(algo, ALGO) != 0 ||
+	    gv_s3_query_get(q, "X-Amz-Credential", cred, sizeof(cred)) != 1 ||
 	    parse_credential(a, cred) < 0 ||
-	    query_get(q, "X-Amz-Date", a->date, sizeof(a->date)) != 1 ||
-	    query_get(q, "X-Amz-Expires", exp, sizeof(exp)) != 1 ||
-	    query_get(q, "X-Amz-SignedHeaders", a->signed_headers, sizeof(a->signed_headers)) != 1 ||
-	    query_get(q, "X-Amz-Signature", a->signature, sizeof(a->signature)) != 1 ||
+	    gv_s3_query_get(q, "X-Amz-Date", a->date, sizeof(a->date)) != 1 ||
+	    gv_s3_query_get(q, "X-Amz-Expires", exp, sizeof(exp)) != 1 ||
+	    gv_s3_query_get(q, "X-Amz-SignedHeaders", a->signed_headers, sizeof(a->signed_headers)) != 1 ||
+	    gv_s3_query_get(q, "X-Amz-Signature", a->signature, sizeof(a->signature)) != 1 ||
 	    !is_hex64(a->signature) || !a->signed_headers[0]) {
 		setmsg(msg, cap, "%s", "the presigned query parameters are malformed or incomplete");
 		return S3_AUTH_QUERY_MALFORMED;
@@ -536,7 +537,7 @@ gv_s3_err gv_s3_auth_parse(gv_s3_auth *out, const char *raw_query, const gv_s3_h
 		setmsg(msg, cap, "%s", "only AWS Signature Version 4 (AWS4-HMAC-SHA256) is accepted");
 		return S3_INVALID_ARGUMENT;
 	}
-	if (query_get(raw_query, "X-Amz-Algorithm", algo, sizeof(algo)) == 1)
+	if (gv_s3_query_get(raw_query, "X-Amz-Algorithm", algo, sizeof(algo)) == 1)
 		return parse_query_form(out, raw_query, msg, cap);
 	setmsg(msg, cap, "%s", "anonymous requests are refused: sign with an access key");
 	return S3_ACCESS_DENIED;

@@ -53,6 +53,18 @@ typedef enum gv_s3_err {
 	S3_ERR_COUNT
 } gv_s3_err;
 
+/* A growable text with a bound (max bytes; 0: none); bad once it could
+ * not grow (canonical requests, XML documents). */
+typedef struct s3buf {
+	char *p;
+	size_t n, cap, max;
+	int bad;
+} s3buf;
+
+void s3buf_init(s3buf *b, size_t max);
+void s3buf_add(s3buf *b, const char *s, size_t n);
+void s3buf_puts(s3buf *b, const char *s);
+
 typedef struct gv_s3_hdr {
 	const char *name;
 	const char *value;
@@ -109,6 +121,10 @@ void gv_s3_hex(char *out, const uint8_t *b, size_t n);
 /* Percent-decode s[0..n) into out (cap): its length, or -1 (malformed or too
  * long).  plus_space: '+' is a space (query strings). */
 long gv_s3_unescape(char *out, size_t cap, const char *s, size_t n, int plus_space);
+
+/* The decoded value of query parameter `name` of raw query q into out
+ * (cap): 1 found ("" for a bare name), 0 absent, -1 malformed or too long. */
+int gv_s3_query_get(const char *q, const char *name, char *out, size_t cap);
 
 /* ---- aws-chunked bodies ---------------------------------------------- */
 
