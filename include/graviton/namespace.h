@@ -3,15 +3,21 @@
  * store, references and garbage collection (docs/namespace.md).
  *
  * A blob is kept while something references it: a name (bucket/name), a
- * manifest (a multipart object's part list), an upload's recorded part, a
- * pin (blobs stored through the raw API: /v1/blobs, `graviton put`) or the
- * intent of a put in flight.  Every gv_put_commit records an intent on its
- * key under the key's lock, so nothing collects the blob before the caller
- * binds it (gv_ns_object_put, gv_ns_upload_part, gv_ns_pin each consume
- * one intent of their key); an intent not consumed within graviton.gc.grace
- * (a caller that crashed or gave up) expires.  Dropping the last reference
- * makes the blob a garbage candidate; gv_ns_gc deletes candidates still
- * unreferenced after the grace, every replica, through the delete path.
+ * manifest (a multipart object's part list), a part recorded for an upload
+ * in progress, or a pin (blobs stored through the raw API: /v1/blobs,
+ * `graviton put`).  Dropping a reference makes the blob a garbage
+ * candidate; gv_ns_gc deletes a candidate once it has been unreferenced
+ * for graviton.gc.grace, every replica, through the delete path.
+ *
+ * Puts in flight: every gv_put_commit, under the key's lock, (re)starts the
+ * key's candidate clock ("intent"), so a blob a put has just stored or found
+ * is not collected for a grace period whatever referenced it before; the
+ * caller binds it within that time (gv_ns_object_put, gv_ns_upload_part,
+ * gv_ns_pin).  A blob never bound (its caller crashed or gave up) is
+ * collected after the grace.  Binding checks, in the transaction that
+ * records the name, that the blob is still there (GV_ENOTFOUND otherwise:
+ * put again), and the collector removes a blob only in a transaction that
+ * finds it unreferenced, so a name never points at a collected blob.
  */
 #ifndef GRAVITON_NAMESPACE_H
 #define GRAVITON_NAMESPACE_H
@@ -20,32 +26,11 @@
 #include "common.h"
 #include "graviton.h"
 #include "key.h"
+#include "nstypes.h"
 
 #ifdef __cplusplus
 extern "C" {
 #endif
-
-#define GV_BUCKET_MAX 64          /* S3 rules: 3..63 of [a-z0-9.-] */
-#define GV_OBJECT_NAME_MAX 1024   /* bytes of UTF-8 */
-#define GV_UPLOAD_ID_MAX 64
-#define GV_ETAG_MAX 48            /* 32 hex of MD5, or 32 hex + "-N" for multipart */
-
-typedef struct gv_bucket_info {
-	char name[GV_BUCKET_MAX];
-	int64_t created_ms;
-} gv_bucket_info;
-
-typedef struct gv_object {
-	char bucket[GV_BUCKET_MAX];
-	char name[GV_OBJECT_NAME_MAX + 1];
-	gv_key key;                   /* the blob; for a multipart object the manifest blob */
-	uint64_t size;                /* bytes the object reads as */
-	uint32_t parts;               /* 0: one blob; N: a manifest of N part blobs */
-	char etag[GV_ETAG_MAX];       /* without quotes */
-	char content_type[256];
-	char *meta;                   /* JSON object text of x-amz-meta-* (names lower-case) or NULL; gv_object_clear frees */
-	int64_t mtime_ms;
-} gv_object;
 
 GV_API void gv_object_clear(gv_object *o);
 
@@ -59,8 +44,8 @@ GV_API int gv_ns_bucket_list(gv_store *s, gv_bucket_info **out, size_t *n);
  * Bind bucket/name to a blob that a put just stored (res from gv_put_commit
  * of this process), replacing an older binding (whose blob loses a
  * reference).  Crash-safe with GC: a put in flight holds its blob against
- * collection until it is bound or abandoned (see gv_put_opts / the intent
- * mechanism of this module).
+ * collection for graviton.gc.grace (the intent above).  GV_ENOTFOUND: no
+ * such bucket, or the blob is gone (put it again).
  */
 GV_API int gv_ns_object_put(gv_store *s, const gv_object *o);
 GV_API int gv_ns_object_get(gv_store *s, const char *bucket, const char *name, gv_object *out); /* GV_ENOTFOUND */
@@ -91,19 +76,17 @@ GV_API int gv_ns_upload_create(gv_store *s, const char *bucket, const char *name
                                const char *content_type, const char *meta, char id[GV_UPLOAD_ID_MAX]);
 GV_API int gv_ns_upload_part(gv_store *s, const char *id, uint32_t part_no, const gv_key *key,
                              const char md5_hex[33]);                       /* GV_ENOTFOUND: no such upload */
-typedef struct gv_ns_part { uint32_t part_no; gv_key key; char etag[GV_ETAG_MAX]; int64_t mtime_ms; } gv_ns_part;
 GV_API int gv_ns_upload_parts(gv_store *s, const char *id, uint32_t after, size_t limit,
                               gv_ns_part **out, size_t *n, int *more);
 /* Complete with the client's list (part numbers ascending, etags checked): GV_EINVAL naming the bad part. */
 GV_API int gv_ns_upload_complete(gv_store *s, const char *id, const gv_ns_part *parts, size_t n, gv_object *out);
 GV_API int gv_ns_upload_abort(gv_store *s, const char *id);
-typedef struct gv_ns_upload { char id[GV_UPLOAD_ID_MAX]; char bucket[GV_BUCKET_MAX]; char name[GV_OBJECT_NAME_MAX + 1]; int64_t created_ms; } gv_ns_upload;
 GV_API int gv_ns_upload_list(gv_store *s, const char *bucket, const char *prefix, size_t limit,
                              gv_ns_upload **out, size_t *n);
 
 /* ---- raw blobs: pins, listing, forgetting ------------------------------- */
 
-/* Pin a blob a put of this process just stored (consumes its intent). */
+/* Pin a blob (a raw put); GV_ENOTFOUND when the blob is not stored. */
 GV_API int gv_ns_pin(gv_store *s, const gv_key *key);                      /* GV_ENOTFOUND */
 /*
  * Drop key's pin; when nothing else references the blob, delete it now
@@ -141,8 +124,6 @@ typedef struct gv_gc_summary {
 	uint64_t collected;        /* blobs deleted (dry run: would be) */
 	uint64_t bytes;            /* their sizes */
 	uint64_t referenced;       /* candidates referenced again, dropped from the list */
-	uint64_t waiting;          /* candidates still within the grace */
-	uint64_t intents_expired;  /* puts that never bound their blob */
 	uint64_t uploads_expired;  /* multipart uploads aborted */
 	uint64_t failed;           /* deletions that failed (retried next run) */
 } gv_gc_summary;

@@ -70,6 +70,15 @@ int gv_sha256_buf(uint8_t out[GV_DIGEST_LEN], const void *buf, size_t len)
 	return 0;
 }
 
+int gv_md5_buf(uint8_t out[16], const void *buf, size_t len)
+{
+	unsigned n = 0;
+
+	if (EVP_Digest(buf, len, out, &n, EVP_md5(), NULL) != 1 || n != 16)
+		return gv_error_set(GV_ERROR, "MD5 failed");
+	return 0;
+}
+
 int gv_key_of_buf(gv_key *out, const void *buf, size_t len)
 {
 	out->size = len;

@@ -26,6 +26,9 @@ void gv_sha256_free(gv_sha256 *h);
 /* One-shot digest of a buffer. */
 int gv_sha256_buf(uint8_t out[GV_DIGEST_LEN], const void *buf, size_t len);
 
+/* MD5 of a buffer (S3's ETags only: never used for integrity). */
+int gv_md5_buf(uint8_t out[16], const void *buf, size_t len);
+
 /* Key of a buffer (digest + length). */
 int gv_key_of_buf(gv_key *out, const void *buf, size_t len);
 

@@ -1144,6 +1144,13 @@ int gv_put_commit(gv_put *put, gv_put_result *res)
 	if ((err = gv_key_lock(c->st, &c->key)) < 0)
 		goto out;
 	locked = 1;
+	/* The put's intent (docs/namespace.md): the key's garbage clock
+	 * restarts before anything is recorded, so the collector, which
+	 * decides under this lock, leaves the blob for a grace period in
+	 * which the caller names or pins it.  The replica rows recorded
+	 * below commit durably after it, and so make it durable too. */
+	if ((err = gv_index_ns_touch(c->st->ix, &c->key, gv_now_ms())) < 0)
+		goto out;
 	if ((err = put_classify(c)) < 0)
 		goto out;
 	if (put_existed(c, res, &err)) {

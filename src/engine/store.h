@@ -109,6 +109,10 @@ gv_sector *gv_store_sector_handle(gv_store *st, const char *id, char *why, size_
  * The store takes ownership of `s`; the old backend is closed. */
 int gv_store_sector_attach(gv_store *st, const char *id, gv_sector *s);
 
+/* After a blob's rows went (under the key's lock): take it off the repair
+ * queue and delete the bytes of its replicas `reps` where reachable. */
+void gv_store_drop_bytes(gv_store *st, const gv_key *key, const gv_replica *reps, size_t n);
+
 /* The index (borrowed). */
 gv_index *gv_store_index(gv_store *st);
 
