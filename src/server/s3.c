@@ -241,7 +241,8 @@ enum MHD_Result gv_s3_send_error(gv_s3_server *srv, struct MHD_Connection *c, s3
 	if (err <= 0 || err >= E_COUNT)
 		err = E_INTERNAL;
 	error_doc(&b, r, err, msg);
-	gv_debug("event=s3_refused request_id=%s code=%s", r->reqid, s3_errors[err].code);
+	gv_debug("event=s3_refused request_id=%s code=%s message=\"%s\"", r->reqid,
+	         s3_errors[err].code, msg);
 	return gv_s3_send_xml(c, r, s3_errors[err].status, &b);
 }
 

@@ -132,7 +132,7 @@ static int upload_exists(gv_store *st, const char *id)
 	int more = 0, err = gv_ns_upload_parts(st, id, 0, 1, &v, &n, &more);
 
 	free(v);
-	return err;
+	return err == GV_EINVAL ? GV_ENOTFOUND : err; /* a malformed id names no upload */
 }
 
 enum MHD_Result gv_s3_begin_upload(gv_s3_server *srv, struct MHD_Connection *c, s3req *r)
@@ -375,7 +375,14 @@ static enum MHD_Result list_objects(gv_s3_server *srv, struct MHD_Connection *c,
 
 		err = gv_ns_object_list(srv->st, r->bucket, prefix, after[0] ? after : NULL,
 		                        (size_t)(max_keys - (long)count) + 1, &v, &n, &more);
+		/* an empty first page: is there a bucket at all? */
+		if (err == 0 && n == 0 && count == 0) {
+			gv_bucket_info bi;
+
+			err = gv_ns_bucket_get(srv->st, r->bucket, &bi);
+		}
 		if (err < 0) {
+			gv_object_list_free(v, n);
 			free(b.p);
 			free(cps.p);
 			return gv_s3_send_gv(srv, c, r, err, E_NO_SUCH_BUCKET);
@@ -1096,12 +1103,14 @@ static enum MHD_Result list_uploads(gv_s3_server *srv, struct MHD_Connection *c,
 {
 	char prefix[GV_OBJECT_NAME_MAX + 1] = "";
 	gv_ns_upload *u = NULL;
+	gv_bucket_info bi;
 	size_t n = 0, i;
 	s3buf b;
 	int err;
 
 	gv_s3_qget(r, "prefix", prefix, sizeof(prefix));
-	if ((err = gv_ns_upload_list(srv->st, r->bucket, prefix, LIST_MAX, &u, &n)) < 0)
+	if ((err = gv_ns_bucket_get(srv->st, r->bucket, &bi)) < 0 ||
+	    (err = gv_ns_upload_list(srv->st, r->bucket, prefix, LIST_MAX, &u, &n)) < 0)
 		return gv_s3_send_gv(srv, c, r, err, E_NO_SUCH_BUCKET);
 	s3buf_init(&b, 0);
 	s3buf_puts(&b, XML_HEAD "<ListMultipartUploadsResult xmlns=\"" XMLNS "\">");
@@ -1193,6 +1202,20 @@ static enum MHD_Result upload_part_copy(gv_s3_server *srv, struct MHD_Connection
 	if ((err = upload_exists(srv->st, id)) < 0) {
 		gv_object_clear(&src);
 		return gv_s3_send_gv(srv, c, r, err, E_NO_SUCH_UPLOAD);
+	}
+	if (!rng && !src.parts && strlen(src.etag) == 32) {
+		/* the whole of a one-blob object: that blob is the part */
+		memcpy(md5, src.etag, 33);
+		if ((err = gv_ns_upload_part(srv->st, id, pn, &src.key, md5)) < 0) {
+			gv_object_clear(&src);
+			return gv_s3_send_gv(srv, c, r, err, E_NO_SUCH_UPLOAD);
+		}
+		gv_object_clear(&src);
+		s3buf_init(&b, 0);
+		s3buf_puts(&b, XML_HEAD "<CopyPartResult xmlns=\"" XMLNS "\">");
+		s3buf_time(&b, "LastModified", now_ms());
+		s3buf_printf(&b, "<ETag>&quot;%s&quot;</ETag></CopyPartResult>", md5);
+		return gv_s3_send_xml(c, r, 200, &b);
 	}
 	m = EVP_MD_CTX_new();
 	buf = malloc(1 << 20);
