@@ -8,6 +8,8 @@ S3_AK=AKFULL
 S3_SK=full-secret-0123456789
 S3_RO_AK=AKREAD
 S3_RO_SK=read-secret-0123456789
+S3_ONE_AK=AKONE
+S3_ONE_SK=one-secret-0123456789
 AWS=/usr/bin/aws
 RCLONE=/usr/bin/rclone
 S3CMD=/usr/bin/s3cmd
@@ -37,6 +39,7 @@ graviton.s3 {
   keys = [
     { access-key = "$S3_AK", secret-key = "$S3_SK" }
     { access-key = "$S3_RO_AK", secret-key = "$S3_RO_SK", read-only = true }
+    { access-key = "$S3_ONE_AK", secret-key = "$S3_ONE_SK", buckets = ["only-this"] }
   ]
 }
 $extra

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# The S3 front door's API in detail, with boto3 and a signer of the test's
+# own (tests/e2e/s3_check.py): Range and conditional GETs, metadata,
+# Content-MD5 and the signed payload hash (refused, nothing stored),
+# aws-chunked uploads with their chunk signatures, a skewed clock,
+# virtual-host-style requests, listings in pages (delimiter, continuation
+# tokens, markers), DeleteObjects, CopyObject, multipart with its errors,
+# read-only and one-bucket keys, bucket rules.
+. "$(dirname "$0")/lib.sh"
+. "$E2E_DIR/s3_lib.sh"
+
+must s3_start "$T/serve.log"
+/usr/bin/python3 "$E2E_DIR/s3_check.py" "$S3_URL" "$S3_AK" "$S3_SK" "$S3_RO_AK" "$S3_RO_SK" \
+	"$S3_ONE_AK" "$S3_ONE_SK" >"$T/check.out" 2>"$T/check.out.err" </dev/null
+pyreport "$T/check.out" $? s3_check
+run grep -F -e "$S3_SK" -e "$S3_RO_SK" -e "$S3_ONE_SK" "$T/serve.log"
+expect_rc "no secret key in the server's log" 1
+serve_stop
+expect_eq "serve stops cleanly" 0 "$SERVE_RC"
+finish
