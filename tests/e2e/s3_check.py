@@ -4,7 +4,7 @@
     /usr/bin/python3 s3_check.py URL ACCESS SECRET RO_ACCESS RO_SECRET ONE_ACCESS ONE_SECRET
 
 boto3 (Debian's python3-boto3) drives the ordinary calls; a small SigV4
-signer of its own (hashlib, hmac) sends what boto3 will not: aws-chunked
+signer of its own (tests/e2e/s3_sign.py) sends what boto3 will not: aws-chunked
 bodies, tampered chunks and payload hashes, skewed clocks,
 virtual-host-style Host headers.  One line per check, as http_check.py:
 ok<US>desc, FAIL<US>desc<US>expected<US>got.
@@ -13,16 +13,27 @@ ok<US>desc, FAIL<US>desc<US>expected<US>got.
 import datetime
 import hashlib
 import hmac
-import http.client
 import sys
 import urllib.parse
+
+import os
 
 import boto3
 import botocore
 from botocore.config import Config
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import s3_sign  # noqa: E402
+
 URL, AK, SK, RO_AK, RO_SK, ONE_AK, ONE_SK = sys.argv[1:8]
 U = urllib.parse.urlsplit(URL)
+
+
+def send(method, path, **kw):
+    kw.setdefault("ak", AK)
+    kw.setdefault("sk", SK)
+    return s3_sign.send(URL, method, path, **kw)
+
 US = "\x1f"
 
 
@@ -50,65 +61,6 @@ def code_of(fn, *a, **kw):
     except botocore.exceptions.ClientError as e:
         return e.response["Error"]["Code"]
     return "no error"
-
-
-# ---- a signer of our own -------------------------------------------------------
-
-def hmac256(key, msg):
-    return hmac.new(key, msg.encode(), hashlib.sha256).digest()
-
-
-def signing_key(sk, day):
-    k = hmac256(("AWS4" + sk).encode(), day)
-    for part in ("us-east-1", "s3", "aws4_request"):
-        k = hmac256(k, part)
-    return k
-
-
-def quote(s, safe="-_.~"):
-    return urllib.parse.quote(s, safe=safe)
-
-
-def send(method, path, query=None, body=b"", headers=None, payload=None, ak=AK, sk=SK,
-         host=None, when=None, tamper=None):
-    """Sign (header form) and send; returns (status, headers, body).
-    payload: the x-amz-content-sha256 to sign (default: the body's digest)."""
-    when = when or datetime.datetime.utcnow()
-    amz = when.strftime("%Y%m%dT%H%M%SZ")
-    day = amz[:8]
-    host = host or "%s:%d" % (U.hostname, U.port)
-    h = {"host": host, "x-amz-date": amz,
-         "x-amz-content-sha256": payload or hashlib.sha256(body).hexdigest()}
-    for k, v in (headers or {}).items():
-        h[k.lower()] = v
-    q = sorted((quote(k), quote(v)) for k, v in (query or {}).items())
-    cq = "&".join("%s=%s" % kv for kv in q)
-    names = sorted(h)
-    creq = "\n".join([method, quote(path, safe="-_.~/"), cq,
-                      "".join("%s:%s\n" % (n, h[n].strip()) for n in names),
-                      ";".join(names), h["x-amz-content-sha256"]])
-    scope = "%s/us-east-1/s3/aws4_request" % day
-    sts = "\n".join(["AWS4-HMAC-SHA256", amz, scope, hashlib.sha256(creq.encode()).hexdigest()])
-    key = signing_key(sk, day)
-    sig = hmac.new(key, sts.encode(), hashlib.sha256).hexdigest()
-    if tamper:
-        body = tamper(key, sig, amz, scope)
-    h["authorization"] = "AWS4-HMAC-SHA256 Credential=%s/%s, SignedHeaders=%s, Signature=%s" % (
-        ak, scope, ";".join(names), sig)
-    c = http.client.HTTPConnection(U.hostname, U.port, timeout=60)
-    c.putrequest(method, quote(path, safe="-_.~/") + ("?" + cq if cq else ""), skip_host=True,
-                 skip_accept_encoding=True)
-    for k, v in h.items():
-        c.putheader(k, v)
-    if method in ("PUT", "POST") and "content-length" not in h:
-        c.putheader("content-length", str(len(body)))
-    c.endheaders()
-    if body:
-        c.send(body)
-    r = c.getresponse()
-    data = r.read()
-    c.close()
-    return r.status, dict((k.lower(), v) for k, v in r.getheaders()), data
 
 
 def chunked_body(key, seed, amz, scope, chunks, bad=None):
