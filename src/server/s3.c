@@ -391,6 +391,8 @@ static enum s3op op_of(const s3req *r, const char *m)
 		return gv_s3_hdr_get(r, "x-amz-copy-source") ? OP_COPY_OBJECT : OP_PUT_OBJECT;
 	if (get && has(r, "uploadId"))
 		return OP_LIST_PARTS;
+	if ((get || head) && has(r, "partNumber"))
+		return OP_NONE; /* reading one part of a multipart object */
 	if (get)
 		return OP_GET_OBJECT;
 	if (head)
