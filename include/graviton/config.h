@@ -188,6 +188,14 @@ typedef struct gv_config {
 		 * only those change the cluster's stored settings. */
 		unsigned placement_given;
 	} replication;
+
+	/* Garbage collection of unreferenced blobs (docs/namespace.md). */
+	struct {
+		int enabled;
+		uint64_t interval_ms;
+		uint64_t grace_ms;          /* unreferenced at least this long */
+		uint64_t upload_expiry_ms;  /* abort multipart uploads older; 0 = never */
+	} gc;
 } gv_config;
 
 /*

@@ -22,6 +22,7 @@
 #ifndef GRAVITON_NAMESPACE_H
 #define GRAVITON_NAMESPACE_H
 
+#include <stdatomic.h>
 #include <sys/types.h>
 #include "common.h"
 #include "graviton.h"
@@ -48,6 +49,13 @@ GV_API int gv_ns_bucket_list(gv_store *s, gv_bucket_info **out, size_t *n);
  * such bucket, or the blob is gone (put it again).
  */
 GV_API int gv_ns_object_put(gv_store *s, const gv_object *o);
+/*
+ * Store what fd holds from its offset to EOF and bind it to bucket/name
+ * (the ETag is the bytes' MD5): a put, then gv_ns_object_put.  *out (may
+ * be NULL) is the object; free its meta with gv_object_clear.
+ */
+GV_API int gv_ns_object_put_fd(gv_store *s, int fd, const char *bucket, const char *name,
+                               const char *content_type, const char *meta, gv_object *out);
 GV_API int gv_ns_object_get(gv_store *s, const char *bucket, const char *name, gv_object *out); /* GV_ENOTFOUND */
 GV_API int gv_ns_object_delete(gv_store *s, const char *bucket, const char *name); /* GV_ENOTFOUND */
 /* A new name for the same blob(s): no bytes copied. */
@@ -129,6 +137,9 @@ typedef struct gv_gc_summary {
 } gv_gc_summary;
 
 GV_API int gv_ns_gc(gv_store *s, const gv_gc_opts *opts, gv_gc_summary *out);
+/* Run gv_ns_gc every interval_ms until *stop (serve's loop); logs each run. */
+GV_API void gv_ns_gc_daemon(gv_store *s, const gv_gc_opts *opts, uint64_t interval_ms,
+                            atomic_int *stop);
 
 #ifdef __cplusplus
 }

@@ -20,6 +20,7 @@
 
 #include <stdint.h>
 #include "graviton.h"
+#include "namespace.h"
 #include "wire.h"
 
 #ifdef __cplusplus
@@ -56,10 +57,12 @@ typedef struct gv_server_opts {
 	 * docs/sector-protocol.md) need it, and it opens nothing else; NULL
 	 * or "": the node protocol is off (404). */
 	const char *node_token;
+	/* What POST /v1/gc jobs run with (NULL: GV_GC_OPTS_INIT). */
+	const gv_gc_opts *gc;
 } gv_server_opts;
 
 #define GV_SERVER_OPTS_INIT \
-	{ GV_SERVER_OPTS_VERSION, NULL, 0, NULL, 0, 0, 0, NULL, NULL, NULL, 0, 0, 0, NULL }
+	{ GV_SERVER_OPTS_VERSION, NULL, 0, NULL, 0, 0, 0, NULL, NULL, NULL, 0, 0, 0, NULL, NULL }
 
 /* Start serving `store` (borrowed: it must outlive the server). */
 GV_API int gv_server_start(gv_server **out, gv_store *store, const gv_server_opts *opts);

@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "graviton/config.h"
+#include "graviton/namespace.h"
 #include "graviton/sys/index.h"
 #include "graviton/sys/sector.h"
 #include "core/hocon.h"
@@ -178,6 +179,11 @@ static const struct key keys[] = {
 	     0.0, 1.0, F_GT_MIN),
 	FRAC("graviton.replication.rebalance.low-water", replication.rebalance.low_water, 0.5,
 	     0.0, 1.0, F_LT_MAX),
+	OBJ("graviton.gc"),
+	BOOL("graviton.gc.enabled", gc.enabled, 1),
+	DUR("graviton.gc.interval", gc.interval_ms, 600000),
+	DUR("graviton.gc.grace", gc.grace_ms, GV_GC_GRACE_DEFAULT_MS),
+	DUR_OFF("graviton.gc.upload-expiry", gc.upload_expiry_ms, 86400000),
 };
 
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))

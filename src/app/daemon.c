@@ -24,6 +24,7 @@
 #include "core/log.h"
 #include "graviton/daemon.h"
 #include "graviton/health.h"
+#include "graviton/namespace.h"
 #include "graviton/reclaim.h"
 #include "graviton/s3.h"
 #include "graviton/server.h"
@@ -41,7 +42,7 @@ typedef struct bg {
 } bg;
 
 enum { BG_REPAIR, BG_SCRUB, BG_PRESENCE, BG_REBALANCE, BG_RECLAIM, BG_HEALTH, BG_METRICS,
-       BG_COUNT };
+       BG_GC, BG_COUNT };
 
 struct gv_daemon {
 	pthread_mutex_t lock; /* reload against reload and stop */
@@ -55,6 +56,7 @@ struct gv_daemon {
 	gv_repair_opts jrepair; /* the server's job settings */
 	gv_scrub_opts jscrub;
 	gv_rebalance_opts jrebalance;
+	gv_gc_opts jgc;
 	bg loops[BG_COUNT];
 };
 
@@ -119,6 +121,17 @@ static void reclaim_loop(bg *b)
 
 	o.grace_ms = b->cfg.replication.reclaim.grace_ms;
 	gv_reclaim_daemon(b->st, &o, b->cfg.replication.reclaim.interval_ms, &b->stop);
+}
+
+/* The garbage collector (graviton/namespace.h): unreferenced blobs after
+ * the grace, abandoned multipart uploads. */
+static void gc_loop(bg *b)
+{
+	gv_gc_opts o = GV_GC_OPTS_INIT;
+
+	o.grace_ms = (int64_t)b->cfg.gc.grace_ms;
+	o.upload_expiry_ms = (int64_t)b->cfg.gc.upload_expiry_ms;
+	gv_ns_gc_daemon(b->st, &o, b->cfg.gc.interval_ms, &b->stop);
 }
 
 /* The failure detector (graviton/health.h): a sector that stops answering
@@ -198,14 +211,14 @@ static void stop_loops(bg *loops)
 static int start_loops(bg *loops, gv_store *st, const gv_config *cfg)
 {
 	static const char *const names[BG_COUNT] = { "repair", "scrub", "presence", "rebalance",
-		                                     "reclaim", "health", "metrics" };
+		                                     "reclaim", "health", "metrics", "gc" };
 	void (*const fns[BG_COUNT])(bg *) = { repair_loop, scrub_loop, presence_loop,
 		                              rebalance_loop, reclaim_loop, health_loop,
-		                              metrics_loop };
+		                              metrics_loop, gc_loop };
 	const int on[BG_COUNT] = { cfg->replication.repair.enabled, cfg->replication.scrub.enabled,
 		                   cfg->replication.scrub.presence_interval_ms > 0,
 		                   cfg->replication.rebalance.enabled,
-		                   cfg->replication.reclaim.enabled, 1, 1 };
+		                   cfg->replication.reclaim.enabled, 1, 1, cfg->gc.enabled };
 	int i, err;
 
 	for (i = 0; i < BG_COUNT; i++) {
@@ -418,6 +431,10 @@ static int start_server(gv_daemon *d, const char *host, unsigned port, const cha
 	vo.repair = &d->jrepair;
 	vo.scrub = &d->jscrub;
 	vo.rebalance = &d->jrebalance;
+	d->jgc = (gv_gc_opts)GV_GC_OPTS_INIT;
+	d->jgc.grace_ms = (int64_t)cfg->gc.grace_ms;
+	d->jgc.upload_expiry_ms = (int64_t)cfg->gc.upload_expiry_ms;
+	vo.gc = &d->jgc;
 	return gv_server_start(&d->srv, d->st, &vo);
 }
 

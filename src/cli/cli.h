@@ -38,7 +38,7 @@ typedef struct cli_globals {
 	atomic_int log_time;    /* text lines start with a timestamp (serve) */
 	const char *config;     /* --config FILE or NULL */
 	/* --server URL or $GRAVITON_SERVER: the commands marked remote (put,
-	 * get, stat, placement, status, repair, scrub, rebalance) talk to that
+	 * get, stat, placement, status, repair, scrub, rebalance, ls, rm, gc) talk to that
 	 * server instead of opening the data directory; NULL otherwise.  So do
 	 * metrics and sector (add, list, set-health, drain, remove). */
 	const char *server;
@@ -231,6 +231,12 @@ int cmd_serve(cli_globals *g, int argc, char **argv);
 int cmd_metrics(cli_globals *g, int argc, char **argv);
 int cmd_config(cli_globals *g, int argc, char **argv);
 int cmd_rebalance(cli_globals *g, int argc, char **argv);
+int cmd_ls(cli_globals *g, int argc, char **argv);
+int cmd_cp(cli_globals *g, int argc, char **argv);
+int cmd_cat(cli_globals *g, int argc, char **argv);
+int cmd_rm(cli_globals *g, int argc, char **argv);
+int cmd_gc(cli_globals *g, int argc, char **argv);
+int cmd_forget(cli_globals *g, int argc, char **argv);
 /* `placement set` (cmd_placement.c) */
 int cli_placement_set(cli_globals *g, int argc, char **argv);
 /* `sector drain ID` (in cmd_rebalance.c) */

@@ -10,6 +10,7 @@
 
 #include "cli/cli.h"
 #include "cli/client.h"
+#include "graviton/namespace.h"
 #include "graviton/wire.h"
 
 static void help(void)
@@ -17,7 +18,7 @@ static void help(void)
 	printf("usage: graviton put [--json] [placement options] FILE|-\n"
 	       "\n"
 	       "Store FILE (or standard input with '-', from where it stands) and print\n"
-	       "its key on stdout.\n"
+	       "its key on stdout.  The blob is kept (pinned) until 'graviton rm KEY'.\n"
 	       "Succeeds (exit 0) once min-replicas copies are durable and indexed;\n"
 	       "otherwise nothing is kept and the exit code is 69 (EX_UNAVAILABLE).\n"
 	       "\n"
@@ -117,6 +118,8 @@ int cmd_put(cli_globals *g, int argc, char **argv)
 	if ((rc = cli_open_store(g, &st, 0)) != 0)
 		goto out;
 	err = gv_put_fd(st, fd, &res);
+	if (err == 0)
+		err = gv_ns_pin(st, &res.key); /* kept until `graviton rm KEY` */
 	if (err < 0) {
 		rc = cli_fail(err, "put");
 		goto out;

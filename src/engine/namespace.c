@@ -13,15 +13,18 @@
  * point leaves either the blob whole and referenced or unreferenced bytes
  * that reclaim removes.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/random.h>
+#include <unistd.h>
 
 #include "graviton/namespace.h"
 #include "core/digest.h"
 #include "core/log.h"
+#include "engine/limiter.h"
 #include "engine/store.h"
 
 #define NS_PARTS_MAX 10000        /* S3's limit of parts per upload */
@@ -177,6 +180,71 @@ int gv_ns_object_put(gv_store *s, const gv_object *o)
 	return gv_index_ns_object_put(s->ix, &b, gv_now_ms());
 }
 
+int gv_ns_object_put_fd(gv_store *s, int fd, const char *bucket, const char *name,
+                        const char *content_type, const char *meta, gv_object *out)
+{
+	gv_put_opts po = GV_PUT_OPTS_INIT;
+	gv_put_result res;
+	gv_put *put = NULL;
+	gv_md5 *md5 = NULL;
+	uint8_t d[16];
+	gv_object o;
+	char *buf = NULL;
+	ssize_t n;
+	int i, err;
+
+	memset(&o, 0, sizeof(o));
+	snprintf(o.bucket, sizeof(o.bucket), "%s", bucket ? bucket : "");
+	snprintf(o.name, sizeof(o.name), "%s", name ? name : "");
+	snprintf(o.content_type, sizeof(o.content_type), "%s",
+	         content_type ? content_type : "application/octet-stream");
+	o.meta = (char *)meta;
+	if ((err = object_check(&o)) < 0)
+		return err;
+	if ((err = gv_md5_new(&md5)) < 0)
+		return err;
+	if (!(buf = malloc(1u << 20))) {
+		err = gv_error_set(GV_ENOMEM, "out of memory");
+		goto out;
+	}
+	if ((err = gv_put_open(&put, s, &po)) < 0)
+		goto out;
+	while ((n = read(fd, buf, 1u << 20)) != 0) {
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			err = gv_error_set_errno(GV_EIO, errno, "read failed");
+			break;
+		}
+		if ((err = gv_md5_update(md5, buf, (size_t)n)) < 0 ||
+		    (err = gv_put_write(put, buf, (size_t)n)) < 0)
+			break;
+	}
+	if (err < 0) {
+		gv_put_abort(put);
+		goto out;
+	}
+	if ((err = gv_put_commit(put, &res)) < 0 || (err = gv_md5_final(md5, d)) < 0)
+		goto out;
+	for (i = 0; i < 16; i++)
+		snprintf(o.etag + 2 * i, 3, "%02x", d[i]);
+	o.key = res.key;
+	o.size = res.key.size;
+	o.mtime_ms = gv_now_ms();
+	if ((err = gv_index_ns_object_put(s->ix, &o, gv_now_ms())) < 0)
+		goto out;
+	if (out) {
+		*out = o;
+		out->meta = NULL;
+		if (meta && !(out->meta = strdup(meta)))
+			err = gv_error_set(GV_ENOMEM, "out of memory");
+	}
+out:
+	free(buf);
+	gv_md5_free(md5);
+	return err;
+}
+
 int gv_ns_object_get(gv_store *s, const char *bucket, const char *name, gv_object *out)
 {
 	int err;
@@ -244,13 +312,15 @@ int gv_ns_object_list(gv_store *s, const char *bucket, const char *prefix, const
 		*more = 0;
 	if ((err = bucket_check(bucket)) < 0)
 		return err;
-	if (limit == 0) {
-		gv_bucket_info b;
-
-		return gv_ns_bucket_get(s, bucket, &b);
-	}
+	if (limit == 0)
+		ask = 1; /* only to learn whether names remain */
 	if ((err = gv_index_ns_objects_next(s->ix, bucket, prefix, after, ask, out, n)) < 0)
 		return err;
+	if (*n == 0) {
+		gv_bucket_info b;
+
+		return gv_ns_bucket_get(s, bucket, &b); /* none: is there such a bucket? */
+	}
 	if (*n > limit) {
 		free((*out)[limit].meta);
 		*n = limit;
@@ -795,4 +865,23 @@ int gv_ns_gc(gv_store *s, const gv_gc_opts *opts, gv_gc_summary *out)
 		started = 1;
 	}
 	return 0;
+}
+
+void gv_ns_gc_daemon(gv_store *s, const gv_gc_opts *opts, uint64_t interval_ms, atomic_int *stop)
+{
+	while (!*stop) {
+		gv_gc_summary sum;
+
+		if (gv_ns_gc(s, opts, &sum) == 0)
+			gv_log(sum.collected || sum.uploads_expired || sum.failed ? GV_LOG_INFO
+			                                                          : GV_LOG_DEBUG,
+			       "event=gc candidates=%llu collected=%llu bytes=%llu referenced=%llu "
+			       "uploads_expired=%llu failed=%llu",
+			       (unsigned long long)sum.candidates, (unsigned long long)sum.collected,
+			       (unsigned long long)sum.bytes, (unsigned long long)sum.referenced,
+			       (unsigned long long)sum.uploads_expired, (unsigned long long)sum.failed);
+		else
+			gv_errlog("event=gc result=failed error=\"%s\"", gv_error_last());
+		gv_pause_ms(interval_ms, stop);
+	}
 }

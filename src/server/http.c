@@ -106,6 +106,8 @@ static enum route route_of(const char *url, char *arg, size_t cap)
 		return R_PRESENCE;
 	if (strcmp(url, "/v1/rebalance") == 0)
 		return R_REBALANCE;
+	if (strcmp(url, "/v1/gc") == 0)
+		return R_GC;
 	if (match_arg(url, "/v1/jobs/", NULL, arg, cap))
 		return R_JOB;
 	if (strncmp(url, "/v1/node/", 9) == 0)
@@ -414,7 +416,9 @@ static enum MHD_Result dispatch(gv_server *srv, struct MHD_Connection *c, req *r
 	case R_BLOBS:
 		if (r->put)
 			return gv_http_blob_put_finish(srv, c, r);
-		return method_not_allowed(c, r, "PUT, POST");
+		if (get)
+			return gv_http_blobs_list(srv, c, r);
+		return method_not_allowed(c, r, "GET, PUT, POST");
 	case R_BLOB:
 		if (!r->arg[0])
 			return gv_http_send_error(c, r, "invalid_key", "key too long");
@@ -445,11 +449,13 @@ static enum MHD_Result dispatch(gv_server *srv, struct MHD_Connection *c, req *r
 	case R_SCRUB:
 	case R_PRESENCE:
 	case R_REBALANCE:
+	case R_GC:
 		if (!is(method, "POST"))
 			return method_not_allowed(c, r, "POST");
 		return gv_http_start_job(srv, c, r, r->route == R_REPAIR ? "repair"
 		                            : r->route == R_SCRUB ? "scrub"
-		                            : r->route == R_PRESENCE ? "presence" : "rebalance",
+		                            : r->route == R_PRESENCE ? "presence"
+		                            : r->route == R_GC ? "gc" : "rebalance",
 		                 r->route == R_PRESENCE ? 0 : gv_http_query_flag(c, "dry_run"), NULL);
 	case R_JOB:
 		return get ? gv_http_job_get(srv, c, r) : method_not_allowed(c, r, "GET");
@@ -650,6 +656,7 @@ int gv_server_start(gv_server **out, gv_store *st, const gv_server_opts *o)
 	srv->repair = o && o->repair ? *o->repair : (gv_repair_opts)GV_REPAIR_OPTS_INIT;
 	srv->scrub = o && o->scrub ? *o->scrub : (gv_scrub_opts)GV_SCRUB_OPTS_INIT;
 	srv->rebalance = o && o->rebalance ? *o->rebalance : (gv_rebalance_opts)GV_REBALANCE_OPTS_INIT;
+	srv->gc = o && o->gc ? *o->gc : (gv_gc_opts)GV_GC_OPTS_INIT;
 	/* Jobs report through their own callbacks and stop with the server. */
 	srv->repair.on_progress = NULL;
 	srv->scrub.on_progress = NULL;

@@ -8,7 +8,7 @@
  *   http_reply.c     responses: JSON documents and errors (graviton/wire.h)
  *   http_blobs.c     PUT, GET, HEAD, DELETE of blobs (streaming, Range),
  *                    GET /v1/blobs/{key}/replicas
- *   http_jobs.c      repair, scrub, rebalance and drain jobs
+ *   http_jobs.c      repair, scrub, rebalance, drain and gc jobs
  *   http_sectors.c   GET, POST /v1/sectors, PATCH, DELETE /v1/sectors/{id}
  *   http_metrics.c   status, readiness, request metrics and GET /metrics
  *   http_node.c      the sector protocol under /v1/node/ (docs/sector-protocol.md)
@@ -43,7 +43,7 @@
 
 enum route {
 	R_UNKNOWN, R_HEALTHZ, R_READYZ, R_METRICS, R_STATUS, R_BLOBS, R_BLOB, R_REPLICAS,
-	R_SECTORS, R_SECTOR, R_REPAIR, R_REPAIR_QUEUE, R_SCRUB, R_PRESENCE, R_REBALANCE, R_JOB, R_NODE,
+	R_SECTORS, R_SECTOR, R_REPAIR, R_REPAIR_QUEUE, R_SCRUB, R_PRESENCE, R_REBALANCE, R_GC, R_JOB, R_NODE,
 	R_COUNT
 };
 
@@ -93,6 +93,7 @@ struct gv_server {
 	gv_repair_opts repair;
 	gv_scrub_opts scrub;
 	gv_rebalance_opts rebalance;
+	gv_gc_opts gc;
 
 	pthread_mutex_t mu;
 	char *token;
@@ -162,6 +163,7 @@ enum MHD_Result gv_http_blob_get(gv_server *srv, struct MHD_Connection *c, req *
 enum MHD_Result gv_http_blob_put_open(gv_server *srv, struct MHD_Connection *c, req *r);
 void gv_http_blob_put_write(gv_server *srv, req *r, const char *data, size_t n);
 enum MHD_Result gv_http_blob_put_finish(gv_server *srv, struct MHD_Connection *c, req *r);
+enum MHD_Result gv_http_blobs_list(gv_server *srv, struct MHD_Connection *c, req *r);
 enum MHD_Result gv_http_blob_delete(gv_server *srv, struct MHD_Connection *c, req *r);
 enum MHD_Result gv_http_replicas_get(gv_server *srv, struct MHD_Connection *c, req *r);
 /* The request's Content-Length when it is a plain number: 1 and *out. */

@@ -1,5 +1,5 @@
 /*
- * http_jobs.c - POST /v1/repair|scrub|scrub/presence|rebalance (and a drain from PATCH
+ * http_jobs.c - POST /v1/repair|scrub|scrub/presence|rebalance|gc (and a drain from PATCH
  * /v1/sectors/{id}) run in a thread each; GET /v1/jobs/{id} reports them
  * as the job document of graviton/wire.h.
  */
@@ -75,6 +75,13 @@ static void *job_main(void *p)
 		o.cancel = &srv->stopping;
 		err = gv_scrub_run(srv->st, &o, &s);
 		sum = gv_wire_json_scrub_summary(&s);
+	} else if (strcmp(j->kind, "gc") == 0) {
+		gv_gc_opts o = srv->gc;
+		gv_gc_summary s;
+
+		o.dry_run = j->dry_run;
+		err = gv_ns_gc(srv->st, &o, &s);
+		sum = gv_wire_json_gc_summary(&s, o.dry_run, o.grace_ms);
 	} else if (strcmp(j->kind, "presence") == 0) {
 		gv_presence_opts o = GV_PRESENCE_OPTS_INIT;
 		gv_presence_summary s;

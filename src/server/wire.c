@@ -141,6 +141,80 @@ json_t *gv_wire_json_put_result(const gv_put_result *res)
 	                 res->replicas, "quorum_met", res->quorum_met, "existed", res->existed);
 }
 
+/* ---- the namespace (docs/namespace.md) ---- */
+
+json_t *gv_wire_json_key_page(const gv_key *keys, size_t n, int more)
+{
+	char kbuf[GV_KEY_BUFSIZE];
+	json_t *a = json_array();
+	size_t i;
+
+	for (i = 0; a && i < n; i++)
+		json_array_append_new(a, json_string(gv_key_format(kbuf, &keys[i])));
+	return json_pack("{s:o, s:o}", "keys", a ? a : json_null(), "next",
+	                 more && n ? json_string(gv_key_format(kbuf, &keys[n - 1])) : json_null());
+}
+
+json_t *gv_wire_json_blob_deleted(const gv_key *key, int deleted)
+{
+	char kbuf[GV_KEY_BUFSIZE];
+
+	return json_pack("{s:s, s:b}", "key", gv_key_format(kbuf, key), "deleted", deleted);
+}
+
+json_t *gv_wire_json_buckets(const gv_bucket_info *b, size_t n)
+{
+	char tbuf[32];
+	json_t *a = json_array();
+	size_t i;
+
+	for (i = 0; a && i < n; i++)
+		json_array_append_new(a, json_pack("{s:s, s:s}", "name", b[i].name, "created",
+		                                   iso_time(tbuf, sizeof(tbuf), b[i].created_ms)));
+	return json_pack("{s:o}", "buckets", a ? a : json_null());
+}
+
+json_t *gv_wire_json_object(const gv_object *o)
+{
+	char kbuf[GV_KEY_BUFSIZE], tbuf[32];
+	json_t *meta = o->meta ? json_loads(o->meta, 0, NULL) : NULL;
+
+	return json_pack("{s:s, s:s, s:s, s:I, s:i, s:s, s:s, s:o, s:s}", "bucket", o->bucket,
+	                 "name", o->name, "key", gv_key_format(kbuf, &o->key), "size",
+	                 (json_int_t)o->size, "parts", (int)o->parts, "etag", o->etag,
+	                 "content_type", o->content_type, "meta", meta ? meta : json_null(),
+	                 "mtime", iso_time(tbuf, sizeof(tbuf), o->mtime_ms));
+}
+
+json_t *gv_wire_json_objects(const char *bucket, const char *prefix, const gv_object *v,
+                             size_t n, int more)
+{
+	json_t *a = json_array();
+	size_t i;
+
+	for (i = 0; a && i < n; i++)
+		json_array_append_new(a, gv_wire_json_object(&v[i]));
+	return json_pack("{s:s, s:s, s:o, s:o}", "bucket", bucket, "prefix", prefix ? prefix : "",
+	                 "objects", a ? a : json_null(), "next",
+	                 more && n ? json_string(v[n - 1].name) : json_null());
+}
+
+json_t *gv_wire_json_gc_summary(const gv_gc_summary *s, int dry_run, int64_t grace_ms)
+{
+	return json_pack("{s:b, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "dry_run", dry_run,
+	                 "grace_ms", (json_int_t)grace_ms, "candidates", (json_int_t)s->candidates,
+	                 "collected", (json_int_t)s->collected, "bytes", (json_int_t)s->bytes,
+	                 "referenced", (json_int_t)s->referenced, "uploads_expired",
+	                 (json_int_t)s->uploads_expired, "failed", (json_int_t)s->failed);
+}
+
+json_t *gv_wire_json_forgotten(const gv_key *key)
+{
+	char kbuf[GV_KEY_BUFSIZE];
+
+	return json_pack("{s:s, s:b}", "key", gv_key_format(kbuf, key), "forgotten", 1);
+}
+
 json_t *gv_wire_json_blob_status(const gv_blob_status *bs, const gv_placement_opts *p)
 {
 	char kbuf[GV_KEY_BUFSIZE], tbuf[32];
@@ -446,6 +520,14 @@ int gv_wire_json_sector_decode(gv_sector_info *out, json_t *o)
 
 AS_TEXT(error_doc, (const gv_wire_error *e, const char *message), (e, message))
 AS_TEXT(put_result, (const gv_put_result *res), (res))
+AS_TEXT(key_page, (const gv_key *keys, size_t n, int more), (keys, n, more))
+AS_TEXT(blob_deleted, (const gv_key *key, int deleted), (key, deleted))
+AS_TEXT(buckets, (const gv_bucket_info *b, size_t n), (b, n))
+AS_TEXT(object, (const gv_object *o), (o))
+AS_TEXT(objects, (const char *bucket, const char *prefix, const gv_object *v, size_t n, int more),
+        (bucket, prefix, v, n, more))
+AS_TEXT(gc_summary, (const gv_gc_summary *s, int dry_run, int64_t grace_ms), (s, dry_run, grace_ms))
+AS_TEXT(forgotten, (const gv_key *key), (key))
 AS_TEXT(blob_status, (const gv_blob_status *bs, const gv_placement_opts *p), (bs, p))
 AS_TEXT(store_stats, (const gv_store_stats *s, const gv_placement_opts *p), (s, p))
 AS_TEXT(sector, (const gv_sector_info *s), (s))

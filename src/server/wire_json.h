@@ -13,6 +13,14 @@
 
 json_t *gv_wire_json_error_doc(const gv_wire_error *e, const char *message);
 json_t *gv_wire_json_put_result(const gv_put_result *res);
+json_t *gv_wire_json_key_page(const gv_key *keys, size_t n, int more);
+json_t *gv_wire_json_blob_deleted(const gv_key *key, int deleted);
+json_t *gv_wire_json_buckets(const gv_bucket_info *b, size_t n);
+json_t *gv_wire_json_object(const gv_object *o);
+json_t *gv_wire_json_objects(const char *bucket, const char *prefix, const gv_object *v,
+                             size_t n, int more);
+json_t *gv_wire_json_gc_summary(const gv_gc_summary *s, int dry_run, int64_t grace_ms);
+json_t *gv_wire_json_forgotten(const gv_key *key);
 json_t *gv_wire_json_blob_status(const gv_blob_status *bs, const gv_placement_opts *p);
 json_t *gv_wire_json_store_stats(const gv_store_stats *s, const gv_placement_opts *p);
 json_t *gv_wire_json_sector(const gv_sector_info *s);
