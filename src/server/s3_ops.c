@@ -124,15 +124,16 @@ static int part_number(const s3req *r, uint32_t *out)
 	return 0;
 }
 
-/* An upload's existence (ENOTFOUND when there is none). */
-static int upload_exists(gv_store *st, const char *id)
+/* The request's upload: ENOTFOUND unless id is an upload of its bucket and key. */
+static int upload_check(gv_store *st, const s3req *r, const char *id)
 {
-	gv_ns_part *v = NULL;
-	size_t n = 0;
-	int more = 0, err = gv_ns_upload_parts(st, id, 0, 1, &v, &n, &more);
+	gv_ns_upload u;
+	int err = gv_ns_upload_get(st, id, &u);
 
-	free(v);
-	return err == GV_EINVAL ? GV_ENOTFOUND : err; /* a malformed id names no upload */
+	if (err == GV_EINVAL ||
+	    (err == 0 && (strcmp(u.bucket, r->bucket) != 0 || strcmp(u.name, r->key) != 0)))
+		return gv_error_set(GV_ENOTFOUND, "no such upload");
+	return err;
 }
 
 enum MHD_Result gv_s3_begin_upload(gv_s3_server *srv, struct MHD_Connection *c, s3req *r)
@@ -159,7 +160,7 @@ enum MHD_Result gv_s3_begin_upload(gv_s3_server *srv, struct MHD_Connection *c, 
 			return gv_s3_send_error(srv, c, r, S3_INVALID_ARGUMENT,
 			                        "Part number must be an integer between 1 and 10000");
 		if (gv_s3_qget(r, "uploadId", id, sizeof(id)) != 1 ||
-		    (err = upload_exists(srv->st, id)) == GV_ENOTFOUND)
+		    (err = upload_check(srv->st, r, id)) == GV_ENOTFOUND)
 			return gv_s3_send_gv(srv, c, r, GV_ENOTFOUND, E_NO_SUCH_UPLOAD);
 		if (err < 0)
 			return gv_s3_send_gv(srv, c, r, err, E_NO_SUCH_UPLOAD);
@@ -998,7 +999,8 @@ static enum MHD_Result complete_upload(gv_s3_server *srv, struct MHD_Connection 
 		                       "against our published schema");
 		goto out;
 	}
-	if ((err = all_parts(srv->st, id, &have, &nhave)) < 0) {
+	if ((err = upload_check(srv->st, r, id)) < 0 ||
+	    (err = all_parts(srv->st, id, &have, &nhave)) < 0) {
 		ret = gv_s3_send_gv(srv, c, r, err, E_NO_SUCH_UPLOAD);
 		goto out;
 	}
@@ -1074,7 +1076,8 @@ static enum MHD_Result list_parts(gv_s3_server *srv, struct MHD_Connection *c, s
 		if (max > LIST_MAX)
 			max = LIST_MAX;
 	}
-	if ((err = gv_ns_upload_parts(srv->st, id, (uint32_t)marker, max, &p, &n, &more)) < 0)
+	if ((err = upload_check(srv->st, r, id)) < 0 ||
+	    (err = gv_ns_upload_parts(srv->st, id, (uint32_t)marker, max, &p, &n, &more)) < 0)
 		return gv_s3_send_gv(srv, c, r, err, E_NO_SUCH_UPLOAD);
 	s3buf_init(&b, 0);
 	s3buf_puts(&b, XML_HEAD "<ListPartsResult xmlns=\"" XMLNS "\">");
@@ -1138,7 +1141,7 @@ static enum MHD_Result abort_upload(gv_s3_server *srv, struct MHD_Connection *c,
 
 	if (gv_s3_qget(r, "uploadId", id, sizeof(id)) != 1)
 		return gv_s3_send_gv(srv, c, r, GV_ENOTFOUND, E_NO_SUCH_UPLOAD);
-	if ((err = gv_ns_upload_abort(srv->st, id)) < 0)
+	if ((err = upload_check(srv->st, r, id)) < 0 || (err = gv_ns_upload_abort(srv->st, id)) < 0)
 		return gv_s3_send_gv(srv, c, r, err, E_NO_SUCH_UPLOAD);
 	return gv_s3_send_empty(c, r, 204, NULL, NULL);
 }
@@ -1199,7 +1202,7 @@ static enum MHD_Result upload_part_copy(gv_s3_server *srv, struct MHD_Connection
 		start = a;
 		end = z + 1;
 	}
-	if ((err = upload_exists(srv->st, id)) < 0) {
+	if ((err = upload_check(srv->st, r, id)) < 0) {
 		gv_object_clear(&src);
 		return gv_s3_send_gv(srv, c, r, err, E_NO_SUCH_UPLOAD);
 	}

@@ -280,6 +280,9 @@ a2 = s3.upload_part(Bucket="api", Key="mp2", UploadId=up, PartNumber=2, Body=b"y
 check("Complete with a small part not last: EntityTooSmall", "EntityTooSmall",
       code_of(s3.complete_multipart_upload, Bucket="api", Key="mp2", UploadId=up,
               MultipartUpload=P((1, a1), (2, a2))))
+check("an upload id under another key: NoSuchUpload", ("NoSuchUpload", "NoSuchUpload"),
+      (code_of(s3.upload_part, Bucket="api", Key="other", UploadId=up, PartNumber=3, Body=b"z"),
+       code_of(s3.abort_multipart_upload, Bucket="api", Key="other", UploadId=up)))
 s3.abort_multipart_upload(Bucket="api", Key="mp2", UploadId=up)
 check("AbortMultipartUpload: then NoSuchUpload", "NoSuchUpload",
       code_of(s3.upload_part, Bucket="api", Key="mp2", UploadId=up, PartNumber=1, Body=b"z"))
