@@ -288,7 +288,7 @@ static enum MHD_Result cl_header(void *cls, enum MHD_ValueKind kind, const char 
 
 /* Two different Content-Length headers make the body's end ambiguous
  * (request smuggling): RFC 9112 6.3 says reject. */
-static int content_length_conflict(struct MHD_Connection *c)
+int gv_http_content_length_conflict(struct MHD_Connection *c)
 {
 	cl_scan sc = { NULL, 0 };
 
@@ -320,7 +320,7 @@ static enum MHD_Result request_begin(gv_server *srv, struct MHD_Connection *c, r
 {
 	uint64_t n;
 
-	if (content_length_conflict(c)) {
+	if (gv_http_content_length_conflict(c)) {
 		r->started = 1;
 		return gv_http_send_error(c, r, "invalid", "conflicting Content-Length headers");
 	}

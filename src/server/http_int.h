@@ -168,6 +168,8 @@ enum MHD_Result gv_http_blob_delete(gv_server *srv, struct MHD_Connection *c, re
 enum MHD_Result gv_http_replicas_get(gv_server *srv, struct MHD_Connection *c, req *r);
 /* The request's Content-Length when it is a plain number: 1 and *out. */
 int gv_http_content_length(struct MHD_Connection *c, uint64_t *out);
+/* Two different Content-Length headers (request smuggling): 1 (http.c). */
+int gv_http_content_length_conflict(struct MHD_Connection *c);
 enum MHD_Result gv_http_start_job(gv_server *srv, struct MHD_Connection *c, req *r,
                                  const char *kind, int dry_run, const char *sector);
 enum MHD_Result gv_http_job_get(gv_server *srv, struct MHD_Connection *c, req *r);

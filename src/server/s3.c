@@ -651,6 +651,8 @@ static enum MHD_Result request_begin(gv_s3_server *srv, struct MHD_Connection *c
 	if (q)
 		*q++ = '\0';
 	r->query = q ? q : "";
+	if (gv_http_content_length_conflict(c))
+		return gv_s3_send_error(srv, c, r, S3_INVALID_REQUEST, "conflicting Content-Length headers");
 	MHD_get_connection_values(c, MHD_HEADER_KIND, collect_header, r);
 	if (r->nh == S3_HEADERS_MAX)
 		return gv_s3_send_error(srv, c, r, S3_INVALID_REQUEST, "too many headers");

@@ -17,6 +17,7 @@ import sys
 import urllib.parse
 
 import os
+import socket
 
 import boto3
 import botocore
@@ -140,6 +141,12 @@ check("UNSIGNED-PAYLOAD is accepted", 200, st)
 st, _, data = send("GET", "/api/obj", when=datetime.datetime.utcnow() - datetime.timedelta(minutes=20))
 check("a clock 20 minutes off: RequestTimeTooSkewed", (403, "RequestTimeTooSkewed"),
       (st, xml_code(data)))
+
+# two different Content-Length headers (request smuggling): refused
+sock = socket.create_connection((U.hostname, U.port), timeout=30)
+sock.sendall(b"PUT /api/cl HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nContent-Length: 5\r\n\r\nabcde")
+check("two different Content-Length headers: 400", b"HTTP/1.1 400", sock.recv(4096)[:12])
+sock.close()
 
 # aws-chunked (STREAMING-AWS4-HMAC-SHA256-PAYLOAD), chunks checked while streaming
 chunks = [b"a" * 65536, bytes(range(256)) * 100, b"tail"]
