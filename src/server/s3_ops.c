@@ -365,6 +365,11 @@ static enum MHD_Result list_objects(gv_s3_server *srv, struct MHD_Connection *c,
 	}
 	plen = strlen(prefix);
 	dlen = strlen(delim);
+	/* A marker that is a common prefix (ListObjects' NextMarker) skips
+	 * every name under it, as the token of v2 does. */
+	if (!v2 && dlen && strlen(after) >= dlen &&
+	    strcmp(after + strlen(after) - dlen, delim) == 0 && strlen(after) + 1 < sizeof(after))
+		strcat(after, "\xff");
 	s3buf_init(&b, 0);
 	s3buf_init(&cps, 0);
 	/* Pages of names; a common prefix ends a page: the next starts past

@@ -218,6 +218,14 @@ while True:
         break
     marker = p.get("NextMarker") or p["Contents"][-1]["Key"]
 check("ListObjects (v1) with markers", ["L/d1/f%02d" % i for i in range(10)], seen)
+seen, marker = [], ""
+for _ in range(100):
+    p = s3.list_objects(Bucket="api", Prefix="L/", Delimiter="/", MaxKeys=2, Marker=marker)
+    seen += [c["Prefix"] for c in p.get("CommonPrefixes", [])] + [o["Key"] for o in p.get("Contents", [])]
+    if not p["IsTruncated"]:
+        break
+    marker = p["NextMarker"]
+check("ListObjects (v1) with a delimiter: NextMarker past each common prefix", want, sorted(seen))
 check("max-keys=0: nothing, not truncated", (0, False),
       (s3.list_objects_v2(Bucket="api", Prefix="L/", MaxKeys=0).get("KeyCount"),
        s3.list_objects_v2(Bucket="api", Prefix="L/", MaxKeys=0)["IsTruncated"]))
