@@ -496,6 +496,94 @@ static int authenticate(gv_s3_server *srv, s3req *r, const char *method, char *m
 
 /* ---- the body ------------------------------------------------------------ */
 
+struct s3digester {
+	pthread_t tid;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	const char *buf;          /* the piece to digest, under mu */
+	size_t n;
+	int busy, quit;
+	EVP_MD_CTX *md5;          /* the request's */
+	gv_sha256 *sha;           /* the request's raw-body digest, or NULL */
+};
+
+static void *digester_main(void *p)
+{
+	s3digester *g = p;
+
+	pthread_mutex_lock(&g->mu);
+	for (;;) {
+		while (!g->busy && !g->quit)
+			pthread_cond_wait(&g->cv, &g->mu);
+		if (!g->busy)
+			break;
+		pthread_mutex_unlock(&g->mu);
+		EVP_DigestUpdate(g->md5, g->buf, g->n);
+		if (g->sha)
+			gv_sha256_update(g->sha, g->buf, g->n);
+		pthread_mutex_lock(&g->mu);
+		g->busy = 0;
+		pthread_cond_broadcast(&g->cv);
+	}
+	pthread_mutex_unlock(&g->mu);
+	return NULL;
+}
+
+/* A digester for r's body, or NULL (then digests are computed inline). */
+static s3digester *digester_start(s3req *r)
+{
+	s3digester *g = calloc(1, sizeof(*g));
+
+	if (!g)
+		return NULL;
+	pthread_mutex_init(&g->mu, NULL);
+	pthread_cond_init(&g->cv, NULL);
+	g->md5 = r->md5;
+	g->sha = r->chunked ? NULL : r->sha; /* aws-chunked: no raw digest */
+	if (pthread_create(&g->tid, NULL, digester_main, g) != 0) {
+		pthread_cond_destroy(&g->cv);
+		pthread_mutex_destroy(&g->mu);
+		free(g);
+		return NULL;
+	}
+	return g;
+}
+
+static void digester_stop(s3digester *g)
+{
+	if (!g)
+		return;
+	pthread_mutex_lock(&g->mu);
+	g->quit = 1;
+	pthread_cond_broadcast(&g->cv);
+	pthread_mutex_unlock(&g->mu);
+	pthread_join(g->tid, NULL);
+	pthread_cond_destroy(&g->cv);
+	pthread_mutex_destroy(&g->mu);
+	free(g);
+}
+
+/* Write a piece into the put while the digester digests it; both are
+ * done with buf when this returns. */
+static int write_digesting(s3req *r, const char *buf, size_t n)
+{
+	s3digester *g = r->dg;
+	int err;
+
+	pthread_mutex_lock(&g->mu);
+	g->buf = buf;
+	g->n = n;
+	g->busy = 1;
+	pthread_cond_broadcast(&g->cv);
+	pthread_mutex_unlock(&g->mu);
+	err = gv_put_write(r->put, buf, n);
+	pthread_mutex_lock(&g->mu);
+	while (g->busy)
+		pthread_cond_wait(&g->cv, &g->mu);
+	pthread_mutex_unlock(&g->mu);
+	return err < 0 ? -1 : 0;
+}
+
 /* Decoded payload bytes: MD5, then the put or the XML buffer. */
 static int sink(void *p, const char *buf, size_t n)
 {
@@ -504,6 +592,8 @@ static int sink(void *p, const char *buf, size_t n)
 	r->decoded += n;
 	if (r->decoded > r->limit)
 		return -1;
+	if (r->put && r->dg)
+		return write_digesting(r, buf, n);
 	EVP_DigestUpdate(r->md5, buf, n);
 	if (r->put)
 		return gv_put_write(r->put, buf, n) < 0 ? -1 : 0;
@@ -533,7 +623,7 @@ static void body_piece(s3req *r, const char *data, size_t n)
 {
 	char msg[256];
 
-	if (r->sha)
+	if (r->sha && !r->dg) /* with a digester: digested there (never aws-chunked) */
 		gv_sha256_update(r->sha, data, n);
 	if (r->chunked) {
 		gv_s3_err e = gv_s3_chunked_feed(r->chunked, data, n, sink, r, msg, sizeof(msg));
@@ -634,6 +724,18 @@ static int body_begin(s3req *r, uint64_t limit, char *msg, size_t cap)
 
 /* ---- a request's life ---------------------------------------------------- */
 
+static int big_body(struct MHD_Connection *c, const s3req *r)
+{
+	const char *dl = gv_s3_hdr_get(r, "x-amz-decoded-content-length");
+	uint64_t n = 0;
+
+	if (r->chunked && dl)
+		n = strtoull(dl, NULL, 10);
+	else
+		gv_http_content_length(c, &n);
+	return n >= S3_DIGEST_THREAD_MIN;
+}
+
 static enum MHD_Result request_begin(gv_s3_server *srv, struct MHD_Connection *c, s3req *r,
                                      const char *method)
 {
@@ -675,6 +777,9 @@ static enum MHD_Result request_begin(gv_s3_server *srv, struct MHD_Connection *c
 		e = body_begin(r, S3_OBJECT_MAX, msg, sizeof(msg));
 		if (e)
 			return gv_s3_send_error(srv, c, r, e, "%s", msg);
+		/* a large body's digests run beside its writes (NULL: inline) */
+		if (big_body(c, r))
+			r->dg = digester_start(r);
 		return gv_s3_begin_upload(srv, c, r);
 	case OP_DELETE_OBJECTS:
 	case OP_COMPLETE:
@@ -751,6 +856,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 	if (!r)
 		return;
 	gv_put_abort(r->put);
+	digester_stop(r->dg);
 	EVP_MD_CTX_free(r->md5);
 	gv_sha256_free(r->sha);
 	gv_s3_chunked_free(r->chunked);

@@ -35,6 +35,7 @@
 #define S3_DISCARD_MAX (64ull << 20)   /* a refused body read on, then the connection closes */
 #define S3_HEADERS_MAX 256
 #define S3_KEY_BUCKETS_MAX 64         /* bucket names one key may name */
+#define S3_DIGEST_THREAD_MIN (1u << 20) /* bodies this large digest beside the writes */
 
 /* S3 errors past those SigV4 ends with (s3_sigv4.h). */
 enum {
@@ -89,6 +90,11 @@ enum s3op {
 	OP_UPLOAD_PART, OP_UPLOAD_PART_COPY, OP_COMPLETE, OP_ABORT, OP_LIST_PARTS
 };
 
+/* Digests of a large body (MD5; SHA-256 of a signed hex payload) on a
+ * thread of their own: each piece is digested there while the
+ * connection's thread writes it into the put (s3.c). */
+typedef struct s3digester s3digester;
+
 /* Per-request state (MHD's con_cls). */
 typedef struct s3req {
 	char *uri;                /* as sent */
@@ -113,6 +119,7 @@ typedef struct s3req {
 	EVP_MD_CTX *md5;
 	gv_sha256 *sha;           /* the raw body, for a signed hex payload */
 	gv_s3_chunked *chunked;
+	s3digester *dg;           /* NULL: digests inline */
 	uint64_t decoded;         /* payload bytes (after aws-chunked) */
 	uint64_t limit;
 	char *xml;

@@ -136,6 +136,16 @@ check("... neither was stored", ("NoSuchKey", "NoSuchKey"),
       (code_of(s3.head_object, Bucket="api", Key="md5") and
        code_of(s3.get_object, Bucket="api", Key="md5"),
        code_of(s3.get_object, Bucket="api", Key="sha")))
+big = b"x" * (3 << 20)  # digested on a thread of its own beside the writes
+st, _, data = send("PUT", "/api/sha-big", body=big, payload=hashlib.sha256(big + b"y").hexdigest())
+check("a 3 MiB body that is not the signed hash: XAmzContentSHA256Mismatch",
+      (400, "XAmzContentSHA256Mismatch"), (st, xml_code(data)))
+st, _, data = send("PUT", "/api/sha-big", body=big, headers={"content-md5": "AAAAAAAAAAAAAAAAAAAAAA=="})
+check("a 3 MiB body with a wrong Content-MD5: BadDigest", (400, "BadDigest"), (st, xml_code(data)))
+check("... neither was stored", "NoSuchKey", code_of(s3.get_object, Bucket="api", Key="sha-big"))
+st, _, data = send("PUT", "/api/sha-big", body=big)
+check("a 3 MiB body with its signed hash", (200, '"%s"' % hashlib.md5(big).hexdigest()),
+      (st, _.get("etag")))
 st, _, data = send("PUT", "/api/unsigned", body=b"unsigned body", payload="UNSIGNED-PAYLOAD")
 check("UNSIGNED-PAYLOAD is accepted", 200, st)
 st, _, data = send("GET", "/api/obj", when=datetime.datetime.utcnow() - datetime.timedelta(minutes=20))
