@@ -71,6 +71,22 @@ GV_API int gv_ns_object_copy(gv_store *s, const char *sb, const char *sn, const 
 GV_API int gv_ns_object_list(gv_store *s, const char *bucket, const char *prefix, const char *after,
                              size_t limit, gv_object **out, size_t *n, int *more);
 GV_API void gv_object_list_free(gv_object *v, size_t n);
+/*
+ * The helper: names in bucket starting with prefix, grouped at the first
+ * `delimiter` after the prefix (ListObjects' CommonPrefixes), strictly after
+ * `after` (a name or a common prefix handed out before; NULL/"": from the
+ * start), in byte order: at most limit entries, objects (*objs, *nobjs)
+ * and common prefixes (*prefixes, *nprefixes, each malloc'd, ending with
+ * the delimiter) together.  *more set when entries remain; *last (may be
+ * NULL; GV_OBJECT_NAME_MAX + 1 bytes) is then the last entry handed out,
+ * the `after` of the next page.  Skips a whole group with one query.  Free
+ * with gv_object_list_free and gv_ns_prefixes_free.
+ */
+GV_API int gv_ns_object_list_delim(gv_store *s, const char *bucket, const char *prefix,
+                                   const char *delimiter, const char *after, size_t limit,
+                                   gv_object **objs, size_t *nobjs, char ***prefixes,
+                                   size_t *nprefixes, int *more, char *last);
+GV_API void gv_ns_prefixes_free(char **v, size_t n);
 
 /* Reading an object (one blob or a manifest), whole or a range [start,end). Verified. */
 typedef struct gv_ns_reader gv_ns_reader;

@@ -219,12 +219,14 @@ static void help_rm(void)
 {
 	printf("usage: graviton rm KEY [--json]\n"
 	       "       graviton rm BUCKET/NAME [--json]\n"
+	       "       graviton rm BUCKET/ [--json]\n"
 	       "\n"
 	       "KEY: drop the blob's pin (a blob stored with 'put' or PUT /v1/blobs) and,\n"
 	       "when no name references it, delete it now, every replica; --json prints\n"
 	       "{key, deleted} (deleted false: names still reference it).\n"
 	       "BUCKET/NAME: remove the name; a blob no longer referenced is deleted by\n"
 	       "the garbage collector after graviton.gc.grace ('graviton gc').\n"
+	       "BUCKET/: delete the bucket, which must hold no names (not_empty, 73).\n"
 	       "With --server URL: KEY only.\n");
 }
 
@@ -290,11 +292,28 @@ int cmd_rm(cli_globals *g, int argc, char **argv)
 			cli_err("rm: %s is still referenced by names: only its pin went", target);
 		return 0;
 	}
-	if ((rc = split_target("rm", target, bucket, &name, 1)) != 0 ||
+	if ((rc = split_target("rm", target, bucket, &name, 0)) != 0 ||
 	    (rc = names_local(g, "rm")) != 0)
 		return cli_usage_done(rc, json);
+	if (!*name && target[strlen(target) - 1] != '/') {
+		cli_err("rm: '%s' names no object: expected BUCKET/NAME (or BUCKET/ for the bucket)",
+		        target);
+		return cli_usage_done(EXIT_USAGE, json);
+	}
 	if ((rc = cli_open_store(g, &st, 0)) != 0)
 		return rc;
+	if (!*name) {
+		gv_bucket_info b;
+
+		/* BUCKET/: the bucket itself, when empty. */
+		if ((err = gv_ns_bucket_get(st, bucket, &b)) == 0 &&
+		    (err = gv_ns_bucket_delete(st, bucket)) == 0 && json)
+			rc = cli_print_text(gv_wire_buckets(&b, 1));
+		if (err < 0)
+			rc = cli_fail(err, "rm");
+		gv_store_free(st);
+		return rc;
+	}
 	if ((err = gv_ns_object_get(st, bucket, name, &o)) == 0) {
 		if ((err = gv_ns_object_delete(st, bucket, name)) == 0 && json)
 			rc = cli_print_text(gv_wire_object(&o));

@@ -330,6 +330,168 @@ int gv_ns_object_list(gv_store *s, const char *bucket, const char *prefix, const
 	return 0;
 }
 
+void gv_ns_prefixes_free(char **v, size_t n)
+{
+	size_t i;
+
+	for (i = 0; v && i < n; i++)
+		free(v[i]);
+	free(v);
+}
+
+/*
+ * The `after` that skips every name starting with group: group followed by
+ * U+10FFFF (the largest code point) as often as a name could go on, so no
+ * valid name with that start sorts after it.  NULL when out of memory.
+ */
+static char *past_group(const char *group)
+{
+	size_t n = strlen(group), i, reps = (GV_OBJECT_NAME_MAX + 4 - n % 4) / 4 + 1;
+	char *s = malloc(n + 4 * reps + 1);
+
+	if (!s)
+		return NULL;
+	memcpy(s, group, n);
+	for (i = 0; i < reps; i++)
+		memcpy(s + n + 4 * i, "\xf4\x8f\xbf\xbf", 4);
+	s[n + 4 * reps] = '\0';
+	return s;
+}
+
+/* The `after` to continue from: `after` itself, or past its group when it
+ * falls within one (a common prefix handed out, or a name under one). */
+static char *delim_after(const char *prefix, const char *delim, const char *after)
+{
+	size_t plen = strlen(prefix);
+	const char *d;
+	char *group, *s;
+
+	if (!after || !*after)
+		return strdup("");
+	if (!*delim || strncmp(after, prefix, plen) != 0 ||
+	    !(d = strstr(after + plen, delim)))
+		return strdup(after);
+	if (!(group = strndup(after, (size_t)(d - after) + strlen(delim))))
+		return NULL;
+	s = past_group(group);
+	free(group);
+	return s;
+}
+
+int gv_ns_object_list_delim(gv_store *s, const char *bucket, const char *prefix,
+                            const char *delimiter, const char *after, size_t limit,
+                            gv_object **objs, size_t *nobjs, char ***prefixes,
+                            size_t *nprefixes, int *more, char *last)
+{
+	const char *delim = delimiter ? delimiter : "";
+	size_t plen, count = 0, ocap = 0, pcap = 0, n = 0, i;
+	gv_object *batch = NULL;
+	char *eff = NULL;
+	int err = 0, restart;
+
+	*objs = NULL;
+	*prefixes = NULL;
+	*nobjs = *nprefixes = 0;
+	if (more)
+		*more = 0;
+	if (last)
+		*last = '\0';
+	prefix = prefix ? prefix : "";
+	plen = strlen(prefix);
+	if ((err = bucket_check(bucket)) < 0)
+		return err;
+	if (!(eff = delim_after(prefix, delim, after)))
+		return gv_error_set(GV_ENOMEM, "out of memory");
+	for (;;) {
+		size_t want = limit - count + 1;
+
+		if ((err = gv_index_ns_objects_next(s->ix, bucket, prefix, eff, want, &batch, &n)) < 0)
+			break;
+		if (n == 0 && count == 0 && !*eff) {
+			gv_bucket_info b;
+
+			err = gv_ns_bucket_get(s, bucket, &b); /* none: is there such a bucket? */
+			break;
+		}
+		restart = 0;
+		for (i = 0; i < n && !restart; i++) {
+			const char *d = *delim ? strstr(batch[i].name + plen, delim) : NULL;
+			const char *entry;
+
+			if (count == limit) {
+				if (more)
+					*more = 1;
+				break;
+			}
+			if (d) {
+				char *cp = strndup(batch[i].name, (size_t)(d - batch[i].name) + strlen(delim));
+				char **pv = *prefixes;
+
+				if (!cp || (*nprefixes == pcap &&
+				            !(pv = realloc(*prefixes, (pcap = pcap ? 2 * pcap : 16) *
+				                                          sizeof(char *))))) {
+					free(cp);
+					err = gv_error_set(GV_ENOMEM, "out of memory");
+					break;
+				}
+				*prefixes = pv;
+				(*prefixes)[(*nprefixes)++] = cp;
+				entry = cp;
+				free(eff);
+				if (!(eff = past_group(cp))) {
+					err = gv_error_set(GV_ENOMEM, "out of memory");
+					break;
+				}
+				restart = 1; /* the rest of the batch is in the group */
+			} else {
+				gv_object *ov = *objs;
+
+				if (*nobjs == ocap &&
+				    !(ov = realloc(*objs, (ocap = ocap ? 2 * ocap : 16) * sizeof(*ov)))) {
+					err = gv_error_set(GV_ENOMEM, "out of memory");
+					break;
+				}
+				*objs = ov;
+				(*objs)[(*nobjs)++] = batch[i];
+				batch[i].meta = NULL; /* moved */
+				entry = batch[i].name;
+				free(eff);
+				if (!(eff = strdup(entry))) {
+					err = gv_error_set(GV_ENOMEM, "out of memory");
+					break;
+				}
+			}
+			count++;
+			if (last)
+				snprintf(last, GV_OBJECT_NAME_MAX + 1, "%s", entry);
+		}
+		gv_ns_objects_free(batch, n);
+		batch = NULL;
+		if (err < 0 || (i < n && !restart) || (!restart && n < want) || count > limit)
+			break;
+		if (count == limit) {
+			/* Anything left? One more name decides. */
+			gv_object *peek = NULL;
+			size_t np = 0;
+
+			if ((err = gv_index_ns_objects_next(s->ix, bucket, prefix, eff, 1, &peek,
+			                                    &np)) == 0 && np && more)
+				*more = 1;
+			gv_ns_objects_free(peek, np);
+			break;
+		}
+	}
+	free(eff);
+	if (err < 0) {
+		gv_object_list_free(*objs, *nobjs);
+		gv_ns_prefixes_free(*prefixes, *nprefixes);
+		*objs = NULL;
+		*prefixes = NULL;
+		*nobjs = *nprefixes = 0;
+	}
+	return err;
+}
+
 /* ---- reading ------------------------------------------------------------- */
 
 struct gv_ns_reader {

@@ -67,13 +67,25 @@ gv cp "$T/big" photos
 expect_rc "cp without a name: usage (64)" 64
 gv ls nobucket
 expect_rc "ls of a missing bucket: not found (66)" 66
+must gv cp "$T/big" "tmpbucket/x"
+gv rm tmpbucket/
+expect_rc "rm BUCKET/ of a bucket with names: not empty (73)" 73
+must gv rm tmpbucket/x
+gv rm tmpbucket/ --json
+expect_rc "rm BUCKET/ of an empty bucket" 0
+expect_eq "rm BUCKET/ --json: the bucket" tmpbucket "$(jget 'j["buckets"][0]["name"]')"
+gv ls --buckets --json
+expect_eq "the bucket is gone" "photos" "$(jget '" ".join(b["name"] for b in j["buckets"])')"
+gv rm tmpbucket
+expect_rc "rm BUCKET without the slash: usage (64)" 64
 
 # ---- pins, raw listing and forget ---------------------------------------------
 
 must randfile "$T/small" 1000
 K=$(put_ok "$T/small") || { fail "put"; finish; }
 gv gc --grace 1ms --json
-expect_eq "a raw put is pinned: gc keeps it" 0 "$(jget 'j["summary"]["collected"]')"
+expect_rc "gc" 0
+expect_eq "a raw put is pinned: gc keeps it" 3 "$(replica_files "$K" | wc -l)"
 gv cp "$T/small" "docs/small"
 gv rm "$K" --json
 expect_rc "rm KEY of a named blob" 0
@@ -101,6 +113,10 @@ gv status
 expect_rc "status passes once the lost key is forgotten" 0
 gv repair --once
 expect_rc "repair passes too" 0
+
+gv index migrate --to "sqlite:$T/other.db"
+expect_rc "index migrate refuses an index with buckets (invalid, 65)" 65
+expect_match "... and says why" 'namespace' "$ERR"
 
 # ---- the native API and serve's collector --------------------------------------
 

@@ -16,6 +16,7 @@
 #include "graviton/namespace.h"
 #include "core/digest.h"
 #include "engine/store.h"
+#include "index/fault.h"
 
 #define MiB (1024u * 1024u)
 
@@ -244,6 +245,45 @@ static void test_objects_and_listing(void **state)
 	assert_int_equal(gv_ns_object_list(f->st, "nobucket", "", NULL, 0, &v, &n, &more),
 	                 GV_ENOTFOUND);
 
+	/* with a delimiter: a/ is one common prefix, skipped as a whole */
+	{
+		char **pv = NULL, last[GV_OBJECT_NAME_MAX + 1];
+		size_t np = 0;
+
+		assert_int_equal(gv_ns_object_list_delim(f->st, "docs", "", "/", NULL, 2, &v, &n, &pv,
+		                                         &np, &more, last), 0);
+		assert_int_equal(np, 1);
+		assert_string_equal(pv[0], "a/");
+		assert_int_equal(n, 1);
+		assert_string_equal(v[0].name, "a0");
+		assert_true(more);
+		assert_string_equal(last, "a0");
+		gv_object_list_free(v, n);
+		gv_ns_prefixes_free(pv, np);
+		assert_int_equal(gv_ns_object_list_delim(f->st, "docs", "", "/", "a/", 10, &v, &n, &pv,
+		                                         &np, &more, last), 0);
+		assert_int_equal(np, 0);
+		assert_int_equal(n, 2); /* a0, b: past the whole group a/ */
+		assert_string_equal(v[0].name, "a0");
+		assert_false(more);
+		gv_object_list_free(v, n);
+		gv_ns_prefixes_free(pv, np);
+		assert_int_equal(gv_ns_object_list_delim(f->st, "docs", "", "/", NULL, 3, &v, &n, &pv,
+		                                         &np, &more, last), 0);
+		assert_int_equal(np + n, 3);
+		assert_false(more); /* exactly the last entry */
+		gv_object_list_free(v, n);
+		gv_ns_prefixes_free(pv, np);
+		assert_int_equal(gv_ns_object_list_delim(f->st, "docs", "a/", "/", NULL, 10, &v, &n, &pv,
+		                                         &np, &more, last), 0);
+		assert_int_equal(np, 0);
+		assert_int_equal(n, 3);
+		gv_object_list_free(v, n);
+		gv_ns_prefixes_free(pv, np);
+		assert_int_equal(gv_ns_object_list_delim(f->st, "nobucket", "", "/", NULL, 10, &v, &n,
+		                                         &pv, &np, &more, last), GV_ENOTFOUND);
+	}
+
 	/* copy: a new name for the same blob, with its own metadata */
 	assert_int_equal(gv_ns_object_copy(f->st, "docs", "a/3", "docs", "c", "text/plain", NULL, &o),
 	                 0);
@@ -354,7 +394,7 @@ static void test_multipart(void **state)
 	char id[GV_UPLOAD_ID_MAX], id2[GV_UPLOAD_ID_MAX], etag[33];
 	gv_ns_part want[3], *got = NULL;
 	gv_ns_upload *ups = NULL;
-	gv_key keys[3];
+	gv_key keys[3] = { { { 0 }, 0 } };
 	gv_object o, o2;
 	size_t n = 0;
 	int i, more = 0;
@@ -543,6 +583,55 @@ static void test_upload_get(void **state)
 	assert_int_equal(gv_ns_upload_get(f->st, id, &u), GV_ENOTFOUND);
 }
 
+/* A collection whose index transaction fails deletes nothing (the bytes
+ * only go after the rows), and the next run takes the blob; a failed bind
+ * leaves no name. */
+static void test_gc_index_faults(void **state)
+{
+	fx *f = *state;
+	gv_gc_opts go = GV_GC_OPTS_INIT;
+	gv_gc_summary sum;
+	gv_index_fault_plan p;
+	gv_index *fi = NULL;
+	gv_object o;
+	unsigned char *x = bytes(2 * MiB, 9);
+	gv_key k;
+
+	assert_int_equal(gv_ns_bucket_create(f->st, "faults"), 0);
+	k = name_bytes(f->st, "faults", "f", x, 2 * MiB);
+	assert_int_equal(gv_index_fault_wrap(&fi, f->st->ix, NULL), 0);
+	f->st->ix = fi;
+	assert_int_equal(gv_ns_object_delete(f->st, "faults", "f"), 0);
+	memset(&p, 0, sizeof(p));
+	p.ops = GV_IXFAULT_NS_COLLECT;
+	p.error = GV_EIO;
+	gv_index_fault_set(fi, &p);
+	go.grace_ms = 0;
+	assert_int_equal(gv_ns_gc(f->st, &go, &sum), 0);
+	assert_int_equal(sum.failed, 1);
+	assert_int_equal(sum.collected, 0);
+	assert_true(blob_stored(f->st, &k));
+	gv_index_fault_set(fi, NULL);
+	assert_int_equal(gv_ns_gc(f->st, &go, &sum), 0);
+	assert_int_equal(sum.collected, 1);
+	assert_false(blob_stored(f->st, &k));
+
+	/* a bind that fails records nothing */
+	p.ops = GV_IXFAULT_NS_WRITE;
+	gv_index_fault_set(fi, &p);
+	memset(&o, 0, sizeof(o));
+	snprintf(o.bucket, sizeof(o.bucket), "faults");
+	snprintf(o.name, sizeof(o.name), "g");
+	gv_index_fault_set(fi, NULL);
+	o.key = put_bytes(f->st, x, 1000);
+	o.size = 1000;
+	gv_index_fault_set(fi, &p);
+	assert_int_equal(gv_ns_object_put(f->st, &o), GV_EIO);
+	gv_index_fault_set(fi, NULL);
+	assert_int_equal(gv_ns_object_get(f->st, "faults", "g", &o), GV_ENOTFOUND);
+	free(x);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -555,6 +644,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_pins_and_listing, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_forget, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_upload_get, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_gc_index_faults, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
