@@ -106,7 +106,7 @@ s3curl -X PUT "$S3/list" -o /dev/null
 printf 'x' >"$W/seed"
 s3curl -T "$W/seed" "$S3/list/seed" -o /dev/null
 stop
-sqlite3 "$W/data/graviton.db" <<SQL
+sqlite3 "$W/data/graviton.db" >/dev/null <<SQL
 PRAGMA journal_mode = WAL;
 WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < $NAMES)
 INSERT INTO ns_objects (bucket, name, key, size, parts, etag, ctype, meta, mtime)
