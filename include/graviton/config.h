@@ -62,6 +62,19 @@ typedef struct gv_config_sector {
 	char remote_sector[GV_ID_MAX];
 } gv_config_sector;
 
+/* One entry of graviton.s3.keys: an access key of the S3 front door. */
+#define GV_CONFIG_S3_KEY_MAX 128        /* access and secret key, incl. NUL */
+#define GV_CONFIG_S3_BUCKETS_MAX 64     /* bucket names one key may name */
+#define GV_CONFIG_S3_KEYS_MAX 1024
+
+typedef struct gv_config_s3_key {
+	char access_key[GV_CONFIG_S3_KEY_MAX];
+	char secret_key[GV_CONFIG_S3_KEY_MAX];  /* never logged; hidden by GV_CONFIG_DUMP_REDACT */
+	char buckets[GV_CONFIG_S3_BUCKETS_MAX][64]; /* "*": every bucket */
+	size_t nbuckets;                    /* 0 given: ["*"] */
+	int read_only;
+} gv_config_s3_key;
+
 typedef struct gv_config {
 	char *data_dir;                   /* graviton.data-dir */
 
@@ -91,6 +104,15 @@ typedef struct gv_config {
 	struct {
 		char *token;              /* graviton.node.token; "": no node protocol */
 	} node;
+
+	struct {
+		int enabled;              /* graviton.s3.enabled: serve starts the S3 listener */
+		char *listen;             /* "HOST:PORT" */
+		char *region;             /* the region SigV4 scopes must name */
+		char *domain;             /* Host BUCKET.DOMAIN: virtual-host-style */
+		gv_config_s3_key *keys;   /* graviton.s3.keys, nkeys entries */
+		size_t nkeys;
+	} s3;
 
 	struct {
 		uint64_t connect_timeout_ms;

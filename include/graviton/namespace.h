@@ -107,6 +107,9 @@ GV_API int gv_ns_upload_complete(gv_store *s, const char *id, const gv_ns_part *
 GV_API int gv_ns_upload_abort(gv_store *s, const char *id);
 GV_API int gv_ns_upload_list(gv_store *s, const char *bucket, const char *prefix, size_t limit,
                              gv_ns_upload **out, size_t *n);
+/* One upload: its bucket, name and start (the S3 front door checks that a
+ * request's uploadId is an upload of its bucket and key).  GV_ENOTFOUND. */
+GV_API int gv_ns_upload_get(gv_store *s, const char *id, gv_ns_upload *out);
 
 /* ---- raw blobs: pins, listing, forgetting ------------------------------- */
 

@@ -26,6 +26,7 @@
 #include "graviton/health.h"
 #include "graviton/namespace.h"
 #include "graviton/reclaim.h"
+#include "graviton/s3.h"
 #include "graviton/server.h"
 
 #define TOKEN_MAX 4100 /* the configuration allows 4096 bytes */
@@ -50,6 +51,7 @@ struct gv_daemon {
 	int lock_fd;
 	gv_store *st;
 	gv_server *srv;
+	gv_s3_server *s3;       /* NULL: graviton.s3.enabled is false */
 	gv_config cfg;
 	gv_repair_opts jrepair; /* the server's job settings */
 	gv_scrub_opts jscrub;
@@ -436,6 +438,70 @@ static int start_server(gv_daemon *d, const char *host, unsigned port, const cha
 	return gv_server_start(&d->srv, d->st, &vo);
 }
 
+/* The configuration's S3 keys as the server takes them (pointers into cfg;
+ * *bk holds the bucket lists). */
+static int s3_keys(gv_s3_key **out, const char ***bk, const gv_config *cfg)
+{
+	size_t i, j, nb = 0;
+
+	*out = NULL;
+	*bk = NULL;
+	for (i = 0; i < cfg->s3.nkeys; i++)
+		nb += cfg->s3.keys[i].nbuckets;
+	if (cfg->s3.nkeys && (!(*out = calloc(cfg->s3.nkeys, sizeof(**out))) ||
+	                      !(*bk = calloc(nb ? nb : 1, sizeof(**bk))))) {
+		free(*out);
+		*out = NULL;
+		return gv_error_set(GV_ENOMEM, "out of memory");
+	}
+	for (i = 0, nb = 0; i < cfg->s3.nkeys; i++) {
+		const gv_config_s3_key *k = &cfg->s3.keys[i];
+
+		(*out)[i].access_key = k->access_key;
+		(*out)[i].secret_key = k->secret_key;
+		(*out)[i].buckets = *bk + nb;
+		(*out)[i].nbuckets = k->nbuckets;
+		(*out)[i].read_only = k->read_only;
+		for (j = 0; j < k->nbuckets; j++)
+			(*bk)[nb++] = k->buckets[j];
+	}
+	return 0;
+}
+
+/* The S3 front door, when graviton.s3.enabled says so. */
+static int start_s3(gv_daemon *d)
+{
+	gv_s3_opts so = GV_S3_OPTS_INIT;
+	const gv_config *cfg = &d->cfg;
+	const char **bk;
+	gv_s3_key *keys;
+	char host[256];
+	unsigned port;
+	int err;
+
+	if (!cfg->s3.enabled)
+		return 0;
+	if ((err = gv_config_parse_listen(host, sizeof(host), &port, cfg->s3.listen)) < 0 ||
+	    (err = s3_keys(&keys, &bk, cfg)) < 0)
+		return err;
+	so.host = host;
+	so.port = port;
+	so.region = cfg->s3.region;
+	so.domain = cfg->s3.domain;
+	so.keys = keys;
+	so.nkeys = cfg->s3.nkeys;
+	so.max_connections = (unsigned)cfg->server.max_connections;
+	so.idle_timeout_ms = cfg->server.idle_timeout_ms;
+	err = gv_s3_start(&d->s3, d->st, &so);
+	free(keys);
+	free(bk);
+	if (err == 0)
+		gv_warn("event=s3_listening url=http://%s%s%s:%u region=%s keys=%zu",
+		        strchr(host, ':') ? "[" : "", host, strchr(host, ':') ? "]" : "",
+		        gv_s3_port(d->s3), cfg->s3.region, cfg->s3.nkeys);
+	return err;
+}
+
 int gv_daemon_start(gv_daemon **out, const gv_config *cfg, const gv_daemon_opts *opts)
 {
 	char host[256], token[TOKEN_MAX];
@@ -464,7 +530,7 @@ int gv_daemon_start(gv_daemon **out, const gv_config *cfg, const gv_daemon_opts 
 		opts->apply_log(cfg, opts->arg);
 	if ((err = check_listen(host, port)) < 0 || (err = open_store(d)) < 0 ||
 	    (err = get_token(d, cfg, token, &token_from)) < 0 ||
-	    (err = start_server(d, host, port, token)) < 0 ||
+	    (err = start_server(d, host, port, token)) < 0 || (err = start_s3(d)) < 0 ||
 	    (err = start_loops(d->loops, d->st, cfg)) < 0) {
 		char msg[512];
 
@@ -522,6 +588,19 @@ int gv_daemon_reload(gv_daemon *d, const gv_config *cfg)
 	err = start_loops(d->loops, d->st, &fresh);
 	if (strcmp(fresh.server.listen, d->cfg.server.listen) != 0)
 		gv_warn("event=reload note=\"a new listen address takes a restart\"");
+	if (d->s3) {
+		const char **bk;
+		gv_s3_key *keys;
+
+		/* New keys apply to the next request; the listener stays. */
+		if (s3_keys(&keys, &bk, &fresh) == 0) {
+			gv_s3_set_keys(d->s3, keys, fresh.s3.nkeys);
+			free(keys);
+			free(bk);
+		}
+	}
+	if (fresh.s3.enabled != d->cfg.s3.enabled || strcmp(fresh.s3.listen, d->cfg.s3.listen) != 0)
+		gv_warn("event=reload note=\"starting, stopping or moving the S3 listener takes a restart\"");
 	gv_config_free(&d->cfg);
 	d->cfg = fresh;
 	pthread_mutex_unlock(&d->lock);
@@ -534,6 +613,7 @@ void gv_daemon_stop(gv_daemon *d)
 		return;
 	pthread_mutex_lock(&d->lock);
 	/* Stop accepting and finish what is in flight, then the loops. */
+	gv_s3_stop(d->s3);
 	gv_server_stop(d->srv);
 	stop_loops(d->loops);
 	gv_store_free(d->st);

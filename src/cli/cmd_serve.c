@@ -25,6 +25,8 @@ static void help(void)
 	       "leftover files, the sector health check and the metrics updater.  The\n"
 	       "first start on an empty data directory creates the default layout (6 local\n"
 	       "sectors over 3 racks and 3 zones) unless the configuration lists sectors.\n"
+	       "With graviton.s3.enabled it also answers the S3 API on graviton.s3.listen\n"
+	       "(127.0.0.1:8789; docs/s3.md).\n"
 	       "\n"
 	       "  --listen HOST:PORT   address to bind (default graviton.server.listen,\n"
 	       "                       127.0.0.1:8787)\n"

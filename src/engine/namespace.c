@@ -840,6 +840,22 @@ int gv_ns_upload_list(gv_store *s, const char *bucket, const char *prefix, size_
 	return gv_index_ns_uploads_next(s->ix, bucket, prefix, INT64_MAX, limit, out, n);
 }
 
+int gv_ns_upload_get(gv_store *s, const char *id, gv_ns_upload *out)
+{
+	gv_object u;
+	int err;
+
+	memset(out, 0, sizeof(*out));
+	if ((err = upload_id_check(id)) < 0 || (err = gv_index_ns_upload_get(s->ix, id, &u)) < 0)
+		return err;
+	snprintf(out->id, sizeof(out->id), "%s", id);
+	memcpy(out->bucket, u.bucket, sizeof(out->bucket));
+	memcpy(out->name, u.name, sizeof(out->name));
+	out->created_ms = u.mtime_ms;
+	gv_object_clear(&u);
+	return 0;
+}
+
 /* ---- raw blobs --------------------------------------------------------------- */
 
 int gv_ns_pin(gv_store *s, const gv_key *key)

@@ -288,7 +288,7 @@ static enum MHD_Result cl_header(void *cls, enum MHD_ValueKind kind, const char 
 
 /* Two different Content-Length headers make the body's end ambiguous
  * (request smuggling): RFC 9112 6.3 says reject. */
-static int content_length_conflict(struct MHD_Connection *c)
+int gv_http_content_length_conflict(struct MHD_Connection *c)
 {
 	cl_scan sc = { NULL, 0 };
 
@@ -320,7 +320,7 @@ static enum MHD_Result request_begin(gv_server *srv, struct MHD_Connection *c, r
 {
 	uint64_t n;
 
-	if (content_length_conflict(c)) {
+	if (gv_http_content_length_conflict(c)) {
 		r->started = 1;
 		return gv_http_send_error(c, r, "invalid", "conflicting Content-Length headers");
 	}
@@ -559,33 +559,28 @@ unsigned gv_server_port(const gv_server *srv)
 	return srv->port;
 }
 
-/* libmicrohttpd's own error lines go to the log, never to raw stderr. */
-static void mhd_log(void *cls, const char *fmt, va_list ap)
+/* libmicrohttpd's own error lines go to the log, never to raw stderr;
+ * cls: the event's name. */
+void gv_http_mhd_log(void *cls, const char *fmt, va_list ap)
 {
 	char msg[512], line[600];
 	size_t n;
 
-	(void)cls;
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	n = strlen(msg);
 	while (n > 0 && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
 		msg[--n] = '\0';
-	snprintf(line, sizeof(line), "event=http_daemon_error message=\"%s\"", msg);
+	snprintf(line, sizeof(line), "event=%s message=\"%s\"", (const char *)cls, msg);
 	gv_log_message(GV_LOG_WARN, line);
 }
 
-/* The MHD daemon listening on o's address (127.0.0.1 by default).  0, or
- * GV_EINVAL / GV_EIO with the reason set. */
-static int server_listen(gv_server *srv, const gv_server_opts *o)
+int gv_http_resolve(struct sockaddr_storage *ss, int *v6, const char *host, unsigned port)
 {
-	struct sockaddr_storage ss;
 	struct addrinfo hints, *ai = NULL;
 	char portstr[16];
-	const char *host = o && o->host && *o->host ? o->host : "127.0.0.1";
-	unsigned idle_s = (unsigned)((o && o->idle_timeout_ms ? o->idle_timeout_ms : 60000) / 1000);
 	int rc;
 
-	snprintf(portstr, sizeof(portstr), "%u", o ? o->port : 0);
+	snprintf(portstr, sizeof(portstr), "%u", port);
 	memset(&hints, 0, sizeof(hints));
 	hints.ai_family = AF_UNSPEC;
 	hints.ai_socktype = SOCK_STREAM;
@@ -596,16 +591,32 @@ static int server_listen(gv_server *srv, const gv_server_opts *o)
 		return gv_error_set(GV_EINVAL, "cannot resolve listen address %s: %s", host,
 		                    gai_strerror(rc));
 	}
-	memset(&ss, 0, sizeof(ss));
-	memcpy(&ss, ai->ai_addr, ai->ai_addrlen);
+	memset(ss, 0, sizeof(*ss));
+	memcpy(ss, ai->ai_addr, ai->ai_addrlen);
+	*v6 = ai->ai_family == AF_INET6;
+	freeaddrinfo(ai);
+	return 0;
+}
+
+/* The MHD daemon listening on o's address (127.0.0.1 by default).  0, or
+ * GV_EINVAL / GV_EIO with the reason set. */
+static int server_listen(gv_server *srv, const gv_server_opts *o)
+{
+	struct sockaddr_storage ss;
+	const char *host = o && o->host && *o->host ? o->host : "127.0.0.1";
+	unsigned idle_s = (unsigned)((o && o->idle_timeout_ms ? o->idle_timeout_ms : 60000) / 1000);
+	int v6, rc;
+
+	if ((rc = gv_http_resolve(&ss, &v6, host, o ? o->port : 0)) < 0)
+		return rc;
 	/* poll(), not select(): descriptors past FD_SETSIZE (1024) work.  ITC
 	 * lets gv_server_stop quiesce the listening thread. */
 	srv->d = MHD_start_daemon(
 		MHD_USE_POLL_INTERNAL_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_ITC |
-			MHD_USE_ERROR_LOG | (ai->ai_family == AF_INET6 ? MHD_USE_IPv6 : 0),
+			MHD_USE_ERROR_LOG | (v6 ? MHD_USE_IPv6 : 0),
 		0, NULL, NULL, on_request, srv,
 		/* First, so that MHD reports through it from the start. */
-		MHD_OPTION_EXTERNAL_LOGGER, mhd_log, srv,
+		MHD_OPTION_EXTERNAL_LOGGER, gv_http_mhd_log, "http_daemon_error",
 		MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
 		MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
 		MHD_OPTION_NOTIFY_CONNECTION, on_connection, srv,
@@ -620,7 +631,6 @@ static int server_listen(gv_server *srv, const gv_server_opts *o)
 		 * half the connections.  MHD's default SO_REUSEADDR is enough
 		 * for a quick restart. */
 		MHD_OPTION_END);
-	freeaddrinfo(ai);
 	if (!srv->d)
 		return gv_error_set_errno(GV_EIO, errno, "cannot listen on %s:%u", host,
 		                          o ? o->port : 0);

@@ -21,6 +21,7 @@
 #define GV_SERVER_HTTP_INT_H
 
 #include <stdatomic.h>
+#include <stdarg.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -183,6 +184,8 @@ enum MHD_Result gv_http_blob_delete(gv_server *srv, struct MHD_Connection *c, re
 enum MHD_Result gv_http_replicas_get(gv_server *srv, struct MHD_Connection *c, req *r);
 /* The request's Content-Length when it is a plain number: 1 and *out. */
 int gv_http_content_length(struct MHD_Connection *c, uint64_t *out);
+/* Two different Content-Length headers (request smuggling): 1 (http.c). */
+int gv_http_content_length_conflict(struct MHD_Connection *c);
 enum MHD_Result gv_http_start_job(gv_server *srv, struct MHD_Connection *c, req *r,
                                  const char *kind, int dry_run, const char *sector);
 enum MHD_Result gv_http_job_get(gv_server *srv, struct MHD_Connection *c, req *r);
@@ -222,6 +225,13 @@ int gv_http_query_flag(struct MHD_Connection *c, const char *name);
 /* An Authorization header carries "Bearer <token>" (constant time over the
  * token's length; http.c). */
 int gv_http_bearer_ok(const char *header, const char *token);
+
+/* MHD's error lines as warnings of event cls (a string) (http.c). */
+void gv_http_mhd_log(void *cls, const char *fmt, va_list ap);
+struct sockaddr_storage;
+/* A listen address (host, port) for MHD_OPTION_SOCK_ADDR; *v6 when IPv6.
+ * GV_EINVAL when it cannot be resolved. */
+int gv_http_resolve(struct sockaddr_storage *ss, int *v6, const char *host, unsigned port);
 
 /* ---- connections (http.c) ----------------------------------------------------- */
 

@@ -574,6 +574,26 @@ static void test_forget(void **state)
 	free(x);
 }
 
+/* gv_ns_upload_get: an upload's bucket and name, NOTFOUND once it ends. */
+static void test_upload_get(void **state)
+{
+	fx *f = *state;
+	char id[GV_UPLOAD_ID_MAX];
+	gv_ns_upload u;
+
+	assert_int_equal(gv_ns_bucket_create(f->st, "ups"), 0);
+	assert_int_equal(gv_ns_upload_create(f->st, "ups", "a/b", "text/plain", NULL, id), 0);
+	assert_int_equal(gv_ns_upload_get(f->st, id, &u), 0);
+	assert_string_equal(u.id, id);
+	assert_string_equal(u.bucket, "ups");
+	assert_string_equal(u.name, "a/b");
+	assert_true(u.created_ms > 0);
+	assert_int_equal(gv_ns_upload_get(f->st, "0123abcd", &u), GV_ENOTFOUND);
+	assert_int_equal(gv_ns_upload_get(f->st, "../x", &u), GV_ENOTFOUND);
+	assert_int_equal(gv_ns_upload_abort(f->st, id), 0);
+	assert_int_equal(gv_ns_upload_get(f->st, id, &u), GV_ENOTFOUND);
+}
+
 /* A collection whose index transaction fails deletes nothing (the bytes
  * only go after the rows), and the next run takes the blob; a failed bind
  * leaves no name. */
@@ -634,6 +654,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_upload_expiry, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pins_and_listing, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_forget, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_upload_get, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_gc_index_faults, setup, teardown),
 	};
 
