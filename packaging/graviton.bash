@@ -7,7 +7,7 @@ _graviton()
 	_init_completion || return
 
 	local globals="--data-dir --server --token --config --index -v --verbose -q --quiet --log-level --version --help"
-	local commands="init sector put get stat status repair rebalance serve metrics config scrub index placement"
+	local commands="init sector put get stat status repair rebalance serve metrics config scrub index placement ls cp cat rm gc forget"
 
 	case $prev in
 	--data-dir)
@@ -38,6 +38,7 @@ _graviton()
 	--factor | --min-replicas | --min-racks | --min-zones | --sectors | --racks | --zones | \
 	--parallel-jobs | --parallel-reads | --batch-size | --max-bytes-per-second | --interval | \
 	--max-moves | --max-bytes | --threshold | --high-water | --grace | --range | --limit | \
+	--after | --content-type | \
 	--remote-sector)
 		return
 		;;
@@ -87,6 +88,14 @@ _graviton()
 	rebalance) opts="--dry-run --max-moves --max-bytes --threshold --high-water --force --json" ;;
 	serve) opts="--listen" ;;
 	metrics) opts="" ;;
+	ls) opts="--after --limit --buckets --json" ;;
+	cp)
+		opts="--content-type --json"
+		[[ $cur != -* ]] && { _filedir; return; }
+		;;
+	cat) opts="" ;;
+	rm | forget) opts="--json" ;;
+	gc) opts="--dry-run --grace --json" ;;
 	config)
 		[[ -z $sub ]] && { COMPREPLY=($(compgen -W "check" -- "$cur")); return; }
 		opts="--show-secrets"
