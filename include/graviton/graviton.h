@@ -115,6 +115,16 @@ GV_API int gv_store_reload_placement(gv_store *store);
  * identity); borrowed. */
 GV_API const char *gv_store_cluster_id(gv_store *store);
 
+/*
+ * Small values a program keeps beside the cluster's settings in the index
+ * (the server's job log).  Names must start with "app." so that no caller
+ * can change placement or cluster settings through these; values are
+ * short text (a few KiB).  get: GV_ENOTFOUND when unset, the value copied
+ * into buf (cap bytes, GV_EINVAL when it does not fit).
+ */
+GV_API int gv_store_note_get(gv_store *store, const char *name, char *buf, size_t cap);
+GV_API int gv_store_note_set(gv_store *store, const char *name, const char *value);
+
 /* ---- sectors ------------------------------------------------------------ */
 
 /* Sector add flags */

@@ -390,6 +390,7 @@ int gv_rebalance_run(gv_store *st, const gv_rebalance_opts *opts, gv_rebalance_s
 	gv_index_stats is;
 	double threshold, high;
 	long fullest;
+	uint64_t done = 0, total = 0;
 	size_t i;
 	rbal b;
 	int err;
@@ -421,9 +422,14 @@ int gv_rebalance_run(gv_store *st, const gv_rebalance_opts *opts, gv_rebalance_s
 	if ((err = plan(&b)) < 0)
 		goto out;
 	out->planned = b.nmoves;
+	for (i = 0; i < b.nmoves; i++)
+		total += b.moves[i].key.size;
 	for (i = 0; i < b.nmoves; i++) {
 		planned *m = &b.moves[i];
 
+		if (!b.o.dry_run && b.o.on_progress)
+			b.o.on_progress(done, total, i, b.nmoves, b.o.payload);
+		done += m->key.size;
 		if (b.o.dry_run) {
 			emit(&b, GV_MOVE_PLANNED, &m->key, m->from, m->to, 0, NULL);
 			continue;
@@ -446,6 +452,8 @@ int gv_rebalance_run(gv_store *st, const gv_rebalance_opts *opts, gv_rebalance_s
 		out->bytes += m->key.size;
 		emit(&b, GV_MOVE_DONE, &m->key, m->from, m->to, 0, NULL);
 	}
+	if (!b.o.dry_run && b.o.on_progress && b.nmoves && err == 0)
+		b.o.on_progress(total, total, b.nmoves, b.nmoves, b.o.payload);
 	if (!b.o.dry_run && (err == 0 || err == GV_ECANCELED)) {
 		int e = load_sectors(&b);
 

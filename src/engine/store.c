@@ -146,6 +146,28 @@ const char *gv_store_cluster_id(gv_store *st)
 	return st->cluster_id;
 }
 
+static int note_name_ok(const char *name)
+{
+	if (name && strncmp(name, "app.", 4) == 0 && name[4])
+		return 1;
+	return gv_error_set(GV_EINVAL, "note name '%s' must start with 'app.'",
+	                    name ? name : "");
+}
+
+int gv_store_note_get(gv_store *st, const char *name, char *buf, size_t cap)
+{
+	int err = note_name_ok(name);
+
+	return err < 0 ? err : gv_index_setting_get(st->ix, name, buf, cap);
+}
+
+int gv_store_note_set(gv_store *st, const char *name, const char *value)
+{
+	int err = note_name_ok(name);
+
+	return err < 0 ? err : gv_index_setting_set(st->ix, name, value ? value : "");
+}
+
 gv_placement_opts gv_store_placement(gv_store *st)
 {
 	gv_placement_opts p;
