@@ -5,7 +5,7 @@ set -euo pipefail
 
 PKGS=(build-essential cmake pkg-config libssl-dev libsqlite3-dev sqlite3
       libpq-dev postgresql libcmocka-dev libjansson-dev libmicrohttpd-dev libcurl4-openssl-dev
-      curl python3 openssl procps strace)
+      curl python3 openssl procps strace chromium)
 
 missing=()
 for p in "${PKGS[@]}"; do
