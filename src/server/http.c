@@ -780,6 +780,7 @@ int gv_server_start(gv_server **out, gv_store *st, const gv_server_opts *o)
 {
 	gv_server *srv;
 	const union MHD_DaemonInfo *info;
+	int err;
 
 	*out = NULL;
 	srv = calloc(1, sizeof(*srv));
@@ -806,22 +807,21 @@ int gv_server_start(gv_server **out, gv_store *st, const gv_server_opts *o)
 	     gv_server_set_read_only_token(srv, o->read_only_token) < 0) ||
 	    (o && o->node_token && *o->node_token &&
 	     gv_server_set_node_token(srv, o->node_token) < 0)) {
-		gv_error_set(GV_ENOMEM, "out of memory");
+		err = gv_error_set(GV_ENOMEM, "out of memory");
 		goto fail;
 	}
 	if (o && ((o->tls_cert && *o->tls_cert) || (o->tls_key && *o->tls_key)) &&
-	    tls_load(srv, o->tls_cert, o->tls_key) < 0)
+	    (err = tls_load(srv, o->tls_cert, o->tls_key)) < 0)
 		goto fail;
 	gv_http_jobs_load(srv);
-	if (gv_http_dash_start(srv, o ? o->dashboard_interval_ms : 0) < 0)
-		goto fail;
-	if (server_listen(srv, o) < 0)
+	if ((err = gv_http_dash_start(srv, o ? o->dashboard_interval_ms : 0)) < 0 ||
+	    (err = server_listen(srv, o)) < 0)
 		goto fail;
 	info = MHD_get_daemon_info(srv->d, MHD_DAEMON_INFO_BIND_PORT);
 	srv->port = info ? info->port : (o ? o->port : 0);
 	if (pthread_create(&srv->wd, NULL, watchdog_main, srv) != 0) {
 		MHD_stop_daemon(srv->d);
-		gv_error_set(GV_ERROR, "cannot start the connection watchdog");
+		err = gv_error_set(GV_ERROR, "cannot start the connection watchdog");
 		goto fail;
 	}
 	srv->wd_running = 1;
@@ -837,7 +837,7 @@ fail:
 	pthread_mutex_destroy(&srv->cmu);
 	pthread_mutex_destroy(&srv->mu);
 	free(srv);
-	return GV_EIO;
+	return err;
 }
 
 void gv_server_stop(gv_server *srv)
