@@ -213,6 +213,11 @@ GV_API void gv_put_abort(gv_put *put);
 
 /* Put what a file descriptor holds from its current offset to EOF. */
 GV_API int gv_put_fd(gv_store *store, int fd, gv_put_result *out);
+/* The same, calling on_progress (NULL: none) after each piece read with
+ * the bytes read so far and the total (0 when the input cannot tell). */
+GV_API int gv_put_fd_progress(gv_store *store, int fd, gv_put_result *out,
+                              void (*on_progress)(uint64_t done, uint64_t total, void *payload),
+                              void *payload);
 
 /* ---- reading ------------------------------------------------------------ */
 
