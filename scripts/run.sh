@@ -10,6 +10,11 @@ URL=http://$LISTEN
 
 # The first start writes the bearer token the server requires into
 # $GRAVITON_DATA_DIR/token (mode 0600); the lines below read it from there.
+# init writes it now (and keeps an existing one) so that the dashboard's
+# link can carry it ($GRAVITON_TOKEN instead when set, as serve takes it):
+# in the URL's fragment, which the browser keeps to itself, never sends.
+[ -s "$GRAVITON_DATA_DIR/token" ] || "$GV" init >/dev/null
+DASH="$URL/#token=${GRAVITON_TOKEN:-$(cat "$GRAVITON_DATA_DIR/token" 2>/dev/null || true)}"
 cat <<MSG
 Graviton is starting on $URL (data in $GRAVITON_DATA_DIR).  Requests need
 the token in $GRAVITON_DATA_DIR/token.  Try, from another shell:
@@ -22,6 +27,8 @@ the token in $GRAVITON_DATA_DIR/token.  Try, from another shell:
   curl -s -H "\$AUTH" $URL/v1/status
   curl -s $URL/metrics | grep ^graviton_replication
   $GV --server $URL status     # the CLI finds the token by itself
+
+Dashboard (opens logged in): $DASH
 
 Ctrl-C stops the server cleanly.
 MSG

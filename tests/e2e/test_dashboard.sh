@@ -9,6 +9,7 @@
 # origin).  The page itself loads without a token and asks for one; the
 # read-only token sees everything, gets 403 for what changes state, and
 # the page hides its buttons; the page weighs under 200 KiB.
+RUN_SH=$(cd "$(dirname "$0")/../../scripts" && pwd)/run.sh
 . "$(dirname "$0")/lib.sh"
 
 CHROMIUM=/usr/bin/chromium
@@ -168,4 +169,23 @@ expect_true "the read-only token sees the sectors" grep -q 'data-sector="s02"' "
 expect_true "... but not the buttons that change state" \
 	grep -q '<span id="actions" hidden="">' "$T/ro.html"
 serve_stop
+
+# `make run` (scripts/run.sh) prints a link that opens the dashboard
+# logged in: the token in the fragment.
+RUN_PORT=$(free_port)
+env -u GRAVITON_TOKEN GRAVITON_DATA_DIR="$T/run" GRAVITON_LISTEN="127.0.0.1:$RUN_PORT" \
+	bash "$RUN_SH" "$GV" >"$T/run.out" 2>&1 </dev/null &
+RUN_PID=$!
+_SERVE_PIDS+=("$RUN_PID")
+for ((i = 0; i < 300; i++)); do
+	http_up "http://127.0.0.1:$RUN_PORT/healthz" && break
+	sleep 0.1
+done
+LINK=$(grep -o "http://127.0.0.1:$RUN_PORT/#token=[0-9a-f]*" "$T/run.out" | head -n 1)
+expect_eq "make run prints the dashboard's link with the token in its fragment" \
+	"http://127.0.0.1:$RUN_PORT/#token=$(cat "$T/run/token" 2>/dev/null)" "$LINK"
+expect_eq "... a token the server takes" 200 \
+	"$(code -H "Authorization: Bearer ${LINK#*#token=}" "http://127.0.0.1:$RUN_PORT/v1/dashboard")"
+kill -TERM "$RUN_PID"
+wait "$RUN_PID"
 finish
