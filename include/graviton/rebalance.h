@@ -46,7 +46,9 @@ typedef struct gv_move_event {
 
 typedef void (*gv_move_event_fn)(const gv_move_event *ev, void *payload);
 
-/* Progress: bytes and moves done (done or failed) of those planned. */
+/* Progress: bytes and moves done (done or failed) of those planned; a
+ * drain: bytes of the keys handled of what the sector held, keys handled
+ * (moves_total 0: not known ahead). */
 typedef void (*gv_rebalance_progress_fn)(uint64_t bytes_done, uint64_t bytes_total,
                                          uint64_t moves_done, uint64_t moves_total,
                                          void *payload);

@@ -664,6 +664,7 @@ int gv_sector_drain(gv_store *st, const char *id, const gv_rebalance_opts *opts,
 	int64_t t0 = gv_now_ms();
 	gv_sector_info si;
 	gv_key keys[128], after;
+	uint64_t done = 0, ndone = 0;
 	int have_after = 0, err;
 	rbal b;
 
@@ -694,8 +695,15 @@ int gv_sector_drain(gv_store *st, const char *id, const gv_rebalance_opts *opts,
 			break;
 		after = keys[n - 1];
 		have_after = 1;
-		for (i = 0; i < n && err == 0; i++)
+		for (i = 0; i < n && err == 0; i++) {
 			err = drain_key(&b, &keys[i], id);
+			/* Of the bytes the sector held when the drain began. */
+			done += keys[i].size;
+			ndone++;
+			if (!b.o.dry_run && b.o.on_progress)
+				b.o.on_progress(done < si.used ? done : si.used, si.used, ndone, 0,
+				                b.o.payload);
+		}
 		if (err < 0)
 			break;
 	}
