@@ -58,6 +58,19 @@ static void scrub_record_blocks(gv_store *st, const gv_key *key, gv_block_hasher
 	free(tab);
 }
 
+/* Every piece read (the limiter's on_take): progress by bytes, as they
+ * are read, not per finished replica. */
+static void scrub_bytes(size_t n, void *payload)
+{
+	srun *r = payload;
+
+	pthread_mutex_lock(&r->mu);
+	r->bytes_done += n;
+	if (r->o.on_progress)
+		r->o.on_progress(r->bytes_done, r->bytes_total, r->done, r->total, r->o.payload);
+	pthread_mutex_unlock(&r->mu);
+}
+
 static void scrub_one(void *p, void *payload)
 {
 	sjob *j = p;
@@ -91,9 +104,6 @@ static void scrub_one(void *p, void *payload)
 			scrub_record_blocks(r->st, &j->key, bh);
 		gv_block_hasher_free(bh);
 		memcpy(digest, j->key.digest, GV_DIGEST_LEN);
-		pthread_mutex_lock(&r->mu);
-		r->bytes_done += bytes;
-		pthread_mutex_unlock(&r->mu);
 	}
 	if (err == GV_ECANCELED)
 		goto out;
@@ -202,6 +212,8 @@ int gv_scrub_run(gv_store *st, const gv_scrub_opts *opts, gv_scrub_summary *out)
 	r->o = opts ? *opts : (gv_scrub_opts)GV_SCRUB_OPTS_INIT;
 	pthread_mutex_init(&r->mu, NULL);
 	gv_limiter_init(&r->lim, r->o.max_bytes_per_second);
+	r->lim.on_take = scrub_bytes;
+	r->lim.payload = r;
 	batch = r->o.batch_size ? r->o.batch_size : 100;
 	workers = r->o.parallel_reads ? r->o.parallel_reads : 8;
 	if (ncpu > 0 && workers > (unsigned)ncpu * 4)

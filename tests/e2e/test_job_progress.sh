@@ -3,7 +3,8 @@
 # job document bytes done that only grow, of a fixed total, items done of
 # their total, a rate and an ETA while it runs, and none once it is done;
 # GET /v1/jobs lists it; after a restart GET /v1/jobs/{id} still answers
-# for it and the next job gets the next id, not 1 again.
+# for it and the next job gets the next id, not 1 again.  A scrub's
+# progress moves by the bytes read, inside a replica too.
 . "$(dirname "$0")/lib.sh"
 
 cat >"$T/slow.conf" <<'EOF'
@@ -75,13 +76,58 @@ OUT=$(curl -s "$SERVE_URL/v1/jobs")
 jcheck "GET /v1/jobs lists the repair, finished" \
 	"[x for x in j['jobs'] if x['job'] == $JOB and x['kind'] == 'repair' and x['state'] == 'done' and x['finished_ms'] >= x['started_ms'] > 0]"
 
+# Scrub counts bytes as it reads them, not per finished replica: one blob
+# of 6 MiB (three copies) read at 3 MiB/s by one reader shows amounts
+# that are no whole number of copies.
+for i in $(seq 1 12); do
+	curl -s -o /dev/null -X DELETE "$SERVE_URL/v1/blobs/$(key_of "$T/f$i")"
+done
+serve_stop
+cat >"$T/scrub.conf" <<'EOF2'
+graviton.replication.repair.enabled = false
+graviton.replication.scrub.enabled = false
+graviton.replication.rebalance.enabled = false
+graviton.replication.scrub.max-bytes-per-second = 3MiB
+graviton.replication.scrub.parallel-reads = 1
+EOF2
+must randfile "$T/six" $((6 * 1024 * 1024))
+put_ok "$T/six" >/dev/null || fail "put six"
+must serve_start "$T/serve.log" --config "$T/scrub.conf"
+OUT=$(curl -s -X POST "$SERVE_URL/v1/scrub")
+SJOB=$(jget "j['job']")
+"$PY" - "$SERVE_URL" "$SJOB" "$GRAVITON_TOKEN" >"$T/scrub.samples" <<'PYEOF'
+import json, sys, time, urllib.request
+url, job, tok = sys.argv[1], sys.argv[2], sys.argv[3]
+deadline = time.monotonic() + 120
+while time.monotonic() < deadline:
+    req = urllib.request.Request(f"{url}/v1/jobs/{job}",
+                                 headers={"Authorization": "Bearer " + tok})
+    d = json.load(urllib.request.urlopen(req, timeout=10))
+    print(json.dumps(d), flush=True)
+    if d["state"] != "running":
+        break
+    time.sleep(0.2)
+PYEOF
+"$PY" - "$T/scrub.samples" $((6 * 1024 * 1024)) <<'PYEOF' >"$T/scrub.check" 2>&1
+import json, sys
+copy = int(sys.argv[2])
+docs = [json.loads(l) for l in open(sys.argv[1])]
+p = [d["progress"] for d in docs if d["state"] == "running"]
+print("total", all(x["bytes_total"] == 3 * copy for x in p) and len(p) > 0)
+print("within", any(x["bytes_done"] % copy != 0 for x in p))
+print("done", docs[-1]["state"] == "done" and docs[-1]["summary"]["bytes"] == 3 * copy)
+PYEOF
+for k in total within done; do
+	expect_eq "scrub job progress: $k" "$k True" "$(grep "^$k " "$T/scrub.check")"
+done
+
 # Ids survive a restart.
 serve_stop
 must serve_start "$T/serve2.log" --config "$T/slow.conf"
 OUT=$(curl -s "$SERVE_URL/v1/jobs/$JOB")
 jcheck "after a restart GET /v1/jobs/$JOB still answers, done, with its summary" \
 	"j['job'] == $JOB and j['state'] == 'done' and j['summary']['keys_repaired'] >= 1"
-OUT=$(curl -s -X POST "$SERVE_URL/v1/scrub")
-jcheck "the next job gets the next id" "j['job'] == $JOB + 1"
+OUT=$(curl -s -X POST "$SERVE_URL/v1/rebalance?dry_run=1")
+jcheck "the next job gets the next id" "j['job'] == $SJOB + 1"
 serve_stop
 finish
