@@ -15,6 +15,24 @@ graviton.replication.repair.max-bytes-per-second = 256KiB
 graviton.replication.repair.parallel-jobs = 2
 EOF
 
+# poll_job ID: its job document every 0.2 s, one a line, to its end
+# (bounded: 120 s).
+poll_job() {
+	"$PY" - "$SERVE_URL" "$1" "$GRAVITON_TOKEN" <<'PYEOF'
+import json, sys, time, urllib.request
+url, job, tok = sys.argv[1], sys.argv[2], sys.argv[3]
+deadline = time.monotonic() + 120
+while time.monotonic() < deadline:
+    req = urllib.request.Request(f"{url}/v1/jobs/{job}",
+                                 headers={"Authorization": "Bearer " + tok})
+    d = json.load(urllib.request.urlopen(req, timeout=10))
+    print(json.dumps(d), flush=True)
+    if d["state"] != "running":
+        break
+    time.sleep(0.2)
+PYEOF
+}
+
 gv init
 expect_rc "init" 0
 [ "$RC" = 0 ] || finish
@@ -33,20 +51,7 @@ OUT=$(curl -s -X POST "$SERVE_URL/v1/repair")
 jcheck "POST /v1/repair starts a job" "j['job'] >= 1"
 JOB=$(jget "j['job']")
 
-# Poll the job to its end (bounded: 120 s), keeping each running sample.
-"$PY" - "$SERVE_URL" "$JOB" "$GRAVITON_TOKEN" >"$T/samples" <<'PYEOF'
-import json, sys, time, urllib.request
-url, job, tok = sys.argv[1], sys.argv[2], sys.argv[3]
-deadline = time.monotonic() + 120
-while time.monotonic() < deadline:
-    req = urllib.request.Request(f"{url}/v1/jobs/{job}",
-                                 headers={"Authorization": "Bearer " + tok})
-    d = json.load(urllib.request.urlopen(req, timeout=10))
-    print(json.dumps(d), flush=True)
-    if d["state"] != "running":
-        break
-    time.sleep(0.3)
-PYEOF
+poll_job "$JOB" >"$T/samples"
 expect_eq "the job was polled to its end" "done" \
 	"$(tail -n 1 "$T/samples" | jget "j['state']" "$(tail -n 1 "$T/samples")")"
 RUN=$(grep '"state": "running"' "$T/samples")
@@ -95,19 +100,7 @@ put_ok "$T/six" >/dev/null || fail "put six"
 must serve_start "$T/serve.log" --config "$T/scrub.conf"
 OUT=$(curl -s -X POST "$SERVE_URL/v1/scrub")
 SJOB=$(jget "j['job']")
-"$PY" - "$SERVE_URL" "$SJOB" "$GRAVITON_TOKEN" >"$T/scrub.samples" <<'PYEOF'
-import json, sys, time, urllib.request
-url, job, tok = sys.argv[1], sys.argv[2], sys.argv[3]
-deadline = time.monotonic() + 120
-while time.monotonic() < deadline:
-    req = urllib.request.Request(f"{url}/v1/jobs/{job}",
-                                 headers={"Authorization": "Bearer " + tok})
-    d = json.load(urllib.request.urlopen(req, timeout=10))
-    print(json.dumps(d), flush=True)
-    if d["state"] != "running":
-        break
-    time.sleep(0.2)
-PYEOF
+poll_job "$SJOB" >"$T/scrub.samples"
 "$PY" - "$T/scrub.samples" $((6 * 1024 * 1024)) <<'PYEOF' >"$T/scrub.check" 2>&1
 import json, sys
 copy = int(sys.argv[2])
