@@ -38,7 +38,9 @@ static void help(void)
 	       "  --range A-B        only bytes A..B inclusive; also A- and -N (last N)\n"
 	       "\n"
 	       "A standard output appended to (>>), or a file written in its middle, is\n"
-	       "never truncated: the read is verified before its first byte.\n");
+	       "never truncated: the read is verified before its first byte.\n"
+	       "A progress bar goes to stderr when it is a terminal and the bytes go\n"
+	       "elsewhere (not with -q).\n");
 }
 
 /*

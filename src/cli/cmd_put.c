@@ -20,6 +20,7 @@ static void help(void)
 	       "its key on stdout.\n"
 	       "Succeeds (exit 0) once min-replicas copies are durable and indexed;\n"
 	       "otherwise nothing is kept and the exit code is 69 (EX_UNAVAILABLE).\n"
+	       "A progress bar goes to stderr when it is a terminal (not with -q or --json).\n"
 	       "\n"
 	       "  --json           print {key, size, replicas: [sector...], replica_count,\n"
 	       "                   quorum_met, existed}, or an error document (docs/http-api.md)\n"
