@@ -8,7 +8,9 @@
 # connection to the server's address, every request of the page to its
 # origin).  The page itself loads without a token and asks for one; the
 # read-only token sees everything, gets 403 for what changes state, and
-# the page hides its buttons; the page weighs under 200 KiB.
+# the page hides its buttons, and SIGHUP replaces it; /readyz is open
+# unless readyz-auth; the page weighs under 200 KiB; `make run` prints a
+# link that opens it logged in.
 RUN_SH=$(cd "$(dirname "$0")/../../scripts" && pwd)/run.sh
 . "$(dirname "$0")/lib.sh"
 
@@ -168,6 +170,27 @@ chrome ro "$T/net-ro.json" --virtual-time-budget=4000 --dump-dom "$SERVE_URL/#to
 expect_true "the read-only token sees the sectors" grep -q 'data-sector="s02"' "$T/ro.html"
 expect_true "... but not the buttons that change state" \
 	grep -q '<span id="actions" hidden="">' "$T/ro.html"
+
+# SIGHUP reloads the read-only token: the old one stops working.
+RO2=ro2$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')
+sed -i "s/$RO/$RO2/" "$T/dash.conf"
+expect_eq "before the reload the old read-only token reads" 200 \
+	"$(code -H "$ROH" "$SERVE_URL/v1/status")"
+kill -HUP "$SERVE_PID"
+for ((i = 0; i < 300; i++)); do
+	[ "$(code -H "Authorization: Bearer $RO2" "$SERVE_URL/v1/status")" = 200 ] && break
+	sleep 0.1
+done
+expect_eq "after SIGHUP the new read-only token reads" 200 \
+	"$(code -H "Authorization: Bearer $RO2" "$SERVE_URL/v1/status")"
+expect_eq "... and the old one is refused" 401 "$(code -H "$ROH" "$SERVE_URL/v1/status")"
+expect_eq "/readyz needs no token by default" 200 "$(code "$SERVE_URL/readyz")"
+serve_stop
+printf 'graviton.server.readyz-auth = true\n' >"$T/readyz.conf"
+must serve_start "$T/serve.log" --config "$T/readyz.conf"
+expect_eq "with readyz-auth /readyz without a token -> 401" 401 "$(code "$SERVE_URL/readyz")"
+expect_eq "... and with the token -> 200" 200 "$(code -H "$AUTH" "$SERVE_URL/readyz")"
+expect_eq "... /healthz stays open" 200 "$(code "$SERVE_URL/healthz")"
 serve_stop
 
 # `make run` (scripts/run.sh) prints a link that opens the dashboard
