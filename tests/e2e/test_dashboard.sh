@@ -23,7 +23,7 @@ cat >"$T/dash.conf" <<EOF
 graviton.replication.repair.enabled = false
 graviton.replication.scrub.enabled = false
 graviton.replication.rebalance.enabled = false
-graviton.replication.repair.max-bytes-per-second = 128KiB
+graviton.replication.repair.max-bytes-per-second = 64KiB
 graviton.replication.repair.parallel-jobs = 1
 graviton.server.dashboard-interval = 1s
 graviton.server.read-only-token = "$RO"
