@@ -67,6 +67,9 @@ jcheck "... which changed nothing: s02 still healthy" \
 OUT=$(curl -q -s -H "$ROH" -X DELETE "$SERVE_URL/v1/blobs/$(key_of "$T/f1")")
 jcheck "the refusal is the error document 'forbidden'" \
 	"j['error'] == 'forbidden' and j['status'] == 403"
+run "$GV" --data-dir "$D" --config "$T/dash.conf" config check
+expect_true "config check hides the read-only token" \
+	eval "printf '%s' \"\$OUT\" | grep -q 'read-only-token is set (hidden)' && ! printf '%s' \"\$OUT\" | grep -qF -- '$RO'"
 expect_true "the read-only token is not in the server's log" \
 	eval "! grep -qF -- '$RO' '$T/serve.log'"
 
