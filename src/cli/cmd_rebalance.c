@@ -141,17 +141,21 @@ static const char *jstr(json_t *o, const char *name, const char *dflt)
 
 /* A drain job on the server: PATCH /v1/sectors/{id} {"state": "draining"},
  * polled to its end (*job, *sum as cli_client_job gives them). */
-static int drain_job(cli_globals *g, const char *id, int dry_run, json_t **job, json_t **sum)
+static int drain_job(cli_globals *g, const char *id, int dry_run, int bar, json_t **job,
+                     json_t **sum)
 {
 	char path[64 + GV_ID_MAX];
 	cli_client *c = NULL;
 	json_t *body, *doc = NULL;
+	cli_progress prog;
 	int rc;
 
 	*job = NULL;
 	*sum = NULL;
 	if ((rc = cli_client_open(&c, g, "sector drain")) != 0)
 		return rc;
+	cli_progress_init(&prog, "drain", g->quiet || !bar || dry_run);
+	cli_client_set_progress(c, &prog);
 	snprintf(path, sizeof(path), "/v1/sectors/%s%s", id, dry_run ? "?dry_run=1" : "");
 	if (!(body = json_pack("{s:s}", "state", "draining"))) {
 		cli_err("sector drain: out of memory");
@@ -160,6 +164,7 @@ static int drain_job(cli_globals *g, const char *id, int dry_run, json_t **job, 
 	           (rc = cli_client_await_job(c, doc, &stop_flag, job)) == 0) {
 		*sum = cli_client_job_summary(c, *job, &rc);
 	}
+	cli_progress_done(&prog);
 	json_decref(body);
 	cli_client_free(c);
 	return rc;
@@ -175,7 +180,7 @@ static int rebalance_remote(cli_globals *g, const char *id, int dry_run, int jso
 	int rc, job_failed;
 
 	if (id)
-		rc = drain_job(g, id, dry_run, &job, &sum);
+		rc = drain_job(g, id, dry_run, !json, &job, &sum);
 	else
 		rc = cli_client_job(g, "rebalance", dry_run, !json, &stop_flag, &job, &sum);
 	if (!job)
@@ -380,7 +385,10 @@ int cli_sector_drain(cli_globals *g, int argc, char **argv)
 	if (c.json)
 		c.events.list = json_array();
 	memset(&s, 0, sizeof(s));
+	o.on_progress = on_progress;
+	cli_progress_init(&c.prog, "drain", g->quiet || c.json || o.dry_run);
 	err = gv_sector_drain(st, id, &o, &s);
+	cli_progress_done(&c.prog);
 	if (c.json && (rc = cli_print_job("drain", o.dry_run, err,
 	                                  cli_doc(gv_wire_rebalance_summary(&s)),
 	                                  cli_events_take(&c.events))) != 0) {

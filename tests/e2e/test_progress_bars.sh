@@ -60,6 +60,10 @@ expect_match "... and prints each move in human-readable size" \
 	'done +sha256:[0-9a-f]+:[0-9]+ s0[1-6] -> s0[78] [0-9.]+ (B|KiB|MiB|GiB)' \
 	"$(tr '\r' '\n' <"$T/rebalance.tty")"
 
+on_tty drain "$GV" --data-dir "$D" sector drain s07
+expect_match "sector drain on a terminal draws a bar by the sector's bytes" \
+	'^drain \[[#.]{30}\] +[0-9]+% [0-9.]+ [KMG]?i?B/[0-9.]+ [KMG]?i?B ' "$(bars drain drain)"
+
 # A rate-limited repair on the server: the bar follows the job document.
 cat >"$T/slow.conf" <<'CONF'
 graviton.replication.repair.enabled = false
