@@ -144,6 +144,10 @@ GV_API int gv_store_sector_add(gv_store *store, const gv_sector_info *info, unsi
 /* The registered sectors, each with its measured free space and device
  * (gv_sector_info free, free_known, device). */
 GV_API int gv_store_sector_list(gv_store *store, gv_sector_info **out, size_t *out_n);
+/* The same, asking no other node: only sectors kept on this machine get
+ * their free space measured (the others keep free_known 0), for displays
+ * that refresh on their own schedule. */
+GV_API int gv_store_sector_list_local(gv_store *store, gv_sector_info **out, size_t *out_n);
 GV_API int gv_store_sector_get(gv_store *store, const char *id, gv_sector_info *out);
 /*
  * The open backend of a registered sector whose kind keeps its data on

@@ -981,6 +981,33 @@ int gv_store_sector_list(gv_store *st, gv_sector_info **out, size_t *out_n)
 	return err;
 }
 
+int gv_store_sector_list_local(gv_store *st, gv_sector_info **out, size_t *out_n)
+{
+	gv_sector_info *all, *local;
+	size_t n, i, k = 0;
+	int err = gv_index_sector_list(st->ix, &all, &n);
+
+	if (err < 0)
+		return err;
+	if (!(local = calloc(n ? n : 1, sizeof(*local)))) {
+		free(all);
+		return gv_error_set(GV_ENOMEM, "out of memory");
+	}
+	for (i = 0; i < n; i++)
+		if (kind_is_local(&all[i]))
+			local[k++] = all[i];
+	gv_store_sector_space(st, local, k);
+	for (i = 0, k = 0; i < n; i++) {
+		if (kind_is_local(&all[i]))
+			all[i] = local[k++];
+		gv_store_sector_reason(st, &all[i]);
+	}
+	free(local);
+	*out = all;
+	*out_n = n;
+	return 0;
+}
+
 int gv_store_sector_get(gv_store *st, const char *id, gv_sector_info *out)
 {
 	gv_sector_info *all = NULL;

@@ -200,7 +200,10 @@ static void refresh(gv_server *srv, int scan)
 			d->scan_ms = (double)(gv_mono_ms() - t0);
 		}
 	}
-	if (gv_store_sector_list(srv->st, &s, &n) < 0)
+	/* Remote sectors are not asked for their space: the sampler would
+	 * add its own requests to every node's load (and its answers to the
+	 * usage cache placement reads). */
+	if (gv_store_sector_list_local(srv->st, &s, &n) < 0)
 		return;
 	oldest = calloc(n ? n : 1, sizeof(*oldest));
 	has = calloc(n ? n : 1, sizeof(*has));

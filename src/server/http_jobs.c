@@ -109,6 +109,7 @@ void gv_http_jobs_load(gv_server *srv)
 	if (gv_store_note_get(srv->st, "app.server.job.next", buf, JOB_NOTE_MAX) == 0)
 		srv->next_job = (unsigned)strtoul(buf, NULL, 10);
 	for (i = 0; i < MAX_JOBS; i++) {
+		const char *kind, *state;
 		json_t *o, *sum;
 		job *j;
 
@@ -120,16 +121,16 @@ void gv_http_jobs_load(gv_server *srv)
 			json_decref(o);
 			continue;
 		}
+		kind = json_string_value(json_object_get(o, "kind"));
+		state = json_string_value(json_object_get(o, "state"));
 		j->id = (unsigned)json_integer_value(json_object_get(o, "job"));
-		snprintf(j->kind, sizeof(j->kind), "%s",
-		         json_string_value(json_object_get(o, "kind")) ?: "repair");
+		snprintf(j->kind, sizeof(j->kind), "%s", kind ? kind : "?");
 		j->dry_run = json_is_true(json_object_get(o, "dry_run"));
 		j->started_ms = json_integer_value(json_object_get(o, "started_ms"));
 		j->finished_ms = json_integer_value(json_object_get(o, "finished_ms"));
 		j->srv = srv;
 		j->events = json_array();
-		j->state = json_string_value(json_object_get(o, "state")) &&
-		           strcmp(json_string_value(json_object_get(o, "state")), "done") == 0 ? 1 : 2;
+		j->state = state && strcmp(state, "done") == 0 ? 1 : 2;
 		sum = json_object_get(o, "summary");
 		if (json_is_object(sum)) {
 			j->result = json_dumps(sum, JSON_COMPACT | JSON_PRESERVE_ORDER);

@@ -3,7 +3,8 @@
 # job document bytes done that only grow, of a fixed total, items done of
 # their total, a rate and an ETA while it runs, and none once it is done;
 # GET /v1/jobs lists it; after a restart GET /v1/jobs/{id} still answers
-# for it and the next job gets the next id, not 1 again.  A scrub's
+# for it and the next job gets the next id, not 1 again; a job the server
+# was killed in reads failed (canceled) after the restart.  A scrub's
 # progress moves by the bytes read, inside a replica too.
 . "$(dirname "$0")/lib.sh"
 
@@ -122,5 +123,26 @@ jcheck "after a restart GET /v1/jobs/$JOB still answers, done, with its summary"
 	"j['job'] == $JOB and j['state'] == 'done' and j['summary']['keys_repaired'] >= 1"
 OUT=$(curl -s -X POST "$SERVE_URL/v1/rebalance?dry_run=1")
 jcheck "the next job gets the next id" "j['job'] == $SJOB + 1"
+
+# A server killed in the middle of a job: after the restart the job reads
+# failed (canceled), not running for ever.
+S6=$(replica_sectors "$(key_of "$T/six")" | head -n 1)
+curl -s -o /dev/null -X PATCH -d '{"healthy":false}' "$SERVE_URL/v1/sectors/$S6"
+OUT=$(curl -s -X POST "$SERVE_URL/v1/repair")
+KJOB=$(jget "j['job']")
+for ((i = 0; i < 300; i++)); do
+	OUT=$(curl -s "$SERVE_URL/v1/jobs/$KJOB")
+	[ "$(jget "j['state'] == 'running' and j['progress']['bytes_done'] > 0")" = true ] && break
+	sleep 0.1
+done
+jcheck "the repair of $S6's copy is under way" "j['state'] == 'running'"
+serve_stop KILL
+must serve_start "$T/serve3.log" --config "$T/slow.conf"
+OUT=$(curl -s "$SERVE_URL/v1/jobs/$KJOB")
+jcheck "after a kill the interrupted job reads failed, canceled" \
+	"j['job'] == $KJOB and j['state'] == 'failed' and j['summary']['error']['error'] == 'canceled'"
+OUT=$(curl -s "$SERVE_URL/v1/jobs")
+jcheck "GET /v1/jobs lists it, finished" \
+	"[x for x in j['jobs'] if x['job'] == $KJOB and x['state'] == 'failed' and x['finished_ms']]"
 serve_stop
 finish
