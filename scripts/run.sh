@@ -30,6 +30,10 @@ done
 if [ "$up" = 1 ]; then
 	# The first start wrote the bearer token the server requires into
 	# $GRAVITON_DATA_DIR/token (mode 0600); the lines read it from there.
+	# The dashboard's link carries it ($GRAVITON_TOKEN instead when set, as
+	# serve takes it) in the URL's fragment, which the browser keeps to
+	# itself, never sends.
+	DASH="$URL/#token=${GRAVITON_TOKEN:-$(cat "$GRAVITON_DATA_DIR/token" 2>/dev/null || true)}"
 	cat <<MSG
 
 Graviton is serving $URL (data in $GRAVITON_DATA_DIR).  Requests need
@@ -44,6 +48,8 @@ the token in $GRAVITON_DATA_DIR/token.  Try, from another shell:
   curl -s -H "\$AUTH" $URL/v1/status
   curl -s $URL/metrics | grep ^graviton_replication
   $GV --server $URL status     # the CLI finds the token by itself
+
+Dashboard (opens logged in): $DASH
 
 Another port: GRAVITON_LISTEN=127.0.0.1:9000 make run.  Ctrl-C stops the
 server cleanly.

@@ -99,6 +99,11 @@ typedef struct gv_config {
 		int max_connections_per_address; /* from one client address */
 		uint64_t header_timeout_ms; /* a request's headers must arrive within */
 		uint64_t shutdown_grace_ms; /* requests in flight may finish within */
+		char *read_only_token;    /* "": none; GET and HEAD only */
+		int readyz_auth;          /* 1: /readyz needs a token */
+		uint64_t dashboard_interval_ms; /* the dashboard's samples */
+		char *tls_cert;           /* "": plain HTTP */
+		char *tls_key;
 	} server;
 
 	struct {

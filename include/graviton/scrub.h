@@ -84,6 +84,11 @@ typedef struct gv_scrub_counters {
 
 GV_API void gv_scrub_counters_get(gv_store *st, gv_scrub_counters *out);
 
+/* Scrub coverage: the oldest last verification (unix ms, 0 never) of
+ * sector's replicas, *has 0 when it holds none.  One indexed lookup, no
+ * scan. */
+GV_API int gv_scrub_oldest(gv_store *st, const char *sector, int64_t *oldest_ms, int *has);
+
 /*
  * The schedule: a scrub that skips replicas verified within `interval_ms`,
  * repeated every `interval_ms` (checked each minute, so a long interval

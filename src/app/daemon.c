@@ -420,6 +420,11 @@ static int start_server(gv_daemon *d, const char *host, unsigned port, const cha
 	vo.header_timeout_ms = cfg->server.header_timeout_ms;
 	vo.shutdown_grace_ms = cfg->server.shutdown_grace_ms;
 	vo.node_token = cfg->node.token;
+	vo.read_only_token = cfg->server.read_only_token;
+	vo.readyz_auth = cfg->server.readyz_auth;
+	vo.tls_cert = cfg->server.tls_cert;
+	vo.tls_key = cfg->server.tls_key;
+	vo.dashboard_interval_ms = cfg->server.dashboard_interval_ms;
 	raise_nofile(vo.max_connections);
 	/* A thread per connection: a pool size has no meaning. */
 	if (cfg->server.threads != 8)
@@ -540,10 +545,10 @@ int gv_daemon_start(gv_daemon **out, const gv_config *cfg, const gv_daemon_opts 
 		gv_daemon_stop(d);
 		return gv_error_set(err, "%s", msg);
 	}
-	gv_info("event=listening url=http://%s%s%s:%u data_dir=%s auth=%s token_from=%s repair=%s "
+	gv_info("event=listening url=%s://%s%s%s:%u data_dir=%s auth=%s token_from=%s repair=%s "
 	        "scrub=%s presence=%s rebalance=%s",
-	        strchr(host, ':') ? "[" : "", host, strchr(host, ':') ? "]" : "",
-	        gv_server_port(d->srv), d->data_dir, token[0] ? "on" : "off", token_from,
+	        cfg->server.tls_cert[0] ? "https" : "http", strchr(host, ':') ? "[" : "", host,
+	        strchr(host, ':') ? "]" : "", gv_server_port(d->srv), d->data_dir, token[0] ? "on" : "off", token_from,
 	        cfg->replication.repair.enabled ? "on" : "off",
 	        cfg->replication.scrub.enabled ? "on" : "off",
 	        cfg->replication.scrub.presence_interval_ms > 0 ? "on" : "off",
@@ -579,6 +584,7 @@ int gv_daemon_reload(gv_daemon *d, const gv_config *cfg)
 		d->opts.apply_log(&fresh, d->opts.arg);
 	gv_server_set_token(d->srv, token[0] ? token : NULL);
 	gv_server_set_node_token(d->srv, fresh.node.token);
+	gv_server_set_read_only_token(d->srv, fresh.server.read_only_token);
 	gv_config_remote_apply(&fresh);
 	auth_warning(token);
 	explicit_bzero(token, sizeof(token));

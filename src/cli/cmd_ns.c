@@ -527,7 +527,7 @@ int cmd_gc(cli_globals *g, int argc, char **argv)
 			        "(graviton.gc.grace) sets it");
 			return cli_usage_done(EXIT_USAGE, json);
 		}
-		rc = cli_client_job(g, "gc", o.dry_run, &stop_flag, &job, &sum);
+		rc = cli_client_job(g, "gc", o.dry_run, !json, &stop_flag, &job, &sum);
 		if (!job)
 			return rc;
 		if (json) {

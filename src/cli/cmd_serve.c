@@ -20,7 +20,8 @@ static void help(void)
 {
 	printf("usage: graviton serve [--listen HOST:PORT] [--config FILE]\n"
 	       "\n"
-	       "Serve the HTTP API (see docs/http-api.md) and run the background work:\n"
+	       "Serve the HTTP API (see docs/http-api.md) and the dashboard at /\n"
+	       "(docs/dashboard.md), and run the background work:\n"
 	       "the repair loop, the scrub schedule, the rebalancer, the reclaim of\n"
 	       "leftover files, the sector health check and the metrics updater.  The\n"
 	       "first start on an empty data directory creates the default layout (6 local\n"

@@ -1198,7 +1198,15 @@ out:
 
 int gv_put_fd(gv_store *st, int fd, gv_put_result *res)
 {
+	return gv_put_fd_progress(st, fd, res, NULL, NULL);
+}
+
+int gv_put_fd_progress(gv_store *st, int fd, gv_put_result *res,
+                       void (*on_progress)(uint64_t done, uint64_t total, void *payload),
+                       void *payload)
+{
 	gv_put_opts opts = GV_PUT_OPTS_INIT;
+	uint64_t done = 0;
 	gv_put *put;
 	char *buf;
 	int err;
@@ -1239,6 +1247,9 @@ int gv_put_fd(gv_store *st, int fd, gv_put_result *res)
 			gv_put_abort(put);
 			goto out;
 		}
+		done += (uint64_t)n;
+		if (on_progress)
+			on_progress(done, opts.size_hint, payload);
 	}
 	err = gv_put_commit(put, res);
 out:

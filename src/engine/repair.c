@@ -220,6 +220,10 @@ static void count_bytes(uint64_t n, void *payload)
 
 	pthread_mutex_lock(&r->mu);
 	r->bytes_done += n;
+	/* Progress by bytes as a copy goes, not only when a key is done. */
+	if (r->o.on_progress)
+		r->o.on_progress(r->bytes_done, r->bytes_total, r->jobs_done, r->jobs_total,
+		                 r->o.payload);
 	pthread_mutex_unlock(&r->mu);
 }
 

@@ -20,7 +20,7 @@ static const char *const route_names[R_COUNT] = {
 	"unknown", "/healthz", "/readyz", "/metrics", "/v1/status", "/v1/blobs",
 	"/v1/blobs/{key}", "/v1/blobs/{key}/replicas", "/v1/sectors", "/v1/sectors/{id}",
 	"/v1/repair", "/v1/repair/queue", "/v1/scrub", "/v1/scrub/presence", "/v1/rebalance",
-	"/v1/jobs/{id}", "/v1/node/",
+	"/v1/jobs/{id}", "/v1/node/", "/v1/jobs", "/v1/dashboard", "/ (dashboard)",
 };
 
 static const double buckets[NBUCKETS] = { 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
