@@ -203,8 +203,9 @@ env -u GRAVITON_TOKEN GRAVITON_DATA_DIR="$T/run" GRAVITON_LISTEN="127.0.0.1:$RUN
 	bash "$RUN_SH" "$GV" >"$T/run.out" 2>&1 </dev/null &
 RUN_PID=$!
 _SERVE_PIDS+=("$RUN_PID")
+# run.sh prints its lines once the server answers: wait for them (30 s).
 for ((i = 0; i < 300; i++)); do
-	http_up "http://127.0.0.1:$RUN_PORT/healthz" && break
+	grep -q "#token=" "$T/run.out" 2>/dev/null && break
 	sleep 0.1
 done
 LINK=$(grep -o "http://127.0.0.1:$RUN_PORT/#token=[0-9a-f]*" "$T/run.out" | head -n 1)
