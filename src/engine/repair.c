@@ -214,13 +214,28 @@ static void drop_replica(run *r, const gv_replica *rp, int partial)
 	pthread_mutex_unlock(&r->mu);
 }
 
+/* A copy's progress: the run's bytes, and the key's claim renewed every
+ * third of its lease while the copy lasts. */
+typedef struct copy_progress {
+	run *r;
+	const gv_key *key;
+	long long renew_at_ms;
+} copy_progress;
+
 static void count_bytes(uint64_t n, void *payload)
 {
-	run *r = payload;
+	copy_progress *cp = payload;
+	run *r = cp->r;
+	char work[GV_CLAIM_NAME_MAX];
 
 	pthread_mutex_lock(&r->mu);
 	r->bytes_done += n;
 	pthread_mutex_unlock(&r->mu);
+	if (!r->o.dry_run && gv_mono_ms() >= cp->renew_at_ms) {
+		cp->renew_at_ms = gv_mono_ms() + (long long)r->st->claim_ttl_ms / 3;
+		if (!gv_work_renew(r->st, gv_work_name_key(work, sizeof(work), cp->key)))
+			gv_warn("event=claim_lost work=%s", work);
+	}
 }
 
 /* One resumable, verified copy into `target` (copy.h) under the run's
@@ -228,15 +243,22 @@ static void count_bytes(uint64_t n, void *payload)
 static int copy_to(run *r, const gv_key *key, const char (*srcs)[GV_ID_MAX], size_t nsrc,
                    const char *target, const gv_replica *row, gv_copy_result *res, char *buf)
 {
+	copy_progress cp = { r, key, gv_mono_ms() + (long long)r->st->claim_ttl_ms / 3 };
+	char kbuf[GV_KEY_BUFSIZE];
 	gv_copy_opts o;
+	int err;
 
 	memset(&o, 0, sizeof(o));
 	o.lim = &r->lim;
 	o.cancel = r->o.cancel;
 	o.on_bytes = count_bytes;
-	o.payload = r;
+	o.payload = &cp;
 	o.buf = buf;
-	return gv_copy_key(r->st, key, srcs, nsrc, target, row, &o, res);
+	err = gv_copy_key(r->st, key, srcs, nsrc, target, row, &o, res);
+	if (err == 0)
+		gv_debug("event=repair_copied key=%s target=%s bytes=%llu", gv_key_format(kbuf, key),
+		         target, (unsigned long long)res->written);
+	return err;
 }
 
 static int cmp_verified_desc(const void *a, const void *b, void *reps)
@@ -899,12 +921,18 @@ static void job_main(void *p, void *payload)
 {
 	job *j = p;
 	run *r = payload;
+	char work[GV_CLAIM_NAME_MAX];
 
-	if (!cancelled(r)) {
+	gv_work_name_key(work, sizeof(work), &j->key);
+	/* Another gateway on the index has the key: it does the work (or,
+	 * if it died, a pass after its claim runs out); its queue row stays. */
+	if (!cancelled(r) && (r->o.dry_run || gv_work_claim(r->st, work))) {
 		if (j->kind == JOB_COPY)
 			run_copy(r, &j->key);
 		else
 			run_tidy(r, &j->key);
+		if (!r->o.dry_run)
+			gv_work_release(r->st, work);
 	} else {
 		pthread_mutex_lock(&r->st->stats_lock);
 		if (r->st->repair.queue_size > 0)

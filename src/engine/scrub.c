@@ -63,13 +63,16 @@ static void scrub_one(void *p, void *payload)
 	sjob *j = p;
 	srun *r = payload;
 	gv_index *ix = r->st->ix;
-	char reason[GV_REASON_MAX] = "", why[GV_REASON_MAX];
+	char reason[GV_REASON_MAX] = "", why[GV_REASON_MAX], work[GV_CLAIM_NAME_MAX];
 	uint8_t digest[GV_DIGEST_LEN];
 	uint64_t bytes = 0;
 	gv_sector *s;
 	int err;
 
 	if (r->o.cancel && *r->o.cancel)
+		goto out;
+	/* Another gateway on the index verifies this replica now. */
+	if (!gv_work_claim(r->st, gv_work_name_replica(work, sizeof(work), &j->key, j->sector)))
 		goto out;
 	s = gv_store_sector_handle(r->st, j->sector, why, sizeof(why));
 	if (!s) {
@@ -96,7 +99,7 @@ static void scrub_one(void *p, void *payload)
 		pthread_mutex_unlock(&r->mu);
 	}
 	if (err == GV_ECANCELED)
-		goto out;
+		goto out_release;
 
 	pthread_mutex_lock(&r->mu);
 	r->sum.checked++;
@@ -152,6 +155,8 @@ static void scrub_one(void *p, void *payload)
 			r->o.on_bad(&ev, r->o.payload);
 		pthread_mutex_unlock(&r->mu);
 	}
+out_release:
+	gv_work_release(r->st, work);
 out:
 	pthread_mutex_lock(&r->mu);
 	r->done++;

@@ -43,6 +43,9 @@
 #define GV_IXFAULT_REPAIRQ_DUE          (1ul << 26)
 #define GV_IXFAULT_REPAIRQ_LIST         (1ul << 27)
 #define GV_IXFAULT_REPAIRQ_COUNT        (1ul << 28)
+#define GV_IXFAULT_KEY_LOCK             (1ul << 29)
+/* claim and claim_release */
+#define GV_IXFAULT_CLAIM                (1ul << 30)
 /* Every repair queue call (not part of GV_IXFAULT_WRITES). */
 #define GV_IXFAULT_REPAIRQ                                                       \
 	(GV_IXFAULT_REPAIRQ_PUT | GV_IXFAULT_REPAIRQ_GET | GV_IXFAULT_REPAIRQ_REMOVE |  \
