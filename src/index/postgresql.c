@@ -35,11 +35,13 @@
  */
 #include <assert.h>
 #include <errno.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 
 #include <libpq-fe.h>
@@ -469,11 +471,32 @@ static int conn_open(struct ix_pg *s, PGconn **out)
 	return 0;
 }
 
+/*
+ * 1 when an idle connection still looks alive.  A server that shut down
+ * (a restart) sends its FATAL message and closes: PQconsumeInput reads the
+ * message without noticing the close, which only the socket's end of file
+ * tells.
+ */
+static int conn_alive(PGconn *pg)
+{
+	struct pollfd p = { PQsocket(pg), POLLIN, 0 };
+	char b;
+
+	if (!PQconsumeInput(pg) || PQstatus(pg) != CONNECTION_OK || p.fd < 0)
+		return 0;
+	if (poll(&p, 1, 0) == 1) {
+		if (p.revents & (POLLHUP | POLLERR))
+			return 0;
+		if ((p.revents & POLLIN) && recv(p.fd, &b, 1, MSG_PEEK | MSG_DONTWAIT) == 0)
+			return 0;
+	}
+	return 1;
+}
+
 /* Connect a connection the server closed, or never opened. */
 static int conn_ready(struct ix_pg *s, struct ix_conn *c)
 {
-	if (c->pg && !c->broken &&
-	    (!PQconsumeInput(c->pg) || PQstatus(c->pg) != CONNECTION_OK))
+	if (c->pg && !c->broken && !conn_alive(c->pg))
 		c->broken = 1;
 	if (c->broken)
 		conn_reset(c);
