@@ -14,9 +14,14 @@
  * Names: "key:<key>" for the work on all replicas of a key (repair,
  * rebalance and drain share it, so a move and a repair of one key never
  * overlap), "scrub:<key>@<sector>" for the verification of one replica.
+ *
+ * The owner is the store and the thread (claim, renewal and release
+ * happen in the thread doing the work), so two runs in one process (the
+ * repair loop and a repair asked for over HTTP) exclude each other too.
  */
 #include <stdio.h>
 #include <sys/random.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "core/log.h"
@@ -53,9 +58,17 @@ const char *gv_work_name_replica(char *buf, size_t cap, const gv_key *key, const
 	return buf;
 }
 
+/* This thread's name as a claim owner. */
+static const char *owner(char *buf, size_t cap, const gv_store *st)
+{
+	snprintf(buf, cap, "%.200s/%ld", st->claim_owner, (long)syscall(SYS_gettid));
+	return buf;
+}
+
 int gv_work_claim(gv_store *st, const char *name)
 {
-	int rc = gv_index_claim(st->ix, name, st->claim_owner, st->claim_ttl_ms);
+	char me[GV_CLAIM_NAME_MAX];
+	int rc = gv_index_claim(st->ix, name, owner(me, sizeof(me), st), st->claim_ttl_ms);
 
 	if (rc < 0) {
 		gv_warn("event=claim_failed work=%s error=\"%s\"", name, gv_error_last());
@@ -69,7 +82,8 @@ int gv_work_claim(gv_store *st, const char *name)
 
 int gv_work_renew(gv_store *st, const char *name)
 {
-	int rc = gv_index_claim(st->ix, name, st->claim_owner, st->claim_ttl_ms);
+	char me[GV_CLAIM_NAME_MAX];
+	int rc = gv_index_claim(st->ix, name, owner(me, sizeof(me), st), st->claim_ttl_ms);
 
 	if (rc < 0) {
 		/* The index is away: so is any other gateway's chance to claim. */
@@ -81,6 +95,8 @@ int gv_work_renew(gv_store *st, const char *name)
 
 void gv_work_release(gv_store *st, const char *name)
 {
-	if (gv_index_claim_release(st->ix, name, st->claim_owner) < 0)
+	char me[GV_CLAIM_NAME_MAX];
+
+	if (gv_index_claim_release(st->ix, name, owner(me, sizeof(me), st)) < 0)
 		gv_error_clear();
 }

@@ -81,7 +81,7 @@ struct gv_store {
 
 	/* Who this store is among the gateways sharing the index, and how
 	 * long its claims of background work last (claim.c); immutable. */
-	char claim_owner[GV_CLAIM_NAME_MAX];
+	char claim_owner[GV_CLAIM_NAME_MAX]; /* host/pid/random; + "/tid" per thread */
 	uint64_t claim_ttl_ms;
 	/* The index is not the data directory's own file (a PostgreSQL
 	 * index other gateways may share): local sectors are recorded by
@@ -270,7 +270,8 @@ void gv_keylock_destroy(gv_store *st);
  * Background work claimed across the gateways sharing the index
  * (claim.c): a piece of work (repairing or moving the replicas of a key,
  * scrubbing one replica) is done only by the store that claims it, for
- * st->claim_ttl_ms, renewed while the work goes on, and released when done.
+ * st->claim_ttl_ms, renewed while the work goes on, and released when done,
+ * all by the thread doing it (the owner is the store and the thread).
  *
  * gv_work_claim: 1 claimed (do the work), 0 another gateway has it (skip
  * it: that gateway does it, or, if it died, a later pass once its claim
