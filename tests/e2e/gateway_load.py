@@ -12,7 +12,8 @@ next URL at once and compared.  The first --same blobs are put through
 two gateways at the same moment (two connections released together).
 
 With --min-seconds S the clients go round their blobs again (puts of
-bytes already stored) until S seconds have passed.
+bytes already stored) until S seconds have passed, or, with --until FILE,
+until FILE exists (at most S seconds).
 
 Prints one JSON document: puts, put_errors (by status), read_mismatches,
 seconds, puts_per_second, first_error_s, last_error_s and last_put_s
@@ -83,6 +84,7 @@ def main():
     ap.add_argument("--keys")
     ap.add_argument("--timeout", type=float, default=60)
     ap.add_argument("--min-seconds", type=float, default=0)
+    ap.add_argument("--until")
     a = ap.parse_args()
 
     lock = threading.Lock()
@@ -113,6 +115,8 @@ def main():
                 one_round(i, conns, twins)
                 if time.monotonic() - t0 >= a.min_seconds:
                     break
+                if a.until and os.path.exists(a.until):
+                    break
         except Exception as e:  # noqa: BLE001 - reported, fails the run
             with lock:
                 fatal.append("client %d: %r" % (i, e))
@@ -120,6 +124,8 @@ def main():
     def one_round(i, conns, twins):
         if True:
             for j in range(i, a.blobs, a.clients):
+                if a.until and os.path.exists(a.until):
+                    return
                 data = blob(a.seed, j, a.size_min, a.size_max)
                 g = j % len(a.urls)
                 if j < a.same and len(a.urls) > 1:

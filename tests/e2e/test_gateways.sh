@@ -90,10 +90,10 @@ expect_match "gateway 1 opened the sector gateway 2 added" "sector_opened sector
 # ---- PostgreSQL restarted while clients put ---------------------------------
 NB=$(pg_sql "SELECT COUNT(*) FROM blobs")
 "$PY" "$LOAD" --blobs 400 --clients 8 --seed 2 --size-min 4096 --size-max 4096 \
-	--min-seconds 5 "$URL1" "$URL2" >"$T/load2.json" 2>"$T/load2.err" &
+	--min-seconds 120 --until "$T/load2.stop" "$URL1" "$URL2" >"$T/load2.json" 2>"$T/load2.err" &
 LOADPID=$!
 # Stop PostgreSQL once some of these puts are in and start it again a
-# moment later, while the clients go on putting for 5 s.
+# moment later, while the clients go on putting until 2 s after that.
 for ((i = 0; i < 300; i++)); do
 	[ "$(pg_sql "SELECT COUNT(*) FROM blobs")" -gt "$((NB + 20))" ] && break
 	sleep 0.05
@@ -101,6 +101,8 @@ done
 pg_stop
 sleep 1
 pg_restart || fail "PostgreSQL restarts" up down
+sleep 2
+touch "$T/load2.stop"
 wait "$LOADPID"
 expect_eq "the clients ran through the restart" 0 "$?"
 OUT=$(cat "$T/load2.json")
