@@ -8,8 +8,10 @@
  * store as owner) makes sure only one of them copies, moves or verifies a
  * given replica at a time.  A gateway that dies leaves its claims to run
  * out (claim_ttl_ms); the next pass of another gateway then does the
- * work.  An index without claims (sqlite: one daemon per data directory)
- * grants every claim.
+ * work.  A store whose index is its data directory's own (sqlite: one
+ * daemon per data directory) claims nothing: every claim is granted
+ * without a round trip, so a scrub of many small replicas pays no extra
+ * write per replica.
  *
  * Names: "key:<key>" for the work on all replicas of a key (repair,
  * rebalance and drain share it, so a move and a repair of one key never
@@ -68,8 +70,11 @@ static const char *owner(char *buf, size_t cap, const gv_store *st)
 int gv_work_claim(gv_store *st, const char *name)
 {
 	char me[GV_CLAIM_NAME_MAX];
-	int rc = gv_index_claim(st->ix, name, owner(me, sizeof(me), st), st->claim_ttl_ms);
+	int rc;
 
+	if (!st->index_shared)
+		return 1;
+	rc = gv_index_claim(st->ix, name, owner(me, sizeof(me), st), st->claim_ttl_ms);
 	if (rc < 0) {
 		gv_warn("event=claim_failed work=%s error=\"%s\"", name, gv_error_last());
 		gv_error_clear();
@@ -83,8 +88,11 @@ int gv_work_claim(gv_store *st, const char *name)
 int gv_work_renew(gv_store *st, const char *name)
 {
 	char me[GV_CLAIM_NAME_MAX];
-	int rc = gv_index_claim(st->ix, name, owner(me, sizeof(me), st), st->claim_ttl_ms);
+	int rc;
 
+	if (!st->index_shared)
+		return 1;
+	rc = gv_index_claim(st->ix, name, owner(me, sizeof(me), st), st->claim_ttl_ms);
 	if (rc < 0) {
 		/* The index is away: so is any other gateway's chance to claim. */
 		gv_error_clear();
@@ -97,6 +105,7 @@ void gv_work_release(gv_store *st, const char *name)
 {
 	char me[GV_CLAIM_NAME_MAX];
 
-	if (gv_index_claim_release(st->ix, name, owner(me, sizeof(me), st)) < 0)
+	if (st->index_shared &&
+	    gv_index_claim_release(st->ix, name, owner(me, sizeof(me), st)) < 0)
 		gv_error_clear();
 }

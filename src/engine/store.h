@@ -272,6 +272,7 @@ void gv_keylock_destroy(gv_store *st);
  * scrubbing one replica) is done only by the store that claims it, for
  * st->claim_ttl_ms, renewed while the work goes on, and released when done,
  * all by the thread doing it (the owner is the store and the thread).
+ * Only with a shared index (st->index_shared); otherwise all is granted.
  *
  * gv_work_claim: 1 claimed (do the work), 0 another gateway has it (skip
  * it: that gateway does it, or, if it died, a later pass once its claim
