@@ -214,28 +214,13 @@ static void drop_replica(run *r, const gv_replica *rp, int partial)
 	pthread_mutex_unlock(&r->mu);
 }
 
-/* A copy's progress: the run's bytes, and the key's claim renewed every
- * third of its lease while the copy lasts. */
-typedef struct copy_progress {
-	run *r;
-	const gv_key *key;
-	long long renew_at_ms;
-} copy_progress;
-
 static void count_bytes(uint64_t n, void *payload)
 {
-	copy_progress *cp = payload;
-	run *r = cp->r;
-	char work[GV_CLAIM_NAME_MAX];
+	run *r = payload;
 
 	pthread_mutex_lock(&r->mu);
 	r->bytes_done += n;
 	pthread_mutex_unlock(&r->mu);
-	if (!r->o.dry_run && gv_mono_ms() >= cp->renew_at_ms) {
-		cp->renew_at_ms = gv_mono_ms() + (long long)r->st->claim_ttl_ms / 3;
-		if (!gv_work_renew(r->st, gv_work_name_key(work, sizeof(work), cp->key)))
-			gv_warn("event=claim_lost work=%s", work);
-	}
 }
 
 /* One resumable, verified copy into `target` (copy.h) under the run's
@@ -243,7 +228,6 @@ static void count_bytes(uint64_t n, void *payload)
 static int copy_to(run *r, const gv_key *key, const char (*srcs)[GV_ID_MAX], size_t nsrc,
                    const char *target, const gv_replica *row, gv_copy_result *res, char *buf)
 {
-	copy_progress cp = { r, key, gv_mono_ms() + (long long)r->st->claim_ttl_ms / 3 };
 	char kbuf[GV_KEY_BUFSIZE];
 	gv_copy_opts o;
 	int err;
@@ -252,7 +236,7 @@ static int copy_to(run *r, const gv_key *key, const char (*srcs)[GV_ID_MAX], siz
 	o.lim = &r->lim;
 	o.cancel = r->o.cancel;
 	o.on_bytes = count_bytes;
-	o.payload = &cp;
+	o.payload = r;
 	o.buf = buf;
 	err = gv_copy_key(r->st, key, srcs, nsrc, target, row, &o, res);
 	if (err == 0)

@@ -631,6 +631,7 @@ static void store_destroy(gv_store *st)
 	for (i = 0; i < st->ngraveyard; i++)
 		gv_sector_close(st->graveyard[i]);
 	free(st->graveyard);
+	gv_claim_destroy(st);
 	if (st->ix)
 		gv_index_close(st->ix);
 	free(st->data_dir);

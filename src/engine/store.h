@@ -83,6 +83,14 @@ struct gv_store {
 	 * long its claims of background work last (claim.c); immutable. */
 	char claim_owner[GV_CLAIM_NAME_MAX]; /* host/pid/random; + "/tid" per thread */
 	uint64_t claim_ttl_ms;
+	/* The claims this store holds, renewed by claims_tid (claim.c);
+	 * claims_mu guards them and orders renewals before releases. */
+	pthread_mutex_t claims_mu;
+	pthread_cond_t claims_cv;
+	struct gv_claim_held *claims;
+	size_t nclaims, claims_cap;
+	pthread_t claims_tid;
+	int claims_thread, claims_stop, claims_ready;
 	/* The index is not the data directory's own file (a PostgreSQL
 	 * index other gateways may share): local sectors are recorded by
 	 * absolute path, never relative to this data directory.  Immutable. */
@@ -270,24 +278,25 @@ void gv_keylock_destroy(gv_store *st);
  * Background work claimed across the gateways sharing the index
  * (claim.c): a piece of work (repairing or moving the replicas of a key,
  * scrubbing one replica) is done only by the store that claims it, for
- * st->claim_ttl_ms, renewed while the work goes on, and released when done,
- * all by the thread doing it (the owner is the store and the thread).
- * Only with a shared index (st->index_shared); otherwise all is granted.
+ * st->claim_ttl_ms, renewed every third of that by the store's renewer
+ * thread for as long as it is held, and released when done; claim and
+ * release by the thread doing the work (the owner is the store and the
+ * thread).  Only with a shared index (st->index_shared); otherwise every
+ * claim is granted.
  *
  * gv_work_claim: 1 claimed (do the work), 0 another gateway has it (skip
  * it: that gateway does it, or, if it died, a later pass once its claim
  * ran out); an index error is logged and counts as 0.
- * gv_work_renew: extend a claim held for long work (a big copy); 0 when
- * another gateway has taken it meanwhile (stop), else 1.
  * gv_work_release: end the claim (errors ignored: it runs out).
  * name: gv_work_name_key() or gv_work_name_replica().
+ * gv_claim_destroy stops the renewer (before the index closes).
  */
 #define GV_CLAIM_TTL_DEFAULT_MS 60000
 void gv_claim_init(gv_store *st, uint64_t ttl_ms);
+void gv_claim_destroy(gv_store *st);
 const char *gv_work_name_key(char *buf, size_t cap, const gv_key *key);
 const char *gv_work_name_replica(char *buf, size_t cap, const gv_key *key, const char *sector);
 int gv_work_claim(gv_store *st, const char *name);
-int gv_work_renew(gv_store *st, const char *name);
 void gv_work_release(gv_store *st, const char *name);
 
 /* mkdir -p: path and its missing parents, mode 0755. */
