@@ -201,7 +201,7 @@ static int bring_up(gv_store *st, const probe *pr, long long up_ms)
 		gv_error_clear();
 		return 0;
 	}
-	gv_warn("event=sector_up sector=%s answering_ms=%lld", pr->info.id, up_ms);
+	gv_info("event=sector_up sector=%s answering_ms=%lld", pr->info.id, up_ms);
 	return 1;
 }
 

@@ -1166,6 +1166,13 @@ int gv_put_commit(gv_put *put, gv_put_result *res)
 	if ((err = gv_key_lock(c->st, &c->key)) < 0)
 		goto out;
 	locked = 1;
+	/* The put's intent (docs/namespace.md): the key's garbage clock
+	 * restarts before anything is recorded, so the collector, which
+	 * decides under this lock, leaves the blob for a grace period in
+	 * which the caller names or pins it.  The replica rows recorded
+	 * below commit durably after it, and so make it durable too. */
+	if ((err = gv_index_ns_touch(c->st->ix, &c->key, gv_now_ms())) < 0)
+		goto out;
 	if ((err = put_classify(c)) < 0)
 		goto out;
 	if (put_existed(c, res, &err)) {
@@ -1213,7 +1220,15 @@ out:
 
 int gv_put_fd(gv_store *st, int fd, gv_put_result *res)
 {
+	return gv_put_fd_progress(st, fd, res, NULL, NULL);
+}
+
+int gv_put_fd_progress(gv_store *st, int fd, gv_put_result *res,
+                       void (*on_progress)(uint64_t done, uint64_t total, void *payload),
+                       void *payload)
+{
 	gv_put_opts opts = GV_PUT_OPTS_INIT;
+	uint64_t done = 0;
 	gv_put *put;
 	char *buf;
 	int err;
@@ -1254,6 +1269,9 @@ int gv_put_fd(gv_store *st, int fd, gv_put_result *res)
 			gv_put_abort(put);
 			goto out;
 		}
+		done += (uint64_t)n;
+		if (on_progress)
+			on_progress(done, opts.size_hint, payload);
 	}
 	err = gv_put_commit(put, res);
 out:

@@ -220,6 +220,10 @@ static void count_bytes(uint64_t n, void *payload)
 
 	pthread_mutex_lock(&r->mu);
 	r->bytes_done += n;
+	/* Progress by bytes as a copy goes, not only when a key is done. */
+	if (r->o.on_progress)
+		r->o.on_progress(r->bytes_done, r->bytes_total, r->jobs_done, r->jobs_total,
+		                 r->o.payload);
 	pthread_mutex_unlock(&r->mu);
 }
 
@@ -1051,8 +1055,9 @@ static run *run_new(gv_store *st, const gv_repair_opts *opts)
 	return r;
 }
 
-/* Finish a run: counters, log line, summary; frees r. */
-static void run_end(run *r, gv_repair_summary *out)
+/* Finish a run (err: how it ended; full: a full run, not the queue's):
+ * counters, log line, summary; frees r. */
+static void run_end(run *r, int err, int full, gv_repair_summary *out)
 {
 	gv_store *st = r->st;
 	double dt;
@@ -1064,6 +1069,8 @@ static void run_end(run *r, gv_repair_summary *out)
 	if (!r->o.dry_run) {
 		st->repair.runs++;
 		st->repair.last_run_ms = gv_now_ms();
+		if (full && err == 0 && r->sum.failed == 0)
+			st->repair.last_success_ms = st->repair.last_run_ms;
 		st->repair.rate = dt > 0 ? (double)r->sum.bytes_copied / dt : 0;
 	}
 	pthread_mutex_unlock(&st->stats_lock);
@@ -1115,7 +1122,7 @@ int gv_repair_run(gv_store *st, const gv_repair_opts *opts, gv_repair_summary *o
 	}
 out:
 	gv_workq_free(q);
-	run_end(r, out);
+	run_end(r, err, 1, out);
 	return err;
 }
 
@@ -1179,7 +1186,7 @@ int gv_repair_run_queued(gv_store *st, const gv_repair_opts *opts, gv_repair_sum
 	}
 	gv_workq_free(q);
 	free(keys);
-	run_end(r, out);
+	run_end(r, err, 0, out);
 	return err;
 }
 

@@ -32,7 +32,7 @@ typedef struct srun {
 
 	pthread_mutex_t mu;        /* guards sum, done counters, callbacks */
 	gv_scrub_summary sum;
-	uint64_t total, done, bytes_done;
+	uint64_t total, done, bytes_done, bytes_total;
 } srun;
 
 typedef struct sjob {
@@ -79,6 +79,19 @@ static int verified_meanwhile(const srun *r, const sjob *j)
 	return fresh;
 }
 
+/* Every piece read (the limiter's on_take): progress by bytes, as they
+ * are read, not per finished replica. */
+static void scrub_bytes(size_t n, void *payload)
+{
+	srun *r = payload;
+
+	pthread_mutex_lock(&r->mu);
+	r->bytes_done += n;
+	if (r->o.on_progress)
+		r->o.on_progress(r->bytes_done, r->bytes_total, r->done, r->total, r->o.payload);
+	pthread_mutex_unlock(&r->mu);
+}
+
 static void scrub_one(void *p, void *payload)
 {
 	sjob *j = p;
@@ -118,9 +131,6 @@ static void scrub_one(void *p, void *payload)
 			scrub_record_blocks(r->st, &j->key, bh);
 		gv_block_hasher_free(bh);
 		memcpy(digest, j->key.digest, GV_DIGEST_LEN);
-		pthread_mutex_lock(&r->mu);
-		r->bytes_done += bytes;
-		pthread_mutex_unlock(&r->mu);
 	}
 	if (err == GV_ECANCELED)
 		goto out_release;
@@ -185,9 +195,29 @@ out:
 	pthread_mutex_lock(&r->mu);
 	r->done++;
 	if (r->o.on_progress)
-		r->o.on_progress(r->bytes_done, 0, r->done, r->total, r->o.payload);
+		r->o.on_progress(r->bytes_done, r->bytes_total, r->done, r->total, r->o.payload);
 	pthread_mutex_unlock(&r->mu);
 	free(j);
+}
+
+int gv_scrub_oldest(gv_store *st, const char *sector, int64_t *oldest_ms, int *has)
+{
+	gv_replica_cursor cur;
+	gv_replica *reps = NULL;
+	size_t n = 0;
+	int err;
+
+	*oldest_ms = 0;
+	*has = 0;
+	memset(&cur, 0, sizeof(cur));
+	if ((err = gv_index_replicas_next(st->ix, &cur, sector, 1, &reps, &n)) < 0)
+		return err;
+	if (n > 0) {
+		*oldest_ms = reps[0].last_verified;
+		*has = 1;
+	}
+	gv_replicas_free(reps, n);
+	return 0;
 }
 
 int gv_scrub_run(gv_store *st, const gv_scrub_opts *opts, gv_scrub_summary *out)
@@ -211,6 +241,8 @@ int gv_scrub_run(gv_store *st, const gv_scrub_opts *opts, gv_scrub_summary *out)
 	r->o = opts ? *opts : (gv_scrub_opts)GV_SCRUB_OPTS_INIT;
 	pthread_mutex_init(&r->mu, NULL);
 	gv_limiter_init(&r->lim, r->o.max_bytes_per_second);
+	r->lim.on_take = scrub_bytes;
+	r->lim.payload = r;
 	batch = r->o.batch_size ? r->o.batch_size : 100;
 	workers = r->o.parallel_reads ? r->o.parallel_reads : 8;
 	if (ncpu > 0 && workers > (unsigned)ncpu * 4)
@@ -220,14 +252,21 @@ int gv_scrub_run(gv_store *st, const gv_scrub_opts *opts, gv_scrub_summary *out)
 	threshold = r->o.skip_verified_within_ms ? r->now - (int64_t)r->o.skip_verified_within_ms
 	                                         : r->now;
 	r->threshold = threshold;
+	/* The totals the bar goes by: every replica's bytes (the blobs'
+	 * bytes times their replicas per blob), or the one sector's. */
+	if (gv_index_stats_get(ix, 1, &is) == 0) {
+		r->total = is.replicas;
+		r->bytes_total = is.blobs ? (uint64_t)((double)is.bytes * (double)is.replicas /
+		                                       (double)is.blobs) : 0;
+	}
 	if (r->o.sector) {
 		gv_sector_info si;
 
 		if ((err = gv_index_sector_get(ix, r->o.sector, &si)) < 0)
 			goto out;
+		r->bytes_total = si.used;
+		r->total = 0;
 	}
-	if (gv_index_stats_get(ix, 1, &is) == 0)
-		r->total = is.replicas;
 	gv_info("event=scrub_start parallel_reads=%u sector=%s skip_within_ms=%llu", workers,
 	        r->o.sector ? r->o.sector : "*",
 	        (unsigned long long)r->o.skip_verified_within_ms);
@@ -287,6 +326,8 @@ out:
 		st->scrub.unhealthy_found += out->newly_unhealthy;
 		st->scrub.runs++;
 		st->scrub.last_run_ms = gv_now_ms();
+		if (err == 0)
+			st->scrub.last_success_ms = st->scrub.last_run_ms;
 		pthread_mutex_unlock(&st->stats_lock);
 	}
 	gv_info("event=scrub_end checked=%llu bytes=%llu healthy=%llu newly_unhealthy=%llu "

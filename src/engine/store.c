@@ -146,6 +146,28 @@ const char *gv_store_cluster_id(gv_store *st)
 	return st->cluster_id;
 }
 
+static int note_name_ok(const char *name)
+{
+	if (name && strncmp(name, "app.", 4) == 0 && name[4])
+		return 1;
+	return gv_error_set(GV_EINVAL, "note name '%s' must start with 'app.'",
+	                    name ? name : "");
+}
+
+int gv_store_note_get(gv_store *st, const char *name, char *buf, size_t cap)
+{
+	int err = note_name_ok(name);
+
+	return err < 0 ? err : gv_index_setting_get(st->ix, name, buf, cap);
+}
+
+int gv_store_note_set(gv_store *st, const char *name, const char *value)
+{
+	int err = note_name_ok(name);
+
+	return err < 0 ? err : gv_index_setting_set(st->ix, name, value ? value : "");
+}
+
 gv_placement_opts gv_store_placement(gv_store *st)
 {
 	gv_placement_opts p;
@@ -637,6 +659,7 @@ static void store_destroy(gv_store *st)
 	free(st->data_dir);
 	gv_repairq_destroy(&st->repairq);
 	free(st->metrics_sectors);
+	free(st->metrics_oldest);
 	pthread_mutex_destroy(&st->metrics_mu);
 	gv_health_free(st);
 	pthread_mutex_destroy(&st->health_mu);
@@ -995,6 +1018,33 @@ int gv_store_sector_list(gv_store *st, gv_sector_info **out, size_t *out_n)
 	for (i = 0; err == 0 && i < *out_n; i++)
 		gv_store_sector_reason(st, &(*out)[i]);
 	return err;
+}
+
+int gv_store_sector_list_local(gv_store *st, gv_sector_info **out, size_t *out_n)
+{
+	gv_sector_info *all, *local;
+	size_t n, i, k = 0;
+	int err = gv_index_sector_list(st->ix, &all, &n);
+
+	if (err < 0)
+		return err;
+	if (!(local = calloc(n ? n : 1, sizeof(*local)))) {
+		free(all);
+		return gv_error_set(GV_ENOMEM, "out of memory");
+	}
+	for (i = 0; i < n; i++)
+		if (kind_is_local(&all[i]))
+			local[k++] = all[i];
+	gv_store_sector_space(st, local, k);
+	for (i = 0, k = 0; i < n; i++) {
+		if (kind_is_local(&all[i]))
+			all[i] = local[k++];
+		gv_store_sector_reason(st, &all[i]);
+	}
+	free(local);
+	*out = all;
+	*out_n = n;
+	return 0;
 }
 
 int gv_store_sector_get(gv_store *st, const char *id, gv_sector_info *out)

@@ -68,6 +68,7 @@ struct gv_store {
 	gv_repair_counters repair;
 	gv_scrub_counters scrub;
 	gv_presence_counters presence;
+	int64_t rebalance_last_success_ms; /* a run that moved all it planned */
 	gv_repairq repairq;             /* keys waiting for repair (durable) */
 
 	/* Per-key locks (keylock.c): keylock_mu guards the keys held by
@@ -103,6 +104,9 @@ struct gv_store {
 	long long metrics_at_ms;        /* monotonic; 0: never computed */
 	gv_store_stats metrics_stats;
 	gv_sector_info *metrics_sectors;
+	int64_t *metrics_oldest;        /* per sector: its least recently
+	                                 * verified replica's last_verified
+	                                 * (unix ms), 0 when it holds none */
 	size_t metrics_nsectors;
 	uint64_t metrics_computations;
 
@@ -125,6 +129,10 @@ gv_sector *gv_store_sector_handle(gv_store *st, const char *id, char *why, size_
 /* Replace the backend of a registered sector (tests: fault injection).
  * The store takes ownership of `s`; the old backend is closed. */
 int gv_store_sector_attach(gv_store *st, const char *id, gv_sector *s);
+
+/* After a blob's rows went (under the key's lock): take it off the repair
+ * queue and delete the bytes of its replicas `reps` where reachable. */
+void gv_store_drop_bytes(gv_store *st, const gv_key *key, const gv_replica *reps, size_t n);
 
 /* The index (borrowed). */
 gv_index *gv_store_index(gv_store *st);

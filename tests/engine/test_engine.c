@@ -3348,6 +3348,28 @@ static void test_rebalance_failed_moves_keep_protection(void **state)
 	rb_free(&rb);
 }
 
+/* What a run's progress callback saw: calls, whether bytes done only
+ * grew, the last figures. */
+typedef struct proglog {
+	unsigned calls;
+	int grew;
+	uint64_t bytes, bytes_total, items, items_total;
+} proglog;
+
+static void on_rb_progress(uint64_t b, uint64_t bt, uint64_t n, uint64_t nt, void *payload)
+{
+	proglog *p = payload;
+
+	if (p->calls++ == 0)
+		p->grew = 1;
+	else if (b < p->bytes)
+		p->grew = 0;
+	p->bytes = b;
+	p->bytes_total = bt;
+	p->items = n;
+	p->items_total = nt;
+}
+
 static void test_drain_and_remove(void **state)
 {
 	fx *f = *state;
@@ -3387,8 +3409,25 @@ static void test_drain_and_remove(void **state)
 	for (i = 0; i < RB_KEYS; i++)
 		on_s1 += holds_row(f->st, &rb.keys[i], "s1");
 	assert_int_equal(on_s1, RB_KEYS);
-	/* Resumed: every copy of s1 goes to s4, the only other sector in r1. */
-	assert_int_equal(gv_sector_drain(f->st, "s1", &o, &sum), 0);
+	/* Resumed: every copy of s1 goes to s4, the only other sector in r1;
+	 * progress goes by the bytes s1 held, up to all of them. */
+	assert_int_equal(gv_store_sector_get(f->st, "s1", &si), 0);
+	{
+		proglog pl;
+
+		memset(&pl, 0, sizeof(pl));
+		o.on_progress = on_rb_progress;
+		o.payload = &pl;
+		assert_int_equal(gv_sector_drain(f->st, "s1", &o, &sum), 0);
+		o.on_progress = NULL;
+		o.payload = NULL;
+		assert_int_equal(pl.calls, RB_KEYS);
+		assert_true(pl.grew);
+		assert_true(si.used > 0);
+		assert_int_equal(pl.bytes_total, si.used);
+		assert_int_equal(pl.bytes, si.used);
+		assert_int_equal(pl.items, RB_KEYS);
+	}
 	assert_int_equal(sum.moved, RB_KEYS);
 	assert_int_equal(sum.failed, 0);
 	gv_rebalance_summary_free(&sum);
