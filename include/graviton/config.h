@@ -83,6 +83,7 @@ typedef struct gv_config {
 		char *path;               /* "" means <data-dir>/graviton.db */
 		char *url;                /* "" or the index's URL ("postgresql://..."),
 		                           * which wins over path */
+		uint64_t claim_ttl_ms;    /* leases on background work (60 s) */
 	} index;
 
 	gv_config_sector *sectors;        /* graviton.sectors, nsectors entries */

@@ -68,10 +68,14 @@ typedef struct gv_store_opts {
 	 * the p95 of that sector's recent first-byte latencies, at least
 	 * 10 ms. */
 	uint64_t hedge_after_ms;
+	/* How long a claim of background work lasts without renewal when
+	 * several gateways share the index (graviton.index.claim-ttl): the
+	 * work of a gateway that died is taken over after this long.  0: 60 s. */
+	uint64_t claim_ttl_ms;
 } gv_store_opts;
 
 #define GV_STORE_OPTS_INIT \
-	{ GV_STORE_OPTS_VERSION, NULL, NULL, 0, 0, GV_PLACEMENT_OPTS_INIT, 0, 0, NULL, 0, 0 }
+	{ GV_STORE_OPTS_VERSION, NULL, NULL, 0, 0, GV_PLACEMENT_OPTS_INIT, 0, 0, NULL, 0, 0, 0 }
 
 /*
  * Open the store.  Every registered sector is opened; a sector that cannot

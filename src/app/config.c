@@ -98,6 +98,7 @@ static const struct key keys[] = {
 	STR("graviton.index.backend", index.backend, "sqlite", F_BACKEND),
 	STR("graviton.index.path", index.path, "", F_EMPTY_OK | F_URL),
 	STR("graviton.index.url", index.url, "", F_EMPTY_OK | F_URL),
+	DUR("graviton.index.claim-ttl", index.claim_ttl_ms, 60000),
 	{ .path = "graviton.sectors", .kind = K_SECTORS },
 	OBJ("graviton.server"),
 	STR("graviton.server.listen", server.listen, "127.0.0.1:8787", F_LISTEN),

@@ -393,6 +393,7 @@ static int open_store(gv_daemon *d)
 	if (d->cfg.index.path && *d->cfg.index.path)
 		so.index_path = d->cfg.index.path;
 	so.index_backend = d->cfg.index.backend;
+	so.claim_ttl_ms = d->cfg.index.claim_ttl_ms;
 	if ((err = gv_serve_lock(d->data_dir, &d->lock_fd)) < 0)
 		return err;
 	if ((err = gv_config_remote_apply(&d->cfg)) < 0)

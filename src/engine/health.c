@@ -260,7 +260,9 @@ int gv_health_probe(gv_store *st, const gv_health_opts *opts, unsigned *changed)
 
 	if (changed)
 		*changed = 0;
-	if ((err = gv_index_sector_list(st->ix, &sectors, &n)) < 0)
+	/* Sectors other gateways on the index added or brought back. */
+	if ((err = gv_store_sectors_refresh(st)) < 0 ||
+	    (err = gv_index_sector_list(st->ix, &sectors, &n)) < 0)
 		return err;
 	if (!(pr = calloc(n ? n : 1, sizeof(*pr)))) {
 		free(sectors);

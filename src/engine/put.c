@@ -786,15 +786,37 @@ static int put_classify(put_commit *c)
 	return 0;
 }
 
-/* Enough healthy copies (or the primary already holds one): an idempotent
- * re-put writes nothing.  Fills res and returns 1 then. */
+/*
+ * A quorum of copies of a blob recorded less than a write timeout ago: a
+ * put of the same bytes (through this gateway or another on the index)
+ * that met its quorum moments ago may still be copying the rest, and its
+ * late copies record themselves (or queue the key for repair) within that
+ * time.  Writing more now would only make copies that repair trims.
+ */
+static int put_settling(put_commit *c, int n)
+{
+	int64_t created = 0;
+
+	if (n < c->popt.min_replicas || n >= c->popt.factor)
+		return 0;
+	if (gv_index_blob_exists(c->st->ix, &c->key, &created) != 1) {
+		gv_error_clear();
+		return 0;
+	}
+	return gv_now_ms() - created < (int64_t)c->st->write_timeout_ms;
+}
+
+/* Enough healthy copies (or the primary already holds one, or a put of
+ * the same bytes is settling): an idempotent re-put writes nothing.
+ * Fills res and returns 1 then. */
 static int put_existed(put_commit *c, gv_put_result *res, int *err)
 {
 	int n = (int)c->nhealthy;
 	size_t i;
 
 	if (!(n >= c->popt.factor ||
-	      (n >= c->popt.min_replicas && contains_id(c->healthy, c->nhealthy, PRIMARY(c)))))
+	      (n >= c->popt.min_replicas && contains_id(c->healthy, c->nhealthy, PRIMARY(c))) ||
+	      put_settling(c, n)))
 		return 0;
 	put_abort_targets(c->put, 0);
 	res->existed = 1;

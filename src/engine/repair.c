@@ -232,7 +232,9 @@ static void count_bytes(uint64_t n, void *payload)
 static int copy_to(run *r, const gv_key *key, const char (*srcs)[GV_ID_MAX], size_t nsrc,
                    const char *target, const gv_replica *row, gv_copy_result *res, char *buf)
 {
+	char kbuf[GV_KEY_BUFSIZE];
 	gv_copy_opts o;
+	int err;
 
 	memset(&o, 0, sizeof(o));
 	o.lim = &r->lim;
@@ -240,7 +242,11 @@ static int copy_to(run *r, const gv_key *key, const char (*srcs)[GV_ID_MAX], siz
 	o.on_bytes = count_bytes;
 	o.payload = r;
 	o.buf = buf;
-	return gv_copy_key(r->st, key, srcs, nsrc, target, row, &o, res);
+	err = gv_copy_key(r->st, key, srcs, nsrc, target, row, &o, res);
+	if (err == 0)
+		gv_debug("event=repair_copied key=%s target=%s bytes=%llu", gv_key_format(kbuf, key),
+		         target, (unsigned long long)res->written);
+	return err;
 }
 
 static int cmp_verified_desc(const void *a, const void *b, void *reps)
@@ -903,12 +909,18 @@ static void job_main(void *p, void *payload)
 {
 	job *j = p;
 	run *r = payload;
+	char work[GV_CLAIM_NAME_MAX];
 
-	if (!cancelled(r)) {
+	gv_work_name_key(work, sizeof(work), &j->key);
+	/* Another gateway on the index has the key: it does the work (or,
+	 * if it died, a pass after its claim runs out); its queue row stays. */
+	if (!cancelled(r) && (r->o.dry_run || gv_work_claim(r->st, work))) {
 		if (j->kind == JOB_COPY)
 			run_copy(r, &j->key);
 		else
 			run_tidy(r, &j->key);
+		if (!r->o.dry_run)
+			gv_work_release(r->st, work);
 	} else {
 		pthread_mutex_lock(&r->st->stats_lock);
 		if (r->st->repair.queue_size > 0)

@@ -28,6 +28,7 @@ typedef struct srun {
 	gv_scrub_opts o;
 	gv_limiter lim;
 	int64_t now;
+	int64_t threshold;         /* rows verified since are fresh */
 
 	pthread_mutex_t mu;        /* guards sum, done counters, callbacks */
 	gv_scrub_summary sum;
@@ -58,6 +59,26 @@ static void scrub_record_blocks(gv_store *st, const gv_key *key, gv_block_hasher
 	free(tab);
 }
 
+/* 1 when the replica was verified at or after the run's threshold since
+ * its batch was read: by another gateway sharing the index, whose scrub
+ * walks the same order. */
+static int verified_meanwhile(const srun *r, const sjob *j)
+{
+	gv_replica *reps = NULL;
+	size_t n = 0, i;
+	int fresh = 0;
+
+	if (!r->st->index_shared || gv_index_replicas_find(r->st->ix, &j->key, &reps, &n) < 0) {
+		gv_error_clear();
+		return 0;
+	}
+	for (i = 0; i < n; i++)
+		if (strcmp(reps[i].sector, j->sector) == 0)
+			fresh = reps[i].last_verified >= r->threshold;
+	gv_replicas_free(reps, n);
+	return fresh;
+}
+
 /* Every piece read (the limiter's on_take): progress by bytes, as they
  * are read, not per finished replica. */
 static void scrub_bytes(size_t n, void *payload)
@@ -76,7 +97,7 @@ static void scrub_one(void *p, void *payload)
 	sjob *j = p;
 	srun *r = payload;
 	gv_index *ix = r->st->ix;
-	char reason[GV_REASON_MAX] = "", why[GV_REASON_MAX];
+	char reason[GV_REASON_MAX] = "", why[GV_REASON_MAX], work[GV_CLAIM_NAME_MAX];
 	uint8_t digest[GV_DIGEST_LEN];
 	uint64_t bytes = 0;
 	gv_sector *s;
@@ -84,6 +105,12 @@ static void scrub_one(void *p, void *payload)
 
 	if (r->o.cancel && *r->o.cancel)
 		goto out;
+	/* Another gateway on the index verifies this replica now, or has
+	 * since its batch was read. */
+	if (!gv_work_claim(r->st, gv_work_name_replica(work, sizeof(work), &j->key, j->sector)))
+		goto out;
+	if (verified_meanwhile(r, j))
+		goto out_release;
 	s = gv_store_sector_handle(r->st, j->sector, why, sizeof(why));
 	if (!s) {
 		snprintf(reason, sizeof(reason), "io error: %.240s", why);
@@ -106,7 +133,7 @@ static void scrub_one(void *p, void *payload)
 		memcpy(digest, j->key.digest, GV_DIGEST_LEN);
 	}
 	if (err == GV_ECANCELED)
-		goto out;
+		goto out_release;
 
 	pthread_mutex_lock(&r->mu);
 	r->sum.checked++;
@@ -162,6 +189,8 @@ static void scrub_one(void *p, void *payload)
 			r->o.on_bad(&ev, r->o.payload);
 		pthread_mutex_unlock(&r->mu);
 	}
+out_release:
+	gv_work_release(r->st, work);
 out:
 	pthread_mutex_lock(&r->mu);
 	r->done++;
@@ -222,6 +251,7 @@ int gv_scrub_run(gv_store *st, const gv_scrub_opts *opts, gv_scrub_summary *out)
 	r->now = run_now(r);
 	threshold = r->o.skip_verified_within_ms ? r->now - (int64_t)r->o.skip_verified_within_ms
 	                                         : r->now;
+	r->threshold = threshold;
 	/* The totals the bar goes by: every replica's bytes (the blobs'
 	 * bytes times their replicas per blob), or the one sector's. */
 	if (gv_index_stats_get(ix, 1, &is) == 0) {

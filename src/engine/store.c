@@ -203,7 +203,7 @@ int gv_store_index_path(const char *data_dir, const char *path, char *out, size_
 
 	if (!realpath(path, abs))
 		return gv_error_set_errno(GV_EIO, errno, "cannot resolve %s", path);
-	if (realpath(data_dir, dir)) {
+	if (data_dir && realpath(data_dir, dir)) {
 		dlen = strlen(dir);
 		if (strncmp(abs, dir, dlen) == 0 && abs[dlen] == '/' && abs[dlen + 1])
 			keep = abs + dlen + 1;
@@ -543,6 +543,7 @@ int gv_store_open(gv_store **out, const gv_store_opts *opts)
 	}
 	if ((err = gv_keylock_init(st)) < 0)
 		goto out_free;
+	gv_claim_init(st, opts->claim_ttl_ms);
 
 	if (opts->index_path)
 		snprintf(ixpath, sizeof(ixpath), "%s", opts->index_path);
@@ -551,6 +552,7 @@ int gv_store_open(gv_store **out, const gv_store_opts *opts)
 	if ((err = gv_index_open(&st->ix, opts->index_backend, ixpath,
 	                         opts->create ? GV_INDEX_OPEN_CREATE : 0)) < 0)
 		goto out_free;
+	st->index_shared = strcmp(st->ix->ops->name, GV_INDEX_BACKEND_DEFAULT) != 0;
 
 	if ((err = load_placement(st->ix, &st->placement)) < 0 ||
 	    (opts->placement_set && (err = gv_store_set_placement(st, &opts->placement)) < 0))
@@ -651,6 +653,7 @@ static void store_destroy(gv_store *st)
 	for (i = 0; i < st->ngraveyard; i++)
 		gv_sector_close(st->graveyard[i]);
 	free(st->graveyard);
+	gv_claim_destroy(st);
 	if (st->ix)
 		gv_index_close(st->ix);
 	free(st->data_dir);
@@ -759,7 +762,8 @@ int gv_store_sector_add(gv_store *st, const gv_sector_info *in, unsigned flags)
 		 * directory when under it, absolute elsewhere. */
 		char path[sizeof(info.path)];
 
-		if ((err = gv_store_index_path(st->data_dir, info.path, path, sizeof(path))) < 0)
+		if ((err = gv_store_index_path(st->index_shared ? NULL : st->data_dir, info.path,
+		                               path, sizeof(path))) < 0)
 			return gv_error_set(err, "sector %s: %s", info.id, gv_error_last());
 		memcpy(info.path, path, strlen(path) + 1);
 	}
@@ -858,6 +862,40 @@ void gv_store_sector_result(gv_store *st, const char *id, int err)
 	pthread_mutex_unlock(&st->lock);
 	if (down)
 		gv_health_down(st, id, reason);
+}
+
+int gv_store_sectors_refresh(gv_store *st)
+{
+	gv_sector_info *sectors = NULL;
+	size_t n = 0, i;
+	int err;
+
+	if ((err = gv_index_sector_list(st->ix, &sectors, &n)) < 0)
+		return err;
+	for (i = 0; i < n; i++) {
+		gv_sector_slot *slot;
+		int known, open;
+
+		if (sectors[i].state == GV_SECTOR_RETIRED)
+			continue;
+		pthread_mutex_lock(&st->lock);
+		slot = slot_get(st, sectors[i].id, 0);
+		known = slot != NULL;
+		open = slot && slot->sector;
+		if (slot && sectors[i].healthy)
+			slot->reason[0] = '\0';
+		pthread_mutex_unlock(&st->lock);
+		if (open || (known && !sectors[i].healthy))
+			continue;
+		if (open_slot(st, &sectors[i], 0) == 0)
+			gv_info("event=sector_opened sector=%s", sectors[i].id);
+		else
+			gv_debug("event=sector_unavailable sector=%s reason=\"%s\"", sectors[i].id,
+			         gv_error_last());
+	}
+	free(sectors);
+	gv_error_clear();
+	return 0;
 }
 
 int gv_store_sector_check(gv_store *st, unsigned *down)

@@ -374,6 +374,27 @@ static int fx_blob_set_created(gv_index *ix, const gv_key *key, int64_t created_
 	return gv_index_blob_set_created(inner(ix), key, created_ms);
 }
 
+static int fx_key_lock(gv_index *ix, const gv_key *key, uint64_t wait_ms)
+{
+	FORWARD_IX(GV_IXFAULT_KEY_LOCK, "key_lock", gv_index_key_lock(inner(ix), key, wait_ms));
+}
+
+static void fx_key_unlock(gv_index *ix, const gv_key *key)
+{
+	gv_index_key_unlock(inner(ix), key);
+}
+
+static int fx_claim(gv_index *ix, const char *name, const char *owner, uint64_t ttl_ms)
+{
+	FORWARD_IX(GV_IXFAULT_CLAIM, "claim", gv_index_claim(inner(ix), name, owner, ttl_ms));
+}
+
+static int fx_claim_release(gv_index *ix, const char *name, const char *owner)
+{
+	FORWARD_IX(GV_IXFAULT_CLAIM, "claim_release",
+	           gv_index_claim_release(inner(ix), name, owner));
+}
+
 static void fx_close(gv_index *ix)
 {
 	fault_index *f = (fault_index *)ix;
@@ -417,6 +438,10 @@ static const struct gv_index_ops fault_ops = {
 	.repairq_list = fx_repairq_list,
 	.repairq_count = fx_repairq_count,
 	.blob_set_created = fx_blob_set_created,
+	.key_lock = fx_key_lock,
+	.key_unlock = fx_key_unlock,
+	.claim = fx_claim,
+	.claim_release = fx_claim_release,
 	.ns_bucket_put = fx_ns_bucket_put,
 	.ns_bucket_remove = fx_ns_bucket_remove,
 	.ns_buckets = fx_ns_buckets,

@@ -242,6 +242,33 @@ int gv_index_blob_set_created(gv_index *ix, const gv_key *key, int64_t created_m
 	return ix->ops->blob_set_created ? ix->ops->blob_set_created(ix, key, created_ms) : 0;
 }
 
+/* ---- several processes on one index (optional ops) ----------------------- */
+
+int gv_index_key_lock(gv_index *ix, const gv_key *key, uint64_t wait_ms)
+{
+	assert(ix != NULL && key != NULL);
+	return ix->ops->key_lock ? ix->ops->key_lock(ix, key, wait_ms) : 0;
+}
+
+void gv_index_key_unlock(gv_index *ix, const gv_key *key)
+{
+	assert(ix != NULL && key != NULL);
+	if (ix->ops->key_unlock)
+		ix->ops->key_unlock(ix, key);
+}
+
+int gv_index_claim(gv_index *ix, const char *name, const char *owner, uint64_t ttl_ms)
+{
+	assert(ix != NULL && name != NULL && owner != NULL);
+	return ix->ops->claim ? ix->ops->claim(ix, name, owner, ttl_ms) : 1;
+}
+
+int gv_index_claim_release(gv_index *ix, const char *name, const char *owner)
+{
+	assert(ix != NULL && name != NULL && owner != NULL);
+	return ix->ops->claim_release ? ix->ops->claim_release(ix, name, owner) : 0;
+}
+
 /* ---- the namespace (optional ops, all or none) --------------------------- */
 
 static int no_ns(gv_index *ix)

@@ -28,21 +28,27 @@
  * deadlock.
  *
  * Several gateways may share one database: nothing here caches rows
- * between ops.  The schema leaves room for claims of background work
- * (a later step: FOR UPDATE SKIP LOCKED on its own table).
+ * between ops.  Per-key locks are session advisory locks on connections
+ * of their own (key_lock); leases on background work are rows of the
+ * claims table, taken by one upsert that succeeds only when the row is
+ * free, the owner's or expired by the server's clock (claim).
  */
 #include <assert.h>
 #include <errno.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <time.h>
 #include <poll.h>
 
 #include <libpq-fe.h>
 
 #include "graviton/sys/index.h"
+#include "core/clock.h"
 #include "core/log.h"
 #include "index/postgresql.h"
 #include "index/rows.h"
@@ -150,6 +156,11 @@ static const char *const migrations[] = {
 	"  key TEXT COLLATE \"C\" PRIMARY KEY,"
 	"  at BIGINT NOT NULL);"
 	"INSERT INTO ns_pins (key) SELECT key FROM blobs;",
+	/* 2 -> 3: leases on background work (claim, claim_release) */
+	"CREATE TABLE claims ("
+	"  name TEXT COLLATE \"C\" PRIMARY KEY,"
+	"  owner TEXT NOT NULL,"
+	"  expires BIGINT NOT NULL);",
 };
 
 _Static_assert(sizeof(migrations) / sizeof(migrations[0]) == GV_INDEX_SQLITE_SCHEMA,
@@ -212,6 +223,10 @@ enum ix_stmt_id {
 	ST_REPAIRQ_DUE,
 	ST_REPAIRQ_LIST,
 	ST_REPAIRQ_COUNT,
+	ST_CLAIM,
+	ST_CLAIM_RELEASE,
+	ST_KEY_TRYLOCK,
+	ST_KEY_UNLOCK,
 	ST__COUNT
 };
 
@@ -327,6 +342,19 @@ static const char *const stmt_sql[ST__COUNT] = {
 	[ST_REPAIRQ_COUNT] =
 		"SELECT COUNT(*) FILTER (WHERE dead = 0), COUNT(*) FILTER (WHERE dead <> 0)"
 		" FROM repair_queue",
+	/* Taken when free, the owner's own or expired, by the server's clock;
+	 * a row comes back when it was. */
+	[ST_CLAIM] =
+		"INSERT INTO claims (name, owner, expires) VALUES ($1, $2,"
+		" (extract(epoch FROM clock_timestamp()) * 1000)::bigint + $3::bigint)"
+		" ON CONFLICT (name) DO UPDATE SET owner = excluded.owner,"
+		" expires = excluded.expires"
+		" WHERE claims.owner = excluded.owner"
+		" OR claims.expires <= (extract(epoch FROM clock_timestamp()) * 1000)::bigint"
+		" RETURNING 1",
+	[ST_CLAIM_RELEASE] = "DELETE FROM claims WHERE name = $1 AND owner = $2",
+	[ST_KEY_TRYLOCK] = "SELECT pg_try_advisory_lock($1::bigint)",
+	[ST_KEY_UNLOCK] = "SELECT pg_advisory_unlock($1::bigint)",
 };
 
 /* ---- instance and pool ------------------------------------------------- */
@@ -338,8 +366,24 @@ struct ix_conn {
 	int err;                             /* code of the last failure */
 };
 
+/*
+ * A connection of its own for key locks (session advisory locks, which
+ * belong to the connection that took them): keys are spread over
+ * IX_PG_LOCK_CONNS of them, each used under its mutex for one short
+ * statement at a time, so a key that another gateway holds is waited for
+ * by polling, never by blocking the connection.
+ */
+#define IX_PG_LOCK_CONNS 2
+
+struct ix_lockconn {
+	pthread_mutex_t mu;     /* guards c and held */
+	struct ix_conn c;
+	unsigned held;          /* locks this session holds */
+};
+
 struct ix_pg {
 	gv_index base;          /* first: the port sees only this */
+	struct ix_lockconn locks[IX_PG_LOCK_CONNS];
 	char *url;              /* libpq URL without our own options; immutable */
 	char *label;            /* host/db for messages, no password; immutable */
 	int pool_size;          /* immutable */
@@ -476,10 +520,27 @@ static int conn_open(struct ix_pg *s, PGconn **out)
 }
 
 /*
- * Take a connection, connected: waits while all pool_size are taken.  A
- * connection the server has closed since (its socket at EOF, a FATAL
- * pending) is opened again here, so a restart costs no failed op.
+ * 1 when an idle connection still looks alive.  A server that shut down
+ * (a restart) sends its FATAL message and closes: PQconsumeInput reads the
+ * message without noticing the close, which only the socket's end of file
+ * tells.
  */
+static int conn_alive(PGconn *pg)
+{
+	struct pollfd p = { PQsocket(pg), POLLIN, 0 };
+	char b;
+
+	if (!PQconsumeInput(pg) || PQstatus(pg) != CONNECTION_OK || p.fd < 0)
+		return 0;
+	if (poll(&p, 1, 0) == 1) {
+		if (p.revents & (POLLHUP | POLLERR))
+			return 0;
+		if ((p.revents & POLLIN) && recv(p.fd, &b, 1, MSG_PEEK | MSG_DONTWAIT) == 0)
+			return 0;
+	}
+	return 1;
+}
+
 /*
  * An idle connection has nothing to read: anything there is the server
  * saying goodbye (a restart sends "terminating connection" before it
@@ -493,6 +554,21 @@ static int idle_readable(PGconn *pg)
 	return p.fd < 0 || poll(&p, 1, 0) != 0;
 }
 
+/* Connect a connection the server closed, or never opened. */
+static int conn_ready(struct ix_pg *s, struct ix_conn *c)
+{
+	if (c->pg && !c->broken && (idle_readable(c->pg) || !conn_alive(c->pg)))
+		c->broken = 1;
+	if (c->broken)
+		conn_reset(c);
+	return c->pg ? 0 : conn_open(s, &c->pg);
+}
+
+/*
+ * Take a connection, connected: waits while all pool_size are taken.  A
+ * connection the server has closed since (its socket at EOF, a FATAL
+ * pending) is opened again here, so a restart costs no failed op.
+ */
 static int ix_take(struct ix_pg *s, struct ix_conn **out)
 {
 	struct ix_conn *c = NULL;
@@ -510,12 +586,7 @@ static int ix_take(struct ix_pg *s, struct ix_conn **out)
 		pthread_cond_wait(&s->cond, &s->lock);
 	}
 	pthread_mutex_unlock(&s->lock);
-	if (c->pg && !c->broken &&
-	    (idle_readable(c->pg) || !PQconsumeInput(c->pg) || PQstatus(c->pg) != CONNECTION_OK))
-		c->broken = 1;
-	if (c->broken)
-		conn_reset(c);
-	if (!c->pg && (err = conn_open(s, &c->pg)) < 0) {
+	if ((err = conn_ready(s, c)) < 0) {
 		pthread_mutex_lock(&s->lock);
 		s->busy[c - s->conns] = 0;
 		pthread_cond_signal(&s->cond);
@@ -1648,6 +1719,138 @@ static int ix_repairq_count(gv_index *ix, uint64_t *queued, uint64_t *dead)
 	return ix_give(s, c, 0);
 }
 
+/* ---- several gateways: key locks and claims ---------------------------- */
+
+/* The advisory lock id of a key: 64 bits of its digest. */
+static const char *key_lock_id(char *buf, size_t cap, const gv_key *key)
+{
+	uint64_t v = 0;
+	int i;
+
+	for (i = 8; i < 16; i++)
+		v = (v << 8) | key->digest[i];
+	return dec(buf, cap, (int64_t)v);
+}
+
+static struct ix_lockconn *key_lockconn(struct ix_pg *s, const gv_key *key)
+{
+	return &s->locks[key->digest[16] % IX_PG_LOCK_CONNS];
+}
+
+/* One try at key's lock: 1 taken, 0 held elsewhere, < 0 error. */
+static int key_try(struct ix_pg *s, struct ix_lockconn *l, const char *id)
+{
+	const char *v[1] = { id };
+	PGresult *res = NULL;
+	int err = 0, tries;
+
+	pthread_mutex_lock(&l->mu);
+	for (tries = 0; tries < 2 && !res; tries++) {
+		PGconn *was = l->c.pg;
+
+		if ((err = conn_ready(s, &l->c)) < 0)
+			break;
+		if (l->c.pg != was && l->held > 0) {
+			/* The server ended the session, and its locks with it. */
+			gv_warn("event=index_key_locks_lost index=%s held=%u", s->label, l->held);
+			l->held = 0;
+		}
+		res = ix_run(s, &l->c, ST_KEY_TRYLOCK, 1, v, NULL, 0, "key lock");
+		err = res ? 0 : l->c.err;
+		/* An idle session the server ended (a restart) may look alive
+		 * until used: with no lock to lose, it is opened again once. */
+		if (!res && (!l->c.broken || l->held > 0))
+			break;
+	}
+	if (res) {
+		err = PQntuples(res) == 1 && PQgetvalue(res, 0, 0)[0] == 't';
+		l->held += (unsigned)err;
+	}
+	PQclear(res);
+	pthread_mutex_unlock(&l->mu);
+	return err;
+}
+
+static int ix_key_lock(gv_index *ix, const gv_key *key, uint64_t wait_ms)
+{
+	struct ix_pg *s = ix_of(ix);
+	struct ix_lockconn *l = key_lockconn(s, key);
+	int64_t deadline = gv_mono_ms() + (int64_t)wait_ms;
+	long pause_us = 500;
+	char id[24], kbuf[GV_KEY_BUFSIZE];
+	int err;
+
+	key_lock_id(id, sizeof(id), key);
+	while ((err = key_try(s, l, id)) == 0) {
+		struct timespec ts = { 0, pause_us * 1000 };
+
+		if (gv_mono_ms() >= deadline)
+			return gv_error_set(GV_EBUSY, "index %s: key %s stayed locked by another "
+			                    "gateway for %llu ms", s->label, gv_key_format(kbuf, key),
+			                    (unsigned long long)wait_ms);
+		nanosleep(&ts, NULL);
+		if (pause_us < 16000)
+			pause_us *= 2;
+	}
+	return err;
+}
+
+static void ix_key_unlock(gv_index *ix, const gv_key *key)
+{
+	struct ix_pg *s = ix_of(ix);
+	struct ix_lockconn *l = key_lockconn(s, key);
+	const char *v[1];
+	char id[24];
+	PGresult *res;
+
+	v[0] = key_lock_id(id, sizeof(id), key);
+	pthread_mutex_lock(&l->mu);
+	/* A session the server closed took its locks with it. */
+	if (l->c.pg && !l->c.broken && l->held > 0) {
+		res = ix_run(s, &l->c, ST_KEY_UNLOCK, 1, v, NULL, 0, "key unlock");
+		/* 'f': a lock of a session gone since, not this one's. */
+		if (res && PQntuples(res) == 1 && PQgetvalue(res, 0, 0)[0] == 't')
+			l->held--;
+		PQclear(res);
+	}
+	pthread_mutex_unlock(&l->mu);
+	gv_error_clear();
+}
+
+static int claim_run(gv_index *ix, enum ix_stmt_id id, const char *name, const char *owner,
+                     uint64_t ttl_ms, const char *what)
+{
+	struct ix_pg *s = ix_of(ix);
+	struct ix_conn *c;
+	char ttl[24];
+	const char *v[3] = { name, owner, ttl };
+	PGresult *res;
+	int err;
+
+	if ((err = ix_claim_check(name, owner, ttl_ms)) < 0)
+		return err;
+	dec(ttl, sizeof(ttl), (int64_t)ttl_ms);
+	if ((err = ix_take(s, &c)) < 0)
+		return err;
+	res = ix_run(s, c, id, id == ST_CLAIM ? 3 : 2, v, NULL, 0, what);
+	if (!res)
+		err = c->err;
+	else if (id == ST_CLAIM)
+		err = PQntuples(res) > 0;
+	PQclear(res);
+	return ix_give(s, c, err);
+}
+
+static int ix_claim(gv_index *ix, const char *name, const char *owner, uint64_t ttl_ms)
+{
+	return claim_run(ix, ST_CLAIM, name, owner, ttl_ms, "claim");
+}
+
+static int ix_claim_release(gv_index *ix, const char *name, const char *owner)
+{
+	return claim_run(ix, ST_CLAIM_RELEASE, name, owner, 0, "claim release");
+}
+
 /* ---- open and close ---------------------------------------------------- */
 
 static void ix_free(struct ix_pg *s)
@@ -1658,6 +1861,10 @@ static void ix_free(struct ix_pg *s)
 		return;
 	for (i = 0; s->conns && i < s->pool_size; i++)
 		conn_reset(&s->conns[i]);
+	for (i = 0; i < IX_PG_LOCK_CONNS; i++) {
+		conn_reset(&s->locks[i].c);
+		pthread_mutex_destroy(&s->locks[i].mu);
+	}
 	pthread_cond_destroy(&s->cond);
 	pthread_mutex_destroy(&s->lock);
 	free(s->conns);
@@ -2421,6 +2628,10 @@ static const struct gv_index_ops pg_ops = {
 	.repairq_list = ix_repairq_list,
 	.repairq_count = ix_repairq_count,
 	.blob_set_created = ix_blob_set_created,
+	.key_lock = ix_key_lock,
+	.key_unlock = ix_key_unlock,
+	.claim = ix_claim,
+	.claim_release = ix_claim_release,
 	.ns_bucket_put = ix_ns_bucket_put,
 	.ns_bucket_remove = ix_ns_bucket_remove,
 	.ns_buckets = ix_ns_buckets,
@@ -2626,13 +2837,15 @@ static int ix_open(gv_index **out, const char *url, int create)
 {
 	struct ix_pg *s;
 	struct ix_conn *c;
-	int err;
+	int err, i;
 
 	*out = NULL;
 	if (!(s = calloc(1, sizeof(*s))))
 		return gv_error_set(GV_ENOMEM, "index: out of memory");
 	pthread_mutex_init(&s->lock, NULL);
 	pthread_cond_init(&s->cond, NULL);
+	for (i = 0; i < IX_PG_LOCK_CONNS; i++)
+		pthread_mutex_init(&s->locks[i].mu, NULL);
 	s->base.ops = &pg_ops;
 	if ((err = url_parse(s, url)) < 0)
 		goto fail;

@@ -179,6 +179,12 @@ static const char *const migrations[] = {
 	 * came through the raw API, so each is pinned. */
 	NS_SCHEMA
 	"INSERT INTO ns_pins (key) SELECT key FROM blobs;",
+	/* 2 -> 3: leases on background work (claim, claim_release) */
+	"CREATE TABLE claims ("
+	"  name TEXT PRIMARY KEY NOT NULL,"
+	"  owner TEXT NOT NULL,"
+	"  expires INTEGER NOT NULL"
+	") WITHOUT ROWID;",
 };
 
 _Static_assert(sizeof(migrations) / sizeof(migrations[0]) == GV_INDEX_SQLITE_SCHEMA,
@@ -243,6 +249,8 @@ enum ix_stmt_id {
 	ST_REPAIRQ_LIST,
 	ST_REPAIRQ_COUNT,
 	ST_BLOB_SET_CREATED,
+	ST_CLAIM,
+	ST_CLAIM_RELEASE,
 	ST__COUNT
 };
 
@@ -371,6 +379,14 @@ static const char *const stmt_sql[ST__COUNT] = {
 	[ST_REPAIRQ_COUNT] =
 		"SELECT COALESCE(SUM(dead = 0), 0), COALESCE(SUM(dead <> 0), 0) FROM repair_queue",
 	[ST_BLOB_SET_CREATED] = "UPDATE blobs SET created = ?2 WHERE key = ?1",
+	/* Taken when free, the owner's own or expired (?3: now); changes()
+	 * says whether it was. */
+	[ST_CLAIM] =
+		"INSERT INTO claims (name, owner, expires) VALUES (?1, ?2, ?3 + ?4)"
+		" ON CONFLICT (name) DO UPDATE SET owner = excluded.owner,"
+		" expires = excluded.expires"
+		" WHERE claims.owner = excluded.owner OR claims.expires <= ?3",
+	[ST_CLAIM_RELEASE] = "DELETE FROM claims WHERE name = ?1 AND owner = ?2",
 };
 
 /*
@@ -2209,6 +2225,50 @@ out:
 	return ix_read_done(s, c, err);
 }
 
+/* ---- claims ------------------------------------------------------------ */
+
+/* Claims are not worth a sync: one lost to a power failure only lets
+ * another process take the work sooner. */
+static int claim_write(gv_index *ix, enum ix_stmt_id id, const char *name, const char *owner,
+                       uint64_t ttl_ms, const char *what)
+{
+	struct ix_sqlite *s = ix_of(ix);
+	struct ix_conn *c;
+	sqlite3_stmt *st = NULL;
+	int err, rc;
+
+	if ((err = ix_claim_check(name, owner, ttl_ms)) < 0)
+		return err;
+	c = ix_lock(s);
+	if ((err = ix_prep(c, id, &st)) < 0)
+		goto out;
+	bind_text(st, 1, name);
+	bind_text(st, 2, owner);
+	if (id == ST_CLAIM) {
+		sqlite3_bind_int64(st, 3, gv_now_ms());
+		sqlite3_bind_int64(st, 4, (int64_t)ttl_ms);
+	}
+	rc = sqlite3_step(st);
+	if (rc != SQLITE_DONE)
+		err = ix_fail(c->db, rc, what);
+	else if (id == ST_CLAIM)
+		err = sqlite3_changes(c->db) > 0;
+out:
+	ix_done(st);
+	pthread_mutex_unlock(&s->lock);
+	return err;
+}
+
+static int ix_claim(gv_index *ix, const char *name, const char *owner, uint64_t ttl_ms)
+{
+	return claim_write(ix, ST_CLAIM, name, owner, ttl_ms, "claim");
+}
+
+static int ix_claim_release(gv_index *ix, const char *name, const char *owner)
+{
+	return claim_write(ix, ST_CLAIM_RELEASE, name, owner, 0, "claim release");
+}
+
 static int ix_repairq_count(gv_index *ix, uint64_t *queued, uint64_t *dead)
 {
 	struct ix_sqlite *s = ix_of(ix);
@@ -3081,6 +3141,8 @@ static const struct gv_index_ops sqlite_ops = {
 	.repairq_list = ix_repairq_list,
 	.repairq_count = ix_repairq_count,
 	.blob_set_created = ix_blob_set_created,
+	.claim = ix_claim,
+	.claim_release = ix_claim_release,
 	.ns_bucket_put = ix_ns_bucket_put,
 	.ns_bucket_remove = ix_ns_bucket_remove,
 	.ns_buckets = ix_ns_buckets,

@@ -1734,6 +1734,56 @@ static void test_reput_after_files_vanished(void **state)
 	tfree(buf);
 }
 
+/*
+ * A re-put that finds a quorum of copies on a blob recorded moments ago
+ * writes nothing (the put that recorded it may still be copying the
+ * rest: two puts of the same bytes at once would otherwise make a copy
+ * too many); on an older blob it restores the missing copy.
+ */
+static void test_reput_while_settling(void **state)
+{
+	fx *f = *state;
+	const char *const ids[] = { "a", "b", "c", "d", "e", "f" };
+	gv_put_result res;
+	gv_blob_status *bs = NULL;
+	gv_replica *reps = NULL;
+	size_t n = 0, i;
+	gv_key key;
+	unsigned char *buf;
+
+	open_store(f, NULL);
+	for (i = 0; i < 6; i++)
+		add_mem(f->st, ids[i], ids[i], 1ull << 30);
+	buf = put_new(f->st, 20 * KiB, 84, &key);
+	wait_bg(f->st);
+	assert_int_equal(gv_index_replicas_find(f->st->ix, &key, &reps, &n), 0);
+	assert_int_equal(n, 3);
+	assert_int_equal(gv_sector_del(gv_store_sector_handle(f->st, reps[0].sector, NULL, 0), &key),
+	                 0);
+	gv_replicas_free(reps, n);
+	/* Whichever sector each re-put streams to first (the two holders
+	 * are two in six), none writes. */
+	for (i = 0; i < 8; i++) {
+		assert_int_equal(put_buf(f->st, buf, 20 * KiB, &res), 0);
+		assert_int_equal(res.existed, 1);
+		assert_int_equal(res.replicas, 2);
+		wait_bg(f->st);
+	}
+
+	/* An hour old: a re-put not streaming to a holder restores it. */
+	assert_int_equal(gv_index_blob_set_created(f->st->ix, &key, gv_now_ms() - 3600000), 0);
+	for (i = 0; i < 50 && res.existed; i++) {
+		assert_int_equal(put_buf(f->st, buf, 20 * KiB, &res), 0);
+		wait_bg(f->st);
+	}
+	assert_int_equal(res.existed, 0);
+	assert_int_equal(gv_stat(&bs, f->st, &key), 0);
+	assert_int_equal(bs->healthy_replicas, 3);
+	gv_blob_status_free(bs);
+	assert_reads_back(f->st, &key, buf);
+	tfree(buf);
+}
+
 /* Wrap the store's index in a fault injector with no fault planned yet;
  * the store owns it. */
 static gv_index *wrap_index(gv_store *st)
@@ -1841,6 +1891,9 @@ static void test_repair_failed_copy_keeps_put(void **state)
 	add_mem(f->st, "a", "ra", 200ull * MiB);
 	buf = put_new(f->st, 64 * MiB + 5, 85, &key);
 	wait_bg(f->st);
+	/* An old blob: a re-put within a write timeout of the first would
+	 * take it for a put still settling and write nothing. */
+	assert_int_equal(gv_index_blob_set_created(f->st->ix, &key, gv_now_ms() - 3600000), 0);
 	/* t dwarfs a: the put's primary is t (a already holds a copy). */
 	add_mem(f->st, "t", "rt", 1ull << 50);
 	t = wrap_fault(f->st, "t", 1ull << 50);
@@ -3791,7 +3844,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_key_lock, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_failed_put_keeps_identical_put, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_delete_beats_late_copy, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_reput_after_files_vanished, setup, teardown),
+	cmocka_unit_test_setup_teardown(test_reput_while_settling, setup, teardown),
+	cmocka_unit_test_setup_teardown(test_reput_after_files_vanished, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_put_index_fails_midway, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_repair_failed_copy_keeps_put, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_read_corrupt_restarts_once, setup, teardown),

@@ -1798,6 +1798,114 @@ static void test_copy_repairq(void **state)
 	gv_index_close(dst);
 }
 
+/* Leases on background work: one owner at a time, renewable, released,
+ * taken over once expired; seen alike through two instances (two
+ * gateways on one index). */
+static void test_claims(void **state)
+{
+	struct fx *f = *state;
+	gv_index *other = NULL;
+	char longname[GV_CLAIM_NAME_MAX + 1];
+	int i, rc = 0;
+
+	assert_int_equal(fx_open(f, &other, 0), 0);
+	assert_int_equal(gv_index_claim(f->ix, "key:a", "gw1", 60000), 1);
+	assert_int_equal(gv_index_claim(other, "key:a", "gw2", 60000), 0);
+	assert_int_equal(gv_index_claim(f->ix, "key:a", "gw2", 60000), 0);
+	assert_int_equal(gv_index_claim(other, "key:a", "gw1", 60000), 1); /* renewed */
+	assert_int_equal(gv_index_claim(other, "key:b", "gw2", 60000), 1);
+	/* Only the owner's release ends a claim. */
+	assert_int_equal(gv_index_claim_release(other, "key:a", "gw2"), 0);
+	assert_int_equal(gv_index_claim(other, "key:a", "gw2", 60000), 0);
+	assert_int_equal(gv_index_claim_release(f->ix, "key:a", "gw1"), 0);
+	assert_int_equal(gv_index_claim(other, "key:a", "gw2", 60000), 1);
+	assert_int_equal(gv_index_claim_release(f->ix, "key:none", "gw1"), 0);
+
+	/* A holder that stops renewing (a gateway killed) loses it once its
+	 * lease ends. */
+	assert_int_equal(gv_index_claim(f->ix, "key:c", "gw1", 1), 1);
+	for (i = 0; i < 500 && (rc = gv_index_claim(other, "key:c", "gw2", 60000)) == 0; i++)
+		usleep(10000);
+	assert_int_equal(rc, 1);
+	assert_int_equal(gv_index_claim(f->ix, "key:c", "gw1", 60000), 0);
+
+	memset(longname, 'x', sizeof(longname) - 1);
+	longname[sizeof(longname) - 1] = '\0';
+	assert_int_equal(gv_index_claim(f->ix, "", "gw1", 1000), GV_EINVAL);
+	assert_int_equal(gv_index_claim(f->ix, "key:d", "", 1000), GV_EINVAL);
+	assert_int_equal(gv_index_claim(f->ix, longname, "gw1", 1000), GV_EINVAL);
+	assert_int_equal(gv_index_claim_release(f->ix, "key:d", longname), GV_EINVAL);
+	gv_index_close(other);
+}
+
+struct key_waiter {
+	gv_index *ix;
+	gv_key key;
+	int rc;
+};
+
+static void *key_wait_main(void *p)
+{
+	struct key_waiter *w = p;
+
+	w->rc = gv_index_key_lock(w->ix, &w->key, 20000);
+	return NULL;
+}
+
+/* Key locks across instances (two gateways): held by one, the other waits
+ * (or gives up after its wait), and gets it once released.  An index
+ * without key locks takes nothing. */
+static void test_key_locks(void **state)
+{
+	struct fx *f = *state;
+	gv_index *other = NULL;
+	gv_key k1 = mkkey(1), k2 = mkkey(2);
+	struct key_waiter w;
+	pthread_t t;
+
+	if (!f->ix->ops->key_lock) {
+		assert_int_equal(gv_index_key_lock(f->ix, &k1, 0), 0);
+		gv_index_key_unlock(f->ix, &k1);
+		return;
+	}
+	assert_int_equal(fx_open(f, &other, 0), 0);
+	assert_int_equal(gv_index_key_lock(f->ix, &k1, 0), 1);
+	assert_int_equal(gv_index_key_lock(other, &k1, 50), GV_EBUSY);
+	assert_int_equal(gv_index_key_lock(other, &k2, 0), 1);
+	gv_index_key_unlock(other, &k2);
+
+	w.ix = other;
+	w.key = k1;
+	w.rc = -1;
+	assert_int_equal(pthread_create(&t, NULL, key_wait_main, &w), 0);
+	usleep(100000);
+	gv_index_key_unlock(f->ix, &k1);
+	assert_int_equal(pthread_join(t, NULL), 0);
+	assert_int_equal(w.rc, 1);
+	assert_int_equal(gv_index_key_lock(f->ix, &k1, 50), GV_EBUSY);
+	gv_index_key_unlock(other, &k1);
+	assert_int_equal(gv_index_key_lock(f->ix, &k1, 0), 1);
+	gv_index_key_unlock(f->ix, &k1);
+
+	/* A lock session the server ended (a restart) is opened again, and
+	 * what it held is free. */
+	assert_int_equal(gv_index_key_lock(other, &k2, 0), 1);
+	PQclear(pg_exec("SELECT pg_terminate_backend(pid) FROM pg_locks"
+	                " WHERE locktype = 'advisory' AND pid <> pg_backend_pid()"));
+	{
+		int i, rc = 0;
+
+		for (i = 0; i < 500 && (rc = gv_index_key_lock(f->ix, &k2, 0)) != 1; i++)
+			usleep(10000);
+		assert_int_equal(rc, 1);
+	}
+	gv_index_key_unlock(other, &k2); /* released already: does nothing */
+	gv_index_key_unlock(f->ix, &k2);
+	assert_int_equal(gv_index_key_lock(other, &k2, 1000), 1);
+	gv_index_key_unlock(other, &k2);
+	gv_index_close(other);
+}
+
 /* ---- the namespace ----------------------------------------------------- */
 
 static gv_object mkobj(const char *bucket, const char *name, const gv_key *k)
@@ -2017,7 +2125,9 @@ static void test_ops_complete(void **state)
 		o->sector_keys_next, o->blobs_next, o->replicas_next, o->stats, o->setting_get,
 		o->setting_set, o->close, o->replicas_put, o->blocks_put, o->blocks_get,
 		o->repairq_put, o->repairq_get, o->repairq_remove, o->repairq_due,
-		o->repairq_list, o->repairq_count, o->blob_set_created, o->ns_bucket_put,
+		o->repairq_list, o->repairq_count, o->blob_set_created, o->claim,
+		o->claim_release,
+		o->ns_bucket_put,
 		o->ns_bucket_remove, o->ns_buckets, o->ns_object_put, o->ns_object_get,
 		o->ns_object_remove, o->ns_objects_next, o->ns_manifest_get, o->ns_upload_put,
 		o->ns_upload_get, o->ns_upload_part_put, o->ns_upload_parts_next,
@@ -2026,6 +2136,10 @@ static void test_ops_complete(void **state)
 	};
 	size_t i;
 
+	/* key_lock and key_unlock only where an index is shared across data
+	 * directories; both or neither. */
+	assert_true((o->key_lock == NULL) == (o->key_unlock == NULL));
+	assert_true(o->key_lock != NULL || strcmp(o->name, "sqlite") == 0);
 	assert_int_equal(o->version, GV_INDEX_OPS_VERSION);
 	for (i = 0; i < sizeof(ops) / sizeof(ops[0]); i++)
 		if (!ops[i])
@@ -2052,6 +2166,8 @@ static const struct CMUnitTest common_tests[] = {
 	cmocka_unit_test_setup_teardown(test_repairq_rows, setup, teardown),
 	cmocka_unit_test_setup_teardown(test_repairq_added_to_old_index, setup, teardown),
 	cmocka_unit_test_setup_teardown(test_copy_repairq, setup, teardown),
+	cmocka_unit_test_setup_teardown(test_claims, setup, teardown),
+	cmocka_unit_test_setup_teardown(test_key_locks, setup, teardown),
 	cmocka_unit_test_setup_teardown(test_ns_names_and_collect, setup, teardown),
 	cmocka_unit_test_setup_teardown(test_ns_uploads_and_manifests, setup, teardown),
 	cmocka_unit_test_setup_teardown(test_ops_complete, setup, teardown),

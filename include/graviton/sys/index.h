@@ -196,6 +196,46 @@ struct gv_index_ops {
 	int (*blob_set_created)(gv_index *ix, const gv_key *key, int64_t created_ms);
 
 	/*
+	 * Optional, both or neither: a lock per key shared by every process
+	 * that opens this index, for an index several gateways (with data
+	 * directories of their own) share.  NULL: the processes that share
+	 * the index share its data directory too, and the engine orders
+	 * them with a lock file there (sqlite).
+	 *
+	 * key_lock: 1 once this instance holds key's lock, after waiting at
+	 *   most wait_ms for another process to release it (GV_EBUSY after
+	 *   that); another error when the index cannot be reached.  The
+	 *   caller lets one of its threads ask for a given key at a time and
+	 *   holds it briefly (to decide and record, never while copying).
+	 * key_unlock: release it.  A lock lost with its connection (the
+	 *   server restarted) is released already; the holder's next write
+	 *   fails, as that loss means the index was away.
+	 */
+	int (*key_lock)(gv_index *ix, const gv_key *key, uint64_t wait_ms);
+	void (*key_unlock)(gv_index *ix, const gv_key *key);
+
+	/*
+	 * Optional, both or neither (NULL: every claim is granted, as to the
+	 * one process that works on the index): leases on named pieces of
+	 * background work (repair or move of one key, the scrub of one
+	 * replica), so that gateways sharing the index never do the same
+	 * piece at once, and the work of one that died is taken over once
+	 * its lease ends.
+	 *
+	 * claim: 1 when `owner` holds `name` for ttl_ms from now (a new
+	 *   claim, its own renewed, or one whose holder let it expire); 0
+	 *   when another owner holds it and its lease has not ended.  Time
+	 *   is the index's clock (the server's for PostgreSQL), so gateways
+	 *   on several machines agree on it.  Not durable: a claim lost to a
+	 *   crash only lets another gateway take the work sooner.
+	 * claim_release: owner's claim of name ends now; 0 whether or not
+	 *   owner held it.
+	 * Names and owners are strings of 1..GV_CLAIM_NAME_MAX - 1 bytes.
+	 */
+	int (*claim)(gv_index *ix, const char *name, const char *owner, uint64_t ttl_ms);
+	int (*claim_release)(gv_index *ix, const char *name, const char *owner);
+
+	/*
 	 * Optional, all or none (NULL: the backend keeps no namespace and the
 	 * dispatchers answer GV_ERROR): buckets, named objects, multipart
 	 * manifests and uploads, pins and garbage candidates
@@ -260,6 +300,9 @@ struct gv_index_ops {
 	int (*ns_forget)(gv_index *ix, const gv_key *key, int64_t now_ms);
 };
 
+/* Longest claim name or owner, with its NUL. */
+#define GV_CLAIM_NAME_MAX 256
+
 /* Largest block table an index must hold: 16 MiB (a 512 TiB blob of 1 MiB
  * blocks, a 2 TiB blob of 4 KiB ones). */
 #define GV_INDEX_BLOCKS_MAX (16u << 20)
@@ -316,6 +359,13 @@ GV_API int gv_index_repairq_list(gv_index *ix, const gv_key *after, size_t limit
 GV_API int gv_index_repairq_count(gv_index *ix, uint64_t *queued, uint64_t *dead);
 /* A backend without it: does nothing. */
 GV_API int gv_index_blob_set_created(gv_index *ix, const gv_key *key, int64_t created_ms);
+/* 1: held; 0: the index keeps no key locks (nothing taken); < 0: error. */
+GV_API int gv_index_key_lock(gv_index *ix, const gv_key *key, uint64_t wait_ms);
+/* NULL-op safe: does nothing for an index without key locks. */
+GV_API void gv_index_key_unlock(gv_index *ix, const gv_key *key);
+/* An index without claims grants every claim (1) and releases nothing. */
+GV_API int gv_index_claim(gv_index *ix, const char *name, const char *owner, uint64_t ttl_ms);
+GV_API int gv_index_claim_release(gv_index *ix, const char *name, const char *owner);
 /* The namespace ops; a backend without them: GV_ERROR. */
 GV_API int gv_index_ns_bucket_put(gv_index *ix, const gv_bucket_info *b);
 GV_API int gv_index_ns_bucket_remove(gv_index *ix, const char *name);
@@ -458,7 +508,7 @@ GV_API const char *gv_index_url_redact(char *buf, size_t cap, const char *url);
 #define GV_INDEX_URL_SHOWN 1024
 
 /* Schema version the code writes. */
-#define GV_INDEX_SQLITE_SCHEMA 2
+#define GV_INDEX_SQLITE_SCHEMA 3
 
 #ifdef __cplusplus
 }
