@@ -6,7 +6,7 @@ TSAN_BUILD ?= build-tsan
 JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 PREFIX     ?= /usr/local
 
-.PHONY: all deps build run demo test test-fast test-asan test-tsan bench torture install clean
+.PHONY: all deps configure build run demo test test-fast test-asan test-tsan bench torture install deb clean
 
 all: build
 
@@ -16,7 +16,14 @@ deps:
 $(BUILD)/Makefile: CMakeLists.txt | deps
 	@cmake -S . -B $(BUILD) -DCMAKE_INSTALL_PREFIX=$(PREFIX) >/dev/null
 
-build: deps $(BUILD)/Makefile
+# CMake caches the install prefix of the first configure: a build (or an
+# install) with another PREFIX configures again, so the unit's ExecStart
+# and graviton.pc name the prefix they are installed under.
+configure: deps $(BUILD)/Makefile
+	@if [ "$$(sed -n 's/^CMAKE_INSTALL_PREFIX:PATH=//p' $(BUILD)/CMakeCache.txt)" != "$(PREFIX)" ]; then \
+		cmake -S . -B $(BUILD) -DCMAKE_INSTALL_PREFIX=$(PREFIX) >/dev/null; fi
+
+build: configure
 	@cmake --build $(BUILD) -j$(JOBS) -- --no-print-directory
 
 run: build
@@ -58,8 +65,24 @@ bench: build
 torture: build
 	@bash tests/torture/run.sh $(BUILD)/graviton
 
+# make install [PREFIX=/usr/local] [DESTDIR=/staging]: the binary, the
+# library and headers, graviton(1) and graviton.conf(5), the example
+# configuration under share/doc/graviton, graviton.service and its
+# sysusers.d entry, bash completion, and etc/graviton/graviton.conf when
+# there is none yet.
 install: build
-	@cmake --install $(BUILD)
+	@DESTDIR="$(DESTDIR)" cmake --install $(BUILD)
+
+# make deb: a Debian package built by dpkg-buildpackage (debian/) from a
+# copy of the tree under $(BUILD)/deb, where the .deb lands.
+DEB_DIR := $(BUILD)/deb
+deb: deps
+	@rm -rf $(DEB_DIR) && mkdir -p $(DEB_DIR)/graviton
+	@tar -C . --exclude='./build*' --exclude=./.git --exclude=./graviton-data -cf - . | \
+		tar -C $(DEB_DIR)/graviton -xf -
+	@cd $(DEB_DIR)/graviton && DEB_BUILD_OPTIONS="nocheck parallel=$(JOBS)" \
+		dpkg-buildpackage -us -uc -b >../build.log 2>&1 || { tail -n 40 ../build.log; exit 1; }
+	@ls $(DEB_DIR)/*.deb
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) $(TSAN_BUILD)

@@ -1,9 +1,10 @@
 /*
  * bench_gap_scan.c - time repair's gap scan over a large index.
  *
- *   bench_gap_scan INDEX_PATH [BATCH]
+ *   bench_gap_scan INDEX [BATCH]
  *
- * Opens an index made by bench_gen_index, walks every blob with
+ * INDEX: a path or an index URL (sqlite:PATH, postgresql://...).
+ * Opens an index made by bench_gen_index (or copied from one), walks every blob with
  * blobs_next in batches of BATCH (default 100), and per key counts the
  * replicas that are healthy, complete and on a healthy, non-retired
  * sector; the key is then ok (exactly the factor), under (1..factor-1),
@@ -110,7 +111,7 @@ int main(int argc, char **argv)
 	int rc = 1;
 
 	if (argc < 2 || argc > 3) {
-		fprintf(stderr, "usage: bench_gap_scan INDEX_PATH [BATCH]\n");
+		fprintf(stderr, "usage: bench_gap_scan INDEX [BATCH]\n");
 		return 2;
 	}
 	if (argc == 3) {
@@ -122,7 +123,7 @@ int main(int argc, char **argv)
 		}
 		limit = (size_t)v;
 	}
-	if (gv_index_sqlite_open(&ix, argv[1], 0) < 0) {
+	if (gv_index_open_url(&ix, argv[1], 0) < 0) {
 		fprintf(stderr, "bench_gap_scan: %s\n", gv_error_last());
 		return 1;
 	}

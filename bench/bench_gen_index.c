@@ -1,11 +1,11 @@
 /*
  * bench_gen_index.c - build a large replica index for benchmarks.
  *
- *   bench_gen_index [-s SEED] [-g PERMILLE] [-u PERMILLE] PATH NKEYS
+ *   bench_gen_index [-s SEED] [-g PERMILLE] [-u PERMILLE] [-n SECTORS] PATH NKEYS
  *
  * Creates PATH (which must not exist) through gv_index_sqlite_open, so the
- * schema is the real one, registers six sectors over three racks and
- * three zones, then loads NKEYS blobs with three replicas each in one
+ * schema is the real one, registers six sectors (-n: up to 1000) over
+ * three racks and three zones, then loads NKEYS blobs with three replicas each in one
  * transaction over raw SQLite (the public ops commit per call, which is
  * far too slow for millions of rows).  The schema's triggers keep
  * sectors.used right.
@@ -32,7 +32,7 @@
 
 #include "graviton/sys/index.h"
 
-#define SECTORS 6
+static unsigned nsectors = 6; /* -n */
 #define FACTOR 3
 #define WEEK_MS (7LL * 24 * 3600 * 1000)
 
@@ -65,7 +65,7 @@ static int key_order(const void *a, const void *b)
 static int usage(void)
 {
 	fprintf(stderr,
-	        "usage: bench_gen_index [-s SEED] [-g PERMILLE] [-u PERMILLE] PATH NKEYS\n");
+	        "usage: bench_gen_index [-s SEED] [-g PERMILLE] [-u PERMILLE] [-n SECTORS] PATH NKEYS\n");
 	return 2;
 }
 
@@ -140,7 +140,7 @@ static int register_sectors(const char *path)
 		fprintf(stderr, "bench_gen_index: %s\n", gv_error_last());
 		return 1;
 	}
-	for (i = 0; i < SECTORS; i++) {
+	for (i = 0; i < (int)nsectors; i++) {
 		memset(&s, 0, sizeof(s));
 		snprintf(s.id, sizeof(s.id), "s%d", i);
 		strcpy(s.kind, "fs");
@@ -176,15 +176,17 @@ int main(int argc, char **argv)
 	int64_t now;
 	int opt, rc = 1;
 
-	while ((opt = getopt(argc, argv, "s:g:u:")) != -1) {
+	while ((opt = getopt(argc, argv, "s:g:u:n:")) != -1) {
 		switch (opt) {
+		case 'n': nsectors = (unsigned)strtoul(optarg, NULL, 10); break;
 		case 's': seed = strtoull(optarg, NULL, 10); break;
 		case 'g': gap_pm = (unsigned)strtoul(optarg, NULL, 10); break;
 		case 'u': sick_pm = (unsigned)strtoul(optarg, NULL, 10); break;
 		default: return usage();
 		}
 	}
-	if (argc - optind != 2 || gap_pm > 1000 || sick_pm > 1000)
+	if (argc - optind != 2 || gap_pm > 1000 || sick_pm > 1000 || nsectors < 3 ||
+	    nsectors > 1000)
 		return usage();
 	path = argv[optind];
 	errno = 0;
@@ -243,8 +245,8 @@ int main(int argc, char **argv)
 
 	now = gv_now_ms();
 	for (i = 0; i < nkeys; i++) {
-		char kbuf[GV_KEY_BUFSIZE], ranges[48], sector[8];
-		unsigned first = (unsigned)(rng() % SECTORS), n = FACTOR, j;
+		char kbuf[GV_KEY_BUFSIZE], ranges[48], sector[16];
+		unsigned first = (unsigned)(rng() % nsectors), n = FACTOR, j;
 		int sick = -1;
 
 		gv_key_format(kbuf, &keys[i]);
@@ -268,7 +270,7 @@ int main(int argc, char **argv)
 			                   : now - (int64_t)(rng() % (uint64_t)WEEK_MS);
 
 			/* consecutive sectors sit in different racks and zones */
-			snprintf(sector, sizeof(sector), "s%u", (first + j) % SECTORS);
+			snprintf(sector, sizeof(sector), "s%u", (first + j) % nsectors);
 			sqlite3_bind_text(rep_st, 1, kbuf, -1, SQLITE_STATIC);
 			sqlite3_bind_text(rep_st, 2, sector, -1, SQLITE_STATIC);
 			sqlite3_bind_int64(rep_st, 3, (int64_t)keys[i].size);
@@ -296,8 +298,8 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	clock_gettime(CLOCK_MONOTONIC, &t1);
-	printf("%s: %llu keys, %llu replicas on %d sectors in %.2f s\n", path, nkeys,
-	       (unsigned long long)replicas, SECTORS,
+	printf("%s: %llu keys, %llu replicas on %u sectors in %.2f s\n", path, nkeys,
+	       (unsigned long long)replicas, nsectors,
 	       (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
 	rc = 0;
 out:

@@ -44,8 +44,6 @@ PG_FSYNC=on pg_start "$W/pg" >/dev/null || { echo "  (no PostgreSQL server: skip
 
 . "$HERE/put_round.sh"
 
-median() { printf '%s\n' "$@" | sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
-
 sq=() pg=()
 for ((r = 1; r <= ROUNDS; r++)); do
 	s=$(put_round "$GV")

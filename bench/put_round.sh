@@ -6,6 +6,8 @@
 #   free loopback port, run wrk -c$CONNS -d$SECS with bench/http_put.lua,
 #   stop the server; prints puts/s, exits when a PUT failed.  $SRV_PID is
 #   the running server, for the caller's exit trap.
+#
+#   median N...: the median of the numbers.
 
 free_port() {
 	python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
@@ -43,3 +45,5 @@ put_round() {
 	fi
 	awk '/^Requests\/sec:/ { printf "%.0f", $2 }' "$W/wrk.out"
 }
+
+median() { printf '%s\n' "$@" | sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }

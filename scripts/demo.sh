@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # A short tour of Graviton on the embedded default (local sector
 # directories + SQLite): initialise a data directory, store files, lose a
-# whole sector and a byte of another copy, and still read everything back.
+# whole sector and a byte of another copy, still read everything back,
+# then replace the disk, repair and scrub until the store is healthy again.
 #
 # usage: scripts/demo.sh [path/to/graviton]   (DEMO_DIR=... to keep the data)
 set -euo pipefail
@@ -42,8 +43,19 @@ step "read everything back, verified"
 "$GV" get "$K2" -o "$DIR/hello.out" && cmp "$DIR/hello.txt" "$DIR/hello.out" && echo "hello.txt:   identical ($(cat "$DIR/hello.out"))"
 "$GV" get "$K3" | cmp - "$DIR/empty" && echo "empty:       identical"
 
-step "what the index now knows"
+step "scrub: re-read every replica against its key (exit 65: it found damage)"
+run "$GV" scrub --once || echo "scrub exit status: $?"
+
+step "what the index now knows: the bad copy is marked, the lost sector's copies are gone"
 run "$GV" stat "$K2"
+run "$GV" status
+
+step "replace the lost disk with a new sector in its rack and zone; repair restores every copy"
+run "$GV" sector replace "$S" s07 --path "$GRAVITON_DATA_DIR/sectors/s07" --repair
+run "$GV" sector remove "$S"                 # forget the retired one
+
+step "healthy again: every blob at its factor, every sector healthy"
+run "$GV" sector list
 run "$GV" status
 
 printf '\nData kept in %s\n' "$DIR"

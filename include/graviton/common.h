@@ -47,6 +47,7 @@ typedef enum gv_error {
 	GV_ELOST = -18,              /* every replica of a key is gone */
 	GV_ECANCELED = -19,
 	GV_EUNAVAILABLE = -20,       /* a service the store needs (its index server) is unreachable */
+	GV_ENOTEMPTY = -21,          /* a bucket that still holds names */
 } gv_error;
 
 /* Short stable name of a code, e.g. "GV_EQUORUM". */

@@ -73,6 +73,19 @@ typedef struct gv_config_sector {
 	char session_token[2048];
 } gv_config_sector;
 
+/* One entry of graviton.s3.keys: an access key of the S3 front door. */
+#define GV_CONFIG_S3_KEY_MAX 128        /* access and secret key, incl. NUL */
+#define GV_CONFIG_S3_BUCKETS_MAX 64     /* bucket names one key may name */
+#define GV_CONFIG_S3_KEYS_MAX 1024
+
+typedef struct gv_config_s3_key {
+	char access_key[GV_CONFIG_S3_KEY_MAX];
+	char secret_key[GV_CONFIG_S3_KEY_MAX];  /* never logged; hidden by GV_CONFIG_DUMP_REDACT */
+	char buckets[GV_CONFIG_S3_BUCKETS_MAX][64]; /* "*": every bucket */
+	size_t nbuckets;                    /* 0 given: ["*"] */
+	int read_only;
+} gv_config_s3_key;
+
 typedef struct gv_config {
 	char *data_dir;                   /* graviton.data-dir */
 
@@ -81,6 +94,7 @@ typedef struct gv_config {
 		char *path;               /* "" means <data-dir>/graviton.db */
 		char *url;                /* "" or the index's URL ("postgresql://..."),
 		                           * which wins over path */
+		uint64_t claim_ttl_ms;    /* leases on background work (60 s) */
 	} index;
 
 	gv_config_sector *sectors;        /* graviton.sectors, nsectors entries */
@@ -97,6 +111,11 @@ typedef struct gv_config {
 		int max_connections_per_address; /* from one client address */
 		uint64_t header_timeout_ms; /* a request's headers must arrive within */
 		uint64_t shutdown_grace_ms; /* requests in flight may finish within */
+		char *read_only_token;    /* "": none; GET and HEAD only */
+		int readyz_auth;          /* 1: /readyz needs a token */
+		uint64_t dashboard_interval_ms; /* the dashboard's samples */
+		char *tls_cert;           /* "": plain HTTP */
+		char *tls_key;
 	} server;
 
 	struct {
@@ -104,13 +123,13 @@ typedef struct gv_config {
 	} node;
 
 	struct {
-		uint64_t connect_timeout_ms;
-		uint64_t request_timeout_ms;
-		int retries;              /* of idempotent requests */
-		char *staging_dir;        /* "": $TMPDIR or /var/tmp */
-	} remote;
-
-	struct {
+		int enabled;              /* graviton.s3.enabled: serve starts the S3 listener */
+		char *listen;             /* "HOST:PORT" */
+		char *region;             /* the region SigV4 scopes must name */
+		char *domain;             /* Host BUCKET.DOMAIN: virtual-host-style */
+		gv_config_s3_key *keys;   /* graviton.s3.keys, nkeys entries */
+		size_t nkeys;
+		/* s3 sectors (docs/s3-sectors.md) */
 		uint64_t multipart_threshold; /* blobs above go in parts */
 		uint64_t part_size;
 		uint64_t connect_timeout_ms;
@@ -118,6 +137,13 @@ typedef struct gv_config {
 		int retries;                  /* of every request */
 		uint64_t scrub_max_bytes_per_second; /* 0 = unlimited */
 	} s3;
+
+	struct {
+		uint64_t connect_timeout_ms;
+		uint64_t request_timeout_ms;
+		int retries;              /* of idempotent requests */
+		char *staging_dir;        /* "": $TMPDIR or /var/tmp */
+	} remote;
 
 	struct {
 		uint64_t interval_ms;     /* between probes of each sector */
@@ -186,6 +212,14 @@ typedef struct gv_config {
 		 * only those change the cluster's stored settings. */
 		unsigned placement_given;
 	} replication;
+
+	/* Garbage collection of unreferenced blobs (docs/namespace.md). */
+	struct {
+		int enabled;
+		uint64_t interval_ms;
+		uint64_t grace_ms;          /* unreferenced at least this long */
+		uint64_t upload_expiry_ms;  /* abort multipart uploads older; 0 = never */
+	} gc;
 } gv_config;
 
 /*

@@ -68,10 +68,14 @@ typedef struct gv_store_opts {
 	 * the p95 of that sector's recent first-byte latencies, at least
 	 * 10 ms. */
 	uint64_t hedge_after_ms;
+	/* How long a claim of background work lasts without renewal when
+	 * several gateways share the index (graviton.index.claim-ttl): the
+	 * work of a gateway that died is taken over after this long.  0: 60 s. */
+	uint64_t claim_ttl_ms;
 } gv_store_opts;
 
 #define GV_STORE_OPTS_INIT \
-	{ GV_STORE_OPTS_VERSION, NULL, NULL, 0, 0, GV_PLACEMENT_OPTS_INIT, 0, 0, NULL, 0, 0 }
+	{ GV_STORE_OPTS_VERSION, NULL, NULL, 0, 0, GV_PLACEMENT_OPTS_INIT, 0, 0, NULL, 0, 0, 0 }
 
 /*
  * Open the store.  Every registered sector is opened; a sector that cannot
@@ -115,6 +119,16 @@ GV_API int gv_store_reload_placement(gv_store *store);
  * identity); borrowed. */
 GV_API const char *gv_store_cluster_id(gv_store *store);
 
+/*
+ * Small values a program keeps beside the cluster's settings in the index
+ * (the server's job log).  Names must start with "app." so that no caller
+ * can change placement or cluster settings through these; values are
+ * short text (a few KiB).  get: GV_ENOTFOUND when unset, the value copied
+ * into buf (cap bytes, GV_EINVAL when it does not fit).
+ */
+GV_API int gv_store_note_get(gv_store *store, const char *name, char *buf, size_t cap);
+GV_API int gv_store_note_set(gv_store *store, const char *name, const char *value);
+
 /* ---- sectors ------------------------------------------------------------ */
 
 /* Sector add flags */
@@ -134,6 +148,10 @@ GV_API int gv_store_sector_add(gv_store *store, const gv_sector_info *info, unsi
 /* The registered sectors, each with its measured free space and device
  * (gv_sector_info free, free_known, device). */
 GV_API int gv_store_sector_list(gv_store *store, gv_sector_info **out, size_t *out_n);
+/* The same, asking no other node: only sectors kept on this machine get
+ * their free space measured (the others keep free_known 0), for displays
+ * that refresh on their own schedule. */
+GV_API int gv_store_sector_list_local(gv_store *store, gv_sector_info **out, size_t *out_n);
 GV_API int gv_store_sector_get(gv_store *store, const char *id, gv_sector_info *out);
 /*
  * The open backend of a registered sector whose kind keeps its data on
@@ -203,6 +221,11 @@ GV_API void gv_put_abort(gv_put *put);
 
 /* Put what a file descriptor holds from its current offset to EOF. */
 GV_API int gv_put_fd(gv_store *store, int fd, gv_put_result *out);
+/* The same, calling on_progress (NULL: none) after each piece read with
+ * the bytes read so far and the total (0 when the input cannot tell). */
+GV_API int gv_put_fd_progress(gv_store *store, int fd, gv_put_result *out,
+                              void (*on_progress)(uint64_t done, uint64_t total, void *payload),
+                              void *payload);
 
 /* ---- reading ------------------------------------------------------------ */
 

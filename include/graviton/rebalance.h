@@ -46,6 +46,13 @@ typedef struct gv_move_event {
 
 typedef void (*gv_move_event_fn)(const gv_move_event *ev, void *payload);
 
+/* Progress: bytes and moves done (done or failed) of those planned; a
+ * drain: bytes of the keys handled of what the sector held, keys handled
+ * (moves_total 0: not known ahead). */
+typedef void (*gv_rebalance_progress_fn)(uint64_t bytes_done, uint64_t bytes_total,
+                                         uint64_t moves_done, uint64_t moves_total,
+                                         void *payload);
+
 /* One sector's utilisation before and after (planned or done):
  * used / capacity. */
 typedef struct gv_sector_util {
@@ -73,10 +80,11 @@ typedef struct gv_rebalance_opts {
 	gv_move_event_fn on_move;
 	void *payload;
 	atomic_int *cancel;
+	gv_rebalance_progress_fn on_progress; /* NULL: none */
 } gv_rebalance_opts;
 
 #define GV_REBALANCE_OPTS_INIT \
-	{ GV_REBALANCE_OPTS_VERSION, 0, 0, 0, 0, 0, 0, 0, NULL, NULL, NULL }
+	{ GV_REBALANCE_OPTS_VERSION, 0, 0, 0, 0, 0, 0, 0, NULL, NULL, NULL, NULL }
 
 typedef struct gv_rebalance_summary {
 	uint64_t planned;

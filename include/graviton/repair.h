@@ -132,6 +132,8 @@ typedef struct gv_repair_counters {
 	double rate;             /* bytes/s of the last run (or the current one) */
 	uint64_t runs;
 	int64_t last_run_ms;     /* wall clock when the last run ended */
+	int64_t last_success_ms; /* ... the last full run that completed with no
+	                          * failed job ended; 0: none since the open */
 } gv_repair_counters;
 
 GV_API void gv_repair_counters_get(gv_store *st, gv_repair_counters *out);

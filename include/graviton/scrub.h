@@ -52,9 +52,10 @@ typedef struct gv_scrub_opts {
 	gv_scrub_progress_fn on_progress;
 	void *payload;
 	atomic_int *cancel;
-	/* Replicas in s3 sectors (reads cost money there) are read at this
-	 * rate instead of max_bytes_per_second; 0: unlimited. */
-	uint64_t s3_max_bytes_per_second;
+	/* Replicas in sectors of a metered kind (GV_SECTOR_KIND_METERED: an
+	 * s3 bucket, where reads cost money) are read at this rate instead of
+	 * max_bytes_per_second; 0: unlimited. */
+	uint64_t metered_max_bytes_per_second;
 } gv_scrub_opts;
 
 #define GV_SCRUB_OPTS_INIT \
@@ -81,9 +82,16 @@ typedef struct gv_scrub_counters {
 	uint64_t unhealthy_found;
 	uint64_t runs;
 	int64_t last_run_ms;
+	int64_t last_success_ms; /* the last run that went through the whole
+	                          * store or sector; 0: none since the open */
 } gv_scrub_counters;
 
 GV_API void gv_scrub_counters_get(gv_store *st, gv_scrub_counters *out);
+
+/* Scrub coverage: the oldest last verification (unix ms, 0 never) of
+ * sector's replicas, *has 0 when it holds none.  One indexed lookup, no
+ * scan. */
+GV_API int gv_scrub_oldest(gv_store *st, const char *sector, int64_t *oldest_ms, int *has);
 
 /*
  * The schedule: a scrub that skips replicas verified within `interval_ms`,

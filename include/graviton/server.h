@@ -11,15 +11,21 @@
  *   GET    /v1/sectors, POST /v1/sectors, PATCH /v1/sectors/{id}
  *   POST   /v1/repair|scrub|rebalance[?dry_run=1] -> 202 {job}; GET /v1/jobs/{id}
  *   POST   /v1/scrub/presence         the presence audit, as a job of kind "presence"
+ *   GET    /v1/jobs                   the recent jobs, newest first
  *   GET    /v1/status, /healthz, /readyz, /metrics
- * With an auth token set, every request but /healthz and /metrics needs
- * "Authorization: Bearer <token>" (compared in constant time).
+ *   GET    /v1/dashboard              the dashboard's document (docs/dashboard.md)
+ *   GET    / and /dashboard/FILE      the dashboard's page (no token needed)
+ * With an auth token set, every request but /healthz, /metrics, /readyz
+ * (unless readyz_auth) and the page's files needs
+ * "Authorization: Bearer <token>" (compared in constant time); the
+ * read-only token opens GET and HEAD only.
  */
 #ifndef GRAVITON_SERVER_H
 #define GRAVITON_SERVER_H
 
 #include <stdint.h>
 #include "graviton.h"
+#include "namespace.h"
 #include "wire.h"
 
 #ifdef __cplusplus
@@ -56,10 +62,25 @@ typedef struct gv_server_opts {
 	 * docs/sector-protocol.md) need it, and it opens nothing else; NULL
 	 * or "": the node protocol is off (404). */
 	const char *node_token;
+	/* What POST /v1/gc jobs run with (NULL: GV_GC_OPTS_INIT). */
+	const gv_gc_opts *gc;
+	/* A second token that may read everything (GET, HEAD) and change
+	 * nothing: other methods answer 403 "forbidden".  NULL or "": none. */
+	const char *read_only_token;
+	/* 1: /readyz needs a token like the API; 0: open for probes. */
+	int readyz_auth;
+	/* HTTPS: PEM certificate (chain) and private key files; both NULL or
+	 * "" for plain HTTP.  Unreadable, malformed or mismatched files fail
+	 * the start with the file and the reason. */
+	const char *tls_cert;
+	const char *tls_key;
+	/* The dashboard's history samples and cluster figures (0: 10 s). */
+	uint64_t dashboard_interval_ms;
 } gv_server_opts;
 
 #define GV_SERVER_OPTS_INIT \
-	{ GV_SERVER_OPTS_VERSION, NULL, 0, NULL, 0, 0, 0, NULL, NULL, NULL, 0, 0, 0, NULL }
+	{ GV_SERVER_OPTS_VERSION, NULL, 0, NULL, 0, 0, 0, NULL, NULL, NULL, 0, 0, 0, NULL, \
+	  NULL, NULL, 0, NULL, NULL, 0 }
 
 /* Start serving `store` (borrowed: it must outlive the server). */
 GV_API int gv_server_start(gv_server **out, gv_store *store, const gv_server_opts *opts);
@@ -69,6 +90,8 @@ GV_API unsigned gv_server_port(const gv_server *srv);
 
 /* Replace the auth token (SIGHUP reload); NULL or "" turns auth off. */
 GV_API int gv_server_set_token(gv_server *srv, const char *token);
+/* Replace the read-only token; NULL or "" removes it. */
+GV_API int gv_server_set_read_only_token(gv_server *srv, const char *token);
 /* Replace the node token; NULL or "" turns the node protocol off. */
 GV_API int gv_server_set_node_token(gv_server *srv, const char *token);
 

@@ -18,6 +18,7 @@
 
 #include <stddef.h>
 #include "graviton.h"
+#include "namespace.h"
 #include "rebalance.h"
 #include "repair.h"
 #include "scrub.h"
@@ -54,6 +55,28 @@ GV_API char *gv_wire_error_doc(const gv_wire_error *e, const char *message);
 /* `put --json`, PUT /v1/blobs:
  * {key, size, replicas: [sector...], replica_count, quorum_met, existed}. */
 GV_API char *gv_wire_put_result(const gv_put_result *res);
+
+/* `ls --json` (no argument), GET /v1/blobs?after=KEY&limit=N: a page of
+ * stored keys {keys: [key...], next: the last key when more follow, else
+ * null}. */
+GV_API char *gv_wire_key_page(const gv_key *keys, size_t n, int more);
+/* `rm KEY --json`, DELETE /v1/blobs/{key}: {key, deleted}; deleted is
+ * false when names still reference the blob (only its pin went). */
+GV_API char *gv_wire_blob_deleted(const gv_key *key, int deleted);
+/* `ls --buckets --json`: {buckets: [{name, created}]}. */
+GV_API char *gv_wire_buckets(const gv_bucket_info *b, size_t n);
+/* One object: {bucket, name, key, size, parts, etag, content_type, meta
+ * (an object, or null), mtime}. */
+GV_API char *gv_wire_object(const gv_object *o);
+/* `ls BUCKET[/PREFIX] --json`: {bucket, prefix, objects: [object...], next:
+ * the last name when more follow, else null}. */
+GV_API char *gv_wire_objects(const char *bucket, const char *prefix, const gv_object *v,
+                             size_t n, int more);
+/* `gc --json`: {dry_run, grace_ms, candidates, collected, bytes, referenced,
+ * uploads_expired, failed}. */
+GV_API char *gv_wire_gc_summary(const gv_gc_summary *s, int dry_run, int64_t grace_ms);
+/* `forget KEY --json`: {key, forgotten: true}. */
+GV_API char *gv_wire_forgotten(const gv_key *key);
 
 /* `stat --json`, GET /v1/blobs/{key}/replicas. */
 GV_API char *gv_wire_blob_status(const gv_blob_status *bs, const gv_placement_opts *p);

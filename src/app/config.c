@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "graviton/config.h"
+#include "graviton/namespace.h"
 #include "graviton/sys/index.h"
 #include "graviton/sys/sector.h"
 #include "core/hocon.h"
@@ -47,6 +48,7 @@ enum kind {
 	K_LOG_LEVEL,
 	K_LOG_FORMAT,
 	K_SECTORS,
+	K_S3KEYS,
 };
 
 #define F_EMPTY_OK 0x01 /* "" (or null) is allowed */
@@ -96,6 +98,7 @@ static const struct key keys[] = {
 	STR("graviton.index.backend", index.backend, "sqlite", F_BACKEND),
 	STR("graviton.index.path", index.path, "", F_EMPTY_OK | F_URL),
 	STR("graviton.index.url", index.url, "", F_EMPTY_OK | F_URL),
+	DUR("graviton.index.claim-ttl", index.claim_ttl_ms, 60000),
 	{ .path = "graviton.sectors", .kind = K_SECTORS },
 	OBJ("graviton.server"),
 	STR("graviton.server.listen", server.listen, "127.0.0.1:8787", F_LISTEN),
@@ -109,14 +112,21 @@ static const struct key keys[] = {
 	    128, 1, 65536),
 	DUR("graviton.server.header-timeout", server.header_timeout_ms, 10000),
 	DUR("graviton.server.shutdown-grace", server.shutdown_grace_ms, 10000),
+	STR("graviton.server.read-only-token", server.read_only_token, "",
+	    F_EMPTY_OK | F_TOKEN | F_SECRET),
+	BOOL("graviton.server.readyz-auth", server.readyz_auth, 0),
+	DUR("graviton.server.dashboard-interval", server.dashboard_interval_ms, 10000),
+	OBJ("graviton.server.tls"),
+	STR("graviton.server.tls.cert", server.tls_cert, "", F_EMPTY_OK),
+	STR("graviton.server.tls.key", server.tls_key, "", F_EMPTY_OK),
 	OBJ("graviton.node"),
 	STR("graviton.node.token", node.token, "", F_EMPTY_OK | F_TOKEN | F_SECRET),
-	OBJ("graviton.remote"),
-	DUR("graviton.remote.connect-timeout", remote.connect_timeout_ms, 5000),
-	DUR("graviton.remote.request-timeout", remote.request_timeout_ms, 60000),
-	INT("graviton.remote.retries", remote.retries, 3, 0, 10),
-	STR("graviton.remote.staging-dir", remote.staging_dir, "", F_EMPTY_OK),
 	OBJ("graviton.s3"),
+	BOOL("graviton.s3.enabled", s3.enabled, 0),
+	STR("graviton.s3.listen", s3.listen, "127.0.0.1:8789", F_LISTEN),
+	STR("graviton.s3.region", s3.region, "us-east-1", 0),
+	STR("graviton.s3.domain", s3.domain, "localhost", 0),
+	{ .path = "graviton.s3.keys", .kind = K_S3KEYS },
 	SIZE_IN("graviton.s3.multipart-threshold", s3.multipart_threshold, 64 * MiB, 5 * MiB,
 	        5 * GiB),
 	SIZE_IN("graviton.s3.part-size", s3.part_size, 16 * MiB, 5 * MiB, 5 * GiB),
@@ -124,6 +134,11 @@ static const struct key keys[] = {
 	DUR("graviton.s3.request-timeout", s3.request_timeout_ms, 60000),
 	INT("graviton.s3.retries", s3.retries, 5, 0, 20),
 	SIZE("graviton.s3.scrub-max-bytes-per-second", s3.scrub_max_bytes_per_second, 0, 0),
+	OBJ("graviton.remote"),
+	DUR("graviton.remote.connect-timeout", remote.connect_timeout_ms, 5000),
+	DUR("graviton.remote.request-timeout", remote.request_timeout_ms, 60000),
+	INT("graviton.remote.retries", remote.retries, 3, 0, 10),
+	STR("graviton.remote.staging-dir", remote.staging_dir, "", F_EMPTY_OK),
 	OBJ("graviton.health"),
 	DUR("graviton.health.interval", health.interval_ms, 5000),
 	DUR("graviton.health.down-after", health.down_after_ms, 30000),
@@ -179,6 +194,11 @@ static const struct key keys[] = {
 	     0.0, 1.0, F_GT_MIN),
 	FRAC("graviton.replication.rebalance.low-water", replication.rebalance.low_water, 0.5,
 	     0.0, 1.0, F_LT_MAX),
+	OBJ("graviton.gc"),
+	BOOL("graviton.gc.enabled", gc.enabled, 1),
+	DUR("graviton.gc.interval", gc.interval_ms, 600000),
+	DUR("graviton.gc.grace", gc.grace_ms, GV_GC_GRACE_DEFAULT_MS),
+	DUR_OFF("graviton.gc.upload-expiry", gc.upload_expiry_ms, 86400000),
 };
 
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
@@ -313,6 +333,9 @@ void gv_config_free(gv_config *c)
 		if (is_string_kind(&keys[i]))
 			free(*str_at(c, &keys[i]));
 	free(c->sectors);
+	if (c->s3.keys)
+		explicit_bzero(c->s3.keys, c->s3.nkeys * sizeof(*c->s3.keys));
+	free(c->s3.keys);
 	memset(c, 0, sizeof(*c));
 }
 
@@ -349,6 +372,7 @@ int gv_config_init(gv_config *c)
 			break;
 		case K_OBJECT:
 		case K_SECTORS:
+		case K_S3KEYS:
 			break;
 		}
 	}
@@ -364,6 +388,7 @@ int gv_config_copy(gv_config *out, const gv_config *src)
 		if (is_string_kind(&keys[i]))
 			*str_at(out, &keys[i]) = NULL;
 	out->sectors = NULL;
+	out->s3.keys = NULL;
 	for (i = 0; i < NKEYS; i++) {
 		const char *s;
 
@@ -378,6 +403,12 @@ int gv_config_copy(gv_config *out, const gv_config *src)
 		if (!out->sectors)
 			goto nomem;
 		memcpy(out->sectors, src->sectors, src->nsectors * sizeof(*out->sectors));
+	}
+	if (src->s3.nkeys) {
+		out->s3.keys = malloc(src->s3.nkeys * sizeof(*out->s3.keys));
+		if (!out->s3.keys)
+			goto nomem;
+		memcpy(out->s3.keys, src->s3.keys, src->s3.nkeys * sizeof(*out->s3.keys));
 	}
 	return 0;
 nomem:
@@ -435,6 +466,12 @@ int gv_config_equal(const gv_config *a, const gv_config *b)
 				    strcmp(x->zone, y->zone))
 					return 0;
 			}
+			break;
+		case K_S3KEYS:
+			if (a->s3.nkeys != b->s3.nkeys ||
+			    (a->s3.nkeys &&
+			     memcmp(a->s3.keys, b->s3.keys, a->s3.nkeys * sizeof(*a->s3.keys)) != 0))
+				return 0;
 			break;
 		}
 	}
@@ -877,6 +914,7 @@ static int apply_leaf(gv_config *c, const char *name, const struct key *k,
 	}
 	case K_OBJECT:
 	case K_SECTORS:
+	case K_S3KEYS:
 		break;
 	}
 	return 0;
@@ -966,6 +1004,107 @@ static int apply_sectors(gv_config *c, const char *name, const gv_hocon_value *v
 	return 0;
 }
 
+/* One entry of graviton.s3.keys: { access-key, secret-key, buckets, read-only }. */
+static int apply_s3_key(const char *name, const gv_hocon_value *obj, const char *ipath,
+                        gv_config_s3_key *out)
+{
+	static const char *const fields[] = { "access-key", "secret-key", "buckets", "read-only" };
+	const char *cands[4];
+	char cbuf[4][PATH_MSG / 2];
+	char path[PATH_MSG], got[64];
+	unsigned have = 0;
+	size_t i, j;
+	int err;
+
+	if (obj->type != GV_HOCON_OBJECT)
+		return verr(name, obj, ipath,
+		            "expected an object such as { access-key = \"...\", secret-key = \"...\" }, "
+		            "got %s", gv_hocon_describe(got, sizeof(got), obj));
+	for (j = 0; j < 4; j++) {
+		pathf(cbuf[j], sizeof(cbuf[j]), "%s.%s", ipath, fields[j]);
+		cands[j] = cbuf[j];
+	}
+	for (i = 0; i < obj->nfields; i++) {
+		const gv_hocon_field *f = &obj->fields[i];
+		const gv_hocon_value *v = f->value;
+		const char *s;
+
+		pathf(path, sizeof(path), "%s.%s", ipath, f->key);
+		for (j = 0; j < 4 && strcmp(f->key, fields[j]) != 0; j++)
+			;
+		if (j == 4)
+			return unknown_key(name, f, path, cands, 4);
+		have |= 1u << j;
+		if (j == 0 || j == 1) {
+			if ((err = get_string(name, v, path, 0, &s)) < 0 ||
+			    (err = put_fixed(name, v, path, j == 0 ? out->access_key : out->secret_key,
+			                     GV_CONFIG_S3_KEY_MAX, s)) < 0)
+				return err;
+		} else if (j == 3) {
+			if ((err = get_bool(name, v, path, &out->read_only)) < 0)
+				return err;
+		} else {
+			char bpath[PATH_MSG];
+
+			if (v->type != GV_HOCON_ARRAY)
+				return verr(name, v, path, "expected an array of bucket names such as [\"*\"], got %s",
+				            gv_hocon_describe(got, sizeof(got), v));
+			if (v->nitems > GV_CONFIG_S3_BUCKETS_MAX)
+				return verr(name, v, path, "more than %d buckets", GV_CONFIG_S3_BUCKETS_MAX);
+			for (out->nbuckets = 0; out->nbuckets < v->nitems; out->nbuckets++) {
+				const gv_hocon_value *b = v->items[out->nbuckets];
+
+				pathf(bpath, sizeof(bpath), "%s[%zu]", path, out->nbuckets);
+				if ((err = get_string(name, b, bpath, 0, &s)) < 0 ||
+				    (err = put_fixed(name, b, bpath, out->buckets[out->nbuckets],
+				                     sizeof(out->buckets[0]), s)) < 0)
+					return err;
+			}
+			if (!out->nbuckets)
+				return verr(name, v, path, "a key needs at least one bucket (\"*\": all)");
+		}
+	}
+	if ((have & 3) != 3)
+		return verr(name, obj, ipath, "an S3 key needs access-key and secret-key");
+	if (!(have & 4)) {
+		strcpy(out->buckets[0], "*");
+		out->nbuckets = 1;
+	}
+	return 0;
+}
+
+static int apply_s3_keys(gv_config *c, const char *name, const gv_hocon_value *v,
+                         const char *path)
+{
+	gv_config_s3_key *arr = NULL;
+	char ipath[PATH_MSG], got[64];
+	size_t i;
+	int err;
+
+	if (v->type != GV_HOCON_ARRAY)
+		return verr(name, v, path,
+		            "expected an array of keys [ { access-key = ..., secret-key = ... } ], got %s",
+		            gv_hocon_describe(got, sizeof(got), v));
+	if (v->nitems > GV_CONFIG_S3_KEYS_MAX)
+		return verr(name, v, path, "more than %d keys", GV_CONFIG_S3_KEYS_MAX);
+	if (v->nitems && !(arr = calloc(v->nitems, sizeof(*arr))))
+		return gv_error_set(GV_ENOMEM, "out of memory");
+	for (i = 0; i < v->nitems; i++) {
+		pathf(ipath, sizeof(ipath), "%s[%zu]", path, i);
+		if ((err = apply_s3_key(name, v->items[i], ipath, &arr[i])) < 0) {
+			explicit_bzero(arr, v->nitems * sizeof(*arr));
+			free(arr);
+			return err;
+		}
+	}
+	if (c->s3.keys)
+		explicit_bzero(c->s3.keys, c->s3.nkeys * sizeof(*c->s3.keys));
+	free(c->s3.keys);
+	c->s3.keys = arr;
+	c->s3.nkeys = v->nitems;
+	return 0;
+}
+
 static const struct key *find_key(const char *path)
 {
 	size_t i;
@@ -1014,6 +1153,8 @@ static int apply_object(gv_config *c, const char *name, const gv_hocon_value *ob
 			err = apply_object(c, name, f->value, path);
 		} else if (k->kind == K_SECTORS) {
 			err = apply_sectors(c, name, f->value, path);
+		} else if (k->kind == K_S3KEYS) {
+			err = apply_s3_keys(c, name, f->value, path);
 		} else {
 			err = apply_leaf(c, name, k, f->value, path);
 			c->replication.placement_given |= placement_bit(path);
@@ -1171,6 +1312,7 @@ static int check_key(const struct vctx *V, const gv_config *c, const struct key 
 		return x >= 0 && (size_t)x < n ? 0 : vfail(V, k->path, "unknown value %d", x);
 	case K_OBJECT:
 	case K_SECTORS:
+	case K_S3KEYS:
 		break;
 	}
 	return 0;
@@ -1216,6 +1358,71 @@ static int check_sectors(const struct vctx *V, const gv_config *c)
 	return 0;
 }
 
+/* Printable ASCII without spaces, at least `min` characters. */
+static int s3_text_ok(const char *s, size_t min)
+{
+	size_t i;
+
+	for (i = 0; s[i]; i++)
+		if ((unsigned char)s[i] <= 0x20 || (unsigned char)s[i] >= 0x7f)
+			return 0;
+	return i >= min;
+}
+
+/* A bucket pattern: "*" or an S3 bucket name (3..63 of [a-z0-9.-]). */
+static int s3_bucket_ok(const char *b)
+{
+	size_t i, n = strlen(b);
+
+	if (strcmp(b, "*") == 0)
+		return 1;
+	if (n < 3 || n > 63)
+		return 0;
+	for (i = 0; i < n; i++)
+		if (!((b[i] >= 'a' && b[i] <= 'z') || (b[i] >= '0' && b[i] <= '9') || b[i] == '.' ||
+		      b[i] == '-'))
+			return 0;
+	return 1;
+}
+
+static int check_s3(const struct vctx *V, const gv_config *c)
+{
+	char path[PATH_MSG];
+	size_t i, j;
+
+	for (i = 0; i < c->s3.nkeys; i++) {
+		const gv_config_s3_key *k = &c->s3.keys[i];
+
+		pathf(path, sizeof(path), "graviton.s3.keys[%zu].access-key", i);
+		if (!s3_text_ok(k->access_key, 3))
+			return vfail(V, path, "must be at least 3 printable ASCII characters without spaces");
+		for (j = 0; j < i; j++)
+			if (strcmp(c->s3.keys[j].access_key, k->access_key) == 0)
+				return vfail(V, path, "duplicate access key (also graviton.s3.keys[%zu])", j);
+		pathf(path, sizeof(path), "graviton.s3.keys[%zu].secret-key", i);
+		/* never the secret itself in a message */
+		if (!s3_text_ok(k->secret_key, 8))
+			return vfail(V, path, "must be at least 8 printable ASCII characters without spaces");
+		for (j = 0; j < k->nbuckets; j++) {
+			pathf(path, sizeof(path), "graviton.s3.keys[%zu].buckets[%zu]", i, j);
+			if (!s3_bucket_ok(k->buckets[j]))
+				return vfail(V, path, "\"%.64s\" is neither \"*\" nor a bucket name "
+				             "(3 to 63 of a-z, 0-9, '.', '-')", k->buckets[j]);
+		}
+	}
+	if (!c->s3.region[0] || strlen(c->s3.region) > 63 || !s3_text_ok(c->s3.region, 1))
+		return vfail(V, "graviton.s3.region", "must be a region name such as \"us-east-1\"");
+	if (c->s3.enabled && !c->s3.nkeys)
+		return vfail(V, blame(V, "graviton.s3.keys", "graviton.s3.enabled"),
+		             "the S3 front door needs at least one key in graviton.s3.keys "
+		             "(anonymous requests are refused)");
+	if (c->s3.enabled && strcmp(c->s3.listen, c->server.listen) == 0)
+		return vfail(V, blame(V, "graviton.s3.listen", "graviton.server.listen"),
+		             "the S3 listener needs an address of its own (graviton.server.listen is "
+		             "\"%s\" too)", c->s3.listen);
+	return 0;
+}
+
 static int validate(const struct vctx *V, const gv_config *c)
 {
 	const char *p;
@@ -1242,7 +1449,9 @@ static int validate(const struct vctx *V, const gv_config *c)
 		             "(%llu ms)", (unsigned long long)c->health.down_after_ms,
 		             (unsigned long long)c->health.interval_ms);
 	}
-	return check_sectors(V, c);
+	if ((err = check_sectors(V, c)) < 0)
+		return err;
+	return check_s3(V, c);
 }
 
 int gv_config_validate(const gv_config *c)
@@ -1491,6 +1700,48 @@ static void put_sectors(gv_hocon_buf *b, const gv_config *c, size_t level, unsig
 	gv_hocon_buf_puts(b, "]\n");
 }
 
+static void put_s3_keys(gv_hocon_buf *b, const gv_config *c, size_t level, unsigned flags)
+{
+	size_t i, j;
+
+	if (!c->s3.nkeys) {
+		gv_hocon_buf_puts(b, "keys = []\n");
+		return;
+	}
+	gv_hocon_buf_puts(b, "keys = [\n");
+	for (i = 0; i < c->s3.nkeys; i++) {
+		const gv_config_s3_key *k = &c->s3.keys[i];
+
+		put_indent(b, level + 1);
+		gv_hocon_buf_puts(b, "{\n");
+		put_indent(b, level + 2);
+		gv_hocon_buf_puts(b, "access-key = ");
+		gv_hocon_buf_quoted(b, k->access_key, strlen(k->access_key));
+		gv_hocon_buf_puts(b, "\n");
+		put_indent(b, level + 2);
+		if (flags & GV_CONFIG_DUMP_REDACT) {
+			gv_hocon_buf_puts(b, "# secret-key is set (hidden)\n");
+		} else {
+			gv_hocon_buf_puts(b, "secret-key = ");
+			gv_hocon_buf_quoted(b, k->secret_key, strlen(k->secret_key));
+			gv_hocon_buf_puts(b, "\n");
+		}
+		put_indent(b, level + 2);
+		gv_hocon_buf_puts(b, "buckets = [");
+		for (j = 0; j < k->nbuckets; j++) {
+			gv_hocon_buf_puts(b, j ? ", " : "");
+			gv_hocon_buf_quoted(b, k->buckets[j], strlen(k->buckets[j]));
+		}
+		gv_hocon_buf_puts(b, "]\n");
+		put_indent(b, level + 2);
+		gv_hocon_buf_printf(b, "read-only = %s\n", k->read_only ? "true" : "false");
+		put_indent(b, level + 1);
+		gv_hocon_buf_puts(b, "}\n");
+	}
+	put_indent(b, level);
+	gv_hocon_buf_puts(b, "]\n");
+}
+
 static void put_leaf(gv_hocon_buf *b, const gv_config *c, const struct key *k, unsigned flags)
 {
 	char shown[GV_INDEX_URL_SHOWN];
@@ -1550,6 +1801,7 @@ static void put_leaf(gv_hocon_buf *b, const gv_config *c, const struct key *k, u
 	}
 	case K_OBJECT:
 	case K_SECTORS:
+	case K_S3KEYS:
 		break;
 	}
 	gv_hocon_buf_puts(b, "\n");
@@ -1578,6 +1830,8 @@ int gv_config_dump(char **out, const gv_config *c, unsigned flags)
 			open++;
 		} else if (k->kind == K_SECTORS) {
 			put_sectors(&b, c, d, flags);
+		} else if (k->kind == K_S3KEYS) {
+			put_s3_keys(&b, c, d, flags);
 		} else {
 			put_leaf(&b, c, k, flags);
 		}
@@ -1699,7 +1953,7 @@ void gv_config_scrub_opts(gv_scrub_opts *o, const gv_config *c)
 	o->parallel_reads = (unsigned)c->replication.scrub.parallel_reads;
 	o->batch_size = (unsigned)c->replication.scrub.batch_size;
 	o->max_bytes_per_second = c->replication.scrub.max_bytes_per_second;
-	o->s3_max_bytes_per_second = c->s3.scrub_max_bytes_per_second;
+	o->metered_max_bytes_per_second = c->s3.scrub_max_bytes_per_second;
 }
 
 void gv_config_rebalance_opts(gv_rebalance_opts *o, const gv_config *c)

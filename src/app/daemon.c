@@ -24,7 +24,9 @@
 #include "core/log.h"
 #include "graviton/daemon.h"
 #include "graviton/health.h"
+#include "graviton/namespace.h"
 #include "graviton/reclaim.h"
+#include "graviton/s3.h"
 #include "graviton/server.h"
 
 #define TOKEN_MAX 4100 /* the configuration allows 4096 bytes */
@@ -40,7 +42,7 @@ typedef struct bg {
 } bg;
 
 enum { BG_REPAIR, BG_SCRUB, BG_PRESENCE, BG_REBALANCE, BG_RECLAIM, BG_HEALTH, BG_METRICS,
-       BG_COUNT };
+       BG_GC, BG_COUNT };
 
 struct gv_daemon {
 	pthread_mutex_t lock; /* reload against reload and stop */
@@ -49,10 +51,12 @@ struct gv_daemon {
 	int lock_fd;
 	gv_store *st;
 	gv_server *srv;
+	gv_s3_server *s3;       /* NULL: graviton.s3.enabled is false */
 	gv_config cfg;
 	gv_repair_opts jrepair; /* the server's job settings */
 	gv_scrub_opts jscrub;
 	gv_rebalance_opts jrebalance;
+	gv_gc_opts jgc;
 	bg loops[BG_COUNT];
 };
 
@@ -117,6 +121,17 @@ static void reclaim_loop(bg *b)
 
 	o.grace_ms = b->cfg.replication.reclaim.grace_ms;
 	gv_reclaim_daemon(b->st, &o, b->cfg.replication.reclaim.interval_ms, &b->stop);
+}
+
+/* The garbage collector (graviton/namespace.h): unreferenced blobs after
+ * the grace, abandoned multipart uploads. */
+static void gc_loop(bg *b)
+{
+	gv_gc_opts o = GV_GC_OPTS_INIT;
+
+	o.grace_ms = (int64_t)b->cfg.gc.grace_ms;
+	o.upload_expiry_ms = (int64_t)b->cfg.gc.upload_expiry_ms;
+	gv_ns_gc_daemon(b->st, &o, b->cfg.gc.interval_ms, &b->stop);
 }
 
 /* The failure detector (graviton/health.h): a sector that stops answering
@@ -196,14 +211,14 @@ static void stop_loops(bg *loops)
 static int start_loops(bg *loops, gv_store *st, const gv_config *cfg)
 {
 	static const char *const names[BG_COUNT] = { "repair", "scrub", "presence", "rebalance",
-		                                     "reclaim", "health", "metrics" };
+		                                     "reclaim", "health", "metrics", "gc" };
 	void (*const fns[BG_COUNT])(bg *) = { repair_loop, scrub_loop, presence_loop,
 		                              rebalance_loop, reclaim_loop, health_loop,
-		                              metrics_loop };
+		                              metrics_loop, gc_loop };
 	const int on[BG_COUNT] = { cfg->replication.repair.enabled, cfg->replication.scrub.enabled,
 		                   cfg->replication.scrub.presence_interval_ms > 0,
 		                   cfg->replication.rebalance.enabled,
-		                   cfg->replication.reclaim.enabled, 1, 1 };
+		                   cfg->replication.reclaim.enabled, 1, 1, cfg->gc.enabled };
 	int i, err;
 
 	for (i = 0; i < BG_COUNT; i++) {
@@ -378,6 +393,7 @@ static int open_store(gv_daemon *d)
 	if (d->cfg.index.path && *d->cfg.index.path)
 		so.index_path = d->cfg.index.path;
 	so.index_backend = d->cfg.index.backend;
+	so.claim_ttl_ms = d->cfg.index.claim_ttl_ms;
 	if ((err = gv_serve_lock(d->data_dir, &d->lock_fd)) < 0)
 		return err;
 	if ((err = gv_config_remote_apply(&d->cfg)) < 0)
@@ -405,6 +421,11 @@ static int start_server(gv_daemon *d, const char *host, unsigned port, const cha
 	vo.header_timeout_ms = cfg->server.header_timeout_ms;
 	vo.shutdown_grace_ms = cfg->server.shutdown_grace_ms;
 	vo.node_token = cfg->node.token;
+	vo.read_only_token = cfg->server.read_only_token;
+	vo.readyz_auth = cfg->server.readyz_auth;
+	vo.tls_cert = cfg->server.tls_cert;
+	vo.tls_key = cfg->server.tls_key;
+	vo.dashboard_interval_ms = cfg->server.dashboard_interval_ms;
 	raise_nofile(vo.max_connections);
 	/* A thread per connection: a pool size has no meaning. */
 	if (cfg->server.threads != 8)
@@ -416,7 +437,75 @@ static int start_server(gv_daemon *d, const char *host, unsigned port, const cha
 	vo.repair = &d->jrepair;
 	vo.scrub = &d->jscrub;
 	vo.rebalance = &d->jrebalance;
+	d->jgc = (gv_gc_opts)GV_GC_OPTS_INIT;
+	d->jgc.grace_ms = (int64_t)cfg->gc.grace_ms;
+	d->jgc.upload_expiry_ms = (int64_t)cfg->gc.upload_expiry_ms;
+	vo.gc = &d->jgc;
 	return gv_server_start(&d->srv, d->st, &vo);
+}
+
+/* The configuration's S3 keys as the server takes them (pointers into cfg;
+ * *bk holds the bucket lists). */
+static int s3_keys(gv_s3_key **out, const char ***bk, const gv_config *cfg)
+{
+	size_t i, j, nb = 0;
+
+	*out = NULL;
+	*bk = NULL;
+	for (i = 0; i < cfg->s3.nkeys; i++)
+		nb += cfg->s3.keys[i].nbuckets;
+	if (cfg->s3.nkeys && (!(*out = calloc(cfg->s3.nkeys, sizeof(**out))) ||
+	                      !(*bk = calloc(nb ? nb : 1, sizeof(**bk))))) {
+		free(*out);
+		*out = NULL;
+		return gv_error_set(GV_ENOMEM, "out of memory");
+	}
+	for (i = 0, nb = 0; i < cfg->s3.nkeys; i++) {
+		const gv_config_s3_key *k = &cfg->s3.keys[i];
+
+		(*out)[i].access_key = k->access_key;
+		(*out)[i].secret_key = k->secret_key;
+		(*out)[i].buckets = *bk + nb;
+		(*out)[i].nbuckets = k->nbuckets;
+		(*out)[i].read_only = k->read_only;
+		for (j = 0; j < k->nbuckets; j++)
+			(*bk)[nb++] = k->buckets[j];
+	}
+	return 0;
+}
+
+/* The S3 front door, when graviton.s3.enabled says so. */
+static int start_s3(gv_daemon *d)
+{
+	gv_s3_opts so = GV_S3_OPTS_INIT;
+	const gv_config *cfg = &d->cfg;
+	const char **bk;
+	gv_s3_key *keys;
+	char host[256];
+	unsigned port;
+	int err;
+
+	if (!cfg->s3.enabled)
+		return 0;
+	if ((err = gv_config_parse_listen(host, sizeof(host), &port, cfg->s3.listen)) < 0 ||
+	    (err = s3_keys(&keys, &bk, cfg)) < 0)
+		return err;
+	so.host = host;
+	so.port = port;
+	so.region = cfg->s3.region;
+	so.domain = cfg->s3.domain;
+	so.keys = keys;
+	so.nkeys = cfg->s3.nkeys;
+	so.max_connections = (unsigned)cfg->server.max_connections;
+	so.idle_timeout_ms = cfg->server.idle_timeout_ms;
+	err = gv_s3_start(&d->s3, d->st, &so);
+	free(keys);
+	free(bk);
+	if (err == 0)
+		gv_warn("event=s3_listening url=http://%s%s%s:%u region=%s keys=%zu",
+		        strchr(host, ':') ? "[" : "", host, strchr(host, ':') ? "]" : "",
+		        gv_s3_port(d->s3), cfg->s3.region, cfg->s3.nkeys);
+	return err;
 }
 
 int gv_daemon_start(gv_daemon **out, const gv_config *cfg, const gv_daemon_opts *opts)
@@ -447,7 +536,7 @@ int gv_daemon_start(gv_daemon **out, const gv_config *cfg, const gv_daemon_opts 
 		opts->apply_log(cfg, opts->arg);
 	if ((err = check_listen(host, port)) < 0 || (err = open_store(d)) < 0 ||
 	    (err = get_token(d, cfg, token, &token_from)) < 0 ||
-	    (err = start_server(d, host, port, token)) < 0 ||
+	    (err = start_server(d, host, port, token)) < 0 || (err = start_s3(d)) < 0 ||
 	    (err = start_loops(d->loops, d->st, cfg)) < 0) {
 		char msg[512];
 
@@ -457,10 +546,10 @@ int gv_daemon_start(gv_daemon **out, const gv_config *cfg, const gv_daemon_opts 
 		gv_daemon_stop(d);
 		return gv_error_set(err, "%s", msg);
 	}
-	gv_warn("event=listening url=http://%s%s%s:%u data_dir=%s auth=%s token_from=%s repair=%s "
+	gv_info("event=listening url=%s://%s%s%s:%u data_dir=%s auth=%s token_from=%s repair=%s "
 	        "scrub=%s presence=%s rebalance=%s",
-	        strchr(host, ':') ? "[" : "", host, strchr(host, ':') ? "]" : "",
-	        gv_server_port(d->srv), d->data_dir, token[0] ? "on" : "off", token_from,
+	        cfg->server.tls_cert[0] ? "https" : "http", strchr(host, ':') ? "[" : "", host,
+	        strchr(host, ':') ? "]" : "", gv_server_port(d->srv), d->data_dir, token[0] ? "on" : "off", token_from,
 	        cfg->replication.repair.enabled ? "on" : "off",
 	        cfg->replication.scrub.enabled ? "on" : "off",
 	        cfg->replication.scrub.presence_interval_ms > 0 ? "on" : "off",
@@ -496,6 +585,7 @@ int gv_daemon_reload(gv_daemon *d, const gv_config *cfg)
 		d->opts.apply_log(&fresh, d->opts.arg);
 	gv_server_set_token(d->srv, token[0] ? token : NULL);
 	gv_server_set_node_token(d->srv, fresh.node.token);
+	gv_server_set_read_only_token(d->srv, fresh.server.read_only_token);
 	gv_config_remote_apply(&fresh);
 	auth_warning(token);
 	explicit_bzero(token, sizeof(token));
@@ -505,6 +595,19 @@ int gv_daemon_reload(gv_daemon *d, const gv_config *cfg)
 	err = start_loops(d->loops, d->st, &fresh);
 	if (strcmp(fresh.server.listen, d->cfg.server.listen) != 0)
 		gv_warn("event=reload note=\"a new listen address takes a restart\"");
+	if (d->s3) {
+		const char **bk;
+		gv_s3_key *keys;
+
+		/* New keys apply to the next request; the listener stays. */
+		if (s3_keys(&keys, &bk, &fresh) == 0) {
+			gv_s3_set_keys(d->s3, keys, fresh.s3.nkeys);
+			free(keys);
+			free(bk);
+		}
+	}
+	if (fresh.s3.enabled != d->cfg.s3.enabled || strcmp(fresh.s3.listen, d->cfg.s3.listen) != 0)
+		gv_warn("event=reload note=\"starting, stopping or moving the S3 listener takes a restart\"");
 	gv_config_free(&d->cfg);
 	d->cfg = fresh;
 	pthread_mutex_unlock(&d->lock);
@@ -517,6 +620,7 @@ void gv_daemon_stop(gv_daemon *d)
 		return;
 	pthread_mutex_lock(&d->lock);
 	/* Stop accepting and finish what is in flight, then the loops. */
+	gv_s3_stop(d->s3);
 	gv_server_stop(d->srv);
 	stop_loops(d->loops);
 	gv_store_free(d->st);

@@ -335,18 +335,29 @@ static int cli_index_override(cli_globals *g, gv_config *cfg)
 	return 0;
 }
 
-int cli_settings(cli_globals *g, gv_config *cfg)
+/* The configuration (file and --index) into cfg: 0, or EXIT_CONFIG with
+ * the reason in gv_error_last() and nothing printed (EXIT_SOFTWARE: out of
+ * memory, said). */
+int cli_settings_quiet(cli_globals *g, gv_config *cfg)
 {
 	if (gv_config_init(cfg) < 0) {
 		cli_err("out of memory");
 		return EXIT_SOFTWARE;
 	}
 	if (g->config && gv_config_load_file(cfg, g->config) < 0) {
-		cli_err("%s", gv_error_last());
 		gv_config_free(cfg);
 		return EXIT_CONFIG;
 	}
 	return cli_index_override(g, cfg);
+}
+
+int cli_settings(cli_globals *g, gv_config *cfg)
+{
+	int rc = cli_settings_quiet(g, cfg);
+
+	if (rc == EXIT_CONFIG)
+		cli_err("%s", gv_error_last());
+	return rc;
 }
 
 int cli_load_config(cli_globals *g, gv_config *cfg)
@@ -368,6 +379,135 @@ void cli_apply_log_config(cli_globals *g, const gv_config *cfg)
 	gv_log_set(cli_log_sink, (gv_log_level)g->log_level, g);
 }
 
+/*
+ * The library's log lines are logfmt: `event=NAME key=value key="quoted
+ * value" ...`.  fields_add lays them out as JSON members, integers as
+ * numbers.  A quoted value ends at a quote followed by the end of the line
+ * or by ` key=`, so a message quoted inside (an error naming a path with a
+ * quote) stays whole; \" and \\ are unescaped.  Returns -1, adding
+ * nothing, for a line that is not logfmt.
+ */
+static int is_key_char(char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+	       c == '_' || c == '-' || c == '.';
+}
+
+/* 1 when p starts `key=`. */
+static int at_key(const char *p)
+{
+	const char *k = p;
+
+	while (is_key_char(*p))
+		p++;
+	return p > k && *p == '=';
+}
+
+/* A JSON string of v's n bytes; bytes of invalid UTF-8 (a path can hold
+ * any) become '?' rather than losing the field. */
+static json_t *text_value(const char *v, size_t n)
+{
+	json_t *s = json_stringn(v, n);
+	char *c;
+	size_t i;
+
+	if (s || !(c = malloc(n + 1)))
+		return s;
+	for (i = 0; i < n; i++)
+		c[i] = (unsigned char)v[i] < 0x80 ? v[i] : '?';
+	s = json_stringn(c, n);
+	free(c);
+	return s;
+}
+
+/* v: n bytes and a NUL. */
+static json_t *field_value(const char *v, size_t n, int quoted)
+{
+	char *end;
+	long long i;
+
+	if (!quoted && n > 0 && n < 20 && (v[0] == '-' || (v[0] >= '0' && v[0] <= '9'))) {
+		errno = 0;
+		i = strtoll(v, &end, 10);
+		if (errno == 0 && end == v + n && !(v[0] == '-' && n == 1))
+			return json_integer(i);
+	}
+	return text_value(v, n);
+}
+
+static int fields_add(json_t *o, const char *msg)
+{
+	json_t *f = json_object();
+	char key[64], *val = NULL;
+	const char *p = msg;
+	size_t vn;
+	int ok = f != NULL;
+
+	while (ok && *p) {
+		const char *k = p;
+		int quoted = 0;
+
+		const char *eq = strchr(p, '=');
+
+		/* ts and level are the sink's own: a line's are x_ts, x_level. */
+		if (!at_key(p) || (size_t)(eq - k) + 3 > sizeof(key)) {
+			ok = 0;
+			break;
+		}
+		snprintf(key, sizeof(key), "%s%.*s",
+		         (eq - k == 2 && !strncmp(k, "ts", 2)) ||
+		         (eq - k == 5 && !strncmp(k, "level", 5)) ? "x_" : "", (int)(eq - k), k);
+		p = eq + 1;
+		free(val);
+		if (!(val = malloc(strlen(p) + 1))) {
+			ok = 0;
+			break;
+		}
+		vn = 0;
+		if (*p == '"') {
+			quoted = 1;
+			for (p++;; p++) {
+				if (!*p) {
+					ok = 0;
+					break;
+				}
+				if (*p == '\\' && (p[1] == '"' || p[1] == '\\')) {
+					val[vn++] = *++p;
+					continue;
+				}
+				if (*p == '"' && (!p[1] || (p[1] == ' ' && at_key(p + 2)))) {
+					p++;
+					break;
+				}
+				val[vn++] = *p;
+			}
+		} else {
+			while (*p && *p != ' ')
+				val[vn++] = *p++;
+		}
+		val[vn] = '\0';
+		if (ok && (*p == ' ' || !*p))
+			json_object_set_new(f, key, field_value(val, vn, quoted));
+		else
+			ok = 0;
+		while (*p == ' ')
+			p++;
+	}
+	free(val);
+	if (ok && json_object_get(f, "event"))
+		json_object_update(o, f);
+	else
+		ok = 0;
+	json_decref(f);
+	return ok ? 0 : -1;
+}
+
+/*
+ * One log line on stderr.  JSON: `{"ts":"2026-01-02T03:04:05.678Z",
+ * "level":"info","event":...,<the line's other fields>}` (a line that is
+ * not logfmt becomes "event":"message","message":LINE); text: the line as
+ * it is, after a timestamp for serve.
+ */
 void cli_log_sink(gv_log_level level, const char *msg, void *payload)
 {
 	cli_globals *g = payload;
@@ -378,11 +518,17 @@ void cli_log_sink(gv_log_level level, const char *msg, void *payload)
 	clock_gettime(CLOCK_REALTIME, &ts);
 	gmtime_r(&ts.tv_sec, &tm);
 	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(when + strlen(when), sizeof(when) - strlen(when), ".%03ldZ",
+	         ts.tv_nsec / 1000000L);
 	if (g && g->log_json) {
-		json_t *o = json_pack("{s:s, s:s, s:s}", "level", gv_log_level_name(level), "msg", msg,
-		                      "ts", when);
-		char *s = o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+		json_t *o = json_pack("{s:s, s:s}", "ts", when, "level", gv_log_level_name(level));
+		char *s = NULL;
 
+		if (o && fields_add(o, msg) < 0) {
+			json_object_set_new(o, "event", json_string("message"));
+			json_object_set_new(o, "message", text_value(msg, strlen(msg)));
+		}
+		s = o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
 		if (s)
 			fprintf(stderr, "%s\n", s);
 		free(s);
@@ -390,10 +536,22 @@ void cli_log_sink(gv_log_level level, const char *msg, void *payload)
 		return;
 	}
 	if (g && g->log_time)
-		fprintf(stderr, "%s.%03ldZ %s %s\n", when, ts.tv_nsec / 1000000L,
-		        gv_log_level_name(level), msg);
+		fprintf(stderr, "%s %s %s\n", when, gv_log_level_name(level), msg);
 	else
 		fprintf(stderr, "graviton: %s: %s\n", gv_log_level_name(level), msg);
+}
+
+char *cli_log_quote(char *buf, size_t cap, const char *s)
+{
+	size_t n = 0;
+
+	for (; *s && n + 2 < cap; s++) {
+		if (*s == '"' || *s == '\\')
+			buf[n++] = '\\';
+		buf[n++] = *s == '\n' ? ' ' : *s;
+	}
+	buf[n] = '\0';
+	return buf;
 }
 
 void cli_log_line(gv_log_level level, const char *msg)

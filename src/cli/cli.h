@@ -38,7 +38,7 @@ typedef struct cli_globals {
 	atomic_int log_time;    /* text lines start with a timestamp (serve) */
 	const char *config;     /* --config FILE or NULL */
 	/* --server URL or $GRAVITON_SERVER: the commands marked remote (put,
-	 * get, stat, placement, status, repair, scrub, rebalance) talk to that
+	 * get, stat, placement, status, repair, scrub, rebalance, ls, rm, gc) talk to that
 	 * server instead of opening the data directory; NULL otherwise.  So do
 	 * metrics and sector (add, list, set-health, drain, remove). */
 	const char *server;
@@ -77,6 +77,9 @@ int cli_load_config(cli_globals *g, struct gv_config *cfg);
 /* The configuration (--config FILE, else the defaults) without taking its
  * data directory; free with gv_config_free.  0 or an exit code. */
 int cli_settings(cli_globals *g, struct gv_config *cfg);
+/* The same, printing nothing: EXIT_CONFIG leaves the reason in
+ * gv_error_last() (serve's reload logs it). */
+int cli_settings_quiet(cli_globals *g, struct gv_config *cfg);
 
 /* Log level and format from the configuration, unless given on the line. */
 void cli_apply_log_config(cli_globals *g, const struct gv_config *cfg);
@@ -84,6 +87,9 @@ void cli_apply_log_config(cli_globals *g, const struct gv_config *cfg);
 /* The log sink: "<time> <level> <msg>" or one JSON object per line. */
 void cli_log_sink(gv_log_level level, const char *msg, void *payload);
 void cli_log_line(gv_log_level level, const char *msg);
+/* s with " and \ escaped for a log line's quoted value (key="..."), cut to
+ * fit cap; returns buf. */
+char *cli_log_quote(char *buf, size_t cap, const char *s);
 
 /* Print "graviton: <msg>" to stderr. */
 void cli_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -231,6 +237,12 @@ int cmd_serve(cli_globals *g, int argc, char **argv);
 int cmd_metrics(cli_globals *g, int argc, char **argv);
 int cmd_config(cli_globals *g, int argc, char **argv);
 int cmd_rebalance(cli_globals *g, int argc, char **argv);
+int cmd_ls(cli_globals *g, int argc, char **argv);
+int cmd_cp(cli_globals *g, int argc, char **argv);
+int cmd_cat(cli_globals *g, int argc, char **argv);
+int cmd_rm(cli_globals *g, int argc, char **argv);
+int cmd_gc(cli_globals *g, int argc, char **argv);
+int cmd_forget(cli_globals *g, int argc, char **argv);
 /* `placement set` (cmd_placement.c) */
 int cli_placement_set(cli_globals *g, int argc, char **argv);
 /* `sector drain ID` (in cmd_rebalance.c) */

@@ -51,7 +51,35 @@ struct cli_client {
 	int has_token;
 	char cmd[64];
 	char errbuf[CURL_ERROR_SIZE];
+	cli_progress *prog;                /* NULL: no bar */
 };
+
+void cli_client_set_progress(cli_client *c, cli_progress *p)
+{
+	c->prog = p;
+}
+
+/* The bar of an upload or a download, by libcurl's byte counts. */
+static int xfer_cb(void *p, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+                   curl_off_t ulnow)
+{
+	cli_client *c = p;
+
+	if (ultotal > 0 || ulnow > 0)
+		cli_progress_update(c->prog, (uint64_t)ulnow, (uint64_t)ultotal, 0, 0);
+	else if (dlnow > 0)
+		cli_progress_update(c->prog, (uint64_t)dlnow, (uint64_t)dltotal, 0, 0);
+	return 0;
+}
+
+static void xfer_progress(cli_client *c)
+{
+	if (!c->prog)
+		return;
+	curl_easy_setopt(c->h, CURLOPT_XFERINFOFUNCTION, xfer_cb);
+	curl_easy_setopt(c->h, CURLOPT_XFERINFODATA, c);
+	curl_easy_setopt(c->h, CURLOPT_NOPROGRESS, 0L);
+}
 
 /* ---- bounded buffer ------------------------------------------------------ */
 
@@ -576,6 +604,7 @@ int cli_client_put(cli_client *c, int fd, int64_t size, json_t **out)
 		curl_easy_setopt(c->h, CURLOPT_INFILESIZE_LARGE, (curl_off_t)size);
 	curl_easy_setopt(c->h, CURLOPT_WRITEFUNCTION, buf_write_cb);
 	curl_easy_setopt(c->h, CURLOPT_WRITEDATA, &b);
+	xfer_progress(c);
 	rc = curl_easy_perform(c->h);
 	curl_easy_getinfo(c->h, CURLINFO_RESPONSE_CODE, &status);
 	curl_slist_free_all(hdrs);
@@ -769,6 +798,7 @@ int cli_client_get_blob(cli_client *c, const gv_key *key, int has_range, uint64_
 		curl_easy_setopt(c->h, CURLOPT_HEADERDATA, &d);
 		curl_easy_setopt(c->h, CURLOPT_BUFFERSIZE, DOWNLOAD_BUFSZ);
 		curl_easy_setopt(c->h, CURLOPT_WRITEFUNCTION, download_write_cb);
+		xfer_progress(c);
 		curl_easy_setopt(c->h, CURLOPT_WRITEDATA, &d);
 		rc = curl_easy_perform(c->h);
 		if (!d.checked)
@@ -894,6 +924,15 @@ int cli_client_await_job(cli_client *c, json_t *doc, atomic_int *stop, json_t **
 			*out = doc;
 			return 0;
 		}
+		/* The server's progress drives the same bar as a local run. */
+		if (c->prog && json_is_object(json_object_get(doc, "progress"))) {
+			json_t *p = json_object_get(doc, "progress");
+
+			cli_progress_update(c->prog, cli_client_u64(p, "bytes_done"),
+			                    cli_client_u64(p, "bytes_total"),
+			                    cli_client_u64(p, "items_done"),
+			                    cli_client_u64(p, "items_total"));
+		}
 		json_decref(doc);
 		delay = delay * 3 / 2 > POLL_MAX_MS ? POLL_MAX_MS : delay * 3 / 2;
 	}
@@ -931,17 +970,21 @@ uint64_t cli_client_u64(json_t *o, const char *name)
 	return json_is_integer(v) && json_integer_value(v) > 0 ? (uint64_t)json_integer_value(v) : 0;
 }
 
-int cli_client_job(const cli_globals *g, const char *kind, int dry_run, atomic_int *stop,
-                   json_t **job, json_t **sum)
+int cli_client_job(const cli_globals *g, const char *kind, int dry_run, int bar,
+                   atomic_int *stop, json_t **job, json_t **sum)
 {
 	cli_client *c = NULL;
+	cli_progress prog;
 	int rc;
 
 	*job = NULL;
 	*sum = NULL;
 	if ((rc = cli_client_open(&c, g, kind)) != 0)
 		return rc;
+	cli_progress_init(&prog, kind, g->quiet || !bar || dry_run);
+	cli_client_set_progress(c, &prog);
 	rc = cli_client_run_job(c, kind, dry_run, stop, job);
+	cli_progress_done(&prog);
 	if (rc == 0)
 		*sum = cli_client_job_summary(c, *job, &rc);
 	cli_client_free(c);

@@ -20,6 +20,7 @@
 #include <jansson.h>
 
 #include "cli/cli.h"
+#include "cli/progress.h"
 
 /* Largest JSON response accepted. */
 #define CLI_CLIENT_JSON_MAX (16u << 20)
@@ -121,12 +122,17 @@ json_t *cli_client_job_summary(const cli_client *c, json_t *job, int *rc);
 
 /*
  * All of the above for one command: open a client for `kind` ("repair",
- * "scrub", "rebalance"), run the job to its end and hand back its document
+ * "scrub", "rebalance"), run the job to its end (with bar, a progress bar
+ * on a terminal, as a local run draws) and hand back its document
  * (*job, owned by the caller; NULL when none came back) and its summary
  * (*sum, borrowed from *job).  Returns 0 or an exit code.
  */
-int cli_client_job(const cli_globals *g, const char *kind, int dry_run, atomic_int *stop,
-                   json_t **job, json_t **sum);
+int cli_client_job(const cli_globals *g, const char *kind, int dry_run, int bar,
+                   atomic_int *stop, json_t **job, json_t **sum);
+
+/* Draw p (borrowed; NULL: none) for the client's uploads, downloads and
+ * the jobs it waits for (from their documents' progress). */
+void cli_client_set_progress(cli_client *c, cli_progress *p);
 
 /* A non-negative integer field of o, 0 when absent or of another type. */
 uint64_t cli_client_u64(json_t *o, const char *name);

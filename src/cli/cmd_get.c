@@ -38,7 +38,9 @@ static void help(void)
 	       "  --range A-B        only bytes A..B inclusive; also A- and -N (last N)\n"
 	       "\n"
 	       "A standard output appended to (>>), or a file written in its middle, is\n"
-	       "never truncated: the read is verified before its first byte.\n");
+	       "never truncated: the read is verified before its first byte.\n"
+	       "A progress bar goes to stderr when it is a terminal and the bytes go\n"
+	       "elsewhere (not with -q).\n");
 }
 
 /*
@@ -209,14 +211,23 @@ static int sink_write(const char *p, size_t n, void *payload)
  * temporary file a bad one never reaches the target, elsewhere the exit
  * status tells (the server verifies blobs up to 8 MiB before sending).
  */
+/* A bar on a terminal's stderr while the bytes go elsewhere. */
+static void get_progress(cli_progress *p, const cli_globals *g, const get_out *o)
+{
+	cli_progress_init(p, "get", g->quiet || isatty(o->fd));
+}
+
 static int get_remote(cli_globals *g, const gv_key *key, const gv_get_opts *opts, get_out *o)
 {
 	cli_client *c = NULL;
 	get_sink s = { NULL, o, NULL, 0 };
+	cli_progress prog;
 	int rc;
 
 	if ((rc = cli_client_open(&c, g, "get")) != 0)
 		return rc;
+	get_progress(&prog, g, o);
+	cli_client_set_progress(c, &prog);
 	s.w = aw_open(o->fd);
 	if (!s.w) {
 		rc = cli_fail(GV_ENOMEM, "get");
@@ -234,6 +245,7 @@ static int get_remote(cli_globals *g, const gv_key *key, const gv_get_opts *opts
 		rc = EXIT_IOERR;
 	}
 out:
+	cli_progress_done(&prog);
 	cli_client_free(c);
 	return rc;
 }
@@ -243,8 +255,11 @@ static int get_local(cli_globals *g, const gv_key *key, gv_get_opts *opts, get_o
 	gv_store *st = NULL;
 	gv_get *get = NULL;
 	aw *writer = NULL;
+	cli_progress prog;
+	uint64_t done = 0;
 	int rc, err;
 
+	get_progress(&prog, g, o);
 	if ((rc = cli_open_store(g, &st, 0)) != 0)
 		return rc;
 	opts->verify_first = !o->rewindable || o->trunc_pending;
@@ -272,6 +287,7 @@ static int get_local(cli_globals *g, const gv_key *key, gv_get_opts *opts, get_o
 			}
 			if ((rc = out_rewind(o)) != 0)
 				goto out;
+			done = 0;
 			continue;
 		}
 		if (n < 0) {
@@ -285,6 +301,8 @@ static int get_local(cli_globals *g, const gv_key *key, gv_get_opts *opts, get_o
 			rc = EXIT_IOERR;
 			goto out;
 		}
+		done += (uint64_t)n;
+		cli_progress_update(&prog, done, gv_get_length(get), 0, 0);
 	}
 	err = aw_close(writer);
 	writer = NULL;
@@ -293,6 +311,7 @@ static int get_local(cli_globals *g, const gv_key *key, gv_get_opts *opts, get_o
 		rc = EXIT_IOERR;
 	}
 out:
+	cli_progress_done(&prog);
 	aw_close(writer);
 	gv_get_close(get);
 	gv_store_free(st);

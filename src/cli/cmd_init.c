@@ -27,7 +27,8 @@ static void help(void)
 	       "(graviton.server.auth-token) or turns authentication off.\n"
 	       "\n"
 	       "  --sectors N      number of sectors (default 6); 0 makes a gateway: just the\n"
-	       "                   index, for remote sectors (sector add ID --url ...)\n"
+	       "                   index, for remote sectors (sector add ID --url ...) or\n"
+	       "                   the sectors of an index other gateways share\n"
 	       "  --racks R        number of racks (default 3)\n"
 	       "  --zones Z        number of zones (default 3)\n"
 	       "  --capacity SIZE  capacity of each sector, e.g. 10GiB (default: the filesystem's)\n"
@@ -103,6 +104,22 @@ static int same_dir(const char *data_dir, const char *registered, const char *pa
 	return strcmp(a, b) == 0;
 }
 
+/* 1 when a registered local sector lives in data_dir (relative, or under
+ * it): not one of the sectors an index other gateways share lays out
+ * elsewhere. */
+static int in_dir(const char *data_dir, const char *registered)
+{
+	char a[PATH_MAX], d[PATH_MAX];
+	size_t n;
+
+	if (registered[0] != '/')
+		return 1;
+	if (!realpath(data_dir, d) || !realpath(registered, a))
+		return 0;
+	n = strlen(d);
+	return strncmp(a, d, n) == 0 && a[n] == '/';
+}
+
 int cmd_init(cli_globals *g, int argc, char **argv)
 {
 	int nsect = GV_LAYOUT_SECTORS, nracks = GV_LAYOUT_RACKS, nzones = GV_LAYOUT_ZONES, i, r, rc;
@@ -151,11 +168,13 @@ int cmd_init(cli_globals *g, int argc, char **argv)
 		rc = cli_fail(GV_ERROR, "init");
 		goto out;
 	}
-	/* A gateway: only the index; its sectors (remote ones) are added
-	 * later, and the marker keeps `serve` from laying out local ones. */
+	/* A gateway: only the index; its sectors (remote ones, or those of
+	 * an index other gateways share) are added elsewhere, and the marker
+	 * keeps `serve` from laying out local ones. */
 	if (nsect == 0) {
 		for (i = 0; i < (int)nhave; i++)
-			if (strcmp(have[i].kind, GV_SECTOR_KIND_DEFAULT) == 0) {
+			if (strcmp(have[i].kind, GV_SECTOR_KIND_DEFAULT) == 0 &&
+			    in_dir(g->data_dir, have[i].path)) {
 				cli_err("init: %s already holds a layout of local sectors; refusing "
 				        "to make it a gateway", g->data_dir);
 				rc = EXIT_CANTCREAT;

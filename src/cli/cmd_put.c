@@ -10,6 +10,7 @@
 
 #include "cli/cli.h"
 #include "cli/client.h"
+#include "graviton/namespace.h"
 #include "graviton/wire.h"
 
 static void help(void)
@@ -17,9 +18,10 @@ static void help(void)
 	printf("usage: graviton put [--json] [placement options] FILE|-\n"
 	       "\n"
 	       "Store FILE (or standard input with '-', from where it stands) and print\n"
-	       "its key on stdout.\n"
+	       "its key on stdout.  The blob is kept (pinned) until 'graviton rm KEY'.\n"
 	       "Succeeds (exit 0) once min-replicas copies are durable and indexed;\n"
 	       "otherwise nothing is kept and the exit code is 69 (EX_UNAVAILABLE).\n"
+	       "A progress bar goes to stderr when it is a terminal (not with -q or --json).\n"
 	       "\n"
 	       "  --json           print {key, size, replicas: [sector...], replica_count,\n"
 	       "                   quorum_met, existed}, or an error document (docs/http-api.md)\n"
@@ -27,10 +29,16 @@ static void help(void)
 	       "                   change the cluster's placement settings (kept in the index)\n");
 }
 
+static void put_progress(uint64_t done, uint64_t total, void *payload)
+{
+	cli_progress_update(payload, done, total, 0, 0);
+}
+
 /* PUT /v1/blobs from fd; prints what the local command prints. */
 static int put_remote(cli_globals *g, int fd, int json)
 {
 	cli_client *c = NULL;
+	cli_progress prog;
 	json_t *doc = NULL;
 	int64_t size = -1;
 	struct stat sb;
@@ -44,7 +52,10 @@ static int put_remote(cli_globals *g, int fd, int json)
 		size = (int64_t)(sb.st_size - pos);
 	if ((rc = cli_client_open(&c, g, "put")) != 0)
 		return rc;
+	cli_progress_init(&prog, "put", g->quiet || json);
+	cli_client_set_progress(c, &prog);
 	rc = cli_client_put(c, fd, size, &doc);
+	cli_progress_done(&prog);
 	cli_client_free(c);
 	if (rc != 0)
 		return rc;
@@ -60,6 +71,7 @@ int cmd_put(cli_globals *g, int argc, char **argv)
 	const char *path = NULL;
 	gv_put_result res;
 	gv_store *st = NULL;
+	cli_progress prog;
 	struct stat sb;
 	int i, r, fd = -1, json = 0, rc, err;
 
@@ -116,7 +128,11 @@ int cmd_put(cli_globals *g, int argc, char **argv)
 	}
 	if ((rc = cli_open_store(g, &st, 0)) != 0)
 		goto out;
-	err = gv_put_fd(st, fd, &res);
+	cli_progress_init(&prog, "put", g->quiet || json);
+	err = gv_put_fd_progress(st, fd, &res, put_progress, &prog);
+	cli_progress_done(&prog);
+	if (err == 0)
+		err = gv_ns_pin(st, &res.key); /* kept until `graviton rm KEY` */
 	if (err < 0) {
 		rc = cli_fail(err, "put");
 		goto out;

@@ -48,7 +48,26 @@ static void help(void)
 typedef struct ctx {
 	int json;
 	cli_events events;      /* with json: the run's moves */
+	cli_progress prog;      /* a run's bar on a terminal */
 } ctx;
+
+static void on_progress(uint64_t b, uint64_t bt, uint64_t n, uint64_t nt, void *payload)
+{
+	ctx *c = payload;
+
+	cli_progress_update(&c->prog, b, bt, n, nt);
+}
+
+/* One move: its phase, key, sectors and size (human-readable), and why
+ * it failed (NULL: it did not). */
+static void print_move(const char *phase, const char *key, const char *from, const char *to,
+                       uint64_t bytes, const char *failed)
+{
+	char sz[32];
+
+	printf("%-7s %s %s -> %s %s%s%s\n", phase, key, from, to,
+	       gv_size_format(sz, sizeof(sz), bytes), failed ? ": " : "", failed ? failed : "");
+}
 
 static void on_move(const gv_move_event *ev, void *payload)
 {
@@ -63,22 +82,29 @@ static void on_move(const gv_move_event *ev, void *payload)
 		cli_events_add(&c->events, cli_doc(gv_wire_move_event(ev)));
 		return;
 	}
-	printf("%-7s %s %s -> %s %llu bytes%s%s\n", phase, kbuf, ev->from, ev->to,
-	       (unsigned long long)ev->bytes, ev->phase == GV_MOVE_FAILED ? ": " : "",
-	       ev->phase == GV_MOVE_FAILED && ev->message ? ev->message : "");
+	/* The move's line where the bar was; the bar comes back below. */
+	if (c->prog.enabled) {
+		fputs("\r\033[K", stderr);
+		fflush(stderr);
+	}
+	print_move(phase, kbuf, ev->from, ev->to, ev->bytes,
+	           ev->phase == GV_MOVE_FAILED && ev->message ? ev->message : NULL);
+	if (c->prog.enabled)
+		fflush(stdout);
 }
 
 static void print_summary(const gv_rebalance_summary *s, int dry_run, const char *what)
 {
+	char sz[32];
 	size_t i;
 
 	if (s->nothing_to_do)
 		printf("%s: nothing to do (spread %.3f)\n", what, s->spread_before);
 	else
-		printf("%s: %llu planned, %llu moved, %llu failed, %llu bytes; spread %.3f -> %.3f%s\n",
+		printf("%s: %llu planned, %llu moved, %llu failed, %s; spread %.3f -> %.3f%s\n",
 		       what, (unsigned long long)s->planned, (unsigned long long)s->moved,
-		       (unsigned long long)s->failed, (unsigned long long)s->bytes, s->spread_before,
-		       s->spread_after, dry_run ? " (planned)" : "");
+		       (unsigned long long)s->failed, gv_size_format(sz, sizeof(sz), s->bytes),
+		       s->spread_before, s->spread_after, dry_run ? " (planned)" : "");
 	if (s->nsectors)
 		printf("%-12s %-9s %10s %10s\n", "SECTOR", "STATE", "BEFORE", "AFTER");
 	for (i = 0; i < s->nsectors; i++) {
@@ -115,17 +141,21 @@ static const char *jstr(json_t *o, const char *name, const char *dflt)
 
 /* A drain job on the server: PATCH /v1/sectors/{id} {"state": "draining"},
  * polled to its end (*job, *sum as cli_client_job gives them). */
-static int drain_job(cli_globals *g, const char *id, int dry_run, json_t **job, json_t **sum)
+static int drain_job(cli_globals *g, const char *id, int dry_run, int bar, json_t **job,
+                     json_t **sum)
 {
 	char path[64 + GV_ID_MAX];
 	cli_client *c = NULL;
 	json_t *body, *doc = NULL;
+	cli_progress prog;
 	int rc;
 
 	*job = NULL;
 	*sum = NULL;
 	if ((rc = cli_client_open(&c, g, "sector drain")) != 0)
 		return rc;
+	cli_progress_init(&prog, "drain", g->quiet || !bar || dry_run);
+	cli_client_set_progress(c, &prog);
 	snprintf(path, sizeof(path), "/v1/sectors/%s%s", id, dry_run ? "?dry_run=1" : "");
 	if (!(body = json_pack("{s:s}", "state", "draining"))) {
 		cli_err("sector drain: out of memory");
@@ -134,6 +164,7 @@ static int drain_job(cli_globals *g, const char *id, int dry_run, json_t **job, 
 	           (rc = cli_client_await_job(c, doc, &stop_flag, job)) == 0) {
 		*sum = cli_client_job_summary(c, *job, &rc);
 	}
+	cli_progress_done(&prog);
 	json_decref(body);
 	cli_client_free(c);
 	return rc;
@@ -149,9 +180,9 @@ static int rebalance_remote(cli_globals *g, const char *id, int dry_run, int jso
 	int rc, job_failed;
 
 	if (id)
-		rc = drain_job(g, id, dry_run, &job, &sum);
+		rc = drain_job(g, id, dry_run, !json, &job, &sum);
 	else
-		rc = cli_client_job(g, "rebalance", dry_run, &stop_flag, &job, &sum);
+		rc = cli_client_job(g, "rebalance", dry_run, !json, &stop_flag, &job, &sum);
 	if (!job)
 		return rc;
 	/* A job that failed was reported with its error, as a local run
@@ -190,10 +221,9 @@ static int rebalance_remote(cli_globals *g, const char *id, int dry_run, int jso
 		json_array_foreach(json_object_get(job, "events"), i, ev) {
 			int failed = strcmp(jstr(ev, "phase", ""), "failed") == 0;
 
-			printf("%-7s %s %s -> %s %llu bytes%s%s\n", jstr(ev, "phase", "?"),
-			       jstr(ev, "key", "?"), jstr(ev, "from", "?"), jstr(ev, "to", "?"),
-			       (unsigned long long)cli_client_u64(ev, "bytes"), failed ? ": " : "",
-			       failed ? jstr(json_object_get(ev, "error"), "message", "") : "");
+			print_move(jstr(ev, "phase", "?"), jstr(ev, "key", "?"), jstr(ev, "from", "?"),
+			           jstr(ev, "to", "?"), cli_client_u64(ev, "bytes"),
+			           failed ? jstr(json_object_get(ev, "error"), "message", "") : NULL);
 		}
 		print_summary(&s, dry_run, id ? "drain" : "rebalance");
 		if (id && rc == 0 && !dry_run && !g->quiet)
@@ -285,7 +315,10 @@ int cmd_rebalance(cli_globals *g, int argc, char **argv)
 	if (c.json)
 		c.events.list = json_array();
 	memset(&s, 0, sizeof(s));
+	o.on_progress = on_progress;
+	cli_progress_init(&c.prog, "rebalance", g->quiet || c.json || o.dry_run);
 	err = gv_rebalance_run(st, &o, &s);
+	cli_progress_done(&c.prog);
 	if (c.json && (rc = cli_print_job("rebalance", o.dry_run, err,
 	                                  cli_doc(gv_wire_rebalance_summary(&s)),
 	                                  cli_events_take(&c.events))) != 0) {
@@ -352,7 +385,10 @@ int cli_sector_drain(cli_globals *g, int argc, char **argv)
 	if (c.json)
 		c.events.list = json_array();
 	memset(&s, 0, sizeof(s));
+	o.on_progress = on_progress;
+	cli_progress_init(&c.prog, "drain", g->quiet || c.json || o.dry_run);
 	err = gv_sector_drain(st, id, &o, &s);
+	cli_progress_done(&c.prog);
 	if (c.json && (rc = cli_print_job("drain", o.dry_run, err,
 	                                  cli_doc(gv_wire_rebalance_summary(&s)),
 	                                  cli_events_take(&c.events))) != 0) {

@@ -167,7 +167,7 @@ static int repair_remote(cli_globals *g, int dry_run, int json)
 	json_t *job = NULL, *sum = NULL;
 	int rc, job_failed;
 
-	rc = cli_client_job(g, "repair", dry_run, &stop_flag, &job, &sum);
+	rc = cli_client_job(g, "repair", dry_run, !json, &stop_flag, &job, &sum);
 	if (!job)
 		return rc;
 	/* A job that failed was reported with its error, as a local run

@@ -137,7 +137,7 @@ static int presence_remote(cli_globals *g, int json)
 	json_t *job = NULL, *sum = NULL;
 	int rc, job_failed;
 
-	rc = cli_client_job(g, "presence", 0, &stop_flag, &job, &sum);
+	rc = cli_client_job(g, "presence", 0, !json, &stop_flag, &job, &sum);
 	if (!job)
 		return rc;
 	job_failed = rc != 0;
@@ -169,7 +169,7 @@ static int scrub_remote(cli_globals *g, int json)
 	json_t *job = NULL, *sum = NULL;
 	int rc, job_failed;
 
-	rc = cli_client_job(g, "scrub", 0, &stop_flag, &job, &sum);
+	rc = cli_client_job(g, "scrub", 0, !json, &stop_flag, &job, &sum);
 	if (!job)
 		return rc;
 	/* A job that failed was reported with its error, as a local run

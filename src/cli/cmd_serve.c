@@ -20,11 +20,14 @@ static void help(void)
 {
 	printf("usage: graviton serve [--listen HOST:PORT] [--config FILE]\n"
 	       "\n"
-	       "Serve the HTTP API (see docs/http-api.md) and run the background work:\n"
+	       "Serve the HTTP API (see docs/http-api.md) and the dashboard at /\n"
+	       "(docs/dashboard.md), and run the background work:\n"
 	       "the repair loop, the scrub schedule, the rebalancer, the reclaim of\n"
 	       "leftover files, the sector health check and the metrics updater.  The\n"
 	       "first start on an empty data directory creates the default layout (6 local\n"
 	       "sectors over 3 racks and 3 zones) unless the configuration lists sectors.\n"
+	       "With graviton.s3.enabled it also answers the S3 API on graviton.s3.listen\n"
+	       "(127.0.0.1:8789; docs/s3.md).\n"
 	       "\n"
 	       "  --listen HOST:PORT   address to bind (default graviton.server.listen,\n"
 	       "                       127.0.0.1:8787)\n"
@@ -53,7 +56,7 @@ int cmd_serve(cli_globals *g, int argc, char **argv)
 	gv_daemon *d = NULL;
 	gv_config cfg;
 	sigset_t sigs;
-	char line[640];
+	char line[1400], qfile[256], qerr[1024];
 	unsigned port;
 	int i, rc, err, sig;
 
@@ -111,24 +114,30 @@ int cmd_serve(cli_globals *g, int argc, char **argv)
 			continue;
 		}
 		/* The data directory stays the one the daemon runs on. */
-		if (cli_settings(g, &fresh) != 0) {
-			cli_log_line(GV_LOG_ERROR, "event=reload result=failed reason=\"keeping the "
-			                           "running configuration\"");
+		if (cli_settings_quiet(g, &fresh) != 0) {
+			snprintf(line, sizeof(line), "event=reload result=failed file=\"%s\" "
+			         "error=\"%s\" note=\"keeping the running configuration\"",
+			         cli_log_quote(qfile, sizeof(qfile), g->config),
+			         cli_log_quote(qerr, sizeof(qerr), gv_error_last()));
+			cli_log_line(GV_LOG_ERROR, line);
 			continue;
 		}
 		if (gv_daemon_reload(d, &fresh) < 0) {
-			snprintf(line, sizeof(line), "event=reload result=failed reason=\"%s\"",
-			         gv_error_last());
+			snprintf(line, sizeof(line), "event=reload result=failed file=\"%s\" "
+			         "error=\"%s\"", cli_log_quote(qfile, sizeof(qfile), g->config),
+			         cli_log_quote(qerr, sizeof(qerr), gv_error_last()));
 			cli_log_line(GV_LOG_ERROR, line);
 		} else {
-			cli_log_line(GV_LOG_WARN, "event=reload result=ok");
+			snprintf(line, sizeof(line), "event=reload result=ok file=\"%s\"",
+			         cli_log_quote(qfile, sizeof(qfile), g->config));
+			cli_log_line(GV_LOG_INFO, line);
 		}
 		gv_config_free(&fresh);
 	}
 	snprintf(line, sizeof(line), "event=stopping signal=%s",
 	         sig == SIGTERM ? "SIGTERM" : "SIGINT");
-	cli_log_line(GV_LOG_WARN, line);
+	cli_log_line(GV_LOG_INFO, line);
 	gv_daemon_stop(d);
-	cli_log_line(GV_LOG_WARN, "event=stopped");
+	cli_log_line(GV_LOG_INFO, "event=stopped");
 	return 0;
 }

@@ -25,6 +25,12 @@ static const cli_command commands[] = {
 	{ "scrub", cmd_scrub, "verify every replica's checksum", 1 },
 	{ "index", cmd_index, "rebuild the replica index from the sectors (rebuild)", 0 },
 	{ "placement", cmd_placement, "explain a key's replicas (explain KEY), set the cluster's (set)", 1 },
+	{ "ls", cmd_ls, "list stored blobs, buckets, or the names in a bucket", 1 },
+	{ "cp", cmd_cp, "store a file under a name (BUCKET/NAME)", 0 },
+	{ "cat", cmd_cat, "write a named object's bytes (verified) to stdout", 0 },
+	{ "rm", cmd_rm, "remove a name, or a blob's pin (and the blob when unreferenced)", 1 },
+	{ "gc", cmd_gc, "delete blobs nothing has referenced for the grace period", 1 },
+	{ "forget", cmd_forget, "accept a lost key as lost (status and repair stop failing)", 0 },
 	{ NULL, NULL, NULL, 0 }
 };
 

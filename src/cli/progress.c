@@ -27,11 +27,13 @@ void cli_progress_init(cli_progress *p, const char *label, int quiet)
 void cli_progress_update(cli_progress *p, uint64_t bytes, uint64_t bytes_total,
                          uint64_t items, uint64_t items_total)
 {
-	char bar[31], done[32], total[32], rate[32], eta[32] = "--:--";
+	char bar[31], done[32], total[32], rate[32], eta[32] = "--:--", of[48] = "", n[64] = "";
 	double t = now_s(), frac, el, bps;
 	int i, fill;
 
-	if (!p->enabled || (t - p->last < 0.2 && !(items_total && items == items_total)))
+	if (!p || !p->enabled ||
+	    (t - p->last < 0.2 && !(items_total && items == items_total) &&
+	     !(bytes_total && bytes == bytes_total)))
 		return;
 	p->last = t;
 	el = t - p->t0;
@@ -49,11 +51,18 @@ void cli_progress_update(cli_progress *p, uint64_t bytes, uint64_t bytes_total,
 
 		snprintf(eta, sizeof(eta), "%02d:%02d", left / 60, left % 60);
 	}
-	fprintf(stderr, "\r%s [%s] %3.0f%% %s/%s %s/s %llu/%llu ETA %s ", p->label, bar, frac * 100,
-	        gv_size_format(done, sizeof(done), bytes),
-	        gv_size_format(total, sizeof(total), bytes_total),
-	        gv_size_format(rate, sizeof(rate), (uint64_t)bps), (unsigned long long)items,
-	        (unsigned long long)items_total, eta);
+	/* A total not known (0) is left out rather than shown as "0 B". */
+	if (bytes_total)
+		snprintf(of, sizeof(of), "/%s", gv_size_format(total, sizeof(total), bytes_total));
+	if (items_total)
+		snprintf(n, sizeof(n), " %llu/%llu", (unsigned long long)items,
+		         (unsigned long long)items_total);
+	else if (items)
+		snprintf(n, sizeof(n), " %llu", (unsigned long long)items);
+	/* \033[K: nothing of a longer earlier line is left at the end. */
+	fprintf(stderr, "\r%s [%s] %3.0f%% %s%s %s/s%s ETA %s\033[K", p->label, bar, frac * 100,
+	        gv_size_format(done, sizeof(done), bytes), of,
+	        gv_size_format(rate, sizeof(rate), (uint64_t)bps), n, eta);
 	fflush(stderr);
 }
 

@@ -14,7 +14,8 @@ typedef struct cli_progress {
 } cli_progress;
 
 void cli_progress_init(cli_progress *p, const char *label, int quiet);
-/* Redraw with bytes and items done of their totals (totals may be 0). */
+/* Redraw with bytes and items done of their totals (a total 0 is not
+ * known and not shown).  p NULL: nothing. */
 void cli_progress_update(cli_progress *p, uint64_t bytes, uint64_t bytes_total,
                          uint64_t items, uint64_t items_total);
 /* Erase the line. */

@@ -70,6 +70,58 @@ int gv_sha256_buf(uint8_t out[GV_DIGEST_LEN], const void *buf, size_t len)
 	return 0;
 }
 
+int gv_md5_buf(uint8_t out[16], const void *buf, size_t len)
+{
+	unsigned n = 0;
+
+	if (EVP_Digest(buf, len, out, &n, EVP_md5(), NULL) != 1 || n != 16)
+		return gv_error_set(GV_ERROR, "MD5 failed");
+	return 0;
+}
+
+struct gv_md5 {
+	EVP_MD_CTX *ctx;
+};
+
+int gv_md5_new(gv_md5 **out)
+{
+	gv_md5 *h = calloc(1, sizeof(*h));
+
+	*out = NULL;
+	if (!h)
+		return gv_error_set(GV_ENOMEM, "out of memory");
+	if (!(h->ctx = EVP_MD_CTX_new()) || EVP_DigestInit_ex(h->ctx, EVP_md5(), NULL) != 1) {
+		gv_md5_free(h);
+		return gv_error_set(GV_ERROR, "cannot start MD5");
+	}
+	*out = h;
+	return 0;
+}
+
+int gv_md5_update(gv_md5 *h, const void *buf, size_t len)
+{
+	if (len && EVP_DigestUpdate(h->ctx, buf, len) != 1)
+		return gv_error_set(GV_ERROR, "MD5 update failed");
+	return 0;
+}
+
+int gv_md5_final(gv_md5 *h, uint8_t out[16])
+{
+	unsigned n = 0;
+
+	if (EVP_DigestFinal_ex(h->ctx, out, &n) != 1 || n != 16)
+		return gv_error_set(GV_ERROR, "MD5 failed");
+	return 0;
+}
+
+void gv_md5_free(gv_md5 *h)
+{
+	if (h) {
+		EVP_MD_CTX_free(h->ctx);
+		free(h);
+	}
+}
+
 int gv_key_of_buf(gv_key *out, const void *buf, size_t len)
 {
 	out->size = len;

@@ -26,6 +26,14 @@ void gv_sha256_free(gv_sha256 *h);
 /* One-shot digest of a buffer. */
 int gv_sha256_buf(uint8_t out[GV_DIGEST_LEN], const void *buf, size_t len);
 
+/* MD5 (S3's ETags only: never used for integrity), whole or streaming. */
+int gv_md5_buf(uint8_t out[16], const void *buf, size_t len);
+typedef struct gv_md5 gv_md5;
+int gv_md5_new(gv_md5 **out);
+int gv_md5_update(gv_md5 *h, const void *buf, size_t len);
+int gv_md5_final(gv_md5 *h, uint8_t out[16]);
+void gv_md5_free(gv_md5 *h);
+
 /* Key of a buffer (digest + length). */
 int gv_key_of_buf(gv_key *out, const void *buf, size_t len);
 

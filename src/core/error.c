@@ -55,6 +55,7 @@ const char *gv_error_name(int code)
 	case GV_ELOST: return "GV_ELOST";
 	case GV_ECANCELED: return "GV_ECANCELED";
 	case GV_EUNAVAILABLE: return "GV_EUNAVAILABLE";
+	case GV_ENOTEMPTY: return "GV_ENOTEMPTY";
 	}
 	return "GV_UNKNOWN";
 }

@@ -843,6 +843,14 @@ static int move_copy(gv_store *st, const gv_key *key, const char *from, gv_secto
 
 	if ((err = gv_index_replicas_find(st->ix, key, &reps, &nreps)) < 0)
 		return err;
+	for (i = 0; i < nreps && strcmp(reps[i].sector, from) != 0; i++)
+		;
+	if (i == nreps) {
+		/* Moved or dropped since it was planned (another gateway's
+		 * move, a repair's trim): a copy now would be one too many. */
+		err = gv_error_set(GV_ENOTFOUND, "no replica on sector %s any more", from);
+		goto out;
+	}
 	if ((err = gv_index_sector_list(st->ix, &sectors, &nsectors)) < 0)
 		goto out;
 	for (i = 0; i <= nreps && !copied; i++) {

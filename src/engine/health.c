@@ -201,7 +201,7 @@ static int bring_up(gv_store *st, const probe *pr, long long up_ms)
 		gv_error_clear();
 		return 0;
 	}
-	gv_warn("event=sector_up sector=%s answering_ms=%lld", pr->info.id, up_ms);
+	gv_info("event=sector_up sector=%s answering_ms=%lld", pr->info.id, up_ms);
 	return 1;
 }
 
@@ -260,7 +260,9 @@ int gv_health_probe(gv_store *st, const gv_health_opts *opts, unsigned *changed)
 
 	if (changed)
 		*changed = 0;
-	if ((err = gv_index_sector_list(st->ix, &sectors, &n)) < 0)
+	/* Sectors other gateways on the index added or brought back. */
+	if ((err = gv_store_sectors_refresh(st)) < 0 ||
+	    (err = gv_index_sector_list(st->ix, &sectors, &n)) < 0)
 		return err;
 	if (!(pr = calloc(n ? n : 1, sizeof(*pr)))) {
 		free(sectors);

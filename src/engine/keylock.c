@@ -9,11 +9,15 @@
  * the same data directory:
  *
  *   - threads of this process wait on a table of the keys held here;
- *   - processes take an open-file-description lock (F_OFD_SETLKW) on one
- *     byte of DIR/keys.lock, at an offset taken from the key's digest.
- *     OFD locks belong to the open file, not the thread, which is why the
- *     in-process table comes first; they have no false deadlock reports
- *     between threads of two processes, unlike classic POSIX locks.
+ *   - processes take the index's own key lock when it has one (an index
+ *     several gateways with data directories of their own share:
+ *     PostgreSQL's advisory locks), else an open-file-description lock
+ *     (F_OFD_SETLKW) on one byte of DIR/keys.lock, at an offset taken
+ *     from the key's digest (the processes that share a SQLite index
+ *     share its data directory).  Both belong to a connection or an open
+ *     file, not the thread, which is why the in-process table comes
+ *     first; OFD locks have no false deadlock reports between threads of
+ *     two processes, unlike classic POSIX locks.
  *
  * A process that cannot open the lock file (a read-only data directory)
  * still orders its own threads.  A thread holds at most one key at a time.
@@ -128,7 +132,13 @@ int gv_key_lock(gv_store *st, const gv_key *key)
 	st->keylock_held[st->keylock_n++] = *key;
 	pthread_mutex_unlock(&st->keylock_mu);
 
-	if (st->keylock_fd >= 0 && (rc = ofd_lock(st->keylock_fd, key, F_WRLCK)) < 0) {
+	/* The index's lock waits as long as a write may. */
+	if ((rc = gv_index_key_lock(st->ix, key, st->write_timeout_ms)) < 0) {
+		unlock_local(st, key);
+		return rc;
+	}
+	if (rc == 0 && st->keylock_fd >= 0 &&
+	    (rc = ofd_lock(st->keylock_fd, key, F_WRLCK)) < 0) {
 		unlock_local(st, key);
 		return gv_error_set_errno(GV_EIO, -rc, "cannot lock key");
 	}
@@ -137,6 +147,8 @@ int gv_key_lock(gv_store *st, const gv_key *key)
 
 void gv_key_unlock(gv_store *st, const gv_key *key)
 {
+	/* Each does nothing when the other lock was the one taken. */
+	gv_index_key_unlock(st->ix, key);
 	if (st->keylock_fd >= 0)
 		ofd_lock(st->keylock_fd, key, F_UNLCK);
 	unlock_local(st, key);

@@ -21,6 +21,8 @@ void gv_limiter_init(gv_limiter *l, uint64_t bytes_per_second)
 {
 	l->bytes_per_second = bytes_per_second;
 	l->next = 0;
+	l->on_take = NULL;
+	l->payload = NULL;
 	pthread_mutex_init(&l->mu, NULL);
 }
 
@@ -33,6 +35,8 @@ void gv_limiter_take(gv_limiter *l, size_t n)
 {
 	double now, at;
 
+	if (l->on_take && n)
+		l->on_take(n, l->payload);
 	if (!l->bytes_per_second || !n)
 		return;
 	pthread_mutex_lock(&l->mu);

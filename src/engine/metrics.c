@@ -57,12 +57,43 @@ static void sector_labels(FILE *f, const gv_sector_info *s)
 #define GV_METRICS_CACHE_MS 1000
 
 
+/* Per sector, the last_verified of the replica scrub would read first (the
+ * oldest verification): one indexed row each.  0 for a sector with none. */
+static int oldest_verified(gv_store *st, const gv_sector_info *sectors, size_t n,
+                           int64_t **out)
+{
+	int64_t *v = calloc(n ? n : 1, sizeof(*v));
+	size_t i;
+	int err;
+
+	*out = NULL;
+	if (!v)
+		return gv_error_set(GV_ENOMEM, "out of memory");
+	for (i = 0; i < n; i++) {
+		gv_replica_cursor cur;
+		gv_replica *r = NULL;
+		size_t got = 0;
+
+		memset(&cur, 0, sizeof(cur));
+		if ((err = gv_index_replicas_next(st->ix, &cur, sectors[i].id, 1, &r, &got)) < 0) {
+			free(v);
+			return err;
+		}
+		if (got)
+			v[i] = r[0].last_verified;
+		gv_replicas_free(r, got);
+	}
+	*out = v;
+	return 0;
+}
+
 /* The cached gauges (fresh when older than the cache window), copied out;
  * *computations counts the computations so far. */
 static int gauges_get(gv_store *st, gv_store_stats *s, gv_sector_info **sectors,
-                      size_t *nsectors, uint64_t *computations)
+                      int64_t **oldest, size_t *nsectors, uint64_t *computations)
 {
 	gv_sector_info *copy;
+	int64_t *ocopy;
 	long long now;
 	int err = 0;
 
@@ -70,33 +101,50 @@ static int gauges_get(gv_store *st, gv_store_stats *s, gv_sector_info **sectors,
 	now = gv_mono_ms();
 	if (st->metrics_at_ms == 0 || now - st->metrics_at_ms >= GV_METRICS_CACHE_MS) {
 		gv_sector_info *fresh = NULL;
+		int64_t *ofresh = NULL;
 		size_t n = 0;
 
 		if ((err = gv_status(st, &st->metrics_stats)) < 0 ||
-		    (err = gv_store_sector_list(st, &fresh, &n)) < 0) {
+		    (err = gv_store_sector_list(st, &fresh, &n)) < 0 ||
+		    (err = oldest_verified(st, fresh, n, &ofresh)) < 0) {
+			free(fresh);
 			st->metrics_at_ms = 0;
 			goto out;
 		}
 		free(st->metrics_sectors);
+		free(st->metrics_oldest);
 		st->metrics_sectors = fresh;
+		st->metrics_oldest = ofresh;
 		st->metrics_nsectors = n;
 		st->metrics_at_ms = gv_mono_ms();
 		st->metrics_computations++;
 	}
 	copy = malloc((st->metrics_nsectors ? st->metrics_nsectors : 1) * sizeof(*copy));
-	if (!copy) {
+	ocopy = malloc((st->metrics_nsectors ? st->metrics_nsectors : 1) * sizeof(*ocopy));
+	if (!copy || !ocopy) {
+		free(copy);
+		free(ocopy);
 		err = gv_error_set(GV_ENOMEM, "out of memory");
 		goto out;
 	}
-	if (st->metrics_nsectors)
+	if (st->metrics_nsectors) {
 		memcpy(copy, st->metrics_sectors, st->metrics_nsectors * sizeof(*copy));
+		memcpy(ocopy, st->metrics_oldest, st->metrics_nsectors * sizeof(*ocopy));
+	}
 	*s = st->metrics_stats;
 	*sectors = copy;
+	*oldest = ocopy;
 	*nsectors = st->metrics_nsectors;
 	*computations = st->metrics_computations;
 out:
 	pthread_mutex_unlock(&st->metrics_mu);
 	return err;
+}
+
+/* A wall-clock time in unix ms as seconds; 0 stays 0 (never). */
+static double seconds_of(int64_t ms)
+{
+	return ms > 0 ? (double)ms / 1000.0 : 0;
 }
 
 int gv_metrics_text(gv_store *st, char **out, size_t *out_len)
@@ -106,6 +154,7 @@ int gv_metrics_text(gv_store *st, char **out, size_t *out_len)
 	gv_scrub_counters sc;
 	gv_presence_counters pc;
 	gv_sector_info *sectors = NULL;
+	int64_t *oldest = NULL, rebalance_ok_ms, now_ms = gv_now_ms();
 	size_t nsectors = 0, i, len = 0;
 	uint64_t computations = 0, rq_queued = 0, rq_dead = 0;
 	char *buf = NULL;
@@ -114,19 +163,25 @@ int gv_metrics_text(gv_store *st, char **out, size_t *out_len)
 
 	*out = NULL;
 	memset(&s, 0, sizeof(s));
-	if ((err = gauges_get(st, &s, &sectors, &nsectors, &computations)) < 0)
+	if ((err = gauges_get(st, &s, &sectors, &oldest, &nsectors, &computations)) < 0)
 		return err;
 	gv_repair_counters_get(st, &rc);
 	gv_scrub_counters_get(st, &sc);
 	gv_presence_counters_get(st, &pc);
+	pthread_mutex_lock(&st->stats_lock);
+	rebalance_ok_ms = st->rebalance_last_success_ms;
+	pthread_mutex_unlock(&st->stats_lock);
 	/* An index without a repair queue (or failing) shows an empty one. */
 	if (gv_repair_queue_count(st, &rq_queued, &rq_dead) < 0)
 		rq_queued = rq_dead = 0;
 	f = open_memstream(&buf, &len);
 	if (!f) {
 		free(sectors);
+		free(oldest);
 		return gv_error_set(GV_ENOMEM, "out of memory");
 	}
+	header(f, "graviton_build_info", "gauge", "Always 1; the version in a label.");
+	fprintf(f, "graviton_build_info{version=\"%s\"} 1\n", GV_VERSION);
 	metric(f, "graviton_replication_factor", "gauge",
 	       "Average healthy replicas per blob.", s.avg_factor);
 	metric(f, "graviton_replication_target_factor", "gauge",
@@ -151,7 +206,17 @@ int gv_metrics_text(gv_store *st, char **out, size_t *out_len)
 	metric(f, "graviton_repair_queue_dead", "gauge",
 	       "Dead letters in the repair queue: keys no longer retried.", (double)rq_dead);
 	metric(f, "graviton_repair_rate_bytes_per_second", "gauge",
-	       "Bytes per second copied by the last repair run.", rc.rate);
+	       "Bytes per second copied by the last repair run (or the current one).", rc.rate);
+	metric(f, "graviton_repair_last_success_timestamp_seconds", "gauge",
+	       "When the last full repair run that completed with no failed job ended (unix "
+	       "time; 0: none since the server started).", seconds_of(rc.last_success_ms));
+	metric(f, "graviton_scrub_last_success_timestamp_seconds", "gauge",
+	       "When the last scrub run that went through to its end ended (unix time; 0: none "
+	       "since the server started).", seconds_of(sc.last_success_ms));
+	metric(f, "graviton_rebalance_last_success_timestamp_seconds", "gauge",
+	       "When the last rebalance run that moved all it planned (or found nothing to "
+	       "move) ended (unix time; 0: none since the server started).",
+	       seconds_of(rebalance_ok_ms));
 	metric(f, "graviton_repair_jobs_completed_total", "counter", "Repair jobs completed.",
 	       (double)rc.jobs_completed);
 	metric(f, "graviton_repair_jobs_failed_total", "counter", "Repair jobs failed.",
@@ -180,8 +245,9 @@ int gv_metrics_text(gv_store *st, char **out, size_t *out_len)
 	       (double)pc.unrecorded);
 	metric(f, "graviton_presence_runs_total", "counter", "Presence audit runs finished.",
 	       (double)pc.runs);
-	metric(f, "graviton_metrics_gauge_computations_total", "counter",
-	       "Computations of the whole-index gauges (cached for a second between scrapes).",
+	metric(f, "graviton_metrics_index_scans_total", "counter",
+	       "Computations of the whole-index gauges: scans of the index (cached for a second "
+	       "between scrapes).",
 	       (double)computations);
 
 	header(f, "graviton_sector_capacity_bytes", "gauge", "Sector capacity.");
@@ -210,7 +276,17 @@ int gv_metrics_text(gv_store *st, char **out, size_t *out_len)
 		fprintf(f, " %llu\n",
 		        (unsigned long long)gv_health_probe_failures(st, sectors[i].id));
 	}
+	header(f, "graviton_sector_scrub_age_seconds", "gauge",
+	       "Seconds since the least recently verified replica of the sector was verified "
+	       "(written or scrubbed); 0 for a sector with no replica.");
+	for (i = 0; i < nsectors; i++) {
+		fputs("graviton_sector_scrub_age_seconds", f);
+		sector_labels(f, &sectors[i]);
+		fprintf(f, " %.3f\n", oldest[i] > 0 && oldest[i] < now_ms
+		                          ? (double)(now_ms - oldest[i]) / 1000.0 : 0.0);
+	}
 	free(sectors);
+	free(oldest);
 	if (fclose(f) != 0) {
 		free(buf);
 		return gv_error_set(GV_ENOMEM, "out of memory");

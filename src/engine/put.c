@@ -786,15 +786,37 @@ static int put_classify(put_commit *c)
 	return 0;
 }
 
-/* Enough healthy copies (or the primary already holds one): an idempotent
- * re-put writes nothing.  Fills res and returns 1 then. */
+/*
+ * A quorum of copies of a blob recorded less than a write timeout ago: a
+ * put of the same bytes (through this gateway or another on the index)
+ * that met its quorum moments ago may still be copying the rest, and its
+ * late copies record themselves (or queue the key for repair) within that
+ * time.  Writing more now would only make copies that repair trims.
+ */
+static int put_settling(put_commit *c, int n)
+{
+	int64_t created = 0;
+
+	if (n < c->popt.min_replicas || n >= c->popt.factor)
+		return 0;
+	if (gv_index_blob_exists(c->st->ix, &c->key, &created) != 1) {
+		gv_error_clear();
+		return 0;
+	}
+	return gv_now_ms() - created < (int64_t)c->st->write_timeout_ms;
+}
+
+/* Enough healthy copies (or the primary already holds one, or a put of
+ * the same bytes is settling): an idempotent re-put writes nothing.
+ * Fills res and returns 1 then. */
 static int put_existed(put_commit *c, gv_put_result *res, int *err)
 {
 	int n = (int)c->nhealthy;
 	size_t i;
 
 	if (!(n >= c->popt.factor ||
-	      (n >= c->popt.min_replicas && contains_id(c->healthy, c->nhealthy, PRIMARY(c)))))
+	      (n >= c->popt.min_replicas && contains_id(c->healthy, c->nhealthy, PRIMARY(c))) ||
+	      put_settling(c, n)))
 		return 0;
 	put_abort_targets(c->put, 0);
 	res->existed = 1;
@@ -1144,6 +1166,13 @@ int gv_put_commit(gv_put *put, gv_put_result *res)
 	if ((err = gv_key_lock(c->st, &c->key)) < 0)
 		goto out;
 	locked = 1;
+	/* The put's intent (docs/namespace.md): the key's garbage clock
+	 * restarts before anything is recorded, so the collector, which
+	 * decides under this lock, leaves the blob for a grace period in
+	 * which the caller names or pins it.  The replica rows recorded
+	 * below commit durably after it, and so make it durable too. */
+	if ((err = gv_index_ns_touch(c->st->ix, &c->key, gv_now_ms())) < 0)
+		goto out;
 	if ((err = put_classify(c)) < 0)
 		goto out;
 	if (put_existed(c, res, &err)) {
@@ -1191,7 +1220,15 @@ out:
 
 int gv_put_fd(gv_store *st, int fd, gv_put_result *res)
 {
+	return gv_put_fd_progress(st, fd, res, NULL, NULL);
+}
+
+int gv_put_fd_progress(gv_store *st, int fd, gv_put_result *res,
+                       void (*on_progress)(uint64_t done, uint64_t total, void *payload),
+                       void *payload)
+{
 	gv_put_opts opts = GV_PUT_OPTS_INIT;
+	uint64_t done = 0;
 	gv_put *put;
 	char *buf;
 	int err;
@@ -1232,6 +1269,9 @@ int gv_put_fd(gv_store *st, int fd, gv_put_result *res)
 			gv_put_abort(put);
 			goto out;
 		}
+		done += (uint64_t)n;
+		if (on_progress)
+			on_progress(done, opts.size_hint, payload);
 	}
 	err = gv_put_commit(put, res);
 out:

@@ -384,12 +384,27 @@ static void rbal_free(rbal *b)
 	free(b->moves);
 }
 
+/* gv_move_replica under the key's claim (claim.c): 1 when another
+ * gateway on the index has the key (skipped: it moves or repairs it). */
+static int move_claimed(gv_store *st, const gv_key *key, const char *from, const char *to)
+{
+	char work[GV_CLAIM_NAME_MAX];
+	int err;
+
+	if (!gv_work_claim(st, gv_work_name_key(work, sizeof(work), key)))
+		return 1;
+	err = gv_move_replica(st, key, from, to);
+	gv_work_release(st, work);
+	return err;
+}
+
 int gv_rebalance_run(gv_store *st, const gv_rebalance_opts *opts, gv_rebalance_summary *out)
 {
 	int64_t t0 = gv_now_ms();
 	gv_index_stats is;
 	double threshold, high;
 	long fullest;
+	uint64_t done = 0, total = 0;
 	size_t i;
 	rbal b;
 	int err;
@@ -421,9 +436,14 @@ int gv_rebalance_run(gv_store *st, const gv_rebalance_opts *opts, gv_rebalance_s
 	if ((err = plan(&b)) < 0)
 		goto out;
 	out->planned = b.nmoves;
+	for (i = 0; i < b.nmoves; i++)
+		total += b.moves[i].key.size;
 	for (i = 0; i < b.nmoves; i++) {
 		planned *m = &b.moves[i];
 
+		if (!b.o.dry_run && b.o.on_progress)
+			b.o.on_progress(done, total, i, b.nmoves, b.o.payload);
+		done += m->key.size;
 		if (b.o.dry_run) {
 			emit(&b, GV_MOVE_PLANNED, &m->key, m->from, m->to, 0, NULL);
 			continue;
@@ -432,7 +452,11 @@ int gv_rebalance_run(gv_store *st, const gv_rebalance_opts *opts, gv_rebalance_s
 			err = GV_ECANCELED;
 			break;
 		}
-		err = gv_move_replica(st, &m->key, m->from, m->to);
+		err = move_claimed(st, &m->key, m->from, m->to);
+		if (err > 0) {
+			err = 0;
+			continue;
+		}
 		if (err < 0) {
 			char msg[512];
 
@@ -446,6 +470,8 @@ int gv_rebalance_run(gv_store *st, const gv_rebalance_opts *opts, gv_rebalance_s
 		out->bytes += m->key.size;
 		emit(&b, GV_MOVE_DONE, &m->key, m->from, m->to, 0, NULL);
 	}
+	if (!b.o.dry_run && b.o.on_progress && b.nmoves && err == 0)
+		b.o.on_progress(total, total, b.nmoves, b.nmoves, b.o.payload);
 	if (!b.o.dry_run && (err == 0 || err == GV_ECANCELED)) {
 		int e = load_sectors(&b);
 
@@ -466,6 +492,11 @@ int gv_rebalance_run(gv_store *st, const gv_rebalance_opts *opts, gv_rebalance_s
 	        out->spread_before, out->spread_after);
 out:
 	out->duration_ms = gv_now_ms() - t0;
+	if (err == 0 && !b.o.dry_run && out->failed == 0) {
+		pthread_mutex_lock(&st->stats_lock);
+		st->rebalance_last_success_ms = gv_now_ms();
+		pthread_mutex_unlock(&st->stats_lock);
+	}
 	rbal_free(&b);
 	return err;
 }
@@ -635,7 +666,9 @@ static int drain_key(rbal *b, const gv_key *key, const char *id)
 		emit(b, GV_MOVE_PLANNED, key, id, b->sectors[dest].id, 0, NULL);
 		return 0;
 	}
-	err = gv_move_replica(b->st, key, id, b->sectors[dest].id);
+	err = move_claimed(b->st, key, id, b->sectors[dest].id);
+	if (err > 0)
+		return 0;
 	if (err < 0) {
 		snprintf(msg, sizeof(msg), "%s", gv_error_last());
 		out->failed++;
@@ -656,6 +689,7 @@ int gv_sector_drain(gv_store *st, const char *id, const gv_rebalance_opts *opts,
 	int64_t t0 = gv_now_ms();
 	gv_sector_info si;
 	gv_key keys[128], after;
+	uint64_t done = 0, ndone = 0;
 	int have_after = 0, err;
 	rbal b;
 
@@ -686,8 +720,15 @@ int gv_sector_drain(gv_store *st, const char *id, const gv_rebalance_opts *opts,
 			break;
 		after = keys[n - 1];
 		have_after = 1;
-		for (i = 0; i < n && err == 0; i++)
+		for (i = 0; i < n && err == 0; i++) {
 			err = drain_key(&b, &keys[i], id);
+			/* Of the bytes the sector held when the drain began. */
+			done += keys[i].size;
+			ndone++;
+			if (!b.o.dry_run && b.o.on_progress)
+				b.o.on_progress(done < si.used ? done : si.used, si.used, ndone, 0,
+				                b.o.payload);
+		}
 		if (err < 0)
 			break;
 	}

@@ -220,6 +220,10 @@ static void count_bytes(uint64_t n, void *payload)
 
 	pthread_mutex_lock(&r->mu);
 	r->bytes_done += n;
+	/* Progress by bytes as a copy goes, not only when a key is done. */
+	if (r->o.on_progress)
+		r->o.on_progress(r->bytes_done, r->bytes_total, r->jobs_done, r->jobs_total,
+		                 r->o.payload);
 	pthread_mutex_unlock(&r->mu);
 }
 
@@ -228,7 +232,9 @@ static void count_bytes(uint64_t n, void *payload)
 static int copy_to(run *r, const gv_key *key, const char (*srcs)[GV_ID_MAX], size_t nsrc,
                    const char *target, const gv_replica *row, gv_copy_result *res, char *buf)
 {
+	char kbuf[GV_KEY_BUFSIZE];
 	gv_copy_opts o;
+	int err;
 
 	memset(&o, 0, sizeof(o));
 	o.lim = &r->lim;
@@ -236,7 +242,11 @@ static int copy_to(run *r, const gv_key *key, const char (*srcs)[GV_ID_MAX], siz
 	o.on_bytes = count_bytes;
 	o.payload = r;
 	o.buf = buf;
-	return gv_copy_key(r->st, key, srcs, nsrc, target, row, &o, res);
+	err = gv_copy_key(r->st, key, srcs, nsrc, target, row, &o, res);
+	if (err == 0)
+		gv_debug("event=repair_copied key=%s target=%s bytes=%llu", gv_key_format(kbuf, key),
+		         target, (unsigned long long)res->written);
+	return err;
 }
 
 static int cmp_verified_desc(const void *a, const void *b, void *reps)
@@ -899,12 +909,18 @@ static void job_main(void *p, void *payload)
 {
 	job *j = p;
 	run *r = payload;
+	char work[GV_CLAIM_NAME_MAX];
 
-	if (!cancelled(r)) {
+	gv_work_name_key(work, sizeof(work), &j->key);
+	/* Another gateway on the index has the key: it does the work (or,
+	 * if it died, a pass after its claim runs out); its queue row stays. */
+	if (!cancelled(r) && (r->o.dry_run || gv_work_claim(r->st, work))) {
 		if (j->kind == JOB_COPY)
 			run_copy(r, &j->key);
 		else
 			run_tidy(r, &j->key);
+		if (!r->o.dry_run)
+			gv_work_release(r->st, work);
 	} else {
 		pthread_mutex_lock(&r->st->stats_lock);
 		if (r->st->repair.queue_size > 0)
@@ -1039,8 +1055,9 @@ static run *run_new(gv_store *st, const gv_repair_opts *opts)
 	return r;
 }
 
-/* Finish a run: counters, log line, summary; frees r. */
-static void run_end(run *r, gv_repair_summary *out)
+/* Finish a run (err: how it ended; full: a full run, not the queue's):
+ * counters, log line, summary; frees r. */
+static void run_end(run *r, int err, int full, gv_repair_summary *out)
 {
 	gv_store *st = r->st;
 	double dt;
@@ -1052,6 +1069,8 @@ static void run_end(run *r, gv_repair_summary *out)
 	if (!r->o.dry_run) {
 		st->repair.runs++;
 		st->repair.last_run_ms = gv_now_ms();
+		if (full && err == 0 && r->sum.failed == 0)
+			st->repair.last_success_ms = st->repair.last_run_ms;
 		st->repair.rate = dt > 0 ? (double)r->sum.bytes_copied / dt : 0;
 	}
 	pthread_mutex_unlock(&st->stats_lock);
@@ -1103,7 +1122,7 @@ int gv_repair_run(gv_store *st, const gv_repair_opts *opts, gv_repair_summary *o
 	}
 out:
 	gv_workq_free(q);
-	run_end(r, out);
+	run_end(r, err, 1, out);
 	return err;
 }
 
@@ -1167,7 +1186,7 @@ int gv_repair_run_queued(gv_store *st, const gv_repair_opts *opts, gv_repair_sum
 	}
 	gv_workq_free(q);
 	free(keys);
-	run_end(r, out);
+	run_end(r, err, 0, out);
 	return err;
 }
 

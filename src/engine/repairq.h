@@ -9,7 +9,10 @@
  * succeeds (a full scan, or a manual run) or the key is deleted, and is
  * revived (attempts from 0) when the key is queued again for another
  * reason.  Read-modify-write steps run under the queue's mutex; one
- * process serves a data directory (servelock.c), so that is enough.
+ * process serves a data directory (servelock.c).  Gateways sharing one
+ * index finish a key's row (done, failed) only under the key's claim
+ * (claim.c); an enqueue by another gateway racing it can at worst lose
+ * the queued key to the next full scan, which finds it again.
  * Each call takes the index to use (the store's, which tests may wrap).
  */
 #ifndef GV_ENGINE_REPAIRQ_H

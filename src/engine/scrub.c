@@ -27,12 +27,15 @@ typedef struct srun {
 	gv_store *st;
 	gv_scrub_opts o;
 	gv_limiter lim;
-	gv_limiter lim_s3;         /* replicas in s3 sectors */
+	gv_limiter lim_metered;    /* replicas in sectors of a metered kind */
+	char (*metered)[GV_ID_MAX]; /* those sectors' ids, nmetered of them */
+	size_t nmetered;
 	int64_t now;
+	int64_t threshold;         /* rows verified since are fresh */
 
 	pthread_mutex_t mu;        /* guards sum, done counters, callbacks */
 	gv_scrub_summary sum;
-	uint64_t total, done, bytes_done;
+	uint64_t total, done, bytes_done, bytes_total;
 } srun;
 
 typedef struct sjob {
@@ -59,12 +62,77 @@ static void scrub_record_blocks(gv_store *st, const gv_key *key, gv_block_hasher
 	free(tab);
 }
 
+/* 1 when the replica was verified at or after the run's threshold since
+ * its batch was read: by another gateway sharing the index, whose scrub
+ * walks the same order. */
+static int verified_meanwhile(const srun *r, const sjob *j)
+{
+	gv_replica *reps = NULL;
+	size_t n = 0, i;
+	int fresh = 0;
+
+	if (!r->st->index_shared || gv_index_replicas_find(r->st->ix, &j->key, &reps, &n) < 0) {
+		gv_error_clear();
+		return 0;
+	}
+	for (i = 0; i < n; i++)
+		if (strcmp(reps[i].sector, j->sector) == 0)
+			fresh = reps[i].last_verified >= r->threshold;
+	gv_replicas_free(reps, n);
+	return fresh;
+}
+
+/* Every piece read (the limiter's on_take): progress by bytes, as they
+ * are read, not per finished replica. */
+static void scrub_bytes(size_t n, void *payload)
+{
+	srun *r = payload;
+
+	pthread_mutex_lock(&r->mu);
+	r->bytes_done += n;
+	if (r->o.on_progress)
+		r->o.on_progress(r->bytes_done, r->bytes_total, r->done, r->total, r->o.payload);
+	pthread_mutex_unlock(&r->mu);
+}
+
+/* 1 when the sector's kind is metered (GV_SECTOR_KIND_METERED). */
+static int is_metered(const srun *r, const char *sector)
+{
+	size_t i;
+
+	for (i = 0; i < r->nmetered; i++)
+		if (strcmp(r->metered[i], sector) == 0)
+			return 1;
+	return 0;
+}
+
+/* The ids of the sectors whose kind is metered, read once per run. */
+static void find_metered(srun *r)
+{
+	gv_sector_info *ss = NULL;
+	size_t n = 0, i;
+
+	if (gv_store_sector_list(r->st, &ss, &n) < 0) {
+		gv_error_clear();
+		return;
+	}
+	if (n && (r->metered = calloc(n, sizeof(*r->metered))) != NULL)
+		for (i = 0; i < n; i++) {
+			const gv_sector_kind *k = gv_sector_kind_find(ss[i].kind);
+
+			if (k && (k->flags & GV_SECTOR_KIND_METERED))
+				snprintf(r->metered[r->nmetered++], GV_ID_MAX, "%s", ss[i].id);
+		}
+	gv_error_clear();
+	free(ss);
+}
+
 static void scrub_one(void *p, void *payload)
 {
 	sjob *j = p;
 	srun *r = payload;
 	gv_index *ix = r->st->ix;
-	char reason[GV_REASON_MAX] = "", why[GV_REASON_MAX];
+	char reason[GV_REASON_MAX] = "", why[GV_REASON_MAX], work[GV_CLAIM_NAME_MAX];
 	uint8_t digest[GV_DIGEST_LEN];
 	uint64_t bytes = 0;
 	gv_sector *s;
@@ -72,6 +140,12 @@ static void scrub_one(void *p, void *payload)
 
 	if (r->o.cancel && *r->o.cancel)
 		goto out;
+	/* Another gateway on the index verifies this replica now, or has
+	 * since its batch was read. */
+	if (!gv_work_claim(r->st, gv_work_name_replica(work, sizeof(work), &j->key, j->sector)))
+		goto out;
+	if (verified_meanwhile(r, j))
+		goto out_release;
 	s = gv_store_sector_handle(r->st, j->sector, why, sizeof(why));
 	if (!s) {
 		snprintf(reason, sizeof(reason), "io error: %.240s", why);
@@ -87,19 +161,15 @@ static void scrub_one(void *p, void *payload)
 			bh = NULL;
 		gv_blocks_free(b);
 		err = gv_replica_verify_blocks(s, &j->key, reason, sizeof(reason), &bytes,
-		                               strcmp(s->ops->name, "s3") == 0 ? &r->lim_s3
-		                                                               : &r->lim,
+		                               is_metered(r, j->sector) ? &r->lim_metered : &r->lim,
 		                               r->o.cancel, bh);
 		if (err == 0 && bh)
 			scrub_record_blocks(r->st, &j->key, bh);
 		gv_block_hasher_free(bh);
 		memcpy(digest, j->key.digest, GV_DIGEST_LEN);
-		pthread_mutex_lock(&r->mu);
-		r->bytes_done += bytes;
-		pthread_mutex_unlock(&r->mu);
 	}
 	if (err == GV_ECANCELED)
-		goto out;
+		goto out_release;
 
 	pthread_mutex_lock(&r->mu);
 	r->sum.checked++;
@@ -155,13 +225,35 @@ static void scrub_one(void *p, void *payload)
 			r->o.on_bad(&ev, r->o.payload);
 		pthread_mutex_unlock(&r->mu);
 	}
+out_release:
+	gv_work_release(r->st, work);
 out:
 	pthread_mutex_lock(&r->mu);
 	r->done++;
 	if (r->o.on_progress)
-		r->o.on_progress(r->bytes_done, 0, r->done, r->total, r->o.payload);
+		r->o.on_progress(r->bytes_done, r->bytes_total, r->done, r->total, r->o.payload);
 	pthread_mutex_unlock(&r->mu);
 	free(j);
+}
+
+int gv_scrub_oldest(gv_store *st, const char *sector, int64_t *oldest_ms, int *has)
+{
+	gv_replica_cursor cur;
+	gv_replica *reps = NULL;
+	size_t n = 0;
+	int err;
+
+	*oldest_ms = 0;
+	*has = 0;
+	memset(&cur, 0, sizeof(cur));
+	if ((err = gv_index_replicas_next(st->ix, &cur, sector, 1, &reps, &n)) < 0)
+		return err;
+	if (n > 0) {
+		*oldest_ms = reps[0].last_verified;
+		*has = 1;
+	}
+	gv_replicas_free(reps, n);
+	return 0;
 }
 
 int gv_scrub_run(gv_store *st, const gv_scrub_opts *opts, gv_scrub_summary *out)
@@ -185,7 +277,12 @@ int gv_scrub_run(gv_store *st, const gv_scrub_opts *opts, gv_scrub_summary *out)
 	r->o = opts ? *opts : (gv_scrub_opts)GV_SCRUB_OPTS_INIT;
 	pthread_mutex_init(&r->mu, NULL);
 	gv_limiter_init(&r->lim, r->o.max_bytes_per_second);
-	gv_limiter_init(&r->lim_s3, r->o.s3_max_bytes_per_second);
+	gv_limiter_init(&r->lim_metered, r->o.metered_max_bytes_per_second);
+	r->lim.on_take = scrub_bytes;
+	r->lim.payload = r;
+	r->lim_metered.on_take = scrub_bytes;
+	r->lim_metered.payload = r;
+	find_metered(r);
 	batch = r->o.batch_size ? r->o.batch_size : 100;
 	workers = r->o.parallel_reads ? r->o.parallel_reads : 8;
 	if (ncpu > 0 && workers > (unsigned)ncpu * 4)
@@ -194,14 +291,22 @@ int gv_scrub_run(gv_store *st, const gv_scrub_opts *opts, gv_scrub_summary *out)
 	r->now = run_now(r);
 	threshold = r->o.skip_verified_within_ms ? r->now - (int64_t)r->o.skip_verified_within_ms
 	                                         : r->now;
+	r->threshold = threshold;
+	/* The totals the bar goes by: every replica's bytes (the blobs'
+	 * bytes times their replicas per blob), or the one sector's. */
+	if (gv_index_stats_get(ix, 1, &is) == 0) {
+		r->total = is.replicas;
+		r->bytes_total = is.blobs ? (uint64_t)((double)is.bytes * (double)is.replicas /
+		                                       (double)is.blobs) : 0;
+	}
 	if (r->o.sector) {
 		gv_sector_info si;
 
 		if ((err = gv_index_sector_get(ix, r->o.sector, &si)) < 0)
 			goto out;
+		r->bytes_total = si.used;
+		r->total = 0;
 	}
-	if (gv_index_stats_get(ix, 1, &is) == 0)
-		r->total = is.replicas;
 	gv_info("event=scrub_start parallel_reads=%u sector=%s skip_within_ms=%llu", workers,
 	        r->o.sector ? r->o.sector : "*",
 	        (unsigned long long)r->o.skip_verified_within_ms);
@@ -261,6 +366,8 @@ out:
 		st->scrub.unhealthy_found += out->newly_unhealthy;
 		st->scrub.runs++;
 		st->scrub.last_run_ms = gv_now_ms();
+		if (err == 0)
+			st->scrub.last_success_ms = st->scrub.last_run_ms;
 		pthread_mutex_unlock(&st->stats_lock);
 	}
 	gv_info("event=scrub_end checked=%llu bytes=%llu healthy=%llu newly_unhealthy=%llu "
@@ -270,7 +377,8 @@ out:
 	        (unsigned long long)out->still_unhealthy, (unsigned long long)out->restored,
 	        (unsigned long long)out->skipped, (long long)out->duration_ms);
 	gv_limiter_destroy(&r->lim);
-	gv_limiter_destroy(&r->lim_s3);
+	gv_limiter_destroy(&r->lim_metered);
+	free(r->metered);
 	pthread_mutex_destroy(&r->mu);
 	free(r);
 	if (err == 0 && opts && opts->cancel && *opts->cancel)

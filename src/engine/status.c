@@ -137,10 +137,27 @@ int gv_status(gv_store *st, gv_store_stats *out)
  * waits, and a copy of an earlier put that finishes later finds the blob
  * gone and drops its bytes instead of recording them.
  */
+void gv_store_drop_bytes(gv_store *st, const gv_key *key, const gv_replica *reps, size_t n)
+{
+	char kbuf[GV_KEY_BUFSIZE];
+	size_t i;
+
+	/* Nothing left to repair (a dead letter would stay listed for ever). */
+	if (gv_repairq_done(&st->repairq, st->ix, key) < 0)
+		gv_errlog("event=index_error op=repair_queue key=%s error=\"%s\"",
+		          gv_key_format(kbuf, key), gv_error_last());
+	for (i = 0; i < n; i++) {
+		gv_sector *s = gv_store_sector_handle(st, reps[i].sector, NULL, 0);
+
+		if (s)
+			gv_sector_del(s, key); /* a copy left behind is only extra bytes */
+	}
+}
+
 int gv_delete(gv_store *st, const gv_key *key)
 {
 	gv_replica *reps = NULL;
-	size_t n = 0, i;
+	size_t n = 0;
 	char kbuf[GV_KEY_BUFSIZE];
 	int err;
 
@@ -155,16 +172,7 @@ int gv_delete(gv_store *st, const gv_key *key)
 		goto out;
 	if ((err = gv_index_blob_remove(st->ix, key)) < 0)
 		goto out;
-	/* Nothing left to repair (a dead letter would stay listed for ever). */
-	if (gv_repairq_done(&st->repairq, st->ix, key) < 0)
-		gv_errlog("event=index_error op=repair_queue key=%s error=\"%s\"",
-		          gv_key_format(kbuf, key), gv_error_last());
-	for (i = 0; i < n; i++) {
-		gv_sector *s = gv_store_sector_handle(st, reps[i].sector, NULL, 0);
-
-		if (s)
-			gv_sector_del(s, key); /* a copy left behind is only extra bytes */
-	}
+	gv_store_drop_bytes(st, key, reps, n);
 out:
 	gv_key_unlock(st, key);
 	gv_replicas_free(reps, n);

@@ -146,6 +146,28 @@ const char *gv_store_cluster_id(gv_store *st)
 	return st->cluster_id;
 }
 
+static int note_name_ok(const char *name)
+{
+	if (name && strncmp(name, "app.", 4) == 0 && name[4])
+		return 1;
+	return gv_error_set(GV_EINVAL, "note name '%s' must start with 'app.'",
+	                    name ? name : "");
+}
+
+int gv_store_note_get(gv_store *st, const char *name, char *buf, size_t cap)
+{
+	int err = note_name_ok(name);
+
+	return err < 0 ? err : gv_index_setting_get(st->ix, name, buf, cap);
+}
+
+int gv_store_note_set(gv_store *st, const char *name, const char *value)
+{
+	int err = note_name_ok(name);
+
+	return err < 0 ? err : gv_index_setting_set(st->ix, name, value ? value : "");
+}
+
 gv_placement_opts gv_store_placement(gv_store *st)
 {
 	gv_placement_opts p;
@@ -181,7 +203,7 @@ int gv_store_index_path(const char *data_dir, const char *path, char *out, size_
 
 	if (!realpath(path, abs))
 		return gv_error_set_errno(GV_EIO, errno, "cannot resolve %s", path);
-	if (realpath(data_dir, dir)) {
+	if (data_dir && realpath(data_dir, dir)) {
 		dlen = strlen(dir);
 		if (strncmp(abs, dir, dlen) == 0 && abs[dlen] == '/' && abs[dlen + 1])
 			keep = abs + dlen + 1;
@@ -521,6 +543,7 @@ int gv_store_open(gv_store **out, const gv_store_opts *opts)
 	}
 	if ((err = gv_keylock_init(st)) < 0)
 		goto out_free;
+	gv_claim_init(st, opts->claim_ttl_ms);
 
 	if (opts->index_path)
 		snprintf(ixpath, sizeof(ixpath), "%s", opts->index_path);
@@ -529,6 +552,7 @@ int gv_store_open(gv_store **out, const gv_store_opts *opts)
 	if ((err = gv_index_open(&st->ix, opts->index_backend, ixpath,
 	                         opts->create ? GV_INDEX_OPEN_CREATE : 0)) < 0)
 		goto out_free;
+	st->index_shared = strcmp(st->ix->ops->name, GV_INDEX_BACKEND_DEFAULT) != 0;
 
 	if ((err = load_placement(st->ix, &st->placement)) < 0 ||
 	    (opts->placement_set && (err = gv_store_set_placement(st, &opts->placement)) < 0))
@@ -629,11 +653,13 @@ static void store_destroy(gv_store *st)
 	for (i = 0; i < st->ngraveyard; i++)
 		gv_sector_close(st->graveyard[i]);
 	free(st->graveyard);
+	gv_claim_destroy(st);
 	if (st->ix)
 		gv_index_close(st->ix);
 	free(st->data_dir);
 	gv_repairq_destroy(&st->repairq);
 	free(st->metrics_sectors);
+	free(st->metrics_oldest);
 	pthread_mutex_destroy(&st->metrics_mu);
 	gv_health_free(st);
 	pthread_mutex_destroy(&st->health_mu);
@@ -736,7 +762,8 @@ int gv_store_sector_add(gv_store *st, const gv_sector_info *in, unsigned flags)
 		 * directory when under it, absolute elsewhere. */
 		char path[sizeof(info.path)];
 
-		if ((err = gv_store_index_path(st->data_dir, info.path, path, sizeof(path))) < 0)
+		if ((err = gv_store_index_path(st->index_shared ? NULL : st->data_dir, info.path,
+		                               path, sizeof(path))) < 0)
 			return gv_error_set(err, "sector %s: %s", info.id, gv_error_last());
 		memcpy(info.path, path, strlen(path) + 1);
 	}
@@ -835,6 +862,40 @@ void gv_store_sector_result(gv_store *st, const char *id, int err)
 	pthread_mutex_unlock(&st->lock);
 	if (down)
 		gv_health_down(st, id, reason);
+}
+
+int gv_store_sectors_refresh(gv_store *st)
+{
+	gv_sector_info *sectors = NULL;
+	size_t n = 0, i;
+	int err;
+
+	if ((err = gv_index_sector_list(st->ix, &sectors, &n)) < 0)
+		return err;
+	for (i = 0; i < n; i++) {
+		gv_sector_slot *slot;
+		int known, open;
+
+		if (sectors[i].state == GV_SECTOR_RETIRED)
+			continue;
+		pthread_mutex_lock(&st->lock);
+		slot = slot_get(st, sectors[i].id, 0);
+		known = slot != NULL;
+		open = slot && slot->sector;
+		if (slot && sectors[i].healthy)
+			slot->reason[0] = '\0';
+		pthread_mutex_unlock(&st->lock);
+		if (open || (known && !sectors[i].healthy))
+			continue;
+		if (open_slot(st, &sectors[i], 0) == 0)
+			gv_info("event=sector_opened sector=%s", sectors[i].id);
+		else
+			gv_debug("event=sector_unavailable sector=%s reason=\"%s\"", sectors[i].id,
+			         gv_error_last());
+	}
+	free(sectors);
+	gv_error_clear();
+	return 0;
 }
 
 int gv_store_sector_check(gv_store *st, unsigned *down)
@@ -961,6 +1022,33 @@ int gv_store_sector_list(gv_store *st, gv_sector_info **out, size_t *out_n)
 	for (i = 0; err == 0 && i < *out_n; i++)
 		gv_store_sector_reason(st, &(*out)[i]);
 	return err;
+}
+
+int gv_store_sector_list_local(gv_store *st, gv_sector_info **out, size_t *out_n)
+{
+	gv_sector_info *all, *local;
+	size_t n, i, k = 0;
+	int err = gv_index_sector_list(st->ix, &all, &n);
+
+	if (err < 0)
+		return err;
+	if (!(local = calloc(n ? n : 1, sizeof(*local)))) {
+		free(all);
+		return gv_error_set(GV_ENOMEM, "out of memory");
+	}
+	for (i = 0; i < n; i++)
+		if (kind_is_local(&all[i]))
+			local[k++] = all[i];
+	gv_store_sector_space(st, local, k);
+	for (i = 0, k = 0; i < n; i++) {
+		if (kind_is_local(&all[i]))
+			all[i] = local[k++];
+		gv_store_sector_reason(st, &all[i]);
+	}
+	free(local);
+	*out = all;
+	*out_n = n;
+	return 0;
 }
 
 int gv_store_sector_get(gv_store *st, const char *id, gv_sector_info *out)

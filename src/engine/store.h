@@ -68,6 +68,7 @@ struct gv_store {
 	gv_repair_counters repair;
 	gv_scrub_counters scrub;
 	gv_presence_counters presence;
+	int64_t rebalance_last_success_ms; /* a run that moved all it planned */
 	gv_repairq repairq;             /* keys waiting for repair (durable) */
 
 	/* Per-key locks (keylock.c): keylock_mu guards the keys held by
@@ -79,6 +80,23 @@ struct gv_store {
 	int keylock_fd;
 	int keylock_ready;
 
+	/* Who this store is among the gateways sharing the index, and how
+	 * long its claims of background work last (claim.c); immutable. */
+	char claim_owner[GV_CLAIM_NAME_MAX]; /* host/pid/random; + "/tid" per thread */
+	uint64_t claim_ttl_ms;
+	/* The claims this store holds, renewed by claims_tid (claim.c);
+	 * claims_mu guards them and orders renewals before releases. */
+	pthread_mutex_t claims_mu;
+	pthread_cond_t claims_cv;
+	struct gv_claim_held *claims;
+	size_t nclaims, claims_cap;
+	pthread_t claims_tid;
+	int claims_thread, claims_stop, claims_ready;
+	/* The index is not the data directory's own file (a PostgreSQL
+	 * index other gateways may share): local sectors are recorded by
+	 * absolute path, never relative to this data directory.  Immutable. */
+	int index_shared;
+
 	/* The whole-index gauges of /metrics (metrics.c), computed at most
 	 * once per GV_METRICS_CACHE_MS and shared by concurrent scrapers;
 	 * metrics_mu guards them. */
@@ -86,6 +104,9 @@ struct gv_store {
 	long long metrics_at_ms;        /* monotonic; 0: never computed */
 	gv_store_stats metrics_stats;
 	gv_sector_info *metrics_sectors;
+	int64_t *metrics_oldest;        /* per sector: its least recently
+	                                 * verified replica's last_verified
+	                                 * (unix ms), 0 when it holds none */
 	size_t metrics_nsectors;
 	uint64_t metrics_computations;
 
@@ -108,6 +129,10 @@ gv_sector *gv_store_sector_handle(gv_store *st, const char *id, char *why, size_
 /* Replace the backend of a registered sector (tests: fault injection).
  * The store takes ownership of `s`; the old backend is closed. */
 int gv_store_sector_attach(gv_store *st, const char *id, gv_sector *s);
+
+/* After a blob's rows went (under the key's lock): take it off the repair
+ * queue and delete the bytes of its replicas `reps` where reachable. */
+void gv_store_drop_bytes(gv_store *st, const gv_key *key, const gv_replica *reps, size_t n);
 
 /* The index (borrowed). */
 gv_index *gv_store_index(gv_store *st);
@@ -203,6 +228,15 @@ void gv_store_sector_reason(gv_store *st, gv_sector_info *info);
 void gv_store_sector_down(gv_store *st, const char *id, const char *reason);
 
 /*
+ * Catch up with what other gateways sharing the index did: open the
+ * sectors registered since this store opened, reopen those the index says
+ * are healthy again whose backend could not open here, and forget this
+ * store's reason for a sector the index holds healthy.  The failure
+ * detector calls it every round.
+ */
+int gv_store_sectors_refresh(gv_store *st);
+
+/*
  * Measure each sector's free space and device from its backend (the
  * free, free_known and device of gv_sector_info): the smaller of its
  * headroom (capacity minus what the backend holds) and the filesystem's
@@ -223,7 +257,8 @@ int gv_store_open_backend(gv_store *st, gv_sector **out, const gv_sector_info *i
 /*
  * The path the index keeps for a sector root: resolved (realpath), and
  * relative to the data directory when under it, so that a copy of the
- * directory works on its own sectors.  GV_EIO when path cannot be resolved.
+ * directory works on its own sectors (data_dir NULL: always absolute, for
+ * an index several gateways share).  GV_EIO when path cannot be resolved.
  */
 int gv_store_index_path(const char *data_dir, const char *path, char *out, size_t cap);
 
@@ -246,6 +281,31 @@ int gv_key_lock(gv_store *st, const gv_key *key);
 void gv_key_unlock(gv_store *st, const gv_key *key);
 int gv_keylock_init(gv_store *st);
 void gv_keylock_destroy(gv_store *st);
+
+/*
+ * Background work claimed across the gateways sharing the index
+ * (claim.c): a piece of work (repairing or moving the replicas of a key,
+ * scrubbing one replica) is done only by the store that claims it, for
+ * st->claim_ttl_ms, renewed every third of that by the store's renewer
+ * thread for as long as it is held, and released when done; claim and
+ * release by the thread doing the work (the owner is the store and the
+ * thread).  Only with a shared index (st->index_shared); otherwise every
+ * claim is granted.
+ *
+ * gv_work_claim: 1 claimed (do the work), 0 another gateway has it (skip
+ * it: that gateway does it, or, if it died, a later pass once its claim
+ * ran out); an index error is logged and counts as 0.
+ * gv_work_release: end the claim (errors ignored: it runs out).
+ * name: gv_work_name_key() or gv_work_name_replica().
+ * gv_claim_destroy stops the renewer (before the index closes).
+ */
+#define GV_CLAIM_TTL_DEFAULT_MS 60000
+void gv_claim_init(gv_store *st, uint64_t ttl_ms);
+void gv_claim_destroy(gv_store *st);
+const char *gv_work_name_key(char *buf, size_t cap, const gv_key *key);
+const char *gv_work_name_replica(char *buf, size_t cap, const gv_key *key, const char *sector);
+int gv_work_claim(gv_store *st, const char *name);
+void gv_work_release(gv_store *st, const char *name);
 
 /* mkdir -p: path and its missing parents, mode 0755. */
 int gv_mkdir_p(const char *path);

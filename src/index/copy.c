@@ -307,6 +307,19 @@ int gv_index_copy(gv_index *dst, gv_index *src, gv_index_summary *out,
 	memset(out, 0, sizeof(*out));
 	if ((err = check_empty(dst)) < 0)
 		return err;
+	/* The namespace is not copied yet: refuse rather than drop names. */
+	if (src->ops->ns_buckets) {
+		gv_bucket_info *b = NULL;
+		size_t nb = 0;
+
+		if ((err = gv_index_ns_buckets(src, NULL, &b, &nb)) < 0)
+			return err;
+		free(b);
+		if (nb)
+			return gv_error_set(GV_EINVAL, "index: the source holds %zu bucket(s); index "
+			                    "migrate does not copy the namespace yet "
+			                    "(docs/namespace.md)", nb);
+	}
 	if ((err = gv_index_sector_list(src, &secs, &nsecs)) < 0)
 		return err;
 	for (i = 0; i < nsecs && err == 0; i++)

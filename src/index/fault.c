@@ -252,9 +252,147 @@ static int fx_repairq_count(gv_index *ix, uint64_t *queued, uint64_t *dead)
 	           gv_index_repairq_count(inner(ix), queued, dead));
 }
 
+/* ---- the namespace ---- */
+
+#define NS_R GV_IXFAULT_NS_READ
+#define NS_W GV_IXFAULT_NS_WRITE
+
+static int fx_ns_bucket_put(gv_index *ix, const gv_bucket_info *b)
+{
+	FORWARD_IX(NS_W, "ns_bucket_put", gv_index_ns_bucket_put(inner(ix), b));
+}
+
+static int fx_ns_bucket_remove(gv_index *ix, const char *name)
+{
+	FORWARD_IX(NS_W, "ns_bucket_remove", gv_index_ns_bucket_remove(inner(ix), name));
+}
+
+static int fx_ns_buckets(gv_index *ix, const char *name, gv_bucket_info **out, size_t *out_n)
+{
+	FORWARD_IX(NS_R, "ns_buckets", gv_index_ns_buckets(inner(ix), name, out, out_n));
+}
+
+static int fx_ns_object_put(gv_index *ix, const gv_object *o, int64_t now_ms)
+{
+	FORWARD_IX(NS_W, "ns_object_put", gv_index_ns_object_put(inner(ix), o, now_ms));
+}
+
+static int fx_ns_object_get(gv_index *ix, const char *bucket, const char *name, gv_object *out)
+{
+	FORWARD_IX(NS_R, "ns_object_get", gv_index_ns_object_get(inner(ix), bucket, name, out));
+}
+
+static int fx_ns_object_remove(gv_index *ix, const char *bucket, const char *name, int64_t now_ms)
+{
+	FORWARD_IX(NS_W, "ns_object_remove",
+	           gv_index_ns_object_remove(inner(ix), bucket, name, now_ms));
+}
+
+static int fx_ns_objects_next(gv_index *ix, const char *bucket, const char *prefix,
+                              const char *after, size_t limit, gv_object **out, size_t *out_n)
+{
+	FORWARD_IX(NS_R, "ns_objects_next",
+	           gv_index_ns_objects_next(inner(ix), bucket, prefix, after, limit, out, out_n));
+}
+
+static int fx_ns_manifest_get(gv_index *ix, const gv_key *key, gv_key **out, size_t *out_n)
+{
+	FORWARD_IX(NS_R, "ns_manifest_get", gv_index_ns_manifest_get(inner(ix), key, out, out_n));
+}
+
+static int fx_ns_upload_put(gv_index *ix, const char *id, const gv_object *o)
+{
+	FORWARD_IX(NS_W, "ns_upload_put", gv_index_ns_upload_put(inner(ix), id, o));
+}
+
+static int fx_ns_upload_get(gv_index *ix, const char *id, gv_object *out)
+{
+	FORWARD_IX(NS_R, "ns_upload_get", gv_index_ns_upload_get(inner(ix), id, out));
+}
+
+static int fx_ns_upload_part_put(gv_index *ix, const char *id, const gv_ns_part *p, int64_t now_ms)
+{
+	FORWARD_IX(NS_W, "ns_upload_part_put", gv_index_ns_upload_part_put(inner(ix), id, p, now_ms));
+}
+
+static int fx_ns_upload_parts_next(gv_index *ix, const char *id, uint32_t after, size_t limit,
+                                   gv_ns_part **out, size_t *out_n)
+{
+	FORWARD_IX(NS_R, "ns_upload_parts_next",
+	           gv_index_ns_upload_parts_next(inner(ix), id, after, limit, out, out_n));
+}
+
+static int fx_ns_upload_remove(gv_index *ix, const char *id, int64_t now_ms)
+{
+	FORWARD_IX(NS_W, "ns_upload_remove", gv_index_ns_upload_remove(inner(ix), id, now_ms));
+}
+
+static int fx_ns_uploads_next(gv_index *ix, const char *bucket, const char *prefix,
+                              int64_t before_ms, size_t limit, gv_ns_upload **out, size_t *out_n)
+{
+	FORWARD_IX(NS_R, "ns_uploads_next",
+	           gv_index_ns_uploads_next(inner(ix), bucket, prefix, before_ms, limit, out, out_n));
+}
+
+static int fx_ns_upload_complete(gv_index *ix, const char *id, const gv_object *o,
+                                 const gv_key *parts, size_t n, int64_t now_ms)
+{
+	FORWARD_IX(NS_W, "ns_upload_complete",
+	           gv_index_ns_upload_complete(inner(ix), id, o, parts, n, now_ms));
+}
+
+static int fx_ns_pin(gv_index *ix, const gv_key *key, int pin, int64_t now_ms)
+{
+	FORWARD_IX(NS_W, "ns_pin", gv_index_ns_pin(inner(ix), key, pin, now_ms));
+}
+
+static int fx_ns_touch(gv_index *ix, const gv_key *key, int64_t now_ms)
+{
+	FORWARD_IX(NS_W, "ns_touch", gv_index_ns_touch(inner(ix), key, now_ms));
+}
+
+static int fx_ns_garbage_next(gv_index *ix, int64_t before_ms, const gv_key *after, size_t limit,
+                              gv_key *out, size_t *out_n)
+{
+	FORWARD_IX(NS_R, "ns_garbage_next",
+	           gv_index_ns_garbage_next(inner(ix), before_ms, after, limit, out, out_n));
+}
+
+static int fx_ns_collect(gv_index *ix, const gv_key *key, int64_t before_ms, int dry_run)
+{
+	FORWARD_IX(GV_IXFAULT_NS_COLLECT, "ns_collect",
+	           gv_index_ns_collect(inner(ix), key, before_ms, dry_run));
+}
+
+static int fx_ns_forget(gv_index *ix, const gv_key *key, int64_t now_ms)
+{
+	FORWARD_IX(NS_W, "ns_forget", gv_index_ns_forget(inner(ix), key, now_ms));
+}
+
 static int fx_blob_set_created(gv_index *ix, const gv_key *key, int64_t created_ms)
 {
 	return gv_index_blob_set_created(inner(ix), key, created_ms);
+}
+
+static int fx_key_lock(gv_index *ix, const gv_key *key, uint64_t wait_ms)
+{
+	FORWARD_IX(GV_IXFAULT_KEY_LOCK, "key_lock", gv_index_key_lock(inner(ix), key, wait_ms));
+}
+
+static void fx_key_unlock(gv_index *ix, const gv_key *key)
+{
+	gv_index_key_unlock(inner(ix), key);
+}
+
+static int fx_claim(gv_index *ix, const char *name, const char *owner, uint64_t ttl_ms)
+{
+	FORWARD_IX(GV_IXFAULT_CLAIM, "claim", gv_index_claim(inner(ix), name, owner, ttl_ms));
+}
+
+static int fx_claim_release(gv_index *ix, const char *name, const char *owner)
+{
+	FORWARD_IX(GV_IXFAULT_CLAIM, "claim_release",
+	           gv_index_claim_release(inner(ix), name, owner));
 }
 
 static void fx_close(gv_index *ix)
@@ -300,6 +438,30 @@ static const struct gv_index_ops fault_ops = {
 	.repairq_list = fx_repairq_list,
 	.repairq_count = fx_repairq_count,
 	.blob_set_created = fx_blob_set_created,
+	.key_lock = fx_key_lock,
+	.key_unlock = fx_key_unlock,
+	.claim = fx_claim,
+	.claim_release = fx_claim_release,
+	.ns_bucket_put = fx_ns_bucket_put,
+	.ns_bucket_remove = fx_ns_bucket_remove,
+	.ns_buckets = fx_ns_buckets,
+	.ns_object_put = fx_ns_object_put,
+	.ns_object_get = fx_ns_object_get,
+	.ns_object_remove = fx_ns_object_remove,
+	.ns_objects_next = fx_ns_objects_next,
+	.ns_manifest_get = fx_ns_manifest_get,
+	.ns_upload_put = fx_ns_upload_put,
+	.ns_upload_get = fx_ns_upload_get,
+	.ns_upload_part_put = fx_ns_upload_part_put,
+	.ns_upload_parts_next = fx_ns_upload_parts_next,
+	.ns_upload_remove = fx_ns_upload_remove,
+	.ns_uploads_next = fx_ns_uploads_next,
+	.ns_upload_complete = fx_ns_upload_complete,
+	.ns_pin = fx_ns_pin,
+	.ns_touch = fx_ns_touch,
+	.ns_garbage_next = fx_ns_garbage_next,
+	.ns_collect = fx_ns_collect,
+	.ns_forget = fx_ns_forget,
 };
 
 int gv_index_fault_wrap(gv_index **out, gv_index *in, const gv_index_fault_plan *plan)

@@ -43,6 +43,12 @@
 #define GV_IXFAULT_REPAIRQ_DUE          (1ul << 26)
 #define GV_IXFAULT_REPAIRQ_LIST         (1ul << 27)
 #define GV_IXFAULT_REPAIRQ_COUNT        (1ul << 28)
+#define GV_IXFAULT_NS_READ             (1ul << 29) /* namespace reads */
+#define GV_IXFAULT_NS_WRITE            (1ul << 30) /* namespace writes but ns_collect */
+#define GV_IXFAULT_NS_COLLECT          (1ul << 31)
+#define GV_IXFAULT_KEY_LOCK             (1ul << 32)
+/* claim and claim_release */
+#define GV_IXFAULT_CLAIM                (1ul << 33)
 /* Every repair queue call (not part of GV_IXFAULT_WRITES). */
 #define GV_IXFAULT_REPAIRQ                                                       \
 	(GV_IXFAULT_REPAIRQ_PUT | GV_IXFAULT_REPAIRQ_GET | GV_IXFAULT_REPAIRQ_REMOVE |  \

@@ -241,3 +241,177 @@ int gv_index_blob_set_created(gv_index *ix, const gv_key *key, int64_t created_m
 	assert(ix != NULL && key != NULL);
 	return ix->ops->blob_set_created ? ix->ops->blob_set_created(ix, key, created_ms) : 0;
 }
+
+/* ---- several processes on one index (optional ops) ----------------------- */
+
+int gv_index_key_lock(gv_index *ix, const gv_key *key, uint64_t wait_ms)
+{
+	assert(ix != NULL && key != NULL);
+	return ix->ops->key_lock ? ix->ops->key_lock(ix, key, wait_ms) : 0;
+}
+
+void gv_index_key_unlock(gv_index *ix, const gv_key *key)
+{
+	assert(ix != NULL && key != NULL);
+	if (ix->ops->key_unlock)
+		ix->ops->key_unlock(ix, key);
+}
+
+int gv_index_claim(gv_index *ix, const char *name, const char *owner, uint64_t ttl_ms)
+{
+	assert(ix != NULL && name != NULL && owner != NULL);
+	return ix->ops->claim ? ix->ops->claim(ix, name, owner, ttl_ms) : 1;
+}
+
+int gv_index_claim_release(gv_index *ix, const char *name, const char *owner)
+{
+	assert(ix != NULL && name != NULL && owner != NULL);
+	return ix->ops->claim_release ? ix->ops->claim_release(ix, name, owner) : 0;
+}
+
+/* ---- the namespace (optional ops, all or none) --------------------------- */
+
+static int no_ns(gv_index *ix)
+{
+	return gv_error_set(GV_ERROR, "index backend %s keeps no namespace", ix->ops->name);
+}
+
+#define NS_CALL(op, ...) (ix->ops->op ? ix->ops->op(ix, __VA_ARGS__) : no_ns(ix))
+
+int gv_index_ns_bucket_put(gv_index *ix, const gv_bucket_info *b)
+{
+	assert(ix != NULL && b != NULL);
+	return NS_CALL(ns_bucket_put, b);
+}
+
+int gv_index_ns_bucket_remove(gv_index *ix, const char *name)
+{
+	assert(ix != NULL && name != NULL);
+	return NS_CALL(ns_bucket_remove, name);
+}
+
+int gv_index_ns_buckets(gv_index *ix, const char *name, gv_bucket_info **out, size_t *out_n)
+{
+	assert(ix != NULL && out != NULL && out_n != NULL);
+	*out = NULL;
+	*out_n = 0;
+	return NS_CALL(ns_buckets, name, out, out_n);
+}
+
+int gv_index_ns_object_put(gv_index *ix, const gv_object *o, int64_t now_ms)
+{
+	assert(ix != NULL && o != NULL);
+	return NS_CALL(ns_object_put, o, now_ms);
+}
+
+int gv_index_ns_object_get(gv_index *ix, const char *bucket, const char *name, gv_object *out)
+{
+	assert(ix != NULL && bucket != NULL && name != NULL && out != NULL);
+	return NS_CALL(ns_object_get, bucket, name, out);
+}
+
+int gv_index_ns_object_remove(gv_index *ix, const char *bucket, const char *name, int64_t now_ms)
+{
+	assert(ix != NULL && bucket != NULL && name != NULL);
+	return NS_CALL(ns_object_remove, bucket, name, now_ms);
+}
+
+int gv_index_ns_objects_next(gv_index *ix, const char *bucket, const char *prefix,
+                             const char *after, size_t limit, gv_object **out, size_t *out_n)
+{
+	assert(ix != NULL && bucket != NULL && out != NULL && out_n != NULL);
+	*out = NULL;
+	*out_n = 0;
+	return NS_CALL(ns_objects_next, bucket, prefix ? prefix : "", after ? after : "", limit,
+	               out, out_n);
+}
+
+int gv_index_ns_manifest_get(gv_index *ix, const gv_key *key, gv_key **out, size_t *out_n)
+{
+	assert(ix != NULL && key != NULL && out != NULL && out_n != NULL);
+	*out = NULL;
+	*out_n = 0;
+	return NS_CALL(ns_manifest_get, key, out, out_n);
+}
+
+int gv_index_ns_upload_put(gv_index *ix, const char *id, const gv_object *o)
+{
+	assert(ix != NULL && id != NULL && o != NULL);
+	return NS_CALL(ns_upload_put, id, o);
+}
+
+int gv_index_ns_upload_get(gv_index *ix, const char *id, gv_object *out)
+{
+	assert(ix != NULL && id != NULL && out != NULL);
+	return NS_CALL(ns_upload_get, id, out);
+}
+
+int gv_index_ns_upload_part_put(gv_index *ix, const char *id, const gv_ns_part *p, int64_t now_ms)
+{
+	assert(ix != NULL && id != NULL && p != NULL);
+	return NS_CALL(ns_upload_part_put, id, p, now_ms);
+}
+
+int gv_index_ns_upload_parts_next(gv_index *ix, const char *id, uint32_t after, size_t limit,
+                                  gv_ns_part **out, size_t *out_n)
+{
+	assert(ix != NULL && id != NULL && out != NULL && out_n != NULL);
+	*out = NULL;
+	*out_n = 0;
+	return NS_CALL(ns_upload_parts_next, id, after, limit, out, out_n);
+}
+
+int gv_index_ns_upload_remove(gv_index *ix, const char *id, int64_t now_ms)
+{
+	assert(ix != NULL && id != NULL);
+	return NS_CALL(ns_upload_remove, id, now_ms);
+}
+
+int gv_index_ns_uploads_next(gv_index *ix, const char *bucket, const char *prefix,
+                             int64_t before_ms, size_t limit, gv_ns_upload **out, size_t *out_n)
+{
+	assert(ix != NULL && out != NULL && out_n != NULL);
+	*out = NULL;
+	*out_n = 0;
+	return NS_CALL(ns_uploads_next, bucket, prefix ? prefix : "", before_ms, limit, out,
+	               out_n);
+}
+
+int gv_index_ns_upload_complete(gv_index *ix, const char *id, const gv_object *o,
+                                const gv_key *parts, size_t n, int64_t now_ms)
+{
+	assert(ix != NULL && id != NULL && o != NULL && (parts != NULL || n == 0));
+	return NS_CALL(ns_upload_complete, id, o, parts, n, now_ms);
+}
+
+int gv_index_ns_pin(gv_index *ix, const gv_key *key, int pin, int64_t now_ms)
+{
+	assert(ix != NULL && key != NULL);
+	return NS_CALL(ns_pin, key, pin, now_ms);
+}
+
+int gv_index_ns_touch(gv_index *ix, const gv_key *key, int64_t now_ms)
+{
+	assert(ix != NULL && key != NULL);
+	return NS_CALL(ns_touch, key, now_ms);
+}
+
+int gv_index_ns_garbage_next(gv_index *ix, int64_t before_ms, const gv_key *after, size_t limit,
+                             gv_key *out, size_t *out_n)
+{
+	assert(ix != NULL && (out != NULL || limit == 0) && out_n != NULL);
+	*out_n = 0;
+	return NS_CALL(ns_garbage_next, before_ms, after, limit, out, out_n);
+}
+
+int gv_index_ns_collect(gv_index *ix, const gv_key *key, int64_t before_ms, int dry_run)
+{
+	assert(ix != NULL && key != NULL);
+	return NS_CALL(ns_collect, key, before_ms, dry_run);
+}
+
+int gv_index_ns_forget(gv_index *ix, const gv_key *key, int64_t now_ms)
+{
+	assert(ix != NULL && key != NULL);
+	return NS_CALL(ns_forget, key, now_ms);
+}

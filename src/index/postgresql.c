@@ -28,20 +28,27 @@
  * deadlock.
  *
  * Several gateways may share one database: nothing here caches rows
- * between ops.  The schema leaves room for claims of background work
- * (a later step: FOR UPDATE SKIP LOCKED on its own table).
+ * between ops.  Per-key locks are session advisory locks on connections
+ * of their own (key_lock); leases on background work are rows of the
+ * claims table, taken by one upsert that succeeds only when the row is
+ * free, the owner's or expired by the server's clock (claim).
  */
 #include <assert.h>
 #include <errno.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <poll.h>
 
 #include <libpq-fe.h>
 
 #include "graviton/sys/index.h"
+#include "core/clock.h"
 #include "core/log.h"
 #include "index/postgresql.h"
 #include "index/rows.h"
@@ -102,6 +109,58 @@ static const char *const migrations[] = {
 	"CREATE TABLE settings ("
 	"  name TEXT COLLATE \"C\" PRIMARY KEY,"
 	"  value TEXT NOT NULL);",
+	/* 1 -> 2: the namespace (docs/namespace.md), the tables of sqlite.c;
+	 * blobs stored before it came through the raw API, so each is pinned. */
+	"CREATE TABLE ns_buckets ("
+	"  name TEXT COLLATE \"C\" PRIMARY KEY,"
+	"  created BIGINT NOT NULL);"
+	"CREATE TABLE ns_objects ("
+	"  bucket TEXT COLLATE \"C\" NOT NULL,"
+	"  name TEXT COLLATE \"C\" NOT NULL,"
+	"  key TEXT COLLATE \"C\" NOT NULL,"
+	"  size BIGINT NOT NULL,"
+	"  parts BIGINT NOT NULL,"
+	"  etag TEXT NOT NULL,"
+	"  ctype TEXT NOT NULL,"
+	"  meta TEXT,"
+	"  mtime BIGINT NOT NULL,"
+	"  PRIMARY KEY (bucket, name));"
+	"CREATE INDEX ns_objects_by_key ON ns_objects(key);"
+	"CREATE TABLE ns_manifests ("
+	"  key TEXT COLLATE \"C\" NOT NULL,"
+	"  idx BIGINT NOT NULL,"
+	"  part TEXT COLLATE \"C\" NOT NULL,"
+	"  PRIMARY KEY (key, idx));"
+	"CREATE INDEX ns_manifests_by_part ON ns_manifests(part);"
+	"CREATE TABLE ns_uploads ("
+	"  id TEXT COLLATE \"C\" PRIMARY KEY,"
+	"  bucket TEXT COLLATE \"C\" NOT NULL,"
+	"  name TEXT COLLATE \"C\" NOT NULL,"
+	"  ctype TEXT NOT NULL,"
+	"  meta TEXT,"
+	"  created BIGINT NOT NULL);"
+	"CREATE INDEX ns_uploads_by_name ON ns_uploads(bucket, name, id);"
+	"CREATE TABLE ns_parts ("
+	"  id TEXT COLLATE \"C\" NOT NULL,"
+	"  part BIGINT NOT NULL,"
+	"  key TEXT COLLATE \"C\" NOT NULL,"
+	"  etag TEXT NOT NULL,"
+	"  mtime BIGINT NOT NULL,"
+	"  PRIMARY KEY (id, part));"
+	"CREATE INDEX ns_parts_by_key ON ns_parts(key);"
+	"CREATE TABLE ns_pins (key TEXT COLLATE \"C\" PRIMARY KEY);"
+	"CREATE TABLE ns_garbage ("
+	"  key TEXT COLLATE \"C\" PRIMARY KEY,"
+	"  since BIGINT NOT NULL);"
+	"CREATE TABLE ns_forgotten ("
+	"  key TEXT COLLATE \"C\" PRIMARY KEY,"
+	"  at BIGINT NOT NULL);"
+	"INSERT INTO ns_pins (key) SELECT key FROM blobs;",
+	/* 2 -> 3: leases on background work (claim, claim_release) */
+	"CREATE TABLE claims ("
+	"  name TEXT COLLATE \"C\" PRIMARY KEY,"
+	"  owner TEXT NOT NULL,"
+	"  expires BIGINT NOT NULL);",
 };
 
 _Static_assert(sizeof(migrations) / sizeof(migrations[0]) == GV_INDEX_SQLITE_SCHEMA,
@@ -164,6 +223,10 @@ enum ix_stmt_id {
 	ST_REPAIRQ_DUE,
 	ST_REPAIRQ_LIST,
 	ST_REPAIRQ_COUNT,
+	ST_CLAIM,
+	ST_CLAIM_RELEASE,
+	ST_KEY_TRYLOCK,
+	ST_KEY_UNLOCK,
 	ST__COUNT
 };
 
@@ -279,6 +342,19 @@ static const char *const stmt_sql[ST__COUNT] = {
 	[ST_REPAIRQ_COUNT] =
 		"SELECT COUNT(*) FILTER (WHERE dead = 0), COUNT(*) FILTER (WHERE dead <> 0)"
 		" FROM repair_queue",
+	/* Taken when free, the owner's own or expired, by the server's clock;
+	 * a row comes back when it was. */
+	[ST_CLAIM] =
+		"INSERT INTO claims (name, owner, expires) VALUES ($1, $2,"
+		" (extract(epoch FROM clock_timestamp()) * 1000)::bigint + $3::bigint)"
+		" ON CONFLICT (name) DO UPDATE SET owner = excluded.owner,"
+		" expires = excluded.expires"
+		" WHERE claims.owner = excluded.owner"
+		" OR claims.expires <= (extract(epoch FROM clock_timestamp()) * 1000)::bigint"
+		" RETURNING 1",
+	[ST_CLAIM_RELEASE] = "DELETE FROM claims WHERE name = $1 AND owner = $2",
+	[ST_KEY_TRYLOCK] = "SELECT pg_try_advisory_lock($1::bigint)",
+	[ST_KEY_UNLOCK] = "SELECT pg_advisory_unlock($1::bigint)",
 };
 
 /* ---- instance and pool ------------------------------------------------- */
@@ -290,8 +366,24 @@ struct ix_conn {
 	int err;                             /* code of the last failure */
 };
 
+/*
+ * A connection of its own for key locks (session advisory locks, which
+ * belong to the connection that took them): keys are spread over
+ * IX_PG_LOCK_CONNS of them, each used under its mutex for one short
+ * statement at a time, so a key that another gateway holds is waited for
+ * by polling, never by blocking the connection.
+ */
+#define IX_PG_LOCK_CONNS 2
+
+struct ix_lockconn {
+	pthread_mutex_t mu;     /* guards c and held */
+	struct ix_conn c;
+	unsigned held;          /* locks this session holds */
+};
+
 struct ix_pg {
 	gv_index base;          /* first: the port sees only this */
+	struct ix_lockconn locks[IX_PG_LOCK_CONNS];
 	char *url;              /* libpq URL without our own options; immutable */
 	char *label;            /* host/db for messages, no password; immutable */
 	int pool_size;          /* immutable */
@@ -376,7 +468,7 @@ static void notice_log(void *arg, const char *msg)
 
 	(void)arg;
 	msg_trim(line, sizeof(line), msg);
-	gv_debug("index: PostgreSQL: %s", line);
+	gv_debug("event=postgresql_notice message=\"%s\"", line);
 }
 
 /* Hide in a libpq message (cap bytes) every password of the URL: libpq
@@ -428,6 +520,51 @@ static int conn_open(struct ix_pg *s, PGconn **out)
 }
 
 /*
+ * 1 when an idle connection still looks alive.  A server that shut down
+ * (a restart) sends its FATAL message and closes: PQconsumeInput reads the
+ * message without noticing the close, which only the socket's end of file
+ * tells.
+ */
+static int conn_alive(PGconn *pg)
+{
+	struct pollfd p = { PQsocket(pg), POLLIN, 0 };
+	char b;
+
+	if (!PQconsumeInput(pg) || PQstatus(pg) != CONNECTION_OK || p.fd < 0)
+		return 0;
+	if (poll(&p, 1, 0) == 1) {
+		if (p.revents & (POLLHUP | POLLERR))
+			return 0;
+		if ((p.revents & POLLIN) && recv(p.fd, &b, 1, MSG_PEEK | MSG_DONTWAIT) == 0)
+			return 0;
+	}
+	return 1;
+}
+
+/*
+ * An idle connection has nothing to read: anything there is the server
+ * saying goodbye (a restart sends "terminating connection" before it
+ * closes), which PQconsumeInput may take as a notice and still report the
+ * connection fine, so the next query would fail on it.
+ */
+static int idle_readable(PGconn *pg)
+{
+	struct pollfd p = { .fd = PQsocket(pg), .events = POLLIN };
+
+	return p.fd < 0 || poll(&p, 1, 0) != 0;
+}
+
+/* Connect a connection the server closed, or never opened. */
+static int conn_ready(struct ix_pg *s, struct ix_conn *c)
+{
+	if (c->pg && !c->broken && (idle_readable(c->pg) || !conn_alive(c->pg)))
+		c->broken = 1;
+	if (c->broken)
+		conn_reset(c);
+	return c->pg ? 0 : conn_open(s, &c->pg);
+}
+
+/*
  * Take a connection, connected: waits while all pool_size are taken.  A
  * connection the server has closed since (its socket at EOF, a FATAL
  * pending) is opened again here, so a restart costs no failed op.
@@ -449,12 +586,7 @@ static int ix_take(struct ix_pg *s, struct ix_conn **out)
 		pthread_cond_wait(&s->cond, &s->lock);
 	}
 	pthread_mutex_unlock(&s->lock);
-	if (c->pg && !c->broken &&
-	    (!PQconsumeInput(c->pg) || PQstatus(c->pg) != CONNECTION_OK))
-		c->broken = 1;
-	if (c->broken)
-		conn_reset(c);
-	if (!c->pg && (err = conn_open(s, &c->pg)) < 0) {
+	if ((err = conn_ready(s, c)) < 0) {
 		pthread_mutex_lock(&s->lock);
 		s->busy[c - s->conns] = 0;
 		pthread_cond_signal(&s->cond);
@@ -1587,6 +1719,138 @@ static int ix_repairq_count(gv_index *ix, uint64_t *queued, uint64_t *dead)
 	return ix_give(s, c, 0);
 }
 
+/* ---- several gateways: key locks and claims ---------------------------- */
+
+/* The advisory lock id of a key: 64 bits of its digest. */
+static const char *key_lock_id(char *buf, size_t cap, const gv_key *key)
+{
+	uint64_t v = 0;
+	int i;
+
+	for (i = 8; i < 16; i++)
+		v = (v << 8) | key->digest[i];
+	return dec(buf, cap, (int64_t)v);
+}
+
+static struct ix_lockconn *key_lockconn(struct ix_pg *s, const gv_key *key)
+{
+	return &s->locks[key->digest[16] % IX_PG_LOCK_CONNS];
+}
+
+/* One try at key's lock: 1 taken, 0 held elsewhere, < 0 error. */
+static int key_try(struct ix_pg *s, struct ix_lockconn *l, const char *id)
+{
+	const char *v[1] = { id };
+	PGresult *res = NULL;
+	int err = 0, tries;
+
+	pthread_mutex_lock(&l->mu);
+	for (tries = 0; tries < 2 && !res; tries++) {
+		PGconn *was = l->c.pg;
+
+		if ((err = conn_ready(s, &l->c)) < 0)
+			break;
+		if (l->c.pg != was && l->held > 0) {
+			/* The server ended the session, and its locks with it. */
+			gv_warn("event=index_key_locks_lost index=%s held=%u", s->label, l->held);
+			l->held = 0;
+		}
+		res = ix_run(s, &l->c, ST_KEY_TRYLOCK, 1, v, NULL, 0, "key lock");
+		err = res ? 0 : l->c.err;
+		/* An idle session the server ended (a restart) may look alive
+		 * until used: with no lock to lose, it is opened again once. */
+		if (!res && (!l->c.broken || l->held > 0))
+			break;
+	}
+	if (res) {
+		err = PQntuples(res) == 1 && PQgetvalue(res, 0, 0)[0] == 't';
+		l->held += (unsigned)err;
+	}
+	PQclear(res);
+	pthread_mutex_unlock(&l->mu);
+	return err;
+}
+
+static int ix_key_lock(gv_index *ix, const gv_key *key, uint64_t wait_ms)
+{
+	struct ix_pg *s = ix_of(ix);
+	struct ix_lockconn *l = key_lockconn(s, key);
+	int64_t deadline = gv_mono_ms() + (int64_t)wait_ms;
+	long pause_us = 500;
+	char id[24], kbuf[GV_KEY_BUFSIZE];
+	int err;
+
+	key_lock_id(id, sizeof(id), key);
+	while ((err = key_try(s, l, id)) == 0) {
+		struct timespec ts = { 0, pause_us * 1000 };
+
+		if (gv_mono_ms() >= deadline)
+			return gv_error_set(GV_EBUSY, "index %s: key %s stayed locked by another "
+			                    "gateway for %llu ms", s->label, gv_key_format(kbuf, key),
+			                    (unsigned long long)wait_ms);
+		nanosleep(&ts, NULL);
+		if (pause_us < 16000)
+			pause_us *= 2;
+	}
+	return err;
+}
+
+static void ix_key_unlock(gv_index *ix, const gv_key *key)
+{
+	struct ix_pg *s = ix_of(ix);
+	struct ix_lockconn *l = key_lockconn(s, key);
+	const char *v[1];
+	char id[24];
+	PGresult *res;
+
+	v[0] = key_lock_id(id, sizeof(id), key);
+	pthread_mutex_lock(&l->mu);
+	/* A session the server closed took its locks with it. */
+	if (l->c.pg && !l->c.broken && l->held > 0) {
+		res = ix_run(s, &l->c, ST_KEY_UNLOCK, 1, v, NULL, 0, "key unlock");
+		/* 'f': a lock of a session gone since, not this one's. */
+		if (res && PQntuples(res) == 1 && PQgetvalue(res, 0, 0)[0] == 't')
+			l->held--;
+		PQclear(res);
+	}
+	pthread_mutex_unlock(&l->mu);
+	gv_error_clear();
+}
+
+static int claim_run(gv_index *ix, enum ix_stmt_id id, const char *name, const char *owner,
+                     uint64_t ttl_ms, const char *what)
+{
+	struct ix_pg *s = ix_of(ix);
+	struct ix_conn *c;
+	char ttl[24];
+	const char *v[3] = { name, owner, ttl };
+	PGresult *res;
+	int err;
+
+	if ((err = ix_claim_check(name, owner, ttl_ms)) < 0)
+		return err;
+	dec(ttl, sizeof(ttl), (int64_t)ttl_ms);
+	if ((err = ix_take(s, &c)) < 0)
+		return err;
+	res = ix_run(s, c, id, id == ST_CLAIM ? 3 : 2, v, NULL, 0, what);
+	if (!res)
+		err = c->err;
+	else if (id == ST_CLAIM)
+		err = PQntuples(res) > 0;
+	PQclear(res);
+	return ix_give(s, c, err);
+}
+
+static int ix_claim(gv_index *ix, const char *name, const char *owner, uint64_t ttl_ms)
+{
+	return claim_run(ix, ST_CLAIM, name, owner, ttl_ms, "claim");
+}
+
+static int ix_claim_release(gv_index *ix, const char *name, const char *owner)
+{
+	return claim_run(ix, ST_CLAIM_RELEASE, name, owner, 0, "claim release");
+}
+
 /* ---- open and close ---------------------------------------------------- */
 
 static void ix_free(struct ix_pg *s)
@@ -1597,6 +1861,10 @@ static void ix_free(struct ix_pg *s)
 		return;
 	for (i = 0; s->conns && i < s->pool_size; i++)
 		conn_reset(&s->conns[i]);
+	for (i = 0; i < IX_PG_LOCK_CONNS; i++) {
+		conn_reset(&s->locks[i].c);
+		pthread_mutex_destroy(&s->locks[i].mu);
+	}
 	pthread_cond_destroy(&s->cond);
 	pthread_mutex_destroy(&s->lock);
 	free(s->conns);
@@ -1609,6 +1877,720 @@ static void ix_free(struct ix_pg *s)
 static void ix_close(gv_index *ix)
 {
 	ix_free(ix_of(ix));
+}
+
+/* ---- the namespace (docs/namespace.md) ----------------------------------- */
+
+/*
+ * The rules of sys/index.h under READ COMMITTED: a reference is recorded
+ * after locking its blob row FOR SHARE, and the collector locks the row FOR
+ * UPDATE before it looks for references, so the two wait for each other
+ * and the second sees what the first committed.
+ */
+
+/* Run sql with n text parameters (NULL: SQL NULL): the result, or NULL
+ * with the error recorded in c->err. */
+static PGresult *ns_q(struct ix_pg *s, struct ix_conn *c, const char *sql, int n,
+                      const char *const *v)
+{
+	PGresult *res = PQexecParams(c->pg, sql, n, NULL, v, NULL, NULL, 0);
+	ExecStatusType st = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
+
+	if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+		ix_fail(s, c, res, "namespace");
+		PQclear(res);
+		return NULL;
+	}
+	return res;
+}
+
+/* ns_q for its side effect: 0 or the error; *rows (if given) the rows
+ * changed or returned. */
+static int ns_x(struct ix_pg *s, struct ix_conn *c, const char *sql, int n, const char *const *v,
+                long *rows)
+{
+	PGresult *res = ns_q(s, c, sql, n, v);
+
+	if (!res)
+		return c->err;
+	if (rows)
+		*rows = PQresultStatus(res) == PGRES_TUPLES_OK ? PQntuples(res)
+		                                                : strtol(PQcmdTuples(res), NULL, 10);
+	PQclear(res);
+	return 0;
+}
+
+static const char ns_pg_garbage_add[] =
+	"INSERT INTO ns_garbage (key, since) VALUES ($1, $2::bigint)"
+	" ON CONFLICT (key) DO UPDATE SET since = GREATEST(ns_garbage.since, excluded.since)";
+
+static int ns_garbage_add(struct ix_pg *s, struct ix_conn *c, const char *key, int64_t now_ms)
+{
+	char now[24];
+	const char *v[2] = { key, dec(now, sizeof(now), now_ms) };
+
+	return ns_x(s, c, ns_pg_garbage_add, 2, v, NULL);
+}
+
+/* GV_ENOTFOUND unless bucket and blob `key` (either may be NULL) exist;
+ * the blob row is locked FOR SHARE until the transaction ends. */
+static int ns_need(struct ix_pg *s, struct ix_conn *c, const char *bucket, const char *key)
+{
+	long rows = 0;
+	int err;
+
+	if (bucket) {
+		if ((err = ns_x(s, c, "SELECT 1 FROM ns_buckets WHERE name = $1", 1, &bucket, &rows)) < 0)
+			return err;
+		if (rows == 0)
+			return gv_error_set(GV_ENOTFOUND, "no such bucket: %s", bucket);
+	}
+	if (key) {
+		if ((err = ns_x(s, c, "SELECT 1 FROM blobs WHERE key = $1 FOR SHARE", 1, &key, &rows)) < 0)
+			return err;
+		if (rows == 0)
+			return gv_error_set(GV_ENOTFOUND,
+			                    "blob %s is not stored (collected or never put): put it again",
+			                    key);
+	}
+	return 0;
+}
+
+static int ix_ns_bucket_put(gv_index *ix, const gv_bucket_info *b)
+{
+	struct ix_pg *s = ix_of(ix);
+	struct ix_conn *c;
+	char created[24];
+	const char *v[2] = { b->name, dec(created, sizeof(created), b->created_ms) };
+	long rows = 0;
+	int err;
+
+	if ((err = ix_begin(s, &c)) < 0)
+		return err;
+	err = ns_x(s, c,
+	           "INSERT INTO ns_buckets (name, created) VALUES ($1, $2::bigint)"
+	           " ON CONFLICT (name) DO NOTHING",
+	           2, v, &rows);
+	if (err == 0 && rows == 0)
+		err = gv_error_set(GV_EEXISTS, "bucket %s exists", b->name);
+	return ix_end(s, c, err);
+}
+
+static int ix_ns_bucket_remove(gv_index *ix, const char *name)
+{
+	struct ix_pg *s = ix_of(ix);
+	struct ix_conn *c;
+	long rows = 0;
+	int err;
+
+	if ((err = ix_begin(s, &c)) < 0)
+		return err;
+	if ((err = ns_x(s, c, "SELECT 1 FROM ns_buckets WHERE name = $1 FOR UPDATE", 1, &name,
+	                &rows)) < 0)
+		goto out;
+	if (rows == 0) {
+		err = gv_error_set(GV_ENOTFOUND, "no such bucket: %s", name);
+		goto out;
+	}
+	if ((err = ns_x(s, c,
+	                "SELECT 1 WHERE EXISTS (SELECT 1 FROM ns_objects WHERE bucket = $1)"
+	                " OR EXISTS (SELECT 1 FROM ns_uploads WHERE bucket = $1)",
+	                1, &name, &rows)) < 0)
+		goto out;
+	if (rows) {
+		err = gv_error_set(GV_ENOTEMPTY, "bucket %s is not empty", name);
+		goto out;
+	}
+	err = ns_x(s, c, "DELETE FROM ns_buckets WHERE name = $1", 1, &name, NULL);
+out:
+	return ix_end(s, c, err);
+}
+
+/* Run a read query on a connection of the pool and hand each row to
+ * row(dst, res, i) into a malloc'd array of `size`-byte elements: < 0 an
+ * error, 1 stop before this row, else 0. */
+static int ns_list(struct ix_pg *s, const char *sql, int n, const char *const *v, size_t size,
+                   int (*row)(void *dst, const PGresult *res, int i, const void *arg),
+                   const void *arg, void (*free_rows)(void *v, size_t n), void **out,
+                   size_t *out_n)
+{
+	struct ix_conn *c;
+	PGresult *res;
+	char *a = NULL;
+	size_t i, rows, k = 0;
+	int err = 0, r;
+
+	if ((err = ix_take(s, &c)) < 0)
+		return err;
+	if (!(res = ns_q(s, c, sql, n, v)))
+		return ix_give(s, c, c->err);
+	rows = (size_t)PQntuples(res);
+	if (rows && !(a = calloc(rows, size)))
+		err = gv_error_set(GV_ENOMEM, "index: out of memory");
+	for (i = 0; i < rows && err == 0; i++) {
+		if ((r = row(a + k * size, res, (int)i, arg)) < 0)
+			err = r;
+		else if (r == 1)
+			break;
+		else
+			k++;
+	}
+	PQclear(res);
+	if (err < 0) {
+		if (free_rows)
+			free_rows(a, k);
+		else
+			free(a);
+		return ix_give(s, c, err);
+	}
+	*out = a;
+	*out_n = k;
+	return ix_give(s, c, 0);
+}
+
+static int row_bucket(void *dst, const PGresult *res, int i, const void *arg)
+{
+	gv_bucket_info *b = dst;
+
+	(void)arg;
+	col_copy(b->name, sizeof(b->name), res, i, 0);
+	b->created_ms = col_i64(res, i, 1);
+	return 0;
+}
+
+static int ix_ns_buckets(gv_index *ix, const char *name, gv_bucket_info **out, size_t *out_n)
+{
+	int err = ns_list(ix_of(ix),
+	                  "SELECT name, created FROM ns_buckets WHERE $1::text IS NULL OR name = $1"
+	                  " ORDER BY name",
+	                  1, &name, sizeof(**out), row_bucket, NULL, NULL, (void **)out, out_n);
+
+	if (err == 0 && name && *out_n == 0)
+		err = gv_error_set(GV_ENOTFOUND, "no such bucket: %s", name);
+	return err;
+}
+
+#define NS_OBJECT_COLS "bucket, name, key, size, parts, etag, ctype, meta, mtime"
+
+static int row_object(void *dst, const PGresult *res, int i, const void *arg)
+{
+	gv_object *o = dst;
+	int err;
+
+	(void)arg;
+	col_copy(o->bucket, sizeof(o->bucket), res, i, 0);
+	col_copy(o->name, sizeof(o->name), res, i, 1);
+	if ((err = col_key(&o->key, res, i, 2)) < 0)
+		return err;
+	o->size = (uint64_t)col_i64(res, i, 3);
+	o->parts = (uint32_t)col_i64(res, i, 4);
+	col_copy(o->etag, sizeof(o->etag), res, i, 5);
+	col_copy(o->content_type, sizeof(o->content_type), res, i, 6);
+	if (!PQgetisnull(res, i, 7) && !(o->meta = strdup(PQgetvalue(res, i, 7))))
+		return gv_error_set(GV_ENOMEM, "index: out of memory");
+	o->mtime_ms = col_i64(res, i, 8);
+	return 0;
+}
+
+/* Replace bucket/name's row by o (key text k), making the key it named
+ * before a candidate. */
+static int ns_object_write(struct ix_pg *s, struct ix_conn *c, const gv_object *o, const char *k,
+                           int64_t now_ms)
+{
+	char size[24], parts[24], mtime[24], old[GV_KEY_BUFSIZE] = "";
+	const char *v[9] = { o->bucket, o->name, k, dec(size, sizeof(size), (int64_t)o->size),
+		             dec(parts, sizeof(parts), o->parts), o->etag, o->content_type, o->meta,
+		             dec(mtime, sizeof(mtime), o->mtime_ms) };
+	PGresult *res;
+	int err;
+
+	if (!(res = ns_q(s, c, "SELECT key FROM ns_objects WHERE bucket = $1 AND name = $2 FOR UPDATE",
+	                 2, v)))
+		return c->err;
+	if (PQntuples(res) == 1)
+		col_copy(old, sizeof(old), res, 0, 0);
+	PQclear(res);
+	if (*old && strcmp(old, k) != 0 && (err = ns_garbage_add(s, c, old, now_ms)) < 0)
+		return err;
+	return ns_x(s, c,
+	            "INSERT INTO ns_objects (" NS_OBJECT_COLS ") VALUES ($1, $2, $3, $4::bigint,"
+	            " $5::bigint, $6, $7, $8, $9::bigint) ON CONFLICT (bucket, name) DO UPDATE"
+	            " SET key = excluded.key, size = excluded.size, parts = excluded.parts,"
+	            " etag = excluded.etag, ctype = excluded.ctype, meta = excluded.meta,"
+	            " mtime = excluded.mtime",
+	            9, v, NULL);
+}
+
+static int ix_ns_object_put(gv_index *ix, const gv_object *o, int64_t now_ms)
+{
+	struct ix_pg *s = ix_of(ix);
+	struct ix_conn *c;
+	char k[GV_KEY_BUFSIZE];
+	int err;
+
+	if ((err = ix_key_check(&o->key)) < 0)
+		return err;
+	gv_key_format(k, &o->key);
+	if ((err = ix_begin(s, &c)) < 0)
+		return err;
+	if ((err = ns_need(s, c, o->bucket, k)) == 0)
+		err = ns_object_write(s, c, o, k, now_ms);
+	return ix_end(s, c, err);
+}
+
+static void objects_free(void *v, size_t n)
+{
+	gv_ns_objects_free(v, n);
+}
+
+static int ix_ns_object_get(gv_index *ix, const char *bucket, const char *name, gv_object *out)
+{
+	const char *v[2] = { bucket, name };
+	gv_object *o = NULL;
+	size_t n = 0;
+	int err = ns_list(ix_of(ix),
+	                  "SELECT " NS_OBJECT_COLS " FROM ns_objects WHERE bucket = $1 AND name = $2",
+	                  2, v, sizeof(*o), row_object, NULL, objects_free, (void **)&o, &n);
+
+	if (err == 0 && n == 0)
+		err = gv_error_set(GV_ENOTFOUND, "no such object: %s/%s", bucket, name);
+	if (err == 0)
+		*out = o[0];
+	free(o);
+	return err;
+}
+
+static int ix_ns_object_remove(gv_index *ix, const char *bucket, const char *name, int64_t now_ms)
+{
+	struct ix_pg *s = ix_of(ix);
+	struct ix_conn *c;
+	const char *v[2] = { bucket, name };
+	char old[GV_KEY_BUFSIZE] = "";
+	PGresult *res;
+	int err;
+
+	if ((err = ix_begin(s, &c)) < 0)
+		return err;
+	if (!(res = ns_q(s, c, "DELETE FROM ns_objects WHERE bucket = $1 AND name = $2 RETURNING key",
+	                 2, v))) {
+		err = c->err;
+		goto out;
+	}
+	if (PQntuples(res) == 1)
+		col_copy(old, sizeof(old), res, 0, 0);
+	PQclear(res);
+	if (!*old)
+		err = gv_error_set(GV_ENOTFOUND, "no such object: %s/%s", bucket, name);
+	else
+		err = ns_garbage_add(s, c, old, now_ms);
+out:
+	return ix_end(s, c, err);
+}
+
+/* An object row of the names with prefix `arg`; 1 past them. */
+static int row_object_prefixed(void *dst, const PGresult *res, int i, const void *arg)
+{
+	if (strncmp(PQgetvalue(res, i, 1), arg, strlen(arg)) != 0)
+		return 1;
+	return row_object(dst, res, i, NULL);
+}
+
+static int ix_ns_objects_next(gv_index *ix, const char *bucket, const char *prefix,
+                              const char *after, size_t limit, gv_object **out, size_t *out_n)
+{
+	char lim[24];
+	const char *v[4] = { bucket, after, prefix, dec(lim, sizeof(lim), limit_of(limit)) };
+
+	if (limit == 0)
+		return 0;
+	return ns_list(ix_of(ix),
+	               "SELECT " NS_OBJECT_COLS " FROM ns_objects WHERE bucket = $1 AND name > $2"
+	               " AND name >= $3 ORDER BY name LIMIT $4::bigint",
+	               4, v, sizeof(**out), row_object_prefixed, prefix, objects_free, (void **)out,
+	               out_n);
+}
+
+static int row_key(void *dst, const PGresult *res, int i, const void *arg)
+{
+	(void)arg;
+	return col_key(dst, res, i, 0);
+}
+
+static int ix_ns_manifest_get(gv_index *ix, const gv_key *key, gv_key **out, size_t *out_n)
+{
+	char k[GV_KEY_BUFSIZE];
+	const char *v[1] = { gv_key_format(k, key) };
+	int err = ns_list(ix_of(ix), "SELECT part FROM ns_manifests WHERE key = $1 ORDER BY idx", 1,
+	                  v, sizeof(**out), row_key, NULL, NULL, (void **)out, out_n);
+
+	if (err == 0 && *out_n == 0)
+		err = gv_error_set(GV_ENOTFOUND, "no manifest %s", k);
+	return err;
+}
+
+static int ix_ns_upload_put(gv_index *ix, const char *id, const gv_object *o)
+{
+	struct ix_pg *s = ix_of(ix);
+	struct ix_conn *c;
+	char created[24];
+	const char *v[6] = { id, o->bucket, o->name, o->content_type, o->meta,
+		             dec(created, sizeof(created), o->mtime_ms) };
+	long rows = 0;
+	int err;
+
+	if ((err = ix_begin(s, &c)) < 0)
+		return err;
+	if ((err = ns_need(s, c, o->bucket, NULL)) < 0)
+		goto out;
+	err = ns_x(s, c,
+	           "INSERT INTO ns_uploads (id, bucket, name, ctype, meta, created)"
+	           " VALUES ($1, $2, $3, $4, $5, $6::bigint) ON CONFLICT (id) DO NOTHING",
+	           6, v, &rows);
+	if (err == 0 && rows == 0)
+		err = gv_error_set(GV_EEXISTS, "upload %s exists", id);
+out:
+	return ix_end(s, c, err);
+}
+
+static int row_upload_record(void *dst, const PGresult *res, int i, const void *arg)
+{
+	gv_object *o = dst;
+
+	(void)arg;
+	col_copy(o->bucket, sizeof(o->bucket), res, i, 0);
+	col_copy(o->name, sizeof(o->name), res, i, 1);
+	col_copy(o->content_type, sizeof(o->content_type), res, i, 2);
+	if (!PQgetisnull(res, i, 3) && !(o->meta = strdup(PQgetvalue(res, i, 3))))
+		return gv_error_set(GV_ENOMEM, "index: out of memory");
+	o->mtime_ms = col_i64(res, i, 4);
+	return 0;
+}
+
+static int ix_ns_upload_get(gv_index *ix, const char *id, gv_object *out)
+{
+	gv_object *o = NULL;
+	size_t n = 0;
+	int err = ns_list(ix_of(ix),
+	                  "SELECT bucket, name, ctype, meta, created FROM ns_uploads WHERE id = $1", 1,
+	                  &id, sizeof(*o), row_upload_record, NULL, objects_free, (void **)&o, &n);
+
+	if (err == 0 && n == 0)
+		err = gv_error_set(GV_ENOTFOUND, "no such upload: %s", id);
+	if (err == 0)
+		*out = o[0];
+	free(o);
+	return err;
+}
+
+/* GV_ENOTFOUND unless upload id exists (its row locked until the end). */
+static int ns_need_upload(struct ix_pg *s, struct ix_conn *c, const char *id)
+{
+	long rows = 0;
+	int err = ns_x(s, c, "SELECT 1 FROM ns_uploads WHERE id = $1 FOR UPDATE", 1, &id, &rows);
+
+	if (err == 0 && rows == 0)
+		err = gv_error_set(GV_ENOTFOUND, "no such upload: %s", id);
+	return err;
+}
+
+static int ix_ns_upload_part_put(gv_index *ix, const char *id, const gv_ns_part *p, int64_t now_ms)
+{
+	struct ix_pg *s = ix_of(ix);
+	struct ix_conn *c;
+	char k[GV_KEY_BUFSIZE], no[24], mtime[24], old[GV_KEY_BUFSIZE] = "";
+	const char *v[5] = { id, dec(no, sizeof(no), p->part_no), k, p->etag,
+		             dec(mtime, sizeof(mtime), p->mtime_ms) };
+	PGresult *res;
+	int err;
+
+	if ((err = ix_key_check(&p->key)) < 0)
+		return err;
+	gv_key_format(k, &p->key);
+	if ((err = ix_begin(s, &c)) < 0)
+		return err;
+	if ((err = ns_need_upload(s, c, id)) < 0 || (err = ns_need(s, c, NULL, k)) < 0)
+		goto out;
+	if (!(res = ns_q(s, c, "SELECT key FROM ns_parts WHERE id = $1 AND part = $2::bigint", 2,
+	                 v))) {
+		err = c->err;
+		goto out;
+	}
+	if (PQntuples(res) == 1)
+		col_copy(old, sizeof(old), res, 0, 0);
+	PQclear(res);
+	if (*old && strcmp(old, k) != 0 && (err = ns_garbage_add(s, c, old, now_ms)) < 0)
+		goto out;
+	err = ns_x(s, c,
+	           "INSERT INTO ns_parts (id, part, key, etag, mtime) VALUES ($1, $2::bigint, $3, $4,"
+	           " $5::bigint) ON CONFLICT (id, part) DO UPDATE SET key = excluded.key,"
+	           " etag = excluded.etag, mtime = excluded.mtime",
+	           5, v, NULL);
+out:
+	return ix_end(s, c, err);
+}
+
+static int row_part(void *dst, const PGresult *res, int i, const void *arg)
+{
+	gv_ns_part *p = dst;
+
+	(void)arg;
+	p->part_no = (uint32_t)col_i64(res, i, 0);
+	col_copy(p->etag, sizeof(p->etag), res, i, 2);
+	p->mtime_ms = col_i64(res, i, 3);
+	return col_key(&p->key, res, i, 1);
+}
+
+static int ix_ns_upload_parts_next(gv_index *ix, const char *id, uint32_t after, size_t limit,
+                                   gv_ns_part **out, size_t *out_n)
+{
+	char a[24], lim[24];
+	const char *v[3] = { id, dec(a, sizeof(a), after), dec(lim, sizeof(lim), limit_of(limit)) };
+
+	if (limit == 0)
+		return 0;
+	return ns_list(ix_of(ix),
+	               "SELECT part, key, etag, mtime FROM ns_parts WHERE id = $1"
+	               " AND part > $2::bigint ORDER BY part LIMIT $3::bigint",
+	               3, v, sizeof(**out), row_part, NULL, NULL, (void **)out, out_n);
+}
+
+/* Make every part key of upload `id` a candidate and drop the upload. */
+static int ns_upload_drop(struct ix_pg *s, struct ix_conn *c, const char *id, int64_t now_ms)
+{
+	char now[24];
+	const char *v[2] = { id, dec(now, sizeof(now), now_ms) };
+	int err;
+
+	if ((err = ns_x(s, c,
+	                "INSERT INTO ns_garbage (key, since) SELECT DISTINCT key, $2::bigint"
+	                " FROM ns_parts WHERE id = $1 ON CONFLICT (key) DO UPDATE"
+	                " SET since = GREATEST(ns_garbage.since, excluded.since)",
+	                2, v, NULL)) < 0)
+		return err;
+	if ((err = ns_x(s, c, "DELETE FROM ns_parts WHERE id = $1", 1, v, NULL)) < 0)
+		return err;
+	return ns_x(s, c, "DELETE FROM ns_uploads WHERE id = $1", 1, v, NULL);
+}
+
+static int ix_ns_upload_remove(gv_index *ix, const char *id, int64_t now_ms)
+{
+	struct ix_pg *s = ix_of(ix);
+	struct ix_conn *c;
+	int err;
+
+	if ((err = ix_begin(s, &c)) < 0)
+		return err;
+	if ((err = ns_need_upload(s, c, id)) == 0)
+		err = ns_upload_drop(s, c, id, now_ms);
+	return ix_end(s, c, err);
+}
+
+static int row_upload(void *dst, const PGresult *res, int i, const void *arg)
+{
+	gv_ns_upload *u = dst;
+
+	(void)arg;
+	col_copy(u->id, sizeof(u->id), res, i, 0);
+	col_copy(u->bucket, sizeof(u->bucket), res, i, 1);
+	col_copy(u->name, sizeof(u->name), res, i, 2);
+	u->created_ms = col_i64(res, i, 3);
+	return 0;
+}
+
+static int ix_ns_uploads_next(gv_index *ix, const char *bucket, const char *prefix,
+                              int64_t before_ms, size_t limit, gv_ns_upload **out, size_t *out_n)
+{
+	char before[24], lim[24];
+	const char *v[4] = { bucket, prefix, dec(before, sizeof(before), before_ms),
+		             dec(lim, sizeof(lim), limit_of(limit)) };
+
+	if (limit == 0)
+		return 0;
+	return ns_list(ix_of(ix),
+	               "SELECT id, bucket, name, created FROM ns_uploads"
+	               " WHERE ($1::text IS NULL OR bucket = $1) AND starts_with(name, $2)"
+	               " AND created < $3::bigint ORDER BY bucket, name, id LIMIT $4::bigint",
+	               4, v, sizeof(**out), row_upload, NULL, NULL, (void **)out, out_n);
+}
+
+static int ix_ns_upload_complete(gv_index *ix, const char *id, const gv_object *o,
+                                 const gv_key *parts, size_t n, int64_t now_ms)
+{
+	struct ix_pg *s = ix_of(ix);
+	struct ix_conn *c;
+	char k[GV_KEY_BUFSIZE], pk[GV_KEY_BUFSIZE], idx[24];
+	const char *v[3] = { k, idx, pk };
+	size_t i;
+	int err;
+
+	if ((err = ix_key_check(&o->key)) < 0)
+		return err;
+	gv_key_format(k, &o->key);
+	if ((err = ix_begin(s, &c)) < 0)
+		return err;
+	if ((err = ns_need_upload(s, c, id)) < 0 || (err = ns_need(s, c, o->bucket, k)) < 0)
+		goto out;
+	for (i = 0; i < n && err == 0; i++) {
+		dec(idx, sizeof(idx), (int64_t)i);
+		gv_key_format(pk, &parts[i]);
+		err = ns_x(s, c,
+		           "INSERT INTO ns_manifests (key, idx, part) VALUES ($1, $2::bigint, $3)"
+		           " ON CONFLICT (key, idx) DO NOTHING",
+		           3, v, NULL);
+	}
+	if (err == 0 && (err = ns_object_write(s, c, o, k, now_ms)) == 0)
+		err = ns_upload_drop(s, c, id, now_ms);
+out:
+	return ix_end(s, c, err);
+}
+
+static int ix_ns_pin(gv_index *ix, const gv_key *key, int pin, int64_t now_ms)
+{
+	struct ix_pg *s = ix_of(ix);
+	struct ix_conn *c;
+	char k[GV_KEY_BUFSIZE];
+	const char *v[1] = { gv_key_format(k, key) };
+	int err;
+
+	if ((err = ix_begin(s, &c)) < 0)
+		return err;
+	if (pin) {
+		if ((err = ns_need(s, c, NULL, k)) == 0)
+			err = ns_x(s, c, "INSERT INTO ns_pins (key) VALUES ($1) ON CONFLICT DO NOTHING",
+			           1, v, NULL);
+	} else if ((err = ns_x(s, c, "DELETE FROM ns_pins WHERE key = $1", 1, v, NULL)) == 0) {
+		err = ns_garbage_add(s, c, k, now_ms);
+	}
+	return ix_end(s, c, err);
+}
+
+static int ix_ns_touch(gv_index *ix, const gv_key *key, int64_t now_ms)
+{
+	struct ix_pg *s = ix_of(ix);
+	struct ix_conn *c;
+	char k[GV_KEY_BUFSIZE];
+	int err;
+
+	if ((err = ix_take(s, &c)) < 0)
+		return err;
+	err = ns_garbage_add(s, c, gv_key_format(k, key), now_ms);
+	return ix_give(s, c, err);
+}
+
+static int ix_ns_garbage_next(gv_index *ix, int64_t before_ms, const gv_key *after, size_t limit,
+                              gv_key *out, size_t *out_n)
+{
+	char k[GV_KEY_BUFSIZE] = "", before[24], lim[24];
+	const char *v[3] = { dec(before, sizeof(before), before_ms), k,
+		             dec(lim, sizeof(lim), limit_of(limit)) };
+	gv_key *keys = NULL;
+	size_t n = 0;
+	int err;
+
+	if (limit == 0)
+		return 0;
+	if (after)
+		gv_key_format(k, after);
+	err = ns_list(ix_of(ix),
+	              "SELECT key FROM ns_garbage WHERE since <= $1::bigint AND key > $2"
+	              " ORDER BY key LIMIT $3::bigint",
+	              3, v, sizeof(*keys), row_key, NULL, NULL, (void **)&keys, &n);
+	if (err == 0) {
+		if (n > limit)
+			n = limit;
+		if (n)
+			memcpy(out, keys, n * sizeof(*keys));
+		*out_n = n;
+	}
+	free(keys);
+	return err;
+}
+
+static int ix_ns_collect(gv_index *ix, const gv_key *key, int64_t before_ms, int dry_run)
+{
+	struct ix_pg *s = ix_of(ix);
+	struct ix_conn *c;
+	char k[GV_KEY_BUFSIZE], before[24];
+	const char *v[2] = { gv_key_format(k, key), dec(before, sizeof(before), before_ms) };
+	PGresult *res;
+	long rows = 0;
+	int err, due;
+
+	if ((err = ix_begin(s, &c)) < 0)
+		return err;
+	/* The blob row first: a reference being recorded holds it FOR SHARE. */
+	if ((err = ns_x(s, c, "SELECT 1 FROM blobs WHERE key = $1 FOR UPDATE", 1, v, NULL)) < 0)
+		goto out;
+	if (!(res = ns_q(s, c, "SELECT since <= $2::bigint FROM ns_garbage WHERE key = $1 FOR UPDATE",
+	                 2, v))) {
+		err = c->err;
+		goto out;
+	}
+	due = PQntuples(res) == 1 && PQgetvalue(res, 0, 0)[0] == 't';
+	PQclear(res);
+	if (!due)
+		goto out; /* not a candidate, or not due */
+	if ((err = ns_x(s, c,
+	                "SELECT 1 WHERE EXISTS (SELECT 1 FROM ns_objects WHERE key = $1)"
+	                " OR EXISTS (SELECT 1 FROM ns_manifests WHERE part = $1)"
+	                " OR EXISTS (SELECT 1 FROM ns_parts WHERE key = $1)"
+	                " OR EXISTS (SELECT 1 FROM ns_pins WHERE key = $1)",
+	                1, v, &rows)) < 0)
+		goto out;
+	if (dry_run) {
+		err = !rows;
+		goto out;
+	}
+	if ((err = ns_x(s, c, "DELETE FROM ns_garbage WHERE key = $1", 1, v, NULL)) < 0 || rows)
+		goto out; /* referenced again: no longer a candidate */
+	if ((err = ns_x(s, c,
+	                "INSERT INTO ns_garbage (key, since) SELECT DISTINCT part, $2::bigint"
+	                " FROM ns_manifests WHERE key = $1 ON CONFLICT (key) DO UPDATE"
+	                " SET since = GREATEST(ns_garbage.since, excluded.since)",
+	                2, v, NULL)) < 0)
+		goto out;
+	if ((err = ns_x(s, c, "DELETE FROM ns_manifests WHERE key = $1", 1, v, NULL)) < 0)
+		goto out;
+	if ((err = ix_change(s, c, ST_BLOB_LOCK_SECTORS, 1, v, NULL, NULL, "collect")) < 0 ||
+	    (err = ix_change(s, c, ST_BLOB_DELETE, 1, v, NULL, NULL, "collect")) < 0)
+		goto out;
+	err = 1;
+out:
+	if (dry_run && err >= 0) {
+		int r = ix_end(s, c, GV_ERROR); /* roll back: nothing changes */
+
+		(void)r;
+		return err;
+	}
+	rows = ix_end(s, c, err < 0 ? err : 0);
+	return rows < 0 ? (int)rows : err;
+}
+
+static int ix_ns_forget(gv_index *ix, const gv_key *key, int64_t now_ms)
+{
+	struct ix_pg *s = ix_of(ix);
+	struct ix_conn *c;
+	char k[GV_KEY_BUFSIZE], now[24];
+	const char *v[2] = { gv_key_format(k, key), dec(now, sizeof(now), now_ms) };
+	long rows = 0;
+	int err;
+
+	if ((err = ix_begin(s, &c)) < 0)
+		return err;
+	if ((err = ix_change(s, c, ST_BLOB_LOCK_SECTORS, 1, v, NULL, NULL, "forget")) < 0 ||
+	    (err = ix_change(s, c, ST_BLOB_DELETE, 1, v, NULL, &rows, "forget")) < 0)
+		goto out;
+	if (rows == 0) {
+		err = gv_error_set(GV_ENOTFOUND, "index: no blob %s", k);
+		goto out;
+	}
+	if ((err = ns_x(s, c, "DELETE FROM ns_garbage WHERE key = $1", 1, v, NULL)) == 0)
+		err = ns_x(s, c,
+		           "INSERT INTO ns_forgotten (key, at) VALUES ($1, $2::bigint)"
+		           " ON CONFLICT (key) DO UPDATE SET at = excluded.at",
+		           2, v, NULL);
+out:
+	return ix_end(s, c, err);
 }
 
 static const struct gv_index_ops pg_ops = {
@@ -1646,6 +2628,30 @@ static const struct gv_index_ops pg_ops = {
 	.repairq_list = ix_repairq_list,
 	.repairq_count = ix_repairq_count,
 	.blob_set_created = ix_blob_set_created,
+	.key_lock = ix_key_lock,
+	.key_unlock = ix_key_unlock,
+	.claim = ix_claim,
+	.claim_release = ix_claim_release,
+	.ns_bucket_put = ix_ns_bucket_put,
+	.ns_bucket_remove = ix_ns_bucket_remove,
+	.ns_buckets = ix_ns_buckets,
+	.ns_object_put = ix_ns_object_put,
+	.ns_object_get = ix_ns_object_get,
+	.ns_object_remove = ix_ns_object_remove,
+	.ns_objects_next = ix_ns_objects_next,
+	.ns_manifest_get = ix_ns_manifest_get,
+	.ns_upload_put = ix_ns_upload_put,
+	.ns_upload_get = ix_ns_upload_get,
+	.ns_upload_part_put = ix_ns_upload_part_put,
+	.ns_upload_parts_next = ix_ns_upload_parts_next,
+	.ns_upload_remove = ix_ns_upload_remove,
+	.ns_uploads_next = ix_ns_uploads_next,
+	.ns_upload_complete = ix_ns_upload_complete,
+	.ns_pin = ix_ns_pin,
+	.ns_touch = ix_ns_touch,
+	.ns_garbage_next = ix_ns_garbage_next,
+	.ns_collect = ix_ns_collect,
+	.ns_forget = ix_ns_forget,
 };
 
 /* One integer from a one-row query; *out -1 when no row. */
@@ -1770,7 +2776,7 @@ static int schema_prepare(struct ix_pg *s, struct ix_conn *c, int create)
 	    (err = ix_cmd(s, c, "COMMIT", "commit schema upgrade")) < 0)
 		goto rollback;
 	if (version > 0)
-		gv_info("index %s: schema upgraded from version %lld to %d", s->label,
+		gv_info("event=index_schema_upgraded index=\"%s\" from=%lld to=%d", s->label,
 		        (long long)version, GV_INDEX_SQLITE_SCHEMA);
 	return 0;
 rollback:
@@ -1831,13 +2837,15 @@ static int ix_open(gv_index **out, const char *url, int create)
 {
 	struct ix_pg *s;
 	struct ix_conn *c;
-	int err;
+	int err, i;
 
 	*out = NULL;
 	if (!(s = calloc(1, sizeof(*s))))
 		return gv_error_set(GV_ENOMEM, "index: out of memory");
 	pthread_mutex_init(&s->lock, NULL);
 	pthread_cond_init(&s->cond, NULL);
+	for (i = 0; i < IX_PG_LOCK_CONNS; i++)
+		pthread_mutex_init(&s->locks[i].mu, NULL);
 	s->base.ops = &pg_ops;
 	if ((err = url_parse(s, url)) < 0)
 		goto fail;

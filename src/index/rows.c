@@ -74,6 +74,17 @@ int ix_id_check(const char *what, const char *id)
 	return 0;
 }
 
+int ix_claim_check(const char *name, const char *owner, uint64_t ttl_ms)
+{
+	if (!name || !*name || strnlen(name, GV_CLAIM_NAME_MAX) >= GV_CLAIM_NAME_MAX ||
+	    !owner || !*owner || strnlen(owner, GV_CLAIM_NAME_MAX) >= GV_CLAIM_NAME_MAX)
+		return gv_error_set(GV_EINVAL, "index: a claim needs a name and an owner of 1..%d bytes",
+		                    GV_CLAIM_NAME_MAX - 1);
+	if (ttl_ms > (uint64_t)INT32_MAX * 1000)
+		return gv_error_set(GV_EINVAL, "index: claim lease too long");
+	return 0;
+}
+
 int ix_str_check(const char *what, const char *v, size_t cap)
 {
 	if (strnlen(v, cap) >= cap)

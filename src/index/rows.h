@@ -30,6 +30,9 @@ int ix_ranges_decode_single(gv_rangeset *out, const char *v);
 
 /* GV_EINVAL unless `id` is a non-empty id shorter than GV_ID_MAX. */
 int ix_id_check(const char *what, const char *id);
+/* A claim's name and owner (1..GV_CLAIM_NAME_MAX - 1 bytes), and a lease of
+ * at most INT32_MAX seconds. */
+int ix_claim_check(const char *name, const char *owner, uint64_t ttl_ms);
 /* GV_EINVAL when v does not fit cap bytes with its NUL. */
 int ix_str_check(const char *what, const char *v, size_t cap);
 /* GV_EINVAL when a key's size does not fit a signed 64-bit column. */

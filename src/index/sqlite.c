@@ -5,7 +5,8 @@
  *   schema: the v1 tables and the migration list that builds them
  *   instance, error mapping, statement cache, transactions
  *   row readers (sector, replica, key)
- *   ops: sectors, blobs and replicas, cursors, stats, settings
+ *   ops: sectors, blobs and replicas, cursors, stats, settings, the
+ *   namespace (buckets, objects, uploads, pins, garbage candidates)
  *   open: pragmas, schema check and migration
  *
  * Threads: each instance has one writer connection and a pool of reader
@@ -45,6 +46,7 @@
 #include <assert.h>
 #include <errno.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -72,6 +74,60 @@
  * database starts at 0 (an empty schema_version row), so creating and
  * upgrading are the same walk.  Append only: never edit a released step.
  */
+/* The namespace's tables (the same columns in postgresql.c). */
+#define NS_SCHEMA                                                                   \
+	"CREATE TABLE ns_buckets ("                                                 \
+	"  name TEXT PRIMARY KEY NOT NULL,"                                         \
+	"  created INTEGER NOT NULL"                                                \
+	") WITHOUT ROWID;"                                                          \
+	"CREATE TABLE ns_objects ("                                                 \
+	"  bucket TEXT NOT NULL,"                                                   \
+	"  name TEXT NOT NULL,"                                                     \
+	"  key TEXT NOT NULL,"                                                      \
+	"  size INTEGER NOT NULL,"                                                  \
+	"  parts INTEGER NOT NULL,"                                                 \
+	"  etag TEXT NOT NULL,"                                                     \
+	"  ctype TEXT NOT NULL,"                                                    \
+	"  meta TEXT,"                                                              \
+	"  mtime INTEGER NOT NULL,"                                                 \
+	"  PRIMARY KEY (bucket, name)"                                              \
+	") WITHOUT ROWID;"                                                          \
+	"CREATE INDEX ns_objects_by_key ON ns_objects(key);"                        \
+	"CREATE TABLE ns_manifests ("                                               \
+	"  key TEXT NOT NULL,"                                                      \
+	"  idx INTEGER NOT NULL,"                                                   \
+	"  part TEXT NOT NULL,"                                                     \
+	"  PRIMARY KEY (key, idx)"                                                  \
+	") WITHOUT ROWID;"                                                          \
+	"CREATE INDEX ns_manifests_by_part ON ns_manifests(part);"                  \
+	"CREATE TABLE ns_uploads ("                                                 \
+	"  id TEXT PRIMARY KEY NOT NULL,"                                           \
+	"  bucket TEXT NOT NULL,"                                                   \
+	"  name TEXT NOT NULL,"                                                     \
+	"  ctype TEXT NOT NULL,"                                                    \
+	"  meta TEXT,"                                                              \
+	"  created INTEGER NOT NULL"                                                \
+	") WITHOUT ROWID;"                                                          \
+	"CREATE INDEX ns_uploads_by_name ON ns_uploads(bucket, name, id);"          \
+	"CREATE TABLE ns_parts ("                                                   \
+	"  id TEXT NOT NULL,"                                                       \
+	"  part INTEGER NOT NULL,"                                                  \
+	"  key TEXT NOT NULL,"                                                      \
+	"  etag TEXT NOT NULL,"                                                     \
+	"  mtime INTEGER NOT NULL,"                                                 \
+	"  PRIMARY KEY (id, part)"                                                  \
+	") WITHOUT ROWID;"                                                          \
+	"CREATE INDEX ns_parts_by_key ON ns_parts(key);"                            \
+	"CREATE TABLE ns_pins (key TEXT PRIMARY KEY NOT NULL) WITHOUT ROWID;"       \
+	"CREATE TABLE ns_garbage ("                                                 \
+	"  key TEXT PRIMARY KEY NOT NULL,"                                          \
+	"  since INTEGER NOT NULL"                                                  \
+	") WITHOUT ROWID;"                                                          \
+	"CREATE TABLE ns_forgotten ("                                               \
+	"  key TEXT PRIMARY KEY NOT NULL,"                                          \
+	"  at INTEGER NOT NULL"                                                     \
+	") WITHOUT ROWID;"
+
 static const char *const migrations[] = {
 	/* 0 -> 1: initial schema */
 	"CREATE TABLE sectors ("
@@ -118,6 +174,16 @@ static const char *const migrations[] = {
 	"CREATE TABLE settings ("
 	"  name TEXT PRIMARY KEY NOT NULL,"
 	"  value TEXT NOT NULL"
+	") WITHOUT ROWID;",
+	/* 1 -> 2: the namespace (docs/namespace.md); blobs stored before it
+	 * came through the raw API, so each is pinned. */
+	NS_SCHEMA
+	"INSERT INTO ns_pins (key) SELECT key FROM blobs;",
+	/* 2 -> 3: leases on background work (claim, claim_release) */
+	"CREATE TABLE claims ("
+	"  name TEXT PRIMARY KEY NOT NULL,"
+	"  owner TEXT NOT NULL,"
+	"  expires INTEGER NOT NULL"
 	") WITHOUT ROWID;",
 };
 
@@ -183,6 +249,8 @@ enum ix_stmt_id {
 	ST_REPAIRQ_LIST,
 	ST_REPAIRQ_COUNT,
 	ST_BLOB_SET_CREATED,
+	ST_CLAIM,
+	ST_CLAIM_RELEASE,
 	ST__COUNT
 };
 
@@ -311,6 +379,14 @@ static const char *const stmt_sql[ST__COUNT] = {
 	[ST_REPAIRQ_COUNT] =
 		"SELECT COALESCE(SUM(dead = 0), 0), COALESCE(SUM(dead <> 0), 0) FROM repair_queue",
 	[ST_BLOB_SET_CREATED] = "UPDATE blobs SET created = ?2 WHERE key = ?1",
+	/* Taken when free, the owner's own or expired (?3: now); changes()
+	 * says whether it was. */
+	[ST_CLAIM] =
+		"INSERT INTO claims (name, owner, expires) VALUES (?1, ?2, ?3 + ?4)"
+		" ON CONFLICT (name) DO UPDATE SET owner = excluded.owner,"
+		" expires = excluded.expires"
+		" WHERE claims.owner = excluded.owner OR claims.expires <= ?3",
+	[ST_CLAIM_RELEASE] = "DELETE FROM claims WHERE name = ?1 AND owner = ?2",
 };
 
 /*
@@ -325,10 +401,14 @@ static const char blocks_schema[] =
 	"  tab BLOB NOT NULL"
 	") WITHOUT ROWID;";
 
+#define NS_STMT_MAX 64 /* the namespace's statements, cached by their text */
+
 /* One SQLite connection and its statements, prepared on first use. */
 struct ix_conn {
 	sqlite3 *db;
 	sqlite3_stmt *stmt[ST__COUNT];
+	const char *ns_sql[NS_STMT_MAX];
+	sqlite3_stmt *ns_stmt[NS_STMT_MAX];
 	int slot;               /* a reader's index in readers[], -1: the writer */
 };
 
@@ -493,7 +573,7 @@ static void ix_rollback(struct ix_conn *c)
 	if (sqlite3_get_autocommit(c->db))
 		return; /* SQLite already rolled back (e.g. SQLITE_FULL) */
 	if (ix_exec_keep(c, ST_ROLLBACK) != SQLITE_DONE)
-		gv_warn("index: rollback failed: %s", sqlite3_errmsg(c->db));
+		gv_warn("event=index_rollback_failed error=\"%s\"", sqlite3_errmsg(c->db));
 }
 
 /* Commit; on failure roll back and return the commit's error. */
@@ -512,8 +592,13 @@ static void conn_close(struct ix_conn *c, const char *path)
 
 	for (i = 0; i < ST__COUNT; i++)
 		sqlite3_finalize(c->stmt[i]);
+	for (i = 0; i < NS_STMT_MAX; i++)
+		sqlite3_finalize(c->ns_stmt[i]);
+	memset(c->ns_stmt, 0, sizeof(c->ns_stmt));
+	memset(c->ns_sql, 0, sizeof(c->ns_sql));
 	if (c->db && sqlite3_close(c->db) != SQLITE_OK)
-		gv_warn("index %s: close: %s", path ? path : "", sqlite3_errmsg(c->db));
+		gv_warn("event=index_close_failed path=\"%s\" error=\"%s\"", path ? path : "",
+		        sqlite3_errmsg(c->db));
 	memset(c->stmt, 0, sizeof(c->stmt));
 	c->db = NULL;
 }
@@ -2140,6 +2225,50 @@ out:
 	return ix_read_done(s, c, err);
 }
 
+/* ---- claims ------------------------------------------------------------ */
+
+/* Claims are not worth a sync: one lost to a power failure only lets
+ * another process take the work sooner. */
+static int claim_write(gv_index *ix, enum ix_stmt_id id, const char *name, const char *owner,
+                       uint64_t ttl_ms, const char *what)
+{
+	struct ix_sqlite *s = ix_of(ix);
+	struct ix_conn *c;
+	sqlite3_stmt *st = NULL;
+	int err, rc;
+
+	if ((err = ix_claim_check(name, owner, ttl_ms)) < 0)
+		return err;
+	c = ix_lock(s);
+	if ((err = ix_prep(c, id, &st)) < 0)
+		goto out;
+	bind_text(st, 1, name);
+	bind_text(st, 2, owner);
+	if (id == ST_CLAIM) {
+		sqlite3_bind_int64(st, 3, gv_now_ms());
+		sqlite3_bind_int64(st, 4, (int64_t)ttl_ms);
+	}
+	rc = sqlite3_step(st);
+	if (rc != SQLITE_DONE)
+		err = ix_fail(c->db, rc, what);
+	else if (id == ST_CLAIM)
+		err = sqlite3_changes(c->db) > 0;
+out:
+	ix_done(st);
+	pthread_mutex_unlock(&s->lock);
+	return err;
+}
+
+static int ix_claim(gv_index *ix, const char *name, const char *owner, uint64_t ttl_ms)
+{
+	return claim_write(ix, ST_CLAIM, name, owner, ttl_ms, "claim");
+}
+
+static int ix_claim_release(gv_index *ix, const char *name, const char *owner)
+{
+	return claim_write(ix, ST_CLAIM_RELEASE, name, owner, 0, "claim release");
+}
+
 static int ix_repairq_count(gv_index *ix, uint64_t *queued, uint64_t *dead)
 {
 	struct ix_sqlite *s = ix_of(ix);
@@ -2163,6 +2292,818 @@ static int ix_repairq_count(gv_index *ix, uint64_t *queued, uint64_t *dead)
 out:
 	ix_done(st);
 	return ix_read_done(s, c, err);
+}
+
+/* ---- the namespace (docs/namespace.md) ----------------------------------- */
+
+/* A namespace statement of this connection, prepared on first use and
+ * cached by the address of its (static) text. */
+static int ns_prep(struct ix_conn *c, const char *sql, sqlite3_stmt **out)
+{
+	size_t i;
+	int rc;
+
+	for (i = 0; i < NS_STMT_MAX && c->ns_sql[i]; i++)
+		if (c->ns_sql[i] == sql) {
+			*out = c->ns_stmt[i];
+			return 0;
+		}
+	if (i == NS_STMT_MAX)
+		return gv_error_set(GV_ERROR, "index: namespace statement cache full");
+	rc = sqlite3_prepare_v3(c->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &c->ns_stmt[i], NULL);
+	if (rc != SQLITE_OK) {
+		c->ns_stmt[i] = NULL;
+		return ix_fail(c->db, rc, "prepare");
+	}
+	c->ns_sql[i] = sql;
+	*out = c->ns_stmt[i];
+	return 0;
+}
+
+/* Bind the arguments `fmt` lists: 't' text or NULL, 'i' int64_t. */
+static void ns_bind(sqlite3_stmt *st, const char *fmt, va_list ap)
+{
+	int i;
+
+	for (i = 0; fmt[i]; i++) {
+		if (fmt[i] == 't') {
+			const char *v = va_arg(ap, const char *);
+
+			if (v)
+				bind_text(st, i + 1, v);
+			else
+				sqlite3_bind_null(st, i + 1);
+		} else {
+			sqlite3_bind_int64(st, i + 1, va_arg(ap, int64_t));
+		}
+	}
+}
+
+/*
+ * Prepare `sql`, bind the arguments `fmt` lists ('t' text or NULL, 'i'
+ * int64_t) as ?1, ?2, ... and step once: SQLITE_ROW or SQLITE_DONE with
+ * *stp to read and ix_done, or a negative error (the statement reset).
+ */
+static int ns_vstep(struct ix_conn *c, sqlite3_stmt **stp, const char *sql, const char *fmt,
+                    va_list ap)
+{
+	sqlite3_stmt *st = NULL;
+	int err, rc;
+
+	*stp = NULL;
+	if ((err = ns_prep(c, sql, &st)) < 0)
+		return err;
+	ns_bind(st, fmt, ap);
+	rc = sqlite3_step(st);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+		err = ix_fail(c->db, rc, "namespace");
+		ix_done(st);
+		return err;
+	}
+	*stp = st;
+	return rc;
+}
+
+static int ns_step(struct ix_conn *c, sqlite3_stmt **stp, const char *sql, const char *fmt, ...)
+{
+	va_list ap;
+	int rc;
+
+	va_start(ap, fmt);
+	rc = ns_vstep(c, stp, sql, fmt, ap);
+	va_end(ap);
+	return rc;
+}
+
+/* ns_step for a statement whose rows are not read: 0 or an error;
+ * *changes (if given) the rows it changed. */
+static int ns_exec(struct ix_conn *c, int *changes, const char *sql, const char *fmt, ...)
+{
+	sqlite3_stmt *st;
+	va_list ap;
+	int rc;
+
+	va_start(ap, fmt);
+	rc = ns_vstep(c, &st, sql, fmt, ap);
+	va_end(ap);
+	if (rc < 0)
+		return rc;
+	if (rc != SQLITE_DONE)
+		rc = gv_error_set(GV_ERROR, "index: a namespace write returned rows");
+	else
+		rc = 0;
+	if (rc == 0 && changes)
+		*changes = sqlite3_changes(c->db);
+	ix_done(st);
+	return rc;
+}
+
+/* 1 when `sql` (one row of one integer) answers non-zero, else 0. */
+static int ns_true(struct ix_conn *c, const char *sql, const char *a, const char *b)
+{
+	sqlite3_stmt *st;
+	int rc = ns_step(c, &st, sql, "tt", a, b);
+
+	if (rc < 0)
+		return rc;
+	rc = rc == SQLITE_ROW && sqlite3_column_int64(st, 0) != 0;
+	ix_done(st);
+	return rc;
+}
+
+static const char ns_sql_bucket_exists[] =
+	"SELECT EXISTS (SELECT 1 FROM ns_buckets WHERE name = ?1 AND ?2 IS NULL)";
+static const char ns_sql_blob_exists[] =
+	"SELECT EXISTS (SELECT 1 FROM blobs WHERE key = ?1 AND ?2 IS NULL)";
+static const char ns_sql_garbage_add[] =
+	"INSERT INTO ns_garbage (key, since) VALUES (?1, ?2)"
+	" ON CONFLICT (key) DO UPDATE SET since = max(since, excluded.since)";
+
+/* GV_ENOTFOUND unless bucket and blob `key` (either may be NULL) exist. */
+static int ns_need(struct ix_conn *c, const char *bucket, const char *key)
+{
+	int rc;
+
+	if (bucket) {
+		if ((rc = ns_true(c, ns_sql_bucket_exists, bucket, NULL)) < 0)
+			return rc;
+		if (!rc)
+			return gv_error_set(GV_ENOTFOUND, "no such bucket: %s", bucket);
+	}
+	if (key) {
+		if ((rc = ns_true(c, ns_sql_blob_exists, key, NULL)) < 0)
+			return rc;
+		if (!rc)
+			return gv_error_set(GV_ENOTFOUND,
+			                    "blob %s is not stored (collected or never put): put it again",
+			                    key);
+	}
+	return 0;
+}
+
+static int ix_ns_bucket_put(gv_index *ix, const gv_bucket_info *b)
+{
+	struct ix_sqlite *s = ix_of(ix);
+	struct ix_conn *c = ix_lock(s);
+	int changes = 0;
+	int err = ns_exec(c, &changes,
+	                  "INSERT INTO ns_buckets (name, created) VALUES (?1, ?2)"
+	                  " ON CONFLICT (name) DO NOTHING",
+	                  "ti", b->name, (int64_t)b->created_ms);
+
+	if (err == 0 && changes == 0)
+		err = gv_error_set(GV_EEXISTS, "bucket %s exists", b->name);
+	return ix_unlock(s, err);
+}
+
+static int ix_ns_bucket_remove(gv_index *ix, const char *name)
+{
+	struct ix_sqlite *s = ix_of(ix);
+	struct ix_conn *c = ix_lock(s);
+	int err, rc;
+
+	if ((err = ix_begin(c)) < 0)
+		return ix_unlock(s, err);
+	if ((err = ns_need(c, name, NULL)) < 0)
+		goto out;
+	rc = ns_true(c,
+	             "SELECT EXISTS (SELECT 1 FROM ns_objects WHERE bucket = ?1 AND ?2 IS NULL)"
+	             " OR EXISTS (SELECT 1 FROM ns_uploads WHERE bucket = ?1)",
+	             name, NULL);
+	if ((err = rc) < 0)
+		goto out;
+	if (rc) {
+		err = gv_error_set(GV_ENOTEMPTY, "bucket %s is not empty", name);
+		goto out;
+	}
+	err = ns_exec(c, NULL, "DELETE FROM ns_buckets WHERE name = ?1", "t", name);
+out:
+	return ix_end(s, err);
+}
+
+static int ns_grow(void **arr, size_t elem, size_t n, size_t *cap)
+{
+	void *p;
+	size_t ncap;
+
+	if (n < *cap)
+		return 0;
+	ncap = *cap ? *cap * 2 : 16;
+	if (!(p = realloc(*arr, ncap * elem)))
+		return gv_error_set(GV_ENOMEM, "index: out of memory");
+	*arr = p;
+	*cap = ncap;
+	return 0;
+}
+
+/*
+ * Read the rows of a stepped statement (rc from ns_step) into a malloc'd
+ * array of elements of `size` with row(): < 0 an error, 1 stop before this
+ * row, else 0.  On failure nothing is returned (free_row frees what the
+ * rows read hold, if anything).
+ */
+static int ns_list(struct ix_conn *c, sqlite3_stmt *st, int rc, size_t size,
+                   int (*row)(void *dst, sqlite3_stmt *st, const void *arg), const void *arg,
+                   void (*free_rows)(void *v, size_t n), void **out, size_t *out_n)
+{
+	void *v = NULL;
+	size_t n = 0, cap = 0;
+
+	for (; rc == SQLITE_ROW; rc = sqlite3_step(st)) {
+		if ((rc = ns_grow(&v, size, n, &cap)) < 0)
+			break;
+		memset((char *)v + n * size, 0, size);
+		if ((rc = row((char *)v + n * size, st, arg)) != 0) {
+			if (rc == 1)
+				rc = SQLITE_DONE;
+			break;
+		}
+		n++;
+	}
+	if (rc != SQLITE_DONE) {
+		if (free_rows)
+			free_rows(v, n);
+		else
+			free(v);
+		return rc < 0 ? rc : ix_fail(c->db, rc, "namespace list");
+	}
+	*out = v;
+	*out_n = n;
+	return 0;
+}
+
+static int row_bucket(void *dst, sqlite3_stmt *st, const void *arg)
+{
+	gv_bucket_info *b = dst;
+
+	(void)arg;
+	col_copy(b->name, sizeof(b->name), st, 0);
+	b->created_ms = sqlite3_column_int64(st, 1);
+	return 0;
+}
+
+static int ix_ns_buckets(gv_index *ix, const char *name, gv_bucket_info **out, size_t *out_n)
+{
+	struct ix_sqlite *s = ix_of(ix);
+	struct ix_conn *c;
+	sqlite3_stmt *st = NULL;
+	int err, rc;
+
+	if ((err = ix_read(s, &c)) < 0)
+		return err;
+	rc = ns_step(c, &st,
+	             "SELECT name, created FROM ns_buckets WHERE ?1 IS NULL OR name = ?1 ORDER BY name",
+	             "t", name);
+	err = rc < 0 ? rc : ns_list(c, st, rc, sizeof(**out), row_bucket, NULL, NULL, (void **)out,
+	                            out_n);
+	ix_done(st);
+	if (err == 0 && name && *out_n == 0)
+		err = gv_error_set(GV_ENOTFOUND, "no such bucket: %s", name);
+	return ix_read_done(s, c, err);
+}
+
+#define NS_OBJECT_COLS "bucket, name, key, size, parts, etag, ctype, meta, mtime"
+
+static int row_object(gv_object *o, sqlite3_stmt *st)
+{
+	const char *meta;
+	int err;
+
+	memset(o, 0, sizeof(*o));
+	col_copy(o->bucket, sizeof(o->bucket), st, 0);
+	col_copy(o->name, sizeof(o->name), st, 1);
+	if ((err = col_key(&o->key, st, 2)) < 0)
+		return err;
+	o->size = (uint64_t)sqlite3_column_int64(st, 3);
+	o->parts = (uint32_t)sqlite3_column_int64(st, 4);
+	col_copy(o->etag, sizeof(o->etag), st, 5);
+	col_copy(o->content_type, sizeof(o->content_type), st, 6);
+	meta = (const char *)sqlite3_column_text(st, 7);
+	if (meta && !(o->meta = strdup(meta)))
+		return gv_error_set(GV_ENOMEM, "index: out of memory");
+	o->mtime_ms = sqlite3_column_int64(st, 8);
+	return 0;
+}
+
+/* Replace bucket/name's row by o (key text k), making the key it named
+ * before a candidate. */
+static int ns_object_write(struct ix_conn *c, const gv_object *o, const char *k, int64_t now_ms)
+{
+	sqlite3_stmt *st;
+	char old[GV_KEY_BUFSIZE] = "";
+	int rc;
+
+	rc = ns_step(c, &st, "SELECT key FROM ns_objects WHERE bucket = ?1 AND name = ?2", "tt",
+	             o->bucket, o->name);
+	if (rc < 0)
+		return rc;
+	if (rc == SQLITE_ROW)
+		col_copy(old, sizeof(old), st, 0);
+	ix_done(st);
+	if (*old && strcmp(old, k) != 0 &&
+	    (rc = ns_exec(c, NULL, ns_sql_garbage_add, "ti", old, now_ms)) < 0)
+		return rc;
+	return ns_exec(c, NULL,
+	               "INSERT OR REPLACE INTO ns_objects (" NS_OBJECT_COLS ")"
+	               " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+	               "tttiittti", o->bucket, o->name, k, (int64_t)o->size, (int64_t)o->parts,
+	               o->etag, o->content_type, o->meta, (int64_t)o->mtime_ms);
+}
+
+static int ix_ns_object_put(gv_index *ix, const gv_object *o, int64_t now_ms)
+{
+	struct ix_sqlite *s = ix_of(ix);
+	struct ix_conn *c;
+	char k[GV_KEY_BUFSIZE];
+	int err;
+
+	if ((err = ix_key_check(&o->key)) < 0)
+		return err;
+	gv_key_format(k, &o->key);
+	c = ix_lock(s);
+	if ((err = ix_begin(c)) < 0)
+		return ix_unlock(s, err);
+	if ((err = ns_need(c, o->bucket, k)) == 0)
+		err = ns_object_write(c, o, k, now_ms);
+	return ix_end(s, err);
+}
+
+static int ix_ns_object_get(gv_index *ix, const char *bucket, const char *name, gv_object *out)
+{
+	struct ix_sqlite *s = ix_of(ix);
+	struct ix_conn *c;
+	sqlite3_stmt *st = NULL;
+	int err, rc;
+
+	if ((err = ix_read(s, &c)) < 0)
+		return err;
+	rc = ns_step(c, &st,
+	             "SELECT " NS_OBJECT_COLS " FROM ns_objects WHERE bucket = ?1 AND name = ?2",
+	             "tt", bucket, name);
+	if (rc == SQLITE_ROW)
+		err = row_object(out, st);
+	else if (rc == SQLITE_DONE)
+		err = gv_error_set(GV_ENOTFOUND, "no such object: %s/%s", bucket, name);
+	else
+		err = rc;
+	ix_done(st);
+	if (err < 0 && rc == SQLITE_ROW) {
+		free(out->meta);
+		out->meta = NULL;
+	}
+	return ix_read_done(s, c, err);
+}
+
+static int ix_ns_object_remove(gv_index *ix, const char *bucket, const char *name, int64_t now_ms)
+{
+	struct ix_sqlite *s = ix_of(ix);
+	struct ix_conn *c = ix_lock(s);
+	sqlite3_stmt *st;
+	char old[GV_KEY_BUFSIZE] = "";
+	int err, rc;
+
+	if ((err = ix_begin(c)) < 0)
+		return ix_unlock(s, err);
+	rc = ns_step(c, &st, "SELECT key FROM ns_objects WHERE bucket = ?1 AND name = ?2", "tt",
+	             bucket, name);
+	if ((err = rc) < 0)
+		goto out;
+	if (rc == SQLITE_ROW)
+		col_copy(old, sizeof(old), st, 0);
+	ix_done(st);
+	err = 0;
+	if (!*old) {
+		err = gv_error_set(GV_ENOTFOUND, "no such object: %s/%s", bucket, name);
+		goto out;
+	}
+	if ((err = ns_exec(c, NULL, "DELETE FROM ns_objects WHERE bucket = ?1 AND name = ?2", "tt",
+	                   bucket, name)) < 0)
+		goto out;
+	err = ns_exec(c, NULL, ns_sql_garbage_add, "ti", old, now_ms);
+out:
+	return ix_end(s, err);
+}
+
+/* An object row of the names with prefix `arg`; 1 past them. */
+static int row_object_prefixed(void *dst, sqlite3_stmt *st, const void *arg)
+{
+	const char *name = (const char *)sqlite3_column_text(st, 1);
+
+	if (!name || strncmp(name, arg, strlen(arg)) != 0)
+		return 1;
+	return row_object(dst, st);
+}
+
+static void objects_free(void *v, size_t n)
+{
+	gv_ns_objects_free(v, n);
+}
+
+static int ix_ns_objects_next(gv_index *ix, const char *bucket, const char *prefix,
+                              const char *after, size_t limit, gv_object **out, size_t *out_n)
+{
+	struct ix_sqlite *s = ix_of(ix);
+	struct ix_conn *c;
+	sqlite3_stmt *st = NULL;
+	int err, rc;
+
+	if (limit == 0)
+		return 0;
+	if ((err = ix_read(s, &c)) < 0)
+		return err;
+	rc = ns_step(c, &st,
+	             "SELECT " NS_OBJECT_COLS " FROM ns_objects"
+	             " WHERE bucket = ?1 AND name > ?2 AND name >= ?3 ORDER BY name LIMIT ?4",
+	             "ttti", bucket, after, prefix, limit_of(limit));
+	err = rc < 0 ? rc : ns_list(c, st, rc, sizeof(**out), row_object_prefixed, prefix,
+	                            objects_free, (void **)out, out_n);
+	ix_done(st);
+	return ix_read_done(s, c, err);
+}
+
+static int row_key(void *dst, sqlite3_stmt *st, const void *arg)
+{
+	(void)arg;
+	return col_key(dst, st, 0);
+}
+
+static int ix_ns_manifest_get(gv_index *ix, const gv_key *key, gv_key **out, size_t *out_n)
+{
+	struct ix_sqlite *s = ix_of(ix);
+	struct ix_conn *c;
+	sqlite3_stmt *st = NULL;
+	char k[GV_KEY_BUFSIZE];
+	int err, rc;
+
+	gv_key_format(k, key);
+	if ((err = ix_read(s, &c)) < 0)
+		return err;
+	rc = ns_step(c, &st, "SELECT part FROM ns_manifests WHERE key = ?1 ORDER BY idx", "t", k);
+	err = rc < 0 ? rc : ns_list(c, st, rc, sizeof(**out), row_key, NULL, NULL, (void **)out,
+	                            out_n);
+	ix_done(st);
+	if (err == 0 && *out_n == 0)
+		err = gv_error_set(GV_ENOTFOUND, "no manifest %s", k);
+	return ix_read_done(s, c, err);
+}
+
+static int ix_ns_upload_put(gv_index *ix, const char *id, const gv_object *o)
+{
+	struct ix_sqlite *s = ix_of(ix);
+	struct ix_conn *c = ix_lock(s);
+	int err, changes = 0;
+
+	if ((err = ix_begin(c)) < 0)
+		return ix_unlock(s, err);
+	if ((err = ns_need(c, o->bucket, NULL)) < 0)
+		goto out;
+	err = ns_exec(c, &changes,
+	              "INSERT INTO ns_uploads (id, bucket, name, ctype, meta, created)"
+	              " VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (id) DO NOTHING",
+	              "ttttti", id, o->bucket, o->name, o->content_type,
+	              o->meta, (int64_t)o->mtime_ms);
+	if (err == 0 && changes == 0)
+		err = gv_error_set(GV_EEXISTS, "upload %s exists", id);
+out:
+	return ix_end(s, err);
+}
+
+static int ix_ns_upload_get(gv_index *ix, const char *id, gv_object *out)
+{
+	struct ix_sqlite *s = ix_of(ix);
+	struct ix_conn *c;
+	sqlite3_stmt *st = NULL;
+	const char *meta;
+	int err, rc;
+
+	if ((err = ix_read(s, &c)) < 0)
+		return err;
+	rc = ns_step(c, &st,
+	             "SELECT bucket, name, ctype, meta, created FROM ns_uploads WHERE id = ?1", "t",
+	             id);
+	if (rc == SQLITE_ROW) {
+		memset(out, 0, sizeof(*out));
+		col_copy(out->bucket, sizeof(out->bucket), st, 0);
+		col_copy(out->name, sizeof(out->name), st, 1);
+		col_copy(out->content_type, sizeof(out->content_type), st, 2);
+		meta = (const char *)sqlite3_column_text(st, 3);
+		if (meta && !(out->meta = strdup(meta)))
+			err = gv_error_set(GV_ENOMEM, "index: out of memory");
+		out->mtime_ms = sqlite3_column_int64(st, 4);
+	} else {
+		err = rc < 0 ? rc : gv_error_set(GV_ENOTFOUND, "no such upload: %s", id);
+	}
+	ix_done(st);
+	return ix_read_done(s, c, err);
+}
+
+static const char ns_sql_upload_exists[] =
+	"SELECT EXISTS (SELECT 1 FROM ns_uploads WHERE id = ?1 AND ?2 IS NULL)";
+
+static int ns_need_upload(struct ix_conn *c, const char *id)
+{
+	int rc = ns_true(c, ns_sql_upload_exists, id, NULL);
+
+	if (rc == 0)
+		rc = gv_error_set(GV_ENOTFOUND, "no such upload: %s", id);
+	return rc < 0 ? rc : 0;
+}
+
+static int ix_ns_upload_part_put(gv_index *ix, const char *id, const gv_ns_part *p, int64_t now_ms)
+{
+	struct ix_sqlite *s = ix_of(ix);
+	struct ix_conn *c;
+	sqlite3_stmt *st;
+	char k[GV_KEY_BUFSIZE], old[GV_KEY_BUFSIZE] = "";
+	int err, rc;
+
+	if ((err = ix_key_check(&p->key)) < 0)
+		return err;
+	gv_key_format(k, &p->key);
+	c = ix_lock(s);
+	if ((err = ix_begin(c)) < 0)
+		return ix_unlock(s, err);
+	if ((err = ns_need_upload(c, id)) < 0 || (err = ns_need(c, NULL, k)) < 0)
+		goto out;
+	rc = ns_step(c, &st, "SELECT key FROM ns_parts WHERE id = ?1 AND part = ?2", "ti", id,
+	             (int64_t)p->part_no);
+	if ((err = rc) < 0)
+		goto out;
+	if (rc == SQLITE_ROW)
+		col_copy(old, sizeof(old), st, 0);
+	ix_done(st);
+	err = 0;
+	if (*old && strcmp(old, k) != 0 &&
+	    (err = ns_exec(c, NULL, ns_sql_garbage_add, "ti", old, now_ms)) < 0)
+		goto out;
+	err = ns_exec(c, NULL,
+	              "INSERT OR REPLACE INTO ns_parts (id, part, key, etag, mtime)"
+	              " VALUES (?1, ?2, ?3, ?4, ?5)",
+	              "titti", id, (int64_t)p->part_no, k, p->etag, (int64_t)p->mtime_ms);
+out:
+	return ix_end(s, err);
+}
+
+static int row_part(void *dst, sqlite3_stmt *st, const void *arg)
+{
+	gv_ns_part *p = dst;
+
+	(void)arg;
+	p->part_no = (uint32_t)sqlite3_column_int64(st, 0);
+	col_copy(p->etag, sizeof(p->etag), st, 2);
+	p->mtime_ms = sqlite3_column_int64(st, 3);
+	return col_key(&p->key, st, 1);
+}
+
+static int ix_ns_upload_parts_next(gv_index *ix, const char *id, uint32_t after, size_t limit,
+                                   gv_ns_part **out, size_t *out_n)
+{
+	struct ix_sqlite *s = ix_of(ix);
+	struct ix_conn *c;
+	sqlite3_stmt *st = NULL;
+	int err, rc;
+
+	if (limit == 0)
+		return 0;
+	if ((err = ix_read(s, &c)) < 0)
+		return err;
+	rc = ns_step(c, &st,
+	             "SELECT part, key, etag, mtime FROM ns_parts WHERE id = ?1 AND part > ?2"
+	             " ORDER BY part LIMIT ?3",
+	             "tii", id, (int64_t)after, limit_of(limit));
+	err = rc < 0 ? rc : ns_list(c, st, rc, sizeof(**out), row_part, NULL, NULL, (void **)out,
+	                            out_n);
+	ix_done(st);
+	return ix_read_done(s, c, err);
+}
+
+/* Make every part key of upload `id` a candidate and drop the upload. */
+static int ns_upload_drop(struct ix_conn *c, const char *id, int64_t now_ms)
+{
+	int err;
+
+	if ((err = ns_exec(c, NULL,
+	                   "INSERT INTO ns_garbage (key, since) SELECT key, ?2 FROM ns_parts"
+	                   " WHERE id = ?1 ON CONFLICT (key) DO UPDATE"
+	                   " SET since = max(since, excluded.since)",
+	                   "ti", id, now_ms)) < 0)
+		return err;
+	if ((err = ns_exec(c, NULL, "DELETE FROM ns_parts WHERE id = ?1", "t", id)) < 0)
+		return err;
+	return ns_exec(c, NULL, "DELETE FROM ns_uploads WHERE id = ?1", "t", id);
+}
+
+static int ix_ns_upload_remove(gv_index *ix, const char *id, int64_t now_ms)
+{
+	struct ix_sqlite *s = ix_of(ix);
+	struct ix_conn *c = ix_lock(s);
+	int err;
+
+	if ((err = ix_begin(c)) < 0)
+		return ix_unlock(s, err);
+	if ((err = ns_need_upload(c, id)) == 0)
+		err = ns_upload_drop(c, id, now_ms);
+	return ix_end(s, err);
+}
+
+static int row_upload(void *dst, sqlite3_stmt *st, const void *arg)
+{
+	gv_ns_upload *u = dst;
+
+	(void)arg;
+	col_copy(u->id, sizeof(u->id), st, 0);
+	col_copy(u->bucket, sizeof(u->bucket), st, 1);
+	col_copy(u->name, sizeof(u->name), st, 2);
+	u->created_ms = sqlite3_column_int64(st, 3);
+	return 0;
+}
+
+static int ix_ns_uploads_next(gv_index *ix, const char *bucket, const char *prefix,
+                              int64_t before_ms, size_t limit, gv_ns_upload **out, size_t *out_n)
+{
+	struct ix_sqlite *s = ix_of(ix);
+	struct ix_conn *c;
+	sqlite3_stmt *st = NULL;
+	int err, rc;
+
+	if (limit == 0)
+		return 0;
+	if ((err = ix_read(s, &c)) < 0)
+		return err;
+	rc = ns_step(c, &st,
+	             "SELECT id, bucket, name, created FROM ns_uploads"
+	             " WHERE (?1 IS NULL OR bucket = ?1) AND substr(name, 1, length(?2)) = ?2"
+	             " AND created < ?3 ORDER BY bucket, name, id LIMIT ?4",
+	             "ttii", bucket, prefix, before_ms, limit_of(limit));
+	err = rc < 0 ? rc : ns_list(c, st, rc, sizeof(**out), row_upload, NULL, NULL, (void **)out,
+	                            out_n);
+	ix_done(st);
+	return ix_read_done(s, c, err);
+}
+
+static int ix_ns_upload_complete(gv_index *ix, const char *id, const gv_object *o,
+                                 const gv_key *parts, size_t n, int64_t now_ms)
+{
+	struct ix_sqlite *s = ix_of(ix);
+	struct ix_conn *c;
+	char k[GV_KEY_BUFSIZE], pk[GV_KEY_BUFSIZE];
+	size_t i;
+	int err;
+
+	if ((err = ix_key_check(&o->key)) < 0)
+		return err;
+	gv_key_format(k, &o->key);
+	c = ix_lock(s);
+	if ((err = ix_begin(c)) < 0)
+		return ix_unlock(s, err);
+	if ((err = ns_need_upload(c, id)) < 0 || (err = ns_need(c, o->bucket, k)) < 0)
+		goto out;
+	for (i = 0; i < n && err == 0; i++)
+		err = ns_exec(c, NULL,
+		              "INSERT OR IGNORE INTO ns_manifests (key, idx, part) VALUES (?1, ?2, ?3)",
+		              "tit", k, (int64_t)i, gv_key_format(pk, &parts[i]));
+	if (err == 0 && (err = ns_object_write(c, o, k, now_ms)) == 0)
+		err = ns_upload_drop(c, id, now_ms);
+out:
+	return ix_end(s, err);
+}
+
+static int ix_ns_pin(gv_index *ix, const gv_key *key, int pin, int64_t now_ms)
+{
+	struct ix_sqlite *s = ix_of(ix);
+	struct ix_conn *c = ix_lock(s);
+	char k[GV_KEY_BUFSIZE];
+	int err;
+
+	gv_key_format(k, key);
+	if ((err = ix_begin(c)) < 0)
+		return ix_unlock(s, err);
+	if (pin) {
+		if ((err = ns_need(c, NULL, k)) == 0)
+			err = ns_exec(c, NULL, "INSERT OR IGNORE INTO ns_pins (key) VALUES (?1)", "t",
+			              k);
+	} else if ((err = ns_exec(c, NULL, "DELETE FROM ns_pins WHERE key = ?1", "t", k)) == 0) {
+		err = ns_exec(c, NULL, ns_sql_garbage_add, "ti", k, now_ms);
+	}
+	return ix_end(s, err);
+}
+
+/* The intent of a put: not waited for (see the port). */
+static int ix_ns_touch(gv_index *ix, const gv_key *key, int64_t now_ms)
+{
+	struct ix_sqlite *s = ix_of(ix);
+	struct ix_conn *c = ix_lock(s);
+	char k[GV_KEY_BUFSIZE];
+	int err = ns_exec(c, NULL, ns_sql_garbage_add, "ti", gv_key_format(k, key), now_ms);
+
+	(void)ix_ticket(s); /* a later durable commit covers it */
+	pthread_mutex_unlock(&s->lock);
+	return err;
+}
+
+static int ix_ns_garbage_next(gv_index *ix, int64_t before_ms, const gv_key *after, size_t limit,
+                              gv_key *out, size_t *out_n)
+{
+	struct ix_sqlite *s = ix_of(ix);
+	struct ix_conn *c;
+	sqlite3_stmt *st = NULL;
+	char k[GV_KEY_BUFSIZE] = "";
+	int err, rc;
+
+	if (limit == 0)
+		return 0;
+	if (after)
+		gv_key_format(k, after);
+	if ((err = ix_read(s, &c)) < 0)
+		return err;
+	rc = ns_step(c, &st,
+	             "SELECT key FROM ns_garbage WHERE since <= ?1 AND key > ?2 ORDER BY key LIMIT ?3",
+	             "iti", before_ms, k, limit_of(limit));
+	if ((err = rc) >= 0) {
+		sqlite3_reset(st); /* keys_collect steps from the start */
+		err = keys_collect(c, st, limit, out, out_n, "garbage next");
+	}
+	ix_done(st);
+	return ix_read_done(s, c, err);
+}
+
+static int ix_ns_collect(gv_index *ix, const gv_key *key, int64_t before_ms, int dry_run)
+{
+	struct ix_sqlite *s = ix_of(ix);
+	struct ix_conn *c = ix_lock(s);
+	sqlite3_stmt *st;
+	char k[GV_KEY_BUFSIZE];
+	int64_t since = 0;
+	int err, rc, found;
+
+	gv_key_format(k, key);
+	if ((err = ix_begin(c)) < 0)
+		return ix_unlock(s, err);
+	rc = ns_step(c, &st, "SELECT since FROM ns_garbage WHERE key = ?1", "t", k);
+	if ((err = rc) < 0)
+		goto out;
+	found = rc == SQLITE_ROW;
+	if (found)
+		since = sqlite3_column_int64(st, 0);
+	ix_done(st);
+	err = 0;
+	if (!found || since > before_ms)
+		goto out; /* not a candidate, or not due */
+	rc = ns_true(c,
+	             "SELECT EXISTS (SELECT 1 FROM ns_objects WHERE key = ?1 AND ?2 IS NULL)"
+	             " OR EXISTS (SELECT 1 FROM ns_manifests WHERE part = ?1)"
+	             " OR EXISTS (SELECT 1 FROM ns_parts WHERE key = ?1)"
+	             " OR EXISTS (SELECT 1 FROM ns_pins WHERE key = ?1)",
+	             k, NULL);
+	if ((err = rc) < 0)
+		goto out;
+	if (dry_run) {
+		err = !rc;
+		goto out;
+	}
+	if ((err = ns_exec(c, NULL, "DELETE FROM ns_garbage WHERE key = ?1", "t", k)) < 0 || rc)
+		goto out; /* referenced again: no longer a candidate */
+	if ((err = ns_exec(c, NULL,
+	                   "INSERT INTO ns_garbage (key, since) SELECT part, ?2 FROM ns_manifests"
+	                   " WHERE key = ?1 ON CONFLICT (key) DO UPDATE"
+	                   " SET since = max(since, excluded.since)",
+	                   "ti", k, before_ms)) < 0)
+		goto out;
+	if ((err = ns_exec(c, NULL, "DELETE FROM ns_manifests WHERE key = ?1", "t", k)) < 0)
+		goto out;
+	if ((err = ns_exec(c, NULL, "DELETE FROM blobs WHERE key = ?1", "t", k)) == 0)
+		err = 1;
+out:
+	if (dry_run && err >= 0) {
+		ix_rollback(c);
+		return ix_unlock(s, err);
+	}
+	rc = ix_end(s, err < 0 ? err : 0);
+	return rc < 0 ? rc : err;
+}
+
+static int ix_ns_forget(gv_index *ix, const gv_key *key, int64_t now_ms)
+{
+	struct ix_sqlite *s = ix_of(ix);
+	struct ix_conn *c = ix_lock(s);
+	char k[GV_KEY_BUFSIZE];
+	int err, changes = 0;
+
+	gv_key_format(k, key);
+	if ((err = ix_begin(c)) < 0)
+		return ix_unlock(s, err);
+	if ((err = ns_exec(c, &changes, "DELETE FROM blobs WHERE key = ?1", "t", k)) < 0)
+		goto out;
+	if (changes == 0) {
+		err = gv_error_set(GV_ENOTFOUND, "index: no blob %s", k);
+		goto out;
+	}
+	if ((err = ns_exec(c, NULL, "DELETE FROM ns_garbage WHERE key = ?1", "t", k)) == 0)
+		err = ns_exec(c, NULL,
+		              "INSERT OR REPLACE INTO ns_forgotten (key, at) VALUES (?1, ?2)", "ti", k,
+		              now_ms);
+out:
+	return ix_end(s, err);
 }
 
 static const struct gv_index_ops sqlite_ops = {
@@ -2200,6 +3141,28 @@ static const struct gv_index_ops sqlite_ops = {
 	.repairq_list = ix_repairq_list,
 	.repairq_count = ix_repairq_count,
 	.blob_set_created = ix_blob_set_created,
+	.claim = ix_claim,
+	.claim_release = ix_claim_release,
+	.ns_bucket_put = ix_ns_bucket_put,
+	.ns_bucket_remove = ix_ns_bucket_remove,
+	.ns_buckets = ix_ns_buckets,
+	.ns_object_put = ix_ns_object_put,
+	.ns_object_get = ix_ns_object_get,
+	.ns_object_remove = ix_ns_object_remove,
+	.ns_objects_next = ix_ns_objects_next,
+	.ns_manifest_get = ix_ns_manifest_get,
+	.ns_upload_put = ix_ns_upload_put,
+	.ns_upload_get = ix_ns_upload_get,
+	.ns_upload_part_put = ix_ns_upload_part_put,
+	.ns_upload_parts_next = ix_ns_upload_parts_next,
+	.ns_upload_remove = ix_ns_upload_remove,
+	.ns_uploads_next = ix_ns_uploads_next,
+	.ns_upload_complete = ix_ns_upload_complete,
+	.ns_pin = ix_ns_pin,
+	.ns_touch = ix_ns_touch,
+	.ns_garbage_next = ix_ns_garbage_next,
+	.ns_collect = ix_ns_collect,
+	.ns_forget = ix_ns_forget,
 };
 
 /* Run one SQL text that returns at most one integer; *out = -1 when no row. */
@@ -2319,7 +3282,7 @@ static int schema_prepare(sqlite3 *db, const char *path, int create)
 	if ((err = sql_exec(db, "COMMIT", "commit schema upgrade")) < 0)
 		goto rollback;
 	if (version > 0)
-		gv_info("index %s: schema upgraded from version %lld to %d", path,
+		gv_info("event=index_schema_upgraded path=\"%s\" from=%lld to=%d", path,
 		        (long long)version, GV_INDEX_SQLITE_SCHEMA);
 	return 0;
 rollback:

@@ -726,8 +726,8 @@ static int fs_clean_tmp(fs_sector *s)
 			continue;
 		}
 		if (errno != ENOENT)
-			gv_warn("sector %s: cannot remove %s/tmp/%s: %s", s->base.id,
-			        s->root, de->d_name, strerror(errno));
+			gv_warn("event=sector_file_remove_failed sector=%s path=%s/tmp/%s error=\"%s\"",
+			        s->base.id, s->root, de->d_name, strerror(errno));
 	}
 	if (errno != 0) {
 		int rc = fs_err(s, errno, "cannot read", "tmp");
@@ -737,8 +737,8 @@ static int fs_clean_tmp(fs_sector *s)
 	}
 	closedir(d);
 	if (removed > 0)
-		gv_info("sector %s: removed %lu unfinished writes from %s/tmp",
-		        s->base.id, removed, s->root);
+		gv_info("event=sector_tmp_swept sector=%s files=%lu path=%s/tmp", s->base.id, removed,
+		        s->root);
 	return 0;
 }
 
@@ -980,7 +980,7 @@ int gv_sector_fs_open(gv_sector **out, const char *root,
 		clock_gettime(CLOCK_REALTIME, &ts);
 		s->rnd = (uint64_t)ts.tv_nsec * 0x9e3779b97f4a7c15ULL ^ (uint64_t)ts.tv_sec;
 	}
-	gv_debug("sector %s: opened %s (%" PRIu64 " bytes used)", s->base.id, root, s->used);
+	gv_debug("event=sector_opened sector=%s path=%s used=%" PRIu64, s->base.id, root, s->used);
 	*out = &s->base;
 	return 0;
 fail:
@@ -1132,8 +1132,9 @@ static int fs_writer_open(gv_sector_writer **out, gv_sector *sector,
 			goto fail_close;
 		}
 		if ((uint64_t)st.st_size > key->size) {
-			gv_warn("sector %s: %s/%s holds %" PRIu64 " bytes, more than the key's %" PRIu64
-			        "; starting over", s->base.id, s->root, rel, (uint64_t)st.st_size, key->size);
+			gv_warn("event=partial_restarted sector=%s path=%s/%s bytes=%" PRIu64 " size=%" PRIu64
+			        " reason=\"longer than the key's size\"", s->base.id, s->root, rel,
+			        (uint64_t)st.st_size, key->size);
 			if (ftruncate(w->fd, 0) < 0) {
 				rc = fs_err(s, errno, "cannot truncate", rel);
 				goto fail_close;
@@ -1343,17 +1344,18 @@ static void fs_writer_free(fs_writer *w, int keep)
 	if (w->fd >= 0) {
 		if (w->resume && keep) {
 			if (!w->failed && fs_writer_flush(w) < 0)
-				gv_warn("%s", gv_error_last());
+				gv_warn("event=partial_keep_failed sector=%s error=\"%s\"", s->base.id,
+				        gv_error_last());
 			if (w->failed && ftruncate(w->fd, (off_t)w->flushed) < 0)
-				gv_warn("sector %s: cannot truncate partial/%s: %s", s->base.id,
-				        w->name, strerror(errno));
+				gv_warn("event=partial_truncate_failed sector=%s file=partial/%s error=\"%s\"",
+				        s->base.id, w->name, strerror(errno));
 			if (fdatasync(w->fd) < 0)
-				gv_warn("sector %s: cannot sync partial/%s: %s", s->base.id,
-				        w->name, strerror(errno));
+				gv_warn("event=partial_sync_failed sector=%s file=partial/%s error=\"%s\"",
+				        s->base.id, w->name, strerror(errno));
 		} else if (unlinkat(w->resume ? s->partial_fd : s->tmp_fd, w->name, 0) < 0 &&
 		           errno != ENOENT) {
-			gv_warn("sector %s: cannot remove %s/%s: %s", s->base.id,
-			        fs_writer_dir(w), w->name, strerror(errno));
+			gv_warn("event=sector_file_remove_failed sector=%s file=%s/%s error=\"%s\"",
+			        s->base.id, fs_writer_dir(w), w->name, strerror(errno));
 		}
 		close(w->fd); /* releases the partial's flock */
 	}
@@ -1621,7 +1623,8 @@ static void fs_drop_partial(fs_sector *s, const gv_key *key)
 		return;
 	if (flock(fd, LOCK_EX | LOCK_NB) == 0 && unlinkat(s->partial_fd, name, 0) < 0 &&
 	    errno != ENOENT)
-		gv_warn("sector %s: cannot remove partial/%s: %s", s->base.id, name, strerror(errno));
+		gv_warn("event=sector_file_remove_failed sector=%s file=partial/%s error=\"%s\"",
+		        s->base.id, name, strerror(errno));
 	close(fd);
 }
 
@@ -1845,16 +1848,16 @@ static int fs_sweep(gv_sector *sector, int dry_run, uint64_t *files, uint64_t *b
 				*files += 1;
 				*bytes += (uint64_t)st.st_size;
 			} else if (errno != ENOENT) {
-				gv_warn("sector %s: cannot remove %s/tmp/%s: %s", s->base.id, s->root,
-				        de->d_name, strerror(errno));
+				gv_warn("event=sector_file_remove_failed sector=%s path=%s/tmp/%s "
+				        "error=\"%s\"", s->base.id, s->root, de->d_name, strerror(errno));
 			}
 		}
 		close(fd);
 	}
 	closedir(d);
 	if (*files > 0 && !dry_run)
-		gv_info("sector %s: removed %" PRIu64 " files (%" PRIu64 " bytes) of writers that "
-		        "are gone from %s/tmp", s->base.id, *files, *bytes, s->root);
+		gv_info("event=sector_tmp_swept sector=%s files=%" PRIu64 " bytes=%" PRIu64 " path=%s/tmp",
+		        s->base.id, *files, *bytes, s->root);
 	return rc;
 }
 

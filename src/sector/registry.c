@@ -64,7 +64,7 @@ static const gv_sector_kind builtin[] = {
 	  gv_sector_fs_read_identity },
 	{ GV_SECTOR_OPS_VERSION, "mem", 0, mem_kind_open, NULL },
 	{ GV_SECTOR_OPS_VERSION, "remote", 0, remote_kind_open, NULL },
-	{ GV_SECTOR_OPS_VERSION, "s3", 0, s3_kind_open, gv_sector_s3_read_identity },
+	{ GV_SECTOR_OPS_VERSION, "s3", GV_SECTOR_KIND_METERED, s3_kind_open, gv_sector_s3_read_identity },
 };
 
 #define NBUILTIN (sizeof(builtin) / sizeof(builtin[0]))

@@ -29,6 +29,9 @@
 #include <time.h>
 #include <unistd.h>
 #include <openssl/crypto.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
 
 #include "server/http_int.h"
 
@@ -46,6 +49,14 @@ long long gv_http_now_ms(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int64_t gv_http_wall_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 /* ---- routing ------------------------------------------------------------- */
@@ -106,8 +117,14 @@ static enum route route_of(const char *url, char *arg, size_t cap)
 		return R_PRESENCE;
 	if (strcmp(url, "/v1/rebalance") == 0)
 		return R_REBALANCE;
+	if (strcmp(url, "/v1/gc") == 0)
+		return R_GC;
 	if (match_arg(url, "/v1/jobs/", NULL, arg, cap))
 		return R_JOB;
+	if (strcmp(url, "/v1/jobs") == 0)
+		return R_JOBS;
+	if (strcmp(url, "/v1/dashboard") == 0)
+		return R_DASHBOARD;
 	if (strncmp(url, "/v1/node/", 9) == 0)
 		return R_NODE;
 	return R_UNKNOWN;
@@ -128,15 +145,18 @@ int gv_http_bearer_ok(const char *h, const char *token)
 	return hl == tl && CRYPTO_memcmp(h, token, tl) == 0;
 }
 
+/* 1: the admin token (or none is needed), 2: the read-only token, 0:
+ * neither.  Both are compared, so the time says nothing of which. */
 static int authorized(gv_server *srv, struct MHD_Connection *c)
 {
 	const char *h = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization");
-	int ok;
+	int admin, ro;
 
 	pthread_mutex_lock(&srv->mu);
-	ok = !srv->token || gv_http_bearer_ok(h, srv->token);
+	admin = !srv->token || gv_http_bearer_ok(h, srv->token);
+	ro = srv->ro_token && gv_http_bearer_ok(h, srv->ro_token);
 	pthread_mutex_unlock(&srv->mu);
-	return ok;
+	return admin ? 1 : ro ? 2 : 0;
 }
 
 int gv_http_query_flag(struct MHD_Connection *c, const char *name)
@@ -286,7 +306,7 @@ static enum MHD_Result cl_header(void *cls, enum MHD_ValueKind kind, const char 
 
 /* Two different Content-Length headers make the body's end ambiguous
  * (request smuggling): RFC 9112 6.3 says reject. */
-static int content_length_conflict(struct MHD_Connection *c)
+int gv_http_content_length_conflict(struct MHD_Connection *c)
 {
 	cl_scan sc = { NULL, 0 };
 
@@ -318,18 +338,30 @@ static enum MHD_Result request_begin(gv_server *srv, struct MHD_Connection *c, r
 {
 	uint64_t n;
 
-	if (content_length_conflict(c)) {
+	if (gv_http_content_length_conflict(c)) {
 		r->started = 1;
 		return gv_http_send_error(c, r, "invalid", "conflicting Content-Length headers");
 	}
 	/* The node protocol has its own token and bodies. */
 	if (r->route == R_NODE)
 		return gv_http_node_begin(srv, c, r, url, method);
-	if (r->route != R_HEALTHZ && r->route != R_READYZ && r->route != R_METRICS &&
-	    !authorized(srv, c)) {
-		r->started = 1;
-		return gv_http_send_error(c, r, "unauthorized",
-		                          "a valid 'Authorization: Bearer <token>' header is required");
+	if (r->route != R_HEALTHZ && r->route != R_METRICS && r->route != R_ASSET &&
+	    (r->route != R_READYZ || srv->readyz_auth)) {
+		int who = authorized(srv, c);
+
+		if (!who) {
+			r->started = 1;
+			return gv_http_send_error(
+				c, r, "unauthorized",
+				"a valid 'Authorization: Bearer <token>' header is required");
+		}
+		r->read_only = who == 2;
+		/* The read-only token reads; anything else would change state. */
+		if (r->read_only && !is(method, "GET") && !is(method, "HEAD")) {
+			r->started = 1;
+			return gv_http_send_error(c, r, "forbidden",
+			                          "the read-only token cannot %s %s", method, url);
+		}
 	}
 	if (r->route == R_BLOBS && (is(method, "PUT") || is(method, "POST")))
 		return gv_http_blob_put_open(srv, c, r);
@@ -414,7 +446,9 @@ static enum MHD_Result dispatch(gv_server *srv, struct MHD_Connection *c, req *r
 	case R_BLOBS:
 		if (r->put)
 			return gv_http_blob_put_finish(srv, c, r);
-		return method_not_allowed(c, r, "PUT, POST");
+		if (get)
+			return gv_http_blobs_list(srv, c, r);
+		return method_not_allowed(c, r, "GET, PUT, POST");
 	case R_BLOB:
 		if (!r->arg[0])
 			return gv_http_send_error(c, r, "invalid_key", "key too long");
@@ -445,14 +479,24 @@ static enum MHD_Result dispatch(gv_server *srv, struct MHD_Connection *c, req *r
 	case R_SCRUB:
 	case R_PRESENCE:
 	case R_REBALANCE:
+	case R_GC:
 		if (!is(method, "POST"))
 			return method_not_allowed(c, r, "POST");
 		return gv_http_start_job(srv, c, r, r->route == R_REPAIR ? "repair"
 		                            : r->route == R_SCRUB ? "scrub"
-		                            : r->route == R_PRESENCE ? "presence" : "rebalance",
+		                            : r->route == R_PRESENCE ? "presence"
+		                            : r->route == R_GC ? "gc" : "rebalance",
 		                 r->route == R_PRESENCE ? 0 : gv_http_query_flag(c, "dry_run"), NULL);
 	case R_JOB:
 		return get ? gv_http_job_get(srv, c, r) : method_not_allowed(c, r, "GET");
+	case R_JOBS:
+		return get ? gv_http_jobs_get(srv, c, r) : method_not_allowed(c, r, "GET");
+	case R_DASHBOARD:
+		return get ? gv_http_dashboard_get(srv, c, r) : method_not_allowed(c, r, "GET");
+	case R_ASSET:
+		if (!get && !head)
+			return method_not_allowed(c, r, "GET, HEAD");
+		return gv_http_dash_asset_get(c, r, head);
 	case R_NODE:
 		return gv_http_node_finish(srv, c, r, method);
 	default:
@@ -482,6 +526,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		atomic_fetch_add(&srv->inflight, 1);
 		gv_http_conn_headers_done(c);
 		r->route = route_of(url, r->arg, sizeof(r->arg));
+		r->method = gv_http_method_of(method);
+		if (r->route == R_UNKNOWN && (r->asset = gv_http_dash_asset(url)) >= 0)
+			r->route = R_ASSET;
 		return request_begin(srv, c, r, url, method);
 	}
 	if (r->started) {
@@ -516,13 +563,25 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 	free(r->refusal);
 	gv_http_conn_idle(c);
 	atomic_fetch_sub(&srv->inflight, 1);
-	gv_http_record(srv, r->route, r->status, gv_http_now_s() - r->t0);
+	/* A sector changed: fresh figures for the dashboard. */
+	if (r->route == R_SECTOR && r->status / 100 == 2)
+		gv_http_dash_poke(srv);
+	gv_http_record(srv, r, gv_http_now_s() - r->t0);
 	free(r->body);
 	free(r);
 	*con_cls = NULL;
 }
 
 /* ---- lifecycle ------------------------------------------------------------ */
+
+/* Tokens and the TLS key are wiped before they are freed. */
+static void free_secret(char *s)
+{
+	if (s) {
+		OPENSSL_cleanse(s, strlen(s));
+		free(s);
+	}
+}
 
 static int set_secret(gv_server *srv, char **slot, const char *token)
 {
@@ -531,7 +590,7 @@ static int set_secret(gv_server *srv, char **slot, const char *token)
 	if (token && *token && !(t = strdup(token)))
 		return gv_error_set(GV_ENOMEM, "out of memory");
 	pthread_mutex_lock(&srv->mu);
-	free(*slot);
+	free_secret(*slot);
 	*slot = t;
 	pthread_mutex_unlock(&srv->mu);
 	return 0;
@@ -540,6 +599,11 @@ static int set_secret(gv_server *srv, char **slot, const char *token)
 int gv_server_set_token(gv_server *srv, const char *token)
 {
 	return set_secret(srv, &srv->token, token);
+}
+
+int gv_server_set_read_only_token(gv_server *srv, const char *token)
+{
+	return set_secret(srv, &srv->ro_token, token);
 }
 
 int gv_server_set_node_token(gv_server *srv, const char *token)
@@ -552,33 +616,113 @@ unsigned gv_server_port(const gv_server *srv)
 	return srv->port;
 }
 
-/* libmicrohttpd's own error lines go to the log, never to raw stderr. */
-static void mhd_log(void *cls, const char *fmt, va_list ap)
+/* libmicrohttpd's own error lines go to the log, never to raw stderr;
+ * cls: the event's name. */
+void gv_http_mhd_log(void *cls, const char *fmt, va_list ap)
 {
 	char msg[512], line[600];
 	size_t n;
 
-	(void)cls;
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	n = strlen(msg);
 	while (n > 0 && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
 		msg[--n] = '\0';
-	snprintf(line, sizeof(line), "event=http_daemon_error message=\"%s\"", msg);
+	snprintf(line, sizeof(line), "event=%s message=\"%s\"", (const char *)cls, msg);
 	gv_log_message(GV_LOG_WARN, line);
 }
 
-/* The MHD daemon listening on o's address (127.0.0.1 by default).  0, or
- * GV_EINVAL / GV_EIO with the reason set. */
-static int server_listen(gv_server *srv, const gv_server_opts *o)
+/* ---- TLS ---------------------------------------------------------------------- */
+
+/* A whole PEM file into *out (malloc'd, NUL-terminated). */
+static int read_pem(const char *what, const char *path, char **out)
 {
-	struct sockaddr_storage ss;
+	FILE *f = fopen(path, "rb");
+	char *buf = NULL;
+	size_t n = 0, cap = 0, got;
+
+	*out = NULL;
+	if (!f)
+		return gv_error_set_errno(GV_EINVAL, errno, "TLS %s %s", what, path);
+	do {
+		char *nb;
+
+		if (n + 4096 + 1 > cap) {
+			cap = cap ? cap * 2 : 16384;
+			if (cap > (1u << 20) || !(nb = realloc(buf, cap))) {
+				free(buf);
+				fclose(f);
+				return gv_error_set(GV_EINVAL, "TLS %s %s: over 1 MiB, not a PEM file",
+				                    what, path);
+			}
+			buf = nb;
+		}
+		got = fread(buf + n, 1, 4096, f);
+		n += got;
+	} while (got > 0);
+	fclose(f);
+	buf[n] = '\0';
+	*out = buf;
+	return 0;
+}
+
+static const char *ssl_reason(void)
+{
+	unsigned long e = ERR_peek_last_error();
+	const char *r = e ? ERR_reason_error_string(e) : NULL;
+
+	ERR_clear_error();
+	return r ? r : "no PEM block found";
+}
+
+/* Load and check the certificate and key: each parses, and they belong
+ * together, so a bad file is named at start rather than by MHD's
+ * handshake failures later. */
+static int tls_load(gv_server *srv, const char *cert, const char *key)
+{
+	BIO *b;
+	X509 *x = NULL;
+	EVP_PKEY *k = NULL;
+	int err;
+
+	if (!cert || !*cert || !key || !*key)
+		return gv_error_set(GV_EINVAL, "TLS needs both a certificate and a key "
+		                    "(graviton.server.tls.cert and .key)");
+	if ((err = read_pem("certificate", cert, &srv->tls_cert)) < 0 ||
+	    (err = read_pem("key", key, &srv->tls_key)) < 0)
+		return err;
+	ERR_clear_error();
+	if ((b = BIO_new_mem_buf(srv->tls_cert, -1)))
+		x = PEM_read_bio_X509(b, NULL, NULL, NULL);
+	BIO_free(b);
+	if (!x)
+		return gv_error_set(GV_EINVAL, "TLS certificate %s: not a PEM certificate (%s)",
+		                    cert, ssl_reason());
+	if ((b = BIO_new_mem_buf(srv->tls_key, -1)))
+		k = PEM_read_bio_PrivateKey(b, NULL, NULL, NULL);
+	BIO_free(b);
+	if (!k) {
+		X509_free(x);
+		return gv_error_set(GV_EINVAL, "TLS key %s: not an unencrypted PEM private key (%s)",
+		                    key, ssl_reason());
+	}
+	err = X509_check_private_key(x, k) == 1 ? 0
+	      : gv_error_set(GV_EINVAL, "TLS key %s does not match the certificate %s", key, cert);
+	ERR_clear_error();
+	X509_free(x);
+	EVP_PKEY_free(k);
+	if (err == 0 && MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES)
+		err = gv_error_set(GV_EINVAL, "TLS: this libmicrohttpd was built without it");
+	srv->tls = err == 0;
+	return err;
+}
+
+int gv_http_resolve(struct sockaddr_storage *ss, int *v6, const char *host, unsigned port)
+{
 	struct addrinfo hints, *ai = NULL;
 	char portstr[16];
-	const char *host = o && o->host && *o->host ? o->host : "127.0.0.1";
-	unsigned idle_s = (unsigned)((o && o->idle_timeout_ms ? o->idle_timeout_ms : 60000) / 1000);
 	int rc;
 
-	snprintf(portstr, sizeof(portstr), "%u", o ? o->port : 0);
+	snprintf(portstr, sizeof(portstr), "%u", port);
 	memset(&hints, 0, sizeof(hints));
 	hints.ai_family = AF_UNSPEC;
 	hints.ai_socktype = SOCK_STREAM;
@@ -589,16 +733,32 @@ static int server_listen(gv_server *srv, const gv_server_opts *o)
 		return gv_error_set(GV_EINVAL, "cannot resolve listen address %s: %s", host,
 		                    gai_strerror(rc));
 	}
-	memset(&ss, 0, sizeof(ss));
-	memcpy(&ss, ai->ai_addr, ai->ai_addrlen);
+	memset(ss, 0, sizeof(*ss));
+	memcpy(ss, ai->ai_addr, ai->ai_addrlen);
+	*v6 = ai->ai_family == AF_INET6;
+	freeaddrinfo(ai);
+	return 0;
+}
+
+/* The MHD daemon listening on o's address (127.0.0.1 by default).  0, or
+ * GV_EINVAL / GV_EIO with the reason set. */
+static int server_listen(gv_server *srv, const gv_server_opts *o)
+{
+	struct sockaddr_storage ss;
+	const char *host = o && o->host && *o->host ? o->host : "127.0.0.1";
+	unsigned idle_s = (unsigned)((o && o->idle_timeout_ms ? o->idle_timeout_ms : 60000) / 1000);
+	int v6, rc;
+
+	if ((rc = gv_http_resolve(&ss, &v6, host, o ? o->port : 0)) < 0)
+		return rc;
 	/* poll(), not select(): descriptors past FD_SETSIZE (1024) work.  ITC
 	 * lets gv_server_stop quiesce the listening thread. */
 	srv->d = MHD_start_daemon(
 		MHD_USE_POLL_INTERNAL_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_ITC |
-			MHD_USE_ERROR_LOG | (ai->ai_family == AF_INET6 ? MHD_USE_IPv6 : 0),
+			MHD_USE_ERROR_LOG | (v6 ? MHD_USE_IPv6 : 0) | (srv->tls ? MHD_USE_TLS : 0),
 		0, NULL, NULL, on_request, srv,
 		/* First, so that MHD reports through it from the start. */
-		MHD_OPTION_EXTERNAL_LOGGER, mhd_log, srv,
+		MHD_OPTION_EXTERNAL_LOGGER, gv_http_mhd_log, "http_daemon_error",
 		MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
 		MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
 		MHD_OPTION_NOTIFY_CONNECTION, on_connection, srv,
@@ -612,18 +772,31 @@ static int server_listen(gv_server *srv, const gv_server_opts *o)
 		 * letting a second server bind the same port and silently take
 		 * half the connections.  MHD's default SO_REUSEADDR is enough
 		 * for a quick restart. */
+		/* Last: with TLS its certificate and key; without, the list
+		 * ends here. */
+		srv->tls ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, srv->tls_cert,
+		MHD_OPTION_HTTPS_MEM_KEY, srv->tls_key,
 		MHD_OPTION_END);
-	freeaddrinfo(ai);
 	if (!srv->d)
 		return gv_error_set_errno(GV_EIO, errno, "cannot listen on %s:%u", host,
 		                          o ? o->port : 0);
 	return 0;
 }
 
+static void server_free_secrets(gv_server *srv)
+{
+	free_secret(srv->token);
+	free_secret(srv->ro_token);
+	free_secret(srv->node_token);
+	free_secret(srv->tls_key);
+	free(srv->tls_cert);
+}
+
 int gv_server_start(gv_server **out, gv_store *st, const gv_server_opts *o)
 {
 	gv_server *srv;
 	const union MHD_DaemonInfo *info;
+	int err;
 
 	*out = NULL;
 	srv = calloc(1, sizeof(*srv));
@@ -640,23 +813,32 @@ int gv_server_start(gv_server **out, gv_store *st, const gv_server_opts *o)
 	srv->repair = o && o->repair ? *o->repair : (gv_repair_opts)GV_REPAIR_OPTS_INIT;
 	srv->scrub = o && o->scrub ? *o->scrub : (gv_scrub_opts)GV_SCRUB_OPTS_INIT;
 	srv->rebalance = o && o->rebalance ? *o->rebalance : (gv_rebalance_opts)GV_REBALANCE_OPTS_INIT;
+	srv->gc = o && o->gc ? *o->gc : (gv_gc_opts)GV_GC_OPTS_INIT;
 	/* Jobs report through their own callbacks and stop with the server. */
 	srv->repair.on_progress = NULL;
 	srv->scrub.on_progress = NULL;
 	srv->scrub.skip_verified_within_ms = 0;
+	srv->readyz_auth = o && o->readyz_auth;
 	if ((o && o->auth_token && *o->auth_token && gv_server_set_token(srv, o->auth_token) < 0) ||
+	    (o && o->read_only_token && *o->read_only_token &&
+	     gv_server_set_read_only_token(srv, o->read_only_token) < 0) ||
 	    (o && o->node_token && *o->node_token &&
 	     gv_server_set_node_token(srv, o->node_token) < 0)) {
-		gv_error_set(GV_ENOMEM, "out of memory");
+		err = gv_error_set(GV_ENOMEM, "out of memory");
 		goto fail;
 	}
-	if (server_listen(srv, o) < 0)
+	if (o && ((o->tls_cert && *o->tls_cert) || (o->tls_key && *o->tls_key)) &&
+	    (err = tls_load(srv, o->tls_cert, o->tls_key)) < 0)
+		goto fail;
+	gv_http_jobs_load(srv);
+	if ((err = gv_http_dash_start(srv, o ? o->dashboard_interval_ms : 0)) < 0 ||
+	    (err = server_listen(srv, o)) < 0)
 		goto fail;
 	info = MHD_get_daemon_info(srv->d, MHD_DAEMON_INFO_BIND_PORT);
 	srv->port = info ? info->port : (o ? o->port : 0);
 	if (pthread_create(&srv->wd, NULL, watchdog_main, srv) != 0) {
 		MHD_stop_daemon(srv->d);
-		gv_error_set(GV_ERROR, "cannot start the connection watchdog");
+		err = gv_error_set(GV_ERROR, "cannot start the connection watchdog");
 		goto fail;
 	}
 	srv->wd_running = 1;
@@ -664,13 +846,15 @@ int gv_server_start(gv_server **out, gv_store *st, const gv_server_opts *o)
 	return 0;
 
 fail:
-	free(srv->token);
-	free(srv->node_token);
+	gv_http_dash_stop(srv);
+	for (size_t i = 0; i < MAX_JOBS; i++)
+		gv_http_job_free(srv->jobs[i]);
+	server_free_secrets(srv);
 	pthread_cond_destroy(&srv->ccv);
 	pthread_mutex_destroy(&srv->cmu);
 	pthread_mutex_destroy(&srv->mu);
 	free(srv);
-	return GV_EIO;
+	return err;
 }
 
 void gv_server_stop(gv_server *srv)
@@ -711,8 +895,8 @@ void gv_server_stop(gv_server *srv)
 			gv_http_job_free(srv->jobs[i]);
 		}
 	}
-	free(srv->token);
-	free(srv->node_token);
+	gv_http_dash_stop(srv);
+	server_free_secrets(srv);
 	pthread_cond_destroy(&srv->ccv);
 	pthread_mutex_destroy(&srv->cmu);
 	pthread_mutex_destroy(&srv->mu);

@@ -3,7 +3,9 @@
  *
  * Uploads stream into a gv_put as they arrive (blob_put_open when the
  * headers are in, blob_put_write for each piece http.c is handed,
- * blob_put_finish commits); DELETE and GET .../replicas are here too.
+ * blob_put_finish commits, then pins the blob); DELETE (drops the pin, and
+ * the blob when no name references it), the key listing and GET
+ * .../replicas are here too.
  * Reads: MHD pulls from gv_get_read, which hands out verified bytes only:
  * a blob with a block table block by block, a bad block read from another
  * replica (only when no replica holds a block intact is the connection
@@ -209,9 +211,11 @@ enum MHD_Result gv_http_blob_put_finish(gv_server *srv, struct MHD_Connection *c
 	gv_put_result res;
 	int err;
 
-	(void)srv;
 	err = gv_put_commit(r->put, &res);
 	r->put = NULL;
+	/* A raw blob is kept until DELETE /v1/blobs/{key} (docs/namespace.md). */
+	if (err == 0)
+		err = gv_ns_pin(srv->st, &res.key);
 	if (err < 0)
 		return gv_http_send_gv_error(c, r, err);
 	return gv_http_send_jsonv(c, r, MHD_HTTP_CREATED, gv_wire_json_put_result(&res));
@@ -279,14 +283,44 @@ void gv_http_blob_put_write(gv_server *srv, req *r, const char *data, size_t n)
 enum MHD_Result gv_http_blob_delete(gv_server *srv, struct MHD_Connection *c, req *r)
 {
 	gv_key key;
-	int err;
+	int err, deleted = 0;
 
 	if (gv_key_parse(&key, r->arg) < 0)
 		return gv_http_send_error(c, r, "invalid_key", "%s", gv_error_last());
-	if ((err = gv_delete(srv->st, &key)) < 0)
+	/* The pin goes; the blob too unless a name still references it. */
+	if ((err = gv_ns_blob_delete(srv->st, &key, &deleted)) < 0)
 		return gv_http_send_gv_error(c, r, err);
-	return gv_http_send_jsonv(c, r, MHD_HTTP_OK,
-	                          json_pack("{s:s, s:b}", "key", r->arg, "deleted", 1));
+	return gv_http_send_jsonv(c, r, MHD_HTTP_OK, gv_wire_json_blob_deleted(&key, deleted));
+}
+
+#define BLOB_PAGE_MAX 10000
+#define BLOB_PAGE_DEFAULT 1000
+
+/* GET /v1/blobs?after=KEY&limit=N: a page of stored keys in key order. */
+enum MHD_Result gv_http_blobs_list(gv_server *srv, struct MHD_Connection *c, req *r)
+{
+	const char *after = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "after");
+	const char *lim = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "limit");
+	unsigned long long limit = BLOB_PAGE_DEFAULT;
+	gv_key akey, *keys = NULL;
+	size_t n = 0;
+	char *end;
+	int err, more = 0;
+
+	if (after && *after && gv_key_parse(&akey, after) < 0)
+		return gv_http_send_error(c, r, "invalid_key", "after: %s", gv_error_last());
+	if (lim) {
+		limit = strtoull(lim, &end, 10);
+		if (!*lim || *end || limit == 0 || limit > BLOB_PAGE_MAX)
+			return gv_http_send_error(c, r, "invalid", "limit must be 1 to %d",
+			                          BLOB_PAGE_MAX);
+	}
+	if ((err = gv_ns_blob_list(srv->st, after && *after ? &akey : NULL, (size_t)limit, &keys, &n,
+	                           &more)) < 0)
+		return gv_http_send_gv_error(c, r, err);
+	err = gv_http_send_jsonv(c, r, MHD_HTTP_OK, gv_wire_json_key_page(keys, n, more));
+	free(keys);
+	return err;
 }
 
 enum MHD_Result gv_http_replicas_get(gv_server *srv, struct MHD_Connection *c, req *r)

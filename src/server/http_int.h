@@ -8,10 +8,11 @@
  *   http_reply.c     responses: JSON documents and errors (graviton/wire.h)
  *   http_blobs.c     PUT, GET, HEAD, DELETE of blobs (streaming, Range),
  *                    GET /v1/blobs/{key}/replicas
- *   http_jobs.c      repair, scrub, rebalance and drain jobs
+ *   http_jobs.c      repair, scrub, rebalance, drain and gc jobs
  *   http_sectors.c   GET, POST /v1/sectors, PATCH, DELETE /v1/sectors/{id}
  *   http_metrics.c   status, readiness, request metrics and GET /metrics
  *   http_node.c      the sector protocol under /v1/node/ (docs/sector-protocol.md)
+ *   http_dash.c      the dashboard: its page, GET /v1/dashboard, the sampler
  *
  * Threads: MHD runs a thread per connection, so a handler may block.
  * `mu` guards the tokens, the jobs list and the request metrics; `cmu` the
@@ -21,6 +22,7 @@
 #define GV_SERVER_HTTP_INT_H
 
 #include <stdatomic.h>
+#include <stdarg.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -42,15 +44,31 @@
 
 enum route {
 	R_UNKNOWN, R_HEALTHZ, R_READYZ, R_METRICS, R_STATUS, R_BLOBS, R_BLOB, R_REPLICAS,
-	R_SECTORS, R_SECTOR, R_REPAIR, R_REPAIR_QUEUE, R_SCRUB, R_PRESENCE, R_REBALANCE, R_JOB, R_NODE,
+	R_SECTORS, R_SECTOR, R_REPAIR, R_REPAIR_QUEUE, R_SCRUB, R_PRESENCE, R_REBALANCE, R_GC, R_JOB, R_NODE,
+	R_JOBS, R_DASHBOARD, R_ASSET,
 	R_COUNT
 };
 
 /* Latency histogram buckets (seconds), in http_metrics.c. */
 #define NBUCKETS 14
 
+/* Request methods counted apart (the rest are M_OTHER). */
+enum method { M_OTHER, M_GET, M_HEAD, M_PUT, M_POST, M_DELETE, M_PATCH, M_COUNT };
+
+enum method gv_http_method_of(const char *method);
+
+/* (method, status) pairs counted per route; a route answers a handful.
+ * Pairs beyond the table count in its last entry as method OTHER, code 0. */
+#define NCODES 32
+
 typedef struct route_stats {
 	uint64_t by_class[6];          /* 1xx..5xx by status / 100; [0] unused */
+	struct {
+		uint8_t method;        /* enum method */
+		uint16_t code;         /* the status sent; 0: the overflow */
+		uint64_t n;
+	} codes[NCODES];
+	size_t ncodes;
 	uint64_t hist[NBUCKETS + 1];   /* cumulative at render time */
 	double sum;
 	uint64_t count;
@@ -70,7 +88,44 @@ typedef struct job {
 	int running_thread;     /* tid is joinable */
 	struct gv_server *srv;
 	char sector[GV_ID_MAX]; /* drain */
+	/* Progress (under srv->mu): bytes and items done of the totals the
+	 * job's survey found, from its start (monotonic seconds). */
+	uint64_t bytes_done, bytes_total, items_done, items_total;
+	double t0;
+	int64_t started_ms, finished_ms; /* wall clock; finished 0 while running */
 } job;
+
+/* ---- the dashboard (http_dash.c) -------------------------------------------- */
+
+#define DASH_HISTORY 360        /* an hour of 10 s samples */
+#define DASH_EVENTS 100
+#define DASH_SECTORS_SEEN 1024
+
+typedef struct dash_state {
+	pthread_t tid;
+	int inited, running;
+	pthread_mutex_t mu;         /* guards stop, rescan; the sampler's wake-ups */
+	pthread_cond_t cv;
+	int stop, rescan;
+	uint64_t interval_ms;       /* history samples and cluster scans */
+	/* The sampler's own (no lock). */
+	gv_store_stats stats;
+	int have_stats;
+	int64_t stats_ms;
+	double scan_ms;
+	uint64_t prev[5];
+	long long prev_mono;
+	struct { char id[GV_ID_MAX]; int healthy; gv_sector_state state; } seen[DASH_SECTORS_SEEN];
+	size_t nseen;
+	int seen_once;
+	/* Under the server's mu. */
+	char *cached;               /* {cluster, sectors} */
+	char *queue;                /* the repair queue's head */
+	gv_wire_sample hist[DASH_HISTORY];
+	size_t hn, hhead;
+	gv_wire_event ev[DASH_EVENTS];
+	size_t en, ehead;
+} dash_state;
 
 /* A connection as the watchdog sees it (MHD's socket context). */
 typedef struct conn {
@@ -92,10 +147,16 @@ struct gv_server {
 	gv_repair_opts repair;
 	gv_scrub_opts scrub;
 	gv_rebalance_opts rebalance;
+	gv_gc_opts gc;
 
 	pthread_mutex_t mu;
 	char *token;
+	char *ro_token;          /* NULL: no read-only token */
 	char *node_token;        /* NULL: the node protocol is off */
+	int readyz_auth;         /* /readyz needs a token */
+	int tls;                 /* the listener speaks HTTPS */
+	char *tls_cert, *tls_key; /* PEM, for MHD (kept while it runs) */
+	dash_state dash;
 	job *jobs[MAX_JOBS];
 	unsigned next_job;
 	route_stats rs[R_COUNT];
@@ -115,6 +176,7 @@ struct gv_server {
 /* Per-request state, kept in MHD's con_cls. */
 typedef struct req {
 	enum route route;
+	enum method method;
 	double t0;
 	int status;
 	int started;
@@ -128,12 +190,16 @@ typedef struct req {
 	uint64_t discarded;
 	char arg[GV_KEY_BUFSIZE + 16]; /* key or id from the path */
 	struct node_req *node;  /* a node protocol request (http_node.c) */
+	int read_only;          /* authenticated with the read-only token */
+	int asset;              /* R_ASSET: which of the dashboard's files */
 } req;
 
 /* ---- clocks (http.c) ------------------------------------------------------ */
 
 double gv_http_now_s(void);
 long long gv_http_now_ms(void);
+/* The wall clock in unix milliseconds. */
+int64_t gv_http_wall_ms(void);
 
 /* ---- responses (http_reply.c) --------------------------------------------- */
 
@@ -161,13 +227,35 @@ enum MHD_Result gv_http_blob_get(gv_server *srv, struct MHD_Connection *c, req *
 enum MHD_Result gv_http_blob_put_open(gv_server *srv, struct MHD_Connection *c, req *r);
 void gv_http_blob_put_write(gv_server *srv, req *r, const char *data, size_t n);
 enum MHD_Result gv_http_blob_put_finish(gv_server *srv, struct MHD_Connection *c, req *r);
+enum MHD_Result gv_http_blobs_list(gv_server *srv, struct MHD_Connection *c, req *r);
 enum MHD_Result gv_http_blob_delete(gv_server *srv, struct MHD_Connection *c, req *r);
 enum MHD_Result gv_http_replicas_get(gv_server *srv, struct MHD_Connection *c, req *r);
 /* The request's Content-Length when it is a plain number: 1 and *out. */
 int gv_http_content_length(struct MHD_Connection *c, uint64_t *out);
+/* Two different Content-Length headers (request smuggling): 1 (http.c). */
+int gv_http_content_length_conflict(struct MHD_Connection *c);
 enum MHD_Result gv_http_start_job(gv_server *srv, struct MHD_Connection *c, req *r,
                                  const char *kind, int dry_run, const char *sector);
 enum MHD_Result gv_http_job_get(gv_server *srv, struct MHD_Connection *c, req *r);
+enum MHD_Result gv_http_jobs_get(gv_server *srv, struct MHD_Connection *c, req *r);
+/* The recent jobs, newest first (GET /v1/jobs entries); a running job's
+ * progress (under mu). */
+json_t *gv_http_jobs_brief(gv_server *srv);
+json_t *gv_http_job_progress(const job *j);
+/* The job log: ids and finished jobs from an earlier run (at start). */
+void gv_http_jobs_load(gv_server *srv);
+
+/* The dashboard (http_dash.c): the index of a file of the page for a URL
+ * (-1: none); send it; the sampler; an event for the page's list; a
+ * request for fresh figures; GET /v1/dashboard. */
+int gv_http_dash_asset(const char *url);
+enum MHD_Result gv_http_dash_asset_get(struct MHD_Connection *c, req *r, int head);
+int gv_http_dash_start(gv_server *srv, uint64_t interval_ms);
+void gv_http_dash_stop(gv_server *srv);
+void gv_http_dash_event(gv_server *srv, const char *level, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+void gv_http_dash_poke(gv_server *srv);
+enum MHD_Result gv_http_dashboard_get(gv_server *srv, struct MHD_Connection *c, req *r);
 void gv_http_job_free(job *j);
 enum MHD_Result gv_http_sectors_get(gv_server *srv, struct MHD_Connection *c, req *r);
 enum MHD_Result gv_http_sectors_post(gv_server *srv, struct MHD_Connection *c, req *r);
@@ -196,7 +284,7 @@ void gv_http_node_free(struct node_req *n);
 void gv_http_node_stop(gv_server *srv);
 
 /* Count a finished request: its status class and latency (http_metrics.c). */
-void gv_http_record(gv_server *srv, enum route route, int status, double seconds);
+void gv_http_record(gv_server *srv, const req *r, double seconds);
 
 /* A query flag (?name, ?name=1, ?name=true) is set (http.c). */
 int gv_http_query_flag(struct MHD_Connection *c, const char *name);
@@ -204,6 +292,13 @@ int gv_http_query_flag(struct MHD_Connection *c, const char *name);
 /* An Authorization header carries "Bearer <token>" (constant time over the
  * token's length; http.c). */
 int gv_http_bearer_ok(const char *header, const char *token);
+
+/* MHD's error lines as warnings of event cls (a string) (http.c). */
+void gv_http_mhd_log(void *cls, const char *fmt, va_list ap);
+struct sockaddr_storage;
+/* A listen address (host, port) for MHD_OPTION_SOCK_ADDR; *v6 when IPv6.
+ * GV_EINVAL when it cannot be resolved. */
+int gv_http_resolve(struct sockaddr_storage *ss, int *v6, const char *host, unsigned port);
 
 /* ---- connections (http.c) ----------------------------------------------------- */
 

@@ -1,7 +1,9 @@
 /*
- * http_jobs.c - POST /v1/repair|scrub|scrub/presence|rebalance (and a drain from PATCH
+ * http_jobs.c - POST /v1/repair|scrub|scrub/presence|rebalance|gc (and a drain from PATCH
  * /v1/sectors/{id}) run in a thread each; GET /v1/jobs/{id} reports them
- * as the job document of graviton/wire.h.
+ * as the job document of graviton/wire.h (with its progress while it
+ * runs), GET /v1/jobs the recent ones; ids and finished jobs are kept in
+ * the index (the job log below).
  */
 #include <stdatomic.h>
 #include <errno.h>
@@ -14,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/log.h"
 #include "server/http_int.h"
 
 /* ---- jobs ---------------------------------------------------------------- */
@@ -49,6 +52,108 @@ static void on_move(const gv_move_event *ev, void *payload)
 	job_event(payload, gv_wire_json_move_event(ev));
 }
 
+static void job_progress(uint64_t bytes_done, uint64_t bytes_total, uint64_t items_done,
+                         uint64_t items_total, void *payload)
+{
+	job *j = payload;
+
+	pthread_mutex_lock(&j->srv->mu);
+	j->bytes_done = bytes_done;
+	j->bytes_total = bytes_total;
+	j->items_done = items_done;
+	j->items_total = items_total;
+	pthread_mutex_unlock(&j->srv->mu);
+}
+
+static const char *job_state(const job *j)
+{
+	return j->state == 0 ? "running" : j->state == 1 ? "done" : "failed";
+}
+
+/* ---- the job log ------------------------------------------------------------
+ * Job ids and the last MAX_JOBS jobs' documents (without their events)
+ * are kept as notes in the index (app.server.job.next, app.server.job.N
+ * for slot N), so ids go on after a restart and GET /v1/jobs/{id} still
+ * answers for the jobs before it.  A job the restart interrupted is
+ * reported failed.  Errors are logged: the log is a convenience. */
+
+#define JOB_NOTE_MAX (256 * 1024)
+
+static void job_log_write(gv_server *srv, const job *j)
+{
+	char name[48], *doc;
+	json_t *o;
+
+	pthread_mutex_lock(&srv->mu);
+	o = gv_wire_json_job_brief(j->id, j->kind, j->dry_run, job_state(j), j->started_ms,
+	                           j->finished_ms, NULL);
+	if (o && j->result)
+		json_object_set_new(o, "summary", json_loads(j->result, 0, NULL));
+	pthread_mutex_unlock(&srv->mu);
+	if (!o || !(doc = gv_wire_dump(o, 0)))
+		return;
+	snprintf(name, sizeof(name), "app.server.job.%u", j->id % MAX_JOBS);
+	if (strlen(doc) >= JOB_NOTE_MAX || gv_store_note_set(srv->st, name, doc) < 0)
+		gv_warn("event=job_log_error job=%u error=\"%s\"", j->id,
+		        strlen(doc) >= JOB_NOTE_MAX ? "document too large" : gv_error_last());
+	free(doc);
+}
+
+void gv_http_jobs_load(gv_server *srv)
+{
+	char *buf = malloc(JOB_NOTE_MAX), name[48];
+	unsigned i;
+
+	if (!buf)
+		return;
+	if (gv_store_note_get(srv->st, "app.server.job.next", buf, JOB_NOTE_MAX) == 0)
+		srv->next_job = (unsigned)strtoul(buf, NULL, 10);
+	for (i = 0; i < MAX_JOBS; i++) {
+		const char *kind, *state;
+		json_t *o, *sum;
+		job *j;
+
+		snprintf(name, sizeof(name), "app.server.job.%u", i);
+		if (gv_store_note_get(srv->st, name, buf, JOB_NOTE_MAX) < 0)
+			continue;
+		o = json_loads(buf, 0, NULL);
+		if (!json_is_object(o) || !(j = calloc(1, sizeof(*j)))) {
+			json_decref(o);
+			continue;
+		}
+		kind = json_string_value(json_object_get(o, "kind"));
+		state = json_string_value(json_object_get(o, "state"));
+		j->id = (unsigned)json_integer_value(json_object_get(o, "job"));
+		snprintf(j->kind, sizeof(j->kind), "%s", kind ? kind : "?");
+		j->dry_run = json_is_true(json_object_get(o, "dry_run"));
+		j->started_ms = json_integer_value(json_object_get(o, "started_ms"));
+		j->finished_ms = json_integer_value(json_object_get(o, "finished_ms"));
+		j->srv = srv;
+		j->events = json_array();
+		j->state = state && strcmp(state, "done") == 0 ? 1 : 2;
+		sum = json_object_get(o, "summary");
+		if (json_is_object(sum)) {
+			j->result = json_dumps(sum, JSON_COMPACT | JSON_PRESERVE_ORDER);
+		} else {
+			/* Running when the server stopped. */
+			j->result = gv_wire_dump(json_pack(
+				"{s:o}", "error", gv_wire_json_error_doc(gv_wire_error_of(GV_ECANCELED),
+				                                        "interrupted: the server stopped")), 0);
+			if (!j->finished_ms)
+				j->finished_ms = j->started_ms;
+		}
+		json_decref(o);
+		if (j->id == 0 || j->id % MAX_JOBS != i || srv->jobs[i]) {
+			gv_http_job_free(j);
+			continue;
+		}
+		if (j->id > srv->next_job)
+			srv->next_job = j->id;
+		srv->jobs[i] = j;
+	}
+	free(buf);
+}
+
 static void *job_main(void *p)
 {
 	job *j = p;
@@ -62,6 +167,7 @@ static void *job_main(void *p)
 
 		o.dry_run = j->dry_run;
 		o.on_event = on_repair_event;
+		o.on_progress = job_progress;
 		o.payload = j;
 		o.cancel = &srv->stopping;
 		err = gv_repair_run(srv->st, &o, &s);
@@ -71,10 +177,18 @@ static void *job_main(void *p)
 		gv_scrub_summary s;
 
 		o.on_bad = on_scrub_bad;
+		o.on_progress = job_progress;
 		o.payload = j;
 		o.cancel = &srv->stopping;
 		err = gv_scrub_run(srv->st, &o, &s);
 		sum = gv_wire_json_scrub_summary(&s);
+	} else if (strcmp(j->kind, "gc") == 0) {
+		gv_gc_opts o = srv->gc;
+		gv_gc_summary s;
+
+		o.dry_run = j->dry_run;
+		err = gv_ns_gc(srv->st, &o, &s);
+		sum = gv_wire_json_gc_summary(&s, o.dry_run, o.grace_ms);
 	} else if (strcmp(j->kind, "presence") == 0) {
 		gv_presence_opts o = GV_PRESENCE_OPTS_INIT;
 		gv_presence_summary s;
@@ -90,6 +204,7 @@ static void *job_main(void *p)
 
 		o.dry_run = j->dry_run;
 		o.on_move = on_move;
+		o.on_progress = job_progress;
 		o.payload = j;
 		o.cancel = &srv->stopping;
 		if (strcmp(j->kind, "drain") == 0)
@@ -105,8 +220,12 @@ static void *job_main(void *p)
 	pthread_mutex_lock(&srv->mu);
 	j->result = json_dumps(sum, JSON_COMPACT | JSON_PRESERVE_ORDER);
 	j->state = err < 0 ? 2 : 1;
+	j->finished_ms = gv_http_wall_ms();
 	pthread_mutex_unlock(&srv->mu);
 	json_decref(sum);
+	job_log_write(srv, j);
+	gv_http_dash_event(srv, err < 0 ? "warn" : "info", "job %u (%s%s) %s", j->id, j->kind,
+	                   j->dry_run ? ", dry run" : "", err < 0 ? "failed" : "done");
 	return NULL;
 }
 
@@ -151,6 +270,8 @@ enum MHD_Result gv_http_start_job(gv_server *srv, struct MHD_Connection *c, req 
 		}
 	}
 	j->id = ++srv->next_job;
+	j->t0 = gv_http_now_s();
+	j->started_ms = gv_http_wall_ms();
 	slot = j->id % MAX_JOBS;
 	old = srv->jobs[slot];
 	if (old && old->state == 0) {
@@ -165,6 +286,16 @@ enum MHD_Result gv_http_start_job(gv_server *srv, struct MHD_Connection *c, req 
 			pthread_join(old->tid, NULL);
 		gv_http_job_free(old);
 	}
+	{
+		char next[24];
+
+		snprintf(next, sizeof(next), "%u", j->id);
+		if (gv_store_note_set(srv->st, "app.server.job.next", next) < 0)
+			gv_warn("event=job_log_error job=%u error=\"%s\"", j->id, gv_error_last());
+	}
+	job_log_write(srv, j);
+	gv_http_dash_event(srv, "info", "job %u (%s%s%s%s) started", j->id, kind,
+	                   dry_run ? ", dry run" : "", sector ? " of " : "", sector ? sector : "");
 	if (pthread_create(&j->tid, NULL, job_main, j) == 0) {
 		j->running_thread = 1;
 	} else {
@@ -205,10 +336,44 @@ enum MHD_Result gv_http_job_get(gv_server *srv, struct MHD_Connection *c, req *r
 	}
 	/* A copy of the events: the job thread keeps appending (and
 	 * reallocating) the array after the lock is released. */
-	o = gv_wire_json_job(j->id, j->kind, j->dry_run,
-	                     j->state == 0 ? "running" : j->state == 1 ? "done" : "failed",
+	o = gv_wire_json_job(j->id, j->kind, j->dry_run, job_state(j),
 	                     j->result ? json_loads(j->result, 0, NULL) : NULL,
 	                     json_deep_copy(j->events));
+	if (o && j->state == 0)
+		json_object_set_new(o, "progress", gv_http_job_progress(j));
 	pthread_mutex_unlock(&srv->mu);
 	return gv_http_send_jsonv(c, r, MHD_HTTP_OK, o);
+}
+
+json_t *gv_http_job_progress(const job *j)
+{
+	gv_wire_progress p = { j->bytes_done, j->bytes_total, j->items_done, j->items_total,
+		               gv_http_now_s() - j->t0 };
+
+	return gv_wire_json_job_progress(&p);
+}
+
+json_t *gv_http_jobs_brief(gv_server *srv)
+{
+	json_t *a = json_array();
+	unsigned id, first;
+
+	pthread_mutex_lock(&srv->mu);
+	/* Newest first. */
+	first = srv->next_job > MAX_JOBS ? srv->next_job - MAX_JOBS + 1 : 1;
+	for (id = srv->next_job; a && id >= first && id > 0; id--) {
+		job *j = srv->jobs[id % MAX_JOBS];
+
+		if (j && j->id == id)
+			json_array_append_new(a, gv_wire_json_job_brief(
+				j->id, j->kind, j->dry_run, job_state(j), j->started_ms,
+				j->finished_ms, j->state == 0 ? gv_http_job_progress(j) : NULL));
+	}
+	pthread_mutex_unlock(&srv->mu);
+	return a;
+}
+
+enum MHD_Result gv_http_jobs_get(gv_server *srv, struct MHD_Connection *c, req *r)
+{
+	return gv_http_send_jsonv(c, r, MHD_HTTP_OK, gv_wire_json_jobs(gv_http_jobs_brief(srv)));
 }

@@ -1,7 +1,7 @@
 /*
  * http_metrics.c - GET /v1/status, /readyz, and /metrics: the store's
- * metrics followed by the server's own (requests by route and status
- * class, latency histograms, body bytes, header timeouts).
+ * metrics followed by the server's own (requests by method, route and
+ * status code, latency histograms, body bytes, header timeouts).
  */
 #include <stdatomic.h>
 #include <errno.h>
@@ -20,24 +20,62 @@ static const char *const route_names[R_COUNT] = {
 	"unknown", "/healthz", "/readyz", "/metrics", "/v1/status", "/v1/blobs",
 	"/v1/blobs/{key}", "/v1/blobs/{key}/replicas", "/v1/sectors", "/v1/sectors/{id}",
 	"/v1/repair", "/v1/repair/queue", "/v1/scrub", "/v1/scrub/presence", "/v1/rebalance",
-	"/v1/jobs/{id}", "/v1/node/",
+	"/v1/jobs/{id}", "/v1/node/", "/v1/jobs", "/v1/dashboard", "/ (dashboard)",
 };
 
 static const double buckets[NBUCKETS] = { 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
 	                                   0.1, 0.25, 0.5, 1, 2.5, 5, 10 };
 
-void gv_http_record(gv_server *srv, enum route route, int status, double seconds)
+static const char *const method_names[M_COUNT] = {
+	"OTHER", "GET", "HEAD", "PUT", "POST", "DELETE", "PATCH",
+};
+
+enum method gv_http_method_of(const char *method)
 {
+	int m;
+
+	for (m = M_GET; m < M_COUNT; m++)
+		if (strcmp(method, method_names[m]) == 0)
+			return (enum method)m;
+	return M_OTHER;
+}
+
+/* Count one (method, status) of a route; srv->mu held. */
+static void count_code(route_stats *rs, enum method method, int status)
+{
+	size_t i;
+
+	for (i = 0; i < rs->ncodes; i++)
+		if (rs->codes[i].method == method && rs->codes[i].code == status)
+			break;
+	if (i == rs->ncodes) {
+		if (i >= NCODES - 1) {
+			i = NCODES - 1;
+			method = M_OTHER;
+			status = 0;
+		}
+		rs->ncodes = i + 1;
+		rs->codes[i].method = (uint8_t)method;
+		rs->codes[i].code = (uint16_t)status;
+	}
+	rs->codes[i].n++;
+}
+
+void gv_http_record(gv_server *srv, const req *r, double seconds)
+{
+	route_stats *rs = &srv->rs[r->route];
 	size_t b;
 
 	pthread_mutex_lock(&srv->mu);
-	if (status >= 100 && status < 600)
-		srv->rs[route].by_class[status / 100]++;
+	if (r->status >= 100 && r->status < 600) {
+		rs->by_class[r->status / 100]++;
+		count_code(rs, r->method, r->status);
+	}
 	for (b = 0; b < NBUCKETS && seconds > buckets[b]; b++)
 		;
-	srv->rs[route].hist[b]++;
-	srv->rs[route].sum += seconds;
-	srv->rs[route].count++;
+	rs->hist[b]++;
+	rs->sum += seconds;
+	rs->count++;
 	pthread_mutex_unlock(&srv->mu);
 }
 
@@ -103,14 +141,22 @@ static void append_request_metrics(gv_server *srv, FILE *f)
 {
 	size_t i, b;
 
-	fprintf(f, "# HELP graviton_http_requests_total HTTP requests by route and status class.\n"
+	fprintf(f, "# HELP graviton_http_requests_total HTTP requests by method, route and the "
+	           "status code sent.\n"
 	           "# TYPE graviton_http_requests_total counter\n");
 	pthread_mutex_lock(&srv->mu);
-	for (i = 1; i < R_COUNT; i++)
-		for (b = 1; b < 6; b++)
-			if (srv->rs[i].by_class[b])
-				fprintf(f, "graviton_http_requests_total{route=\"%s\",code=\"%zuxx\"} %llu\n",
-				        route_names[i], b, (unsigned long long)srv->rs[i].by_class[b]);
+	for (i = 0; i < R_COUNT; i++) /* "unknown" too: the 404s of other paths */
+		for (b = 0; b < srv->rs[i].ncodes; b++) {
+			char code[8];
+
+			if (srv->rs[i].codes[b].code)
+				snprintf(code, sizeof(code), "%u", srv->rs[i].codes[b].code);
+			else
+				snprintf(code, sizeof(code), "other");
+			fprintf(f, "graviton_http_requests_total{method=\"%s\",route=\"%s\","
+			           "code=\"%s\"} %llu\n", method_names[srv->rs[i].codes[b].method],
+			        route_names[i], code, (unsigned long long)srv->rs[i].codes[b].n);
+		}
 	fprintf(f, "# HELP graviton_http_request_duration_seconds Request latency by route.\n"
 	           "# TYPE graviton_http_request_duration_seconds histogram\n");
 	for (i = 1; i < R_COUNT; i++) {

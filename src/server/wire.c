@@ -46,11 +46,13 @@ static const gv_wire_error errors[] = {
 	{ GV_ELOST, "lost", 503, EX_UNAVAILABLE },
 	{ GV_ECANCELED, "canceled", 503, EX_TEMPFAIL },
 	{ GV_EUNAVAILABLE, "unavailable", 503, EX_UNAVAILABLE },
+	{ GV_ENOTEMPTY, "not_empty", 409, EX_CANTCREAT },
 	{ 0, "invalid_key", 400, EX_DATAERR },
 	{ 0, "invalid_range", 400, EX_DATAERR },
 	{ 0, "range_not_satisfiable", 416, EX_DATAERR },
 	{ 0, "too_large", 413, EX_DATAERR },
 	{ 0, "unauthorized", 401, EX_NOPERM },
+	{ 0, "forbidden", 403, EX_NOPERM },
 	{ 0, "method_not_allowed", 405, EX_USAGE },
 	{ 0, "not_ready", 503, EX_UNAVAILABLE },
 	/* The node protocol's (docs/sector-protocol.md). */
@@ -138,6 +140,80 @@ json_t *gv_wire_json_put_result(const gv_put_result *res)
 	                 "size", (json_int_t)res->key.size, "replicas",
 	                 ids((const char(*)[GV_ID_MAX])res->sectors, n), "replica_count",
 	                 res->replicas, "quorum_met", res->quorum_met, "existed", res->existed);
+}
+
+/* ---- the namespace (docs/namespace.md) ---- */
+
+json_t *gv_wire_json_key_page(const gv_key *keys, size_t n, int more)
+{
+	char kbuf[GV_KEY_BUFSIZE];
+	json_t *a = json_array();
+	size_t i;
+
+	for (i = 0; a && i < n; i++)
+		json_array_append_new(a, json_string(gv_key_format(kbuf, &keys[i])));
+	return json_pack("{s:o, s:o}", "keys", a ? a : json_null(), "next",
+	                 more && n ? json_string(gv_key_format(kbuf, &keys[n - 1])) : json_null());
+}
+
+json_t *gv_wire_json_blob_deleted(const gv_key *key, int deleted)
+{
+	char kbuf[GV_KEY_BUFSIZE];
+
+	return json_pack("{s:s, s:b}", "key", gv_key_format(kbuf, key), "deleted", deleted);
+}
+
+json_t *gv_wire_json_buckets(const gv_bucket_info *b, size_t n)
+{
+	char tbuf[32];
+	json_t *a = json_array();
+	size_t i;
+
+	for (i = 0; a && i < n; i++)
+		json_array_append_new(a, json_pack("{s:s, s:s}", "name", b[i].name, "created",
+		                                   iso_time(tbuf, sizeof(tbuf), b[i].created_ms)));
+	return json_pack("{s:o}", "buckets", a ? a : json_null());
+}
+
+json_t *gv_wire_json_object(const gv_object *o)
+{
+	char kbuf[GV_KEY_BUFSIZE], tbuf[32];
+	json_t *meta = o->meta ? json_loads(o->meta, 0, NULL) : NULL;
+
+	return json_pack("{s:s, s:s, s:s, s:I, s:i, s:s, s:s, s:o, s:s}", "bucket", o->bucket,
+	                 "name", o->name, "key", gv_key_format(kbuf, &o->key), "size",
+	                 (json_int_t)o->size, "parts", (int)o->parts, "etag", o->etag,
+	                 "content_type", o->content_type, "meta", meta ? meta : json_null(),
+	                 "mtime", iso_time(tbuf, sizeof(tbuf), o->mtime_ms));
+}
+
+json_t *gv_wire_json_objects(const char *bucket, const char *prefix, const gv_object *v,
+                             size_t n, int more)
+{
+	json_t *a = json_array();
+	size_t i;
+
+	for (i = 0; a && i < n; i++)
+		json_array_append_new(a, gv_wire_json_object(&v[i]));
+	return json_pack("{s:s, s:s, s:o, s:o}", "bucket", bucket, "prefix", prefix ? prefix : "",
+	                 "objects", a ? a : json_null(), "next",
+	                 more && n ? json_string(v[n - 1].name) : json_null());
+}
+
+json_t *gv_wire_json_gc_summary(const gv_gc_summary *s, int dry_run, int64_t grace_ms)
+{
+	return json_pack("{s:b, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "dry_run", dry_run,
+	                 "grace_ms", (json_int_t)grace_ms, "candidates", (json_int_t)s->candidates,
+	                 "collected", (json_int_t)s->collected, "bytes", (json_int_t)s->bytes,
+	                 "referenced", (json_int_t)s->referenced, "uploads_expired",
+	                 (json_int_t)s->uploads_expired, "failed", (json_int_t)s->failed);
+}
+
+json_t *gv_wire_json_forgotten(const gv_key *key)
+{
+	char kbuf[GV_KEY_BUFSIZE];
+
+	return json_pack("{s:s, s:b}", "key", gv_key_format(kbuf, key), "forgotten", 1);
 }
 
 json_t *gv_wire_json_blob_status(const gv_blob_status *bs, const gv_placement_opts *p)
@@ -405,6 +481,132 @@ json_t *gv_wire_json_job(unsigned id, const char *kind, int dry_run, const char 
 	                 "events", events ? events : json_array());
 }
 
+json_t *gv_wire_json_job_progress(const gv_wire_progress *p)
+{
+	/* The rate over the job's life so far; the ETA from the bytes left at
+	 * that rate (items when no byte total is known), null until known. */
+	double rate = p->elapsed_s > 0 ? (double)p->bytes_done / p->elapsed_s : 0;
+	double frac = p->bytes_total ? (double)p->bytes_done / (double)p->bytes_total
+	              : p->items_total ? (double)p->items_done / (double)p->items_total : 0;
+	json_t *eta = json_null();
+
+	if (frac >= 1)
+		eta = json_integer(0);
+	else if (frac > 0 && p->elapsed_s > 0)
+		eta = json_integer((json_int_t)(p->elapsed_s / frac - p->elapsed_s + 0.5));
+	return json_pack("{s:I, s:I, s:I, s:I, s:f, s:I, s:o, s:f}",
+	                 "bytes_done", (json_int_t)p->bytes_done,
+	                 "bytes_total", (json_int_t)p->bytes_total,
+	                 "items_done", (json_int_t)p->items_done,
+	                 "items_total", (json_int_t)p->items_total,
+	                 "fraction", frac > 1 ? 1.0 : frac,
+	                 "rate_bytes_per_second", (json_int_t)rate, "eta_seconds", eta,
+	                 "elapsed_seconds", p->elapsed_s);
+}
+
+/* ---- the dashboard (GET /v1/dashboard, docs/dashboard.md) ---------------- */
+
+json_t *gv_wire_json_dash_sectors(const gv_sector_info *s, const int64_t *oldest_ms,
+                                  const int *has, size_t n)
+{
+	json_t *arr = json_array();
+	size_t i;
+
+	for (i = 0; arr && i < n; i++) {
+		json_t *o = gv_wire_json_sector(&s[i]);
+
+		if (o)
+			json_object_set_new(o, "oldest_verified_ms",
+			                    has[i] ? json_integer(oldest_ms[i]) : json_null());
+		json_array_append_new(arr, o);
+	}
+	return arr;
+}
+
+json_t *gv_wire_json_dash_cluster(const gv_store_stats *s, const gv_placement_opts *p,
+                                  const gv_repair_counters *rc, const gv_scrub_counters *sc,
+                                  int64_t refreshed_ms, double scan_ms)
+{
+	return json_pack("{s:o, s:{s:I, s:I, s:I, s:I, s:f, s:I, s:I}, s:{s:I, s:I, s:I, s:I, "
+	                 "s:I}, s:I, s:f}",
+	                 "status", gv_wire_json_store_stats(s, p),
+	                 "repair", "jobs_completed", (json_int_t)rc->jobs_completed, "jobs_failed",
+	                 (json_int_t)rc->jobs_failed, "running", (json_int_t)rc->queue_size,
+	                 "bytes_copied", (json_int_t)rc->bytes_copied, "rate", rc->rate, "runs",
+	                 (json_int_t)rc->runs, "last_run_ms", (json_int_t)rc->last_run_ms,
+	                 "scrub", "replicas_checked", (json_int_t)sc->replicas_checked, "bytes",
+	                 (json_int_t)sc->bytes, "unhealthy_found", (json_int_t)sc->unhealthy_found,
+	                 "runs", (json_int_t)sc->runs, "last_run_ms", (json_int_t)sc->last_run_ms,
+	                 "refreshed_ms", (json_int_t)refreshed_ms, "scan_ms", scan_ms);
+}
+
+json_t *gv_wire_json_dash_history(const gv_wire_sample *h, size_t n, unsigned interval_s)
+{
+	json_t *t = json_array(), *req = json_array(), *err = json_array(), *put = json_array(),
+	       *get = json_array(), *rep = json_array();
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		json_array_append_new(t, json_integer(h[i].t_ms));
+		json_array_append_new(req, json_real(h[i].requests));
+		json_array_append_new(err, json_real(h[i].errors));
+		json_array_append_new(put, json_real(h[i].puts));
+		json_array_append_new(get, json_real(h[i].gets));
+		json_array_append_new(rep, json_real(h[i].repair_bytes));
+	}
+	return json_pack("{s:i, s:o, s:o, s:o, s:o, s:o, s:o}", "interval_seconds", (int)interval_s,
+	                 "t_ms", t, "requests_per_second", req, "errors_per_second", err,
+	                 "puts_per_second", put, "gets_per_second", get,
+	                 "repair_bytes_per_second", rep);
+}
+
+json_t *gv_wire_json_dash_events(const gv_wire_event *e, size_t n)
+{
+	json_t *arr = json_array();
+	size_t i;
+
+	for (i = 0; arr && i < n; i++)
+		json_array_append_new(arr, json_pack("{s:I, s:s, s:s}", "t_ms", (json_int_t)e[i].t_ms,
+		                                     "level", e[i].level, "message", e[i].text));
+	return arr;
+}
+
+json_t *gv_wire_json_dashboard(json_t *cached, json_t *queue, json_t *jobs, json_t *events,
+                               json_t *history, int read_only, int64_t now_ms)
+{
+	json_t *o = json_pack("{s:I, s:b, s:o, s:o, s:o, s:o}", "now_ms", (json_int_t)now_ms,
+	                      "read_only", read_only, "queue", queue ? queue : json_null(),
+	                      "jobs", jobs ? jobs : json_array(), "events",
+	                      events ? events : json_array(), "history",
+	                      history ? history : json_null());
+
+	/* cached: {cluster, sectors} as the sampler last built them. */
+	if (o && json_is_object(cached))
+		json_object_update(o, cached);
+	json_decref(cached);
+	return o;
+}
+
+json_t *gv_wire_json_jobs(json_t *briefs)
+{
+	return json_pack("{s:o}", "jobs", briefs ? briefs : json_array());
+}
+
+json_t *gv_wire_json_job_brief(unsigned id, const char *kind, int dry_run, const char *state,
+                               int64_t started_ms, int64_t finished_ms, json_t *progress)
+{
+	json_t *o = json_pack("{s:i, s:s, s:b, s:s, s:I, s:o}", "job", (int)id, "kind", kind,
+	                      "dry_run", dry_run, "state", state, "started_ms",
+	                      (json_int_t)started_ms, "finished_ms",
+	                      finished_ms ? json_integer(finished_ms) : json_null());
+
+	if (o && progress)
+		json_object_set_new(o, "progress", progress);
+	else
+		json_decref(progress);
+	return o;
+}
+
 static void copy_str(char *dst, size_t cap, json_t *o, const char *name)
 {
 	json_t *v = json_object_get(o, name);
@@ -456,6 +658,14 @@ int gv_wire_json_sector_decode(gv_sector_info *out, json_t *o)
 
 AS_TEXT(error_doc, (const gv_wire_error *e, const char *message), (e, message))
 AS_TEXT(put_result, (const gv_put_result *res), (res))
+AS_TEXT(key_page, (const gv_key *keys, size_t n, int more), (keys, n, more))
+AS_TEXT(blob_deleted, (const gv_key *key, int deleted), (key, deleted))
+AS_TEXT(buckets, (const gv_bucket_info *b, size_t n), (b, n))
+AS_TEXT(object, (const gv_object *o), (o))
+AS_TEXT(objects, (const char *bucket, const char *prefix, const gv_object *v, size_t n, int more),
+        (bucket, prefix, v, n, more))
+AS_TEXT(gc_summary, (const gv_gc_summary *s, int dry_run, int64_t grace_ms), (s, dry_run, grace_ms))
+AS_TEXT(forgotten, (const gv_key *key), (key))
 AS_TEXT(blob_status, (const gv_blob_status *bs, const gv_placement_opts *p), (bs, p))
 AS_TEXT(store_stats, (const gv_store_stats *s, const gv_placement_opts *p), (s, p))
 AS_TEXT(sector, (const gv_sector_info *s), (s))

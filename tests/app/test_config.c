@@ -930,6 +930,89 @@ static void test_nul_byte(void **state)
 	gv_config_free(&c);
 }
 
+/* graviton.s3: keys parsed, checked with messages that name the key and
+ * never the secret, hidden when redacted, copied and compared. */
+static void s3_refused(const char *text, const char *want)
+{
+	gv_config c;
+
+	assert_int_equal(gv_config_init(&c), 0);
+	assert_int_equal(gv_config_load_string(&c, "test.conf", text), GV_EINVAL);
+	if (!strstr(gv_error_last(), want))
+		print_error("want %s, got %s\n", want, gv_error_last());
+	assert_non_null(strstr(gv_error_last(), want));
+	assert_null(strstr(gv_error_last(), "sekret"));
+	assert_int_equal(c.s3.nkeys, 0);
+	gv_config_free(&c);
+}
+
+static void test_s3_keys(void **state)
+{
+	gv_config c, d;
+	char *dump;
+
+	(void)state;
+	assert_int_equal(gv_config_init(&c), 0);
+	assert_int_equal(c.s3.enabled, 0);
+	assert_string_equal(c.s3.listen, "127.0.0.1:8789");
+	assert_string_equal(c.s3.region, "us-east-1");
+	load_ok(&c, "graviton.s3 {\n"
+	            "  enabled = true\n"
+	            "  region = eu-west-1\n"
+	            "  keys = [\n"
+	            "    { access-key = AKALL, secret-key = \"sekret-all-1\" }\n"
+	            "    { access-key = AKRO, secret-key = \"sekret-ro-22\", buckets = [photos, logs],"
+	            " read-only = true }\n"
+	            "  ]\n"
+	            "}\n");
+	assert_int_equal(c.s3.enabled, 1);
+	assert_string_equal(c.s3.region, "eu-west-1");
+	assert_int_equal(c.s3.nkeys, 2);
+	assert_string_equal(c.s3.keys[0].access_key, "AKALL");
+	assert_string_equal(c.s3.keys[0].secret_key, "sekret-all-1");
+	assert_int_equal(c.s3.keys[0].nbuckets, 1);
+	assert_string_equal(c.s3.keys[0].buckets[0], "*");
+	assert_int_equal(c.s3.keys[0].read_only, 0);
+	assert_int_equal(c.s3.keys[1].nbuckets, 2);
+	assert_string_equal(c.s3.keys[1].buckets[1], "logs");
+	assert_int_equal(c.s3.keys[1].read_only, 1);
+	assert_int_equal(gv_config_dump(&dump, &c, GV_CONFIG_DUMP_REDACT), 0);
+	assert_null(strstr(dump, "sekret"));
+	assert_non_null(strstr(dump, "# secret-key is set (hidden)"));
+	free(dump);
+	assert_int_equal(gv_config_dump(&dump, &c, 0), 0);
+	assert_int_equal(gv_config_init(&d), 0);
+	load_ok(&d, dump);
+	free(dump);
+	assert_true(gv_config_equal(&c, &d));
+	d.s3.keys[1].read_only = 0;
+	assert_false(gv_config_equal(&c, &d));
+	gv_config_free(&d);
+	assert_int_equal(gv_config_copy(&d, &c), 0);
+	assert_true(gv_config_equal(&c, &d));
+	gv_config_free(&d);
+	gv_config_free(&c);
+
+	s3_refused("graviton.s3.enabled = true\n", "needs at least one key");
+	s3_refused("graviton.s3.keys = [ { access-key = AK1 } ]\n", "needs access-key and secret-key");
+	s3_refused("graviton.s3.keys = [ { access-key = AK1, secret-key = sekret } ]\n",
+	           "graviton.s3.keys[0].secret-key: must be at least 8");
+	s3_refused("graviton.s3.keys = [ { access-key = \"A K\", secret-key = sekret123 } ]\n",
+	           "graviton.s3.keys[0].access-key");
+	s3_refused("graviton.s3.keys = [ { access-key = AK1, secret-key = sekret123 },"
+	           " { access-key = AK1, secret-key = sekret456 } ]\n",
+	           "duplicate access key");
+	s3_refused("graviton.s3.keys = [ { access-key = AK1, secret-key = sekret123, buckets = [Up] } ]\n",
+	           "graviton.s3.keys[0].buckets[0]");
+	s3_refused("graviton.s3.keys = [ { access-key = AK1, secret-key = sekret123, buckets = [] } ]\n",
+	           "at least one bucket");
+	s3_refused("graviton.s3.keys = [ { access-key = AK1, secret-key = sekret123, rw = 1 } ]\n",
+	           "unknown key graviton.s3.keys[0].rw");
+	s3_refused("graviton.s3 { enabled = true, listen = \"127.0.0.1:8787\","
+	           " keys = [ { access-key = AK1, secret-key = sekret123 } ] }\n",
+	           "an address of its own");
+}
+
 static void expect_unknown(const char *text, const char *hint)
 {
 	gv_config c;
@@ -1249,6 +1332,7 @@ int main(void)
 		cmocka_unit_test(test_parse_listen),
 		cmocka_unit_test(test_example_file),
 		cmocka_unit_test(test_copy_and_equal),
+		cmocka_unit_test(test_s3_keys),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

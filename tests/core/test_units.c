@@ -377,18 +377,18 @@ static void test_error_basics(void **state)
 	assert_int_equal(gv_error_last_errno(), 0);
 
 	/* every code has a distinct stable name */
-	for (code = GV_EUNAVAILABLE; code <= GV_OK; code++) {
+	for (code = GV_ENOTEMPTY; code <= GV_OK; code++) {
 		int other;
 
 		assert_true(strncmp(gv_error_name(code), "GV_", 3) == 0);
 		assert_string_not_equal(gv_error_name(code), "GV_UNKNOWN");
-		for (other = GV_EUNAVAILABLE; other < code; other++)
+		for (other = GV_ENOTEMPTY; other < code; other++)
 			assert_string_not_equal(gv_error_name(code), gv_error_name(other));
 	}
 	assert_string_equal(gv_error_name(GV_EQUORUM), "GV_EQUORUM");
 	assert_string_equal(gv_error_name(GV_OK), "GV_OK");
 	assert_string_equal(gv_error_name(1), "GV_UNKNOWN");
-	assert_string_equal(gv_error_name(GV_EUNAVAILABLE - 1), "GV_UNKNOWN");
+	assert_string_equal(gv_error_name(GV_ENOTEMPTY - 1), "GV_UNKNOWN");
 }
 
 struct thread_arg {

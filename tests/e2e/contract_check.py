@@ -23,7 +23,7 @@ import time
 import urllib.parse
 
 # Fields the API documents as "null or a value".
-NULLABLE = {"created", "last_verified", "reason", "source", "summary"}
+NULLABLE = {"created", "last_verified", "reason", "source", "summary", "next"}
 
 
 def shape(v, path, out, nullable=False):
@@ -171,6 +171,9 @@ def cmd_http(url, d, key, missing, blob, names):
         "err_missing": lambda: request(url, "GET", "/v1/blobs/%s/replicas" % missing),
         "err_key": lambda: request(url, "GET", "/v1/blobs/sha256:00:1/replicas"),
         "err_token": lambda: request(url, "GET", "/v1/status", token="wrong-token"),
+        "ls": lambda: request(url, "GET", "/v1/blobs?limit=1"),
+        "gc": lambda: job(url, "gc", True),
+        "err_rm_missing": lambda: request(url, "DELETE", "/v1/blobs/%s" % missing),
     }
     for n in names:
         save(d, n, *steps[n]())

@@ -1635,7 +1635,7 @@ def cmd_metrics_cache(url, nscrapers):
     computation per started second of the burst; past the window the
     gauges move."""
     n = int(nscrapers)
-    before = _metric(url, "graviton_metrics_gauge_computations_total")
+    before = _metric(url, "graviton_metrics_index_scans_total")
     blobs0 = _metric(url, "graviton_blobs")
     errors = []
 
@@ -1652,7 +1652,7 @@ def cmd_metrics_cache(url, nscrapers):
     for t in ts:
         t.join(120)
     elapsed = time.monotonic() - t0
-    after = _metric(url, "graviton_metrics_gauge_computations_total")
+    after = _metric(url, "graviton_metrics_index_scans_total")
     expect_eq("%d parallel scrapes all parse" % n, [], errors)
     bound = 2 + math.ceil(elapsed)
     check("%d parallel scrapes in %.2f s computed the gauges at most %d times" % (n, elapsed, bound),
@@ -1666,7 +1666,7 @@ def cmd_metrics_cache(url, nscrapers):
         blobs1 = _metric(url, "graviton_blobs")
     check("graviton_blobs rises after a put, past the cache window", blobs1 > blobs0,
           "> %r" % blobs0, blobs1)
-    final = _metric(url, "graviton_metrics_gauge_computations_total")
+    final = _metric(url, "graviton_metrics_index_scans_total")
     check("... computed afresh", final is not None and final > after, "> %r" % after, final)
 
 

@@ -4,8 +4,9 @@
 # (field names and value types; values may differ where they depend on the
 # run, e.g. durations and job numbers) - put, stat, status, sector list,
 # repair --dry-run, scrub, scrub --presence, rebalance --dry-run, repair queue, sector add, set-health,
-# drain --dry-run and remove, and errors (an unknown key, a malformed key, a
-# wrong token, no server, an unknown sector, a sector id taken).  An error under --json is the
+# drain --dry-run and remove, ls (raw keys), gc --dry-run, and errors (an
+# unknown key, a malformed key, a wrong token, no server, an unknown sector,
+# a sector id taken, rm of an unknown key).  An error under --json is the
 # error document {error, message, status, exit_code} on stdout with that
 # exit code, and the server answers the same document with that status.
 . "$(dirname "$0")/lib.sh"
@@ -59,13 +60,16 @@ commands() {
 	run_as "$side" err_sector_missing "$@" sector set-health nope unhealthy --json
 	run_as "$side" err_sector_exists "$@" sector add s01 --path "$C/s01_$side" --json
 	run_as "$side" err_drain_missing "$@" sector drain nope --json
+	run_as "$side" ls "$@" ls --limit 1 --json
+	run_as "$side" gc "$@" gc --dry-run --json
+	run_as "$side" err_rm_missing "$@" rm "$MISSING" --json
 }
 SECTOR_CMDS="sector_add sector_health sector_drain sector_remove"
 
 # ---- on the data directory ------------------------------------------------
 
 commands local
-for n in put stat status sectors repair scrub presence rebalance queue $SECTOR_CMDS; do
+for n in put stat status sectors repair scrub presence rebalance queue ls gc $SECTOR_CMDS; do
 	expect_eq "local $n --json exits 0" 0 "$(cat "$C/$n.local.rc")"
 done
 
@@ -73,7 +77,7 @@ done
 
 must serve_start "$T/serve.log"
 commands remote --server "$SERVE_URL"
-for n in put stat status sectors repair scrub presence rebalance queue $SECTOR_CMDS; do
+for n in put stat status sectors repair scrub presence rebalance queue ls gc $SECTOR_CMDS; do
 	expect_eq "--server $n --json exits 0" 0 "$(cat "$C/$n.remote.rc")"
 done
 GRAVITON_TOKEN=wrong-token run_as remote err_token --server "$SERVE_URL" status --json
@@ -85,7 +89,7 @@ gv sector set-health "$S" unhealthy
 http_as repair
 r2=$?
 gv sector set-health "$S" healthy
-http_as scrub presence rebalance queue err_missing err_key err_token
+http_as scrub presence rebalance queue err_missing err_key err_token ls gc err_rm_missing
 r3=$?
 CONTRACT_DRAIN=$S http_as $SECTOR_CMDS err_sector_missing err_sector_exists err_drain_missing
 expect_eq "the HTTP requests ran" "0 0 0 0" "$r1 $r2 $r3 $?"
@@ -97,7 +101,7 @@ done
 
 cp "$C/err_token.remote.json" "$C/err_token.local.json"
 "$PY" "$CC" compare "$C" put stat status sectors repair scrub presence rebalance queue err_missing err_key \
-	err_token $SECTOR_CMDS err_sector_missing err_sector_exists err_drain_missing \
+	err_token ls gc err_rm_missing $SECTOR_CMDS err_sector_missing err_sector_exists err_drain_missing \
 	>"$T/cmp.out" 2>&1
 while IFS= read -r line; do
 	case $line in
@@ -155,6 +159,14 @@ err_check err_down unreachable 503 69
 err_check err_sector_missing not_found 404 66
 err_check err_sector_exists exists 409 73
 err_check err_drain_missing not_found 404 66
+err_check err_rm_missing not_found 404 66
+for side in local remote http; do
+	jcheck "ls ($side): a page of one key, next its key when more follow" \
+		"len(j['keys']) == 1 and j['next'] in (None, j['keys'][0])" "$(cat "$C/ls.$side.json")"
+	jcheck "gc --dry-run ($side): a gc job document" \
+		"j['kind'] == 'gc' and j['dry_run'] is True and j['state'] == 'done' and j['summary']['dry_run'] is True" \
+		"$(cat "$C/gc.$side.json")"
+done
 for side in local remote http; do
 	jcheck "sector add ($side): the new sector, active and healthy" \
 		"j['id'].startswith('x_') and j['state'] == 'active' and j['healthy'] is True" \

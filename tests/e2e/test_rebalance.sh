@@ -70,8 +70,10 @@ note "spread before: $(util_spread)"
 snapshot "$T/snap.before"
 gv rebalance --dry-run
 expect_rc "rebalance --dry-run exits 0" 0
-expect_match "dry run prints planned moves: key, from, to, bytes" \
-	'^planned +sha256:[0-9a-f]{64}:[0-9]+ s0[123] -> s0[456] [0-9]+ bytes' "$OUT"
+expect_match "dry run prints planned moves: key, from, to, size (human-readable)" \
+	'^planned +sha256:[0-9a-f]{64}:[0-9]+ s0[123] -> s0[456] [0-9.]+ (B|KiB|MiB|GiB)$' "$OUT"
+expect_match "its summary gives the bytes human-readable" \
+	'^rebalance: [0-9]+ planned, 0 moved, 0 failed, [0-9.]+ (B|KiB|MiB|GiB); spread' "$OUT"
 expect_match "dry run prints each sector's utilisation before and after" \
 	's04 +active +0\.0% +[1-9][0-9]?\.[0-9]%' "$OUT"
 if grep -q '^done' <<<"$OUT"; then

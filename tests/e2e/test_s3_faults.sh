@@ -12,7 +12,7 @@
 #   (f) scrub reads the bucket's copies at graviton.s3.scrub-max-bytes-per-second;
 #   (g) sector add --s3 through the HTTP API.
 . "$(dirname "$0")/lib.sh"
-. "$E2E_DIR/s3_lib.sh"
+. "$E2E_DIR/s3_sector_lib.sh"
 
 s3_store 5MiB || { fail "the store with an s3 sector is set up"; finish; }
 

@@ -7,6 +7,6 @@
 # rebuild` from the local sectors plus the bucket listing restoring every
 # row.  test_s3_sector_slow.sh runs the same with 100 blobs up to 100 MiB.
 . "$(dirname "$0")/lib.sh"
-. "$E2E_DIR/s3_lib.sh"
+. "$E2E_DIR/s3_sector_lib.sh"
 
 s3_e2e 5MiB 24 $((12 * 1024 * 1024))

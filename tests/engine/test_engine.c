@@ -1734,6 +1734,56 @@ static void test_reput_after_files_vanished(void **state)
 	tfree(buf);
 }
 
+/*
+ * A re-put that finds a quorum of copies on a blob recorded moments ago
+ * writes nothing (the put that recorded it may still be copying the
+ * rest: two puts of the same bytes at once would otherwise make a copy
+ * too many); on an older blob it restores the missing copy.
+ */
+static void test_reput_while_settling(void **state)
+{
+	fx *f = *state;
+	const char *const ids[] = { "a", "b", "c", "d", "e", "f" };
+	gv_put_result res;
+	gv_blob_status *bs = NULL;
+	gv_replica *reps = NULL;
+	size_t n = 0, i;
+	gv_key key;
+	unsigned char *buf;
+
+	open_store(f, NULL);
+	for (i = 0; i < 6; i++)
+		add_mem(f->st, ids[i], ids[i], 1ull << 30);
+	buf = put_new(f->st, 20 * KiB, 84, &key);
+	wait_bg(f->st);
+	assert_int_equal(gv_index_replicas_find(f->st->ix, &key, &reps, &n), 0);
+	assert_int_equal(n, 3);
+	assert_int_equal(gv_sector_del(gv_store_sector_handle(f->st, reps[0].sector, NULL, 0), &key),
+	                 0);
+	gv_replicas_free(reps, n);
+	/* Whichever sector each re-put streams to first (the two holders
+	 * are two in six), none writes. */
+	for (i = 0; i < 8; i++) {
+		assert_int_equal(put_buf(f->st, buf, 20 * KiB, &res), 0);
+		assert_int_equal(res.existed, 1);
+		assert_int_equal(res.replicas, 2);
+		wait_bg(f->st);
+	}
+
+	/* An hour old: a re-put not streaming to a holder restores it. */
+	assert_int_equal(gv_index_blob_set_created(f->st->ix, &key, gv_now_ms() - 3600000), 0);
+	for (i = 0; i < 50 && res.existed; i++) {
+		assert_int_equal(put_buf(f->st, buf, 20 * KiB, &res), 0);
+		wait_bg(f->st);
+	}
+	assert_int_equal(res.existed, 0);
+	assert_int_equal(gv_stat(&bs, f->st, &key), 0);
+	assert_int_equal(bs->healthy_replicas, 3);
+	gv_blob_status_free(bs);
+	assert_reads_back(f->st, &key, buf);
+	tfree(buf);
+}
+
 /* Wrap the store's index in a fault injector with no fault planned yet;
  * the store owns it. */
 static gv_index *wrap_index(gv_store *st)
@@ -1841,6 +1891,9 @@ static void test_repair_failed_copy_keeps_put(void **state)
 	add_mem(f->st, "a", "ra", 200ull * MiB);
 	buf = put_new(f->st, 64 * MiB + 5, 85, &key);
 	wait_bg(f->st);
+	/* An old blob: a re-put within a write timeout of the first would
+	 * take it for a put still settling and write nothing. */
+	assert_int_equal(gv_index_blob_set_created(f->st->ix, &key, gv_now_ms() - 3600000), 0);
 	/* t dwarfs a: the put's primary is t (a already holds a copy). */
 	add_mem(f->st, "t", "rt", 1ull << 50);
 	t = wrap_fault(f->st, "t", 1ull << 50);
@@ -3295,6 +3348,28 @@ static void test_rebalance_failed_moves_keep_protection(void **state)
 	rb_free(&rb);
 }
 
+/* What a run's progress callback saw: calls, whether bytes done only
+ * grew, the last figures. */
+typedef struct proglog {
+	unsigned calls;
+	int grew;
+	uint64_t bytes, bytes_total, items, items_total;
+} proglog;
+
+static void on_rb_progress(uint64_t b, uint64_t bt, uint64_t n, uint64_t nt, void *payload)
+{
+	proglog *p = payload;
+
+	if (p->calls++ == 0)
+		p->grew = 1;
+	else if (b < p->bytes)
+		p->grew = 0;
+	p->bytes = b;
+	p->bytes_total = bt;
+	p->items = n;
+	p->items_total = nt;
+}
+
 static void test_drain_and_remove(void **state)
 {
 	fx *f = *state;
@@ -3334,8 +3409,25 @@ static void test_drain_and_remove(void **state)
 	for (i = 0; i < RB_KEYS; i++)
 		on_s1 += holds_row(f->st, &rb.keys[i], "s1");
 	assert_int_equal(on_s1, RB_KEYS);
-	/* Resumed: every copy of s1 goes to s4, the only other sector in r1. */
-	assert_int_equal(gv_sector_drain(f->st, "s1", &o, &sum), 0);
+	/* Resumed: every copy of s1 goes to s4, the only other sector in r1;
+	 * progress goes by the bytes s1 held, up to all of them. */
+	assert_int_equal(gv_store_sector_get(f->st, "s1", &si), 0);
+	{
+		proglog pl;
+
+		memset(&pl, 0, sizeof(pl));
+		o.on_progress = on_rb_progress;
+		o.payload = &pl;
+		assert_int_equal(gv_sector_drain(f->st, "s1", &o, &sum), 0);
+		o.on_progress = NULL;
+		o.payload = NULL;
+		assert_int_equal(pl.calls, RB_KEYS);
+		assert_true(pl.grew);
+		assert_true(si.used > 0);
+		assert_int_equal(pl.bytes_total, si.used);
+		assert_int_equal(pl.bytes, si.used);
+		assert_int_equal(pl.items, RB_KEYS);
+	}
 	assert_int_equal(sum.moved, RB_KEYS);
 	assert_int_equal(sum.failed, 0);
 	gv_rebalance_summary_free(&sum);
@@ -3752,7 +3844,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_key_lock, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_failed_put_keeps_identical_put, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_delete_beats_late_copy, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_reput_after_files_vanished, setup, teardown),
+	cmocka_unit_test_setup_teardown(test_reput_while_settling, setup, teardown),
+	cmocka_unit_test_setup_teardown(test_reput_after_files_vanished, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_put_index_fails_midway, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_repair_failed_copy_keeps_put, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_read_corrupt_restarts_once, setup, teardown),

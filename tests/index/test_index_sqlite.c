@@ -1798,6 +1798,320 @@ static void test_copy_repairq(void **state)
 	gv_index_close(dst);
 }
 
+/* Leases on background work: one owner at a time, renewable, released,
+ * taken over once expired; seen alike through two instances (two
+ * gateways on one index). */
+static void test_claims(void **state)
+{
+	struct fx *f = *state;
+	gv_index *other = NULL;
+	char longname[GV_CLAIM_NAME_MAX + 1];
+	int i, rc = 0;
+
+	assert_int_equal(fx_open(f, &other, 0), 0);
+	assert_int_equal(gv_index_claim(f->ix, "key:a", "gw1", 60000), 1);
+	assert_int_equal(gv_index_claim(other, "key:a", "gw2", 60000), 0);
+	assert_int_equal(gv_index_claim(f->ix, "key:a", "gw2", 60000), 0);
+	assert_int_equal(gv_index_claim(other, "key:a", "gw1", 60000), 1); /* renewed */
+	assert_int_equal(gv_index_claim(other, "key:b", "gw2", 60000), 1);
+	/* Only the owner's release ends a claim. */
+	assert_int_equal(gv_index_claim_release(other, "key:a", "gw2"), 0);
+	assert_int_equal(gv_index_claim(other, "key:a", "gw2", 60000), 0);
+	assert_int_equal(gv_index_claim_release(f->ix, "key:a", "gw1"), 0);
+	assert_int_equal(gv_index_claim(other, "key:a", "gw2", 60000), 1);
+	assert_int_equal(gv_index_claim_release(f->ix, "key:none", "gw1"), 0);
+
+	/* A holder that stops renewing (a gateway killed) loses it once its
+	 * lease ends. */
+	assert_int_equal(gv_index_claim(f->ix, "key:c", "gw1", 1), 1);
+	for (i = 0; i < 500 && (rc = gv_index_claim(other, "key:c", "gw2", 60000)) == 0; i++)
+		usleep(10000);
+	assert_int_equal(rc, 1);
+	assert_int_equal(gv_index_claim(f->ix, "key:c", "gw1", 60000), 0);
+
+	memset(longname, 'x', sizeof(longname) - 1);
+	longname[sizeof(longname) - 1] = '\0';
+	assert_int_equal(gv_index_claim(f->ix, "", "gw1", 1000), GV_EINVAL);
+	assert_int_equal(gv_index_claim(f->ix, "key:d", "", 1000), GV_EINVAL);
+	assert_int_equal(gv_index_claim(f->ix, longname, "gw1", 1000), GV_EINVAL);
+	assert_int_equal(gv_index_claim_release(f->ix, "key:d", longname), GV_EINVAL);
+	gv_index_close(other);
+}
+
+struct key_waiter {
+	gv_index *ix;
+	gv_key key;
+	int rc;
+};
+
+static void *key_wait_main(void *p)
+{
+	struct key_waiter *w = p;
+
+	w->rc = gv_index_key_lock(w->ix, &w->key, 20000);
+	return NULL;
+}
+
+/* Key locks across instances (two gateways): held by one, the other waits
+ * (or gives up after its wait), and gets it once released.  An index
+ * without key locks takes nothing. */
+static void test_key_locks(void **state)
+{
+	struct fx *f = *state;
+	gv_index *other = NULL;
+	gv_key k1 = mkkey(1), k2 = mkkey(2);
+	struct key_waiter w;
+	pthread_t t;
+
+	if (!f->ix->ops->key_lock) {
+		assert_int_equal(gv_index_key_lock(f->ix, &k1, 0), 0);
+		gv_index_key_unlock(f->ix, &k1);
+		return;
+	}
+	assert_int_equal(fx_open(f, &other, 0), 0);
+	assert_int_equal(gv_index_key_lock(f->ix, &k1, 0), 1);
+	assert_int_equal(gv_index_key_lock(other, &k1, 50), GV_EBUSY);
+	assert_int_equal(gv_index_key_lock(other, &k2, 0), 1);
+	gv_index_key_unlock(other, &k2);
+
+	w.ix = other;
+	w.key = k1;
+	w.rc = -1;
+	assert_int_equal(pthread_create(&t, NULL, key_wait_main, &w), 0);
+	usleep(100000);
+	gv_index_key_unlock(f->ix, &k1);
+	assert_int_equal(pthread_join(t, NULL), 0);
+	assert_int_equal(w.rc, 1);
+	assert_int_equal(gv_index_key_lock(f->ix, &k1, 50), GV_EBUSY);
+	gv_index_key_unlock(other, &k1);
+	assert_int_equal(gv_index_key_lock(f->ix, &k1, 0), 1);
+	gv_index_key_unlock(f->ix, &k1);
+
+	/* A lock session the server ended (a restart) is opened again, and
+	 * what it held is free. */
+	assert_int_equal(gv_index_key_lock(other, &k2, 0), 1);
+	PQclear(pg_exec("SELECT pg_terminate_backend(pid) FROM pg_locks"
+	                " WHERE locktype = 'advisory' AND pid <> pg_backend_pid()"));
+	{
+		int i, rc = 0;
+
+		for (i = 0; i < 500 && (rc = gv_index_key_lock(f->ix, &k2, 0)) != 1; i++)
+			usleep(10000);
+		assert_int_equal(rc, 1);
+	}
+	gv_index_key_unlock(other, &k2); /* released already: does nothing */
+	gv_index_key_unlock(f->ix, &k2);
+	assert_int_equal(gv_index_key_lock(other, &k2, 1000), 1);
+	gv_index_key_unlock(other, &k2);
+	gv_index_close(other);
+}
+
+/* ---- the namespace ----------------------------------------------------- */
+
+static gv_object mkobj(const char *bucket, const char *name, const gv_key *k)
+{
+	gv_object o;
+
+	memset(&o, 0, sizeof(o));
+	snprintf(o.bucket, sizeof(o.bucket), "%s", bucket);
+	snprintf(o.name, sizeof(o.name), "%s", name);
+	o.key = *k;
+	o.size = k->size;
+	snprintf(o.etag, sizeof(o.etag), "0123456789abcdef0123456789abcdef");
+	snprintf(o.content_type, sizeof(o.content_type), "text/plain");
+	o.mtime_ms = 1000;
+	return o;
+}
+
+/* Buckets, names, listing, and the reference rules of the collector. */
+static void test_ns_names_and_collect(void **state)
+{
+	struct fx *f = *state;
+	gv_index *ix = f->ix;
+	gv_bucket_info b = { "photos", 5 }, *bl = NULL;
+	gv_key k1 = mkkey(1), k2 = mkkey(2), k3 = mkkey(3), gone = mkkey(9);
+	gv_key due[8];
+	gv_object o, *ol = NULL;
+	size_t n = 0;
+
+	add_sector(ix, "s1", 1, GV_SECTOR_ACTIVE);
+	put(ix, &k1, "s1");
+	put(ix, &k2, "s1");
+	put(ix, &k3, "s1");
+	assert_int_equal(gv_index_ns_bucket_put(ix, &b), 0);
+	assert_int_equal(gv_index_ns_bucket_put(ix, &b), GV_EEXISTS);
+	assert_int_equal(gv_index_ns_buckets(ix, NULL, &bl, &n), 0);
+	assert_int_equal(n, 1);
+	assert_string_equal(bl[0].name, "photos");
+	assert_int_equal(bl[0].created_ms, 5);
+	free(bl);
+	assert_int_equal(gv_index_ns_buckets(ix, "other", &bl, &n), GV_ENOTFOUND);
+
+	/* a reference needs its bucket and its blob */
+	o = mkobj("other", "a", &k1);
+	assert_int_equal(gv_index_ns_object_put(ix, &o, 10), GV_ENOTFOUND);
+	o = mkobj("photos", "a", &gone);
+	assert_int_equal(gv_index_ns_object_put(ix, &o, 10), GV_ENOTFOUND);
+	o = mkobj("photos", "a/1", &k1);
+	o.meta = "{\"x\":\"y\"}";
+	assert_int_equal(gv_index_ns_object_put(ix, &o, 10), 0);
+	o = mkobj("photos", "a/2", &k1);
+	assert_int_equal(gv_index_ns_object_put(ix, &o, 10), 0);
+	o = mkobj("photos", "b", &k2);
+	assert_int_equal(gv_index_ns_object_put(ix, &o, 10), 0);
+	assert_int_equal(gv_index_ns_bucket_remove(ix, "photos"), GV_ENOTEMPTY);
+
+	assert_int_equal(gv_index_ns_object_get(ix, "photos", "a/1", &o), 0);
+	assert_int_equal(gv_key_cmp(&o.key, &k1), 0);
+	assert_string_equal(o.meta, "{\"x\":\"y\"}");
+	assert_string_equal(o.content_type, "text/plain");
+	assert_int_equal(o.mtime_ms, 1000);
+	free(o.meta);
+	assert_int_equal(gv_index_ns_object_get(ix, "photos", "zz", &o), GV_ENOTFOUND);
+	assert_int_equal(gv_index_ns_objects_next(ix, "photos", "a/", "", 10, &ol, &n), 0);
+	assert_int_equal(n, 2);
+	assert_string_equal(ol[1].name, "a/2");
+	gv_ns_objects_free(ol, n);
+	assert_int_equal(gv_index_ns_objects_next(ix, "photos", "", "a/2", 10, &ol, &n), 0);
+	assert_int_equal(n, 1);
+	assert_string_equal(ol[0].name, "b");
+	gv_ns_objects_free(ol, n);
+
+	/* replacing a/2 by k3 and removing b: k1 (still named by a/1) and k2
+	 * become candidates */
+	o = mkobj("photos", "a/2", &k3);
+	assert_int_equal(gv_index_ns_object_put(ix, &o, 20), 0);
+	assert_int_equal(gv_index_ns_object_remove(ix, "photos", "b", 20), 0);
+	assert_int_equal(gv_index_ns_object_remove(ix, "photos", "b", 20), GV_ENOTFOUND);
+	assert_int_equal(gv_index_ns_garbage_next(ix, 19, NULL, 8, due, &n), 0);
+	assert_int_equal(n, 0); /* not due before 20 */
+	assert_int_equal(gv_index_ns_garbage_next(ix, 20, NULL, 8, due, &n), 0);
+	assert_int_equal(n, 2);
+	assert_int_equal(gv_index_ns_collect(ix, &k2, 19, 0), 0); /* not due */
+	assert_int_equal(gv_index_ns_collect(ix, &k2, 20, 1), 1); /* dry run */
+	assert_int_equal(gv_index_blob_exists(ix, &k2, NULL), 1);
+	assert_int_equal(gv_index_ns_collect(ix, &k1, 20, 0), 0); /* named by a/1 */
+	assert_int_equal(gv_index_blob_exists(ix, &k1, NULL), 1);
+	/* an intent restarts the clock */
+	assert_int_equal(gv_index_ns_touch(ix, &k2, 30), 0);
+	assert_int_equal(gv_index_ns_collect(ix, &k2, 25, 0), 0);
+	assert_int_equal(gv_index_ns_collect(ix, &k2, 30, 0), 1);
+	assert_int_equal(gv_index_blob_exists(ix, &k2, NULL), 0);
+	assert_int_equal(gv_index_ns_garbage_next(ix, 100, NULL, 8, due, &n), 0);
+	assert_int_equal(n, 0); /* k1's row went when it was found named */
+	o = mkobj("photos", "c", &k2);
+	assert_int_equal(gv_index_ns_object_put(ix, &o, 40), GV_ENOTFOUND); /* collected */
+
+	/* pins */
+	assert_int_equal(gv_index_ns_pin(ix, &gone, 1, 50), GV_ENOTFOUND);
+	assert_int_equal(gv_index_ns_pin(ix, &k3, 1, 50), 0);
+	assert_int_equal(gv_index_ns_object_remove(ix, "photos", "a/2", 50), 0);
+	assert_int_equal(gv_index_ns_collect(ix, &k3, 60, 0), 0); /* pinned */
+	assert_int_equal(gv_index_ns_pin(ix, &k3, 0, 60), 0);
+	assert_int_equal(gv_index_ns_collect(ix, &k3, 60, 0), 1);
+
+	/* forget */
+	assert_int_equal(gv_index_ns_forget(ix, &gone, 70), GV_ENOTFOUND);
+	assert_int_equal(gv_index_ns_forget(ix, &k1, 70), 0);
+	assert_int_equal(gv_index_blob_exists(ix, &k1, NULL), 0);
+	assert_int_equal(sql_int(f->path, "SELECT COUNT(*) FROM ns_forgotten"), 1);
+
+	assert_int_equal(gv_index_ns_object_remove(ix, "photos", "a/1", 80), 0);
+	assert_int_equal(gv_index_ns_bucket_remove(ix, "photos"), 0);
+	assert_int_equal(gv_index_ns_bucket_remove(ix, "photos"), GV_ENOTFOUND);
+}
+
+/* Uploads, their parts, completion into a manifest, and the manifest's
+ * collection making its parts candidates. */
+static void test_ns_uploads_and_manifests(void **state)
+{
+	struct fx *f = *state;
+	gv_index *ix = f->ix;
+	gv_bucket_info b = { "media", 1 };
+	gv_key p1 = mkkey(11), p2 = mkkey(12), m = mkkey(13), *parts = NULL, due[8];
+	gv_ns_part part, *pl = NULL;
+	gv_ns_upload *ul = NULL;
+	gv_object u, o;
+	size_t n = 0;
+
+	add_sector(ix, "s1", 1, GV_SECTOR_ACTIVE);
+	put(ix, &p1, "s1");
+	put(ix, &p2, "s1");
+	put(ix, &m, "s1");
+	assert_int_equal(gv_index_ns_bucket_put(ix, &b), 0);
+	u = mkobj("media", "movie", &m);
+	u.mtime_ms = 100;
+	assert_int_equal(gv_index_ns_upload_put(ix, "u1", &u), 0);
+	assert_int_equal(gv_index_ns_upload_put(ix, "u1", &u), GV_EEXISTS);
+	assert_int_equal(gv_index_ns_upload_get(ix, "u1", &o), 0);
+	assert_string_equal(o.name, "movie");
+	assert_int_equal(o.mtime_ms, 100);
+	free(o.meta);
+	assert_int_equal(gv_index_ns_upload_get(ix, "u2", &o), GV_ENOTFOUND);
+	memset(&part, 0, sizeof(part));
+	part.part_no = 2;
+	part.key = p2;
+	snprintf(part.etag, sizeof(part.etag), "e2");
+	assert_int_equal(gv_index_ns_upload_part_put(ix, "u2", &part, 110), GV_ENOTFOUND);
+	assert_int_equal(gv_index_ns_upload_part_put(ix, "u1", &part, 110), 0);
+	part.part_no = 1;
+	part.key = p1;
+	assert_int_equal(gv_index_ns_upload_part_put(ix, "u1", &part, 110), 0);
+	assert_int_equal(gv_index_ns_upload_parts_next(ix, "u1", 0, 10, &pl, &n), 0);
+	assert_int_equal(n, 2);
+	assert_int_equal(pl[0].part_no, 1);
+	assert_int_equal(gv_key_cmp(&pl[1].key, &p2), 0);
+	free(pl);
+	assert_int_equal(gv_index_ns_uploads_next(ix, "media", "mo", 101, 10, &ul, &n), 0);
+	assert_int_equal(n, 1);
+	assert_string_equal(ul[0].id, "u1");
+	free(ul);
+	assert_int_equal(gv_index_ns_uploads_next(ix, NULL, "", 100, 10, &ul, &n), 0);
+	assert_int_equal(n, 0); /* none created before 100 */
+	free(ul);
+	assert_int_equal(gv_index_ns_bucket_remove(ix, "media"), GV_ENOTEMPTY);
+
+	/* parts are referenced by the upload */
+	assert_int_equal(gv_index_ns_touch(ix, &p1, 110), 0);
+	assert_int_equal(gv_index_ns_collect(ix, &p1, 200, 0), 0);
+
+	o = mkobj("media", "movie", &m);
+	o.parts = 2;
+	o.size = p1.size + p2.size;
+	{
+		gv_key list[2] = { p1, p2 };
+
+		assert_int_equal(gv_index_ns_upload_complete(ix, "u1", &o, list, 2, 120), 0);
+	}
+	assert_int_equal(gv_index_ns_upload_get(ix, "u1", &u), GV_ENOTFOUND);
+	assert_int_equal(gv_index_ns_manifest_get(ix, &m, &parts, &n), 0);
+	assert_int_equal(n, 2);
+	assert_int_equal(gv_key_cmp(&parts[0], &p1), 0);
+	free(parts);
+	/* the parts, candidates since the completion, are referenced by the manifest */
+	assert_int_equal(gv_index_ns_collect(ix, &p2, 200, 0), 0);
+	assert_int_equal(gv_index_blob_exists(ix, &p2, NULL), 1);
+
+	/* the object goes: the manifest, then its parts */
+	assert_int_equal(gv_index_ns_object_remove(ix, "media", "movie", 130), 0);
+	assert_int_equal(gv_index_ns_collect(ix, &m, 200, 0), 1);
+	assert_int_equal(gv_index_ns_manifest_get(ix, &m, &parts, &n), GV_ENOTFOUND);
+	assert_int_equal(gv_index_ns_garbage_next(ix, 200, NULL, 8, due, &n), 0);
+	assert_int_equal(n, 2);
+	assert_int_equal(gv_index_ns_collect(ix, &p1, 200, 0), 1);
+	assert_int_equal(gv_index_ns_collect(ix, &p2, 200, 0), 1);
+
+	/* an aborted upload's parts become candidates */
+	assert_int_equal(gv_index_ns_upload_put(ix, "u3", &u), 0);
+	put(ix, &p1, "s1");
+	part.key = p1;
+	assert_int_equal(gv_index_ns_upload_part_put(ix, "u3", &part, 300), 0);
+	assert_int_equal(gv_index_ns_upload_remove(ix, "u3", 300), 0);
+	assert_int_equal(gv_index_ns_upload_remove(ix, "u3", 300), GV_ENOTFOUND);
+	assert_int_equal(gv_index_ns_collect(ix, &p1, 300, 0), 1);
+	assert_int_equal(gv_index_ns_bucket_remove(ix, "media"), 0);
+}
+
 /* Every op of the port, optional ones included, is implemented. */
 static void test_ops_complete(void **state)
 {
@@ -1811,10 +2125,21 @@ static void test_ops_complete(void **state)
 		o->sector_keys_next, o->blobs_next, o->replicas_next, o->stats, o->setting_get,
 		o->setting_set, o->close, o->replicas_put, o->blocks_put, o->blocks_get,
 		o->repairq_put, o->repairq_get, o->repairq_remove, o->repairq_due,
-		o->repairq_list, o->repairq_count, o->blob_set_created,
+		o->repairq_list, o->repairq_count, o->blob_set_created, o->claim,
+		o->claim_release,
+		o->ns_bucket_put,
+		o->ns_bucket_remove, o->ns_buckets, o->ns_object_put, o->ns_object_get,
+		o->ns_object_remove, o->ns_objects_next, o->ns_manifest_get, o->ns_upload_put,
+		o->ns_upload_get, o->ns_upload_part_put, o->ns_upload_parts_next,
+		o->ns_upload_remove, o->ns_uploads_next, o->ns_upload_complete, o->ns_pin,
+		o->ns_touch, o->ns_garbage_next, o->ns_collect, o->ns_forget,
 	};
 	size_t i;
 
+	/* key_lock and key_unlock only where an index is shared across data
+	 * directories; both or neither. */
+	assert_true((o->key_lock == NULL) == (o->key_unlock == NULL));
+	assert_true(o->key_lock != NULL || strcmp(o->name, "sqlite") == 0);
 	assert_int_equal(o->version, GV_INDEX_OPS_VERSION);
 	for (i = 0; i < sizeof(ops) / sizeof(ops[0]); i++)
 		if (!ops[i])
@@ -1841,6 +2166,10 @@ static const struct CMUnitTest common_tests[] = {
 	cmocka_unit_test_setup_teardown(test_repairq_rows, setup, teardown),
 	cmocka_unit_test_setup_teardown(test_repairq_added_to_old_index, setup, teardown),
 	cmocka_unit_test_setup_teardown(test_copy_repairq, setup, teardown),
+	cmocka_unit_test_setup_teardown(test_claims, setup, teardown),
+	cmocka_unit_test_setup_teardown(test_key_locks, setup, teardown),
+	cmocka_unit_test_setup_teardown(test_ns_names_and_collect, setup, teardown),
+	cmocka_unit_test_setup_teardown(test_ns_uploads_and_manifests, setup, teardown),
 	cmocka_unit_test_setup_teardown(test_ops_complete, setup, teardown),
 };
 

@@ -21,6 +21,7 @@
 #include <stddef.h>
 #include "../common.h"
 #include "../key.h"
+#include "../nstypes.h"
 #include "../types.h"
 
 #ifdef __cplusplus
@@ -193,7 +194,114 @@ struct gv_index_ops {
 	 * source's); GV_ENOTFOUND when the blob is unknown.
 	 */
 	int (*blob_set_created)(gv_index *ix, const gv_key *key, int64_t created_ms);
+
+	/*
+	 * Optional, both or neither: a lock per key shared by every process
+	 * that opens this index, for an index several gateways (with data
+	 * directories of their own) share.  NULL: the processes that share
+	 * the index share its data directory too, and the engine orders
+	 * them with a lock file there (sqlite).
+	 *
+	 * key_lock: 1 once this instance holds key's lock, after waiting at
+	 *   most wait_ms for another process to release it (GV_EBUSY after
+	 *   that); another error when the index cannot be reached.  The
+	 *   caller lets one of its threads ask for a given key at a time and
+	 *   holds it briefly (to decide and record, never while copying).
+	 * key_unlock: release it.  A lock lost with its connection (the
+	 *   server restarted) is released already; the holder's next write
+	 *   fails, as that loss means the index was away.
+	 */
+	int (*key_lock)(gv_index *ix, const gv_key *key, uint64_t wait_ms);
+	void (*key_unlock)(gv_index *ix, const gv_key *key);
+
+	/*
+	 * Optional, both or neither (NULL: every claim is granted, as to the
+	 * one process that works on the index): leases on named pieces of
+	 * background work (repair or move of one key, the scrub of one
+	 * replica), so that gateways sharing the index never do the same
+	 * piece at once, and the work of one that died is taken over once
+	 * its lease ends.
+	 *
+	 * claim: 1 when `owner` holds `name` for ttl_ms from now (a new
+	 *   claim, its own renewed, or one whose holder let it expire); 0
+	 *   when another owner holds it and its lease has not ended.  Time
+	 *   is the index's clock (the server's for PostgreSQL), so gateways
+	 *   on several machines agree on it.  Not durable: a claim lost to a
+	 *   crash only lets another gateway take the work sooner.
+	 * claim_release: owner's claim of name ends now; 0 whether or not
+	 *   owner held it.
+	 * Names and owners are strings of 1..GV_CLAIM_NAME_MAX - 1 bytes.
+	 */
+	int (*claim)(gv_index *ix, const char *name, const char *owner, uint64_t ttl_ms);
+	int (*claim_release)(gv_index *ix, const char *name, const char *owner);
+
+	/*
+	 * Optional, all or none (NULL: the backend keeps no namespace and the
+	 * dispatchers answer GV_ERROR): buckets, named objects, multipart
+	 * manifests and uploads, pins and garbage candidates
+	 * (docs/namespace.md).  The engine checks names; the backend keeps
+	 * the reference rules, each op one transaction:
+	 *
+	 * - A reference (object row, manifest row, upload part row, pin) is
+	 *   only created in a transaction that finds the blob row it names
+	 *   (GV_ENOTFOUND otherwise); a reference dropped or replaced makes its
+	 *   key a candidate: a row (key, since) with since = now_ms (a later
+	 *   time kept).
+	 * - ns_touch (re)starts a key's candidate clock, the intent of a put in
+	 *   flight; its commit need not be durable before it returns (a later
+	 *   durable commit covers it; a lost one only leaves a blob longer).
+	 * - ns_collect removes, in one transaction, a candidate with since <=
+	 *   before_ms that nothing references: its manifest rows (their parts
+	 *   becoming candidates), the candidate row, the blob row and its
+	 *   replica rows (the engine deletes the bytes after); returns 1.  A
+	 *   referenced candidate loses its row; it and one not yet due return
+	 *   0.  dry_run: the same answer, nothing changed.
+	 * - ns_bucket_remove: GV_ENOTEMPTY while objects or uploads name it.
+	 * - ns_buckets: every bucket by name, or only `name` (GV_ENOTFOUND).
+	 * - ns_objects_next: up to limit objects of bucket whose names start
+	 *   with prefix, strictly after `after` ("" from the start), by name.
+	 * - ns_manifest_get: the part keys of manifest `key` in order.
+	 * - ns_upload_*: an upload's record (bucket, name, content type, meta,
+	 *   mtime_ms as its creation time in a gv_object; key unused) and its
+	 *   parts by number; ns_upload_complete records the manifest rows of
+	 *   o->key (the parts, in order), binds o, and drops the upload and its
+	 *   part rows in one transaction.  ns_uploads_next: uploads of bucket
+	 *   (NULL: all) whose names start with prefix, created before
+	 *   before_ms, by bucket, name, id.
+	 * - ns_pin: pin (the blob must exist) or unpin.
+	 * - ns_garbage_next: candidates with since <= before_ms strictly after
+	 *   `after` (NULL: from the start), in key order.
+	 * - ns_forget: remove a blob's rows and remember the key as forgotten.
+	 */
+	int (*ns_bucket_put)(gv_index *ix, const gv_bucket_info *b);
+	int (*ns_bucket_remove)(gv_index *ix, const char *name);
+	int (*ns_buckets)(gv_index *ix, const char *name, gv_bucket_info **out, size_t *out_n);
+	int (*ns_object_put)(gv_index *ix, const gv_object *o, int64_t now_ms);
+	int (*ns_object_get)(gv_index *ix, const char *bucket, const char *name, gv_object *out);
+	int (*ns_object_remove)(gv_index *ix, const char *bucket, const char *name, int64_t now_ms);
+	int (*ns_objects_next)(gv_index *ix, const char *bucket, const char *prefix,
+	                       const char *after, size_t limit, gv_object **out, size_t *out_n);
+	int (*ns_manifest_get)(gv_index *ix, const gv_key *key, gv_key **out, size_t *out_n);
+	int (*ns_upload_put)(gv_index *ix, const char *id, const gv_object *o);
+	int (*ns_upload_get)(gv_index *ix, const char *id, gv_object *out);
+	int (*ns_upload_part_put)(gv_index *ix, const char *id, const gv_ns_part *p, int64_t now_ms);
+	int (*ns_upload_parts_next)(gv_index *ix, const char *id, uint32_t after, size_t limit,
+	                            gv_ns_part **out, size_t *out_n);
+	int (*ns_upload_remove)(gv_index *ix, const char *id, int64_t now_ms);
+	int (*ns_uploads_next)(gv_index *ix, const char *bucket, const char *prefix,
+	                       int64_t before_ms, size_t limit, gv_ns_upload **out, size_t *out_n);
+	int (*ns_upload_complete)(gv_index *ix, const char *id, const gv_object *o,
+	                          const gv_key *parts, size_t n, int64_t now_ms);
+	int (*ns_pin)(gv_index *ix, const gv_key *key, int pin, int64_t now_ms);
+	int (*ns_touch)(gv_index *ix, const gv_key *key, int64_t now_ms);
+	int (*ns_garbage_next)(gv_index *ix, int64_t before_ms, const gv_key *after, size_t limit,
+	                       gv_key *out, size_t *out_n);
+	int (*ns_collect)(gv_index *ix, const gv_key *key, int64_t before_ms, int dry_run);
+	int (*ns_forget)(gv_index *ix, const gv_key *key, int64_t now_ms);
 };
+
+/* Longest claim name or owner, with its NUL. */
+#define GV_CLAIM_NAME_MAX 256
 
 /* Largest block table an index must hold: 16 MiB (a 512 TiB blob of 1 MiB
  * blocks, a 2 TiB blob of 4 KiB ones). */
@@ -251,6 +359,45 @@ GV_API int gv_index_repairq_list(gv_index *ix, const gv_key *after, size_t limit
 GV_API int gv_index_repairq_count(gv_index *ix, uint64_t *queued, uint64_t *dead);
 /* A backend without it: does nothing. */
 GV_API int gv_index_blob_set_created(gv_index *ix, const gv_key *key, int64_t created_ms);
+/* 1: held; 0: the index keeps no key locks (nothing taken); < 0: error. */
+GV_API int gv_index_key_lock(gv_index *ix, const gv_key *key, uint64_t wait_ms);
+/* NULL-op safe: does nothing for an index without key locks. */
+GV_API void gv_index_key_unlock(gv_index *ix, const gv_key *key);
+/* An index without claims grants every claim (1) and releases nothing. */
+GV_API int gv_index_claim(gv_index *ix, const char *name, const char *owner, uint64_t ttl_ms);
+GV_API int gv_index_claim_release(gv_index *ix, const char *name, const char *owner);
+/* The namespace ops; a backend without them: GV_ERROR. */
+GV_API int gv_index_ns_bucket_put(gv_index *ix, const gv_bucket_info *b);
+GV_API int gv_index_ns_bucket_remove(gv_index *ix, const char *name);
+GV_API int gv_index_ns_buckets(gv_index *ix, const char *name, gv_bucket_info **out, size_t *out_n);
+GV_API int gv_index_ns_object_put(gv_index *ix, const gv_object *o, int64_t now_ms);
+GV_API int gv_index_ns_object_get(gv_index *ix, const char *bucket, const char *name, gv_object *out);
+GV_API int gv_index_ns_object_remove(gv_index *ix, const char *bucket, const char *name,
+                                     int64_t now_ms);
+GV_API int gv_index_ns_objects_next(gv_index *ix, const char *bucket, const char *prefix,
+                                    const char *after, size_t limit, gv_object **out,
+                                    size_t *out_n);
+GV_API int gv_index_ns_manifest_get(gv_index *ix, const gv_key *key, gv_key **out, size_t *out_n);
+GV_API int gv_index_ns_upload_put(gv_index *ix, const char *id, const gv_object *o);
+GV_API int gv_index_ns_upload_get(gv_index *ix, const char *id, gv_object *out);
+GV_API int gv_index_ns_upload_part_put(gv_index *ix, const char *id, const gv_ns_part *p,
+                                       int64_t now_ms);
+GV_API int gv_index_ns_upload_parts_next(gv_index *ix, const char *id, uint32_t after, size_t limit,
+                                         gv_ns_part **out, size_t *out_n);
+GV_API int gv_index_ns_upload_remove(gv_index *ix, const char *id, int64_t now_ms);
+GV_API int gv_index_ns_uploads_next(gv_index *ix, const char *bucket, const char *prefix,
+                                    int64_t before_ms, size_t limit, gv_ns_upload **out,
+                                    size_t *out_n);
+GV_API int gv_index_ns_upload_complete(gv_index *ix, const char *id, const gv_object *o,
+                                       const gv_key *parts, size_t n, int64_t now_ms);
+GV_API int gv_index_ns_pin(gv_index *ix, const gv_key *key, int pin, int64_t now_ms);
+GV_API int gv_index_ns_touch(gv_index *ix, const gv_key *key, int64_t now_ms);
+GV_API int gv_index_ns_garbage_next(gv_index *ix, int64_t before_ms, const gv_key *after,
+                                    size_t limit, gv_key *out, size_t *out_n);
+GV_API int gv_index_ns_collect(gv_index *ix, const gv_key *key, int64_t before_ms, int dry_run);
+GV_API int gv_index_ns_forget(gv_index *ix, const gv_key *key, int64_t now_ms);
+/* Free n objects (their meta) and the array. */
+GV_API void gv_ns_objects_free(gv_object *v, size_t n);
 
 /* ---- copying a whole index (index migrate) ---------------------------------- */
 
@@ -361,7 +508,7 @@ GV_API const char *gv_index_url_redact(char *buf, size_t cap, const char *url);
 #define GV_INDEX_URL_SHOWN 1024
 
 /* Schema version the code writes. */
-#define GV_INDEX_SQLITE_SCHEMA 1
+#define GV_INDEX_SQLITE_SCHEMA 3
 
 #ifdef __cplusplus
 }

@@ -351,6 +351,9 @@ typedef struct gv_sector_open_opts {
  * against the data directory, records it relative when under it, and lets
  * one directory hold one sector. */
 #define GV_SECTOR_KIND_LOCAL 0x1
+/* Reads cost money (a cloud bucket): scrub reads its replicas at
+ * gv_scrub_opts.metered_max_bytes_per_second instead of the common rate. */
+#define GV_SECTOR_KIND_METERED 0x2
 
 typedef struct gv_sector_kind {
 	unsigned version; /* GV_SECTOR_OPS_VERSION */
