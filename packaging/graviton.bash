@@ -38,7 +38,7 @@ _graviton()
 	--factor | --min-replicas | --min-racks | --min-zones | --sectors | --racks | --zones | \
 	--parallel-jobs | --parallel-reads | --batch-size | --max-bytes-per-second | --interval | \
 	--max-moves | --max-bytes | --threshold | --high-water | --grace | --range | --limit | \
-	--after | --content-type | \
+	--after | --content-type | --s3 | --endpoint | --region | --s3-style | \
 	--remote-sector)
 		return
 		;;
@@ -122,7 +122,7 @@ _graviton()
 			return
 		}
 		case $sub in
-		add) opts="--path --url --remote-sector --capacity --rack --zone --adopt --json" ;;
+		add) opts="--path --url --remote-sector --s3 --endpoint --region --s3-style --capacity --rack --zone --adopt --json" ;;
 		list) opts="--json" ;;
 		set-health)
 			opts="--json"
