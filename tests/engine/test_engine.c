@@ -3653,10 +3653,10 @@ static void test_sector_kind_registry(void **state)
 	open_store(f, &p);
 	memset(&si, 0, sizeof(si));
 	snprintf(si.id, sizeof(si.id), "x");
-	snprintf(si.kind, sizeof(si.kind), "s3");
+	snprintf(si.kind, sizeof(si.kind), "tape");
 	si.capacity = 1ull << 30;
 	assert_int_equal(gv_store_sector_add(f->st, &si, GV_SECTOR_ADD_CREATE), GV_EINVAL);
-	assert_non_null(strstr(gv_error_last(), "unknown sector kind 's3' (registered: fs, mem"));
+	assert_non_null(strstr(gv_error_last(), "unknown sector kind 'tape' (registered: fs, mem"));
 	assert_int_equal(gv_index_sector_get(gv_store_index(f->st), "x", &got), GV_ENOTFOUND);
 	assert_int_equal(gv_sector_kind_register(&mem2_kind), 0);
 	assert_int_equal(gv_sector_kind_register(&mem2_kind), GV_EEXISTS);
