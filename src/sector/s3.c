@@ -886,6 +886,9 @@ typedef struct s3writer {
 	/* A resumable write of a blob over the multipart threshold sends its
 	 * parts as they fill, into an upload that a later writer of the key
 	 * finds again (mp_find): parts 1..nparts hold [0, durable), pbuf
+	 * [durable, offset), prev the last part this writer sent (prevlen
+	 * bytes; 0: none), which a sync holding under PART_MIN sends again
+	 * with them (both buffers hold part + PART_MIN bytes).
 	 * [durable, offset). */
 	int mp;
 	char name[GV_KEY_BUFSIZE + 16];
@@ -893,7 +896,8 @@ typedef struct s3writer {
 	uint64_t part, durable;
 	upart *parts;
 	unsigned nparts, cap;
-	unsigned char *pbuf;
+	unsigned char *pbuf, *prev;
+	uint64_t prevlen;
 } s3writer;
 
 static int spool_open(s3writer *w)
@@ -1283,28 +1287,41 @@ out:
 	return err;
 }
 
-/* Send pbuf as the next part, starting the upload if need be; `open`: a
- * short part that a later send of the same number replaces (a sync). */
-static int mp_send(s3writer *w, uint64_t len, int open)
+/* Send buf[0, len) as part n (1-based), starting the upload if need be. */
+static int mp_put(s3writer *w, const unsigned char *buf, uint64_t len, unsigned n)
 {
 	req r;
 	int err;
 
 	if (!w->upload[0] && (err = upload_start(w->s, w->name, w->upload, sizeof(w->upload))) < 0)
 		return err;
-	if ((err = parts_room(w, w->nparts + 1)) < 0)
+	if ((err = parts_room(w, n)) < 0)
 		return err;
 	req_init(&r, "PUT", w->name, NULL);
-	r.buf = w->pbuf;
+	r.buf = buf;
 	r.len = (size_t)len;
 	r.has_body = 1;
-	if ((err = upload_part(w->s, w->name, w->upload, w->nparts + 1, &r, &w->parts[w->nparts])) < 0)
+	if ((err = upload_part(w->s, w->name, w->upload, n, &r, &w->parts[n - 1])) < 0)
 		return err;
-	w->parts[w->nparts].size = len;
-	if (!open) {
-		w->nparts++;
-		w->durable += len;
-	}
+	w->parts[n - 1].size = len;
+	return 0;
+}
+
+/* Send pbuf's first len bytes as the next part, then keep them as prev;
+ * `open`: a short part that a later send of the same number replaces. */
+static int mp_send(s3writer *w, uint64_t len, int open)
+{
+	unsigned char *t;
+	int err;
+
+	if ((err = mp_put(w, w->pbuf, len, w->nparts + 1)) < 0 || open)
+		return err;
+	w->nparts++;
+	w->durable += len;
+	t = w->prev;
+	w->prev = w->pbuf;
+	w->pbuf = t;
+	w->prevlen = len;
 	return 0;
 }
 
@@ -1322,7 +1339,7 @@ static int mp_open(s3writer *w)
 	obj_name(w->name, sizeof(w->name), &w->key);
 	free(w->mem);
 	w->mem = NULL;
-	if (!(w->pbuf = malloc(w->part)))
+	if (!(w->pbuf = malloc(w->part + PART_MIN)) || !(w->prev = malloc(w->part + PART_MIN)))
 		return gv_error_set(GV_ENOMEM, "out of memory");
 	return mp_find(w);
 }
@@ -1335,6 +1352,7 @@ static void writer_free(s3writer *w)
 		close(w->fd);
 	free(w->mem);
 	free(w->pbuf);
+	free(w->prev);
 	free(w->parts);
 	free(w);
 }
@@ -1417,19 +1435,30 @@ static int sw_write(gv_sector_writer *gw, const void *buf, size_t len)
 
 /*
  * A resumable write over the multipart threshold sends what it holds as a
- * part (a short one is sent again, longer, by the next send).  Otherwise
- * nothing is durable in the bucket before commit: a resumed copy starts
- * over (the copy path trusts only what both sides hold).
+ * part, so that the durable prefix ends between two parts; under PART_MIN
+ * (too short for a part that others follow) it sends the last part again
+ * with them, or, without one of its own, as a short part that the next
+ * send replaces.  Otherwise nothing is durable in the bucket before
+ * commit: a resumed copy starts over (the copy path trusts only what both
+ * sides hold).
  */
 static int sw_sync(gv_sector_writer *gw)
 {
 	s3writer *w = (s3writer *)gw;
 	uint64_t have = w->base.offset - w->durable;
+	int err;
 
 	if (!w->mp || !have ||
 	    w->nparts + 2 + (w->key.size - w->base.offset) / w->part > MAX_PARTS)
 		return 0;
-	return mp_send(w, have, have < PART_MIN);
+	if (have >= PART_MIN || !w->prevlen || w->prevlen + have > w->part + PART_MIN)
+		return mp_send(w, have, have < PART_MIN);
+	memcpy(w->prev + w->prevlen, w->pbuf, have);
+	if ((err = mp_put(w, w->prev, w->prevlen + have, w->nparts)) < 0)
+		return err;
+	w->prevlen += have;
+	w->durable += have;
+	return 0;
 }
 
 static int sw_truncate(gv_sector_writer *gw, uint64_t len)
@@ -1448,6 +1477,7 @@ static int sw_truncate(gv_sector_writer *gw, uint64_t len)
 			                    "parts", w->s->base.id);
 		w->nparts = j;
 		w->durable = len;
+		w->prevlen = 0;
 	}
 	if (w->fd >= 0 && ftruncate(w->fd, (off_t)len) < 0)
 		return gv_error_set_errno(GV_EIO, errno, "sector %s: spool truncate failed",

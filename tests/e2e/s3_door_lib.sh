@@ -12,8 +12,9 @@
 #   door_proxy          a logging proxy in front of it (PROXY_PORT)
 #   door_stop           stop both
 #   door_aws ARGS...    Debian's aws-cli against it (output in $OUT, like run)
-#   door_store          write $T/g.conf (multipart above 16 MiB, 8 MiB
-#                       parts) and init the store under test, no sector
+#   door_store [PART]   write $T/g.conf (multipart above 16 MiB, parts
+#                       of PART bytes, 8 MiB by default) and init the
+#                       store under test ($D), no sector
 #   gs ARGS...          graviton on the store under test ($D, $T/g.conf)
 #   gsx ARGS...         the same, output not captured
 
@@ -83,7 +84,7 @@ door_store() {
 	cat >"$T/g.conf" <<-EOF
 		graviton {
 		  data-dir = "$D"
-		  s3 { multipart-threshold = 16 MiB, part-size = 8 MiB, retries = 2, connect-timeout = 2s }
+		  s3 { multipart-threshold = 16 MiB, part-size = ${1:-8 MiB}, retries = 2, connect-timeout = 2s }
 		}
 	EOF
 	gs init --sectors 0
