@@ -31,9 +31,13 @@
  *              multipart threshold, a multipart upload whose parts are
  *              read from the spool (each retried on its own, several in
  *              flight) and which is aborted when it fails.  A resumable
- *              writer keeps nothing across processes (offset 0 at open),
- *              which the copy path accepts: it trusts only the smaller of
- *              what the writer and the index say is durable.
+ *              writer of a blob over the threshold (a repair's copy)
+ *              sends its parts as they fill, and a sync sends what it
+ *              holds, into an upload the next writer of the key finds
+ *              (ListMultipartUploads, ListParts) and goes on with; the
+ *              copy path trusts the smaller of what the writer and the
+ *              index say is durable.  Below the threshold it keeps
+ *              nothing across processes (offset 0 at open).
  *   readers    one streaming Range GET, pulled through curl's multi
  *              interface (paused while the caller holds the buffer); a
  *              connection that breaks is resumed at the next byte.
@@ -69,6 +73,7 @@
 #define MAX_PARTS 10000
 #define PART_MIN (5ull << 20)
 #define PART_THREADS 4
+#define UPLOADS_MAX 16         /* unfinished uploads of one object looked at */
 #define UNLIMITED (1ull << 50)    /* a quota of 0: 1 PiB */
 #define CREDS_MAX 64
 
@@ -865,6 +870,12 @@ static int ident_put(s3 *s, const gv_sector_identity *id)
 
 /* ---- writers ------------------------------------------------------------------------ */
 
+/* One part of a multipart upload. */
+typedef struct upart {
+	char etag[128];
+	uint64_t size;
+} upart;
+
 typedef struct s3writer {
 	gv_sector_writer base;
 	s3 *s;
@@ -872,6 +883,21 @@ typedef struct s3writer {
 	int has_key;
 	unsigned char *mem; /* the first SPOOL_MEM bytes, until fd opens */
 	int fd;             /* >= 0: every byte is in this unlinked file */
+	/* A resumable write of a blob over the multipart threshold sends its
+	 * parts as they fill, into an upload that a later writer of the key
+	 * finds again (mp_find): parts 1..nparts hold [0, durable), pbuf
+	 * [durable, offset), prev the last part this writer sent (prevlen
+	 * bytes; 0: none), which a sync holding under PART_MIN sends again
+	 * with them (both buffers hold part + PART_MIN bytes).
+	 * [durable, offset). */
+	int mp;
+	char name[GV_KEY_BUFSIZE + 16];
+	char upload[512];   /* encoded upload id; "" before the first part */
+	uint64_t part, durable;
+	upart *parts;
+	unsigned nparts, cap;
+	unsigned char *pbuf, *prev;
+	uint64_t prevlen;
 } s3writer;
 
 static int spool_open(s3writer *w)
@@ -903,9 +929,438 @@ static int spool_open(s3writer *w)
 	return 0;
 }
 
+/* ---- multipart uploads ---- */
+
+/* The part size for an object of `size` bytes (at most MAX_PARTS parts). */
+static uint64_t part_size(uint64_t size)
+{
+	uint64_t part;
+
+	pthread_mutex_lock(&cfg_mu);
+	part = cfg_part;
+	pthread_mutex_unlock(&cfg_mu);
+	while ((size + part - 1) / part > MAX_PARTS)
+		part *= 2;
+	return part;
+}
+
+/* Start an upload of object `name`; its encoded id into upload. */
+static int upload_start(s3 *s, const char *name, char *upload, size_t cap)
+{
+	char ans[4096], id[400];
+	req r;
+	int err;
+
+	req_init(&r, "POST", name, "uploads=");
+	r.out = ans;
+	r.cap = sizeof(ans) - 1;
+	if ((err = perform(s, &r)) < 0)
+		return err;
+	if (xml_get(ans, r.olen, "UploadId", id, sizeof(id), NULL) < 0 || !id[0])
+		return gv_error_set(GV_EIO, "sector %s: the server named no upload", s->base.id);
+	qenc(upload, cap, id);
+	return 0;
+}
+
+/* Send part n of an upload from body (the caller's req with its body
+ * set); its ETag into p. */
+static int upload_part(s3 *s, const char *name, const char *upload, unsigned n, req *r, upart *p)
+{
+	char q[640];
+	int err;
+
+	snprintf(q, sizeof(q), "partNumber=%u&uploadId=%s", n, upload);
+	r->method = "PUT";
+	r->name = name;
+	r->query = q;
+	if ((err = perform(s, r)) == 0 && !r->etag[0])
+		err = gv_error_set(GV_EIO, "sector %s: part %u answered without an ETag", s->base.id, n);
+	if (err == 0)
+		snprintf(p->etag, sizeof(p->etag), "%s", r->etag);
+	return err;
+}
+
+/* Complete an upload of parts 1..n. */
+static int upload_complete(s3 *s, const char *name, const char *upload, const upart *parts,
+                           unsigned n)
+{
+	char ans[4096], q[640], *xml;
+	size_t xl, i;
+	req r;
+	int err;
+
+	if (!(xml = malloc((size_t)n * 200 + 128)))
+		return gv_error_set(GV_ENOMEM, "out of memory");
+	xl = (size_t)sprintf(xml, "<CompleteMultipartUpload>");
+	for (i = 0; i < n; i++)
+		xl += (size_t)sprintf(xml + xl, "<Part><PartNumber>%zu</PartNumber><ETag>%s</ETag></Part>",
+		                      i + 1, parts[i].etag);
+	xl += (size_t)sprintf(xml + xl, "</CompleteMultipartUpload>");
+	snprintf(q, sizeof(q), "uploadId=%s", upload);
+	req_init(&r, "POST", name, q);
+	r.buf = (const unsigned char *)xml;
+	r.len = xl;
+	r.has_body = 1;
+	r.out = ans;
+	r.cap = sizeof(ans) - 1;
+	err = perform(s, &r);
+	/* A complete can fail after its 200 (the error is in the body). */
+	if (err == 0 && memmem(ans, r.olen, "<Error>", 7)) {
+		char code[64] = "";
+
+		xml_get(ans, r.olen, "Code", code, sizeof(code), NULL);
+		err = gv_error_set(GV_EIO, "sector %s: completing the upload of %s failed: %s",
+		                   s->base.id, name, code);
+	}
+	free(xml);
+	return err;
+}
+
+/* Abort an upload (DELETE ?uploadId); err < 0: keep the caller's error. */
+static void upload_abort(s3 *s, const char *name, const char *upload, int err)
+{
+	char msg[512], q[640];
+	req r;
+
+	snprintf(msg, sizeof(msg), "%s", gv_error_last());
+	snprintf(q, sizeof(q), "uploadId=%s", upload);
+	req_init(&r, "DELETE", name, q);
+	if (perform(s, &r) < 0)
+		gv_warn("event=s3_upload_abort_failed sector=%s object=%s error=\"%s\"", s->base.id,
+		        name, gv_error_last());
+	if (err < 0)
+		gv_error_set(err, "%s", msg);
+}
+
+typedef struct mpu {
+	s3writer *w;
+	const char *name;
+	char upload[512];     /* encoded upload id */
+	uint64_t part, size;
+	unsigned nparts;
+	upart *parts;
+	pthread_mutex_t mu;
+	unsigned next;        /* mu: the next part to send (1-based) */
+	int err;              /* mu: the first failure */
+	char msg[512];        /* mu: its message */
+} mpu;
+
+static void body_of(const s3writer *w, req *r, uint64_t off, uint64_t len)
+{
+	r->has_body = 1;
+	if (w->fd >= 0) {
+		r->fd = w->fd;
+		r->foff = off;
+		r->flen = len;
+	} else {
+		r->buf = w->mem + off;
+		r->len = (size_t)len;
+	}
+}
+
+static void *part_main(void *p)
+{
+	mpu *m = p;
+
+	for (;;) {
+		unsigned n;
+		uint64_t off, len;
+		upart got;
+		req r;
+		int err;
+
+		pthread_mutex_lock(&m->mu);
+		n = m->err ? 0 : m->next <= m->nparts ? m->next++ : 0;
+		pthread_mutex_unlock(&m->mu);
+		if (!n)
+			return NULL;
+		off = (uint64_t)(n - 1) * m->part;
+		len = m->size - off < m->part ? m->size - off : m->part;
+		req_init(&r, "PUT", m->name, NULL);
+		body_of(m->w, &r, off, len);
+		err = upload_part(m->w->s, m->name, m->upload, n, &r, &got);
+		pthread_mutex_lock(&m->mu);
+		if (err < 0 && !m->err) {
+			m->err = err;
+			snprintf(m->msg, sizeof(m->msg), "%s", gv_error_last());
+		} else if (err == 0) {
+			m->parts[n - 1] = got;
+		}
+		pthread_mutex_unlock(&m->mu);
+	}
+}
+
+/* The spool as one multipart upload, PART_THREADS parts in flight. */
+static int multipart(s3writer *w, const char *name, uint64_t size)
+{
+	mpu m;
+	pthread_t tid[PART_THREADS];
+	size_t nt = 0, i;
+	int err;
+
+	memset(&m, 0, sizeof(m));
+	m.w = w;
+	m.name = name;
+	m.size = size;
+	m.part = part_size(size);
+	m.nparts = (unsigned)((size + m.part - 1) / m.part);
+	m.next = 1;
+	if ((err = upload_start(w->s, name, m.upload, sizeof(m.upload))) < 0)
+		return err;
+	if (!(m.parts = calloc(m.nparts, sizeof(*m.parts)))) {
+		err = gv_error_set(GV_ENOMEM, "out of memory");
+		goto abort;
+	}
+	pthread_mutex_init(&m.mu, NULL);
+	for (i = 0; i < PART_THREADS && i < m.nparts; i++)
+		if (pthread_create(&tid[nt], NULL, part_main, &m) == 0)
+			nt++;
+	if (nt == 0)
+		part_main(&m);
+	for (i = 0; i < nt; i++)
+		pthread_join(tid[i], NULL);
+	pthread_mutex_destroy(&m.mu);
+	if ((err = m.err) < 0) {
+		gv_error_set(err, "%s", m.msg);
+		goto abort;
+	}
+	if ((err = upload_complete(w->s, name, m.upload, m.parts, m.nparts)) == 0)
+		goto out;
+abort:
+	upload_abort(w->s, name, m.upload, err);
+out:
+	free(m.parts);
+	return err;
+}
+
+/* ---- resumable uploads ---- */
+
+static int parts_room(s3writer *w, unsigned n)
+{
+	upart *p;
+	unsigned cap = w->cap ? w->cap : 64;
+
+	while (cap < n)
+		cap *= 2;
+	if (cap == w->cap)
+		return 0;
+	if (!(p = realloc(w->parts, (size_t)cap * sizeof(*p))))
+		return gv_error_set(GV_ENOMEM, "out of memory");
+	w->parts = p;
+	w->cap = cap;
+	return 0;
+}
+
+/* Whether a failed request means the server lacks the operation. */
+static int unsupported(const req *r)
+{
+	return r->status == 501 || r->status == 405 ||
+	       (r->status == 400 && strstr(r->err, "NotImplemented"));
+}
+
+/*
+ * The parts of w's upload that a resumed write keeps: 1..n, numbered
+ * without a gap, each of PART_MIN or more (a shorter one can only be the
+ * last, and what follows it is sent again).
+ */
+static int mp_parts(s3writer *w, char *ans)
+{
+	unsigned marker = 0;
+	int more = 1, stop = 0;
+
+	while (more && !stop) {
+		char q[700], block[1024], v[64];
+		size_t from = 0;
+		req r;
+		int err;
+
+		snprintf(q, sizeof(q), "part-number-marker=%u&uploadId=%s", marker, w->upload);
+		req_init(&r, "GET", w->name, q);
+		r.out = ans;
+		r.cap = ANSWER_MAX - 1;
+		if ((err = perform(w->s, &r)) < 0)
+			return r.status == 404 ? (w->upload[0] = '\0', 0) : err;
+		more = xml_get(ans, r.olen, "IsTruncated", v, sizeof(v), NULL) == 0 &&
+		       strcmp(v, "true") == 0;
+		while (!stop && xml_get(ans, r.olen, "Part", block, sizeof(block), &from) == 0) {
+			char etag[128] = "";
+			unsigned long n = 0;
+			uint64_t size = 0;
+
+			if (xml_get(block, strlen(block), "PartNumber", v, sizeof(v), NULL) == 0)
+				n = strtoul(v, NULL, 10);
+			if (xml_get(block, strlen(block), "Size", v, sizeof(v), NULL) == 0)
+				size = strtoull(v, NULL, 10);
+			xml_get(block, strlen(block), "ETag", etag, sizeof(etag), NULL);
+			marker = (unsigned)n;
+			if (n != w->nparts + 1u || size < PART_MIN || !etag[0] ||
+			    size > w->key.size - w->durable) {
+				stop = 1;
+				break;
+			}
+			if ((err = parts_room(w, w->nparts + 1)) < 0)
+				return err;
+			snprintf(w->parts[w->nparts].etag, sizeof(w->parts[0].etag), "%s", etag);
+			w->parts[w->nparts++].size = size;
+			w->durable += size;
+		}
+	}
+	/* Everything sent: the last part goes again at commit. */
+	if (w->durable == w->key.size && w->nparts)
+		w->durable -= w->parts[--w->nparts].size;
+	return 0;
+}
+
+/* Start over on `upload` (NULL: none): no part kept. */
+static void mp_reset(s3writer *w, const char *upload)
+{
+	snprintf(w->upload, sizeof(w->upload), "%s", upload ? upload : "");
+	w->nparts = 0;
+	w->durable = 0;
+}
+
+/*
+ * A resumable write's upload: of the unfinished uploads of its object,
+ * the one with the most parts to keep (the others, stale attempts, are
+ * aborted), and those parts.  A server without ListMultipartUploads
+ * resumes nothing.
+ */
+static int mp_find(s3writer *w)
+{
+	char full[GV_PATH_MAX + GV_KEY_BUFSIZE], enc[3 * sizeof(full)], *q, *ans;
+	char (*ids)[512] = NULL;
+	uint64_t best_bytes = 0;
+	size_t from = 0, n = 0, i, best = 0;
+	req r;
+	int err;
+
+	snprintf(full, sizeof(full), "%s%s", w->s->l.prefix, w->name);
+	qenc(enc, sizeof(enc), full);
+	ans = malloc(ANSWER_MAX);
+	q = malloc(sizeof(enc) + 32);
+	ids = calloc(UPLOADS_MAX, sizeof(*ids));
+	if (!ans || !q || !ids) {
+		err = gv_error_set(GV_ENOMEM, "out of memory");
+		goto out;
+	}
+	snprintf(q, sizeof(enc) + 32, "prefix=%s&uploads=", enc);
+	req_init(&r, "GET", NULL, q);
+	r.out = ans;
+	r.cap = ANSWER_MAX - 1;
+	if ((err = perform(w->s, &r)) < 0) {
+		err = unsupported(&r) ? 0 : err;
+		goto out;
+	}
+	while (n < UPLOADS_MAX) {
+		char block[2048], key[sizeof(full)], id[400];
+
+		if (xml_get(ans, r.olen, "Upload", block, sizeof(block), &from) < 0)
+			break;
+		if (xml_get(block, strlen(block), "Key", key, sizeof(key), NULL) == 0 &&
+		    strcmp(key, full) == 0 &&
+		    xml_get(block, strlen(block), "UploadId", id, sizeof(id), NULL) == 0 && id[0])
+			qenc(ids[n++], sizeof(ids[0]), id);
+	}
+	for (i = 0; i < n; i++) {
+		mp_reset(w, ids[i]);
+		if ((err = mp_parts(w, ans)) < 0)
+			goto out;
+		if (i == 0 || w->durable > best_bytes) {
+			best = i;
+			best_bytes = w->durable;
+		}
+	}
+	for (i = 0; i < n; i++)
+		if (i != best)
+			upload_abort(w->s, w->name, ids[i], 0);
+	mp_reset(w, n ? ids[best] : NULL);
+	if (n && (err = mp_parts(w, ans)) < 0)
+		goto out;
+	w->base.offset = w->durable;
+	if (w->upload[0])
+		gv_info("event=s3_upload_resumed sector=%s object=%s parts=%u bytes=%" PRIu64
+		        " stale_aborted=%zu", w->s->base.id, w->name, w->nparts, w->durable, n - 1);
+out:
+	free(ids);
+	free(q);
+	free(ans);
+	return err;
+}
+
+/* Send buf[0, len) as part n (1-based), starting the upload if need be. */
+static int mp_put(s3writer *w, const unsigned char *buf, uint64_t len, unsigned n)
+{
+	req r;
+	int err;
+
+	if (!w->upload[0] && (err = upload_start(w->s, w->name, w->upload, sizeof(w->upload))) < 0)
+		return err;
+	if ((err = parts_room(w, n)) < 0)
+		return err;
+	req_init(&r, "PUT", w->name, NULL);
+	r.buf = buf;
+	r.len = (size_t)len;
+	r.has_body = 1;
+	if ((err = upload_part(w->s, w->name, w->upload, n, &r, &w->parts[n - 1])) < 0)
+		return err;
+	w->parts[n - 1].size = len;
+	return 0;
+}
+
+/* Send pbuf's first len bytes as the next part, then keep them as prev;
+ * `open`: a short part that a later send of the same number replaces. */
+static int mp_send(s3writer *w, uint64_t len, int open)
+{
+	unsigned char *t;
+	int err;
+
+	if ((err = mp_put(w, w->pbuf, len, w->nparts + 1)) < 0 || open)
+		return err;
+	w->nparts++;
+	w->durable += len;
+	t = w->prev;
+	w->prev = w->pbuf;
+	w->pbuf = t;
+	w->prevlen = len;
+	return 0;
+}
+
+static int mp_open(s3writer *w)
+{
+	uint64_t threshold;
+
+	pthread_mutex_lock(&cfg_mu);
+	threshold = cfg_threshold;
+	pthread_mutex_unlock(&cfg_mu);
+	if (w->key.size <= threshold || w->key.size < PART_MIN)
+		return 0;
+	w->mp = 1;
+	w->part = part_size(w->key.size);
+	obj_name(w->name, sizeof(w->name), &w->key);
+	free(w->mem);
+	w->mem = NULL;
+	if (!(w->pbuf = malloc(w->part + PART_MIN)) || !(w->prev = malloc(w->part + PART_MIN)))
+		return gv_error_set(GV_ENOMEM, "out of memory");
+	return mp_find(w);
+}
+
+/* ---- the port ---- */
+
+static void writer_free(s3writer *w)
+{
+	if (w->fd >= 0)
+		close(w->fd);
+	free(w->mem);
+	free(w->pbuf);
+	free(w->prev);
+	free(w->parts);
+	free(w);
+}
+
 static int sw_open(gv_sector_writer **out, gv_sector *gs, const gv_key *key, unsigned flags)
 {
 	s3writer *w;
+	int err;
 
 	*out = NULL;
 	if (flags & ~GV_WRITE_RESUME)
@@ -923,6 +1378,10 @@ static int sw_open(gv_sector_writer **out, gv_sector *gs, const gv_key *key, uns
 		w->key = *key;
 		w->has_key = 1;
 	}
+	if ((flags & GV_WRITE_RESUME) && (err = mp_open(w)) < 0) {
+		writer_free(w);
+		return err;
+	}
 	*out = &w->base;
 	return 0;
 }
@@ -930,17 +1389,30 @@ static int sw_open(gv_sector_writer **out, gv_sector *gs, const gv_key *key, uns
 static int sw_write(gv_sector_writer *gw, const void *buf, size_t len)
 {
 	s3writer *w = (s3writer *)gw;
+	const char *p = buf;
 	int err;
 
 	if (w->has_key && len > w->key.size - w->base.offset)
 		return gv_error_set(GV_EINVAL, "sector %s: write past the key's %" PRIu64 " bytes",
 		                    w->s->base.id, w->key.size);
+	while (w->mp && len) {
+		uint64_t have = w->base.offset - w->durable;
+		size_t k = len < w->part - have ? len : (size_t)(w->part - have);
+
+		memcpy(w->pbuf + have, p, k);
+		w->base.offset += k;
+		p += k;
+		len -= k;
+		if (have + k == w->part && (err = mp_send(w, w->part, 0)) < 0)
+			return err;
+	}
+	if (w->mp)
+		return 0;
 	if (w->fd < 0 && w->base.offset + len > SPOOL_MEM && (err = spool_open(w)) < 0)
 		return err;
 	if (w->fd < 0) {
 		memcpy(w->mem + w->base.offset, buf, len);
 	} else {
-		const char *p = buf;
 		uint64_t off = w->base.offset;
 		size_t left = len;
 
@@ -961,187 +1433,57 @@ static int sw_write(gv_sector_writer *gw, const void *buf, size_t len)
 	return 0;
 }
 
-/* Nothing is durable in the bucket before commit: a resumed copy starts
- * over (the copy path trusts only what both sides hold). */
+/*
+ * A resumable write over the multipart threshold sends what it holds as a
+ * part, so that the durable prefix ends between two parts; under PART_MIN
+ * (too short for a part that others follow) it sends the last part again
+ * with them, or, without one of its own, as a short part that the next
+ * send replaces.  Otherwise nothing is durable in the bucket before
+ * commit: a resumed copy starts over (the copy path trusts only what both
+ * sides hold).
+ */
 static int sw_sync(gv_sector_writer *gw)
 {
-	(void)gw;
+	s3writer *w = (s3writer *)gw;
+	uint64_t have = w->base.offset - w->durable;
+	int err;
+
+	if (!w->mp || !have ||
+	    w->nparts + 2 + (w->key.size - w->base.offset) / w->part > MAX_PARTS)
+		return 0;
+	if (have >= PART_MIN || !w->prevlen || w->prevlen + have > w->part + PART_MIN)
+		return mp_send(w, have, have < PART_MIN);
+	memcpy(w->prev + w->prevlen, w->pbuf, have);
+	if ((err = mp_put(w, w->prev, w->prevlen + have, w->nparts)) < 0)
+		return err;
+	w->prevlen += have;
+	w->durable += have;
 	return 0;
 }
 
 static int sw_truncate(gv_sector_writer *gw, uint64_t len)
 {
 	s3writer *w = (s3writer *)gw;
+	uint64_t sum = 0;
+	unsigned j = 0;
 
 	if (len > w->base.offset)
 		return gv_error_set(GV_EINVAL, "cannot cut a write forward");
+	if (w->mp && len < w->durable) {
+		while (j < w->nparts && sum < len)
+			sum += w->parts[j++].size;
+		if (sum != len)
+			return gv_error_set(GV_EINVAL, "sector %s: an upload is cut only between its "
+			                    "parts", w->s->base.id);
+		w->nparts = j;
+		w->durable = len;
+		w->prevlen = 0;
+	}
 	if (w->fd >= 0 && ftruncate(w->fd, (off_t)len) < 0)
 		return gv_error_set_errno(GV_EIO, errno, "sector %s: spool truncate failed",
 		                          w->s->base.id);
 	w->base.offset = len;
 	return 0;
-}
-
-static void body_of(const s3writer *w, req *r, uint64_t off, uint64_t len)
-{
-	r->has_body = 1;
-	if (w->fd >= 0) {
-		r->fd = w->fd;
-		r->foff = off;
-		r->flen = len;
-	} else {
-		r->buf = w->mem + off;
-		r->len = (size_t)len;
-	}
-}
-
-/* ---- multipart ---- */
-
-typedef struct mpu {
-	s3writer *w;
-	const char *name;
-	char upload[512];     /* encoded upload id */
-	uint64_t part, size;
-	unsigned nparts;
-	char (*etags)[128];
-	pthread_mutex_t mu;
-	unsigned next;        /* mu: the next part to send (1-based) */
-	int err;              /* mu: the first failure */
-	char msg[512];        /* mu: its message */
-} mpu;
-
-static void *part_main(void *p)
-{
-	mpu *m = p;
-
-	for (;;) {
-		char q[640];
-		unsigned n;
-		uint64_t off, len;
-		req r;
-		int err;
-
-		pthread_mutex_lock(&m->mu);
-		n = m->err ? 0 : m->next <= m->nparts ? m->next++ : 0;
-		pthread_mutex_unlock(&m->mu);
-		if (!n)
-			return NULL;
-		off = (uint64_t)(n - 1) * m->part;
-		len = m->size - off < m->part ? m->size - off : m->part;
-		snprintf(q, sizeof(q), "partNumber=%u&uploadId=%s", n, m->upload);
-		req_init(&r, "PUT", m->name, q);
-		body_of(m->w, &r, off, len);
-		if ((err = perform(m->w->s, &r)) == 0 && !r.etag[0])
-			err = gv_error_set(GV_EIO, "sector %s: part %u answered without an ETag",
-			                   m->w->s->base.id, n);
-		pthread_mutex_lock(&m->mu);
-		if (err < 0 && !m->err) {
-			m->err = err;
-			snprintf(m->msg, sizeof(m->msg), "%s", gv_error_last());
-		} else if (err == 0) {
-			snprintf(m->etags[n - 1], sizeof(m->etags[n - 1]), "%s", r.etag);
-		}
-		pthread_mutex_unlock(&m->mu);
-	}
-}
-
-static int multipart(s3writer *w, const char *name, uint64_t size)
-{
-	char ans[4096], id[400], q[640];
-	mpu m;
-	req r;
-	pthread_t tid[PART_THREADS];
-	size_t nt = 0, i, xl = 0;
-	char *xml = NULL;
-	int err;
-
-	memset(&m, 0, sizeof(m));
-	m.w = w;
-	m.name = name;
-	m.size = size;
-	pthread_mutex_lock(&cfg_mu);
-	m.part = cfg_part;
-	pthread_mutex_unlock(&cfg_mu);
-	while ((size + m.part - 1) / m.part > MAX_PARTS)
-		m.part *= 2;
-	m.nparts = (unsigned)((size + m.part - 1) / m.part);
-	m.next = 1;
-	req_init(&r, "POST", name, "uploads=");
-	r.out = ans;
-	r.cap = sizeof(ans) - 1;
-	if ((err = perform(w->s, &r)) < 0)
-		return err;
-	if (xml_get(ans, r.olen, "UploadId", id, sizeof(id), NULL) < 0 || !id[0])
-		return gv_error_set(GV_EIO, "sector %s: the server named no upload", w->s->base.id);
-	qenc(m.upload, sizeof(m.upload), id);
-	if (!(m.etags = calloc(m.nparts, sizeof(*m.etags)))) {
-		err = gv_error_set(GV_ENOMEM, "out of memory");
-		goto abort;
-	}
-	pthread_mutex_init(&m.mu, NULL);
-	for (i = 0; i < PART_THREADS && i < m.nparts; i++)
-		if (pthread_create(&tid[nt], NULL, part_main, &m) == 0)
-			nt++;
-	if (nt == 0)
-		part_main(&m);
-	for (i = 0; i < nt; i++)
-		pthread_join(tid[i], NULL);
-	pthread_mutex_destroy(&m.mu);
-	if ((err = m.err) < 0) {
-		gv_error_set(err, "%s", m.msg);
-		goto abort;
-	}
-	if (!(xml = malloc((size_t)m.nparts * 200 + 128))) {
-		err = gv_error_set(GV_ENOMEM, "out of memory");
-		goto abort;
-	}
-	xl = (size_t)sprintf(xml, "<CompleteMultipartUpload>");
-	for (i = 0; i < m.nparts; i++)
-		xl += (size_t)sprintf(xml + xl, "<Part><PartNumber>%zu</PartNumber><ETag>%s</ETag></Part>",
-		                      i + 1, m.etags[i]);
-	xl += (size_t)sprintf(xml + xl, "</CompleteMultipartUpload>");
-	snprintf(q, sizeof(q), "uploadId=%s", m.upload);
-	req_init(&r, "POST", name, q);
-	r.buf = (const unsigned char *)xml;
-	r.len = xl;
-	r.has_body = 1;
-	r.out = ans;
-	r.cap = sizeof(ans) - 1;
-	err = perform(w->s, &r);
-	/* A complete can fail after its 200 (the error is in the body). */
-	if (err == 0 && memmem(ans, r.olen, "<Error>", 7)) {
-		char code[64] = "";
-
-		xml_get(ans, r.olen, "Code", code, sizeof(code), NULL);
-		err = gv_error_set(GV_EIO, "sector %s: completing the upload of %s failed: %s",
-		                   w->s->base.id, name, code);
-	}
-	if (err == 0)
-		goto out;
-abort:
-	{
-		char msg[512];
-
-		snprintf(msg, sizeof(msg), "%s", gv_error_last());
-		snprintf(q, sizeof(q), "uploadId=%s", m.upload);
-		req_init(&r, "DELETE", name, q);
-		if (perform(w->s, &r) < 0)
-			gv_warn("event=s3_upload_abort_failed sector=%s object=%s error=\"%s\"",
-			        w->s->base.id, name, gv_error_last());
-		gv_error_set(err, "%s", msg);
-	}
-out:
-	free(xml);
-	free(m.etags);
-	return err;
-}
-
-static void writer_free(s3writer *w)
-{
-	if (w->fd >= 0)
-		close(w->fd);
-	free(w->mem);
-	free(w);
 }
 
 static int sw_commit(gv_sector_writer *gw, const gv_key *key)
@@ -1162,7 +1504,14 @@ static int sw_commit(gv_sector_writer *gw, const gv_key *key)
 	else if (w->base.offset != key->size)
 		err = gv_error_set(GV_EINVAL, "commit of %" PRIu64 " bytes under a key of %" PRIu64,
 		                   w->base.offset, key->size);
-	else {
+	else if (w->mp) {
+		if ((w->base.offset > w->durable &&
+		     (err = mp_send(w, w->base.offset - w->durable, 0)) < 0) ||
+		    (err = upload_complete(w->s, w->name, w->upload, w->parts, w->nparts)) < 0) {
+			if (w->upload[0])
+				upload_abort(w->s, w->name, w->upload, err);
+		}
+	} else {
 		obj_name(name, sizeof(name), key);
 		if (key->size > threshold && key->size >= PART_MIN) {
 			err = multipart(w, name, key->size);
@@ -1176,11 +1525,16 @@ static int sw_commit(gv_sector_writer *gw, const gv_key *key)
 	return err;
 }
 
+/* keep_partial keeps a resumable write's upload for the next writer. */
 static void sw_abort(gv_sector_writer *gw, int keep_partial)
 {
-	(void)keep_partial;
-	if (gw)
-		writer_free((s3writer *)gw);
+	s3writer *w = (s3writer *)gw;
+
+	if (!w)
+		return;
+	if (w->mp && w->upload[0] && !keep_partial)
+		upload_abort(w->s, w->name, w->upload, 0);
+	writer_free(w);
 }
 
 /* ---- readers: one streaming Range GET, pulled ------------------------------------------ */
