@@ -57,6 +57,11 @@ expect_eq "the job was polled to its end" "done" \
 	"$(tail -n 1 "$T/samples" | jget "j['state']" "$(tail -n 1 "$T/samples")")"
 RUN=$(grep '"state": "running"' "$T/samples")
 expect_true "at least 4 samples while it ran" [ "$(printf '%s\n' "$RUN" | grep -c .)" -ge 4 ]
+if [ -z "$RUN" ]; then
+	# What the job said, and what the server logged, for the failure above.
+	note "first job document: $(head -n 1 "$T/samples")"
+	tail -n 20 "$T/serve.log" | sed 's/^/# /'
+fi
 "$PY" - "$T/samples" <<'PYEOF' >"$T/check" 2>&1
 import json, sys
 docs = [json.loads(l) for l in open(sys.argv[1])]
