@@ -949,9 +949,6 @@ static int rr_open(gv_sector_reader **out, gv_sector *s, const gv_key *key, uint
 	int err;
 
 	*out = NULL;
-	if (off > key->size || (len != UINT64_MAX && len > key->size - off))
-		return gv_error_set(GV_EINVAL, "range %" PRIu64 "+%" PRIu64 " outside a blob of %"
-		                    PRIu64 " bytes", off, len, key->size);
 	if (len == UINT64_MAX)
 		len = key->size - off;
 	if (!(r = calloc(1, sizeof(*r))))

@@ -1822,9 +1822,6 @@ static int sr_open(gv_sector_reader **out, gv_sector *gs, const gv_key *key, uin
 	int err;
 
 	*out = NULL;
-	if (off > key->size || (len != UINT64_MAX && len > key->size - off))
-		return gv_error_set(GV_EINVAL, "range %" PRIu64 "+%" PRIu64 " outside a blob of %"
-		                    PRIu64 " bytes", off, len, key->size);
 	if (len == UINT64_MAX)
 		len = key->size - off;
 	if (len && (r = unpark(s, key, off))) {

@@ -7,6 +7,7 @@
  * ops directly.
  */
 #include <assert.h>
+#include <inttypes.h>
 #include <stddef.h>
 #include <string.h>
 
@@ -64,6 +65,10 @@ int gv_sector_reader_open(gv_sector_reader **out, gv_sector *s,
 {
 	assert(out != NULL && s != NULL && key != NULL);
 	*out = NULL;
+	/* The same rule for every kind, before any of them does I/O. */
+	if (off > key->size || (len != UINT64_MAX && len > key->size - off))
+		return gv_error_set(GV_EINVAL, "range %" PRIu64 "+%" PRIu64 " outside a blob of %"
+		                    PRIu64 " bytes", off, len, key->size);
 	return s->ops->reader_open(out, s, key, off, len);
 }
 

@@ -81,7 +81,8 @@ struct gv_sector_ops {
 	/*
 	 * Open [off, off+len) of a committed blob for reading.  len may be
 	 * UINT64_MAX for "to the end".  GV_ENOTFOUND when absent; GV_ECORRUPT
-	 * when the stored size differs from key->size.
+	 * when the stored size differs from key->size.  gv_sector_reader_open
+	 * refuses a range outside key->size (GV_EINVAL) before calling it.
 	 */
 	int (*reader_open)(gv_sector_reader **out, gv_sector *s, const gv_key *key,
 	                   uint64_t off, uint64_t len);
